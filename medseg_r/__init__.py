@@ -1,0 +1,30 @@
+"""MedSeg-R: report-guided medical image segmentation on Segment Anything backbones.
+
+``import medseg_r`` is light: the report reader is pure Python, and the torch-based model API
+(``build_model``, ``MedSegR``, ``load_model``, ``list_backbones``) is imported on first use.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .report import Finding, Location, Report, parse_report
+
+__version__ = "0.1.0"
+__all__ = ["Finding", "Location", "MedSegR", "Report", "build_model", "list_backbones", "load_model",
+           "parse_report", "__version__"]
+
+_LAZY = {
+    "MedSegR": ("medseg_r.model", "MedSegR"),
+    "build_model": ("medseg_r.model", "build_model"),
+    "load_model": ("medseg_r.checkpoint", "load_model"),
+    "list_backbones": ("medseg_r.backbones", "list_backbones"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'medseg_r' has no attribute {name!r}")

@@ -1,0 +1,151 @@
+"""Structured priors: the dataclasses of the prior contract (``shared/PRIORS.md``).
+
+These objects are what the cognitive stage consumes. They are plain dataclasses with no
+dependency on torch, so the parser can be used on its own (e.g. to mine a report archive).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+Span = Tuple[int, int]
+
+SIDES = ("left", "right", "bilateral", "midline")
+ZONES = ("upper", "middle", "lower", "all")
+IMAGE_REGIONS = (
+    "top_left", "top_right", "bottom_left", "bottom_right", "center", "left", "right", "top", "bottom",
+)
+SIZE_CLASSES = ("small", "medium", "large")
+TEXTURE_CODES = (
+    "ground_glass", "consolidation", "solid", "part_solid", "cystic", "calcified", "fat", "necrotic",
+    "cavitary", "hemorrhagic", "heterogeneous", "homogeneous", "hypodense", "isodense", "hyperdense",
+    "hypointense", "isointense", "hyperintense", "hypoechoic", "isoechoic", "hyperechoic", "anechoic",
+    "enhancing",
+)
+SHAPE_CODES = (
+    "round", "oval", "irregular", "lobulated", "spiculated", "tubular", "linear", "wedge", "nodular",
+    "patchy", "diffuse", "well_defined", "ill_defined",
+)
+TARGETS = (
+    "lesion", "nodule", "mass", "opacity", "infection", "consolidation", "effusion", "polyp", "tumor", "cyst",
+)
+ORGANS = (
+    "lung", "liver", "kidney", "breast", "colon", "brain", "heart", "pancreas", "spleen", "image",
+)
+SPAN_KEYS = ("location", "texture", "shape", "target")
+
+
+@dataclass
+class Location:
+    """Where a finding is, in the patient's frame (``side``) or the image's (``image_region``).
+
+    Attributes:
+        side: ``left | right | bilateral | midline`` (patient's side) or ``None``.
+        zones: any of ``upper | middle | lower | all``; may be empty.
+        organ: canonical organ/region (``lung``, ``liver``, ...) or ``None``.
+        segment: finer anatomical name (lobe, segment, clock face) or ``None``.
+        image_region: image-relative region (``top_left`` ... ``bottom``) or ``None``.
+    """
+
+    side: Optional[str] = None
+    zones: List[str] = field(default_factory=list)
+    organ: Optional[str] = None
+    segment: Optional[str] = None
+    image_region: Optional[str] = None
+
+    def is_empty(self) -> bool:
+        return not (self.side or self.zones or self.organ or self.segment or self.image_region)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "side": self.side,
+            "zones": list(self.zones),
+            "organ": self.organ,
+            "segment": self.segment,
+            "image_region": self.image_region,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Location":
+        return cls(
+            side=data.get("side"),
+            zones=list(data.get("zones") or []),
+            organ=data.get("organ"),
+            segment=data.get("segment"),
+            image_region=data.get("image_region"),
+        )
+
+
+@dataclass
+class Finding:
+    """One described target with its priors. Field meanings follow ``PRIORS.md``."""
+
+    target: Optional[str] = None
+    location: Location = field(default_factory=Location)
+    texture: List[str] = field(default_factory=list)
+    shape: List[str] = field(default_factory=list)
+    size_mm: Optional[float] = None
+    size_class: Optional[str] = None
+    count: Optional[int] = None
+    negated: bool = False
+    uncertain: bool = False
+    spans: Dict[str, List[Span]] = field(default_factory=lambda: {k: [] for k in SPAN_KEYS})
+
+    def phrase(self, text: str, group: str) -> str:
+        """The words of ``text`` that gave this finding's ``group`` prior (``location`` ...)."""
+        return " ".join(text[s:e] for s, e in self.spans.get(group, []))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "target": self.target,
+            "location": self.location.to_dict(),
+            "texture": list(self.texture),
+            "shape": list(self.shape),
+            "size_mm": self.size_mm,
+            "size_class": self.size_class,
+            "count": self.count,
+            "negated": self.negated,
+            "uncertain": self.uncertain,
+            "spans": {k: [list(s) for s in self.spans.get(k, [])] for k in SPAN_KEYS},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Finding":
+        spans = data.get("spans") or {}
+        return cls(
+            target=data.get("target"),
+            location=Location.from_dict(data.get("location") or {}),
+            texture=list(data.get("texture") or []),
+            shape=list(data.get("shape") or []),
+            size_mm=data.get("size_mm"),
+            size_class=data.get("size_class"),
+            count=data.get("count"),
+            negated=bool(data.get("negated", False)),
+            uncertain=bool(data.get("uncertain", False)),
+            spans={k: [tuple(s) for s in spans.get(k, [])] for k in SPAN_KEYS},
+        )
+
+
+@dataclass
+class Report:
+    """A free-text report and the findings read from it, in order of appearance."""
+
+    text: str
+    findings: List[Finding] = field(default_factory=list)
+
+    @property
+    def positive_findings(self) -> List[Finding]:
+        """Findings that describe a target to segment (not negated)."""
+        return [f for f in self.findings if not f.negated]
+
+    @property
+    def all_negative(self) -> bool:
+        """True when every finding is negated: the report asks for an empty mask."""
+        return bool(self.findings) and not self.positive_findings
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"report": self.text, "findings": [f.to_dict() for f in self.findings]}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Report":
+        return cls(text=data.get("report", ""), findings=[Finding.from_dict(f) for f in data.get("findings", [])])

@@ -1,0 +1,48 @@
+"""Sizes ("2 cm", "12 x 8 mm", "sub-centimetre") and counts ("two", "multiple", "3 nodules")."""
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Tuple
+
+_NUM = r"(\d+(?:[.,]\d+)?)"
+_UNIT = r"(mm|millimet(?:er|re)s?|cm|centimet(?:er|re)s?)"
+_SEP = r"\s*(?:x|×|\*|by)\s*"
+SIZE_RE = re.compile(
+    rf"(?<![\w.]){_NUM}(?:\s*{_UNIT})?(?:{_SEP}{_NUM}(?:\s*{_UNIT})?)?(?:{_SEP}{_NUM})?\s*-?\s*{_UNIT}(?![a-z])"
+)
+DIGIT_COUNT_RE = re.compile(r"(?<![\w.])(\d{1,2})(?![\d.,])\s+(?!mm|cm|x\b|o'?clock|:)")
+
+
+def _to_float(value: str) -> float:
+    return float(value.replace(",", "."))
+
+
+def find_sizes(text: str) -> List[Tuple[int, int, float]]:
+    """Every size in ``text`` as ``(start, end, largest_dimension_mm)``."""
+    out = []
+    for m in SIZE_RE.finditer(text):
+        groups = m.groups()
+        numbers = [groups[0], groups[2], groups[4]]
+        units = [groups[1], groups[3], groups[5]]
+        final_unit = units[-1] or ""
+        values = []
+        for i, num in enumerate(numbers):
+            if num is None:
+                continue
+            unit = units[i] if i < 2 and units[i] else final_unit
+            scale = 10.0 if unit.startswith("c") else 1.0
+            values.append(_to_float(num) * scale)
+        if values:
+            out.append((m.start(), m.end(), max(values)))
+    return out
+
+
+def size_class_from_mm(size_mm: Optional[float]) -> Optional[str]:
+    """``small`` below 10 mm, ``medium`` 10-30 mm, ``large`` above 30 mm (documented convention)."""
+    if size_mm is None:
+        return None
+    if size_mm < 10:
+        return "small"
+    if size_mm <= 30:
+        return "medium"
+    return "large"

@@ -1,0 +1,159 @@
+"""Domain vocabulary packs: data files that map words to canonical prior codes.
+
+Packs are YAML files (``vocab/*.yaml`` in this package, plus any the user adds). Each pack may define
+``targets``, ``extra_targets``, ``organs``, ``sides``, ``zones``, ``texture``, ``shape``, ``size_words``,
+``count_words``, ``segments``, ``image_regions``, ``anchors`` and ``context`` (ConText triggers). Packs are
+merged in order: a later pack adds synonyms to earlier ones, it never removes any.
+
+User packs: pass paths to :func:`load_vocabulary`, or list them (``os.pathsep``-separated) in the
+environment variable ``MEDSEG_R_VOCAB``. See README ("Adding a term").
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
+
+import yaml
+
+BUILTIN_PACKS = ("common", "chest", "abdomen", "breast", "brain", "colonoscopy", "image")
+_TERM_GROUPS = ("targets", "extra_targets", "organs", "sides", "zones", "texture", "shape", "size_words",
+                "count_words", "image_regions")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An anatomical sub-region phrase and the location fields it implies."""
+
+    segment: str
+    side: Optional[str] = None
+    zones: Tuple[str, ...] = ()
+    organ: Optional[str] = None
+
+
+@dataclass
+class Vocabulary:
+    """Merged vocabulary with one compiled matcher per term group."""
+
+    terms: Dict[str, Dict[str, List[str]]] = field(default_factory=dict)
+    segments: Dict[str, Segment] = field(default_factory=dict)
+    anchors: List[str] = field(default_factory=list)
+    context: Dict[str, List[str]] = field(default_factory=dict)
+    packs: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._matchers: Dict[str, Tuple[Pattern[str], Dict[str, str]]] = {}
+
+    def add_pack(self, data: dict, name: str) -> None:
+        if not isinstance(data, dict):
+            raise ValueError(f"vocabulary pack {name!r} must be a mapping, got {type(data).__name__}")
+        for group in _TERM_GROUPS:
+            for code, words in (data.get(group) or {}).items():
+                bucket = self.terms.setdefault(group, {}).setdefault(str(code), [])
+                for word in words or []:
+                    word = _term(word, name)
+                    if word not in bucket:
+                        bucket.append(word)
+        for entry in data.get("segments") or []:
+            if "terms" not in entry or "segment" not in entry:
+                raise ValueError(f"vocabulary pack {name!r}: each segment needs 'terms' and 'segment': {entry}")
+            seg = Segment(
+                segment=str(entry["segment"]),
+                side=entry.get("side"),
+                zones=tuple(entry.get("zones") or ()),
+                organ=entry.get("organ"),
+            )
+            for term in entry["terms"]:
+                self.segments[str(term).lower()] = seg
+        for anchor in data.get("anchors") or []:
+            anchor = _term(anchor, name)
+            if anchor not in self.anchors:
+                self.anchors.append(anchor)
+        for kind, words in (data.get("context") or {}).items():
+            bucket = self.context.setdefault(kind, [])
+            for word in words or []:
+                word = _term(word, name)
+                if word not in bucket:
+                    bucket.append(word)
+        self.packs.append(name)
+        self._matchers.clear()
+
+    def matcher(self, group: str) -> Tuple[Pattern[str], Dict[str, str]]:
+        """A compiled regex over every term of ``group`` and the map term -> code.
+
+        ``group`` is a term group, ``"segments"``, ``"anchors"`` or ``"context:<kind>"``.
+        """
+        if group not in self._matchers:
+            if group == "segments":
+                lookup = {t: t for t in self.segments}
+            elif group == "anchors":
+                lookup = {t: t for t in self.anchors}
+            elif group.startswith("context:"):
+                lookup = {t: group.split(":", 1)[1] for t in self.context.get(group.split(":", 1)[1], [])}
+            else:
+                lookup = {w: code for code, words in self.terms.get(group, {}).items() for w in words}
+            self._matchers[group] = (compile_terms(lookup), lookup)
+        return self._matchers[group]
+
+    def codes(self, group: str) -> List[str]:
+        return list(self.terms.get(group, {}))
+
+
+def _term(word: object, pack: str) -> str:
+    # YAML reads bare no/yes/on/off as booleans: a silent "False" term would never match, so refuse it.
+    if not isinstance(word, (str, int, float)) or isinstance(word, bool):
+        raise ValueError(f"vocabulary pack {pack!r}: term {word!r} is not text (quote words such as \"no\" in YAML)")
+    word = str(word).strip().lower()
+    if not word:
+        raise ValueError(f"vocabulary pack {pack!r}: empty term")
+    return word
+
+
+def compile_terms(terms: Iterable[str]) -> Pattern[str]:
+    """One regex matching any of ``terms`` as whole words, longest first; never matches if empty."""
+    words = sorted(set(terms), key=len, reverse=True)
+    if not words:
+        return re.compile(r"(?!x)x")
+    body = "|".join(_term_regex(w) for w in words)
+    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])")
+
+
+def _term_regex(term: str) -> str:
+    # Spaces and hyphens inside a term match any run of spaces/hyphens ("ground glass" = "ground-glass").
+    parts = [re.escape(p) for p in re.split(r"[\s-]+", term) if p]
+    pattern = r"[\s-]+".join(parts)
+    if term.endswith("?"):
+        return re.escape(term)
+    return pattern
+
+
+def _read_pack(path: Path) -> dict:
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            return yaml.safe_load(handle) or {}
+    except FileNotFoundError:
+        raise ValueError(f"vocabulary pack not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"vocabulary pack {path} is not valid YAML: {exc}") from None
+
+
+def load_vocabulary(extra: Sequence[str | os.PathLike] = (), *, builtin: Sequence[str] = BUILTIN_PACKS) -> Vocabulary:
+    """Merge the built-in packs, the packs named in ``$MEDSEG_R_VOCAB`` and ``extra`` (in that order)."""
+    vocab = Vocabulary()
+    for name in builtin:
+        text = resources.files("medseg_r.report").joinpath("vocab", f"{name}.yaml").read_text("utf-8")
+        vocab.add_pack(yaml.safe_load(text) or {}, name)
+    env = [p for p in os.environ.get("MEDSEG_R_VOCAB", "").split(os.pathsep) if p]
+    for path in [*env, *extra]:
+        vocab.add_pack(_read_pack(Path(path)), str(path))
+    return vocab
+
+
+@lru_cache(maxsize=1)
+def default_vocabulary() -> Vocabulary:
+    """The vocabulary used by :func:`medseg_r.parse_report` when none is given (cached)."""
+    return load_vocabulary()
