@@ -1,0 +1,97 @@
+"""Loading backbone weights strictly, with shape adaptation for other input sizes."""
+from __future__ import annotations
+
+import os
+from typing import Dict, Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit the model: names the offending keys."""
+
+
+def torch_load(path: str | os.PathLike):
+    """``torch.load`` (tensors only, on CPU) whose failures are one clear :class:`CheckpointError`."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt/truncated/non-torch files
+        detail = (str(exc).strip().splitlines() or ["unreadable"])[0][:200]
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {detail}") from None
+
+
+def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
+    """Read a state dict from ``path``; unwraps ``{"model": ...}`` / ``{"state_dict": ...}`` and ``module.``."""
+    obj = torch_load(path)
+    for key in ("model", "state_dict"):
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def _resize_pos_embed(value: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    # SAM's absolute positional embedding is [1, H, W, C]: resample the grid bicubically.
+    grid = value.permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=(shape[1], shape[2]), mode="bicubic", align_corners=False)
+    return grid.permute(0, 2, 3, 1).to(value.dtype)
+
+
+def _resize_rel_pos(value: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    # Relative position tables are [2*size-1, head_dim]: linear resampling, as SAM does at run time.
+    table = value.t().unsqueeze(0).float()
+    table = F.interpolate(table, size=shape[0], mode="linear", align_corners=False)
+    return table.squeeze(0).t().to(value.dtype)
+
+
+def adapt_state_dict(state: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Resize positional tables in ``state`` to the shapes ``model`` was built with (other input size)."""
+    own = model.state_dict()
+    out = dict(state)
+    for key, value in state.items():
+        if key not in own or own[key].shape == value.shape:
+            continue
+        if key.endswith("pos_embed") and value.ndim == 4:
+            out[key] = _resize_pos_embed(value, own[key].shape)
+        elif (key.endswith("rel_pos_h") or key.endswith("rel_pos_w")) and value.ndim == 2:
+            out[key] = _resize_rel_pos(value, own[key].shape)
+    return out
+
+
+def _listing(keys, limit: int = 8) -> str:
+    keys = sorted(keys)
+    shown = ", ".join(keys[:limit])
+    return shown + (f" ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def load_strict(model: nn.Module, state: Dict[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+    """Load ``state`` into ``model``; any missing, unexpected or mis-shaped key is a :class:`CheckpointError`."""
+    own = model.state_dict()
+    missing = set(own) - set(state)
+    unexpected = set(state) - set(own)
+    mismatched = {k for k in set(own) & set(state) if own[k].shape != state[k].shape}
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {_listing(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_listing(unexpected)}")
+    if mismatched:
+        detail = [f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in sorted(mismatched)]
+        problems.append(f"{len(mismatched)} key(s) with the wrong shape: {_listing(detail, 4)}")
+    if problems:
+        raise CheckpointError(f"{source} does not match the model: " + "; ".join(problems))
+    model.load_state_dict(state, strict=True)
+
+
+def patch_grid(img_size: int, patch: int) -> int:
+    if img_size % patch:
+        raise ValueError(f"img_size {img_size} must be a multiple of the patch size {patch}")
+    return img_size // patch
+
+
+__all__ = ["CheckpointError", "adapt_state_dict", "load_strict", "patch_grid", "read_state_dict", "torch_load"]

@@ -1,0 +1,156 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from medseg_r import MedSegR, Report, build_model, parse_report
+from medseg_r.perception import DeformableSampling, DynamicConv, SpatialAttention
+from medseg_r.model.decoder_prompts import TextTokenPrompt
+
+
+def test_forward_contract_any_input_size(tiny_model_factory):
+    model = tiny_model_factory()
+    images = torch.rand(2, 3, 180, 240)
+    out = model(images, ["round nodule in the right upper lobe", parse_report("No focal opacity.")])
+    assert out["masks"].shape == (2, 1, 180, 240)
+    assert out["iou"].shape == (2, 1)
+    assert out["attention"].shape == (2, 1, 180, 240)
+    assert torch.isfinite(out["masks"]).all()
+
+
+def test_predict_returns_bool_mask_for_numpy_images(tiny_model_factory):
+    model = tiny_model_factory()
+    for image in (np.random.randint(0, 255, (90, 120), dtype=np.uint8),
+                  np.random.rand(64, 64, 3).astype(np.float32),
+                  np.random.randint(0, 4000, (50, 70), dtype=np.uint16)):
+        mask = model.predict(image, "hypodense lesion in the left lobe")
+        assert mask.dtype == bool and mask.shape == image.shape[:2]
+
+
+@pytest.mark.parametrize("bad", [torch.rand(3, 64, 64), torch.rand(1, 1, 64, 64), torch.zeros(1, 3, 8, 8, dtype=torch.long)])
+def test_bad_images_are_value_errors(tiny_model_factory, bad):
+    with pytest.raises(ValueError, match="images must be"):
+        tiny_model_factory()(bad, ["nodule"])
+
+
+def test_report_count_must_match_batch(tiny_model_factory):
+    with pytest.raises(ValueError, match="2 report"):
+        tiny_model_factory()(torch.rand(1, 3, 64, 64), ["a", "b"])
+
+
+def test_predict_rejects_nan_image(tiny_model_factory):
+    img = np.random.rand(32, 32).astype(np.float32)
+    img[3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tiny_model_factory().predict(img, "nodule")
+
+
+@pytest.mark.parametrize("kwargs, match", [({"priors": "words"}, "priors must be"), ({"freeze": "all"}, "freeze must"),
+                                           ({"decoder_prior": "x"}, "decoder_prior"),
+                                           ({"inject_at": ["blocks.99"]}, "unknown injection site"),
+                                           ({"orientation": "upside"}, "orientation")])
+def test_bad_options_are_value_errors(tiny_model_factory, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_model_factory(**kwargs)
+
+
+def _calls(model, images, reports):
+    seen = Counter()
+    hooks = [m.register_forward_hook(lambda mod, i, o: seen.update([type(mod).__name__]))
+             for m in model.modules() if isinstance(m, (SpatialAttention, DynamicConv, DeformableSampling, TextTokenPrompt))]
+    with torch.no_grad():
+        model(images, reports)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({}, {"SpatialAttention": 3, "DynamicConv": 3, "DeformableSampling": 3}),
+    ({"spatial_attention": False}, {"DynamicConv": 3, "DeformableSampling": 3}),
+    ({"dynamic_conv": False}, {"SpatialAttention": 3, "DeformableSampling": 3}),
+    ({"deformable": False}, {"SpatialAttention": 3, "DynamicConv": 3}),
+    ({"inject_at": ["patch_embed"]}, {"SpatialAttention": 1, "DynamicConv": 1, "DeformableSampling": 1}),
+    ({"priors": "none"}, {}),
+    ({"priors": "text_token"}, {"TextTokenPrompt": 1}),
+])
+def test_each_ablation_switch_changes_which_modules_run(tiny_model_factory, options, expected):
+    model = tiny_model_factory(**options)
+    assert dict(_calls(model, torch.rand(1, 3, 64, 64), ["round nodule, right upper lobe"])) == expected
+
+
+def test_location_map_switch(tiny_model_factory):
+    with_map = tiny_model_factory()
+    without = tiny_model_factory(location_map=False)
+    out = without(torch.rand(1, 3, 64, 64), ["nodule right upper lobe"])
+    assert out["location_map"] is None
+    assert with_map(torch.rand(1, 3, 64, 64), ["nodule right upper lobe"])["location_map"] is not None
+    assert not any(m.use_map for m in without.modules() if isinstance(m, SpatialAttention))
+
+
+def test_decoder_prior_modes(tiny_model_factory):
+    assert set(tiny_model_factory(decoder_prior="dense").gates()) == {
+        n for n in tiny_model_factory().gates() if "token_gate" not in n}
+    assert not any("decoder" in n for n in tiny_model_factory(decoder_prior="none").gates())
+
+
+def test_baselines_have_no_prior_modules(tiny_model_factory):
+    none = tiny_model_factory(priors="none")
+    assert none.parameter_summary()["added"] == 0
+    text = tiny_model_factory(priors="text_token")
+    assert text.text_prompt is not None and len(text.perception) == 0
+
+
+def test_freezing_reports_trainable_parameters(tiny_model_factory):
+    frozen = tiny_model_factory(freeze="image_encoder").parameter_summary()
+    backbone_only = tiny_model_factory(freeze="backbone").parameter_summary()
+    everything = tiny_model_factory(freeze="none").parameter_summary()
+    assert everything["trainable"] == everything["total"]
+    assert backbone_only["trainable"] == backbone_only["added"]
+    assert backbone_only["trainable"] < frozen["trainable"] < everything["trainable"]
+    model = tiny_model_factory(freeze="image_encoder")
+    assert not any(p.requires_grad for p in model.sam.image_encoder.parameters())
+    assert all(p.requires_grad for p in model.perception.parameters())
+
+
+def test_outputs_depend_on_the_report_after_training(tiny_model_factory):
+    """Priors are really wired in: after a few steps, the same image gives different masks for two reports
+    whose targets are in opposite halves of the image."""
+    model = tiny_model_factory()
+    image = torch.rand(1, 3, 64, 64)
+    left_half = torch.zeros(1, 1, 64, 64)
+    left_half[..., :32] = 1.0
+    reports = ["round nodule in the left upper lobe", "round nodule in the right upper lobe"]
+    targets = [1.0 - left_half, left_half]  # radiological: patient's left is on the image's right
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    with torch.no_grad():
+        before = [model(image, [r])["masks"] for r in reports]
+    assert (before[0] - before[1]).abs().max() < 1e-5  # zero gates: the report cannot matter yet
+    for _ in range(12):
+        for report, target in zip(reports, targets):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(image, [report])["masks"], target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        after = [model(image, [r])["masks"] for r in reports]
+    assert (after[0] - after[1]).abs().mean() > 0.1
+    right_of_image = (after[0][..., 32:].mean() - after[0][..., :32].mean()).item()
+    assert right_of_image > 0  # "left" lung lesion is predicted on the image's right
+    assert any(float(g.abs().max()) > 0 for g in model.gates().values())
+
+
+def test_from_sam_rejects_non_sam_modules():
+    with pytest.raises(ValueError, match="image_encoder"):
+        MedSegR.from_sam(torch.nn.Linear(2, 2))
+
+
+def test_report_objects_and_strings_give_the_same_output(tiny_model_factory):
+    model = tiny_model_factory().eval()
+    images = torch.rand(1, 3, 64, 64)
+    text = "spiculated mass in the left lower lobe"
+    with torch.no_grad():
+        a = model(images, [text])["masks"]
+        b = model(images, [Report.from_dict(parse_report(text).to_dict())])["masks"]
+    assert torch.equal(a, b)
