@@ -64,7 +64,8 @@ class MedSegR(nn.Module):
             (naive baseline: one sentence embedding as an extra sparse prompt token).
         spatial_attention, dynamic_conv, deformable: enable each perceptual module (location, texture, shape).
         location_map: feed the rasterised location map to spatial attention and the dense decoder prompt.
-        decoder_prior: how fused priors reach the mask decoder: ``both``, ``dense``, ``token`` or ``none``.
+        decoder_prior: how fused priors reach the mask decoder: ``both`` (dense + token), ``dense``, ``token``,
+            ``extra_token`` or ``none`` (see :mod:`medseg_r.model.decoder_prompts`).
         inject_at: encoder sites to modulate (default: patch embedding + first two blocks for ViT; the first
             two stages for TinyViT). See :mod:`medseg_r.perception.injection`.
         prior_dim: prior token width. bottleneck: working width of the perceptual modules.
@@ -112,6 +113,8 @@ class MedSegR(nn.Module):
                                               max_findings=max_findings)
             self.fusion = PriorFusion(dim=prior_dim, depth=fusion_depth)
             self.decoder_prompts = DecoderPriorPrompts(prior_dim=prior_dim, embed_dim=embed_dim, mode=decoder_prior)
+            if self.decoder_prompts.uses_token:
+                self._hooks.append(self.decoder_prompts.attach(self.sam.mask_decoder))
             if modules:
                 adapter = adapter_for(self.family)
                 available = adapter.sites(self.sam.image_encoder)
@@ -249,6 +252,8 @@ class MedSegR(nn.Module):
             grid = location_map if location_map is not None else torch.full(
                 (embeddings.shape[0], 1, *embeddings.shape[-2:]), 0.5, device=embeddings.device)
             dense_prior = self.decoder_prompts.dense(priors, grid)
+        shift = self.decoder_prompts.token_shift(priors) if priors is not None and self.decoder_prompts.uses_token \
+            else None
         masks, ious = [], []
         for b in range(embeddings.shape[0]):
             box = scale_boxes(boxes[b:b + 1].to(embeddings), frame) if boxes is not None else None
@@ -263,14 +268,16 @@ class MedSegR(nn.Module):
                 sparse = torch.cat([sparse, text_tokens[b:b + 1].to(sparse.dtype)], dim=1)
 
             def run(sp):
-                return sam.mask_decoder(image_embeddings=embeddings[b:b + 1], image_pe=pe, sparse_prompt_embeddings=sp,
-                                        dense_prompt_embeddings=dense, multimask_output=multimask_output)
+                with DecoderPriorPrompts.shifting(None if shift is None else shift[b:b + 1]):
+                    return sam.mask_decoder(image_embeddings=embeddings[b:b + 1], image_pe=pe,
+                                            sparse_prompt_embeddings=sp, dense_prompt_embeddings=dense,
+                                            multimask_output=multimask_output)
 
             low, iou = run(sparse)
-            if priors is not None and self.decoder_prompts.uses_token:
-                extra = self.decoder_prompts.tokens(priors, b).to(sparse.dtype)
+            if priors is not None and self.decoder_prompts.uses_extra_token:
+                extra = self.decoder_prompts.extra_tokens(priors, b).to(sparse.dtype)
                 low_t, iou_t = run(torch.cat([sparse, extra], dim=1))
-                g = self.decoder_prompts.token_gate
+                g = self.decoder_prompts.extra_token_gate
                 low, iou = low + g * (low_t - low), iou + g * (iou_t - iou)
             masks.append(low)
             ious.append(iou)

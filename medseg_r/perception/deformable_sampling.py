@@ -1,43 +1,57 @@
-"""Shape priors -> deformable sampling: offsets from features and the shape token (DCNv2)."""
+"""Shape priors -> deformable sampling: channel groups gather features at learned, prior-dependent
+offsets (bilinear ``grid_sample``), modulated by a predicted mask (DCNv2-style modulation)."""
 from __future__ import annotations
 
+import math
 from typing import Dict
 
 import torch
 import torch.nn as nn
-from torchvision.ops import deform_conv2d
+import torch.nn.functional as F
 
 from .common import pooled
 
 
 class DeformableSampling(nn.Module):
-    """Modulated deformable convolution whose offsets and masks are predicted from ``z + c(t)``, ``t``
-    the pooled shape token. Offsets start at zero (a regular grid), as in DCNv2.
+    """Split ``z`` into ``G`` channel groups; group ``g`` at position ``p`` reads ``z_g(p + Δ_g(p))`` times a
+    modulation ``m_g(p)``; a 1x1 convolution mixes the groups. ``Δ, m`` are predicted from ``z + c(t)``,
+    ``t`` the pooled shape token. Offsets start on a ring of radius ``radius`` pixels (one direction per
+    group), so the sampling is a fixed dilated neighbourhood until trained.
 
     Args:
-        dim: channels ``r``. prior_dim: token width ``d``. kernel_size: odd kernel size.
+        dim: channels ``r`` (divisible by ``groups``). prior_dim: token width ``d``.
+        groups: ``G`` offset groups. radius: initial ring radius in feature pixels.
 
-    Shapes: ``z`` ``[B, r, H, W]`` -> ``[B, r, H, W]``; ``last_offsets`` keeps ``[B, 2k^2, H, W]``.
+    Shapes: ``z`` ``[B, r, H, W]`` -> ``[B, r, H, W]``; ``last_offsets`` keeps ``[B, G, 2, H, W]`` (pixels).
     """
 
-    def __init__(self, *, dim: int, prior_dim: int, kernel_size: int = 3) -> None:
+    def __init__(self, *, dim: int, prior_dim: int, groups: int = 4, radius: float = 2.0) -> None:
         super().__init__()
-        if kernel_size % 2 == 0:
-            raise ValueError("kernel_size must be odd")
-        k2 = kernel_size * kernel_size
-        self.kernel_size = kernel_size
+        if groups < 1 or dim % groups or radius <= 0:
+            raise ValueError("groups must divide dim and radius must be positive")
+        self.groups = groups
         self.condition = nn.Linear(prior_dim, dim)
-        self.offset = nn.Conv2d(dim, 3 * k2, kernel_size, padding=kernel_size // 2)
+        self.offset = nn.Conv2d(dim, 3 * groups, kernel_size=3, padding=1)
         nn.init.zeros_(self.offset.weight)
         nn.init.zeros_(self.offset.bias)
-        self.weight = nn.Parameter(torch.empty(dim, dim, kernel_size, kernel_size))
-        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
+        angles = torch.arange(groups, dtype=torch.float32) * (2 * math.pi / groups)
+        self.register_buffer("ring", radius * torch.stack([angles.cos(), angles.sin()], dim=1), persistent=False)
+        self.proj = nn.Conv2d(dim, dim, kernel_size=1)
         self.last_offsets: torch.Tensor | None = None
 
     def forward(self, z: torch.Tensor, priors: Dict[str, torch.Tensor]) -> torch.Tensor:
-        k2 = self.kernel_size * self.kernel_size
+        B, C, H, W = z.shape
+        G = self.groups
         cond = z + self.condition(pooled(priors, "shape"))[:, :, None, None]
         pred = self.offset(cond)
-        offsets, mask = pred[:, : 2 * k2], torch.sigmoid(pred[:, 2 * k2:])
+        offsets = pred[:, : 2 * G].view(B, G, 2, H, W) + self.ring.view(1, G, 2, 1, 1)  # (dx, dy) pixels
+        modulation = torch.sigmoid(pred[:, 2 * G:]).unsqueeze(2)  # [B, G, 1, H, W]
         self.last_offsets = offsets.detach()
-        return deform_conv2d(z, offsets, self.weight, padding=self.kernel_size // 2, mask=mask)
+        ys = torch.linspace(-1.0, 1.0, H, device=z.device, dtype=z.dtype) if H > 1 else z.new_zeros(1)
+        xs = torch.linspace(-1.0, 1.0, W, device=z.device, dtype=z.dtype) if W > 1 else z.new_zeros(1)
+        base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # [H, W, 2] as (x, y)
+        scale = z.new_tensor([2.0 / max(W - 1, 1), 2.0 / max(H - 1, 1)])
+        grid = base + offsets.permute(0, 1, 3, 4, 2) * scale  # [B, G, H, W, 2]
+        sampled = F.grid_sample(z.reshape(B * G, C // G, H, W), grid.reshape(B * G, H, W, 2), mode="bilinear",
+                                padding_mode="zeros", align_corners=True).view(B, G, C // G, H, W)
+        return self.proj((sampled * modulation).view(B, C, H, W))

@@ -1,11 +1,13 @@
-"""One injection site: project encoder features to a bottleneck, run the enabled prior modules, and
-add each one's result back through its own zero-initialised residual gate."""
+"""One injection site: project encoder features to a bottleneck, run the enabled prior modules, and add
+their results back through zero-initialised per-module residual gates."""
 from __future__ import annotations
 
+import math
 from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .deformable_sampling import DeformableSampling
 from .dynamic_conv import DynamicConv
@@ -15,25 +17,31 @@ MODULES = ("spatial_attention", "dynamic_conv", "deformable")
 
 
 class SiteModulator(nn.Module):
-    """``x <- x + g_m * U_m(m(D(LN(x))))`` for each enabled module ``m``; every ``g_m`` starts at zero, so a
-    wrapped pretrained encoder is unchanged until trained.
+    """``x <- x + sum_m g_m * U_m(m(D(LN(x))))`` over the enabled modules ``m``. Every gate ``g_m`` (one per
+    channel) starts at zero, so a wrapped pretrained encoder is unchanged until trained. The gated
+    up-projections are applied as one fused matrix product (``diag(g_m) U_m`` side by side).
 
     Args:
         channels: encoder channels ``C`` at the site. prior_dim: token width ``d``.
         bottleneck: working width ``r``. modules: which of :data:`MODULES` run. use_map: spatial attention
-        also reads the rasterised location map.
+        also reads the rasterised location map. max_grid: modules work on at most ``max_grid`` positions per
+        side (average-pooled, results upsampled), which bounds their cost at high-resolution sites.
 
     Shapes: ``x`` channels-last ``[B, H, W, C]`` -> same; ``location_map`` ``[B, 1, H, W]``.
     """
 
     def __init__(self, *, channels: int, prior_dim: int, bottleneck: int = 64,
-                 modules: tuple = MODULES, use_map: bool = True) -> None:
+                 modules: tuple = MODULES, use_map: bool = True, max_grid: int = 64) -> None:
         super().__init__()
         unknown = set(modules) - set(MODULES)
         if unknown:
             raise ValueError(f"unknown perception modules {sorted(unknown)}; choose from {MODULES}")
         if not modules:
             raise ValueError("a SiteModulator needs at least one module")
+        if max_grid < 1:
+            raise ValueError("max_grid must be >= 1")
+        self.bottleneck = bottleneck
+        self.max_grid = max_grid
         self.norm = nn.LayerNorm(channels)
         self.down = nn.Linear(channels, bottleneck)
         blocks: Dict[str, nn.Module] = {}
@@ -44,18 +52,32 @@ class SiteModulator(nn.Module):
         if "deformable" in modules:
             blocks["deformable"] = DeformableSampling(dim=bottleneck, prior_dim=prior_dim)
         self.blocks = nn.ModuleDict(blocks)
-        self.up = nn.ModuleDict({name: nn.Linear(bottleneck, channels) for name in blocks})
+        self.up = nn.ParameterDict({
+            name: nn.Parameter(torch.empty(channels, bottleneck).uniform_(-1 / math.sqrt(bottleneck),
+                                                                          1 / math.sqrt(bottleneck)))
+            for name in blocks})
         self.gate = nn.ParameterDict({name: nn.Parameter(torch.zeros(channels)) for name in blocks})
         self.last_attention: Optional[torch.Tensor] = None
 
     def forward(self, x: torch.Tensor, priors: Dict[str, torch.Tensor],
                 location_map: Optional[torch.Tensor]) -> torch.Tensor:
+        B, H, W, C = x.shape
         z = self.down(self.norm(x)).permute(0, 3, 1, 2)  # [B, r, H, W]
-        out = x
+        factor = max(1, math.ceil(max(H, W) / self.max_grid))
+        if factor > 1:
+            z = F.avg_pool2d(z, factor, ceil_mode=True)
+            if location_map is not None:
+                location_map = F.adaptive_avg_pool2d(location_map, z.shape[-2:])
+        deltas = []
         for name, block in self.blocks.items():
             if name == "spatial_attention":
                 delta, self.last_attention = block(z, priors, location_map)
             else:
                 delta = block(z, priors)
-            out = out + self.gate[name] * self.up[name](delta.permute(0, 2, 3, 1))
-        return out
+            deltas.append(delta)
+        delta = torch.cat(deltas, dim=1)
+        if factor > 1:
+            delta = F.interpolate(delta, size=(H, W), mode="bilinear", align_corners=False)
+        weight = torch.cat([self.gate[n].unsqueeze(1) * self.up[n] for n in self.blocks], dim=1)  # [C, M*r]
+        out = torch.addmm(x.reshape(-1, C), delta.permute(0, 2, 3, 1).reshape(-1, delta.shape[1]), weight.t())
+        return out.view(B, H, W, C)

@@ -27,9 +27,9 @@ def plain_sam_logits(sam, images, boxes=None, points=None):
     return torch.cat(out)
 
 
-def _wrapped(name, size):
+def _wrapped(name, size, **options):
     sam = build_backbone(name, img_size=size).sam.eval()
-    return sam, MedSegR.from_sam(sam).eval()
+    return sam, MedSegR.from_sam(sam, **options).eval()
 
 
 PROMPTS = {
@@ -40,9 +40,10 @@ PROMPTS = {
 }
 
 
+@pytest.mark.parametrize("decoder_prior", ["both", "extra_token"])
 @pytest.mark.parametrize("prompt", list(PROMPTS))
-def test_identity_at_init_sam_vit_b(prompt):
-    sam, model = _wrapped("sam_vit_b", 256)
+def test_identity_at_init_sam_vit_b(prompt, decoder_prior):
+    sam, model = _wrapped("sam_vit_b", 256, decoder_prior=decoder_prior)
     images = torch.rand(2, 3, 256, 256)
     with torch.no_grad():
         ours = model(images, REPORTS, **PROMPTS[prompt])["masks"]
@@ -60,12 +61,13 @@ def test_identity_at_init_litemedsam_pretrained():
     assert (ours - ref).abs().max().item() < 1e-5
 
 
-def test_identity_at_init_fails_when_any_gate_is_not_zero():
+@pytest.mark.parametrize("decoder_prior, decoder_gates", [("both", 2), ("extra_token", 1)])
+def test_identity_at_init_fails_when_any_gate_is_not_zero(decoder_prior, decoder_gates):
     """The identity test above can fail: each gate alone, set non-zero, changes the masks."""
-    sam, model = _wrapped("sam_vit_b", 256)
+    sam, model = _wrapped("sam_vit_b", 256, decoder_prior=decoder_prior)
     images = torch.rand(1, 3, 256, 256)
     gates = model.gates()
-    assert len(gates) == 3 * 3 + 2  # three modules at three sites + dense and token decoder gates
+    assert len(gates) == 3 * 3 + decoder_gates  # three modules at three sites + the decoder-side gates
     assert all(float(g.detach().abs().max()) == 0.0 for g in gates.values())
     with torch.no_grad():
         ref = plain_sam_logits(sam, images)

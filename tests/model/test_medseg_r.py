@@ -89,10 +89,14 @@ def test_location_map_switch(tiny_model_factory):
     assert not any(m.use_map for m in without.modules() if isinstance(m, SpatialAttention))
 
 
-def test_decoder_prior_modes(tiny_model_factory):
-    assert set(tiny_model_factory(decoder_prior="dense").gates()) == {
-        n for n in tiny_model_factory().gates() if "token_gate" not in n}
-    assert not any("decoder" in n for n in tiny_model_factory(decoder_prior="none").gates())
+@pytest.mark.parametrize("mode, gates", [("both", {"dense_gate", "token_gate"}), ("dense", {"dense_gate"}),
+                                         ("token", {"token_gate"}), ("extra_token", {"extra_token_gate"}),
+                                         ("none", set())])
+def test_decoder_prior_modes(tiny_model_factory, mode, gates):
+    model = tiny_model_factory(decoder_prior=mode)
+    assert {n.split(".")[-1] for n in model.gates() if n.startswith("decoder_prompts")} == gates
+    out = model(torch.rand(1, 3, 64, 64), ["nodule in the right upper lobe"])
+    assert out["masks"].shape == (1, 1, 64, 64)
 
 
 def test_baselines_have_no_prior_modules(tiny_model_factory):
@@ -138,7 +142,7 @@ def test_outputs_depend_on_the_report_after_training(tiny_model_factory):
     assert (after[0] - after[1]).abs().mean() > 0.1
     right_of_image = (after[0][..., 32:].mean() - after[0][..., :32].mean()).item()
     assert right_of_image > 0  # "left" lung lesion is predicted on the image's right
-    assert any(float(g.abs().max()) > 0 for g in model.gates().values())
+    assert any(float(g.detach().abs().max()) > 0 for g in model.gates().values())
 
 
 def test_from_sam_rejects_non_sam_modules():
