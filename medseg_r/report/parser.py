@@ -29,8 +29,10 @@ _SPLIT_STRONG = re.compile(r"\band\b|;|\bwhile\b|\bwhereas\b|\bas well as\b|\bpl
 _SPLIT_WEAK = re.compile(r",")
 _TARGET_ORGAN = {"polyp": "colon", "effusion": "lung", "pneumothorax": "lung", "cardiomegaly": "heart"}
 # Match groups that carry a canonical code, in the priority used to break ties between equal spans.
-_GROUPS = ("segments", "targets", "extra_targets", "image_regions", "texture", "shape", "organs",
+_GROUPS = ("ignore", "segments", "targets", "extra_targets", "image_regions", "texture", "shape", "organs",
            "sides", "zones", "size_words", "count_words")
+_NOT_A_MODIFIER = re.compile(r"\b(?:in|of|at|on|with|within|and|or|but|to|from|by|for|the|is|are|was|were|has|have|"
+                             r"seen|noted|present|consistent|compatible|likely|possibly|probably)\b|[,;:()]")
 
 
 @dataclass
@@ -81,7 +83,7 @@ def _collect(vocab: Vocabulary, low: str, s: int, e: int) -> List[_Match]:
         found.append(_Match(s + m.start(), s + m.end(), "clock", m.group(1)))
     for start, end, mm in find_sizes(clause):
         found.append(_Match(s + start, s + end, "size_mm", repr(mm)))
-    return _resolve_overlaps(found)
+    return [m for m in _resolve_overlaps(found) if m.group != "ignore"]
 
 
 def _lookup_loose(lookup: Dict[str, str], text: str) -> str:
@@ -109,25 +111,37 @@ def _resolve_overlaps(found: List[_Match]) -> List[_Match]:
     return kept
 
 
-def _targets(matches: List[_Match]) -> List[_Match]:
+def _targets(low: str, matches: List[_Match]) -> List[_Match]:
+    """Target mentions. A word that is both texture and target ("consolidation") is a texture when it
+    modifies the next target ("consolidation opacity"), and a target otherwise."""
     targets = [m for m in matches if m.group in ("targets", "extra_targets")]
     dual = {(m.start, m.end) for m in matches if m.group == "texture"}
-    pure = [t for t in targets if (t.start, t.end) not in dual]
-    if pure:  # "consolidation" is a texture when another target is named in the sentence
-        return pure
-    return targets
+    out = []
+    for i, t in enumerate(targets):
+        nxt = targets[i + 1] if i + 1 < len(targets) else None
+        if (t.start, t.end) in dual and nxt is not None:
+            gap = low[t.end:nxt.start]
+            if len(gap.split()) <= 2 and not _NOT_A_MODIFIER.search(gap):
+                continue
+        out.append(t)
+    return out
 
 
-def _group_segments(low: str, matches: List[_Match], s: int, e: int) -> List[Tuple[int, int, List[_Match]]]:
-    """Split a sentence into one character range per target, merging repeated mentions of one target."""
-    targets = _targets(matches)
+def _group_segments(vocab: Vocabulary, low: str, matches: List[_Match], s: int,
+                    e: int) -> List[Tuple[int, int, List[_Match]]]:
+    """Split a sentence into one character range per target, merging repeated mentions of one target.
+
+    Between two targets the range is cut at the last "and"/";", else at the last diagnosis linker
+    ("consistent with", "likely", "with" ...), else at the last comma."""
+    targets = _targets(low, matches)
     if not targets:
         return [(s, e, [])]
+    linker_re, _ = vocab.matcher("context:linkers")
     merged: List[List[_Match]] = [[targets[0]]]
     for t in targets[1:]:
         prev = merged[-1][-1]
         between = low[prev.end:t.start]
-        if t.code == prev.code and not _SPLIT_STRONG.search(between):
+        if t.code == prev.code and not _SPLIT_STRONG.search(between) and not linker_re.search(between):
             merged[-1].append(t)
         elif t.start - prev.end <= 3 and re.fullmatch(r"[\s/,]*(?:or)?[\s/]*", between):
             merged[-1].append(t)  # "nodule/mass", "nodule or mass": one target described twice
@@ -139,7 +153,8 @@ def _group_segments(low: str, matches: List[_Match], s: int, e: int) -> List[Tup
         if i + 1 < len(merged):
             gap_start, gap_end = group[-1].end, merged[i + 1][0].start
             gap = low[gap_start:gap_end]
-            cut = [m.start() for m in _SPLIT_STRONG.finditer(gap)] or [m.start() for m in _SPLIT_WEAK.finditer(gap)]
+            cut = ([m.start() for m in _SPLIT_STRONG.finditer(gap)] or [m.start() for m in linker_re.finditer(gap)]
+                   or [m.start() for m in _SPLIT_WEAK.finditer(gap)])
             end = gap_start + (cut[-1] if cut else 0)
         else:
             end = e
@@ -201,7 +216,8 @@ def _build_finding(text: str, low: str, seg: Tuple[int, int, List[_Match]], matc
             spans["location"].append(span)
         elif m.group == "segments":
             seg_info = _vocab_segment(m.code)
-            f.location.segment = f.location.segment or seg_info.segment
+            if seg_info.segment:
+                f.location.segment = f.location.segment or seg_info.segment
             if seg_info.side:
                 sides.append(seg_info.side)
             zones.extend(seg_info.zones)
@@ -299,7 +315,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
             if not matches:
                 continue
             scopes = find_scopes(vocab, low, s, e)
-            for seg in _group_segments(low, matches, s, e):
+            for seg in _group_segments(vocab, low, matches, s, e):
                 finding = _build_finding(text, low, seg, matches, scopes)
                 if finding is not None:
                     findings.append(finding)

@@ -10,6 +10,7 @@ _SEP = r"\s*(?:x|×|\*|by)\s*"
 SIZE_RE = re.compile(
     rf"(?<![\w.]){_NUM}(?:\s*{_UNIT})?(?:{_SEP}{_NUM}(?:\s*{_UNIT})?)?(?:{_SEP}{_NUM})?\s*-?\s*{_UNIT}(?![a-z])"
 )
+_DISTANCE_RE = re.compile(r"\s+(?:from|away from|deep to|below|above|proximal to|distal to)\b")
 DIGIT_COUNT_RE = re.compile(r"(?<![\w.])(\d{1,2})(?![\d.,])\s+(?!mm|cm|x\b|o'?clock|:)")
 
 
@@ -21,6 +22,8 @@ def find_sizes(text: str) -> List[Tuple[int, int, float]]:
     """Every size in ``text`` as ``(start, end, largest_dimension_mm)``."""
     out = []
     for m in SIZE_RE.finditer(text):
+        if _DISTANCE_RE.match(text, m.end()):
+            continue  # "1.4 cm from the nipple" is a distance, not a size
         groups = m.groups()
         numbers = [groups[0], groups[2], groups[4]]
         units = [groups[1], groups[3], groups[5]]

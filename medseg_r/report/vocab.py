@@ -2,7 +2,8 @@
 
 Packs are YAML files (``vocab/*.yaml`` in this package, plus any the user adds). Each pack may define
 ``targets``, ``extra_targets``, ``organs``, ``sides``, ``zones``, ``texture``, ``shape``, ``size_words``,
-``count_words``, ``segments``, ``image_regions``, ``anchors`` and ``context`` (ConText triggers). Packs are
+``count_words``, ``segments``, ``image_regions``, ``anchors``, ``ignore`` (phrases that look like findings
+but are not, e.g. "fat stranding") and ``context`` (ConText triggers and diagnosis linkers). Packs are
 merged in order: a later pack adds synonyms to earlier ones, it never removes any.
 
 User packs: pass paths to :func:`load_vocabulary`, or list them (``os.pathsep``-separated) in the
@@ -27,9 +28,10 @@ _TERM_GROUPS = ("targets", "extra_targets", "organs", "sides", "zones", "texture
 
 @dataclass(frozen=True)
 class Segment:
-    """An anatomical sub-region phrase and the location fields it implies."""
+    """An anatomical region phrase and the location fields it implies (``segment`` may be ``None`` for
+    regions that are not named sub-structures, e.g. "hilum" -> middle zone of the lung)."""
 
-    segment: str
+    segment: Optional[str] = None
     side: Optional[str] = None
     zones: Tuple[str, ...] = ()
     organ: Optional[str] = None
@@ -42,6 +44,7 @@ class Vocabulary:
     terms: Dict[str, Dict[str, List[str]]] = field(default_factory=dict)
     segments: Dict[str, Segment] = field(default_factory=dict)
     anchors: List[str] = field(default_factory=list)
+    ignore: List[str] = field(default_factory=list)
     context: Dict[str, List[str]] = field(default_factory=dict)
     packs: List[str] = field(default_factory=list)
 
@@ -59,20 +62,23 @@ class Vocabulary:
                     if word not in bucket:
                         bucket.append(word)
         for entry in data.get("segments") or []:
-            if "terms" not in entry or "segment" not in entry:
-                raise ValueError(f"vocabulary pack {name!r}: each segment needs 'terms' and 'segment': {entry}")
+            if "terms" not in entry or not any(entry.get(k) for k in ("segment", "side", "zones", "organ")):
+                raise ValueError(f"vocabulary pack {name!r}: each segment needs 'terms' and at least one of "
+                                 f"segment/side/zones/organ: {entry}")
             seg = Segment(
-                segment=str(entry["segment"]),
+                segment=None if entry.get("segment") is None else str(entry["segment"]),
                 side=entry.get("side"),
                 zones=tuple(entry.get("zones") or ()),
                 organ=entry.get("organ"),
             )
             for term in entry["terms"]:
                 self.segments[str(term).lower()] = seg
-        for anchor in data.get("anchors") or []:
-            anchor = _term(anchor, name)
-            if anchor not in self.anchors:
-                self.anchors.append(anchor)
+        for key in ("anchors", "ignore"):
+            bucket = getattr(self, key)
+            for word in data.get(key) or []:
+                word = _term(word, name)
+                if word not in bucket:
+                    bucket.append(word)
         for kind, words in (data.get("context") or {}).items():
             bucket = self.context.setdefault(kind, [])
             for word in words or []:
@@ -90,8 +96,8 @@ class Vocabulary:
         if group not in self._matchers:
             if group == "segments":
                 lookup = {t: t for t in self.segments}
-            elif group == "anchors":
-                lookup = {t: t for t in self.anchors}
+            elif group in ("anchors", "ignore"):
+                lookup = {t: t for t in getattr(self, group)}
             elif group.startswith("context:"):
                 lookup = {t: group.split(":", 1)[1] for t in self.context.get(group.split(":", 1)[1], [])}
             else:

@@ -1,0 +1,100 @@
+"""The report reader on real reports nobody here wrote: the 3,955 Indiana University chest X-ray reports
+(Demner-Fushman et al., 2016; licence CC BY-NC-ND 4.0) that ship inside ``torchxrayvision``'s wheel as
+``torchxrayvision/data/NLMCXR_reports.tgz``. They are read from the installed package at run time and
+never copied into this repository.
+
+    python -m medseg_r.benchmarks.iu_reports                 # statistics and timing
+    python -m medseg_r.benchmarks.iu_reports --sample 50     # 50 random sentences to check by hand
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import random
+import tarfile
+import time
+import xml.etree.ElementTree as ET
+from typing import Dict, List
+
+from ..report import parse_report, split_sentences
+from ..report.format import summarise
+
+SECTIONS = ("FINDINGS", "IMPRESSION")
+
+
+def iu_archive_path() -> str:
+    """Path of ``NLMCXR_reports.tgz`` inside the installed torchxrayvision (without importing it)."""
+    spec = importlib.util.find_spec("torchxrayvision")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("torchxrayvision is not installed (pip install torchxrayvision)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "NLMCXR_reports.tgz")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} is missing from the installed torchxrayvision")
+    return path
+
+
+def load_iu_reports(path: str | None = None) -> List[Dict[str, str]]:
+    """Every report as ``{"id", "FINDINGS", "IMPRESSION"}`` (missing sections are empty strings)."""
+    reports = []
+    with tarfile.open(path or iu_archive_path(), "r:gz") as archive:
+        for member in archive:
+            if not member.isfile() or not member.name.endswith(".xml"):
+                continue
+            root = ET.fromstring(archive.extractfile(member).read())
+            entry = {"id": os.path.basename(member.name)[:-4], **{s: "" for s in SECTIONS}}
+            for node in root.iter("AbstractText"):
+                label = node.get("Label", "")
+                if label in SECTIONS:
+                    entry[label] = (node.text or "").strip()
+            reports.append(entry)
+    return sorted(reports, key=lambda r: int(r["id"]) if r["id"].isdigit() else 0)
+
+
+def report_text(entry: Dict[str, str]) -> str:
+    return " ".join(entry[s] for s in SECTIONS if entry[s])
+
+
+def statistics(reports: List[Dict[str, str]]) -> Dict[str, float]:
+    """Parse every report; count sentences with >= 1 finding and the share of findings negated."""
+    sentences = with_finding = findings = negated = uncertain = 0
+    start = time.perf_counter()
+    for entry in reports:
+        text = report_text(entry)
+        report = parse_report(text)
+        spans = split_sentences(text)
+        sentences += len(spans)
+        starts = {min((s for s, e in f.spans["target"] or [(0, 0)])) for f in report.findings}
+        with_finding += sum(any(s <= pos < e for pos in starts) for s, e in spans)
+        findings += len(report.findings)
+        negated += sum(f.negated for f in report.findings)
+        uncertain += sum(f.uncertain for f in report.findings)
+    seconds = time.perf_counter() - start
+    return {"reports": len(reports), "sentences": sentences, "seconds": round(seconds, 3),
+            "sentences_with_finding_pct": round(100 * with_finding / max(sentences, 1), 1),
+            "findings": findings, "negated_pct": round(100 * negated / max(findings, 1), 1),
+            "uncertain_pct": round(100 * uncertain / max(findings, 1), 1)}
+
+
+def sample_sentences(reports: List[Dict[str, str]], k: int, seed: int = 0) -> List[str]:
+    sentences = [report_text(e)[s:t].strip() for e in reports for s, t in split_sentences(report_text(e))]
+    sentences = [s for s in sentences if s]
+    return random.Random(seed).sample(sentences, min(k, len(sentences)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="The report reader on the Indiana University chest X-ray reports.")
+    parser.add_argument("--sample", type=int, default=0, help="also print N random sentences with their findings")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    reports = load_iu_reports()
+    stats = statistics(reports)
+    for key, value in stats.items():
+        print(f"{key:<28}{value}")
+    for i, sentence in enumerate(sample_sentences(reports, args.sample, args.seed), 1):
+        print(f"\n[{i}] " + summarise(parse_report(sentence), colour=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""The ``medseg-r`` command line: thin wrappers over the library (parse arguments, call, report).
+
+User errors (bad files, bad arguments, unreadable checkpoints) print one line and exit with status 2;
+never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import List, Optional
+
+from . import __version__
+from .report import parse_report
+from .report.format import summarise
+
+
+class UserError(Exception):
+    """A problem with the user's input: reported in one line, exit status 2."""
+
+
+def _cmd_parse_report(args) -> int:
+    if (args.text is None) == (args.input is None):
+        raise UserError("give either TEXT or --input FILE")
+    colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    if args.text is not None:
+        texts = [args.text]
+    else:
+        if not os.path.isfile(args.input):
+            raise UserError(f"input file not found: {args.input}")
+        with open(args.input, "r", encoding="utf-8", errors="replace") as handle:
+            texts = [line.rstrip("\r\n") for line in handle]
+    for text in texts:
+        report = parse_report(text)
+        if args.json:
+            print(json.dumps(report.to_dict(), ensure_ascii=False))
+        else:
+            print(summarise(report, colour=colour))
+    return 0
+
+
+def _cmd_backbones(args) -> int:
+    from .backbones import describe_backbones
+
+    for name, text in describe_backbones().items():
+        print(f"{name:<14}{text}")
+    return 0
+
+
+def _load_model(args):
+    from .backbones.weights import CheckpointError
+    from .checkpoint import is_medseg_checkpoint, load_model
+    from .model import build_model
+
+    try:
+        if args.checkpoint and is_medseg_checkpoint(args.checkpoint):
+            model = load_model(args.checkpoint, expect_backbone=args.backbone)
+            return model, True
+        return build_model(args.backbone or "litemedsam", checkpoint=args.checkpoint), False
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _cmd_predict(args) -> int:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .example import EXAMPLE_REPORT, chest_like_image
+    from .io import atomic_write, read_image
+    from .model import image_to_tensor
+    from .viz import overlay
+
+    os.makedirs(args.out, exist_ok=True)
+    if args.example:
+        image, _ = chest_like_image()
+        args.image = os.path.join(args.out, "example.png")
+        with atomic_write(args.image) as tmp:
+            Image.fromarray(image).save(tmp, format="PNG")
+        if args.report is None and args.report_file is None:
+            args.report = EXAMPLE_REPORT
+    if args.image is None:
+        raise UserError("give --image PATH (or --example)")
+    if (args.report is None) == (args.report_file is None):
+        raise UserError("give exactly one of --report TEXT or --report-file FILE")
+    if args.report_file is not None:
+        if not os.path.isfile(args.report_file):
+            raise UserError(f"report file not found: {args.report_file}")
+        with open(args.report_file, "r", encoding="utf-8", errors="replace") as handle:
+            args.report = handle.read()
+    try:
+        image = read_image(args.image)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    report = parse_report(args.report)
+    model, trained = _load_model(args)
+    model.eval()
+    if not trained:
+        print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks are "
+              f"those of plain {model.backbone_name}{' with your box' if args.box else ' without a prompt'}.",
+              file=sys.stderr)
+    start = time.perf_counter()
+    try:
+        tensor = image_to_tensor(image)
+    except ValueError as exc:
+        raise UserError(f"{args.image}: {exc}") from None
+    boxes = torch.tensor([args.box], dtype=torch.float32) if args.box else None
+    with torch.no_grad():
+        out = model(tensor, [report], boxes=boxes)
+    prob = torch.sigmoid(out["masks"][0, 0]).numpy()
+    mask = prob > args.threshold
+    attention = out["attention"][0, 0].numpy() if out["attention"] is not None else None
+    seconds = time.perf_counter() - start
+    stem = os.path.splitext(os.path.basename(args.image))[0]
+    paths = {k: os.path.join(args.out, f"{stem}_{k}") for k in ("mask.png", "overlay.png", "priors.json")}
+    summary = {
+        "image": os.path.abspath(args.image), "backbone": model.backbone_name, "checkpoint": args.checkpoint,
+        "trained_priors": trained, "report": report.to_dict(), "all_negative": report.all_negative,
+        "mask": {"area_px": int(mask.sum()), "fraction": float(mask.mean()),
+                 "mean_probability_inside": float(prob[mask].mean()) if mask.any() else None},
+        "predicted_iou": float(out["iou"][0, 0]), "seconds": round(seconds, 3),
+    }
+    with atomic_write(paths["mask.png"]) as tmp:
+        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG")
+    with atomic_write(paths["overlay.png"]) as tmp:
+        Image.fromarray(overlay(image, mask, attention=attention)).save(tmp, format="PNG")
+    with atomic_write(paths["priors.json"]) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2)
+    print(summarise(report, colour=sys.stdout.isatty()))
+    print(f"mask: {summary['mask']['area_px']} px ({100 * summary['mask']['fraction']:.2f} % of the image), "
+          f"predicted IoU {summary['predicted_iou']:.3f}, {seconds:.2f} s")
+    for path in paths.values():
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medseg-r", description="Report-guided medical image segmentation.")
+    parser.add_argument("--version", action="version", version=f"medseg-r {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("parse-report", help="read a free-text report into structured priors")
+    p.add_argument("text", nargs="?", help="the report text")
+    p.add_argument("--input", help="a file with one report per line")
+    p.add_argument("--json", action="store_true", help="print one JSON object per report (PRIORS.md)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="highlight evidence")
+    p.set_defaults(func=_cmd_parse_report)
+
+    p = sub.add_parser("backbones", help="list the registered SAM-family backbones")
+    p.set_defaults(func=_cmd_backbones)
+
+    p = sub.add_parser("predict", help="segment what a report describes in an image")
+    p.add_argument("--image", help="PNG/JPEG/TIFF/BMP image")
+    p.add_argument("--example", action="store_true", help="generate an example chest-like image and report")
+    p.add_argument("--report", help="report text")
+    p.add_argument("--report-file", help="file holding the report text")
+    p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights")
+    p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")
+    p.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="optional box prompt")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_cmd_predict)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"medseg-r: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("medseg-r: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from medseg_r import parse_report
+from medseg_r.report import load_vocabulary
+from medseg_r.report.schema import SHAPE_CODES, TEXTURE_CODES
+from medseg_r.report.vocab import default_vocabulary
+
+
+def only(text):
+    findings = parse_report(text).findings
+    assert len(findings) == 1, [f.to_dict() for f in findings]
+    return findings[0]
+
+
+def test_priors_md_example():
+    f = only("2 cm hypodense round lesion in the right upper lobe")
+    assert (f.target, f.location.side, f.location.zones, f.location.organ) == ("lesion", "right", ["upper"], "lung")
+    assert f.texture == ["hypodense"] and f.shape == ["round"] and f.size_mm == 20.0
+
+
+def test_json_shape_matches_priors_contract():
+    data = parse_report("A 12 x 8 mm spiculated nodule in the RUL.").to_dict()
+    assert set(data) == {"report", "findings"}
+    f = data["findings"][0]
+    assert set(f) == {"target", "location", "texture", "shape", "size_mm", "size_class", "count", "negated",
+                      "uncertain", "spans"}
+    assert set(f["location"]) == {"side", "zones", "organ", "segment", "image_region"}
+    assert set(f["spans"]) == {"location", "texture", "shape", "target"}
+    assert f["size_mm"] == 12.0
+    json.dumps(data)
+
+
+def test_spans_point_at_the_evidence():
+    text = "Irregular ground-glass opacity in the left lower lobe."
+    f = only(text)
+    assert [text[s:e] for s, e in f.spans["target"]] == ["opacity"]
+    assert [text[s:e] for s, e in f.spans["texture"]] == ["ground-glass"]
+    assert [text[s:e] for s, e in f.spans["shape"]] == ["Irregular"]
+    assert [text[s:e] for s, e in f.spans["location"]] == ["left lower lobe"]
+
+
+@pytest.mark.parametrize("text", ["No pleural effusion.", "Without focal consolidation.", "Negative for pneumothorax.",
+                                  "Free of focal opacity.", "The nodule has resolved.", "No evidence of pneumonia."])
+def test_negation_triggers(text):
+    assert all(f.negated for f in parse_report(text).findings) and parse_report(text).findings
+
+
+@pytest.mark.parametrize("text", ["Possible nodule in the right base.", "Cannot exclude pneumonia.",
+                                  "Suspicious for malignant mass.", "Likely atelectasis at the left base.",
+                                  "Opacity in the left lower lobe?"])
+def test_uncertainty_triggers(text):
+    findings = parse_report(text).findings
+    assert findings and findings[0].uncertain and not findings[0].negated
+
+
+@pytest.mark.parametrize("text", ["No effusion but a small nodule in the left upper lobe.",
+                                  "No pneumothorax; however, there is a nodule in the left upper lobe."])
+def test_negation_scope_ends_at_terminator(text):
+    findings = parse_report(text).findings
+    assert [f.negated for f in findings] == [True, False]
+
+
+def test_all_negative_report():
+    report = parse_report("No focal opacity. No pleural effusion or pneumothorax.")
+    assert report.all_negative and not report.positive_findings
+
+
+@pytest.mark.parametrize("text, mm", [("2 cm", 20.0), ("12 x 8 mm", 12.0), ("1.5cm", 15.0), ("3 x 2.5 x 2 cm", 30.0),
+                                      ("2,5 cm", 25.0), ("15-mm", 15.0), ("4 millimeters", 4.0)])
+def test_sizes(text, mm):
+    assert only(f"Nodule measuring {text} in the right lung.").size_mm == mm
+
+
+def test_size_words_and_counts():
+    f = only("Two small round nodules in the left lower lobe.")
+    assert (f.count, f.size_class) == (2, "small")
+    assert only("Multiple nodules in the right lung.").count == 2
+    assert only("A sub-centimetre nodule in the right lung.").size_class == "small"
+
+
+def test_image_relative_location():
+    f = only("one medium red oval polyp, located in upper left of the image")
+    assert f.location.image_region == "top_left" and f.location.side is None and f.location.organ == "image"
+
+
+def test_several_findings_keep_their_own_attributes():
+    a, b = parse_report("A round nodule in the RUL and an irregular mass in the LLL.").findings
+    assert (a.target, a.shape, a.location.side) == ("nodule", ["round"], "right")
+    assert (b.target, b.shape, b.location.side) == ("mass", ["irregular"], "left")
+
+
+def test_every_canonical_code_is_reachable():
+    vocab = default_vocabulary()
+    assert set(TEXTURE_CODES) <= set(vocab.codes("texture"))
+    assert set(SHAPE_CODES) <= set(vocab.codes("shape"))
+    for code in TEXTURE_CODES:
+        word = vocab.terms["texture"][code][0]
+        assert code in only(f"A {word} lesion.").texture, word
+    for code in SHAPE_CODES:
+        word = vocab.terms["shape"][code][0]
+        assert code in only(f"A {word} lesion.").shape, word
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\n", "Der Patient hat keine Befunde.", "患者无异常。", "1234 5678",
+                                  "\x00\x01\x02\ufffd\ufffd binary \x7f junk", "." * 50])
+def test_bad_input_never_crashes(text):
+    report = parse_report(text)
+    assert isinstance(report.findings, list)
+
+
+def test_100_kb_of_text_is_parsed():
+    text = "Small nodule in the right upper lobe. No effusion. " * 2000
+    assert len(text) > 100_000
+    start = time.perf_counter()
+    report = parse_report(text)
+    assert len(report.findings) == 4000
+    assert time.perf_counter() - start < 10
+
+
+def test_too_long_and_wrong_types_are_clear_errors():
+    with pytest.raises(ValueError, match="limit"):
+        parse_report("x" * 200_001)
+    with pytest.raises(TypeError, match="decode"):
+        parse_report(b"bytes")
+    with pytest.raises(TypeError, match="expects str"):
+        parse_report(None)
+
+
+def test_parser_does_not_import_torch():
+    code = "import sys, medseg_r; medseg_r.parse_report('nodule'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_user_vocabulary_pack_adds_terms(tmp_path, monkeypatch):
+    pack = tmp_path / "mine.yaml"
+    pack.write_text("domain: mine\ntexture:\n  ground_glass: [frosted]\ntargets:\n  nodule: [blob]\n")
+    vocab = load_vocabulary([pack])
+    f = parse_report("A frosted blob in the left upper lobe.", vocabulary=vocab).findings[0]
+    assert (f.target, f.texture) == ("nodule", ["ground_glass"])
+    monkeypatch.setenv("MEDSEG_R_VOCAB", str(pack))
+    assert load_vocabulary().terms["targets"]["nodule"][-1] == "blob"
+
+
+def test_bad_vocabulary_packs_are_value_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("context:\n  negation_pre: [no]\n")  # YAML reads a bare no as false
+    with pytest.raises(ValueError, match="quote"):
+        load_vocabulary([bad])
+    with pytest.raises(ValueError, match="not found"):
+        load_vocabulary([tmp_path / "missing.yaml"])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("targets: [unclosed\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_vocabulary([broken])
