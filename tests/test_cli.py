@@ -1,0 +1,66 @@
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medseg_r.cli import main
+
+
+def test_parse_report_json(capsys):
+    assert main(["parse-report", "2 cm round nodule in the right upper lobe", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["findings"][0]["location"]["side"] == "right"
+
+
+def test_parse_report_file_keeps_order(tmp_path, capsys):
+    src = tmp_path / "reports.txt"
+    src.write_text("No effusion.\n\nSpiculated mass in the left upper lobe.\n")
+    assert main(["parse-report", "--input", str(src), "--json"]) == 0
+    lines = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+    assert [l["report"] for l in lines] == ["No effusion.", "", "Spiculated mass in the left upper lobe."]
+    assert lines[0]["findings"][0]["negated"] and lines[1]["findings"] == []
+
+
+def test_parse_report_summary_highlights_spans(capsys):
+    assert main(["parse-report", "Hypoechoic mass in the left breast", "--color", "always"]) == 0
+    out = capsys.readouterr().out
+    assert "\033[1;33mHypoechoic\033[0m" in out and "texture: hypoechoic" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["parse-report"], "either TEXT or --input"),
+    (["parse-report", "--input", "/nonexistent/file.txt"], "not found"),
+    (["predict", "--image", "/nonexistent.png", "--report", "nodule", "--out", "OUT", "--backbone", "sam_tiny"],
+     "image not found"),
+    (["predict", "--image", "CORRUPT", "--report", "nodule", "--out", "OUT", "--backbone", "sam_tiny"],
+     "not a readable image|could not be decoded"),
+    (["predict", "--image", "GOOD", "--report", "nodule", "--out", "OUT", "--checkpoint", "CORRUPT"],
+     "cannot read checkpoint"),
+])
+def test_user_errors_are_one_line_exit_2(tmp_path, capsys, argv, message):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(good)
+    argv = [str(corrupt) if a == "CORRUPT" else str(good) if a == "GOOD" else str(tmp_path / "out") if a == "OUT" else a
+            for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("medseg-r: error:") and re.search(message, err) and len(err.splitlines()) == 1
+    assert not os.path.exists(tmp_path / "out") or not os.listdir(tmp_path / "out")
+
+
+def test_predict_example_writes_mask_overlay_and_priors(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(out)]) == 0
+    names = sorted(os.listdir(out))
+    assert names == ["example.png", "example_mask.png", "example_overlay.png", "example_priors.json"]
+    summary = json.loads((out / "example_priors.json").read_text())
+    assert summary["report"]["findings"][0]["location"]["segment"] == "upper lobe"
+    assert summary["trained_priors"] is False
+    mask = np.array(Image.open(out / "example_mask.png"))
+    assert mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
+    assert np.array(Image.open(out / "example_overlay.png")).shape == (256, 256, 3)
