@@ -70,6 +70,8 @@ class HFTextEncoder(nn.Module):
         max_length: tokenizer truncation length.
     """
 
+    always_frozen = True  # MedSegR.set_freeze never un-freezes it
+
     def __init__(self, path: str, *, max_length: int = 64) -> None:
         super().__init__()
         try:

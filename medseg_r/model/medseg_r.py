@@ -153,6 +153,9 @@ class MedSegR(nn.Module):
             self.sam.prompt_encoder.requires_grad_(False)
         if freeze == "backbone":
             self.sam.mask_decoder.requires_grad_(False)
+        for module in self.modules():
+            if getattr(module, "always_frozen", False):
+                module.requires_grad_(False)
 
     def parameter_summary(self) -> Dict[str, float]:
         """Parameter counts: ``total``, ``trainable``, ``backbone``, ``added`` (by MedSeg-R) and ``added_pct``."""

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from medseg_r.cognition import HashedNgramEncoder, build_text_encoder
+
+
+def test_hashed_encoder_is_deterministic_and_handles_empty():
+    enc = HashedNgramEncoder(dim=16, buckets=256)
+    out = enc(["ground-glass opacity", "", "ground-glass opacity"])
+    assert out.shape == (3, 16)
+    assert torch.equal(out[0], out[2]) and torch.count_nonzero(out[1]) == 0
+    assert enc.ids("Right upper lobe") == HashedNgramEncoder(dim=4, buckets=256).ids("Right upper lobe")
+
+
+def test_hashed_encoder_bad_sizes():
+    with pytest.raises(ValueError):
+        HashedNgramEncoder(dim=0)
+
+
+def test_hf_encoder_loads_a_local_model_offline(tmp_path, monkeypatch):
+    transformers = pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "round", "nodule", "right", "upper", "lobe", "no"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    transformers.BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64)
+    transformers.BertModel(config).save_pretrained(tmp_path)
+    enc = build_text_encoder(str(tmp_path))
+    assert enc.dim == 32
+    out = enc(["round nodule right upper lobe", "", "no nodule"])
+    assert out.shape == (3, 32) and torch.count_nonzero(out[1]) == 0
+    assert not torch.allclose(out[0], out[2])
+    from medseg_r import build_model
+
+    model = build_model("sam_tiny", text_encoder=str(tmp_path))
+    assert model(torch.rand(1, 3, 64, 64), ["round nodule, right upper lobe"])["masks"].shape == (1, 1, 64, 64)
+    assert not any(p.requires_grad for p in model.prior_encoder.text_encoder.parameters())
+
+
+def test_hf_encoder_missing_folder_is_a_value_error(tmp_path):
+    pytest.importorskip("transformers")
+    with pytest.raises(ValueError, match="not found"):
+        build_text_encoder(str(tmp_path / "nowhere"))
