@@ -1,0 +1,1 @@
+"""Data: reader registry, data sets, and the embedded phantom benchmark."""
