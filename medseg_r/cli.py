@@ -137,6 +137,97 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_make_data(args) -> int:
+    from .data.phantom import make_phantom
+
+    if args.kind != "phantom":
+        raise UserError(f"unknown data kind {args.kind!r} (known: phantom)")
+    try:
+        path = make_phantom(args.out, n=args.n, seed=args.seed, size=args.size)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {args.n} cases; manifest: {path}")
+    return 0
+
+
+def _json_arg(text: Optional[str], what: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{what} must be a JSON object: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{what} must be a JSON object")
+    return value
+
+
+def _cmd_train(args) -> int:
+    from .engine.train import TrainConfig, train
+
+    fields = {}
+    if args.config:
+        try:
+            import yaml
+
+            with open(args.config, "r", encoding="utf-8") as handle:
+                fields = yaml.safe_load(handle) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"cannot read config {args.config}: {exc}") from None
+    for key in ("data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
+                "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
+                "schedule", "limit_train_batches"):
+        value = getattr(args, key, None)
+        if value is not None:
+            fields[key] = value
+    if args.options:
+        fields["model_options"] = {**fields.get("model_options", {}), **_json_arg(args.options, "--options")}
+    if args.no_augment:
+        fields["augment"] = False
+    if isinstance(fields.get("devices"), str) and fields["devices"].isdigit():
+        fields["devices"] = int(fields["devices"])
+    missing = [k for k in ("data", "out") if not fields.get(k)]
+    if missing:
+        raise UserError(f"missing {' and '.join('--' + m for m in missing)} (or set them in the config file)")
+    try:
+        cfg = TrainConfig(**fields)
+    except TypeError as exc:
+        raise UserError(f"bad training option: {exc}") from None
+    try:
+        result = train(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"done: {result['steps']} optimisation steps; best checkpoint {result['best']}; model {result['model']}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .checkpoint import load_model
+    from .backbones.weights import CheckpointError
+    from .data.readers import read_dataset
+    from .engine.evaluate import evaluate
+
+    try:
+        model = load_model(args.checkpoint)
+        records, root = read_dataset(args.data, split=args.split)
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    if not records:
+        raise UserError(f"no case in split {args.split!r} of {args.data}")
+    summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out, overlays=args.overlays,
+                       progress=True)
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {os.path.join(args.out, 'cases.csv')} and {os.path.join(args.out, 'summary.json')}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .engine.demo import run_demo
+
+    run_demo(args.out, quick=args.quick, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medseg-r", description="Report-guided medical image segmentation.")
     parser.add_argument("--version", action="version", version=f"medseg-r {__version__}")
@@ -163,6 +254,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("make-data", help="generate the embedded phantom benchmark")
+    p.add_argument("kind", choices=["phantom"])
+    p.add_argument("out", help="output folder")
+    p.add_argument("--n", type=int, default=600, help="number of cases (default 600)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=256, help="image side in pixels")
+    p.set_defaults(func=_cmd_make_data)
+
+    p = sub.add_parser("train", help="train MedSeg-R (PyTorch Lightning)")
+    p.add_argument("config", nargs="?", help="YAML file with TrainConfig fields (options below override it)")
+    p.add_argument("--data", help="manifest (.jsonl/.csv), medvlsm .json, LViT folder or volume folder")
+    p.add_argument("--out", help="run folder (checkpoints/, logs/, model.ckpt)")
+    p.add_argument("--backbone")
+    p.add_argument("--img-size", dest="img_size", type=int)
+    p.add_argument("--options", help='model options as JSON, e.g. \'{"priors": "none", "freeze": "none"}\'')
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--loss", choices=["dice_ce", "dice_focal"])
+    p.add_argument("--schedule", choices=["cosine", "poly"])
+    p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
+    p.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (default: 16-mixed on GPU)")
+    p.add_argument("--accelerator", help="auto, cpu, gpu")
+    p.add_argument("--devices", help="number of devices (DDP when > 1)")
+    p.add_argument("--num-nodes", dest="num_nodes", type=int)
+    p.add_argument("--strategy", help="auto, ddp, ddp_spawn ...")
+    p.add_argument("--num-workers", dest="num_workers", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit-train-batches", dest="limit_train_batches", type=int)
+    p.add_argument("--no-augment", action="store_true", help="no flips")
+    p.add_argument("--resume", help="a Lightning checkpoint, or 'auto' for OUT/checkpoints/last.ckpt")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="Dice, IoU, HD95, small-lesion sensitivity, FP rate; per subset")
+    p.add_argument("--checkpoint", required=True, help="MedSeg-R checkpoint (model.ckpt of a run)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overlays", type=int, default=0, help="write overlay PNGs for the first N cases")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("demo", help="phantom data -> train MedSeg-R and baselines -> compare (CPU)")
+    p.add_argument("--out", default="medseg_r_demo")
+    p.add_argument("--quick", action="store_true", help="about 2 minutes instead of about 10")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -1,0 +1,135 @@
+"""2-D segmentation data sets: records (image, mask, report) -> batches for MedSeg-R.
+
+Every sample is resized like SAM (longest side to ``size``, padded bottom/right) so batches stack.
+Augmentation is a horizontal flip that also flips the report's sides (:func:`flip_report`), decided
+from ``(seed, epoch, index)`` so that a resumed run sees exactly the same samples.
+"""
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, Sampler
+
+from ..io import read_image
+from ..report import Report, parse_report
+from ..report.transform import flip_report
+
+
+@dataclass
+class Record:
+    """One 2-D case. ``image``/``mask`` are paths (or arrays already in memory for volume slices)."""
+
+    id: str
+    image: object
+    mask: object
+    report: str
+    split: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+    target: Optional[str] = None
+
+
+def to_unit_float(arr: np.ndarray) -> np.ndarray:
+    """Any image array -> float32 ``[H, W, 3]`` in [0, 1] (uint8 / 255, others min-max)."""
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    arr = arr[..., :3]
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    data = arr.astype(np.float32)
+    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(data.min()), float(data.max())
+    return (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
+
+
+def fit_square(image: torch.Tensor, mask: torch.Tensor, size: int):
+    """Resize the longest side to ``size`` and pad bottom/right (images bilinear, masks nearest)."""
+    _, h, w = image.shape
+    scale = size / max(h, w)
+    nh, nw = max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+    if (nh, nw) != (h, w):
+        image = F.interpolate(image[None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)[0]
+        mask = F.interpolate(mask[None], size=(nh, nw), mode="nearest")[0]
+    image = F.pad(image, (0, size - nw, 0, size - nh))
+    mask = F.pad(mask, (0, size - nw, 0, size - nh))
+    return image, mask
+
+
+def _load(obj, root: str) -> np.ndarray:
+    if isinstance(obj, np.ndarray):
+        return obj
+    path = obj if os.path.isabs(str(obj)) else os.path.join(root, str(obj))
+    return read_image(path)
+
+
+class SegmentationDataset(Dataset):
+    """Records -> dicts with ``image`` [3,S,S], ``mask`` [1,S,S], ``report`` (:class:`Report`), ``id``, ``tags``."""
+
+    def __init__(self, records: Sequence[Record], *, root: str = ".", size: int = 256, augment: bool = False,
+                 seed: int = 0) -> None:
+        if not records:
+            raise ValueError("the data set is empty (check the split name and the manifest)")
+        self.records = list(records)
+        self.root = root
+        self.size = size
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        self._reports: Dict[int, Report] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def flipped(self, index: int) -> bool:
+        return self.augment and zlib.crc32(f"{self.seed}:{self.epoch}:{index}".encode()) % 2 == 1
+
+    def __getitem__(self, index: int) -> Dict[str, object]:
+        rec = self.records[index]
+        image = torch.from_numpy(to_unit_float(_load(rec.image, self.root))).permute(2, 0, 1).contiguous()
+        mask_arr = np.asarray(_load(rec.mask, self.root))
+        if mask_arr.ndim == 3:
+            mask_arr = mask_arr[..., 0]
+        if mask_arr.shape[:2] != tuple(image.shape[1:]):
+            raise ValueError(f"{rec.id}: mask shape {mask_arr.shape[:2]} does not match image {tuple(image.shape[1:])}")
+        mask = torch.from_numpy((mask_arr > 0).astype(np.float32))[None]
+        image, mask = fit_square(image, mask, self.size)
+        if index not in self._reports:
+            self._reports[index] = parse_report(rec.report)
+        report = self._reports[index]
+        if self.flipped(index):
+            image, mask, report = image.flip(-1), mask.flip(-1), flip_report(report)
+        return {"image": image, "mask": mask, "report": report, "id": rec.id, "tags": list(rec.tags)}
+
+
+def collate(batch: List[Dict[str, object]]) -> Dict[str, object]:
+    return {"image": torch.stack([b["image"] for b in batch]), "mask": torch.stack([b["mask"] for b in batch]),
+            "report": [b["report"] for b in batch], "id": [b["id"] for b in batch], "tags": [b["tags"] for b in batch]}
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """Random order fixed by ``(seed, epoch)``: a resumed run replays the same order. Under DDP, Lightning
+    replaces it with ``DistributedSampler(seed=...)``, which is epoch-seeded as well."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n

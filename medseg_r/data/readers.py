@@ -1,0 +1,141 @@
+"""Data set readers, chosen by file ending or folder layout (as nnU-Net chooses its image readers).
+
+* ``manifest.jsonl`` / ``manifest.csv``: columns ``image``, ``mask``, ``report``, optional ``split``,
+  ``target``, ``tags`` (JSONL list or ``;``-separated), ``id``. Paths are relative to the manifest.
+* LViT layout (QaTa-COV19, MosMedData+): a folder with ``img/``, ``labelcol/`` and a ``.xlsx``/``.csv``
+  whose rows give a mask file name (``mask_`` prefix allowed) and its text.
+* medvlsm JSON: a list of ``{"img_name", "mask_name", "prompts": {"p0": ..., "p9": ...}}``; ``prompt``
+  picks the key (default ``p0``); image/mask folders ``images/`` and ``masks/`` beside the JSON.
+* Volumes (NIfTI, DICOM): see :mod:`medseg_r.data.volumes`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Callable, Dict, List, Optional
+
+from .datasets import Record
+
+DatasetReader = Callable[..., List[Record]]
+_READERS: Dict[str, DatasetReader] = {}
+
+
+def register_reader(*endings: str):
+    def wrap(fn: DatasetReader) -> DatasetReader:
+        for ending in endings:
+            _READERS[ending] = fn
+        return fn
+
+    return wrap
+
+
+def _tags(value) -> List[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [t for t in str(value).split(";") if t]
+
+
+def _from_row(row: Dict[str, object], number: int, source: str) -> Record:
+    missing = [k for k in ("image", "mask", "report") if row.get(k) in (None, "")]
+    if missing and not (missing == ["report"] and "report" in row):
+        raise ValueError(f"{source}, row {number}: missing {', '.join(missing)}")
+    return Record(id=str(row.get("id") or os.path.splitext(os.path.basename(str(row["image"])))[0]),
+                  image=str(row["image"]), mask=str(row["mask"]), report=str(row.get("report") or ""),
+                  split=(str(row["split"]) if row.get("split") not in (None, "") else None),
+                  tags=_tags(row.get("tags")), target=row.get("target") or None)
+
+
+@register_reader(".jsonl")
+def read_jsonl_manifest(path: str, **_: object) -> List[Record]:
+    records = []
+    with open(path, "r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+                records.append(_from_row(row, number, path))
+    return records
+
+
+@register_reader(".csv")
+def read_csv_manifest(path: str, **_: object) -> List[Record]:
+    with open(path, "r", encoding="utf-8", newline="") as handle:
+        return [_from_row(row, i, path) for i, row in enumerate(csv.DictReader(handle), 2)]
+
+
+@register_reader(".json")
+def read_medvlsm(path: str, *, prompt: str = "p0", **_: object) -> List[Record]:
+    with open(path, "r", encoding="utf-8") as handle:
+        try:
+            items = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc.msg})") from None
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a list of annotations")
+    records = []
+    for i, item in enumerate(items):
+        prompts = item.get("prompts") or {}
+        if prompt not in prompts:
+            raise ValueError(f"{path}, item {i}: no prompt {prompt!r} (has {', '.join(sorted(prompts)) or 'none'})")
+        text = prompts[prompt]
+        text = text[0] if isinstance(text, list) else text
+        records.append(Record(id=os.path.splitext(item["img_name"])[0], image=os.path.join("images", item["img_name"]),
+                              mask=os.path.join("masks", item["mask_name"]), report=str(text),
+                              split=item.get("split")))
+    return records
+
+
+def read_lvit(folder: str, *, split: Optional[str] = None, **_: object) -> List[Record]:
+    """LViT layout: ``img/``, ``labelcol/``, and one ``.xlsx`` or ``.csv`` of (mask name, text)."""
+    import pandas as pd
+
+    tables = [f for f in sorted(os.listdir(folder)) if f.lower().endswith((".xlsx", ".csv"))]
+    if not tables:
+        raise ValueError(f"{folder}: no .xlsx/.csv text file (LViT layout)")
+    table = os.path.join(folder, tables[0])
+    frame = pd.read_excel(table) if table.lower().endswith(".xlsx") else pd.read_csv(table)
+    if frame.shape[1] < 2:
+        raise ValueError(f"{table}: expected two columns (mask file name, text)")
+    images = {os.path.splitext(f)[0]: f for f in os.listdir(os.path.join(folder, "img"))}
+    records = []
+    for name, text in frame.iloc[:, :2].itertuples(index=False):
+        mask_name = str(name).strip()
+        stem = os.path.splitext(mask_name)[0]
+        image_stem = stem[len("mask_"):] if stem.startswith("mask_") else stem
+        if image_stem not in images:
+            raise ValueError(f"{table}: no image for {mask_name} in img/")
+        mask_file = mask_name if os.path.splitext(mask_name)[1] else mask_name + ".png"
+        if not os.path.exists(os.path.join(folder, "labelcol", mask_file)):
+            raise ValueError(f"{table}: mask {mask_file} not found in labelcol/")
+        records.append(Record(id=image_stem, image=os.path.join("img", images[image_stem]),
+                              mask=os.path.join("labelcol", mask_file), report=str(text), split=split))
+    return records
+
+
+def read_dataset(path: str, *, split: Optional[str] = None, **options: object):
+    """Records from ``path`` and the root their relative paths start from; ``split`` filters by split."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"data set not found: {path}")
+    if os.path.isdir(path):
+        if os.path.isdir(os.path.join(path, "img")) and os.path.isdir(os.path.join(path, "labelcol")):
+            records, root = read_lvit(path, split=split, **options), path
+        elif os.path.isfile(os.path.join(path, "manifest.jsonl")):
+            records, root = read_jsonl_manifest(os.path.join(path, "manifest.jsonl")), path
+        else:
+            from .volumes import read_volume_folder
+
+            records, root = read_volume_folder(path, **options), path
+    else:
+        ending = ".jsonl" if path.endswith(".jsonl") else os.path.splitext(path)[1].lower()
+        if ending not in _READERS:
+            raise ValueError(f"no reader for {path}; known endings: {', '.join(sorted(_READERS))}, or a folder")
+        records, root = _READERS[ending](path, **options), os.path.dirname(os.path.abspath(path))
+    if split is not None:
+        records = [r for r in records if r.split in (split, None)] if all(r.split is None for r in records) \
+            else [r for r in records if r.split == split]
+    return records, root

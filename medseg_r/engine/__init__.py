@@ -1,0 +1,1 @@
+"""Training and evaluation: Lightning task, losses, metrics, train/evaluate loops."""

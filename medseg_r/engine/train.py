@@ -1,0 +1,123 @@
+"""``medseg-r train``: fit a model with PyTorch Lightning (checkpoints every epoch + best, CSV logs, exact
+resume, mixed precision on GPU, gradient accumulation, DDP across GPUs or nodes, gloo on CPU)."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, Optional
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from ..checkpoint import save_model
+from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate
+from ..data.readers import read_dataset
+from .task import SegmentationTask
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    backbone: str = "sam_tiny"
+    img_size: Optional[int] = None
+    pretrained: bool = True
+    model_options: Dict[str, Any] = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    loss: str = "dice_ce"
+    accumulate: int = 1
+    augment: bool = True
+    precision: Optional[str] = None  # default: "16-mixed" on GPU, "32-true" on CPU
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    num_workers: int = 0
+    seed: int = 0
+    resume: Optional[str] = None  # a Lightning checkpoint, or "auto" for OUT/checkpoints/last.ckpt
+    limit_train_batches: Optional[int] = None
+    train_split: str = "train"
+    val_split: str = "val"
+    dataset_options: Dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+class _EpochToDataset(Callback):
+    """Tell the data set the epoch so that flips are replayed exactly after a resume."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        loader = trainer.train_dataloader
+        dataset = getattr(loader, "dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(trainer.current_epoch)
+
+
+def _size(cfg: TrainConfig) -> int:
+    return cfg.img_size or (256 if cfg.backbone in ("sam_tiny", "litemedsam") else 1024)
+
+
+def make_loaders(cfg: TrainConfig):
+    size = _size(cfg)
+    train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
+    val_records, _ = read_dataset(cfg.data, split=cfg.val_split, **cfg.dataset_options)
+    train_set = SegmentationDataset(train_records, root=root, size=size, augment=cfg.augment, seed=cfg.seed)
+    val_set = SegmentationDataset(val_records, root=root, size=size)
+    train = DataLoader(train_set, batch_size=cfg.batch_size, sampler=EpochShuffleSampler(len(train_set), cfg.seed),
+                       collate_fn=collate, num_workers=cfg.num_workers, drop_last=False)
+    val = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate,
+                     num_workers=cfg.num_workers)
+    return train, val
+
+
+def resolve_strategy(cfg: TrainConfig) -> str:
+    """SAM's decoder computes parameters that single-mask training never uses (multimask hypernetworks, the
+    IoU head, unused prompt embeddings), so multi-process DDP must look for unused parameters."""
+    many = (isinstance(cfg.devices, int) and cfg.devices > 1) or cfg.num_nodes > 1 or (
+        cfg.devices in ("auto", -1, "-1") and torch.cuda.is_available() and torch.cuda.device_count() > 1)
+    if cfg.strategy == "ddp" or (cfg.strategy == "auto" and many):
+        return "ddp_find_unused_parameters_true"
+    return cfg.strategy
+
+
+def train(cfg: TrainConfig) -> Dict[str, Any]:
+    """Train and return ``{"best": path, "last": path, "model": MedSeg-R checkpoint path, "steps": n}``."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    os.makedirs(cfg.out, exist_ok=True)
+    train_loader, val_loader = make_loaders(cfg)
+    task = SegmentationTask(backbone=cfg.backbone, img_size=cfg.img_size, pretrained=cfg.pretrained,
+                            model_options=cfg.model_options, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            schedule=cfg.schedule, loss=cfg.loss)
+    ckpt_dir = os.path.join(cfg.out, "checkpoints")
+    every_epoch = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                                  save_top_k=-1, every_n_epochs=1, save_last=True)
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max", save_top_k=1)
+    gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    trainer = L.Trainer(
+        default_root_dir=cfg.out, max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
+        num_nodes=cfg.num_nodes, strategy=resolve_strategy(cfg), precision=cfg.precision or ("16-mixed" if gpu else "32-true"),
+        accumulate_grad_batches=cfg.accumulate, callbacks=[every_epoch, best, _EpochToDataset()],
+        logger=CSVLogger(cfg.out, name="logs"), log_every_n_steps=1, enable_progress_bar=cfg.progress,
+        enable_model_summary=False, limit_train_batches=cfg.limit_train_batches, deterministic=False,
+        num_sanity_val_steps=0)
+    resume = cfg.resume
+    if resume == "auto":
+        candidate = os.path.join(ckpt_dir, "last.ckpt")
+        resume = candidate if os.path.isfile(candidate) else None
+    trainer.fit(task, train_loader, val_loader, ckpt_path=resume)
+    model_path = os.path.join(cfg.out, "model.ckpt")
+    if trainer.is_global_zero:
+        best_path = best.best_model_path or every_epoch.last_model_path
+        if best_path:
+            state = torch.load(best_path, map_location="cpu", weights_only=False)["state_dict"]
+            task.load_state_dict(state)
+        save_model(task.model.cpu(), model_path, extra={"train_config": asdict(cfg), "best_checkpoint": best_path,
+                                                        "global_step": trainer.global_step})
+    return {"best": best.best_model_path, "last": every_epoch.last_model_path, "model": model_path,
+            "steps": trainer.global_step}

@@ -1,0 +1,143 @@
+"""Every data set format, from tiny fixture files the tests write themselves."""
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from medseg_r.data.datasets import SegmentationDataset, collate
+from medseg_r.data.readers import read_dataset
+
+
+def _png(path, array):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _case(i, h=40, w=60):
+    img = np.full((h, w), 40, np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    mask[5 + i:15 + i, 10:20] = 255
+    img[mask > 0] = 200
+    return img, mask
+
+
+def test_jsonl_manifest_with_splits_and_tags(tmp_path):
+    rows = []
+    for i, split in enumerate(["train", "train", "test"]):
+        img, mask = _case(i)
+        _png(tmp_path / "img" / f"{i}.png", img)
+        _png(tmp_path / "msk" / f"{i}.png", mask)
+        rows.append({"image": f"img/{i}.png", "mask": f"msk/{i}.png", "report": "nodule in the left upper lobe",
+                     "split": split, "tags": ["small"]})
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    train, root = read_dataset(str(tmp_path / "m.jsonl"), split="train")
+    assert [r.id for r in train] == ["0", "1"] and train[0].tags == ["small"]
+    sample = SegmentationDataset(train, root=root, size=64)[0]
+    assert sample["image"].shape == (3, 64, 64) and sample["mask"].shape == (1, 64, 64)
+    assert sample["mask"][0, 40:].sum() == 0  # 40x60 resized to 43x64, padded at the bottom
+    batch = collate([SegmentationDataset(train, root=root, size=64)[i] for i in range(2)])
+    assert batch["image"].shape == (2, 3, 64, 64) and len(batch["report"]) == 2
+
+
+def test_csv_manifest(tmp_path):
+    img, mask = _case(0)
+    _png(tmp_path / "a.png", img)
+    _png(tmp_path / "a_mask.png", mask)
+    with open(tmp_path / "m.csv", "w", newline="") as handle:
+        w = csv.writer(handle)
+        w.writerow(["image", "mask", "report", "split", "target"])
+        w.writerow(["a.png", "a_mask.png", "round nodule", "val", "nodule"])
+    records, root = read_dataset(str(tmp_path / "m.csv"))
+    assert records[0].target == "nodule" and records[0].split == "val"
+    assert SegmentationDataset(records, root=root, size=32)[0]["mask"].sum() > 0
+
+
+def test_manifest_missing_column_is_a_clear_error(tmp_path):
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": "a.png", "report": "x"}))
+    with pytest.raises(ValueError, match="row 1: missing mask"):
+        read_dataset(str(tmp_path / "m.jsonl"))
+
+
+@pytest.mark.parametrize("table", ["xlsx", "csv"])
+def test_lvit_layout_with_mask_prefix(tmp_path, table):
+    import pandas as pd
+
+    for i in range(2):
+        img, mask = _case(i)
+        _png(tmp_path / "img" / f"covid_{i}.png", img)
+        _png(tmp_path / "labelcol" / f"mask_covid_{i}.png", mask)
+    frame = pd.DataFrame({"Image": ["mask_covid_0.png", "mask_covid_1.png"],
+                          "Description": ["Bilateral pulmonary infection, two infected areas, upper left lung and "
+                                          "upper right lung.", "Unilateral pulmonary infection, one infected area, "
+                                                               "lower left lung."]})
+    if table == "xlsx":
+        pytest.importorskip("openpyxl")
+        frame.to_excel(tmp_path / "Train_text.xlsx", index=False)
+    else:
+        frame.to_csv(tmp_path / "Train_text.csv", index=False)
+    records, root = read_dataset(str(tmp_path), split="train")
+    assert [r.id for r in records] == ["covid_0", "covid_1"]
+    assert records[1].report.startswith("Unilateral")
+    assert SegmentationDataset(records, root=root, size=32)[1]["mask"].sum() > 0
+
+
+def test_medvlsm_json_prompt_choice(tmp_path):
+    img, mask = _case(0)
+    _png(tmp_path / "images" / "p1.jpg", np.stack([img] * 3, -1))
+    _png(tmp_path / "masks" / "p1.png", mask)
+    ann = [{"img_name": "p1.jpg", "mask_name": "p1.png",
+            "prompts": {"p0": "polyp", "p5": "one small pink round polyp, located in center of the image"}}]
+    (tmp_path / "train.json").write_text(json.dumps(ann))
+    records, _ = read_dataset(str(tmp_path / "train.json"), prompt="p5")
+    assert records[0].report.startswith("one small pink")
+    with pytest.raises(ValueError, match="no prompt 'p9'"):
+        read_dataset(str(tmp_path / "train.json"), prompt="p9")
+
+
+def test_unknown_format_and_missing_path(tmp_path):
+    (tmp_path / "data.parquet").write_text("x")
+    with pytest.raises(ValueError, match="no reader"):
+        read_dataset(str(tmp_path / "data.parquet"))
+    with pytest.raises(FileNotFoundError):
+        read_dataset(str(tmp_path / "nowhere.jsonl"))
+
+
+def test_mismatched_mask_is_a_clear_error(tmp_path):
+    img, _ = _case(0)
+    _png(tmp_path / "a.png", img)
+    _png(tmp_path / "b.png", np.zeros((10, 10), np.uint8))
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": "a.png", "mask": "b.png", "report": "x"}))
+    records, root = read_dataset(str(tmp_path / "m.jsonl"))
+    with pytest.raises(ValueError, match="does not match"):
+        SegmentationDataset(records, root=root, size=32)[0]
+
+
+def test_flip_augmentation_swaps_sides_in_the_report(tmp_path):
+    img, mask = _case(0)
+    _png(tmp_path / "a.png", img)
+    _png(tmp_path / "a_m.png", mask)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": "a.png", "mask": "a_m.png",
+                                                  "report": "nodule in the right upper lobe; polyp in upper left of the image"}))
+    records, root = read_dataset(str(tmp_path / "m.jsonl"))
+    ds = SegmentationDataset(records, root=root, size=64, augment=True, seed=0)
+    plain = SegmentationDataset(records, root=root, size=64)[0]
+    flips = []
+    for epoch in range(8):
+        ds.set_epoch(epoch)
+        sample = ds[0]
+        flipped = ds.flipped(0)
+        flips.append(flipped)
+        sides = [f.location.side for f in sample["report"].findings]
+        regions = [f.location.image_region for f in sample["report"].findings]
+        if flipped:
+            assert torch.equal(sample["image"], plain["image"].flip(-1))
+            assert torch.equal(sample["mask"], plain["mask"].flip(-1))
+            assert sides[0] == "left" and regions[1] == "top_right"
+        else:
+            assert torch.equal(sample["image"], plain["image"]) and sides[0] == "right" and regions[1] == "top_left"
+    assert any(flips) and not all(flips)
+    assert plain["report"].findings[0].location.side == "right"  # the cached report was not mutated

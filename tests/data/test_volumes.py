@@ -1,0 +1,111 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from medseg_r.data.datasets import SegmentationDataset
+from medseg_r.data.readers import read_dataset
+from medseg_r.data.volumes import load_volume, normalise
+
+
+def _volume(shape=(24, 20, 6)):
+    vol = np.full(shape, -800.0, np.float32)  # air-like lung
+    mask = np.zeros(shape, np.uint8)
+    mask[4:9, 6:12, 2:4] = 1  # lesion in slices 2 and 3
+    vol[mask > 0] = 40.0
+    return vol, mask
+
+
+def _write_nifti(path, data, spacing=(0.8, 0.8, 2.5)):
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(data, np.diag([*spacing, 1.0])), path)
+
+
+def _write_dicom_series(folder, vol):
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    os.makedirs(folder, exist_ok=True)
+    pixels = (vol + 1024).astype(np.uint16)
+    for z in range(vol.shape[2]):
+        meta = FileMetaDataset()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds = FileDataset(os.path.join(folder, f"{z}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.Modality = "CT"
+        # pixel rows/cols are LPS: the RAS voxel x axis runs toward the patient's right (columns reversed)
+        plane = pixels[::-1, ::-1, z].T
+        ds.Rows, ds.Columns = plane.shape
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+        ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.PixelSpacing = [0.8, 0.8]
+        ds.SliceThickness = 2.5
+        ds.ImagePositionPatient = [0, 0, 2.5 * z]
+        ds.InstanceNumber = z + 1
+        ds.PixelData = np.ascontiguousarray(plane).tobytes()
+        ds.save_as(os.path.join(folder, f"{z:03d}.dcm"), enforce_file_format=True)
+
+
+@pytest.mark.parametrize("kind", ["nifti", "dicom"])
+def test_volume_folder_trains_slice_wise(tmp_path, kind):
+    vol, mask = _volume()
+    _write_nifti(str(tmp_path / "mask.nii.gz"), mask.astype(np.float32))
+    if kind == "nifti":
+        _write_nifti(str(tmp_path / "ct.nii.gz"), vol)
+        image = "ct.nii.gz"
+    else:
+        _write_dicom_series(str(tmp_path / "series"), vol)
+        image = "series"
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"image": image, "mask": "mask.nii.gz", "split": "train",
+                                                      "report": "Solid nodule in the right lower lobe."}))
+    loaded, _ = load_volume(str(tmp_path / image))
+    assert np.allclose(loaded, vol, atol=1)
+    records, root = read_dataset(str(tmp_path), split="train", window=(-600, 1500), empty_fraction=1.0, seed=0)
+    lesion = [r for r in records if "negative_slice" not in r.tags]
+    assert len(lesion) == 2 and len(records) == 4  # two lesion slices + as many empty ones
+    sample = SegmentationDataset(records, root=root, size=32)[0]
+    assert sample["image"].shape == (3, 32, 32)
+    assert 0.0 <= float(sample["image"].min()) and float(sample["image"].max()) <= 1.0
+
+
+def test_display_orientation_puts_patient_right_on_image_left(tmp_path):
+    vol, mask = _volume()
+    mask[:] = 0
+    mask[18:22, 8:12, 2] = 1  # high x = patient's right in RAS
+    _write_nifti(str(tmp_path / "ct.nii.gz"), vol)
+    _write_nifti(str(tmp_path / "m.nii.gz"), mask.astype(np.float32))
+    (tmp_path / "cases.csv").write_text("image,mask,report\nct.nii.gz,m.nii.gz,nodule\n")
+    records, _ = read_dataset(str(tmp_path), empty_fraction=0.0)
+    cols = np.nonzero(records[0].mask.any(0))[0]
+    assert cols.max() < records[0].mask.shape[1] / 2
+
+
+def test_normalise_window_percentiles_and_nans():
+    vol = np.array([[[-1000.0, 0.0, np.nan, 400.0]]])
+    out = normalise(vol, window=(-600, 1500))
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert normalise(vol)[0, 0, 3] == 1.0
+    with pytest.raises(ValueError, match="no finite"):
+        normalise(np.full((2, 2, 2), np.nan))
+
+
+def test_dicom_without_pixel_data_is_a_clear_error(tmp_path):
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = FileDataset(str(tmp_path / "x.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.Modality = "CT"
+    ds.save_as(str(tmp_path / "x.dcm"), enforce_file_format=True)
+    with pytest.raises(ValueError, match="without pixel data"):
+        load_volume(str(tmp_path / "x.dcm"))

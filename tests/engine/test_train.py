@@ -1,0 +1,77 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from medseg_r.checkpoint import load_model
+from medseg_r.engine.train import TrainConfig, train
+
+ARGS = ["--backbone", "sam_tiny", "--img-size", "64", "--options", '{"freeze": "none"}', "--batch-size", "4",
+        "--lr", "1e-3", "--seed", "0"]
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "medseg_r.cli", *args]
+
+
+def test_train_writes_checkpoints_logs_and_model(tiny_phantom, tmp_path):
+    out = str(tmp_path / "run")
+    result = train(TrainConfig(data=tiny_phantom, out=out, backbone="sam_tiny", img_size=64,
+                               model_options={"freeze": "none"}, epochs=2, batch_size=4, progress=False))
+    names = sorted(os.listdir(os.path.join(out, "checkpoints")))
+    assert {"epoch000.ckpt", "epoch001.ckpt", "last.ckpt", "best.ckpt"} <= set(names)
+    assert result["steps"] == 2 * 7  # 28 training cases, batch 4
+    metrics = open(os.path.join(out, "logs", "version_0", "metrics.csv")).read()
+    assert "train/loss" in metrics and "val/dice" in metrics
+    model = load_model(result["model"])
+    assert model.backbone_name == "sam_tiny" and model.img_size == 64
+
+
+def test_resume_after_kill_in_epoch_two_finishes_exactly(tiny_phantom, tmp_path):
+    full, broken = str(tmp_path / "full"), str(tmp_path / "broken")
+    subprocess.run(_cli("train", "--data", tiny_phantom, "--out", full, "--epochs", "3", *ARGS), check=True,
+                   capture_output=True)
+    proc = subprocess.Popen(_cli("train", "--data", tiny_phantom, "--out", broken, "--epochs", "3", *ARGS),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = os.path.join(broken, "checkpoints", "epoch000.ckpt")
+    deadline = time.time() + 300
+    while not os.path.exists(first) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists(os.path.join(broken, "checkpoints", "epoch002.ckpt"))
+    assert not os.path.exists(os.path.join(broken, "model.ckpt"))
+    subprocess.run(_cli("train", "--data", tiny_phantom, "--out", broken, "--epochs", "3", "--resume", "auto", *ARGS),
+                   check=True, capture_output=True)
+    last = [torch.load(os.path.join(d, "checkpoints", "last.ckpt"), weights_only=False) for d in (full, broken)]
+    assert [c["global_step"] for c in last] == [21, 21]
+    a, b = last[0]["state_dict"], last[1]["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same samples, same flips, same order: same weights
+
+
+def test_ddp_two_processes_on_cpu_with_gloo(tiny_phantom, tmp_path):
+    out = str(tmp_path / "ddp")
+    proc = subprocess.run(_cli("train", "--data", tiny_phantom, "--out", out, "--epochs", "1", "--devices", "2",
+                               "--accelerator", "cpu", "--strategy", "ddp", "--limit-train-batches", "2", *ARGS),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "distributed_backend=gloo" in proc.stderr + proc.stdout
+    assert "All distributed processes registered. Starting with 2 processes" in proc.stderr + proc.stdout
+    ckpt = torch.load(os.path.join(out, "checkpoints", "last.ckpt"), weights_only=False)
+    assert ckpt["global_step"] == 2
+    assert os.path.isfile(os.path.join(out, "model.ckpt"))
+
+
+def test_train_cli_bad_options_are_one_line_errors(tiny_phantom, tmp_path):
+    proc = subprocess.run(_cli("train", "--data", tiny_phantom, "--out", str(tmp_path / "x"), "--options", "[1]"),
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "must be a JSON object" in proc.stderr
+    proc = subprocess.run(_cli("train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x")),
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
