@@ -174,7 +174,7 @@ def _cmd_train(args) -> int:
                 fields = yaml.safe_load(handle) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise UserError(f"cannot read config {args.config}: {exc}") from None
-    for key in ("data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
+    for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
                 "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
                 "schedule", "limit_train_batches"):
         value = getattr(args, key, None)
@@ -266,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train MedSeg-R (PyTorch Lightning)")
     p.add_argument("config", nargs="?", help="YAML file with TrainConfig fields (options below override it)")
     p.add_argument("--data", help="manifest (.jsonl/.csv), medvlsm .json, LViT folder or volume folder")
+    p.add_argument("--val-data", dest="val_data", help="separate validation set (default: the 'val' split of --data)")
     p.add_argument("--out", help="run folder (checkpoints/, logs/, model.ckpt)")
     p.add_argument("--backbone")
     p.add_argument("--img-size", dest="img_size", type=int)

@@ -104,8 +104,8 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = 0, 
     data_dir = os.path.join(out, "data")
     make_phantom(data_dir, n=preset["n"], seed=seed, size=256, progress=progress)
     test_records, root = read_dataset(data_dir, split="test")
-    config = {"backbone": "sam_tiny", "img_size": 256, "freeze": "none", "batch_size": 8, "lr": 1e-3,
-              "epochs": preset["epochs"], "cases": preset["n"], "seed": seed, "loss": "dice_ce"}
+    config = {"backbone": "sam_tiny", "img_size": 256, "freeze": "none", "batch_size": 8, "lr": 2e-3,
+              "epochs": preset["epochs"], "cases": preset["n"], "seed": seed, "loss": "dice_focal"}
     results: Dict[str, Dict[str, object]] = {}
     runs: Dict[str, str] = {}
     for name, options in MODELS.items():
@@ -113,7 +113,7 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = 0, 
         print(f"== training {name} ==", flush=True)
         cfg = TrainConfig(data=data_dir, out=os.path.join(out, "runs", name), backbone="sam_tiny", img_size=256,
                           model_options={**options, "freeze": "none"}, epochs=preset["epochs"], batch_size=8,
-                          lr=1e-3, seed=seed, progress=progress)
+                          lr=config["lr"], loss=config["loss"], seed=seed, progress=progress)
         runs[name] = train(cfg)["model"]
         model = load_model(runs[name])
         summary = evaluate(model, test_records, root=root, size=256, out_dir=os.path.join(out, "eval", name),

@@ -22,6 +22,7 @@ from .task import SegmentationTask
 class TrainConfig:
     data: str
     out: str
+    val_data: Optional[str] = None  # a separate validation set (e.g. an LViT Val_Folder); default: data
     backbone: str = "sam_tiny"
     img_size: Optional[int] = None
     pretrained: bool = True
@@ -66,9 +67,9 @@ def _size(cfg: TrainConfig) -> int:
 def make_loaders(cfg: TrainConfig):
     size = _size(cfg)
     train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
-    val_records, _ = read_dataset(cfg.data, split=cfg.val_split, **cfg.dataset_options)
+    val_records, val_root = read_dataset(cfg.val_data or cfg.data, split=cfg.val_split, **cfg.dataset_options)
     train_set = SegmentationDataset(train_records, root=root, size=size, augment=cfg.augment, seed=cfg.seed)
-    val_set = SegmentationDataset(val_records, root=root, size=size)
+    val_set = SegmentationDataset(val_records, root=val_root, size=size)
     train = DataLoader(train_set, batch_size=cfg.batch_size, sampler=EpochShuffleSampler(len(train_set), cfg.seed),
                        collate_fn=collate, num_workers=cfg.num_workers, drop_last=False)
     val = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate,

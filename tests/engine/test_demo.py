@@ -1,0 +1,34 @@
+"""The demo and the accuracy benchmark end to end at a tiny size (the figures themselves are not asserted:
+at this size nothing is learned; the real run is documented in README)."""
+import json
+import os
+
+from medseg_r.benchmarks.accuracy import main as accuracy_main
+from medseg_r.engine.demo import run_demo
+
+
+def test_demo_writes_results_table_and_figure(tmp_path, capsys):
+    out = str(tmp_path / "demo")
+    payload = run_demo(out, n=30, epochs=1, progress=False)
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert set(results["models"]) == {"medseg_r", "none", "text_token"}
+    for model in results["models"].values():
+        assert set(model["overall"]) >= {"dice", "iou", "hd95"}
+        assert set(model["subsets"]) == {"small", "overlap", "low_contrast", "distractor"}
+        assert "negative_fp_rate" in model
+    assert results["config"]["backbone"] == "sam_tiny" and results["seconds"] > 0
+    assert os.path.getsize(os.path.join(out, "figure.png")) > 10_000
+    printed = capsys.readouterr().out
+    assert "medseg_r" in printed and "Dice [distractor]" in printed and payload["models"]
+
+
+def test_accuracy_benchmark_rows_and_oracle(tmp_path, capsys):
+    out = str(tmp_path / "acc")
+    assert accuracy_main(["--out", out, "--n", "30", "--epochs", "1", "--seeds", "0", "1",
+                          "--rows", "medseg_r", "litemedsam_oracle_box"]) == 0
+    payload = json.load(open(os.path.join(out, "accuracy.json")))
+    assert set(payload["rows"]) == {"medseg_r", "litemedsam_oracle_box"}
+    dice = payload["rows"]["medseg_r"]["overall"]["dice"]
+    assert dice["std"] is not None and "generalisation_dice" in payload["rows"]["medseg_r"]
+    assert payload["rows"]["litemedsam_oracle_box"]["overall"]["dice"]["mean"] > 0.3  # a box is a strong prompt
+    assert "| medseg_r |" in capsys.readouterr().out
