@@ -179,7 +179,7 @@ def _in_scope(pos: int, scopes: List[Scope], kind: str) -> bool:
     return any(sc.kind == kind and sc.start <= pos < sc.end for sc in scopes)
 
 
-def _build_finding(text: str, low: str, seg: Tuple[int, int, List[_Match]], matches: List[_Match],
+def _build_finding(vocab: Vocabulary, low: str, seg: Tuple[int, int, List[_Match]], matches: List[_Match],
                    scopes: List[Scope]) -> Optional[Finding]:
     s, e, targets = seg
     own = [m for m in matches if s <= m.start < e]
@@ -215,7 +215,7 @@ def _build_finding(text: str, low: str, seg: Tuple[int, int, List[_Match]], matc
             f.location.organ = f.location.organ or "image"
             spans["location"].append(span)
         elif m.group == "segments":
-            seg_info = _vocab_segment(m.code)
+            seg_info = _segment(vocab, m.code)
             if seg_info.segment:
                 f.location.segment = f.location.segment or seg_info.segment
             if seg_info.side:
@@ -275,13 +275,10 @@ def _merge_sides(sides: List[str]) -> Optional[str]:
     return next(s for s in ("left", "right", "midline") if s in unique)
 
 
-_ACTIVE_VOCAB: List[Vocabulary] = []
-
-
-def _vocab_segment(term: str):
-    vocab = _ACTIVE_VOCAB[-1]
-    return vocab.segments[term] if term in vocab.segments else vocab.segments[_lookup_loose(
-        {k: k for k in vocab.segments}, term)]
+def _segment(vocab: Vocabulary, term: str):
+    if term in vocab.segments:
+        return vocab.segments[term]
+    return vocab.segments[_lookup_loose({k: k for k in vocab.segments}, term)]
 
 
 def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Report:
@@ -308,17 +305,13 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     vocab = vocabulary or default_vocabulary()
     low = _lower_same_length(text)
     findings: List[Finding] = []
-    _ACTIVE_VOCAB.append(vocab)
-    try:
-        for s, e in split_sentences(low):
-            matches = _collect(vocab, low, s, e)
-            if not matches:
-                continue
-            scopes = find_scopes(vocab, low, s, e)
-            for seg in _group_segments(vocab, low, matches, s, e):
-                finding = _build_finding(text, low, seg, matches, scopes)
-                if finding is not None:
-                    findings.append(finding)
-    finally:
-        _ACTIVE_VOCAB.pop()
+    for s, e in split_sentences(low):
+        matches = _collect(vocab, low, s, e)
+        if not matches:
+            continue
+        scopes = find_scopes(vocab, low, s, e)
+        for seg in _group_segments(vocab, low, matches, s, e):
+            finding = _build_finding(vocab, low, seg, matches, scopes)
+            if finding is not None:
+                findings.append(finding)
     return Report(text=text, findings=findings)
