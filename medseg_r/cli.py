@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import List, Optional
 
 from . import __version__
@@ -63,17 +62,25 @@ def _load_model(args):
         raise UserError(str(exc)) from None
 
 
+def _read_report_arg(args) -> str:
+    if (args.report is None) == (args.report_file is None):
+        raise UserError("give exactly one of --report TEXT or --report-file FILE")
+    if args.report_file is None:
+        return args.report
+    if not os.path.isfile(args.report_file):
+        raise UserError(f"report file not found: {args.report_file}")
+    with open(args.report_file, "r", encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
 def _cmd_predict(args) -> int:
-    import numpy as np
-    import torch
     from PIL import Image
 
     from .example import EXAMPLE_REPORT, chest_like_image
-    from .io import atomic_write, read_image
-    from .model import image_to_tensor
-    from .viz import overlay
+    from .inference import InputError, PredictOptions, Predictor, predict_case, predict_manifest
+    from .inference.pipeline import check_report
+    from .io import atomic_write
 
-    os.makedirs(args.out, exist_ok=True)
     if args.example:
         image, _ = chest_like_image()
         args.image = os.path.join(args.out, "example.png")
@@ -81,60 +88,71 @@ def _cmd_predict(args) -> int:
             Image.fromarray(image).save(tmp, format="PNG")
         if args.report is None and args.report_file is None:
             args.report = EXAMPLE_REPORT
-    if args.image is None:
-        raise UserError("give --image PATH (or --example)")
-    if (args.report is None) == (args.report_file is None):
-        raise UserError("give exactly one of --report TEXT or --report-file FILE")
-    if args.report_file is not None:
-        if not os.path.isfile(args.report_file):
-            raise UserError(f"report file not found: {args.report_file}")
-        with open(args.report_file, "r", encoding="utf-8", errors="replace") as handle:
-            args.report = handle.read()
+    if (args.image is None) == (args.manifest is None):
+        raise UserError("give either --image PATH (with --report/--report-file) or --manifest FILE")
     try:
-        image = read_image(args.image)
-    except (FileNotFoundError, ValueError) as exc:
+        options = PredictOptions(threshold=args.threshold, box=tuple(args.box) if args.box else None,
+                                 window=tuple(args.window) if args.window else None, z_zones=not args.no_z_zones,
+                                 largest=args.largest, fill_holes=args.fill_holes, no_finding=args.no_finding,
+                                 progress=not args.quiet and sys.stderr.isatty())
+    except ValueError as exc:
         raise UserError(str(exc)) from None
-    report = parse_report(args.report)
+    report_text = _read_report_arg(args) if args.image is not None else None
+    if args.image is not None:  # cheap checks before the model is loaded
+        if not os.path.exists(args.image):
+            raise UserError(f"input not found: {args.image}")
+        try:
+            check_report(report_text, options)
+        except InputError as exc:
+            raise UserError(str(exc)) from None
     model, trained = _load_model(args)
-    model.eval()
     if not trained:
         print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks are "
               f"those of plain {model.backbone_name}{' with your box' if args.box else ' without a prompt'}.",
               file=sys.stderr)
-    start = time.perf_counter()
     try:
-        tensor = image_to_tensor(image)
-    except ValueError as exc:
-        raise UserError(f"{args.image}: {exc}") from None
-    boxes = torch.tensor([args.box], dtype=torch.float32) if args.box else None
-    with torch.no_grad():
-        out = model(tensor, [report], boxes=boxes)
-    prob = torch.sigmoid(out["masks"][0, 0]).numpy()
-    mask = prob > args.threshold
-    attention = out["attention"][0, 0].numpy() if out["attention"] is not None else None
-    seconds = time.perf_counter() - start
-    stem = os.path.splitext(os.path.basename(args.image))[0]
-    paths = {k: os.path.join(args.out, f"{stem}_{k}") for k in ("mask.png", "overlay.png", "priors.json")}
-    summary = {
-        "image": os.path.abspath(args.image), "backbone": model.backbone_name, "checkpoint": args.checkpoint,
-        "trained_priors": trained, "report": report.to_dict(), "all_negative": report.all_negative,
-        "mask": {"area_px": int(mask.sum()), "fraction": float(mask.mean()),
-                 "mean_probability_inside": float(prob[mask].mean()) if mask.any() else None},
-        "predicted_iou": float(out["iou"][0, 0]), "seconds": round(seconds, 3),
-    }
-    with atomic_write(paths["mask.png"]) as tmp:
-        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG")
-    with atomic_write(paths["overlay.png"]) as tmp:
-        Image.fromarray(overlay(image, mask, attention=attention)).save(tmp, format="PNG")
-    with atomic_write(paths["priors.json"]) as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(summary, handle, indent=2)
-    print(summarise(report, colour=sys.stdout.isatty()))
-    print(f"mask: {summary['mask']['area_px']} px ({100 * summary['mask']['fraction']:.2f} % of the image), "
-          f"predicted IoU {summary['predicted_iou']:.3f}, {seconds:.2f} s")
-    for path in paths.values():
-        print(f"wrote {path}")
+        predictor = Predictor(model, batch_size=args.batch_size, device=args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise UserError(str(exc)) from None
+    info = {"backbone": model.backbone_name, "checkpoint": args.checkpoint, "trained_priors": trained}
+    try:
+        if args.manifest is not None:
+            result = predict_manifest(predictor, args.manifest, args.out, options=options, model_info=info,
+                                      log=lambda line: print(line, file=sys.stderr))
+            print(f"{len(result['done'])} predicted, {len(result['skipped'])} already done (skipped), "
+                  f"{len(result['failed'])} failed; summary: {os.path.join(args.out, 'batch_summary.json')}")
+            return 1 if result["failed"] else 0
+        summary = predict_case(predictor, args.image, report_text, args.out, options=options,
+                               reference=args.reference, model_info=info)
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    if not args.quiet:
+        print(summarise(parse_report(report_text), colour=sys.stdout.isatty()))
+    _print_case(summary, args.out)
     return 0
+
+
+def _print_case(summary, out_dir: str) -> None:
+    total, timing = summary["statistics"]["total"], summary["timing"]
+    size = f"{total['voxels']} voxels" if "voxels" in total else f"{total['area_px']} px"
+    extra = f", {total['volume_ml']} ml" if "volume_ml" in total else f", {total['area_mm2']} mm2" if "area_mm2" in total else ""
+    conf = summary["confidence"]["predicted_iou"]
+    print(f"mask: {size}{extra}; predicted IoU {conf:.3f}" if conf is not None else f"mask: {size}{extra}", end="")
+    if summary.get("rule"):
+        print(f" ({summary['rule']})", end="")
+    print()
+    for f in summary["statistics"]["findings"]:
+        key = "volume_ml" if "volume_ml" in f else "area_mm2" if "area_mm2" in f else "voxels" if "voxels" in f else "area_px"
+        print(f"  finding {f['index']} ({f['target'] or 'target?'}): {f['components']} component(s), {key} {f[key]}")
+    if "reference" in summary:
+        print(f"reference: Dice {summary['reference']['dice']:.3f}, IoU {summary['reference']['iou']:.3f}")
+    per = timing["seconds_per_slice"]
+    print(f"time {timing['seconds']:.2f} s" + (f" ({1000 * per:.1f} ms per slice, {timing['slices_run']} slices)"
+                                                 if per is not None and summary["kind"] == "volume" else "")
+          + f"; peak memory {timing['peak_rss_mb']:.0f} MB" + (f" (GPU {timing['peak_gpu_mb']:.0f} MB)"
+                                                                 if timing["peak_gpu_mb"] else ""))
+    for name in summary["outputs"].values():
+        print(f"wrote {os.path.join(out_dir, name)}")
 
 
 def _cmd_make_data(args) -> int:
@@ -243,15 +261,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backbones", help="list the registered SAM-family backbones")
     p.set_defaults(func=_cmd_backbones)
 
-    p = sub.add_parser("predict", help="segment what a report describes in an image")
-    p.add_argument("--image", help="PNG/JPEG/TIFF/BMP image")
+    p = sub.add_parser("predict", help="segment what a report describes in an image or volume")
+    p.add_argument("--image", help="PNG/JPEG/TIFF/BMP, NIfTI (.nii/.nii.gz), a DICOM file or a DICOM series folder")
+    p.add_argument("--manifest", help="batch mode: .csv/.jsonl with image, report|report_file [, id, reference, box]")
     p.add_argument("--example", action="store_true", help="generate an example chest-like image and report")
     p.add_argument("--report", help="report text")
     p.add_argument("--report-file", help="file holding the report text")
     p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights")
     p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")
-    p.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="optional box prompt")
+    p.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="optional box prompt (2-D)")
+    p.add_argument("--reference", help="reference mask on the same grid: adds Dice/IoU and a green outline")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
+    p.add_argument("--window", nargs=2, type=float, metavar=("LEVEL", "WIDTH"),
+                   help="CT window for volumes, e.g. -600 1500 (default: 0.5-99.5 percentiles)")
+    p.add_argument("--no-z-zones", action="store_true",
+                   help="volumes: apply the report to every slice (default: upper/middle/lower pick cranio-caudal thirds)")
+    p.add_argument("--largest", type=int, default=0, metavar="N", help="keep the N largest connected components")
+    p.add_argument("--fill-holes", action="store_true", help="fill holes in the mask")
+    p.add_argument("--no-finding", choices=("error", "segment"), default="error",
+                   help="a report without any finding: error (default) or segment without priors")
+    p.add_argument("--batch-size", type=int, default=8, help="slices per forward pass (volumes)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or report summary")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_cmd_predict)
 
@@ -311,7 +342,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"medseg-r: error: {exc}", file=sys.stderr)
+        print(f"medseg-r: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("medseg-r: interrupted", file=sys.stderr)

@@ -34,7 +34,7 @@ def test_parse_report_summary_highlights_spans(capsys):
     (["parse-report"], "either TEXT or --input"),
     (["parse-report", "--input", "/nonexistent/file.txt"], "not found"),
     (["predict", "--image", "/nonexistent.png", "--report", "nodule", "--out", "OUT", "--backbone", "sam_tiny"],
-     "image not found"),
+     "input not found"),
     (["predict", "--image", "CORRUPT", "--report", "nodule", "--out", "OUT", "--backbone", "sam_tiny"],
      "not a readable image|could not be decoded"),
     (["predict", "--image", "GOOD", "--report", "nodule", "--out", "OUT", "--checkpoint", "CORRUPT"],
@@ -57,10 +57,10 @@ def test_predict_example_writes_mask_overlay_and_priors(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(out)]) == 0
     names = sorted(os.listdir(out))
-    assert names == ["example.png", "example_mask.png", "example_overlay.png", "example_priors.json"]
-    summary = json.loads((out / "example_priors.json").read_text())
+    assert names == ["example.png", "example_mask.png", "example_overlay.png", "example_prediction.json"]
+    summary = json.loads((out / "example_prediction.json").read_text())
     assert summary["report"]["findings"][0]["location"]["segment"] == "upper lobe"
-    assert summary["trained_priors"] is False
+    assert summary["model"]["trained_priors"] is False
     mask = np.array(Image.open(out / "example_mask.png"))
     assert mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
-    assert np.array(Image.open(out / "example_overlay.png")).shape == (256, 256, 3)
+    assert np.array(Image.open(out / "example_overlay.png")).ndim == 3

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 from typing import Dict, List
 
@@ -66,6 +65,27 @@ def oracle_box(records, root: str) -> Dict[str, object]:
             pred |= (model(sample["image"][None], [""], boxes=box)["masks"][0, 0] > 0).numpy()
         rows.append({"id": sample["id"], "tags": sample["tags"], **case_metrics(pred, truth)})
     return summarise(rows)
+
+
+def _trained(cfg: TrainConfig):
+    """Train ``cfg`` or, when a finished run with the same configuration is in ``cfg.out``, reuse it.
+
+    An interrupted run continues from its last epoch checkpoint (``resume="auto"``), so a killed benchmark
+    can be restarted with the same command without changing any figure."""
+    from dataclasses import asdict
+
+    from ..backbones.weights import torch_load
+    from ..checkpoint import load_model
+
+    path = os.path.join(cfg.out, "model.ckpt")
+    if os.path.isfile(path):
+        saved = dict(torch_load(path).get("extra", {}).get("train_config") or {})
+        wanted = asdict(cfg)
+        saved.pop("resume", None), wanted.pop("resume", None)
+        if saved == wanted:
+            print(f"reusing finished run {cfg.out}", flush=True)
+            return load_model(path)
+    return load_model(train(cfg)["model"])
 
 
 def _mean_std(values: List[float]) -> Dict[str, float | None]:
@@ -144,10 +164,9 @@ def main(argv=None) -> int:
             freeze = options.get("freeze", "none")
             cfg = TrainConfig(data=data, out=run, backbone=backbone, img_size=256,
                               model_options={**options, "freeze": freeze}, epochs=args.epochs,
-                              batch_size=args.batch_size, lr=args.lr, loss="dice_focal", seed=seed, progress=False)
-            from ..checkpoint import load_model
-
-            model = load_model(train(cfg)["model"])
+                              batch_size=args.batch_size, lr=args.lr, loss="dice_focal", seed=seed, progress=False,
+                              resume="auto")
+            model = _trained(cfg)
             summary = evaluate(model, test, root=root, size=256, out_dir=os.path.join(run, "eval"))
             if name == "medseg_r":
                 summary["generalisation"] = evaluate(model, other_test, root=other_root, size=256)

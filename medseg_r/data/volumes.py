@@ -46,34 +46,74 @@ def load_volume(path: str) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
-    import pydicom
+    """A DICOM file or series folder -> ``(voxels [X, Y, Z] float32 in RAS+ order, RAS affine 4x4)``.
 
-    files = [os.path.join(path, f) for f in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
+    Slices are sorted along the slice normal (``ImageOrientationPatient`` x ``ImagePositionPatient``), pixel
+    values rescaled (``RescaleSlope/Intercept``), ``MONOCHROME1`` inverted. A file without orientation (e.g.
+    a radiograph) is one slice with the default orientation, so it displays exactly as stored."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    if os.path.isdir(path):
+        files = [os.path.join(path, f) for f in sorted(os.listdir(path)) if not f.startswith(".")]
+    else:
+        files = [path]
     slices = []
     for f in files:
+        if not os.path.isfile(f):
+            continue
         try:
-            ds = pydicom.dcmread(f)
-        except Exception:
+            ds = pydicom.dcmread(f, force=not os.path.isdir(path))
+        except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError, KeyError):
+            if not os.path.isdir(path):
+                raise ValueError(f"{f}: not a readable DICOM file") from None
             continue
         if "PixelData" not in ds:
             raise ValueError(f"{f}: DICOM file without pixel data")
         slices.append(ds)
     if not slices:
         raise ValueError(f"{path}: no readable DICOM slice")
-    slices.sort(key=lambda d: float(getattr(d, "ImagePositionPatient", [0, 0, getattr(d, "InstanceNumber", 0)])[2]))
+    first = slices[0]
+    orient = np.array([float(v) for v in getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+    row_dir, col_dir = orient[:3], orient[3:]  # LPS directions of increasing column / row index
+    normal = np.cross(row_dir, col_dir)
+
+    def position(ds) -> np.ndarray:
+        return np.array([float(v) for v in getattr(ds, "ImagePositionPatient", [0, 0, 0])])
+
+    slices.sort(key=lambda d: (float(position(d) @ normal), int(getattr(d, "InstanceNumber", 0) or 0)))
+    shapes = {(int(d.Rows), int(d.Columns)) for d in slices}
+    if len(shapes) != 1:
+        raise ValueError(f"{path}: slices of different sizes {sorted(shapes)}")
     arrays = []
     for ds in slices:
-        arr = ds.pixel_array.astype(np.float32)
-        arr = arr * float(getattr(ds, "RescaleSlope", 1.0)) + float(getattr(ds, "RescaleIntercept", 0.0))
-        # DICOM pixels are LPS (columns toward patient's left, rows toward posterior): map to RAS voxels.
+        try:
+            arr = ds.pixel_array.astype(np.float32)
+        except Exception as exc:  # truncated or undecodable pixel data
+            raise ValueError(f"{path}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None
+        if arr.ndim != 2:
+            raise ValueError(f"{path}: expected single-frame greyscale slices, got pixel array {arr.shape}")
+        arr = arr * float(getattr(ds, "RescaleSlope", 1.0) or 1.0) + float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+            arr = arr.max() + arr.min() - arr
+        # Stored pixels [row, column] -> voxels [X, Y] with X = reversed columns, Y = reversed rows: for an
+        # axial series in the usual orientation that is RAS+ (x toward the patient's right, y anterior).
         arrays.append(arr[::-1, ::-1].T)
     data = np.stack(arrays, axis=-1)
-    first = slices[0]
-    spacing = [float(v) for v in getattr(first, "PixelSpacing", [1.0, 1.0])]
-    dz = float(getattr(first, "SliceThickness", 1.0) or 1.0)
-    affine = np.diag([spacing[1], spacing[0], dz, 1.0])
-    if hasattr(first, "ImagePositionPatient"):
-        affine[:3, 3] = [float(v) for v in first.ImagePositionPatient]
+    rows, cols = shapes.pop()
+    dr, dc = (float(v) for v in (getattr(first, "PixelSpacing", None) or getattr(first, "ImagerPixelSpacing", None)
+                                 or [1.0, 1.0]))
+    if len(slices) > 1:
+        step = (position(slices[-1]) - position(slices[0])) / (len(slices) - 1)
+        if np.linalg.norm(step) < 1e-6:
+            raise ValueError(f"{path}: all slices share one position (not a volume series)")
+    else:
+        step = normal * float(getattr(first, "SliceThickness", 1.0) or 1.0)
+    # LPS position of stored pixel (r, c, k): P0 + c*dc*row_dir + r*dr*col_dir + k*step; voxel (i, j) = (cols-1-c, rows-1-r).
+    origin = position(slices[0]) + (cols - 1) * dc * row_dir + (rows - 1) * dr * col_dir
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = -dc * row_dir, -dr * col_dir, step, origin
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # LPS -> RAS
     return data, affine
 
 

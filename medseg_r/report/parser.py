@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from .context import Scope, find_scopes
-from .schema import Finding, Location, Report
+from .schema import Finding, Report
 from .sizes import DIGIT_COUNT_RE, find_sizes, size_class_from_mm
 from .vocab import Vocabulary, default_vocabulary
 

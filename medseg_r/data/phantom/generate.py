@@ -75,7 +75,6 @@ def make_case(index: int, *, seed: int, size: int, split: str, pools, negative_f
     cells = [(s, z) for s in ("right", "left") for z in ("upper", "middle", "lower")]
     chosen = [cells[i] for i in rng.choice(len(cells), size=k, replace=False)]
     textures = list(TEXTURE_WEIGHTS)
-    probs = np.array([TEXTURE_WEIGHTS[t] for t in textures])
     lesions: List[Lesion] = []
     for side, zone in chosen:
         available = [t for t in textures if nodule_pool[split].get(t)]

@@ -8,7 +8,7 @@ contrast/gamma variation and noise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 from scipy import ndimage

@@ -1,0 +1,106 @@
+"""Batch prediction from a manifest, resumable: finished cases (their JSON exists) are skipped, every
+output is written atomically, and one bad case is reported without stopping the others.
+
+Manifest (``.csv`` or ``.jsonl``; paths relative to the manifest's folder): ``image`` and ``report`` (or
+``report_file``) required; optional ``id`` (output stem), ``reference`` (or ``mask``) for Dice/IoU, and
+``box`` as ``"x0 y0 x1 y1"``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from ..io import atomic_write
+from .pipeline import PredictOptions, case_stem, output_paths, predict_case
+from .predictor import Predictor
+from .sources import InputError
+
+
+def read_manifest(path: str) -> List[Dict[str, str]]:
+    if not os.path.isfile(path):
+        raise InputError(f"manifest not found: {path}")
+    try:
+        if path.lower().endswith(".jsonl"):
+            with open(path, "r", encoding="utf-8") as handle:
+                rows = [json.loads(line) for line in handle if line.strip()]
+        elif path.lower().endswith(".csv"):
+            with open(path, "r", encoding="utf-8", newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        else:
+            raise InputError(f"{path}: a manifest must be .csv or .jsonl")
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: unreadable manifest ({exc})") from None
+    if not rows:
+        raise InputError(f"{path}: the manifest has no rows")
+    base = os.path.dirname(os.path.abspath(path))
+    cases, stems = [], set()
+    for n, row in enumerate(rows, start=2 if path.lower().endswith(".csv") else 1):
+        if not isinstance(row, dict) or not row.get("image"):
+            raise InputError(f"{path}: row {n} has no 'image'")
+        if not (row.get("report") or row.get("report_file")):
+            raise InputError(f"{path}: row {n} has neither 'report' nor 'report_file'")
+        case = {"image": os.path.join(base, str(row["image"])), "id": str(row.get("id") or case_stem(str(row["image"])))}
+        if row.get("report_file"):
+            case["report_file"] = os.path.join(base, str(row["report_file"]))
+        else:
+            case["report"] = str(row["report"])
+        ref = row.get("reference") or row.get("mask")
+        if ref:
+            case["reference"] = os.path.join(base, str(ref))
+        if row.get("box"):
+            try:
+                box = [float(v) for v in str(row["box"]).replace(",", " ").split()]
+            except ValueError:
+                box = []
+            if len(box) != 4:
+                raise InputError(f"{path}: row {n}: box must be four numbers 'x0 y0 x1 y1'")
+            case["box"] = box
+        if case["id"] in stems:
+            raise InputError(f"{path}: row {n}: duplicate case id {case['id']!r} (add an 'id' column)")
+        stems.add(case["id"])
+        cases.append(case)
+    return cases
+
+
+def _report_text(case: Dict[str, Any]) -> str:
+    if "report_file" not in case:
+        return case["report"]
+    if not os.path.isfile(case["report_file"]):
+        raise InputError(f"report file not found: {case['report_file']}")
+    with open(case["report_file"], "r", encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, options: Optional[PredictOptions] = None,
+                     model_info: Optional[Dict[str, Any]] = None, log=print) -> Dict[str, Any]:
+    """Predict every case of ``manifest``; returns ``{"done", "skipped", "failed": [{"id", "error"}]}`` and
+    writes it to ``out_dir/batch_summary.json``."""
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    options = options or PredictOptions()
+    cases = read_manifest(manifest)
+    os.makedirs(out_dir, exist_ok=True)
+    done, skipped, failed = [], [], []
+    for case in tqdm(cases, unit="case", desc="cases", disable=not options.progress):
+        if os.path.isfile(output_paths(case["image"], out_dir, case["id"])["json"]):
+            skipped.append(case["id"])
+            continue
+        try:
+            case_options = replace(options, box=tuple(case["box"]), progress=False) if "box" in case else \
+                replace(options, progress=False)
+            predict_case(predictor, case["image"], _report_text(case), out_dir, options=case_options,
+                         stem=case["id"], reference=case.get("reference"), model_info=model_info)
+            done.append(case["id"])
+        except (InputError, ValueError) as exc:
+            failed.append({"id": case["id"], "error": str(exc)})
+            log(f"{case['id']}: error: {exc}")
+    summary = {"manifest": os.path.abspath(manifest), "cases": len(cases), "done": done, "skipped": skipped,
+               "failed": failed}
+    with atomic_write(os.path.join(out_dir, "batch_summary.json")) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2)
+    return summary

@@ -1,0 +1,217 @@
+"""One case end to end: read the input, parse the report, predict, post-process, write every output.
+
+Outputs for a case ``STEM`` in ``out_dir`` (each written atomically; the JSON is written last and marks
+the case as finished, which is what batch mode's resume checks):
+
+* ``STEM_mask.png|.tif|.nii.gz``: the mask in the input's format and geometry (see :mod:`.sources`);
+* ``STEM_overlay.png``: overlay + location attention + the report with its evidence coloured;
+* ``STEM_sheet.png`` (volumes): every k-th slice with the mask;
+* ``STEM_prediction.json``: parsed priors, per-finding statistics, confidence, timing, options.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from ..io import atomic_write
+from ..report import parse_report
+from ..report.schema import Report
+from .postprocess import fill_holes, keep_largest
+from .predictor import Prediction, Predictor, display_to_ras
+from .sources import InputError, Source, load_source
+from .stats import finding_statistics
+from .writers import write_mask
+
+
+@dataclass
+class PredictOptions:
+    """threshold: probability cut-off. box: ``(x0, y0, x1, y1)`` prompt (2-D images only).
+    window: CT ``(level, width)``, else percentile normalisation. z_zones: map report zones to
+    cranio-caudal slices of volumes. largest: keep the N largest connected components (0 = all).
+    fill_holes: fill enclosed holes. no_finding: what a report without any finding does: ``"error"``
+    (default) or ``"segment"`` (run the model anyway, no prior). sheet_tiles: slices on a contact sheet."""
+
+    threshold: float = 0.5
+    box: Optional[Tuple[float, float, float, float]] = None
+    window: Optional[Tuple[float, float]] = None
+    z_zones: bool = True
+    largest: int = 0
+    fill_holes: bool = False
+    no_finding: str = "error"
+    sheet_tiles: int = 36
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.largest < 0:
+            raise ValueError(f"largest must be >= 0, got {self.largest}")
+        if self.no_finding not in ("error", "segment"):
+            raise ValueError(f"no_finding must be 'error' or 'segment', got {self.no_finding!r}")
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            if not (x1 > x0 and y1 > y0):
+                raise ValueError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {tuple(self.box)}")
+
+
+def case_stem(path: str) -> str:
+    name = os.path.basename(os.path.normpath(path))
+    for ending in (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".bmp", ".tiff", ".tif", ".dcm", ".dicom", ".ima"):
+        if name.lower().endswith(ending):
+            return name[: -len(ending)]
+    return name
+
+
+def output_paths(source_path: str, out_dir: str, stem: Optional[str] = None, *, fmt: Optional[str] = None) -> Dict[str, str]:
+    stem = stem or case_stem(source_path)
+    paths = {"overlay": f"{stem}_overlay.png", "json": f"{stem}_prediction.json", "sheet": f"{stem}_sheet.png"}
+    if fmt is not None:
+        from .writers import WRITERS
+
+        paths["mask"] = f"{stem}_{WRITERS[fmt][0]}"
+    return {k: os.path.join(out_dir, v) for k, v in paths.items()}
+
+
+def _reference(path: str, source: Source) -> np.ndarray:
+    """A reference mask on the same grid as ``source``, in display order like the prediction."""
+    ref = load_source(path)
+    if source.kind == "image":
+        if ref.kind != "image":
+            raise InputError(f"reference {path} is a volume but the input is a 2-D image")
+        arr = ref.pixels if ref.pixels.ndim == 2 else ref.pixels.max(axis=-1)
+        if arr.shape != source.pixels.shape[:2]:
+            raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the image is "
+                             f"{source.pixels.shape[1]}x{source.pixels.shape[0]}")
+        return arr > 0
+    if ref.kind != "volume" or ref.voxels.shape != source.voxels.shape:
+        shape = ref.voxels.shape if ref.kind == "volume" else ref.pixels.shape
+        raise InputError(f"reference mask {path} has shape {tuple(shape)} but the volume has "
+                         f"{tuple(source.voxels.shape)} (after reorientation to RAS+)")
+    return np.stack([source.display(z, normalised=(np.nan_to_num(ref.voxels) > 0).astype(np.float32))
+                     for z in range(ref.voxels.shape[2])]) > 0
+
+
+def _overlap(pred: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
+    inter, total = float((pred & truth).sum()), float(pred.sum() + truth.sum())
+    union = float((pred | truth).sum())
+    return {"dice": 1.0 if total == 0 else 2 * inter / total, "iou": 1.0 if union == 0 else inter / union,
+            "reference_pixels": int(truth.sum())}
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _json_ready(value.item())
+    return value
+
+
+def check_report(report_text: str, options: PredictOptions) -> Report:
+    """Parse the report, or raise :class:`InputError` when it is empty or (by default) yields no finding."""
+    if not isinstance(report_text, str) or not report_text.strip():
+        raise InputError("the report is empty")
+    report = parse_report(report_text)
+    if not report.findings and options.no_finding == "error" and options.box is None:
+        raise InputError(f"the report yields no finding to segment ({report_text.strip()[:60]!r}); rephrase it, "
+                         f"give --box, or pass --no-finding segment to run the model without priors")
+    return report
+
+
+def predict_case(predictor: Predictor, image_path: str, report_text: str, out_dir: str, *,
+                 options: Optional[PredictOptions] = None, stem: Optional[str] = None,
+                 reference: Optional[str] = None, model_info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Predict one case and write its outputs; returns the JSON summary. Raises :class:`InputError` (one
+    line) for bad input before anything is written."""
+    from PIL import Image
+
+    from ..viz.report_figure import contact_sheet, prediction_figure
+
+    options = options or PredictOptions()
+    report = check_report(report_text, options)
+    source = load_source(image_path)
+    if source.kind == "volume" and options.box is not None:
+        raise InputError("--box is for 2-D images; volumes are segmented from the report alone")
+    truth = _reference(reference, source) if reference else None
+    paths = output_paths(image_path, out_dir, stem, fmt=source.format)
+
+    if source.kind == "image":
+        pred: Prediction = predictor.predict_image(source.pixels, report, box=options.box)
+    else:
+        pred = predictor.predict_volume(source, report, window=options.window, z_zones=options.z_zones,
+                                        progress=options.progress)
+    mask = pred.prob > options.threshold
+    if options.largest:
+        mask = keep_largest(mask, options.largest)
+    if options.fill_holes:
+        mask = fill_holes(mask)
+
+    volume = source.kind == "volume"
+    spacing = source.pixel_spacing
+    slice_mm = float(np.linalg.norm(source.affine[:3, 2])) if volume else None
+    stats = finding_statistics(mask, pred.prob, report, rasteriser=predictor.model.rasteriser,
+                               spacing=spacing, slice_mm=slice_mm)
+    run = ~np.isnan(pred.iou)
+    confidence = {"predicted_iou": float(np.nanmean(pred.iou)) if run.any() else None,
+                  "mean_probability_inside": float(pred.prob[mask].mean()) if mask.any() else None,
+                  "max_probability": float(pred.prob.max())}
+
+    # Pictures: the 2-D image, or the volume slice with the largest predicted area.
+    if volume:
+        vol = source.normalised(window=options.window)
+        areas = mask.reshape(mask.shape[0], -1).sum(1)
+        z = int(areas.argmax()) if areas.any() else mask.shape[0] // 2
+        shown, shown_mask = source.display(z, normalised=vol), mask[z]
+        shown_att = None if pred.attention is None else pred.attention[z].astype(np.float32)
+        shown_truth = None if truth is None else truth[z]
+        title = f"{os.path.basename(image_path)}  slice z={z} of {mask.shape[0]}"
+    else:
+        shown, shown_mask, shown_att, shown_truth = source.pixels, mask, pred.attention, truth
+        title = os.path.basename(image_path)
+    figure = prediction_figure(shown, shown_mask, report, attention=shown_att, truth=shown_truth, title=title)
+
+    summary: Dict[str, Any] = {
+        "input": os.path.abspath(image_path), "format": source.format, "kind": source.kind,
+        "shape": list(source.pixels.shape if not volume else source.voxels.shape),
+        "pixel_spacing_mm": list(spacing) if spacing else None, "slice_spacing_mm": slice_mm,
+        "model": model_info or {}, "report": report.to_dict(), "all_negative": report.all_negative,
+        "rule": ("all findings negated: empty mask, model not run" if report.all_negative else
+                 "no finding parsed: model run without report priors" if not report.findings else None),
+        "options": asdict(options), "statistics": stats, "confidence": confidence,
+        "outputs": {k: os.path.basename(v) for k, v in paths.items() if k != "sheet" or volume},
+        "timing": {"seconds": round(pred.seconds, 3), "slices_run": pred.slices_run,
+                   "seconds_per_slice": None if pred.seconds_per_slice is None else round(pred.seconds_per_slice, 4),
+                   "peak_rss_mb": round(pred.peak_rss_mb, 1),
+                   "peak_gpu_mb": None if pred.peak_gpu_mb is None else round(pred.peak_gpu_mb, 1)},
+    }
+    if volume:
+        summary["slices"] = {"total": int(mask.shape[0]), "described": int(pred.applies.sum()),
+                             "with_mask": int((mask.reshape(mask.shape[0], -1).any(1)).sum()),
+                             "nan_voxels_replaced": source.nan_voxels}
+    if truth is not None:
+        summary["reference"] = {"path": os.path.abspath(reference), **_overlap(mask, truth)}
+
+    # Write: mask, pictures, then the JSON that marks the case finished.
+    write_mask(source, display_to_ras(mask) if volume else mask, paths["mask"])
+    with atomic_write(paths["overlay"]) as tmp:
+        Image.fromarray(figure).save(tmp, format="PNG")
+    if volume:
+        Z = mask.shape[0]
+        step = max(1, math.ceil(Z / max(1, options.sheet_tiles)))
+        zs = list(range(0, Z, step))
+        sheet = contact_sheet([source.display(k, normalised=vol) for k in zs], [mask[k] for k in zs],
+                              [f"z={k}  {100 * mask[k].mean():.1f}%" for k in zs])
+        with atomic_write(paths["sheet"]) as tmp:
+            Image.fromarray(sheet).save(tmp, format="PNG")
+    with atomic_write(paths["json"]) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(_json_ready(summary), handle, indent=2)
+    return summary

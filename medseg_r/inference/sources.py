@@ -1,0 +1,179 @@
+"""What a user points ``medseg-r predict`` at, read into one structure with its geometry.
+
+Supported inputs (chosen by file ending, or a folder = DICOM series):
+
+======================  =======  ==========================================================
+input                   kind     mask written as
+======================  =======  ==========================================================
+``.png .jpg .jpeg .bmp``  image   PNG (8-bit 0/255, same size; JPEG input still gets PNG)
+``.tif .tiff``           image    TIFF (8-bit 0/255, same size)
+``.nii .nii.gz``         volume   NIfTI with the input's own affine, header and voxel order
+``.dcm``, DICOM folder   volume   NIfTI in RAS+ voxel order with the series' geometry (affine)
+======================  =======  ==========================================================
+
+A volume is processed as axial slices in radiological display; a 1-slice volume (a single DICOM
+radiograph or a 2-D NIfTI) is treated like a 2-D image for the location priors.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from ..data.volumes import display_slice, load_dicom, normalise
+from ..io.images import read_image
+
+MIN_SIDE = 8
+IMAGE_ENDINGS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+NIFTI_ENDINGS = (".nii", ".nii.gz")
+DICOM_ENDINGS = (".dcm", ".dicom", ".ima")
+
+
+class InputError(ValueError):
+    """An input that cannot be used; the message names the file and the reason in one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass
+class Source:
+    """One input case.
+
+    ``kind`` is ``"image"`` or ``"volume"``. For images ``pixels`` is ``[H, W]`` or ``[H, W, 3]`` (native
+    dtype). For volumes ``voxels`` is ``[X, Y, Z]`` float32 in RAS+ order (z = cranial), ``affine`` maps
+    those voxels to RAS millimetres, and ``restore`` turns a RAS-ordered mask back into the input's own
+    voxel order for writing."""
+
+    path: str
+    kind: str
+    format: str  # "png", "jpeg", "bmp", "tiff", "nifti", "dicom"
+    pixels: Optional[np.ndarray] = None
+    voxels: Optional[np.ndarray] = None
+    affine: Optional[np.ndarray] = None
+    header: object = None
+    restore: Optional[Callable[[np.ndarray], np.ndarray]] = None
+    nan_voxels: int = 0
+
+    @property
+    def n_slices(self) -> int:
+        return 1 if self.kind == "image" else int(self.voxels.shape[2])
+
+    @property
+    def pixel_spacing(self) -> Optional[Tuple[float, float]]:
+        """In-plane spacing in mm of the displayed slices (rows, columns), when known."""
+        if self.affine is None:
+            return None
+        cols = np.linalg.norm(self.affine[:3, 0])  # display columns run along voxel x
+        rows = np.linalg.norm(self.affine[:3, 1])
+        return float(rows), float(cols)
+
+    @property
+    def voxel_volume_mm3(self) -> Optional[float]:
+        return None if self.affine is None else float(abs(np.linalg.det(self.affine[:3, :3])))
+
+    def display(self, z: int, *, window: Optional[Tuple[float, float]] = None,
+                normalised: Optional[np.ndarray] = None) -> np.ndarray:
+        """Slice ``z`` as shown to the model: images as they are, volume slices in radiological display."""
+        if self.kind == "image":
+            return self.pixels
+        vol = normalised if normalised is not None else self.normalised(window=window)
+        return display_slice(vol, z)
+
+    def normalised(self, *, window: Optional[Tuple[float, float]] = None) -> np.ndarray:
+        return normalise(self.voxels, window=window)
+
+
+def _format_of(path: str) -> str:
+    lower = path.lower()
+    if os.path.isdir(path):
+        return "dicom"
+    for ending, name in ((".nii.gz", "nifti"), (".nii", "nifti"), (".png", "png"), (".jpg", "jpeg"),
+                         (".jpeg", "jpeg"), (".bmp", "bmp"), (".tif", "tiff"), (".tiff", "tiff")):
+        if lower.endswith(ending):
+            return name
+    if lower.endswith(DICOM_ENDINGS):
+        return "dicom"
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(132)[128:132] == b"DICM":
+                return "dicom"
+    except OSError:
+        pass
+    raise InputError(f"{path}: unknown input type (expected PNG/JPEG/TIFF/BMP, .nii/.nii.gz, a DICOM file or "
+                     f"a DICOM series folder)")
+
+
+def _check_size(path: str, shape) -> None:
+    if min(shape[:2]) < MIN_SIDE:
+        raise InputError(f"{path}: image of {shape[1]}x{shape[0]} pixels is too small "
+                         f"(at least {MIN_SIDE} pixels per side)")
+
+
+def _load_image(path: str, fmt: str) -> Source:
+    try:
+        pixels = read_image(path)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    _check_size(path, pixels.shape)
+    if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
+        raise InputError(f"{path}: image contains NaN or infinite values")
+    return Source(path=path, kind="image", format=fmt, pixels=pixels)
+
+
+def _load_nifti(path: str) -> Source:
+    import nibabel as nib
+
+    try:
+        original = nib.load(path)
+        if len(original.shape) not in (2, 3):
+            raise InputError(f"{path}: a {len(original.shape)}-D NIfTI; give one 3-D volume (or a 2-D image)")
+        canonical = nib.as_closest_canonical(original)
+        voxels = np.asarray(canonical.dataobj, dtype=np.float32)
+    except InputError:
+        raise
+    except Exception as exc:  # nibabel raises many types for truncated or corrupt files
+        raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
+    if voxels.ndim == 2:
+        voxels = voxels[..., None]
+    _check_size(path, voxels.shape)
+    finite = np.isfinite(voxels)
+    if not finite.any():
+        raise InputError(f"{path}: the volume holds no finite value (all NaN or infinite)")
+    to_original = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt(("R", "A", "S")),
+                                                  nib.orientations.io_orientation(original.affine))
+    two_d = len(original.shape) == 2
+
+    def restore(mask_ras: np.ndarray) -> np.ndarray:
+        out = nib.orientations.apply_orientation(mask_ras, to_original)
+        return out[..., 0] if two_d else out
+
+    return Source(path=path, kind="volume", format="nifti", voxels=voxels, affine=canonical.affine,
+                  header=original.header, restore=restore, nan_voxels=int((~finite).sum()),
+                  )
+
+
+def _load_dicom(path: str) -> Source:
+    try:
+        voxels, affine = load_dicom(path)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    _check_size(path, voxels.shape)
+    return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine, restore=lambda m: m)
+
+
+LOADERS: Dict[str, Callable[[str], Source]] = {
+    "png": lambda p: _load_image(p, "png"), "jpeg": lambda p: _load_image(p, "jpeg"),
+    "bmp": lambda p: _load_image(p, "bmp"), "tiff": lambda p: _load_image(p, "tiff"),
+    "nifti": _load_nifti, "dicom": _load_dicom,
+}
+
+
+def load_source(path: str | os.PathLike) -> Source:
+    """Read an input file or DICOM folder, or raise :class:`InputError` with a one-line reason."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"input not found: {path}")
+    return LOADERS[_format_of(path)](path)

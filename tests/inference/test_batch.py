@@ -1,0 +1,98 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from medseg_r.cli import main
+from medseg_r.inference import InputError, read_manifest
+
+from .conftest import chest, listing, write_png
+
+
+def _manifest(tmp_path, rows):
+    path = tmp_path / "cases.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "image", "report", "reference", "box"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def _cases(tmp_path):
+    write_png(tmp_path / "a.png", chest())
+    write_png(tmp_path / "b.png", chest()[::-1].copy())
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    return _manifest(tmp_path, [
+        {"id": "a", "image": "a.png", "report": "Nodule in the right upper lobe.", "reference": "a.png"},
+        {"id": "b", "image": "b.png", "report": "Mass in the left lower lobe.", "box": "5 5 40 40"},
+        {"id": "bad", "image": "broken.png", "report": "Nodule in the left lung."},
+    ])
+
+
+def _run(manifest, out, ckpt):
+    return main(["predict", "--manifest", manifest, "--checkpoint", ckpt, "--out", str(out), "--quiet"])
+
+
+def test_batch_predicts_reports_failures_and_resumes(tmp_path, tiny_checkpoint, capsys):
+    manifest, out = _cases(tmp_path), tmp_path / "out"
+    assert _run(manifest, out, tiny_checkpoint) == 1  # one case failed
+    captured = capsys.readouterr()
+    assert "bad: error:" in captured.err and "2 predicted, 0 already done (skipped), 1 failed" in captured.out
+    summary = json.loads((out / "batch_summary.json").read_text())
+    assert summary["done"] == ["a", "b"] and summary["failed"][0]["id"] == "bad"
+    assert json.loads((out / "a_prediction.json").read_text())["reference"]["dice"] >= 0
+    assert json.loads((out / "b_prediction.json").read_text())["options"]["box"] == [5, 5, 40, 40]
+    assert not any(n.startswith(".partial-") for n in listing(out))
+    mtime = os.path.getmtime(out / "a_mask.png")
+    assert _run(manifest, out, tiny_checkpoint) == 1
+    assert "0 predicted, 2 already done (skipped), 1 failed" in capsys.readouterr().out
+    assert os.path.getmtime(out / "a_mask.png") == mtime
+
+
+def test_killed_run_leaves_no_partial_file_and_resume_finishes(tmp_path, tiny_checkpoint, monkeypatch, capsys):
+    """Interrupt while the second case writes its overlay: nothing half-written stays, the first case is kept,
+    and the next run predicts only what is missing."""
+    from PIL import Image
+
+    manifest, out = _cases(tmp_path), tmp_path / "out"
+    original = Image.Image.save
+    saves = []
+
+    def dying_save(self, fp, *args, **kwargs):
+        saves.append(str(fp))
+        if len(saves) == 4:  # case a: mask, overlay; case b: mask, then die while writing its overlay
+            raise KeyboardInterrupt
+        return original(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", dying_save)
+    assert _run(manifest, out, tiny_checkpoint) == 130
+    names = listing(out)
+    assert not any(n.startswith(".partial-") for n in names)
+    assert "a_prediction.json" in names and "b_prediction.json" not in names
+    monkeypatch.setattr(Image.Image, "save", original)
+    capsys.readouterr()
+    assert _run(manifest, out, tiny_checkpoint) == 1
+    assert "1 predicted, 1 already done (skipped), 1 failed" in capsys.readouterr().out
+    assert "b_prediction.json" in listing(out)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([], "no rows"),
+    ([{"id": "x", "image": "a.png", "report": ""}], "neither 'report' nor 'report_file'"),
+    ([{"id": "x", "image": "a.png", "report": "r"}, {"id": "x", "image": "b.png", "report": "r"}], "duplicate case id"),
+    ([{"id": "x", "image": "a.png", "report": "r", "box": "1 2 3"}], "four numbers"),
+])
+def test_bad_manifests_are_rejected_before_any_work(tmp_path, rows, message):
+    path = _manifest(tmp_path, rows)
+    with pytest.raises(InputError, match=message):
+        read_manifest(path)
+
+
+def test_jsonl_manifest_with_report_files(tmp_path):
+    (tmp_path / "r.txt").write_text("Nodule in the right lung.")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": "sub/a.png", "report_file": "r.txt"}) + "\n")
+    (case,) = read_manifest(str(tmp_path / "m.jsonl"))
+    assert case["id"] == "a" and case["image"] == str(tmp_path / "sub" / "a.png")
+    assert case["report_file"] == str(tmp_path / "r.txt")

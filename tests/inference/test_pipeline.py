@@ -1,0 +1,171 @@
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medseg_r.cli import main
+from medseg_r.inference import PredictOptions, predict_case
+from medseg_r.report import parse_report
+from medseg_r.report.transform import slice_report
+from tests.data.test_volumes import _write_dicom_series
+
+from .conftest import chest, ct_volume, listing, write_nifti, write_png
+
+REPORT = "2 cm round nodule in the right upper lobe."
+
+
+def _predict(argv, tmp_path, ckpt):
+    return main(["predict", *argv, "--checkpoint", ckpt, "--out", str(tmp_path / "out"), "--quiet"])
+
+
+@pytest.mark.parametrize("name, array, mask_name", [
+    ("grey8.png", chest(), "grey8_mask.png"),
+    ("rgb.jpg", np.dstack([chest()] * 3), "rgb_mask.png"),
+    ("grey16.tif", chest(dtype=np.uint16), "grey16_mask.tif"),
+])
+def test_predict_2d_writes_mask_overlay_and_json(tmp_path, tiny_checkpoint, name, array, mask_name):
+    Image.fromarray(array).save(tmp_path / name)
+    assert _predict(["--image", str(tmp_path / name), "--report", REPORT], tmp_path, tiny_checkpoint) == 0
+    stem = name.split(".")[0]
+    assert listing(tmp_path / "out") == sorted([mask_name, f"{stem}_overlay.png", f"{stem}_prediction.json"])
+    mask = np.array(Image.open(tmp_path / "out" / mask_name))
+    assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255}
+    summary = json.loads((tmp_path / "out" / f"{stem}_prediction.json").read_text())
+    assert summary["report"]["findings"][0]["location"]["side"] == "right"
+    assert summary["statistics"]["total"]["area_px"] == int((mask > 0).sum())
+    assert len(summary["statistics"]["findings"]) == 1 and summary["model"]["trained_priors"] is True
+    assert 0 <= summary["confidence"]["max_probability"] <= 1
+    overlay = np.array(Image.open(tmp_path / "out" / f"{stem}_overlay.png"))
+    assert overlay.ndim == 3 and overlay.shape[1] >= 640
+
+
+def test_volume_prediction_keeps_geometry_and_maps_zones_to_slices(tmp_path, tiny_checkpoint, predictor):
+    import nibabel as nib
+
+    vol, mask = ct_volume()
+    affine = np.array([[-0.8, 0, 0, 10], [0, -0.8, 0, 20], [0, 0, 2.5, -30], [0, 0, 0, 1]])
+    path = write_nifti(tmp_path / "ct.nii.gz", vol[::-1, ::-1].copy(), affine)
+    write_nifti(tmp_path / "ref.nii.gz", mask[::-1, ::-1].astype(np.uint8).copy(), affine)
+    argv = ["--image", path, "--report", REPORT, "--window", "-600", "1500", "--reference",
+            str(tmp_path / "ref.nii.gz"), "--largest", "1", "--fill-holes"]
+    assert _predict(argv, tmp_path, tiny_checkpoint) == 0
+    out = tmp_path / "out"
+    assert listing(out) == ["ct_mask.nii.gz", "ct_overlay.png", "ct_prediction.json", "ct_sheet.png"]
+    written = nib.load(str(out / "ct_mask.nii.gz"))
+    assert written.shape == vol.shape and np.allclose(written.affine, affine)
+    summary = json.loads((out / "ct_prediction.json").read_text())
+    # "upper lobe" -> only the cranial third of the 10 slices is segmented (z/(Z-1) >= 0.64: z = 6..9)
+    assert summary["slices"] == {"total": 10, "described": 4, "with_mask": summary["slices"]["with_mask"],
+                                 "nan_voxels_replaced": 0}
+    data = np.asarray(written.dataobj)
+    assert not data[..., :6].any()
+    assert summary["timing"]["slices_run"] == 4 and summary["timing"]["seconds_per_slice"] > 0
+    assert "volume_ml" in summary["statistics"]["total"] and "dice" in summary["reference"]
+    assert summary["pixel_spacing_mm"] == pytest.approx([0.8, 0.8]) and summary["slice_spacing_mm"] == 2.5
+
+
+def test_slice_report_keeps_findings_by_cranio_caudal_zone():
+    report = parse_report("Nodule in the right upper lobe. Mass in the left lower lobe. No effusion.")
+    top, bottom, middle = slice_report(report, 0.9), slice_report(report, 0.1), slice_report(report, 0.5)
+    assert [f.location.side for f in top.positive_findings] == ["right"]
+    assert [f.location.side for f in bottom.positive_findings] == ["left"]
+    assert middle.positive_findings == [] and len(middle.findings) == 1  # the negated effusion stays
+    assert top.positive_findings[0].location.zones == []  # in-plane prior now uses side + organ only
+    with pytest.raises(ValueError):
+        slice_report(report, 1.5)
+
+
+def test_dicom_series_prediction_writes_nifti_with_series_geometry(tmp_path, tiny_checkpoint):
+    import nibabel as nib
+
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)
+    assert _predict(["--image", str(tmp_path / "series"), "--report", "Nodule in the right lung.", "--no-z-zones"],
+                    tmp_path, tiny_checkpoint) == 0
+    written = nib.load(str(tmp_path / "out" / "series_mask.nii.gz"))
+    assert written.shape == vol.shape
+    assert np.allclose(np.abs(np.diag(written.affine))[:3], [0.8, 0.8, 2.5])
+    assert nib.aff2axcodes(written.affine) == ("R", "A", "S")
+    summary = json.loads((tmp_path / "out" / "series_prediction.json").read_text())
+    assert summary["format"] == "dicom" and summary["slices"]["described"] == 10
+
+
+def test_all_negative_report_gives_an_empty_mask_without_running_the_model(tmp_path, tiny_checkpoint):
+    image = write_png(tmp_path / "x.png", chest())
+    assert _predict(["--image", image, "--report", "No nodule. No effusion."], tmp_path, tiny_checkpoint) == 0
+    summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
+    assert summary["all_negative"] and "empty mask" in summary["rule"] and summary["timing"]["slices_run"] == 0
+    assert not np.array(Image.open(tmp_path / "out" / "x_mask.png")).any()
+
+
+def test_no_finding_segments_only_when_asked(tmp_path, tiny_checkpoint, capsys):
+    image = write_png(tmp_path / "x.png", chest())
+    assert _predict(["--image", image, "--report", "Heart size normal."], tmp_path, tiny_checkpoint) == 2
+    assert "no finding" in capsys.readouterr().err and listing(tmp_path / "out") == []
+    assert _predict(["--image", image, "--report", "Heart size normal.", "--no-finding", "segment"],
+                    tmp_path, tiny_checkpoint) == 0
+    assert "without report priors" in json.loads((tmp_path / "out" / "x_prediction.json").read_text())["rule"]
+
+
+def test_huge_image_is_downscaled_for_the_model_and_masked_at_full_size(predictor, tmp_path):
+    big = np.zeros((10000, 10000), np.uint8)
+    big[4000:6000, 5000:7000] = 200
+    summary = predict_case(predictor, write_png(tmp_path / "big.png", big), REPORT, str(tmp_path / "out"),
+                           options=PredictOptions(progress=False))
+    assert summary["shape"] == [10000, 10000]
+    with Image.open(tmp_path / "out" / "big_mask.png") as mask:
+        assert mask.size == (10000, 10000)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "input not found"),
+    ("corrupt", "not a readable image|could not be decoded"),
+    ("one_pixel", "too small"),
+    ("mismatched_reference", "reference mask .* is 32x32 pixels but the image is 64x64"),
+    ("other_backbone", "trained on backbone 'sam_tiny', not 'litemedsam'"),
+    ("no_finding", "no finding"),
+    ("empty_report", "report is empty"),
+    ("box_on_volume", "--box is for 2-D images"),
+    ("bad_box", "x1 > x0"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_checkpoint, capsys, case, message):
+    image = write_png(tmp_path / "x.png", chest())
+    argv = ["--image", image, "--report", REPORT]
+    if case == "missing":
+        argv[1] = str(tmp_path / "nope.png")
+    elif case == "corrupt":
+        (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        argv[1] = str(tmp_path / "bad.png")
+    elif case == "one_pixel":
+        argv[1] = write_png(tmp_path / "tiny.png", np.zeros((1, 1), np.uint8))
+    elif case == "mismatched_reference":
+        argv += ["--reference", write_png(tmp_path / "ref.png", np.zeros((32, 32), np.uint8))]
+    elif case == "other_backbone":
+        argv += ["--backbone", "litemedsam"]
+    elif case == "no_finding":
+        argv[3] = "Unremarkable study."
+    elif case == "empty_report":
+        argv[3] = "   "
+    elif case == "box_on_volume":
+        argv[1] = write_nifti(tmp_path / "v.nii.gz", ct_volume()[0])
+        argv += ["--box", "1", "1", "20", "20"]
+    elif case == "bad_box":
+        argv += ["--box", "20", "1", "10", "20"]
+    assert _predict(argv, tmp_path, tiny_checkpoint) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("medseg-r: error:") and re.search(message, err[0]), err
+    assert listing(tmp_path / "out") == []
+
+
+def test_checkpoint_errors_are_one_line(tmp_path, capsys):
+    image = write_png(tmp_path / "x.png", chest())
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    for ckpt, message in ((str(tmp_path / "missing.ckpt"), "not found|No such file"), (str(bad), "cannot read")):
+        code = main(["predict", "--image", image, "--report", REPORT, "--checkpoint", ckpt, "--backbone", "sam_tiny",
+                     "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and re.search(message, err[0]), err

@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from medseg_r.inference.predictor import display_to_ras
+from medseg_r.inference.sources import InputError, load_source
+from medseg_r.inference.writers import write_mask
+from tests.data.test_volumes import _write_dicom_series
+
+from .conftest import chest, ct_volume, write_nifti, write_png
+
+
+@pytest.mark.parametrize("name, array", [
+    ("grey8.png", chest()), ("grey16.png", chest(dtype=np.uint16)), ("rgb.png", np.dstack([chest()] * 3)),
+    ("photo.jpg", np.dstack([chest()] * 3)), ("grey16.tif", chest(dtype=np.uint16)), ("grey.bmp", chest()),
+])
+def test_2d_formats_load_with_native_shape(tmp_path, name, array):
+    path = tmp_path / name
+    Image.fromarray(array).save(path)
+    src = load_source(path)
+    assert src.kind == "image" and src.pixels.shape[:2] == (64, 64) and src.n_slices == 1
+    if name == "grey16.tif":
+        assert src.pixels.dtype == np.uint16 and src.format == "tiff"
+
+
+def test_nifti_mask_round_trips_to_the_input_voxel_order(tmp_path):
+    """A NIfTI stored in LPS voxel order: mask written back must line up voxel by voxel with the input."""
+    import nibabel as nib
+
+    vol, mask = ct_volume()
+    lps_affine = np.diag([-0.8, -0.8, 2.5, 1.0])  # voxel axes run toward L and P
+    path = write_nifti(tmp_path / "ct.nii.gz", vol[::-1, ::-1].copy(), lps_affine)
+    src = load_source(path)
+    assert src.format == "nifti" and src.voxels.shape == (40, 36, 10)
+    assert np.allclose(np.abs(np.diag(src.affine))[:3], [0.8, 0.8, 2.5]) and np.allclose(src.pixel_spacing, (0.8, 0.8))
+    # what the pipeline does: display slices -> display stack -> RAS -> the input's own order
+    ref_ras = mask.astype(np.float32)  # the lesion in RAS order
+    stack = np.stack([src.display(z, normalised=ref_ras) for z in range(10)]) > 0
+    write_mask(src, display_to_ras(stack), str(tmp_path / "mask.nii.gz"))
+    back = nib.load(str(tmp_path / "mask.nii.gz"))
+    assert np.allclose(back.affine, lps_affine) and back.get_data_dtype() == np.uint8
+    assert np.array_equal(np.asarray(back.dataobj), mask[::-1, ::-1])
+
+
+def test_display_puts_the_patients_right_on_the_image_left(tmp_path):
+    vol, _ = ct_volume()
+    src = load_source(write_nifti(tmp_path / "ct.nii.gz", vol))
+    slice_ = src.display(7, normalised=src.normalised(window=(40, 400)))
+    cols = np.nonzero(slice_.max(axis=0) > 0.4)[0]
+    assert cols.max() < slice_.shape[1] / 2  # lesion at high RAS x (patient's right) -> image left
+
+
+def test_dicom_series_and_single_file(tmp_path):
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)
+    series = load_source(tmp_path / "series")
+    assert series.format == "dicom" and series.voxels.shape == vol.shape
+    assert np.allclose(series.voxels, vol, atol=1)
+    assert np.allclose(np.abs(np.diag(series.affine))[:3], [0.8, 0.8, 2.5])
+    single = load_source(tmp_path / "series" / "003.dcm")
+    assert single.voxels.shape == (40, 36, 1) and np.allclose(single.voxels[..., 0], vol[..., 3], atol=1)
+
+
+def _strip_pixels(path):
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    del ds.PixelData
+    ds.save_as(path)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "input not found"),
+    ("corrupt_png", "not a readable image|could not be decoded"),
+    ("truncated_png", "could not be decoded|not a readable image|truncated"),
+    ("one_pixel", "too small"),
+    ("dicom_no_pixels", "without pixel data"),
+    ("all_nan_nifti", "no finite value"),
+    ("four_d_nifti", "4-D NIfTI"),
+    ("truncated_nifti", "not a readable NIfTI"),
+    ("unknown_type", "unknown input type"),
+])
+def test_bad_inputs_raise_one_line_errors(tmp_path, case, message):
+    import re
+
+    path = tmp_path / "input"
+    if case == "corrupt_png":
+        path = tmp_path / "x.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    elif case == "truncated_png":
+        full = tmp_path / "full.png"
+        write_png(full, (np.random.default_rng(0).random((256, 256)) * 255).astype(np.uint8))
+        path = tmp_path / "x.png"
+        path.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    elif case == "one_pixel":
+        path = tmp_path / "x.png"
+        write_png(path, np.zeros((1, 1), np.uint8))
+    elif case == "dicom_no_pixels":
+        _write_dicom_series(str(tmp_path / "s"), ct_volume()[0][..., :2])
+        path = tmp_path / "s" / "000.dcm"
+        _strip_pixels(str(path))
+    elif case == "all_nan_nifti":
+        path = tmp_path / "x.nii.gz"
+        write_nifti(path, np.full((16, 16, 3), np.nan, np.float32))
+    elif case == "four_d_nifti":
+        path = tmp_path / "x.nii.gz"
+        write_nifti(path, np.zeros((16, 16, 3, 2), np.float32))
+    elif case == "truncated_nifti":
+        full = write_nifti(tmp_path / "full.nii", ct_volume()[0])
+        path = tmp_path / "x.nii"
+        path.write_bytes(open(full, "rb").read()[:2000])
+    elif case == "unknown_type":
+        path = tmp_path / "x.txt"
+        path.write_text("hello")
+    with pytest.raises(InputError) as info:
+        load_source(path)
+    assert re.search(message, str(info.value)) and "\n" not in str(info.value)
+
+
+def test_nifti_nans_are_counted_and_replaced(tmp_path):
+    vol, _ = ct_volume()
+    vol[0, 0, :] = np.nan
+    src = load_source(write_nifti(tmp_path / "x.nii.gz", vol))
+    assert src.nan_voxels == 10 and np.isfinite(src.normalised()).all()
