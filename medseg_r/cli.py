@@ -79,6 +79,7 @@ def _cmd_predict(args) -> int:
     from .example import EXAMPLE_REPORT, chest_like_image
     from .inference import InputError, PredictOptions, Predictor, predict_case, predict_manifest
     from .inference.pipeline import check_report
+    from .inference.sources import load_source
     from .io import atomic_write
 
     if args.example:
@@ -103,6 +104,7 @@ def _cmd_predict(args) -> int:
             raise UserError(f"input not found: {args.image}")
         try:
             check_report(report_text, options)
+            source = load_source(args.image)
         except InputError as exc:
             raise UserError(str(exc)) from None
     model, trained = _load_model(args)
@@ -123,7 +125,7 @@ def _cmd_predict(args) -> int:
                   f"{len(result['failed'])} failed; summary: {os.path.join(args.out, 'batch_summary.json')}")
             return 1 if result["failed"] else 0
         summary = predict_case(predictor, args.image, report_text, args.out, options=options,
-                               reference=args.reference, model_info=info)
+                               reference=args.reference, model_info=info, source=source)
     except InputError as exc:
         raise UserError(str(exc)) from None
     if not args.quiet:

@@ -128,16 +128,17 @@ def check_report(report_text: str, options: PredictOptions) -> Report:
 
 def predict_case(predictor: Predictor, image_path: str, report_text: str, out_dir: str, *,
                  options: Optional[PredictOptions] = None, stem: Optional[str] = None,
-                 reference: Optional[str] = None, model_info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                 reference: Optional[str] = None, model_info: Optional[Dict[str, Any]] = None,
+                 source: Optional[Source] = None) -> Dict[str, Any]:
     """Predict one case and write its outputs; returns the JSON summary. Raises :class:`InputError` (one
-    line) for bad input before anything is written."""
+    line) for bad input before anything is written. ``source``: ``image_path`` already loaded."""
     from PIL import Image
 
     from ..viz.report_figure import contact_sheet, prediction_figure
 
     options = options or PredictOptions()
     report = check_report(report_text, options)
-    source = load_source(image_path)
+    source = source or load_source(image_path)
     if source.kind == "volume" and options.box is not None:
         raise InputError("--box is for 2-D images; volumes are segmented from the report alone")
     truth = _reference(reference, source) if reference else None
