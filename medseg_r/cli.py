@@ -157,6 +157,36 @@ def _print_case(summary, out_dir: str) -> None:
         print(f"wrote {os.path.join(out_dir, name)}")
 
 
+def _cmd_export(args) -> int:
+    from .backbones.weights import CheckpointError
+    from .export import export_checkpoint
+    from .inference.sources import InputError, load_source
+
+    if not os.path.isfile(args.checkpoint):
+        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    out = args.out or os.path.splitext(args.checkpoint)[0] + (".onnx" if args.format == "onnx" else ".pt")
+    image = None
+    if args.image:
+        try:
+            source = load_source(args.image)
+        except InputError as exc:
+            raise UserError(str(exc)) from None
+        if source.kind != "image":
+            raise UserError("--image for the parity check must be a 2-D image")
+        image = source.pixels
+    try:
+        result = export_checkpoint(args.checkpoint, out, fmt=args.format, image=image, report=args.report)
+    except (CheckpointError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {out} and {out}.json")
+    print(f"parity with PyTorch on one input: max |logit diff| {result['max_abs_diff']:.2e}, masks agree on "
+          f"{100 * result['mask_agreement']:.3f} % of pixels")
+    if result["max_abs_diff"] > args.tolerance:
+        print(f"medseg-r: error: exported model differs from PyTorch by more than {args.tolerance}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_make_data(args) -> int:
     from .data.phantom import make_phantom
 
@@ -287,6 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar or report summary")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript, checked against PyTorch")
+    p.add_argument("--checkpoint", required=True, help="MedSeg-R checkpoint (model.ckpt of a run)")
+    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    p.add_argument("--out", help="output file (default: the checkpoint's name with .onnx / .pt)")
+    p.add_argument("--image", help="2-D image for the parity check (default: the bundled example)")
+    p.add_argument("--report", help="report for the parity check (default: the example report)")
+    p.add_argument("--tolerance", type=float, default=1e-3, help="largest accepted logit difference")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("make-data", help="generate the embedded phantom benchmark")
     p.add_argument("kind", choices=["phantom"])

@@ -227,15 +227,10 @@ class MedSegR(nn.Module):
         if self.use_location_map:
             def render(size, _reports=parsed, _content=[frame.content] * B, _device=images.device):
                 return self.rasteriser.render(_reports, size=size, content=_content, device=_device)
-        token = _ACTIVE.set(_Context(self._site_modules, self.perception, priors, render)) if priors is not None \
-            and len(self.perception) else None
-        try:
-            embeddings = self.sam.image_encoder(x)
-        finally:
-            if token is not None:
-                _ACTIVE.reset(token)
+        embeddings = self.encode_image(x, priors, render)
         ctx_map = render(tuple(embeddings.shape[-2:])) if render is not None else None
-        low_res, iou = self._decode(embeddings, parsed, priors, ctx_map, frame, boxes, points, multimask_output)
+        text_tokens = self.text_prompt([r.text for r in parsed]) if self.text_prompt is not None else None
+        low_res, iou = self._decode(embeddings, text_tokens, priors, ctx_map, frame, boxes, points, multimask_output)
         masks = from_canvas(low_res, frame)
         attention = None
         for modulator in self.perception.values():
@@ -246,10 +241,20 @@ class MedSegR(nn.Module):
         return {"masks": masks, "iou": iou, "low_res_masks": low_res, "attention": attention,
                 "location_map": ctx_map}
 
-    def _decode(self, embeddings, reports, priors, location_map, frame, boxes, points, multimask_output):
+    def encode_image(self, canvas: torch.Tensor, priors: Optional[Dict[str, torch.Tensor]], render=None) -> torch.Tensor:
+        """The backbone's image encoder on a prepared canvas ``[B, 3, S, S]``, modulated by ``priors`` at the
+        injection sites; ``render(size) -> [B, 1, h, w]`` supplies location maps (or ``None``)."""
+        token = _ACTIVE.set(_Context(self._site_modules, self.perception, priors, render)) if priors is not None \
+            and len(self.perception) else None
+        try:
+            return self.sam.image_encoder(canvas)
+        finally:
+            if token is not None:
+                _ACTIVE.reset(token)
+
+    def _decode(self, embeddings, text_tokens, priors, location_map, frame, boxes, points, multimask_output):
         sam = self.sam
         pe = sam.prompt_encoder.get_dense_pe()
-        text_tokens = self.text_prompt([r.text for r in reports]) if self.text_prompt is not None else None
         dense_prior = None
         if priors is not None and self.decoder_prompts.uses_dense:
             grid = location_map if location_map is not None else torch.full(

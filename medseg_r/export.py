@@ -1,0 +1,187 @@
+"""Export a trained MedSeg-R for deployment (ONNX or TorchScript), with a parity check against PyTorch.
+
+What is exported is the tensor graph: prior fusion -> modulated image encoder -> mask decoder. Report
+parsing and the prior encoder (text -> codes and hashed n-grams) stay in Python (:func:`prepare_inputs`),
+as do resizing/padding the image to the canvas and scaling the low-resolution logits back
+(:func:`medseg_r.model.geometry.from_canvas`). Batch size 1; the canvas is ``img_size`` square.
+
+Graph inputs (names in the exported file), by prior mode:
+
+* ``structured``: ``canvas [1, 3, S, S]``, ``tokens [1, F, G, d]``, ``valid [1, F]``, ``positive [1, F]``
+  and, with the location map, ``location_map_{h}x{w} [1, 1, h, w]`` for each grid the model uses;
+* ``text_token``: ``canvas``, ``text_tokens [1, 1, E]``;  ``none``: ``canvas``.
+
+Outputs: ``low_res_logits [1, 1, s, s]`` and ``iou [1, 1]``.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import warnings
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .io import atomic_write
+from .model.geometry import Frame, from_canvas, to_canvas
+from .model.medseg_r import MedSegR, image_to_tensor
+
+FORMATS = ("onnx", "torchscript")
+
+
+class ExportGraph(nn.Module):
+    """The traceable part of a :class:`MedSegR` with fixed location-map grid sizes."""
+
+    def __init__(self, model: MedSegR, map_sizes: List[Tuple[int, int]]) -> None:
+        super().__init__()
+        if model.options.get("decoder_prior") == "extra_token":
+            raise ValueError("decoder_prior='extra_token' chooses tokens by data-dependent indexing and cannot be "
+                             "exported; train with the default decoder_prior='both'")
+        self.model = model
+        self.map_sizes = list(map_sizes)
+        self.frame = Frame(height=model.img_size, width=model.img_size, size=model.img_size)
+
+    @property
+    def mode(self) -> str:
+        return self.model.options.get("priors", "structured")
+
+    def input_names(self) -> List[str]:
+        if self.mode == "structured":
+            return ["canvas", "tokens", "valid", "positive"] + [f"location_map_{h}x{w}" for h, w in self.map_sizes]
+        if self.mode == "text_token":
+            return ["canvas", "text_tokens"]
+        return ["canvas"]
+
+    def forward(self, canvas: torch.Tensor, *rest: torch.Tensor):
+        model, priors, render, text_tokens, maps = self.model, None, None, None, {}
+        if self.mode == "structured":
+            tokens, valid, positive, *map_list = rest
+            priors = model.fusion({"tokens": tokens, "valid": valid, "positive": positive})
+            maps = dict(zip(self.map_sizes, map_list))
+            if maps:
+                def render(size):
+                    return maps[tuple(int(v) for v in size)]
+        elif self.mode == "text_token":
+            (text_tokens,) = rest
+        embeddings = model.encode_image(canvas, priors, render)
+        ctx_map = maps.get(tuple(int(v) for v in embeddings.shape[-2:])) if maps else None
+        low_res, iou = model._decode(embeddings, text_tokens, priors, ctx_map, self.frame, None, None, False)
+        return low_res, iou
+
+
+def _map_sizes(model: MedSegR, image: torch.Tensor, report) -> List[Tuple[int, int]]:
+    """The grid sizes at which the model asks for location maps (recorded on one forward pass)."""
+    if not model.use_location_map or model.prior_encoder is None:
+        return []
+    sizes: List[Tuple[int, int]] = []
+    original = model.rasteriser.render
+
+    def recording(reports, *, size, **kwargs):
+        if tuple(size) not in sizes:
+            sizes.append(tuple(size))
+        return original(reports, size=size, **kwargs)
+
+    model.rasteriser.render = recording
+    try:
+        with torch.no_grad():
+            model(image, [report])
+    finally:
+        del model.rasteriser.render
+    return sizes
+
+
+def prepare_inputs(model: MedSegR, image: np.ndarray, report, map_sizes: List[Tuple[int, int]]):
+    """Python side of the exported graph: ``(inputs tuple, frame)`` for one image and report."""
+    tensor = image_to_tensor(image)
+    frame = Frame(height=tensor.shape[-2], width=tensor.shape[-1], size=model.img_size)
+    canvas = to_canvas(tensor, frame, normalize=model.normalize, pixel_mean=getattr(model.sam, "pixel_mean", None),
+                       pixel_std=getattr(model.sam, "pixel_std", None))
+    (parsed,) = model._reports([report], 1)
+    mode = model.options.get("priors", "structured")
+    with torch.no_grad():
+        if mode == "structured":
+            enc = model.prior_encoder([parsed])
+            maps = [model.rasteriser.render([parsed], size=s, content=[frame.content]) for s in map_sizes]
+            return (canvas, enc["tokens"], enc["valid"], enc["positive"], *maps), frame
+        if mode == "text_token":
+            return (canvas, model.text_prompt([parsed.text])), frame
+    return (canvas,), frame
+
+
+def _run_exported(path: str, fmt: str, inputs, names: List[str]) -> torch.Tensor:
+    if fmt == "torchscript":
+        loaded = torch.jit.load(path)
+        with torch.no_grad():
+            return loaded(*inputs)[0]
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    feed = {n: t.numpy() for n, t in zip(names, inputs)}
+    return torch.from_numpy(session.run(["low_res_logits"], feed)[0])
+
+
+def export_model(model: MedSegR, path: str, *, fmt: str, image: np.ndarray, report: str,
+                 opset: int = 18) -> Dict[str, object]:
+    """Write ``model`` to ``path`` (``fmt`` ``onnx`` | ``torchscript``) and a ``path + '.json'`` sidecar; run
+    the exported file on ``image``/``report`` and compare with PyTorch. Returns the sidecar dict with
+    ``max_abs_diff`` (logits at input size) and ``mask_agreement`` (fraction of pixels on the same side of
+    0.5)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    model = model.eval().cpu()
+    tensor = image_to_tensor(image)
+    sizes = _map_sizes(model, tensor, report)
+    graph = ExportGraph(model, sizes).eval()
+    inputs, frame = prepare_inputs(model, image, report, sizes)
+    names = graph.input_names()
+    with torch.no_grad():
+        reference = model(tensor, [report])["masks"]
+    suffix = ".onnx" if fmt == "onnx" else ".pt"
+    with atomic_write(path, suffix=suffix) as tmp:
+        with torch.no_grad():
+            if fmt == "torchscript":
+                traced = torch.jit.trace(graph, inputs, check_trace=False)
+                torch.jit.save(traced, tmp)
+            else:
+                # The fused "fast path" kernel of nn.TransformerEncoderLayer has no ONNX form: trace the plain ops.
+                fastpath = torch.backends.mha.get_fastpath_enabled()
+                torch.backends.mha.set_fastpath_enabled(False)
+                try:
+                    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                        # torch.export notes the diagnostics attributes (last_attention ...) the modules keep
+                        warnings.simplefilter("ignore")
+                        torch.onnx.export(graph, inputs, tmp, input_names=names,
+                                          output_names=["low_res_logits", "iou"], opset_version=opset, dynamo=True,
+                                          external_data=False)
+                finally:
+                    torch.backends.mha.set_fastpath_enabled(fastpath)
+        low_res = _run_exported(tmp, fmt, inputs, names)
+    exported = from_canvas(low_res.float(), frame)
+    diff = float((exported - reference).abs().max())
+    agreement = float(((exported > 0) == (reference > 0)).float().mean())
+    sidecar = {"format": fmt, "file": os.path.basename(path), "backbone": model.backbone_name,
+               "img_size": model.img_size, "normalize": model.normalize, "options": dict(model.options),
+               "inputs": {n: list(t.shape) for n, t in zip(names, inputs)}, "location_map_sizes": sizes,
+               "outputs": ["low_res_logits", "iou"], "max_abs_diff": diff, "mask_agreement": agreement,
+               "checked_on": {"image_shape": list(np.asarray(image).shape), "report": report}}
+    with atomic_write(path + ".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(sidecar, handle, indent=2)
+    return sidecar
+
+
+def export_checkpoint(checkpoint: str, out: str, *, fmt: str, image: Optional[np.ndarray] = None,
+                      report: Optional[str] = None) -> Dict[str, object]:
+    """Load a MedSeg-R checkpoint and export it; the parity check uses ``image``/``report`` or the bundled
+    chest-like example."""
+    from .checkpoint import load_model
+    from .example import EXAMPLE_REPORT, chest_like_image
+
+    model = load_model(checkpoint)
+    if image is None:
+        image, _ = chest_like_image()
+    return export_model(model, out, fmt=fmt, image=image, report=report or EXAMPLE_REPORT)

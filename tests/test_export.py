@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from medseg_r import build_model
+from medseg_r.checkpoint import save_model
+from medseg_r.cli import main
+from medseg_r.example import chest_like_image
+from medseg_r.export import ExportGraph, export_model, prepare_inputs
+
+
+def _trained_like(**options):
+    """A tiny model whose zero-init gates are opened, so the priors change the output."""
+    torch.manual_seed(0)
+    model = build_model("sam_tiny", **options)
+    with torch.no_grad():
+        for gate in model.gates().values():
+            gate.fill_(0.5)
+    return model
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_matches_pytorch_on_another_report(tmp_path, fmt):
+    """Export on one report, then run the exported file on a different report and image: the graph takes
+    the priors as inputs, so it must still match PyTorch."""
+    model = _trained_like().eval()
+    image, _ = chest_like_image()
+    path = str(tmp_path / f"m.{fmt}")
+    result = export_model(model, path, fmt=fmt, image=image, report="Nodule in the right upper lobe.")
+    assert result["max_abs_diff"] < 1e-4 and result["mask_agreement"] == 1.0
+    assert json.loads(open(path + ".json").read())["inputs"]["canvas"] == [1, 3, 256, 256]
+
+    other = np.ascontiguousarray(image[::-1])
+    report = "Spiculated mass in the left lower lobe."
+    inputs, frame = prepare_inputs(model, other, report, [tuple(s) for s in result["location_map_sizes"]])
+    if fmt == "torchscript":
+        low = torch.jit.load(path)(*inputs)[0]
+    else:
+        import onnxruntime as ort
+
+        names = ExportGraph(model, result["location_map_sizes"]).input_names()
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        low = torch.from_numpy(session.run(["low_res_logits"], {n: t.numpy() for n, t in zip(names, inputs)})[0])
+    from medseg_r.model.geometry import from_canvas
+    from medseg_r.model.medseg_r import image_to_tensor
+
+    with torch.no_grad():
+        reference = model(image_to_tensor(other), [report])["masks"]
+    assert float((from_canvas(low, frame) - reference).abs().max()) < 1e-4
+
+
+def test_extra_token_mode_is_refused_clearly():
+    with pytest.raises(ValueError, match="extra_token"):
+        ExportGraph(build_model("sam_tiny", decoder_prior="extra_token"), [])
+
+
+def test_export_cli_reports_parity_and_errors(tmp_path, capsys):
+    ckpt = tmp_path / "model.ckpt"
+    save_model(_trained_like(priors="none"), str(ckpt))
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "torchscript"]) == 0
+    out = capsys.readouterr().out
+    assert "max |logit diff|" in out and (tmp_path / "model.pt").is_file() and (tmp_path / "model.pt.json").is_file()
+    assert main(["export", "--checkpoint", str(tmp_path / "missing.ckpt"), "--format", "onnx"]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
