@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--loss", choices=["dice_ce", "dice_focal"])
+    p.add_argument("--loss", choices=["dice_ce", "dice_focal", "batch_dice_ce", "batch_dice_focal"])
     p.add_argument("--schedule", choices=["cosine", "poly"])
     p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
     p.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (default: 16-mixed on GPU)")

@@ -19,19 +19,25 @@ def dice_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.where(denom > 0, 2 * inter / denom.clamp(min=1), torch.ones_like(denom))
 
 
+LOSSES = ("dice_ce", "dice_focal", "batch_dice_ce", "batch_dice_focal")
+
+
 def build_loss(name: str):
+    """MONAI Dice + cross-entropy / focal loss on sigmoid logits. ``batch_*``: the Dice term pools the whole
+    batch (``batch=True``), so empty-target cases (negative reports) do not each reward an empty mask."""
     from monai.losses import DiceCELoss, DiceFocalLoss
 
-    if name == "dice_ce":
-        return DiceCELoss(sigmoid=True, smooth_nr=1.0, smooth_dr=1.0)
-    if name == "dice_focal":
-        return DiceFocalLoss(sigmoid=True, smooth_nr=1.0, smooth_dr=1.0)
-    raise ValueError(f"loss must be 'dice_ce' or 'dice_focal', got {name!r}")
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {name!r}")
+    batch = name.startswith("batch_")
+    if name.endswith("dice_ce"):
+        return DiceCELoss(sigmoid=True, smooth_nr=1.0, smooth_dr=1.0, batch=batch)
+    return DiceFocalLoss(sigmoid=True, smooth_nr=1.0, smooth_dr=1.0, batch=batch)
 
 
 class SegmentationTask(L.LightningModule):
     """Args: backbone / img_size / pretrained / model_options: as :func:`medseg_r.build_model`;
-    lr, weight_decay, warmup_fraction, schedule (``cosine`` | ``poly``), loss (``dice_ce`` | ``dice_focal``)."""
+    lr, weight_decay, warmup_fraction, schedule (``cosine`` | ``poly``), loss (one of :data:`LOSSES`)."""
 
     def __init__(self, *, backbone: str = "sam_tiny", img_size: Optional[int] = None, pretrained: bool = True,
                  model_options: Optional[Dict[str, Any]] = None, lr: float = 1e-3, weight_decay: float = 0.01,
