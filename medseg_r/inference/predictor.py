@@ -48,9 +48,9 @@ def _peak_rss_mb() -> float:
 
 class Predictor:
     """Args: model (a :class:`~medseg_r.MedSegR`); batch_size: slices per forward pass (default 8 on a GPU
-    and 1 on a CPU, where batching measured 15-20 % slower per slice); max_side: inputs with a longer side are
-    downscaled (antialiased) before the model, and the mask is scaled back to full size; device: default
-    CUDA when available."""
+    and 1 on a CPU, where batches of 8 measured 10-26 % slower per slice); max_side: inputs with a longer
+    side are downscaled (antialiased) before the model, and the mask is scaled back to full size; device:
+    default CUDA when available."""
 
     def __init__(self, model, *, batch_size: Optional[int] = None, max_side: int = 2048,
                  device: Optional[str] = None) -> None:
