@@ -27,6 +27,7 @@ import torch
 from ..data.phantom import make_phantom
 from ..data.readers import read_dataset
 from ..engine.evaluate import SUBSETS, case_metrics, evaluate, summarise
+from ..engine.task import LOSSES
 from ..engine.train import TrainConfig, train
 from ..io import atomic_write
 
@@ -132,6 +133,8 @@ def main(argv=None) -> int:
                         help=f"rows to run: {', '.join(list(ROWS) + [ORACLE])}")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--loss", choices=LOSSES, default="dice_focal",
+                        help="training loss of every trained row (batch_*: Dice pooled over the batch)")
     args = parser.parse_args(argv)
     unknown = set(args.rows) - set(ROWS) - {ORACLE}
     if unknown:
@@ -164,7 +167,7 @@ def main(argv=None) -> int:
             freeze = options.get("freeze", "none")
             cfg = TrainConfig(data=data, out=run, backbone=backbone, img_size=256,
                               model_options={**options, "freeze": freeze}, epochs=args.epochs,
-                              batch_size=args.batch_size, lr=args.lr, loss="dice_focal", seed=seed, progress=False,
+                              batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed, progress=False,
                               resume="auto")
             model = _trained(cfg)
             summary = evaluate(model, test, root=root, size=256, out_dir=os.path.join(run, "eval"))

@@ -3,6 +3,8 @@ at this size nothing is learned; the real run is documented in README)."""
 import json
 import os
 
+import pytest
+
 from medseg_r.benchmarks.accuracy import main as accuracy_main
 from medseg_r.engine.demo import run_demo
 
@@ -32,3 +34,11 @@ def test_accuracy_benchmark_rows_and_oracle(tmp_path, capsys):
     assert dice["std"] is not None and "generalisation_dice" in payload["rows"]["medseg_r"]
     assert payload["rows"]["litemedsam_oracle_box"]["overall"]["dice"]["mean"] > 0.3  # a box is a strong prompt
     assert "| medseg_r |" in capsys.readouterr().out
+
+
+def test_accuracy_benchmark_rejects_unknown_loss_and_row(tmp_path, capsys):
+    for bad in (["--loss", "dice_hinge"], ["--rows", "medseg_r", "unet"]):
+        with pytest.raises(SystemExit) as info:
+            accuracy_main(["--out", str(tmp_path / "acc"), *bad])
+        assert info.value.code == 2
+    assert not (tmp_path / "acc").exists()  # rejected before any data is generated
