@@ -36,7 +36,7 @@ def test_accuracy_benchmark_rows_and_oracle(tmp_path, capsys):
     assert "| medseg_r |" in capsys.readouterr().out
 
 
-def test_accuracy_benchmark_rejects_unknown_loss_and_row(tmp_path, capsys):
+def test_accuracy_benchmark_rejects_unknown_loss_and_row(tmp_path):
     for bad in (["--loss", "dice_hinge"], ["--rows", "medseg_r", "unet"]):
         with pytest.raises(SystemExit) as info:
             accuracy_main(["--out", str(tmp_path / "acc"), *bad])
