@@ -14,6 +14,10 @@ from typing import List, Optional
 from . import __version__
 from .report import parse_report
 from .report.format import summarise
+from .runtime import keep_freed_memory
+
+# Commands that run models: they get the allocator setting of medseg_r.runtime (2x faster CPU steps).
+HEAVY_COMMANDS = ("predict", "export", "train", "evaluate", "demo")
 
 
 class UserError(Exception):
@@ -234,6 +238,8 @@ def _cmd_train(args) -> int:
         fields["model_options"] = {**fields.get("model_options", {}), **_json_arg(args.options, "--options")}
     if args.no_augment:
         fields["augment"] = False
+    if args.deterministic is not None:
+        fields["deterministic"] = args.deterministic
     if isinstance(fields.get("devices"), str) and fields["devices"].isdigit():
         fields["devices"] = int(fields["devices"])
     missing = [k for k in ("data", "out") if not fields.get(k)]
@@ -359,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--limit-train-batches", dest="limit_train_batches", type=int)
     p.add_argument("--no-augment", action="store_true", help="no flips")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                   help="deterministic kernels (default: on CPU yes, on GPU no)")
     p.add_argument("--resume", help="a Lightning checkpoint, or 'auto' for OUT/checkpoints/last.ckpt")
     p.set_defaults(func=_cmd_train)
 
@@ -381,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in HEAVY_COMMANDS:
+        keep_freed_memory()
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

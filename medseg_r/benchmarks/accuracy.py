@@ -30,6 +30,7 @@ from ..engine.evaluate import SUBSETS, case_metrics, evaluate, summarise
 from ..engine.task import LOSSES
 from ..engine.train import TrainConfig, train
 from ..io import atomic_write
+from ..runtime import keep_freed_memory
 
 ROWS = {
     "medseg_r": ("sam_tiny", {}),
@@ -136,6 +137,7 @@ def main(argv=None) -> int:
     parser.add_argument("--loss", choices=LOSSES, default="dice_focal",
                         help="training loss of every trained row (batch_*: Dice pooled over the batch)")
     args = parser.parse_args(argv)
+    keep_freed_memory()
     unknown = set(args.rows) - set(ROWS) - {ORACLE}
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}")

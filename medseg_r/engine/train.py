@@ -36,6 +36,11 @@ class TrainConfig:
     accumulate: int = 1
     augment: bool = True
     precision: Optional[str] = None  # default: "16-mixed" on GPU, "32-true" on CPU
+    # Deterministic kernels (torch.use_deterministic_algorithms). Default: on for CPU runs, where it makes a
+    # seeded run repeat exactly at no measurable cost (without it, the multi-threaded backward of SAM's
+    # relative-position lookup accumulates in a varying order); off on GPU, where several CUDA kernels
+    # have no deterministic version.
+    deterministic: Optional[bool] = None
     accelerator: str = "auto"
     devices: Any = "auto"
     num_nodes: int = 1
@@ -100,12 +105,13 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
                                   save_top_k=-1, every_n_epochs=1, save_last=True)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max", save_top_k=1)
     gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    deterministic = (not gpu) if cfg.deterministic is None else cfg.deterministic
     trainer = L.Trainer(
         default_root_dir=cfg.out, max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
         num_nodes=cfg.num_nodes, strategy=resolve_strategy(cfg), precision=cfg.precision or ("16-mixed" if gpu else "32-true"),
         accumulate_grad_batches=cfg.accumulate, callbacks=[every_epoch, best, _EpochToDataset()],
         logger=CSVLogger(cfg.out, name="logs"), log_every_n_steps=1, enable_progress_bar=cfg.progress,
-        enable_model_summary=False, limit_train_batches=cfg.limit_train_batches, deterministic=False,
+        enable_model_summary=False, limit_train_batches=cfg.limit_train_batches, deterministic=deterministic,
         num_sanity_val_steps=0)
     resume = cfg.resume
     if resume == "auto":

@@ -75,3 +75,19 @@ def test_train_cli_bad_options_are_one_line_errors(tiny_phantom, tmp_path):
     proc = subprocess.run(_cli("train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x")),
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _weights_after_three_steps(data, out, deterministic):
+    result = train(TrainConfig(data=data, out=out, backbone="sam_tiny", img_size=256, model_options={"freeze": "none"},
+                               epochs=1, batch_size=2, limit_train_batches=3, progress=False,
+                               deterministic=deterministic))
+    return torch.load(result["last"], weights_only=False)["state_dict"]
+
+
+def test_cpu_training_repeats_exactly(tiny_phantom, tmp_path):
+    # At 256 px SAM's global-attention blocks look up relative positions on a 32x32 grid; without
+    # deterministic kernels the multi-threaded backward of that lookup sums in a varying order.
+    torch.set_num_threads(max(2, torch.get_num_threads()))
+    a = _weights_after_three_steps(tiny_phantom, str(tmp_path / "a"), None)
+    b = _weights_after_three_steps(tiny_phantom, str(tmp_path / "b"), None)
+    assert all(torch.equal(a[k], b[k]) for k in a)

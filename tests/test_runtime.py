@@ -1,0 +1,29 @@
+import sys
+
+import pytest
+
+from medseg_r import runtime
+
+
+def test_env_switch_leaves_the_allocator_alone(monkeypatch):
+    monkeypatch.setattr(runtime, "_done", False)
+    monkeypatch.setenv("MEDSEG_R_MALLOC", "default")
+    assert runtime.keep_freed_memory() is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_glibc_accepts_the_setting_and_repeats_are_harmless(monkeypatch):
+    monkeypatch.delenv("MEDSEG_R_MALLOC", raising=False)
+    assert runtime.keep_freed_memory() is True
+    assert runtime.keep_freed_memory() is True
+
+
+def test_heavy_commands_apply_it_and_light_ones_do_not(monkeypatch):
+    from medseg_r import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1))
+    assert cli.main(["parse-report", "round nodule in the right upper lobe", "--json"]) == 0
+    assert calls == []
+    assert cli.main(["evaluate", "--checkpoint", "missing.ckpt", "--data", "missing", "--out", "x"]) == 2
+    assert calls == [1]
