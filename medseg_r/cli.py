@@ -230,7 +230,7 @@ def _cmd_train(args) -> int:
             raise UserError(f"cannot read config {args.config}: {exc}") from None
     for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
                 "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
-                "schedule", "limit_train_batches"):
+                "schedule", "limit_train_batches", "model_weights"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value
@@ -365,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--limit-train-batches", dest="limit_train_batches", type=int)
     p.add_argument("--no-augment", action="store_true", help="no flips")
+    p.add_argument("--model-weights", dest="model_weights", choices=["best", "last"],
+                   help="weights written to OUT/model.ckpt: best validation Dice (default) or the last epoch")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
                    help="deterministic kernels (default: on CPU yes, on GPU no)")
     p.add_argument("--resume", help="a Lightning checkpoint, or 'auto' for OUT/checkpoints/last.ckpt")

@@ -91,3 +91,13 @@ def test_cpu_training_repeats_exactly(tiny_phantom, tmp_path):
     a = _weights_after_three_steps(tiny_phantom, str(tmp_path / "a"), None)
     b = _weights_after_three_steps(tiny_phantom, str(tmp_path / "b"), None)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_model_weights_best_or_last(tiny_phantom, tmp_path):
+    out = str(tmp_path / "last")
+    result = train(TrainConfig(data=tiny_phantom, out=out, backbone="sam_tiny", img_size=64, epochs=2, batch_size=8,
+                               limit_train_batches=1, progress=False, model_weights="last"))
+    saved = torch.load(result["model"], weights_only=False)
+    assert saved["extra"]["weights_from"].endswith("last.ckpt") and saved["extra"]["global_step"] == 2
+    with pytest.raises(ValueError, match="model_weights"):
+        train(TrainConfig(data=tiny_phantom, out=str(tmp_path / "bad"), model_weights="median"))
