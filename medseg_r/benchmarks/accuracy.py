@@ -98,7 +98,8 @@ def _mean_std(values: List[float]) -> Dict[str, float | None]:
 
 
 def aggregate(per_seed: List[Dict[str, object]]) -> Dict[str, object]:
-    out = {"overall": {k: _mean_std([s["overall"][k] for s in per_seed]) for k in ("dice", "iou", "hd95")},
+    out = {"dice_per_seed": [s["overall"]["dice"] for s in per_seed],
+           "dice_median": float(np.median([s["overall"]["dice"] for s in per_seed])),"overall": {k: _mean_std([s["overall"][k] for s in per_seed]) for k in ("dice", "iou", "hd95")},
            "subsets": {sub: _mean_std([s["subsets"][sub]["dice"] for s in per_seed]) for sub in SUBSETS},
            "negative_fp_rate": _mean_std([s["negative_fp_rate"] for s in per_seed]),
            "small_sensitivity": _mean_std([s["overall"]["small_sensitivity"] for s in per_seed])}
@@ -114,13 +115,30 @@ def _fmt(ms: Dict[str, float | None], digits: int = 3) -> str:
 
 
 def table(results: Dict[str, Dict[str, object]]) -> str:
-    cols = ["Dice", "IoU", "HD95"] + [f"Dice {s}" for s in SUBSETS] + ["small sens.", "neg. FP"]
+    cols = (["Dice", "IoU", "HD95"] + [f"Dice {s}" for s in SUBSETS] + ["small sens.", "neg. FP"]
+            + ["Dice per seed", "median"])
     lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, r in results.items():
         vals = [_fmt(r["overall"]["dice"]), _fmt(r["overall"]["iou"]), _fmt(r["overall"]["hd95"], 1)]
         vals += [_fmt(r["subsets"][s]) for s in SUBSETS]
         vals += [_fmt(r["small_sensitivity"]), _fmt(r["negative_fp_rate"])]
+        vals += [", ".join(f"{d:.3f}" for d in r.get("dice_per_seed", [])), f"{r.get('dice_median', float('nan')):.3f}"]
         lines.append(f"| {name} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
+def margins(results: Dict[str, Dict[str, object]], per_seed: Dict[str, List[Dict[str, object]]]) -> str:
+    """MedSeg-R minus each baseline, seed by seed (same seed, same data), overall and on small / distractor."""
+    lines = []
+    for base in ("none", "text_token"):
+        if "medseg_r" not in per_seed or base not in per_seed:
+            continue
+        parts = []
+        for key, get in (("overall", lambda s: s["overall"]["dice"]), ("small", lambda s: s["subsets"]["small"]["dice"]),
+                         ("distractor", lambda s: s["subsets"]["distractor"]["dice"])):
+            diffs = [get(a) - get(b) for a, b in zip(per_seed["medseg_r"], per_seed[base])]
+            parts.append(f"{key} {', '.join(f'{d:+.3f}' for d in diffs)} (median {float(np.median(diffs)):+.3f})")
+        lines.append(f"MedSeg-R - {base}, Dice per seed: " + "; ".join(parts))
     return "\n".join(lines)
 
 
@@ -136,6 +154,10 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--loss", choices=LOSSES, default="dice_focal",
                         help="training loss of every trained row (batch_*: Dice pooled over the batch)")
+    parser.add_argument("--precision", default=None,
+                        help="training precision (default: bf16-mixed on CPUs with bfloat16 instructions, else 32-true)")
+    parser.add_argument("--model-weights", choices=("best", "last"), default="best",
+                        help="evaluate each run's best-validation weights or its weights at the end of the budget")
     args = parser.parse_args(argv)
     keep_freed_memory()
     unknown = set(args.rows) - set(ROWS) - {ORACLE}
@@ -149,6 +171,7 @@ def main(argv=None) -> int:
     test, root = read_dataset(data, split="test")
     other_test, other_root = read_dataset(other, split="test")
     results: Dict[str, Dict[str, object]] = {}
+    seeds_of: Dict[str, List[Dict[str, object]]] = {}
 
     def write(final: bool) -> None:
         payload = {"rows": results, "config": vars(args), "seconds": round(time.perf_counter() - start, 1),
@@ -170,7 +193,7 @@ def main(argv=None) -> int:
             cfg = TrainConfig(data=data, out=run, backbone=backbone, img_size=256,
                               model_options={**options, "freeze": freeze}, epochs=args.epochs,
                               batch_size=args.batch_size, lr=args.lr, loss=args.loss, seed=seed, progress=False,
-                              resume="auto")
+                              resume="auto", precision=args.precision, model_weights=args.model_weights)
             model = _trained(cfg)
             summary = evaluate(model, test, root=root, size=256, out_dir=os.path.join(run, "eval"))
             if name == "medseg_r":
@@ -178,11 +201,14 @@ def main(argv=None) -> int:
             per_seed.append(summary)
             print(f"{name} seed {seed}: Dice {summary['overall']['dice']:.3f}", flush=True)
         results[name] = aggregate(per_seed)
+        seeds_of[name] = per_seed
         write(False)
     text = table(results)
     print(f"\nPhantom test split (held-out phrasings); sam_tiny rows trained from scratch at 256 px on CPU/GPU, "
           f"{args.epochs} epochs on {args.n} cases, seeds {args.seeds}; mean±std over seeds.\n")
     print(text)
+    if margins(results, seeds_of):
+        print("\n" + margins(results, seeds_of))
     if "medseg_r" in results and "generalisation_dice" in results["medseg_r"]:
         g = results["medseg_r"]["generalisation_dice"]
         base = results["medseg_r"]["overall"]["dice"]
@@ -191,7 +217,7 @@ def main(argv=None) -> int:
     write(True)
     with atomic_write(os.path.join(args.out, "accuracy.md")) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+            handle.write(text + "\n" + (("\n" + margins(results, seeds_of) + "\n") if margins(results, seeds_of) else ""))
     return 0
 
 

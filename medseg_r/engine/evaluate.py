@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -35,7 +36,9 @@ def case_metrics(pred: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
         out["dice"] = float(compute_dice(p, t, include_background=True, ignore_empty=False)[0, 0])
         out["iou"] = float(compute_iou(p, t, include_background=True, ignore_empty=False)[0, 0])
         if pred.any():
-            out["hd95"] = float(compute_hausdorff_distance(p, t, include_background=True, percentile=95)[0, 0])
+            with warnings.catch_warnings():  # MONAI 1.5+ warns about an argument its own HD95 code passes
+                warnings.filterwarnings("ignore", message=".*always_return_as_numpy.*", category=FutureWarning)
+                out["hd95"] = float(compute_hausdorff_distance(p, t, include_background=True, percentile=95)[0, 0])
         else:
             out["hd95"] = float(np.hypot(*truth.shape))
         labels, n = ndimage.label(truth)

@@ -3,6 +3,7 @@ resume, mixed precision on GPU, gradient accumulation, DDP across GPUs or nodes,
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
@@ -140,7 +141,9 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     if resume == "auto":
         candidate = os.path.join(ckpt_dir, "last.ckpt")
         resume = candidate if os.path.isfile(candidate) else None
-    trainer.fit(task, train_loader, val_loader, ckpt_path=resume)
+    with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        trainer.fit(task, train_loader, val_loader, ckpt_path=resume)
     model_path = os.path.join(cfg.out, "model.ckpt")
     if trainer.is_global_zero:
         chosen = every_epoch.last_model_path if cfg.model_weights == "last" else (

@@ -35,6 +35,7 @@ def test_accuracy_benchmark_rows_and_oracle(tmp_path, capsys):
     dice = payload["rows"]["medseg_r"]["overall"]["dice"]
     assert dice["std"] is not None and "generalisation_dice" in payload["rows"]["medseg_r"]
     assert payload["rows"]["litemedsam_oracle_box"]["overall"]["dice"]["mean"] > 0.3  # a box is a strong prompt
+    assert len(payload["rows"]["medseg_r"]["dice_per_seed"]) == 2
     assert "| medseg_r |" in capsys.readouterr().out
 
 
