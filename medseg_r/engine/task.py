@@ -35,9 +35,29 @@ def build_loss(name: str):
     return DiceFocalLoss(sigmoid=True, smooth_nr=1.0, smooth_dr=1.0, batch=batch)
 
 
+def iou_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """IoU of the thresholded prediction per sample; empty vs empty counts as 1."""
+    pred = (logits > 0).flatten(1)
+    tgt = (target > 0.5).flatten(1)
+    inter = (pred & tgt).sum(1).float()
+    union = (pred | tgt).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+
+
+def _detach_inputs(module, args):
+    return tuple(a.detach() for a in args)
+
+
 class SegmentationTask(L.LightningModule):
     """Args: backbone / img_size / pretrained / model_options: as :func:`medseg_r.build_model`;
-    lr, weight_decay, warmup_fraction, schedule (``cosine`` | ``poly``), loss (one of :data:`LOSSES`)."""
+    lr, weight_decay, warmup_fraction, schedule (``cosine`` | ``poly``), loss (one of :data:`LOSSES`).
+
+    Besides the segmentation loss, SAM's IoU head is fitted (mean squared error, as in SAM) to the IoU
+    each predicted mask really has, so that the confidence ``medseg-r predict`` reports means something
+    after training. The head sees its input detached: this loss trains the head alone and leaves the
+    masks exactly as the segmentation loss makes them (in ``decoder_prior="extra_token"`` mode it also
+    reaches the gate that blends the two decoder passes' IoU estimates).
+    """
 
     def __init__(self, *, backbone: str = "sam_tiny", img_size: Optional[int] = None, pretrained: bool = True,
                  model_options: Optional[Dict[str, Any]] = None, lr: float = 1e-3, weight_decay: float = 0.01,
@@ -48,6 +68,12 @@ class SegmentationTask(L.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
         self.loss_fn = build_loss(loss)
+        self.model.sam.mask_decoder.iou_prediction_head.register_forward_pre_hook(_detach_inputs)
+
+    def _iou_loss(self, out, mask) -> torch.Tensor:
+        with torch.no_grad():
+            actual = iou_per_sample(out["masks"], mask)
+        return torch.nn.functional.mse_loss(out["iou"][:, 0].float(), actual)
 
     def forward(self, images, reports):
         return self.model(images, reports)
@@ -55,8 +81,11 @@ class SegmentationTask(L.LightningModule):
     def training_step(self, batch, batch_idx):
         out = self.model(batch["image"], batch["report"])
         loss = self.loss_fn(out["masks"], batch["mask"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["report"]))
-        return loss
+        iou_loss = self._iou_loss(out, batch["mask"])
+        n = len(batch["report"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        self.log("train/iou_mse", iou_loss, batch_size=n)
+        return loss + iou_loss
 
     def validation_step(self, batch, batch_idx):
         out = self.model(batch["image"], batch["report"])
@@ -65,6 +94,7 @@ class SegmentationTask(L.LightningModule):
         n = len(batch["report"])
         self.log("val/loss", loss, prog_bar=False, batch_size=n, sync_dist=True)
         self.log("val/dice", dice, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("val/iou_mse", self._iou_loss(out, batch["mask"]), batch_size=n, sync_dist=True)
 
     def configure_optimizers(self):
         params = [p for p in self.model.parameters() if p.requires_grad]

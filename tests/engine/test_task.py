@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from medseg_r.engine.task import SegmentationTask, build_loss, iou_per_sample
+
+
+def _batch():
+    torch.manual_seed(0)
+    images = torch.rand(4, 3, 64, 64)
+    masks = (torch.rand(4, 1, 64, 64) > 0.9).float()
+    return images, masks, ["round nodule in the right upper lobe"] * 4
+
+
+def test_iou_per_sample():
+    logits = torch.full((3, 1, 4, 4), -1.0)
+    logits[0, 0, :2] = 1  # 8 px predicted
+    target = torch.zeros(3, 1, 4, 4)
+    target[0, 0, :1] = 1  # 4 px true, all inside the prediction
+    target[1, 0, 0, 0] = 1  # missed
+    assert iou_per_sample(logits, target).tolist() == [0.5, 0.0, 1.0]  # third: empty vs empty
+
+
+def test_iou_loss_trains_the_iou_head_only():
+    task = SegmentationTask(backbone="sam_tiny", img_size=64, model_options={"freeze": "none"})
+    with torch.no_grad():
+        for gate in task.model.gates().values():
+            gate.fill_(0.3)
+    images, masks, reports = _batch()
+
+    def grads(with_iou: bool):
+        task.zero_grad()
+        out = task.model(images, reports)
+        loss = task.loss_fn(out["masks"], masks)
+        if with_iou:
+            loss = loss + task._iou_loss(out, masks)
+        loss.backward()
+        return {n: p.grad for n, p in task.model.named_parameters() if p.grad is not None}
+
+    plain, both = grads(False), grads(True)
+    changed = {n for n in both if n not in plain or not torch.equal(plain[n], both[n])}
+    assert changed and all(".iou_prediction_head." in n for n in changed)
+
+
+def test_iou_head_learns_the_real_iou():
+    task = SegmentationTask(backbone="sam_tiny", img_size=64, model_options={"freeze": "none"})
+    images, masks, reports = _batch()
+    opt = torch.optim.Adam(task.model.sam.mask_decoder.iou_prediction_head.parameters(), lr=1e-2)
+    first = None
+    for _ in range(40):
+        loss = task._iou_loss(task.model(images, reports), masks)
+        first = float(loss) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.1 * first
+
+
+def test_bad_task_arguments_are_value_errors():
+    with pytest.raises(ValueError, match="schedule"):
+        SegmentationTask(backbone="sam_tiny", img_size=64, schedule="step")
+    with pytest.raises(ValueError, match="loss"):
+        build_loss("dice_hinge")
