@@ -142,8 +142,10 @@ def _print_case(summary, out_dir: str) -> None:
     total, timing = summary["statistics"]["total"], summary["timing"]
     size = f"{total['voxels']} voxels" if "voxels" in total else f"{total['area_px']} px"
     extra = f", {total['volume_ml']} ml" if "volume_ml" in total else f", {total['area_mm2']} mm2" if "area_mm2" in total else ""
-    conf = summary["confidence"]["predicted_iou"]
-    print(f"mask: {size}{extra}; predicted IoU {conf:.3f}" if conf is not None else f"mask: {size}{extra}", end="")
+    conf = summary["confidence"]
+    parts = [f"mean probability {conf['mean_probability_inside']:.2f}"] if conf["mean_probability_inside"] is not None else []
+    parts += [f"predicted IoU {conf['predicted_iou']:.2f}"] if conf["predicted_iou"] is not None else []
+    print(f"mask: {size}{extra}" + (f"; confidence: {', '.join(parts)}" if parts else ""), end="")
     if summary.get("rule"):
         print(f" ({summary['rule']})", end="")
     print()

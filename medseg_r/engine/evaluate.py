@@ -6,6 +6,10 @@ are scored by the false-positive rate instead: the share of them where the model
 HD95 of an empty prediction against a non-empty reference is the image diagonal (the worst case).
 Lesion sensitivity: a described lesion (connected component of the reference) counts as found when the
 prediction overlaps it; ``small_sensitivity`` restricts that to components < 0.5 % of the image.
+Confidence: each case also records the two confidences ``medseg-r predict`` reports (SAM's predicted IoU
+and the mean probability inside the predicted mask, 0 for an empty one); the summary gives, for each, its
+Spearman rank correlation with the real IoU over the positive cases, i.e. how well it ranks good masks
+above bad ones (``None`` when it cannot be computed, e.g. every value equal).
 """
 from __future__ import annotations
 
@@ -63,7 +67,24 @@ def summarise(rows: List[Dict[str, object]]) -> Dict[str, object]:
     negatives = [r for r in rows if "false_positive" in r]
     return {"overall": block(rows), "subsets": {s: block([r for r in rows if s in r["tags"]]) for s in SUBSETS},
             "negative_fp_rate": float(np.mean([r["false_positive"] for r in negatives])) if negatives else None,
-            "negatives": len(negatives), "cases": len(rows)}
+            "negatives": len(negatives), "cases": len(rows), "confidence_rank_correlation": confidence_ranking(rows)}
+
+
+CONFIDENCES = ("predicted_iou", "mean_probability")
+
+
+def confidence_ranking(rows: List[Dict[str, object]]) -> Dict[str, Optional[float]]:
+    """Spearman correlation of each confidence with the real IoU, over positive cases that carry it."""
+    from scipy.stats import spearmanr
+
+    result: Dict[str, Optional[float]] = {}
+    for key in CONFIDENCES:
+        pairs = [(r[key], r["iou"]) for r in rows if "iou" in r and r.get(key) is not None]
+        rho = None
+        if len(pairs) >= 3 and len({p for p, _ in pairs}) > 1 and len({t for _, t in pairs}) > 1:
+            rho = float(spearmanr([p for p, _ in pairs], [t for _, t in pairs])[0])
+        result[key] = rho
+    return result
 
 
 @torch.no_grad()
@@ -81,10 +102,14 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
     for batch in tqdm(loader, desc="evaluate", disable=not progress, unit="batch"):
         out = model(batch["image"].to(device), batch["report"])
         preds = (out["masks"] > threshold).cpu().numpy()[:, 0]
+        probs = torch.sigmoid(out["masks"].float()).cpu().numpy()[:, 0]
+        ious = out["iou"][:, 0].float().cpu().numpy() if out.get("iou") is not None else None
         truths = batch["mask"].numpy()[:, 0] > 0.5
         for i, case_id in enumerate(batch["id"]):
             row: Dict[str, object] = {"id": case_id, "tags": list(batch["tags"][i])}
             row.update(case_metrics(preds[i], truths[i]))
+            row["predicted_iou"] = float(ious[i]) if ious is not None else None
+            row["mean_probability"] = float(probs[i][preds[i]].mean()) if preds[i].any() else 0.0
             rows.append(row)
             if out_dir and shown < overlays:
                 from PIL import Image
@@ -101,13 +126,14 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         keys = ["id", "tags", "dice", "iou", "hd95", "false_positive", "pred_px", "truth_px", "lesions",
-                "lesions_found", "small_lesions", "small_found"]
+                "lesions_found", "small_lesions", "small_found", *CONFIDENCES]
         with atomic_write(os.path.join(out_dir, "cases.csv")) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=keys)
                 writer.writeheader()
                 for r in rows:
-                    writer.writerow({k: (";".join(r[k]) if k == "tags" else r.get(k, "")) for k in keys})
+                    writer.writerow({k: (";".join(r[k]) if k == "tags" else
+                                         ("" if r.get(k) is None else r[k])) for k in keys})
         with atomic_write(os.path.join(out_dir, "summary.json")) as tmp:
             with open(tmp, "w", encoding="utf-8") as handle:
                 json.dump(summary, handle, indent=2)

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from medseg_r.engine.evaluate import case_metrics, summarise
+from medseg_r.engine.evaluate import case_metrics, confidence_ranking, summarise
 
 
 def _disc(cx, cy, r, size=64):
@@ -46,6 +46,21 @@ def test_summary_per_subset_and_fp_rate():
     assert s["negative_fp_rate"] == 0.5 and s["negatives"] == 2
 
 
+def test_confidence_ranking_is_spearman_against_real_iou():
+    rows = [{"id": str(i), "tags": [], "iou": iou, "predicted_iou": p, "mean_probability": m}
+            for i, (iou, p, m) in enumerate([(0.1, 0.9, 0.6), (0.5, 0.5, 0.7), (0.8, 0.2, 0.9), (0.3, 0.7, 0.65)])]
+    rows.append({"id": "neg", "tags": ["negative"], "false_positive": 1.0, "predicted_iou": 0.0,
+                 "mean_probability": 0.99})  # negatives have no IoU and are left out
+    rho = confidence_ranking(rows)
+    assert rho["predicted_iou"] == pytest.approx(-1.0) and rho["mean_probability"] == pytest.approx(1.0)
+    for r in rows:
+        r["mean_probability"] = 0.5  # a constant confidence ranks nothing
+    rows[0]["predicted_iou"] = None  # a model without an IoU head
+    rho = confidence_ranking(rows)
+    assert rho["mean_probability"] is None and rho["predicted_iou"] == pytest.approx(-1.0)
+    assert confidence_ranking(rows[:2]) == {"predicted_iou": None, "mean_probability": None}
+
+
 def test_evaluate_cli_writes_csv_json_and_overlays(tiny_phantom, tmp_path):
     from medseg_r import build_model
     from medseg_r.checkpoint import save_model
@@ -58,5 +73,7 @@ def test_evaluate_cli_writes_csv_json_and_overlays(tiny_phantom, tmp_path):
                  "--overlays", "2"]) == 0
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["cases"] == 8 and set(summary["subsets"]) == {"small", "overlap", "low_contrast", "distractor"}
-    assert len(open(os.path.join(out, "cases.csv")).read().strip().splitlines()) == 9
+    lines = open(os.path.join(out, "cases.csv")).read().strip().splitlines()
+    assert len(lines) == 9 and lines[0].endswith("predicted_iou,mean_probability")
+    assert set(summary["confidence_rank_correlation"]) == {"predicted_iou", "mean_probability"}
     assert len(os.listdir(os.path.join(out, "overlays"))) == 2

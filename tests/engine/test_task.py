@@ -48,11 +48,11 @@ def test_iou_head_learns_the_real_iou():
     first = None
     for _ in range(40):
         loss = task._iou_loss(task.model(images, reports), masks)
-        first = float(loss) if first is None else first
+        first = loss.item() if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.1 * first
+    assert loss.item() < 0.1 * first
 
 
 def test_bad_task_arguments_are_value_errors():

@@ -26,7 +26,7 @@ def _predict(argv, tmp_path, ckpt):
     ("rgb.jpg", np.dstack([chest()] * 3), "rgb_mask.png"),
     ("grey16.tif", chest(dtype=np.uint16), "grey16_mask.tif"),
 ])
-def test_predict_2d_writes_mask_overlay_and_json(tmp_path, tiny_checkpoint, name, array, mask_name):
+def test_predict_2d_writes_mask_overlay_and_json(tmp_path, tiny_checkpoint, name, array, mask_name, capsys):
     Image.fromarray(array).save(tmp_path / name)
     assert _predict(["--image", str(tmp_path / name), "--report", REPORT], tmp_path, tiny_checkpoint) == 0
     stem = name.split(".")[0]
@@ -38,6 +38,11 @@ def test_predict_2d_writes_mask_overlay_and_json(tmp_path, tiny_checkpoint, name
     assert summary["statistics"]["total"]["area_px"] == int((mask > 0).sum())
     assert len(summary["statistics"]["findings"]) == 1 and summary["model"]["trained_priors"] is True
     assert 0 <= summary["confidence"]["max_probability"] <= 1
+    printed = capsys.readouterr().out
+    assert f"mask: {summary['statistics']['total']['area_px']} px" in printed
+    assert f"predicted IoU {summary['confidence']['predicted_iou']:.2f}" in printed
+    if summary["confidence"]["mean_probability_inside"] is not None:
+        assert f"confidence: mean probability {summary['confidence']['mean_probability_inside']:.2f}" in printed
     overlay = np.array(Image.open(tmp_path / "out" / f"{stem}_overlay.png"))
     assert overlay.ndim == 3 and overlay.shape[1] >= 640
 
