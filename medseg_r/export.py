@@ -114,7 +114,9 @@ def prepare_inputs(model: MedSegR, image: np.ndarray, report, map_sizes: List[Tu
 
 def _run_exported(path: str, fmt: str, inputs, names: List[str]) -> torch.Tensor:
     if fmt == "torchscript":
-        loaded = torch.jit.load(path)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load` is deprecated.*", category=FutureWarning)
+            loaded = torch.jit.load(path)
         with torch.no_grad():
             return loaded(*inputs)[0]
     import onnxruntime as ort
@@ -144,8 +146,16 @@ def export_model(model: MedSegR, path: str, *, fmt: str, image: np.ndarray, repo
     with atomic_write(path, suffix=suffix) as tmp:
         with torch.no_grad():
             if fmt == "torchscript":
-                traced = torch.jit.trace(graph, inputs, check_trace=False)
-                torch.jit.save(traced, tmp)
+                with warnings.catch_warnings():
+                    # The trace fixes shapes (batch 1, the img_size canvas, these location-map sizes), which is
+                    # what the exported graph promises; the tracer warns about each shape-dependent branch of
+                    # SAM's code. Values (image, priors) stay inputs: the parity check below and the tests run
+                    # the file on other images and reports. PyTorch also deprecates TorchScript (README).
+                    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+                    warnings.filterwarnings("ignore", category=FutureWarning,
+                                            message=r".*torch\.jit\.(trace|trace_method|save)` is deprecated.*")
+                    traced = torch.jit.trace(graph, inputs, check_trace=False)
+                    torch.jit.save(traced, tmp)
             else:
                 # The fused "fast path" kernel of nn.TransformerEncoderLayer has no ONNX form: trace the plain ops.
                 fastpath = torch.backends.mha.get_fastpath_enabled()
