@@ -97,7 +97,8 @@ def _mean_std(values: List[float]) -> Dict[str, float | None]:
     values = [v for v in values if v is not None]
     if not values:
         return {"mean": None, "std": None}
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+    # One seed has no spread: std is None (printed as the mean alone), not a misleading 0.
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else None}
 
 
 def aggregate(per_seed: List[Dict[str, object]]) -> Dict[str, object]:
@@ -115,6 +116,8 @@ def aggregate(per_seed: List[Dict[str, object]]) -> Dict[str, object]:
 def _fmt(ms: Dict[str, float | None], digits: int = 3) -> str:
     if ms["mean"] is None:
         return "-"
+    if ms["std"] is None:
+        return f"{ms['mean']:.{digits}f}"
     return f"{ms['mean']:.{digits}f}±{ms['std']:.{digits}f}"
 
 
@@ -218,7 +221,7 @@ def main(argv=None) -> int:
         g = results["medseg_r"]["generalisation_dice"]
         base = results["medseg_r"]["overall"]["dice"]
         print(f"\nGeneralisation (phantom generated with seed 1, held-out phrasings): MedSeg-R Dice {_fmt(g)} "
-              f"vs {_fmt(base)} on the seed-0 test split (drop {base['mean'] - g['mean']:+.3f}).")
+              f"vs {_fmt(base)} on the seed-0 test split (difference {g['mean'] - base['mean']:+.3f}).")
     write(True)
     with atomic_write(os.path.join(args.out, "accuracy.md")) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
