@@ -12,7 +12,7 @@ import logging
 import os
 import textwrap
 import time
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 
@@ -43,6 +43,35 @@ def table(results: Dict[str, Dict[str, object]]) -> str:
     row("small-lesion sensitivity", lambda r: r["overall"]["small_sensitivity"])
     row("FP rate, negative reports", lambda r: r["negative_fp_rate"])
     return "\n".join(lines)
+
+
+# The comparison MedSeg-R is built to win (issue 4): (label, subset or None, baseline, minimum margin).
+TARGETS = (("Dice overall, MedSeg-R minus none", None, "none", 0.20),
+           ("Dice [small], MedSeg-R minus text_token", "small", "text_token", 0.05),
+           ("Dice [distractor], MedSeg-R minus text_token", "distractor", "text_token", 0.05))
+MAX_NEGATIVE_FP = 0.10
+
+
+def targets(results: Dict[str, Dict[str, object]]) -> List[Dict[str, object]]:
+    """MedSeg-R's margins over the baselines and its negative-report false-positive rate, each against
+    its target, as measured (``met`` is None where a figure is missing, e.g. a subset with no case)."""
+    def dice(name, subset):
+        block = results[name]["overall"] if subset is None else results[name]["subsets"][subset]
+        return block["dice"]
+
+    rows = []
+    for label, subset, base, minimum in TARGETS:
+        if "medseg_r" not in results or base not in results:
+            continue
+        a, b = dice("medseg_r", subset), dice(base, subset)
+        value = None if a is None or b is None else a - b
+        rows.append({"what": label, "value": value, "target": f">= {minimum:+.2f}",
+                     "met": None if value is None else value >= minimum})
+    if "medseg_r" in results:
+        fp = results["medseg_r"]["negative_fp_rate"]
+        rows.append({"what": "FP rate on negative reports, MedSeg-R", "value": fp,
+                     "target": f"<= {MAX_NEGATIVE_FP:.2f}", "met": None if fp is None else fp <= MAX_NEGATIVE_FP})
+    return rows
 
 
 def figure(path: str, data_dir: str, runs: Dict[str, str], size: int, n_cases: int = 3) -> None:
@@ -134,8 +163,15 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = 0, 
           f"{preset['epochs']} epoch(s) ({config['steps']} steps, {config['precision']}) on {preset['n']} generated "
           f"cases, seed {seed}, weights at the end of training:\n")
     print(table(results))
+    checks = targets(results)
+    print("\nAgainst the targets (one run, this budget):")
+    for c in checks:
+        verdict = {True: "met", False: "NOT met", None: "not measurable"}[c["met"]]
+        value = "-" if c["value"] is None else f"{c['value']:.3f}" if c["what"].startswith("FP") else f"{c['value']:+.3f}"
+        print(f"  {c['what']:<46}{value:>8}   target {c['target']}: {verdict}")
     figure(os.path.join(out, "figure.png"), data_dir, runs, 256)
-    payload = {"models": results, "config": config, "seconds": round(time.perf_counter() - start, 1)}
+    payload = {"models": results, "targets": checks, "config": config,
+               "seconds": round(time.perf_counter() - start, 1)}
     with atomic_write(os.path.join(out, "results.json")) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=2)

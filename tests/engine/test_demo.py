@@ -6,7 +6,7 @@ import os
 import pytest
 
 from medseg_r.benchmarks.accuracy import main as accuracy_main
-from medseg_r.engine.demo import run_demo
+from medseg_r.engine.demo import run_demo, targets
 
 
 def test_demo_writes_results_table_and_figure(tmp_path, capsys):
@@ -24,6 +24,24 @@ def test_demo_writes_results_table_and_figure(tmp_path, capsys):
     assert os.path.getsize(os.path.join(out, "figure.png")) > 10_000
     printed = capsys.readouterr().out
     assert "medseg_r" in printed and "Dice [distractor]" in printed and payload["models"]
+    assert len(results["targets"]) == 4 and "Against the targets" in printed
+
+
+def _summary(dice, small, distractor, fp):
+    return {"overall": {"dice": dice}, "subsets": {"small": {"dice": small}, "distractor": {"dice": distractor}},
+            "negative_fp_rate": fp}
+
+
+def test_targets_are_margins_checked_against_their_minimum():
+    results = {"medseg_r": _summary(0.30, 0.20, None, 0.05), "none": _summary(0.05, 0.1, 0.1, 1.0),
+               "text_token": _summary(0.10, 0.16, 0.1, 1.0)}
+    rows = {r["what"].split(",")[0]: r for r in targets(results)}
+    assert rows["Dice overall"]["value"] == pytest.approx(0.25) and rows["Dice overall"]["met"] is True
+    assert rows["Dice [small]"]["value"] == pytest.approx(0.04) and rows["Dice [small]"]["met"] is False
+    assert rows["Dice [distractor]"]["value"] is None and rows["Dice [distractor]"]["met"] is None
+    fp = rows["FP rate on negative reports"]
+    assert fp["value"] == 0.05 and fp["met"] is True and fp["target"] == "<= 0.10"
+    assert [r["what"] for r in targets({"medseg_r": results["medseg_r"]})] == ["FP rate on negative reports, MedSeg-R"]
 
 
 def test_accuracy_benchmark_rows_and_oracle(tmp_path, capsys):
