@@ -10,7 +10,7 @@ Pretrained rows (``--rows ... litemedsam_medseg_r litemedsam_oracle_box``): MedS
 image encoder frozen (priors + decoder trained), against LiteMedSAM itself given the ground-truth bounding
 box of each described lesion (MedSAM's oracle-box protocol; no training, no report).
 Generalisation: each trained ``medseg_r`` is also evaluated on phantom data generated with another seed
-(its test split, held-out phrasings), and the drop is reported.
+(its test split, held-out phrasings), and the difference is reported.
 Figures: mean +/- standard deviation over seeds, each seed's overall Dice and their median, and MedSeg-R minus
 each baseline seed by seed; the same data set (seed 0 generation) for every row. Every run is scored with its
 weights at the end of the budget (``--model-weights last``; ``best`` picks the best validation Dice, which

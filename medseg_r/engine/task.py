@@ -55,8 +55,8 @@ class SegmentationTask(L.LightningModule):
     Besides the segmentation loss, SAM's IoU head is fitted (mean squared error, as in SAM) to the IoU
     each predicted mask really has, so that the predicted IoU ``medseg-r predict`` reports can come to mean
     something (``medseg-r evaluate`` measures whether it does: after the short CPU trainings of the demo
-    it does not yet rank masks by their real IoU; README). The head sees its input detached: this loss trains the head alone and leaves the
-    masks exactly as the segmentation loss makes them (in ``decoder_prior="extra_token"`` mode it also
+    it does not yet rank masks by their real IoU; README). The head sees its input detached: this loss
+    trains the head alone and leaves the masks exactly as the segmentation loss makes them (in ``decoder_prior="extra_token"`` mode it also
     reaches the gate that blends the two decoder passes' IoU estimates).
     """
 
