@@ -56,8 +56,9 @@ class SegmentationTask(L.LightningModule):
     each predicted mask really has, so that the predicted IoU ``medseg-r predict`` reports can come to mean
     something (``medseg-r evaluate`` measures whether it does: after the short CPU trainings of the demo
     it does not yet rank masks by their real IoU; README). The head sees its input detached: this loss
-    trains the head alone and leaves the masks exactly as the segmentation loss makes them (in ``decoder_prior="extra_token"`` mode it also
-    reaches the gate that blends the two decoder passes' IoU estimates).
+    trains the head alone and leaves the masks exactly as the segmentation loss makes them (in
+    ``decoder_prior="extra_token"`` mode it also reaches the gate that blends the two decoder passes' IoU
+    estimates).
     """
 
     def __init__(self, *, backbone: str = "sam_tiny", img_size: Optional[int] = None, pretrained: bool = True,
