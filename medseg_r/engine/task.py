@@ -10,12 +10,17 @@ import torch
 from ..model import build_model
 
 
-def dice_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Hard Dice per sample at threshold 0 (probability 0.5); empty vs empty counts as 1."""
+def _overlap_counts(logits: torch.Tensor, target: torch.Tensor):
+    """Per sample: pixels in prediction (threshold 0, probability 0.5) and reference, and their intersection."""
     pred = (logits > 0).float().flatten(1)
     tgt = (target > 0.5).float().flatten(1)
-    inter = (pred * tgt).sum(1)
-    denom = pred.sum(1) + tgt.sum(1)
+    return (pred * tgt).sum(1), pred.sum(1), tgt.sum(1)
+
+
+def dice_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Hard Dice per sample at threshold 0 (probability 0.5); empty vs empty counts as 1."""
+    inter, pred, tgt = _overlap_counts(logits, target)
+    denom = pred + tgt
     return torch.where(denom > 0, 2 * inter / denom.clamp(min=1), torch.ones_like(denom))
 
 
@@ -37,10 +42,8 @@ def build_loss(name: str):
 
 def iou_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """IoU of the thresholded prediction per sample; empty vs empty counts as 1."""
-    pred = (logits > 0).flatten(1)
-    tgt = (target > 0.5).flatten(1)
-    inter = (pred & tgt).sum(1).float()
-    union = (pred | tgt).sum(1).float()
+    inter, pred, tgt = _overlap_counts(logits, target)
+    union = pred + tgt - inter
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
