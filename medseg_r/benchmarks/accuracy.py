@@ -134,7 +134,7 @@ def table(results: Dict[str, Dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def margins(results: Dict[str, Dict[str, object]], per_seed: Dict[str, List[Dict[str, object]]]) -> str:
+def margins(per_seed: Dict[str, List[Dict[str, object]]]) -> str:
     """MedSeg-R minus each baseline, seed by seed (same seed, same data), overall and on small / distractor."""
     lines = []
     for base in ("none", "text_token"):
@@ -215,8 +215,9 @@ def main(argv=None) -> int:
     print(f"\nPhantom test split (held-out phrasings); sam_tiny rows trained from scratch at 256 px on CPU/GPU, "
           f"{args.epochs} epochs on {args.n} cases, seeds {args.seeds}; mean±std over seeds.\n")
     print(text)
-    if margins(results, seeds_of):
-        print("\n" + margins(results, seeds_of))
+    margin_text = margins(seeds_of)
+    if margin_text:
+        print("\n" + margin_text)
     if "medseg_r" in results and "generalisation_dice" in results["medseg_r"]:
         g = results["medseg_r"]["generalisation_dice"]
         base = results["medseg_r"]["overall"]["dice"]
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
     write(True)
     with atomic_write(os.path.join(args.out, "accuracy.md")) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n" + (("\n" + margins(results, seeds_of) + "\n") if margins(results, seeds_of) else ""))
+            handle.write(text + "\n" + (f"\n{margin_text}\n" if margin_text else ""))
     return 0
 
 
