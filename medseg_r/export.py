@@ -112,10 +112,22 @@ def prepare_inputs(model: MedSegR, image: np.ndarray, report, map_sizes: List[Tu
     return (canvas,), frame
 
 
+@contextlib.contextmanager
+def _quiet_torchscript():
+    """Silence what ``torch.jit`` says on every use here. The trace fixes shapes (batch 1, the img_size
+    canvas, the location-map sizes), which is what the exported graph promises; the tracer warns about each
+    shape-dependent branch of SAM's code. Values (image, priors) stay inputs: the parity check and the tests
+    run the file on other images and reports. PyTorch also deprecates TorchScript (README)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning,
+                                message=r".*torch\.jit\.(trace|trace_method|save|load)` is deprecated.*")
+        yield
+
+
 def _run_exported(path: str, fmt: str, inputs, names: List[str]) -> torch.Tensor:
     if fmt == "torchscript":
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load` is deprecated.*", category=FutureWarning)
+        with _quiet_torchscript():
             loaded = torch.jit.load(path)
         with torch.no_grad():
             return loaded(*inputs)[0]
@@ -146,14 +158,7 @@ def export_model(model: MedSegR, path: str, *, fmt: str, image: np.ndarray, repo
     with atomic_write(path, suffix=suffix) as tmp:
         with torch.no_grad():
             if fmt == "torchscript":
-                with warnings.catch_warnings():
-                    # The trace fixes shapes (batch 1, the img_size canvas, these location-map sizes), which is
-                    # what the exported graph promises; the tracer warns about each shape-dependent branch of
-                    # SAM's code. Values (image, priors) stay inputs: the parity check below and the tests run
-                    # the file on other images and reports. PyTorch also deprecates TorchScript (README).
-                    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-                    warnings.filterwarnings("ignore", category=FutureWarning,
-                                            message=r".*torch\.jit\.(trace|trace_method|save)` is deprecated.*")
+                with _quiet_torchscript():
                     traced = torch.jit.trace(graph, inputs, check_trace=False)
                     torch.jit.save(traced, tmp)
             else:
