@@ -2,8 +2,8 @@
 
 Layouts are written in the *radiological* convention (patient's right on the image's left) in
 normalised content coordinates ``(x0, y0, x1, y1)``; ``orientation="neurological"`` (patient's left on
-the image's left) mirrors the patient sides. Image-relative regions ("upper left of the image") are
-never mirrored. Users may pass their own ``layouts`` mapping with the same keys.
+the image's left) mirrors the whole anatomy, sided or not (the liver and spleen change sides as the
+lungs do). Image-relative regions ("upper left of the image") are never mirrored. Users may pass their own ``layouts`` mapping with the same keys.
 """
 from __future__ import annotations
 
@@ -80,12 +80,12 @@ class LocationRasteriser:
         layout = self.layouts.get(loc.organ or "", self.layouts["generic"])
         sides = ["left", "right"] if loc.side == "bilateral" else [loc.side] if loc.side else []
         boxes = [layout["sides"][s] for s in sides if s in layout["sides"]] or [layout["extent"]]
-        if self.orientation == "neurological":
-            boxes = [_mirror(b) if s in ("left", "right") else b for b, s in zip(boxes, sides or [None] * len(boxes))]
         zones = layout["zones"] or _THIRDS
         if loc.zones and "all" not in loc.zones:
             ranges = [zones[z] for z in loc.zones if z in zones]
             boxes = [(x0, max(y0, r0), x1, min(y1, r1)) for (x0, y0, x1, y1) in boxes for r0, r1 in ranges]
+        if self.orientation == "neurological":  # layouts are written radiologically: mirror all anatomy
+            boxes = [_mirror(b) for b in boxes]
         return boxes
 
     def _soft_box(self, box: Box, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

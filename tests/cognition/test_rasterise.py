@@ -43,3 +43,34 @@ def test_padding_region_is_zero():
 def test_bad_orientation_is_a_value_error():
     with pytest.raises(ValueError, match="orientation"):
         LocationRasteriser(orientation="sideways")
+
+
+# One report per domain pack, with the organs each pack knows (sided or not). In the neurological
+# convention the whole anatomy is mirrored: the liver, spleen and heart change sides as the lungs do.
+DOMAIN_REPORTS = {
+    "chest": ["Nodule in the right upper lobe.", "Enlarged heart.", "Small left pleural effusion."],
+    "abdomen": ["Hypodense lesion in the liver.", "Splenic cyst.", "Mass in the pancreatic tail.",
+                "Cyst in the right kidney.", "Lesion in segment 7 of the liver."],
+    "breast": ["Mass in the left breast, upper third."],
+    "brain": ["Lesion in the right cerebral hemisphere."],
+    "colonoscopy": ["A polyp in the sigmoid colon."],
+}
+
+
+@pytest.mark.parametrize("domain", sorted(DOMAIN_REPORTS))
+def test_neurological_convention_mirrors_every_organ_of_each_domain(domain):
+    radiological, neurological = LocationRasteriser(), LocationRasteriser(orientation="neurological")
+    for text in DOMAIN_REPORTS[domain]:
+        report = parse_report(text)
+        assert report.positive_findings, text
+        a = radiological.render([report], size=(40, 40))[0, 0]
+        b = neurological.render([report], size=(40, 40))[0, 0]
+        assert torch.allclose(b, a.flip(-1), atol=1e-5), text
+
+
+@pytest.mark.parametrize("text", ["Hypodense lesion in the liver.", "Splenic cyst.", "Enlarged heart."])
+def test_unsided_organs_change_sides_in_the_neurological_convention(text):
+    rad_left, rad_right, _ = _halves(text)
+    neu_left, neu_right, _ = _halves(text, "neurological")
+    assert (rad_left > rad_right) != (neu_left > neu_right)
+    assert abs(rad_left - neu_right) < 1e-5 and abs(rad_right - neu_left) < 1e-5
