@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from ..io import read_image
+from ..io import read_image, to_unit_float
 from ..report import Report, parse_report
 from ..report.transform import flip_report
 
@@ -32,22 +32,6 @@ class Record:
     split: Optional[str] = None
     tags: List[str] = field(default_factory=list)
     target: Optional[str] = None
-
-
-def to_unit_float(arr: np.ndarray) -> np.ndarray:
-    """Any image array -> float32 ``[H, W, 3]`` in [0, 1] (uint8 / 255, others min-max)."""
-    arr = np.asarray(arr)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    arr = arr[..., :3]
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / 255.0
-    data = arr.astype(np.float32)
-    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = float(data.min()), float(data.max())
-    return (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
 
 
 def fit_square(image: torch.Tensor, mask: torch.Tensor, size: int):

@@ -1,5 +1,5 @@
-"""Reading and writing images with clear errors; atomic writes."""
+"""Reading and writing images with clear errors; atomic writes; the one image conversion."""
 from .atomic import atomic_write
-from .images import read_image
+from .images import image_to_tensor, read_image, to_unit_float
 
-__all__ = ["atomic_write", "read_image"]
+__all__ = ["atomic_write", "image_to_tensor", "read_image", "to_unit_float"]

@@ -35,3 +35,37 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if arr.ndim not in (2, 3) or min(arr.shape[:2]) < 1:
         raise ValueError(f"{path} has an unsupported shape {arr.shape}")
     return arr
+
+
+def to_unit_float(image: np.ndarray) -> np.ndarray:
+    """The one conversion of an image array for the model, used everywhere in the package:
+    ``[H, W]`` or ``[H, W, C]`` (C = 1, 3 or 4; any dtype) -> float32 ``[H, W, 3]`` in ``[0, 1]``.
+
+    uint8 is divided by 255; any other dtype is min-max scaled (a constant image gives zeros). Grey is
+    repeated to three channels, alpha is dropped. NaN or infinite values are an error (a ``ValueError``):
+    callers that have a policy for them (NIfTI sources: the volume's minimum) apply it first."""
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
+        arr = arr[..., :3] if arr.shape[-1] >= 3 else np.repeat(arr, 3, axis=-1)
+    elif arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    else:
+        raise ValueError(f"image must be [H, W] or [H, W, C] with C in 1, 3, 4; got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"empty image of shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    data = arr.astype(np.float32)
+    if not np.isfinite(data).all():
+        raise ValueError("image contains NaN or infinite values")
+    lo, hi = float(data.min()), float(data.max())
+    return (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
+
+
+def image_to_tensor(image: np.ndarray):
+    """:func:`to_unit_float` as a torch tensor ``[1, 3, H, W]``."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(to_unit_float(image))).permute(2, 0, 1).unsqueeze(0)

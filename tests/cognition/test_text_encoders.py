@@ -9,6 +9,10 @@ def test_hashed_encoder_is_deterministic_and_handles_empty():
     out = enc(["ground-glass opacity", "", "ground-glass opacity"])
     assert out.shape == (3, 16)
     assert torch.equal(out[0], out[2]) and torch.count_nonzero(out[1]) == 0
+    # the documented bag: mean of the embeddings of the phrase's hashed word and character n-grams
+    ids = enc.ids("ground-glass opacity")
+    assert len(ids) == 3 + 2 + (6 + 5 + 7)  # words, bigrams, character trigrams of #ground# #glass# #opacity#
+    assert torch.allclose(out[0], enc.bag.weight[ids].mean(0), atol=1e-6)
     assert enc.ids("Right upper lobe") == HashedNgramEncoder(dim=4, buckets=256).ids("Right upper lobe")
 
 
@@ -34,8 +38,15 @@ def test_hf_encoder_loads_a_local_model_offline(tmp_path, monkeypatch):
     from medseg_r import build_model
 
     model = build_model("sam_tiny", text_encoder=str(tmp_path))
-    assert model(torch.rand(1, 3, 64, 64), ["round nodule, right upper lobe"])["masks"].shape == (1, 1, 64, 64)
     assert not any(p.requires_grad for p in model.prior_encoder.text_encoder.parameters())
+    # the phrases reach the prior tokens through the local model: other weights there, other tokens
+    from medseg_r import parse_report
+
+    report = [parse_report("round nodule, right upper lobe")]
+    a = model.prior_encoder(report)["tokens"]
+    with torch.no_grad():
+        model.prior_encoder.text_encoder.model.embeddings.word_embeddings.weight.mul_(2.0)
+    assert not torch.allclose(a, model.prior_encoder(report)["tokens"])
 
 
 def test_hf_encoder_missing_folder_is_a_value_error(tmp_path):
