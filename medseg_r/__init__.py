@@ -16,7 +16,7 @@ __all__ = ["Finding", "Location", "MedSegR", "Report", "build_model", "list_back
 _LAZY = {
     "MedSegR": ("medseg_r.model", "MedSegR"),
     "build_model": ("medseg_r.model", "build_model"),
-    "load_model": ("medseg_r.checkpoint", "load_model"),
+    "load_model": ("medseg_r.model", "load_model"),
     "list_backbones": ("medseg_r.backbones", "list_backbones"),
 }
 

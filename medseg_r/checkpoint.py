@@ -1,53 +1,5 @@
-"""MedSeg-R checkpoints: the model's options, backbone name and weights in one file."""
-from __future__ import annotations
+"""MedSeg-R checkpoints (kept at this path for compatibility; the code is in
+:mod:`medseg_r.model.checkpoint`)."""
+from .model.checkpoint import FORMAT, VERSION, is_medseg_checkpoint, load_model, save_model
 
-import os
-import tempfile
-from typing import Any, Dict, Optional
-
-import torch
-
-from .backbones import build_backbone
-from .backbones.weights import CheckpointError, load_strict, torch_load
-
-FORMAT = "medseg-r"
-VERSION = 1
-
-
-def save_model(model, path: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> None:
-    """Write ``model`` to ``path`` atomically (a killed save never leaves a half-written file)."""
-    payload = {"format": FORMAT, "version": VERSION, "backbone": model.backbone_name, "img_size": model.img_size,
-               "options": dict(model.options), "state_dict": model.state_dict(), "extra": extra or {}}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def is_medseg_checkpoint(path) -> bool:
-    obj = torch_load(path)
-    return isinstance(obj, dict) and obj.get("format") == FORMAT
-
-
-def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None, **overrides: Any):
-    """Rebuild a model saved by :func:`save_model` (strict: any key mismatch is an error naming the keys).
-
-    ``overrides`` may change options that do not alter the parameters (e.g. ``freeze``)."""
-    from .model import MedSegR
-
-    obj = torch_load(path)
-    if not (isinstance(obj, dict) and obj.get("format") == FORMAT):
-        raise CheckpointError(f"{path} is not a MedSeg-R checkpoint (use it as backbone weights instead)")
-    backbone = obj["backbone"]
-    if expect_backbone is not None and expect_backbone != backbone:
-        raise CheckpointError(f"{path} was trained on backbone {backbone!r}, not {expect_backbone!r}")
-    options = {**obj["options"], **overrides}
-    model = MedSegR(build_backbone(backbone, img_size=obj["img_size"], pretrained=False), **options)
-    load_strict(model, obj["state_dict"], source=f"MedSeg-R checkpoint {path}")
-    return model
+__all__ = ["FORMAT", "VERSION", "is_medseg_checkpoint", "load_model", "save_model"]

@@ -54,8 +54,8 @@ def _cmd_backbones(args) -> int:
 
 def _load_model(args):
     from .backbones.weights import CheckpointError
-    from .checkpoint import is_medseg_checkpoint, load_model
-    from .model import build_model
+    from .model import build_model, load_model
+    from .model.checkpoint import is_medseg_checkpoint
 
     try:
         if args.checkpoint and is_medseg_checkpoint(args.checkpoint):
@@ -260,7 +260,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .checkpoint import load_model
+    from .model import load_model
     from .backbones.weights import CheckpointError
     from .data.readers import read_dataset
     from .engine.evaluate import evaluate

@@ -28,7 +28,9 @@ import torch.nn as nn
 
 from .io import atomic_write
 from .model.geometry import Frame, from_canvas, to_canvas
-from .model.medseg_r import MedSegR, image_to_tensor
+from .io.images import image_to_tensor
+from .model.inputs import as_reports
+from .model.medseg_r import MedSegR
 
 FORMATS = ("onnx", "torchscript")
 
@@ -67,30 +69,30 @@ class ExportGraph(nn.Module):
                     return maps[tuple(int(v) for v in size)]
         elif self.mode == "text_token":
             (text_tokens,) = rest
-        embeddings = model.encode_image(canvas, priors, render)
+        embeddings, _ = model.encode_image(canvas, priors, render)
         ctx_map = maps.get(tuple(int(v) for v in embeddings.shape[-2:])) if maps else None
-        low_res, iou = model._decode(embeddings, text_tokens, priors, ctx_map, self.frame, None, None, False)
-        return low_res, iou
+        return model.decode(embeddings, frame=self.frame, priors=priors, location_map=ctx_map,
+                            text_tokens=text_tokens)
 
 
 def _map_sizes(model: MedSegR, image: torch.Tensor, report) -> List[Tuple[int, int]]:
-    """The grid sizes at which the model asks for location maps (recorded on one forward pass)."""
+    """The grid sizes at which the model asks for location maps (recorded on one encoder pass)."""
     if not model.use_location_map or model.prior_encoder is None:
         return []
+    (parsed,) = as_reports([report], 1)
+    frame = Frame(height=image.shape[-2], width=image.shape[-1], size=model.img_size)
+    canvas = to_canvas(image, frame, normalize=model.normalize, pixel_mean=getattr(model.sam, "pixel_mean", None),
+                       pixel_std=getattr(model.sam, "pixel_std", None))
     sizes: List[Tuple[int, int]] = []
-    original = model.rasteriser.render
 
-    def recording(reports, *, size, **kwargs):
+    def recording(size):
         if tuple(size) not in sizes:
             sizes.append(tuple(size))
-        return original(reports, size=size, **kwargs)
+        return model.rasteriser.render([parsed], size=size, content=[frame.content])
 
-    model.rasteriser.render = recording
-    try:
-        with torch.no_grad():
-            model(image, [report])
-    finally:
-        del model.rasteriser.render
+    with torch.no_grad():
+        embeddings, _ = model.encode_image(canvas, model.encode_priors([parsed]), recording)
+    recording(tuple(embeddings.shape[-2:]))  # the decoder's dense prompt reads the map at the embedding grid
     return sizes
 
 
@@ -100,7 +102,7 @@ def prepare_inputs(model: MedSegR, image: np.ndarray, report, map_sizes: List[Tu
     frame = Frame(height=tensor.shape[-2], width=tensor.shape[-1], size=model.img_size)
     canvas = to_canvas(tensor, frame, normalize=model.normalize, pixel_mean=getattr(model.sam, "pixel_mean", None),
                        pixel_std=getattr(model.sam, "pixel_std", None))
-    (parsed,) = model._reports([report], 1)
+    (parsed,) = as_reports([report], 1)
     mode = model.options.get("priors", "structured")
     with torch.no_grad():
         if mode == "structured":
@@ -193,7 +195,7 @@ def export_checkpoint(checkpoint: str, out: str, *, fmt: str, image: Optional[np
                       report: Optional[str] = None) -> Dict[str, object]:
     """Load a MedSeg-R checkpoint and export it; the parity check uses ``image``/``report`` or the bundled
     chest-like example."""
-    from .checkpoint import load_model
+    from .model import load_model
     from .example import EXAMPLE_REPORT, chest_like_image
 
     model = load_model(checkpoint)

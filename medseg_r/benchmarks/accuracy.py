@@ -80,7 +80,7 @@ def _trained(cfg: TrainConfig):
     from dataclasses import asdict
 
     from ..backbones.weights import torch_load
-    from ..checkpoint import load_model
+    from ..model import load_model
 
     path = os.path.join(cfg.out, "model.ckpt")
     if os.path.isfile(path):

@@ -44,7 +44,7 @@ def make_volume(path: str, slices: int, seed: int = 0) -> None:
 def make_checkpoint(backbone: str, path: str) -> None:
     import torch
 
-    from ..checkpoint import save_model
+    from ..model import save_model
     from ..model import build_model
 
     torch.manual_seed(0)

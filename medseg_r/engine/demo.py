@@ -81,7 +81,7 @@ def figure(path: str, data_dir: str, runs: Dict[str, str], size: int, n_cases: i
     import matplotlib.pyplot as plt
     import torch
 
-    from ..checkpoint import load_model
+    from ..model import load_model
     from ..data.datasets import SegmentationDataset
     from ..data.readers import read_dataset
 
@@ -124,7 +124,7 @@ def figure(path: str, data_dir: str, runs: Dict[str, str], size: int, n_cases: i
 
 def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = 0, progress: bool = True,
              n: int | None = None, epochs: int | None = None) -> Dict[str, object]:
-    from ..checkpoint import load_model
+    from ..model import load_model
     from ..data.phantom import make_phantom
     from ..data.readers import read_dataset
 

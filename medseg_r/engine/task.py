@@ -47,10 +47,6 @@ def iou_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
-def _detach_inputs(module, args):
-    return tuple(a.detach() for a in args)
-
-
 class SegmentationTask(L.LightningModule):
     """Args: backbone / img_size / pretrained / model_options: as :func:`medseg_r.build_model`;
     lr, weight_decay, warmup_fraction, schedule (``cosine`` | ``poly``), loss (one of :data:`LOSSES`).
@@ -73,7 +69,8 @@ class SegmentationTask(L.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
         self.loss_fn = build_loss(loss)
-        self.model.sam.mask_decoder.iou_prediction_head.register_forward_pre_hook(_detach_inputs)
+        self.model.detach_iou_input = True  # the IoU loss trains the IoU head alone
+        self.model.train()
 
     def _iou_loss(self, out, mask) -> torch.Tensor:
         with torch.no_grad():

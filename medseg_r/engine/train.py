@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-from ..checkpoint import save_model
+from ..model import save_model
 from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate
 from ..data.readers import read_dataset
 from .task import SegmentationTask
@@ -143,6 +143,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         resume = candidate if os.path.isfile(candidate) else None
     with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        # A frozen image encoder stays in eval mode on purpose (MedSegR.train), which Lightning notes
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
         trainer.fit(task, train_loader, val_loader, ckpt_path=resume)
     model_path = os.path.join(cfg.out, "model.ckpt")
     if trainer.is_global_zero:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model.medseg_r import image_to_tensor
+from ..io.images import image_to_tensor
 from ..report.schema import Report
 from ..report.transform import slice_report
 from .sources import Source

@@ -2,20 +2,23 @@
 
 Modes (``decoder_prior``):
 
-* ``dense``: a prior map ``[B, E, h, w]`` added to the dense prompt embedding through a zero-initialised
-  per-channel gate.
-* ``token``: the prior enters the decoder's token stream: a forward pre-hook on the mask decoder's
-  two-way transformer adds ``g * P(prior)`` to its query tokens (output tokens and any box/point prompt
-  tokens), ``g`` per channel and zero at start. One decoder pass, no change to SAM's code.
-* ``extra_token``: one *extra* sparse prompt token per positive finding. An extra attention token changes
-  SAM's output even when it is zero, so its *effect* is gated: ``out = out_plain + g * (out_tokens -
-  out_plain)``, ``g`` a zero-initialised scalar. Costs a second decoder pass (about +8 % on LiteMedSAM).
+* ``dense``: a prior map ``[B, E, h, w]`` added to the dense prompt embedding through a
+  zero-initialised per-channel gate.
+* ``token``: the prior enters the decoder's token stream: ``g * P(prior)`` is added to every query
+  token (SAM's output tokens and any box/point prompt tokens), ``g`` per channel and zero at start.
+  One decoder pass; SAM's own ``MaskDecoder`` code runs on a per-call view of the decoder whose
+  output-token embeddings carry the shift (:class:`medseg_r.model.decoding.DecoderCallView`), so
+  nothing is hooked or mutated.
+* ``extra_token``: one *extra* sparse prompt token per positive finding. An extra attention token
+  changes SAM's output even when it is zero, so its *effect* is gated: ``out = out_plain + g *
+  (out_tokens - out_plain)``, ``g`` a zero-initialised scalar. Costs a second decoder pass
+  (about +8 % on LiteMedSAM).
 * ``both`` (default): ``dense`` + ``token``. ``none``: the decoder sees no prior.
 """
+
 from __future__ import annotations
 
-import contextvars
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 import torch.nn as nn
@@ -23,15 +26,6 @@ import torch.nn as nn
 from ..perception.common import pooled
 
 DECODER_MODES = ("both", "dense", "token", "extra_token", "none")
-_TOKEN_SHIFT: contextvars.ContextVar[Optional[torch.Tensor]] = contextvars.ContextVar("medseg_r_token", default=None)
-
-
-def _token_pre_hook(module, args):
-    shift = _TOKEN_SHIFT.get()
-    if shift is None:
-        return None
-    image_embedding, image_pe, tokens = args[:3]
-    return (image_embedding, image_pe, tokens + shift.to(tokens.dtype).unsqueeze(1), *args[3:])
 
 
 class DecoderPriorPrompts(nn.Module):
@@ -45,11 +39,14 @@ class DecoderPriorPrompts(nn.Module):
             self.dense_local = nn.Linear(prior_dim, embed_dim)
             self.dense_gate = nn.Parameter(torch.zeros(embed_dim))
         if self.uses_token:
-            self.token = nn.Sequential(nn.Linear(prior_dim, embed_dim), nn.GELU(), nn.Linear(embed_dim, embed_dim))
+            self.token = nn.Sequential(
+                nn.Linear(prior_dim, embed_dim), nn.GELU(), nn.Linear(embed_dim, embed_dim)
+            )
             self.token_gate = nn.Parameter(torch.zeros(embed_dim))
         if self.uses_extra_token:
-            self.extra_token = nn.Sequential(nn.Linear(prior_dim, embed_dim), nn.GELU(),
-                                             nn.Linear(embed_dim, embed_dim))
+            self.extra_token = nn.Sequential(
+                nn.Linear(prior_dim, embed_dim), nn.GELU(), nn.Linear(embed_dim, embed_dim)
+            )
             self.extra_token_gate = nn.Parameter(torch.zeros(1))
 
     @property
@@ -64,54 +61,42 @@ class DecoderPriorPrompts(nn.Module):
     def uses_extra_token(self) -> bool:
         return self.mode == "extra_token"
 
-    def attach(self, mask_decoder: nn.Module):
-        """Register the token-stream pre-hook on ``mask_decoder.transformer``; returns the handle."""
-        return mask_decoder.transformer.register_forward_pre_hook(_token_pre_hook)
+    def gate_parameters(self) -> Dict[str, nn.Parameter]:
+        """The zero-initialised gates of the enabled paths, by attribute name."""
+        names = ("dense_gate", "token_gate", "extra_token_gate")
+        return {n: getattr(self, n) for n in names if hasattr(self, n)}
 
     def dense(self, priors: Dict[str, torch.Tensor], location_map: torch.Tensor) -> torch.Tensor:
         """``[B, E, h, w]`` to add to the dense prompt; ``location_map`` ``[B, 1, h, w]``."""
         glob = self.dense_global(priors["global"])[:, :, None, None]
-        local = self.dense_local(pooled(priors, "pos"))[:, :, None, None] * (2.0 * location_map - 1.0)
+        local = self.dense_local(pooled(priors, "pos"))[:, :, None, None] * (
+            2.0 * location_map - 1.0
+        )
         return self.dense_gate[None, :, None, None] * (glob + local)
 
     def token_shift(self, priors: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """``[B, E]``: what the pre-hook adds to every decoder query token."""
+        """``[B, E]``: what is added to every decoder query token of each image."""
         return self.token_gate * self.token(priors["global"])
 
     def extra_tokens(self, priors: Dict[str, torch.Tensor], index: int) -> torch.Tensor:
-        """Extra sparse tokens ``[1, N, E]`` for image ``index``: one per positive finding (the report's
-        global token when it has none)."""
+        """Extra sparse tokens ``[1, N, E]`` for image ``index``: one per positive finding (the
+        report's global token when it has none)."""
         keep = priors["positive"][index]
         per_finding = priors["tokens"][index].mean(dim=1)  # [F, d]
-        chosen = per_finding[keep] if bool(keep.any()) else priors["global"][index: index + 1]
+        chosen = per_finding[keep] if bool(keep.any()) else priors["global"][index : index + 1]
         return self.extra_token(chosen).unsqueeze(0)
-
-    @staticmethod
-    def shifting(shift: Optional[torch.Tensor]):
-        """Context manager: while active, the pre-hook adds ``shift`` ``[Bp, E]`` to the query tokens."""
-        return _Shift(shift)
-
-
-class _Shift:
-    def __init__(self, shift):
-        self.shift = shift
-        self.token = None
-
-    def __enter__(self):
-        self.token = _TOKEN_SHIFT.set(self.shift)
-
-    def __exit__(self, *exc):
-        _TOKEN_SHIFT.reset(self.token)
 
 
 class TextTokenPrompt(nn.Module):
-    """The naive baseline (as MedSAM's text-prompt extension): the whole report as one sentence embedding,
-    projected to one extra sparse prompt token, ungated."""
+    """The naive baseline (as MedSAM's text-prompt extension): the whole report as one sentence
+    embedding, projected to one extra sparse prompt token, ungated."""
 
     def __init__(self, *, text_encoder: nn.Module, embed_dim: int) -> None:
         super().__init__()
         self.text_encoder = text_encoder
-        self.proj = nn.Sequential(nn.Linear(text_encoder.dim, embed_dim), nn.GELU(), nn.Linear(embed_dim, embed_dim))
+        self.proj = nn.Sequential(
+            nn.Linear(text_encoder.dim, embed_dim), nn.GELU(), nn.Linear(embed_dim, embed_dim)
+        )
 
     def forward(self, texts) -> torch.Tensor:
         return self.proj(self.text_encoder(list(texts))).unsqueeze(1)  # [B, 1, E]

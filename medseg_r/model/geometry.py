@@ -1,4 +1,5 @@
 """Input geometry as SAM does it: resize the longest side, pad bottom/right, normalise; and back."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,14 @@ class Frame:
         return h / self.size, w / self.size
 
 
-def to_canvas(images: torch.Tensor, frame: Frame, *, normalize: str, pixel_mean: Optional[torch.Tensor] = None,
-              pixel_std: Optional[torch.Tensor] = None) -> torch.Tensor:
+def to_canvas(
+    images: torch.Tensor,
+    frame: Frame,
+    *,
+    normalize: str,
+    pixel_mean: Optional[torch.Tensor] = None,
+    pixel_std: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """``[B, 3, H, W]`` in ``[0, 1]`` -> normalised, resized, padded ``[B, 3, S, S]``."""
     h, w = frame.resized
     x = images
@@ -49,8 +56,13 @@ def scale_boxes(boxes: torch.Tensor, frame: Frame) -> torch.Tensor:
 
 
 def from_canvas(low_res: torch.Tensor, frame: Frame) -> torch.Tensor:
-    """Decoder logits ``[B, C, h, w]`` -> ``[B, C, H, W]`` at input size (SAM's ``postprocess_masks``)."""
-    masks = F.interpolate(low_res, size=(frame.size, frame.size), mode="bilinear", align_corners=False)
+    """Decoder logits ``[B, C, h, w]`` -> ``[B, C, H, W]`` at input size (SAM's
+    ``postprocess_masks``)."""
+    masks = F.interpolate(
+        low_res, size=(frame.size, frame.size), mode="bilinear", align_corners=False
+    )
     h, w = frame.resized
     masks = masks[..., :h, :w]
-    return F.interpolate(masks, size=(frame.height, frame.width), mode="bilinear", align_corners=False)
+    return F.interpolate(
+        masks, size=(frame.height, frame.width), mode="bilinear", align_corners=False
+    )

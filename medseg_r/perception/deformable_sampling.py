@@ -1,9 +1,10 @@
 """Shape priors -> deformable sampling: channel groups gather features at learned, prior-dependent
 offsets (bilinear ``grid_sample``), modulated by a predicted mask (DCNv2-style modulation)."""
+
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 import torch.nn as nn
@@ -13,16 +14,18 @@ from .common import pooled
 
 
 class DeformableSampling(nn.Module):
-    """Split ``z`` into ``G`` channel groups; group ``g`` at position ``p`` reads ``z_g(p + Δ_g(p))`` times a
-    modulation ``m_g(p)``; a 1x1 convolution mixes the groups. ``Δ, m`` are predicted from ``z + c(t)``,
-    ``t`` the pooled shape token. Offsets start on a ring of radius ``radius`` pixels (one direction per
-    group), so the sampling is a fixed dilated neighbourhood until trained.
+    """Split ``z`` into ``G`` channel groups; group ``g`` at position ``p`` reads ``z_g(p +
+    Δ_g(p))`` times a modulation ``m_g(p)``; a 1x1 convolution mixes the groups. ``Δ, m`` are
+    predicted from ``z + c(t)``, ``t`` the pooled shape token. Offsets start on a ring of radius
+    ``radius`` pixels (one direction per group), so the sampling is a fixed dilated neighbourhood
+    until trained.
 
     Args:
         dim: channels ``r`` (divisible by ``groups``). prior_dim: token width ``d``.
         groups: ``G`` offset groups. radius: initial ring radius in feature pixels.
 
-    Shapes: ``z`` ``[B, r, H, W]`` -> ``[B, r, H, W]``; ``last_offsets`` keeps ``[B, G, 2, H, W]`` (pixels).
+    Shapes: ``z`` ``[B, r, H, W]`` -> ``[B, r, H, W]``; :meth:`sampling` gives the offsets
+    ``[B, G, 2, H, W]`` (pixels) and modulation ``[B, G, 1, H, W]``.
     """
 
     def __init__(self, *, dim: int, prior_dim: int, groups: int = 4, radius: float = 2.0) -> None:
@@ -35,23 +38,49 @@ class DeformableSampling(nn.Module):
         nn.init.zeros_(self.offset.weight)
         nn.init.zeros_(self.offset.bias)
         angles = torch.arange(groups, dtype=torch.float32) * (2 * math.pi / groups)
-        self.register_buffer("ring", radius * torch.stack([angles.cos(), angles.sin()], dim=1), persistent=False)
+        self.register_buffer(
+            "ring", radius * torch.stack([angles.cos(), angles.sin()], dim=1), persistent=False
+        )
         self.proj = nn.Conv2d(dim, dim, kernel_size=1)
-        self.last_offsets: torch.Tensor | None = None
+
+    def sampling(
+        self, z: torch.Tensor, priors: Dict[str, torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Offsets ``[B, G, 2, H, W]`` as (dx, dy) in feature pixels (fp32), and modulation ``[B, G,
+        1, H, W]``."""
+        B, _, H, W = z.shape
+        G = self.groups
+        cond = z + self.condition(pooled(priors, "shape"))[:, :, None, None]
+        pred = self.offset(cond)
+        offsets = pred[:, : 2 * G].float().view(B, G, 2, H, W) + self.ring.view(1, G, 2, 1, 1)
+        return offsets, torch.sigmoid(pred[:, 2 * G :]).unsqueeze(2)
 
     def forward(self, z: torch.Tensor, priors: Dict[str, torch.Tensor]) -> torch.Tensor:
         B, C, H, W = z.shape
         G = self.groups
-        cond = z + self.condition(pooled(priors, "shape"))[:, :, None, None]
-        pred = self.offset(cond)
-        offsets = pred[:, : 2 * G].view(B, G, 2, H, W) + self.ring.view(1, G, 2, 1, 1)  # (dx, dy) pixels
-        modulation = torch.sigmoid(pred[:, 2 * G:]).unsqueeze(2)  # [B, G, 1, H, W]
-        self.last_offsets = offsets.detach()
-        ys = torch.linspace(-1.0, 1.0, H, device=z.device, dtype=z.dtype) if H > 1 else z.new_zeros(1)
-        xs = torch.linspace(-1.0, 1.0, W, device=z.device, dtype=z.dtype) if W > 1 else z.new_zeros(1)
+        offsets, modulation = self.sampling(z, priors)
+        # The sampling grid is built in fp32 whatever the autocast dtype: bf16 cannot place 64
+        # positions
+        # in [-1, 1] to a fraction of a pixel.
+        ys = (
+            torch.linspace(-1.0, 1.0, H, device=z.device)
+            if H > 1
+            else z.new_zeros(1, dtype=torch.float32)
+        )
+        xs = (
+            torch.linspace(-1.0, 1.0, W, device=z.device)
+            if W > 1
+            else z.new_zeros(1, dtype=torch.float32)
+        )
         base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # [H, W, 2] as (x, y)
-        scale = z.new_tensor([2.0 / max(W - 1, 1), 2.0 / max(H - 1, 1)])
+        scale = base.new_tensor([2.0 / max(W - 1, 1), 2.0 / max(H - 1, 1)])
         grid = base + offsets.permute(0, 1, 3, 4, 2) * scale  # [B, G, H, W, 2]
-        sampled = F.grid_sample(z.reshape(B * G, C // G, H, W), grid.reshape(B * G, H, W, 2), mode="bilinear",
-                                padding_mode="zeros", align_corners=True).view(B, G, C // G, H, W)
-        return self.proj((sampled * modulation).view(B, C, H, W))
+        sampled = F.grid_sample(
+            z.float().reshape(B * G, C // G, H, W),
+            grid.reshape(B * G, H, W, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=True,
+        )
+        sampled = sampled.view(B, G, C // G, H, W) * modulation
+        return self.proj(sampled.view(B, C, H, W))

@@ -17,6 +17,21 @@ def _png(path, array):
     Image.fromarray(array).save(path)
 
 
+def _box_in_canvas(mask, size):
+    """Bounding box (y0, y1, x0, x1) of a mask tensor ``[1, S, S]``."""
+    ys, xs = np.nonzero(mask[0].numpy())
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+
+def _assert_case_mask(mask, i, size=32, w=60):
+    """The fixture box (rows 5+i..15+i, columns 10..20 of a 60 px wide image) where the resize puts it."""
+    scale = size / w
+    y0, y1, x0, x1 = _box_in_canvas(mask, size)
+    for got, want in ((y0, (5 + i) * scale), (y1, (15 + i) * scale), (x0, 10 * scale), (x1, 20 * scale)):
+        assert abs(got - want) <= 1.0, (got, want)
+    assert set(torch.unique(mask).tolist()) == {0.0, 1.0}
+
+
 def _case(i, h=40, w=60):
     img = np.full((h, w), 40, np.uint8)
     mask = np.zeros((h, w), np.uint8)
@@ -53,7 +68,7 @@ def test_csv_manifest(tmp_path):
         w.writerow(["a.png", "a_mask.png", "round nodule", "val", "nodule"])
     records, root = read_dataset(str(tmp_path / "m.csv"))
     assert records[0].target == "nodule" and records[0].split == "val"
-    assert SegmentationDataset(records, root=root, size=32)[0]["mask"].sum() > 0
+    _assert_case_mask(SegmentationDataset(records, root=root, size=32)[0]["mask"], 0)
 
 
 def test_manifest_missing_column_is_a_clear_error(tmp_path):
@@ -82,7 +97,7 @@ def test_lvit_layout_with_mask_prefix(tmp_path, table):
     records, root = read_dataset(str(tmp_path), split="train")
     assert [r.id for r in records] == ["covid_0", "covid_1"]
     assert records[1].report.startswith("Unilateral")
-    assert SegmentationDataset(records, root=root, size=32)[1]["mask"].sum() > 0
+    _assert_case_mask(SegmentationDataset(records, root=root, size=32)[1]["mask"], 1)
 
 
 def test_medvlsm_json_prompt_choice(tmp_path):

@@ -18,7 +18,8 @@ def test_demo_writes_results_table_and_figure(tmp_path, capsys):
         assert set(model["overall"]) >= {"dice", "iou", "hd95"}
         assert set(model["subsets"]) == {"small", "overlap", "low_contrast", "distractor"}
         assert "negative_fp_rate" in model
-    assert results["config"]["backbone"] == "sam_tiny" and results["seconds"] > 0
+    assert results["config"]["backbone"] == "sam_tiny"
+    assert results["seconds"] >= sum(m["train_seconds"] for m in results["models"].values())
     assert results["config"]["model_weights"] == "last" and results["config"]["steps"] == 3  # 21 train cases
     assert results["config"]["precision"] in ("bf16-mixed", "32-true") and results["config"]["deterministic"]
     assert os.path.getsize(os.path.join(out, "figure.png")) > 10_000

@@ -19,7 +19,10 @@ def test_case_metrics_perfect_partial_missed_and_negative():
     half = truth.copy()
     half[:, 20:] = False
     part = case_metrics(half, truth)
-    assert 0.4 < part["dice"] < 0.8 and part["iou"] < part["dice"] and part["hd95"] > 0
+    # half of a radius-6 disc (50 of 113 px): Dice 2*50/163, and the farthest missed boundary pixel is
+    # one radius (6 px) from the cut
+    assert part["dice"] == pytest.approx(100 / 163) and part["iou"] == pytest.approx(50 / 113)
+    assert part["hd95"] == pytest.approx(6.0)
     missed = case_metrics(np.zeros_like(truth), truth)
     assert missed["dice"] == 0.0 and missed["hd95"] == pytest.approx(np.hypot(64, 64))
     neg = case_metrics(np.zeros_like(truth), np.zeros_like(truth))

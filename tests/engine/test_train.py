@@ -1,9 +1,7 @@
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -32,20 +30,33 @@ def test_train_writes_checkpoints_logs_and_model(tiny_phantom, tmp_path):
     assert model.backbone_name == "sam_tiny" and model.img_size == 64
 
 
+# Runs `medseg-r train` and SIGKILLs itself right after training step 10 (in epoch 2 of 3: 7 steps per
+# epoch), so where the kill lands never depends on how busy the machine is.
+_KILLED_AT_STEP_10 = """
+import os, signal, sys
+import lightning.pytorch as pl
+from medseg_r.engine import train as T
+
+class KillAtStep10(T._EpochToDataset):
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == 10:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+T._EpochToDataset = KillAtStep10
+from medseg_r.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_resume_after_kill_in_epoch_two_finishes_exactly(tiny_phantom, tmp_path):
     full, broken = str(tmp_path / "full"), str(tmp_path / "broken")
     subprocess.run(_cli("train", "--data", tiny_phantom, "--out", full, "--epochs", "3", *ARGS), check=True,
                    capture_output=True)
-    proc = subprocess.Popen(_cli("train", "--data", tiny_phantom, "--out", broken, "--epochs", "3", *ARGS),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = os.path.join(broken, "checkpoints", "epoch000.ckpt")
-    deadline = time.time() + 300
-    while not os.path.exists(first) and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # inside epoch 2
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not os.path.exists(os.path.join(broken, "checkpoints", "epoch002.ckpt"))
+    killed = subprocess.run([sys.executable, "-c", _KILLED_AT_STEP_10, "train", "--data", tiny_phantom, "--out",
+                             broken, "--epochs", "3", *ARGS], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    checkpoints = sorted(os.listdir(os.path.join(broken, "checkpoints")))
+    assert checkpoints == ["best.ckpt", "epoch000.ckpt", "last.ckpt"]  # epoch 2 never finished
     assert not os.path.exists(os.path.join(broken, "model.ckpt"))
     subprocess.run(_cli("train", "--data", tiny_phantom, "--out", broken, "--epochs", "3", "--resume", "auto", *ARGS),
                    check=True, capture_output=True)

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from medseg_r.cli import main
 from medseg_r.inference import InputError, read_manifest
@@ -42,7 +43,11 @@ def test_batch_predicts_reports_failures_and_resumes(tmp_path, tiny_checkpoint, 
     assert "bad: error:" in captured.err and "2 predicted, 0 already done (skipped), 1 failed" in captured.out
     summary = json.loads((out / "batch_summary.json").read_text())
     assert summary["done"] == ["a", "b"] and summary["failed"][0]["id"] == "bad"
-    assert json.loads((out / "a_prediction.json").read_text())["reference"]["dice"] >= 0
+    reference = json.loads((out / "a_prediction.json").read_text())["reference"]
+    written = np.array(Image.open(out / "a_mask.png")) > 0
+    truth = chest() > 0  # the case's reference is its own image, read as a mask (non-zero)
+    inter = np.logical_and(written, truth).sum()
+    assert reference["dice"] == pytest.approx(2 * inter / (written.sum() + truth.sum()), abs=1e-6)
     assert json.loads((out / "b_prediction.json").read_text())["options"]["box"] == [5, 5, 40, 40]
     assert not any(n.startswith(".partial-") for n in listing(out))
     mtime = os.path.getmtime(out / "a_mask.png")

@@ -48,3 +48,36 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         load_model(path)
+
+
+def test_a_checkpoint_saved_before_the_injection_rework_loads_and_gives_the_same_masks(tmp_path):
+    """Format version 1, as commit fece3f6 wrote it (hooks on the encoder, a decoder pre-hook): same keys,
+    same options, and the same logits from the same weights (recorded with that code)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("checkpoint_v1", Path(__file__).parent / "data" / "checkpoint_v1.py")
+    v1 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(v1)
+
+    record = json.load(open(v1.JSON))
+    state = v1.weights({k: tuple(s) for k, s in record["shapes"].items()})
+    payload = {"format": record["format"], "version": record["version"], "backbone": record["backbone"],
+               "img_size": record["img_size"], "options": record["options"], "state_dict": state,
+               "extra": {}}
+    path = tmp_path / "v1.ckpt"
+    torch.save(payload, path)
+    model = load_model(path)
+    assert model.training is False
+    with torch.no_grad():
+        out = model(v1.example_input(), record["reports"])
+    masks = out["masks"]
+    got = {f"{b},{y},{x}": float(masks[b, 0, y, x]) for b in range(2) for y, x in v1.PIXELS}
+    for key, expected in record["logits"].items():
+        assert got[key] == pytest.approx(expected, rel=1e-4, abs=1e-5), key
+    assert [float(masks[b].mean()) for b in range(2)] == pytest.approx(record["logits_mean"], rel=1e-4)
+    assert [float(v) for v in out["iou"][:, 0]] == pytest.approx(record["iou"], rel=1e-4)
+    # the recorded figures depend on the prior paths: with the gates closed they are far from these
+    closed = record["logits_mean_gates_closed"]
+    assert all(abs(a - b) > 0.1 for a, b in zip(closed, record["logits_mean"]))

@@ -12,20 +12,37 @@ from medseg_r.model.decoder_prompts import TextTokenPrompt
 def test_forward_contract_any_input_size(tiny_model_factory):
     model = tiny_model_factory()
     images = torch.rand(2, 3, 180, 240)
-    out = model(images, ["round nodule in the right upper lobe", parse_report("No focal opacity.")])
-    assert out["masks"].shape == (2, 1, 180, 240)
-    assert out["iou"].shape == (2, 1)
-    assert out["attention"].shape == (2, 1, 180, 240)
-    assert torch.isfinite(out["masks"]).all()
+    reports = ["round nodule in the right upper lobe", parse_report("No focal opacity.")]
+    with torch.no_grad():
+        out = model(images, reports)
+        single = [model(images[i:i + 1], [reports[i]]) for i in range(2)]
+    assert out["masks"].shape == (2, 1, 180, 240) and out["iou"].shape == (2, 1)
+    for key in ("masks", "iou", "attention"):  # a batch gives what each image gives alone
+        assert torch.allclose(out[key], torch.cat([s[key] for s in single]), atol=1e-5), key
+    att = out["attention"][0, 0]
+    assert att.shape == (180, 240)
+    # untrained, the attention follows the location map: the patient's right upper lung field is the
+    # image's upper left (radiological convention)
+    assert att[10:60, 20:100].mean() > att[10:60, 140:220].mean() + 0.3
+    assert att[10:60, 20:100].mean() > att[130:170, 20:100].mean() + 0.3
+    # nothing positive in the second report: no spatial preference inside the image
+    assert float(out["attention"][1].max() - out["attention"][1].min()) < 0.2
 
 
-def test_predict_returns_bool_mask_for_numpy_images(tiny_model_factory):
+def test_predict_returns_the_thresholded_logits_for_numpy_images(tiny_model_factory):
+    from medseg_r.io import image_to_tensor
+
     model = tiny_model_factory()
+    with torch.no_grad():
+        for gate in model.gates().values():
+            gate.fill_(0.5)
     for image in (np.random.randint(0, 255, (90, 120), dtype=np.uint8),
                   np.random.rand(64, 64, 3).astype(np.float32),
                   np.random.randint(0, 4000, (50, 70), dtype=np.uint16)):
         mask = model.predict(image, "hypodense lesion in the left lobe")
-        assert mask.dtype == bool and mask.shape == image.shape[:2]
+        with torch.no_grad():
+            logits = model(image_to_tensor(image), ["hypodense lesion in the left lobe"])["masks"][0, 0]
+        assert mask.dtype == bool and np.array_equal(mask, (logits > 0).numpy())
 
 
 @pytest.mark.parametrize("bad", [torch.rand(3, 64, 64), torch.rand(1, 1, 64, 64), torch.zeros(1, 3, 8, 8, dtype=torch.long)])
@@ -93,17 +110,30 @@ def test_location_map_switch(tiny_model_factory):
                                          ("token", {"token_gate"}), ("extra_token", {"extra_token_gate"}),
                                          ("none", set())])
 def test_decoder_prior_modes(tiny_model_factory, mode, gates):
-    model = tiny_model_factory(decoder_prior=mode)
-    assert {n.split(".")[-1] for n in model.gates() if n.startswith("decoder_prompts")} == gates
-    out = model(torch.rand(1, 3, 64, 64), ["nodule in the right upper lobe"])
-    assert out["masks"].shape == (1, 1, 64, 64)
+    model = tiny_model_factory(decoder_prior=mode, spatial_attention=False, dynamic_conv=False, deformable=False)
+    found = {n.split(".")[-1]: g for n, g in model.gates().items() if n.startswith("decoder_prompts")}
+    assert set(found) == gates
+    image, report = torch.rand(1, 3, 64, 64), ["nodule in the right upper lobe"]
+    with torch.no_grad():
+        closed = model(image, report)["masks"]
+        plain = model(image, [""])["masks"]
+        assert torch.equal(closed, plain)  # zero gates: the report has no effect yet
+        for gate in found.values():
+            gate.fill_(0.5)
+        opened = model(image, report)["masks"]
+    if gates:  # each decoder path, once open, changes the masks
+        assert (opened - closed).abs().max() > 1e-3
+    else:
+        assert torch.equal(opened, closed)
 
 
 def test_baselines_have_no_prior_modules(tiny_model_factory):
     none = tiny_model_factory(priors="none")
     assert none.parameter_summary()["added"] == 0
     text = tiny_model_factory(priors="text_token")
-    assert text.text_prompt is not None and len(text.perception) == 0
+    assert len(text.perception) == 0 and text.gates() == {}
+    added = text.parameter_summary()["added"]
+    assert added == sum(p.numel() for p in text.text_prompt.parameters())
 
 
 def test_freezing_reports_trainable_parameters(tiny_model_factory):
@@ -158,3 +188,17 @@ def test_report_objects_and_strings_give_the_same_output(tiny_model_factory):
         a = model(images, [text])["masks"]
         b = model(images, [Report.from_dict(parse_report(text).to_dict())])["masks"]
     assert torch.equal(a, b)
+
+
+def test_a_frozen_image_encoder_stays_in_eval_mode_when_training():
+    model = build_model("litemedsam", freeze="image_encoder", pretrained=False)
+    model.train()
+    assert model.training and model.sam.mask_decoder.training and model.perception.training
+    assert not any(m.training for m in model.sam.image_encoder.modules())
+    before = {k: v.clone() for k, v in model.sam.image_encoder.state_dict().items() if "running" in k}
+    assert before  # TinyViT has batch norms
+    model(torch.rand(2, 3, 256, 256), ["nodule in the right upper lobe"] * 2)
+    after = model.sam.image_encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # pretrained statistics kept
+    unfrozen = build_model("litemedsam", freeze="none", pretrained=False).train()
+    assert all(m.training for m in unfrozen.sam.image_encoder.modules())

@@ -1,0 +1,36 @@
+"""``build_model``: MedSeg-R on a registered backbone, or from a checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..backbones import build_backbone
+from .checkpoint import is_medseg_checkpoint, load_model
+from .medseg_r import MedSegR
+
+
+def build_model(
+    backbone: str = "litemedsam",
+    checkpoint: Optional[str] = None,
+    *,
+    img_size: Optional[int] = None,
+    pretrained: bool = True,
+    **options: Any,
+) -> MedSegR:
+    """Build MedSeg-R on a registered backbone (in eval mode).
+
+    Args:
+        backbone: a name from :func:`medseg_r.list_backbones` (default ``litemedsam``, the
+        pretrained one).
+        checkpoint: either a MedSeg-R checkpoint (saved by :func:`medseg_r.checkpoint.save_model`)
+        or the
+            backbone's own weights (SAM / MedSAM / LiteMedSAM layout). Mismatched keys raise a clear
+            error.
+        img_size: encoder input size (SAM ViTs: any multiple of 16).
+        pretrained: load weights that ship with the backbone (``litemedsam``) when no checkpoint is
+        given. **options: see :class:`MedSegR`.
+    """
+    if checkpoint is not None and is_medseg_checkpoint(checkpoint):
+        return load_model(checkpoint, expect_backbone=backbone, **options)
+    bb = build_backbone(backbone, img_size=img_size, checkpoint=checkpoint, pretrained=pretrained)
+    return MedSegR(bb, **options)

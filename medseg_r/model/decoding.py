@@ -1,0 +1,145 @@
+"""SAM's prompt encoder and mask decoder, with the report's priors as prompts (one image at a time,
+as SAM decodes). Every prior path is an exact no-op while its gate is zero."""
+
+from __future__ import annotations
+
+import types
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from .decoder_prompts import DecoderPriorPrompts
+from .geometry import Frame, scale_boxes
+
+
+class DecoderCallView:
+    """A view of a SAM ``MaskDecoder`` for one call. SAM's own ``MaskDecoder.forward`` and
+    ``predict_masks`` run on it unchanged, with two optional differences that stay local to the call
+    (nothing is hooked or mutated, so threads and ``nn.DataParallel`` replicas each keep their own):
+
+    * ``shift`` ``[1, E]`` is added to the output-token embeddings (IoU and mask tokens); add the
+      same shift to the sparse prompt embeddings to shift every query token of the two-way
+      transformer;
+    * ``detach_iou_input``: the IoU head sees its input detached, so a loss on the predicted IoU
+      trains the head alone and leaves the masks as the segmentation loss makes them.
+    """
+
+    def __init__(
+        self,
+        decoder: nn.Module,
+        *,
+        shift: Optional[torch.Tensor] = None,
+        detach_iou_input: bool = False,
+    ) -> None:
+        self._decoder = decoder
+        if shift is not None:
+            shift = shift.reshape(1, -1)
+            for name in ("iou_token", "mask_tokens"):
+                weight = getattr(decoder, name).weight
+                setattr(self, name, types.SimpleNamespace(weight=weight + shift.to(weight.dtype)))
+        if detach_iou_input:
+            head = decoder.iou_prediction_head
+            self.iou_prediction_head = lambda tokens: head(tokens.detach())
+
+    def __getattr__(self, name: str):
+        own = getattr(type(self._decoder), name, None)
+        if isinstance(own, types.FunctionType):  # SAM's methods, bound to this view
+            return types.MethodType(own, self)
+        return getattr(self._decoder, name)
+
+    def __call__(self, **kwargs):
+        return type(self._decoder).forward(self, **kwargs)
+
+
+def decode(
+    sam: nn.Module,
+    embeddings: torch.Tensor,
+    *,
+    frame: Frame,
+    prompts: Optional[DecoderPriorPrompts] = None,
+    priors: Optional[Dict[str, torch.Tensor]] = None,
+    location_map: Optional[torch.Tensor] = None,
+    text_tokens: Optional[torch.Tensor] = None,
+    boxes: Optional[torch.Tensor] = None,
+    points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    multimask_output: bool = False,
+    detach_iou_input: bool = False,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Decode image embeddings into low-resolution mask logits.
+
+    Args:
+        sam: the SAM-family model (its ``prompt_encoder`` and ``mask_decoder`` are used).
+        embeddings: ``[B, E, h, w]`` from the (modulated) image encoder.
+        frame: how the input sits on the encoder canvas (scales boxes and points).
+        prompts, priors: MedSeg-R's decoder prompt paths and the fused priors (or ``None``).
+        location_map: ``[B, 1, h, w]`` rasterised location prior at the embedding grid (or
+        ``None``).
+        text_tokens: ``[B, 1, E]`` extra sparse tokens of the ``text_token`` baseline (or ``None``).
+        boxes: ``[B, 4]`` ``(x0, y0, x1, y1)`` in input pixels. points: ``(coords [B, N, 2], labels
+        [B, N])``.
+        detach_iou_input: the IoU head sees its input detached (training the head alone).
+
+    Returns:
+        ``low_res`` logits ``[B, M, s, s]`` and ``iou`` ``[B, M]`` (``M`` = 3 with
+        ``multimask_output``).
+    """
+    pe = sam.prompt_encoder.get_dense_pe()
+    B = embeddings.shape[0]
+    use = priors is not None and prompts is not None
+    dense_prior = shift = None
+    if use and prompts.uses_dense:
+        grid = (
+            location_map
+            if location_map is not None
+            else embeddings.new_full((B, 1, *embeddings.shape[-2:]), 0.5)
+        )
+        dense_prior = prompts.dense(priors, grid)
+    if use and prompts.uses_token:
+        shift = prompts.token_shift(priors)
+    masks, ious = [], []
+    for b in range(B):
+        box = scale_boxes(boxes[b : b + 1].to(embeddings), frame) if boxes is not None else None
+        pts = None
+        if points is not None:
+            coords, labels = points
+            pts = (
+                coords[b : b + 1].to(embeddings) * frame.scale,
+                labels[b : b + 1].to(embeddings.device),
+            )
+        sparse, dense = sam.prompt_encoder(points=pts, boxes=box, masks=None)
+        if dense_prior is not None:
+            dense = dense + dense_prior[b : b + 1].to(dense.dtype)
+        if text_tokens is not None:
+            sparse = torch.cat([sparse, text_tokens[b : b + 1].to(sparse.dtype)], dim=1)
+        shift_b = None if shift is None else shift[b : b + 1]
+        decoder = (
+            sam.mask_decoder
+            if shift_b is None and not detach_iou_input
+            else DecoderCallView(sam.mask_decoder, shift=shift_b, detach_iou_input=detach_iou_input)
+        )
+
+        def run(sp: torch.Tensor):
+            if shift_b is not None:
+                sp = sp + shift_b.to(sp.dtype).unsqueeze(1)
+            return decoder(
+                image_embeddings=embeddings[b : b + 1],
+                image_pe=pe,
+                sparse_prompt_embeddings=sp,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask_output,
+            )
+
+        low, iou = run(sparse)
+        if use and prompts.uses_extra_token:
+            extra = prompts.extra_tokens(priors, b).to(sparse.dtype)
+            low_t, iou_t = run(torch.cat([sparse, extra], dim=1))
+            g = prompts.extra_token_gate
+            low = low + (g * (low_t - low)).to(low.dtype)
+            iou = iou + (g * (iou_t - iou)).to(iou.dtype)
+        masks.append(low)
+        ious.append(iou)
+    return torch.cat(masks), torch.cat(ious)
+
+
+__all__ = ["DecoderCallView", "decode"]

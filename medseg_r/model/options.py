@@ -1,0 +1,97 @@
+"""The options of a MedSeg-R model, checked in one place (what ``build_model(..., **options)``
+takes)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Optional, Tuple
+
+PRIOR_MODES = ("structured", "none", "text_token")
+FREEZE_MODES = ("image_encoder", "backbone", "none")
+ORIENTATIONS = ("radiological", "neurological")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Every option of :class:`~medseg_r.model.MedSegR`, with its default.
+
+    Attributes:
+        priors: ``"structured"`` (MedSeg-R), ``"none"`` (the backbone alone, report ignored) or
+            ``"text_token"`` (naive baseline: one sentence embedding as an extra sparse prompt
+            token).
+        spatial_attention, dynamic_conv, deformable: each perceptual module on or off (location,
+            texture, shape).
+        location_map: feed the rasterised location map to spatial attention and the dense prompt.
+        decoder_prior: how the priors reach the mask decoder: ``both`` (dense + token), ``dense``,
+            ``token``, ``extra_token`` or ``none`` (see :mod:`medseg_r.model.decoder_prompts`).
+        inject_at: encoder sites to modulate; ``None``: the adapter's early default (patch embedding
+        +
+            first two blocks for ViT, the first two stages for TinyViT).
+        prior_dim: prior token width. bottleneck: working width of the perceptual modules.
+        fusion_depth: transformer layers of the cross-attribute fusion. max_findings: per report.
+        text_encoder: ``"hashed"`` (no weights needed) or a local HF / sentence-transformers folder.
+        orientation: ``"radiological"`` (patient's left on the image's right) or ``"neurological"``.
+        freeze: ``"image_encoder"`` (train MedSeg-R modules + mask decoder), ``"backbone"``
+        (MedSeg-R
+            modules only) or ``"none"`` (everything).
+        activation_checkpointing: recompute encoder stages in the backward pass (less GPU memory).
+    """
+
+    priors: str = "structured"
+    spatial_attention: bool = True
+    dynamic_conv: bool = True
+    deformable: bool = True
+    location_map: bool = True
+    decoder_prior: str = "both"
+    inject_at: Optional[Tuple[str, ...]] = None
+    prior_dim: int = 192
+    bottleneck: int = 64
+    fusion_depth: int = 2
+    max_findings: int = 4
+    text_encoder: str = "hashed"
+    orientation: str = "radiological"
+    freeze: str = "image_encoder"
+    activation_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.priors not in PRIOR_MODES:
+            raise ValueError(f"priors must be one of {PRIOR_MODES}, got {self.priors!r}")
+        if self.freeze not in FREEZE_MODES:
+            raise ValueError(f"freeze must be one of {FREEZE_MODES}, got {self.freeze!r}")
+        if self.orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {self.orientation!r}")
+        if self.prior_dim <= 0 or self.bottleneck <= 0:
+            raise ValueError("prior_dim and bottleneck must be positive")
+        if self.inject_at is not None:
+            object.__setattr__(self, "inject_at", tuple(self.inject_at))
+
+    @classmethod
+    def from_dict(cls, options: Dict[str, Any]) -> "ModelOptions":
+        """Options from keyword arguments or a checkpoint; an unknown name is a clear
+        ``ValueError``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"unknown model option(s) {unknown}; known: "
+                             f"{', '.join(sorted(known))}")
+        return cls(**options)
+
+    def replace(self, **changes: Any) -> "ModelOptions":
+        return ModelOptions.from_dict({**asdict(self), **changes})
+
+    @property
+    def modules(self) -> Tuple[str, ...]:
+        """The enabled perceptual modules, in :data:`medseg_r.perception.MODULES` order."""
+        flags = (self.spatial_attention, self.dynamic_conv, self.deformable)
+        names = ("spatial_attention", "dynamic_conv", "deformable")
+        return tuple(m for m, on in zip(names, flags) if on)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain values for checkpoints (lists, not tuples; options at their default since version 1
+        of the checkpoint format are kept out, so older packages can read the file)."""
+        out = asdict(self)
+        out["inject_at"] = None if self.inject_at is None else list(self.inject_at)
+        if not self.activation_checkpointing:
+            out.pop("activation_checkpointing")
+        return out
+
