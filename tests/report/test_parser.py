@@ -29,7 +29,7 @@ def test_json_shape_matches_priors_contract():
     assert set(data) == {"report", "findings"}
     f = data["findings"][0]
     assert set(f) == {"target", "location", "texture", "shape", "size_mm", "size_class", "count", "negated",
-                      "uncertain", "spans"}
+                      "uncertain", "spans", "diagnosis", "artefact"}
     assert set(f["location"]) == {"side", "zones", "organ", "segment", "image_region"}
     assert set(f["spans"]) == {"location", "texture", "shape", "target"}
     assert f["size_mm"] == 12.0
