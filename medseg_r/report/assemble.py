@@ -122,8 +122,10 @@ def attribute_scope(sentence: Sentence, item: Item, kind: str) -> Tuple[Optional
 
 def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional[Finding]:
     """The finding of ``item``, or ``None`` when it has neither a target nor any attribute."""
-    negation, dropped = attribute_scope(sentence, item, "negated")
-    uncertainty = None if negation else attribute_scope(sentence, item, "uncertain")[0]
+    negation, dropped, uncertainty = None, [], None
+    if sentence.scopes.triggers:
+        negation, dropped = attribute_scope(sentence, item, "negated")
+        uncertainty = None if negation else attribute_scope(sentence, item, "uncertain")[0]
     own = sentence.within(item.start, item.own_end)
     if dropped:  # "no calcification within the nodule": the nodule is there, not calcified
         own = [m for m in own if m not in dropped]
@@ -169,7 +171,9 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
     elif not (f.texture or f.shape or f.size_mm) or f.artefact:
         return None  # anatomy alone ("the lungs are clear") or an artefact alone is not a finding
     else:
-        f.target = "lesion"
+        f.target = "lesion"  # "multiple coarse calcifications": the attributes anchor the finding
+        described = next(m for m in own if m.group in ("texture", "shape", "size_mm"))
+        f.count = _count_before(described, count_words, count_digits, item.start)
     _apply_place(f, place)
     if "bilateral" in place.sides and "lower" not in f.location.zones and \
             "bibasilar" in sentence.low[item.start:item.own_end]:
@@ -225,11 +229,12 @@ def _count_before(target: Mention, words: Sequence[Mention], digits: Sequence[Me
 def _apply_place(f: Finding, place: Place) -> None:
     loc = f.location
     loc.side = merge_sides(place.sides)
-    loc.zones = [z for z in _ZONE_ORDER if z in place.zones]
+    if place.zones:
+        loc.zones = [z for z in _ZONE_ORDER if z in place.zones]
     loc.organ = place.organ
     loc.segment = place.segment
     loc.image_region = place.region
-    f.spans["location"] = sorted(set(place.spans))
+    f.spans["location"] = sorted(set(place.spans)) if len(place.spans) > 1 else place.spans
 
 
 def share_location(f: Finding, source: Finding) -> None:
@@ -243,9 +248,9 @@ def share_location(f: Finding, source: Finding) -> None:
 
 def merge_sides(sides: List[str]) -> Optional[str]:
     """One side for several mentions: left and right make ``bilateral``."""
+    if len(sides) < 2:
+        return sides[0] if sides else None
     unique = set(sides)
-    if not unique:
-        return None
     if "bilateral" in unique or {"left", "right"} <= unique:
         return "bilateral"
     if len(unique) == 1:

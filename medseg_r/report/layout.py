@@ -41,6 +41,7 @@ _SLASH = re.compile(r"\s*/\s*")
 _BLOCKS_DIAGNOSIS = re.compile(r"\band\b|;|\bbut\b|\bhowever\b|\bwhile\b|\bwhereas\b|\balthough\b|"
                                r"\bthough\b|\bwith\b|\bplus\b|\bas well as\b")
 _ALTERNATIVE_GAP = re.compile(r"[\s,]*(?P<joint>versus|vs\.?|or)\s+(?:(?:an?|the)\s+)?")
+_JOINT_WORD = re.compile(r"\b(?:versus|vs|or)\b")
 _LIST_JOINT = re.compile(r",|\b(?:and|or|nor)\b")
 _LIST_GAP = re.compile(r"[\s,]*(?:(?:and|or|nor|and\s*/\s*or)\s+)?(?:(?:an?|the)\s+)?")
 _NOT_A_MODIFIER = re.compile(r"\b(?:in|of|at|on|with|within|and|or|but|to|from|by|for|the|is|are|was|"
@@ -76,11 +77,13 @@ class Sentence:
 
     def blank(self, a: int, b: int, groups: Iterable[str]) -> str:
         """``low[a:b]`` with the mentions of ``groups`` inside it replaced by spaces."""
-        text = list(self.low[a:b])
+        pieces, position = [], a
         for m in self.within(a, b, groups):
-            for i in range(m.start - a, min(m.end, b) - a):
-                text[i] = " "
-        return "".join(text)
+            end = min(m.end, b)
+            pieces += [self.low[position:m.start], " " * (end - m.start)]
+            position = end
+        pieces.append(self.low[position:b])
+        return "".join(pieces)
 
 
 @dataclass
@@ -108,12 +111,16 @@ def layout(sentence: Sentence) -> List[Item]:
     targets = resolve_targets(sentence.low, sentence.mentions)
     if not targets:
         return [Item([], sentence.start, sentence.end)]
-    items = _cut(sentence, *_group_targets(sentence, targets))
-    items = _absorb_diagnoses(sentence, items)
-    for item in items:
-        if item.diagnosis_start is None:
-            _find_diagnosis(sentence, item)
-    _share_list_locations(sentence, items)
+    if len(targets) == 1:
+        items = [Item(targets, sentence.start, sentence.end, tail=targets[0].end)]
+    else:
+        items = _absorb_diagnoses(sentence, _cut(sentence, *_group_targets(sentence, targets)))
+    if sentence.context:
+        for item in items:
+            if item.diagnosis_start is None:
+                _find_diagnosis(sentence, item)
+    if len(items) > 1:
+        _share_list_locations(sentence, items)
     return items
 
 
@@ -159,6 +166,8 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
 
 
 def _is_alternative(sentence: Sentence, prev: Mention, nxt: Mention) -> bool:
+    if not _JOINT_WORD.search(sentence.low, prev.end, nxt.start):
+        return False
     match = _ALTERNATIVE_GAP.fullmatch(sentence.blank(prev.end, nxt.start, ATTRIBUTE_GROUPS))
     if match is None:
         return False
@@ -220,14 +229,14 @@ def _absorb_diagnoses(sentence: Sentence, items: List[Item]) -> List[Item]:
                 continue
         else:
             links = sentence.links(a, b, ("context:diagnosis",))
-            if links and not _BLOCKS_DIAGNOSIS.search(low[a:links[0].start]) and \
-                    (not own_place or not host_place):
+            if links and not _blocked(sentence, a, links[0].start) and \
+                    (not _has_place(sentence, links[0].start, item.end) or not host_place):
                 host.diagnosis_start = links[0].end
                 _absorb(host, item)
                 continue
             comma = low.rfind(",", a, b)
-            if item.alternatives and comma >= 0 and not _BLOCKS_DIAGNOSIS.search(low[a:b]) and \
-                    not sentence.within(comma, b, LOCATION_GROUPS) and (not own_place or not host_place):
+            if item.alternatives and comma >= 0 and not _blocked(sentence, a, comma) and \
+                    (not _has_place(sentence, comma, item.end) or not host_place):
                 host.diagnosis_start = comma + 1  # "opacity at the left base, atelectasis versus ..."
                 _absorb(host, item)
                 continue
@@ -235,12 +244,20 @@ def _absorb_diagnoses(sentence: Sentence, items: List[Item]) -> List[Item]:
     return out
 
 
+def _blocked(sentence: Sentence, a: int, b: int) -> bool:
+    """Whether ``low[a:b]`` (between a finding and a diagnosis linker) starts something new: "nodule
+    and possible atelectasis" is two findings, but in "opacity in the LLL and left costophrenic
+    angle, which could represent scarring" the "and" only joins two places."""
+    blocks = list(_BLOCKS_DIAGNOSIS.finditer(sentence.low, a, b))
+    return bool(blocks) and not sentence.within(blocks[-1].end(), b, LOCATION_GROUPS)
+
+
 def _find_diagnosis(sentence: Sentence, item: Item) -> None:
     """A diagnosis without a target word of its own ("compatible with a lipoma")."""
     if not item.targets:
         return
     for link in sentence.links(item.tail, item.end, ("context:diagnosis",)):
-        if not _BLOCKS_DIAGNOSIS.search(sentence.low[item.tail:link.start]):
+        if not _blocked(sentence, item.tail, link.start):
             if sentence.low[link.end:item.end].strip(" ,;:.()"):
                 item.diagnosis_start = link.end
         return

@@ -21,6 +21,9 @@ _PATTERN_GROUPS = ("size_mm", "clock", "liver_segments")
 _PRIORITY = {g: i for i, g in enumerate(_PATTERN_GROUPS + TERM_GROUPS + ("count_digit",))}
 # A word and a same-span texture/target/shape reading are kept together ("consolidation").
 _DUAL_GROUPS = frozenset(("texture", "targets", "extra_targets", "shape"))
+# What TermIndex.scan_by_kind returns, in order.
+KINDS = ("terms", "context", "anchors", "anatomy")
+_KIND_OF = {f"context:{k}": 1 for k in CONTEXT_KINDS} | {"anchors": 2, "anatomy": 3}
 _WORD = re.compile(r"\w+")
 _JOIN = re.compile(r"[\s-]+")
 
@@ -51,7 +54,7 @@ class TermIndex:
         self.vocab = vocab
         frames = {"term": [g for g in TERM_GROUPS if g != "image_regions"],
                   "image": [g for g in TERM_GROUPS if g not in ("sides", "zones")]}
-        self._entries: Dict[str, Dict[str, List[Tuple[str, str, str]]]] = {}
+        self._entries: Dict[str, Dict[str, List[Tuple[str, str, str, int]]]] = {}
         self._prefixes: Dict[str, set] = {}  # word-level proper prefixes of the keys
         self._first: Dict[str, set] = {}  # first words of the keys
         for frame, groups in frames.items():
@@ -60,7 +63,8 @@ class TermIndex:
                 named += [(f"context:{k}", f"context:{k}", vocab.lookup(f"context:{k}"))
                           for k in CONTEXT_KINDS]
                 named.append(("anchors", "anchors", vocab.lookup("anchors")))
-            entries: Dict[str, List[Tuple[str, str, str]]] = {}
+                named.append(("anatomy", "anatomy", vocab.lookup("anatomy")))
+            entries: Dict[str, List[Tuple[str, str, str, int]]] = {}
             prefixes: set = set()
             for namespace, group, lookup in named:
                 for term, code in lookup.items():
@@ -68,8 +72,9 @@ class TermIndex:
                     if not key or not all(_WORD.fullmatch(w) for w in key.split(" ")):
                         continue  # "?" and other non-words are found by the caller
                     hits = entries.setdefault(key, [])
-                    if (namespace, group, code) not in hits:  # "ground glass" = "ground-glass"
-                        hits.append((namespace, group, code))
+                    hit = (namespace, group, code, _KIND_OF.get(namespace, 0))
+                    if hit not in hits:  # "ground glass" = "ground-glass"
+                        hits.append(hit)
                     words = key.split(" ")
                     prefixes.update(" ".join(words[:k]) for k in range(1, len(words)))
             self._entries[frame] = entries
@@ -80,11 +85,17 @@ class TermIndex:
              frame: str = "term") -> List[Mention]:
         """Every term of ``low[start:end]`` (lower-cased text): at each word, the longest term of each
         namespace (the term groups together, each context kind, the image anchors) that starts there."""
+        return sorted(m for kind in self.scan_by_kind(low, start, end, frame=frame) for m in kind)
+
+    def scan_by_kind(self, low: str, start: int = 0, end: Optional[int] = None, *,
+                     frame: str = "term") -> Tuple[List[Mention], ...]:
+        """:meth:`scan` as four lists, each sorted by start: terms, context triggers, image anchors
+        and body parts (:data:`KINDS`)."""
         end = len(low) if end is None else end
         entries, prefixes, first = self._entries[frame], self._prefixes[frame], self._first[frame]
         matches = list(_WORD.finditer(low, start, end))
         words = _WORD.findall(low, start, end)
-        found: List[Mention] = []
+        out: Tuple[List[Mention], ...] = ([], [], [], [])
         n_words = len(words)
         for i in [i for i, w in enumerate(words) if w in first]:
             word, match = words[i], matches[i]
@@ -94,7 +105,8 @@ class TermIndex:
             if word not in prefixes:  # a one-word term that starts no longer one (the usual case)
                 w_end = match.end()
                 if w_end >= end or low[w_end] != "-":
-                    found += [Mention(w_start, w_end, group, code) for _, group, code in entries[word]]
+                    for _, group, code, kind in entries[word]:
+                        out[kind].append(Mention(w_start, w_end, group, code))
                 continue
             keys = [(word, match.end())]
             key, last_end, j = word, match.end(), i + 1
@@ -111,17 +123,34 @@ class TermIndex:
                 hits = entries.get(key)
                 if not hits or (k_end < end and low[k_end] == "-"):
                     continue
-                for namespace, group, code in hits:
+                for namespace, group, code, kind in hits:
                     if namespace not in taken:
-                        found.append(Mention(w_start, k_end, group, code))
+                        out[kind].append(Mention(w_start, k_end, group, code))
                 taken += tuple(h[0] for h in hits)
-        return found
+        return out
+
+
+    def match_at(self, low: str, pos: int, *, prefix: str) -> Optional[Tuple[int, List[Tuple[str, ...]]]]:
+        """The longest patient-frame term that reads ``prefix`` followed by the words of ``low`` from
+        ``pos`` ("right" + "base" -> "right base"), as ``(end, hits)``, or ``None``."""
+        entries, prefixes = self._entries["term"], self._prefixes["term"]
+        key, last_end, best = prefix, pos, None
+        for m in _WORD.finditer(low, pos, min(len(low), pos + 80)):
+            if m.start() != last_end and (last_end == pos or not _JOIN.fullmatch(low, last_end, m.start())):
+                break
+            key, last_end = f"{key} {m.group()}", m.end()
+            hits = entries.get(key)
+            if hits and (last_end >= len(low) or low[last_end] != "-"):
+                best = (last_end, hits)
+            if key not in prefixes:
+                break
+        return best
 
 
 def resolve_overlaps(found: Iterable[Mention], start: int, end: int) -> List[Mention]:
-    """Keep the longest of overlapping mentions (ties: :data:`_PRIORITY`); a texture, target or shape
+    """``found`` (sorted by start) less overlaps: keep the longest of overlapping mentions (ties: :data:`_PRIORITY`); a texture, target or shape
     reading of the very same span as a kept one is kept as well. Linear in the text length."""
-    found = sorted(found)
+    found = list(found)  # sorted by start
     reach = -1
     for m in found:
         if m.start < reach:

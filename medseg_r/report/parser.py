@@ -2,8 +2,8 @@
 
 The reader is rule based and deterministic:
 
-1. split the text into sentences (a decimal point, "vs." or "Rt." does not end a sentence; a numbered
-   list "1. ... 2. ..." does);
+1. split the text into sentences (a decimal point, "vs.", "Rt." or a colon does not end a sentence; a
+   numbered list "1. ... 2. ..." does);
 2. find every mention (:mod:`.mentions`, :mod:`.shorthand`): vocabulary terms, ConText triggers, sizes,
    counts, clock faces, liver segments, sides written "R"/"L"; overlapping mentions keep the longest;
    image-relative regions only count when the sentence names the image ("upper left of the image");
@@ -27,10 +27,17 @@ from .shorthand import pattern_mentions, shorthand_side_mentions
 from .vocab import Vocabulary, default_vocabulary
 
 MAX_REPORT_CHARS = 200_000
-_SENTENCE_END = re.compile(r"(?<!\d)[.](?![\w])|[!;\n\r]|\?(?!\s*$)|:\s|\s(?=\d{1,2}[.)]\s+[A-Z])")
-# Words after which a full stop is an abbreviation, not the end of a sentence ("vs. pneumonia").
-_ABBREVIATIONS = frozenset(("vs", "approx", "seg", "segs", "rt", "lt", "cf", "incl", "esp", "resp"))
-_SIDE_LETTERS = frozenset(("R", "L"))
+_FINDING_GROUPS = frozenset(("targets", "extra_targets", "texture", "shape", "size_mm"))
+# A colon does not end a sentence ("Rt breast: mass at 2 o'clock" keeps its side); neither does the full
+# stop of an abbreviation ("vs.", "approx.", "seg.", "Rt.") nor that of a side letter before a lower-case
+# word ("R. apex"). A numbered list ("1. ... 2. ...") does.
+_ABBREVIATIONS = ("vs", "approx", "seg", "segs", "rt", "lt", "cf", "incl", "esp", "resp", "e.g", "i.e")
+_NOT_AFTER = "".join(f"(?<!\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)" for w in _ABBREVIATIONS)
+_SENTENCE_END = re.compile(
+    rf"\.(?:(?<![\d\s]\.)(?<!\b[RL]\.){_NOT_AFTER}(?!\w)"  # a full stop after a word
+    r"|(?<=[\d\s]\.)(?=\s+[A-Z(]|\s*$)"  # after a number: "... at 6:00. Next"; "2.5" is not an end
+    r"|(?<=\b[RL]\.)(?![ \t]*[a-z])(?!\w))"  # "zone R. Next", but not "R. apex"
+    r"|[!;\n\r]|\?(?!\s*$)|\s(?=\d{1,2}[.)]\s+[A-Z])")  # "!", ";", new lines, "?", "1. ... 2. ..."
 
 
 def _lower_same_length(text: str) -> str:
@@ -44,8 +51,6 @@ def split_sentences(text: str) -> List[Tuple[int, int]]:
     """Character ranges of the sentences of ``text`` (a '?' stays with its sentence)."""
     spans, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        if text[m.start()] == "." and _is_abbreviation(text, m.start()):
-            continue
         end = m.end() if text[m.start()] == "?" else m.start()
         if text[start:end].strip():
             spans.append((start, end))
@@ -53,19 +58,6 @@ def split_sentences(text: str) -> List[Tuple[int, int]]:
     if text[start:].strip():
         spans.append((start, len(text)))
     return spans
-
-
-def _is_abbreviation(text: str, dot: int) -> bool:
-    begin = dot
-    while begin > 0 and text[begin - 1].isalpha() and dot - begin < 7:
-        begin -= 1
-    word = text[begin:dot]
-    if begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] == "."):
-        return False
-    nxt = text[dot + 1:dot + 3].lstrip()[:1]
-    if word in _SIDE_LETTERS:  # "R. apex", but not "... in zone R. Next sentence"
-        return bool(nxt) and nxt.islower()
-    return word.lower() in _ABBREVIATIONS and bool(nxt)
 
 
 def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Report:
@@ -93,16 +85,15 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     vocab = vocabulary or default_vocabulary()
     low = _lower_same_length(text)
     index = vocab.index()
-    found = index.scan(low)
-    terms = [m for m in found if not m.group.startswith(("context:", "anchors"))]
-    terms += pattern_mentions(text, low)
-    terms.sort()
-    terms += shorthand_side_mentions(text, terms)
-    terms.sort()
+    terms, context, anchors, anatomy = index.scan_by_kind(low)
+    terms = sorted(terms + pattern_mentions(text, low))
+    sides = shorthand_side_mentions(text, low, sorted(terms + anatomy) if anatomy else terms, index)
+    if sides:
+        terms = sorted(terms + sides)
     sentences = split_sentences(text)
     term_buckets = _buckets(terms, sentences)
-    context_buckets = _buckets([m for m in found if m.group.startswith("context:")], sentences)
-    anchored = {i for i, b in enumerate(_buckets([m for m in found if m.group == "anchors"], sentences)) if b}
+    context_buckets = _buckets(context, sentences)
+    anchored = {i for i, b in enumerate(_buckets(anchors, sentences)) if b} if anchors else set()
     findings: List[Finding] = []
     for i, (s, e) in enumerate(sentences):
         if not term_buckets[i]:
@@ -110,8 +101,8 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         sentence_terms = term_buckets[i]
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
-            sentence_terms = index.scan(low, s, e, frame="image") + [
-                m for m in sentence_terms if m.group in ("size_mm", "count_digit", "clock", "liver_segments")]
+            sentence_terms = sorted(index.scan(low, s, e, frame="image") + [
+                m for m in sentence_terms if m.group in ("size_mm", "count_digit", "clock", "liver_segments")])
         findings += _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i])
     return Report(text=text, findings=findings)
 
@@ -133,8 +124,8 @@ def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, in
                    terms: Sequence[Mention], context: Sequence[Mention]) -> List[Finding]:
     s, e = bounds
     terms = [m for m in resolve_overlaps(terms, s, e) if m.group != "ignore"]
-    if not terms:
-        return []
+    if not any(m.group in _FINDING_GROUPS for m in terms):
+        return []  # no target and no attribute: anatomy alone ("heart size is normal")
     questions, q = [], low.find("?", s, e)
     while q >= 0:
         questions.append(q)

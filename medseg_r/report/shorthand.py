@@ -27,7 +27,8 @@ CLOCK_RE = re.compile(
 # "R"/"L" (capitals only) and "Rt"/"Lt" before a word: a side when that word is anatomical.
 _SIDE_LETTER_RE = re.compile(r"(?<![\w/.-])(R|L|RT|LT|[Rr]t|[Ll]t)\.?(?=[ \t-]+\w)")
 _SIDE_OF = {"r": "right", "l": "left"}
-_ANATOMICAL = frozenset(("organs", "segments", "zones", "liver_segments", "clock"))
+_ANATOMICAL = frozenset(("organs", "segments", "zones", "liver_segments", "clock", "anatomy"))
+_BILATERAL_RE = re.compile(r"(?<![\w/])b/l(?![\w/])")
 _SIDE_TARGETS = frozenset(("effusion", "pneumothorax"))
 
 
@@ -75,23 +76,33 @@ def _arabic(part: str) -> str:
     return str(_ROMAN.get(body, body)) + suffix
 
 
-def shorthand_side_mentions(text: str, terms: Sequence[Mention]) -> List[Mention]:
-    """Sides written as "R"/"L" (capitals) or "Rt"/"Lt" directly before an anatomical mention in
-    ``terms`` (sorted by start): "R apex", "L adrenal", "Rt breast", "R upper third". A letter before
-    anything else ("R/O", "L1", "T2-weighted") is not a side."""
+def shorthand_side_mentions(text: str, low: str, terms: Sequence[Mention], index) -> List[Mention]:
+    """Sides written as "R"/"L" (capitals), "Rt"/"Lt" or "b/l" directly before an anatomical mention
+    in ``terms`` (sorted by start; ``anatomy`` mentions included): "R apex", "L adrenal", "Rt breast",
+    "R upper third", "b/l lower zones". When the side and the words after it make a region of the
+    vocabulary ("R base" = "right base", "L lobe of liver"), that region is returned instead. A letter
+    before anything else ("R/O", "L1", "T2-weighted") is not a side."""
     starts = [t.start for t in terms]
     found = []
     for m in _SIDE_LETTER_RE.finditer(text):
+        side = _SIDE_OF[m.group(1)[0].lower()]
         after = m.end()
         while after < len(text) and text[after] in " \t-":
             after += 1
+        region = index.match_at(low, after, prefix=side)
+        if region is not None and any(hit[1] == "segments" for hit in region[1]):
+            code = next(hit[2] for hit in region[1] if hit[1] == "segments")
+            found.append(Mention(m.start(), region[0], "segments", code))
+            continue
         i = bisect_left(starts, after)
         while i < len(terms) and terms[i].start == after:
-            term = terms[i]
-            if term.group in _ANATOMICAL or (term.group == "extra_targets" and term.code in _SIDE_TARGETS) \
-                    or (term.group == "targets" and term.code in _SIDE_TARGETS):
-                found.append(Mention(m.start(), m.start() + len(m.group(1)), "sides",
-                                     _SIDE_OF[m.group(1)[0].lower()]))
+            if _is_anatomical(terms[i]):
+                found.append(Mention(m.start(), m.start() + len(m.group(1)), "sides", side))
                 break
             i += 1
+    found += [Mention(m.start(), m.end(), "sides", "bilateral") for m in _BILATERAL_RE.finditer(low)]
     return found
+
+
+def _is_anatomical(term: Mention) -> bool:
+    return term.group in _ANATOMICAL or (term.group in ("targets", "extra_targets") and term.code in _SIDE_TARGETS)

@@ -4,7 +4,8 @@ Packs are YAML files (``vocab/*.yaml`` in this package, plus any the user adds).
 ``targets``, ``extra_targets``, ``organs``, ``sides``, ``zones``, ``texture``, ``shape``, ``size_words``,
 ``count_words``, ``segments``, ``image_regions``, ``anchors``, ``ignore`` (phrases that look like findings
 but are not, e.g. "fat stranding"), ``artefacts`` (phrases that make a finding an artefact, e.g. "overlying
-soft tissue") and ``context`` (ConText triggers, finding boundaries and diagnosis linkers). Packs are
+soft tissue"), ``anatomy`` (body parts that are not organs, e.g. "thigh": "R thigh" is a side) and
+``context`` (ConText triggers, finding boundaries and diagnosis linkers). Packs are
 merged in order: a later pack adds synonyms to earlier ones, it never removes any.
 
 User packs: pass paths to :func:`load_vocabulary`, or list them (``os.pathsep``-separated) in the
@@ -22,10 +23,10 @@ from typing import Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
 
 import yaml
 
-BUILTIN_PACKS = ("common", "chest", "abdomen", "breast", "brain", "colonoscopy", "image")
+BUILTIN_PACKS = ("common", "chest", "abdomen", "breast", "brain", "neck", "colonoscopy", "image")
 _TERM_GROUPS = ("targets", "extra_targets", "organs", "sides", "zones", "texture", "shape", "size_words",
                 "count_words", "image_regions")
-_LIST_GROUPS = ("anchors", "ignore", "artefacts")
+_LIST_GROUPS = ("anchors", "ignore", "artefacts", "anatomy")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Vocabulary:
     anchors: List[str] = field(default_factory=list)
     ignore: List[str] = field(default_factory=list)
     artefacts: List[str] = field(default_factory=list)
+    anatomy: List[str] = field(default_factory=list)
     context: Dict[str, List[str]] = field(default_factory=dict)
     packs: List[str] = field(default_factory=list)
 
