@@ -40,6 +40,10 @@ _SENTENCE_END = re.compile(
     r"|[!;\n\r]|\?(?!\s*$)|\s(?=\d{1,2}[.)]\s+[A-Z])")  # "!", ";", new lines, "?", "1. ... 2. ..."
 
 
+_HEADER = re.compile(r"\s*(?:findings?|impressions?|conclusions?|history|clinical history|indications?|"
+                     r"comparison|technique|opinion|results?|report)\s*:", re.IGNORECASE)
+
+
 def _lower_same_length(text: str) -> str:
     low = text.lower()
     if len(low) == len(text):
@@ -48,16 +52,23 @@ def _lower_same_length(text: str) -> str:
 
 
 def split_sentences(text: str) -> List[Tuple[int, int]]:
-    """Character ranges of the sentences of ``text`` (a '?' stays with its sentence)."""
+    """Character ranges of the sentences of ``text`` (a '?' stays with its sentence; a section header
+    such as "Findings:" is left out)."""
     spans, start = [], 0
     for m in _SENTENCE_END.finditer(text):
         end = m.end() if text[m.start()] == "?" else m.start()
-        if text[start:end].strip():
-            spans.append((start, end))
+        _add_sentence(text, start, end, spans)
         start = m.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
+    _add_sentence(text, start, len(text), spans)
     return spans
+
+
+def _add_sentence(text: str, start: int, end: int, spans: List[Tuple[int, int]]) -> None:
+    header = _HEADER.match(text, start, end)
+    if header is not None:
+        start = header.end()
+    if text[start:end].strip():
+        spans.append((start, end))
 
 
 def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Report:
