@@ -74,10 +74,12 @@ class Place:
         for _, numbers in self.liver_numbers:
             name = f"segment {numbers[0]}" if len(numbers) == 1 else \
                 f"segments {', '.join(numbers[:-1])} and {numbers[-1]}"
-            if not self.lung:
-                for number in numbers:
-                    self._add(vocab.segments.get(f"segment {number}") or Segment(), name=None)
-                self.organ = self.organ or "liver"
+            if self.lung:
+                self.segment = name  # finer than the lobe it is in
+                continue
+            for number in numbers:
+                self._add(vocab.segments.get(f"segment {number}") or Segment(), name=None)
+            self.organ = self.organ or "liver"
             self.segment = self.segment or name
         self.liver_numbers = []
         return self
