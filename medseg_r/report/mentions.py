@@ -147,10 +147,9 @@ class TermIndex:
         return best
 
 
-def resolve_overlaps(found: Iterable[Mention], start: int, end: int) -> List[Mention]:
+def resolve_overlaps(found: List[Mention], start: int, end: int) -> List[Mention]:
     """``found`` (sorted by start) less overlaps: keep the longest of overlapping mentions (ties: :data:`_PRIORITY`); a texture, target or shape
     reading of the very same span as a kept one is kept as well. Linear in the text length."""
-    found = list(found)  # sorted by start
     reach = -1
     for m in found:
         if m.start < reach:

@@ -18,6 +18,7 @@ LIVER_SEGMENT_RE = re.compile(
     rf"(?<![\w-])(?:(?:couinaud|hepatic|liver)\s+)?(?:segments?|segs?\.?)\s*"
     rf"({_SEGMENT_NUMBER}(?:{_SEGMENT_JOIN}{_SEGMENT_NUMBER})*)(?![\w-])")
 _NUMBER_RE = re.compile(_SEGMENT_NUMBER)
+_DIGIT = re.compile(r"\d")
 CLOCK_RE = re.compile(
     r"(?<![\w:.])(1[0-2]|0?[1-9])(?:"
     r"(?::(?:00|30))?\s*(?:o['’]?\s*clock|oclock)"  # 3 o'clock, 10:30 o'clock
@@ -34,10 +35,14 @@ _SIDE_TARGETS = frozenset(("effusion", "pneumothorax"))
 
 def pattern_mentions(text: str, low: str) -> List[Mention]:
     """Sizes, digit counts, clock faces and liver segments of the whole text."""
-    found = [Mention(s, e, "size_mm", repr(mm)) for s, e, mm in find_sizes(low)]
-    found += [Mention(m.start(1), m.end(1), "count_digit", m.group(1)) for m in DIGIT_COUNT_RE.finditer(low)]
-    found += clock_mentions(low)
-    found += liver_segment_mentions(low)
+    found: List[Mention] = []
+    if _DIGIT.search(low):
+        found += [Mention(s, e, "size_mm", repr(mm)) for s, e, mm in find_sizes(low)]
+        found += [Mention(m.start(1), m.end(1), "count_digit", m.group(1))
+                  for m in DIGIT_COUNT_RE.finditer(low)]
+        found += clock_mentions(low)
+    if "seg" in low:
+        found += liver_segment_mentions(low)
     return found
 
 
@@ -82,9 +87,10 @@ def shorthand_side_mentions(text: str, low: str, terms: Sequence[Mention], index
     "R upper third", "b/l lower zones". When the side and the words after it make a region of the
     vocabulary ("R base" = "right base", "L lobe of liver"), that region is returned instead. A letter
     before anything else ("R/O", "L1", "T2-weighted") is not a side."""
-    starts = [t.start for t in terms]
-    found = []
-    for m in _SIDE_LETTER_RE.finditer(text):
+    found: List[Mention] = []
+    letters = list(_SIDE_LETTER_RE.finditer(text))
+    starts = [t.start for t in terms] if letters else []
+    for m in letters:
         side = _SIDE_OF[m.group(1)[0].lower()]
         after = m.end()
         while after < len(text) and text[after] in " \t-":
@@ -100,7 +106,8 @@ def shorthand_side_mentions(text: str, low: str, terms: Sequence[Mention], index
                 found.append(Mention(m.start(), m.start() + len(m.group(1)), "sides", side))
                 break
             i += 1
-    found += [Mention(m.start(), m.end(), "sides", "bilateral") for m in _BILATERAL_RE.finditer(low)]
+    if "b/l" in low:
+        found += [Mention(m.start(), m.end(), "sides", "bilateral") for m in _BILATERAL_RE.finditer(low)]
     return found
 
 
