@@ -48,7 +48,9 @@ def _cmd_parse_report(args) -> int:
             where = f"line {number}" if args.input is not None else "report"
             message = " ".join(str(exc).split())
             print(f"medseg-r: {where}: {message}", file=sys.stderr)
-            error = {"error": message, "line": number} if args.input is not None else {"error": message}
+            error = {"error": message}
+            if args.input is not None:
+                error["line"] = number
             print(json.dumps(error) if args.json else f"{where}: error: {message}")
             continue
         if args.json:
@@ -306,9 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("parse-report", help="read a free-text report into structured priors",
-                       description="Read free-text reports into structured priors (PRIORS.md). A report "
-                       "that cannot be read is reported on stderr and as {\"error\": ...} in the output; "
-                       "the others are still read.",
+                       description="Read free-text reports into structured priors (PRIORS.md). "
+                       "A report that cannot be read is reported on stderr and as "
+                       "{\"error\": ...} in the output; the others are still read.",
                        epilog="exit status: 0 every report read; 1 one or more could not be read; "
                        "2 usage error")
     p.add_argument("text", nargs="?", help="the report text")

@@ -1,7 +1,7 @@
 """How fast the report reader is, on one core (one Python process, no threads). Three figures:
 
-* ``iu``: N Indiana University chest X-ray reports (FINDINGS + IMPRESSION, cycled to N; read from the
-  installed torchxrayvision wheel, skipped when it is missing);
+* ``iu``: N Indiana University chest X-ray reports (FINDINGS + IMPRESSION, cycled to N; read from
+  the installed torchxrayvision wheel, skipped when it is missing);
 * ``350_char``: N reports of 3-6 sentences, 310-400 characters (about 350), drawn with a fixed seed
   from the repository's annotated test sentences (every domain, prose and shorthand);
 * ``no_breaks``: one text of 199,000 characters without a sentence break (the annotated sentences
@@ -10,8 +10,8 @@
     python -m medseg_r.benchmarks.parser_speed            # 10,000 reports each
     python -m medseg_r.benchmarks.parser_speed --json
 
-Each figure is the median of ``--runs`` runs (default 3). The first parse (which builds the vocabulary
-index) is timed separately.
+Each figure is the median of ``--runs`` runs (default 3). The first parse (which builds the
+vocabulary index) is timed separately.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def iu_reports() -> Optional[List[str]]:
 
 def multi_sentence_reports(sentences: List[str], n: int, *, seed: int = 0, shortest: int = 310,
                            longest: int = 400) -> List[str]:
-    """``n`` reports of 3-6 sentences between ``shortest`` and ``longest`` characters (about 350)."""
+    """``n`` reports of 3-6 sentences of ``shortest`` to ``longest`` characters (about 350)."""
     rng = random.Random(seed)
     reports: List[str] = []
     while len(reports) < n:
@@ -105,8 +105,10 @@ def measure(n: int = 10_000, runs: int = 3) -> Dict[str, object]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=10_000, help="reports per batch figure (default 10,000)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("-n", type=int, default=10_000,
+                        help="reports per batch figure (default 10,000)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs per figure; the median is reported")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = measure(args.n, args.runs)
@@ -122,8 +124,8 @@ def main(argv=None) -> int:
             print(f"{label:<28}{figure['reports']:,} reports, {figure['mean_chars']} chars each: "
                   f"{figure['seconds']} s ({figure['reports_per_second']:,} reports/s)")
     long_figure = result["no_breaks"]
-    print(f"{'one text, no sentence break':<28}{long_figure['chars']:,} chars: {long_figure['seconds']} s "
-          f"({long_figure['findings']:,} findings)")
+    print(f"{'one text, no sentence break':<28}{long_figure['chars']:,} chars: "
+          f"{long_figure['seconds']} s ({long_figure['findings']:,} findings)")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""One :class:`Finding` from the mentions of one laid-out item (:mod:`.layout`), in a single pass."""
+"""One :class:`Finding` from the mentions of one laid-out item (:mod:`.layout`), in one pass."""
 from __future__ import annotations
 
 import re
@@ -12,7 +12,8 @@ from .shorthand import segment_numbers
 from .sizes import size_class_from_mm
 from .vocab import Segment, Vocabulary
 
-_TARGET_ORGAN = {"polyp": "colon", "effusion": "lung", "pneumothorax": "lung", "cardiomegaly": "heart"}
+_TARGET_ORGAN = {"polyp": "colon", "effusion": "lung", "pneumothorax": "lung",
+                 "cardiomegaly": "heart"}
 _ZONE_ORDER = ("upper", "middle", "lower", "all")
 _UPPER_HOURS, _LOWER_HOURS = (10, 11, 12, 1, 2), (4, 5, 6, 7, 8)
 # "possible central necrosis within the mass": the trigger governs the attribute, not the target.
@@ -100,7 +101,8 @@ def segment_info(vocab: Vocabulary, term: str) -> Segment:
     return {term_key(k): v for k, v in vocab.segments.items()}.get(term_key(term), Segment())
 
 
-def attribute_scope(sentence: Sentence, item: Item, kind: str) -> Tuple[Optional[Cover], List[Mention]]:
+def attribute_scope(sentence: Sentence, item: Item,
+                    kind: str) -> Tuple[Optional[Cover], List[Mention]]:
     """(cover, attributes): the ``kind`` trigger over the item's target, and the attribute mentions
     that trigger governs instead of the target ("possible central necrosis within the left renal
     mass": the necrosis is uncertain, the mass is not)."""
@@ -189,7 +191,8 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
     return f
 
 
-def _read_diagnosis(vocab: Vocabulary, sentence: Sentence, item: Item, f: Finding, place: Place) -> None:
+def _read_diagnosis(vocab: Vocabulary, sentence: Sentence, item: Item, f: Finding,
+                    place: Place) -> None:
     """The diagnosis text; its artefact words; its place when the finding has none of its own."""
     assert item.diagnosis_start is not None
     words = " ".join(sentence.text[item.diagnosis_start:item.end].split())

@@ -1,11 +1,12 @@
 """ConText-style negation and uncertainty (Chapman et al., 2007; Harkema et al., 2009).
 
-Triggers are read from the vocabulary (``context:`` in ``common.yaml``). A *pre* trigger scopes forward to
-the next terminator or the end of the clause; a *post* trigger scopes backward to the previous terminator
-or the start of the clause; a "?" makes the whole clause uncertain. A trigger inside a longer trigger is
-ignored ("not excluded" is uncertainty, not negation), and a terminator inside a trigger does not end its
-scope; a pseudo-trigger ("no change", "not only") holds a trigger word but triggers nothing. :class:`ScopeIndex` answers "which trigger covers this position?" by bisection, so a clause of any
-length costs time linear in its number of triggers.
+Triggers are read from the vocabulary (``context:`` in ``common.yaml``). A *pre* trigger scopes
+forward to the next terminator or the end of the clause; a *post* trigger scopes backward to the
+previous terminator or the start of the clause; a "?" makes the whole clause uncertain. A trigger
+inside a longer trigger is ignored ("not excluded" is uncertainty, not negation), and a terminator
+inside a trigger does not end its scope; a pseudo-trigger ("no change", "not only") holds a trigger
+word but triggers nothing. :class:`ScopeIndex` answers "which trigger covers this position?" by bisection, so
+a clause of any length costs time linear in its number of triggers.
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from .mentions import Mention
 from .vocab import Vocabulary
 
 _PSEUDO = "context:pseudo"  # "no change": holds a trigger word but triggers nothing
-_TRIGGERS = {"context:negation_pre": ("negated", "pre"), "context:negation_post": ("negated", "post"),
-             "context:uncertain_pre": ("uncertain", "pre"), "context:uncertain_post": ("uncertain", "post")}
+_TRIGGERS = {"context:negation_pre": ("negated", "pre"),
+             "context:negation_post": ("negated", "post"),
+             "context:uncertain_pre": ("uncertain", "pre"),
+             "context:uncertain_post": ("uncertain", "post")}
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Scope:
 
 @dataclass(frozen=True)
 class Cover:
-    """The trigger whose scope holds a position: ``direction`` is ``pre``, ``post`` or ``clause`` ("?")."""
+    """The trigger whose scope holds a position (``direction``: pre, post or clause for "?")."""
 
     kind: str
     direction: str
@@ -46,13 +49,15 @@ class ScopeIndex:
         questions: positions of "?" in the clause.
     """
 
-    def __init__(self, mentions: Iterable[Mention], questions: Iterable[int], start: int, end: int):
+    def __init__(self, mentions: Iterable[Mention], *, questions: Iterable[int], start: int,
+                 end: int) -> None:
         self.start, self.end = start, end
         mentions = list(mentions)
-        raw = [(m.start, m.end, m.group) for m in mentions if m.group in _TRIGGERS or m.group == _PSEUDO]
+        raw = [(m.start, m.end, m.group) for m in mentions
+               if m.group in _TRIGGERS or m.group == _PSEUDO]
         raw += [(q, q + 1, "?") for q in questions]
         self.triggers: List[Tuple[int, int, str]] = []  # (start, end, "context:<kind>" or "?")
-        # per kind ("negated" | "uncertain"): pre triggers as (end, start), post triggers as (start, end)
+        # per kind ("negated" | "uncertain"): pre triggers as (end, start), post as (start, end)
         self._pre: Dict[str, List[Tuple[int, int]]] = {"negated": [], "uncertain": []}
         self._post: Dict[str, List[Tuple[int, int]]] = {"negated": [], "uncertain": []}
         self._question: List[Tuple[int, int]] = []
@@ -93,12 +98,12 @@ class ScopeIndex:
         self._term_ends = sorted(t.end for t in free)
 
     def covering(self, pos: int, kind: str) -> Optional[Cover]:
-        """The ``kind`` (``negated`` | ``uncertain``) trigger whose scope holds ``pos``, or ``None``."""
+        """The ``kind`` (``negated`` | ``uncertain``) trigger whose scope holds ``pos``, or None."""
         if kind == "uncertain" and self._question:
             return Cover(kind, "clause", self._question[0])
         pre = self._pre[kind]
         if pre:
-            j = bisect_right(pre, (pos, pos + 1)) - 1  # the last pre trigger that ends at or before pos
+            j = bisect_right(pre, (pos, pos + 1)) - 1  # the last pre trigger ending by pos
             if j >= 0:
                 t = bisect_right(self._term_starts, pos) - 1
                 if t < 0 or pre[j][0] > self._term_starts[t]:
@@ -137,4 +142,4 @@ def find_scopes(vocab: Vocabulary, text: str, start: int = 0, end: int | None = 
     end = len(text) if end is None else end
     mentions = [m for m in vocab.index().scan(text, start, end) if m.group.startswith("context:")]
     questions = [i for i in range(start, end) if text[i] == "?"]
-    return ScopeIndex(mentions, questions, start, end).scopes()
+    return ScopeIndex(mentions, questions=questions, start=start, end=end).scopes()

@@ -1,18 +1,18 @@
 """How the targets of one sentence become findings: repeats, alternatives, lists and diagnoses.
 
-* Each target word anchors a finding. Repeated mentions of one target ("infection, two infected areas")
-  and "nodule/mass" are one finding.
+* Each target word anchors a finding. Repeated mentions of one target ("infection, two infected
+  areas") and "nodule/mass" are one finding.
 * Alternatives ("abscess versus necrotic tumour", "atelectasis or consolidation" outside a negation)
   are one finding that keeps the attributes of every candidate; it is uncertain when the candidates
   are different targets (for "atelectasis or scarring" an opacity is there either way).
 * A list ("consolidation, effusion and a nodule") gives one finding per target, each with the list's
   negation. A location written after the last item ("consolidation and effusion at the right base")
-  belongs to every item when no item has a location of its own; one written before an item belongs to
-  that item only.
+  belongs to every item when no item has a location of its own; one written before an item belongs
+  to that item only.
 * A diagnosis ("..., likely atelectasis", "representing scarring", "compatible with a lipoma",
-  "probably a vessel seen end-on") is an attribute of the finding before it, not a new finding, unless
-  it names a place of its own while that finding has one too ("retrocardiac opacity, cannot exclude
-  left lower lobe pneumonia" stays two findings).
+  "probably a vessel seen end-on") is an attribute of the finding before it, not a new finding,
+  unless it names a place of its own while that finding has one too ("retrocardiac opacity, cannot
+  exclude left lower lobe pneumonia" stays two findings).
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from .context import ScopeIndex
 from .mentions import Mention
 
 TARGET_GROUPS = frozenset(("targets", "extra_targets"))
-ATTRIBUTE_GROUPS = frozenset(("texture", "shape", "size_words", "size_mm", "count_words", "count_digit"))
+ATTRIBUTE_GROUPS = frozenset(("texture", "shape", "size_words", "size_mm", "count_words",
+                              "count_digit"))
 LOCATION_GROUPS = frozenset(("sides", "zones", "organs", "segments", "liver_segments", "clock",
                              "image_regions"))
 PLACE_GROUPS = LOCATION_GROUPS - {"organs"}  # an organ alone ("pulmonary edema") is not a place
@@ -44,15 +45,15 @@ _ALTERNATIVE_GAP = re.compile(r"[\s,]*(?P<joint>versus|vs\.?|or)\s+(?:(?:an?|the
 _JOINT_WORD = re.compile(r"\b(?:versus|vs|or)\b")
 _LIST_JOINT = re.compile(r",|\b(?:and|or|nor)\b")
 _LIST_GAP = re.compile(r"[\s,]*(?:(?:and|or|nor|and\s*/\s*or)\s+)?(?:(?:an?|the)\s+)?")
-_NOT_A_MODIFIER = re.compile(r"\b(?:in|of|at|on|with|within|and|or|but|to|from|by|for|the|is|are|was|"
-                             r"were|has|have|seen|noted|present|consistent|compatible|likely|possibly|"
-                             r"probably)\b|[,;:()]")
+_NOT_A_MODIFIER = re.compile(r"\b(?:in|of|at|on|with|within|and|or|but|to|from|by|for|the|is|are|"
+                             r"was|were|has|have|seen|noted|present|consistent|compatible|likely|"
+                             r"possibly|probably)\b|[,;:()]")
 
 
 class Sentence:
     """One sentence of a report with its mentions (sorted by start) and ConText scopes."""
 
-    def __init__(self, text: str, low: str, start: int, end: int, mentions: Sequence[Mention],
+    def __init__(self, text: str, low: str, *, start: int, end: int, mentions: Sequence[Mention],
                  context: Sequence[Mention], scopes: ScopeIndex) -> None:
         self.text, self.low, self.start, self.end = text, low, start, end
         self.mentions = list(mentions)
@@ -72,7 +73,8 @@ class Sentence:
     def links(self, a: int, b: int, kinds: Iterable[str] = _LINKS) -> List[Mention]:
         """Context mentions of ``kinds`` that start in ``[a, b)``."""
         wanted = set(kinds)
-        span = self.context[bisect_left(self._context_starts, a):bisect_left(self._context_starts, b)]
+        starts = self._context_starts
+        span = self.context[bisect_left(starts, a):bisect_left(starts, b)]
         return [m for m in span if m.group in wanted]
 
     def blank(self, a: int, b: int, groups: Iterable[str]) -> str:
@@ -107,7 +109,7 @@ class Item:
 
 
 def layout(sentence: Sentence) -> List[Item]:
-    """The items (future findings) of ``sentence`` in order; one empty item when it has no target."""
+    """The items (future findings) of ``sentence`` in order; one empty item without a target."""
     targets = resolve_targets(sentence.low, sentence.mentions)
     if not targets:
         return [Item([], sentence.start, sentence.end)]
@@ -125,8 +127,8 @@ def layout(sentence: Sentence) -> List[Item]:
 
 
 def resolve_targets(low: str, mentions: Sequence[Mention]) -> List[Mention]:
-    """Target mentions. A word that is both texture and target ("consolidation") is a texture when it
-    modifies the next target ("consolidation opacity"), and a target otherwise."""
+    """Target mentions. A word that is both texture and target ("consolidation") is a texture when
+    it modifies the next target ("consolidation opacity"), and a target otherwise."""
     targets = [m for m in mentions if m.group in TARGET_GROUPS]
     dual = {(m.start, m.end) for m in mentions if m.group == "texture"}
     out = []
@@ -180,8 +182,8 @@ def _is_alternative(sentence: Sentence, prev: Mention, nxt: Mention) -> bool:
 def _cut(sentence: Sentence, groups: List[List[Mention]], alternatives: List[bool],
          uncertain: List[bool]) -> List[Item]:
     """One range per group; between two groups the cut falls at the last "and"/";", else the last
-    linker, else the first terminator or forward trigger ("... at the left base otherwise negative for
-    ..."), else the last "or", else the last comma."""
+    linker, else the first terminator or forward trigger ("... at the left base otherwise negative
+    for ..."), else the last "or", else the last comma."""
     low, items, start = sentence.low, [], sentence.start
     for i, group in enumerate(groups):
         if i + 1 < len(groups):
@@ -237,7 +239,7 @@ def _absorb_diagnoses(sentence: Sentence, items: List[Item]) -> List[Item]:
             comma = low.rfind(",", a, b)
             if item.alternatives and comma >= 0 and not _blocked(sentence, a, comma) and \
                     (not _has_place(sentence, comma, item.end) or not host_place):
-                host.diagnosis_start = comma + 1  # "opacity at the left base, atelectasis versus ..."
+                host.diagnosis_start = comma + 1  # "opacity, atelectasis versus consolidation"
                 _absorb(host, item)
                 continue
         out.append(item)

@@ -2,18 +2,18 @@
 segments and shorthand sides, with their character spans.
 
 Terms are found in one pass over the words of the text: each word that starts some term is extended
-word by word and the joined words are looked up in a dictionary. The cost is linear in the length of the
-text and does not grow with the size of the vocabulary (one regular expression per vocabulary group and
-sentence, as before, cost more than everything else together).
+word by word and the joined words are looked up in a dictionary. The cost is linear in the length of
+the text and does not grow with the size of the vocabulary (one regular expression per vocabulary
+group and sentence, as before, cost more than everything else together).
 """
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 # Term groups that carry a canonical code, in the priority used to break ties between equal spans.
-TERM_GROUPS = ("ignore", "artefacts", "segments", "targets", "extra_targets", "image_regions", "texture",
-               "shape", "organs", "sides", "zones", "size_words", "count_words")
+TERM_GROUPS = ("ignore", "artefacts", "segments", "targets", "extra_targets", "image_regions",
+               "texture", "shape", "organs", "sides", "zones", "size_words", "count_words")
 CONTEXT_KINDS = ("negation_pre", "negation_post", "uncertain_pre", "uncertain_post", "pseudo",
                  "terminators", "linkers", "diagnosis")
 # Groups found by regular expressions rather than by the word index.
@@ -46,8 +46,9 @@ def term_key(term: str) -> str:
 class TermIndex:
     """Dictionary of every term of a vocabulary, keyed by :func:`term_key`.
 
-    Two readings exist: the patient frame (``"term"``: every group except image regions) and the image
-    frame (``"image"``: image regions instead of sides and zones), used in sentences that name the image.
+    Two readings exist: the patient frame (``"term"``: every group except image regions) and the
+    image frame (``"image"``: image regions instead of sides and zones), used in sentences that name
+    the image.
     """
 
     def __init__(self, vocab) -> None:
@@ -83,8 +84,9 @@ class TermIndex:
 
     def scan(self, low: str, start: int = 0, end: Optional[int] = None, *,
              frame: str = "term") -> List[Mention]:
-        """Every term of ``low[start:end]`` (lower-cased text): at each word, the longest term of each
-        namespace (the term groups together, each context kind, the image anchors) that starts there."""
+        """Every term of ``low[start:end]`` (lower-cased text): at each word, the longest term of
+        each namespace (the term groups together, each context kind, the image anchors, the body
+        parts) that starts there."""
         return sorted(m for kind in self.scan_by_kind(low, start, end, frame=frame) for m in kind)
 
     def scan_by_kind(self, low: str, start: int = 0, end: Optional[int] = None, *,
@@ -129,14 +131,16 @@ class TermIndex:
                 taken += tuple(h[0] for h in hits)
         return out
 
-
-    def match_at(self, low: str, pos: int, *, prefix: str) -> Optional[Tuple[int, List[Tuple[str, ...]]]]:
-        """The longest patient-frame term that reads ``prefix`` followed by the words of ``low`` from
-        ``pos`` ("right" + "base" -> "right base"), as ``(end, hits)``, or ``None``."""
+    def match_at(self, low: str, pos: int, *,
+                 prefix: str) -> Optional[Tuple[int, List[Tuple[str, ...]]]]:
+        """The longest patient-frame term that reads ``prefix`` followed by the words of ``low``
+        from ``pos`` ("right" + "base" -> "right base"), as ``(end, hits)``, or ``None``."""
         entries, prefixes = self._entries["term"], self._prefixes["term"]
         key, last_end, best = prefix, pos, None
         for m in _WORD.finditer(low, pos, min(len(low), pos + 80)):
-            if m.start() != last_end and (last_end == pos or not _JOIN.fullmatch(low, last_end, m.start())):
+            joined = m.start() == last_end or (
+                last_end != pos and _JOIN.fullmatch(low, last_end, m.start()) is not None)
+            if not joined:
                 break
             key, last_end = f"{key} {m.group()}", m.end()
             hits = entries.get(key)
@@ -147,9 +151,10 @@ class TermIndex:
         return best
 
 
-def resolve_overlaps(found: List[Mention], start: int, end: int) -> List[Mention]:
-    """``found`` (sorted by start) less overlaps: keep the longest of overlapping mentions (ties: :data:`_PRIORITY`); a texture, target or shape
-    reading of the very same span as a kept one is kept as well. Linear in the text length."""
+def resolve_overlaps(found: List[Mention], *, start: int, end: int) -> List[Mention]:
+    """``found`` (sorted by start) less overlaps: the longest of overlapping mentions is kept (ties:
+    :data:`_PRIORITY`), and so is a texture, target or shape reading of the very same span as a kept
+    one ("consolidation"). Linear in the text length."""
     reach = -1
     for m in found:
         if m.start < reach:

@@ -2,12 +2,14 @@
 
 The reader is rule based and deterministic:
 
-1. split the text into sentences (a decimal point, "vs.", "Rt." or a colon does not end a sentence; a
-   numbered list "1. ... 2. ..." does);
-2. find every mention (:mod:`.mentions`, :mod:`.shorthand`): vocabulary terms, ConText triggers, sizes,
-   counts, clock faces, liver segments, sides written "R"/"L"; overlapping mentions keep the longest;
-   image-relative regions only count when the sentence names the image ("upper left of the image");
-3. lay the targets of each sentence out as findings (:mod:`.layout`): lists, alternatives, diagnoses;
+1. split the text into sentences (a decimal point, "vs.", "Rt." or a colon does not end a sentence;
+   a numbered list "1. ... 2. ..." does);
+2. find every mention (:mod:`.mentions`, :mod:`.shorthand`): vocabulary terms, ConText triggers,
+   sizes, counts, clock faces, liver segments, sides written "R"/"L"; overlapping mentions keep the
+   longest; image-relative regions only count when the sentence names the image ("upper left of the
+   image");
+3. lay the targets of each sentence out as findings (:mod:`.layout`): lists, alternatives,
+   diagnoses;
 4. ConText scopes (:mod:`.context`) mark findings negated or uncertain; a trigger that governs an
    attribute of the target ("possible central necrosis within the mass") leaves the target alone.
 
@@ -28,20 +30,22 @@ from .vocab import Vocabulary, default_vocabulary
 
 MAX_REPORT_CHARS = 200_000
 _FINDING_GROUPS = frozenset(("targets", "extra_targets", "texture", "shape", "size_mm"))
-# A colon does not end a sentence ("Rt breast: mass at 2 o'clock" keeps its side); neither does the full
-# stop of an abbreviation ("vs.", "approx.", "seg.", "Rt.") nor that of a side letter before a lower-case
-# word ("R. apex"). A numbered list ("1. ... 2. ...") does.
-_ABBREVIATIONS = ("vs", "approx", "seg", "segs", "rt", "lt", "cf", "incl", "esp", "resp", "e.g", "i.e")
+# A colon does not end a sentence ("Rt breast: mass at 2 o'clock" keeps its side); neither does the
+# full stop of an abbreviation ("vs.", "approx.", "seg.", "Rt.") nor that of a side letter before a
+# lower-case word ("R. apex"). A numbered list ("1. ... 2. ...") does.
+_ABBREVIATIONS = ("vs", "approx", "seg", "segs", "rt", "lt", "cf", "incl", "esp", "resp", "e.g",
+                  "i.e")
 _NOT_AFTER = "".join(f"(?<!\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)" for w in _ABBREVIATIONS)
 _SENTENCE_END = re.compile(
     rf"\.(?:(?<![\d\s]\.)(?<!\b[RL]\.){_NOT_AFTER}(?!\w)"  # a full stop after a word
     r"|(?<=[\d\s]\.)(?=\s+[A-Z(]|\s*$)"  # after a number: "... at 6:00. Next"; "2.5" is not an end
     r"|(?<=\b[RL]\.)(?![ \t]*[a-z])(?!\w))"  # "zone R. Next", but not "R. apex"
-    r"|[!;\n\r]|\?(?!\s*$)|\s(?=\d{1,2}[.)]\s+[A-Z])")  # "!", ";", new lines, "?", "1. ... 2. ..."
-
-
-_HEADER = re.compile(r"\s*(?:findings?|impressions?|conclusions?|history|clinical history|indications?|"
-                     r"comparison|technique|opinion|results?|report)\s*:", re.IGNORECASE)
+    r"|[!;\n\r]|\?(?!\s*$)"  # "!", ";", new lines, "?" (it stays with its sentence)
+    r"|\s(?=\d{1,2}[.)]\s+[A-Z])")  # "1. ... 2. ..."
+_HEADER = re.compile(r"\s*(?:findings?|impressions?|conclusions?|history|clinical history|"
+                     r"indications?|comparison|technique|opinion|results?|report)\s*:",
+                     re.IGNORECASE)
+_PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
 
 
 def _lower_same_length(text: str) -> str:
@@ -52,8 +56,8 @@ def _lower_same_length(text: str) -> str:
 
 
 def split_sentences(text: str) -> List[Tuple[int, int]]:
-    """Character ranges of the sentences of ``text`` (a '?' stays with its sentence; a section header
-    such as "Findings:" is left out)."""
+    """Character ranges of the sentences of ``text`` (a '?' stays with its sentence; a section
+    header such as "Findings:" is left out)."""
     spans, start = [], 0
     for m in _SENTENCE_END.finditer(text):
         end = m.end() if text[m.start()] == "?" else m.start()
@@ -98,7 +102,8 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     index = vocab.index()
     terms, context, anchors, anatomy = index.scan_by_kind(low)
     terms = sorted(terms + pattern_mentions(text, low))
-    sides = shorthand_side_mentions(text, low, sorted(terms + anatomy) if anatomy else terms, index)
+    sides = shorthand_side_mentions(text, low, terms=sorted(terms + anatomy) if anatomy else terms,
+                                    index=index)
     if sides:
         terms = sorted(terms + sides)
     sentences = split_sentences(text)
@@ -112,14 +117,15 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         sentence_terms = term_buckets[i]
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
-            sentence_terms = sorted(index.scan(low, s, e, frame="image") + [
-                m for m in sentence_terms if m.group in ("size_mm", "count_digit", "clock", "liver_segments")])
+            sentence_terms = sorted(index.scan(low, s, e, frame="image")
+                                    + [m for m in sentence_terms if m.group in _PATTERN_GROUPS])
         findings += _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i])
     return Report(text=text, findings=findings)
 
 
-def _buckets(mentions: Sequence[Mention], sentences: Sequence[Tuple[int, int]]) -> List[List[Mention]]:
-    """The mentions (sorted by start) of each sentence; a mention across a sentence end is dropped."""
+def _buckets(mentions: Sequence[Mention],
+             sentences: Sequence[Tuple[int, int]]) -> List[List[Mention]]:
+    """The mentions (sorted by start) of each sentence; one across a sentence end is dropped."""
     out, position = [], 0
     for s, e in sentences:
         while position < len(mentions) and mentions[position].start < s:
@@ -134,14 +140,15 @@ def _buckets(mentions: Sequence[Mention], sentences: Sequence[Tuple[int, int]]) 
 def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, int],
                    terms: Sequence[Mention], context: Sequence[Mention]) -> List[Finding]:
     s, e = bounds
-    terms = [m for m in resolve_overlaps(terms, s, e) if m.group != "ignore"]
+    terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
     if not any(m.group in _FINDING_GROUPS for m in terms):
         return []  # no target and no attribute: anatomy alone ("heart size is normal")
     questions, q = [], low.find("?", s, e)
     while q >= 0:
         questions.append(q)
         q = low.find("?", q + 1, e)
-    sentence = Sentence(text, low, s, e, terms, context, ScopeIndex(context, questions, s, e))
+    scopes = ScopeIndex(context, questions=questions, start=s, end=e)
+    sentence = Sentence(text, low, start=s, end=e, mentions=terms, context=context, scopes=scopes)
     items = layout(sentence)
     built: Dict[int, Finding] = {}
     for item in items:

@@ -78,14 +78,15 @@ class Location:
 
 @dataclass
 class Finding:
-    """One described target with its priors. Field meanings follow ``PRIORS.md``; two optional fields
-    go beyond it:
+    """One described target with its priors. Field meanings follow ``PRIORS.md``; two optional
+    fields go beyond it:
 
     Attributes:
-        diagnosis: what the report says the finding is, as free text ("scarring" in "linear opacity,
-            likely scarring"; "abscess versus necrotic tumour"), or ``None``. It never makes a finding.
-        artefact: the report calls the finding an artefact ("related to overlying soft tissue"): it is
-            not a target to segment and is left out of :attr:`Report.positive_findings`.
+        diagnosis: what the report says the finding is, as free text ("scarring" in "linear
+            opacity, likely scarring"; "abscess versus necrotic tumour"), or ``None``. It never
+            makes a finding of its own.
+        artefact: the report calls the finding an artefact ("related to overlying soft tissue"):
+            it is not a target to segment and is left out of :attr:`Report.positive_findings`.
     """
 
     target: Optional[str] = None

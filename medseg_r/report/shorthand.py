@@ -1,6 +1,6 @@
-"""Location shorthand that a word list cannot hold: clock faces ("3:00", "10 o'clock position"), liver
-segments in every usual form ("seg IV", "segment 6", "segments 2 and 3") and sides written as a letter
-("R apex", "L adrenal", "Rt breast").
+"""Location shorthand that a word list cannot hold: clock faces ("3:00", "10 o'clock position"),
+liver segments in every usual form ("seg IV", "segment 6", "segments 2 and 3") and sides written as
+a letter ("R apex", "L adrenal", "Rt breast").
 """
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from bisect import bisect_left
 from typing import List, Sequence
 
-from .mentions import Mention
+from .mentions import Mention, TermIndex
 from .sizes import DIGIT_COUNT_RE, find_sizes
 
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8}
@@ -48,7 +48,8 @@ def pattern_mentions(text: str, low: str) -> List[Mention]:
 
 def clock_mentions(low: str) -> List[Mention]:
     """Clock faces as ``Mention(start, end, "clock", hour)``."""
-    return [Mention(m.start(), m.end(), "clock", str(int(m.group(1)))) for m in CLOCK_RE.finditer(low)]
+    return [Mention(m.start(), m.end(), "clock", str(int(m.group(1))))
+            for m in CLOCK_RE.finditer(low)]
 
 
 def segment_numbers(code: str) -> List[str]:
@@ -66,7 +67,8 @@ def liver_segment_mentions(low: str) -> List[Mention]:
         for part in _NUMBER_RE.finditer(m.group(1)):
             number = _arabic(part.group(0))
             between = m.group(1)[previous_end:part.start()]
-            if numbers and re.search(r"-|\bto\b", between) and numbers[-1].isdigit() and number.isdigit():
+            is_range = re.search(r"-|\bto\b", between) is not None
+            if numbers and is_range and numbers[-1].isdigit() and number.isdigit():
                 numbers += [str(k) for k in range(int(numbers[-1]) + 1, int(number))]
             if number not in numbers:
                 numbers.append(number)
@@ -81,12 +83,13 @@ def _arabic(part: str) -> str:
     return str(_ROMAN.get(body, body)) + suffix
 
 
-def shorthand_side_mentions(text: str, low: str, terms: Sequence[Mention], index) -> List[Mention]:
-    """Sides written as "R"/"L" (capitals), "Rt"/"Lt" or "b/l" directly before an anatomical mention
-    in ``terms`` (sorted by start; ``anatomy`` mentions included): "R apex", "L adrenal", "Rt breast",
-    "R upper third", "b/l lower zones". When the side and the words after it make a region of the
-    vocabulary ("R base" = "right base", "L lobe of liver"), that region is returned instead. A letter
-    before anything else ("R/O", "L1", "T2-weighted") is not a side."""
+def shorthand_side_mentions(text: str, low: str, *, terms: Sequence[Mention],
+                            index: TermIndex) -> List[Mention]:
+    """Sides written as "R"/"L" (capitals), "Rt"/"Lt" or "b/l" directly before an anatomical
+    mention in ``terms`` (sorted by start; ``anatomy`` mentions included): "R apex", "L adrenal",
+    "Rt breast", "R upper third", "b/l lower zones". When the side and the words after it make a
+    region of the vocabulary ("R base" = "right base", "L lobe of liver"), that region is returned
+    instead. A letter before anything else ("R/O", "L1", "T2-weighted") is not a side."""
     found: List[Mention] = []
     letters = list(_SIDE_LETTER_RE.finditer(text))
     starts = [t.start for t in terms] if letters else []
@@ -107,9 +110,12 @@ def shorthand_side_mentions(text: str, low: str, terms: Sequence[Mention], index
                 break
             i += 1
     if "b/l" in low:
-        found += [Mention(m.start(), m.end(), "sides", "bilateral") for m in _BILATERAL_RE.finditer(low)]
+        found += [Mention(m.start(), m.end(), "sides", "bilateral")
+                  for m in _BILATERAL_RE.finditer(low)]
     return found
 
 
 def _is_anatomical(term: Mention) -> bool:
-    return term.group in _ANATOMICAL or (term.group in ("targets", "extra_targets") and term.code in _SIDE_TARGETS)
+    if term.group in ("targets", "extra_targets"):
+        return term.code in _SIDE_TARGETS  # "R effusion", "L PTX"
+    return term.group in _ANATOMICAL

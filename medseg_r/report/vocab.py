@@ -3,10 +3,10 @@
 Packs are YAML files (``vocab/*.yaml`` in this package, plus any the user adds). Each pack may define
 ``targets``, ``extra_targets``, ``organs``, ``sides``, ``zones``, ``texture``, ``shape``, ``size_words``,
 ``count_words``, ``segments``, ``image_regions``, ``anchors``, ``ignore`` (phrases that look like findings
-but are not, e.g. "fat stranding"), ``artefacts`` (phrases that make a finding an artefact, e.g. "overlying
-soft tissue"), ``anatomy`` (body parts that are not organs, e.g. "thigh": "R thigh" is a side) and
-``context`` (ConText triggers, finding boundaries and diagnosis linkers). Packs are
-merged in order: a later pack adds synonyms to earlier ones, it never removes any.
+but are not, e.g. "fat stranding"), ``artefacts`` (phrases that make a finding an artefact, e.g.
+"overlying soft tissue"), ``anatomy`` (body parts that are not organs, e.g. "thigh": "R thigh" is a
+side) and ``context`` (ConText triggers, pseudo-triggers, finding boundaries, diagnosis linkers).
+Packs are merged in order: a later pack adds synonyms to earlier ones, it never removes any.
 
 User packs: pass paths to :func:`load_vocabulary`, or list them (``os.pathsep``-separated) in the
 environment variable ``MEDSEG_R_VOCAB``. See README ("Adding a term").

@@ -24,8 +24,10 @@ def test_the_long_text_has_no_sentence_break_and_is_read_in_full():
 
 def test_measure_reports_all_three_figures(monkeypatch):
     monkeypatch.setattr(parser_speed, "NO_BREAK_CHARS", 5_000)
-    monkeypatch.setattr(parser_speed, "text_without_breaks",
-                        lambda sentences, length=5_000: ", ".join(s.rstrip(".") for s in sentences)[:length])
+    def short_text(sentences, length=5_000):
+        return ", ".join(s.rstrip(".") for s in sentences)[:length]
+
+    monkeypatch.setattr(parser_speed, "text_without_breaks", short_text)
     result = parser_speed.measure(n=30, runs=1)
     assert set(result) == {"first_call_seconds", "iu", "350_char", "no_breaks"}
     assert result["350_char"]["reports"] == 30 and 310 <= result["350_char"]["mean_chars"] <= 400

@@ -1,6 +1,7 @@
-"""Field accuracy of the report reader on 228 hand-annotated sentences written for this project to resemble
-real reports: 168 in full-word prose and 60 in the shorthand radiologists write ("R apex", "seg IVb",
-"L breast 2:00", "LLL consolidation, small effusion and two nodules"), marked ``"style": "shorthand"``."""
+"""Field accuracy of the report reader on 228 hand-annotated sentences written for this project to
+resemble real reports: 168 in full-word prose and 60 in the shorthand radiologists write ("R apex",
+"seg IVb", "L breast 2:00", "LLL consolidation, small effusion and two nodules"), marked
+``"style": "shorthand"``."""
 import os
 
 from medseg_r.report.scoring import FIELDS, load_annotations, score_file, score_reports

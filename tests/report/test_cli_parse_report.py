@@ -1,5 +1,5 @@
-"""`medseg-r parse-report` on a batch with a bad line: one message on stderr, an error line in its place,
-the rest of the batch read, exit status 1 (0 when every report is read, 2 for usage errors)."""
+"""`medseg-r parse-report` on a batch with a bad line: one message on stderr, an error line in its
+place, the rest of the batch read, exit status 1 (0 when every report is read, 2: usage errors)."""
 import json
 
 from medseg_r.cli import main
@@ -8,7 +8,8 @@ from medseg_r.report.parser import MAX_REPORT_CHARS
 
 def _batch(tmp_path):
     src = tmp_path / "reports.txt"
-    src.write_text("No effusion.\n" + "x" * (MAX_REPORT_CHARS + 1) + "\nNodule in the RUL.\n", encoding="utf-8")
+    too_long = "x" * (MAX_REPORT_CHARS + 1)
+    src.write_text(f"No effusion.\n{too_long}\nNodule in the RUL.\n", encoding="utf-8")
     return src
 
 
@@ -18,7 +19,8 @@ def test_a_line_over_the_limit_is_reported_and_the_batch_goes_on(tmp_path, capsy
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert len(lines) == 3
     assert lines[0]["findings"][0]["target"] == "effusion" and lines[0]["findings"][0]["negated"]
-    assert lines[1]["line"] == 2 and "200,001 characters" in lines[1]["error"] and "findings" not in lines[1]
+    assert lines[1]["line"] == 2 and "200,001 characters" in lines[1]["error"]
+    assert "findings" not in lines[1]
     assert lines[2]["findings"][0]["location"]["segment"] == "upper lobe"
     errors = captured.err.splitlines()
     assert errors == ["medseg-r: line 2: report is 200,001 characters long; the limit is 200,000 "
@@ -46,6 +48,6 @@ def test_a_clean_batch_exits_0(tmp_path, capsys):
 def test_a_single_text_over_the_limit_exits_1_without_a_traceback(capsys):
     assert main(["parse-report", "y" * (MAX_REPORT_CHARS + 5), "--json"]) == 1
     captured = capsys.readouterr()
-    assert json.loads(captured.out) == {"error": "report is 200,005 characters long; the limit is 200,000 "
-                                                 "(one report per call)"}
-    assert captured.err.startswith("medseg-r: report: report is 200,005") and "Traceback" not in captured.err
+    message = "report is 200,005 characters long; the limit is 200,000 (one report per call)"
+    assert json.loads(captured.out) == {"error": message}
+    assert captured.err == f"medseg-r: report: {message}\n"

@@ -1,12 +1,12 @@
-"""A real-report check: 100 sentences drawn at random (seed 15) from the Indiana University chest X-ray
-reports and labelled by hand for this project. The labels file stores only positions (report id,
-character offsets, a hash prefix) and labels; the text is read from the installed torchxrayvision
-wheel (licence CC BY-NC-ND 4.0, never copied here).
+"""A real-report check: 100 sentences drawn at random (seed 15) from the Indiana University chest
+X-ray reports and labelled by hand for this project. The labels file stores only positions (report
+id, character offsets, a hash prefix) and labels; the text is read from the installed
+torchxrayvision wheel (licence CC BY-NC-ND 4.0, never copied here).
 
 Labelling conventions: a finding is labelled when the sentence names a target of PRIORS.md (or a
-plain synonym: atelectasis, scarring, infiltrate, airspace disease -> opacity; pneumonia -> infection;
-granuloma -> nodule; abnormality, finding -> lesion) or describes one by its attributes only
-("coarse calcifications"); anatomy alone ("lungs are clear"), devices, bones, the aorta and other
+plain synonym: atelectasis, scarring, infiltrate, airspace disease -> opacity; pneumonia ->
+infection; granuloma -> nodule; abnormality, finding -> lesion) or describes one by its attributes
+only ("coarse calcifications"); anatomy alone ("lungs are clear"), devices, bones, the aorta and other
 structures outside the target list get none. A diagnosis ("... possibly atelectasis") is not a
 finding of its own; fields follow what the sentence says, not what the reader does.
 """

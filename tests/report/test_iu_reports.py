@@ -1,5 +1,6 @@
-"""The reader on 3,955 real chest X-ray reports (Indiana University, CC BY-NC-ND; read from the installed
-torchxrayvision wheel at run time, never copied here). Timings: ``python -m medseg_r.benchmarks.parser_speed``."""
+"""The reader on 3,955 real chest X-ray reports (Indiana University, CC BY-NC-ND; read from the
+installed torchxrayvision wheel at run time, never copied here). Timings:
+``python -m medseg_r.benchmarks.parser_speed``."""
 from medseg_r.benchmarks.iu_reports import load_iu_reports, statistics
 
 

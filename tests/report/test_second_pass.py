@@ -133,8 +133,10 @@ def test_a_location_after_a_list_belongs_to_every_item():
     findings = parse_report("Effusion and consolidation at the right base.").findings
     assert [(f.target, f.location.side, f.location.zones) for f in findings] == [
         ("effusion", "right", ["lower"]), ("consolidation", "right", ["lower"])]
-    negated = parse_report("Without effusion, pneumothorax or consolidation in the left lung.").findings
-    assert [(f.negated, f.location.side, f.location.organ) for f in negated] == [(True, "left", "lung")] * 3
+    text = "Without effusion, pneumothorax or consolidation in the left lung."
+    negated = parse_report(text).findings
+    assert [(f.negated, f.location.side, f.location.organ) for f in negated] == [
+        (True, "left", "lung")] * 3
 
 
 def test_a_location_before_the_first_item_stays_with_it():
@@ -150,7 +152,8 @@ def test_a_location_before_the_first_item_stays_with_it():
     ("Calcified nodule in the RUL in keeping with a granuloma.", "nodule", "a granuloma"),
     ("Small nodular density at the right mid lung, probably a vessel seen end-on.", "opacity",
      "a vessel seen end-on"),
-    ("Bilateral perihilar opacities, likely oedema or infection.", "opacity", "oedema or infection"),
+    ("Bilateral perihilar opacities, likely oedema or infection.", "opacity",
+     "oedema or infection"),
     ("Opacity at the left base, atelectasis versus consolidation.", "opacity",
      "atelectasis versus consolidation"),
 ])
@@ -174,9 +177,11 @@ def test_an_artefact_is_kept_but_is_not_a_positive_finding():
 
 
 def test_a_hedged_target_with_a_place_of_its_own_stays_a_finding():
-    first, second = parse_report("Retrocardiac opacity, cannot exclude left lower lobe pneumonia.").findings
+    text = "Retrocardiac opacity, cannot exclude left lower lobe pneumonia."
+    first, second = parse_report(text).findings
     assert (first.target, first.uncertain) == ("opacity", False)
-    assert (second.target, second.uncertain, second.location.segment) == ("infection", True, "lower lobe")
+    assert (second.target, second.uncertain, second.location.segment) == (
+        "infection", True, "lower lobe")
     a, b = parse_report("Nodule in the RUL and possible atelectasis at the left base.").findings
     assert (a.uncertain, b.uncertain, b.location.side) == (False, True, "left")
 
@@ -222,7 +227,8 @@ def test_thalamus_is_not_the_basal_ganglia():
 
 def test_scattered_through_both_lungs_keeps_organ_and_side():
     f = only("Innumerable nodules scattered through both lungs.")
-    assert (f.location.side, f.location.organ, f.count, f.shape) == ("bilateral", "lung", 2, ["diffuse"])
+    assert (f.location.side, f.location.organ, f.count, f.shape) == (
+        "bilateral", "lung", 2, ["diffuse"])
 
 
 @pytest.mark.parametrize("word", ["hemopneumothorax", "haemopneumothorax", "pneumohemothorax",
@@ -244,7 +250,8 @@ def test_abbreviations_and_numbered_lists_in_sentence_splitting():
 
 
 def test_new_fields_round_trip_and_old_json_still_loads():
-    report = parse_report("Opacity at the left base, likely atelectasis. Nodule related to skin fold.")
+    text = "Opacity at the left base, likely atelectasis. Nodule related to skin fold."
+    report = parse_report(text)
     again = Report.from_dict(json.loads(json.dumps(report.to_dict())))
     assert again.to_dict() == report.to_dict()
     assert [f.diagnosis for f in again.findings] == ["atelectasis", "skin fold"]
@@ -273,7 +280,8 @@ def _traced_events(text):
 
 def test_work_grows_linearly_in_a_text_without_sentence_breaks():
     parse_report("Warm-up: the vocabulary index is built on the first call.")
-    clause = "small nodule in the right upper lobe without effusion and possible haziness at the left base, "
+    clause = ("small nodule in the right upper lobe without effusion and possible haziness at the "
+              "left base, ")
     short, long = clause * 50, clause * 200  # 4,800 and 19,200 characters, one sentence
     ratio = _traced_events(long) / _traced_events(short)
     assert 3.5 < ratio < 4.5, ratio  # 4 times the text, 4 times the work (the reader before: 12.8)
