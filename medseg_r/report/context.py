@@ -5,8 +5,8 @@ forward to the next terminator or the end of the clause; a *post* trigger scopes
 previous terminator or the start of the clause; a "?" makes the whole clause uncertain. A trigger
 inside a longer trigger is ignored ("not excluded" is uncertainty, not negation), and a terminator
 inside a trigger does not end its scope; a pseudo-trigger ("no change", "not only") holds a trigger
-word but triggers nothing. :class:`ScopeIndex` answers "which trigger covers this position?" by bisection, so
-a clause of any length costs time linear in its number of triggers.
+word but triggers nothing. :class:`ScopeIndex` answers "which trigger covers this position?" by
+bisection, so a clause of any length costs time linear in its number of triggers.
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ torchxrayvision wheel (licence CC BY-NC-ND 4.0, never copied here).
 Labelling conventions: a finding is labelled when the sentence names a target of PRIORS.md (or a
 plain synonym: atelectasis, scarring, infiltrate, airspace disease -> opacity; pneumonia ->
 infection; granuloma -> nodule; abnormality, finding -> lesion) or describes one by its attributes
-only ("coarse calcifications"); anatomy alone ("lungs are clear"), devices, bones, the aorta and other
-structures outside the target list get none. A diagnosis ("... possibly atelectasis") is not a
+only ("coarse calcifications"); anatomy alone ("lungs are clear"), devices, bones, the aorta and
+other structures outside the target list get none. A diagnosis ("... possibly atelectasis") is not a
 finding of its own; fields follow what the sentence says, not what the reader does.
 """
 import os
