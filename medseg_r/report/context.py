@@ -10,7 +10,7 @@ bisection, so a clause of any length costs time linear in its number of triggers
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -129,10 +129,12 @@ class ScopeIndex:
             if group == "?":
                 out.append(Scope(kind, self.start, self.end, (s, e)))
             elif _TRIGGERS[group][1] == "pre":
-                stop = min([t for t in self._term_starts if t >= e] + [self.end])
+                t = bisect_left(self._term_starts, e)
+                stop = self._term_starts[t] if t < len(self._term_starts) else self.end
                 out.append(Scope(kind, e, stop, (s, e)))
             else:
-                begin = max([t for t in self._term_ends if t <= s] + [self.start])
+                t = bisect_right(self._term_ends, s) - 1
+                begin = self._term_ends[t] if t >= 0 else self.start
                 out.append(Scope(kind, begin, s, (s, e)))
         return out
 

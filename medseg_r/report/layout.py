@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence
 
 from .context import ScopeIndex
@@ -100,7 +100,6 @@ class Item:
     tail: int = -1  # end of its last target, including absorbed diagnosis targets
     diagnosis_start: Optional[int] = None  # the diagnosis text runs from here to ``end``
     share_from: Optional["Item"] = None  # the list item whose trailing location this one shares
-    diagnosis_targets: List[Mention] = field(default_factory=list)
 
     @property
     def own_end(self) -> int:
@@ -210,7 +209,6 @@ def _has_place(sentence: Sentence, a: int, b: int) -> bool:
 def _absorb(host: Item, item: Item) -> None:
     host.end = item.end
     host.tail = item.tail
-    host.diagnosis_targets += item.targets
 
 
 def _absorb_diagnoses(sentence: Sentence, items: List[Item]) -> List[Item]:
