@@ -113,6 +113,8 @@ def attribute_scope(sentence: Sentence, item: Item,
     cover = sentence.scopes.covering(anchor, kind)
     if cover is None or cover.direction != "pre":
         return cover, []
+    if any(start <= cover.trigger[0] and end <= anchor for start, end in sentence.diagnoses):
+        return None, []  # "opacity, likely atelectasis, and small effusion": the hedge is over
     after = cover.trigger[1]
     link = _ATTRIBUTE_OF.search(sentence.low, after, anchor)
     if link is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .context import ScopeIndex
 from .mentions import Mention
@@ -61,6 +61,7 @@ class Sentence:
         self.context = list(context)  # sorted by start
         self._context_starts = [m.start for m in self.context]
         self.scopes = scopes
+        self.diagnoses: List[Tuple[int, int]] = []  # (linker start, end) of each diagnosis
 
     def within(self, a: int, b: int, groups: Optional[Iterable[str]] = None) -> List[Mention]:
         """Mentions that start in ``[a, b)`` (of ``groups`` when given)."""
@@ -99,6 +100,7 @@ class Item:
     uncertain: bool = False  # alternatives with different targets: the target itself is open
     tail: int = -1  # end of its last target, including absorbed diagnosis targets
     diagnosis_start: Optional[int] = None  # the diagnosis text runs from here to ``end``
+    linker_start: Optional[int] = None  # where the words that introduce the diagnosis start
     share_from: Optional["Item"] = None  # the list item whose trailing location this one shares
 
     @property
@@ -122,6 +124,7 @@ def layout(sentence: Sentence) -> List[Item]:
                 _find_diagnosis(sentence, item)
     if len(items) > 1:
         _share_list_locations(sentence, items)
+    sentence.diagnoses = [(i.linker_start, i.end) for i in items if i.linker_start is not None]
     return items
 
 
@@ -231,13 +234,13 @@ def _absorb_diagnoses(sentence: Sentence, items: List[Item]) -> List[Item]:
             links = sentence.links(a, b, ("context:diagnosis",))
             if links and not _blocked(sentence, a, links[0].start) and \
                     (not _has_place(sentence, links[0].start, item.end) or not host_place):
-                host.diagnosis_start = links[0].end
+                host.diagnosis_start, host.linker_start = links[0].end, links[0].start
                 _absorb(host, item)
                 continue
             comma = low.rfind(",", a, b)
             if item.alternatives and comma >= 0 and not _blocked(sentence, a, comma) and \
                     (not _has_place(sentence, comma, item.end) or not host_place):
-                host.diagnosis_start = comma + 1  # "opacity, atelectasis versus consolidation"
+                host.diagnosis_start = host.linker_start = comma + 1  # "opacity, A versus B"
                 _absorb(host, item)
                 continue
         out.append(item)
@@ -259,7 +262,7 @@ def _find_diagnosis(sentence: Sentence, item: Item) -> None:
     for link in sentence.links(item.tail, item.end, ("context:diagnosis",)):
         if not _blocked(sentence, item.tail, link.start):
             if sentence.low[link.end:item.end].strip(" ,;:.()"):
-                item.diagnosis_start = link.end
+                item.diagnosis_start, item.linker_start = link.end, link.start
         return
 
 
@@ -273,9 +276,12 @@ def _share_list_locations(sentence: Sentence, items: List[Item]) -> None:
             run.append(item)
             continue
         last = run[-1]
-        if len(run) > 1 and sentence.within(last.tail, last.own_end, LOCATION_GROUPS) and not any(
-                sentence.within(r.start, r.own_end, LOCATION_GROUPS) for r in run[:-1]) and \
-                not sentence.within(last.start, last.targets[0].start, LOCATION_GROUPS):
+        # "effusion and consolidation at the right base", not "no effusion, and a nodule in the RUL"
+        bare_last = not sentence.within(last.start, last.targets[0].start,
+                                        LOCATION_GROUPS | ATTRIBUTE_GROUPS)
+        trailing = sentence.within(last.tail, last.own_end, LOCATION_GROUPS)
+        if len(run) > 1 and bare_last and trailing and not any(
+                sentence.within(r.start, r.own_end, LOCATION_GROUPS) for r in run[:-1]):
             for r in run[:-1]:
                 r.share_from = last
         if item is not None:

@@ -285,3 +285,16 @@ def test_work_grows_linearly_in_a_text_without_sentence_breaks():
     short, long = clause * 50, clause * 200  # 4,800 and 19,200 characters, one sentence
     ratio = _traced_events(long) / _traced_events(short)
     assert 3.5 < ratio < 4.5, ratio  # 4 times the text, 4 times the work (the reader before: 12.8)
+
+
+def test_a_list_item_with_words_of_its_own_keeps_its_place_to_itself():
+    first, second = parse_report("No consolidation, and a small nodule in the LUL.").findings
+    assert (first.target, first.location.side) == ("consolidation", None)
+    assert (second.target, second.location.side, second.size_class) == ("nodule", "left", "small")
+
+
+def test_the_hedge_of_a_diagnosis_ends_with_it():
+    opacity, effusion = parse_report(
+        "Opacity in the right lung base, likely atelectasis, and small effusion.").findings
+    assert (opacity.diagnosis, opacity.uncertain) == ("atelectasis", False)
+    assert (effusion.target, effusion.uncertain, effusion.size_class) == ("effusion", False, "small")
