@@ -297,4 +297,5 @@ def test_the_hedge_of_a_diagnosis_ends_with_it():
     opacity, effusion = parse_report(
         "Opacity in the right lung base, likely atelectasis, and small effusion.").findings
     assert (opacity.diagnosis, opacity.uncertain) == ("atelectasis", False)
-    assert (effusion.target, effusion.uncertain, effusion.size_class) == ("effusion", False, "small")
+    assert (effusion.target, effusion.uncertain, effusion.size_class) == (
+        "effusion", False, "small")
