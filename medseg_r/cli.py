@@ -25,6 +25,10 @@ class UserError(Exception):
 
 
 def _cmd_parse_report(args) -> int:
+    """One report per line (or TEXT). A report that cannot be read (e.g. over the 200,000-character
+    limit) gives one line on stderr and, in its place in the output, ``{"error": ..., "line": N}``
+    (JSON) or ``line N: error: ...`` (text); the other reports are still read. Exit status: 0 when
+    every report was read, 1 when one or more could not be, 2 for a usage error."""
     if (args.text is None) == (args.input is None):
         raise UserError("give either TEXT or --input FILE")
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
@@ -35,13 +39,25 @@ def _cmd_parse_report(args) -> int:
             raise UserError(f"input file not found: {args.input}")
         with open(args.input, "r", encoding="utf-8", errors="replace") as handle:
             texts = [line.rstrip("\r\n") for line in handle]
-    for text in texts:
-        report = parse_report(text)
+    failed = 0
+    for number, text in enumerate(texts, 1):
+        try:
+            report = parse_report(text)
+        except (ValueError, TypeError) as exc:
+            failed += 1
+            where = f"line {number}" if args.input is not None else "report"
+            message = " ".join(str(exc).split())
+            print(f"medseg-r: {where}: {message}", file=sys.stderr)
+            error = {"error": message}
+            if args.input is not None:
+                error["line"] = number
+            print(json.dumps(error) if args.json else f"{where}: error: {message}")
+            continue
         if args.json:
             print(json.dumps(report.to_dict(), ensure_ascii=False))
         else:
             print(summarise(report, colour=colour))
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_backbones(args) -> int:
@@ -291,7 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"medseg-r {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("parse-report", help="read a free-text report into structured priors")
+    p = sub.add_parser("parse-report", help="read a free-text report into structured priors",
+                       description="Read free-text reports into structured priors (PRIORS.md). "
+                       "A report that cannot be read is reported on stderr and as "
+                       "{\"error\": ...} in the output; the others are still read.",
+                       epilog="exit status: 0 every report read; 1 one or more could not be read; "
+                       "2 usage error")
     p.add_argument("text", nargs="?", help="the report text")
     p.add_argument("--input", help="a file with one report per line")
     p.add_argument("--json", action="store_true", help="print one JSON object per report (PRIORS.md)")

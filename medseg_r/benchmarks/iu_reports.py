@@ -5,11 +5,18 @@ never copied into this repository.
 
     python -m medseg_r.benchmarks.iu_reports                 # statistics and timing
     python -m medseg_r.benchmarks.iu_reports --sample 50     # 50 random sentences to check by hand
+    python -m medseg_r.benchmarks.iu_reports --labels tests/report/data/iu_labels.jsonl
+
+The labels file holds hand labels of IU sentences by position only (report id, character offsets in
+FINDINGS + IMPRESSION, and a SHA-1 prefix of the sentence to detect a changed archive): the text
+itself is read from the installed wheel, so no report text is stored in this repository.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import json
 import os
 import random
 import tarfile
@@ -82,12 +89,47 @@ def sample_sentences(reports: List[Dict[str, str]], k: int, seed: int = 0) -> Li
     return random.Random(seed).sample(sentences, min(k, len(sentences)))
 
 
+def labelled_sentences(path: str, *,
+                       reports: List[Dict[str, str]] | None = None) -> List[Dict[str, object]]:
+    """The rows of an IU labels file with their sentence text filled in from the archive, ready for
+    :func:`medseg_r.report.scoring.score_reports`.
+
+    Raises:
+        ValueError: a row names a report that is missing, or its text no longer matches the hash.
+    """
+    reports = reports if reports is not None else load_iu_reports()
+    texts = {e["id"]: report_text(e) for e in reports}
+    rows = []
+    with open(path, "r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row["report"] not in texts:
+                raise ValueError(f"{path}:{number}: no IU report {row['report']!r}")
+            text = texts[row["report"]][row["start"]:row["end"]]
+            if hashlib.sha1(text.encode("utf-8")).hexdigest()[:len(row["sha1"])] != row["sha1"]:
+                raise ValueError(f"{path}:{number}: report {row['report']} "
+                                 f"[{row['start']}:{row['end']}] is not the labelled sentence "
+                                 "(another archive version?)")
+            rows.append({"text": text, "findings": row["findings"],
+                         "id": f"{row['report']}:{row['start']}"})
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="The report reader on the Indiana University chest X-ray reports.")
     parser.add_argument("--sample", type=int, default=0, help="also print N random sentences with their findings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels",
+                        help="score the reader on a labels file (see the module docstring)")
     args = parser.parse_args(argv)
     reports = load_iu_reports()
+    if args.labels:
+        from ..report.scoring import score_reports
+
+        print(score_reports(labelled_sentences(args.labels, reports=reports)).table())
+        return 0
     stats = statistics(reports)
     for key, value in stats.items():
         print(f"{key:<28}{value}")

@@ -1,18 +1,27 @@
 """ConText-style negation and uncertainty (Chapman et al., 2007; Harkema et al., 2009).
 
-Triggers are read from the vocabulary (``context:`` in ``common.yaml``). A *pre* trigger scopes forward to
-the next terminator or the end of the clause; a *post* trigger scopes backward to the previous terminator
-or the start of the clause. A trigger inside a longer trigger is ignored ("not excluded" is uncertainty,
-not negation), and a terminator inside a trigger does not end its scope.
+Triggers are read from the vocabulary (``context:`` in ``common.yaml``). A *pre* trigger scopes
+forward to the next terminator or the end of the clause; a *post* trigger scopes backward to the
+previous terminator or the start of the clause; a "?" makes the whole clause uncertain. A trigger
+inside a longer trigger is ignored ("not excluded" is uncertainty, not negation), and a terminator
+inside a trigger does not end its scope; a pseudo-trigger ("no change", "not only") holds a trigger
+word but triggers nothing. :class:`ScopeIndex` answers "which trigger covers this position?" by
+bisection, so a clause of any length costs time linear in its number of triggers.
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
+from .mentions import Mention
 from .vocab import Vocabulary
 
-_KINDS = ("negation_pre", "negation_post", "uncertain_pre", "uncertain_post")
+_PSEUDO = "context:pseudo"  # "no change": holds a trigger word but triggers nothing
+_TRIGGERS = {"context:negation_pre": ("negated", "pre"),
+             "context:negation_post": ("negated", "post"),
+             "context:uncertain_pre": ("uncertain", "pre"),
+             "context:uncertain_post": ("uncertain", "post")}
 
 
 @dataclass(frozen=True)
@@ -23,39 +32,116 @@ class Scope:
     trigger: Tuple[int, int]
 
 
-def _matches(vocab: Vocabulary, group: str, text: str) -> List[Tuple[int, int, str]]:
-    pattern, _ = vocab.matcher(group)
-    return [(m.start(), m.end(), group) for m in pattern.finditer(text)]
+@dataclass(frozen=True)
+class Cover:
+    """The trigger whose scope holds a position (``direction``: pre, post or clause for "?")."""
+
+    kind: str
+    direction: str
+    trigger: Tuple[int, int]
+
+
+class ScopeIndex:
+    """The negation and uncertainty scopes of the clause ``[start, end)``.
+
+    Args:
+        mentions: the clause's context mentions (groups ``context:<kind>``), sorted by start.
+        questions: positions of "?" in the clause.
+    """
+
+    def __init__(self, mentions: Iterable[Mention], *, questions: Iterable[int], start: int,
+                 end: int) -> None:
+        self.start, self.end = start, end
+        mentions = list(mentions)
+        raw = [(m.start, m.end, m.group) for m in mentions
+               if m.group in _TRIGGERS or m.group == _PSEUDO]
+        raw += [(q, q + 1, "?") for q in questions]
+        self.triggers: List[Tuple[int, int, str]] = []  # (start, end, "context:<kind>" or "?")
+        # per kind ("negated" | "uncertain"): pre triggers as (end, start), post as (start, end)
+        self._pre: Dict[str, List[Tuple[int, int]]] = {"negated": [], "uncertain": []}
+        self._post: Dict[str, List[Tuple[int, int]]] = {"negated": [], "uncertain": []}
+        self._question: List[Tuple[int, int]] = []
+        self._term_starts: List[int] = []
+        self._term_ends: List[int] = []
+        if not raw:
+            return
+        raw.sort(key=lambda t: (t[0], t[0] - t[1]))
+        kept = self.triggers
+        longest_end = -1
+        for trig in raw:
+            if trig[1] <= longest_end:
+                continue  # inside (or equal to) an earlier trigger that starts no later
+            longest_end = trig[1]
+            if kept and trig[0] < kept[-1][1]:
+                continue
+            kept.append(trig)
+        for s, e, group in kept:
+            if group == _PSEUDO:
+                continue
+            if group == "?":
+                self._question.append((s, e))
+            else:
+                kind, direction = _TRIGGERS[group]
+                if direction == "pre":
+                    self._pre[kind].append((e, s))
+                else:
+                    self._post[kind].append((s, e))
+        k, free = 0, []
+        for m in mentions:  # a terminator inside a trigger does not end anything
+            if m.group != "context:terminators":
+                continue
+            while k < len(kept) and kept[k][1] <= m.start:
+                k += 1
+            if not (k < len(kept) and kept[k][0] <= m.start < kept[k][1]):
+                free.append(m)
+        self._term_starts = sorted(t.start for t in free)
+        self._term_ends = sorted(t.end for t in free)
+
+    def covering(self, pos: int, kind: str) -> Optional[Cover]:
+        """The ``kind`` (``negated`` | ``uncertain``) trigger whose scope holds ``pos``, or None."""
+        if kind == "uncertain" and self._question:
+            return Cover(kind, "clause", self._question[0])
+        pre = self._pre[kind]
+        if pre:
+            j = bisect_right(pre, (pos, pos + 1)) - 1  # the last pre trigger ending by pos
+            if j >= 0:
+                t = bisect_right(self._term_starts, pos) - 1
+                if t < 0 or pre[j][0] > self._term_starts[t]:
+                    return Cover(kind, "pre", (pre[j][1], pre[j][0]))
+        post = self._post[kind]
+        if post:
+            j = bisect_right(post, (pos, pos + 1))  # the first post trigger that starts after pos
+            if j < len(post) and post[j][0] == pos:
+                j += 1
+            if j < len(post):
+                t = bisect_right(self._term_ends, pos)
+                if t >= len(self._term_ends) or post[j][0] < self._term_ends[t]:
+                    return Cover(kind, "post", post[j])
+        return None
+
+    def scopes(self) -> List[Scope]:
+        """Every scope as an explicit character range."""
+        out = []
+        for s, e, group in self.triggers:
+            if group == _PSEUDO:
+                continue
+            kind = "uncertain" if group == "?" else _TRIGGERS[group][0]
+            if group == "?":
+                out.append(Scope(kind, self.start, self.end, (s, e)))
+            elif _TRIGGERS[group][1] == "pre":
+                t = bisect_left(self._term_starts, e)
+                stop = self._term_starts[t] if t < len(self._term_starts) else self.end
+                out.append(Scope(kind, e, stop, (s, e)))
+            else:
+                t = bisect_right(self._term_ends, s) - 1
+                begin = self._term_ends[t] if t >= 0 else self.start
+                out.append(Scope(kind, begin, s, (s, e)))
+        return out
 
 
 def find_scopes(vocab: Vocabulary, text: str, start: int = 0, end: int | None = None) -> List[Scope]:
     """Negation/uncertainty scopes inside ``text[start:end]`` (lower-cased clause text)."""
     end = len(text) if end is None else end
-    clause = text[start:end]
-    triggers: List[Tuple[int, int, str]] = []
-    for kind in _KINDS:
-        triggers += _matches(vocab, f"context:{kind}", clause)
-    # "?" is a literal, not a word: it never satisfies the word-boundary regex, so find it directly.
-    triggers += [(i, i + 1, "context:uncertain_post") for i, ch in enumerate(clause) if ch == "?"]
-    triggers.sort(key=lambda t: (t[0], -(t[1] - t[0])))
-    kept: List[Tuple[int, int, str]] = []
-    for trig in triggers:  # drop triggers nested inside a longer one
-        if any(k[0] <= trig[0] and trig[1] <= k[1] and (k[1] - k[0]) > (trig[1] - trig[0]) for k in triggers):
-            continue
-        if kept and trig[0] < kept[-1][1]:
-            continue
-        kept.append(trig)
-    terms = [t for t in _matches(vocab, "context:terminators", clause)
-             if not any(k[0] <= t[0] < k[1] for k in kept)]
-    scopes: List[Scope] = []
-    for s, e, group in kept:
-        kind = "negated" if "negation" in group else "uncertain"
-        if clause[s:e] == "?":
-            scopes.append(Scope(kind, start, end, (start + s, start + e)))
-        elif group.endswith("_pre"):
-            stop = min([t[0] for t in terms if t[0] >= e] + [len(clause)])
-            scopes.append(Scope(kind, start + e, start + stop, (start + s, start + e)))
-        else:
-            begin = max([t[1] for t in terms if t[1] <= s] + [0])
-            scopes.append(Scope(kind, start + begin, start + s, (start + s, start + e)))
-    return scopes
+    mentions = [m for m in vocab.index().scan(text, start, end) if m.group.startswith("context:")]
+    questions = [i for i in range(start, end) if text[i] == "?"]
+    return ScopeIndex(mentions, questions=questions, start=start, end=end).scopes()

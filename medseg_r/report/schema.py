@@ -78,7 +78,16 @@ class Location:
 
 @dataclass
 class Finding:
-    """One described target with its priors. Field meanings follow ``PRIORS.md``."""
+    """One described target with its priors. Field meanings follow ``PRIORS.md``; two optional
+    fields go beyond it:
+
+    Attributes:
+        diagnosis: what the report says the finding is, as free text ("scarring" in "linear
+            opacity, likely scarring"; "abscess versus necrotic tumour"), or ``None``. It never
+            makes a finding of its own.
+        artefact: the report calls the finding an artefact ("related to overlying soft tissue"):
+            it is not a target to segment and is left out of :attr:`Report.positive_findings`.
+    """
 
     target: Optional[str] = None
     location: Location = field(default_factory=Location)
@@ -90,6 +99,8 @@ class Finding:
     negated: bool = False
     uncertain: bool = False
     spans: Dict[str, List[Span]] = field(default_factory=lambda: {k: [] for k in SPAN_KEYS})
+    diagnosis: Optional[str] = None
+    artefact: bool = False
 
     def phrase(self, text: str, group: str) -> str:
         """The words of ``text`` that gave this finding's ``group`` prior (``location`` ...)."""
@@ -107,6 +118,8 @@ class Finding:
             "negated": self.negated,
             "uncertain": self.uncertain,
             "spans": {k: [list(s) for s in self.spans.get(k, [])] for k in SPAN_KEYS},
+            "diagnosis": self.diagnosis,
+            "artefact": self.artefact,
         }
 
     @classmethod
@@ -123,6 +136,8 @@ class Finding:
             negated=bool(data.get("negated", False)),
             uncertain=bool(data.get("uncertain", False)),
             spans={k: [tuple(s) for s in spans.get(k, [])] for k in SPAN_KEYS},
+            diagnosis=data.get("diagnosis"),
+            artefact=bool(data.get("artefact", False)),
         )
 
 
@@ -135,12 +150,13 @@ class Report:
 
     @property
     def positive_findings(self) -> List[Finding]:
-        """Findings that describe a target to segment (not negated)."""
-        return [f for f in self.findings if not f.negated]
+        """Findings that describe a target to segment (neither negated nor an artefact)."""
+        return [f for f in self.findings if not f.negated and not f.artefact]
 
     @property
     def all_negative(self) -> bool:
-        """True when every finding is negated: the report asks for an empty mask."""
+        """True when the report has findings and none is positive (each is negated or an artefact):
+        the report asks for an empty mask."""
         return bool(self.findings) and not self.positive_findings
 
     def to_dict(self) -> Dict[str, Any]:

@@ -16,16 +16,18 @@ from .parser import parse_report
 from .schema import Finding, Report
 
 FIELDS = ("target", "side", "zones", "organ", "segment", "image_region", "texture", "shape", "size_mm",
-          "size_class", "count", "negated", "uncertain")
+          "size_class", "count", "negated", "uncertain", "artefact")
 _LISTS = {"zones", "texture", "shape"}
-_DEFAULTS = {f: ([] if f in _LISTS else False if f in ("negated", "uncertain") else None) for f in FIELDS}
+_FLAGS = ("negated", "uncertain", "artefact")
+_DEFAULTS = {f: ([] if f in _LISTS else False if f in _FLAGS else None) for f in FIELDS}
 
 
 def finding_fields(f: Finding) -> Dict[str, object]:
     loc = f.location
     return {"target": f.target, "side": loc.side, "zones": loc.zones, "organ": loc.organ, "segment": loc.segment,
             "image_region": loc.image_region, "texture": f.texture, "shape": f.shape, "size_mm": f.size_mm,
-            "size_class": f.size_class, "count": f.count, "negated": f.negated, "uncertain": f.uncertain}
+            "size_class": f.size_class, "count": f.count, "negated": f.negated,
+            "uncertain": f.uncertain, "artefact": f.artefact}
 
 
 def _same(name: str, expected, got) -> bool:

@@ -11,7 +11,7 @@ SIZE_RE = re.compile(
     rf"(?<![\w.]){_NUM}(?:\s*{_UNIT})?(?:{_SEP}{_NUM}(?:\s*{_UNIT})?)?(?:{_SEP}{_NUM})?\s*-?\s*{_UNIT}(?![a-z])"
 )
 _DISTANCE_RE = re.compile(r"\s+(?:from|away from|deep to|below|above|proximal to|distal to)\b")
-DIGIT_COUNT_RE = re.compile(r"(?<![\w.])(\d{1,2})(?![\d.,])\s+(?!mm|cm|x\b|o'?clock|:)")
+DIGIT_COUNT_RE = re.compile(r"(?<![\w.:/])(\d{1,2})(?![\d.,])\s+(?!mm|cm|x\b|o'?clock|:)")
 
 
 def _to_float(value: str) -> float:

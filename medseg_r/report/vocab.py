@@ -3,8 +3,10 @@
 Packs are YAML files (``vocab/*.yaml`` in this package, plus any the user adds). Each pack may define
 ``targets``, ``extra_targets``, ``organs``, ``sides``, ``zones``, ``texture``, ``shape``, ``size_words``,
 ``count_words``, ``segments``, ``image_regions``, ``anchors``, ``ignore`` (phrases that look like findings
-but are not, e.g. "fat stranding") and ``context`` (ConText triggers and diagnosis linkers). Packs are
-merged in order: a later pack adds synonyms to earlier ones, it never removes any.
+but are not, e.g. "fat stranding"), ``artefacts`` (phrases that make a finding an artefact, e.g.
+"overlying soft tissue"), ``anatomy`` (body parts that are not organs, e.g. "thigh": "R thigh" is a
+side) and ``context`` (ConText triggers, pseudo-triggers, finding boundaries, diagnosis linkers).
+Packs are merged in order: a later pack adds synonyms to earlier ones, it never removes any.
 
 User packs: pass paths to :func:`load_vocabulary`, or list them (``os.pathsep``-separated) in the
 environment variable ``MEDSEG_R_VOCAB``. See README ("Adding a term").
@@ -21,9 +23,10 @@ from typing import Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
 
 import yaml
 
-BUILTIN_PACKS = ("common", "chest", "abdomen", "breast", "brain", "colonoscopy", "image")
+BUILTIN_PACKS = ("common", "chest", "abdomen", "breast", "brain", "neck", "colonoscopy", "image")
 _TERM_GROUPS = ("targets", "extra_targets", "organs", "sides", "zones", "texture", "shape", "size_words",
                 "count_words", "image_regions")
+_LIST_GROUPS = ("anchors", "ignore", "artefacts", "anatomy")
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,14 @@ class Vocabulary:
     segments: Dict[str, Segment] = field(default_factory=dict)
     anchors: List[str] = field(default_factory=list)
     ignore: List[str] = field(default_factory=list)
+    artefacts: List[str] = field(default_factory=list)
+    anatomy: List[str] = field(default_factory=list)
     context: Dict[str, List[str]] = field(default_factory=dict)
     packs: List[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._matchers: Dict[str, Tuple[Pattern[str], Dict[str, str]]] = {}
+        self._index = None  # the word index of medseg_r.report.mentions, built on first use
 
     def add_pack(self, data: dict, name: str) -> None:
         if not isinstance(data, dict):
@@ -73,7 +79,7 @@ class Vocabulary:
             )
             for term in entry["terms"]:
                 self.segments[str(term).lower()] = seg
-        for key in ("anchors", "ignore"):
+        for key in _LIST_GROUPS:
             bucket = getattr(self, key)
             for word in data.get(key) or []:
                 word = _term(word, name)
@@ -87,6 +93,7 @@ class Vocabulary:
                     bucket.append(word)
         self.packs.append(name)
         self._matchers.clear()
+        self._index = None
 
     def matcher(self, group: str) -> Tuple[Pattern[str], Dict[str, str]]:
         """A compiled regex over every term of ``group`` and the map term -> code.
@@ -94,16 +101,28 @@ class Vocabulary:
         ``group`` is a term group, ``"segments"``, ``"anchors"`` or ``"context:<kind>"``.
         """
         if group not in self._matchers:
-            if group == "segments":
-                lookup = {t: t for t in self.segments}
-            elif group in ("anchors", "ignore"):
-                lookup = {t: t for t in getattr(self, group)}
-            elif group.startswith("context:"):
-                lookup = {t: group.split(":", 1)[1] for t in self.context.get(group.split(":", 1)[1], [])}
-            else:
-                lookup = {w: code for code, words in self.terms.get(group, {}).items() for w in words}
+            lookup = self.lookup(group)
             self._matchers[group] = (compile_terms(lookup), lookup)
         return self._matchers[group]
+
+    def lookup(self, group: str) -> Dict[str, str]:
+        """The map term -> code of ``group`` (same groups as :meth:`matcher`)."""
+        if group == "segments":
+            return {t: t for t in self.segments}
+        if group in _LIST_GROUPS:
+            return {t: t for t in getattr(self, group)}
+        if group.startswith("context:"):
+            kind = group.split(":", 1)[1]
+            return {t: kind for t in self.context.get(kind, [])}
+        return {w: code for code, words in self.terms.get(group, {}).items() for w in words}
+
+    def index(self):
+        """The word index of every term (:class:`medseg_r.report.mentions.TermIndex`), cached."""
+        if self._index is None:
+            from .mentions import TermIndex
+
+            self._index = TermIndex(self)
+        return self._index
 
     def codes(self, group: str) -> List[str]:
         return list(self.terms.get(group, {}))

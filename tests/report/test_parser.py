@@ -2,7 +2,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -29,7 +28,7 @@ def test_json_shape_matches_priors_contract():
     assert set(data) == {"report", "findings"}
     f = data["findings"][0]
     assert set(f) == {"target", "location", "texture", "shape", "size_mm", "size_class", "count", "negated",
-                      "uncertain", "spans"}
+                      "uncertain", "spans", "diagnosis", "artefact"}
     assert set(f["location"]) == {"side", "zones", "organ", "segment", "image_region"}
     assert set(f["spans"]) == {"location", "texture", "shape", "target"}
     assert f["size_mm"] == 12.0
@@ -117,10 +116,10 @@ def test_bad_input_never_crashes(text):
 def test_100_kb_of_text_is_parsed():
     text = "Small nodule in the right upper lobe. No effusion. " * 2000
     assert len(text) > 100_000
-    start = time.perf_counter()
     report = parse_report(text)
     assert len(report.findings) == 4000
-    assert time.perf_counter() - start < 10
+    assert [f.negated for f in report.findings[:4]] == [False, True, False, True]
+    assert report.findings[-2].location.segment == "upper lobe"  # timings: benchmarks.parser_speed
 
 
 def test_too_long_and_wrong_types_are_clear_errors():

@@ -1,0 +1,265 @@
+"""One :class:`Finding` from the mentions of one laid-out item (:mod:`.layout`), in one pass."""
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Sequence, Tuple
+
+from .context import Cover
+from .layout import Item, Sentence
+from .mentions import Mention, term_key
+from .schema import Finding
+from .shorthand import segment_numbers
+from .sizes import size_class_from_mm
+from .vocab import Segment, Vocabulary
+
+_TARGET_ORGAN = {"polyp": "colon", "effusion": "lung", "pneumothorax": "lung",
+                 "cardiomegaly": "heart"}
+_ZONE_ORDER = ("upper", "middle", "lower", "all")
+_UPPER_HOURS, _LOWER_HOURS = (10, 11, 12, 1, 2), (4, 5, 6, 7, 8)
+# "possible central necrosis within the mass": the trigger governs the attribute, not the target.
+_ATTRIBUTE_OF = re.compile(r"\b(?:within|inside|involving)\b|\b(?:in|of)\s+(?:the|this|that)\b")
+_ATTRIBUTE_ONLY = frozenset(("texture", "shape", "size_words", "count_words"))
+
+
+class Place:
+    """Location evidence gathered from mentions."""
+
+    def __init__(self) -> None:
+        self.sides: List[str] = []
+        self.zones: List[str] = []
+        self.organ: Optional[str] = None
+        self.segment: Optional[str] = None
+        self.region: Optional[str] = None
+        self.spans: List[Tuple[int, int]] = []
+        self.lung = False  # a lung word was read: numbered segments are then lung segments
+        self.liver_numbers: List[Tuple[Mention, List[str]]] = []
+
+    @property
+    def has_place(self) -> bool:
+        return bool(self.sides or self.zones or self.segment or self.region)
+
+    def read(self, vocab: Vocabulary, m: Mention) -> bool:
+        """Take ``m`` if it is location evidence; ``False`` otherwise."""
+        group = m.group
+        if group == "sides":
+            self.sides.append(m.code)
+        elif group == "zones":
+            self.zones.append(m.code)
+        elif group == "organs":
+            self.organ = self.organ or m.code
+            self.lung = self.lung or m.code == "lung"
+        elif group == "segments":
+            info = segment_info(vocab, m.code)
+            self._add(info, name=info.segment)
+            self.lung = self.lung or info.organ == "lung"
+        elif group == "liver_segments":
+            self.liver_numbers.append((m, segment_numbers(m.code)))  # read in finish()
+        elif group == "clock":
+            hour = int(m.code)
+            self.segment = self.segment or f"{hour} o'clock"
+            if hour in _UPPER_HOURS:
+                self.zones.append("upper")
+            elif hour in _LOWER_HOURS:
+                self.zones.append("lower")
+        elif group == "image_regions":
+            self.region = self.region or m.code
+            self.organ = self.organ or "image"
+        else:
+            return False
+        self.spans.append((m.start, m.end))
+        return True
+
+    def finish(self, vocab: Vocabulary) -> "Place":
+        """Read the numbered segments: liver segments unless the words name the lung ("segment 6 of
+        the right lower lobe")."""
+        for _, numbers in self.liver_numbers:
+            name = f"segment {numbers[0]}" if len(numbers) == 1 else \
+                f"segments {', '.join(numbers[:-1])} and {numbers[-1]}"
+            if self.lung:
+                self.segment = name  # finer than the lobe it is in
+                continue
+            for number in numbers:
+                self._add(vocab.segments.get(f"segment {number}") or Segment(), name=None)
+            self.organ = self.organ or "liver"
+            self.segment = self.segment or name
+        self.liver_numbers = []
+        return self
+
+    def _add(self, info: Segment, *, name: Optional[str]) -> None:
+        if name:
+            self.segment = self.segment or name
+        if info.side:
+            self.sides.append(info.side)
+        self.zones.extend(info.zones)
+        self.organ = self.organ or info.organ
+
+
+def segment_info(vocab: Vocabulary, term: str) -> Segment:
+    """The vocabulary entry of a region phrase as matched ("ground-glass" spellings included)."""
+    if term in vocab.segments:
+        return vocab.segments[term]
+    return {term_key(k): v for k, v in vocab.segments.items()}.get(term_key(term), Segment())
+
+
+def attribute_scope(sentence: Sentence, item: Item,
+                    kind: str) -> Tuple[Optional[Cover], List[Mention]]:
+    """(cover, attributes): the ``kind`` trigger over the item's target, and the attribute mentions
+    that trigger governs instead of the target ("possible central necrosis within the left renal
+    mass": the necrosis is uncertain, the mass is not)."""
+    if not item.targets:  # "it is not calcified": the first attribute anchors the finding
+        own = sentence.within(item.start, item.own_end)
+        return sentence.scopes.covering(own[0].start if own else item.start, kind), []
+    anchor = item.targets[0].start
+    cover = sentence.scopes.covering(anchor, kind)
+    if cover is None or cover.direction != "pre":
+        return cover, []
+    if any(start <= cover.trigger[0] and end <= anchor for start, end in sentence.diagnoses):
+        return None, []  # "opacity, likely atelectasis, and small effusion": the hedge is over
+    after = cover.trigger[1]
+    link = _ATTRIBUTE_OF.search(sentence.low, after, anchor)
+    if link is None:
+        return cover, []
+    between = sentence.within(after, link.start())
+    if between and all(m.group in _ATTRIBUTE_ONLY for m in between) \
+            and any(m.group in ("texture", "shape") for m in between):
+        return None, [m for m in between if m.group in ("texture", "shape")]
+    return cover, []
+
+
+def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional[Finding]:
+    """The finding of ``item``, or ``None`` when it has neither a target nor any attribute."""
+    negation, dropped, uncertainty = None, [], None
+    if sentence.scopes.triggers:
+        negation, dropped = attribute_scope(sentence, item, "negated")
+        uncertainty = None if negation else attribute_scope(sentence, item, "uncertain")[0]
+    own = sentence.within(item.start, item.own_end)
+    if dropped:  # "no calcification within the nodule": the nodule is there, not calcified
+        own = [m for m in own if m not in dropped]
+    f = Finding()
+    spans = f.spans
+    place = Place()
+    target_spans = {(t.start, t.end) for t in item.targets}
+    count_words: List[Mention] = []
+    count_digits: List[Mention] = []
+    for m in own:
+        group = m.group
+        if group == "targets" or group == "extra_targets":
+            if (m.start, m.end) in target_spans:
+                spans["target"].append((m.start, m.end))
+        elif group == "texture" or group == "shape":
+            codes = f.texture if group == "texture" else f.shape
+            if m.code not in codes:
+                codes.append(m.code)
+            spans[group].append((m.start, m.end))
+        elif group == "count_words":
+            count_words.append(m)
+        elif group == "size_words":
+            f.size_class = f.size_class or m.code
+            spans["shape"].append((m.start, m.end))
+        elif group == "size_mm":
+            f.size_mm = max(f.size_mm or 0.0, float(m.code))
+        elif group == "count_digit":
+            count_digits.append(m)
+        elif group == "artefacts":
+            f.artefact = True
+        else:
+            place.read(vocab, m)
+    place.finish(vocab)
+    if item.diagnosis_start is not None:
+        _read_diagnosis(vocab, sentence, item, f, place)
+    elif item.alternatives:  # "abscess versus necrotic tumour"
+        f.diagnosis = " ".join(sentence.text[item.targets[0].start:item.targets[-1].end].split())
+    if item.targets:
+        f.target = item.targets[0].code
+        if f.target == "consolidation" and "consolidation" not in f.texture:
+            f.texture.insert(0, "consolidation")
+        f.count = _count(item, count_words, count_digits)
+    elif not (f.texture or f.shape or f.size_mm) or f.artefact:
+        return None  # anatomy alone ("the lungs are clear") or an artefact alone is not a finding
+    else:
+        f.target = "lesion"  # "multiple coarse calcifications": the attributes anchor the finding
+        described = next(m for m in own if m.group in ("texture", "shape", "size_mm"))
+        f.count = _count_before(described, count_words, count_digits, item.start)
+    _apply_place(f, place)
+    if "bilateral" in place.sides and "lower" not in f.location.zones and \
+            "bibasilar" in sentence.low[item.start:item.own_end]:
+        f.location.zones.append("lower")
+    if f.location.organ is None:
+        f.location.organ = _TARGET_ORGAN.get(f.target or "")
+    if f.size_class is None:
+        f.size_class = size_class_from_mm(f.size_mm)
+    f.negated = negation is not None
+    f.uncertain = not f.negated and (item.uncertain or uncertainty is not None)
+    return f
+
+
+def _read_diagnosis(vocab: Vocabulary, sentence: Sentence, item: Item, f: Finding,
+                    place: Place) -> None:
+    """The diagnosis text; its artefact words; its place when the finding has none of its own."""
+    assert item.diagnosis_start is not None
+    words = " ".join(sentence.text[item.diagnosis_start:item.end].split())
+    f.diagnosis = words.strip(" ,;:.()") or None
+    theirs = sentence.within(item.diagnosis_start, item.end)
+    f.artefact = f.artefact or any(m.group == "artefacts" for m in theirs)
+    if not place.has_place:
+        other = Place()
+        for m in theirs:
+            other.read(vocab, m)
+        other.finish(vocab)
+        if other.has_place:
+            place.sides, place.zones, place.segment = other.sides, other.zones, other.segment
+            place.region, place.organ = other.region, place.organ or other.organ
+            place.spans += other.spans
+
+
+def _count(item: Item, words: Sequence[Mention], digits: Sequence[Mention]) -> Optional[int]:
+    count = _count_before(item.targets[-1], words, digits, item.start) or \
+        _count_before(item.targets[0], words, digits, item.start)
+    if count is None and any(int(m.code) >= 2 for m in words):
+        count = 2  # "multiple nodules, the largest ..."
+    return count
+
+
+def _count_before(target: Mention, words: Sequence[Mention], digits: Sequence[Mention],
+                  item_start: int) -> Optional[int]:
+    window_start = max(item_start, target.start - 40)
+    near = [m for m in words if window_start <= m.start < target.start]
+    if near:
+        return int(near[-1].code)
+    near = [m for m in digits if window_start <= m.start < target.start]
+    if near:
+        value = int(near[-1].code)
+        return value if 0 < value < 100 else None
+    return None
+
+
+def _apply_place(f: Finding, place: Place) -> None:
+    loc = f.location
+    loc.side = merge_sides(place.sides)
+    if place.zones:
+        loc.zones = [z for z in _ZONE_ORDER if z in place.zones]
+    loc.organ = place.organ
+    loc.segment = place.segment
+    loc.image_region = place.region
+    f.spans["location"] = sorted(set(place.spans)) if len(place.spans) > 1 else place.spans
+
+
+def share_location(f: Finding, source: Finding) -> None:
+    """A list item without a place of its own takes the place written after the list."""
+    loc, src = f.location, source.location
+    loc.side, loc.zones, loc.segment = src.side, list(src.zones), src.segment
+    loc.image_region = src.image_region
+    loc.organ = src.organ or loc.organ
+    f.spans["location"] = sorted(set(f.spans["location"]) | set(source.spans["location"]))
+
+
+def merge_sides(sides: List[str]) -> Optional[str]:
+    """One side for several mentions: left and right make ``bilateral``."""
+    if len(sides) < 2:
+        return sides[0] if sides else None
+    unique = set(sides)
+    if "bilateral" in unique or {"left", "right"} <= unique:
+        return "bilateral"
+    if len(unique) == 1:
+        return sides[0]
+    return next(s for s in ("left", "right", "midline") if s in unique)

@@ -1,0 +1,53 @@
+"""`medseg-r parse-report` on a batch with a bad line: one message on stderr, an error line in its
+place, the rest of the batch read, exit status 1 (0 when every report is read, 2: usage errors)."""
+import json
+
+from medseg_r.cli import main
+from medseg_r.report.parser import MAX_REPORT_CHARS
+
+
+def _batch(tmp_path):
+    src = tmp_path / "reports.txt"
+    too_long = "x" * (MAX_REPORT_CHARS + 1)
+    src.write_text(f"No effusion.\n{too_long}\nNodule in the RUL.\n", encoding="utf-8")
+    return src
+
+
+def test_a_line_over_the_limit_is_reported_and_the_batch_goes_on(tmp_path, capsys):
+    assert main(["parse-report", "--input", str(_batch(tmp_path)), "--json"]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(lines) == 3
+    assert lines[0]["findings"][0]["target"] == "effusion" and lines[0]["findings"][0]["negated"]
+    assert lines[1]["line"] == 2 and "200,001 characters" in lines[1]["error"]
+    assert "findings" not in lines[1]
+    assert lines[2]["findings"][0]["location"]["segment"] == "upper lobe"
+    errors = captured.err.splitlines()
+    assert errors == ["medseg-r: line 2: report is 200,001 characters long; the limit is 200,000 "
+                      "(one report per call)"]
+
+
+def test_text_output_marks_the_bad_line_too(tmp_path, capsys):
+    assert main(["parse-report", "--input", str(_batch(tmp_path)), "--color", "never"]) == 1
+    out = capsys.readouterr().out
+    assert "line 2: error: report is 200,001 characters long" in out
+    assert out.index("effusion") < out.index("line 2: error") < out.index("nodule")
+
+
+def test_a_clean_batch_exits_0(tmp_path, capsys):
+    src = tmp_path / "ok.txt"
+    src.write_text("Small R apical PTX.\nNo focal consolidation.\n", encoding="utf-8")
+    assert main(["parse-report", "--input", str(src), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    first = json.loads(captured.out.splitlines()[0])["findings"][0]
+    assert (first["target"], first["location"]["side"], first["location"]["zones"]) == (
+        "pneumothorax", "right", ["upper"])
+
+
+def test_a_single_text_over_the_limit_exits_1_without_a_traceback(capsys):
+    assert main(["parse-report", "y" * (MAX_REPORT_CHARS + 5), "--json"]) == 1
+    captured = capsys.readouterr()
+    message = "report is 200,005 characters long; the limit is 200,000 (one report per call)"
+    assert json.loads(captured.out) == {"error": message}
+    assert captured.err == f"medseg-r: report: {message}\n"
