@@ -135,6 +135,21 @@ class PriorEncoder(nn.Module):
         return {"tokens": tokens, "valid": valid.to(device), "positive": positive.to(device)}
 
 
+    def encode_text(self, texts: Sequence[str]) -> Dict[str, torch.Tensor]:
+        """The text-only source of the capacity-matched baselines: each report's whole text as one
+        embedding, given to every group of a single finding slot (no parser, no codes). An empty text
+        gives a constant."""
+        device = self.slot.weight.device
+        B, F = len(texts), self.max_findings
+        text = self.text_proj(self.text_encoder(list(texts)))  # [B, d]
+        tokens = torch.zeros(B, F, len(GROUPS), self.dim, device=device, dtype=text.dtype)
+        tokens[:, 0] = text[:, None, :]
+        tokens = tokens + self.group_type.weight[None, None] + self.slot.weight[None, :, None]
+        valid = torch.zeros(B, F, dtype=torch.bool, device=device)
+        valid[:, 0] = True
+        return {"tokens": tokens, "valid": valid, "positive": valid.clone()}
+
+
 def _phrase(report: Report, finding: Finding, group: str) -> str:
     text = finding.phrase(report.text, _SPAN_OF[group])
     if group == "meta" and not text:

@@ -13,7 +13,10 @@ from ..backbones.weights import CheckpointError, load_strict, torch_load
 from .medseg_r import MedSegR
 
 FORMAT = "medseg-r"
-VERSION = 1
+VERSION = 2
+# Parameters added in format 2, zero-initialised so that a model without them behaves exactly as
+# before: a format-1 checkpoint loads with them at their initial values.
+ADDED_IN_2 = (".deformable.film.", ".deformable.radius.")
 
 
 def save_model(model, path: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> None:
@@ -59,7 +62,18 @@ def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None
         raise CheckpointError(
             f"{path} was trained on backbone {backbone!r}, not {expect_backbone!r}"
         )
-    options = {**obj["options"], **overrides}
-    model = MedSegR(build_backbone(backbone, img_size=obj["img_size"], pretrained=False), **options)
-    load_strict(model, obj["state_dict"], source=f"MedSeg-R checkpoint {path}")
+    version = obj.get("version", 1)
+    if version > VERSION:
+        raise CheckpointError(f"{path} is format {version}; this MedSeg-R reads formats 1-{VERSION} "
+                              "(upgrade the package)")
+    options, state = dict(obj["options"]), dict(obj["state_dict"])
+    if version == 1:  # format-1 baselines were bare: no prior modules
+        options.setdefault("matched_capacity", False)
+    model = MedSegR(build_backbone(backbone, img_size=obj["img_size"], pretrained=False),
+                    **{**options, **overrides})
+    if version == 1:
+        own = model.state_dict()
+        state.update({k: v for k, v in own.items()
+                      if k not in state and any(part in k for part in ADDED_IN_2)})
+    load_strict(model, state, source=f"MedSeg-R checkpoint {path}")
     return model

@@ -4,7 +4,7 @@ as SAM decodes). Every prior path is an exact no-op while its gate is zero."""
 from __future__ import annotations
 
 import types
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -65,6 +65,7 @@ def decode(
     points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
     multimask_output: bool = False,
     detach_iou_input: bool = False,
+    box_prompts: Optional[List[torch.Tensor]] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Decode image embeddings into low-resolution mask logits.
 
@@ -79,6 +80,9 @@ def decode(
         boxes: ``[B, 4]`` ``(x0, y0, x1, y1)`` in input pixels. points: ``(coords [B, N, 2], labels
         [B, N])``.
         detach_iou_input: the IoU head sees its input detached (training the head alone).
+        box_prompts: per image ``[n, 4]`` boxes in canvas pixels predicted from the report (see
+            :mod:`medseg_r.model.box_prompts`): each is decoded and the masks are joined (pixelwise
+            maximum of the logits). An image with none, or with a user box, is decoded as usual.
 
     Returns:
         ``low_res`` logits ``[B, M, s, s]`` and ``iou`` ``[B, M]`` (``M`` = 3 with
@@ -107,11 +111,16 @@ def decode(
                 coords[b : b + 1].to(embeddings) * frame.scale,
                 labels[b : b + 1].to(embeddings.device),
             )
+        predicted = None if box_prompts is None or box is not None else box_prompts[b]
+        if predicted is not None and len(predicted):
+            box = predicted.to(embeddings)
         sparse, dense = sam.prompt_encoder(points=pts, boxes=box, masks=None)
+        if box is not None and pts is not None and sparse.shape[0] != 1:
+            raise ValueError("point prompts cannot be combined with several predicted boxes")
         if dense_prior is not None:
             dense = dense + dense_prior[b : b + 1].to(dense.dtype)
         if text_tokens is not None:
-            sparse = torch.cat([sparse, text_tokens[b : b + 1].to(sparse.dtype)], dim=1)
+            sparse = torch.cat([sparse, text_tokens[b : b + 1].to(sparse.dtype).expand(sparse.shape[0], -1, -1)], dim=1)
         shift_b = None if shift is None else shift[b : b + 1]
         decoder = (
             sam.mask_decoder
@@ -132,11 +141,13 @@ def decode(
 
         low, iou = run(sparse)
         if use and prompts.uses_extra_token:
-            extra = prompts.extra_tokens(priors, b).to(sparse.dtype)
+            extra = prompts.extra_tokens(priors, b).to(sparse.dtype).expand(sparse.shape[0], -1, -1)
             low_t, iou_t = run(torch.cat([sparse, extra], dim=1))
             g = prompts.extra_token_gate
             low = low + (g * (low_t - low)).to(low.dtype)
             iou = iou + (g * (iou_t - iou)).to(iou.dtype)
+        if low.shape[0] > 1:  # one mask per predicted box: join them
+            low, iou = low.amax(dim=0, keepdim=True), iou.amax(dim=0, keepdim=True)
         masks.append(low)
         ious.append(iou)
     return torch.cat(masks), torch.cat(ious)

@@ -15,8 +15,11 @@ from ..io.images import image_to_tensor
 from ..perception import SiteModulator
 from ..perception.injection import adapter_for, detect_family, resolve_sites, site_key
 from ..report import Report
+from .box_prompts import BoxHead, boxes_from_map
+from .conditioning import location_render, prior_tokens
 from .decoder_prompts import DecoderPriorPrompts, TextTokenPrompt
 from .decoding import decode
+from .encoding import encode
 from .geometry import Frame, from_canvas, to_canvas
 from .inputs import as_reports, check_images
 from .options import FREEZE_MODES, PRIOR_MODES, ModelOptions
@@ -53,12 +56,14 @@ class MedSegR(nn.Module):
             raise ValueError(f"backbone family {backbone.family!r} does not fit a "
                              f"{type(encoder).__name__} encoder")
         self.detach_iou_input = False  # set by the training task (its IoU loss trains the head)
+        self.feature_cache = None  # a FeatureCache, used while the encoder is frozen
         embed_dim = self.sam.prompt_encoder.embed_dim
         self.rasteriser = LocationRasteriser(orientation=cfg.orientation)
         self.use_location_map = cfg.location_map and cfg.priors == "structured"
         self.perception = nn.ModuleDict()
         self.prior_encoder = self.fusion = self.decoder_prompts = self.text_prompt = None
-        if cfg.priors == "structured":
+        self.box_head = BoxHead(channels=embed_dim) if cfg.report_box else None
+        if cfg.uses_prior_modules:
             self.prior_encoder = PriorEncoder(dim=cfg.prior_dim, max_findings=cfg.max_findings,
                                               text_encoder=build_text_encoder(cfg.text_encoder))
             self.fusion = PriorFusion(dim=cfg.prior_dim, depth=cfg.fusion_depth)
@@ -145,15 +150,15 @@ class MedSegR(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def encode_priors(self, reports: Sequence[Report]) -> Optional[Priors]:
-        """Fused prior tokens of ``reports`` (see :class:`~medseg_r.cognition.PriorFusion`)."""
-        if self.prior_encoder is None:
-            return None
-        return self.fusion(self.prior_encoder(reports))
+        """Fused prior tokens of ``reports`` from the model's prior source (see
+        :mod:`medseg_r.model.conditioning`), or ``None`` for a bare baseline."""
+        return prior_tokens(self, reports)
 
     def forward(self, images: torch.Tensor, reports: Sequence[ReportLike],
                 boxes: Optional[torch.Tensor] = None,
                 points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
-                multimask_output: bool = False) -> Dict[str, Optional[torch.Tensor]]:
+                multimask_output: bool = False, *,
+                decode_masks: bool = True) -> Dict[str, Optional[torch.Tensor]]:
         """Segment what each report describes.
 
         Args:
@@ -161,12 +166,14 @@ class MedSegR(nn.Module):
             reports: B strings or :class:`Report` objects.
             boxes: optional ``[B, 4]`` boxes ``(x0, y0, x1, y1)`` in input pixels.
             points: optional ``(coords [B, N, 2] in input pixels (x, y), labels [B, N])``.
+            decode_masks: ``False`` stops after the encoder and the box head (training the head).
 
         Returns:
             ``masks`` logits ``[B, 1, H, W]`` (``[B, 3, H, W]`` with ``multimask_output``),
             ``iou`` ``[B, 1]``, ``low_res_masks``, ``attention`` ``[B, 1, H, W]`` (location
-            attention of the first modulated site, or ``None``) and ``location_map`` (the prior at
-            the embedding grid).
+            attention of the first modulated site, or ``None``), ``location_map`` (the prior at
+            the embedding grid) and, with ``report_box``, ``box_map`` (the head's logits at the
+            embedding grid) and ``boxes`` (per image ``[n, 4]`` predicted boxes in input pixels).
         """
         check_images(images)
         B, _, H, W = images.shape
@@ -176,62 +183,51 @@ class MedSegR(nn.Module):
                       pixel_mean=getattr(self.sam, "pixel_mean", None),
                       pixel_std=getattr(self.sam, "pixel_std", None))
         priors = self.encode_priors(parsed)
-        render = None
-        if self.use_location_map:
-            def render(size, _content=[frame.content] * B, _device=images.device):
-                return self.rasteriser.render(parsed, size=size, content=_content, device=_device)
+        render = location_render(self, parsed, frame, images.device)
         embeddings, attention = self.encode_image(x, priors, render)
-        ctx_map = render(tuple(embeddings.shape[-2:])) if render is not None else None
-        texts = [r.text for r in parsed]
-        text_tokens = None if self.text_prompt is None else self.text_prompt(texts)
-        low_res, iou = self.decode(embeddings, frame=frame, priors=priors, location_map=ctx_map,
-                                   text_tokens=text_tokens, boxes=boxes, points=points,
-                                   multimask_output=multimask_output)
+        out: Dict[str, Any] = {"location_map": None if render is None else render(
+            tuple(embeddings.shape[-2:]))}
+        predicted = None
+        if self.box_head is not None:
+            out["box_map"] = self.box_head(embeddings, attention)
+            predicted = boxes_from_map(out["box_map"], canvas=self.img_size,
+                                       threshold=self.config.box_threshold,
+                                       max_boxes=self.config.max_findings)
+            out["boxes"] = [b / frame.scale for b in predicted]
         if attention is not None:
             attention = F.interpolate(from_canvas(attention, frame), size=(H, W), mode="bilinear",
                                       align_corners=False)
-        return {"masks": from_canvas(low_res, frame), "iou": iou, "low_res_masks": low_res,
-                "attention": attention, "location_map": ctx_map}
+        out["attention"] = attention
+        if not decode_masks:
+            return out
+        text_tokens = None if self.text_prompt is None else self.text_prompt([r.text for r in parsed])
+        low_res, iou = self.decode(embeddings, frame=frame, priors=priors,
+                                   location_map=out["location_map"], text_tokens=text_tokens,
+                                   boxes=boxes, points=points, multimask_output=multimask_output,
+                                   box_prompts=predicted)
+        out.update(masks=from_canvas(low_res, frame), iou=iou, low_res_masks=low_res)
+        return out
 
     def encode_image(self, canvas: torch.Tensor, priors: Optional[Priors],
                      render: Optional[Render] = None
                      ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """The image encoder on a prepared canvas ``[B, 3, S, S]``, modulated by ``priors`` at the
-        injection sites; ``render(size) -> [B, 1, h, w]`` supplies location maps (or ``None``).
-        Returns the embedding ``[B, E, s, s]`` and the spatial attention ``[B, 1, h, w]`` of the
-        first site that has one (or ``None``). Everything a call needs stays in the call."""
-        if priors is None or not len(self.perception):
-            return self.sam.image_encoder(canvas), None
-        maps: Dict[Tuple[int, int], Optional[torch.Tensor]] = {}
-        attention: List[torch.Tensor] = []
-
-        def modulate(site: str, x: torch.Tensor) -> torch.Tensor:
-            key = site_key(site)
-            if key not in self.perception:
-                return x
-            size = (x.shape[1], x.shape[2])
-            if size not in maps:
-                maps[size] = render(size) if render is not None else None
-            out, att = self.perception[key](x, priors, maps[size])
-            if att is not None:
-                attention.append(att)
-            return out
-
-        embeddings = self.adapter.run(self.sam.image_encoder, canvas, modulate,
-                                      checkpointed=self.config.activation_checkpointing)
-        return embeddings, (attention[0] if attention else None)
+        injection sites (:func:`medseg_r.model.encoding.encode`): the embedding ``[B, E, s, s]``
+        and the first site's spatial attention ``[B, 1, h, w]`` (or ``None``)."""
+        return encode(self, canvas, priors, render)
 
     def decode(self, embeddings: torch.Tensor, *, frame: Frame, priors: Optional[Priors] = None,
                location_map: Optional[torch.Tensor] = None,
                text_tokens: Optional[torch.Tensor] = None, boxes: Optional[torch.Tensor] = None,
                points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
-               multimask_output: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+               multimask_output: bool = False,
+               box_prompts: Optional[List[torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Image embeddings -> low-resolution logits ``[B, M, s, s]`` and IoU ``[B, M]``, with this
         model's decoder-side priors (arguments: :func:`medseg_r.model.decoding.decode`)."""
         return decode(self.sam, embeddings, frame=frame, prompts=self.decoder_prompts,
                       priors=priors, location_map=location_map, text_tokens=text_tokens,
                       boxes=boxes, points=points, multimask_output=multimask_output,
-                      detach_iou_input=self.detach_iou_input)
+                      detach_iou_input=self.detach_iou_input, box_prompts=box_prompts)
 
     @torch.no_grad()
     def predict(self, image: np.ndarray, report: ReportLike, *,

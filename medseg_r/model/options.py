@@ -35,6 +35,13 @@ class ModelOptions:
         (MedSeg-R
             modules only) or ``"none"`` (everything).
         activation_checkpointing: recompute encoder stages in the backward pass (less GPU memory).
+        matched_capacity: the baselines (``none``, ``text_token``) get MedSeg-R's own modules, fed a
+            constant (``none``) or one embedding of the whole report text (``text_token``), so every
+            model of a comparison has the same parameters; ``False``: the bare baselines of format-1
+            checkpoints (no added modules; the sentence as one extra sparse prompt token).
+        report_box: a box head reads the (modulated) image embedding and predicts one box per
+            described lesion; SAM's decoder is prompted with each box (see
+            :mod:`medseg_r.model.box_prompts`). ``box_threshold``: the head's score for a box.
     """
 
     priors: str = "structured"
@@ -52,6 +59,9 @@ class ModelOptions:
     orientation: str = "radiological"
     freeze: str = "image_encoder"
     activation_checkpointing: bool = False
+    matched_capacity: bool = True
+    report_box: bool = False
+    box_threshold: float = 0.3
 
     def __post_init__(self) -> None:
         if self.priors not in PRIOR_MODES:
@@ -62,6 +72,8 @@ class ModelOptions:
             raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {self.orientation!r}")
         if self.prior_dim <= 0 or self.bottleneck <= 0:
             raise ValueError("prior_dim and bottleneck must be positive")
+        if not 0.0 < self.box_threshold < 1.0:
+            raise ValueError(f"box_threshold must be in (0, 1), got {self.box_threshold}")
         if self.inject_at is not None:
             object.__setattr__(self, "inject_at", tuple(self.inject_at))
 
@@ -86,12 +98,13 @@ class ModelOptions:
         names = ("spatial_attention", "dynamic_conv", "deformable")
         return tuple(m for m, on in zip(names, flags) if on)
 
+    @property
+    def uses_prior_modules(self) -> bool:
+        """Whether the model has MedSeg-R's prior modules (MedSeg-R itself, or a matched baseline)."""
+        return self.priors == "structured" or self.matched_capacity
+
     def to_dict(self) -> Dict[str, Any]:
-        """Plain values for checkpoints (lists, not tuples; options at their default since version 1
-        of the checkpoint format are kept out, so older packages can read the file)."""
+        """Plain values for checkpoints and :func:`~medseg_r.model.build_model` (lists, not tuples)."""
         out = asdict(self)
         out["inject_at"] = None if self.inject_at is None else list(self.inject_at)
-        if not self.activation_checkpointing:
-            out.pop("activation_checkpointing")
         return out
-

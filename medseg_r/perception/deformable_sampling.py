@@ -14,11 +14,14 @@ from .common import pooled
 
 
 class DeformableSampling(nn.Module):
-    """Split ``z`` into ``G`` channel groups; group ``g`` at position ``p`` reads ``z_g(p +
-    Δ_g(p))`` times a modulation ``m_g(p)``; a 1x1 convolution mixes the groups. ``Δ, m`` are
-    predicted from ``z + c(t)``, ``t`` the pooled shape token. Offsets start on a ring of radius
-    ``radius`` pixels (one direction per group), so the sampling is a fixed dilated neighbourhood
-    until trained.
+    """Split ``z`` into ``G`` channel groups; group ``g`` at position ``p`` reads
+    ``z_g(p + Δ_g(p))`` times a modulation ``m_g(p)``; a 1x1 convolution mixes the groups.
+
+    The shape token ``t`` (shape codes, size class and size) steers the sampling in two ways:
+    ``Δ, m`` are predicted from ``z * (1 + γ(t)) + β(t)`` (FiLM of the offset branch), and each
+    group's ring of radius ``radius`` is scaled by ``exp(ρ_g(t))``, so the pattern can widen for a
+    large or spiculated lesion and narrow for a small round one. ``γ`` and ``ρ`` start at zero and
+    the offset predictor at zero: until trained, the sampling is a fixed dilated ring.
 
     Args:
         dim: channels ``r`` (divisible by ``groups``). prior_dim: token width ``d``.
@@ -33,7 +36,12 @@ class DeformableSampling(nn.Module):
         if groups < 1 or dim % groups or radius <= 0:
             raise ValueError("groups must divide dim and radius must be positive")
         self.groups = groups
-        self.condition = nn.Linear(prior_dim, dim)
+        self.condition = nn.Linear(prior_dim, dim)  # β(t)
+        self.film = nn.Linear(prior_dim, dim)  # γ(t)
+        self.radius = nn.Linear(prior_dim, groups)  # ρ(t): log scale of each group's ring
+        for layer in (self.film, self.radius):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
         self.offset = nn.Conv2d(dim, 3 * groups, kernel_size=3, padding=1)
         nn.init.zeros_(self.offset.weight)
         nn.init.zeros_(self.offset.bias)
@@ -50,9 +58,11 @@ class DeformableSampling(nn.Module):
         1, H, W]``."""
         B, _, H, W = z.shape
         G = self.groups
-        cond = z + self.condition(pooled(priors, "shape"))[:, :, None, None]
+        shape = pooled(priors, "shape")
+        cond = z * (1.0 + self.film(shape))[:, :, None, None] + self.condition(shape)[:, :, None, None]
         pred = self.offset(cond)
-        offsets = pred[:, : 2 * G].float().view(B, G, 2, H, W) + self.ring.view(1, G, 2, 1, 1)
+        ring = self.ring.view(1, G, 2, 1, 1) * self.radius(shape).float().exp().view(B, G, 1, 1, 1)
+        offsets = pred[:, : 2 * G].float().view(B, G, 2, H, W) + ring
         return offsets, torch.sigmoid(pred[:, 2 * G :]).unsqueeze(2)
 
     def forward(self, z: torch.Tensor, priors: Dict[str, torch.Tensor]) -> torch.Tensor:

@@ -89,8 +89,12 @@ def _calls(model, images, reports):
     ({"dynamic_conv": False}, {"SpatialAttention": 3, "DeformableSampling": 3}),
     ({"deformable": False}, {"SpatialAttention": 3, "DynamicConv": 3}),
     ({"inject_at": ["patch_embed"]}, {"SpatialAttention": 1, "DynamicConv": 1, "DeformableSampling": 1}),
-    ({"priors": "none"}, {}),
-    ({"priors": "text_token"}, {"TextTokenPrompt": 1}),
+    # capacity-matched baselines run the same modules, fed a constant or the report text
+    ({"priors": "none"}, {"SpatialAttention": 3, "DynamicConv": 3, "DeformableSampling": 3}),
+    ({"priors": "text_token"}, {"SpatialAttention": 3, "DynamicConv": 3, "DeformableSampling": 3}),
+    # the bare baselines of format-1 checkpoints
+    ({"priors": "none", "matched_capacity": False}, {}),
+    ({"priors": "text_token", "matched_capacity": False}, {"TextTokenPrompt": 1}),
 ])
 def test_each_ablation_switch_changes_which_modules_run(tiny_model_factory, options, expected):
     model = tiny_model_factory(**options)
@@ -127,10 +131,10 @@ def test_decoder_prior_modes(tiny_model_factory, mode, gates):
         assert torch.equal(opened, closed)
 
 
-def test_baselines_have_no_prior_modules(tiny_model_factory):
-    none = tiny_model_factory(priors="none")
+def test_bare_baselines_have_no_prior_modules(tiny_model_factory):
+    none = tiny_model_factory(priors="none", matched_capacity=False)
     assert none.parameter_summary()["added"] == 0
-    text = tiny_model_factory(priors="text_token")
+    text = tiny_model_factory(priors="text_token", matched_capacity=False)
     assert len(text.perception) == 0 and text.gates() == {}
     added = text.parameter_summary()["added"]
     assert added == sum(p.numel() for p in text.text_prompt.parameters())
@@ -202,3 +206,22 @@ def test_a_frozen_image_encoder_stays_in_eval_mode_when_training():
     assert all(torch.equal(before[k], after[k]) for k in before)  # pretrained statistics kept
     unfrozen = build_model("litemedsam", freeze="none", pretrained=False).train()
     assert all(m.training for m in unfrozen.sam.image_encoder.modules())
+
+
+def test_matched_baselines_read_only_what_their_source_gives(tiny_model_factory):
+    """``none`` ignores the report entirely; ``text_token`` reads the words but gets no parsed
+    location (a flat map)."""
+    images = torch.rand(1, 3, 64, 64)
+    none = tiny_model_factory(priors="none")
+    text = tiny_model_factory(priors="text_token")
+    with torch.no_grad():
+        for model in (none, text):
+            for gate in model.gates().values():
+                gate.fill_(0.5)
+        a = none(images, ["nodule in the right upper lobe"])
+        b = none(images, ["mass in the left lower lobe"])
+        assert torch.equal(a["masks"], b["masks"])
+        c = text(images, ["nodule in the right upper lobe"])
+        d = text(images, ["mass in the left lower lobe"])
+        assert (c["masks"] - d["masks"]).abs().max() > 1e-4
+        assert torch.equal(c["location_map"], torch.full_like(c["location_map"], 0.5))
