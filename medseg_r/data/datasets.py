@@ -1,8 +1,13 @@
 """2-D segmentation data sets: records (image, mask, report) -> batches for MedSeg-R.
 
 Every sample is resized like SAM (longest side to ``size``, padded bottom/right) so batches stack.
-Augmentation is a horizontal flip that also flips the report's sides (:func:`flip_report`), decided
-from ``(seed, epoch, index)`` so that a resumed run sees exactly the same samples.
+Augmentation is a horizontal flip that also mirrors the report, its text included
+(:func:`~medseg_r.report.transform.mirrored_report`: every model, text-reading baselines too, is
+told the side the flipped image shows). A sample whose report cannot be mirrored consistently (a
+finding in the liver, spleen, heart ...) is never flipped, and a data set whose ``dataset.json``
+says ``"augment_flip": false`` (the phantom: a mirrored chest radiograph shows the heart on the wrong
+side) is not flipped at all. Flips are decided from ``(seed, epoch, index)`` so that a resumed run
+sees exactly the same samples.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..io import read_image, to_unit_float
 from ..report import Report, parse_report
-from ..report.transform import flip_report
+from ..report.transform import mirrored_report
 
 
 @dataclass
@@ -92,8 +97,22 @@ class SegmentationDataset(Dataset):
             self._reports[index] = parse_report(rec.report)
         report = self._reports[index]
         if self.flipped(index):
-            image, mask, report = image.flip(-1), mask.flip(-1), flip_report(report)
+            mirrored = mirrored_report(report)
+            if mirrored is not None:
+                image, mask, report = image.flip(-1), mask.flip(-1), mirrored
         return {"image": image, "mask": mask, "report": report, "id": rec.id, "tags": list(rec.tags)}
+
+
+def flip_allowed(root: str) -> bool:
+    """Whether the data set at ``root`` may be mirrored (its ``dataset.json`` ``augment_flip``,
+    default true)."""
+    import json
+
+    meta = os.path.join(root, "dataset.json")
+    if not os.path.isfile(meta):
+        return True
+    with open(meta, encoding="utf-8") as handle:
+        return bool(json.load(handle).get("augment_flip", True))
 
 
 def collate(batch: List[Dict[str, object]]) -> Dict[str, object]:

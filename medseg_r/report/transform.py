@@ -2,21 +2,86 @@
 from __future__ import annotations
 
 import copy
+import re
+from typing import Optional
 
 from .schema import Report
 
 _SIDE_SWAP = {"left": "right", "right": "left"}
 _REGION_SWAP = {"left": "right", "right": "left", "top_left": "top_right", "top_right": "top_left",
                 "bottom_left": "bottom_right", "bottom_right": "bottom_left"}
+# Side words as reports write them, and their mirror (case kept). Only words inside a finding's
+# location evidence are rewritten, so "L1 vertebra" or "T2-weighted" elsewhere are never touched.
+_WORD_SWAP = {"right": "left", "left": "right", "r": "l", "l": "r", "rt": "lt", "lt": "rt",
+              "dexter": "sinister", "sinister": "dexter", "dextra": "sinistra", "sinistra": "dextra",
+              "rul": "lul", "lul": "rul", "rll": "lll", "lll": "rll", "rml": "lingula",
+              "lingula": "rml", "ruz": "luz", "luz": "ruz", "rmz": "lmz", "lmz": "rmz", "rlz": "llz",
+              "llz": "rlz"}
+_WORD = re.compile(r"[A-Za-z]+")
+# Organs that are not mirror-symmetric: a flipped image puts them on the wrong side of the body,
+# which no report or location layout can describe (the liver on the patient's left).
+UNSIDED_LATERAL_ORGANS = ("liver", "spleen", "heart", "pancreas", "stomach", "aorta")
+
+
+def _mirror_words(text: str) -> str:
+    def swap(match: "re.Match[str]") -> str:
+        word = match.group(0)
+        low = word.lower()
+        other = _WORD_SWAP.get(low)
+        if other is None:
+            return word
+        if other == "rml":
+            return "RML"
+        if low == "rml" or not word[0].isupper():
+            return other
+        return other.upper() if word.isupper() and len(word) > 1 or len(word) == 1 else (
+            other.capitalize())
+
+    return _WORD.sub(swap, text)
+
+
+def _mirrored_text(report: Report) -> str:
+    spans = sorted({tuple(s) for f in report.findings for s in f.spans.get("location", [])})
+    text, out, last = report.text, [], 0
+    for start, end in spans:
+        if start < last:  # overlapping evidence: already rewritten
+            continue
+        out.append(text[last:start])
+        out.append(_mirror_words(text[start:end]))
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _sides(report: Report):
+    return [(f.location.side, f.location.image_region, f.negated) for f in report.findings]
+
+
+def mirrored_report(report: Report) -> Optional[Report]:
+    """The report as it must read for a horizontally flipped image, or ``None`` when the flip cannot
+    be described consistently.
+
+    The side words in each finding's location evidence are mirrored in the text ("right" <-> "left",
+    "R" <-> "L", "RUL" <-> "LUL" ...) and the new text is parsed again, so the text, the parsed
+    sides and the location map agree by construction. ``None`` when the mirrored text does not
+    parse to the mirrored sides (a side the rewrite could not reach), or when a finding lies in an
+    organ that is not mirror-symmetric (liver, spleen, heart ...): a flipped image would show
+    impossible anatomy there."""
+    from .parser import parse_report
+
+    if any(f.location.organ in UNSIDED_LATERAL_ORGANS for f in report.findings):
+        return None
+    expected = [(_SIDE_SWAP.get(side, side), _REGION_SWAP.get(region, region), negated)
+                for side, region, negated in _sides(report)]
+    flipped = parse_report(_mirrored_text(report))
+    return flipped if _sides(flipped) == expected else None
 
 
 def flip_report(report: Report) -> Report:
-    """The report as it must read for a horizontally flipped image: patient sides and image-relative
-    left/right swap (a mirrored radiograph shows the patient's right lung where the left one was)."""
-    out = copy.deepcopy(report)
-    for f in out.findings:
-        f.location.side = _SIDE_SWAP.get(f.location.side, f.location.side)
-        f.location.image_region = _REGION_SWAP.get(f.location.image_region, f.location.image_region)
+    """:func:`mirrored_report`, or a ``ValueError`` when the report cannot be mirrored."""
+    out = mirrored_report(report)
+    if out is None:
+        raise ValueError(f"this report cannot be mirrored consistently: {report.text[:120]!r}")
     return out
 
 

@@ -152,7 +152,33 @@ def test_flip_augmentation_swaps_sides_in_the_report(tmp_path):
             assert torch.equal(sample["image"], plain["image"].flip(-1))
             assert torch.equal(sample["mask"], plain["mask"].flip(-1))
             assert sides[0] == "left" and regions[1] == "top_right"
+            # the text follows the flip too (a baseline that reads only the text is told the truth)
+            assert sample["report"].text == "nodule in the left upper lobe; polyp in upper right of the image"
         else:
             assert torch.equal(sample["image"], plain["image"]) and sides[0] == "right" and regions[1] == "top_left"
     assert any(flips) and not all(flips)
     assert plain["report"].findings[0].location.side == "right"  # the cached report was not mutated
+
+
+def test_reports_that_cannot_be_mirrored_are_never_flipped(tmp_path):
+    img, mask = _case(0)
+    _png(tmp_path / "a.png", img)
+    _png(tmp_path / "a_m.png", mask)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": "a.png", "mask": "a_m.png",
+                                                  "report": "Hypodense lesion in the right hepatic lobe."}))
+    records, root = read_dataset(str(tmp_path / "m.jsonl"))
+    ds = SegmentationDataset(records, root=root, size=64, augment=True, seed=0)
+    plain = SegmentationDataset(records, root=root, size=64)[0]
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        sample = ds[0]
+        assert torch.equal(sample["image"], plain["image"])  # a mirrored liver is impossible anatomy
+        assert sample["report"].findings[0].location.side == "right"
+
+
+def test_a_data_set_can_forbid_flips(tmp_path):
+    from medseg_r.data.datasets import flip_allowed
+
+    assert flip_allowed(str(tmp_path)) is True  # no dataset.json: allowed
+    (tmp_path / "dataset.json").write_text(json.dumps({"augment_flip": False}))
+    assert flip_allowed(str(tmp_path)) is False
