@@ -248,7 +248,8 @@ def _cmd_train(args) -> int:
             raise UserError(f"cannot read config {args.config}: {exc}") from None
     for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
                 "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
-                "schedule", "limit_train_batches", "model_weights"):
+                "schedule", "limit_train_batches", "model_weights", "objective", "backbone_lr",
+                "feature_cache", "cache_dtype"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value
@@ -298,7 +299,7 @@ def _cmd_evaluate(args) -> int:
 def _cmd_demo(args) -> int:
     from .engine.demo import run_demo
 
-    run_demo(args.out, quick=args.quick, seed=args.seed)
+    run_demo(args.out, quick=args.quick, seed=args.seed, precision=args.precision)
     return 0
 
 
@@ -393,6 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
                    help="deterministic kernels (default: on CPU yes, on GPU no)")
     p.add_argument("--resume", help="a Lightning checkpoint, or 'auto' for OUT/checkpoints/last.ckpt")
+    p.add_argument("--objective", choices=["segmentation", "localisation", "both"],
+                   help="train on the masks (default), the box head alone (model option report_box; "
+                        "the decoder is not run), or both")
+    p.add_argument("--backbone-lr", dest="backbone_lr", type=float,
+                   help="learning rate of the pretrained SAM parts that train (default: --lr)")
+    p.add_argument("--feature-cache", dest="feature_cache",
+                   help="folder caching the frozen encoder's features (computed once per image)")
+    p.add_argument("--cache-dtype", dest="cache_dtype", choices=["float16", "float32"])
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="Dice, IoU, HD95, small-lesion sensitivity, FP rate; per subset")
@@ -405,8 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="phantom data -> train MedSeg-R and baselines -> compare (CPU)")
     p.add_argument("--out", default="medseg_r_demo")
-    p.add_argument("--quick", action="store_true", help="about 2 minutes instead of about 10")
+    p.add_argument("--quick", action="store_true", help="a smaller run that only shows the pipeline")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", help="training precision, e.g. 32-true or bf16-mixed (default: "
+                                       "bf16-mixed on CPUs with bfloat16 instructions, else 32-true)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -27,11 +27,11 @@ import numpy as np
 REPORT = "Multiple round nodules in both lungs."
 
 
-def make_volume(path: str, slices: int, seed: int = 0) -> None:
+def make_volume(path: str, slices: int, seed: int = 0, size: int = 256) -> None:
     import nibabel as nib
 
     rng = np.random.default_rng(seed)
-    z, y, x = np.mgrid[0:slices, 0:256, 0:256]
+    z, y, x = np.mgrid[0:slices, 0:size, 0:size] * np.array([1.0, 256 / size, 256 / size])[:, None, None, None]
     body = ((x - 128) / 110.0) ** 2 + ((y - 128) / 90.0) ** 2 < 1
     lungs = body & ((((x - 80) / 40.0) ** 2 + ((y - 120) / 60.0) ** 2 < 1) |
                     (((x - 176) / 40.0) ** 2 + ((y - 120) / 60.0) ** 2 < 1))
@@ -65,7 +65,7 @@ def run_once(ckpt: str, volume: str, batch_size: int, out: str) -> Dict[str, flo
     with open(os.path.join(out, f"{name}_prediction.json"), encoding="utf-8") as handle:
         timing = json.load(handle)["timing"]
     return {"seconds_per_slice": timing["seconds_per_slice"], "slices_run": timing["slices_run"],
-            "peak_rss_mb": timing["peak_rss_mb"]}
+            "peak_rss_mb": timing["peak_rss_mb"], "peak_gpu_mb": timing.get("peak_gpu_mb")}
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -74,6 +74,7 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--slices", type=int, default=48)
+    parser.add_argument("--size", type=int, default=256, help="in-plane size of the synthetic CT")
     parser.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -82,7 +83,7 @@ def main(argv: List[str] | None = None) -> int:
     work = args.out or tempfile.mkdtemp(prefix="medseg_r_predict_speed_")
     os.makedirs(work, exist_ok=True)
     volume = os.path.join(work, "ct.nii.gz")
-    make_volume(volume, args.slices)
+    make_volume(volume, args.slices, size=args.size)
     rows = []
     for backbone in args.backbones:
         ckpt = os.path.join(work, f"{backbone}.ckpt")
@@ -94,16 +95,25 @@ def main(argv: List[str] | None = None) -> int:
             rows.append({"backbone": backbone, "batch_size": batch, "slices_run": runs[0]["slices_run"],
                          "ms_per_slice": round(1000 * per, 1), "slices_per_s": round(1 / per, 2),
                          "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in runs)),
+                         "peak_gpu_mb": runs[0]["peak_gpu_mb"] and round(max(r["peak_gpu_mb"] for r in runs)),
                          "ms_per_slice_runs": [round(1000 * r["seconds_per_slice"], 1) for r in runs]})
     if args.json:
-        print(json.dumps({"rows": rows, "slices": args.slices, "repeats": args.repeats}, indent=2))
+        print(json.dumps({"rows": rows, "slices": args.slices, "size": args.size, "repeats": args.repeats,
+                          "device": _device()}, indent=2))
         return 0
-    print(f"medseg-r predict on a 256 x 256 x {args.slices} CT, median of {args.repeats} runs:")
+    print(f"medseg-r predict on a {args.size} x {args.size} x {args.slices} CT ({_device()}), "
+          f"median of {args.repeats} runs:")
     print(f"{'backbone':<12}{'batch':>6}{'slices/s':>10}{'ms/slice':>10}{'peak MB':>9}   runs (ms/slice)")
     for r in rows:
         print(f"{r['backbone']:<12}{r['batch_size']:>6}{r['slices_per_s']:>10.2f}{r['ms_per_slice']:>10.1f}"
               f"{r['peak_rss_mb']:>9}   {', '.join(map(str, r['ms_per_slice_runs']))}")
     return 0
+
+
+def _device() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
 
 
 if __name__ == "__main__":

@@ -27,7 +27,10 @@ from torch.utils.data import DataLoader
 from ..data.datasets import SegmentationDataset, collate
 from ..io import atomic_write
 
-SUBSETS = ("small", "overlap", "low_contrast", "distractor")
+# Subset tags of the phantom benchmark (medseg_r.data.phantom): the hard cases, the cases in which only
+# one kind of prior can pick the described lesion, and the test split's two phrasing groups.
+SUBSETS = ("small", "overlap", "low_contrast", "distractor", "by_location", "by_texture", "by_shape",
+           "phrasing_new", "phrasing_known")
 
 
 def case_metrics(pred: np.ndarray, truth: np.ndarray) -> Dict[str, float]:

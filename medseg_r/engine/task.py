@@ -8,6 +8,7 @@ import lightning as L
 import torch
 
 from ..model import build_model
+from ..model.box_prompts import box_map_loss
 
 
 def _overlap_counts(logits: torch.Tensor, target: torch.Tensor):
@@ -25,6 +26,9 @@ def dice_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES = ("dice_ce", "dice_focal", "batch_dice_ce", "batch_dice_focal")
+# What a run trains on: the masks (segmentation loss), the box head's heat map and sizes
+# (localisation: the decoder is not run, which makes a step on cached features cheap), or both.
+OBJECTIVES = ("segmentation", "localisation", "both")
 
 
 def build_loss(name: str):
@@ -62,14 +66,24 @@ class SegmentationTask(L.LightningModule):
 
     def __init__(self, *, backbone: str = "sam_tiny", img_size: Optional[int] = None, pretrained: bool = True,
                  model_options: Optional[Dict[str, Any]] = None, lr: float = 1e-3, weight_decay: float = 0.01,
-                 warmup_fraction: float = 0.05, schedule: str = "cosine", loss: str = "dice_ce") -> None:
+                 warmup_fraction: float = 0.05, schedule: str = "cosine", loss: str = "dice_ce",
+                 objective: str = "segmentation", backbone_lr: Optional[float] = None,
+                 feature_cache: Optional[str] = None, cache_dtype: str = "float16") -> None:
         super().__init__()
         if schedule not in ("cosine", "poly"):
             raise ValueError(f"schedule must be 'cosine' or 'poly', got {schedule!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         self.save_hyperparameters()
         self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
+        if objective != "segmentation" and self.model.box_head is None:
+            raise ValueError(f"objective={objective!r} trains the box head: set model option report_box=true")
         self.loss_fn = build_loss(loss)
         self.model.detach_iou_input = True  # the IoU loss trains the IoU head alone
+        if feature_cache:
+            from ..model.feature_cache import FeatureCache
+
+            self.model.feature_cache = FeatureCache(feature_cache, dtype=cache_dtype)
         self.model.train()
 
     def _iou_loss(self, out, mask) -> torch.Tensor:
@@ -80,14 +94,24 @@ class SegmentationTask(L.LightningModule):
     def forward(self, images, reports):
         return self.model(images, reports)
 
+    def _box_loss(self, out, mask) -> torch.Tensor:
+        return box_map_loss(out["box_map"], mask)
+
     def training_step(self, batch, batch_idx):
-        out = self.model(batch["image"], batch["report"])
-        loss = self.loss_fn(out["masks"], batch["mask"])
-        iou_loss = self._iou_loss(out, batch["mask"])
-        n = len(batch["report"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=n)
-        self.log("train/iou_mse", iou_loss, batch_size=n)
-        return loss + iou_loss
+        objective, n = self.hparams.objective, len(batch["report"])
+        out = self.model(batch["image"], batch["report"], decode_masks=objective != "localisation")
+        total = 0.0
+        if objective != "localisation":
+            loss = self.loss_fn(out["masks"], batch["mask"])
+            iou_loss = self._iou_loss(out, batch["mask"])
+            self.log("train/loss", loss, prog_bar=True, batch_size=n)
+            self.log("train/iou_mse", iou_loss, batch_size=n)
+            total = loss + iou_loss
+        if objective != "segmentation":
+            located = self._box_loss(out, batch["mask"])
+            self.log("train/box_loss", located, prog_bar=True, batch_size=n)
+            total = total + located
+        return total
 
     def validation_step(self, batch, batch_idx):
         out = self.model(batch["image"], batch["report"])
@@ -97,10 +121,25 @@ class SegmentationTask(L.LightningModule):
         self.log("val/loss", loss, prog_bar=False, batch_size=n, sync_dist=True)
         self.log("val/dice", dice, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val/iou_mse", self._iou_loss(out, batch["mask"]), batch_size=n, sync_dist=True)
+        if self.model.box_head is not None:
+            self.log("val/box_loss", self._box_loss(out, batch["mask"]), batch_size=n, sync_dist=True)
+
+    def parameter_groups(self):
+        """MedSeg-R's own modules at ``lr``; the pretrained SAM parts that train (decoder, and the
+        encoder with ``freeze="none"``) at ``backbone_lr`` when given (fine-tuning a pretrained
+        decoder wants a rate well below a new module's)."""
+        sam = {id(p) for p in self.model.sam.parameters()}
+        own = [p for p in self.model.parameters() if p.requires_grad and id(p) not in sam]
+        pretrained = [p for p in self.model.sam.parameters() if p.requires_grad]
+        backbone_lr = self.hparams.backbone_lr or self.hparams.lr
+        groups = [{"params": own, "lr": self.hparams.lr}]
+        if pretrained:
+            groups.append({"params": pretrained, "lr": backbone_lr})
+        return groups
 
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(total * self.hparams.warmup_fraction)
         schedule = self.hparams.schedule

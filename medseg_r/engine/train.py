@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from ..model import save_model
-from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate
+from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
 from ..data.readers import read_dataset
 from .task import SegmentationTask
 
@@ -34,6 +34,14 @@ class TrainConfig:
     weight_decay: float = 0.01
     schedule: str = "cosine"
     loss: str = "dice_ce"
+    # "segmentation" (masks), "localisation" (the box head alone; needs model option report_box) or
+    # "both"; see medseg_r.engine.task.OBJECTIVES.
+    objective: str = "segmentation"
+    backbone_lr: Optional[float] = None  # rate for the pretrained SAM parts that train (default: lr)
+    # A folder for the frozen encoder's features (medseg_r.model.feature_cache); models of one
+    # comparison may share it. None: no cache.
+    feature_cache: Optional[str] = None
+    cache_dtype: str = "float16"
     accumulate: int = 1
     augment: bool = True
     precision: Optional[str] = None  # default: see default_precision()
@@ -52,6 +60,8 @@ class TrainConfig:
     seed: int = 0
     resume: Optional[str] = None  # a Lightning checkpoint, or "auto" for OUT/checkpoints/last.ckpt
     limit_train_batches: Optional[int] = None
+    validate: bool = True  # False: no validation pass (model_weights must then be "last")
+    keep_epoch_checkpoints: bool = True  # False: only last.ckpt (+ best.ckpt) is kept
     train_split: str = "train"
     val_split: str = "val"
     dataset_options: Dict[str, Any] = field(default_factory=dict)
@@ -76,7 +86,8 @@ def make_loaders(cfg: TrainConfig):
     size = _size(cfg)
     train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
     val_records, val_root = read_dataset(cfg.val_data or cfg.data, split=cfg.val_split, **cfg.dataset_options)
-    train_set = SegmentationDataset(train_records, root=root, size=size, augment=cfg.augment, seed=cfg.seed)
+    augment = cfg.augment and flip_allowed(root)
+    train_set = SegmentationDataset(train_records, root=root, size=size, augment=augment, seed=cfg.seed)
     val_set = SegmentationDataset(val_records, root=val_root, size=size)
     train = DataLoader(train_set, batch_size=cfg.batch_size, sampler=EpochShuffleSampler(len(train_set), cfg.seed),
                        collate_fn=collate, num_workers=cfg.num_workers, drop_last=False)
@@ -120,23 +131,29 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     os.makedirs(cfg.out, exist_ok=True)
     train_loader, val_loader = make_loaders(cfg)
+    if not cfg.validate and cfg.model_weights != "last":
+        raise ValueError("validate=False needs model_weights='last' (there is no best epoch to pick)")
     task = SegmentationTask(backbone=cfg.backbone, img_size=cfg.img_size, pretrained=cfg.pretrained,
                             model_options=cfg.model_options, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            schedule=cfg.schedule, loss=cfg.loss)
+                            schedule=cfg.schedule, loss=cfg.loss, objective=cfg.objective,
+                            backbone_lr=cfg.backbone_lr, feature_cache=cfg.feature_cache,
+                            cache_dtype=cfg.cache_dtype)
     ckpt_dir = os.path.join(cfg.out, "checkpoints")
     every_epoch = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                  save_top_k=-1, every_n_epochs=1, save_last=True)
+                                  save_top_k=-1 if cfg.keep_epoch_checkpoints else 0, every_n_epochs=1,
+                                  save_last=True)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max", save_top_k=1)
+    callbacks = [every_epoch, _EpochToDataset()] + ([best] if cfg.validate else [])
     gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     deterministic = (not gpu) if cfg.deterministic is None else cfg.deterministic
     precision = cfg.precision or default_precision(gpu)
     trainer = L.Trainer(
         default_root_dir=cfg.out, max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
         num_nodes=cfg.num_nodes, strategy=resolve_strategy(cfg), precision=precision,
-        accumulate_grad_batches=cfg.accumulate, callbacks=[every_epoch, best, _EpochToDataset()],
+        accumulate_grad_batches=cfg.accumulate, callbacks=callbacks,
         logger=CSVLogger(cfg.out, name="logs"), log_every_n_steps=1, enable_progress_bar=cfg.progress,
         enable_model_summary=False, limit_train_batches=cfg.limit_train_batches, deterministic=deterministic,
-        num_sanity_val_steps=0)
+        num_sanity_val_steps=0, limit_val_batches=None if cfg.validate else 0)
     resume = cfg.resume
     if resume == "auto":
         candidate = os.path.join(ckpt_dir, "last.ckpt")
