@@ -26,33 +26,44 @@ import torch.nn.functional as F
 
 
 class BoxHead(nn.Module):
-    """A coarse map of the described lesions from an image embedding and a location attention.
+    """A coarse map of the described lesions from an image embedding, the location attention and the
+    image itself (a small strided stem: SAM's embedding keeps little of a faint lesion of a few
+    pixels, the image does).
 
     Args:
-        channels: embedding channels ``E``. hidden: working width. prior: initial probability.
+        channels: embedding channels ``E``. hidden: working width. stem: channels of the image stem.
+        prior: initial probability of every cell.
 
     Shapes: ``embedding`` ``[B, E, h, w]``, ``attention`` ``[B, 1, h', w']`` (resized to ``h, w``;
-    ``None``: a flat 0.5) -> logits ``[B, 1, h, w]``.
+    ``None``: a flat 0.5), ``canvas`` ``[B, 3, S, S]`` (the encoder's input) -> logits
+    ``[B, 1, h, w]``.
     """
 
-    def __init__(self, *, channels: int, hidden: int = 64, prior: float = 0.01) -> None:
+    def __init__(self, *, channels: int, hidden: int = 32, stem: int = 16,
+                 prior: float = 0.01) -> None:
         super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, stem, kernel_size=3, stride=2, padding=1), nn.GELU(),
+                                  nn.Conv2d(stem, stem, kernel_size=3, stride=2, padding=1), nn.GELU())
         self.body = nn.Sequential(
-            nn.Conv2d(channels + 1, hidden, kernel_size=1), nn.GELU(),
+            nn.Conv2d(channels + 1 + stem, hidden, kernel_size=1), nn.GELU(),
             nn.Conv2d(hidden, hidden, kernel_size=3, padding=1), nn.GELU(),
             nn.Conv2d(hidden, hidden, kernel_size=3, padding=2, dilation=2), nn.GELU())
         self.out = nn.Conv2d(hidden, 1, kernel_size=3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.constant_(self.out.bias, math.log(prior / (1 - prior)))
 
-    def forward(self, embedding: torch.Tensor,
-                attention: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, embedding: torch.Tensor, attention: Optional[torch.Tensor],
+                canvas: torch.Tensor) -> torch.Tensor:
         B, _, h, w = embedding.shape
         if attention is None:
             attention = embedding.new_full((B, 1, h, w), 0.5)
         elif attention.shape[-2:] != (h, w):
             attention = F.interpolate(attention, size=(h, w), mode="bilinear", align_corners=False)
-        return self.out(self.body(torch.cat([embedding, attention.to(embedding.dtype)], dim=1)))
+        image = self.stem(canvas.to(embedding.dtype))
+        if image.shape[-2:] != (h, w):
+            image = F.adaptive_avg_pool2d(image, (h, w))
+        features = torch.cat([embedding, attention.to(embedding.dtype), image], dim=1)
+        return self.out(self.body(features))
 
 
 def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_boxes: int,

@@ -74,7 +74,7 @@ class MedSegR(nn.Module):
             for site in sites:
                 self.perception[site_key(site)] = SiteModulator(
                     channels=channels[site], prior_dim=cfg.prior_dim, bottleneck=cfg.bottleneck,
-                    modules=cfg.modules, use_map=cfg.location_map)
+                    modules=cfg.modules, use_map=cfg.location_map, max_grid=cfg.module_grid)
         elif cfg.priors == "text_token":
             self.text_prompt = TextTokenPrompt(text_encoder=build_text_encoder(cfg.text_encoder),
                                                embed_dim=embed_dim)
@@ -189,7 +189,7 @@ class MedSegR(nn.Module):
             tuple(embeddings.shape[-2:]))}
         predicted = None
         if self.box_head is not None:
-            out["box_map"] = self.box_head(embeddings, attention)
+            out["box_map"] = self.box_head(embeddings, attention, x)
             predicted = boxes_from_map(out["box_map"], canvas=self.img_size,
                                        threshold=self.config.box_threshold,
                                        max_boxes=self.config.max_findings)

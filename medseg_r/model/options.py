@@ -28,6 +28,8 @@ class ModelOptions:
         +
             first two blocks for ViT, the first two stages for TinyViT).
         prior_dim: prior token width. bottleneck: working width of the perceptual modules.
+        module_grid: the perceptual modules work on at most this many positions per side (features
+            average-pooled, results upsampled), which bounds their cost at fine sites.
         fusion_depth: transformer layers of the cross-attribute fusion. max_findings: per report.
         text_encoder: ``"hashed"`` (no weights needed) or a local HF / sentence-transformers folder.
         orientation: ``"radiological"`` (patient's left on the image's right) or ``"neurological"``.
@@ -53,6 +55,7 @@ class ModelOptions:
     inject_at: Optional[Tuple[str, ...]] = None
     prior_dim: int = 192
     bottleneck: int = 64
+    module_grid: int = 64
     fusion_depth: int = 2
     max_findings: int = 4
     text_encoder: str = "hashed"
@@ -70,8 +73,8 @@ class ModelOptions:
             raise ValueError(f"freeze must be one of {FREEZE_MODES}, got {self.freeze!r}")
         if self.orientation not in ORIENTATIONS:
             raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {self.orientation!r}")
-        if self.prior_dim <= 0 or self.bottleneck <= 0:
-            raise ValueError("prior_dim and bottleneck must be positive")
+        if self.prior_dim <= 0 or self.bottleneck <= 0 or self.module_grid <= 0:
+            raise ValueError("prior_dim, bottleneck and module_grid must be positive")
         if not 0.0 < self.box_threshold < 1.0:
             raise ValueError(f"box_threshold must be in (0, 1), got {self.box_threshold}")
         if self.inject_at is not None:

@@ -103,13 +103,12 @@ class SiteModulator(nn.Module):
             else:
                 delta = block(z, priors)
             deltas.append(delta)
-        delta = torch.cat(deltas, dim=1)
-        if factor > 1:
-            delta = F.interpolate(delta, size=(H, W), mode="bilinear", align_corners=False)
-        weight = torch.cat(
-            [self.gate[n].unsqueeze(1) * self.up[n] for n in self.blocks], dim=1
-        )  # [C, M*r]
-        update = (
-            delta.permute(0, 2, 3, 1).reshape(-1, delta.shape[1]) @ weight.t()
-        )  # autocast: low precision
-        return x + update.view(B, H, W, C).to(x.dtype), attention
+        delta = torch.cat(deltas, dim=1)  # [B, M*r, h, w] at the modules' grid
+        weight = torch.cat([self.gate[n].unsqueeze(1) * self.up[n] for n in self.blocks], dim=1)
+        h, w = delta.shape[-2:]
+        update = delta.permute(0, 2, 3, 1).reshape(-1, delta.shape[1]) @ weight.t()  # autocast: low
+        update = update.view(B, h, w, C)
+        if factor > 1:  # the up-projection is linear per position: project, then upsample (cheaper)
+            update = F.interpolate(update.permute(0, 3, 1, 2), size=(H, W), mode="bilinear",
+                                   align_corners=False).permute(0, 2, 3, 1)
+        return x + update.to(x.dtype), attention
