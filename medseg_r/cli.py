@@ -69,15 +69,25 @@ def _cmd_backbones(args) -> int:
 
 
 def _load_model(args):
+    """(model, trained): a MedSeg-R checkpoint, else the weights that ship for the backbone (unless
+    ``--untrained``), else the backbone with untrained (zero-gated) MedSeg-R modules."""
     from .backbones.weights import CheckpointError
     from .model import build_model, load_model
     from .model.checkpoint import is_medseg_checkpoint
+    from .model.shipped import default_for, load_shipped
 
     try:
         if args.checkpoint and is_medseg_checkpoint(args.checkpoint):
             model = load_model(args.checkpoint, expect_backbone=args.backbone)
             return model, True
-        return build_model(args.backbone or "litemedsam", checkpoint=args.checkpoint), False
+        backbone = args.backbone or "litemedsam"
+        shipped = None if args.checkpoint or getattr(args, "untrained", False) else default_for(backbone)
+        if shipped:
+            model, info = load_shipped(shipped)
+            model.shipped_info = info
+            print(f"note: {info['notice']} ({info['trained_on']}).", file=sys.stderr)
+            return model, True
+        return build_model(backbone, checkpoint=args.checkpoint), False
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
 
@@ -137,6 +147,8 @@ def _cmd_predict(args) -> int:
     except (ValueError, RuntimeError) as exc:
         raise UserError(str(exc)) from None
     info = {"backbone": model.backbone_name, "checkpoint": args.checkpoint, "trained_priors": trained}
+    if getattr(model, "shipped_info", None):
+        info["shipped_weights"] = model.shipped_info
     try:
         if args.manifest is not None:
             result = predict_manifest(predictor, args.manifest, args.out, options=options, model_info=info,
@@ -327,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", help="PNG/JPEG/TIFF/BMP, NIfTI (.nii/.nii.gz), a DICOM file or a DICOM series folder")
     p.add_argument("--manifest", help="batch mode: .csv/.jsonl with image, report|report_file [, id, reference, box]")
     p.add_argument("--example", action="store_true", help="generate an example chest-like image and report")
+    p.add_argument("--untrained", action="store_true",
+                   help="without --checkpoint: untrained MedSeg-R modules (the plain backbone's masks) "
+                        "instead of the weights that ship with the package")
     p.add_argument("--report", help="report text")
     p.add_argument("--report-file", help="file holding the report text")
     p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights")

@@ -1,6 +1,11 @@
-"""A generated example case (no data ships or downloads): a chest-radiograph-like picture and its report."""
+"""A generated example case (no data ships or downloads): a phantom chest radiograph with one 2 cm
+round solid nodule in the patient's right upper zone, and the report that describes it.
+
+The picture is drawn by the phantom generator (:mod:`medseg_r.data.phantom`) from lung masks and a
+nodule outline of its *test* pools, so no image the shipped weights were trained on is shown."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Tuple
 
 import numpy as np
@@ -8,20 +13,37 @@ import numpy as np
 EXAMPLE_REPORT = "A 2 cm round dense nodule in the right upper lobe. No pleural effusion."
 
 
+@lru_cache(maxsize=4)
+def _example(size: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    from .data.phantom.anatomy import draw_anatomy
+    from .data.phantom.generate import CHEST_WIDTH_MM
+    from .data.phantom.layout import Layout, make_pools
+    from .data.phantom.render import finish, lesion_density, paint_lesion
+    from .data.phantom.sources import load_lung_mask
+
+    pool = make_pools()["test"]
+    nodules = pool.by_texture_shape[("solid", "round")] or pool.by_texture["solid"]
+    mm_per_px = CHEST_WIDTH_MM / size
+    for attempt in range(50):
+        rng = np.random.default_rng([seed, attempt])
+        lungs = load_lung_mask(pool.lungs[int(rng.integers(len(pool.lungs)))], size)
+        if lungs is None:
+            continue
+        layout = Layout(draw_anatomy(lungs, rng), rng)
+        nodule = nodules[int(rng.integers(len(nodules)))]
+        lesion = layout.add(nodule, 20.0 / mm_per_px, "right", "upper", role="target", strict=True)
+        if lesion is None:
+            continue
+        density = layout.anatomy.density
+        lesion.density *= lesion_density("solid", 20.0, rng)
+        paint_lesion(density, lesion, rng)
+        image = finish(density, rng)
+        return (np.clip(image, 0, 1) * 255).astype(np.uint8), lesion.mask
+    raise RuntimeError("could not lay out the example case")
+
+
 def chest_like_image(size: int = 256, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """A uint8 ``[size, size]`` picture (two dark lung fields, mediastinum, ribs) with one bright round
-    nodule in the patient's right upper lung (image left, radiological convention), and its bool mask."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    img = np.full((size, size), 0.75)
-    for cx in (0.3, 0.7):
-        lung = ((xx - cx) / 0.17) ** 2 + ((yy - 0.5) / 0.36) ** 2 < 1.0
-        img[lung] = 0.28
-    for k in range(7):  # ribs: faint bright arcs across both lungs
-        ribs = np.abs(yy - (0.2 + 0.1 * k) - 0.06 * np.cos(6 * (xx - 0.5))) < 0.012
-        img[ribs] += 0.12
-    cy, cx, r = 0.3, 0.3, 0.045
-    nodule = (xx - cx) ** 2 + (yy - cy) ** 2 < r ** 2
-    img[nodule] = 0.8
-    img += rng.normal(0, 0.03, img.shape)
-    return (np.clip(img, 0, 1) * 255).astype(np.uint8), nodule
+    """A uint8 ``[size, size]`` phantom chest radiograph with a 2 cm round solid nodule in the
+    patient's right upper zone (image left, radiological convention), and the nodule's bool mask."""
+    image, mask = _example(size, seed)
+    return image.copy(), mask.copy()

@@ -40,6 +40,10 @@ class ExportGraph(nn.Module):
 
     def __init__(self, model: MedSegR, map_sizes: List[Tuple[int, int]]) -> None:
         super().__init__()
+        if model.options.get("report_box"):
+            raise ValueError("a model with report_box=true cannot be exported yet: its boxes come from the "
+                             "connected regions of the head's map (data-dependent), which ONNX and "
+                             "TorchScript traces cannot follow; export a model trained without report_box")
         if model.options.get("decoder_prior") == "extra_token":
             raise ValueError("decoder_prior='extra_token' chooses tokens by data-dependent indexing and cannot be "
                              "exported; train with the default decoder_prior='both'")

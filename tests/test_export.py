@@ -46,7 +46,7 @@ def test_export_matches_pytorch_on_another_report(tmp_path, fmt):
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         low = torch.from_numpy(session.run(["low_res_logits"], {n: t.numpy() for n, t in zip(names, inputs)})[0])
     from medseg_r.model.geometry import from_canvas
-    from medseg_r.model.medseg_r import image_to_tensor
+    from medseg_r.io import image_to_tensor
 
     with torch.no_grad():
         reference = model(image_to_tensor(other), [report])["masks"]
@@ -66,3 +66,8 @@ def test_export_cli_reports_parity_and_errors(tmp_path, capsys):
     assert "max |logit diff|" in out and (tmp_path / "model.pt").is_file() and (tmp_path / "model.pt.json").is_file()
     assert main(["export", "--checkpoint", str(tmp_path / "missing.ckpt"), "--format", "onnx"]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_report_box_models_are_refused_clearly():
+    with pytest.raises(ValueError, match="report_box=true cannot be exported"):
+        ExportGraph(build_model("sam_tiny", report_box=True), [])

@@ -1,0 +1,97 @@
+"""MedSeg-R weights that ship inside the package, so that a first try gives a sensible mask.
+
+Only what differs from the pretrained backbone is stored (MedSeg-R's own modules, and any backbone
+tensor that training changed), in fp16: a few MB. The file also says on which data and with which
+recipe the weights were trained, and what they measured; every command that uses them prints it.
+They were trained on the synthetic phantom chest radiographs of this package, not on patients:
+they show the method, they are not for clinical use.
+
+    python -m medseg_r.model.shipped RUN/model.ckpt --name litemedsam_phantom   # write a file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, Dict, Optional
+
+import torch
+
+FORMAT = "medseg-r-shipped"
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
+DEFAULT = {"litemedsam": "litemedsam_phantom"}  # the weights predict uses when no checkpoint is given
+NOTICE = ("MedSeg-R weights shipped with the package: trained on synthetic phantom chest radiographs "
+          "(medseg-r make-data phantom), not on patients; they show the method and are not for "
+          "clinical use")
+
+
+def shipped_path(name: str) -> str:
+    return os.path.join(HERE, f"{name}.pt")
+
+
+def default_for(backbone: str) -> Optional[str]:
+    """The shipped weights for ``backbone``, when the package has them."""
+    name = DEFAULT.get(backbone)
+    return name if name and os.path.isfile(shipped_path(name)) else None
+
+
+def load_shipped(name: str):
+    """The MedSeg-R model of shipped weights ``name``, in eval mode, and their description."""
+    from ..backbones.weights import CheckpointError, torch_load
+    from .build import build_model
+
+    path = shipped_path(name)
+    payload = torch_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a shipped MedSeg-R weights file")
+    model = build_model(payload["backbone"], **payload["options"])
+    own = model.state_dict()
+    delta = payload["state_dict"]
+    unknown = sorted(set(delta) - set(own))
+    missing = sorted(k for k in own if not k.startswith("sam.") and k not in delta)
+    if unknown or missing:
+        raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}, missing {missing[:4]}")
+    own.update({k: v.to(own[k].dtype) for k, v in delta.items()})
+    model.load_state_dict(own, strict=True)
+    return model.eval(), {k: payload[k] for k in ("name", "trained_on", "recipe", "metrics", "notice")}
+
+
+def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[str, Any],
+                   metrics: Dict[str, Any]) -> str:
+    """Write the shipped file of a trained MedSeg-R checkpoint: its own modules and the backbone
+    tensors that differ from the pretrained backbone, in fp16."""
+    from .build import build_model
+    from .checkpoint import load_model
+
+    model = load_model(checkpoint)
+    reference = build_model(model.backbone_name, **model.options).state_dict()
+    delta = {}
+    for key, value in model.state_dict().items():
+        if not key.startswith("sam.") or not torch.equal(value, reference[key]):
+            delta[key] = value.half() if value.is_floating_point() else value
+    payload = {"format": FORMAT, "version": 1, "name": name, "backbone": model.backbone_name,
+               "options": model.options, "state_dict": delta, "trained_on": trained_on,
+               "recipe": recipe, "metrics": metrics, "notice": NOTICE}
+    os.makedirs(HERE, exist_ok=True)
+    path = shipped_path(name)
+    torch.save(payload, path)
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="write shipped MedSeg-R weights from a checkpoint")
+    parser.add_argument("checkpoint")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--trained-on", required=True)
+    parser.add_argument("--recipe", default="{}", help="JSON")
+    parser.add_argument("--metrics", default="{}", help="JSON")
+    args = parser.parse_args(argv)
+    path = export_shipped(args.checkpoint, args.name, trained_on=args.trained_on,
+                          recipe=json.loads(args.recipe), metrics=json.loads(args.metrics))
+    print(f"wrote {path} ({os.path.getsize(path) / 2**20:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
