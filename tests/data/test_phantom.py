@@ -215,3 +215,14 @@ def test_generation_is_deterministic_and_works_at_64_px(tmp_path):
     rows = [json.loads(line) for line in lines]
     for row in rows:
         assert _mask(tmp_path / "a", row).sum() == sum(t["area_px"] for t in _targets(row))
+
+
+def test_a_finished_generation_is_kept(tmp_path):
+    out = str(tmp_path / "p")
+    make_phantom(out, n=12, seed=5, size=64, progress=False)
+    image = tmp_path / "p" / "images" / "case_00000.png"
+    stamp = image.stat().st_mtime_ns
+    make_phantom(out, n=12, seed=5, size=64, progress=False)  # same settings: nothing rewritten
+    assert image.stat().st_mtime_ns == stamp
+    make_phantom(out, n=12, seed=6, size=64, progress=False)  # another seed: regenerated
+    assert image.stat().st_mtime_ns != stamp

@@ -199,18 +199,40 @@ def make_case(index: int, *, seed: int, size: int, pools) -> Dict:
             "incidental": incidental, "vessel_dots": dots}
 
 
+GENERATOR_VERSION = 2  # bump when the same seed would draw other cases
+
+
+def _finished(out: str, *, n: int, seed: int, size: int):
+    """The manifest of a finished generation with these settings in ``out``, or ``None``."""
+    meta_path, manifest = os.path.join(out, "dataset.json"), os.path.join(out, "manifest.jsonl")
+    if not (os.path.isfile(meta_path) and os.path.isfile(manifest)):
+        return None
+    try:
+        with open(meta_path, encoding="utf-8") as handle:
+            meta = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    same = (meta.get("kind"), meta.get("version"), meta.get("n"), meta.get("seed"), meta.get("size"))
+    return manifest if same == ("phantom", GENERATOR_VERSION, n, seed, size) else None
+
+
 def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
                  progress: bool = True) -> str:
     """Write ``n`` cases under ``out`` (images/, masks/, manifest.jsonl, dataset.json) and return
     the manifest's path.
 
     Cases are split 70/10/20 by index. Every file is written atomically, so an interrupted run
-    leaves no partial file; running again regenerates the same cases from the seed."""
+    leaves no partial file; running again regenerates the same cases from the seed. A folder that
+    already holds a finished generation with the same ``n``, ``seed``, ``size`` and generator version
+    (``dataset.json`` is written last) is kept as it is."""
     from PIL import Image
     from tqdm import tqdm
 
     if n < 1 or size < 64:
         raise ValueError("n must be >= 1 and size >= 64")
+    existing = _finished(out, n=n, seed=seed, size=size)
+    if existing:
+        return existing
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     os.makedirs(os.path.join(out, "masks"), exist_ok=True)
     pools = make_pools()
@@ -231,7 +253,7 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
         with open(tmp, "w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
-    meta = {"kind": "phantom", "version": 2, "n": n, "seed": seed, "size": size,
+    meta = {"kind": "phantom", "version": GENERATOR_VERSION, "n": n, "seed": seed, "size": size,
             "mm_per_px": CHEST_WIDTH_MM / size, "orientation": "radiological",
             "augment_flip": False, "augment_flip_reason": AUGMENT_FLIP_REASON, "kinds": list(KINDS),
             "sources": {"lung_masks": "torchxrayvision/data/semantic_masks_v7labs_lungs.zip",
