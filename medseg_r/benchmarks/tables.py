@@ -1,0 +1,105 @@
+"""Aggregating per-seed summaries of :func:`medseg_r.engine.evaluate.evaluate` and printing them."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..engine.evaluate import SUBSETS
+
+MAIN_SUBSETS = ("small", "distractor", "by_location", "by_texture", "by_shape")
+
+
+def mean_std(values: List[Optional[float]]) -> Dict[str, Optional[float]]:
+    """Mean and sample standard deviation (``None`` with one value: no spread, not a fake 0)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None}
+    return {"mean": float(np.mean(values)),
+            "std": float(np.std(values, ddof=1)) if len(values) > 1 else None}
+
+
+def aggregate(per_seed: List[Dict[str, object]]) -> Dict[str, object]:
+    dice = [s["overall"]["dice"] for s in per_seed]
+    out = {"dice_per_seed": dice,
+           "dice_median": float(np.median([d for d in dice if d is not None])) if any(
+               d is not None for d in dice) else None,
+           "overall": {k: mean_std([s["overall"][k] for s in per_seed]) for k in ("dice", "iou", "hd95")},
+           "subsets": {sub: mean_std([s["subsets"].get(sub, {}).get("dice") for s in per_seed])
+                       for sub in SUBSETS},
+           "subset_n": {sub: per_seed[0]["subsets"].get(sub, {}).get("n") for sub in SUBSETS},
+           "negative_fp_rate": mean_std([s["negative_fp_rate"] for s in per_seed]),
+           "small_sensitivity": mean_std([s["overall"]["small_sensitivity"] for s in per_seed])}
+    if all("params" in s for s in per_seed):
+        out["params"] = per_seed[0]["params"]
+    if all("generalisation" in s for s in per_seed):
+        out["generalisation_dice"] = mean_std([s["generalisation"]["overall"]["dice"] for s in per_seed])
+    return out
+
+
+def fmt(ms: Dict[str, Optional[float]], digits: int = 3) -> str:
+    if ms is None or ms["mean"] is None:
+        return "-"
+    if ms["std"] is None:
+        return f"{ms['mean']:.{digits}f}"
+    return f"{ms['mean']:.{digits}f}±{ms['std']:.{digits}f}"
+
+
+def table(results: Dict[str, Dict[str, object]], subsets: Sequence[str] = MAIN_SUBSETS) -> str:
+    """One Markdown row per model: Dice, IoU, HD95, subsets, false positives on negative reports,
+    trainable parameters, per-seed Dice and median."""
+    cols = (["Dice", "IoU", "HD95 px"] + [f"Dice {s}" for s in subsets]
+            + ["neg. FP", "trainable params", "Dice per seed", "median"])
+    lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, r in results.items():
+        vals = [fmt(r["overall"]["dice"]), fmt(r["overall"]["iou"]), fmt(r["overall"]["hd95"], 1)]
+        vals += [fmt(r["subsets"].get(s)) for s in subsets]
+        vals.append(fmt(r["negative_fp_rate"]))
+        vals.append(f"{r['params']['trainable']:,}" if "params" in r else "(untrained)")
+        vals.append(", ".join("-" if d is None else f"{d:.3f}" for d in r.get("dice_per_seed", [])))
+        vals.append("-" if r.get("dice_median") is None else f"{r['dice_median']:.3f}")
+        lines.append(f"| {name} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
+def subset_table(results: Dict[str, Dict[str, object]], names: Sequence[str],
+                 subsets: Sequence[str]) -> str:
+    """Dice per subset (with n) for some rows, and each row's difference from the first."""
+    first = results[names[0]]
+    n = {s: first.get("subset_n", {}).get(s) for s in subsets}
+    head = [f"{s} (n={n[s]})" for s in subsets]
+    lines = ["| row | " + " | ".join(head) + " |", "|---" * (len(subsets) + 1) + "|"]
+    for name in names:
+        cells = []
+        for s in subsets:
+            value = results[name]["subsets"].get(s)
+            cell = fmt(value)
+            base = first["subsets"].get(s)
+            if name != names[0] and value and value["mean"] is not None and base["mean"] is not None:
+                cell += f" ({base['mean'] - value['mean']:+.3f})"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[str],
+            subsets: Sequence[str]) -> str:
+    """MedSeg-R minus each baseline, seed by seed (same seed, same data), with the median."""
+    lines = []
+    for base in baselines:
+        if "medseg_r" not in per_seed or base not in per_seed:
+            continue
+        parts = []
+        for key in subsets:
+            diffs = []
+            for a, b in zip(per_seed["medseg_r"], per_seed[base]):
+                da = a["overall"]["dice"] if key == "overall" else a["subsets"].get(key, {}).get("dice")
+                db = b["overall"]["dice"] if key == "overall" else b["subsets"].get(key, {}).get("dice")
+                if da is not None and db is not None:
+                    diffs.append(da - db)
+            if diffs:
+                parts.append(f"{key} {', '.join(f'{d:+.3f}' for d in diffs)} "
+                             f"(median {float(np.median(diffs)):+.3f})")
+        lines.append(f"MedSeg-R - {base}, Dice per seed: " + "; ".join(parts))
+    return "\n".join(lines)

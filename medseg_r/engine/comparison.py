@@ -1,0 +1,113 @@
+"""The models a comparison trains and scores the same way (the demo and the accuracy benchmark).
+
+Every row of :data:`ROWS` is one model: a backbone, MedSeg-R options, a training objective and learning
+rates. The LiteMedSAM rows share the pretrained, frozen encoder; its output up to the first injection
+site is computed once per image into one feature cache that every row (and the evaluation) reads.
+MedSeg-R and its two baselines are the same architecture with the same parameters
+(``matched_capacity``): they differ only in what they read (the parsed report, the raw report text,
+nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .train import TrainConfig, train
+
+# Pretrained LiteMedSAM, frozen, modulated at the image embedding (late injection: the embedding is
+# cacheable), a box head prompting the pretrained decoder; only MedSeg-R's modules train.
+LATE = {"inject_at": ["neck"], "report_box": True, "freeze": "backbone", "module_grid": 32}
+EARLY = {"report_box": True, "freeze": "backbone"}  # the adapter's early sites (layers.0, .1)
+
+
+@dataclass(frozen=True)
+class Row:
+    """How one model of a comparison is built and trained."""
+
+    backbone: str = "litemedsam"
+    options: Dict[str, Any] = field(default_factory=dict)
+    objective: str = "localisation"  # see medseg_r.engine.task.OBJECTIVES
+    lr: float = 2e-3
+    backbone_lr: Optional[float] = None  # the pretrained decoder's rate when it trains
+    cached: bool = True  # read the frozen encoder's features from the shared cache
+    img_size: Optional[int] = None
+    what: str = ""
+
+
+ROWS: Dict[str, Row] = {
+    "medseg_r": Row(options=LATE, what="MedSeg-R: parsed report, all three modules"),
+    "none": Row(options={**LATE, "priors": "none"}, what="same modules fed a constant (no report)"),
+    "text_token": Row(options={**LATE, "priors": "text_token"},
+                      what="same modules fed one embedding of the report text (no parser)"),
+    "no_spatial_attention": Row(options={**LATE, "spatial_attention": False}, what="ablation"),
+    "no_dynamic_conv": Row(options={**LATE, "dynamic_conv": False}, what="ablation"),
+    "no_deformable": Row(options={**LATE, "deformable": False}, what="ablation"),
+    "no_location_map": Row(options={**LATE, "location_map": False}, what="ablation"),
+    "early_injection": Row(options=EARLY, cached=True,
+                           what="modulated after TinyViT stages 0 and 1 (encoder rerun each step)"),
+    "box_decoder_finetune": Row(options={**LATE, "freeze": "image_encoder"}, objective="both",
+                                backbone_lr=2e-5,
+                                what="box prompts + decoder fine-tuned on the masks (lr 2e-5)"),
+    "dense_token_prompts": Row(options={"inject_at": ["neck"], "freeze": "image_encoder"},
+                               objective="segmentation", lr=1e-3, backbone_lr=2e-5,
+                               what="no box head: dense + token decoder prompts, decoder fine-tuned"),
+    "sam_tiny_medseg_r": Row(backbone="sam_tiny", options={"freeze": "none"}, objective="segmentation",
+                             cached=False, img_size=256, what="SAM-tiny from random weights"),
+    "sam_tiny_none": Row(backbone="sam_tiny", options={"freeze": "none", "priors": "none"},
+                         objective="segmentation", cached=False, img_size=256, what="SAM-tiny"),
+    "sam_tiny_text_token": Row(backbone="sam_tiny", options={"freeze": "none", "priors": "text_token"},
+                               objective="segmentation", cached=False, img_size=256, what="SAM-tiny"),
+}
+# The rows whose module is built to pick the lesion in each subset (issue: "subsets that need each prior")
+ABLATION_SUBSET = {"no_spatial_attention": "by_location", "no_location_map": "by_location",
+                   "no_dynamic_conv": "by_texture", "no_deformable": "by_shape"}
+
+
+def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_size: int = 8,
+              cache: Optional[str] = None, precision: Optional[str] = None, progress: bool = False,
+              loss: str = "dice_focal", augment: bool = True) -> Dict[str, Any]:
+    """Train row ``name`` (or reuse a finished run with the same configuration in ``out``; an
+    interrupted one resumes). Returns :func:`medseg_r.engine.train.train`'s result with the model."""
+    from ..backbones.weights import torch_load
+    from ..model import load_model
+
+    row = ROWS[name]
+    cfg = TrainConfig(data=data, out=out, backbone=row.backbone, img_size=row.img_size,
+                      model_options=dict(row.options), epochs=epochs, batch_size=batch_size, lr=row.lr,
+                      backbone_lr=row.backbone_lr, objective=row.objective, loss=loss, seed=seed,
+                      feature_cache=cache if row.cached else None, augment=augment, validate=False,
+                      model_weights="last", keep_epoch_checkpoints=False, progress=progress,
+                      resume="auto", precision=precision)
+    path = os.path.join(out, "model.ckpt")
+    if os.path.isfile(path):
+        extra = torch_load(path).get("extra", {})
+        saved, wanted = dict(extra.get("train_config") or {}), asdict(cfg)
+        saved.pop("resume", None), wanted.pop("resume", None)
+        if saved == wanted:
+            print(f"reusing finished run {out}", flush=True)
+            return {"model": path, "steps": extra.get("global_step"), "reused": True,
+                    "loaded": load_model(path)}
+    result = train(cfg)
+    result["loaded"] = load_model(result["model"])
+    return result
+
+
+def attach_cache(model, cache: Optional[str], name: str):
+    """Give a loaded model the comparison's feature cache (when its row reads it)."""
+    from ..model.feature_cache import FeatureCache
+
+    if cache and ROWS[name].cached:
+        model.feature_cache = FeatureCache(cache)
+    return model
+
+
+def parameters(model) -> Dict[str, int]:
+    summary = model.parameter_summary()
+    return {"trainable": int(summary["trainable"]), "total": int(summary["total"]),
+            "added": int(summary["added"])}
+
+
+def describe(names: List[str]) -> Dict[str, str]:
+    return {n: ROWS[n].what for n in names}
