@@ -6,8 +6,9 @@ Method (all lengths are fractions of the image side ``S``):
 1. intensities are scaled to the 1st-99th percentiles and smoothed (Gaussian, 0.006 S);
 2. three-class Otsu thresholds (``skimage.filters.threshold_multiotsu``) split the picture into
    air outside the body (darkest), aerated lung, and soft tissue/bone; lung candidates are the
-   middle class, closed along the vertical (0.05 S) to bridge ribs and clavicles, opened (0.01 S)
-   and cut at the spine (the brightest column of the central 30 %);
+   middle class (or, when that finds fewer lungs, as on a film cropped to the chest, the darkest
+   class), closed along the vertical (0.05 S) to bridge ribs and clavicles, opened (0.01 S) and
+   cut at the spine (the brightest column of the central 30 %);
 3. on each side of the spine, the largest candidate not touching the top or bottom border and
    covering at least 2 % of the image is that lung (holes, e.g. a dense lesion, filled);
 4. thresholding misses the thin lung edges (apex, costophrenic angles), so the height of each
@@ -56,8 +57,32 @@ def _spine_column(smooth: np.ndarray) -> int:
     return lo + int(np.argmax(profile))
 
 
+def _lungs_from(candidates: np.ndarray, spine: int, S: int) -> list:
+    """The largest candidate component on each side of the spine (step 3)."""
+    lung = ndimage.binary_closing(candidates, structure=np.ones((max(3, int(0.05 * S)), 1)))
+    lung = ndimage.binary_opening(lung, iterations=max(1, int(0.01 * S)))
+    half = max(1, int(0.01 * S))
+    lung[:, max(0, spine - half):spine + half + 1] = False
+    labels, n = ndimage.label(lung)
+    edge = set(np.unique(np.concatenate([labels[0], labels[-1]])).tolist())
+    best: list = [None, None]
+    areas = [0.0, 0.0]
+    if n:
+        sizes = ndimage.sum(lung, labels, range(1, n + 1))
+        centres = ndimage.center_of_mass(lung, labels, range(1, n + 1))
+        for k in range(1, n + 1):
+            if k in edge or sizes[k - 1] < 0.02 * lung.size:
+                continue
+            side = 0 if centres[k - 1][1] < spine else 1
+            if sizes[k - 1] > areas[side]:
+                areas[side], best[side] = sizes[k - 1], k
+    return [None if k is None else ndimage.binary_fill_holes(labels == k) for k in best]
+
+
 def raw_lung_masks(image: np.ndarray) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], int]:
-    """(image-left lung, image-right lung, spine column) before widening (steps 1-3)."""
+    """(image-left lung, image-right lung, spine column) before widening (steps 1-3). The middle
+    Otsu class is tried first (air outside the body is the darkest); a film without air around
+    the body (cropped to the chest) has the lungs in the darkest class, tried next."""
     from skimage.filters import threshold_multiotsu
 
     img = np.asarray(image, float)
@@ -72,26 +97,14 @@ def raw_lung_masks(image: np.ndarray) -> Tuple[Optional[np.ndarray], Optional[np
         t_air, t_tissue = threshold_multiotsu(smooth, 3)
     except ValueError:  # fewer than three grey levels
         return None, None, spine
-    lung = (smooth >= t_air) & (smooth < t_tissue)
-    lung = ndimage.binary_closing(lung, structure=np.ones((max(3, int(0.05 * S)), 1)))
-    lung = ndimage.binary_opening(lung, iterations=max(1, int(0.01 * S)))
-    half = max(1, int(0.01 * S))
-    lung[:, max(0, spine - half):spine + half + 1] = False
-    labels, n = ndimage.label(lung)
-    edge = set(np.unique(np.concatenate([labels[0], labels[-1]])).tolist())
-    best: list = [None, None]
-    areas = [0.0, 0.0]
-    if n:
-        sizes = ndimage.sum(lung, labels, range(1, n + 1))
-        centres = ndimage.center_of_mass(lung, labels, range(1, n + 1))
-        for k in range(1, n + 1):
-            if k in edge or sizes[k - 1] < 0.02 * img.size:
-                continue
-            side = 0 if centres[k - 1][1] < spine else 1
-            if sizes[k - 1] > areas[side]:
-                areas[side], best[side] = sizes[k - 1], k
-    masks = [None if k is None else ndimage.binary_fill_holes(labels == k) for k in best]
-    return masks[0], masks[1], spine
+    found: list = [None, None]
+    for candidates in ((smooth >= t_air) & (smooth < t_tissue), smooth < t_air):
+        lungs = _lungs_from(candidates, spine, S)
+        if sum(m is not None for m in lungs) > sum(m is not None for m in found):
+            found = lungs
+        if all(m is not None for m in found):
+            break
+    return found[0], found[1], spine
 
 
 def find_lung_fields(image: np.ndarray) -> LungFields:

@@ -132,6 +132,6 @@ PARAMETERS = {
         'command': 'python -m medseg_r.benchmarks.describe_lidc --write-params',
         'annotations': 1762,
         'ridge': 1,
-        'split': 'patients of the train half (crc32 of the patient id); phantom test split nodules left out',
+        'split': 'train half of the patients; nodules of the phantom test split left out',
     },
 }

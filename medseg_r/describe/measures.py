@@ -8,9 +8,10 @@ Conventions:
   ``mask[..., z]``). ``None`` measures in pixels.
 * The longest diameter is the largest caliper (Feret) distance between pixel centres plus one
   pixel's width along that direction, so a row of ``n`` pixels measures ``n`` pixels: the
-  edge-to-edge length a reader measures on screen. The short axis is the largest extent
-  perpendicular to it, measured the same way (RECIST). In volumes both are measured in the axial
-  slice where the longest diameter is largest (RECIST's axial long axis).
+  edge-to-edge length a reader measures on screen. The short axis is the longest chord
+  perpendicular to it (RECIST), measured on the outline's pixels the same way. In volumes both
+  are measured in the axial slice where the longest diameter is largest (RECIST's axial long
+  axis).
 * Shape measures are computed on one 2-D section: the mask itself, or for volumes the axial slice
   with the largest area, resampled to a common scale (:func:`canonical_section`). They are ratios,
   so a mask measured at any resolution gives comparable values; below about 6 pixels across the
@@ -36,7 +37,7 @@ class Size:
 
     Attributes:
         longest: longest diameter (axial for volumes).
-        short_axis: largest extent perpendicular to ``longest`` in the same plane.
+        short_axis: longest chord perpendicular to ``longest`` in the same plane.
         longest_3d: largest extent in any direction (volumes; equals ``longest`` for 2-D masks).
         area: pixel count times pixel area (mm² or px²) of the mask, or of the largest axial
             section for volumes.
@@ -91,9 +92,16 @@ def caliper(points_mm: np.ndarray, pixel_mm: Sequence[float]) -> Tuple[float, fl
         return float(pixel.max()), float(pixel.min()), np.array([1.0, 0.0])
     direction = diff[i, j] / dist[i, j]
     normal = np.array([-direction[1], direction[0]])
-    across = hull @ normal
     longest = dist[i, j] + float(np.abs(direction) @ pixel)
-    short = float(across.max() - across.min()) + float(np.abs(normal) @ pixel)
+    # The short axis is the longest chord perpendicular to the long axis: points are binned along
+    # the long axis (one pixel wide) and the largest extent across within a bin is kept.
+    along, across = points_mm @ direction, points_mm @ normal
+    step = float(np.abs(direction) @ pixel)
+    bins = np.floor((along - along.min()) / max(step, 1e-9)).astype(int)
+    order = np.argsort(bins, kind="stable")
+    starts = np.r_[0, np.nonzero(np.diff(bins[order]))[0] + 1]
+    widths = np.maximum.reduceat(across[order], starts) - np.minimum.reduceat(across[order], starts)
+    short = float(widths.max()) + float(np.abs(normal) @ pixel)
     return float(longest), min(short, float(longest)), direction
 
 

@@ -15,8 +15,8 @@ What can be said depends on the modality, chosen from the domain and the data
   the lesion's filled outline inside its solid wall adds ``cavitary``. Elsewhere ``hypodense`` /
   ``isodense`` / ``hyperdense`` against the ring.
 * ``mr``, ``ultrasound``, ``image``: ``hypo-/iso-/hyper-intense`` (MR and plain images) or
-  ``-echoic`` (ultrasound; ``anechoic`` when the lesion is as dark as the darkest 5 % of the image
-  and homogeneous), against the ring.
+  ``-echoic`` (ultrasound; ``anechoic`` when the lesion is homogeneous and its mean lies in the
+  darkest tenth of the range from black, 0, to the image's maximum), against the ring.
 * ``endoscopy``: nothing (colour, not density, describes a polyp).
 
 Ring comparisons use the standardised difference ``d = (lesion mean - ring mean) / pooled SD``:
@@ -40,6 +40,7 @@ RELATIVE_WORDS = {"ct": ("hypodense", "isodense", "hyperdense"),
                   "image": ("hypointense", "isointense", "hyperintense"),
                   "ultrasound": ("hypoechoic", "isoechoic", "hyperechoic")}
 ISO_EFFECT = 0.5
+ANECHOIC_LEVEL = 0.1  # of the range from black (0, or the minimum if negative) to the maximum
 HETEROGENEOUS_RATIO = 1.5
 
 
@@ -217,6 +218,9 @@ def describe_texture(image: np.ndarray, component: np.ndarray, *, others: np.nda
         return {"texture": radiograph_words(features),
                 "measures": {k: round(v, 4) for k, v in features.items()}}
     inside, around = unit[component], unit[ring] if ring.any() else unit[~component]
-    dark = float(np.percentile(unit, 5))
-    words = relative_words(inside, around, modality=modality, dark_level=dark)
+    raw = np.asarray(image, float)
+    black = min(0.0, float(raw.min()))
+    dark = black + ANECHOIC_LEVEL * (float(raw.max()) - black)
+    words = relative_words(raw[component], raw[ring] if ring.any() else raw[~component],
+                           modality=modality, dark_level=dark)
     return {"texture": words, "measures": {"effect": round(_pooled_effect(inside, around), 3)}}
