@@ -61,34 +61,43 @@ def _cmd_parse_report(args) -> int:
 
 
 def _cmd_describe(args) -> int:
-    """One case (report text, or JSON with the measurements) or a batch (``--manifest`` ->
-    ``--out`` JSONL that ``medseg-r train`` reads). Exit status: 0 every case described; 1 one or
-    more cases of a batch could not be (one line each on stderr, the others written); 2 usage or
-    input error (nothing written)."""
-    from .describe import DescribeError, describe_case, describe_manifest
+    """One case (report text, or JSON with the measurements), a batch (``--manifest`` -> ``--out``
+    JSONL that ``medseg-r train`` reads) or a data set (``--data DIR`` -> a described copy in
+    ``--out``). Exit status: 0 every case described; 1 one or more cases of a batch could not be
+    (one line each on stderr, the others written); 2 usage or input error (nothing written)."""
+    from .describe import DescribeError, describe_case, describe_dataset, describe_manifest
 
-    if (args.image is None) == (args.manifest is None):
-        raise UserError("give either --image IMG --mask MASK or --manifest FILE --out OUT.jsonl")
+    if sum(x is not None for x in (args.image, args.manifest, args.data)) != 1:
+        raise UserError("give one of --image IMG --mask MASK, --manifest FILE --out OUT.jsonl, "
+                        "or --data DIR --out OUT_DIR")
     spacing = None
     if args.spacing:
         spacing = args.spacing[0] if len(args.spacing) == 1 else tuple(args.spacing)
-    options = dict(domain=args.domain, orientation=args.orientation, style=args.style,
+    options = dict(domain=args.domain or "chest", orientation=args.orientation, style=args.style,
                    seed=args.seed, spacing=spacing)
     try:
-        if args.manifest is not None:
-            if not args.out:
-                raise UserError("--manifest needs --out OUT.jsonl")
+        if args.image is not None:
+            if args.mask is None:
+                raise UserError("--image needs --mask MASK")
+            result = describe_case(args.image, args.mask, target=args.target, organ=args.organ,
+                                   **options)
+        elif not args.out:
+            raise UserError(f"{'--data' if args.data else '--manifest'} needs --out")
+        elif args.data is not None:
+            if not os.path.isfile(os.path.join(args.data, "manifest.jsonl")):
+                raise UserError(f"{args.data}: no manifest.jsonl (a phantom or manifest folder)")
+            summary = describe_dataset(args.data, args.out, style=args.style, seed=args.seed,
+                                       domain=args.domain, spacing=spacing,
+                                       progress=not args.quiet)
+        else:
             summary = describe_manifest(args.manifest, args.out, progress=not args.quiet,
                                         **options)
-            print(f"wrote {summary['out']}: {summary['written']} described, {summary['skipped']} "
-                  f"already there, {len(summary['failed'])} failed")
-            return 1 if summary["failed"] else 0
-        if args.mask is None:
-            raise UserError("--image needs --mask MASK")
-        result = describe_case(args.image, args.mask, target=args.target, organ=args.organ,
-                               **options)
     except DescribeError as exc:
         raise UserError(str(exc)) from None
+    if args.image is None:
+        print(f"wrote {summary['out']}: {summary['written']} described, "
+              f"{summary['skipped']} already there, {len(summary['failed'])} failed")
+        return 1 if summary["failed"] else 0
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -368,10 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", help="mask on the same grid (binary or integer labels)")
     p.add_argument("--manifest", help="batch: .csv/.jsonl with image, mask [, id, split, tags, "
                                       "spacing]; paths relative to it")
-    p.add_argument("--out", help="batch output .jsonl (a manifest medseg-r train reads)")
-    p.add_argument("--domain", default="chest",
-                   choices=["chest", "abdomen", "breast", "brain", "colonoscopy", "image"])
-    p.add_argument("--orientation", default="radiological", choices=["radiological", "neurological"])
+    p.add_argument("--data", help="a folder with manifest.jsonl (e.g. the phantom): writes a copy "
+                                  "with described reports to --out (images referenced, not copied)")
+    p.add_argument("--out", help="batch output .jsonl (a manifest medseg-r train reads), or the "
+                                 "folder for --data")
+    p.add_argument("--domain", default=None,
+                   choices=["chest", "abdomen", "breast", "brain", "colonoscopy", "image"],
+                   help="default chest (--data: the data set's dataset.json domain, else chest)")
+    p.add_argument("--orientation", default="radiological",
+                   choices=["radiological", "neurological"])
     p.add_argument("--style", default="radiology", choices=["radiology", "qata", "attribute"])
     p.add_argument("--seed", type=int, default=0, help="phrasing seed (batch: seed + row number)")
     p.add_argument("--spacing", type=float, nargs="+", metavar="MM",

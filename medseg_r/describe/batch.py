@@ -5,8 +5,9 @@ and the reports a training run lacks.
 to the manifest; optional ``id``, ``split``, ``tags``, ``spacing`` as "0.7" or "0.7 0.7", and any
 other fields, which are kept) and writes JSONL that ``medseg-r train --data`` reads directly:
 ``id``, ``image``, ``mask`` (relative to the output's folder), ``report`` (the described text),
-``split``, ``tags``, plus ``priors`` (the findings), ``lesions`` (measurements), ``style``,
-``seed``, ``round_trip`` and ``report_original`` when the row had a report.
+``split``, ``tags``, the row's other fields unchanged, ``report_original`` when the row had a
+report, and ``describe``: ``priors`` (the findings), ``lesions`` (measurements), ``style``,
+``seed``, ``round_trip`` and ``notes``.
 
 Writes are atomic and resumable: finished rows go to ``OUT.partial`` (one flushed line each) and
 ``OUT`` appears, complete and in manifest order, only at the end (one rename). Running the same
@@ -93,20 +94,23 @@ def _row_out(row: Dict, description, *, base: str, out_dir: str) -> Dict[str, ob
     data = description.to_dict()
     out = {k: v for k, v in row.items() if k not in SPECIAL}
     out.update({"id": str(row["id"]), "image": rel(str(row["image"])),
-                "mask": rel(str(row["mask"])),
-                "report": description.report.text, "split": row.get("split") or None,
-                "tags": row.get("tags") or [], "priors": data["findings"],
-                "lesions": data["lesions"], "style": description.style, "seed": description.seed,
-                "round_trip": description.round_trip})
+                "mask": rel(str(row["mask"])), "report": description.report.text,
+                "split": row.get("split") or None, "tags": row.get("tags") or [],
+                "describe": {"priors": data["findings"], "lesions": data["lesions"],
+                             "style": description.style, "seed": description.seed,
+                             "round_trip": description.round_trip, "notes": data["notes"]}})
     if row.get("report"):
         out["report_original"] = row["report"]
     return out
 
 
+def _under(base: str, path) -> str:
+    return str(path) if os.path.isabs(str(path)) else os.path.join(base, str(path))
+
+
 def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
                       orientation: str = "radiological", style: str = "radiology", seed: int = 0,
-                      spacing=None, progress: bool = True,
-                      rows: Optional[Sequence[Dict]] = None) -> Dict[str, object]:
+                      spacing=None, progress: bool = True) -> Dict[str, object]:
     """Describe every case of ``manifest`` into the JSONL ``out`` (see the module docstring).
 
     Case ``k`` uses the seed ``seed + k``, so phrasings vary over the data set. ``spacing`` is the
@@ -115,7 +119,9 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
     from tqdm import tqdm
 
     check_options(domain=domain, orientation=orientation, style=style)
-    rows = list(rows) if rows is not None else read_rows(manifest)
+    if os.path.abspath(out) == os.path.abspath(manifest):
+        raise DescribeError(f"--out {out} is the manifest itself; choose another file")
+    rows = read_rows(manifest)
     base = os.path.dirname(os.path.abspath(manifest))
     out_dir = os.path.dirname(os.path.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
@@ -133,8 +139,7 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
             if case_id in done:
                 continue
             try:
-                path = lambda p: p if os.path.isabs(str(p)) else os.path.join(base, str(p))
-                description = describe_case(path(row["image"]), path(row["mask"]),
+                description = describe_case(_under(base, row["image"]), _under(base, row["mask"]),
                                             spacing=_spacing_of(row, spacing), domain=domain,
                                             orientation=orientation, style=style, seed=seed + k)
             except (DescribeError, ValueError, OSError) as exc:
@@ -209,12 +214,10 @@ def fill_missing_reports(records: Sequence, *, root: str, seed: int = 0) -> List
         if str(record.report or "").strip():
             out.append(record)
             continue
-        def path(obj):
-            return obj if not isinstance(obj, (str, os.PathLike)) or os.path.isabs(obj) \
-                else os.path.join(root, obj)
+        image, mask = (_under(root, obj) if isinstance(obj, (str, os.PathLike)) else obj
+                       for obj in (record.image, record.mask))
         try:
-            report = describe_case(path(record.image), path(record.mask), seed=seed + k,
-                                   **options).report
+            report = describe_case(image, mask, seed=seed + k, **options).report
         except DescribeError as exc:
             raise ValueError(f"case {record.id}: cannot describe its mask: {exc}") from None
         out.append(replace(record, report=report.text))

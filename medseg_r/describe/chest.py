@@ -128,13 +128,6 @@ def find_lung_fields(image: np.ndarray) -> LungFields:
                       found=found)
 
 
-def zone_of_row(row: float, extent: Tuple[float, float]) -> str:
-    """``upper``, ``middle`` or ``lower``: the third of ``extent`` (top, bottom) holding ``row``."""
-    top, bottom = extent
-    fraction = (row - top) / max(bottom - top, 1e-9)
-    return "upper" if fraction < 1 / 3 else "middle" if fraction < 2 / 3 else "lower"
-
-
 def lung_of(component: np.ndarray, fields: LungFields) -> str:
     """``image_left`` or ``image_right``: the lung field the component overlaps most, else the
     nearest one, else the side of the midline its centre lies on."""

@@ -12,8 +12,9 @@
   get an image-relative region: the 3 x 3 cell of the image that holds the centre
   (``top_left`` ... ``bottom_right``, ``center``).
 
-Zones list every third holding at least 30 % of the lesion's pixels (voxels), the centre's first
-and the others in their usual order, so a large lesion can span "upper and middle zones".
+Zones list the third holding the lesion's centre and every third holding at least 30 % of its
+pixels (voxels), with any third between them, in their usual order, so a large lesion can span
+"upper and middle zones".
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..report.schema import ZONES, Location
-from .chest import LungFields, lung_of, zone_of_row
+from .chest import LungFields, lung_of
 
 PATIENT_SIDE = {("image_left", "radiological"): "right", ("image_right", "radiological"): "left",
                 ("image_left", "neurological"): "left", ("image_right", "neurological"): "right"}
@@ -39,7 +40,8 @@ def _zones(positions: np.ndarray, top: float, bottom: float, centre: float) -> L
     index = np.clip((fraction * 3).astype(int), 0, 2)
     first = ZONES[int(np.clip(int((centre - top) / max(bottom - top, 1e-9) * 3), 0, 2))]
     shares = np.bincount(index, minlength=3) / max(len(index), 1)
-    return [z for k, z in enumerate(ZONES[:3]) if z == first or shares[k] >= ZONE_SHARE]
+    chosen = [k for k, z in enumerate(ZONES[:3]) if z == first or shares[k] >= ZONE_SHARE]
+    return list(ZONES[min(chosen):max(chosen) + 1])  # contiguous: "upper to lower" holds middle
 
 
 def chest_radiograph(component: np.ndarray, fields: LungFields, *,

@@ -1,8 +1,8 @@
 """Small, dependency-free fitting tools: ordinal ratings from measures (ridge regression + cut
-points), linear discriminant classes, and the agreement statistics the benchmarks report.
+points), multinomial logistic classes, and the agreement statistics the benchmarks report.
 
-Models are plain dicts of numbers (JSON-able), so fitted parameters ship as a Python data module
-(:mod:`.fitted`) and load without pickle.
+Models are plain dicts of numbers (JSON-able), so fitted parameters ship as Python data modules
+(:mod:`.fitted_shape`, :mod:`.fitted_radiograph`; :func:`python_literal`) and load without pickle.
 """
 from __future__ import annotations
 
@@ -151,31 +151,3 @@ def python_literal(value, indent: int = 0, width: int = 96) -> str:
     if isinstance(value, float):
         return f"{value:.7g}"
     return repr(value)
-
-
-def fit_discriminant(features: np.ndarray, labels: Sequence[str], *, names: Sequence[str],
-                     shrinkage: float = 0.1) -> Dict[str, object]:
-    """Linear discriminant analysis: one mean per class, one pooled covariance (shrunk towards its
-    diagonal by ``shrinkage``), equal class priors. Features are standardised first."""
-    x = np.asarray(features, float)
-    labels = np.asarray(labels)
-    classes: List[str] = sorted(set(labels.tolist()))
-    mean, scale = _standardise(x)
-    z = (x - mean) / scale
-    centres = np.stack([z[labels == c].mean(0) for c in classes])
-    within = z - centres[np.searchsorted(classes, labels)]
-    cov = np.cov(within.T)
-    cov = (1 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov))
-    precision = np.linalg.inv(cov)
-    weights = centres @ precision
-    bias = -0.5 * np.einsum("kf,kf->k", weights, centres)
-    return {"names": list(names), "classes": classes, "mean": mean.tolist(),
-            "scale": scale.tolist(), "weights": weights.tolist(), "bias": bias.tolist()}
-
-
-def discriminant_classes(model: Dict[str, object], features: np.ndarray) -> List[str]:
-    """The most likely class of each row of ``features`` [N, F]."""
-    x = np.atleast_2d(np.asarray(features, float))
-    z = (x - np.asarray(model["mean"])) / np.asarray(model["scale"])
-    logits = z @ np.asarray(model["weights"]).T + np.asarray(model["bias"])
-    return [model["classes"][k] for k in np.argmax(logits, axis=1)]

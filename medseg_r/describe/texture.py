@@ -17,7 +17,8 @@ What can be said depends on the modality, chosen from the domain and the data
 * ``mr``, ``ultrasound``, ``image``: ``hypo-/iso-/hyper-intense`` (MR and plain images) or
   ``-echoic`` (ultrasound; ``anechoic`` when the lesion is homogeneous and its mean lies in the
   darkest tenth of the range from black, 0, to the image's maximum), against the ring.
-* ``endoscopy``: nothing (colour, not density, describes a polyp).
+* ``endoscopy``: nothing (colour, not density, describes a polyp); nor when the mask leaves no
+  tissue to compare with.
 
 Ring comparisons use the standardised difference ``d = (lesion mean - ring mean) / pooled SD``:
 ``iso`` when ``|d| < 0.5`` (a medium effect size, Cohen 1988), and ``heterogeneous`` is added when
@@ -203,6 +204,10 @@ def describe_texture(image: np.ndarray, component: np.ndarray, *, others: np.nda
     if modality == "endoscopy":
         return {"texture": [], "measures": {}}
     ring = lesion_ring(component, others=others, spacing=spacing)
+    if not ring.any():  # the lesion fills its surroundings: compare with the rest of the image
+        ring = ~component & ~others
+    if not ring.any():  # nothing to compare with (the mask covers the image)
+        return {"texture": [], "measures": {}}
     if modality == "ct":
         hounsfield = np.asarray(image, float)
         if domain == "chest":
@@ -212,15 +217,16 @@ def describe_texture(image: np.ndarray, component: np.ndarray, *, others: np.nda
         words = relative_words(inside, around, modality="ct", dark_level=-np.inf)
         return {"texture": words, "measures": {"mean_hu": round(float(inside.mean()), 1),
                                                "ring_hu": round(float(around.mean()), 1)}}
-    unit = to_unit(image)
     if modality == "radiograph":
+        unit = to_unit(image)
+        if levels is None:
+            levels = radiograph_levels(unit, None, unit.shape[1] / 2.0, component | others)
         features = radiograph_features(unit, component, ring, levels=levels)
         return {"texture": radiograph_words(features),
                 "measures": {k: round(v, 4) for k, v in features.items()}}
-    inside, around = unit[component], unit[ring] if ring.any() else unit[~component]
     raw = np.asarray(image, float)
     black = min(0.0, float(raw.min()))
     dark = black + ANECHOIC_LEVEL * (float(raw.max()) - black)
-    words = relative_words(raw[component], raw[ring] if ring.any() else raw[~component],
-                           modality=modality, dark_level=dark)
+    inside, around = raw[component], raw[ring]
+    words = relative_words(inside, around, modality=modality, dark_level=dark)
     return {"texture": words, "measures": {"effect": round(_pooled_effect(inside, around), 3)}}

@@ -29,7 +29,7 @@ def data(tmp_path):
     rows = [_write_case(folder, "a", (20, 20), 8), _write_case(folder, "b", (70, 30), 6),
             _write_case(folder, "c", (48, 48), 0)]
     for row, split in zip(rows, ("train", "train", "val")):
-        row.update(split=split, report="", tags=["x"])
+        row.update(split=split, report="", tags=["x"], kind="phantom-like")
     with open(folder / "manifest.jsonl", "w") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in rows)
     return folder
@@ -47,9 +47,10 @@ def test_manifest_batch_writes_a_training_manifest(data, tmp_path):
     assert summary == {"out": str(out), "written": 3, "skipped": 0, "failed": []}
     rows = _lines(out)
     assert [r["id"] for r in rows] == ["a", "b", "c"]
-    assert rows[0]["priors"][0]["location"]["image_region"] == "top_left"
-    assert rows[1]["priors"][0]["location"]["image_region"] == "bottom_left"
-    assert rows[2]["priors"][0]["negated"] and rows[0]["tags"] == ["x"]
+    priors = [r["describe"]["priors"] for r in rows]
+    assert priors[0][0]["location"]["image_region"] == "top_left"
+    assert priors[1][0]["location"]["image_region"] == "bottom_left"
+    assert priors[2][0]["negated"] and rows[0]["tags"] == ["x"]
     from medseg_r.data.readers import read_dataset
 
     records, root = read_dataset(str(out))
@@ -91,7 +92,8 @@ def test_describe_dataset_references_the_original_files(data, tmp_path):
     describe_dataset(str(data), str(out), domain="image", progress=False)
     rows = _lines(out / "manifest.jsonl")
     assert rows[0]["image"] == os.path.join("..", "data", "images", "a.png")
-    assert rows[0]["priors"][0]["size_mm"] == pytest.approx(17 * 2.0, abs=2.0)
+    assert rows[0]["describe"]["priors"][0]["size_mm"] == pytest.approx(17 * 2.0, abs=2.0)
+    assert rows[0]["kind"] == "phantom-like"  # the row's own fields are kept
     info = json.load(open(out / "dataset.json"))
     assert info["reports"] == "described" and info["augment_flip"] is False
     assert not os.path.exists(out / "images")

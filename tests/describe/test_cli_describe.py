@@ -35,8 +35,9 @@ def test_describe_json(files, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["describe", "--image", "X"], "needs --mask"),
-    (["describe"], "either --image"),
-    (["describe", "--manifest", "M.jsonl"], "needs --out"),
+    (["describe"], "give one of --image"),
+    (["describe", "--manifest", "M.jsonl"], "--manifest needs --out"),
+    (["describe", "--data", "M.jsonl", "--out", "OUT"], "no manifest.jsonl"),
     (["describe", "--image", "X", "--mask", "SMALL"], "does not match"),
     (["describe", "--image", "/nonexistent.png", "--mask", "SMALL"], "not found"),
     (["describe", "--manifest", "/nonexistent.csv", "--out", "OUT"], "manifest not found"),
@@ -49,3 +50,19 @@ def test_errors_are_one_line_exit_2_nothing_written(files, capsys, argv, message
     err = capsys.readouterr().err.strip()
     assert err.startswith("medseg-r: error:") and message in err and len(err.splitlines()) == 1
     assert not os.path.exists(files / "out")
+
+
+def test_data_folder_gets_a_described_copy(tmp_path, chest, capsys):
+    image, mask = chest
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    Image.fromarray(image).save(tmp_path / "d" / "images" / "c.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "d" / "images" / "m.png")
+    row = {"id": "c", "image": "images/c.png", "mask": "images/m.png", "report": "old",
+           "split": "train"}
+    (tmp_path / "d" / "manifest.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "d" / "dataset.json").write_text(json.dumps({"mm_per_px": 350 / 256}))
+    assert main(["describe", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 0
+    written = json.loads((tmp_path / "o" / "manifest.jsonl").read_text())
+    assert written["report_original"] == "old" and "right lung" in written["report"]
+    assert "1 described" in capsys.readouterr().out
