@@ -90,8 +90,8 @@ def _cmd_describe(args) -> int:
                                        domain=args.domain, spacing=spacing,
                                        progress=not args.quiet)
         else:
-            summary = describe_manifest(args.manifest, args.out, progress=not args.quiet,
-                                        **options)
+            summary = describe_manifest(args.manifest, args.out, target=args.target,
+                                        organ=args.organ, progress=not args.quiet, **options)
     except DescribeError as exc:
         raise UserError(str(exc)) from None
     if args.image is None:

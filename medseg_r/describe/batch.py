@@ -110,11 +110,12 @@ def _under(base: str, path) -> str:
 
 def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
                       orientation: str = "radiological", style: str = "radiology", seed: int = 0,
-                      spacing=None, progress: bool = True) -> Dict[str, object]:
+                      spacing=None, target: Optional[str] = None, organ: Optional[str] = None,
+                      progress: bool = True) -> Dict[str, object]:
     """Describe every case of ``manifest`` into the JSONL ``out`` (see the module docstring).
 
     Case ``k`` uses the seed ``seed + k``, so phrasings vary over the data set. ``spacing`` is the
-    default for rows without a ``spacing`` field. Returns ``{"out", "written", "skipped",
+    default for rows without a ``spacing`` field; the other options are :func:`describe`'s. Returns ``{"out", "written", "skipped",
     "failed": [{"id", "error"}]}``; raises :class:`DescribeError` for a bad manifest or option."""
     from tqdm import tqdm
 
@@ -141,7 +142,8 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
             try:
                 description = describe_case(_under(base, row["image"]), _under(base, row["mask"]),
                                             spacing=_spacing_of(row, spacing), domain=domain,
-                                            orientation=orientation, style=style, seed=seed + k)
+                                            orientation=orientation, style=style, seed=seed + k,
+                                            target=target, organ=organ)
             except (DescribeError, ValueError, OSError) as exc:
                 message = " ".join(str(exc).split())
                 print(f"medseg-r: case {case_id}: {message}", file=sys.stderr)
@@ -187,7 +189,6 @@ def describe_dataset(data_dir: str, out_dir: str, *, style: str = "radiology", s
     spacing = spacing if spacing is not None else info.get("mm_per_px")
     domain = domain or str(info.get("domain", "chest"))
     orientation = str(info.get("orientation", "radiological"))
-    os.makedirs(out_dir, exist_ok=True)
     summary = describe_manifest(manifest, os.path.join(out_dir, "manifest.jsonl"), domain=domain,
                                 orientation=orientation, style=style, seed=seed, spacing=spacing,
                                 progress=progress)
