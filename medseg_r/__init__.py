@@ -10,14 +10,17 @@ from typing import Any
 from .report import Finding, Location, Report, parse_report
 
 __version__ = "0.1.0"
-__all__ = ["Finding", "Location", "MedSegR", "Report", "build_model", "list_backbones", "load_model",
-           "parse_report", "__version__"]
+__all__ = ["Finding", "Location", "MedSegR", "Report", "build_model", "describe", "describe_dataset",
+           "list_backbones", "load_model", "parse_report", "__version__"]
 
 _LAZY = {
     "MedSegR": ("medseg_r.model", "MedSegR"),
     "build_model": ("medseg_r.model", "build_model"),
     "load_model": ("medseg_r.model", "load_model"),
     "list_backbones": ("medseg_r.backbones", "list_backbones"),
+    # medseg_r.describe is a callable package: the attribute works as the function after import too
+    "describe": ("medseg_r.describe", "describe"),
+    "describe_dataset": ("medseg_r.describe", "describe_dataset"),
 }
 
 

@@ -60,6 +60,53 @@ def _cmd_parse_report(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_describe(args) -> int:
+    """One case (report text, or JSON with the measurements), a batch (``--manifest`` -> ``--out``
+    JSONL that ``medseg-r train`` reads) or a data set (``--data DIR`` -> a described copy in
+    ``--out``). Exit status: 0 every case described; 1 one or more cases of a batch could not be
+    (one line each on stderr, the others written); 2 usage or input error (nothing written)."""
+    from .describe import DescribeError, describe_case, describe_dataset, describe_manifest
+
+    if sum(x is not None for x in (args.image, args.manifest, args.data)) != 1:
+        raise UserError("give one of --image IMG --mask MASK, --manifest FILE --out OUT.jsonl, "
+                        "or --data DIR --out OUT_DIR")
+    spacing = None
+    if args.spacing:
+        spacing = args.spacing[0] if len(args.spacing) == 1 else tuple(args.spacing)
+    options = dict(domain=args.domain or "chest", orientation=args.orientation, style=args.style,
+                   seed=args.seed, spacing=spacing)
+    try:
+        if args.image is not None:
+            if args.mask is None:
+                raise UserError("--image needs --mask MASK")
+            result = describe_case(args.image, args.mask, target=args.target, organ=args.organ,
+                                   **options)
+        elif not args.out:
+            raise UserError(f"{'--data' if args.data else '--manifest'} needs --out")
+        elif args.data is not None:
+            if not os.path.isfile(os.path.join(args.data, "manifest.jsonl")):
+                raise UserError(f"{args.data}: no manifest.jsonl (a phantom or manifest folder)")
+            summary = describe_dataset(args.data, args.out, style=args.style, seed=args.seed,
+                                       domain=args.domain, spacing=spacing,
+                                       progress=not args.quiet)
+        else:
+            summary = describe_manifest(args.manifest, args.out, target=args.target,
+                                        organ=args.organ, progress=not args.quiet, **options)
+    except DescribeError as exc:
+        raise UserError(str(exc)) from None
+    if args.image is None:
+        print(f"wrote {summary['out']}: {summary['written']} described, "
+              f"{summary['skipped']} already there, {len(summary['failed'])} failed")
+        return 1 if summary["failed"] else 0
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        print(result.report.text)
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
 def _cmd_backbones(args) -> int:
     from .backbones import describe_backbones
 
@@ -261,7 +308,7 @@ def _cmd_train(args) -> int:
     for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
                 "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
                 "schedule", "limit_train_batches", "model_weights", "objective", "backbone_lr",
-                "feature_cache", "cache_dtype"):
+                "feature_cache", "cache_dtype", "describe_missing"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value
@@ -331,6 +378,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per report (PRIORS.md)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="highlight evidence")
     p.set_defaults(func=_cmd_parse_report)
+
+    p = sub.add_parser("describe", help="describe the lesions of a mask as report text (priors)",
+                       description="Describe the lesions of a mask as findings and report text "
+                       "(one finding per connected component, or per label of a label mask; an "
+                       "empty mask gives a negative report).",
+                       epilog="exit status: 0 every case described; 1 one or more cases of a "
+                       "batch failed (one line each on stderr); 2 usage or input error")
+    p.add_argument("--image", help="PNG/JPEG/TIFF/BMP, NIfTI, a DICOM file or series folder")
+    p.add_argument("--mask", help="mask on the same grid (binary or integer labels)")
+    p.add_argument("--manifest", help="batch: .csv/.jsonl with image, mask [, id, split, tags, "
+                                      "spacing]; paths relative to it")
+    p.add_argument("--data", help="a folder with manifest.jsonl (e.g. the phantom): writes a copy "
+                                  "with described reports to --out (images referenced, not copied)")
+    p.add_argument("--out", help="batch output .jsonl (a manifest medseg-r train reads), or the "
+                                 "folder for --data")
+    p.add_argument("--domain", default=None,
+                   choices=["chest", "abdomen", "breast", "brain", "colonoscopy", "image"],
+                   help="default chest (--data: the data set's dataset.json domain, else chest)")
+    p.add_argument("--orientation", default="radiological",
+                   choices=["radiological", "neurological"])
+    p.add_argument("--style", default="radiology", choices=["radiology", "qata", "attribute"])
+    p.add_argument("--seed", type=int, default=0, help="phrasing seed (batch: seed + row number)")
+    p.add_argument("--spacing", type=float, nargs="+", metavar="MM",
+                   help="mm per pixel (one number, or one per axis); files with an affine have it")
+    p.add_argument("--target", help="finding noun (default per domain)")
+    p.add_argument("--organ", help="organ the lesions lie in, e.g. liver")
+    p.add_argument("--json", action="store_true", help="print the priors and measurements as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_describe)
 
     p = sub.add_parser("backbones", help="list the registered SAM-family backbones")
     p.set_defaults(func=_cmd_backbones)
@@ -417,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature-cache", dest="feature_cache",
                    help="folder caching the frozen encoder's features (computed once per image)")
     p.add_argument("--cache-dtype", dest="cache_dtype", choices=["float16", "float32"])
+    p.add_argument("--describe-missing", dest="describe_missing", action="store_true", default=None,
+                   help="describe cases with an empty report from their masks (medseg-r describe)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="Dice, IoU, HD95, small-lesion sensitivity, FP rate; per subset")

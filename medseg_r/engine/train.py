@@ -66,6 +66,8 @@ class TrainConfig:
     val_split: str = "val"
     dataset_options: Dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    # Describe the masks of cases with an empty report (medseg_r.describe.fill_missing_reports).
+    describe_missing: bool = False
 
 
 class _EpochToDataset(Callback):
@@ -86,6 +88,11 @@ def make_loaders(cfg: TrainConfig):
     size = _size(cfg)
     train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
     val_records, val_root = read_dataset(cfg.val_data or cfg.data, split=cfg.val_split, **cfg.dataset_options)
+    if cfg.describe_missing:
+        from ..describe import fill_missing_reports
+
+        train_records = fill_missing_reports(train_records, root=root, seed=cfg.seed)
+        val_records = fill_missing_reports(val_records, root=val_root, seed=cfg.seed)
     augment = cfg.augment and flip_allowed(root)
     train_set = SegmentationDataset(train_records, root=root, size=size, augment=augment, seed=cfg.seed)
     val_set = SegmentationDataset(val_records, root=val_root, size=size)

@@ -1,0 +1,225 @@
+"""Describing many cases: a manifest -> a training manifest, a data set -> its described copy,
+and the reports a training run lacks.
+
+``describe_manifest`` reads ``.csv`` or ``.jsonl`` rows with ``image`` and ``mask`` (paths relative
+to the manifest; optional ``id``, ``split``, ``tags``, ``spacing`` as "0.7" or "0.7 0.7", and any
+other fields, which are kept) and writes JSONL that ``medseg-r train --data`` reads directly:
+``id``, ``image``, ``mask`` (relative to the output's folder), ``report`` (the described text),
+``split``, ``tags``, the row's other fields unchanged, ``report_original`` when the row had a
+report, and ``describe``: ``priors`` (the findings), ``lesions`` (measurements), ``style``,
+``seed``, ``round_trip`` and ``notes``.
+
+Writes are atomic and resumable: finished rows go to ``OUT.partial`` (one flushed line each) and
+``OUT`` appears, complete and in manifest order, only at the end (one rename). Running the same
+command again after an interruption skips the cases already in ``OUT.partial`` (or ``OUT``). A
+case that cannot be described is reported on one line on stderr and left out; the others go on.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .core import check_options, describe_case
+from .inputs import DescribeError
+
+SPECIAL = ("id", "image", "mask", "report", "split", "tags", "spacing")
+
+
+def read_rows(manifest: str) -> List[Dict[str, object]]:
+    """Rows of a ``.jsonl`` or ``.csv`` manifest (raises :class:`DescribeError`)."""
+    if not os.path.isfile(manifest):
+        raise DescribeError(f"manifest not found: {manifest}")
+    rows: List[Dict[str, object]] = []
+    with open(manifest, "r", encoding="utf-8", newline="") as handle:
+        if manifest.lower().endswith(".csv"):
+            rows = [dict(row) for row in csv.DictReader(handle)]
+        elif manifest.lower().endswith(".jsonl"):
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise DescribeError(f"{manifest}, line {number}: not JSON ({exc.msg})")
+        else:
+            raise DescribeError(f"{manifest}: expected a .csv or .jsonl manifest")
+    for number, row in enumerate(rows, 1):
+        missing = [k for k in ("image", "mask") if not row.get(k)]
+        if missing:
+            raise DescribeError(f"{manifest}, row {number}: missing {', '.join(missing)}")
+        row.setdefault("id", os.path.splitext(os.path.basename(str(row["image"])))[0])
+    ids = [str(r["id"]) for r in rows]
+    if len(set(ids)) != len(ids):
+        raise DescribeError(f"{manifest}: case ids are not unique (add an id column)")
+    return rows
+
+
+def _spacing_of(row: Dict[str, object], default) -> Optional[Tuple[float, ...]]:
+    value = row.get("spacing")
+    if value in (None, ""):
+        return default
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return tuple(float(v) for v in str(value).replace(",", " ").split())
+    except ValueError:
+        raise DescribeError(f"case {row['id']}: spacing {value!r} is not numbers") from None
+
+
+def _done(path: str) -> Dict[str, str]:
+    """Lines already written (by id) in ``path``; a torn last line is dropped."""
+    done: Dict[str, str] = {}
+    if not os.path.isfile(path):
+        return done
+    with open(path, "r", encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break
+            try:
+                done[str(json.loads(line)["id"])] = line
+            except (json.JSONDecodeError, KeyError):
+                continue
+    return done
+
+
+def _row_out(row: Dict, description, *, base: str, out_dir: str) -> Dict[str, object]:
+    def rel(path: str) -> str:
+        full = path if os.path.isabs(path) else os.path.join(base, path)
+        return os.path.relpath(os.path.abspath(full), os.path.abspath(out_dir))
+
+    data = description.to_dict()
+    out = {k: v for k, v in row.items() if k not in SPECIAL}
+    out.update({"id": str(row["id"]), "image": rel(str(row["image"])),
+                "mask": rel(str(row["mask"])), "report": description.report.text,
+                "split": row.get("split") or None, "tags": row.get("tags") or [],
+                "describe": {"priors": data["findings"], "lesions": data["lesions"],
+                             "style": description.style, "seed": description.seed,
+                             "round_trip": description.round_trip, "notes": data["notes"]}})
+    if row.get("report"):
+        out["report_original"] = row["report"]
+    return out
+
+
+def _under(base: str, path) -> str:
+    return str(path) if os.path.isabs(str(path)) else os.path.join(base, str(path))
+
+
+def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
+                      orientation: str = "radiological", style: str = "radiology", seed: int = 0,
+                      spacing=None, target: Optional[str] = None, organ: Optional[str] = None,
+                      progress: bool = True) -> Dict[str, object]:
+    """Describe every case of ``manifest`` into the JSONL ``out`` (see the module docstring).
+
+    Case ``k`` uses the seed ``seed + k``, so phrasings vary over the data set. ``spacing`` is the
+    default for rows without a ``spacing`` field; the other options are :func:`describe`'s. Returns ``{"out", "written", "skipped",
+    "failed": [{"id", "error"}]}``; raises :class:`DescribeError` for a bad manifest or option."""
+    from tqdm import tqdm
+
+    check_options(domain=domain, orientation=orientation, style=style)
+    if os.path.abspath(out) == os.path.abspath(manifest):
+        raise DescribeError(f"--out {out} is the manifest itself; choose another file")
+    rows = read_rows(manifest)
+    base = os.path.dirname(os.path.abspath(manifest))
+    out_dir = os.path.dirname(os.path.abspath(out))
+    os.makedirs(out_dir, exist_ok=True)
+    partial = out + ".partial"
+    if not os.path.isfile(partial) and os.path.isfile(out):
+        shutil.copyfile(out, partial)
+    done = _done(partial)
+    with open(partial, "w", encoding="utf-8") as handle:  # rewrite: drops a torn last line
+        handle.writelines(done.values())
+    failed: List[Dict[str, str]] = []
+    written = 0
+    with open(partial, "a", encoding="utf-8") as handle:
+        for k, row in enumerate(tqdm(rows, desc="describe", unit="case", disable=not progress)):
+            case_id = str(row["id"])
+            if case_id in done:
+                continue
+            try:
+                description = describe_case(_under(base, row["image"]), _under(base, row["mask"]),
+                                            spacing=_spacing_of(row, spacing), domain=domain,
+                                            orientation=orientation, style=style, seed=seed + k,
+                                            target=target, organ=organ)
+            except (DescribeError, ValueError, OSError) as exc:
+                message = " ".join(str(exc).split())
+                print(f"medseg-r: case {case_id}: {message}", file=sys.stderr)
+                failed.append({"id": case_id, "error": message})
+                continue
+            line = json.dumps(_row_out(row, description, base=base, out_dir=out_dir),
+                              ensure_ascii=False) + "\n"
+            handle.write(line)
+            handle.flush()
+            done[case_id] = line
+            written += 1
+    from ..io.atomic import atomic_write
+
+    with atomic_write(out) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.writelines(done[str(r["id"])] for r in rows if str(r["id"]) in done)
+    os.unlink(partial)
+    return {"out": out, "written": written, "skipped": len(done) - written, "failed": failed}
+
+
+def _dataset_info(data_dir: str) -> Dict[str, object]:
+    path = os.path.join(data_dir, "dataset.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, "r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def describe_dataset(data_dir: str, out_dir: str, *, style: str = "radiology", seed: int = 0,
+                     domain: Optional[str] = None, spacing=None,
+                     progress: bool = True) -> Dict[str, object]:
+    """A copy of a manifest data set (a folder with ``manifest.jsonl``, e.g. the phantom) whose
+    reports are described from the masks: ``OUT/manifest.jsonl`` references the original images
+    and masks (nothing is copied) and keeps every other field (the original report as
+    ``report_original``); ``OUT/dataset.json`` is the original's with ``"reports":
+    "described"``. Spacing: ``spacing``, else the data set's ``mm_per_px``, else pixels; domain:
+    ``domain``, else the data set's ``domain``, else chest. Returns :func:`describe_manifest`'s
+    summary."""
+    from ..io.atomic import atomic_write
+
+    manifest = os.path.join(data_dir, "manifest.jsonl")
+    info = _dataset_info(data_dir)
+    spacing = spacing if spacing is not None else info.get("mm_per_px")
+    domain = domain or str(info.get("domain", "chest"))
+    orientation = str(info.get("orientation", "radiological"))
+    summary = describe_manifest(manifest, os.path.join(out_dir, "manifest.jsonl"), domain=domain,
+                                orientation=orientation, style=style, seed=seed, spacing=spacing,
+                                progress=progress)
+    info.update({"reports": "described", "described_from": os.path.abspath(data_dir),
+                 "describe": {"style": style, "seed": seed, "domain": domain}})
+    with atomic_write(os.path.join(out_dir, "dataset.json")) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(info, handle, indent=2)
+    return summary
+
+
+def fill_missing_reports(records: Sequence, *, root: str, seed: int = 0) -> List:
+    """Records (``medseg_r.data.datasets.Record``) whose empty reports are described from their
+    masks, for ``medseg-r train --describe-missing``. Domain, orientation and spacing come from
+    ``ROOT/dataset.json`` (``domain``, ``orientation``, ``mm_per_px``) when present, else chest,
+    radiological and pixels. Images and masks may be paths (relative to ``root``) or arrays
+    (volume slices). Raises ``ValueError`` naming the case that cannot be described."""
+    info = _dataset_info(root)
+    options = {"domain": str(info.get("domain", "chest")),
+               "orientation": str(info.get("orientation", "radiological")),
+               "spacing": info.get("mm_per_px")}
+    out = []
+    for k, record in enumerate(records):
+        if str(record.report or "").strip():
+            out.append(record)
+            continue
+        image, mask = (_under(root, obj) if isinstance(obj, (str, os.PathLike)) else obj
+                       for obj in (record.image, record.mask))
+        try:
+            report = describe_case(image, mask, seed=seed + k, **options).report
+        except DescribeError as exc:
+            raise ValueError(f"case {record.id}: cannot describe its mask: {exc}") from None
+        out.append(replace(record, report=report.text))
+    return out

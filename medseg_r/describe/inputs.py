@@ -1,0 +1,192 @@
+"""Images and masks for :func:`medseg_r.describe` -> one checked case with one mask per lesion.
+
+Accepted inputs: numpy arrays (2-D ``[H, W]`` or ``[H, W, 3|4]`` images; 3-D ``[X, Y, Z]`` volumes
+in the package's RAS+ voxel order, z = superior) or paths to anything ``medseg-r predict`` reads
+(PNG/JPEG/TIFF/BMP, NIfTI, DICOM file or series folder). For a NIfTI or DICOM image the spacing
+and the patient's axes come from its affine (``spacing`` then overrides only the spacing). A
+NIfTI or DICOM with one slice is a 2-D image shown in radiological display.
+
+Documented behaviour, not errors:
+
+* an empty mask describes "no finding" (a negative report);
+* a binary mask (``bool``, or one non-zero value such as 1 or 255) gives one lesion per connected
+  component (8-connected in 2-D, 26-connected in 3-D); a piece of at most 2 pixels or 5 % of a
+  neighbour's size within 2 pixels of that neighbour belongs to it (rasterised spicules);
+* a label mask (two or more distinct non-zero integers, at most 64) gives one lesion per label,
+  whatever the number of its pieces;
+* NaN or infinite image values become the image's finite minimum (counted in the notes), as
+  ``medseg-r predict`` does for NIfTI volumes.
+
+Errors (:class:`DescribeError`, one line): missing or unreadable file, image and mask of different
+sizes, an image without any finite value, a mask with non-integer values (probabilities: threshold
+them first) or more than 64 labels, an RGB mask whose channels differ, a 3-D array without
+``spacing``, a non-positive spacing.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy import ndimage
+
+MAX_LABELS = 64
+
+
+class DescribeError(ValueError):
+    """An input that cannot be described; the message is one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass
+class Case:
+    """A checked case: ``grey`` image ``[H, W]`` or volume ``[X, Y, Z]`` (float, finite),
+    ``lesions`` (bool masks on that grid), their mask ``labels``, ``spacing`` (mm per axis or
+    ``None``), ``affine`` (volumes from files), and ``notes`` for the output."""
+
+    grey: np.ndarray
+    lesions: List[np.ndarray]
+    labels: List[int]
+    spacing: Optional[Tuple[float, ...]]
+    affine: Optional[np.ndarray] = None
+    from_file: bool = False
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def volume(self) -> bool:
+        return self.grey.ndim == 3
+
+
+def _read(obj, what: str):
+    """(array, affine or None, is a 2-D display of a file) of an array or a path."""
+    if isinstance(obj, (str, os.PathLike)):
+        from ..data.volumes import display_slice
+        from ..inference.sources import InputError, load_source
+
+        try:
+            source = load_source(obj)
+        except (InputError, FileNotFoundError) as exc:
+            raise DescribeError(f"{what}: {exc}") from None
+        if source.kind == "image":
+            return np.asarray(source.pixels), None, True
+        if source.n_slices == 1:
+            rows, cols = source.pixel_spacing
+            return display_slice(source.voxels, 0), np.diag([rows, cols, 1.0, 1.0]), True
+        return source.voxels, source.affine, False
+    return np.asarray(obj), None, False
+
+
+def _grey(image: np.ndarray, mask_shape: Tuple[int, ...]) -> np.ndarray:
+    """A grey float image: colour ``[H, W, 3|4]`` (a 3-D array whose first two axes are the
+    mask's 2-D grid) is averaged over its colour channels, alpha dropped."""
+    if image.ndim not in (2, 3) or min(image.shape) < 1:
+        raise DescribeError(f"image must be 2-D, colour 2-D or 3-D, got shape {image.shape}")
+    colour = image.ndim == 3 and image.shape[-1] in (3, 4) and tuple(mask_shape[:2]) == \
+        image.shape[:2] and len(mask_shape) in (2, 3) and (len(mask_shape) == 2 or
+                                                          mask_shape[-1] in (3, 4))
+    if colour:
+        return image[..., :3].astype(float).mean(-1)
+    return image.astype(float)
+
+
+def _mask_array(mask: np.ndarray, grid: Tuple[int, ...]) -> np.ndarray:
+    if mask.ndim == len(grid) + 1 and mask.shape[-1] in (3, 4):
+        channels = mask[..., :3]
+        if not (channels == channels[..., :1]).all():
+            raise DescribeError("mask: an RGB mask whose channels differ; give a grey or label "
+                                "mask")
+        mask = channels[..., 0]
+    if mask.shape != grid:
+        raise DescribeError(f"mask of shape {mask.shape} does not match the image {grid}")
+    if mask.dtype == bool:
+        return mask.astype(np.int64)
+    if not np.isfinite(mask).all() or not np.equal(np.mod(mask, 1), 0).all():
+        raise DescribeError("mask holds non-integer values (probabilities?); threshold it first")
+    return mask.astype(np.int64)
+
+
+def _spacing(spacing, ndim: int, affine: Optional[np.ndarray]) -> Optional[Tuple[float, ...]]:
+    if spacing is None and affine is not None:
+        spacing = [float(np.linalg.norm(affine[:3, k])) for k in range(ndim)]
+    if spacing is None:
+        if ndim == 3:
+            raise DescribeError("a 3-D mask needs spacing=(x_mm, y_mm, z_mm) (or give a "
+                                "NIfTI/DICOM file, whose affine has it)")
+        return None
+    values = [float(spacing)] * ndim if np.isscalar(spacing) else [float(s) for s in spacing]
+    if len(values) != ndim or not all(np.isfinite(v) and v > 0 for v in values):
+        raise DescribeError(f"spacing must be {ndim} positive numbers (mm per axis), "
+                            f"got {spacing!r}")
+    return tuple(values)
+
+
+def _merge_fragments(labels: np.ndarray, n: int) -> List[np.ndarray]:
+    """Connected components, with small pieces beside a bigger one merged into it."""
+    sizes = ndimage.sum(labels > 0, labels, range(1, n + 1))
+    owner = list(range(n + 1))
+    structure = np.ones((3,) * labels.ndim, bool)
+    for k in np.argsort(sizes):
+        label = int(k) + 1
+        piece = labels == label
+        near = ndimage.binary_dilation(piece, structure=structure, iterations=2) & ~piece
+        neighbours = [int(v) for v in np.unique(labels[near]) if v and v != label]
+        bigger = [v for v in neighbours if sizes[v - 1] > sizes[k]]
+        if bigger:
+            host = max(bigger, key=lambda v: sizes[v - 1])
+            if sizes[k] <= max(2.0, 0.05 * sizes[host - 1]):
+                owner[label] = host
+    def root(v: int) -> int:
+        while owner[v] != v:
+            v = owner[v]
+        return v
+    groups: dict = {}
+    for label in range(1, n + 1):
+        groups.setdefault(root(label), []).append(label)
+    return [np.isin(labels, members) for members in groups.values()]
+
+
+def split_lesions(mask: np.ndarray) -> Tuple[List[np.ndarray], List[int], str]:
+    """(lesion masks, their mask values, how) from an integer mask (see the module docstring);
+    lesions in decreasing size."""
+    values = [int(v) for v in np.unique(mask) if v != 0]
+    if not values:
+        return [], [], "empty"
+    if len(values) > MAX_LABELS:
+        raise DescribeError(f"mask has {len(values)} distinct values; expected a binary mask or at "
+                            f"most {MAX_LABELS} labels (threshold a grey mask first)")
+    if len(values) > 1:
+        lesions, labels, how = [mask == v for v in values], values, "labels"
+    else:
+        structure = np.ones((3,) * mask.ndim, bool)
+        components, n = ndimage.label(mask != 0, structure=structure)
+        lesions = _merge_fragments(components, n)
+        labels, how = [values[0]] * len(lesions), "components"
+    order = np.argsort([-int(m.sum()) for m in lesions], kind="stable")
+    return [lesions[k] for k in order], [labels[k] for k in order], how
+
+
+def load_case(image, mask, *, spacing: Optional[Sequence[float]] = None) -> Case:
+    """Read and check ``image`` and ``mask`` (arrays or paths); raises :class:`DescribeError`."""
+    pixels, affine, from_file = _read(image, "image")
+    mask_values = np.asarray(_read(mask, "mask")[0])
+    grey = _grey(pixels, mask_values.shape)
+    labels_in = _mask_array(mask_values, grey.shape)
+    finite = np.isfinite(grey)
+    if not finite.any():
+        raise DescribeError("image holds no finite value (all NaN or infinite)")
+    notes = []
+    if not finite.all():
+        grey = np.where(finite, grey, grey[finite].min())
+        notes.append(f"{int((~finite).sum())} NaN or infinite image values set to the minimum")
+    if affine is not None and affine.shape == (4, 4) and grey.ndim == 2:
+        spacing = spacing if spacing is not None else (float(affine[0, 0]), float(affine[1, 1]))
+        affine = None
+    case_spacing = _spacing(spacing, grey.ndim, affine)
+    lesions, labels, how = split_lesions(labels_in)
+    if how == "labels":
+        notes.append(f"label mask: one finding per label ({', '.join(map(str, labels))})")
+    return Case(grey=grey, lesions=lesions, labels=labels, spacing=case_spacing, affine=affine,
+                from_file=from_file, notes=notes)

@@ -1,0 +1,125 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medseg_r.cli import main
+from medseg_r.describe import describe_dataset, describe_manifest, fill_missing_reports
+
+from .conftest import disc_mask
+
+
+def _write_case(folder, name, centre, radius, size=96):
+    rng = np.random.default_rng(len(name))
+    image = rng.integers(80, 120, (size, size)).astype(np.uint8)
+    mask = disc_mask((size, size), centre, radius) if radius else np.zeros((size, size), bool)
+    image[mask] = 200
+    os.makedirs(folder / "images", exist_ok=True)
+    os.makedirs(folder / "masks", exist_ok=True)
+    Image.fromarray(image).save(folder / "images" / f"{name}.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(folder / "masks" / f"{name}.png")
+    return {"id": name, "image": f"images/{name}.png", "mask": f"masks/{name}.png"}
+
+
+@pytest.fixture
+def data(tmp_path):
+    folder = tmp_path / "data"
+    rows = [_write_case(folder, "a", (20, 20), 8), _write_case(folder, "b", (70, 30), 6),
+            _write_case(folder, "c", (48, 48), 0)]
+    for row, split in zip(rows, ("train", "train", "val")):
+        row.update(split=split, report="", tags=["x"], kind="phantom-like")
+    with open(folder / "manifest.jsonl", "w") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    return folder
+
+
+def _lines(path):
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_manifest_batch_writes_a_training_manifest(data, tmp_path):
+    out = tmp_path / "out" / "reports.jsonl"
+    summary = describe_manifest(str(data / "manifest.jsonl"), str(out), domain="image",
+                                progress=False)
+    assert summary == {"out": str(out), "written": 3, "skipped": 0, "failed": []}
+    rows = _lines(out)
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    priors = [r["describe"]["priors"] for r in rows]
+    assert priors[0][0]["location"]["image_region"] == "top_left"
+    assert priors[1][0]["location"]["image_region"] == "bottom_left"
+    assert priors[2][0]["negated"] and rows[0]["tags"] == ["x"]
+    from medseg_r.data.readers import read_dataset
+
+    records, root = read_dataset(str(out))
+    assert [r.report for r in records] == [r["report"] for r in rows]
+    assert os.path.isfile(os.path.join(root, records[0].image))
+    assert not os.path.exists(str(out) + ".partial")
+
+
+def test_batch_resumes_and_drops_a_torn_line(data, tmp_path):
+    out = tmp_path / "reports.jsonl"
+    first = describe_manifest(str(data / "manifest.jsonl"), str(out), domain="image",
+                              progress=False)
+    lines = open(out).read().splitlines(keepends=True)
+    with open(str(out) + ".partial", "w") as handle:  # as left by a killed run
+        handle.write(lines[0] + lines[1][:20])
+    os.unlink(out)
+    again = describe_manifest(str(data / "manifest.jsonl"), str(out), domain="image",
+                              progress=False)
+    assert (again["written"], again["skipped"]) == (2, 1)
+    assert open(out).read().splitlines(keepends=True) == lines
+    assert first["written"] == 3
+
+
+def test_bad_case_is_one_stderr_line_and_exit_1(data, tmp_path, capsys):
+    os.unlink(data / "masks" / "b.png")
+    out = tmp_path / "reports.jsonl"
+    code = main(["describe", "--manifest", str(data / "manifest.jsonl"), "--out", str(out),
+                 "--domain", "image", "--quiet"])
+    assert code == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("medseg-r")]
+    assert len(err) == 1 and err[0].startswith("medseg-r: case b: mask:")
+    assert [r["id"] for r in _lines(out)] == ["a", "c"]
+
+
+def test_describe_dataset_references_the_original_files(data, tmp_path):
+    with open(data / "dataset.json", "w") as handle:
+        json.dump({"kind": "phantom", "mm_per_px": 2.0, "augment_flip": False}, handle)
+    out = tmp_path / "described"
+    describe_dataset(str(data), str(out), domain="image", progress=False)
+    rows = _lines(out / "manifest.jsonl")
+    assert rows[0]["image"] == os.path.join("..", "data", "images", "a.png")
+    assert rows[0]["describe"]["priors"][0]["size_mm"] == pytest.approx(17 * 2.0, abs=2.0)
+    assert rows[0]["kind"] == "phantom-like"  # the row's own fields are kept
+    info = json.load(open(out / "dataset.json"))
+    assert info["reports"] == "described" and info["augment_flip"] is False
+    assert not os.path.exists(out / "images")
+
+
+def test_fill_missing_reports_keeps_written_ones(data):
+    from medseg_r.data.readers import read_dataset
+
+    records, root = read_dataset(str(data))
+    records[0].report = "Keep this nodule."
+    filled = fill_missing_reports(records, root=root)
+    assert filled[0].report == "Keep this nodule."
+    assert filled[1].report and filled[2].report
+    assert all(r.report == "" for r in records[1:])  # the input is not changed
+
+
+def test_train_describe_missing_fills_reports(data, tmp_path):
+    from medseg_r.engine.train import TrainConfig, make_loaders
+
+    with open(data / "dataset.json", "w") as handle:
+        json.dump({"domain": "image"}, handle)  # the domain describe uses for this data set
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), describe_missing=True,
+                      batch_size=2)
+    train, val = make_loaders(cfg)
+    texts = [r.report for r in train.dataset.records]
+    assert len(texts) == 2 and all("of the image" in t for t in texts), texts
+    assert val.dataset.records[0].report.startswith("No ")
+    plain = make_loaders(TrainConfig(data=str(data), out=str(tmp_path / "run")))[0]
+    assert [r.report for r in plain.dataset.records] == ["", ""]

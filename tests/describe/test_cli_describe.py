@@ -1,0 +1,68 @@
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medseg_r.cli import main
+
+
+@pytest.fixture
+def files(tmp_path, chest):
+    image, mask = chest
+    Image.fromarray(image).save(tmp_path / "x.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "m.png")
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
+    return tmp_path
+
+
+def test_describe_prints_the_report(files, capsys):
+    assert main(["describe", "--image", str(files / "x.png"), "--mask", str(files / "m.png"),
+                 "--spacing", "1.3671875"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert re.search(r"3\.\d cm|3\d mm", out) and "right lung" in out and "upper zone" in out
+
+
+def test_describe_json(files, capsys):
+    assert main(["describe", "--image", str(files / "x.png"), "--mask", str(files / "m.png"),
+                 "--json", "--style", "attribute", "--seed", "4"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["style"] == "attribute" and data["seed"] == 4 and data["round_trip"]
+    assert data["findings"][0]["location"]["side"] == "right"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["describe", "--image", "X"], "needs --mask"),
+    (["describe"], "give one of --image"),
+    (["describe", "--manifest", "M.jsonl"], "--manifest needs --out"),
+    (["describe", "--data", "M.jsonl", "--out", "OUT"], "no manifest.jsonl"),
+    (["describe", "--image", "X", "--mask", "SMALL"], "does not match"),
+    (["describe", "--image", "/nonexistent.png", "--mask", "SMALL"], "not found"),
+    (["describe", "--manifest", "/nonexistent.csv", "--out", "OUT"], "manifest not found"),
+])
+def test_errors_are_one_line_exit_2_nothing_written(files, capsys, argv, message):
+    names = {"X": files / "x.png", "SMALL": files / "small.png", "M.jsonl": files / "m.jsonl",
+             "OUT": files / "out" / "r.jsonl"}
+    argv = [str(names.get(a, a)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("medseg-r: error:") and message in err and len(err.splitlines()) == 1
+    assert not os.path.exists(files / "out")
+
+
+def test_data_folder_gets_a_described_copy(tmp_path, chest, capsys):
+    image, mask = chest
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    Image.fromarray(image).save(tmp_path / "d" / "images" / "c.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "d" / "images" / "m.png")
+    row = {"id": "c", "image": "images/c.png", "mask": "images/m.png", "report": "old",
+           "split": "train"}
+    (tmp_path / "d" / "manifest.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "d" / "dataset.json").write_text(json.dumps({"mm_per_px": 350 / 256}))
+    assert main(["describe", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 0
+    written = json.loads((tmp_path / "o" / "manifest.jsonl").read_text())
+    assert written["report_original"] == "old" and "right lung" in written["report"]
+    assert "1 described" in capsys.readouterr().out
