@@ -212,30 +212,38 @@ def _cmd_export(args) -> int:
 def _cmd_serve(args) -> int:
     """The local web app (medseg_r.serve): same model loading as predict, one line per error."""
     try:
-        from .serve import ServeConfig, run_server
+        from .serve import ServeConfig, is_loopback, open_socket, run_server
     except ImportError as exc:
-        raise UserError(f"medseg-r serve needs the web extra: pip install 'medseg-r[serve]' ({exc})") from None
+        raise UserError(f"medseg-r serve needs the web extra: pip install 'medseg-r[serve]' ({exc})"
+                        ) from None
     for name in ("max_upload_mb", "idle_minutes"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive")
     if args.workers < 1 or args.queue < 0 or not 0 <= args.port <= 65535:
         raise UserError("need --workers >= 1, --queue >= 0 and --port in 0..65535")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(args.host):
         print(f"warning: --host {args.host} lets other machines reach this page; it has no login",
               file=sys.stderr)
+    try:  # before the model loads: a taken port is reported at once
+        sock = open_socket(args.host, args.port)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     keep_freed_memory()
-    model, trained = _load_model(args)
+    try:
+        model, trained = _load_model(args)
+    except BaseException:
+        sock.close()
+        raise
     if not trained:
-        print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks "
-              f"are those of plain {model.backbone_name} (with your box or points, if any).", file=sys.stderr)
+        print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the "
+              f"masks are those of plain {model.backbone_name} (with your box or points, if any).",
+              file=sys.stderr)
     config = ServeConfig(max_upload_mb=args.max_upload_mb, workers=args.workers, queue=args.queue,
                          idle_minutes=args.idle_minutes)
     info = {"backbone": model.backbone_name, "checkpoint": os.path.basename(args.checkpoint or "") or None,
             "trained_priors": trained}
     try:
-        run_server(model, config, host=args.host, port=args.port, model_info=info, device=args.device)
-    except OSError as exc:
-        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        run_server(model, config, sock, model_info=info, device=args.device)
     except (ValueError, RuntimeError) as exc:
         raise UserError(str(exc)) from None
     return 0
@@ -394,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Start a local web app (open the printed address in a browser).")
     p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights (as predict)")
     p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
     p.add_argument("--max-upload-mb", dest="max_upload_mb", type=float, default=512.0,
                    help="largest accepted upload in MB (default 512)")

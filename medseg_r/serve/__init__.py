@@ -14,7 +14,17 @@ from typing import Callable, Optional
 
 from .service import ServeConfig, Service
 
-__all__ = ["ServeConfig", "Service", "open_socket", "run_server"]
+__all__ = ["ServeConfig", "Service", "is_loopback", "open_socket", "run_server"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``localhost``, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def open_socket(host: str, port: int) -> socket.socket:
@@ -30,22 +40,21 @@ def open_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(model, config: ServeConfig, *, host: str = "127.0.0.1", port: int = 7860,
-               model_info: Optional[dict] = None, device: Optional[str] = None,
-               announce: Callable[[str], None] = print) -> None:
-    """Serve until interrupted (Ctrl-C, SIGTERM); every session folder is removed on the way out."""
+def run_server(model, config: ServeConfig, sock: socket.socket, *, model_info: Optional[dict] = None,
+               device: Optional[str] = None, announce: Callable[[str], None] = print) -> None:
+    """Serve on ``sock`` (see :func:`open_socket`) until interrupted (Ctrl-C, SIGTERM); every session
+    folder is removed on the way out."""
     import uvicorn
 
     from .app import create_app
 
-    sock = open_socket(host, port)
     service = Service(model, config=config, model_info=model_info, device=device)
     try:
         server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False,
                                                timeout_graceful_shutdown=5))
+        host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        announce(f"serving on http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C stops it and removes its "
-                 f"temporary files)")
+        announce(f"serving on http://{shown}:{port}/ (Ctrl-C stops it and removes its temporary files)")
         sys.stdout.flush()
         server.run(sockets=[sock])
     finally:

@@ -27,6 +27,7 @@ from .sessions import Busy
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 NO_STORE = {"Cache-Control": "no-store"}
+REAP_SECONDS = 60.0  # how often idle sessions are looked for (they also expire on any request)
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -152,9 +153,16 @@ def create_app(service: Service) -> Starlette:
         route("/api/session/{sid}/download/{what}", download),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+    async def reap_idle_sessions() -> None:
+        while True:
+            await asyncio.sleep(REAP_SECONDS)
+            await run_in_threadpool(service.store.expire)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        reaper = asyncio.get_running_loop().create_task(reap_idle_sessions())
         yield
+        reaper.cancel()
         await run_in_threadpool(service.close)
 
     return Starlette(routes=routes, lifespan=lifespan)

@@ -205,3 +205,21 @@ def test_ending_a_session_removes_its_folder(make_server):
     root = service.store.root
     service.close()
     assert not os.path.exists(root)
+
+
+def test_a_bug_is_a_500_in_one_line_and_the_server_goes_on(make_server, monkeypatch):
+    client, service = make_server()
+
+    def broken(text):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(service, "parse", broken)
+    status, body, _ = client.request("POST", "/api/parse", {"report": REPORT})
+    assert status == 500 and body == {"error": "internal error (RuntimeError: simulated bug)"}
+    monkeypatch.undo()
+    status, view, _ = client.request("POST", "/api/parse", {"report": REPORT})
+    assert status == 200 and view["findings"][0]["target"] == "nodule"
+    status, page, _ = client.request("GET", "/")
+    assert status == 200 and b'<script src="/static/app.js">' in page
+    for asset in ("app.js", "viewer.js", "style.css"):
+        assert client.request("GET", f"/static/{asset}")[0] == 200

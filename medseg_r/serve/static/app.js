@@ -57,6 +57,7 @@ async function upload(file) {
 
 function showCase(info) {
   state.caseInfo = info; state.result = null; state.prompts = {box: null, points: []}; state.history = [];
+  $("viewer").dataset.rev = 0;  // the server counts segmentations per case
   const volume = info.kind === "volume";
   document.body.classList.toggle("volume", volume);
   state.z = volume ? Math.floor(info.slices / 2) : 0;
@@ -71,6 +72,7 @@ function showCase(info) {
   for (const b of document.querySelectorAll(".tool, #undo, #clear")) b.disabled = volume;
   if (info.example_report && !$("report").value.trim()) { $("report").value = info.example_report; parseSoon(0); }
   $("placeholder").classList.add("hidden");
+  $("viewer").style.maxWidth = `calc(78vh * ${info.width / info.height})`;  // tall images fit the screen
   $("segment").disabled = false;
   prompts.setImage(info.width, info.height);
   prompts.enabled = !volume;
