@@ -6,6 +6,7 @@ their temporary folders, the bounded job queue), :mod:`.cases` (uploads and exam
 :mod:`.views` (what the page shows), :mod:`.service` (the work), :mod:`.app` (HTTP, Starlette) and
 ``static/`` (the page: plain HTML, CSS and JavaScript, no build step).
 """
+
 from __future__ import annotations
 
 import socket
@@ -40,21 +41,36 @@ def open_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(model, config: ServeConfig, sock: socket.socket, *, model_info: Optional[dict] = None,
-               device: Optional[str] = None, announce: Callable[[str], None] = print) -> None:
-    """Serve on ``sock`` (see :func:`open_socket`) until interrupted (Ctrl-C, SIGTERM); every session
-    folder is removed on the way out."""
+def run_server(
+    model,
+    config: ServeConfig,
+    sock: socket.socket,
+    *,
+    model_info: Optional[dict] = None,
+    device: Optional[str] = None,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve on ``sock`` (see :func:`open_socket`) until interrupted (Ctrl-C, SIGTERM); every
+    session folder is removed on the way out."""
     import uvicorn
 
     from .app import create_app
 
     service = Service(model, config=config, model_info=model_info, device=device)
     try:
-        server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False,
-                                               timeout_graceful_shutdown=5))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(service),
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=5,
+            )
+        )
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        announce(f"serving on http://{shown}:{port}/ (Ctrl-C stops it and removes its temporary files)")
+        announce(
+            f"serving on http://{shown}:{port}/ (Ctrl-C stops it and removes its temporary files)"
+        )
         sys.stdout.flush()
         server.run(sockets=[sock])
     finally:

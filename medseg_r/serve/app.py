@@ -1,10 +1,12 @@
-"""The HTTP side of ``medseg-r serve``: a Starlette app serving one static page and a small JSON API.
+"""The HTTP side of ``medseg-r serve``: a Starlette app serving one static page and a small JSON
+API.
 
 Every call but ``/api/parse`` names its session (``/api/session/{id}/...``). Errors come back as
 ``{"error": "one line"}`` with status 400 (bad input), 404 (unknown or ended session), 409 (the page
 is already segmenting), 413 (upload too large), 415 (wrong kind of file), 503 (queue full) or 500
 (a bug: the traceback goes to the server's stderr); the server keeps serving after each.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +33,9 @@ REAP_SECONDS = 60.0  # how often idle sessions are looked for (they also expire 
 
 
 def _error(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status, headers=NO_STORE)
+    return JSONResponse(
+        {"error": " ".join(str(message).split())}, status_code=status, headers=NO_STORE
+    )
 
 
 def _guarded(handler: Callable) -> Callable:
@@ -79,7 +83,9 @@ def create_app(service: Service) -> Starlette:
 
     async def parse(request: Request) -> Response:
         body = await _json(request)
-        return JSONResponse(await run_in_threadpool(service.parse, body.get("report", "")), headers=NO_STORE)
+        return JSONResponse(
+            await run_in_threadpool(service.parse, body.get("report", "")), headers=NO_STORE
+        )
 
     async def example(request: Request) -> Response:
         session = session_of(request)
@@ -90,11 +96,16 @@ def create_app(service: Service) -> Starlette:
         session = session_of(request)
         limit = service.max_upload_bytes
         declared = request.headers.get("content-length")
-        too_large = UploadError(f"the upload is larger than the limit of {service.config.max_upload_mb:g} MB "
-                                f"(medseg-r serve --max-upload-mb)", status=413)
+        too_large = UploadError(
+            f"the upload is larger than the limit of {service.config.max_upload_mb:g} MB "
+            f"(medseg-r serve --max-upload-mb)",
+            status=413,
+        )
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise too_large
-        path = await run_in_threadpool(service.upload_target, session, request.query_params.get("name", ""))
+        path = await run_in_threadpool(
+            service.upload_target, session, request.query_params.get("name", "")
+        )
         size = 0
         try:
             with open(path, "wb") as handle:
@@ -120,7 +131,10 @@ def create_app(service: Service) -> Starlette:
 
     async def picture(request: Request) -> Response:
         session = session_of(request)
-        z, window = _int(request.query_params.get("z", "0")), request.query_params.get("window", "auto")
+        z, window = (
+            _int(request.query_params.get("z", "0")),
+            request.query_params.get("window", "auto"),
+        )
         data = await run_in_threadpool(service.picture, session, z, window)
         return Response(data, media_type="image/png", headers=NO_STORE)
 
@@ -153,6 +167,7 @@ def create_app(service: Service) -> Starlette:
         route("/api/session/{sid}/download/{what}", download),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+
     async def reap_idle_sessions() -> None:
         while True:
             await asyncio.sleep(REAP_SECONDS)
@@ -177,7 +192,10 @@ def _with_gone(handler: Callable) -> Callable:
         try:
             return await handler(request)
         except _Gone:
-            return _error("this session has ended (idle too long, or the server restarted): reload the page", 404)
+            return _error(
+                "this session has ended (idle too long, or the server restarted): reload the page",
+                404,
+            )
 
     return wrapped
 

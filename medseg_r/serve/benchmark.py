@@ -9,12 +9,16 @@ weights), ``medseg-r serve`` started as a command, one page opened. Three situat
 times each, timed by the page from the click on Segment until the mask layer is drawn (the figure it
 shows as "on this page"), beside the model time and the server time it reports:
 
-* ``new image``: a fresh ``size`` x ``size`` PNG is uploaded before each click (the whole encoder runs);
-* ``report changed``: the same image with another report (the encoder resumes after its cached prefix);
+* ``new image``: a fresh ``size`` x ``size`` PNG is uploaded before each click (the whole encoder
+  runs);
+* ``report changed``: the same image with another report (the encoder resumes after its cached
+  prefix);
 * ``prompt changed``: the same image and report with another box (the decoder alone runs).
 
-Needs Playwright (``pip install -e '.[test]'``) and Chromium. Prints medians; ``--json`` keeps every run.
+Needs Playwright (``pip install -e '.[test]'``) and Chromium. Prints medians; ``--json`` keeps
+every run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +29,15 @@ import statistics
 import tempfile
 from typing import Dict, List
 
-REPORTS = ["A 2 cm round dense nodule in the right upper lobe.", "Patchy opacity in the left lower zone.",
-           "Spiculated mass in the left upper lobe.", "Ground-glass opacity in the right lower lobe.",
-           "Round nodule in the right middle zone.", "Irregular mass in the left mid zone.",
-           "Cavitary lesion in the right upper zone."]
+REPORTS = [
+    "A 2 cm round dense nodule in the right upper lobe.",
+    "Patchy opacity in the left lower zone.",
+    "Spiculated mass in the left upper lobe.",
+    "Ground-glass opacity in the right lower lobe.",
+    "Round nodule in the right middle zone.",
+    "Irregular mass in the left mid zone.",
+    "Cavitary lesion in the right upper zone.",
+]
 
 
 def make_checkpoint(backbone: str, path: str) -> None:
@@ -61,7 +70,9 @@ def _segment(page, rev: int) -> Dict[str, float]:
     return page.evaluate("window.medsegTiming")
 
 
-def measure(backbone: str, *, repeats: int, size: int, chromium: str, workdir: str) -> Dict[str, List[dict]]:
+def measure(
+    backbone: str, *, repeats: int, size: int, chromium: str, workdir: str
+) -> Dict[str, List[dict]]:
     from playwright.sync_api import sync_playwright
 
     from .browser import ServerProcess, launch_chromium
@@ -77,18 +88,32 @@ def measure(backbone: str, *, repeats: int, size: int, chromium: str, workdir: s
         page.uncheck("#auto")
         rev = 0
         for i in range(repeats):
-            page.set_input_files("#file", files=[{"name": f"bench{i}.png", "mimeType": "image/png",
-                                                  "buffer": _png(size, seed=100 + i)}])
-            page.wait_for_function(f"document.getElementById('case-info').innerText.startsWith('bench{i}.png')")
+            page.set_input_files(
+                "#file",
+                files=[
+                    {
+                        "name": f"bench{i}.png",
+                        "mimeType": "image/png",
+                        "buffer": _png(size, seed=100 + i),
+                    }
+                ],
+            )
+            page.wait_for_function(
+                f"document.getElementById('case-info').innerText.startsWith('bench{i}.png')"
+            )
             page.fill("#report", REPORTS[0])
             rev = 1
             runs["new image"].append(_segment(page, rev))
         for i in range(repeats):
-            page.fill("#report", REPORTS[1 + i % (len(REPORTS) - 1)] + " " * (i // (len(REPORTS) - 1)))
+            page.fill(
+                "#report", REPORTS[1 + i % (len(REPORTS) - 1)] + " " * (i // (len(REPORTS) - 1))
+            )
             rev += 1
             runs["report changed"].append(_segment(page, rev))
         for i in range(repeats):
-            page.evaluate(f"state.prompts = {{box: [{10 + 5 * i}, 20, {size // 2}, {size // 2}], points: []}}")
+            page.evaluate(
+                f"state.prompts = {{box: [{10 + 5 * i}, 20, {size // 2}, {size // 2}], points: []}}"
+            )
             rev += 1
             runs["prompt changed"].append(_segment(page, rev))
         browser.close()
@@ -111,21 +136,31 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as workdir:
         for backbone in args.backbones:
-            results[backbone] = measure(backbone, repeats=args.repeats, size=args.size, chromium=chromium,
-                                        workdir=workdir)
-    print(f"{args.size} x {args.size} PNG, median of {args.repeats}; load average before "
-          f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+            results[backbone] = measure(
+                backbone, repeats=args.repeats, size=args.size, chromium=chromium, workdir=workdir
+            )
+    print(
+        f"{args.size} x {args.size} PNG, median of {args.repeats}; load average before "
+        f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}"
+    )
     print("| backbone | situation | on the page | model | server |")
     print("|---|---|---|---|---|")
     for backbone, runs in results.items():
         for situation, timings in runs.items():
-            med = {k: statistics.median(t[k] for t in timings) for k in ("roundTrip", "model_seconds",
-                                                                          "server_seconds")}
-            print(f"| `{backbone}` | {situation} | {med['roundTrip']:.2f} s | {med['model_seconds']:.2f} s | "
-                  f"{med['server_seconds']:.2f} s |")
+            med = {
+                k: statistics.median(t[k] for t in timings)
+                for k in ("roundTrip", "model_seconds", "server_seconds")
+            }
+            print(
+                f"| `{backbone}` | {situation} | {med['roundTrip']:.2f} s | "
+                f"{med['model_seconds']:.2f} s | "
+                f"{med['server_seconds']:.2f} s |"
+            )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"size": args.size, "repeats": args.repeats, "runs": results}, handle, indent=2)
+            json.dump(
+                {"size": args.size, "repeats": args.repeats, "runs": results}, handle, indent=2
+            )
     return 0
 
 

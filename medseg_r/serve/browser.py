@@ -1,6 +1,7 @@
 """Driving the web app from outside: start ``medseg-r serve`` as a process, and launch a headless
 Chromium (Debian's ``chromium`` package, through Playwright) with the flags this needs on a machine
 without network. Used by the browser test and by :mod:`medseg_r.serve.benchmark`."""
+
 from __future__ import annotations
 
 import os
@@ -13,11 +14,20 @@ import sys
 import threading
 from typing import List, Optional
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
-INSTALL_HINT = ("headless Chromium not found: install it (Debian/Ubuntu: apt-get install chromium) or set "
-                "MEDSEG_R_CHROMIUM=/path/to/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+INSTALL_HINT = (
+    "headless Chromium not found: install it (Debian/Ubuntu: apt-get install chromium) or set "
+    "MEDSEG_R_CHROMIUM=/path/to/chromium"
+)
 
 
 def find_chromium() -> Optional[str]:
@@ -34,17 +44,26 @@ def find_chromium() -> Optional[str]:
 
 def launch_chromium(playwright, executable: str):
     """A headless Chromium browser (Playwright's ``Browser``)."""
-    return playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+    return playwright.chromium.launch(
+        executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+    )
 
 
 class ServerProcess:
-    """``medseg-r serve ARGS --port 0`` in a child process; ``url`` once it listens. ``stop()`` sends
-    Ctrl-C (SIGINT) and returns the exit status. ``env`` extra environment (e.g. ``TMPDIR``)."""
+    """``medseg-r serve ARGS --port 0`` in a child process; ``url`` once it listens. ``stop()``
+    sends Ctrl-C (SIGINT) and returns the exit status. ``env``: extra environment (``TMPDIR``)."""
 
-    def __init__(self, args: List[str], *, env: Optional[dict] = None, startup_s: float = 180.0) -> None:
+    def __init__(
+        self, args: List[str], *, env: Optional[dict] = None, startup_s: float = 180.0
+    ) -> None:
         command = [sys.executable, "-m", "medseg_r.cli", "serve", *args, "--port", "0"]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env={**os.environ, **(env or {})})
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         self.lines: List[str] = []
         found: "queue.Queue[Optional[str]]" = queue.Queue()
 

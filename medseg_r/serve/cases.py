@@ -1,5 +1,6 @@
 """Inputs of the web app: uploads (checked, size-limited, zipped DICOM series unpacked safely) and
 examples, read with ``predict``'s own reader (:func:`medseg_r.inference.sources.load_source`)."""
+
 from __future__ import annotations
 
 import os
@@ -12,10 +13,16 @@ import numpy as np
 
 from ..inference.sources import DICOM_ENDINGS, IMAGE_ENDINGS, InputError, Source, load_source
 
-# CT windows (level, width) in HU, offered for volumes; "auto" is predict's default percentile scaling.
+# CT windows (level, width) in HU, offered for volumes; "auto" is predict's default (percentiles).
 WINDOWS: Dict[str, Optional[Tuple[float, float]]] = {
-    "auto": None, "lung": (-600.0, 1500.0), "soft_tissue": (40.0, 400.0), "bone": (400.0, 1800.0)}
-KINDS_TEXT = "PNG/JPEG/TIFF/BMP, NIfTI (.nii, .nii.gz), a DICOM file or a zipped DICOM series (.zip)"
+    "auto": None,
+    "lung": (-600.0, 1500.0),
+    "soft_tissue": (40.0, 400.0),
+    "bone": (400.0, 1800.0),
+}
+KINDS_TEXT = (
+    "PNG/JPEG/TIFF/BMP, NIfTI (.nii, .nii.gz), a DICOM file or a zipped DICOM series (.zip)"
+)
 MAX_ZIP_MEMBERS = 5000
 
 
@@ -72,11 +79,21 @@ class Case:
             width, height = src.voxels.shape[:2]
         spacing = src.pixel_spacing
         ct = self.kind == "volume" and float(np.nanmin(src.voxels)) < -500
-        return {"name": self.name, "kind": self.kind, "format": src.format, "width": int(width),
-                "height": int(height), "slices": src.n_slices,
-                "spacing_mm": None if spacing is None else [round(s, 4) for s in spacing],
-                "slice_mm": None if self.kind == "image" else round(float(np.linalg.norm(src.affine[:3, 2])), 4),
-                "ct": ct, "window": "lung" if ct else "auto", "example_report": self.example_report}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "format": src.format,
+            "width": int(width),
+            "height": int(height),
+            "slices": src.n_slices,
+            "spacing_mm": None if spacing is None else [round(s, 4) for s in spacing],
+            "slice_mm": None
+            if self.kind == "image"
+            else round(float(np.linalg.norm(src.affine[:3, 2])), 4),
+            "ct": ct,
+            "window": "lung" if ct else "auto",
+            "example_report": self.example_report,
+        }
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -91,7 +108,11 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(arr)
     data = arr.astype(np.float32)
     lo, hi = float(data.min()), float(data.max())
-    return ((data - lo) / (hi - lo) * 255).astype(np.uint8) if hi > lo else np.zeros(arr.shape, np.uint8)
+    return (
+        ((data - lo) / (hi - lo) * 255).astype(np.uint8)
+        if hi > lo
+        else np.zeros(arr.shape, np.uint8)
+    )
 
 
 def safe_name(name: str) -> str:
@@ -102,7 +123,8 @@ def safe_name(name: str) -> str:
 
 
 def upload_kind(name: str) -> str:
-    """``image``, ``nifti``, ``dicom`` or ``zip`` from the file name, else :class:`UploadError` (415)."""
+    """``image``, ``nifti``, ``dicom`` or ``zip`` from the file name, else :class:`UploadError`
+    (415)."""
     lower = name.lower()
     if lower.endswith(IMAGE_ENDINGS):
         return "image"
@@ -121,16 +143,25 @@ def unpack_dicom_zip(archive: str, folder: str, *, max_bytes: int) -> str:
     try:
         with zipfile.ZipFile(archive) as zf:
             members = [m for m in zf.infolist() if not m.is_dir()]
-            members = [m for m in members if not os.path.basename(m.filename).startswith(".")
-                       and os.path.basename(m.filename).upper() != "DICOMDIR"]
+            members = [
+                m
+                for m in members
+                if not os.path.basename(m.filename).startswith(".")
+                and os.path.basename(m.filename).upper() != "DICOMDIR"
+            ]
             if not members:
                 raise UploadError(f"{os.path.basename(archive)}: the zip archive holds no file")
             if len(members) > MAX_ZIP_MEMBERS:
-                raise UploadError(f"{os.path.basename(archive)}: {len(members)} files; at most "
-                                  f"{MAX_ZIP_MEMBERS} slices per series", status=413)
+                raise UploadError(
+                    f"{os.path.basename(archive)}: {len(members)} files; at most "
+                    f"{MAX_ZIP_MEMBERS} slices per series",
+                    status=413,
+                )
             if sum(m.file_size for m in members) > max_bytes:
-                raise UploadError(f"{os.path.basename(archive)}: unpacks to more than "
-                                  f"{max_bytes / 2**20:.0f} MB", status=413)
+                raise UploadError(
+                    f"{os.path.basename(archive)}: unpacks to more than {max_bytes / 2**20:.0f} MB",
+                    status=413,
+                )
             os.makedirs(folder, exist_ok=True)
             for number, member in enumerate(members):
                 target = os.path.join(folder, f"{number:05d}_{safe_name(member.filename)}")
@@ -142,7 +173,9 @@ def unpack_dicom_zip(archive: str, folder: str, *, max_bytes: int) -> str:
                             raise UploadError(f"{os.path.basename(archive)}: corrupt zip archive")
                         dst.write(chunk)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        raise UploadError(f"{os.path.basename(archive)}: not a readable zip archive ({exc})") from None
+        raise UploadError(
+            f"{os.path.basename(archive)}: not a readable zip archive ({exc})"
+        ) from None
     return folder
 
 

@@ -1,4 +1,5 @@
-"""Segmentation for the web app: ``medseg-r predict``'s :class:`Predictor` with exact per-session caches.
+"""Segmentation for the web app: ``medseg-r predict``'s :class:`Predictor` with exact per-session
+caches.
 
 A page re-segments the same image many times: with another report, another box, another point, after
 an undo. What does not depend on the change is kept, per session, in memory:
@@ -14,9 +15,10 @@ an undo. What does not depend on the change is kept, per session, in memory:
 Both keep the tensors exactly as the uncached forward computes them (same batch, same memory layout;
 nothing is stored in reduced precision or re-laid out), so the masks are bit-identical to
 ``medseg-r predict``'s (``tests/serve/test_engine.py``). :func:`encode_stage` and
-:func:`decode_stage` are :meth:`MedSegR.forward` split in two at the decoder, calling the model's own
-methods in the same order.
+:func:`decode_stage` are :meth:`MedSegR.forward` split in two at the decoder, calling the model's
+own methods in the same order.
 """
+
 from __future__ import annotations
 
 import copy
@@ -93,7 +95,8 @@ class PrefixCache:
     """Duck-typed :class:`~medseg_r.model.feature_cache.FeatureCache` for one session, in memory and
     exact: the prefix is computed on the canvas batch as given and kept as the encoder returned it
     (the on-disk cache re-lays it out channels-last and stores it, which moves logits by up to 2e-5
-    on LiteMedSAM: enough to flip pixels of an untrained model, whose probabilities sit near 0.5)."""
+    on LiteMedSAM: enough to flip pixels of an untrained model, whose probabilities sit near
+    0.5)."""
 
     def __init__(self, max_bytes: int = 256 * 2**20, max_entries: int = 512) -> None:
         self.store = LRU(max_entries, max_bytes)
@@ -118,7 +121,8 @@ class PrefixCache:
 
 class _WithCache:
     """The model as :func:`medseg_r.model.encoding.encode` sees it, with a session's prefix cache as
-    its ``feature_cache``; every other attribute is the model's own (nothing on the model changes)."""
+    its ``feature_cache``; every other attribute is the model's own (nothing on the model
+    changes)."""
 
     def __init__(self, model, cache: Optional[PrefixCache]) -> None:
         self._model = model
@@ -146,16 +150,21 @@ class Encoded:
 
 
 @torch.no_grad()
-def encode_stage(model, images: torch.Tensor, reports: Sequence[Any],
-                 prefix: Optional[PrefixCache] = None) -> Encoded:
+def encode_stage(
+    model, images: torch.Tensor, reports: Sequence[Any], prefix: Optional[PrefixCache] = None
+) -> Encoded:
     """:meth:`MedSegR.forward` up to the decoder (``images`` ``[B, 3, H, W]`` in [0, 1])."""
     check_images(images)
     B, _, H, W = images.shape
     parsed = as_reports(reports, B)
     frame = Frame(height=H, width=W, size=model.img_size)
-    x = to_canvas(images, frame, normalize=model.normalize,
-                  pixel_mean=getattr(model.sam, "pixel_mean", None),
-                  pixel_std=getattr(model.sam, "pixel_std", None))
+    x = to_canvas(
+        images,
+        frame,
+        normalize=model.normalize,
+        pixel_mean=getattr(model.sam, "pixel_mean", None),
+        pixel_std=getattr(model.sam, "pixel_std", None),
+    )
     priors = model.encode_priors(parsed)
     render = location_render(model, parsed, frame, images.device)
     embeddings, attention = encode(_WithCache(model, prefix), x, priors, render)
@@ -163,24 +172,41 @@ def encode_stage(model, images: torch.Tensor, reports: Sequence[Any],
     predicted = None
     if model.box_head is not None:
         box_map = model.box_head(embeddings, attention)
-        predicted = boxes_from_map(box_map, canvas=model.img_size, threshold=model.config.box_threshold,
-                                   max_boxes=model.config.max_findings)
+        predicted = boxes_from_map(
+            box_map,
+            canvas=model.img_size,
+            threshold=model.config.box_threshold,
+            max_boxes=model.config.max_findings,
+        )
     if attention is not None:
-        attention = F.interpolate(from_canvas(attention, frame), size=(H, W), mode="bilinear",
-                                  align_corners=False)
+        attention = F.interpolate(
+            from_canvas(attention, frame), size=(H, W), mode="bilinear", align_corners=False
+        )
     text_tokens = None if model.text_prompt is None else model.text_prompt([r.text for r in parsed])
     return Encoded(frame, priors, embeddings, attention, location_map, predicted, text_tokens)
 
 
 @torch.no_grad()
-def decode_stage(model, encoded: Encoded, boxes: Optional[torch.Tensor] = None,
-                 points: Optional[Points] = None) -> dict:
+def decode_stage(
+    model, encoded: Encoded, boxes: Optional[torch.Tensor] = None, points: Optional[Points] = None
+) -> dict:
     """The rest of :meth:`MedSegR.forward`: ``masks`` ``[B, 1, H, W]``, ``iou``, ``attention``."""
-    low_res, iou = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
-                                location_map=encoded.location_map, text_tokens=encoded.text_tokens,
-                                boxes=boxes, points=points, multimask_output=False,
-                                box_prompts=encoded.predicted_boxes)
-    return {"masks": from_canvas(low_res, encoded.frame), "iou": iou, "attention": encoded.attention}
+    low_res, iou = model.decode(
+        encoded.embeddings,
+        frame=encoded.frame,
+        priors=encoded.priors,
+        location_map=encoded.location_map,
+        text_tokens=encoded.text_tokens,
+        boxes=boxes,
+        points=points,
+        multimask_output=False,
+        box_prompts=encoded.predicted_boxes,
+    )
+    return {
+        "masks": from_canvas(low_res, encoded.frame),
+        "iou": iou,
+        "attention": encoded.attention,
+    }
 
 
 class SessionPredictor(Predictor):
@@ -196,10 +222,21 @@ class SessionPredictor(Predictor):
         self.last: Optional[Prediction] = None
         self.encoder_runs = 0
 
-    def for_call(self, *, prefix: Optional[PrefixCache], memo: Optional[LRU],
-                 points: Optional[Sequence[Tuple[float, float, int]]] = None) -> "SessionPredictor":
+    def for_call(
+        self,
+        *,
+        prefix: Optional[PrefixCache],
+        memo: Optional[LRU],
+        points: Optional[Sequence[Tuple[float, float, int]]] = None,
+    ) -> "SessionPredictor":
         call = copy.copy(self)
-        call.prefix, call.memo, call.points, call.last, call.encoder_runs = prefix, memo, points, None, 0
+        call.prefix, call.memo, call.points, call.last, call.encoder_runs = (
+            prefix,
+            memo,
+            points,
+            None,
+            0,
+        )
         return call
 
     @torch.no_grad()
@@ -209,15 +246,29 @@ class SessionPredictor(Predictor):
         scale = min(1.0, self.max_side / max(H, W))
         x = images.to(self.device)
         if scale < 1.0:
-            x = F.interpolate(x, size=(max(1, round(H * scale)), max(1, round(W * scale))), mode="bilinear",
-                              align_corners=False, antialias=True)
-        boxes = None if box is None else torch.tensor([list(box)] * len(reports), dtype=torch.float32) * scale
+            x = F.interpolate(
+                x,
+                size=(max(1, round(H * scale)), max(1, round(W * scale))),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )
+        boxes = (
+            None
+            if box is None
+            else torch.tensor([list(box)] * len(reports), dtype=torch.float32) * scale
+        )
         points = None
         if self.points:
             if len(reports) != 1:
                 raise ValueError("point prompts are for 2-D images")
-            coords = torch.tensor([[[px, py] for px, py, _ in self.points]], dtype=torch.float32) * scale
-            points = (coords, torch.tensor([[label for _, _, label in self.points]], dtype=torch.int64))
+            coords = (
+                torch.tensor([[[px, py] for px, py, _ in self.points]], dtype=torch.float32) * scale
+            )
+            points = (
+                coords,
+                torch.tensor([[label for _, _, label in self.points]], dtype=torch.int64),
+            )
         key = None if self.memo is None else f"{tensor_key(x)}|{report_key(reports)}"
         encoded = None if key is None else self.memo.get(key)
         if encoded is None:
@@ -230,7 +281,9 @@ class SessionPredictor(Predictor):
         if scale < 1.0:
             logits = F.interpolate(logits, size=(H, W), mode="bilinear", align_corners=False)
             if attention is not None:
-                attention = F.interpolate(attention, size=(H, W), mode="bilinear", align_corners=False)
+                attention = F.interpolate(
+                    attention, size=(H, W), mode="bilinear", align_corners=False
+                )
         prob = torch.sigmoid(logits[:, 0]).float().cpu().numpy()
         att = attention[:, 0].float().cpu().numpy() if attention is not None else None
         return prob, att, out["iou"][:, 0].float().cpu().numpy()

@@ -1,5 +1,6 @@
 """The bundled examples of the web app, generated in memory when the server starts (nothing ships or
 downloads): two chest-radiograph-like pictures and a small chest-CT-like NIfTI volume."""
+
 from __future__ import annotations
 
 import os
@@ -46,7 +47,8 @@ def chest_ct_volume(size: int = 192, slices: int = 32, seed: int = 0) -> np.ndar
         sl[spine] = 700.0
         hu[..., k] = sl
     nodule = ((X[..., None] - 75) / 7.5) ** 2 + ((Y[..., None] - 15) / 7.5) ** 2 + (
-        (z[None, None, :] - 0.8) * (slices - 1) * sz / 7.5) ** 2 < 1
+        (z[None, None, :] - 0.8) * (slices - 1) * sz / 7.5
+    ) ** 2 < 1
     hu[nodule] = 30.0
     hu += rng.normal(0, 20, hu.shape).astype(np.float32)
     return hu.astype(np.int16)
@@ -79,12 +81,31 @@ def _ct_writer(name: str) -> Callable[[str], str]:
 
 
 def build_examples() -> Dict[str, Example]:
-    """Name -> :class:`Example`. ``chest_xray`` is the picture ``medseg-r predict --example`` uses."""
-    return {e.name: e for e in (
-        Example("chest_xray", "Chest radiograph (256 px)", "image", EXAMPLE_REPORT,
-                _png_writer(256, "example.png")),
-        Example("chest_xray_512", "Chest radiograph (512 px)", "image", EXAMPLE_REPORT,
-                _png_writer(512, "example_512.png")),
-        Example("chest_ct", "Chest CT volume (NIfTI, 32 slices)", "volume", CT_REPORT,
-                _ct_writer("example_ct.nii.gz")),
-    )}
+    """Name -> :class:`Example`. ``chest_xray`` is the picture ``medseg-r predict --example``
+    uses."""
+    return {
+        e.name: e
+        for e in (
+            Example(
+                "chest_xray",
+                "Chest radiograph (256 px)",
+                "image",
+                EXAMPLE_REPORT,
+                _png_writer(256, "example.png"),
+            ),
+            Example(
+                "chest_xray_512",
+                "Chest radiograph (512 px)",
+                "image",
+                EXAMPLE_REPORT,
+                _png_writer(512, "example_512.png"),
+            ),
+            Example(
+                "chest_ct",
+                "Chest CT volume (NIfTI, 32 slices)",
+                "volume",
+                CT_REPORT,
+                _ct_writer("example_ct.nii.gz"),
+            ),
+        )
+    }

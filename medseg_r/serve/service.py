@@ -1,5 +1,7 @@
 """The web app's work, apart from HTTP: sessions, inputs, parsing, segmentation through
-``predict``'s own pipeline (:func:`medseg_r.inference.pipeline.predict_case`), layers and downloads."""
+``predict``'s own pipeline (:func:`medseg_r.inference.pipeline.predict_case`), layers and
+downloads."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +36,8 @@ class ServeConfig:
     workers: int = 2
     queue: int = 16
     idle_minutes: float = 30.0
-    max_sessions: int = 64
-    prefix_cache_mb: int = 256
+    max_sessions: int = 32
+    prefix_cache_mb: int = 128
     temp_parent: Optional[str] = None
 
 
@@ -61,7 +63,9 @@ def _box(value: Any, width: int, height: int) -> Optional[Tuple[float, float, fl
     x0, x1 = sorted((min(max(x0, 0.0), width), min(max(x1, 0.0), width)))
     y0, y1 = sorted((min(max(y0, 0.0), height), min(max(y1, 0.0), height)))
     if x1 - x0 < 1 or y1 - y0 < 1:
-        raise InputError("the box is empty: drag a rectangle of at least one pixel inside the image")
+        raise InputError(
+            "the box is empty: drag a rectangle of at least one pixel inside the image"
+        )
     return x0, y0, x1, y1
 
 
@@ -75,9 +79,13 @@ def _points(value: Any, width: int, height: int) -> List[Tuple[float, float, int
         try:
             x, y, label = float(item[0]), float(item[1]), int(item[2])
         except (TypeError, ValueError, IndexError):
-            raise InputError("a point is [x, y, label] with label 1 (include) or 0 (exclude)") from None
+            raise InputError(
+                "a point is [x, y, label] with label 1 (include) or 0 (exclude)"
+            ) from None
         if label not in (0, 1) or not (0 <= x <= width and 0 <= y <= height):
-            raise InputError(f"point ({x:g}, {y:g}) with label {label} is outside the image or not 0/1")
+            raise InputError(
+                f"point ({x:g}, {y:g}) with label {label} is outside the image or not 0/1"
+            )
         out.append((x, y, label))
     return out
 
@@ -85,13 +93,23 @@ def _points(value: Any, width: int, height: int) -> List[Tuple[float, float, int
 class Service:
     """Everything the HTTP layer calls. ``model`` is shared by every session (read-only)."""
 
-    def __init__(self, model, *, config: Optional[ServeConfig] = None, model_info: Optional[dict] = None,
-                 device: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        model,
+        *,
+        config: Optional[ServeConfig] = None,
+        model_info: Optional[dict] = None,
+        device: Optional[str] = None,
+    ) -> None:
         self.config = config or ServeConfig()
         self.predictor = SessionPredictor(model, device=device)
         self.model_info = model_info or {"backbone": model.backbone_name}
-        self.store = SessionStore(idle_minutes=self.config.idle_minutes, max_sessions=self.config.max_sessions,
-                                  parent=self.config.temp_parent, prefix_mb=self.config.prefix_cache_mb)
+        self.store = SessionStore(
+            idle_minutes=self.config.idle_minutes,
+            max_sessions=self.config.max_sessions,
+            parent=self.config.temp_parent,
+            prefix_mb=self.config.prefix_cache_mb,
+        )
         self.queue = JobQueue(workers=self.config.workers, waiting=self.config.queue)
         self.examples = build_examples()
 
@@ -105,9 +123,14 @@ class Service:
 
     # ------------------------------------------------------------------ sessions and inputs
     def describe(self) -> Dict[str, Any]:
-        return {"examples": [{"name": e.name, "title": e.title, "kind": e.kind} for e in self.examples.values()],
-                "max_upload_mb": self.config.max_upload_mb, "model": self.model_info,
-                "windows": {k: list(v) if v else None for k, v in WINDOWS.items()}}
+        return {
+            "examples": [
+                {"name": e.name, "title": e.title, "kind": e.kind} for e in self.examples.values()
+            ],
+            "max_upload_mb": self.config.max_upload_mb,
+            "model": self.model_info,
+            "windows": {k: list(v) if v else None for k, v in WINDOWS.items()},
+        }
 
     def _claim(self, session: Session) -> None:
         if not session.lock.acquire(blocking=False):
@@ -121,8 +144,13 @@ class Service:
         try:
             folder = session.stage_folder()
             path = example.write(folder)
-            case = Case(folder=folder, path=path, name=os.path.basename(path), source=load_source(path),
-                        example_report=example.report)
+            case = Case(
+                folder=folder,
+                path=path,
+                name=os.path.basename(path),
+                source=load_source(path),
+                example_report=example.report,
+            )
             session.adopt(case)
         finally:
             session.lock.release()
@@ -170,51 +198,87 @@ class Service:
         points = _points(request.get("points"), info["width"], info["height"])
         volume = case.kind == "volume"
         if volume and (box or points):
-            raise InputError("box and point prompts are for 2-D images; volumes are segmented from the report")
+            raise InputError(
+                "box and point prompts are for 2-D images; volumes are segmented from the report"
+            )
         window = request.get("window") or "auto"
         if window not in WINDOWS:
             raise InputError(f"unknown window {window!r} (known: {', '.join(WINDOWS)})")
         text = request.get("report") or ""
         report = parse_report(text) if text.strip() else None
         if report is None:
-            raise InputError("the report is empty: type what to segment (e.g. 'nodule in the right upper lobe')")
+            raise InputError(
+                "the report is empty: type what to segment (e.g. 'nodule in the right upper lobe')"
+            )
         if not report.findings and box is None and not points:
-            raise InputError("the report names no finding to segment: describe one (e.g. 'round nodule in "
-                             "the right upper lobe') or draw a box or click a point")
-        options = PredictOptions(box=box, window=WINDOWS[window] if volume else None, progress=False,
-                                 no_finding="segment" if points and not report.findings else "error")
+            raise InputError(
+                "the report names no finding to segment: describe one (e.g. 'round nodule in "
+                "the right upper lobe') or draw a box or click a point"
+            )
+        options = PredictOptions(
+            box=box,
+            window=WINDOWS[window] if volume else None,
+            progress=False,
+            no_finding="segment" if points and not report.findings else "error",
+        )
         self._claim(session)
         queued = time.perf_counter()
         try:
-            return self.queue.submit(lambda: self._segment(session, case, text, report, options, points, queued))
+            return self.queue.submit(
+                lambda: self._segment(session, case, text, report, options, points, queued)
+            )
         except Busy:
             session.lock.release()
             raise
 
-    def _segment(self, session: Session, case: Case, text: str, report: Report, options: PredictOptions,
-                 points: Sequence[Tuple[float, float, int]], queued: float) -> Dict[str, Any]:
+    def _segment(
+        self,
+        session: Session,
+        case: Case,
+        text: str,
+        report: Report,
+        options: PredictOptions,
+        points: Sequence[Tuple[float, float, int]],
+        queued: float,
+    ) -> Dict[str, Any]:
         try:
             start = time.perf_counter()
             hits = (session.prefix.hits, session.memo.hits)
-            call = self.predictor.for_call(prefix=session.prefix, points=points,
-                                           memo=session.memo if case.kind == "image" else None)
+            call = self.predictor.for_call(
+                prefix=session.prefix,
+                points=points,
+                memo=session.memo if case.kind == "image" else None,
+            )
             out_dir = os.path.join(case.folder, "out")
-            summary = predict_case(call, case.path, text, out_dir, options=options, model_info=self.model_info,
-                                   source=case.source)
+            summary = predict_case(
+                call,
+                case.path,
+                text,
+                out_dir,
+                options=options,
+                model_info=self.model_info,
+                source=case.source,
+            )
             outputs = {k: os.path.join(out_dir, v) for k, v in summary["outputs"].items()}
             self._record_prompts(outputs["json"], summary, points)
             pred = call.last
             mask = pred.prob > options.threshold
             view = views.result_view(summary, report, mask)
             rev = (session.result.rev + 1) if session.result is not None else 1
-            view.update(rev=rev, has_attention=pred.attention is not None, points=[list(p) for p in points],
-                        downloads=sorted(outputs), timing={
-                            "model_seconds": summary["timing"]["seconds"],
-                            "server_seconds": round(time.perf_counter() - start, 3),
-                            "queue_seconds": round(start - queued, 3),
-                            "encoder_runs": call.encoder_runs,
-                            "prefix_cache_hits": session.prefix.hits - hits[0],
-                            "encoder_memo_hits": session.memo.hits - hits[1]})
+            view.update(
+                rev=rev,
+                has_attention=pred.attention is not None,
+                points=[list(p) for p in points],
+                downloads=sorted(outputs),
+                timing={
+                    "model_seconds": summary["timing"]["seconds"],
+                    "server_seconds": round(time.perf_counter() - start, 3),
+                    "queue_seconds": round(start - queued, 3),
+                    "encoder_runs": call.encoder_runs,
+                    "prefix_cache_hits": session.prefix.hits - hits[0],
+                    "encoder_memo_hits": session.memo.hits - hits[1],
+                },
+            )
             if session.case is case:
                 session.result = Result(rev, mask, pred.attention, view, outputs)
             return view
@@ -222,7 +286,9 @@ class Service:
             session.lock.release()
 
     @staticmethod
-    def _record_prompts(path: str, summary: Dict[str, Any], points: Sequence[Tuple[float, float, int]]) -> None:
+    def _record_prompts(
+        path: str, summary: Dict[str, Any], points: Sequence[Tuple[float, float, int]]
+    ) -> None:
         """Add the prompts to predict's JSON (``options.box`` is there already; points are not an
         option of ``predict``)."""
         summary["prompts"] = {"box": summary["options"]["box"], "points": [list(p) for p in points]}
@@ -247,7 +313,9 @@ class Service:
             raise InputError("nothing segmented yet")
         z = self._slice(session.case, z)
         if what == "mask":
-            return views.png_bytes(views.mask_layer(result.mask[z] if result.mask.ndim == 3 else result.mask))
+            return views.png_bytes(
+                views.mask_layer(result.mask[z] if result.mask.ndim == 3 else result.mask)
+            )
         if result.attention is None:
             raise InputError("this model has no location attention (no report modules)")
         att = result.attention[z] if result.attention.ndim == 3 else result.attention

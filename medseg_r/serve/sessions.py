@@ -5,6 +5,7 @@ writes goes there: the uploaded or example input, the outputs of ``predict``) an
 A session ends when the page is closed (the page says so), after ``idle_minutes`` without a request,
 or when the server stops; its folder is then removed.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,10 +30,11 @@ class Busy(Exception):
 
 
 class Session:
-    """One page's state. ``case`` is the loaded input (a :class:`~medseg_r.serve.cases.Case`), ``prompts``
-    its box/point history (``history[-1]`` is current; undo pops), ``result`` the last segmentation."""
+    """One page's state: ``case`` the loaded input (a :class:`~medseg_r.serve.cases.Case`),
+    ``result`` its last segmentation, the caches of :mod:`.engine`, and ``lock``, held while it
+    loads or segments. The box and point prompts and their undo history live in the page."""
 
-    def __init__(self, root: str, *, prefix_mb: int = 256, memo_entries: int = 4) -> None:
+    def __init__(self, root: str, *, prefix_mb: int = 128, memo_entries: int = 4) -> None:
         self.id = secrets.token_urlsafe(16)
         self.folder = tempfile.mkdtemp(prefix="session-", dir=root)
         self.lock = threading.Lock()  # one segmentation at a time per session
@@ -41,7 +43,7 @@ class Session:
         self.result: Any = None
         self.cases_loaded = 0
         self.prefix = PrefixCache(max_bytes=prefix_mb * 2**20)
-        self.memo = LRU(memo_entries, max_bytes=512 * 2**20)
+        self.memo = LRU(memo_entries, max_bytes=128 * 2**20)
 
     def touch(self) -> None:
         self.last_seen = time.monotonic()
@@ -74,8 +76,14 @@ class SessionStore:
         max_sessions: beyond this many open sessions a new page is refused (:class:`Busy`).
     """
 
-    def __init__(self, *, idle_minutes: float = 30.0, max_sessions: int = 64, parent: Optional[str] = None,
-                 prefix_mb: int = 256) -> None:
+    def __init__(
+        self,
+        *,
+        idle_minutes: float = 30.0,
+        max_sessions: int = 32,
+        parent: Optional[str] = None,
+        prefix_mb: int = 128,
+    ) -> None:
         self.root = tempfile.mkdtemp(prefix="medseg-r-serve-", dir=parent)
         self.idle_seconds = idle_minutes * 60.0
         self.max_sessions = max_sessions
@@ -87,7 +95,9 @@ class SessionStore:
         self.expire()
         with self._lock:
             if len(self._sessions) >= self.max_sessions:
-                raise Busy(f"the server has {self.max_sessions} open sessions; close a page or try later")
+                raise Busy(
+                    f"the server has {self.max_sessions} open sessions; close a page or try later"
+                )
             session = Session(self.root, prefix_mb=self.prefix_mb)
             self._sessions[session.id] = session
         return session
@@ -112,8 +122,11 @@ class SessionStore:
     def expire(self) -> List[str]:
         now = time.monotonic()
         with self._lock:
-            stale = [s for s in self._sessions.values()
-                     if now - s.last_seen > self.idle_seconds and not s.lock.locked()]
+            stale = [
+                s
+                for s in self._sessions.values()
+                if now - s.last_seen > self.idle_seconds and not s.lock.locked()
+            ]
         for session in stale:
             self.end(session.id)
         return [s.id for s in stale]
@@ -145,8 +158,10 @@ class JobQueue:
 
     def submit(self, job: Callable[[], Any]) -> Future:
         if not self._slots.acquire(blocking=False):
-            raise Busy(f"the server is busy: {self.workers} segmentation(s) running and {self.waiting} "
-                       f"waiting; try again in a moment")
+            raise Busy(
+                f"the server is busy: {self.workers} segmentation(s) running and {self.waiting} "
+                f"waiting; try again in a moment"
+            )
         with self._lock:
             self.in_flight += 1
 

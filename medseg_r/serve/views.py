@@ -1,5 +1,6 @@
 """What the page shows, computed on the server: the report with its evidence, the mask and the
 location attention as transparent PNG layers, and the per-finding table of a segmentation."""
+
 from __future__ import annotations
 
 import io
@@ -56,7 +57,9 @@ def fit_map(values: np.ndarray) -> np.ndarray:
     shape = display_shape(*values.shape)
     if shape == values.shape:
         return values
-    return np.asarray(Image.fromarray(values.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR))
+    return np.asarray(
+        Image.fromarray(values.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR)
+    )
 
 
 def mask_layer(mask: np.ndarray) -> np.ndarray:
@@ -78,15 +81,24 @@ def attention_layer(attention: np.ndarray) -> np.ndarray:
 
 def _location_words(finding: Finding) -> Dict[str, Any]:
     loc = finding.location
-    return {"side": loc.side, "zones": list(loc.zones), "organ": loc.organ, "segment": loc.segment,
-            "image_region": loc.image_region}
+    return {
+        "side": loc.side,
+        "zones": list(loc.zones),
+        "organ": loc.organ,
+        "segment": loc.segment,
+        "image_region": loc.image_region,
+    }
 
 
 def report_view(report: Report) -> Dict[str, Any]:
-    """The report as pieces of text with the prior each piece is evidence for (``kind``), whether its
-    finding is negated, and the parsed findings."""
-    spans = sorted((s, e, kind, i) for i, f in enumerate(report.findings)
-                   for kind, ranges in f.spans.items() for s, e in ranges)
+    """The report as pieces of text with the prior each piece is evidence for (``kind``), whether
+    its finding is negated, and the parsed findings."""
+    spans = sorted(
+        (s, e, kind, i)
+        for i, f in enumerate(report.findings)
+        for kind, ranges in f.spans.items()
+        for s, e in ranges
+    )
     pieces: List[Dict[str, Any]] = []
     pos = 0
     for start, end, kind, index in spans:
@@ -95,17 +107,41 @@ def report_view(report: Report) -> Dict[str, Any]:
         if start > pos:
             pieces.append({"text": report.text[pos:start], "kind": None})
         finding = report.findings[index]
-        pieces.append({"text": report.text[start:end], "kind": kind, "finding": index,
-                       "negated": finding.negated, "uncertain": finding.uncertain})
+        pieces.append(
+            {
+                "text": report.text[start:end],
+                "kind": kind,
+                "finding": index,
+                "negated": finding.negated,
+                "uncertain": finding.uncertain,
+            }
+        )
         pos = end
     if pos < len(report.text):
         pieces.append({"text": report.text[pos:], "kind": None})
-    findings = [{"index": i, "target": f.target, "negated": f.negated, "uncertain": f.uncertain,
-                 "artefact": f.artefact, **_location_words(f), "texture": list(f.texture),
-                 "shape": list(f.shape), "size_mm": f.size_mm, "size_class": f.size_class, "count": f.count,
-                 "diagnosis": f.diagnosis} for i, f in enumerate(report.findings)]
-    return {"pieces": pieces, "findings": findings, "positive": len(report.positive_findings),
-            "all_negative": report.all_negative}
+    findings = [
+        {
+            "index": i,
+            "target": f.target,
+            "negated": f.negated,
+            "uncertain": f.uncertain,
+            "artefact": f.artefact,
+            **_location_words(f),
+            "texture": list(f.texture),
+            "shape": list(f.shape),
+            "size_mm": f.size_mm,
+            "size_class": f.size_class,
+            "count": f.count,
+            "diagnosis": f.diagnosis,
+        }
+        for i, f in enumerate(report.findings)
+    ]
+    return {
+        "pieces": pieces,
+        "findings": findings,
+        "positive": len(report.positive_findings),
+        "all_negative": report.all_negative,
+    }
 
 
 def z_range(finding: Finding, slices: int) -> List[int]:
@@ -114,8 +150,11 @@ def z_range(finding: Finding, slices: int) -> List[int]:
     zones = [z for z in finding.location.zones if z in Z_ZONES]
     if not zones or "all" in finding.location.zones or slices < 2:
         return [0, slices - 1]
-    inside = [k for k in range(slices)
-              if any(Z_ZONES[z][0] <= k / (slices - 1) <= Z_ZONES[z][1] for z in zones)]
+    inside = [
+        k
+        for k in range(slices)
+        if any(Z_ZONES[z][0] <= k / (slices - 1) <= Z_ZONES[z][1] for z in zones)
+    ]
     return [inside[0], inside[-1]] if inside else [0, -1]
 
 
@@ -136,9 +175,20 @@ def result_view(summary: Dict[str, Any], report: Report, mask: np.ndarray) -> Di
     positives = report.positive_findings
     rows = []
     for row, finding in zip(summary["statistics"]["findings"], positives):
-        out = {key: row.get(key) for key in ("index", "target", "components", "area_px", "area_mm2",
-                                             "voxels", "volume_ml", "mean_probability",
-                                             "reported_size_mm")}
+        out = {
+            key: row.get(key)
+            for key in (
+                "index",
+                "target",
+                "components",
+                "area_px",
+                "area_mm2",
+                "voxels",
+                "volume_ml",
+                "mean_probability",
+                "reported_size_mm",
+            )
+        }
         out.update(_location_words(finding))
         out["diameter"] = equivalent_diameter(row)
         if volume:
@@ -147,11 +197,25 @@ def result_view(summary: Dict[str, Any], report: Report, mask: np.ndarray) -> Di
     shown = 0
     if volume:
         areas = mask.reshape(mask.shape[0], -1).sum(1)
-        shown = int(areas.argmax()) if areas.any() else (
-            (rows[0]["z_range"][0] + rows[0]["z_range"][1]) // 2 if rows and rows[0]["z_range"][1] >= 0
-            else mask.shape[0] // 2)
-    return {"kind": summary["kind"], "findings": rows, "total": summary["statistics"]["total"],
-            "unassigned": summary["statistics"]["unassigned"], "confidence": summary["confidence"],
-            "rule": summary["rule"], "slices": summary.get("slices"), "show_slice": shown,
-            "model_seconds": summary["timing"]["seconds"], "mask_pixels": int(mask.sum()),
-            "options": {k: summary["options"][k] for k in ("box", "window", "threshold", "no_finding")}}
+        shown = (
+            int(areas.argmax())
+            if areas.any()
+            else (
+                (rows[0]["z_range"][0] + rows[0]["z_range"][1]) // 2
+                if rows and rows[0]["z_range"][1] >= 0
+                else mask.shape[0] // 2
+            )
+        )
+    return {
+        "kind": summary["kind"],
+        "findings": rows,
+        "total": summary["statistics"]["total"],
+        "unassigned": summary["statistics"]["unassigned"],
+        "confidence": summary["confidence"],
+        "rule": summary["rule"],
+        "slices": summary.get("slices"),
+        "show_slice": shown,
+        "model_seconds": summary["timing"]["seconds"],
+        "mask_pixels": int(mask.sum()),
+        "options": {k: summary["options"][k] for k in ("box", "window", "threshold", "no_finding")},
+    }

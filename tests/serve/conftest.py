@@ -1,5 +1,6 @@
 """Fixtures of the web app's tests: a seeded tiny MedSeg-R checkpoint with open gates (so the report
 changes the mask), an in-process server on a free port, and a small HTTP client."""
+
 import json
 import os
 import threading
@@ -50,7 +51,9 @@ class Client:
     def request(self, method: str, path: str, body=None, raw: bytes = None, headers=None):
         """-> (status, parsed JSON or raw bytes, headers)."""
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers=headers or {}
+        )
         if body is not None:
             req.add_header("Content-Type", "application/json")
         try:
@@ -76,7 +79,9 @@ def run_in_thread(service):
     from medseg_r.serve.app import create_app
 
     sock = open_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(service), log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -94,7 +99,9 @@ def make_server(serve_model, tmp_path):
     started = []
 
     def make(**config):
-        service = Service(serve_model, config=ServeConfig(temp_parent=str(tmp_path), **config), device="cpu")
+        service = Service(
+            serve_model, config=ServeConfig(temp_parent=str(tmp_path), **config), device="cpu"
+        )
         server, thread, sock, url = run_in_thread(service)
         started.append((server, thread, sock, service))
         return Client(url), service
@@ -121,7 +128,7 @@ def noise_png(path, seed: int, size: int = 64) -> str:
 
 
 def write_dicom_series(folder, hu: np.ndarray) -> str:
-    """A RAS ``[X, Y, Z]`` HU volume as an axial CT series (LPS pixel rows/columns, 0.8 mm, 2.5 mm)."""
+    """A RAS ``[X, Y, Z]`` HU volume as an axial CT series (LPS rows/columns, 0.8 mm, 2.5 mm)."""
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

@@ -1,4 +1,5 @@
 """Uploads are checked by kind and unpacked safely; what the page shows is computed right."""
+
 import os
 import zipfile
 
@@ -12,8 +13,16 @@ from medseg_r.serve.views import equivalent_diameter, mask_layer, report_view, z
 from .conftest import write_dicom_series
 
 
-@pytest.mark.parametrize("name, kind", [("a.PNG", "image"), ("b.tiff", "image"), ("ct.nii.gz", "nifti"),
-                                        ("x.dcm", "dicom"), ("series.zip", "zip")])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("a.PNG", "image"),
+        ("b.tiff", "image"),
+        ("ct.nii.gz", "nifti"),
+        ("x.dcm", "dicom"),
+        ("series.zip", "zip"),
+    ],
+)
 def test_upload_kinds(name, kind):
     assert upload_kind(name) == kind
 
@@ -39,8 +48,16 @@ def _zip(path, members):
 
 
 def test_zip_members_are_flattened_inside_the_target(tmp_path):
-    archive = _zip(tmp_path / "s.zip", {"../../evil.dcm": b"x", "/abs/path.dcm": b"y", "sub/dir/c.dcm": b"z",
-                                        "DICOMDIR": b"index", "sub/.hidden": b"h"})
+    archive = _zip(
+        tmp_path / "s.zip",
+        {
+            "../../evil.dcm": b"x",
+            "/abs/path.dcm": b"y",
+            "sub/dir/c.dcm": b"z",
+            "DICOMDIR": b"index",
+            "sub/.hidden": b"h",
+        },
+    )
     out = unpack_dicom_zip(archive, str(tmp_path / "series"), max_bytes=10**6)
     names = sorted(os.listdir(out))
     assert names == ["00000_evil.dcm", "00001_path.dcm", "00002_c.dcm"]
@@ -72,7 +89,9 @@ def test_a_zipped_dicom_series_reads_like_its_folder(tmp_path):
     case = open_upload(str(archive), str(tmp_path / "upload"), max_bytes=10**7)
     direct = load_source(folder)
     assert case.kind == "volume" and case.path.endswith("chest") and not archive.exists()
-    assert np.array_equal(case.source.voxels, direct.voxels) and np.allclose(case.source.affine, direct.affine)
+    assert np.array_equal(case.source.voxels, direct.voxels) and np.allclose(
+        case.source.affine, direct.affine
+    )
     info = case.info()
     assert (info["width"], info["height"], info["slices"], info["ct"]) == (24, 20, 6, True)
 
@@ -82,7 +101,10 @@ def test_report_view_marks_evidence_and_negation():
     text = "".join(p["text"] for p in view["pieces"])
     assert text == "Spiculated mass in the left upper lobe. No pleural effusion."
     kinds = {p["text"]: (p["kind"], p.get("negated")) for p in view["pieces"] if p["kind"]}
-    assert kinds["Spiculated"] == ("shape", False) and kinds["left upper lobe"] == ("location", False)
+    assert kinds["Spiculated"] == ("shape", False) and kinds["left upper lobe"] == (
+        "location",
+        False,
+    )
     assert kinds["pleural effusion"] == ("target", True)
     first = view["findings"][0]
     assert (first["side"], first["zones"], first["negated"]) == ("left", ["upper"], False)
@@ -106,6 +128,9 @@ def test_mask_layer_fills_and_outlines_only_the_mask():
 
 def test_equivalent_diameter_uses_millimetres_when_known():
     assert equivalent_diameter({"area_mm2": np.pi * 25}) == {"value": 10.0, "unit": "mm"}
-    assert equivalent_diameter({"volume_ml": 4 / 3 * np.pi * 0.125}) == {"value": 10.0, "unit": "mm"}
+    assert equivalent_diameter({"volume_ml": 4 / 3 * np.pi * 0.125}) == {
+        "value": 10.0,
+        "unit": "mm",
+    }
     assert equivalent_diameter({"area_px": np.pi * 4}) == {"value": 4.0, "unit": "px"}
     assert equivalent_diameter({"area_px": 0}) is None

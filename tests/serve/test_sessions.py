@@ -1,4 +1,5 @@
 """Sessions own a temporary folder each, removed when they end; the job queue is bounded."""
+
 import os
 import threading
 import time
