@@ -103,7 +103,8 @@ class SessionStore:
         return session
 
     def get(self, session_id: str) -> Optional[Session]:
-        self.expire()
+        """The session (its idle clock restarted), or ``None``. Cheap: idle sessions are ended by
+        :meth:`expire`, which the server calls every minute and on each new session."""
         with self._lock:
             session = self._sessions.get(session_id)
         if session is not None:

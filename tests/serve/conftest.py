@@ -19,14 +19,15 @@ REPORT = "A 2 cm round dense nodule in the right upper lobe. No pleural effusion
 
 @pytest.fixture(scope="session")
 def serve_checkpoint(tmp_path_factory):
-    """sam_tiny with seeded random weights and every gate at 0.3, saved as a MedSeg-R checkpoint."""
+    """sam_tiny (128 px canvas: cheap) with seeded random weights and every gate at 0.3, saved as
+    a MedSeg-R checkpoint."""
     import torch
 
     from medseg_r import build_model
     from medseg_r.checkpoint import save_model
 
     torch.manual_seed(0)
-    model = build_model("sam_tiny")
+    model = build_model("sam_tiny", img_size=128)
     with torch.no_grad():
         for gate in model.gates().values():
             gate.fill_(0.3)

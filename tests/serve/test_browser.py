@@ -210,3 +210,22 @@ def test_closing_the_page_ends_its_session(served):
     while mine & set(_session_folders(temp)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not mine & set(_session_folders(temp))
+
+
+@pytest.mark.slow
+def test_the_latency_benchmark_runs(chromium, tmp_path, capsys):
+    from medseg_r.serve import benchmark
+
+    out = tmp_path / "runs.json"
+    assert (
+        benchmark.main(
+            ["--backbones", "sam_tiny", "--repeats", "2", "--size", "96", "--json", str(out)]
+        )
+        == 0
+    )
+    table = capsys.readouterr().out
+    assert "| `sam_tiny` | prompt changed |" in table
+    runs = json.loads(out.read_text())["runs"]["sam_tiny"]
+    assert [r["encoder_runs"] for r in runs["new image"]] == [1, 1]
+    assert [r["prefix_cache_hits"] for r in runs["report changed"]] == [1, 1]
+    assert [r["encoder_runs"] for r in runs["prompt changed"]] == [0, 0]
