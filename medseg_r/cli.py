@@ -227,7 +227,8 @@ def _cmd_serve(args) -> int:
     try:  # before the model loads: a taken port is reported at once
         sock = open_socket(args.host, args.port)
     except OSError as exc:
-        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        where = f"{args.host}:{args.port}"
+        raise UserError(f"cannot listen on {where}: {exc.strerror or exc}") from None
     keep_freed_memory()
     try:
         model, trained = _load_model(args)
@@ -235,13 +236,13 @@ def _cmd_serve(args) -> int:
         sock.close()
         raise
     if not trained:
-        print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the "
-              f"masks are those of plain {model.backbone_name} (with your box or points, if any).",
-              file=sys.stderr)
+        print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), "
+              f"so the masks are those of plain {model.backbone_name} (with your box or points, "
+              f"if any).", file=sys.stderr)
     config = ServeConfig(max_upload_mb=args.max_upload_mb, workers=args.workers, queue=args.queue,
                          idle_minutes=args.idle_minutes)
-    info = {"backbone": model.backbone_name, "checkpoint": os.path.basename(args.checkpoint or "") or None,
-            "trained_priors": trained}
+    checkpoint = os.path.basename(args.checkpoint) if args.checkpoint else None
+    info = {"backbone": model.backbone_name, "checkpoint": checkpoint, "trained_priors": trained}
     try:
         run_server(model, config, sock, model_info=info, device=args.device)
     except (ValueError, RuntimeError) as exc:
@@ -398,10 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1e-3, help="largest accepted logit difference")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("serve", help="local web page: load, type the report, segment, correct, download",
+    p = sub.add_parser("serve", help="local web page: load, type a report, segment, correct",
                        description="Start a local web app (open the printed address in a browser).")
-    p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights (as predict)")
-    p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")
+    p.add_argument("--checkpoint", help="MedSeg-R checkpoint or backbone weights (as predict)")
+    p.add_argument("--backbone", default=None,
+                   help="backbone name (default: litemedsam, or the checkpoint's)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
@@ -409,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest accepted upload in MB (default 512)")
     p.add_argument("--workers", type=int, default=2, help="segmentations run at once (default 2)")
     p.add_argument("--queue", type=int, default=16,
-                   help="segmentations that may wait beyond those; more get a 'busy' message (default 16)")
+                   help="segmentations that may wait beyond those; more are told 'busy' "
+                        "(default 16)")
     p.add_argument("--idle-minutes", dest="idle_minutes", type=float, default=30.0,
                    help="a page silent this long loses its session and files (default 30)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
