@@ -2,8 +2,8 @@
 (identical to predict's), bad inputs, volumes, ten concurrent sessions and the busy answer."""
 
 import io
-import re
 import os
+import re
 import threading
 
 import numpy as np
@@ -24,7 +24,11 @@ def _predict(model, path, report, out, **options):
         str(out),
         options=PredictOptions(progress=False, **options),
     )
-    return {k: open(os.path.join(out, v), "rb").read() for k, v in summary["outputs"].items()}
+    written = {}
+    for kind, name in summary["outputs"].items():
+        with open(os.path.join(out, name), "rb") as handle:
+            written[kind] = handle.read()
+    return written
 
 
 def test_example_segment_correct_and_download_like_predict(make_server, serve_model, tmp_path):
