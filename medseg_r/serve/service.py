@@ -189,8 +189,18 @@ class Service:
 
     # ------------------------------------------------------------------ segmentation
     def submit_segment(self, session: Session, request: Dict[str, Any]) -> Future:
-        """Check a segmentation request and queue it (:class:`Busy` when the queue is full)."""
-        case = session.case
+        """Check a segmentation request and queue it (:class:`Busy` when the queue is full). The
+        session stays claimed (its case cannot change) until the job has finished."""
+        self._claim(session)
+        try:
+            case = session.case
+            job = self._segment_job(session, case, request)
+            return self.queue.submit(job)
+        except BaseException:
+            session.lock.release()
+            raise
+
+    def _segment_job(self, session: Session, case: Optional[Case], request: Dict[str, Any]):
         if case is None:
             raise InputError("load an image, a volume or an example first")
         info = case.info()
@@ -204,12 +214,15 @@ class Service:
         window = request.get("window") or "auto"
         if window not in WINDOWS:
             raise InputError(f"unknown window {window!r} (known: {', '.join(WINDOWS)})")
-        text = request.get("report") or ""
-        report = parse_report(text) if text.strip() else None
-        if report is None:
+        text = request.get("report")
+        if not isinstance(text, str) or not text.strip():
             raise InputError(
                 "the report is empty: type what to segment (e.g. 'nodule in the right upper lobe')"
             )
+        try:
+            report = parse_report(text)
+        except (TypeError, ValueError) as exc:
+            raise InputError(str(exc)) from None
         if not report.findings and box is None and not points:
             raise InputError(
                 "the report names no finding to segment: describe one (e.g. 'round nodule in "
@@ -221,15 +234,8 @@ class Service:
             progress=False,
             no_finding="segment" if points and not report.findings else "error",
         )
-        self._claim(session)
         queued = time.perf_counter()
-        try:
-            return self.queue.submit(
-                lambda: self._segment(session, case, text, report, options, points, queued)
-            )
-        except Busy:
-            session.lock.release()
-            raise
+        return lambda: self._segment(session, case, text, report, options, points, queued)
 
     def _segment(
         self,

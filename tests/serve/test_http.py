@@ -112,6 +112,8 @@ def test_bad_uploads_are_refused_and_the_server_keeps_serving(make_server, tmp_p
         ({"report": REPORT, "box": [5, 5, 5, 9]}, 400, "box is empty"),
         ({"report": REPORT, "points": [[10, 10, 2]]}, 400, "not 0/1"),
         ({"report": REPORT, "window": "brain"}, 400, "unknown window"),
+        ({"report": "nodule " * 30_000}, 400, "the limit is 200,000"),
+        ({"report": 5}, 400, "the report is empty"),
     ],
 )
 def test_bad_requests_get_one_line_errors(make_server, request_body, status, message):
