@@ -13,6 +13,7 @@ const state = {
   history: [],
   parseSeq: 0,
   parseTimer: null,
+  again: false,
 };
 const WINDOW_NAMES = {
   auto: "auto (percentiles)",
@@ -208,7 +209,11 @@ function undo() {
 
 // ------------------------------------------------------------------ segmentation and results
 async function segment() {
-  if (!state.caseInfo || document.body.dataset.state === "segmenting") return;
+  if (!state.caseInfo) return;
+  if (document.body.dataset.state === "segmenting") {
+    state.again = true; // prompts changed meanwhile: segment once more when this one is done
+    return;
+  }
   const started = performance.now();
   setStatus("segmenting…", true);
   $("segment").disabled = true;
@@ -222,6 +227,7 @@ async function segment() {
   $("segment").disabled = false;
   if (!view) {
     document.body.dataset.state = "idle";
+    state.again = false;
     return;
   }
   state.result = view;
@@ -243,6 +249,10 @@ async function segment() {
   showResult(view);
   $("viewer").dataset.rev = view.rev;
   setStatus(`done (rev ${view.rev})`);
+  if (state.again) {
+    state.again = false;
+    segment();
+  }
 }
 
 // ------------------------------------------------------------------ start
