@@ -1,0 +1,78 @@
+"""``medseg-r serve``: a local web page to load an image or volume, type the report, see the parsed
+findings, segment, correct with box and point prompts, and download what ``predict`` would write.
+
+Layout: :mod:`.engine` (the predictor with exact per-session caches), :mod:`.sessions` (sessions,
+their temporary folders, the bounded job queue), :mod:`.cases` (uploads and examples),
+:mod:`.views` (what the page shows), :mod:`.service` (the work), :mod:`.app` (HTTP, Starlette) and
+``static/`` (the page: plain HTML, CSS and JavaScript, no build step).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Callable, Optional
+
+from .service import ServeConfig, Service
+
+__all__ = ["ServeConfig", "Service", "is_loopback", "open_socket", "run_server"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``localhost``, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket (``port`` 0: a free port); ``OSError`` when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run_server(
+    model,
+    config: ServeConfig,
+    sock: socket.socket,
+    *,
+    model_info: Optional[dict] = None,
+    device: Optional[str] = None,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve on ``sock`` (see :func:`open_socket`) until interrupted (Ctrl-C, SIGTERM); every
+    session folder is removed on the way out."""
+    import uvicorn
+
+    from .app import create_app
+
+    service = Service(model, config=config, model_info=model_info, device=device)
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(service),
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=5,
+            )
+        )
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        announce(
+            f"serving on http://{shown}:{port}/ (Ctrl-C stops it and removes its temporary files)"
+        )
+        sys.stdout.flush()
+        server.run(sockets=[sock])
+    finally:
+        service.close()
+        sock.close()

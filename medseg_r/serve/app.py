@@ -1,0 +1,223 @@
+"""The HTTP side of ``medseg-r serve``: a Starlette app serving one static page and a small JSON
+API.
+
+Every call but ``/api/parse`` names its session (``/api/session/{id}/...``). Errors come back as
+``{"error": "one line"}`` with status 400 (bad input), 404 (unknown or ended session), 409 (the page
+is already segmenting), 413 (upload too large), 415 (wrong kind of file), 503 (queue full) or 500
+(a bug: the traceback goes to the server's stderr); the server keeps serving after each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import traceback
+from typing import Any, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..inference.sources import InputError
+from .cases import UploadError
+from .service import Service
+from .sessions import Busy
+
+STATIC = os.path.join(os.path.dirname(__file__), "static")
+NO_STORE = {"Cache-Control": "no-store"}
+REAP_SECONDS = 60.0  # how often idle sessions are looked for (they also expire on any request)
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse(
+        {"error": " ".join(str(message).split())}, status_code=status, headers=NO_STORE
+    )
+
+
+def _guarded(handler: Callable) -> Callable:
+    """Turn the service's exceptions into one-line JSON errors."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Busy as exc:
+            return _error(str(exc), exc.status)
+        except UploadError as exc:
+            return _error(str(exc), exc.status)
+        except InputError as exc:
+            return _error(str(exc), 400)
+        except Exception as exc:  # a bug: keep serving, say so, log the traceback
+            traceback.print_exc()
+            return _error(f"internal error ({type(exc).__name__}: {exc})", 500)
+
+    return wrapped
+
+
+def create_app(service: Service) -> Starlette:
+    """The Starlette application for ``service``; its sessions' folders are removed on shutdown."""
+
+    def session_of(request: Request):
+        session = service.store.get(request.path_params["sid"])
+        if session is None:
+            raise _Gone()
+        return session
+
+    async def index(request: Request) -> Response:
+        return FileResponse(os.path.join(STATIC, "index.html"), headers=NO_STORE)
+
+    async def new_session(request: Request) -> Response:
+        session = await run_in_threadpool(service.store.create)
+        return JSONResponse({"session": session.id, **service.describe()}, headers=NO_STORE)
+
+    async def end_session(request: Request) -> Response:
+        ended = await run_in_threadpool(service.store.end, request.path_params["sid"])
+        return JSONResponse({"ended": ended}, headers=NO_STORE)
+
+    async def ping(request: Request) -> Response:
+        session_of(request)
+        return JSONResponse({"ok": True}, headers=NO_STORE)
+
+    async def parse(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(
+            await run_in_threadpool(service.parse, body.get("report", "")), headers=NO_STORE
+        )
+
+    async def example(request: Request) -> Response:
+        session = session_of(request)
+        info = await run_in_threadpool(service.load_example, session, request.path_params["name"])
+        return JSONResponse(info, headers=NO_STORE)
+
+    async def upload(request: Request) -> Response:
+        session = session_of(request)
+        limit = service.max_upload_bytes
+        declared = request.headers.get("content-length")
+        too_large = UploadError(
+            f"the upload is larger than the limit of {service.config.max_upload_mb:g} MB "
+            f"(medseg-r serve --max-upload-mb)",
+            status=413,
+        )
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        path = await run_in_threadpool(
+            service.upload_target, session, request.query_params.get("name", "")
+        )
+        size = 0
+        try:
+            with open(path, "wb") as handle:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    handle.write(chunk)
+            if size == 0:
+                raise UploadError(f"{os.path.basename(path)}: the file is empty")
+        except BaseException:
+            await run_in_threadpool(_remove_folder, os.path.dirname(path))
+            raise
+        info = await run_in_threadpool(service.open_upload, session, path)
+        return JSONResponse(info, headers=NO_STORE)
+
+    async def segment(request: Request) -> Response:
+        session = session_of(request)
+        body = await _json(request)
+        future = await run_in_threadpool(service.submit_segment, session, body)
+        view = await asyncio.wrap_future(future)
+        return JSONResponse(view, headers=NO_STORE)
+
+    async def picture(request: Request) -> Response:
+        session = session_of(request)
+        z, window = (
+            _int(request.query_params.get("z", "0")),
+            request.query_params.get("window", "auto"),
+        )
+        data = await run_in_threadpool(service.picture, session, z, window)
+        return Response(data, media_type="image/png", headers=NO_STORE)
+
+    async def layer(request: Request) -> Response:
+        session = session_of(request)
+        what = request.path_params["what"]
+        z = _int(request.query_params.get("z", "0"))
+        data = await run_in_threadpool(service.layer, session, what, z)
+        return Response(data, media_type="image/png", headers=NO_STORE)
+
+    async def download(request: Request) -> Response:
+        session = session_of(request)
+        path = service.download(session, request.path_params["what"])
+        return FileResponse(path, filename=os.path.basename(path), headers=NO_STORE)
+
+    def route(path: str, handler: Callable, methods=("GET",)) -> Route:
+        return Route(path, _guarded(_with_gone(handler)), methods=list(methods))
+
+    routes = [
+        Route("/", index),
+        route("/api/session", new_session, ("POST",)),
+        route("/api/parse", parse, ("POST",)),
+        route("/api/session/{sid}/end", end_session, ("POST",)),
+        route("/api/session/{sid}/ping", ping, ("POST",)),
+        route("/api/session/{sid}/example/{name}", example, ("POST",)),
+        route("/api/session/{sid}/upload", upload, ("POST",)),
+        route("/api/session/{sid}/segment", segment, ("POST",)),
+        route("/api/session/{sid}/image.png", picture),
+        route("/api/session/{sid}/layer/{what:str}.png", layer),
+        route("/api/session/{sid}/download/{what}", download),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+    async def reap_idle_sessions() -> None:
+        while True:
+            await asyncio.sleep(REAP_SECONDS)
+            await run_in_threadpool(service.store.expire)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        reaper = asyncio.get_running_loop().create_task(reap_idle_sessions())
+        yield
+        reaper.cancel()
+        await run_in_threadpool(service.close)
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+class _Gone(Exception):
+    """The session id is unknown: it ended (page closed, idle, server restarted)."""
+
+
+def _with_gone(handler: Callable) -> Callable:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except _Gone:
+            return _error(
+                "this session has ended (idle too long, or the server restarted): reload the page",
+                404,
+            )
+
+    return wrapped
+
+
+async def _json(request: Request) -> Any:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InputError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise InputError("the request body must be a JSON object")
+    return body
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"not a whole number: {text!r}") from None
+
+
+def _remove_folder(folder: str) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)

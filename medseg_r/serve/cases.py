@@ -1,0 +1,192 @@
+"""Inputs of the web app: uploads (checked, size-limited, zipped DICOM series unpacked safely) and
+examples, read with ``predict``'s own reader (:func:`medseg_r.inference.sources.load_source`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from ..inference.sources import DICOM_ENDINGS, IMAGE_ENDINGS, InputError, Source, load_source
+
+# CT windows (level, width) in HU, offered for volumes; "auto" is predict's default (percentiles).
+WINDOWS: Dict[str, Optional[Tuple[float, float]]] = {
+    "auto": None,
+    "lung": (-600.0, 1500.0),
+    "soft_tissue": (40.0, 400.0),
+    "bone": (400.0, 1800.0),
+}
+KINDS_TEXT = (
+    "PNG/JPEG/TIFF/BMP, NIfTI (.nii, .nii.gz), a DICOM file or a zipped DICOM series (.zip)"
+)
+MAX_ZIP_MEMBERS = 5000
+
+
+class UploadError(InputError):
+    """An upload refused before it is read: ``status`` is the HTTP status the page gets."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Case:
+    """A loaded input: ``path`` is what ``predict --image`` would be given (a file, or the unpacked
+    series folder), inside the session's ``folder``."""
+
+    folder: str
+    path: str
+    name: str
+    source: Source
+    example_report: Optional[str] = None
+    _normalised: Dict[str, np.ndarray] = field(default_factory=dict)
+    _info: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.source.kind
+
+    def normalised(self, window: str) -> np.ndarray:
+        """The volume scaled to [0, 1] with a named window (the last one asked is kept)."""
+        if window not in self._normalised:
+            self._normalised = {window: self.source.normalised(window=WINDOWS[window])}
+        return self._normalised[window]
+
+    def picture(self, z: int = 0, window: str = "auto") -> np.ndarray:
+        """What the page shows: the image as an ``[H, W, 3]`` uint8, or slice ``z`` of a volume
+        (radiological display) in ``window``."""
+        if self.kind == "image":
+            return to_rgb8(self.source.pixels)
+        vol = self.normalised(window)
+        return to_rgb8((self.source.display(z, normalised=vol) * 255).astype(np.uint8))
+
+    def info(self) -> Dict[str, Any]:
+        """Name, kind, format, size, spacing, whether a volume is CT (HU), the default window."""
+        if not self._info:
+            self._info = self._describe()
+        return dict(self._info)
+
+    def _describe(self) -> Dict[str, Any]:
+        src = self.source
+        if self.kind == "image":
+            height, width = src.pixels.shape[:2]
+        else:  # radiological display: rows run along voxel y, columns along voxel x
+            width, height = src.voxels.shape[:2]
+        spacing = src.pixel_spacing
+        ct = self.kind == "volume" and float(np.nanmin(src.voxels)) < -500
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "format": src.format,
+            "width": int(width),
+            "height": int(height),
+            "slices": src.n_slices,
+            "spacing_mm": None if spacing is None else [round(s, 4) for s in spacing],
+            "slice_mm": None
+            if self.kind == "image"
+            else round(float(np.linalg.norm(src.affine[:3, 2])), 4),
+            "ct": ct,
+            "window": "lung" if ct else "auto",
+            "example_report": self.example_report,
+        }
+
+
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """``[H, W]`` or ``[H, W, C]`` of any dtype -> ``[H, W, 3]`` uint8 for display (uint8 as stored,
+    other types min-max scaled, as the model scales them)."""
+    arr = np.asarray(image)
+    if arr.ndim == 3:
+        arr = arr[..., :3] if arr.shape[-1] >= 3 else np.repeat(arr[..., :1], 3, axis=-1)
+    else:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    data = arr.astype(np.float32)
+    lo, hi = float(data.min()), float(data.max())
+    return (
+        ((data - lo) / (hi - lo) * 255).astype(np.uint8)
+        if hi > lo
+        else np.zeros(arr.shape, np.uint8)
+    )
+
+
+def safe_name(name: str) -> str:
+    """A file name from the browser, reduced to its last part and safe characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "upload"
+    return base[-120:]
+
+
+def upload_kind(name: str) -> str:
+    """``image``, ``nifti``, ``dicom`` or ``zip`` from the file name, else :class:`UploadError`
+    (415)."""
+    lower = name.lower()
+    if lower.endswith(IMAGE_ENDINGS):
+        return "image"
+    if lower.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if lower.endswith(DICOM_ENDINGS):
+        return "dicom"
+    if lower.endswith(".zip"):
+        return "zip"
+    raise UploadError(f"{name}: wrong kind of file; expected {KINDS_TEXT}", status=415)
+
+
+def unpack_dicom_zip(archive: str, folder: str, *, max_bytes: int) -> str:
+    """Unpack the files of a zipped DICOM series flat into ``folder`` (sub-folders dropped, no path
+    leaves it), refusing archives that unpack to more than ``max_bytes`` or too many files."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            members = [
+                m
+                for m in members
+                if not os.path.basename(m.filename).startswith(".")
+                and os.path.basename(m.filename).upper() != "DICOMDIR"
+            ]
+            if not members:
+                raise UploadError(f"{os.path.basename(archive)}: the zip archive holds no file")
+            if len(members) > MAX_ZIP_MEMBERS:
+                raise UploadError(
+                    f"{os.path.basename(archive)}: {len(members)} files; at most "
+                    f"{MAX_ZIP_MEMBERS} slices per series",
+                    status=413,
+                )
+            if sum(m.file_size for m in members) > max_bytes:
+                raise UploadError(
+                    f"{os.path.basename(archive)}: unpacks to more than {max_bytes / 2**20:.0f} MB",
+                    status=413,
+                )
+            os.makedirs(folder, exist_ok=True)
+            for number, member in enumerate(members):
+                target = os.path.join(folder, f"{number:05d}_{safe_name(member.filename)}")
+                with zf.open(member) as src, open(target, "wb") as dst:
+                    copied = 0
+                    while chunk := src.read(2**20):
+                        copied += len(chunk)
+                        if copied > member.file_size:  # a lying header
+                            raise UploadError(f"{os.path.basename(archive)}: corrupt zip archive")
+                        dst.write(chunk)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise UploadError(
+            f"{os.path.basename(archive)}: not a readable zip archive ({exc})"
+        ) from None
+    return folder
+
+
+def open_upload(path: str, folder: str, *, max_bytes: int) -> Case:
+    """A saved upload -> :class:`Case` (zip archives are unpacked into a series folder named after
+    the archive, as ``predict`` would be pointed at it)."""
+    name = os.path.basename(path)
+    kind = upload_kind(name)
+    target = path
+    if kind == "zip":
+        stem = name[:-4] or "series"
+        target = unpack_dicom_zip(path, os.path.join(folder, stem), max_bytes=max_bytes)
+        os.unlink(path)
+    return Case(folder=folder, path=target, name=name, source=load_source(target))

@@ -1,0 +1,294 @@
+"""The web app over real HTTP (uvicorn on a loopback port): the page's calls, the files it offers
+(identical to predict's), bad inputs, volumes, ten concurrent sessions and the busy answer."""
+
+import io
+import os
+import re
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medseg_r.inference import PredictOptions, Predictor, predict_case
+
+from .conftest import REPORT, noise_png
+
+
+def _predict(model, path, report, out, **options):
+    """What ``medseg-r predict`` writes for this case: {output kind: bytes}."""
+    summary = predict_case(
+        Predictor(model, device="cpu"),
+        str(path),
+        report,
+        str(out),
+        options=PredictOptions(progress=False, **options),
+    )
+    written = {}
+    for kind, name in summary["outputs"].items():
+        with open(os.path.join(out, name), "rb") as handle:
+            written[kind] = handle.read()
+    return written
+
+
+def test_example_segment_correct_and_download_like_predict(make_server, serve_model, tmp_path):
+    client, service = make_server()
+    sid = client.session()
+    status, info, _ = client.request("POST", f"/api/session/{sid}/example/chest_xray")
+    assert status == 200 and (info["width"], info["height"], info["kind"]) == (256, 256, "image")
+    status, view, _ = client.request("POST", "/api/parse", {"report": REPORT})
+    assert (
+        status == 200 and view["findings"][0]["side"] == "right" and view["findings"][1]["negated"]
+    )
+
+    status, first, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})
+    assert status == 200 and first["rev"] == 1 and first["timing"]["encoder_runs"] == 1
+    row = first["findings"][0]
+    assert (row["side"], row["zones"], row["target"]) == ("right", ["upper"], "nodule")
+    status, png, head = client.request("GET", f"/api/session/{sid}/layer/mask.png")
+    layer = np.asarray(Image.open(io.BytesIO(png)))
+    assert head["content-type"] == "image/png" and layer.shape == (256, 256, 4)
+    assert (layer[..., 3] > 0).sum() == first["mask_pixels"] > 0
+
+    box = [60, 40, 130, 110]
+    status, second, _ = client.request(
+        "POST", f"/api/session/{sid}/segment", {"report": REPORT, "box": box}
+    )
+    assert status == 200 and second["rev"] == 2
+    assert second["timing"]["encoder_runs"] == 0 and second["timing"]["encoder_memo_hits"] == 1
+    example = service.examples["chest_xray"].write(str(tmp_path))
+    expected = _predict(
+        serve_model, example, REPORT, tmp_path / "predict", box=tuple(float(v) for v in box)
+    )
+    for what in ("mask", "overlay"):
+        status, data, head = client.request("GET", f"/api/session/{sid}/download/{what}")
+        assert status == 200 and data == expected[what], what
+        assert f'filename="example_{what}.png"' in head["content-disposition"]
+    status, data, _ = client.request("GET", f"/api/session/{sid}/download/json")
+    assert data["options"]["box"] == box and data["prompts"] == {"box": box, "points": []}
+
+    status, third, _ = client.request(
+        "POST",
+        f"/api/session/{sid}/segment",
+        {"report": "Patchy opacity in the left lower zone.", "points": [[50, 60, 1]]},
+    )
+    assert (
+        status == 200
+        and third["timing"]["encoder_runs"] == 1
+        and third["findings"][0]["side"] == "left"
+    )
+
+
+def test_bad_uploads_are_refused_and_the_server_keeps_serving(make_server, tmp_path):
+    client, service = make_server(max_upload_mb=0.05)
+    sid = client.session()
+    assert client.request("POST", f"/api/session/{sid}/example/chest_xray")[0] == 200
+    upload = f"/api/session/{sid}/upload?name="
+    status, body, _ = client.request("POST", upload + "scan.png", raw=b"\x89PNG\r\n\x1a\n garbage")
+    assert status == 400 and re.match(
+        r"scan.png (is not a readable image|could not be decoded)", body["error"]
+    )
+    assert "medseg-r-serve" not in body["error"]  # the server's folders are not shown
+    status, body, _ = client.request("POST", upload + "big.png", raw=b"\0" * 60_000)
+    assert status == 413 and "0.05 MB" in body["error"]
+    status, body, _ = client.request("POST", upload + "notes.txt", raw=b"hello")
+    assert status == 415 and "wrong kind of file" in body["error"]
+    status, body, _ = client.request("POST", upload + "empty.nii.gz", raw=b"")
+    assert status == 400 and "empty" in body["error"]
+    status, body, _ = client.request("POST", upload + "ct.nii.gz", raw=b"\x1f\x8b broken gzip")
+    assert status == 400 and "not a readable NIfTI" in body["error"]
+    # The example loaded before is still the case, and nothing of the refused files is left.
+    status, view, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})
+    assert status == 200 and view["mask_pixels"] >= 0
+    session = service.store.get(sid)
+    assert sorted(os.listdir(session.folder)) == ["case-1"] and session.case.name == "example.png"
+
+
+@pytest.mark.parametrize(
+    "request_body, status, message",
+    [
+        ({"report": ""}, 400, "the report is empty"),
+        ({"report": "Normal chest."}, 400, "names no finding"),
+        ({"report": REPORT, "box": [5, 5, 5, 9]}, 400, "box is empty"),
+        ({"report": REPORT, "points": [[10, 10, 2]]}, 400, "not 0/1"),
+        ({"report": REPORT, "window": "brain"}, 400, "unknown window"),
+        ({"report": "nodule " * 30_000}, 400, "the limit is 200,000"),
+        ({"report": 5}, 400, "the report is empty"),
+    ],
+)
+def test_bad_requests_get_one_line_errors(make_server, request_body, status, message):
+    client, _ = make_server()
+    sid = client.session()
+    assert (
+        "load an image"
+        in client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})[1]["error"]
+    )
+    client.request("POST", f"/api/session/{sid}/example/chest_xray")
+    got, body, _ = client.request("POST", f"/api/session/{sid}/segment", request_body)
+    assert got == status and message in body["error"]
+    got, body, _ = client.request("POST", "/api/session/nonexistent/segment", {"report": REPORT})
+    assert got == 404 and "reload the page" in body["error"]
+
+
+def _ct(path):
+    import nibabel as nib
+
+    hu = np.full((48, 40, 12), -800.0, np.float32)
+    hu[8:16, 22:30, 8:11] = 40.0  # x low: the patient's left; cranial slices
+    nib.save(nib.Nifti1Image(hu, np.diag([0.8, 0.8, 2.5, 1.0])), str(path))
+    return str(path)
+
+
+def test_a_volume_segments_slice_wise_and_downloads_like_predict(
+    make_server, serve_model, tmp_path
+):
+    import nibabel as nib
+
+    client, _ = make_server()
+    sid = client.session()
+    path = _ct(tmp_path / "ct.nii.gz")
+    with open(path, "rb") as handle:
+        status, info, _ = client.request(
+            "POST", f"/api/session/{sid}/upload?name=ct.nii.gz", raw=handle.read()
+        )
+    assert status == 200 and (info["kind"], info["slices"], info["ct"], info["window"]) == (
+        "volume",
+        12,
+        True,
+        "lung",
+    )
+    assert (info["width"], info["height"]) == (48, 40)
+    report = "Round nodule in the left upper lobe."
+    status, body, _ = client.request(
+        "POST", f"/api/session/{sid}/segment", {"report": report, "box": [1, 1, 9, 9]}
+    )
+    assert status == 400 and "2-D images" in body["error"]
+    status, view, _ = client.request(
+        "POST", f"/api/session/{sid}/segment", {"report": report, "window": "lung"}
+    )
+    assert (
+        status == 200
+        and view["findings"][0]["z_range"] == [8, 11]
+        and view["slices"]["described"] == 4
+    )
+    assert 8 <= view["show_slice"] <= 11 or view["mask_pixels"] == 0
+    status, png, _ = client.request("GET", f"/api/session/{sid}/layer/mask.png?z=9")
+    assert status == 200 and np.asarray(Image.open(io.BytesIO(png))).shape == (40, 48, 4)
+    assert client.request("GET", f"/api/session/{sid}/image.png?z=12&window=bone")[0] == 400
+    assert client.request("GET", f"/api/session/{sid}/image.png?z=11&window=bone")[0] == 200
+    expected = _predict(serve_model, path, report, tmp_path / "predict", window=(-600.0, 1500.0))
+    status, data, _ = client.request("GET", f"/api/session/{sid}/download/mask")
+    assert status == 200 and data == expected["mask"]
+    got, want = (
+        nib.load(p)
+        for p in (
+            _save(tmp_path / "got.nii.gz", data),
+            _save(tmp_path / "w.nii.gz", expected["mask"]),
+        )
+    )
+    assert np.array_equal(got.get_fdata(), want.get_fdata()) and np.allclose(
+        got.affine, want.affine
+    )
+    assert client.request("GET", f"/api/session/{sid}/download/sheet")[0] == 200
+
+
+def _save(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return str(path)
+
+
+def test_ten_concurrent_sessions_get_their_own_masks(make_server, serve_model, tmp_path):
+    client, service = make_server(workers=2, queue=8)
+    reports = [REPORT, "Patchy opacity in the left lower zone."]
+    images = [noise_png(tmp_path / f"img{i}.png", seed=i) for i in range(10)]
+    expected = [
+        _predict(serve_model, images[i], reports[i % 2], tmp_path / f"want{i}")["mask"]
+        for i in range(10)
+    ]
+    assert len(set(expected)) == 10  # every case has its own answer, so a mix-up would show
+    got, errors = [None] * 10, []
+    start = threading.Barrier(10)
+
+    def one(i):
+        try:
+            sid = client.session()
+            with open(images[i], "rb") as handle:
+                assert (
+                    client.request(
+                        "POST", f"/api/session/{sid}/upload?name=img{i}.png", raw=handle.read()
+                    )[0]
+                    == 200
+                )
+            start.wait(30)
+            status, view, _ = client.request(
+                "POST", f"/api/session/{sid}/segment", {"report": reports[i % 2]}
+            )
+            assert status == 200, view
+            got[i] = client.request("GET", f"/api/session/{sid}/download/mask")[1]
+        except Exception as exc:  # reported below with its session number
+            errors.append((i, repr(exc)))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors
+    assert got == expected and len(service.store) == 10
+
+
+def test_a_full_queue_answers_busy_and_recovers(make_server):
+    client, service = make_server(workers=1, queue=0)
+    sid = client.session()
+    client.request("POST", f"/api/session/{sid}/example/chest_xray")
+    release = threading.Event()
+    blocker = service.queue.submit(lambda: release.wait(60))  # the only worker is taken
+    status, body, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})
+    assert status == 503 and "busy" in body["error"] and "try again" in body["error"]
+    release.set()
+    blocker.result(60)
+    assert client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})[0] == 200
+
+
+def test_a_page_segmenting_already_gets_409(make_server):
+    client, service = make_server()
+    sid = client.session()
+    client.request("POST", f"/api/session/{sid}/example/chest_xray")
+    session = service.store.get(sid)
+    with session.lock:  # as while its own segmentation runs
+        status, body, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})
+    assert status == 409 and "still segmenting" in body["error"]
+
+
+def test_ending_a_session_removes_its_folder(make_server):
+    client, service = make_server()
+    sid = client.session()
+    client.request("POST", f"/api/session/{sid}/example/chest_ct")
+    folder = service.store.get(sid).folder
+    assert os.listdir(folder) == ["case-1"]
+    assert client.request("POST", f"/api/session/{sid}/end")[1] == {"ended": True}
+    assert (
+        not os.path.exists(folder) and client.request("POST", f"/api/session/{sid}/ping")[0] == 404
+    )
+    root = service.store.root
+    service.close()
+    assert not os.path.exists(root)
+
+
+def test_a_bug_is_a_500_in_one_line_and_the_server_goes_on(make_server, monkeypatch):
+    client, service = make_server()
+
+    def broken(text):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(service, "parse", broken)
+    status, body, _ = client.request("POST", "/api/parse", {"report": REPORT})
+    assert status == 500 and body == {"error": "internal error (RuntimeError: simulated bug)"}
+    monkeypatch.undo()
+    status, view, _ = client.request("POST", "/api/parse", {"report": REPORT})
+    assert status == 200 and view["findings"][0]["target"] == "nodule"
+    status, page, _ = client.request("GET", "/")
+    assert status == 200 and b'<script src="/static/app.js">' in page
+    for asset in ("app.js", "viewer.js", "results.js", "style.css"):
+        assert client.request("GET", f"/static/{asset}")[0] == 200
