@@ -31,7 +31,8 @@ class BoxHead(nn.Module):
     pixels, the image does).
 
     Args:
-        channels: embedding channels ``E``. hidden: working width. stem: channels of the image stem.
+        channels: embedding channels ``E``. hidden: working width. stem: channels of the image stem
+            (0: no stem).
         prior: initial probability of every cell.
 
     Shapes: ``embedding`` ``[B, E, h, w]``, ``attention`` ``[B, 1, h', w']`` (resized to ``h, w``;
@@ -42,8 +43,9 @@ class BoxHead(nn.Module):
     def __init__(self, *, channels: int, hidden: int = 32, stem: int = 16,
                  prior: float = 0.01) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, stem, kernel_size=3, stride=2, padding=1), nn.GELU(),
-                                  nn.Conv2d(stem, stem, kernel_size=3, stride=2, padding=1), nn.GELU())
+        self.stem = None if stem == 0 else nn.Sequential(
+            nn.Conv2d(3, stem, kernel_size=3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(stem, stem, kernel_size=3, stride=2, padding=1), nn.GELU())
         self.body = nn.Sequential(
             nn.Conv2d(channels + 1 + stem, hidden, kernel_size=1), nn.GELU(),
             nn.Conv2d(hidden, hidden, kernel_size=3, padding=1), nn.GELU(),
@@ -59,10 +61,11 @@ class BoxHead(nn.Module):
             attention = embedding.new_full((B, 1, h, w), 0.5)
         elif attention.shape[-2:] != (h, w):
             attention = F.interpolate(attention, size=(h, w), mode="bilinear", align_corners=False)
-        image = self.stem(canvas.to(embedding.dtype))
-        if image.shape[-2:] != (h, w):
-            image = F.adaptive_avg_pool2d(image, (h, w))
-        features = torch.cat([embedding, attention.to(embedding.dtype), image], dim=1)
+        parts = [embedding, attention.to(embedding.dtype)]
+        if self.stem is not None:
+            image = self.stem(canvas.to(embedding.dtype))
+            parts.append(image if image.shape[-2:] == (h, w) else F.adaptive_avg_pool2d(image, (h, w)))
+        features = torch.cat(parts, dim=1)
         return self.out(self.body(features))
 
 

@@ -153,4 +153,21 @@ def decode(
     return torch.cat(masks), torch.cat(ious)
 
 
-__all__ = ["DecoderCallView", "decode"]
+
+
+def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
+                   points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                   multimask_output: bool = False) -> Dict[str, torch.Tensor]:
+    """The decoder on an :class:`~medseg_r.model.encoding.Encoded`: ``masks`` logits at the input
+    size ``[B, M, H, W]``, ``iou`` ``[B, M]`` and ``low_res_masks``; ``boxes`` / ``points`` are
+    prompts in input pixels (see :func:`decode`)."""
+    from .geometry import from_canvas
+
+    low_res, iou = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
+                                location_map=encoded.location_map, text_tokens=encoded.text_tokens,
+                                boxes=boxes, points=points, multimask_output=multimask_output,
+                                box_prompts=encoded.boxes)
+    return {"masks": from_canvas(low_res, encoded.frame), "iou": iou, "low_res_masks": low_res}
+
+
+__all__ = ["DecoderCallView", "decode", "decode_encoded"]

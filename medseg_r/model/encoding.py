@@ -1,17 +1,24 @@
-"""The image encoder, modulated by the report's priors at the injection sites (one call, no state).
+"""Everything a MedSeg-R forward pass computes before the mask decoder (one call, no state).
 
-When the encoder is frozen and a :class:`~medseg_r.model.feature_cache.FeatureCache` is attached to
-the model, what comes before the first injection site is read from the cache (computed once per
-image) and the encoder resumes from there.
+:func:`encode` runs the image encoder, modulated by the report's priors at the injection sites. When
+the encoder is frozen and a :class:`~medseg_r.model.feature_cache.FeatureCache` is given (or
+attached to the model), what comes before the first injection site is read from the cache
+(computed once per image) and the encoder resumes from there. :func:`encode_inputs` adds the input
+geometry, the priors, the location maps and the box head, and returns an :class:`Encoded` that
+:func:`medseg_r.model.decoding.decode_encoded` turns into masks: a caller that only changes box or
+point prompts can keep the :class:`Encoded` and run the decoder alone.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from ..perception.injection import site_key
+from .geometry import Frame, from_canvas, to_canvas
 
 Render = Callable[[Tuple[int, int]], torch.Tensor]
 
@@ -32,12 +39,14 @@ def encoder_is_frozen(model) -> bool:
 
 
 def encode(model, canvas: torch.Tensor, priors: Optional[Dict[str, torch.Tensor]],
-           render: Optional[Render] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+           render: Optional[Render] = None, *, cache=None
+           ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """``canvas`` ``[B, 3, S, S]`` -> (embedding ``[B, E, s, s]``, spatial attention ``[B, 1, h, w]``
     of the first site that has one, or ``None``). ``render(size) -> [B, 1, h, w]`` gives location
-    maps at a site's grid (or ``None``)."""
+    maps at a site's grid (or ``None``). ``cache``: a feature cache (anything with
+    ``features(model, canvas, site)``) instead of the model's own ``feature_cache``."""
     modulating = priors is not None and len(model.perception) > 0
-    cache = getattr(model, "feature_cache", None)
+    cache = cache if cache is not None else getattr(model, "feature_cache", None)
     resume = None
     if cache is not None and encoder_is_frozen(model):
         site = first_site(model)
@@ -62,3 +71,63 @@ def encode(model, canvas: torch.Tensor, priors: Optional[Dict[str, torch.Tensor]
     embeddings = model.adapter.run(model.sam.image_encoder, canvas, modulate, resume=resume,
                                    checkpointed=model.config.activation_checkpointing)
     return embeddings, (attention[0] if attention else None)
+
+
+@dataclass
+class Encoded:
+    """What a forward pass computes before the decoder, for one batch (see :func:`encode_inputs`).
+    ``attention`` is at the input size; ``boxes`` are the head's boxes in canvas pixels."""
+
+    frame: Frame
+    priors: Optional[Dict[str, torch.Tensor]]
+    embeddings: torch.Tensor
+    attention: Optional[torch.Tensor]
+    location_map: Optional[torch.Tensor]
+    box_map: Optional[torch.Tensor] = None
+    boxes: Optional[List[torch.Tensor]] = None
+    text_tokens: Optional[torch.Tensor] = None
+
+    @property
+    def nbytes(self) -> int:
+        tensors = (self.embeddings, self.attention, self.location_map, self.box_map, self.text_tokens)
+        return sum(t.untyped_storage().nbytes() for t in tensors if t is not None)
+
+    def outputs(self) -> Dict[str, object]:
+        """The forward pass's outputs that do not need the decoder."""
+        out: Dict[str, object] = {"location_map": self.location_map, "attention": self.attention}
+        if self.box_map is not None:
+            out.update(box_map=self.box_map, boxes=[b / self.frame.scale for b in self.boxes])
+        return out
+
+
+def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None) -> Encoded:
+    """``images`` ``[B, 3, H, W]`` in ``[0, 1]`` and B reports (strings or :class:`Report`) -> the
+    :class:`Encoded` of the batch (input checks, canvas, priors, location maps, modulated encoder,
+    box head). ``cache``: as :func:`encode`."""
+    from .box_prompts import boxes_from_map
+    from .conditioning import location_render
+    from .inputs import as_reports, check_images
+
+    check_images(images)
+    B, _, H, W = images.shape
+    parsed = as_reports(reports, B)
+    frame = Frame(height=H, width=W, size=model.img_size)
+    x = to_canvas(images, frame, normalize=model.normalize,
+                  pixel_mean=getattr(model.sam, "pixel_mean", None),
+                  pixel_std=getattr(model.sam, "pixel_std", None))
+    priors = model.encode_priors(parsed)
+    render = location_render(model, parsed, frame, images.device)
+    embeddings, attention = encode(model, x, priors, render, cache=cache)
+    encoded = Encoded(frame=frame, priors=priors, embeddings=embeddings, attention=None,
+                      location_map=None if render is None else render(tuple(embeddings.shape[-2:])))
+    if model.box_head is not None:
+        encoded.box_map = model.box_head(embeddings, attention, x)
+        encoded.boxes = boxes_from_map(encoded.box_map, canvas=model.img_size,
+                                       threshold=model.config.box_threshold,
+                                       max_boxes=model.config.max_findings)
+    if attention is not None:
+        encoded.attention = F.interpolate(from_canvas(attention, frame), size=(H, W),
+                                          mode="bilinear", align_corners=False)
+    if model.text_prompt is not None:
+        encoded.text_tokens = model.text_prompt([r.text for r in parsed])
+    return encoded

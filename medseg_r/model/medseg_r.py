@@ -7,7 +7,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..backbones import Backbone
 from ..cognition import LocationRasteriser, PriorEncoder, PriorFusion, build_text_encoder
@@ -15,13 +14,12 @@ from ..io.images import image_to_tensor
 from ..perception import SiteModulator
 from ..perception.injection import adapter_for, detect_family, resolve_sites, site_key
 from ..report import Report
-from .box_prompts import BoxHead, boxes_from_map
-from .conditioning import location_render, prior_tokens
+from .box_prompts import BoxHead
+from .conditioning import prior_tokens
 from .decoder_prompts import DecoderPriorPrompts, TextTokenPrompt
-from .decoding import decode
-from .encoding import encode
-from .geometry import Frame, from_canvas, to_canvas
-from .inputs import as_reports, check_images
+from .decoding import decode, decode_encoded
+from .encoding import Encoded, encode, encode_inputs
+from .geometry import Frame
 from .options import FREEZE_MODES, PRIOR_MODES, ModelOptions
 
 ReportLike = Union[str, Report]
@@ -62,7 +60,8 @@ class MedSegR(nn.Module):
         self.use_location_map = cfg.location_map and cfg.priors == "structured"
         self.perception = nn.ModuleDict()
         self.prior_encoder = self.fusion = self.decoder_prompts = self.text_prompt = None
-        self.box_head = BoxHead(channels=embed_dim) if cfg.report_box else None
+        self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden,
+                                stem=cfg.box_stem) if cfg.report_box else None
         if cfg.uses_prior_modules:
             self.prior_encoder = PriorEncoder(dim=cfg.prior_dim, max_findings=cfg.max_findings,
                                               text_encoder=build_text_encoder(cfg.text_encoder))
@@ -159,7 +158,7 @@ class MedSegR(nn.Module):
                 points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
                 multimask_output: bool = False, *,
                 decode_masks: bool = True) -> Dict[str, Optional[torch.Tensor]]:
-        """Segment what each report describes.
+        """Segment what each report describes: :meth:`encode_inputs`, then :meth:`decode_encoded`.
 
         Args:
             images: ``[B, 3, H, W]`` float intensities in ``[0, 1]`` (any H, W; resized like SAM).
@@ -175,38 +174,25 @@ class MedSegR(nn.Module):
             the embedding grid) and, with ``report_box``, ``box_map`` (the head's logits at the
             embedding grid) and ``boxes`` (per image ``[n, 4]`` predicted boxes in input pixels).
         """
-        check_images(images)
-        B, _, H, W = images.shape
-        parsed = as_reports(reports, B)
-        frame = Frame(height=H, width=W, size=self.img_size)
-        x = to_canvas(images, frame, normalize=self.normalize,
-                      pixel_mean=getattr(self.sam, "pixel_mean", None),
-                      pixel_std=getattr(self.sam, "pixel_std", None))
-        priors = self.encode_priors(parsed)
-        render = location_render(self, parsed, frame, images.device)
-        embeddings, attention = self.encode_image(x, priors, render)
-        out: Dict[str, Any] = {"location_map": None if render is None else render(
-            tuple(embeddings.shape[-2:]))}
-        predicted = None
-        if self.box_head is not None:
-            out["box_map"] = self.box_head(embeddings, attention, x)
-            predicted = boxes_from_map(out["box_map"], canvas=self.img_size,
-                                       threshold=self.config.box_threshold,
-                                       max_boxes=self.config.max_findings)
-            out["boxes"] = [b / frame.scale for b in predicted]
-        if attention is not None:
-            attention = F.interpolate(from_canvas(attention, frame), size=(H, W), mode="bilinear",
-                                      align_corners=False)
-        out["attention"] = attention
-        if not decode_masks:
-            return out
-        text_tokens = None if self.text_prompt is None else self.text_prompt([r.text for r in parsed])
-        low_res, iou = self.decode(embeddings, frame=frame, priors=priors,
-                                   location_map=out["location_map"], text_tokens=text_tokens,
-                                   boxes=boxes, points=points, multimask_output=multimask_output,
-                                   box_prompts=predicted)
-        out.update(masks=from_canvas(low_res, frame), iou=iou, low_res_masks=low_res)
+        encoded = self.encode_inputs(images, reports)
+        out = encoded.outputs()
+        if decode_masks:
+            out.update(self.decode_encoded(encoded, boxes=boxes, points=points,
+                                           multimask_output=multimask_output))
         return out
+
+    def encode_inputs(self, images: torch.Tensor, reports: Sequence[ReportLike], *,
+                      feature_cache=None) -> Encoded:
+        """Everything before the decoder (:func:`medseg_r.model.encoding.encode_inputs`); keep it to
+        decode other box or point prompts without running the encoder again."""
+        return encode_inputs(self, images, reports, cache=feature_cache)
+
+    def decode_encoded(self, encoded: Encoded, *, boxes: Optional[torch.Tensor] = None,
+                       points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                       multimask_output: bool = False) -> Dict[str, torch.Tensor]:
+        """The decoder on an :class:`~medseg_r.model.encoding.Encoded` (prompts in input pixels)."""
+        return decode_encoded(self, encoded, boxes=boxes, points=points,
+                              multimask_output=multimask_output)
 
     def encode_image(self, canvas: torch.Tensor, priors: Optional[Priors],
                      render: Optional[Render] = None

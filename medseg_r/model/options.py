@@ -43,7 +43,8 @@ class ModelOptions:
             checkpoints (no added modules; the sentence as one extra sparse prompt token).
         report_box: a box head reads the (modulated) image embedding and predicts one box per
             described lesion; SAM's decoder is prompted with each box (see
-            :mod:`medseg_r.model.box_prompts`). ``box_threshold``: the head's score for a box.
+            :mod:`medseg_r.model.box_prompts`). ``box_threshold``: the head's score for a box;
+            ``box_hidden``, ``box_stem``: the head's width and the channels of its image stem (0: none).
     """
 
     priors: str = "structured"
@@ -65,6 +66,8 @@ class ModelOptions:
     matched_capacity: bool = True
     report_box: bool = False
     box_threshold: float = 0.3
+    box_hidden: int = 32
+    box_stem: int = 16
 
     def __post_init__(self) -> None:
         if self.priors not in PRIOR_MODES:

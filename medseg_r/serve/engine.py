@@ -15,8 +15,8 @@ an undo. What does not depend on the change is kept, per session, in memory:
 Both keep the tensors exactly as the uncached forward computes them (same batch, same memory layout;
 nothing is stored in reduced precision or re-laid out), so the masks are bit-identical to
 ``medseg-r predict``'s (``tests/serve/test_engine.py``). :func:`encode_stage` and
-:func:`decode_stage` are :meth:`MedSegR.forward` split in two at the decoder, calling the model's
-own methods in the same order.
+:func:`decode_stage` are the model's own split of its forward pass at the decoder
+(:meth:`MedSegR.encode_inputs`, :meth:`MedSegR.decode_encoded`).
 """
 
 from __future__ import annotations
@@ -25,19 +25,14 @@ import copy
 import hashlib
 import json
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..inference.predictor import Prediction, Predictor
-from ..model.box_prompts import boxes_from_map
-from ..model.conditioning import location_render
-from ..model.encoding import encode
-from ..model.geometry import Frame, from_canvas, to_canvas
-from ..model.inputs import as_reports, check_images
+from ..model.encoding import Encoded
 from ..report.schema import Report
 
 Points = Tuple[torch.Tensor, torch.Tensor]
@@ -119,94 +114,20 @@ class PrefixCache:
         return found
 
 
-class _WithCache:
-    """The model as :func:`medseg_r.model.encoding.encode` sees it, with a session's prefix cache as
-    its ``feature_cache``; every other attribute is the model's own (nothing on the model
-    changes)."""
-
-    def __init__(self, model, cache: Optional[PrefixCache]) -> None:
-        self._model = model
-        self.feature_cache = cache
-
-    def __getattr__(self, name: str):
-        return getattr(self._model, name)
-
-
-@dataclass
-class Encoded:
-    """What :meth:`MedSegR.forward` computes before the decoder."""
-
-    frame: Frame
-    priors: Optional[dict]
-    embeddings: torch.Tensor
-    attention: Optional[torch.Tensor]
-    location_map: Optional[torch.Tensor]
-    predicted_boxes: Optional[List[torch.Tensor]]
-    text_tokens: Optional[torch.Tensor]
-
-    @property
-    def nbytes(self) -> int:
-        return _nbytes(self.embeddings, self.attention, self.location_map, self.text_tokens)
+@torch.no_grad()
+def encode_stage(model, images: torch.Tensor, reports: Sequence[Any],
+                 prefix: Optional[PrefixCache] = None) -> Encoded:
+    """:meth:`MedSegR.forward` up to the decoder (``images`` ``[B, 3, H, W]`` in [0, 1]), with the
+    session's prefix cache: :meth:`MedSegR.encode_inputs`."""
+    return model.encode_inputs(images, list(reports), feature_cache=prefix)
 
 
 @torch.no_grad()
-def encode_stage(
-    model, images: torch.Tensor, reports: Sequence[Any], prefix: Optional[PrefixCache] = None
-) -> Encoded:
-    """:meth:`MedSegR.forward` up to the decoder (``images`` ``[B, 3, H, W]`` in [0, 1])."""
-    check_images(images)
-    B, _, H, W = images.shape
-    parsed = as_reports(reports, B)
-    frame = Frame(height=H, width=W, size=model.img_size)
-    x = to_canvas(
-        images,
-        frame,
-        normalize=model.normalize,
-        pixel_mean=getattr(model.sam, "pixel_mean", None),
-        pixel_std=getattr(model.sam, "pixel_std", None),
-    )
-    priors = model.encode_priors(parsed)
-    render = location_render(model, parsed, frame, images.device)
-    embeddings, attention = encode(_WithCache(model, prefix), x, priors, render)
-    location_map = None if render is None else render(tuple(embeddings.shape[-2:]))
-    predicted = None
-    if model.box_head is not None:
-        box_map = model.box_head(embeddings, attention)
-        predicted = boxes_from_map(
-            box_map,
-            canvas=model.img_size,
-            threshold=model.config.box_threshold,
-            max_boxes=model.config.max_findings,
-        )
-    if attention is not None:
-        attention = F.interpolate(
-            from_canvas(attention, frame), size=(H, W), mode="bilinear", align_corners=False
-        )
-    text_tokens = None if model.text_prompt is None else model.text_prompt([r.text for r in parsed])
-    return Encoded(frame, priors, embeddings, attention, location_map, predicted, text_tokens)
-
-
-@torch.no_grad()
-def decode_stage(
-    model, encoded: Encoded, boxes: Optional[torch.Tensor] = None, points: Optional[Points] = None
-) -> dict:
+def decode_stage(model, encoded: Encoded, boxes: Optional[torch.Tensor] = None,
+                 points: Optional[Points] = None) -> dict:
     """The rest of :meth:`MedSegR.forward`: ``masks`` ``[B, 1, H, W]``, ``iou``, ``attention``."""
-    low_res, iou = model.decode(
-        encoded.embeddings,
-        frame=encoded.frame,
-        priors=encoded.priors,
-        location_map=encoded.location_map,
-        text_tokens=encoded.text_tokens,
-        boxes=boxes,
-        points=points,
-        multimask_output=False,
-        box_prompts=encoded.predicted_boxes,
-    )
-    return {
-        "masks": from_canvas(low_res, encoded.frame),
-        "iou": iou,
-        "attention": encoded.attention,
-    }
+    out = model.decode_encoded(encoded, boxes=boxes, points=points)
+    return {"masks": out["masks"], "iou": out["iou"], "attention": encoded.attention}
 
 
 class SessionPredictor(Predictor):
