@@ -7,9 +7,12 @@ as do resizing/padding the image to the canvas and scaling the low-resolution lo
 
 Graph inputs (names in the exported file), by prior mode:
 
-* ``structured``: ``canvas [1, 3, S, S]``, ``tokens [1, F, G, d]``, ``valid [1, F]``, ``positive [1, F]``
-  and, with the location map, ``location_map_{h}x{w} [1, 1, h, w]`` for each grid the model uses;
-* ``text_token``: ``canvas``, ``text_tokens [1, 1, E]``;  ``none``: ``canvas``.
+* models with prior modules (MedSeg-R, and the capacity-matched ``text_token``/``none`` baselines):
+  ``canvas [1, 3, S, S]``, ``tokens [1, F, G, d]``, ``valid [1, F]``, ``positive [1, F]`` and, with
+  the location map, ``location_map_{h}x{w} [1, 1, h, w]`` for each grid the model uses (flat 0.5 maps
+  for the baselines, as in training: :mod:`medseg_r.model.conditioning`);
+* ``text_token`` without matched capacity: ``canvas``, ``text_tokens [1, 1, E]``;
+* a bare ``none`` baseline: ``canvas``.
 
 Outputs: ``low_res_logits [1, 1, s, s]`` and ``iou [1, 1]``.
 """
@@ -27,6 +30,7 @@ import torch
 import torch.nn as nn
 
 from .io import atomic_write
+from .model.conditioning import location_render
 from .model.geometry import Frame, from_canvas, to_canvas
 from .io.images import image_to_tensor
 from .model.inputs import as_reports
@@ -53,10 +57,13 @@ class ExportGraph(nn.Module):
 
     @property
     def mode(self) -> str:
-        return self.model.options.get("priors", "structured")
+        """``tokens`` (prior modules), ``text_token`` (text prompt only) or ``none``."""
+        if self.model.prior_encoder is not None:
+            return "tokens"
+        return "text_token" if self.model.text_prompt is not None else "none"
 
     def input_names(self) -> List[str]:
-        if self.mode == "structured":
+        if self.mode == "tokens":
             return ["canvas", "tokens", "valid", "positive"] + [f"location_map_{h}x{w}" for h, w in self.map_sizes]
         if self.mode == "text_token":
             return ["canvas", "text_tokens"]
@@ -64,7 +71,7 @@ class ExportGraph(nn.Module):
 
     def forward(self, canvas: torch.Tensor, *rest: torch.Tensor):
         model, priors, render, text_tokens, maps = self.model, None, None, None, {}
-        if self.mode == "structured":
+        if self.mode == "tokens":
             tokens, valid, positive, *map_list = rest
             priors = model.fusion({"tokens": tokens, "valid": valid, "positive": positive})
             maps = dict(zip(self.map_sizes, map_list))
@@ -81,10 +88,11 @@ class ExportGraph(nn.Module):
 
 def _map_sizes(model: MedSegR, image: torch.Tensor, report) -> List[Tuple[int, int]]:
     """The grid sizes at which the model asks for location maps (recorded on one encoder pass)."""
-    if not model.use_location_map or model.prior_encoder is None:
-        return []
     (parsed,) = as_reports([report], 1)
     frame = Frame(height=image.shape[-2], width=image.shape[-1], size=model.img_size)
+    render = location_render(model, [parsed], frame, image.device)
+    if render is None:
+        return []
     canvas = to_canvas(image, frame, normalize=model.normalize, pixel_mean=getattr(model.sam, "pixel_mean", None),
                        pixel_std=getattr(model.sam, "pixel_std", None))
     sizes: List[Tuple[int, int]] = []
@@ -92,7 +100,7 @@ def _map_sizes(model: MedSegR, image: torch.Tensor, report) -> List[Tuple[int, i
     def recording(size):
         if tuple(size) not in sizes:
             sizes.append(tuple(size))
-        return model.rasteriser.render([parsed], size=size, content=[frame.content])
+        return render(size)
 
     with torch.no_grad():
         embeddings, _ = model.encode_image(canvas, model.encode_priors([parsed]), recording)
@@ -107,13 +115,17 @@ def prepare_inputs(model: MedSegR, image: np.ndarray, report, map_sizes: List[Tu
     canvas = to_canvas(tensor, frame, normalize=model.normalize, pixel_mean=getattr(model.sam, "pixel_mean", None),
                        pixel_std=getattr(model.sam, "pixel_std", None))
     (parsed,) = as_reports([report], 1)
-    mode = model.options.get("priors", "structured")
     with torch.no_grad():
-        if mode == "structured":
-            enc = model.prior_encoder([parsed])
-            maps = [model.rasteriser.render([parsed], size=s, content=[frame.content]) for s in map_sizes]
+        if model.prior_encoder is not None:
+            source = model.options.get("priors", "structured")
+            if source == "structured":
+                enc = model.prior_encoder([parsed])
+            else:  # capacity-matched baselines: the report text, or an empty text for ``none``
+                enc = model.prior_encoder.encode_text([parsed.text if source == "text_token" else ""])
+            render = location_render(model, [parsed], frame, canvas.device)
+            maps = [render(s) for s in map_sizes] if render is not None else []
             return (canvas, enc["tokens"], enc["valid"], enc["positive"], *maps), frame
-        if mode == "text_token":
+        if model.text_prompt is not None:
             return (canvas, model.text_prompt([parsed.text])), frame
     return (canvas,), frame
 

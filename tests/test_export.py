@@ -71,3 +71,16 @@ def test_export_cli_reports_parity_and_errors(tmp_path, capsys):
 def test_report_box_models_are_refused_clearly():
     with pytest.raises(ValueError, match="report_box=true cannot be exported"):
         ExportGraph(build_model("sam_tiny", report_box=True), [])
+
+
+@pytest.mark.parametrize("options", [{"priors": "none"}, {"priors": "text_token"},
+                                     {"priors": "text_token", "matched_capacity": False}])
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load. is deprecated:FutureWarning")
+def test_baselines_export_with_their_own_conditioning(tmp_path, options):
+    """Capacity-matched baselines run the prior modules on the text (or an empty text) with flat
+    location maps; the exported graph must do the same (it once passed no priors: diff 0.07)."""
+    model = _trained_like(**options).eval()
+    image, _ = chest_like_image()
+    result = export_model(model, str(tmp_path / "b.pt"), fmt="torchscript", image=image,
+                          report="Nodule in the right upper lobe.")
+    assert result["max_abs_diff"] < 1e-4 and result["mask_agreement"] == 1.0
