@@ -32,7 +32,17 @@ def test_forward_backward_in_mixed_precision(backbone, size, dtype):
         assert float(grads[name].abs().max()) > 0, name
 
 
-def test_feature_cache_on_the_gpu(tmp_path):
+@pytest.fixture
+def full_fp32():
+    """Plain fp32 convolutions and matmuls: with TF32 (cuDNN's default for convolutions) a batch of
+    one and a batch of two can take kernels that round differently (seen: 0.02 in logits ~ -22)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_feature_cache_on_the_gpu(tmp_path, full_fp32):
     from medseg_r.model.feature_cache import FeatureCache
 
     model = build_model("litemedsam", inject_at=["neck"], report_box=True).cuda()
