@@ -13,7 +13,8 @@ from ..io import atomic_write
 PICK = ("by_location", "by_texture", "by_shape")
 
 
-def figure(path: str, data_dir: str, runs: Dict[str, str], cache: str) -> None:
+def figure(path: str, data_dir: str, runs: Dict[str, object], cache: str) -> None:
+    """``runs``: model name -> a checkpoint path or a loaded model."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,7 +32,8 @@ def figure(path: str, data_dir: str, runs: Dict[str, str], cache: str) -> None:
     for tag in PICK:
         chosen += [r for r in records if tag in r.tags and r not in chosen][:1]
     chosen = chosen or records[:3]
-    models = {name: attach_cache(load_model(p).eval(), cache, name) for name, p in runs.items()}
+    models = {name: attach_cache((load_model(p) if isinstance(p, str) else p).eval(), cache, name)
+              for name, p in runs.items()}
     size = next(iter(models.values())).img_size
     ds = SegmentationDataset(chosen, root=root, size=size)
     cols = 2 + len(models) + 1

@@ -18,6 +18,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from ..io import atomic_write
+
 FORMAT = "medseg-r-shipped"
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
 DEFAULT = {"litemedsam": "litemedsam_phantom"}  # the weights predict uses when no checkpoint is given
@@ -26,8 +28,8 @@ NOTICE = ("MedSeg-R weights shipped with the package: trained on synthetic phant
           "clinical use")
 
 
-def shipped_path(name: str) -> str:
-    return os.path.join(HERE, f"{name}.pt")
+def shipped_path(name: str, directory: str = HERE) -> str:
+    return os.path.join(directory, f"{name}.pt")
 
 
 def default_for(backbone: str) -> Optional[str]:
@@ -36,16 +38,20 @@ def default_for(backbone: str) -> Optional[str]:
     return name if name and os.path.isfile(shipped_path(name)) else None
 
 
-def load_shipped(name: str):
+def load_shipped(name: str, *, directory: str = HERE):
     """The MedSeg-R model of shipped weights ``name``, in eval mode, and their description."""
     from ..backbones.weights import CheckpointError, torch_load
     from .build import build_model
 
-    path = shipped_path(name)
+    path = shipped_path(name, directory)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no shipped weights {name!r} ({path}); this checkout has "
+                                f"{sorted(f[:-3] for f in os.listdir(directory) if f.endswith('.pt'))}"
+                                if os.path.isdir(directory) else f"no shipped weights in {directory}")
     payload = torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a shipped MedSeg-R weights file")
-    model = build_model(payload["backbone"], **payload["options"])
+    model = build_model(payload["backbone"], img_size=payload.get("img_size"), **payload["options"])
     own = model.state_dict()
     delta = payload["state_dict"]
     unknown = sorted(set(delta) - set(own))
@@ -58,24 +64,25 @@ def load_shipped(name: str):
 
 
 def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[str, Any],
-                   metrics: Dict[str, Any]) -> str:
+                   metrics: Dict[str, Any], directory: str = HERE) -> str:
     """Write the shipped file of a trained MedSeg-R checkpoint: its own modules and the backbone
     tensors that differ from the pretrained backbone, in fp16."""
     from .build import build_model
     from .checkpoint import load_model
 
     model = load_model(checkpoint)
-    reference = build_model(model.backbone_name, **model.options).state_dict()
+    reference = build_model(model.backbone_name, img_size=model.img_size, **model.options).state_dict()
     delta = {}
     for key, value in model.state_dict().items():
         if not key.startswith("sam.") or not torch.equal(value, reference[key]):
             delta[key] = value.half() if value.is_floating_point() else value
     payload = {"format": FORMAT, "version": 1, "name": name, "backbone": model.backbone_name,
-               "options": model.options, "state_dict": delta, "trained_on": trained_on,
-               "recipe": recipe, "metrics": metrics, "notice": NOTICE}
-    os.makedirs(HERE, exist_ok=True)
-    path = shipped_path(name)
-    torch.save(payload, path)
+               "img_size": model.img_size, "options": model.options, "state_dict": delta,
+               "trained_on": trained_on, "recipe": recipe, "metrics": metrics, "notice": NOTICE}
+    os.makedirs(directory, exist_ok=True)
+    path = shipped_path(name, directory)
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

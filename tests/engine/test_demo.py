@@ -6,12 +6,13 @@ import os
 import pytest
 
 from medseg_r.benchmarks.accuracy import main as accuracy_main
-from medseg_r.engine.demo import run_demo, targets
+from medseg_r.engine.demo import SHIPPED, run_demo, targets
+from medseg_r.model.shipped import shipped_path
 
 
-def test_demo_writes_results_table_and_figure(tmp_path, capsys):
+def test_demo_trains_three_models_and_writes_results_table_and_figure(tmp_path, capsys):
     out = str(tmp_path / "demo")
-    payload = run_demo(out, n=30, epochs=1, progress=False)
+    payload = run_demo(out, n=30, epochs=1, progress=False, train_models=True, precision="32-true")
     results = json.load(open(os.path.join(out, "results.json")))
     assert set(results["models"]) == {"medseg_r", "none", "text_token"}
     params = {name: m["params"]["trainable"] for name, m in results["models"].items()}
@@ -21,15 +22,32 @@ def test_demo_writes_results_table_and_figure(tmp_path, capsys):
         assert {"by_location", "by_texture", "by_shape", "small", "phrasing_new"} <= set(model["subsets"])
         assert "negative_fp_rate" in model
     config = results["config"]
-    assert config["backbone"] == "litemedsam" and config["model_weights"] == "last"
+    assert config["backbone"] == "litemedsam" and config["models"] == "trained here"
     assert config["encoded_images"] == 27  # train 21 + test 6: validation images are not encoded
-    assert results["seconds"] >= sum(m["train_seconds"] for m in results["models"].values())
+    assert results["seconds"] >= sum(m["seconds"] for m in results["models"].values())
     assert os.path.getsize(os.path.join(out, "figure.png")) > 10_000
     printed = capsys.readouterr().out
     assert "trainable parameters" in printed and "Dice [by_texture]" in printed and payload["models"]
     assert len(results["targets"]) == 5 and "Against the targets" in printed
-    again = run_demo(out, n=30, epochs=1, progress=False)  # a second run reuses data, cache and runs
+    again = run_demo(out, n=30, epochs=1, progress=False, train_models=True, precision="32-true")
     assert again["models"]["medseg_r"]["overall"] == payload["models"]["medseg_r"]["overall"]
+
+
+@pytest.mark.skipif(any(not os.path.isfile(shipped_path(n)) for n in SHIPPED.values()),
+                    reason="the shipped phantom weights are not in this checkout")
+def test_demo_evaluates_the_shipped_models_on_fresh_cases(tmp_path, capsys):
+    out = str(tmp_path / "demo")
+    run_demo(out, n=30, progress=False, precision="32-true")
+    results = json.load(open(os.path.join(out, "results.json")))
+    config = results["config"]
+    assert config["encoded_images"] == 6 and config["seed"] == 1  # test split only, not seed 0
+    assert config["models"].startswith("shipped") and "phantom" in config["trained_on"]
+    assert "shipped weights" in capsys.readouterr().out
+
+
+def test_demo_refuses_an_unknown_precision(tmp_path):
+    with pytest.raises(ValueError, match="precision"):
+        run_demo(str(tmp_path / "d"), n=30, precision="fp8")
 
 
 def _summary(dice, **subsets):
