@@ -64,7 +64,8 @@ class BoxHead(nn.Module):
         parts = [embedding, attention.to(embedding.dtype)]
         if self.stem is not None:
             image = self.stem(canvas.to(embedding.dtype))
-            parts.append(image if image.shape[-2:] == (h, w) else F.adaptive_avg_pool2d(image, (h, w)))
+            parts.append(image if image.shape[-2:] == (h, w)
+                         else F.adaptive_avg_pool2d(image, (h, w)))
         features = torch.cat(parts, dim=1)
         return self.out(self.body(features))
 

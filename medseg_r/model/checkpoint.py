@@ -64,8 +64,8 @@ def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None
         )
     version = obj.get("version", 1)
     if version > VERSION:
-        raise CheckpointError(f"{path} is format {version}; this MedSeg-R reads formats 1-{VERSION} "
-                              "(upgrade the package)")
+        raise CheckpointError(f"{path} is format {version}; this MedSeg-R reads formats "
+                              f"1-{VERSION} (upgrade the package)")
     options, state = dict(obj["options"]), dict(obj["state_dict"])
     if version == 1:  # format-1 baselines were bare: no prior modules
         options.setdefault("matched_capacity", False)

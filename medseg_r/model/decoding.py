@@ -120,7 +120,10 @@ def decode(
         if dense_prior is not None:
             dense = dense + dense_prior[b : b + 1].to(dense.dtype)
         if text_tokens is not None:
-            sparse = torch.cat([sparse, text_tokens[b : b + 1].to(sparse.dtype).expand(sparse.shape[0], -1, -1)], dim=1)
+            sparse = torch.cat(
+                [sparse, text_tokens[b : b + 1].to(sparse.dtype).expand(sparse.shape[0], -1, -1)],
+                dim=1,
+            )
         shift_b = None if shift is None else shift[b : b + 1]
         decoder = (
             sam.mask_decoder

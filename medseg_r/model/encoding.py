@@ -41,9 +41,9 @@ def encoder_is_frozen(model) -> bool:
 def encode(model, canvas: torch.Tensor, priors: Optional[Dict[str, torch.Tensor]],
            render: Optional[Render] = None, *, cache=None
            ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """``canvas`` ``[B, 3, S, S]`` -> (embedding ``[B, E, s, s]``, spatial attention ``[B, 1, h, w]``
-    of the first site that has one, or ``None``). ``render(size) -> [B, 1, h, w]`` gives location
-    maps at a site's grid (or ``None``). ``cache``: a feature cache (anything with
+    """``canvas`` ``[B, 3, S, S]`` -> (embedding ``[B, E, s, s]``, spatial attention
+    ``[B, 1, h, w]`` of the first site that has one, or ``None``). ``render(size) -> [B, 1, h, w]``
+    gives location maps at a site's grid (or ``None``). ``cache``: a feature cache (anything with
     ``features(model, canvas, site)``) instead of the model's own ``feature_cache``."""
     modulating = priors is not None and len(model.perception) > 0
     cache = cache if cache is not None else getattr(model, "feature_cache", None)
@@ -89,7 +89,8 @@ class Encoded:
 
     @property
     def nbytes(self) -> int:
-        tensors = (self.embeddings, self.attention, self.location_map, self.box_map, self.text_tokens)
+        tensors = (self.embeddings, self.attention, self.location_map, self.box_map,
+                   self.text_tokens)
         return sum(t.untyped_storage().nbytes() for t in tensors if t is not None)
 
     def outputs(self) -> Dict[str, object]:

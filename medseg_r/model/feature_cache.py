@@ -1,12 +1,12 @@
 """An on-disk cache of what a frozen image encoder computes before the first injection site.
 
 With the encoder frozen (``freeze="image_encoder"`` or ``"backbone"``, encoder in eval mode), its
-output up to the first modulated site does not depend on the report, so it is computed once per image
-(and per flip: a flipped image is another image) and reused across epochs, and across the models of a
-comparison that share the backbone, its weights and the site. Each entry is keyed by the SHA-1 of
-the prepared canvas (so a changed image is another entry) under a folder named by a fingerprint of
-the backbone, its encoder weights, the input size and the site (so changed weights never read old
-entries). Entries are written atomically; deleting the folder at any time is safe.
+output up to the first modulated site does not depend on the report, so it is computed once per
+image (and per flip: a flipped image is another image) and reused across epochs, and across the
+models of a comparison that share the backbone, its weights and the site. Each entry is keyed by
+the SHA-1 of the prepared canvas (so a changed image is another entry) under a folder named by a
+fingerprint of the backbone, its encoder weights, the input size and the site (so changed weights
+never read old entries). Entries are written atomically; deleting the folder at any time is safe.
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ class FeatureCache:
 
     @torch.no_grad()
     def features(self, model, canvas: torch.Tensor, site: str) -> torch.Tensor:
-        """The unmodulated output of ``site``'s stage for each canvas ``[B, 3, S, S]``, channels-last
-        ``[B, H, W, C]`` in fp32 on the canvas' device; missing entries are computed in fp32."""
+        """The unmodulated output of ``site``'s stage for each canvas ``[B, 3, S, S]``,
+        channels-last ``[B, H, W, C]`` in fp32 on the canvas' device; missing entries are computed
+        in fp32."""
         folder = self.fingerprint(model, site)
         keys = [_sha1_tensor(c) for c in canvas]
         found = [self._read(folder, k) for k in keys]

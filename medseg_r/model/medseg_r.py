@@ -207,7 +207,8 @@ class MedSegR(nn.Module):
                text_tokens: Optional[torch.Tensor] = None, boxes: Optional[torch.Tensor] = None,
                points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
                multimask_output: bool = False,
-               box_prompts: Optional[List[torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+               box_prompts: Optional[List[torch.Tensor]] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Image embeddings -> low-resolution logits ``[B, M, s, s]`` and IoU ``[B, M]``, with this
         model's decoder-side priors (arguments: :func:`medseg_r.model.decoding.decode`)."""
         return decode(self.sam, embeddings, frame=frame, prompts=self.decoder_prompts,

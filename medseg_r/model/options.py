@@ -44,7 +44,8 @@ class ModelOptions:
         report_box: a box head reads the (modulated) image embedding and predicts one box per
             described lesion; SAM's decoder is prompted with each box (see
             :mod:`medseg_r.model.box_prompts`). ``box_threshold``: the head's score for a box;
-            ``box_hidden``, ``box_stem``: the head's width and the channels of its image stem (0: none).
+            ``box_hidden``, ``box_stem``: the head's width and the channels of its image stem
+            (0: none).
     """
 
     priors: str = "structured"
@@ -106,11 +107,13 @@ class ModelOptions:
 
     @property
     def uses_prior_modules(self) -> bool:
-        """Whether the model has MedSeg-R's prior modules (MedSeg-R itself, or a matched baseline)."""
+        """Whether the model has MedSeg-R's prior modules (MedSeg-R itself, or a matched
+        baseline)."""
         return self.priors == "structured" or self.matched_capacity
 
     def to_dict(self) -> Dict[str, Any]:
-        """Plain values for checkpoints and :func:`~medseg_r.model.build_model` (lists, not tuples)."""
+        """Plain values for checkpoints and :func:`~medseg_r.model.build_model` (lists, not
+        tuples)."""
         out = asdict(self)
         out["inject_at"] = None if self.inject_at is None else list(self.inject_at)
         return out

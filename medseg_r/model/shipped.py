@@ -22,10 +22,11 @@ from ..io import atomic_write
 
 FORMAT = "medseg-r-shipped"
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
-DEFAULT = {"litemedsam": "litemedsam_phantom"}  # the weights predict uses when no checkpoint is given
-NOTICE = ("MedSeg-R weights shipped with the package: trained on synthetic phantom chest radiographs "
-          "(medseg-r make-data phantom), not on patients; they show the method and are not for "
-          "clinical use")
+# the weights predict uses when no checkpoint is given
+DEFAULT = {"litemedsam": "litemedsam_phantom"}
+NOTICE = ("MedSeg-R weights shipped with the package: trained on synthetic phantom chest "
+          "radiographs (medseg-r make-data phantom), not on patients; they show the method and "
+          "are not for clinical use")
 
 
 def shipped_path(name: str, directory: str = HERE) -> str:
@@ -45,9 +46,10 @@ def load_shipped(name: str, *, directory: str = HERE):
 
     path = shipped_path(name, directory)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no shipped weights {name!r} ({path}); this checkout has "
-                                f"{sorted(f[:-3] for f in os.listdir(directory) if f.endswith('.pt'))}"
-                                if os.path.isdir(directory) else f"no shipped weights in {directory}")
+        raise FileNotFoundError(
+            f"no shipped weights {name!r} ({path}); this checkout has "
+            f"{sorted(f[:-3] for f in os.listdir(directory) if f.endswith('.pt'))}"
+            if os.path.isdir(directory) else f"no shipped weights in {directory}")
     payload = torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a shipped MedSeg-R weights file")
@@ -57,10 +59,12 @@ def load_shipped(name: str, *, directory: str = HERE):
     unknown = sorted(set(delta) - set(own))
     missing = sorted(k for k in own if not k.startswith("sam.") and k not in delta)
     if unknown or missing:
-        raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}, missing {missing[:4]}")
+        raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}, "
+                              f"missing {missing[:4]}")
     own.update({k: v.to(own[k].dtype) for k, v in delta.items()})
     model.load_state_dict(own, strict=True)
-    return model.eval(), {k: payload[k] for k in ("name", "trained_on", "recipe", "metrics", "notice")}
+    return model.eval(), {k: payload[k]
+                          for k in ("name", "trained_on", "recipe", "metrics", "notice")}
 
 
 def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[str, Any],
@@ -71,7 +75,8 @@ def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[
     from .checkpoint import load_model
 
     model = load_model(checkpoint)
-    reference = build_model(model.backbone_name, img_size=model.img_size, **model.options).state_dict()
+    reference = build_model(model.backbone_name, img_size=model.img_size,
+                            **model.options).state_dict()
     delta = {}
     for key, value in model.state_dict().items():
         if not key.startswith("sam.") or not torch.equal(value, reference[key]):

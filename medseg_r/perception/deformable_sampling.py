@@ -59,7 +59,8 @@ class DeformableSampling(nn.Module):
         B, _, H, W = z.shape
         G = self.groups
         shape = pooled(priors, "shape")
-        cond = z * (1.0 + self.film(shape))[:, :, None, None] + self.condition(shape)[:, :, None, None]
+        cond = (z * (1.0 + self.film(shape))[:, :, None, None]
+                + self.condition(shape)[:, :, None, None])
         pred = self.offset(cond)
         ring = self.ring.view(1, G, 2, 1, 1) * self.radius(shape).float().exp().view(B, G, 1, 1, 1)
         offsets = pred[:, : 2 * G].float().view(B, G, 2, H, W) + ring

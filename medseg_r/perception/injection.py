@@ -16,8 +16,9 @@ The interface, in full:
 
 With ``modulate`` returning its input unchanged, :meth:`EncoderAdapter.run` gives exactly what the
 encoder's own ``forward`` gives (tested for every registered backbone). For a frozen encoder, what
-comes before the first injection site does not depend on the report: :meth:`EncoderAdapter.features_at`
-computes it once per image, and ``run(..., resume=(site, features))`` continues from it.
+comes before the first injection site does not depend on the report:
+:meth:`EncoderAdapter.features_at` computes it once per image, and
+``run(..., resume=(site, features))`` continues from it.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def _site_to_tokens(z, like):
 
 class EncoderAdapter:
     """Base adapter: ``stages(encoder)`` lists the encoder's steps in the order its ``forward`` runs
-    them, each ending at a named site; :meth:`run` drives them. The last site, ``neck``, is the image
-    embedding itself (late injection; everything before it can be cached for a frozen encoder)."""
+    them, each ending at a named site; :meth:`run` drives them. The last site, ``neck``, is the
+    image embedding itself (late injection; everything before it can be cached for a frozen
+    encoder)."""
 
     family = ""
     default_sites: Sequence[str] = ()
@@ -92,8 +94,8 @@ class EncoderAdapter:
     def run(self, encoder: nn.Module, x: torch.Tensor, modulate: Modulate, *,
             checkpointed: bool = False, resume: Optional[Tuple[str, torch.Tensor]] = None,
             stop_at: Optional[str] = None) -> torch.Tensor:
-        """``x`` ``[B, 3, S, S]`` canvas -> image embedding ``[B, E, s, s]``, calling ``modulate`` at
-        every site.
+        """``x`` ``[B, 3, S, S]`` canvas -> image embedding ``[B, E, s, s]``, calling ``modulate``
+        at every site.
 
         Args:
             checkpointed: recompute each block's activations in the backward pass.
@@ -150,7 +152,8 @@ class ViTAdapter(EncoderAdapter):
     default_sites = ("patch_embed", "blocks.0", "blocks.1")
 
     def matches(self, encoder):
-        return all(hasattr(encoder, a) for a in ("patch_embed", "blocks", "neck", "pos_embed")) and (
+        return all(hasattr(encoder, a)
+                   for a in ("patch_embed", "blocks", "neck", "pos_embed")) and (
             hasattr(encoder.patch_embed, "proj"))
 
     def stages(self, encoder):

@@ -24,7 +24,6 @@ def _write_nifti(path, data, spacing=(0.8, 0.8, 2.5)):
 
 
 def _write_dicom_series(folder, vol):
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -96,7 +95,6 @@ def test_normalise_window_percentiles_and_nans():
 
 
 def test_dicom_without_pixel_data_is_a_clear_error(tmp_path):
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

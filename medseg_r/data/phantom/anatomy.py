@@ -172,7 +172,7 @@ def _body_and_lungs(S, frame, rng):
     """Soft tissue (the body and the brighter abdomen) minus the air in the lungs, where the heart,
     aortic knob and descending aorta displace lung. Returns (density, body, air, heart, knob)."""
     top, bottom, mid, lateral = frame["top"], frame["bottom"], frame["mid"], frame["lateral"]
-    lungs, left = frame["lungs"], frame["left"]
+    left = frame["left"]
     height = bottom - top
     yy, xx = np.ogrid[0:S, 0:S]
     margin = rng.uniform(0.03, 0.06) * S
