@@ -17,7 +17,7 @@ guarantee of the other prior paths holds here too.
 from __future__ import annotations
 
 import math
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -71,22 +71,39 @@ class BoxHead(nn.Module):
 
 
 def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_boxes: int,
-                   margin: float = 1.0) -> List[torch.Tensor]:
+                   margin: float = 1.0, at_least: Optional[Sequence[int]] = None,
+                   fallback: float = 0.0, where: Optional[torch.Tensor] = None
+                   ) -> List[torch.Tensor]:
     """Connected regions of ``sigmoid(logits) > threshold`` -> per image ``[n, 4]`` boxes
     ``(x0, y0, x1, y1)`` in canvas pixels (region extent plus ``margin`` cells on each side), the
-    regions with the largest summed probability first, at most ``max_boxes``."""
+    regions with the largest summed probability first, at most ``max_boxes``.
+
+    ``at_least`` (per image, e.g. the number of lesions the report names) with ``fallback > 0``: an
+    image with fewer regions than that takes its strongest regions above ``fallback`` times its peak
+    instead, so a lesion the report asserts is looked for where the head scores highest even when
+    no cell passes ``threshold``; ``where`` ``[B, 1, h, w]`` (the report's location map at the
+    map's grid) weighs those scores, so the search stays in the named zones. A flat map (the head at
+    initialisation) never gives a box."""
     from scipy import ndimage
 
     prob = torch.sigmoid(logits.detach().float())[:, 0].cpu().numpy()
+    weight = None if where is None else where.detach().float()[:, 0].cpu().numpy()
     cell = canvas / prob.shape[-1]
     out = []
-    for p in prob:
+    for i, p in enumerate(prob):
+        wanted = 0 if at_least is None or fallback <= 0 else min(int(at_least[i]), max_boxes)
         labels, n = ndimage.label(p > threshold)
+        if n < wanted and float(p.max() - p.min()) > 1e-6:
+            score = p if weight is None else p * weight[i]
+            labels, n = ndimage.label(score > fallback * float(score.max()))
+            p, keep = score, wanted
+        else:
+            keep = max_boxes
         if n == 0:
             out.append(torch.zeros(0, 4, device=logits.device))
             continue
         mass = ndimage.sum(p, labels, range(1, n + 1))
-        order = np.argsort(-np.asarray(mass))[:max_boxes]
+        order = np.argsort(-np.asarray(mass))[:keep]
         slices = ndimage.find_objects(labels)
         boxes = [[(slices[k][1].start - margin) * cell, (slices[k][0].start - margin) * cell,
                   (slices[k][1].stop + margin) * cell, (slices[k][0].stop + margin) * cell]

@@ -123,9 +123,13 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None)
                       location_map=None if render is None else render(tuple(embeddings.shape[-2:])))
     if model.box_head is not None:
         encoded.box_map = model.box_head(embeddings, attention, x)
+        named = ([len(r.positive_findings) for r in parsed]
+                 if model.config.priors == "structured" else None)  # only MedSeg-R reads findings
         encoded.boxes = boxes_from_map(encoded.box_map, canvas=model.img_size,
                                        threshold=model.config.box_threshold,
-                                       max_boxes=model.config.max_findings)
+                                       max_boxes=model.config.max_findings, at_least=named,
+                                       fallback=model.config.box_fallback,
+                                       where=encoded.location_map)
     if attention is not None:
         encoded.attention = F.interpolate(from_canvas(attention, frame), size=(H, W),
                                           mode="bilinear", align_corners=False)

@@ -44,6 +44,9 @@ class ModelOptions:
         report_box: a box head reads the (modulated) image embedding and predicts one box per
             described lesion; SAM's decoder is prompted with each box (see
             :mod:`medseg_r.model.box_prompts`). ``box_threshold``: the head's score for a box;
+            ``box_fallback``: when the parsed report names more lesions than regions pass the
+            threshold, the head's strongest regions above this fraction of its peak are taken
+            instead (0: off; MedSeg-R only, the baselines cannot read the report's findings);
             ``box_hidden``, ``box_stem``: the head's width and the channels of its image stem
             (0: none).
     """
@@ -67,6 +70,7 @@ class ModelOptions:
     matched_capacity: bool = True
     report_box: bool = False
     box_threshold: float = 0.3
+    box_fallback: float = 0.5
     box_hidden: int = 32
     box_stem: int = 16
 
@@ -81,6 +85,8 @@ class ModelOptions:
             raise ValueError("prior_dim, bottleneck and module_grid must be positive")
         if not 0.0 < self.box_threshold < 1.0:
             raise ValueError(f"box_threshold must be in (0, 1), got {self.box_threshold}")
+        if not 0.0 <= self.box_fallback < 1.0:
+            raise ValueError(f"box_fallback must be in [0, 1), got {self.box_fallback}")
         if self.inject_at is not None:
             object.__setattr__(self, "inject_at", tuple(self.inject_at))
 

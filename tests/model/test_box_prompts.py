@@ -85,3 +85,25 @@ def test_matched_baselines_have_the_same_parameters_as_medseg_r():
     assert counts["none"] == counts["structured"] == counts["text_token"]
     bare = build_model("sam_tiny", img_size=128, priors="none", matched_capacity=False)
     assert bare.parameter_summary()["added"] == 0
+
+
+def test_fallback_takes_the_peak_when_the_report_names_a_lesion():
+    logits = torch.full((2, 1, 8, 8), -6.0)
+    logits[:, 0, 2, 5] = -2.0  # a weak peak (p 0.12): below the threshold of 0.3
+    logits[:, 0, 6, 1] = -4.0  # weaker still (p 0.018)
+    plain = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4)
+    assert [len(b) for b in plain] == [0, 0]
+    named = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4, at_least=[1, 0],
+                           fallback=0.5)
+    assert len(named[0]) == 1 and len(named[1]) == 0  # no finding named: no box
+    assert named[0][0].tolist() == [32.0, 8.0, 56.0, 32.0]  # the peak's cell (5, 2) plus a margin
+    two = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4, at_least=[2, 2], fallback=0.1)
+    assert [len(b) for b in two] == [2, 2]
+    off = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4, at_least=[1, 1], fallback=0.0)
+    assert [len(b) for b in off] == [0, 0]
+
+
+def test_fallback_never_boxes_a_flat_map():
+    flat = torch.full((1, 1, 8, 8), -4.6)  # the head at initialisation: p 0.01 everywhere
+    assert len(boxes_from_map(flat, canvas=64, threshold=0.3, max_boxes=4, at_least=[1],
+                              fallback=0.5)[0]) == 0
