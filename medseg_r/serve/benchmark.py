@@ -29,6 +29,8 @@ import statistics
 import tempfile
 from typing import Dict, List
 
+from ..benchmarks.predict_speed import make_checkpoint
+
 REPORTS = [
     "A 2 cm round dense nodule in the right upper lobe.",
     "Patchy opacity in the left lower zone.",
@@ -40,18 +42,6 @@ REPORTS = [
 ]
 
 
-def make_checkpoint(backbone: str, path: str) -> None:
-    import torch
-
-    from ..checkpoint import save_model
-    from ..model import build_model
-
-    torch.manual_seed(0)
-    model = build_model(backbone)
-    with torch.no_grad():
-        for gate in model.gates().values():
-            gate.fill_(0.1)
-    save_model(model, path)
 
 
 def _png(size: int, seed: int) -> bytes:
