@@ -94,28 +94,53 @@ class LocationRasteriser:
         return (torch.sigmoid((u - x0) / s) * torch.sigmoid((x1 - u) / s)
                 * torch.sigmoid((v - y0) / s) * torch.sigmoid((y1 - v) / s))
 
+    @staticmethod
+    def _grid(size: Tuple[int, int], fraction: Tuple[float, float], device):
+        h, w = size
+        fh, fw = fraction
+        ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h / fh
+        xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w / fw
+        v, u = torch.meshgrid(ys, xs, indexing="ij")
+        return u, v, ((u <= 1.0) & (v <= 1.0)).float()
+
+    def finding_map(self, finding: Finding, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """One finding's soft map on the grid ``u, v`` (0.5 everywhere when it has no location)."""
+        boxes = self.boxes(finding)
+        if boxes is None:
+            return torch.full_like(u, 0.5)
+        prob = torch.zeros_like(u)
+        for box in boxes:
+            prob = torch.maximum(prob, self._soft_box(box, u, v))
+        return prob
+
     def render(self, reports: Sequence[Report], *, size: Tuple[int, int],
                content: Iterable[Tuple[float, float]] | None = None, device=None) -> torch.Tensor:
-        """Maps ``[B, 1, h, w]``. ``content`` gives per image the (height, width) fraction of the canvas
-        holding the image (the rest is padding and gets 0); default: the whole canvas."""
+        """Maps ``[B, 1, h, w]``: the union of the positive findings' maps. ``content`` gives per
+        image the (height, width) fraction of the canvas holding the image (the rest is padding and
+        gets 0); default: the whole canvas."""
         h, w = size
         content = list(content) if content is not None else [(1.0, 1.0)] * len(reports)
         out = torch.zeros(len(reports), 1, h, w, device=device)
-        for b, (report, (fh, fw)) in enumerate(zip(reports, content)):
-            ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h / fh
-            xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w / fw
-            v, u = torch.meshgrid(ys, xs, indexing="ij")
-            inside = ((u <= 1.0) & (v <= 1.0)).float()
+        for b, (report, fraction) in enumerate(zip(reports, content)):
+            u, v, inside = self._grid(size, fraction, device)
             if not report.findings:
                 out[b, 0] = 0.5 * inside  # nothing said: no spatial preference
                 continue
             prob = torch.zeros(h, w, device=device)
             for finding in report.positive_findings:
-                boxes = self.boxes(finding)
-                if boxes is None:
-                    prob = torch.maximum(prob, torch.full_like(prob, 0.5))
-                    continue
-                for box in boxes:
-                    prob = torch.maximum(prob, self._soft_box(box, u, v))
+                prob = torch.maximum(prob, self.finding_map(finding, u, v))
             out[b, 0] = prob * inside
+        return out
+
+    def render_findings(self, reports: Sequence[Report], *, size: Tuple[int, int],
+                        content: Iterable[Tuple[float, float]] | None = None,
+                        device=None) -> List[torch.Tensor]:
+        """Per report, one map per positive finding ``[n, h, w]`` (``n`` may be 0), in the order
+        of :attr:`Report.positive_findings`."""
+        content = list(content) if content is not None else [(1.0, 1.0)] * len(reports)
+        out = []
+        for report, fraction in zip(reports, content):
+            u, v, inside = self._grid(size, fraction, device)
+            maps = [self.finding_map(f, u, v) * inside for f in report.positive_findings]
+            out.append(torch.stack(maps) if maps else torch.zeros(0, *size, device=device))
         return out

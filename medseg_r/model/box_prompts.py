@@ -2,57 +2,88 @@
 
 SAM-family decoders are trained with box prompts (pretrained LiteMedSAM segments a described phantom
 lesion well given its true box, and nothing without one). :class:`BoxHead` reads the image embedding
-*after* MedSeg-R's modules have modulated it, together with the spatial attention of the first
-modulated site (how the location prior reaches it), and predicts a coarse map, at the embedding
-grid, of where the described lesions are. Each connected region of that map above ``threshold``
-becomes one box (its extent plus a margin); the decoder is prompted with each box and the masks are
-joined. Dense supervision (every cell of the coarse map is a target) learns from a few hundred
-images, where a centre-point detector did not.
+*after* MedSeg-R's modules have modulated it, the spatial attention of the first modulated site
+(how the location prior reaches it) and a small stem on the image, and predicts two maps at the
+embedding grid:
 
-At initialisation the map is a constant below any threshold (zero weights, bias at the prior ``p``),
-so no box is predicted and the model's output is the plain decoder's: the identity-at-init
-guarantee of the other prior paths holds here too.
+* ``where`` (channel 0): a spatial softmax, the probability that a described lesion covers each
+  cell. Trained towards the reference cells (a divergence of the two distributions), it always ranks the cells of
+  an image, so the lesion a report asserts is looked for even where the head is unsure;
+* ``extent`` (channel 1): the probability that a cell belongs to a described lesion (binary
+  cross-entropy + Dice), which gives a box its size.
+
+:func:`boxes_from_map` turns them into boxes. A model that reads the report (MedSeg-R) takes, for
+each positive finding, the peak of ``where`` weighted by that finding's own location prior, and the
+box of the ``extent`` region around it (``count`` peaks for "two nodules ..."); a report with no
+positive finding gives no box. A model that cannot read the findings (the baselines) boxes every
+region of ``extent`` above ``threshold``.
+
+At initialisation both maps are flat (zero weights): no box is predicted and the model's output is
+the plain decoder's, the identity-at-init guarantee of the other prior paths.
 """
 
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+WHERE, EXTENT = 0, 1
+WHERE_FLOOR = 0.1  # a finding's location prior weighs `where` by FLOOR + (1 - FLOOR) * map
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int, dilation: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.norm = nn.GroupNorm(min(8, channels), channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.gelu(self.norm(self.conv1(x))))
+
 
 class BoxHead(nn.Module):
-    """A coarse map of the described lesions from an image embedding, the location attention and the
-    image itself (a small strided stem: SAM's embedding keeps little of a faint lesion of a few
-    pixels, the image does).
+    """``where`` and ``extent`` maps of the described lesions from an image embedding, the location
+    attention and the image itself (a strided stem: SAM's embedding keeps little of a faint lesion
+    of a few pixels, the image does).
+
+    A fine residual block at the embedding grid, three dilated blocks at half the grid for context
+    (where in the lung field a cell is), merged back at the grid.
 
     Args:
-        channels: embedding channels ``E``. hidden: working width. stem: channels of the image stem
-            (0: no stem).
-        prior: initial probability of every cell.
+        channels: embedding channels ``E``. hidden: working width at the grid (``2 * hidden`` at
+            half the grid). stem: channels of the image stem (0: no stem).
+        prior: initial ``extent`` probability of every cell.
 
     Shapes: ``embedding`` ``[B, E, h, w]``, ``attention`` ``[B, 1, h', w']`` (resized to ``h, w``;
     ``None``: a flat 0.5), ``canvas`` ``[B, 3, S, S]`` (the encoder's input) -> logits
-    ``[B, 1, h, w]``.
+    ``[B, 2, h, w]`` (channel 0 ``where``, channel 1 ``extent``).
     """
 
-    def __init__(self, *, channels: int, hidden: int = 32, stem: int = 16,
+    def __init__(self, *, channels: int, hidden: int = 48, stem: int = 32,
                  prior: float = 0.01) -> None:
         super().__init__()
+        if hidden < 1 or stem < 0:
+            raise ValueError("hidden must be >= 1 and stem >= 0")
+        half = max(1, stem // 2)
         self.stem = None if stem == 0 else nn.Sequential(
-            nn.Conv2d(3, stem, kernel_size=3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(stem, stem, kernel_size=3, stride=2, padding=1), nn.GELU())
-        self.body = nn.Sequential(
-            nn.Conv2d(channels + 1 + stem, hidden, kernel_size=1), nn.GELU(),
-            nn.Conv2d(hidden, hidden, kernel_size=3, padding=1), nn.GELU(),
-            nn.Conv2d(hidden, hidden, kernel_size=3, padding=2, dilation=2), nn.GELU())
-        self.out = nn.Conv2d(hidden, 1, kernel_size=3, padding=1)
+            nn.Conv2d(3, half, kernel_size=3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(half, stem, kernel_size=3, stride=2, padding=1), nn.GELU())
+        self.inp = nn.Conv2d(channels + 1 + stem, hidden, kernel_size=1)
+        self.fine = _Residual(hidden, 1)
+        wide = 2 * hidden
+        self.down = nn.Conv2d(hidden, wide, kernel_size=3, stride=2, padding=1)
+        self.context = nn.Sequential(*[_Residual(wide, d) for d in (1, 2, 4)])
+        self.merge = nn.Conv2d(hidden + wide, hidden, kernel_size=3, padding=1)
+        self.out = nn.Conv2d(hidden, 2, kernel_size=3, padding=1)
         nn.init.zeros_(self.out.weight)
-        nn.init.constant_(self.out.bias, math.log(prior / (1 - prior)))
+        with torch.no_grad():
+            self.out.bias.copy_(torch.tensor([0.0, math.log(prior / (1 - prior))]))
 
     def forward(self, embedding: torch.Tensor, attention: Optional[torch.Tensor],
                 canvas: torch.Tensor) -> torch.Tensor:
@@ -66,49 +97,84 @@ class BoxHead(nn.Module):
             image = self.stem(canvas.to(embedding.dtype))
             parts.append(image if image.shape[-2:] == (h, w)
                          else F.adaptive_avg_pool2d(image, (h, w)))
-        features = torch.cat(parts, dim=1)
-        return self.out(self.body(features))
+        x = self.fine(self.inp(torch.cat(parts, dim=1)))
+        c = self.context(F.gelu(self.down(F.gelu(x))))
+        c = F.interpolate(c, size=(h, w), mode="bilinear", align_corners=False)
+        return self.out(F.gelu(self.merge(torch.cat([x, c], dim=1))))
+
+
+Finding = Tuple[torch.Tensor, Sequence[int]]  # location maps [n, h, w] and a count per finding
+
+
+def _flat(values: np.ndarray) -> bool:
+    return float(values.max() - values.min()) <= 1e-6
+
+
+def _region_box(extent: np.ndarray, peak: Tuple[int, int], region: float) -> Tuple[slice, slice]:
+    """The rows and columns of the ``extent`` region around ``peak``: the connected cells above
+    ``region`` times the largest extent within 3 cells of the peak (just the peak's cell when it is
+    not among them)."""
+    from scipy import ndimage
+
+    py, px = peak
+    local = float(extent[max(0, py - 3):py + 4, max(0, px - 3):px + 4].max())
+    labels, _ = ndimage.label(extent > max(region * local, 1e-6))
+    k = labels[py, px]
+    if k == 0:
+        return slice(py, py + 1), slice(px, px + 1)
+    return ndimage.find_objects((labels == k).astype(np.int32))[0]
 
 
 def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_boxes: int,
-                   margin: float = 1.0, at_least: Optional[Sequence[int]] = None,
-                   fallback: float = 0.0, where: Optional[torch.Tensor] = None
-                   ) -> List[torch.Tensor]:
-    """Connected regions of ``sigmoid(logits) > threshold`` -> per image ``[n, 4]`` boxes
-    ``(x0, y0, x1, y1)`` in canvas pixels (region extent plus ``margin`` cells on each side), the
-    regions with the largest summed probability first, at most ``max_boxes``.
+                   margin: float = 1.0, findings: Optional[Sequence[Optional[Finding]]] = None,
+                   region: float = 0.5) -> List[torch.Tensor]:
+    """The head's maps ``[B, 2, h, w]`` -> per image ``[n, 4]`` boxes ``(x0, y0, x1, y1)`` in
+    canvas pixels (a region's cells plus ``margin`` cells on each side).
 
-    ``at_least`` (per image, e.g. the number of lesions the report names) with ``fallback > 0``: an
-    image with fewer regions than that takes its strongest regions above ``fallback`` times its peak
-    instead, so a lesion the report asserts is looked for where the head scores highest even when
-    no cell passes ``threshold``; ``where`` ``[B, 1, h, w]`` (the report's location map at the
-    map's grid) weighs those scores, so the search stays in the named zones. A flat map (the head at
-    initialisation) never gives a box."""
+    ``findings[b]`` ``None`` (a model that cannot read the findings, or no ``findings`` at all):
+    every connected region of ``sigmoid(extent) > threshold``, the largest summed probability first,
+    at most ``max_boxes``. Otherwise ``(maps [n, h, w], counts)``: the location prior of each of the
+    report's ``n`` positive findings at the map's grid and how many lesions it names; finding ``i``
+    takes the ``counts[i]`` strongest peaks of ``softmax(where) * (0.1 + 0.9 * maps[i])`` (cells
+    already boxed for an earlier finding excluded), each boxed by the region of ``extent`` above
+    ``region`` times its local peak (:func:`_region_box`). ``n = 0`` gives no box. A flat ``where``
+    map (the head at initialisation) never gives a box."""
     from scipy import ndimage
 
-    prob = torch.sigmoid(logits.detach().float())[:, 0].cpu().numpy()
-    weight = None if where is None else where.detach().float()[:, 0].cpu().numpy()
-    cell = canvas / prob.shape[-1]
+    maps = logits.detach().float()
+    where = torch.softmax(maps[:, WHERE].flatten(1), dim=1).view_as(maps[:, WHERE]).cpu().numpy()
+    extent = torch.sigmoid(maps[:, EXTENT]).cpu().numpy()
+    cell = canvas / extent.shape[-1]
     out = []
-    for i, p in enumerate(prob):
-        wanted = 0 if at_least is None or fallback <= 0 else min(int(at_least[i]), max_boxes)
-        labels, n = ndimage.label(p > threshold)
-        if n < wanted and float(p.max() - p.min()) > 1e-6:
-            score = p if weight is None else p * weight[i]
-            labels, n = ndimage.label(score > fallback * float(score.max()))
-            p, keep = score, wanted
-        else:
-            keep = max_boxes
-        if n == 0:
-            out.append(torch.zeros(0, 4, device=logits.device))
-            continue
-        mass = ndimage.sum(p, labels, range(1, n + 1))
-        order = np.argsort(-np.asarray(mass))[:keep]
-        slices = ndimage.find_objects(labels)
-        boxes = [[(slices[k][1].start - margin) * cell, (slices[k][0].start - margin) * cell,
-                  (slices[k][1].stop + margin) * cell, (slices[k][0].stop + margin) * cell]
-                 for k in order]
-        out.append(torch.tensor(boxes, dtype=torch.float32, device=logits.device).clamp(0, canvas))
+    for b in range(maps.shape[0]):
+        given = None if findings is None else findings[b]
+        slices: List[Tuple[slice, slice]] = []
+        if given is None:
+            labels, n = ndimage.label(extent[b] > threshold)
+            if n:
+                mass = ndimage.sum(extent[b], labels, range(1, n + 1))
+                found = ndimage.find_objects(labels)
+                slices = [found[k] for k in np.argsort(-np.asarray(mass))[:max_boxes]]
+        elif not _flat(where[b]):
+            prior, counts = given
+            prior = prior.detach().float().cpu().numpy()
+            taken = np.zeros_like(where[b], dtype=bool)
+            for i in range(min(len(prior), max_boxes)):
+                score = where[b] * (WHERE_FLOOR + (1 - WHERE_FLOOR) * prior[i])
+                for _ in range(max(1, int(counts[i]))):
+                    if len(slices) >= max_boxes:
+                        break
+                    masked = np.where(taken, -1.0, score)
+                    if masked.max() <= 0:
+                        break
+                    peak = np.unravel_index(int(np.argmax(masked)), masked.shape)
+                    rows, cols = _region_box(extent[b], peak, region)
+                    taken[rows, cols] = True
+                    slices.append((rows, cols))
+        boxes = [[(c.start - margin) * cell, (r.start - margin) * cell,
+                  (c.stop + margin) * cell, (r.stop + margin) * cell] for r, c in slices]
+        out.append(torch.tensor(boxes, dtype=torch.float32, device=logits.device).reshape(-1, 4)
+                   .clamp(0, canvas))
     return out
 
 
@@ -118,12 +184,24 @@ def map_target(masks: torch.Tensor, grid: tuple) -> torch.Tensor:
     return F.adaptive_max_pool2d((masks > 0.5).float(), grid)
 
 
-def box_map_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy plus soft Dice of the coarse map against the reference at its grid (Dice
-    over the batch, so lesion-free images do not each reward an empty map)."""
+def box_map_loss(logits: torch.Tensor, masks: torch.Tensor, *,
+                 where_weight: float = 0.5) -> torch.Tensor:
+    """``extent``: binary cross-entropy plus soft Dice against the reference at the map's grid (Dice
+    over the batch, so lesion-free images do not each reward an empty map); ``where``: the
+    Kullback-Leibler divergence of its spatial softmax from the reference cells (uniform over
+    them), for the images that have a lesion, times ``where_weight``."""
     target = map_target(masks, tuple(logits.shape[-2:]))
     logits = logits.float()
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    prob = torch.sigmoid(logits)
+    extent = logits[:, EXTENT:EXTENT + 1]
+    bce = F.binary_cross_entropy_with_logits(extent, target)
+    prob = torch.sigmoid(extent)
     dice = 1 - (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
-    return bce + dice
+    flat = target.flatten(1)
+    has = flat.sum(1) > 0
+    where = logits.new_zeros(())
+    if bool(has.any()):
+        dist = flat[has] / flat[has].sum(1, keepdim=True)
+        log_p = torch.log_softmax(logits[:, WHERE].flatten(1)[has], dim=1)
+        log_dist = torch.log(dist.clamp(min=1e-12))
+        where = (dist * (log_dist - log_p)).sum(1).mean()  # KL: 0 at the reference
+    return bce + dice + where_weight * where

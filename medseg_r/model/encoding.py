@@ -101,6 +101,23 @@ class Encoded:
         return out
 
 
+def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]):
+    """What the box head's boxes are chosen by (:func:`~medseg_r.model.box_prompts.boxes_from_map`):
+    for MedSeg-R, per report the location map of each positive finding at ``grid`` (flat without
+    ``location_map``) and the number of lesions it names; ``None`` for a model that does not read
+    the findings (the baselines)."""
+    if model.config.priors != "structured":
+        return None
+    content = [frame.content] * len(reports)
+    if model.config.location_map:
+        maps = model.rasteriser.render_findings(reports, size=grid, content=content)
+    else:
+        maps = [torch.ones(len(r.positive_findings), *grid) for r in reports]
+    counts = [[min(int(f.count or 1), model.config.max_findings) for f in r.positive_findings]
+              for r in reports]
+    return list(zip(maps, counts))
+
+
 def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None) -> Encoded:
     """``images`` ``[B, 3, H, W]`` in ``[0, 1]`` and B reports (strings or :class:`Report`) -> the
     :class:`Encoded` of the batch (input checks, canvas, priors, location maps, modulated encoder,
@@ -123,13 +140,12 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None)
                       location_map=None if render is None else render(tuple(embeddings.shape[-2:])))
     if model.box_head is not None:
         encoded.box_map = model.box_head(embeddings, attention, x)
-        named = ([len(r.positive_findings) for r in parsed]
-                 if model.config.priors == "structured" else None)  # only MedSeg-R reads findings
         encoded.boxes = boxes_from_map(encoded.box_map, canvas=model.img_size,
                                        threshold=model.config.box_threshold,
-                                       max_boxes=model.config.max_findings, at_least=named,
-                                       fallback=model.config.box_fallback,
-                                       where=encoded.location_map)
+                                       max_boxes=model.config.max_findings,
+                                       findings=finding_priors(model, parsed, frame,
+                                                               tuple(encoded.box_map.shape[-2:])),
+                                       region=model.config.box_region)
     if attention is not None:
         encoded.attention = F.interpolate(from_canvas(attention, frame), size=(H, W),
                                           mode="bilinear", align_corners=False)

@@ -41,14 +41,14 @@ class ModelOptions:
             constant (``none``) or one embedding of the whole report text (``text_token``), so every
             model of a comparison has the same parameters; ``False``: the bare baselines of format-1
             checkpoints (no added modules; the sentence as one extra sparse prompt token).
-        report_box: a box head reads the (modulated) image embedding and predicts one box per
-            described lesion; SAM's decoder is prompted with each box (see
-            :mod:`medseg_r.model.box_prompts`). ``box_threshold``: the head's score for a box;
-            ``box_fallback``: when the parsed report names more lesions than regions pass the
-            threshold, the head's strongest regions above this fraction of its peak are taken
-            instead (0: off; MedSeg-R only, the baselines cannot read the report's findings);
-            ``box_hidden``, ``box_stem``: the head's width and the channels of its image stem
-            (0: none).
+        report_box: a box head reads the (modulated) image embedding and predicts where the
+            described lesions are; SAM's decoder is prompted with one box per lesion (see
+            :mod:`medseg_r.model.box_prompts`). MedSeg-R boxes each positive finding at the
+            head's peak within the finding's location prior; a model that cannot read the
+            findings boxes every region whose ``extent`` passes ``box_threshold``.
+            ``box_region``: a finding's box is the extent region above this fraction of the
+            local peak; ``box_hidden``, ``box_stem``: the head's width and the channels of its
+            image stem (0: none).
     """
 
     priors: str = "structured"
@@ -70,9 +70,9 @@ class ModelOptions:
     matched_capacity: bool = True
     report_box: bool = False
     box_threshold: float = 0.3
-    box_fallback: float = 0.5
-    box_hidden: int = 32
-    box_stem: int = 16
+    box_region: float = 0.5
+    box_hidden: int = 48
+    box_stem: int = 32
 
     def __post_init__(self) -> None:
         if self.priors not in PRIOR_MODES:
@@ -85,8 +85,10 @@ class ModelOptions:
             raise ValueError("prior_dim, bottleneck and module_grid must be positive")
         if not 0.0 < self.box_threshold < 1.0:
             raise ValueError(f"box_threshold must be in (0, 1), got {self.box_threshold}")
-        if not 0.0 <= self.box_fallback < 1.0:
-            raise ValueError(f"box_fallback must be in [0, 1), got {self.box_fallback}")
+        if not 0.0 <= self.box_region < 1.0:
+            raise ValueError(f"box_region must be in [0, 1), got {self.box_region}")
+        if self.box_hidden < 1 or self.box_stem < 0:
+            raise ValueError("box_hidden must be >= 1 and box_stem >= 0")
         if self.inject_at is not None:
             object.__setattr__(self, "inject_at", tuple(self.inject_at))
 

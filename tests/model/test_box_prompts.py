@@ -1,39 +1,91 @@
 """Report -> box prompts: the head's boxes, its training targets and losses, and decoding with them."""
 
+import pytest
 import torch
 
-from medseg_r import build_model
-from medseg_r.model.box_prompts import box_map_loss, boxes_from_map, map_target
+from medseg_r import build_model, parse_report
+from medseg_r.model.box_prompts import BoxHead, box_map_loss, boxes_from_map, map_target
 
 REPORT = ["round nodule in the right upper lobe"]
 
 
+def _maps(where=None, extent=None, grid=16):
+    """Head logits [1, 2, grid, grid] from cell -> value dicts (else a low constant)."""
+    logits = torch.full((1, 2, grid, grid), -10.0)
+    for channel, cells in ((0, where or {}), (1, extent or {})):
+        for (r, c), value in cells.items():
+            logits[0, channel, r, c] = value
+    return logits
+
+
 def test_a_new_box_head_predicts_no_box_so_the_model_is_the_plain_sam():
     torch.manual_seed(0)
-    with_head = build_model("sam_tiny", img_size=128, report_box=True)
-    plain = build_model("sam_tiny", img_size=128, report_box=False)
-    plain.load_state_dict({k: v for k, v in with_head.state_dict().items() if not k.startswith("box_head.")})
-    images = torch.rand(2, 3, 128, 128)
-    with torch.no_grad():
-        a = with_head(images, REPORT * 2)
-        b = plain(images, REPORT * 2)
-    assert [len(x) for x in a["boxes"]] == [0, 0]
-    assert torch.allclose(torch.sigmoid(a["box_map"]), torch.full_like(a["box_map"], 0.01))
-    assert torch.equal(a["masks"], b["masks"])
+    for priors in ("structured", "none"):
+        with_head = build_model("sam_tiny", img_size=128, report_box=True, priors=priors)
+        plain = build_model("sam_tiny", img_size=128, report_box=False, priors=priors)
+        plain.load_state_dict({k: v for k, v in with_head.state_dict().items()
+                               if not k.startswith("box_head.")})
+        images = torch.rand(2, 3, 128, 128)
+        with torch.no_grad():
+            a = with_head(images, REPORT * 2)
+            b = plain(images, REPORT * 2)
+        assert [len(x) for x in a["boxes"]] == [0, 0]
+        assert torch.allclose(torch.sigmoid(a["box_map"][:, 1]), torch.full((2, 16, 16), 0.01))
+        assert torch.equal(a["masks"], b["masks"])
 
 
-def test_boxes_from_map_reads_regions():
-    logits = torch.full((1, 1, 16, 16), -10.0)
-    logits[0, 0, 4:6, 6:9] = 3.0  # rows 4-5, columns 6-8: a 3 x 2 cell region
-    logits[0, 0, 12, 2] = 1.0  # a one-cell region, weaker
+def test_reader_less_models_box_every_extent_region_above_the_threshold():
+    extent = {(4, 6): 3.0, (4, 7): 3.0, (4, 8): 3.0, (5, 6): 3.0, (5, 7): 3.0, (5, 8): 3.0,
+              (12, 2): 1.0}
+    logits = _maps(extent=extent)
     boxes = boxes_from_map(logits, canvas=64, threshold=0.5, max_boxes=4)[0]
     # cells are 4 px; one cell of margin around each region; the stronger region first
     assert torch.allclose(boxes[0], torch.tensor([20.0, 12.0, 40.0, 28.0]))
     assert torch.allclose(boxes[1], torch.tensor([4.0, 44.0, 16.0, 56.0]))
     assert len(boxes_from_map(logits, canvas=64, threshold=0.9, max_boxes=4)[0]) == 1
     assert len(boxes_from_map(logits, canvas=64, threshold=0.5, max_boxes=1)[0]) == 1
-    empty = boxes_from_map(torch.full((1, 1, 8, 8), -5.0), canvas=64, threshold=0.5, max_boxes=4)[0]
+    empty = boxes_from_map(_maps(), canvas=64, threshold=0.5, max_boxes=4)[0]
     assert empty.shape == (0, 4)
+
+
+def test_each_finding_takes_the_peak_inside_its_own_location_prior():
+    # two candidate lesions: a strong one on the left of the grid, a weaker one on the right
+    where = {(3, 2): 6.0, (10, 12): 4.0}
+    extent = {(3, 2): 2.0, (3, 3): 2.0, (10, 12): 2.0, (11, 12): 2.0}
+    logits = _maps(where, extent)
+    right_half = torch.zeros(1, 16, 16)
+    right_half[0, :, 8:] = 1.0
+    (box,) = boxes_from_map(logits, canvas=64, threshold=0.5, max_boxes=4,
+                            findings=[(right_half, [1])])[0]
+    assert box.tolist() == [44.0, 36.0, 56.0, 52.0]  # rows 10-11, column 12, one cell of margin
+    anywhere = torch.ones(1, 16, 16)
+    (box,) = boxes_from_map(logits, canvas=64, threshold=0.5, max_boxes=4,
+                            findings=[(anywhere, [1])])[0]
+    assert box.tolist() == [4.0, 8.0, 20.0, 20.0]  # the stronger peak, rows 3, columns 2-3
+    # two findings (or "two nodules") take two different lesions, never the same cells twice
+    two = boxes_from_map(logits, canvas=64, threshold=0.5, max_boxes=4,
+                         findings=[(torch.ones(2, 16, 16), [1, 1])])[0]
+    counted = boxes_from_map(logits, canvas=64, threshold=0.5, max_boxes=4,
+                             findings=[(anywhere, [2])])[0]
+    assert two.tolist() == counted.tolist() == [[4.0, 8.0, 20.0, 20.0], [44.0, 36.0, 56.0, 52.0]]
+
+
+def test_a_finding_is_boxed_even_when_the_head_is_unsure_and_no_finding_gives_no_box():
+    logits = _maps(where={(6, 6): 1.0}, extent={(6, 6): -3.0})  # extent p 0.05: below threshold
+    assert len(boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4)[0]) == 0
+    named = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4,
+                           findings=[(torch.ones(1, 16, 16), [1])])[0]
+    assert named.tolist() == [[20.0, 20.0, 32.0, 32.0]]  # the peak's cell plus a margin
+    none_named = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4,
+                                findings=[(torch.zeros(0, 16, 16), [])])[0]
+    assert none_named.shape == (0, 4)
+
+
+def test_a_flat_map_never_gives_a_box():
+    flat = torch.zeros(1, 2, 8, 8)
+    flat[:, 1] = -4.6  # the head at initialisation
+    assert len(boxes_from_map(flat, canvas=64, threshold=0.3, max_boxes=4,
+                              findings=[(torch.ones(1, 8, 8), [1])])[0]) == 0
 
 
 def test_map_target_keeps_small_lesions():
@@ -48,10 +100,24 @@ def test_box_map_loss_is_lower_for_the_right_answer():
     masks = torch.zeros(2, 1, 64, 64)
     masks[0, 0, 8:16, 40:48] = 1
     target = map_target(masks, (16, 16))
-    right = torch.where(target == 1, 12.0, -12.0)
+    right = torch.where(target == 1, 12.0, -12.0).repeat(1, 2, 1, 1)
     wrong = torch.roll(right, shifts=5, dims=-1)
     good, bad = float(box_map_loss(right, masks)), float(box_map_loss(wrong, masks))
     assert good < 0.01 and bad > 1.0
+    # the where term alone: a peak on the lesion beats a peak beside it
+    only_where = box_map_loss(right, masks, where_weight=1.0) - box_map_loss(right, masks, where_weight=0.0)
+    beside = box_map_loss(wrong, masks, where_weight=1.0) - box_map_loss(wrong, masks, where_weight=0.0)
+    assert float(only_where) < 0.01 < float(beside)
+
+
+def test_box_head_shapes_and_bad_arguments():
+    head = BoxHead(channels=8, hidden=8, stem=4)
+    out = head(torch.rand(2, 8, 16, 16), None, torch.rand(2, 3, 64, 64))
+    assert out.shape == (2, 2, 16, 16)
+    with pytest.raises(ValueError):
+        BoxHead(channels=8, hidden=0)
+    with pytest.raises(ValueError):
+        build_model("sam_tiny", img_size=128, report_box=True, box_stem=-1)
 
 
 def test_decoding_with_a_predicted_box_is_decoding_with_that_box():
@@ -65,15 +131,36 @@ def test_decoding_with_a_predicted_box_is_decoding_with_that_box():
         out = model(image, REPORT)
         hook.remove()
         (box,) = out["boxes"][0]
-        assert torch.allclose(box, torch.tensor([24.0, 32.0, 56.0, 56.0]))  # cells of 8 px
+        # the right upper lobe is the image's upper left: the peak at row 3, column 4 is in it
+        assert torch.allclose(box, torch.tensor([24.0, 16.0, 56.0, 40.0]))  # cells of 8 px
         given = model(image, REPORT, boxes=box[None])
     assert torch.equal(out["masks"], given["masks"])
 
 
 def _region(logits):
     out = torch.full_like(logits, -20.0)
-    out[..., 5:6, 4:6] = 5.0  # row 5, columns 4-5
+    out[:, 0, 3, 4] = 5.0  # where: row 3, column 4
+    out[:, 1, 3, 4:6] = 5.0  # extent: row 3, columns 4-5
     return out
+
+
+def test_finding_priors_follow_the_report_and_the_location_map_option():
+    from medseg_r.model.encoding import finding_priors
+    from medseg_r.model.geometry import Frame
+
+    frame = Frame(height=128, width=128, size=128)
+    reports = [parse_report("Two nodules in the right upper lobe. A mass in the left lower lobe."),
+               parse_report("No nodule.")]
+    model = build_model("sam_tiny", img_size=128, report_box=True)
+    (maps, counts), (none, no_counts) = finding_priors(model, reports, frame, (16, 16))
+    assert maps.shape == (2, 16, 16) and counts == [2, 1]
+    assert maps[0, 3, 4] > 0.9 > 0.1 > maps[0, 12, 11] and maps[1, 12, 11] > 0.9
+    assert none.shape == (0, 16, 16) and no_counts == []
+    flat = build_model("sam_tiny", img_size=128, report_box=True, location_map=False)
+    (maps, _), _ = finding_priors(flat, reports, frame, (16, 16))
+    assert torch.equal(maps, torch.ones(2, 16, 16))
+    baseline = build_model("sam_tiny", img_size=128, report_box=True, priors="text_token")
+    assert finding_priors(baseline, reports, frame, (16, 16)) is None
 
 
 def test_matched_baselines_have_the_same_parameters_as_medseg_r():
@@ -85,25 +172,3 @@ def test_matched_baselines_have_the_same_parameters_as_medseg_r():
     assert counts["none"] == counts["structured"] == counts["text_token"]
     bare = build_model("sam_tiny", img_size=128, priors="none", matched_capacity=False)
     assert bare.parameter_summary()["added"] == 0
-
-
-def test_fallback_takes_the_peak_when_the_report_names_a_lesion():
-    logits = torch.full((2, 1, 8, 8), -6.0)
-    logits[:, 0, 2, 5] = -2.0  # a weak peak (p 0.12): below the threshold of 0.3
-    logits[:, 0, 6, 1] = -4.0  # weaker still (p 0.018)
-    plain = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4)
-    assert [len(b) for b in plain] == [0, 0]
-    named = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4, at_least=[1, 0],
-                           fallback=0.5)
-    assert len(named[0]) == 1 and len(named[1]) == 0  # no finding named: no box
-    assert named[0][0].tolist() == [32.0, 8.0, 56.0, 32.0]  # the peak's cell (5, 2) plus a margin
-    two = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4, at_least=[2, 2], fallback=0.1)
-    assert [len(b) for b in two] == [2, 2]
-    off = boxes_from_map(logits, canvas=64, threshold=0.3, max_boxes=4, at_least=[1, 1], fallback=0.0)
-    assert [len(b) for b in off] == [0, 0]
-
-
-def test_fallback_never_boxes_a_flat_map():
-    flat = torch.full((1, 1, 8, 8), -4.6)  # the head at initialisation: p 0.01 everywhere
-    assert len(boxes_from_map(flat, canvas=64, threshold=0.3, max_boxes=4, at_least=[1],
-                              fallback=0.5)[0]) == 0
