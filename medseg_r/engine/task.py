@@ -68,12 +68,15 @@ class SegmentationTask(L.LightningModule):
                  model_options: Optional[Dict[str, Any]] = None, lr: float = 1e-3, weight_decay: float = 0.01,
                  warmup_fraction: float = 0.05, schedule: str = "cosine", loss: str = "dice_ce",
                  objective: str = "segmentation", backbone_lr: Optional[float] = None,
-                 feature_cache: Optional[str] = None, cache_dtype: str = "float16") -> None:
+                 feature_cache: Optional[str] = None, cache_dtype: str = "float16",
+                 shift_augment: int = 0, seed: int = 0) -> None:
         super().__init__()
         if schedule not in ("cosine", "poly"):
             raise ValueError(f"schedule must be 'cosine' or 'poly', got {schedule!r}")
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        if shift_augment < 0:
+            raise ValueError(f"shift_augment must be >= 0 cells, got {shift_augment}")
         self.save_hyperparameters()
         self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
         if objective != "segmentation" and self.model.box_head is None:
@@ -84,6 +87,7 @@ class SegmentationTask(L.LightningModule):
             from ..model.feature_cache import FeatureCache
 
             self.model.feature_cache = FeatureCache(feature_cache, dtype=cache_dtype)
+        self._cell: Optional[int] = None
         self.model.train()
 
     def _iou_loss(self, out, mask) -> torch.Tensor:
@@ -97,9 +101,36 @@ class SegmentationTask(L.LightningModule):
     def _box_loss(self, out, mask) -> torch.Tensor:
         return box_map_loss(out["box_map"], mask)
 
+    def _shifted_forward(self, batch, decode: bool):
+        """The forward pass on ``batch`` translated by a random whole number of cells of the cached
+        site (at most ``shift_augment``; drawn from the seed and the step, so a resumed run
+        replays it), the cached features shifted alike (:mod:`medseg_r.engine.augment`)."""
+        from .augment import ShiftedFeatures, cell_pixels, draw_shift, shift_batch
+
+        size = self.model.img_size
+        if tuple(batch["image"].shape[-2:]) != (size, size):
+            return batch, self.model(batch["image"], batch["report"], decode_masks=decode)
+        if self._cell is None:
+            self._cell = cell_pixels(self.model) or max(1, size // 64)
+        generator = torch.Generator().manual_seed(
+            self.hparams.seed * 1_000_003 + int(self.global_step))
+        pixels = draw_shift(generator, self.hparams.shift_augment, self._cell)
+        batch = shift_batch(batch, pixels)
+        cache = self.model.feature_cache
+        view = ShiftedFeatures(cache, pixels) if cache is not None else None
+        encoded = self.model.encode_inputs(batch["image"], batch["report"], feature_cache=view)
+        out = encoded.outputs()
+        if decode:
+            out.update(self.model.decode_encoded(encoded))
+        return batch, out
+
     def training_step(self, batch, batch_idx):
         objective, n = self.hparams.objective, len(batch["report"])
-        out = self.model(batch["image"], batch["report"], decode_masks=objective != "localisation")
+        decode = objective != "localisation"
+        if self.hparams.shift_augment:
+            batch, out = self._shifted_forward(batch, decode)
+        else:
+            out = self.model(batch["image"], batch["report"], decode_masks=decode)
         total = 0.0
         if objective != "localisation":
             loss = self.loss_fn(out["masks"], batch["mask"])

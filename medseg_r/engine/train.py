@@ -44,6 +44,9 @@ class TrainConfig:
     cache_dtype: str = "float16"
     accumulate: int = 1
     augment: bool = True
+    # Random translations of the training batches by up to this many cells of the cached site
+    # (cached features shifted alike: medseg_r.engine.augment); 0: off.
+    shift_augment: int = 0
     precision: Optional[str] = None  # default: see default_precision()
     # Deterministic kernels (torch.use_deterministic_algorithms). Default: on for CPU runs, where it makes a
     # seeded run repeat exactly at no measurable cost (without it, the multi-threaded backward of SAM's
@@ -144,7 +147,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
                             model_options=cfg.model_options, lr=cfg.lr, weight_decay=cfg.weight_decay,
                             schedule=cfg.schedule, loss=cfg.loss, objective=cfg.objective,
                             backbone_lr=cfg.backbone_lr, feature_cache=cfg.feature_cache,
-                            cache_dtype=cfg.cache_dtype)
+                            cache_dtype=cfg.cache_dtype, shift_augment=cfg.shift_augment,
+                            seed=cfg.seed)
     ckpt_dir = os.path.join(cfg.out, "checkpoints")
     every_epoch = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                   save_top_k=-1 if cfg.keep_epoch_checkpoints else 0, every_n_epochs=1,

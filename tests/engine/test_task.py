@@ -60,3 +60,26 @@ def test_bad_task_arguments_are_value_errors():
         SegmentationTask(backbone="sam_tiny", img_size=64, schedule="step")
     with pytest.raises(ValueError, match="loss"):
         build_loss("dice_hinge")
+
+
+def test_shifted_training_steps_read_the_cache_and_shift_the_target(tmp_path):
+    from medseg_r.model.feature_cache import FeatureCache
+
+    options = {"inject_at": ["neck"], "report_box": True, "freeze": "backbone"}
+    task = SegmentationTask(backbone="sam_tiny", img_size=64, model_options=options,
+                            objective="localisation", shift_augment=2, seed=1)
+    task.model.feature_cache = FeatureCache(str(tmp_path / "cache"))
+    images, masks, reports = _batch()
+    batch = {"image": images, "mask": masks, "report": reports}
+    with torch.no_grad():
+        task.model(images, reports, decode_masks=False)  # fills the cache
+    misses = task.model.feature_cache.misses
+    moved, out = task._shifted_forward(batch, decode=False)
+    assert task.model.feature_cache.misses == misses  # shifted images cost no encoder pass
+    dy, dx = next((dy, dx) for dy in range(-16, 17, 8) for dx in range(-16, 17, 8)
+                  if torch.equal(moved["mask"], masks.roll((dy, dx), dims=(-2, -1))))
+    assert (dy, dx) != (0, 0)  # this seed draws a real shift (16, -16)
+    assert torch.equal(moved["image"], images.roll((dy, dx), dims=(-2, -1)))
+    assert out["box_map"].shape == (4, 2, 8, 8)
+    with pytest.raises(ValueError, match="shift_augment"):
+        SegmentationTask(backbone="sam_tiny", img_size=64, shift_augment=-1)
