@@ -32,6 +32,7 @@ class Row:
     lr: float = 2e-3
     backbone_lr: Optional[float] = None  # the pretrained decoder's rate when it trains
     cached: bool = True  # read the frozen encoder's features from the shared cache
+    shift: int = 3  # translation augmentation, in cells of the cached site (engine.augment)
     img_size: Optional[int] = None
     what: str = ""
 
@@ -77,7 +78,8 @@ def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_s
     cfg = TrainConfig(data=data, out=out, backbone=row.backbone, img_size=row.img_size,
                       model_options=dict(row.options), epochs=epochs, batch_size=batch_size, lr=row.lr,
                       backbone_lr=row.backbone_lr, objective=row.objective, loss=loss, seed=seed,
-                      feature_cache=cache if row.cached else None, augment=augment, validate=False,
+                      feature_cache=cache if row.cached else None, augment=augment,
+                      shift_augment=row.shift if augment else 0, validate=False,
                       model_weights="last", keep_epoch_checkpoints=False, progress=progress,
                       resume="auto", precision=precision)
     path = os.path.join(out, "model.ckpt")

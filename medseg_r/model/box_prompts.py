@@ -37,14 +37,18 @@ WHERE_FLOOR = 0.1  # a finding's location prior weighs `where` by FLOOR + (1 - F
 
 
 class _Residual(nn.Module):
+    """``x + conv(gelu(norm(dilated conv(x))))``; the norm is a layer norm over channels at each
+    position, applied channels-last so that the convolutions stay channels-last."""
+
     def __init__(self, channels: int, dilation: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation)
-        self.norm = nn.GroupNorm(min(8, channels), channels)
+        self.norm = nn.LayerNorm(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.gelu(self.norm(self.conv1(x))))
+        y = self.norm(self.conv1(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return x + self.conv2(F.gelu(y))
 
 
 class BoxHead(nn.Module):
@@ -52,12 +56,15 @@ class BoxHead(nn.Module):
     attention and the image itself (a strided stem: SAM's embedding keeps little of a faint lesion
     of a few pixels, the image does).
 
-    A fine residual block at the embedding grid, three dilated blocks at half the grid for context
-    (where in the lung field a cell is), merged back at the grid.
+    The heavy work runs at half the embedding grid (2 x 2 average-pooled inputs, three dilated
+    residual blocks for context: where in the lung field a cell is, what lies around); the result
+    is upsampled and added to a 1x1 projection of the stem and the attention at the full grid,
+    where a 3x3 convolution gives the two maps. Convolutions run channels-last (3-4 times faster
+    with oneDNN on a CPU), so a CPU trains the head on cached embeddings.
 
     Args:
-        channels: embedding channels ``E``. hidden: working width at the grid (``2 * hidden`` at
-            half the grid). stem: channels of the image stem (0: no stem).
+        channels: embedding channels ``E``. hidden: working width. stem: channels of the image
+            stem (0: no stem).
         prior: initial ``extent`` probability of every cell.
 
     Shapes: ``embedding`` ``[B, E, h, w]``, ``attention`` ``[B, 1, h', w']`` (resized to ``h, w``;
@@ -74,33 +81,37 @@ class BoxHead(nn.Module):
         self.stem = None if stem == 0 else nn.Sequential(
             nn.Conv2d(3, half, kernel_size=3, stride=2, padding=1), nn.GELU(),
             nn.Conv2d(half, stem, kernel_size=3, stride=2, padding=1), nn.GELU())
-        self.inp = nn.Conv2d(channels + 1 + stem, hidden, kernel_size=1)
-        self.fine = _Residual(hidden, 1)
-        wide = 2 * hidden
-        self.down = nn.Conv2d(hidden, wide, kernel_size=3, stride=2, padding=1)
-        self.context = nn.Sequential(*[_Residual(wide, d) for d in (1, 2, 4)])
-        self.merge = nn.Conv2d(hidden + wide, hidden, kernel_size=3, padding=1)
+        # the embedding enters as a matrix product on its channels-last layout (no copy of it)
+        self.embedding_in = nn.Linear(channels, hidden)
+        self.image_in = nn.Conv2d(1 + stem, hidden, kernel_size=1, bias=False)
+        self.context = nn.Sequential(*[_Residual(hidden, d) for d in (1, 2, 3)])
+        self.fine_in = nn.Conv2d(1 + stem, hidden, kernel_size=1)
         self.out = nn.Conv2d(hidden, 2, kernel_size=3, padding=1)
         nn.init.zeros_(self.out.weight)
         with torch.no_grad():
             self.out.bias.copy_(torch.tensor([0.0, math.log(prior / (1 - prior))]))
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, embedding: torch.Tensor, attention: Optional[torch.Tensor],
                 canvas: torch.Tensor) -> torch.Tensor:
         B, _, h, w = embedding.shape
+        last = torch.channels_last
         if attention is None:
             attention = embedding.new_full((B, 1, h, w), 0.5)
         elif attention.shape[-2:] != (h, w):
             attention = F.interpolate(attention, size=(h, w), mode="bilinear", align_corners=False)
-        parts = [embedding, attention.to(embedding.dtype)]
+        parts = [attention.to(embedding.dtype)]
         if self.stem is not None:
-            image = self.stem(canvas.to(embedding.dtype))
+            image = self.stem(canvas.to(embedding.dtype).contiguous(memory_format=last))
             parts.append(image if image.shape[-2:] == (h, w)
                          else F.adaptive_avg_pool2d(image, (h, w)))
-        x = self.fine(self.inp(torch.cat(parts, dim=1)))
-        c = self.context(F.gelu(self.down(F.gelu(x))))
-        c = F.interpolate(c, size=(h, w), mode="bilinear", align_corners=False)
-        return self.out(F.gelu(self.merge(torch.cat([x, c], dim=1))))
+        fine = torch.cat(parts, dim=1).contiguous(memory_format=last)  # [B, 1 + stem, h, w]
+        coarse = (h + 1) // 2, (w + 1) // 2
+        pooled = F.adaptive_avg_pool2d(embedding, coarse)
+        x = self.embedding_in(pooled.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        x = self.context(x + self.image_in(F.adaptive_avg_pool2d(fine, coarse)))
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        return self.out(F.gelu(x + self.fine_in(fine)))
 
 
 Finding = Tuple[torch.Tensor, Sequence[int]]  # location maps [n, h, w] and a count per finding

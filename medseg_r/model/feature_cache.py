@@ -124,4 +124,4 @@ class FeatureCache:
             found[i] = stored
         self.hits += len(keys) - len(missing)
         self.misses += len(missing)
-        return torch.stack([f.to(canvas.device, torch.float32) for f in found])
+        return torch.stack(found).to(canvas.device, torch.float32)  # one conversion per batch

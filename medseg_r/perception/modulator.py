@@ -81,6 +81,11 @@ class SiteModulator(nn.Module):
             }
         )
         self.gate = nn.ParameterDict({name: nn.Parameter(torch.zeros(channels)) for name in blocks})
+        # the features reach the modules channels-last (a permuted view): channels-last weights
+        # spare oneDNN a reordering at every call (the values and the state dict are unchanged)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
 
     def gate_parameters(self) -> Dict[str, nn.Parameter]:
         """The zero-initialised residual gates, by name relative to this module."""
@@ -90,12 +95,13 @@ class SiteModulator(nn.Module):
         self, x: torch.Tensor, priors: Dict[str, torch.Tensor], location_map: Optional[torch.Tensor]
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         B, H, W, C = x.shape
-        z = self.down(self.norm(x)).permute(0, 3, 1, 2)  # [B, r, H, W]
         factor = max(1, math.ceil(max(H, W) / self.max_grid))
-        if factor > 1:
-            z = F.avg_pool2d(z, factor, ceil_mode=True)
-            if location_map is not None:
-                location_map = F.adaptive_avg_pool2d(location_map, z.shape[-2:])
+        pooled = x
+        if factor > 1:  # pool first: the norm and the down-projection run at the modules' grid
+            pooled = F.avg_pool2d(x.permute(0, 3, 1, 2), factor, ceil_mode=True).permute(0, 2, 3, 1)
+        z = self.down(self.norm(pooled)).permute(0, 3, 1, 2)  # [B, r, h, w]
+        if factor > 1 and location_map is not None:
+            location_map = F.adaptive_avg_pool2d(location_map, z.shape[-2:])
         deltas, attention = [], None
         for name, block in self.blocks.items():
             if name == "spatial_attention":
