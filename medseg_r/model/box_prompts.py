@@ -25,7 +25,7 @@ the plain decoder's, the identity-at-init guarantee of the other prior paths.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -62,18 +62,26 @@ class BoxHead(nn.Module):
     where a 3x3 convolution gives the two maps. Convolutions run channels-last (3-4 times faster
     with oneDNN on a CPU), so a CPU trains the head on cached embeddings.
 
+    ``modulator`` (a :class:`~medseg_r.perception.SiteModulator` of width ``hidden``): the
+    report's priors modulate the head's own features too, before the context blocks, where the
+    image stem's detail (a lesion's texture and outline) sits beside the embedding: location through
+    spatial attention, texture through dynamic convolution, shape through deformable sampling, each
+    behind a zero-initialised gate as at the encoder's sites.
+
     Args:
         channels: embedding channels ``E``. hidden: working width. stem: channels of the image
             stem (0: no stem).
         prior: initial ``extent`` probability of every cell.
+        modulator: the perception modules of the head (``None``: an unconditioned head).
 
     Shapes: ``embedding`` ``[B, E, h, w]``, ``attention`` ``[B, 1, h', w']`` (resized to ``h, w``;
-    ``None``: a flat 0.5), ``canvas`` ``[B, 3, S, S]`` (the encoder's input) -> logits
+    ``None``: a flat 0.5), ``canvas`` ``[B, 3, S, S]`` (the encoder's input), ``priors`` (fused
+    prior tokens), ``render(size) -> [B, 1, h, w]`` (location maps, or ``None``) -> logits
     ``[B, 2, h, w]`` (channel 0 ``where``, channel 1 ``extent``).
     """
 
     def __init__(self, *, channels: int, hidden: int = 48, stem: int = 32,
-                 prior: float = 0.01) -> None:
+                 prior: float = 0.01, modulator: Optional[nn.Module] = None) -> None:
         super().__init__()
         if hidden < 1 or stem < 0:
             raise ValueError("hidden must be >= 1 and stem >= 0")
@@ -91,9 +99,11 @@ class BoxHead(nn.Module):
         with torch.no_grad():
             self.out.bias.copy_(torch.tensor([0.0, math.log(prior / (1 - prior))]))
         self.to(memory_format=torch.channels_last)
+        self.modulator = modulator  # after the conversion: it converts its own convolutions
 
     def forward(self, embedding: torch.Tensor, attention: Optional[torch.Tensor],
-                canvas: torch.Tensor) -> torch.Tensor:
+                canvas: torch.Tensor, priors: Optional[dict] = None,
+                render: Optional[Callable] = None) -> torch.Tensor:
         B, _, h, w = embedding.shape
         last = torch.channels_last
         if attention is None:
@@ -109,7 +119,11 @@ class BoxHead(nn.Module):
         coarse = (h + 1) // 2, (w + 1) // 2
         pooled = F.adaptive_avg_pool2d(embedding, coarse)
         x = self.embedding_in(pooled.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        x = self.context(x + self.image_in(F.adaptive_avg_pool2d(fine, coarse)))
+        x = x + self.image_in(F.adaptive_avg_pool2d(fine, coarse))
+        if self.modulator is not None and priors is not None:
+            location = render(coarse) if render is not None else None
+            x = self.modulator(x.permute(0, 2, 3, 1), priors, location)[0].permute(0, 3, 1, 2)
+        x = self.context(x)
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
         return self.out(F.gelu(x + self.fine_in(fine)))
 
@@ -146,9 +160,10 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
     every connected region of ``sigmoid(extent) > threshold``, the largest summed probability first,
     at most ``max_boxes``. Otherwise ``(maps [n, h, w], counts)``: the location prior of each of the
     report's ``n`` positive findings at the map's grid and how many lesions it names; finding ``i``
-    takes the ``counts[i]`` strongest peaks of ``softmax(where) * (0.1 + 0.9 * maps[i])`` (cells
-    already boxed for an earlier finding excluded), each boxed by the region of ``extent`` above
-    ``region`` times its local peak (:func:`_region_box`). ``n = 0`` gives no box. A flat ``where``
+    scores each cell by ``softmax(where) * (0.1 + 0.9 * maps[i])`` and takes ``counts[i]`` peaks;
+    the strongest (finding, peak) pair is taken first and its cells are excluded for the rest
+    (greedy assignment), each peak boxed by the region of ``extent`` above ``region`` times its
+    local peak (:func:`_region_box`). ``n = 0`` gives no box. A flat ``where``
     map (the head at initialisation) never gives a box."""
     from scipy import ndimage
 
@@ -169,19 +184,21 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
         elif not _flat(where[b]):
             prior, counts = given
             prior = prior.detach().float().cpu().numpy()
+            scores = where[b][None] * (WHERE_FLOOR + (1 - WHERE_FLOOR) * prior)  # [n, h, w]
+            left = [max(1, int(c)) for c in counts]
             taken = np.zeros_like(where[b], dtype=bool)
-            for i in range(min(len(prior), max_boxes)):
-                score = where[b] * (WHERE_FLOOR + (1 - WHERE_FLOOR) * prior[i])
-                for _ in range(max(1, int(counts[i]))):
-                    if len(slices) >= max_boxes:
-                        break
-                    masked = np.where(taken, -1.0, score)
-                    if masked.max() <= 0:
-                        break
-                    peak = np.unravel_index(int(np.argmax(masked)), masked.shape)
-                    rows, cols = _region_box(extent[b], peak, region)
-                    taken[rows, cols] = True
-                    slices.append((rows, cols))
+            while len(slices) < max_boxes and any(left):
+                # the strongest (finding, cell) pair first, so that a weak finding cannot take
+                # the lesion a stronger one sits on inside its own prior
+                masked = np.where(taken[None], -1.0, scores)
+                masked[[i for i, k in enumerate(left) if k == 0]] = -1.0
+                i, py, px = np.unravel_index(int(np.argmax(masked)), masked.shape)
+                if masked[i, py, px] <= 0:
+                    break
+                rows, cols = _region_box(extent[b], (py, px), region)
+                taken[rows, cols] = True
+                slices.append((rows, cols))
+                left[i] -= 1
         boxes = [[(c.start - margin) * cell, (r.start - margin) * cell,
                   (c.stop + margin) * cell, (r.stop + margin) * cell] for r, c in slices]
         out.append(torch.tensor(boxes, dtype=torch.float32, device=logits.device).reshape(-1, 4)

@@ -139,7 +139,7 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None)
     encoded = Encoded(frame=frame, priors=priors, embeddings=embeddings, attention=None,
                       location_map=None if render is None else render(tuple(embeddings.shape[-2:])))
     if model.box_head is not None:
-        encoded.box_map = model.box_head(embeddings, attention, x)
+        encoded.box_map = model.box_head(embeddings, attention, x, priors, render)
         encoded.boxes = boxes_from_map(encoded.box_map, canvas=model.img_size,
                                        threshold=model.config.box_threshold,
                                        max_boxes=model.config.max_findings,

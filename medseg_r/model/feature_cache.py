@@ -124,4 +124,5 @@ class FeatureCache:
             found[i] = stored
         self.hits += len(keys) - len(missing)
         self.misses += len(missing)
-        return torch.stack(found).to(canvas.device, torch.float32)  # one conversion per batch
+        with torch.autocast(canvas.device.type, enabled=False):  # autocast cannot stack fp16
+            return torch.stack(found).to(canvas.device, torch.float32)  # one conversion per batch

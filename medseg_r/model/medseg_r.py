@@ -60,8 +60,15 @@ class MedSegR(nn.Module):
         self.use_location_map = cfg.location_map and cfg.priors == "structured"
         self.perception = nn.ModuleDict()
         self.prior_encoder = self.fusion = self.decoder_prompts = self.text_prompt = None
-        self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden,
-                                stem=cfg.box_stem) if cfg.report_box else None
+        self.box_head = None
+        if cfg.report_box:
+            head_modules = None
+            if cfg.uses_prior_modules and cfg.modules:  # the head's features are modulated too
+                head_modules = SiteModulator(channels=cfg.box_hidden, prior_dim=cfg.prior_dim,
+                                             bottleneck=cfg.bottleneck, modules=cfg.modules,
+                                             use_map=cfg.location_map, max_grid=cfg.module_grid)
+            self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden, stem=cfg.box_stem,
+                                    modulator=head_modules)
         if cfg.uses_prior_modules:
             self.prior_encoder = PriorEncoder(dim=cfg.prior_dim, max_findings=cfg.max_findings,
                                               text_encoder=build_text_encoder(cfg.text_encoder))

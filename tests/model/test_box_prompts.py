@@ -172,3 +172,16 @@ def test_matched_baselines_have_the_same_parameters_as_medseg_r():
     assert counts["none"] == counts["structured"] == counts["text_token"]
     bare = build_model("sam_tiny", img_size=128, priors="none", matched_capacity=False)
     assert bare.parameter_summary()["added"] == 0
+
+
+def test_a_weak_finding_does_not_take_the_lesion_of_a_stronger_one():
+    # lesion B (strong) lies outside finding A's prior, lesion A (weak) inside it; report order A, B
+    where = {(3, 2): 8.0, (12, 12): 4.0}
+    extent = {(3, 2): 2.0, (12, 12): 2.0}
+    prior = torch.zeros(2, 16, 16)
+    prior[0, 8:, 8:] = 1.0  # finding A: the lower right, where the weak lesion is
+    prior[1, :8, :8] = 1.0  # finding B: the upper left
+    boxes = boxes_from_map(_maps(where, extent), canvas=64, threshold=0.5, max_boxes=4,
+                           findings=[(prior, [1, 1])])[0]
+    # 0.1 * p(B) > p(A) inside A's prior: in report order A would take B; greedy gives each its own
+    assert sorted(boxes.tolist()) == [[4.0, 8.0, 16.0, 20.0], [44.0, 44.0, 56.0, 56.0]]
