@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 WHERE, EXTENT = 0, 1
 WHERE_FLOOR = 0.1  # a finding's location prior weighs `where` by FLOOR + (1 - FLOOR) * map
+EXCLUDE = 2  # cells around a boxed region that later peaks may not take (a lesion's rim)
 
 
 class _Residual(nn.Module):
@@ -196,7 +197,8 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
                 if masked[i, py, px] <= 0:
                     break
                 rows, cols = _region_box(extent[b], (py, px), region)
-                taken[rows, cols] = True
+                taken[max(0, rows.start - EXCLUDE):rows.stop + EXCLUDE,
+                      max(0, cols.start - EXCLUDE):cols.stop + EXCLUDE] = True
                 slices.append((rows, cols))
                 left[i] -= 1
         boxes = [[(c.start - margin) * cell, (r.start - margin) * cell,
