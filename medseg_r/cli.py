@@ -349,7 +349,7 @@ def _cmd_train(args) -> int:
     for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
                 "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
                 "schedule", "limit_train_batches", "model_weights", "objective", "backbone_lr",
-                "feature_cache", "cache_dtype", "describe_missing"):
+                "feature_cache", "cache_dtype", "describe_missing", "shift_augment"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value
@@ -557,6 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature-cache", dest="feature_cache",
                    help="folder caching the frozen encoder's features (computed once per image)")
     p.add_argument("--cache-dtype", dest="cache_dtype", choices=["float16", "float32"])
+    p.add_argument("--shift-augment", dest="shift_augment", type=int,
+                   help="translate training batches by up to K cells of the cached site (default 0)")
     p.add_argument("--describe-missing", dest="describe_missing", action="store_true", default=None,
                    help="describe cases with an empty report from their masks (medseg-r describe)")
     p.set_defaults(func=_cmd_train)

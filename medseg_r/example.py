@@ -2,7 +2,10 @@
 round solid nodule in the patient's right upper zone, and the report that describes it.
 
 The picture is drawn by the phantom generator (:mod:`medseg_r.data.phantom`) from lung masks and a
-nodule outline of its *test* pools, so no image the shipped weights were trained on is shown."""
+nodule outline of its *test* pools, so no image the shipped weights were trained on is shown. The
+report calls the nodule dense, so the first draw in which it stands out from what lies around it
+(contrast-to-noise ratio of at least 1.5 against the ring around it, as the phantom measures it)
+is kept: a faint nodule hidden behind the hilum would not match its own report."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -11,6 +14,7 @@ from typing import Tuple
 import numpy as np
 
 EXAMPLE_REPORT = "A 2 cm round dense nodule in the right upper lobe. No pleural effusion."
+MIN_CNR = 1.5
 
 
 @lru_cache(maxsize=4)
@@ -18,7 +22,7 @@ def _example(size: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     from .data.phantom.anatomy import draw_anatomy
     from .data.phantom.generate import CHEST_WIDTH_MM
     from .data.phantom.layout import Layout, make_pools
-    from .data.phantom.render import finish, lesion_density, paint_lesion
+    from .data.phantom.render import finish, lesion_density, measure_contrast, paint_lesion
     from .data.phantom.sources import load_lung_mask
 
     pool = make_pools()["test"]
@@ -38,6 +42,8 @@ def _example(size: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
         lesion.density *= lesion_density("solid", 20.0, rng)
         paint_lesion(density, lesion, rng)
         image = finish(density, rng)
+        if measure_contrast(image, lesion.mask)[1] < MIN_CNR:
+            continue
         return (np.clip(image, 0, 1) * 255).astype(np.uint8), lesion.mask
     raise RuntimeError("could not lay out the example case")
 
