@@ -577,8 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true",
                    help="train the three models here instead of using the shipped ones (longer)")
     p.add_argument("--seed", type=int, default=1, help="phantom seed (the shipped models saw seed 0)")
-    p.add_argument("--precision", help="training precision, e.g. 32-true or bf16-mixed (default: "
-                                       "bf16-mixed on CPUs with bfloat16 instructions, else 32-true)")
+    p.add_argument("--precision", help="precision of training and scoring: 32-true (default) or "
+                                       "bf16-mixed (same figures, slower scoring on a CPU)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -117,19 +117,18 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
              precision: str | None = None, train_models: bool = False) -> Dict[str, object]:
     """Run the demo (see the module docstring); ``precision`` ``"32-true"`` (the default, on every
     CPU) or ``"bf16-mixed"``: the autocast of training and evaluation. Scoring the shipped models in
-    bfloat16 gives the same figures within 0.002 but is slower on a CPU (each box prompt is decoded
-    on its own: 821 s against 79 s with the images already encoded, on a Xeon with AMX), so it is
-    never chosen for the user; training here (``train_models``) is where bf16 can pay off."""
+    bfloat16 gives the same Dice within 0.004 but is slower on a CPU (each box prompt is decoded on
+    its own: 821 s against 79 s with the images already encoded, on a Xeon with AMX), so it is never
+    chosen for the user."""
     from ..data.phantom import make_phantom
     from ..data.readers import read_dataset
-    from .train import cpu_has_bf16
 
     start = time.perf_counter()
     for name in ("lightning.pytorch", "lightning.fabric"):  # device banners and tips: noise here
         logging.getLogger(name).setLevel(logging.WARNING)
     preset = dict(PRESETS["quick" if quick else "full"])
     preset.update({k: v for k, v in (("n", n), ("epochs", epochs)) if v is not None})
-    precision = precision or ("bf16-mixed" if train_models and cpu_has_bf16() else "32-true")
+    precision = precision or "32-true"
     if precision not in ("32-true", "bf16-mixed"):
         raise ValueError(f"precision must be 32-true or bf16-mixed, got {precision!r}")
     data_dir, cache = os.path.join(out, "data"), os.path.join(out, "feature_cache")
