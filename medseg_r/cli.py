@@ -315,10 +315,12 @@ def _cmd_make_data(args) -> int:
     if args.kind != "phantom":
         raise UserError(f"unknown data kind {args.kind!r} (known: phantom)")
     try:
-        path = make_phantom(args.out, n=args.n, seed=args.seed, size=args.size)
+        path = make_phantom(args.out, n=args.n, seed=args.seed, size=args.size, splits=args.splits)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    print(f"wrote {args.n} cases; manifest: {path}")
+    with open(path, encoding="utf-8") as handle:
+        count = sum(1 for line in handle if line.strip())
+    print(f"{count} of {args.n} cases ({', '.join(args.splits or ['train', 'val', 'test'])}); manifest: {path}")
     return 0
 
 
@@ -519,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=600, help="number of cases (default 600)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=256, help="image side in pixels")
+    p.add_argument("--splits", nargs="+", choices=["train", "val", "test"], default=None,
+                   help="write only these splits' cases, drawn exactly as in a full generation "
+                        "(default: all)")
     p.set_defaults(func=_cmd_make_data)
 
     p = sub.add_parser("train", help="train MedSeg-R (PyTorch Lightning)")

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     data, other = os.path.join(args.out, "data"), os.path.join(args.out, "data_seed1")
     make_phantom(data, n=args.n, seed=0, size=256)
-    make_phantom(other, n=max(100, args.n // 5), seed=1, size=256)
+    make_phantom(other, n=max(100, args.n // 5), seed=1, size=256, splits=("test",))
     cache = os.path.join(args.out, "feature_cache")
     test, root = read_dataset(data, split="test")
     other_test, other_root = read_dataset(other, split="test")

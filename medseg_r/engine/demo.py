@@ -132,16 +132,18 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
     if precision not in ("32-true", "bf16-mixed"):
         raise ValueError(f"precision must be 32-true or bf16-mixed, got {precision!r}")
     data_dir, cache = os.path.join(out, "data"), os.path.join(out, "feature_cache")
-    make_phantom(data_dir, n=preset["n"], seed=seed, size=256, progress=progress)
+    splits = ("train", "val", "test") if train_models else ("test",)  # scoring needs the test cases only
+    make_phantom(data_dir, n=preset["n"], seed=seed, size=256, splits=splits, progress=progress)
     t0 = time.perf_counter()
     print("== encoding the images once with the pretrained LiteMedSAM (shared by every model) ==",
           flush=True)
-    splits = ("train", "test") if train_models else ("test",)
-    encoded = encode_once(data_dir, cache, splits=splits, progress=progress)
+    encoded = encode_once(data_dir, cache, splits=("train", "test") if train_models else ("test",),
+                          progress=progress)
     test_records, root = read_dataset(data_dir, split="test")
     config = {"backbone": "litemedsam", "injection": "image embedding (neck)", "prompt": "report box",
               "models": "trained here" if train_models else "shipped (accuracy benchmark recipe)",
-              "cases": preset["n"], "seed": seed, "precision": precision, "encoded_images": encoded,
+              "cases": preset["n"], "test_cases": len(test_records), "seed": seed,
+              "precision": precision, "encoded_images": encoded,
               "encode_seconds": round(time.perf_counter() - t0, 1)}
     results: Dict[str, Dict[str, object]] = {}
     runs: Dict[str, str] = {}

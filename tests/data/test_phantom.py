@@ -226,3 +226,31 @@ def test_a_finished_generation_is_kept(tmp_path):
     assert image.stat().st_mtime_ns == stamp
     make_phantom(out, n=12, seed=6, size=64, progress=False)  # another seed: regenerated
     assert image.stat().st_mtime_ns != stamp
+
+
+def test_a_test_split_alone_is_drawn_as_in_a_full_generation(tmp_path):
+    full, part = str(tmp_path / "full"), str(tmp_path / "part")
+    make_phantom(full, n=20, seed=5, size=64, progress=False)
+    make_phantom(part, n=20, seed=5, size=64, splits=("test",), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "full" / "manifest.jsonl").read_text().splitlines()]
+    part_rows = [json.loads(line) for line in (tmp_path / "part" / "manifest.jsonl").read_text().splitlines()]
+    assert part_rows == [r for r in rows if r["split"] == "test"] and len(part_rows) == 4
+    for row in part_rows:
+        for key in ("image", "mask"):
+            assert (tmp_path / "part" / row[key]).read_bytes() == (tmp_path / "full" / row[key]).read_bytes()
+    assert not (tmp_path / "part" / "images" / "case_00000.png").exists()  # a train case
+    assert json.loads((tmp_path / "part" / "dataset.json").read_text())["splits"] == ["test"]
+    test_image = tmp_path / "part" / "images" / "case_00008.png"
+    stamp = test_image.stat().st_mtime_ns
+    make_phantom(part, n=20, seed=5, size=64, progress=False)  # asked for all: the rest is drawn
+    assert (tmp_path / "part" / "manifest.jsonl").read_text() == (tmp_path / "full" / "manifest.jsonl").read_text()
+    assert test_image.stat().st_mtime_ns == stamp  # the test cases were kept, not drawn again
+    assert json.loads((tmp_path / "part" / "dataset.json").read_text())["splits"] == ["train", "val", "test"]
+    make_phantom(part, n=20, seed=5, size=64, splits=("val",), progress=False)  # held: nothing to do
+    assert test_image.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("splits", [(), ("training",)])
+def test_unknown_splits_are_refused(tmp_path, splits):
+    with pytest.raises(ValueError, match="splits"):
+        make_phantom(str(tmp_path), n=10, seed=5, size=64, splits=splits, progress=False)

@@ -41,6 +41,8 @@ def test_demo_evaluates_the_shipped_models_on_fresh_cases(tmp_path, capsys):
     results = json.load(open(os.path.join(out, "results.json")))
     config = results["config"]
     assert config["encoded_images"] == 6 and config["seed"] == 1  # test split only, not seed 0
+    manifest = open(os.path.join(out, "data", "manifest.jsonl")).read().splitlines()
+    assert len(manifest) == config["test_cases"] == 6  # only the test cases are drawn to be scored
     assert config["models"].startswith("shipped") and "phantom" in config["trained_on"]
     assert "shipped weights" in capsys.readouterr().out
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -202,8 +202,9 @@ def make_case(index: int, *, seed: int, size: int, pools) -> Dict:
 GENERATOR_VERSION = 2  # bump when the same seed would draw other cases
 
 
-def _finished(out: str, *, n: int, seed: int, size: int):
-    """The manifest of a finished generation with these settings in ``out``, or ``None``."""
+def _finished(out: str, *, n: int, seed: int, size: int) -> Optional[Dict]:
+    """``dataset.json`` of a finished generation with these settings in ``out``, or ``None``. Its
+    ``splits`` say which splits were written (all of them where the key is absent: older folders)."""
     meta_path, manifest = os.path.join(out, "dataset.json"), os.path.join(out, "manifest.jsonl")
     if not (os.path.isfile(meta_path) and os.path.isfile(manifest)):
         return None
@@ -213,31 +214,51 @@ def _finished(out: str, *, n: int, seed: int, size: int):
     except (OSError, ValueError):
         return None
     same = (meta.get("kind"), meta.get("version"), meta.get("n"), meta.get("seed"), meta.get("size"))
-    return manifest if same == ("phantom", GENERATOR_VERSION, n, seed, size) else None
+    if same != ("phantom", GENERATOR_VERSION, n, seed, size):
+        return None
+    meta.setdefault("splits", list(SPLITS))
+    return meta
+
+
+def _read_rows(manifest: str) -> List[Dict]:
+    with open(manifest, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
-                 progress: bool = True) -> str:
+                 splits: Optional[Sequence[str]] = None, progress: bool = True) -> str:
     """Write ``n`` cases under ``out`` (images/, masks/, manifest.jsonl, dataset.json) and return
     the manifest's path.
 
-    Cases are split 70/10/20 by index. Every file is written atomically, so an interrupted run
-    leaves no partial file; running again regenerates the same cases from the seed. A folder that
-    already holds a finished generation with the same ``n``, ``seed``, ``size`` and generator version
-    (``dataset.json`` is written last) is kept as it is."""
+    Cases are split 70/10/20 by index and each is drawn from ``seed`` and its index alone, so
+    ``splits`` (default: all) may name the splits to write, e.g. ``("test",)`` for scoring only: the
+    manifest then holds those cases, exactly as a full generation draws them. Every file is written
+    atomically, so an interrupted run leaves no partial file; running again regenerates the same
+    cases from the seed. A folder that already holds a finished generation with the same ``n``,
+    ``seed``, ``size`` and generator version (``dataset.json`` is written last) is kept as it is;
+    asked for more splits than it holds, only the missing splits' cases are drawn."""
     from PIL import Image
     from tqdm import tqdm
 
     if n < 1 or size < 64:
         raise ValueError("n must be >= 1 and size >= 64")
+    wanted = list(SPLITS) if splits is None else list(splits)
+    unknown = sorted(set(wanted) - set(SPLITS))
+    if unknown or not wanted:
+        raise ValueError(f"splits must be a non-empty subset of {list(SPLITS)}, got {wanted}")
+    manifest = os.path.join(out, "manifest.jsonl")
     existing = _finished(out, n=n, seed=seed, size=size)
-    if existing:
-        return existing
+    have = set(existing["splits"]) if existing else set()
+    if have.issuperset(wanted):
+        return manifest
+    rows = [r for r in _read_rows(manifest) if r["split"] in have] if existing else []
+    done = set(have)
+    have.update(wanted)
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     os.makedirs(os.path.join(out, "masks"), exist_ok=True)
     pools = make_pools()
-    rows = []
-    for i in tqdm(range(n), desc="phantom", disable=not progress, unit="case"):
+    todo = [i for i in range(n) if split_and_position(i)[0] in have - done]
+    for i in tqdm(todo, desc="phantom", disable=not progress, unit="case"):
         case = make_case(i, seed=seed, size=size, pools=pools)
         name = f"case_{i:05d}"
         img_path, mask_path = f"images/{name}.png", f"masks/{name}.png"
@@ -248,12 +269,15 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
             Image.fromarray(case["mask"].astype(np.uint8) * 255).save(tmp, format="PNG")
         rows.append({"id": name, "image": img_path, "mask": mask_path,
                      **{k: v for k, v in case.items() if k not in ("image", "mask")}})
-    manifest = os.path.join(out, "manifest.jsonl")
+    rows.sort(key=lambda row: int(row["id"].rsplit("_", 1)[1]))
+    if existing:  # the old meta goes first: a crash below must not leave it naming the new splits
+        os.remove(os.path.join(out, "dataset.json"))
     with atomic_write(manifest) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
     meta = {"kind": "phantom", "version": GENERATOR_VERSION, "n": n, "seed": seed, "size": size,
+            "splits": [name for name in SPLITS if name in have],
             "mm_per_px": CHEST_WIDTH_MM / size, "orientation": "radiological",
             "augment_flip": False, "augment_flip_reason": AUGMENT_FLIP_REASON, "kinds": list(KINDS),
             "sources": {"lung_masks": "torchxrayvision/data/semantic_masks_v7labs_lungs.zip",
