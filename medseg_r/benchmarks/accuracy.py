@@ -122,17 +122,19 @@ def main(argv=None) -> int:
 def scored(trained, name: str, run: str, cache: str, test, other) -> Dict[str, object]:
     """The test-split summary of a trained run (its parameters and, for MedSeg-R, the seed-1
     generalisation set too); reused from ``run/eval/scored.json`` when that was written for this
-    very checkpoint (a resumed benchmark does not score finished runs again)."""
+    very checkpoint and its predicted masks are there (a resumed benchmark does not score finished
+    runs again)."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
     saved = os.path.join(run, "eval", "scored.json")
-    if stamp is not None and os.path.isfile(saved):
+    if stamp is not None and os.path.isfile(saved) and os.path.isdir(os.path.join(run, "eval", "predictions")):
         with open(saved, encoding="utf-8") as handle:
             payload = json.load(handle)
         if payload.get("model_mtime") == stamp:
             return payload["summary"]
     model = attach_cache(trained["loaded"], cache, name)
-    summary = evaluate(model, test[0], root=test[1], size=256, out_dir=os.path.join(run, "eval"))
+    summary = evaluate(model, test[0], root=test[1], size=256, out_dir=os.path.join(run, "eval"),
+                       save_predictions=True)
     summary["params"] = parameters(model)
     if name == "medseg_r":
         summary["generalisation"] = evaluate(model, other[0], root=other[1], size=256)

@@ -1,19 +1,28 @@
 """What limits a finished accuracy benchmark: Dice by size of the reference mask, the share of described
-lesions each model touches, and each run's validation Dice per epoch.
+lesions each model touches, where the masks went when a described lesion was missed, and each run's
+validation Dice per epoch.
 
     python -m medseg_r.benchmarks.breakdown medseg_r_accuracy [--rows medseg_r none] [--edges 50 150 400]
 
 Reads what ``python -m medseg_r.benchmarks.accuracy --out DIR`` wrote: ``DIR/runs/ROW_seedS/eval/cases.csv``
-(per-case metrics of the test split) and ``DIR/runs/ROW_seedS/logs/version_*/metrics.csv`` (Lightning's
-log; a resumed run has several versions, later ones win). Size bands are in pixels of the reference mask
-at the benchmark's resolution; each band's Dice is the mean over the band's positive cases, then the mean
-over seeds. Nothing is trained or run.
+(per-case metrics of the test split), ``DIR/runs/ROW_seedS/eval/predictions/ID.png`` (the predicted masks),
+``DIR/data/manifest.jsonl`` (every lesion of a case with its role and box) and
+``DIR/runs/ROW_seedS/logs/version_*/metrics.csv`` (Lightning's log; a resumed run has several versions,
+later ones win). Size bands are in pixels of the reference mask at the benchmark's resolution; each band's
+Dice is the mean over the band's positive cases, then the mean over seeds. Nothing is trained or run.
+
+Where the masks went (:func:`lesion_outcomes`): a described lesion (role ``target``: the reference mask
+within its box) is *found* when the predicted mask overlaps it. A missed one is put in the first class
+that holds: the case's mask is *empty*; it marks pixels of an *undescribed lesion* (a lesion the report
+names as not the target, e.g. a stable scar, or leaves out: a pixel outside the reference inside that
+lesion's box); it overlaps *another described lesion* of the case; else it lies *elsewhere* (on no lesion).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import glob
+import json
 import os
 import re
 from typing import Dict, List, Optional
@@ -57,6 +66,104 @@ def size_bands(cases: List[Dict[str, str]], edges: List[float]) -> List[Optional
 def lesions_found(cases: List[Dict[str, str]]) -> Optional[float]:
     total = sum(int(r["lesions"]) for r in cases)
     return sum(int(r["lesions_found"]) for r in cases) / total if total else None
+
+
+OUTCOMES = ("found", "empty", "undescribed lesion", "another described lesion", "elsewhere")
+BY_PRIOR = ("by_location", "by_texture", "by_shape")
+
+
+def _box(shape, bbox) -> np.ndarray:
+    x0, y0, x1, y1 = bbox
+    inside = np.zeros(shape, dtype=bool)
+    inside[y0:y1 + 1, x0:x1 + 1] = True
+    return inside
+
+
+def read_manifest(data_dir: str) -> Dict[str, Dict]:
+    with open(os.path.join(data_dir, "manifest.jsonl"), encoding="utf-8") as handle:
+        return {row["id"]: row for row in (json.loads(line) for line in handle if line.strip())}
+
+
+def case_outcomes(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) -> List[str]:
+    """One outcome of :data:`OUTCOMES` per described lesion of a case (module docstring)."""
+    targets = [_box(truth.shape, l["bbox"]) & truth for l in lesions if l["role"] == "target"]
+    others = [_box(truth.shape, l["bbox"]) & ~truth for l in lesions if l["role"] != "target"]
+    hits = [bool((pred & t).any()) for t in targets]
+    on_undescribed = any((pred & o).any() for o in others)
+    outcomes = []
+    for i, hit in enumerate(hits):
+        if hit:
+            outcomes.append("found")
+        elif not pred.any():
+            outcomes.append("empty")
+        elif on_undescribed:
+            outcomes.append("undescribed lesion")
+        elif any(h for j, h in enumerate(hits) if j != i):
+            outcomes.append("another described lesion")
+        else:
+            outcomes.append("elsewhere")
+    return outcomes
+
+
+def lesion_outcomes(run: str, manifest: Dict[str, Dict], root: str) -> Optional[Dict[str, object]]:
+    """Shares of the described lesions of a run's positive test cases in each outcome, the Dice of the
+    cases whose every described lesion was found, and per subset of :data:`BY_PRIOR` the share of cases
+    whose mask marks an undescribed lesion; ``None`` when the run has no saved predictions."""
+    from PIL import Image
+
+    folder = os.path.join(run, "eval", "predictions")
+    if not os.path.isdir(folder):
+        return None
+    counts = {o: 0 for o in OUTCOMES}
+    all_found: List[float] = []
+    took = {s: [] for s in BY_PRIOR}
+    for r in read_cases(run):
+        case = manifest[r["id"]]
+        pred = np.asarray(Image.open(os.path.join(folder, f"{r['id']}.png"))) > 127
+        truth = np.asarray(Image.open(os.path.join(root, case["mask"]))) > 127
+        if truth.shape != pred.shape:
+            raise ValueError(f"{r['id']}: prediction {pred.shape} and reference {truth.shape} differ in size")
+        outcomes = case_outcomes(pred, truth, case["lesions"])
+        for o in outcomes:
+            counts[o] += 1
+        if outcomes and all(o == "found" for o in outcomes):
+            all_found.append(float(r["dice"]))
+        others = [_box(truth.shape, l["bbox"]) & ~truth for l in case["lesions"] if l["role"] != "target"]
+        for s in BY_PRIOR:
+            if s in r["tags"].split(";"):
+                took[s].append(float(any((pred & o).any() for o in others)))
+    total = sum(counts.values())
+    return {"lesions": total, "shares": {o: counts[o] / total if total else None for o in OUTCOMES},
+            "dice_all_found": float(np.mean(all_found)) if all_found else None,
+            "cases_all_found": len(all_found),
+            "took_undescribed": {s: float(np.mean(v)) if v else None for s, v in took.items()}}
+
+
+def outcome_table(out: str, runs: Dict[str, Dict[int, str]], rows: List[str]) -> List[str]:
+    """Markdown lines: where the masks went, mean over each row's seeds (rows without predictions are
+    named below the table)."""
+    root = os.path.join(out, "data")
+    manifest = read_manifest(root)
+    lines = ["Described lesions of the positive test cases, by where the mask went (shares; mean over seeds):", "",
+             "| row | lesions | " + " | ".join(OUTCOMES) + " | Dice, every lesion found (cases) | "
+             + " | ".join(f"{s}: mask on an undescribed lesion" for s in BY_PRIOR) + " |",
+             "|---" * (len(OUTCOMES) + len(BY_PRIOR) + 3) + "|"]
+    missing = []
+    for row in rows:
+        per_seed = [lesion_outcomes(run, manifest, root) for _, run in sorted(runs[row].items())]
+        per_seed = [p for p in per_seed if p is not None]
+        if not per_seed:
+            missing.append(row)
+            continue
+        shares = [_f(_mean([p["shares"][o] for p in per_seed])) for o in OUTCOMES]
+        took = [_f(_mean([p["took_undescribed"][s] for p in per_seed])) for s in BY_PRIOR]
+        cases = int(np.mean([p["cases_all_found"] for p in per_seed]))
+        lines.append(f"| {row} | {per_seed[0]['lesions']} | " + " | ".join(shares)
+                     + f" | {_f(_mean([p['dice_all_found'] for p in per_seed]))} ({cases}) | " + " | ".join(took) + " |")
+    if missing:
+        lines += ["", f"(no saved predictions for {', '.join(missing)}: scored before this analysis existed; run the "
+                      "benchmark's command again to score them anew)"]
+    return lines
 
 
 def val_dice_per_epoch(run: str) -> List[float]:
@@ -107,6 +214,8 @@ def report(out: str, rows: Optional[List[str]] = None, edges: Optional[List[floa
         for seed in seeds:
             epochs = val_dice_per_epoch(runs[row][seed])
             lines.append(f"  seed {seed} validation Dice per epoch: {', '.join(f'{d:.3f}' for d in epochs) or '-'}")
+    if os.path.isfile(os.path.join(out, "data", "manifest.jsonl")):
+        lines += [""] + outcome_table(out, runs, rows)
     return "\n".join(lines)
 
 

@@ -92,8 +92,11 @@ def confidence_ranking(rows: List[Dict[str, object]]) -> Dict[str, Optional[floa
 
 @torch.no_grad()
 def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = None, batch_size: int = 8,
-             threshold: float = 0.0, overlays: int = 0, progress: bool = False) -> Dict[str, object]:
-    """Evaluate ``model`` on ``records``; writes ``cases.csv`` and ``summary.json`` under ``out_dir``."""
+             threshold: float = 0.0, overlays: int = 0, save_predictions: bool = False,
+             progress: bool = False) -> Dict[str, object]:
+    """Evaluate ``model`` on ``records``; writes ``cases.csv`` and ``summary.json`` under ``out_dir``,
+    and with ``save_predictions`` each predicted mask as ``out_dir/predictions/ID.png`` (0/255, the
+    evaluation's size: what :mod:`medseg_r.benchmarks.breakdown` reads to say where masks went)."""
     from tqdm import tqdm
 
     model.eval()
@@ -114,6 +117,11 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
             row["predicted_iou"] = float(ious[i]) if ious is not None else None
             row["mean_probability"] = float(probs[i][preds[i]].mean()) if preds[i].any() else 0.0
             rows.append(row)
+            if out_dir and save_predictions:
+                from PIL import Image
+
+                with atomic_write(os.path.join(out_dir, "predictions", f"{case_id}.png")) as tmp:
+                    Image.fromarray(preds[i].astype(np.uint8) * 255).save(tmp, format="PNG")
             if out_dir and shown < overlays:
                 from PIL import Image
 

@@ -1,21 +1,24 @@
 import csv
+import json
 import os
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from medseg_r.benchmarks.breakdown import main, report
 
 KEYS = ["id", "tags", "dice", "iou", "hd95", "false_positive", "pred_px", "truth_px", "lesions", "lesions_found"]
 
 
-def _run(out, name, cases, val_dice_by_version):
+def _run(out, name, cases, val_dice_by_version, tags=""):
     run = os.path.join(out, "runs", name)
     os.makedirs(os.path.join(run, "eval"))
     with open(os.path.join(run, "eval", "cases.csv"), "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=KEYS)
         writer.writeheader()
         for i, (dice, px, lesions, found) in enumerate(cases):
-            writer.writerow({"id": f"c{i}", "tags": "", "dice": dice, "truth_px": px, "lesions": lesions,
+            writer.writerow({"id": f"c{i}", "tags": tags, "dice": dice, "truth_px": px, "lesions": lesions,
                              "lesions_found": found})
         writer.writerow({"id": "neg", "tags": "negative", "dice": "", "false_positive": 1.0, "truth_px": 0})
     for version, values in enumerate(val_dice_by_version):
@@ -58,3 +61,47 @@ def test_missing_runs_and_rows_are_clear_errors(tmp_path, capsys):
     assert "no evaluated run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--edges", "0"])
+
+
+def _lesion(role, bbox):
+    return {"role": role, "bbox": bbox}
+
+
+def test_case_outcomes_put_each_missed_lesion_in_the_first_class_that_holds():
+    from medseg_r.benchmarks.breakdown import case_outcomes
+
+    truth = np.zeros((32, 32), bool)
+    truth[2:6, 2:6] = True  # described lesion A
+    truth[20:24, 20:24] = True  # described lesion B
+    lesions = [_lesion("target", [2, 2, 5, 5]), _lesion("target", [20, 20, 23, 23]),
+               _lesion("mentioned", [10, 20, 13, 23])]  # a stable scar the report names as not the target
+    pred = np.zeros_like(truth)
+    assert case_outcomes(pred, truth, lesions) == ["empty", "empty"]
+    pred[3, 3] = True
+    assert case_outcomes(pred, truth, lesions) == ["found", "another described lesion"]
+    pred[21, 11] = True  # also on the scar
+    assert case_outcomes(pred, truth, lesions) == ["found", "undescribed lesion"]
+    pred[:] = False
+    pred[30, 0] = True
+    assert case_outcomes(pred, truth, lesions) == ["elsewhere", "elsewhere"]
+
+
+def test_outcome_table_reads_predictions_and_the_manifest(tmp_path):
+    out = str(tmp_path)
+    data = tmp_path / "data"
+    (data / "masks").mkdir(parents=True)
+    truth = np.zeros((16, 16), np.uint8)
+    truth[1:4, 1:4] = 255
+    Image.fromarray(truth).save(data / "masks" / "c0.png")
+    with open(data / "manifest.jsonl", "w") as handle:
+        handle.write(json.dumps({"id": "c0", "mask": "masks/c0.png", "lesions": [
+            _lesion("target", [1, 1, 3, 3]), _lesion("omitted", [10, 10, 12, 12])]}) + "\n")
+    _run(out, "medseg_r_seed0", [(0.0, 9, 1, 0)], [], tags="by_texture")
+    _run(out, "none_seed0", [(0.0, 9, 1, 0)], [])  # scored before predictions were saved
+    pred = np.zeros((16, 16), np.uint8)
+    pred[11, 11] = 255  # the mask went to the omitted lesion
+    (tmp_path / "runs" / "medseg_r_seed0" / "eval" / "predictions").mkdir()
+    Image.fromarray(pred).save(tmp_path / "runs" / "medseg_r_seed0" / "eval" / "predictions" / "c0.png")
+    text = report(out)
+    assert "| medseg_r | 1 | 0.000 | 0.000 | 1.000 | 0.000 | 0.000 | - (0) | - | 1.000 | - |" in text
+    assert "no saved predictions for none" in text

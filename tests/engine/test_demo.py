@@ -6,6 +6,7 @@ import os
 import pytest
 
 from medseg_r.benchmarks.accuracy import main as accuracy_main
+from medseg_r.benchmarks.breakdown import report as breakdown_report
 from medseg_r.engine.demo import SHIPPED, run_demo, targets
 from medseg_r.model.shipped import shipped_path
 
@@ -83,6 +84,11 @@ def test_accuracy_benchmark_rows_oracle_and_zone_box(tmp_path, capsys):
     assert rows["litemedsam_oracle_box"]["overall"]["dice"]["mean"] > 0.4
     assert rows["zone_box"]["overall"]["dice"]["mean"] < rows["litemedsam_oracle_box"]["overall"]["dice"]["mean"]
     assert "| medseg_r |" in capsys.readouterr().out
+    tests = [json.loads(line) for line in open(os.path.join(out, "data", "manifest.jsonl"))]
+    tests = {r["id"] for r in tests if r["split"] == "test"}
+    predictions = os.path.join(out, "runs", "medseg_r_seed1", "eval", "predictions")
+    assert {name[:-4] for name in os.listdir(predictions)} == tests  # what the breakdown reads
+    assert "| medseg_r | " in breakdown_report(out) and "where the mask went" in breakdown_report(out)
 
 
 def test_accuracy_benchmark_rejects_an_unknown_row(tmp_path):
