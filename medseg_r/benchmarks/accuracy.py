@@ -60,6 +60,9 @@ def main(argv=None) -> int:
                         help=f"rows: {', '.join(list(ROWS) + list(UNTRAINED))}")
     parser.add_argument("--one-seed", nargs="+", default=ONE_SEED,
                         help="rows trained with the first seed only ('none': every row all seeds)")
+    parser.add_argument("--generalisation-n", type=int, default=None,
+                        help="cases of the seed-1 generation whose test split (a fifth) MedSeg-R is also "
+                             "scored on (default: max(100, n/5))")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precision", default=None,
                         help="training precision (default: bf16-mixed on CPUs with bfloat16 "
@@ -74,7 +77,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     data, other = os.path.join(args.out, "data"), os.path.join(args.out, "data_seed1")
     make_phantom(data, n=args.n, seed=0, size=256)
-    make_phantom(other, n=max(100, args.n // 5), seed=1, size=256, splits=("test",))
+    make_phantom(other, n=args.generalisation_n or max(100, args.n // 5), seed=1, size=256,
+                 splits=("test",))
     cache = os.path.join(args.out, "feature_cache")
     test, root = read_dataset(data, split="test")
     other_test, other_root = read_dataset(other, split="test")

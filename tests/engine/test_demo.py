@@ -73,7 +73,8 @@ def test_targets_are_margins_checked_against_their_minimum():
 
 def test_accuracy_benchmark_rows_oracle_and_zone_box(tmp_path, capsys):
     out = str(tmp_path / "acc")
-    assert accuracy_main(["--out", out, "--n", "20", "--epochs", "1", "--seeds", "0", "1",
+    assert accuracy_main(["--out", out, "--n", "20", "--generalisation-n", "10", "--epochs", "1",
+                          "--seeds", "0", "1",
                           "--rows", "medseg_r", "litemedsam_oracle_box", "zone_box"]) == 0
     payload = json.load(open(os.path.join(out, "accuracy.json")))
     assert set(payload["rows"]) == {"medseg_r", "litemedsam_oracle_box", "zone_box"}
