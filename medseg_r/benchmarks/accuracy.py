@@ -126,15 +126,15 @@ def main(argv=None) -> int:
 def scored(trained, name: str, run: str, cache: str, test, other) -> Dict[str, object]:
     """The test-split summary of a trained run (its parameters and, for MedSeg-R, the seed-1
     generalisation set too); reused from ``run/eval/scored.json`` when that was written for this
-    very checkpoint and its predicted masks are there (a resumed benchmark does not score finished
-    runs again)."""
+    very checkpoint, with its predicted masks (a resumed benchmark does not score finished runs
+    again; a run scored by an earlier version, or killed while scoring, is scored anew)."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
     saved = os.path.join(run, "eval", "scored.json")
-    if stamp is not None and os.path.isfile(saved) and os.path.isdir(os.path.join(run, "eval", "predictions")):
+    if stamp is not None and os.path.isfile(saved):
         with open(saved, encoding="utf-8") as handle:
             payload = json.load(handle)
-        if payload.get("model_mtime") == stamp:
+        if payload.get("model_mtime") == stamp and payload.get("predictions_saved"):
             return payload["summary"]
     model = attach_cache(trained["loaded"], cache, name)
     summary = evaluate(model, test[0], root=test[1], size=256, out_dir=os.path.join(run, "eval"),
@@ -144,7 +144,7 @@ def scored(trained, name: str, run: str, cache: str, test, other) -> Dict[str, o
         summary["generalisation"] = evaluate(model, other[0], root=other[1], size=256)
     with atomic_write(saved) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"model_mtime": stamp, "summary": summary}, handle)
+            json.dump({"model_mtime": stamp, "predictions_saved": True, "summary": summary}, handle)
     return summary
 
 

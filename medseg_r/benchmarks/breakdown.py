@@ -108,16 +108,17 @@ def case_outcomes(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) -> L
 def lesion_outcomes(run: str, manifest: Dict[str, Dict], root: str) -> Optional[Dict[str, object]]:
     """Shares of the described lesions of a run's positive test cases in each outcome, the Dice of the
     cases whose every described lesion was found, and per subset of :data:`BY_PRIOR` the share of cases
-    whose mask marks an undescribed lesion; ``None`` when the run has no saved predictions."""
+    whose mask marks an undescribed lesion; ``None`` when the run's predictions are not all saved."""
     from PIL import Image
 
     folder = os.path.join(run, "eval", "predictions")
-    if not os.path.isdir(folder):
-        return None
+    cases = read_cases(run)
+    if not all(os.path.isfile(os.path.join(folder, f"{r['id']}.png")) for r in cases):
+        return None  # scored before predictions were saved, or killed while scoring
     counts = {o: 0 for o in OUTCOMES}
     all_found: List[float] = []
     took = {s: [] for s in BY_PRIOR}
-    for r in read_cases(run):
+    for r in cases:
         case = manifest[r["id"]]
         pred = np.asarray(Image.open(os.path.join(folder, f"{r['id']}.png"))) > 127
         truth = np.asarray(Image.open(os.path.join(root, case["mask"]))) > 127
@@ -161,8 +162,8 @@ def outcome_table(out: str, runs: Dict[str, Dict[int, str]], rows: List[str]) ->
         lines.append(f"| {row} | {per_seed[0]['lesions']} | " + " | ".join(shares)
                      + f" | {_f(_mean([p['dice_all_found'] for p in per_seed]))} ({cases}) | " + " | ".join(took) + " |")
     if missing:
-        lines += ["", f"(no saved predictions for {', '.join(missing)}: scored before this analysis existed; run the "
-                      "benchmark's command again to score them anew)"]
+        lines += ["", f"(no saved predictions for {', '.join(missing)}: scored before this analysis existed or "
+                      "killed while scoring; run the benchmark's command again to score them anew)"]
     return lines
 
 
