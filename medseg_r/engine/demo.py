@@ -1,8 +1,9 @@
 """``medseg-r demo``: the embedded default, end to end on a laptop CPU.
 
-Generates fresh phantom cases (another seed than the accuracy benchmark's, test pools of lungs and
-nodules never used in training), encodes their test split once with the pretrained LiteMedSAM (the
-image encoder is frozen; its embeddings go to a feature cache every model reads), and compares
+Draws the test cases of a fresh phantom generation (another seed than the accuracy benchmark's, test
+pools of lungs and nodules never used in training; ``--train`` draws the other splits too), encodes
+them once with the pretrained LiteMedSAM (the image encoder is frozen; its embeddings go to a feature
+cache every model reads), and compares
 MedSeg-R with its two capacity-matched baselines (``none``: the same modules fed a constant;
 ``text_token``: fed one embedding of the report text) on it: one side-by-side table with each
 model's trainable parameters and MedSeg-R's margins against its targets, ``OUT/results.json`` and
