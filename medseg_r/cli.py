@@ -576,7 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlays", type=int, default=0, help="write overlay PNGs for the first N cases")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("demo", help="fresh phantom test cases -> the shipped MedSeg-R and its two baselines -> one table (CPU)")
+    p = sub.add_parser("demo", help="fresh phantom test cases -> the shipped MedSeg-R and its two "
+                                    "baselines -> one table (CPU)")
     p.add_argument("--out", default="medseg_r_demo")
     p.add_argument("--quick", action="store_true", help="fewer cases (a smoke test of the pipeline)")
     p.add_argument("--train", action="store_true",
