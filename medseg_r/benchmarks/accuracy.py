@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     data, other = os.path.join(args.out, "data"), os.path.join(args.out, "data_seed1")
     make_phantom(data, n=args.n, seed=0, size=256)
-    make_phantom(other, n=args.generalisation_n or max(100, args.n // 5), seed=1, size=256,
+    other_n = max(100, args.n // 5) if args.generalisation_n is None else args.generalisation_n
+    make_phantom(other, n=other_n, seed=1, size=256,
                  splits=("test",))
     cache = os.path.join(args.out, "feature_cache")
     test, root = read_dataset(data, split="test")

@@ -158,7 +158,7 @@ def outcome_table(out: str, runs: Dict[str, Dict[int, str]], rows: List[str]) ->
             continue
         shares = [_f(_mean([p["shares"][o] for p in per_seed])) for o in OUTCOMES]
         took = [_f(_mean([p["took_undescribed"][s] for p in per_seed])) for s in BY_PRIOR]
-        cases = int(np.mean([p["cases_all_found"] for p in per_seed]))
+        cases = round(float(np.mean([p["cases_all_found"] for p in per_seed])))
         lines.append(f"| {row} | {per_seed[0]['lesions']} | " + " | ".join(shares)
                      + f" | {_f(_mean([p['dice_all_found'] for p in per_seed]))} ({cases}) | " + " | ".join(took) + " |")
     if missing:
