@@ -84,12 +84,16 @@ def read_manifest(data_dir: str) -> Dict[str, Dict]:
         return {row["id"]: row for row in (json.loads(line) for line in handle if line.strip())}
 
 
+def marks_undescribed(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) -> bool:
+    """Whether ``pred`` marks a pixel outside the reference inside an undescribed lesion's box."""
+    return any((pred & _box(truth.shape, l["bbox"]) & ~truth).any() for l in lesions if l["role"] != "target")
+
+
 def case_outcomes(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) -> List[str]:
     """One outcome of :data:`OUTCOMES` per described lesion of a case (module docstring)."""
     targets = [_box(truth.shape, l["bbox"]) & truth for l in lesions if l["role"] == "target"]
-    others = [_box(truth.shape, l["bbox"]) & ~truth for l in lesions if l["role"] != "target"]
     hits = [bool((pred & t).any()) for t in targets]
-    on_undescribed = any((pred & o).any() for o in others)
+    on_undescribed = marks_undescribed(pred, truth, lesions)
     outcomes = []
     for i, hit in enumerate(hits):
         if hit:
@@ -129,10 +133,9 @@ def lesion_outcomes(run: str, manifest: Dict[str, Dict], root: str) -> Optional[
             counts[o] += 1
         if outcomes and all(o == "found" for o in outcomes):
             all_found.append(float(r["dice"]))
-        others = [_box(truth.shape, l["bbox"]) & ~truth for l in case["lesions"] if l["role"] != "target"]
         for s in BY_PRIOR:
             if s in r["tags"].split(";"):
-                took[s].append(float(any((pred & o).any() for o in others)))
+                took[s].append(float(marks_undescribed(pred, truth, case["lesions"])))
     total = sum(counts.values())
     return {"lesions": total, "shares": {o: counts[o] / total if total else None for o in OUTCOMES},
             "dice_all_found": float(np.mean(all_found)) if all_found else None,
