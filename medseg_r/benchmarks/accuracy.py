@@ -31,7 +31,8 @@ import torch
 
 from ..data.phantom import make_phantom
 from ..data.readers import read_dataset
-from ..engine.comparison import ABLATION_SUBSET, ROWS, attach_cache, describe, parameters, train_row
+from ..engine.comparison import (ABLATION_SUBSET, ROWS, VARIANT_ABLATIONS, attach_cache, describe,
+                                 parameters, train_row)
 from ..engine.evaluate import evaluate
 from ..io import atomic_write
 from ..runtime import keep_freed_memory
@@ -163,6 +164,12 @@ def render(results, per_seed_of, args) -> str:
         parts += ["Ablations, Dice on the subset each module is built for (MedSeg-R minus ablation):",
                   subset_table(results, ["medseg_r"] + ablations,
                                ["by_location", "by_texture", "by_shape", "small"]), ""]
+    for variant, own in VARIANT_ABLATIONS.items():
+        present = [r for r in own if r in results]
+        if variant in results and present:
+            parts += [f"Ablations of {variant} ({ROWS[variant].what}; {variant} minus ablation):",
+                      subset_table(results, [variant] + present,
+                                   ["by_location", "by_texture", "by_shape", "small"]), ""]
     phrasing = [r for r in results if results[r]["subsets"].get("phrasing_new", {}).get("mean")
                 is not None]
     if phrasing:

@@ -46,6 +46,10 @@ ROWS: Dict[str, Row] = {
     "no_dynamic_conv": Row(options={**LATE, "dynamic_conv": False}, what="ablation"),
     "no_deformable": Row(options={**LATE, "deformable": False}, what="ablation"),
     "no_location_map": Row(options={**LATE, "location_map": False}, what="ablation"),
+    "fine_head": Row(options={**LATE, "box_modulation": "fine"},
+                     what="MedSeg-R, the box head modulated at the full embedding grid (4 px cells)"),
+    "fine_head_no_deformable": Row(options={**LATE, "box_modulation": "fine", "deformable": False},
+                                   what="ablation of fine_head"),
     "early_injection": Row(options=EARLY, cached=True,
                            what="modulated after TinyViT stages 0 and 1 (encoder rerun each step)"),
     "box_decoder_finetune": Row(options={**LATE, "freeze": "image_encoder"}, objective="both",
@@ -64,6 +68,8 @@ ROWS: Dict[str, Row] = {
 # The rows whose module is built to pick the lesion in each subset (issue: "subsets that need each prior")
 ABLATION_SUBSET = {"no_spatial_attention": "by_location", "no_location_map": "by_location",
                    "no_dynamic_conv": "by_texture", "no_deformable": "by_shape"}
+# Variants of MedSeg-R with ablations of their own: each is compared with its own variant
+VARIANT_ABLATIONS = {"fine_head": ["fine_head_no_deformable"]}
 
 
 def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_size: int = 8,

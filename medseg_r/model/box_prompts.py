@@ -64,16 +64,20 @@ class BoxHead(nn.Module):
     with oneDNN on a CPU), so a CPU trains the head on cached embeddings.
 
     ``modulator`` (a :class:`~medseg_r.perception.SiteModulator` of width ``hidden``): the
-    report's priors modulate the head's own features too, before the context blocks, where the
-    image stem's detail (a lesion's texture and outline) sits beside the embedding: location through
-    spatial attention, texture through dynamic convolution, shape through deformable sampling, each
-    behind a zero-initialised gate as at the encoder's sites.
+    report's priors modulate the head's own features too, where the image stem's detail (a lesion's
+    texture and outline) sits beside the embedding: location through spatial attention, texture
+    through dynamic convolution, shape through deformable sampling, each behind a zero-initialised
+    gate as at the encoder's sites. ``modulate_at``: ``"coarse"``, at half the grid before the
+    context blocks (their context then follows the priors), or ``"fine"``, at the full grid after
+    the stem is added back (finer cells, so a lesion's outline spans more of them; the modules cost
+    four times as much there).
 
     Args:
         channels: embedding channels ``E``. hidden: working width. stem: channels of the image
             stem (0: no stem).
         prior: initial ``extent`` probability of every cell.
         modulator: the perception modules of the head (``None``: an unconditioned head).
+        modulate_at: ``"coarse"`` or ``"fine"`` (where ``modulator`` runs).
 
     Shapes: ``embedding`` ``[B, E, h, w]``, ``attention`` ``[B, 1, h', w']`` (resized to ``h, w``;
     ``None``: a flat 0.5), ``canvas`` ``[B, 3, S, S]`` (the encoder's input), ``priors`` (fused
@@ -82,10 +86,14 @@ class BoxHead(nn.Module):
     """
 
     def __init__(self, *, channels: int, hidden: int = 48, stem: int = 32,
-                 prior: float = 0.01, modulator: Optional[nn.Module] = None) -> None:
+                 prior: float = 0.01, modulator: Optional[nn.Module] = None,
+                 modulate_at: str = "coarse") -> None:
         super().__init__()
         if hidden < 1 or stem < 0:
             raise ValueError("hidden must be >= 1 and stem >= 0")
+        if modulate_at not in ("coarse", "fine"):
+            raise ValueError(f"modulate_at must be 'coarse' or 'fine', got {modulate_at!r}")
+        self.modulate_at = modulate_at
         half = max(1, stem // 2)
         self.stem = None if stem == 0 else nn.Sequential(
             nn.Conv2d(3, half, kernel_size=3, stride=2, padding=1), nn.GELU(),
@@ -121,12 +129,19 @@ class BoxHead(nn.Module):
         pooled = F.adaptive_avg_pool2d(embedding, coarse)
         x = self.embedding_in(pooled.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         x = x + self.image_in(F.adaptive_avg_pool2d(fine, coarse))
-        if self.modulator is not None and priors is not None:
-            location = render(coarse) if render is not None else None
-            x = self.modulator(x.permute(0, 2, 3, 1), priors, location)[0].permute(0, 3, 1, 2)
+        modulate = self.modulator is not None and priors is not None
+        if modulate and self.modulate_at == "coarse":
+            x = self._modulate(x, priors, render)
         x = self.context(x)
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-        return self.out(F.gelu(x + self.fine_in(fine)))
+        x = x + self.fine_in(fine)
+        if modulate and self.modulate_at == "fine":
+            x = self._modulate(x, priors, render)
+        return self.out(F.gelu(x))
+
+    def _modulate(self, x: torch.Tensor, priors: dict, render: Optional[Callable]) -> torch.Tensor:
+        location = render(tuple(x.shape[-2:])) if render is not None else None
+        return self.modulator(x.permute(0, 2, 3, 1), priors, location)[0].permute(0, 3, 1, 2)
 
 
 Finding = Tuple[torch.Tensor, Sequence[int]]  # location maps [n, h, w] and a count per finding

@@ -64,11 +64,13 @@ class MedSegR(nn.Module):
         if cfg.report_box:
             head_modules = None
             if cfg.uses_prior_modules and cfg.modules:  # the head's features are modulated too
+                # "fine": at the embedding's own grid, whatever module_grid says (that is its point)
+                grid = cfg.module_grid if cfg.box_modulation == "coarse" else self.img_size
                 head_modules = SiteModulator(channels=cfg.box_hidden, prior_dim=cfg.prior_dim,
                                              bottleneck=cfg.bottleneck, modules=cfg.modules,
-                                             use_map=cfg.location_map, max_grid=cfg.module_grid)
+                                             use_map=cfg.location_map, max_grid=grid)
             self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden, stem=cfg.box_stem,
-                                    modulator=head_modules)
+                                    modulator=head_modules, modulate_at=cfg.box_modulation)
         if cfg.uses_prior_modules:
             self.prior_encoder = PriorEncoder(dim=cfg.prior_dim, max_findings=cfg.max_findings,
                                               text_encoder=build_text_encoder(cfg.text_encoder))

@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 PRIOR_MODES = ("structured", "none", "text_token")
 FREEZE_MODES = ("image_encoder", "backbone", "none")
 ORIENTATIONS = ("radiological", "neurological")
+BOX_MODULATION = ("coarse", "fine")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,10 @@ class ModelOptions:
             findings boxes every region whose ``extent`` passes ``box_threshold``.
             ``box_region``: a finding's box is the extent region above this fraction of the
             local peak; ``box_hidden``, ``box_stem``: the head's width and the channels of its
-            image stem (0: none).
+            image stem (0: none). ``box_modulation``: where the priors modulate the head's
+            features: ``"coarse"`` (at half the embedding grid, before the context blocks) or
+            ``"fine"`` (at the full grid, after the image stem's detail is added: 4 px cells at
+            256 px, where a 15-25 px lesion's outline spans several cells).
     """
 
     priors: str = "structured"
@@ -73,6 +77,7 @@ class ModelOptions:
     box_region: float = 0.5
     box_hidden: int = 48
     box_stem: int = 32
+    box_modulation: str = "coarse"
 
     def __post_init__(self) -> None:
         if self.priors not in PRIOR_MODES:
@@ -87,6 +92,9 @@ class ModelOptions:
             raise ValueError(f"box_threshold must be in (0, 1), got {self.box_threshold}")
         if not 0.0 <= self.box_region < 1.0:
             raise ValueError(f"box_region must be in [0, 1), got {self.box_region}")
+        if self.box_modulation not in BOX_MODULATION:
+            raise ValueError(f"box_modulation must be one of {BOX_MODULATION}, "
+                             f"got {self.box_modulation!r}")
         if self.box_hidden < 1 or self.box_stem < 0:
             raise ValueError("box_hidden must be >= 1 and box_stem >= 0")
         if self.inject_at is not None:
