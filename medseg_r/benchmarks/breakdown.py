@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
-import json
 import os
 import re
 from typing import Dict, List, Optional
 
 import numpy as np
+
+from ..data.readers import read_jsonl_rows
 
 
 def find_runs(out: str) -> Dict[str, Dict[int, str]]:
@@ -80,8 +81,7 @@ def _box(shape, bbox) -> np.ndarray:
 
 
 def read_manifest(data_dir: str) -> Dict[str, Dict]:
-    with open(os.path.join(data_dir, "manifest.jsonl"), encoding="utf-8") as handle:
-        return {row["id"]: row for row in (json.loads(line) for line in handle if line.strip())}
+    return {row["id"]: row for _, row in read_jsonl_rows(os.path.join(data_dir, "manifest.jsonl"))}
 
 
 def marks_undescribed(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) -> bool:

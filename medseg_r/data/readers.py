@@ -50,16 +50,21 @@ def _from_row(row: Dict[str, object], number: int, source: str) -> Record:
 
 @register_reader(".jsonl")
 def read_jsonl_manifest(path: str, **_: object) -> List[Record]:
-    records = []
+    return [_from_row(row, number, path) for number, row in read_jsonl_rows(path)]
+
+
+def read_jsonl_rows(path: str) -> List[tuple]:
+    """``(line number, row dict)`` of each non-blank line of a JSON-lines file; a line that is not
+    JSON is a ``ValueError`` naming the file and the line."""
+    rows = []
     with open(path, "r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:
-                    row = json.loads(line)
+                    rows.append((number, json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-                records.append(_from_row(row, number, path))
-    return records
+    return rows
 
 
 @register_reader(".csv")

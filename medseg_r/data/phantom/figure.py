@@ -21,6 +21,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from ..readers import read_jsonl_rows
 from .render import measure_contrast
 
 ROLE_COLOURS = {"target": (40, 230, 40), "mentioned": (255, 160, 0), "omitted": (255, 30, 30)}
@@ -28,8 +29,7 @@ DOT_COLOUR = (0, 210, 255)
 
 
 def _rows(folder: str) -> List[Dict]:
-    with open(os.path.join(folder, "manifest.jsonl"), encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+    return [row for _, row in read_jsonl_rows(os.path.join(folder, "manifest.jsonl"))]
 
 
 def _gray(folder: str, path: str) -> np.ndarray:

@@ -55,6 +55,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...io import atomic_write
+from ..readers import read_jsonl_rows
 from .anatomy import draw_anatomy
 from .cases import (CaseFailed, benign_lesion, by_location, by_shape, by_texture, granulomas,
                     hilar_node, random_targets)
@@ -221,8 +222,7 @@ def _finished(out: str, *, n: int, seed: int, size: int) -> Optional[Dict]:
 
 
 def _read_rows(manifest: str) -> List[Dict]:
-    with open(manifest, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return [row for _, row in read_jsonl_rows(manifest)]
 
 
 def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
