@@ -13,9 +13,10 @@ Dice is the mean over the band's positive cases, then the mean over seeds. Nothi
 
 Where the masks went (:func:`lesion_outcomes`): a described lesion (role ``target``: the reference mask
 within its box) is *found* when the predicted mask overlaps it. A missed one is put in the first class
-that holds: the case's mask is *empty*; it marks pixels of an *undescribed lesion* (a lesion the report
-names as not the target, e.g. a stable scar, or leaves out: a pixel outside the reference inside that
-lesion's box); it overlaps *another described lesion* of the case; else it lies *elsewhere* (on no lesion).
+that holds: the case's mask is *empty*; it marks an *undescribed lesion* (a lesion the report names as
+not the target, e.g. a stable scar, or leaves out: a connected region of the mask that touches no
+reference pixel reaches into that lesion's box); it overlaps *another described lesion* of the case; else
+it lies *elsewhere* (on no lesion).
 """
 from __future__ import annotations
 
@@ -85,8 +86,18 @@ def read_manifest(data_dir: str) -> Dict[str, Dict]:
 
 
 def marks_undescribed(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) -> bool:
-    """Whether ``pred`` marks a pixel outside the reference inside an undescribed lesion's box."""
-    return any((pred & _box(truth.shape, l["bbox"]) & ~truth).any() for l in lesions if l["role"] != "target")
+    """Whether a connected region of ``pred`` that touches no reference pixel reaches into an undescribed
+    lesion's box (a mask that finds its lesion and spills into a neighbour's box is not counted: it
+    found what it was asked for)."""
+    from scipy import ndimage
+
+    boxes = [_box(truth.shape, l["bbox"]) for l in lesions if l["role"] != "target"]
+    if not boxes or not pred.any():
+        return False
+    labels, n = ndimage.label(pred, structure=np.ones((3, 3), bool))
+    on_truth = set(np.unique(labels[truth & pred]).tolist())
+    astray = np.isin(labels, [k for k in range(1, n + 1) if k not in on_truth])
+    return any((astray & box).any() for box in boxes)
 
 
 def case_outcomes(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) -> List[str]:
