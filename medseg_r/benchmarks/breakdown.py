@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..data.readers import read_jsonl_rows
+from ..io.jsonl import read_jsonl_rows
 
 
 def find_runs(out: str) -> Dict[str, Dict[int, str]]:

@@ -15,6 +15,7 @@ import json
 import os
 from typing import Callable, Dict, List, Optional
 
+from ..io.jsonl import read_jsonl_rows
 from .datasets import Record
 
 DatasetReader = Callable[..., List[Record]]
@@ -51,20 +52,6 @@ def _from_row(row: Dict[str, object], number: int, source: str) -> Record:
 @register_reader(".jsonl")
 def read_jsonl_manifest(path: str, **_: object) -> List[Record]:
     return [_from_row(row, number, path) for number, row in read_jsonl_rows(path)]
-
-
-def read_jsonl_rows(path: str) -> List[tuple]:
-    """``(line number, row dict)`` of each non-blank line of a JSON-lines file; a line that is not
-    JSON is a ``ValueError`` naming the file and the line."""
-    rows = []
-    with open(path, "r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    rows.append((number, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-    return rows
 
 
 @register_reader(".csv")

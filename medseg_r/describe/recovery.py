@@ -22,14 +22,15 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..io.jsonl import read_jsonl_rows
 from .core import describe_case
 
 SIZE_TOLERANCE = 0.20
 
 
 def read_manifest(data_dir: str) -> List[Dict]:
-    with open(os.path.join(data_dir, "manifest.jsonl"), "r", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The rows of ``data_dir/manifest.jsonl`` (a phantom generation's manifest)."""
+    return [row for _, row in read_jsonl_rows(os.path.join(data_dir, "manifest.jsonl"))]
 
 
 def mm_per_px(data_dir: str) -> float:

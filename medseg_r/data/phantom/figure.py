@@ -21,7 +21,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from ..readers import read_jsonl_rows
+from ...io.jsonl import read_jsonl_rows
 from .render import measure_contrast
 
 ROLE_COLOURS = {"target": (40, 230, 40), "mentioned": (255, 160, 0), "omitted": (255, 30, 30)}

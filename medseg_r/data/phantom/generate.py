@@ -55,7 +55,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...io import atomic_write
-from ..readers import read_jsonl_rows
+from ...io.jsonl import read_jsonl_rows
 from .anatomy import draw_anatomy
 from .cases import (CaseFailed, benign_lesion, by_location, by_shape, by_texture, granulomas,
                     hilar_node, random_targets)

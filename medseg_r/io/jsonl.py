@@ -1,0 +1,24 @@
+"""JSON-lines files (manifests): one object per line, errors that name the file and the line."""
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Tuple
+
+
+def read_jsonl_rows(path: str) -> List[Tuple[int, Dict[str, object]]]:
+    """``(line number, row)`` of each non-blank line of a JSON-lines file. A line that is not JSON, or
+    whose JSON is not an object, is a ``ValueError`` naming the file and the line."""
+    rows = []
+    with open(path, "r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}, line {number}: expected a JSON object, got "
+                                 f"{type(row).__name__}")
+            rows.append((number, row))
+    return rows
