@@ -84,10 +84,12 @@ def test_case_outcomes_put_each_missed_lesion_in_the_first_class_that_holds():
     pred[:] = False
     pred[20:24, 12:24] = True  # one region: B found, spilling into the scar's box (x 10-13, y 20-23)
     assert case_outcomes(pred, truth, lesions) == ["another described lesion", "found"]
-    pred[22, 15] = False  # cut at column 15 of row 22 only: still one (8-connected) region
+    pred[22, 15] = False  # cut at column 15 of row 22 only: still one region
     assert case_outcomes(pred, truth, lesions) == ["another described lesion", "found"]
     pred[20:24, 15] = False  # cut through: the piece on the scar stands alone
     assert case_outcomes(pred, truth, lesions) == ["undescribed lesion", "found"]
+    pred[24, 15] = True  # touches both pieces only at corners: one region under 8-connectivity
+    assert case_outcomes(pred, truth, lesions) == ["another described lesion", "found"]
     pred[:] = False
     pred[30, 0] = True
     assert case_outcomes(pred, truth, lesions) == ["elsewhere", "elsewhere"]

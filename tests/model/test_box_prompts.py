@@ -124,12 +124,14 @@ def test_fine_head_modulation_runs_at_the_full_grid_and_starts_as_the_identity()
     torch.manual_seed(0)
     models = {at: build_model("sam_tiny", img_size=128, report_box=True, module_grid=4,
                               box_modulation=at) for at in ("coarse", "fine")}
+    with torch.no_grad():
+        models["coarse"].box_head.out.weight.normal_()  # it starts at zero: give the head a say
     models["fine"].load_state_dict(models["coarse"].state_dict())  # same parameters, same names
-    seen = {}
+    seen = {at: [] for at in models}
 
     def grid_of(at):
         def hook(module, inputs, output):
-            seen[at] = tuple(inputs[0].shape[1:3])  # channels-last [B, h, w, C]
+            seen[at].append(tuple(inputs[0].shape[1:3]))  # channels-last [B, h, w, C]
         return hook
 
     for at, model in models.items():
@@ -137,16 +139,17 @@ def test_fine_head_modulation_runs_at_the_full_grid_and_starts_as_the_identity()
     images = torch.rand(1, 3, 128, 128)
     with torch.no_grad():
         maps = {at: m(images, REPORT, decode_masks=False)["box_map"] for at, m in models.items()}
-        # zero gates: where the head is modulated does not matter until it is trained
-        assert torch.equal(maps["coarse"], maps["fine"])
+        for at, model in models.items():  # zero gates: the same map as with no modulator at all
+            modulator, model.box_head.modulator = model.box_head.modulator, None
+            plain = model(images, REPORT, decode_masks=False)["box_map"]
+            model.box_head.modulator = modulator
+            assert torch.equal(maps[at], plain), at
         fine = models["fine"].box_head
-        fine.out.weight.normal_()  # the output convolution starts at zero: give it a say
-        still = models["fine"](images, REPORT, decode_masks=False)["box_map"]
         fine.modulator.gate["deformable"].fill_(1.0)
         moved = models["fine"](images, REPORT, decode_masks=False)["box_map"]
-    assert seen == {"coarse": (8, 8), "fine": (16, 16)}  # half the 16 x 16 grid, and all of it
-    assert fine.modulator.max_grid >= 16  # module_grid (4) does not pool the fine site
-    assert not torch.allclose(moved, still)  # an open gate acts at the fine site
+    assert seen == {"coarse": [(8, 8)], "fine": [(16, 16), (16, 16)]}  # once per forward: half the
+    assert fine.modulator.max_grid >= 16  # 16 x 16 grid, and all of it; module_grid (4) does not pool it
+    assert not torch.allclose(moved, maps["fine"])  # an open gate acts at the fine site
     with pytest.raises(ValueError):
         build_model("sam_tiny", img_size=128, report_box=True, box_modulation="middle")
     with pytest.raises(ValueError):
