@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .options import BOX_MODULATION
+
 WHERE, EXTENT = 0, 1
 WHERE_FLOOR = 0.1  # a finding's location prior weighs `where` by FLOOR + (1 - FLOOR) * map
 EXCLUDE = 2  # cells around a boxed region that later peaks may not take (a lesion's rim)
@@ -91,8 +93,8 @@ class BoxHead(nn.Module):
         super().__init__()
         if hidden < 1 or stem < 0:
             raise ValueError("hidden must be >= 1 and stem >= 0")
-        if modulate_at not in ("coarse", "fine"):
-            raise ValueError(f"modulate_at must be 'coarse' or 'fine', got {modulate_at!r}")
+        if modulate_at not in BOX_MODULATION:
+            raise ValueError(f"modulate_at must be one of {BOX_MODULATION}, got {modulate_at!r}")
         self.modulate_at = modulate_at
         half = max(1, stem // 2)
         self.stem = None if stem == 0 else nn.Sequential(

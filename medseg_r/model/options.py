@@ -30,7 +30,8 @@ class ModelOptions:
             first two blocks for ViT, the first two stages for TinyViT).
         prior_dim: prior token width. bottleneck: working width of the perceptual modules.
         module_grid: the perceptual modules work on at most this many positions per side (features
-            average-pooled, results upsampled), which bounds their cost at fine sites.
+            average-pooled, results upsampled), which bounds their cost at fine sites; the box
+            head's ``"fine"`` site (``box_modulation``) is exempt: it runs at the full embedding grid.
         fusion_depth: transformer layers of the cross-attribute fusion. max_findings: per report.
         text_encoder: ``"hashed"`` (no weights needed) or a local HF / sentence-transformers folder.
         orientation: ``"radiological"`` (patient's left on the image's right) or ``"neurological"``.
