@@ -228,7 +228,8 @@ def report(out: str, rows: Optional[List[str]] = None, edges: Optional[List[floa
         lines.append(f"{row}: described lesions touched per seed ({', '.join(map(str, seeds))}): {found}")
         for seed in seeds:
             epochs = val_dice_per_epoch(runs[row][seed])
-            lines.append(f"  seed {seed} validation Dice per epoch: {', '.join(f'{d:.3f}' for d in epochs) or '-'}")
+            shown = ", ".join(f"{d:.3f}" for d in epochs) or "none logged (trained without validation)"
+            lines.append(f"  seed {seed} validation Dice per epoch: {shown}")
     if os.path.isfile(os.path.join(out, "data", "manifest.jsonl")):
         lines += [""] + outcome_table(out, runs, rows)
     return "\n".join(lines)

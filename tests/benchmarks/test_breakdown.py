@@ -37,7 +37,7 @@ def test_bands_lesions_found_and_resumed_logs(tmp_path):
     _run(out, "medseg_r_seed0", [(0.1, 10, 2, 1), (0.5, 100, 1, 1), (0.9, 900, 1, 1)],
          [[(0, 0.2), (1, 0.3)], [(1, 0.35), (2, 0.4)]])  # a resumed run: epoch 1 re-logged in version 1
     _run(out, "medseg_r_seed1", [(0.3, 20, 1, 0), (0.7, 120, 1, 1), (0.5, 1000, 1, 1)], [[(0, 0.1)]])
-    _run(out, "none_seed0", [(0.0, 10, 2, 0), (0.1, 100, 1, 1), (0.2, 900, 1, 0)], [[(0, 0.1)]])
+    _run(out, "none_seed0", [(0.0, 10, 2, 0), (0.1, 100, 1, 1), (0.2, 900, 1, 0)], [[]])  # no validation
     text = report(out, edges=[50, 400])
     lines = text.splitlines()
     assert lines[0] == "| reference mask | cases | medseg_r | none |"
@@ -48,6 +48,7 @@ def test_bands_lesions_found_and_resumed_logs(tmp_path):
     assert "medseg_r: described lesions touched per seed (0, 1): 0.750, 0.667" in text
     assert "  seed 0 validation Dice per epoch: 0.200, 0.350, 0.400" in text
     assert "none: described lesions touched per seed (0): 0.250" in text
+    assert "  seed 0 validation Dice per epoch: none logged (trained without validation)" in text
 
 
 def test_missing_runs_and_rows_are_clear_errors(tmp_path, capsys):
