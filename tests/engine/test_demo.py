@@ -11,6 +11,7 @@ from medseg_r.engine.demo import SHIPPED, run_demo, targets
 from medseg_r.model.shipped import shipped_path
 
 
+@pytest.mark.slow  # 1-2 minutes on 2 cores: CI runs it after the default run
 def test_demo_trains_three_models_and_writes_results_table_and_figure(tmp_path, capsys):
     out = str(tmp_path / "demo")
     payload = run_demo(out, n=30, epochs=1, progress=False, train_models=True, precision="32-true")
@@ -71,6 +72,7 @@ def test_targets_are_margins_checked_against_their_minimum():
     assert targets({"medseg_r": results["medseg_r"]}) == []
 
 
+@pytest.mark.slow  # 1-2 minutes on 2 cores: CI runs it after the default run
 def test_accuracy_benchmark_rows_oracle_and_zone_box(tmp_path, capsys):
     out = str(tmp_path / "acc")
     assert accuracy_main(["--out", out, "--n", "20", "--generalisation-n", "10", "--epochs", "1",

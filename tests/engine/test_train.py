@@ -48,6 +48,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow  # 1-2 minutes on 2 cores: CI runs it after the default run
 def test_resume_after_kill_in_epoch_two_finishes_exactly(tiny_phantom, tmp_path):
     full, broken = str(tmp_path / "full"), str(tmp_path / "broken")
     subprocess.run(_cli("train", "--data", tiny_phantom, "--out", full, "--epochs", "3", *ARGS), check=True,

@@ -79,13 +79,13 @@ def test_identity_at_init_random_vit_fp32(prompt, decoder_prior):
 
 
 def _every_precision():
-    """Each backbone in each precision. Pretrained LiteMedSAM in bf16 autocast on a CPU is marked slow:
-    on a CPU without bfloat16 instructions its eight encoder passes take many minutes (the random ViT
-    covers CPU bf16 in the default run)."""
+    """Each backbone in each precision. bf16 autocast on a CPU is marked slow: without bfloat16
+    instructions it is emulated (about a minute for the random ViT, many minutes for LiteMedSAM's eight
+    encoder passes); CI runs these after the default run."""
     for backbone, size, name in [("sam_vit_b", 256, "random-vit"), ("litemedsam", None, "pretrained-litemedsam")]:
         for p in PRECISIONS:
             device, dtype = p.values
-            slow = name == "pretrained-litemedsam" and device == "cpu" and dtype is not None
+            slow = device == "cpu" and dtype is not None
             yield pytest.param(backbone, size, device, dtype, id=f"{name}-{p.id}",
                                marks=[*p.marks, *([pytest.mark.slow] if slow else [])])
 
