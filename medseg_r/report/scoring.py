@@ -8,10 +8,10 @@ wrong; each parsed finding with no partner costs one ``finding_count`` error for
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
+from ..io.jsonl import read_jsonl_rows
 from .parser import parse_report
 from .schema import Finding, Report
 
@@ -103,21 +103,15 @@ def score_reports(rows: Iterable[Dict[str, object]], *, parse: Callable[[str], R
 
 
 def load_annotations(path: str) -> List[Dict[str, object]]:
+    """The rows of an annotated JSON-lines file; a bad line is a ``ValueError`` naming the line."""
     rows = []
-    with open(path, "r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-            if "text" not in row:
-                raise ValueError(f"{path}:{number}: missing 'text'")
-            unknown = {k for f in row.get("findings", []) for k in f} - set(FIELDS)
-            if unknown:
-                raise ValueError(f"{path}:{number}: unknown field(s) {sorted(unknown)}; fields are {FIELDS}")
-            rows.append(row)
+    for number, row in read_jsonl_rows(path):
+        if "text" not in row:
+            raise ValueError(f"{path}, line {number}: missing 'text'")
+        unknown = {k for f in row.get("findings", []) for k in f} - set(FIELDS)
+        if unknown:
+            raise ValueError(f"{path}, line {number}: unknown field(s) {sorted(unknown)}; fields are {FIELDS}")
+        rows.append(row)
     return rows
 
 
