@@ -14,8 +14,10 @@ location prior). Same data, same test split, same epochs, batch and schedule for
 of one backbone; every run scored with its weights at the end of its budget.
 
 Figures: mean +/- standard deviation over seeds, the per-seed Dice and its median, MedSeg-R minus each
-baseline seed by seed, Dice on each subset, parameters per model, and the phrasing split of the test
-set (phrasings new to every model, with words the parser does not know, vs in-vocabulary ones).
+baseline seed by seed, Dice on each subset, parameters per model, the phrasing split of the test
+set (phrasings new to every model, with words the parser does not know, vs in-vocabulary ones), and
+each trained row's Dice on training cases it was fitted to (without augmentation): next to the test
+Dice it says whether a row is limited by what it fits or by what it generalises.
 Resumable: a finished run is reused, an interrupted one continues from its last epoch.
 """
 
@@ -64,6 +66,8 @@ def main(argv=None) -> int:
     parser.add_argument("--generalisation-n", type=int, default=None,
                         help="cases of the seed-1 generation whose test split (a fifth) MedSeg-R is also "
                              "scored on (default: max(100, n/5))")
+    parser.add_argument("--fit-n", type=int, default=100,
+                        help="training cases each trained row is also scored on (0: none)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precision", default=None,
                         help="training precision (default: bf16-mixed on CPUs with bfloat16 "
@@ -83,6 +87,7 @@ def main(argv=None) -> int:
                  splits=("test",))
     cache = os.path.join(args.out, "feature_cache")
     test, root = read_dataset(data, split="test")
+    fit = read_dataset(data, split="train")[0][:max(0, args.fit_n)], root
     other_test, other_root = read_dataset(other, split="test")
     results: Dict[str, Dict[str, object]] = {}
     per_seed_of: Dict[str, List[Dict[str, object]]] = {}
@@ -110,7 +115,8 @@ def main(argv=None) -> int:
             run = os.path.join(args.out, "runs", f"{name}_seed{seed}")
             trained = train_row(name, data=data, out=run, seed=seed, epochs=epochs,
                                 batch_size=args.batch_size, cache=cache, precision=args.precision)
-            summary = scored(trained, name, run, cache, (test, root), (other_test, other_root))
+            summary = scored(trained, name, run, cache, (test, root), (other_test, other_root),
+                             fit)
             per_seed.append(summary)
             print(f"{name} seed {seed}: Dice {summary['overall']['dice']:.3f}", flush=True)
         results[name] = aggregate(per_seed)
@@ -125,25 +131,35 @@ def main(argv=None) -> int:
     return 0
 
 
-def scored(trained, name: str, run: str, cache: str, test, other) -> Dict[str, object]:
-    """The test-split summary of a trained run (its parameters and, for MedSeg-R, the seed-1
-    generalisation set too); reused from ``run/eval/scored.json`` when that was written for this
-    very checkpoint, with its predicted masks (a resumed benchmark does not score finished runs
-    again; a run scored by an earlier version, or killed while scoring, is scored anew)."""
+def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> Dict[str, object]:
+    """The test-split summary of a trained run (its parameters, for MedSeg-R the seed-1
+    generalisation set too, and with ``fit`` (records, root) its Dice on those training cases as
+    ``train_fit``); reused from ``run/eval/scored.json`` when that was written for this very
+    checkpoint, with its predicted masks (a resumed benchmark does not score finished runs again,
+    only adds a missing ``train_fit``; a run scored by an earlier version, or killed while scoring,
+    is scored anew)."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
     saved = os.path.join(run, "eval", "scored.json")
+    summary = None
     if stamp is not None and os.path.isfile(saved):
         with open(saved, encoding="utf-8") as handle:
             payload = json.load(handle)
         if payload.get("model_mtime") == stamp and payload.get("predictions_saved"):
-            return payload["summary"]
+            summary = payload["summary"]
+    wants_fit = bool(fit and fit[0])
+    if summary is not None and (not wants_fit or "train_fit" in summary):
+        return summary
     model = attach_cache(trained["loaded"], cache, name)
-    summary = evaluate(model, test[0], root=test[1], size=256, out_dir=os.path.join(run, "eval"),
-                       save_predictions=True)
-    summary["params"] = parameters(model)
-    if name == "medseg_r":
-        summary["generalisation"] = evaluate(model, other[0], root=other[1], size=256)
+    if summary is None:
+        summary = evaluate(model, test[0], root=test[1], size=256, out_dir=os.path.join(run, "eval"),
+                           save_predictions=True)
+        summary["params"] = parameters(model)
+        if name == "medseg_r":
+            summary["generalisation"] = evaluate(model, other[0], root=other[1], size=256)
+    if wants_fit:
+        on_train = evaluate(model, fit[0], root=fit[1], size=256)
+        summary["train_fit"] = {"n": len(fit[0]), "dice": on_train["overall"]["dice"]}
     with atomic_write(saved) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump({"model_mtime": stamp, "predictions_saved": True, "summary": summary}, handle)

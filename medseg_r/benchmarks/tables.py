@@ -33,6 +33,9 @@ def aggregate(per_seed: List[Dict[str, object]]) -> Dict[str, object]:
            "small_sensitivity": mean_std([s["overall"]["small_sensitivity"] for s in per_seed])}
     if all("params" in s for s in per_seed):
         out["params"] = per_seed[0]["params"]
+    if all("train_fit" in s for s in per_seed):
+        out["train_fit_dice"] = mean_std([s["train_fit"]["dice"] for s in per_seed])
+        out["train_fit_n"] = per_seed[0]["train_fit"]["n"]
     if all("generalisation" in s for s in per_seed):
         out["generalisation_dice"] = mean_std([s["generalisation"]["overall"]["dice"] for s in per_seed])
     return out
@@ -48,9 +51,10 @@ def fmt(ms: Dict[str, Optional[float]], digits: int = 3) -> str:
 
 def table(results: Dict[str, Dict[str, object]], subsets: Sequence[str] = MAIN_SUBSETS) -> str:
     """One Markdown row per model: Dice, IoU, HD95, subsets, false positives on negative reports,
-    trainable parameters, per-seed Dice and median."""
+    trainable parameters, per-seed Dice and median, and Dice on training cases (``-``: not
+    scored, or an untrained row)."""
     cols = (["Dice", "IoU", "HD95 px"] + [f"Dice {s}" for s in subsets]
-            + ["neg. FP", "trainable params", "Dice per seed", "median"])
+            + ["neg. FP", "trainable params", "Dice per seed", "median", "train Dice"])
     lines = ["| row | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, r in results.items():
         vals = [fmt(r["overall"]["dice"]), fmt(r["overall"]["iou"]), fmt(r["overall"]["hd95"], 1)]
@@ -59,6 +63,7 @@ def table(results: Dict[str, Dict[str, object]], subsets: Sequence[str] = MAIN_S
         vals.append(f"{r['params']['trainable']:,}" if "params" in r else "(untrained)")
         vals.append(", ".join("-" if d is None else f"{d:.3f}" for d in r.get("dice_per_seed", [])))
         vals.append("-" if r.get("dice_median") is None else f"{r['dice_median']:.3f}")
+        vals.append(fmt(r.get("train_fit_dice")))
         lines.append(f"| {name} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 

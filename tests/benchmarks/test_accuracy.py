@@ -1,6 +1,6 @@
 import pytest
 
-from medseg_r.benchmarks.tables import aggregate, fmt, margins, mean_std
+from medseg_r.benchmarks.tables import aggregate, fmt, margins, mean_std, table
 
 
 def test_one_seed_has_no_spread_and_prints_the_mean_alone():
@@ -25,3 +25,47 @@ def test_margins_are_per_seed_differences_with_their_median():
                     "by_location +0.500, +0.300, +0.700 (median +0.500)")
     agg = aggregate(per_seed["medseg_r"])
     assert agg["dice_median"] == pytest.approx(0.55) and agg["subset_n"]["by_location"] == 3
+
+
+def test_table_prints_the_training_fit_beside_the_test_dice():
+    seeds = [dict(_seed(0.3, 0.2), train_fit={"n": 4, "dice": d}) for d in (0.5, 0.7)]
+    agg = aggregate(seeds)
+    assert agg["train_fit_dice"]["mean"] == pytest.approx(0.6) and agg["train_fit_n"] == 4
+    text = table({"medseg_r": agg, "zone_box": aggregate([_seed(0.1, 0.1)])}, subsets=())
+    head, _, fitted, untrained = text.splitlines()
+    assert head.endswith("| train Dice |") and fitted.endswith("| 0.600±0.141 |")
+    assert untrained.endswith("| - |")  # never fitted: no figure, not a zero
+
+
+def test_scored_adds_a_missing_training_fit_without_scoring_the_test_split_again(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from medseg_r.benchmarks import accuracy
+
+    run = tmp_path / "run"
+    (run / "eval").mkdir(parents=True)
+    (run / "model.ckpt").write_bytes(b"x")
+    stamp = os.path.getmtime(run / "model.ckpt")
+    old = {"overall": {"dice": 0.3}, "params": {"trainable": 1}}
+    (run / "eval" / "scored.json").write_text(json.dumps(
+        {"model_mtime": stamp, "predictions_saved": True, "summary": old}))
+    calls = []
+
+    def fake_evaluate(model, records, **kwargs):
+        calls.append((list(records), kwargs.get("out_dir")))
+        return {"overall": {"dice": 0.8}}
+
+    monkeypatch.setattr(accuracy, "evaluate", fake_evaluate)
+    monkeypatch.setattr(accuracy, "attach_cache", lambda model, cache, name: model)
+    fit = (["a", "b"], "root")
+    summary = accuracy.scored({"loaded": object()}, "none", str(run), "cache", (["t"], "root"),
+                              None, fit)
+    assert calls == [(["a", "b"], None)]  # the training cases only, nothing written as predictions
+    assert summary["overall"]["dice"] == 0.3 and summary["train_fit"] == {"n": 2, "dice": 0.8}
+    saved = json.loads((run / "eval" / "scored.json").read_text())
+    assert saved["summary"]["train_fit"] == {"n": 2, "dice": 0.8} and saved["model_mtime"] == stamp
+    calls.clear()
+    assert accuracy.scored({"loaded": object()}, "none", str(run), "cache", (["t"], "root"), None,
+                           fit) == summary
+    assert calls == []  # now complete: reused as it is

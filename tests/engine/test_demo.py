@@ -82,6 +82,7 @@ def test_accuracy_benchmark_rows_oracle_and_zone_box(tmp_path, capsys):
     assert set(payload["rows"]) == {"medseg_r", "litemedsam_oracle_box", "zone_box"}
     rows = payload["rows"]
     assert rows["medseg_r"]["overall"]["dice"]["std"] is not None and "generalisation_dice" in rows["medseg_r"]
+    assert rows["medseg_r"]["train_fit_n"] > 0 and "train_fit_dice" not in rows["zone_box"]
     assert len(rows["medseg_r"]["dice_per_seed"]) == 2 and rows["medseg_r"]["params"]["trainable"] > 0
     # a true box is a strong prompt; a whole lung zone is not
     assert rows["litemedsam_oracle_box"]["overall"]["dice"]["mean"] > 0.4
