@@ -136,7 +136,7 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
     generalisation set too, and with ``fit`` (records, root) its Dice on those training cases as
     ``train_fit``); reused from ``run/eval/scored.json`` when that was written for this very
     checkpoint, with its predicted masks (a resumed benchmark does not score finished runs again,
-    only adds a missing ``train_fit``; a run scored by an earlier version, or killed while scoring,
+    only adds a missing ``train_fit``, or one of another number of cases; a run scored by an earlier version, or killed while scoring,
     is scored anew)."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
@@ -148,7 +148,7 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
         if payload.get("model_mtime") == stamp and payload.get("predictions_saved"):
             summary = payload["summary"]
     wants_fit = bool(fit and fit[0])
-    if summary is not None and (not wants_fit or "train_fit" in summary):
+    if summary is not None and (not wants_fit or summary.get("train_fit", {}).get("n") == len(fit[0])):
         return summary
     model = attach_cache(trained["loaded"], cache, name)
     if summary is None:

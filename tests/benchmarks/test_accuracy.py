@@ -69,3 +69,6 @@ def test_scored_adds_a_missing_training_fit_without_scoring_the_test_split_again
     assert accuracy.scored({"loaded": object()}, "none", str(run), "cache", (["t"], "root"), None,
                            fit) == summary
     assert calls == []  # now complete: reused as it is
+    assert accuracy.scored({"loaded": object()}, "none", str(run), "cache", (["t"], "root"), None,
+                           (["a", "b", "c"], "root"))["train_fit"]["n"] == 3  # another --fit-n
+    assert calls == [(["a", "b", "c"], None)]
