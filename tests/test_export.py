@@ -21,7 +21,8 @@ def _trained_like(**options):
     return model
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+# ONNX export of a random ViT takes ~40 s on a 2-core CPU: run with the slow set.
+@pytest.mark.parametrize("fmt", ["torchscript", pytest.param("onnx", marks=pytest.mark.slow)])
 @pytest.mark.filterwarnings("ignore:.*torch.jit.load. is deprecated:FutureWarning")  # PyTorch deprecates TorchScript
 def test_export_matches_pytorch_on_another_report(tmp_path, fmt):
     """Export on one report, then run the exported file on a different report and image: the graph takes

@@ -5,6 +5,7 @@ import pytest
 from medseg_r.benchmarks.predict_speed import main
 
 
+@pytest.mark.slow  # ~23 s on a 2-core CPU; the bad-argument test below stays in the default run
 def test_predict_speed_runs_the_real_command(tmp_path, capsys):
     assert main(["--backbones", "sam_tiny", "--batch-sizes", "1", "2", "--repeats", "1", "--slices", "3",
                  "--out", str(tmp_path), "--json"]) == 0
