@@ -16,8 +16,13 @@ from typing import Any, Dict, List, Optional
 
 from .train import TrainConfig, train
 
+# Pretrained LiteMedSAM, frozen; the report's priors steer an image localiser (its own small network
+# on the image, medseg_r.model.localiser) whose boxes prompt the pretrained decoder. Training it needs
+# no encoder pass, so these rows also train on the benchmark's extra training cases.
+IMAGE = {"inject_at": [], "report_box": True, "box_input": "image", "freeze": "backbone",
+         "decoder_prior": "none", "module_grid": 32}
 # Pretrained LiteMedSAM, frozen, modulated at the image embedding (late injection: the embedding is
-# cacheable), a box head prompting the pretrained decoder; only MedSeg-R's modules train.
+# cacheable), a box head reading that embedding prompts the pretrained decoder.
 LATE = {"inject_at": ["neck"], "report_box": True, "freeze": "backbone", "module_grid": 32}
 EARLY = {"report_box": True, "freeze": "backbone"}  # the adapter's early sites (layers.0, .1)
 
@@ -34,18 +39,30 @@ class Row:
     cached: bool = True  # read the frozen encoder's features from the shared cache
     shift: int = 3  # translation augmentation, in cells of the cached site (engine.augment)
     img_size: Optional[int] = None
+    batch_size: Optional[int] = None  # None: the comparison's batch size
     what: str = ""
+
+    @property
+    def image_only(self) -> bool:
+        """Whether training never runs the encoder (an image localiser trained on its maps alone):
+        such a row can afford every training case, the benchmark's extra ones included."""
+        return self.options.get("box_input") == "image" and self.objective == "localisation"
 
 
 ROWS: Dict[str, Row] = {
-    "medseg_r": Row(options=LATE, what="MedSeg-R: parsed report, all three modules"),
-    "none": Row(options={**LATE, "priors": "none"}, what="same modules fed a constant (no report)"),
-    "text_token": Row(options={**LATE, "priors": "text_token"},
-                      what="same modules fed one embedding of the report text (no parser)"),
-    "no_spatial_attention": Row(options={**LATE, "spatial_attention": False}, what="ablation"),
-    "no_dynamic_conv": Row(options={**LATE, "dynamic_conv": False}, what="ablation"),
-    "no_deformable": Row(options={**LATE, "deformable": False}, what="ablation"),
-    "no_location_map": Row(options={**LATE, "location_map": False}, what="ablation"),
+    "medseg_r": Row(options=IMAGE, batch_size=16,
+                    what="MedSeg-R: parsed report, all three modules (image localiser)"),
+    "none": Row(options={**IMAGE, "priors": "none"}, batch_size=16,
+                what="same localiser and modules fed a constant (no report)"),
+    "text_token": Row(options={**IMAGE, "priors": "text_token"}, batch_size=16,
+                      what="same localiser and modules fed one embedding of the report text (no parser)"),
+    "no_spatial_attention": Row(options={**IMAGE, "spatial_attention": False}, batch_size=16,
+                                what="ablation"),
+    "no_dynamic_conv": Row(options={**IMAGE, "dynamic_conv": False}, batch_size=16, what="ablation"),
+    "no_deformable": Row(options={**IMAGE, "deformable": False}, batch_size=16, what="ablation"),
+    "no_location_map": Row(options={**IMAGE, "location_map": False}, batch_size=16, what="ablation"),
+    "embedding_head": Row(options=LATE, what="MedSeg-R with the box head on the cached, modulated "
+                                             "image embedding (trained on the seed-0 cases only)"),
     "fine_head": Row(options={**LATE, "box_modulation": "fine"},
                      what="MedSeg-R, the box head modulated at the full embedding grid (4 px cells)"),
     "fine_head_no_deformable": Row(options={**LATE, "box_modulation": "fine", "deformable": False},
@@ -82,7 +99,8 @@ def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_s
 
     row = ROWS[name]
     cfg = TrainConfig(data=data, out=out, backbone=row.backbone, img_size=row.img_size,
-                      model_options=dict(row.options), epochs=epochs, batch_size=batch_size, lr=row.lr,
+                      model_options=dict(row.options), epochs=epochs,
+                      batch_size=row.batch_size or batch_size, lr=row.lr,
                       backbone_lr=row.backbone_lr, objective=row.objective, loss=loss, seed=seed,
                       feature_cache=cache if row.cached else None, augment=augment,
                       shift_augment=row.shift if augment else 0, validate=False,

@@ -101,7 +101,7 @@ def encode_once(data_dir: str, cache: str, splits=("train", "test"), progress: b
         for i in tqdm(range(len(ds)), desc=f"encoding {split}", disable=not progress, unit="image"):
             sample = ds[i]
             with torch.no_grad():
-                model(sample["image"][None], [sample["report"]], decode_masks=False)
+                model.encode_inputs(sample["image"][None], [sample["report"]])
             count += 1
     return count
 

@@ -118,7 +118,8 @@ class SegmentationTask(L.LightningModule):
         batch = shift_batch(batch, pixels)
         cache = self.model.feature_cache
         view = ShiftedFeatures(cache, pixels) if cache is not None else None
-        encoded = self.model.encode_inputs(batch["image"], batch["report"], feature_cache=view)
+        encoded = self.model.encode_inputs(batch["image"], batch["report"], feature_cache=view,
+                                           need_embedding=decode)
         out = encoded.outputs()
         if decode:
             out.update(self.model.decode_encoded(encoded))

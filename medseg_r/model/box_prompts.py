@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .box_regression import BOX_CHANNELS, box_regression_loss, regressed_box
 from .options import BOX_MODULATION
 
 WHERE, EXTENT = 0, 1
@@ -86,6 +87,8 @@ class BoxHead(nn.Module):
     prior tokens), ``render(size) -> [B, 1, h, w]`` (location maps, or ``None``) -> logits
     ``[B, 2, h, w]`` (channel 0 ``where``, channel 1 ``extent``).
     """
+
+    reads_embedding = True
 
     def __init__(self, *, channels: int, hidden: int = 48, stem: int = 32,
                  prior: float = 0.01, modulator: Optional[nn.Module] = None,
@@ -153,10 +156,10 @@ def _flat(values: np.ndarray) -> bool:
     return float(values.max() - values.min()) <= 1e-6
 
 
-def _region_box(extent: np.ndarray, peak: Tuple[int, int], region: float) -> Tuple[slice, slice]:
-    """The rows and columns of the ``extent`` region around ``peak``: the connected cells above
-    ``region`` times the largest extent within 3 cells of the peak (just the peak's cell when it is
-    not among them)."""
+def _region_box(extent: np.ndarray, peak: Tuple[int, int], region: float) -> np.ndarray:
+    """The cells ``[h, w]`` (boolean) of the ``extent`` region around ``peak``: the connected cells
+    above ``region`` times the largest extent within 3 cells of the peak (just the peak's cell
+    when it is not among them)."""
     from scipy import ndimage
 
     py, px = peak
@@ -164,15 +167,29 @@ def _region_box(extent: np.ndarray, peak: Tuple[int, int], region: float) -> Tup
     labels, _ = ndimage.label(extent > max(region * local, 1e-6))
     k = labels[py, px]
     if k == 0:
-        return slice(py, py + 1), slice(px, px + 1)
-    return ndimage.find_objects((labels == k).astype(np.int32))[0]
+        cells = np.zeros(extent.shape, dtype=bool)
+        cells[py, px] = True
+        return cells
+    return labels == k
+
+
+def _cells_box(cells: np.ndarray, *, extent: np.ndarray, regression: Optional[np.ndarray],
+               cell: float, margin: float) -> List[float]:
+    """A region's box in canvas pixels: regressed (:mod:`.box_regression`) when the head predicts
+    box sizes, else its cells plus ``margin`` cells on each side."""
+    if regression is not None:
+        return regressed_box(regression, cells, extent, cell)
+    rows, cols = np.nonzero(cells)
+    return [(cols.min() - margin) * cell, (rows.min() - margin) * cell,
+            (cols.max() + 1 + margin) * cell, (rows.max() + 1 + margin) * cell]
 
 
 def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_boxes: int,
                    margin: float = 1.0, findings: Optional[Sequence[Optional[Finding]]] = None,
                    region: float = 0.5) -> List[torch.Tensor]:
     """The head's maps ``[B, 2, h, w]`` -> per image ``[n, 4]`` boxes ``(x0, y0, x1, y1)`` in
-    canvas pixels (a region's cells plus ``margin`` cells on each side).
+    canvas pixels (a region's cells plus ``margin`` cells on each side; with maps ``[B, 6, h, w]``
+    the box the region's cells regress, weighted by their ``extent``: :mod:`.box_regression`).
 
     ``findings[b]`` ``None`` (a model that cannot read the findings, or no ``findings`` at all):
     every connected region of ``sigmoid(extent) > threshold``, the largest summed probability first,
@@ -188,24 +205,24 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
     maps = logits.detach().float()
     where = torch.softmax(maps[:, WHERE].flatten(1), dim=1).view_as(maps[:, WHERE]).cpu().numpy()
     extent = torch.sigmoid(maps[:, EXTENT]).cpu().numpy()
+    regression = maps[:, BOX_CHANNELS].cpu().numpy() if maps.shape[1] >= 6 else None
     cell = canvas / extent.shape[-1]
     out = []
     for b in range(maps.shape[0]):
         given = None if findings is None else findings[b]
-        slices: List[Tuple[slice, slice]] = []
+        regions: List[np.ndarray] = []
         if given is None:
             labels, n = ndimage.label(extent[b] > threshold)
             if n:
                 mass = ndimage.sum(extent[b], labels, range(1, n + 1))
-                found = ndimage.find_objects(labels)
-                slices = [found[k] for k in np.argsort(-np.asarray(mass))[:max_boxes]]
+                regions = [labels == k + 1 for k in np.argsort(-np.asarray(mass))[:max_boxes]]
         elif not _flat(where[b]):
             prior, counts = given
             prior = prior.detach().float().cpu().numpy()
             scores = where[b][None] * (WHERE_FLOOR + (1 - WHERE_FLOOR) * prior)  # [n, h, w]
             left = [max(1, int(c)) for c in counts]
             taken = np.zeros_like(where[b], dtype=bool)
-            while len(slices) < max_boxes and any(left):
+            while len(regions) < max_boxes and any(left):
                 # the strongest (finding, cell) pair first, so that a weak finding cannot take
                 # the lesion a stronger one sits on inside its own prior
                 masked = np.where(taken[None], -1.0, scores)
@@ -213,13 +230,15 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
                 i, py, px = np.unravel_index(int(np.argmax(masked)), masked.shape)
                 if masked[i, py, px] <= 0:
                     break
-                rows, cols = _region_box(extent[b], (py, px), region)
-                taken[max(0, rows.start - EXCLUDE):rows.stop + EXCLUDE,
-                      max(0, cols.start - EXCLUDE):cols.stop + EXCLUDE] = True
-                slices.append((rows, cols))
+                cells = _region_box(extent[b], (py, px), region)
+                rows, cols = np.nonzero(cells)
+                taken[max(0, rows.min() - EXCLUDE):rows.max() + 1 + EXCLUDE,
+                      max(0, cols.min() - EXCLUDE):cols.max() + 1 + EXCLUDE] = True
+                regions.append(cells)
                 left[i] -= 1
-        boxes = [[(c.start - margin) * cell, (r.start - margin) * cell,
-                  (c.stop + margin) * cell, (r.stop + margin) * cell] for r, c in slices]
+        own = None if regression is None else regression[b]
+        boxes = [_cells_box(c, extent=extent[b], regression=own, cell=cell, margin=margin)
+                 for c in regions]
         out.append(torch.tensor(boxes, dtype=torch.float32, device=logits.device).reshape(-1, 4)
                    .clamp(0, canvas))
     return out
@@ -232,11 +251,13 @@ def map_target(masks: torch.Tensor, grid: tuple) -> torch.Tensor:
 
 
 def box_map_loss(logits: torch.Tensor, masks: torch.Tensor, *,
-                 where_weight: float = 0.5) -> torch.Tensor:
+                 where_weight: float = 0.5, box_weight: float = 1.0) -> torch.Tensor:
     """``extent``: binary cross-entropy plus soft Dice against the reference at the map's grid (Dice
     over the batch, so lesion-free images do not each reward an empty map); ``where``: the
     Kullback-Leibler divergence of its spatial softmax from the reference cells (uniform over
-    them), for the images that have a lesion, times ``where_weight``."""
+    them), for the images that have a lesion, times ``where_weight``; with maps ``[B, 6, h, w]``
+    also the box regression (:func:`~medseg_r.model.box_regression.box_regression_loss`) times
+    ``box_weight``."""
     target = map_target(masks, tuple(logits.shape[-2:]))
     logits = logits.float()
     extent = logits[:, EXTENT:EXTENT + 1]
@@ -251,4 +272,7 @@ def box_map_loss(logits: torch.Tensor, masks: torch.Tensor, *,
         log_p = torch.log_softmax(logits[:, WHERE].flatten(1)[has], dim=1)
         log_dist = torch.log(dist.clamp(min=1e-12))
         where = (dist * (log_dist - log_p)).sum(1).mean()  # KL: 0 at the reference
-    return bce + dice + where_weight * where
+    total = bce + dice + where_weight * where
+    if logits.shape[1] >= 6:
+        total = total + box_weight * box_regression_loss(logits, masks)
+    return total

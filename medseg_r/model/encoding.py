@@ -80,7 +80,7 @@ class Encoded:
 
     frame: Frame
     priors: Optional[Dict[str, torch.Tensor]]
-    embeddings: torch.Tensor
+    embeddings: Optional[torch.Tensor]  # None when only an image box head was run
     attention: Optional[torch.Tensor]
     location_map: Optional[torch.Tensor]
     box_map: Optional[torch.Tensor] = None
@@ -118,10 +118,13 @@ def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]
     return list(zip(maps, counts))
 
 
-def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None) -> Encoded:
+def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
+                  need_embedding: bool = True) -> Encoded:
     """``images`` ``[B, 3, H, W]`` in ``[0, 1]`` and B reports (strings or :class:`Report`) -> the
     :class:`Encoded` of the batch (input checks, canvas, priors, location maps, modulated encoder,
-    box head). ``cache``: as :func:`encode`."""
+    box head). ``cache``: as :func:`encode`. ``need_embedding=False`` (training a box head that
+    reads the image alone, ``box_input="image"``): the encoder is not run and ``embeddings`` is
+    ``None`` (nothing can be decoded from such an :class:`Encoded`)."""
     from .box_prompts import boxes_from_map
     from .conditioning import location_render
     from .inputs import as_reports, check_images
@@ -135,11 +138,21 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None)
                   pixel_std=getattr(model.sam, "pixel_std", None))
     priors = model.encode_priors(parsed)
     render = location_render(model, parsed, frame, images.device)
-    embeddings, attention = encode(model, x, priors, render, cache=cache)
+    head = model.box_head
+    if need_embedding or head is None or head.reads_embedding:
+        embeddings, attention = encode(model, x, priors, render, cache=cache)
+        grid = tuple(embeddings.shape[-2:])
+    else:
+        embeddings, attention, grid = None, None, head.grid
     encoded = Encoded(frame=frame, priors=priors, embeddings=embeddings, attention=None,
-                      location_map=None if render is None else render(tuple(embeddings.shape[-2:])))
-    if model.box_head is not None:
-        encoded.box_map = model.box_head(embeddings, attention, x, priors, render)
+                      location_map=None if render is None else render(grid))
+    if head is not None and not head.reads_embedding:
+        encoded.box_map, head_attention = head(embeddings, attention, x, priors, render,
+                                               return_attention=True)
+        attention = attention if attention is not None else head_attention
+    elif head is not None:
+        encoded.box_map = head(embeddings, attention, x, priors, render)
+    if head is not None:
         encoded.boxes = boxes_from_map(encoded.box_map, canvas=model.img_size,
                                        threshold=model.config.box_threshold,
                                        max_boxes=model.config.max_findings,

@@ -20,12 +20,14 @@ from .decoder_prompts import DecoderPriorPrompts, TextTokenPrompt
 from .decoding import decode, decode_encoded
 from .encoding import Encoded, encode, encode_inputs
 from .geometry import Frame
+from .localiser import ImageLocaliser
 from .options import FREEZE_MODES, PRIOR_MODES, ModelOptions
 
 ReportLike = Union[str, Report]
 Priors = Dict[str, torch.Tensor]
 Render = Callable[[Tuple[int, int]], torch.Tensor]  # grid size -> location maps [B, 1, h, w]
 __all__ = ["FREEZE_MODES", "MedSegR", "PRIOR_MODES"]
+LOCALISER_SIZE = 256  # the image localiser's canvas side (box_input="image"; smaller inputs: theirs)
 
 
 class MedSegR(nn.Module):
@@ -65,12 +67,18 @@ class MedSegR(nn.Module):
             head_modules = None
             if cfg.uses_prior_modules and cfg.modules:  # the head's features are modulated too
                 # "fine": at the embedding's own grid, whatever module_grid says (that is its point)
-                grid = cfg.module_grid if cfg.box_modulation == "coarse" else self.img_size
+                grid = (cfg.module_grid if cfg.box_modulation == "coarse" or cfg.box_input == "image"
+                        else self.img_size)
                 head_modules = SiteModulator(channels=cfg.box_hidden, prior_dim=cfg.prior_dim,
                                              bottleneck=cfg.bottleneck, modules=cfg.modules,
                                              use_map=cfg.location_map, max_grid=grid)
-            self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden, stem=cfg.box_stem,
-                                    modulator=head_modules, modulate_at=cfg.box_modulation)
+            if cfg.box_input == "image":
+                self.box_head = ImageLocaliser(hidden=cfg.box_hidden, modulator=head_modules,
+                                               work_size=min(self.img_size, LOCALISER_SIZE))
+            else:
+                self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden,
+                                        stem=cfg.box_stem, modulator=head_modules,
+                                        modulate_at=cfg.box_modulation)
         if cfg.uses_prior_modules:
             self.prior_encoder = PriorEncoder(dim=cfg.prior_dim, max_findings=cfg.max_findings,
                                               text_encoder=build_text_encoder(cfg.text_encoder))
@@ -174,7 +182,9 @@ class MedSegR(nn.Module):
             reports: B strings or :class:`Report` objects.
             boxes: optional ``[B, 4]`` boxes ``(x0, y0, x1, y1)`` in input pixels.
             points: optional ``(coords [B, N, 2] in input pixels (x, y), labels [B, N])``.
-            decode_masks: ``False`` stops after the encoder and the box head (training the head).
+            decode_masks: ``False`` stops after the encoder and the box head (training the head;
+                a head that reads the image alone, ``box_input="image"``, runs without the
+                encoder).
 
         Returns:
             ``masks`` logits ``[B, 1, H, W]`` (``[B, 3, H, W]`` with ``multimask_output``),
@@ -183,7 +193,7 @@ class MedSegR(nn.Module):
             the embedding grid) and, with ``report_box``, ``box_map`` (the head's logits at the
             embedding grid) and ``boxes`` (per image ``[n, 4]`` predicted boxes in input pixels).
         """
-        encoded = self.encode_inputs(images, reports)
+        encoded = self.encode_inputs(images, reports, need_embedding=decode_masks)
         out = encoded.outputs()
         if decode_masks:
             out.update(self.decode_encoded(encoded, boxes=boxes, points=points,
@@ -191,10 +201,11 @@ class MedSegR(nn.Module):
         return out
 
     def encode_inputs(self, images: torch.Tensor, reports: Sequence[ReportLike], *,
-                      feature_cache=None) -> Encoded:
+                      feature_cache=None, need_embedding: bool = True) -> Encoded:
         """Everything before the decoder (:func:`medseg_r.model.encoding.encode_inputs`); keep it to
         decode other box or point prompts without running the encoder again."""
-        return encode_inputs(self, images, reports, cache=feature_cache)
+        return encode_inputs(self, images, reports, cache=feature_cache,
+                             need_embedding=need_embedding)
 
     def decode_encoded(self, encoded: Encoded, *, boxes: Optional[torch.Tensor] = None,
                        points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,

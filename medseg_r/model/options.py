@@ -10,6 +10,7 @@ PRIOR_MODES = ("structured", "none", "text_token")
 FREEZE_MODES = ("image_encoder", "backbone", "none")
 ORIENTATIONS = ("radiological", "neurological")
 BOX_MODULATION = ("coarse", "fine")
+BOX_INPUTS = ("embedding", "image")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,12 @@ class ModelOptions:
             image stem (0: none). ``box_modulation``: where the priors modulate the head's
             features: ``"coarse"`` (at half the embedding grid, before the context blocks) or
             ``"fine"`` (at the full grid, after the image stem's detail is added: 4 px cells at
-            256 px, where a 15-25 px lesion's outline spans several cells).
+            256 px, where a 15-25 px lesion's outline spans several cells). ``box_input``: what
+            the head reads: ``"embedding"`` (the modulated SAM embedding, an image stem and the
+            location attention: :class:`~medseg_r.model.box_prompts.BoxHead`) or ``"image"``
+            (the image alone, through the head's own small network, so that training it needs no
+            encoder pass: :class:`~medseg_r.model.localiser.ImageLocaliser`; its priors act at
+            stride 8 and ``box_modulation`` does not apply).
     """
 
     priors: str = "structured"
@@ -79,6 +85,7 @@ class ModelOptions:
     box_hidden: int = 48
     box_stem: int = 32
     box_modulation: str = "coarse"
+    box_input: str = "embedding"
 
     def __post_init__(self) -> None:
         if self.priors not in PRIOR_MODES:
@@ -96,6 +103,8 @@ class ModelOptions:
         if self.box_modulation not in BOX_MODULATION:
             raise ValueError(f"box_modulation must be one of {BOX_MODULATION}, "
                              f"got {self.box_modulation!r}")
+        if self.box_input not in BOX_INPUTS:
+            raise ValueError(f"box_input must be one of {BOX_INPUTS}, got {self.box_input!r}")
         if self.box_hidden < 1 or self.box_stem < 0:
             raise ValueError("box_hidden must be >= 1 and box_stem >= 0")
         if self.inject_at is not None:

@@ -1,0 +1,85 @@
+"""The image localiser (box_input="image"): identity at initialisation, no encoder pass when only
+its maps are needed, gradients, matched capacity, bad arguments."""
+
+import pytest
+import torch
+
+from medseg_r import build_model
+from medseg_r.model.box_prompts import box_map_loss
+from medseg_r.model.localiser import ImageLocaliser
+
+REPORTS = ["round nodule in the right upper lobe", "ground-glass opacity in the left lower zone"]
+IMAGE_HEAD = {"report_box": True, "box_input": "image"}
+
+
+def test_a_new_localiser_gives_no_box_so_the_model_is_the_plain_sam():
+    torch.manual_seed(0)
+    with_head = build_model("sam_tiny", img_size=128, **IMAGE_HEAD)
+    plain = build_model("sam_tiny", img_size=128, report_box=False)
+    plain.load_state_dict({k: v for k, v in with_head.state_dict().items()
+                           if not k.startswith("box_head.")})
+    images = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        a, b = with_head(images, REPORTS), plain(images, REPORTS)
+    assert a["box_map"].shape == (2, 6, 32, 32)
+    assert [len(x) for x in a["boxes"]] == [0, 0]
+    assert torch.equal(a["masks"], b["masks"])
+
+
+def test_its_maps_need_no_encoder_pass(monkeypatch):
+    model = build_model("sam_tiny", img_size=128, **IMAGE_HEAD)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the encoder ran")
+
+    monkeypatch.setattr(model.adapter, "run", refuse)
+    monkeypatch.setattr(model.sam.image_encoder, "forward", refuse)
+    out = model(torch.rand(2, 3, 128, 128), REPORTS, decode_masks=False)
+    assert out["box_map"].shape == (2, 6, 32, 32)
+    assert out["attention"].shape == (2, 1, 128, 128)  # the localiser's own location attention
+    with pytest.raises(AssertionError, match="the encoder ran"):
+        model(torch.rand(1, 3, 128, 128), REPORTS[:1])  # masks need the embedding
+
+
+def test_the_map_loss_trains_the_network_and_the_prior_modules():
+    torch.manual_seed(0)
+    model = build_model("sam_tiny", img_size=128, freeze="backbone", **IMAGE_HEAD).train()
+    masks = torch.zeros(2, 1, 128, 128)
+    masks[0, 0, 20:30, 40:52] = 1.0
+    head = model.box_head
+    out = model(torch.rand(2, 3, 128, 128), REPORTS, decode_masks=False)
+    box_map_loss(out["box_map"], masks).backward()
+    assert head.out.weight.grad.abs().sum() > 0  # the zero output layer learns first
+    with torch.no_grad():  # as after a first step: the gradient then reaches the modulated features
+        head.out.weight.normal_(0, 0.01)
+    model.zero_grad()
+    out = model(torch.rand(2, 3, 128, 128), REPORTS, decode_masks=False)
+    box_map_loss(out["box_map"], masks).backward()
+    assert head.stem[0].weight.grad.abs().sum() > 0
+    assert all(g.grad is not None and g.grad.abs().sum() > 0
+               for g in head.modulator.gate.values())
+    assert not any(p.grad is not None for p in model.sam.parameters())
+
+
+def test_the_baselines_have_the_same_parameters():
+    counts = {p: build_model("sam_tiny", img_size=128, priors=p, **IMAGE_HEAD).parameter_summary()
+              for p in ("structured", "none", "text_token")}
+    assert counts["none"] == counts["structured"] == counts["text_token"]
+
+
+def test_a_larger_canvas_is_localised_at_the_working_size():
+    head = ImageLocaliser(work_size=64)
+    logits = head(None, None, torch.rand(1, 3, 128, 128))
+    assert logits.shape == (1, 6, 16, 16) and head.grid == (16, 16)
+
+
+@pytest.mark.parametrize("kwargs", [{"hidden": 0}, {"widths": (8, 16, 32)}, {"work_size": 100},
+                                    {"widths": (8, 0, 16, 32)}])
+def test_bad_localiser_arguments_are_value_errors(kwargs):
+    with pytest.raises(ValueError):
+        ImageLocaliser(**kwargs)
+
+
+def test_an_unknown_box_input_is_a_value_error():
+    with pytest.raises(ValueError, match="box_input"):
+        build_model("sam_tiny", img_size=128, report_box=True, box_input="pixels")
