@@ -3,6 +3,8 @@
 Every row of :data:`ROWS` is one model: a backbone, MedSeg-R options, a training objective and learning
 rates. The LiteMedSAM rows share the pretrained, frozen encoder; its output up to the first injection
 site is computed once per image into one feature cache that every row (and the evaluation) reads.
+The main rows (MedSeg-R, its baselines and its ablations) place their box prompts with an image
+localiser (:mod:`medseg_r.model.localiser`) that trains without the encoder.
 MedSeg-R and its two baselines are the same architecture with the same parameters
 (``matched_capacity``): they differ only in what they read (the parsed report, the raw report text,
 nothing).
@@ -64,7 +66,7 @@ ROWS: Dict[str, Row] = {
     "embedding_head": Row(options=LATE, what="MedSeg-R with the box head on the cached, modulated "
                                              "image embedding (trained on the seed-0 cases only)"),
     "fine_head": Row(options={**LATE, "box_modulation": "fine"},
-                     what="MedSeg-R, the box head modulated at the full embedding grid (4 px cells)"),
+                     what="embedding_head, its box head modulated at the full embedding grid (4 px cells)"),
     "fine_head_no_deformable": Row(options={**LATE, "box_modulation": "fine", "deformable": False},
                                    what="ablation of fine_head"),
     "early_injection": Row(options=EARLY, cached=True,

@@ -3,7 +3,8 @@
 Draws the test cases of a fresh phantom generation (another seed than the accuracy benchmark's, test
 pools of lungs and nodules never used in training; ``--train`` draws the other splits too), encodes
 them once with the pretrained LiteMedSAM (the image encoder is frozen; its embeddings go to a feature
-cache every model reads), and compares
+cache every model reads: the models' image localisers, which place the box prompts, read the
+image itself and train without the encoder), and compares
 MedSeg-R with its two capacity-matched baselines (``none``: the same modules fed a constant;
 ``text_token``: fed one embedding of the report text) on it: one side-by-side table with each
 model's trainable parameters and MedSeg-R's margins against its targets, ``OUT/results.json`` and
@@ -138,10 +139,11 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
     t0 = time.perf_counter()
     print("== encoding the images once with the pretrained LiteMedSAM (shared by every model) ==",
           flush=True)
-    encoded = encode_once(data_dir, cache, splits=("train", "test") if train_models else ("test",),
-                          progress=progress)
+    # the models' localisers train on the images alone: only the scored images need the encoder
+    encoded = encode_once(data_dir, cache, splits=("test",), progress=progress)
     test_records, root = read_dataset(data_dir, split="test")
-    config = {"backbone": "litemedsam", "injection": "image embedding (neck)", "prompt": "report box",
+    config = {"backbone": "litemedsam", "injection": "none (encoder frozen and unmodulated)",
+              "prompt": "report boxes from the image localiser",
               "models": "trained here" if train_models else "shipped (accuracy benchmark recipe)",
               "cases": preset["n"], "test_cases": len(test_records), "seed": seed,
               "precision": precision, "encoded_images": encoded,
