@@ -59,6 +59,37 @@ class _Residual(nn.Module):
         return F.relu(x + self.norm2(self.conv2(y)))
 
 
+class FindingMatch(nn.Module):
+    """``where`` logits from matching each positive finding with every cell:
+    ``logsumexp_f <q(t_f), k(y)> / sqrt(m)`` over the report's positive findings, ``t_f`` the
+    finding's four fused tokens side by side (location, texture, shape, meta), ``k`` a 1x1
+    projection of the stride-4 features. It gives the priors a direct, per-finding say in which
+    candidate a finding's box goes to (the modulated features decide it only through the
+    convolutions after them). The query starts at zero, so the match adds the same constant to
+    every cell (no change to the spatial softmax) until trained; a report without a positive
+    finding adds nothing.
+
+    Shapes: ``y`` ``[B, C, h, w]``, ``tokens`` ``[B, F, 4, d]``, ``positive`` ``[B, F]`` ->
+    ``[B, 1, h, w]``.
+    """
+
+    def __init__(self, *, channels: int, prior_dim: int, dim: int = 32) -> None:
+        super().__init__()
+        self.query = nn.Linear(4 * prior_dim, dim)
+        nn.init.zeros_(self.query.weight)
+        nn.init.zeros_(self.query.bias)
+        self.key = nn.Conv2d(channels, dim, 1)
+        self.scale = dim ** -0.5
+
+    def forward(self, y: torch.Tensor, tokens: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+        B, F_, G, d = tokens.shape
+        q = self.query(tokens.reshape(B, F_, G * d))  # [B, F, m]
+        logits = torch.einsum("bfm,bmhw->bfhw", q, self.key(y).to(q.dtype)) * self.scale
+        logits = logits.masked_fill(~positive[:, :, None, None], float("-inf"))
+        out = logits.logsumexp(dim=1, keepdim=True)
+        return torch.where(positive.any(1)[:, None, None, None], out, torch.zeros_like(out))
+
+
 class ImageLocaliser(nn.Module):
     """``where`` and ``extent`` maps of the described lesions from the image and the priors.
 
@@ -70,6 +101,8 @@ class ImageLocaliser(nn.Module):
         work_size: the canvas is resized to this side before the network (the maps come out at
             ``work_size / 4``).
         prior: initial ``extent`` probability of every cell.
+        match_prior_dim: with a token width, a :class:`FindingMatch` adds each positive finding's
+            match with the cells to ``where`` (``None``: no match).
 
     Shapes: ``canvas`` ``[B, 3, S, S]`` (the encoder's input), ``priors`` (fused prior tokens),
     ``render(size) -> [B, 1, h, w]`` (location maps, or ``None``) -> maps ``[B, 6, S'/4, S'/4]``
@@ -82,7 +115,7 @@ class ImageLocaliser(nn.Module):
 
     def __init__(self, *, hidden: int = 48, widths: Sequence[int] = DEFAULT_WIDTHS,
                  modulator: Optional[nn.Module] = None, work_size: int = 256,
-                 prior: float = 0.01) -> None:
+                 prior: float = 0.01, match_prior_dim: Optional[int] = None) -> None:
         super().__init__()
         if hidden < 1 or len(widths) != 4 or min(widths) < 1:
             raise ValueError("hidden must be >= 1 and widths four positive channel counts")
@@ -107,6 +140,10 @@ class ImageLocaliser(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 module.to(memory_format=torch.channels_last)
+        self.match = None
+        if match_prior_dim is not None:
+            self.match = FindingMatch(channels=hidden, prior_dim=match_prior_dim)
+            self.match.key.to(memory_format=torch.channels_last)
         self.modulator = modulator  # after the conversion: it converts its own convolutions
 
     @property
@@ -135,5 +172,9 @@ class ImageLocaliser(nn.Module):
             y = z.permute(0, 3, 1, 2)
         y = self.context(y.contiguous(memory_format=torch.channels_last))
         y = F.interpolate(y, size=s1.shape[-2:], mode="nearest") + self.lateral1(s1)
-        logits = self.out(self.fine(y))
+        y = self.fine(y)
+        logits = self.out(y)
+        if self.match is not None and priors is not None:
+            where = logits[:, :1] + self.match(y, priors["tokens"], priors["positive"]).to(logits.dtype)
+            logits = torch.cat([where, logits[:, 1:]], dim=1)
         return (logits, site_attention) if return_attention else logits

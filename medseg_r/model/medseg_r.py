@@ -73,8 +73,10 @@ class MedSegR(nn.Module):
                                              bottleneck=cfg.bottleneck, modules=cfg.modules,
                                              use_map=cfg.location_map, max_grid=grid)
             if cfg.box_input == "image":
+                match = cfg.prior_dim if cfg.box_match and cfg.uses_prior_modules else None
                 self.box_head = ImageLocaliser(hidden=cfg.box_hidden, modulator=head_modules,
-                                               work_size=min(self.img_size, LOCALISER_SIZE))
+                                               work_size=min(self.img_size, LOCALISER_SIZE),
+                                               match_prior_dim=match)
             else:
                 self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden,
                                         stem=cfg.box_stem, modulator=head_modules,

@@ -59,7 +59,10 @@ class ModelOptions:
             location attention: :class:`~medseg_r.model.box_prompts.BoxHead`) or ``"image"``
             (the image alone, through the head's own small network, so that training it needs no
             encoder pass: :class:`~medseg_r.model.localiser.ImageLocaliser`; its priors act at
-            stride 8 and ``box_modulation`` does not apply).
+            stride 8 and ``box_modulation`` does not apply). ``box_match``: the image localiser
+            also matches each positive finding's fused tokens with every cell
+            (:class:`~medseg_r.model.localiser.FindingMatch`), a direct per-finding say in
+            ``where``.
     """
 
     priors: str = "structured"
@@ -86,6 +89,7 @@ class ModelOptions:
     box_stem: int = 32
     box_modulation: str = "coarse"
     box_input: str = "embedding"
+    box_match: bool = False
 
     def __post_init__(self) -> None:
         if self.priors not in PRIOR_MODES:
@@ -105,6 +109,8 @@ class ModelOptions:
                              f"got {self.box_modulation!r}")
         if self.box_input not in BOX_INPUTS:
             raise ValueError(f"box_input must be one of {BOX_INPUTS}, got {self.box_input!r}")
+        if self.box_match and self.box_input != "image":
+            raise ValueError("box_match needs box_input='image'")
         if self.box_hidden < 1 or self.box_stem < 0:
             raise ValueError("box_hidden must be >= 1 and box_stem >= 0")
         if self.inject_at is not None:

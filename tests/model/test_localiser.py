@@ -83,3 +83,31 @@ def test_bad_localiser_arguments_are_value_errors(kwargs):
 def test_an_unknown_box_input_is_a_value_error():
     with pytest.raises(ValueError, match="box_input"):
         build_model("sam_tiny", img_size=128, report_box=True, box_input="pixels")
+
+
+def test_the_finding_match_starts_neutral_and_follows_each_positive_finding():
+    from medseg_r.model.localiser import FindingMatch
+
+    match = FindingMatch(channels=8, prior_dim=4, dim=6)
+    y = torch.rand(2, 8, 5, 5)
+    tokens = torch.rand(2, 3, 4, 4)
+    positive = torch.tensor([[True, True, False], [False, False, False]])
+    out = match(y, tokens, positive)
+    assert out.shape == (2, 1, 5, 5)
+    assert torch.allclose(out[0], torch.full((1, 5, 5), float(torch.log(torch.tensor(2.0)))))
+    assert torch.equal(out[1], torch.zeros(1, 5, 5))  # no positive finding: nothing added
+    with torch.no_grad():
+        match.query.weight.normal_()
+    out = match(y, tokens, positive)
+    changed = tokens.clone()
+    changed[0, 2] += 5.0  # a finding that is not positive does not count
+    assert torch.allclose(match(y, changed, positive), out)
+    changed[0, 0] += 5.0
+    assert not torch.allclose(match(y, changed, positive)[0], out[0])
+
+
+def test_box_match_needs_the_image_localiser():
+    with pytest.raises(ValueError, match="box_match"):
+        build_model("sam_tiny", img_size=128, report_box=True, box_match=True)
+    model = build_model("sam_tiny", img_size=128, box_match=True, **IMAGE_HEAD)
+    assert model.box_head.match is not None
