@@ -63,6 +63,8 @@ ROWS: Dict[str, Row] = {
     "no_dynamic_conv": Row(options={**IMAGE, "dynamic_conv": False}, batch_size=16, what="ablation"),
     "no_deformable": Row(options={**IMAGE, "deformable": False}, batch_size=16, what="ablation"),
     "no_location_map": Row(options={**IMAGE, "location_map": False}, batch_size=16, what="ablation"),
+    "medseg_r_match": Row(options={**IMAGE, "box_match": True}, batch_size=16,
+                          what="MedSeg-R with the per-finding match in its localiser (box_match)"),
     "embedding_head": Row(options=LATE, what="MedSeg-R with the box head on the cached, modulated "
                                              "image embedding (trained on the seed-0 cases only)"),
     "fine_head": Row(options={**LATE, "box_modulation": "fine"},
