@@ -7,7 +7,8 @@ The main rows (MedSeg-R, its baselines and its ablations) place their box prompt
 localiser (:mod:`medseg_r.model.localiser`) that trains without the encoder.
 MedSeg-R and its two baselines are the same architecture with the same parameters
 (``matched_capacity``): they differ only in what they read (the parsed report, the raw report text,
-nothing).
+nothing), and in MedSeg-R's per-finding match (``box_match``: 26,176 parameters, 1.4 % more; the
+baselines have no parsed findings to match).
 """
 
 from __future__ import annotations
@@ -51,20 +52,25 @@ class Row:
         return self.options.get("box_input") == "image" and self.objective == "localisation"
 
 
+# MedSeg-R's localiser also matches each positive finding's fused tokens with every cell (box_match;
+# the baselines have no findings to match: their modules are fed a constant or the text embedding).
+MEDSEG_R = {**IMAGE, "box_match": True}
+
 ROWS: Dict[str, Row] = {
-    "medseg_r": Row(options=IMAGE, batch_size=16,
-                    what="MedSeg-R: parsed report, all three modules (image localiser)"),
+    "medseg_r": Row(options=MEDSEG_R, batch_size=16,
+                    what="MedSeg-R: parsed report, all three modules and the per-finding match "
+                         "(image localiser)"),
     "none": Row(options={**IMAGE, "priors": "none"}, batch_size=16,
                 what="same localiser and modules fed a constant (no report)"),
     "text_token": Row(options={**IMAGE, "priors": "text_token"}, batch_size=16,
                       what="same localiser and modules fed one embedding of the report text (no parser)"),
-    "no_spatial_attention": Row(options={**IMAGE, "spatial_attention": False}, batch_size=16,
+    "no_spatial_attention": Row(options={**MEDSEG_R, "spatial_attention": False}, batch_size=16,
                                 what="ablation"),
-    "no_dynamic_conv": Row(options={**IMAGE, "dynamic_conv": False}, batch_size=16, what="ablation"),
-    "no_deformable": Row(options={**IMAGE, "deformable": False}, batch_size=16, what="ablation"),
-    "no_location_map": Row(options={**IMAGE, "location_map": False}, batch_size=16, what="ablation"),
-    "medseg_r_match": Row(options={**IMAGE, "box_match": True}, batch_size=16,
-                          what="MedSeg-R with the per-finding match in its localiser (box_match)"),
+    "no_dynamic_conv": Row(options={**MEDSEG_R, "dynamic_conv": False}, batch_size=16, what="ablation"),
+    "no_deformable": Row(options={**MEDSEG_R, "deformable": False}, batch_size=16, what="ablation"),
+    "no_location_map": Row(options={**MEDSEG_R, "location_map": False}, batch_size=16, what="ablation"),
+    "no_match": Row(options=IMAGE, batch_size=16,
+                    what="ablation: MedSeg-R without the per-finding match (box_match off)"),
     "embedding_head": Row(options=LATE, what="MedSeg-R with the box head on the cached, modulated "
                                              "image embedding (trained on the seed-0 cases only)"),
     "fine_head": Row(options={**LATE, "box_modulation": "fine"},
@@ -88,7 +94,8 @@ ROWS: Dict[str, Row] = {
 }
 # The rows whose module is built to pick the lesion in each subset (issue: "subsets that need each prior")
 ABLATION_SUBSET = {"no_spatial_attention": "by_location", "no_location_map": "by_location",
-                   "no_dynamic_conv": "by_texture", "no_deformable": "by_shape"}
+                   "no_dynamic_conv": "by_texture", "no_deformable": "by_shape",
+                   "no_match": "by_texture"}
 # Variants of MedSeg-R with ablations of their own: each is compared with its own variant
 VARIANT_ABLATIONS = {"fine_head": ["fine_head_no_deformable"]}
 
@@ -113,15 +120,27 @@ def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_s
     path = os.path.join(out, "model.ckpt")
     if os.path.isfile(path):
         extra = torch_load(path).get("extra", {})
-        saved, wanted = dict(extra.get("train_config") or {}), asdict(cfg)
-        saved.pop("resume", None), wanted.pop("resume", None)
-        if saved == wanted:
+        if same_run(extra.get("train_config") or {}, asdict(cfg)):
             print(f"reusing finished run {out}", flush=True)
             return {"model": path, "steps": extra.get("global_step"), "reused": True,
                     "loaded": load_model(path)}
     result = train(cfg)
     result["loaded"] = load_model(result["model"])
     return result
+
+
+def same_run(saved: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
+    """Whether a finished run's training configuration is the one wanted. Where a run lies does not
+    count: ``out`` and ``resume`` are left out, and the data and cache folders are compared by their
+    real paths (a moved run folder, or data reached through a link, is the same run)."""
+    def norm(config: Dict[str, Any]) -> Dict[str, Any]:
+        config = {k: v for k, v in config.items() if k not in ("out", "resume")}
+        for key in ("data", "feature_cache"):
+            if isinstance(config.get(key), str):
+                config[key] = os.path.realpath(config[key])
+        return config
+
+    return norm(saved) == norm(wanted)
 
 
 def attach_cache(model, cache: Optional[str], name: str):

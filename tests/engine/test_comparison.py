@@ -1,0 +1,35 @@
+"""The comparison's rows and when a finished run is reused."""
+import os
+
+from medseg_r.engine.comparison import ROWS, same_run
+
+
+def _config(**changes):
+    config = {"data": "/d", "out": "/runs/a", "feature_cache": "/c", "seed": 0, "epochs": 6,
+              "model_options": {"box_input": "image"}, "resume": "auto"}
+    config.update(changes)
+    return config
+
+
+def test_a_moved_run_or_linked_data_is_the_same_run(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    link = tmp_path / "link"
+    os.symlink(data, link)
+    assert same_run(_config(data=str(data), out="/x"), _config(data=str(link), out="/y", resume=None))
+
+
+def test_a_changed_seed_data_or_option_is_another_run(tmp_path):
+    assert not same_run(_config(), _config(seed=1))
+    assert not same_run(_config(), _config(data="/other"))
+    assert not same_run(_config(), _config(model_options={"box_input": "embedding"}))
+
+
+def test_medseg_r_and_its_baselines_differ_only_in_what_they_read():
+    medseg_r = dict(ROWS["medseg_r"].options)
+    assert medseg_r.pop("box_match") is True  # its per-finding match: the baselines have no findings
+    for name in ("none", "text_token"):
+        options = dict(ROWS[name].options)
+        assert options.pop("priors") == name and options == medseg_r
+        assert ROWS[name].batch_size == ROWS["medseg_r"].batch_size
+        assert ROWS[name].objective == ROWS["medseg_r"].objective and ROWS[name].lr == ROWS["medseg_r"].lr
