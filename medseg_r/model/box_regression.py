@@ -89,6 +89,8 @@ def regressed_box(boxes: np.ndarray, cells: np.ndarray, weights: np.ndarray,
     dx, dy, lw, lh = (boxes[k, ys, xs] for k in range(4))
     cx = float(np.sum(wts * ((xs + 0.5 + dx) * cell)))
     cy = float(np.sum(wts * ((ys + 0.5 + dy) * cell)))
-    bw = float(np.sum(wts * np.exp(np.clip(lw, -4.0, 6.0)))) * cell
-    bh = float(np.sum(wts * np.exp(np.clip(lh, -4.0, 6.0)))) * cell
+    # at least one pixel: the box's end is its last pixel (inclusive), so a narrower one would
+    # come out inside-out
+    bw = max(float(np.sum(wts * np.exp(np.clip(lw, -4.0, 6.0)))) * cell, 1.0)
+    bh = max(float(np.sum(wts * np.exp(np.clip(lh, -4.0, 6.0)))) * cell, 1.0)
     return [cx - bw / 2, cy - bh / 2, cx + bw / 2 - 1, cy + bh / 2 - 1]

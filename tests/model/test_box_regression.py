@@ -68,3 +68,12 @@ def test_maps_with_regression_give_the_regressed_box_not_the_cells():
     (box,) = boxes_from_map(logits, canvas=64, threshold=0.5, max_boxes=4,
                             findings=[(torch.ones(1, 16, 16), [1])])[0]
     assert np.allclose(box.numpy(), [21, 10, 29, 16], atol=1e-3)
+
+
+def test_a_box_regressed_below_one_pixel_is_never_inside_out():
+    boxes = np.zeros((4, 8, 8), dtype=np.float32)
+    boxes[2:] = -3.0  # log size: 0.05 cells = 0.2 px at 4 px cells
+    cells = np.zeros((8, 8), dtype=bool)
+    cells[3, 3] = True
+    x0, y0, x1, y1 = regressed_box(boxes, cells, np.ones((8, 8)), 4.0)
+    assert x1 >= x0 and y1 >= y0
