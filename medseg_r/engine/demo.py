@@ -32,6 +32,8 @@ from .demo_figure import figure
 from .evaluate import SUBSETS, evaluate
 
 MODELS = ("medseg_r", "none", "text_token")
+# the shipped MedSeg-R file is the accuracy benchmark's medseg_r_match row (with box_match); its
+# recipe (row, command, steps) is stored in the file and printed
 SHIPPED = {"medseg_r": "litemedsam_phantom", "none": "litemedsam_phantom_none",
            "text_token": "litemedsam_phantom_text_token"}
 DEMO_SEED = 1  # the accuracy benchmark trains on seed 0

@@ -27,7 +27,6 @@ def test_a_changed_seed_data_or_option_is_another_run(tmp_path):
 
 def test_medseg_r_and_its_baselines_differ_only_in_what_they_read():
     medseg_r = dict(ROWS["medseg_r"].options)
-    assert medseg_r.pop("box_match") is True  # its per-finding match: the baselines have no findings
     for name in ("none", "text_token"):
         options = dict(ROWS[name].options)
         assert options.pop("priors") == name and options == medseg_r

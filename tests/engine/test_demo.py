@@ -18,9 +18,7 @@ def test_demo_trains_three_models_and_writes_results_table_and_figure(tmp_path, 
     results = json.load(open(os.path.join(out, "results.json")))
     assert set(results["models"]) == {"medseg_r", "none", "text_token"}
     params = {name: m["params"]["trainable"] for name, m in results["models"].items()}
-    # capacity-matched: the baselines have MedSeg-R's modules; only its per-finding match is extra
-    assert params["none"] == params["text_token"] and 0 < params["medseg_r"] - params["none"]
-    assert params["medseg_r"] <= 1.1 * params["none"]
+    assert len(set(params.values())) == 1  # capacity-matched: the same parameters for all three
     for model in results["models"].values():
         assert set(model["overall"]) >= {"dice", "iou", "hd95"}
         assert {"by_location", "by_texture", "by_shape", "small", "phrasing_new"} <= set(model["subsets"])
