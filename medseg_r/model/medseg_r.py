@@ -192,8 +192,9 @@ class MedSegR(nn.Module):
             ``masks`` logits ``[B, 1, H, W]`` (``[B, 3, H, W]`` with ``multimask_output``),
             ``iou`` ``[B, 1]``, ``low_res_masks``, ``attention`` ``[B, 1, H, W]`` (location
             attention of the first modulated site, or ``None``), ``location_map`` (the prior at
-            the embedding grid) and, with ``report_box``, ``box_map`` (the head's logits at the
-            embedding grid) and ``boxes`` (per image ``[n, 4]`` predicted boxes in input pixels).
+            the embedding grid) and, with ``report_box``, ``box_map`` (the head's logits: at the
+            embedding grid, or at a quarter of the localiser's working size with
+            ``box_input="image"``) and ``boxes`` (per image ``[n, 4]`` predicted boxes in input pixels).
         """
         encoded = self.encode_inputs(images, reports, need_embedding=decode_masks)
         out = encoded.outputs()

@@ -111,3 +111,10 @@ def test_box_match_needs_the_image_localiser():
         build_model("sam_tiny", img_size=128, report_box=True, box_match=True)
     model = build_model("sam_tiny", img_size=128, box_match=True, **IMAGE_HEAD)
     assert model.box_head.match is not None
+
+
+def test_decoding_inputs_encoded_without_the_embedding_is_a_clear_error():
+    model = build_model("sam_tiny", img_size=64, report_box=True, box_input="image")
+    encoded = model.encode_inputs(torch.rand(1, 3, 64, 64), REPORTS[:1], need_embedding=False)
+    with pytest.raises(ValueError, match="need_embedding"):
+        model.decode_encoded(encoded)
