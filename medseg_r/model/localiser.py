@@ -137,13 +137,12 @@ class ImageLocaliser(nn.Module):
         with torch.no_grad():
             self.out.bias.zero_()
             self.out.bias[1] = math.log(prior / (1 - prior))
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                module.to(memory_format=torch.channels_last)
         self.match = None
         if match_prior_dim is not None:
             self.match = FindingMatch(channels=hidden, prior_dim=match_prior_dim)
-            self.match.key.to(memory_format=torch.channels_last)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
         self.modulator = modulator  # after the conversion: it converts its own convolutions
 
     @property
