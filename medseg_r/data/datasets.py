@@ -37,6 +37,7 @@ class Record:
     split: Optional[str] = None
     tags: List[str] = field(default_factory=list)
     target: Optional[str] = None
+    lesions: List[Dict[str, object]] = field(default_factory=list)  # bbox, texture, shape per lesion
 
 
 def fit_square(image: torch.Tensor, mask: torch.Tensor, size: int):
@@ -60,7 +61,10 @@ def _load(obj, root: str) -> np.ndarray:
 
 
 class SegmentationDataset(Dataset):
-    """Records -> dicts with ``image`` [3,S,S], ``mask`` [1,S,S], ``report`` (:class:`Report`), ``id``, ``tags``."""
+    """Records -> dicts with ``image`` [3,S,S], ``mask`` [1,S,S], ``report`` (:class:`Report`), ``id``, ``tags``
+    and, when any record lists its lesions (the phantom's manifest does), ``attributes`` [2,S,S]: each lesion's
+    texture and shape code over its box (:func:`~medseg_r.model.attributes.label_map`; zeros for a record
+    without lesions), resized and flipped with the mask."""
 
     def __init__(self, records: Sequence[Record], *, root: str = ".", size: int = 256, augment: bool = False,
                  seed: int = 0) -> None:
@@ -73,6 +77,7 @@ class SegmentationDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self._reports: Dict[int, Report] = {}
+        self.attributes = any(rec.lesions for rec in self.records)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -92,7 +97,14 @@ class SegmentationDataset(Dataset):
         if mask_arr.shape[:2] != tuple(image.shape[1:]):
             raise ValueError(f"{rec.id}: mask shape {mask_arr.shape[:2]} does not match image {tuple(image.shape[1:])}")
         mask = torch.from_numpy((mask_arr > 0).astype(np.float32))[None]
-        image, mask = fit_square(image, mask, self.size)
+        if self.attributes:
+            from ..model.attributes import label_map
+
+            labels = torch.from_numpy(label_map(rec.lesions, *mask_arr.shape[:2])).float()
+            image, stacked = fit_square(image, torch.cat([mask, labels]), self.size)
+            mask, labels = stacked[:1], stacked[1:].round().long()
+        else:
+            image, mask = fit_square(image, mask, self.size)
         if index not in self._reports:
             self._reports[index] = parse_report(rec.report)
         report = self._reports[index]
@@ -100,7 +112,12 @@ class SegmentationDataset(Dataset):
             mirrored = mirrored_report(report)
             if mirrored is not None:
                 image, mask, report = image.flip(-1), mask.flip(-1), mirrored
-        return {"image": image, "mask": mask, "report": report, "id": rec.id, "tags": list(rec.tags)}
+                if self.attributes:
+                    labels = labels.flip(-1)
+        sample = {"image": image, "mask": mask, "report": report, "id": rec.id, "tags": list(rec.tags)}
+        if self.attributes:
+            sample["attributes"] = labels
+        return sample
 
 
 def flip_allowed(root: str) -> bool:
@@ -116,8 +133,11 @@ def flip_allowed(root: str) -> bool:
 
 
 def collate(batch: List[Dict[str, object]]) -> Dict[str, object]:
-    return {"image": torch.stack([b["image"] for b in batch]), "mask": torch.stack([b["mask"] for b in batch]),
-            "report": [b["report"] for b in batch], "id": [b["id"] for b in batch], "tags": [b["tags"] for b in batch]}
+    out = {"image": torch.stack([b["image"] for b in batch]), "mask": torch.stack([b["mask"] for b in batch]),
+           "report": [b["report"] for b in batch], "id": [b["id"] for b in batch], "tags": [b["tags"] for b in batch]}
+    if all("attributes" in b for b in batch):
+        out["attributes"] = torch.stack([b["attributes"] for b in batch])
+    return out
 
 
 class EpochShuffleSampler(Sampler[int]):

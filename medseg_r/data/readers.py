@@ -46,7 +46,8 @@ def _from_row(row: Dict[str, object], number: int, source: str) -> Record:
     return Record(id=str(row.get("id") or os.path.splitext(os.path.basename(str(row["image"])))[0]),
                   image=str(row["image"]), mask=str(row["mask"]), report=str(row.get("report") or ""),
                   split=(str(row["split"]) if row.get("split") not in (None, "") else None),
-                  tags=_tags(row.get("tags")), target=row.get("target") or None)
+                  tags=_tags(row.get("tags")), target=row.get("target") or None,
+                  lesions=[les for les in row.get("lesions") or [] if isinstance(les, dict)])
 
 
 @register_reader(".jsonl")

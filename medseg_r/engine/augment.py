@@ -45,11 +45,12 @@ def draw_shift(generator: torch.Generator, max_cells: int, cell: int) -> Shift:
 
 
 def shift_batch(batch: dict, pixels: Shift) -> dict:
-    """``batch`` with its images and masks shifted circularly by ``pixels``."""
+    """``batch`` with its images, masks (and attribute label maps) shifted circularly by ``pixels``."""
     dy, dx = pixels
     out = dict(batch)
-    for key in ("image", "mask"):
-        out[key] = batch[key].roll((dy, dx), dims=(-2, -1))
+    for key in ("image", "mask", "attributes"):
+        if key in batch:
+            out[key] = batch[key].roll((dy, dx), dims=(-2, -1))
     return out
 
 

@@ -8,7 +8,9 @@ localiser (:mod:`medseg_r.model.localiser`) that trains without the encoder.
 MedSeg-R and its two baselines are the same architecture with the same parameters
 (``matched_capacity``): they differ only in what they read (the parsed report, the raw report text,
 nothing). ``medseg_r_match`` (MedSeg-R with the per-finding match, ``box_match``) is a variant whose
-extra mechanism the baselines were not given.
+extra mechanism the baselines were not given. ``medseg_r_attr``, ``none_attr`` and ``text_token_attr``
+are again one architecture and loss: the match plus an attribute head trained on the lesions' texture
+and shape labels, which only MedSeg-R can use to choose (it reads the codes).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from .train import TrainConfig, train
 # no encoder pass, so these rows also train on the benchmark's extra training cases.
 IMAGE = {"inject_at": [], "report_box": True, "box_input": "image", "freeze": "backbone",
          "decoder_prior": "none", "module_grid": 32}
+# The image localiser with the per-finding match and the texture/shape attribute head
+# (medseg_r.model.attributes), trained on every lesion's labels; the same for the three models
+ATTR = {**IMAGE, "box_match": True, "attribute_head": True}
 # Pretrained LiteMedSAM, frozen, modulated at the image embedding (late injection: the embedding is
 # cacheable), a box head reading that embedding prompts the pretrained decoder.
 LATE = {"inject_at": ["neck"], "report_box": True, "freeze": "backbone", "module_grid": 32}
@@ -67,6 +72,15 @@ ROWS: Dict[str, Row] = {
     "medseg_r_match": Row(options={**IMAGE, "box_match": True}, batch_size=16,
                           what="MedSeg-R with the per-finding match in its localiser (box_match; a "
                                "variant: the baselines were not given the match)"),
+    "medseg_r_attr": Row(options={**ATTR, "priors": "structured"}, batch_size=16,
+                         what="MedSeg-R with the match and the attribute head (attribute_head: each "
+                              "finding's candidates weighed by their predicted texture and shape)"),
+    "none_attr": Row(options={**ATTR, "priors": "none"}, batch_size=16,
+                     what="medseg_r_attr's localiser, match and attribute head fed a constant"),
+    "text_token_attr": Row(options={**ATTR, "priors": "text_token"}, batch_size=16,
+                           what="medseg_r_attr's localiser, match and attribute head fed one "
+                                "embedding of the report text (its attribute head trains but cannot "
+                                "choose: no parsed codes)"),
     "embedding_head": Row(options=LATE, what="MedSeg-R with the box head on the cached, modulated "
                                              "image embedding (trained on the seed-0 cases only)"),
     "fine_head": Row(options={**LATE, "box_modulation": "fine"},

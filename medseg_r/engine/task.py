@@ -8,7 +8,8 @@ import lightning as L
 import torch
 
 from ..model import build_model
-from ..model.box_prompts import box_map_loss
+from ..model.attributes import attribute_loss
+from ..model.box_prompts import ATTRIBUTES, box_map_loss
 
 
 def _overlap_counts(logits: torch.Tensor, target: torch.Tensor):
@@ -98,8 +99,14 @@ class SegmentationTask(L.LightningModule):
     def forward(self, images, reports):
         return self.model(images, reports)
 
-    def _box_loss(self, out, mask) -> torch.Tensor:
-        return box_map_loss(out["box_map"], mask)
+    def _box_loss(self, out, mask, attributes=None) -> torch.Tensor:
+        """The box head's loss; with an attribute head and label maps ``attributes`` [B,2,S,S], plus the
+        texture/shape cross-entropy (:func:`~medseg_r.model.attributes.attribute_loss`)."""
+        loss = box_map_loss(out["box_map"][:, :ATTRIBUTES.start], mask)
+        head = getattr(self.model.box_head, "attributes", None)
+        if head is not None and attributes is not None:
+            loss = loss + attribute_loss(out["box_map"][:, ATTRIBUTES], attributes, head)
+        return loss
 
     def _shifted_forward(self, batch, decode: bool):
         """The forward pass on ``batch`` translated by a random whole number of cells of the cached
@@ -140,7 +147,7 @@ class SegmentationTask(L.LightningModule):
             self.log("train/iou_mse", iou_loss, batch_size=n)
             total = loss + iou_loss
         if objective != "segmentation":
-            located = self._box_loss(out, batch["mask"])
+            located = self._box_loss(out, batch["mask"], batch.get("attributes"))
             self.log("train/box_loss", located, prog_bar=True, batch_size=n)
             total = total + located
         return total
@@ -154,7 +161,8 @@ class SegmentationTask(L.LightningModule):
         self.log("val/dice", dice, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val/iou_mse", self._iou_loss(out, batch["mask"]), batch_size=n, sync_dist=True)
         if self.model.box_head is not None:
-            self.log("val/box_loss", self._box_loss(out, batch["mask"]), batch_size=n, sync_dist=True)
+            self.log("val/box_loss", self._box_loss(out, batch["mask"], batch.get("attributes")),
+                     batch_size=n, sync_dist=True)
 
     def parameter_groups(self):
         """MedSeg-R's own modules at ``lr``; the pretrained SAM parts that train (decoder, and the

@@ -25,17 +25,19 @@ the plain decoder's, the identity-at-init guarantee of the other prior paths.
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .attributes import ATTRIBUTE_CHANNELS
 from .box_regression import BOX_CHANNELS, box_regression_loss, regressed_box
 from .options import BOX_MODULATION
 
 WHERE, EXTENT = 0, 1
+ATTRIBUTES = slice(6, 6 + ATTRIBUTE_CHANNELS)  # an image localiser's texture/shape logits
 WHERE_FLOOR = 0.1  # a finding's location prior weighs `where` by FLOOR + (1 - FLOOR) * map
 EXCLUDE = 2  # cells around a boxed region that later peaks may not take (a lesion's rim)
 
@@ -149,7 +151,10 @@ class BoxHead(nn.Module):
         return self.modulator(x.permute(0, 2, 3, 1), priors, location)[0].permute(0, 3, 1, 2)
 
 
-Finding = Tuple[torch.Tensor, Sequence[int]]  # location maps [n, h, w] and a count per finding
+# location maps [n, h, w], a count per finding and, optionally, how well each cell's lesion fits
+# each finding's texture and shape codes [n, h, w] (medseg_r.model.attributes)
+Finding = Union[Tuple[torch.Tensor, Sequence[int]],
+                Tuple[torch.Tensor, Sequence[int], Optional[torch.Tensor]]]
 
 
 def _flat(values: np.ndarray) -> bool:
@@ -193,9 +198,11 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
 
     ``findings[b]`` ``None`` (a model that cannot read the findings, or no ``findings`` at all):
     every connected region of ``sigmoid(extent) > threshold``, the largest summed probability first,
-    at most ``max_boxes``. Otherwise ``(maps [n, h, w], counts)``: the location prior of each of the
-    report's ``n`` positive findings at the map's grid and how many lesions it names; finding ``i``
-    scores each cell by ``softmax(where) * (0.1 + 0.9 * maps[i])`` and takes ``counts[i]`` peaks;
+    at most ``max_boxes``. Otherwise ``(maps [n, h, w], counts[, fits [n, h, w]])``: the location
+    prior of each of the report's ``n`` positive findings at the map's grid, how many lesions it
+    names and, optionally, how well the lesion at each cell fits its texture and shape
+    (:func:`~medseg_r.model.attributes.finding_likelihood`); finding ``i`` scores each cell by
+    ``softmax(where) * (0.1 + 0.9 * maps[i]) [* fits[i]]`` and takes ``counts[i]`` peaks;
     the strongest (finding, peak) pair is taken first and its cells are excluded for the rest
     (greedy assignment), each peak boxed by the region of ``extent`` above ``region`` times its
     local peak (:func:`_region_box`). ``n = 0`` gives no box. A flat ``where``
@@ -217,9 +224,11 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
                 mass = ndimage.sum(extent[b], labels, range(1, n + 1))
                 regions = [labels == k + 1 for k in np.argsort(-np.asarray(mass))[:max_boxes]]
         elif not _flat(where[b]):
-            prior, counts = given
+            prior, counts = given[0], given[1]
             prior = prior.detach().float().cpu().numpy()
             scores = where[b][None] * (WHERE_FLOOR + (1 - WHERE_FLOOR) * prior)  # [n, h, w]
+            if len(given) > 2 and given[2] is not None:
+                scores = scores * given[2].detach().float().cpu().numpy()
             left = [max(1, int(c)) for c in counts]
             taken = np.zeros_like(where[b], dtype=bool)
             while len(regions) < max_boxes and any(left):

@@ -101,11 +101,13 @@ class Encoded:
         return out
 
 
-def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]):
+def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int],
+                   box_map: Optional[torch.Tensor] = None):
     """What the box head's boxes are chosen by (:func:`~medseg_r.model.box_prompts.boxes_from_map`):
     for MedSeg-R, per report the location map of each positive finding at ``grid`` (flat without
-    ``location_map``) and the number of lesions it names; ``None`` for a model that does not read
-    the findings (the baselines)."""
+    ``location_map``), the number of lesions it names and, when ``box_map`` carries an attribute
+    head's logits, how well each cell fits the finding's texture and shape codes; ``None`` for a
+    model that does not read the findings (the baselines)."""
     if model.config.priors != "structured":
         return None
     content = [frame.content] * len(reports)
@@ -115,7 +117,17 @@ def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]
         maps = [torch.ones(len(r.positive_findings), *grid) for r in reports]
     counts = [[min(int(f.count or 1), model.config.max_findings) for f in r.positive_findings]
               for r in reports]
-    return list(zip(maps, counts))
+    head = getattr(model.box_head, "attributes", None)
+    if head is None or box_map is None:
+        return list(zip(maps, counts))
+    from .attributes import finding_likelihood
+    from .box_prompts import ATTRIBUTES
+
+    logits = box_map[:, ATTRIBUTES].detach()
+    fits = [torch.stack([finding_likelihood(logits[b], head.seen, f.texture, f.shape)
+                         for f in r.positive_findings]) if r.positive_findings else None
+            for b, r in enumerate(reports)]
+    return list(zip(maps, counts, fits))
 
 
 def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
@@ -157,7 +169,8 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
                                        threshold=model.config.box_threshold,
                                        max_boxes=model.config.max_findings,
                                        findings=finding_priors(model, parsed, frame,
-                                                               tuple(encoded.box_map.shape[-2:])),
+                                                               tuple(encoded.box_map.shape[-2:]),
+                                                               encoded.box_map),
                                        region=model.config.box_region)
     if attention is not None:
         encoded.attention = F.interpolate(from_canvas(attention, frame), size=(H, W),

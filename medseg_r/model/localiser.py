@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .attributes import AttributeHead
 from .box_regression import REGRESSION_CHANNELS
 
 Render = Callable[[Tuple[int, int]], torch.Tensor]
@@ -103,11 +104,15 @@ class ImageLocaliser(nn.Module):
         prior: initial ``extent`` probability of every cell.
         match_prior_dim: with a token width, a :class:`FindingMatch` adds each positive finding's
             match with the cells to ``where`` (``None``: no match).
+        attributes: an :class:`~medseg_r.model.attributes.AttributeHead` reads the stride-4
+            features: the texture and shape logits of the lesion at each cell come out as the
+            channels after the box (:data:`~medseg_r.model.box_prompts.ATTRIBUTES`).
 
     Shapes: ``canvas`` ``[B, 3, S, S]`` (the encoder's input), ``priors`` (fused prior tokens),
     ``render(size) -> [B, 1, h, w]`` (location maps, or ``None``) -> maps ``[B, 6, S'/4, S'/4]``
     (``S' = work_size``; channel 0 ``where``, channel 1 ``extent``, channels 2-5 the box of the
-    lesion at each cell: :mod:`medseg_r.model.box_regression`) and, with
+    lesion at each cell: :mod:`medseg_r.model.box_regression`; with ``attributes``,
+    ``[B, 6 + 36, ...]``: the texture and shape logits follow) and, with
     ``return_attention``, the modulator's spatial attention ``[B, 1, S'/8, S'/8]`` (or ``None``).
     """
 
@@ -115,7 +120,8 @@ class ImageLocaliser(nn.Module):
 
     def __init__(self, *, hidden: int = 48, widths: Sequence[int] = DEFAULT_WIDTHS,
                  modulator: Optional[nn.Module] = None, work_size: int = 256,
-                 prior: float = 0.01, match_prior_dim: Optional[int] = None) -> None:
+                 prior: float = 0.01, match_prior_dim: Optional[int] = None,
+                 attributes: bool = False) -> None:
         super().__init__()
         if hidden < 1 or len(widths) != 4 or min(widths) < 1:
             raise ValueError("hidden must be >= 1 and widths four positive channel counts")
@@ -140,6 +146,7 @@ class ImageLocaliser(nn.Module):
         self.match = None
         if match_prior_dim is not None:
             self.match = FindingMatch(channels=hidden, prior_dim=match_prior_dim)
+        self.attributes = AttributeHead(channels=hidden) if attributes else None
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 module.to(memory_format=torch.channels_last)
@@ -176,4 +183,6 @@ class ImageLocaliser(nn.Module):
         if self.match is not None and priors is not None:
             where = logits[:, :1] + self.match(y, priors["tokens"], priors["positive"]).to(logits.dtype)
             logits = torch.cat([where, logits[:, 1:]], dim=1)
+        if self.attributes is not None:
+            logits = torch.cat([logits, self.attributes(y).to(logits.dtype)], dim=1)
         return (logits, site_attention) if return_attention else logits

@@ -76,7 +76,8 @@ class MedSegR(nn.Module):
                 match = cfg.prior_dim if cfg.box_match and cfg.uses_prior_modules else None
                 self.box_head = ImageLocaliser(hidden=cfg.box_hidden, modulator=head_modules,
                                                work_size=min(self.img_size, LOCALISER_SIZE),
-                                               match_prior_dim=match)
+                                               match_prior_dim=match,
+                                               attributes=cfg.attribute_head)
             else:
                 self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden,
                                         stem=cfg.box_stem, modulator=head_modules,

@@ -62,7 +62,11 @@ class ModelOptions:
             stride 8 and ``box_modulation`` does not apply). ``box_match``: the image localiser
             also matches each positive finding's fused tokens with every cell
             (:class:`~medseg_r.model.localiser.FindingMatch`), a direct per-finding say in
-            ``where``.
+            ``where``. ``attribute_head``: the image localiser also predicts the texture and
+            shape of the lesion at each cell, trained on the lesion labels a data set records
+            (:mod:`medseg_r.model.attributes`); MedSeg-R weighs each finding's candidates by how
+            well they fit its parsed codes (the baselines carry the same head and loss but cannot
+            use it to choose).
     """
 
     priors: str = "structured"
@@ -90,6 +94,7 @@ class ModelOptions:
     box_modulation: str = "coarse"
     box_input: str = "embedding"
     box_match: bool = False
+    attribute_head: bool = False
 
     def __post_init__(self) -> None:
         if self.priors not in PRIOR_MODES:
@@ -111,6 +116,8 @@ class ModelOptions:
             raise ValueError(f"box_input must be one of {BOX_INPUTS}, got {self.box_input!r}")
         if self.box_match and self.box_input != "image":
             raise ValueError("box_match needs box_input='image'")
+        if self.attribute_head and not (self.report_box and self.box_input == "image"):
+            raise ValueError("attribute_head needs report_box=True and box_input='image'")
         if self.box_hidden < 1 or self.box_stem < 0:
             raise ValueError("box_hidden must be >= 1 and box_stem >= 0")
         if self.inject_at is not None:

@@ -182,3 +182,35 @@ def test_a_data_set_can_forbid_flips(tmp_path):
     assert flip_allowed(str(tmp_path)) is True  # no dataset.json: allowed
     (tmp_path / "dataset.json").write_text(json.dumps({"augment_flip": False}))
     assert flip_allowed(str(tmp_path)) is False
+
+
+def test_lesion_labels_are_resized_and_flipped_with_the_mask(tmp_path):
+    from medseg_r.report.schema import SHAPE_CODES, TEXTURE_CODES
+
+    rows = []
+    for i in range(2):
+        img, mask = _case(i)
+        _png(tmp_path / "img" / f"{i}.png", img)
+        _png(tmp_path / "msk" / f"{i}.png", mask)
+        lesion = {"bbox": [10, 5 + i, 19, 14 + i], "texture": "calcified", "shape": "lobulated"}
+        rows.append({"image": f"img/{i}.png", "mask": f"msk/{i}.png", "split": "train",
+                     "report": "nodule in the right upper lobe", "lesions": [lesion] if i == 0 else []})
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    records, root = read_dataset(str(tmp_path / "m.jsonl"), split="train")
+    assert records[0].lesions[0]["texture"] == "calcified" and records[1].lesions == []
+    plain = SegmentationDataset(records, root=root, size=32)
+    flipping = SegmentationDataset(records, root=root, size=32, augment=True)
+    seed = next(s for s in range(50) if SegmentationDataset(records, root=root, size=32, augment=True,
+                                                             seed=s).flipped(0))
+    flipping.seed = seed
+    for dataset, flipped in ((plain, False), (flipping, True)):
+        sample = dataset[0]
+        labels, mask = sample["attributes"], sample["mask"][0] > 0.5
+        assert labels.shape == (2, 32, 32) and labels.dtype == torch.long
+        assert torch.equal(labels[0] > 0, mask) and torch.equal(labels[1] > 0, mask)
+        assert set(labels[0].unique().tolist()) == {0, TEXTURE_CODES.index("calcified") + 1}
+        assert set(labels[1].unique().tolist()) == {0, SHAPE_CODES.index("lobulated") + 1}
+        assert (sample["report"].findings[0].location.side == "left") == flipped
+    assert int(plain[1]["attributes"].sum()) == 0  # a record without lesions: no label
+    batch = collate([plain[0], plain[1]])
+    assert batch["attributes"].shape == (2, 2, 32, 32)

@@ -38,6 +38,10 @@ def test_shift_batch_moves_images_and_masks_and_keeps_the_reports():
     assert out["mask"][0, 0, 7, 1] == 1 and out["mask"].sum() == 1
     assert torch.equal(out["image"], batch["image"].roll((4, -4), dims=(-2, -1)))
     assert out["report"] is batch["report"]
+    assert "attributes" not in out
+    batch["attributes"] = torch.zeros(1, 2, 16, 16, dtype=torch.long)
+    batch["attributes"][0, :, 3, 5] = 7  # lesion labels move with the mask
+    assert shift_batch(batch, (4, -4))["attributes"][0, :, 7, 1].tolist() == [7, 7]
 
 
 def test_draw_shift_is_whole_cells_within_range_and_seeded():

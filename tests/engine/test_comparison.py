@@ -32,3 +32,15 @@ def test_medseg_r_and_its_baselines_differ_only_in_what_they_read():
         assert options.pop("priors") == name and options == medseg_r
         assert ROWS[name].batch_size == ROWS["medseg_r"].batch_size
         assert ROWS[name].objective == ROWS["medseg_r"].objective and ROWS[name].lr == ROWS["medseg_r"].lr
+
+
+def test_the_attribute_rows_differ_only_in_what_they_read():
+    medseg_r = dict(ROWS["medseg_r_attr"].options)
+    assert medseg_r.pop("priors") == "structured"
+    assert medseg_r["attribute_head"] and medseg_r["box_match"]
+    for name in ("none", "text_token"):
+        row = ROWS[f"{name}_attr"]
+        options = dict(row.options)
+        assert options.pop("priors") == name and options == medseg_r
+        assert (row.batch_size, row.objective, row.lr) == (
+            ROWS["medseg_r_attr"].batch_size, ROWS["medseg_r_attr"].objective, ROWS["medseg_r_attr"].lr)

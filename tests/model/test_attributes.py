@@ -1,0 +1,133 @@
+"""The attribute head (texture and shape of the lesion at each cell): label maps, loss, the
+likelihood a finding's codes give each cell, and how it steers which candidate gets the box."""
+
+import numpy as np
+import pytest
+import torch
+
+from medseg_r import build_model
+from medseg_r.model.attributes import (ATTRIBUTE_CHANNELS, LIKELIHOOD_FLOOR, N_TEXTURE,
+                                       AttributeHead, attribute_loss, cell_labels,
+                                       finding_likelihood, label_map)
+from medseg_r.model.box_prompts import ATTRIBUTES, boxes_from_map
+from medseg_r.report.schema import SHAPE_CODES, TEXTURE_CODES
+
+TEX = {c: i for i, c in enumerate(TEXTURE_CODES)}
+SHP = {c: i for i, c in enumerate(SHAPE_CODES)}
+
+
+def test_label_map_fills_each_box_with_its_codes_smaller_on_top():
+    lesions = [{"bbox": [0, 0, 9, 9], "texture": "solid", "shape": "round"},
+               {"bbox": [2, 2, 4, 4], "texture": "calcified", "shape": "spiculated"},
+               {"bbox": [12, 12, 13, 13], "texture": "not-a-code", "shape": "oval"},
+               {"texture": "solid"}]  # no box: skipped
+    labels = label_map(lesions, 16, 16)
+    assert labels.shape == (2, 16, 16) and labels.dtype == np.int64
+    assert labels[0, 0, 0] == TEX["solid"] + 1 and labels[1, 0, 0] == SHP["round"] + 1
+    assert labels[0, 3, 3] == TEX["calcified"] + 1 and labels[1, 3, 3] == SHP["spiculated"] + 1
+    assert labels[0, 9, 9] == TEX["solid"] + 1 and labels[0, 10, 10] == 0
+    assert labels[0, 12, 12] == 0 and labels[1, 12, 12] == SHP["oval"] + 1  # unknown texture: unset
+
+
+def test_cell_labels_reads_each_cells_centre():
+    labels = torch.zeros(1, 2, 8, 8, dtype=torch.long)
+    labels[0, 0, 3, 7] = 5  # cell (1, 3) of 2 px cells spans rows 2-3, columns 6-7; its centre: (3, 7)
+    cells = cell_labels(labels, (4, 4))
+    assert cells.shape == (1, 2, 4, 4)
+    assert cells[0, 0, 1, 3] == 5 and int(cells.sum()) == 5
+
+
+def test_the_loss_is_cross_entropy_on_labelled_cells_and_marks_the_codes_seen():
+    head = AttributeHead(channels=4)
+    logits = torch.zeros(1, ATTRIBUTE_CHANNELS, 4, 4, requires_grad=True)
+    labels = torch.zeros(1, 2, 4, 4, dtype=torch.long)
+    assert float(attribute_loss(logits, labels, head)) == 0.0 and not head.seen.any()
+    labels[0, 0, 1, 1] = TEX["ground_glass"] + 1
+    labels[0, 1, 1, 1] = SHP["lobulated"] + 1
+    loss = attribute_loss(logits, labels, head)
+    expected = np.log(len(TEXTURE_CODES)) + np.log(len(SHAPE_CODES))  # uniform logits
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+    loss.backward()
+    grad = logits.grad[0].abs().sum(0)
+    assert grad[1, 1] > 0 and float(grad.sum() - grad[1, 1]) == 0.0  # only the labelled cell
+    assert head.seen.nonzero().flatten().tolist() == [TEX["ground_glass"],
+                                                      N_TEXTURE + SHP["lobulated"]]
+
+
+def _logits_two_candidates():
+    """Cell (0, 0): a calcified round lesion, cell (0, 1): a ground-glass spiculated one."""
+    logits = torch.zeros(ATTRIBUTE_CHANNELS, 1, 2)
+    logits[TEX["calcified"], 0, 0] = logits[TEX["ground_glass"], 0, 1] = 8.0
+    logits[N_TEXTURE + SHP["round"], 0, 0] = logits[N_TEXTURE + SHP["spiculated"], 0, 1] = 8.0
+    return logits
+
+
+def test_a_findings_codes_favour_the_cells_whose_lesion_has_them():
+    logits = _logits_two_candidates()
+    seen = torch.ones(ATTRIBUTE_CHANNELS, dtype=torch.bool)
+    calcified = finding_likelihood(logits, seen, ["calcified"], [])
+    assert calcified[0, 0] > 0.9 and calcified[0, 1] < 0.11
+    spiculated = finding_likelihood(logits, seen, [], ["spiculated", "well_defined"])  # max of codes
+    assert spiculated[0, 1] > 0.9 and spiculated[0, 0] < 0.11
+    both = finding_likelihood(logits, seen, ["ground_glass"], ["round"])  # a mismatch on each cell
+    assert both.max() < 0.15 and both.min() >= LIKELIHOOD_FLOOR ** 2 - 1e-6
+
+
+def test_codes_the_head_never_saw_or_no_codes_leave_the_location_prior_alone():
+    logits = _logits_two_candidates()
+    seen = torch.zeros(ATTRIBUTE_CHANNELS, dtype=torch.bool)
+    assert torch.equal(finding_likelihood(logits, seen, ["calcified"], ["round"]), torch.ones(1, 2))
+    seen[:] = True
+    assert torch.equal(finding_likelihood(logits, seen, [], []), torch.ones(1, 2))
+    assert torch.equal(finding_likelihood(logits, seen, ["no-such-code"], []), torch.ones(1, 2))
+
+
+def test_the_fit_decides_between_two_equal_candidates_of_one_zone():
+    maps = torch.zeros(1, 8, 16, 16)  # where, extent, 4 box channels (no regression: 6 channels)
+    maps[0, 0] = -10.0
+    maps[0, 1] = -10.0
+    for x in (3, 12):  # two equally likely lesions
+        maps[0, 0, 6:9, x - 1:x + 2] = 5.0
+        maps[0, 1, 6:9, x - 1:x + 2] = 5.0
+    prior = torch.ones(1, 16, 16)  # one finding, the whole zone
+    fits = torch.full((1, 16, 16), LIKELIHOOD_FLOOR)
+    fits[0, :, 10:] = 1.0  # the right-hand candidate has the finding's codes
+    boxes = boxes_from_map(maps[:, :2], canvas=64, threshold=0.3, max_boxes=4,
+                           findings=[(prior, [1], fits)])[0]
+    assert boxes.shape == (1, 4) and boxes[0, 0] > 32
+    fits = torch.flip(fits, dims=[-1])
+    boxes = boxes_from_map(maps[:, :2], canvas=64, threshold=0.3, max_boxes=4,
+                           findings=[(prior, [1], fits)])[0]
+    assert boxes[0, 2] < 32
+
+
+def test_the_localiser_outputs_the_attribute_logits_and_medseg_r_reads_them():
+    torch.manual_seed(0)
+    options = {"report_box": True, "box_input": "image", "box_match": True, "attribute_head": True}
+    model = build_model("sam_tiny", img_size=128, **options)
+    out = model(torch.rand(2, 3, 128, 128), ["calcified round nodule in the right upper lobe",
+                                            "no focal lesion"], decode_masks=False)
+    assert out["box_map"].shape == (2, 6 + ATTRIBUTE_CHANNELS, 32, 32)
+    assert out["box_map"][:, ATTRIBUTES].shape[1] == ATTRIBUTE_CHANNELS
+    from medseg_r.model.encoding import finding_priors
+    from medseg_r.model.geometry import Frame
+    from medseg_r.report import parse_report
+
+    reports = [parse_report("calcified round nodule in the right upper lobe"),
+               parse_report("no focal lesion")]
+    model.box_head.attributes.seen[TEX["calcified"]] = True
+    given = finding_priors(model, reports, Frame(height=128, width=128, size=128), (32, 32),
+                           out["box_map"])
+    assert given[0][2].shape == (1, 32, 32) and given[1][2] is None
+    baseline = build_model("sam_tiny", img_size=128, priors="text_token", **options)
+    assert finding_priors(baseline, reports, Frame(height=128, width=128, size=128), (32, 32),
+                          out["box_map"]) is None
+    n = [sum(p.numel() for p in m.parameters() if p.requires_grad) for m in (model, baseline)]
+    assert n[0] == n[1]
+
+
+def test_the_attribute_head_needs_the_image_localiser():
+    with pytest.raises(ValueError, match="attribute_head"):
+        build_model("sam_tiny", img_size=128, report_box=True, attribute_head=True)
+    with pytest.raises(ValueError, match="attribute_head"):
+        build_model("sam_tiny", img_size=128, attribute_head=True)
