@@ -158,7 +158,8 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
         t0 = time.perf_counter()
         if train_models:
             print(f"== training {name} ==", flush=True)
-            trained = train_row(TRAIN_ROWS[name], data=data_dir, out=os.path.join(out, "runs", name), seed=seed,
+            trained = train_row(TRAIN_ROWS[name], data=data_dir,
+                                out=os.path.join(out, "runs", TRAIN_ROWS[name]), seed=seed,
                                 epochs=preset["epochs"], cache=cache, precision=precision,
                                 progress=progress)
             model, runs[name] = trained["loaded"], trained["model"]

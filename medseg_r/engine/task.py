@@ -99,13 +99,15 @@ class SegmentationTask(L.LightningModule):
     def forward(self, images, reports):
         return self.model(images, reports)
 
-    def _box_loss(self, out, mask, attributes=None) -> torch.Tensor:
+    def _box_loss(self, out, mask, attributes=None, *, training: bool = True) -> torch.Tensor:
         """The box head's loss; with an attribute head and label maps ``attributes`` [B,2,S,S], plus the
-        texture/shape cross-entropy (:func:`~medseg_r.model.attributes.attribute_loss`)."""
+        texture/shape cross-entropy (:func:`~medseg_r.model.attributes.attribute_loss`; only training
+        batches mark the codes the head has seen)."""
         loss = box_map_loss(out["box_map"][:, :ATTRIBUTES.start], mask)
         head = getattr(self.model.box_head, "attributes", None)
         if head is not None and attributes is not None:
-            loss = loss + attribute_loss(out["box_map"][:, ATTRIBUTES], attributes, head)
+            loss = loss + attribute_loss(out["box_map"][:, ATTRIBUTES], attributes,
+                                         head if training else None)
         return loss
 
     def _shifted_forward(self, batch, decode: bool):
@@ -161,8 +163,8 @@ class SegmentationTask(L.LightningModule):
         self.log("val/dice", dice, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val/iou_mse", self._iou_loss(out, batch["mask"]), batch_size=n, sync_dist=True)
         if self.model.box_head is not None:
-            self.log("val/box_loss", self._box_loss(out, batch["mask"], batch.get("attributes")),
-                     batch_size=n, sync_dist=True)
+            self.log("val/box_loss", self._box_loss(out, batch["mask"], batch.get("attributes"),
+                                                   training=False), batch_size=n, sync_dist=True)
 
     def parameter_groups(self):
         """MedSeg-R's own modules at ``lr``; the pretrained SAM parts that train (decoder, and the

@@ -42,7 +42,7 @@ LIKELIHOOD_FLOOR = 0.1  # a cell's likelihood is FLOOR + (1 - FLOOR) * p(codes):
 def label_map(lesions: Iterable[Mapping], height: int, width: int) -> np.ndarray:
     """``[2, H, W]`` int64 label map (see the module doc) from lesion records with ``bbox``
     ``(x0, y0, x1, y1)`` (inclusive pixels), ``texture`` and ``shape`` (codes; an unknown or missing
-    code leaves that channel 0)."""
+    code sets nothing in that channel)."""
     out = np.zeros((2, height, width), dtype=np.int64)
     boxed = []
     for lesion in lesions:
@@ -55,7 +55,8 @@ def label_map(lesions: Iterable[Mapping], height: int, width: int) -> np.ndarray
         ys, xs = slice(max(0, y0), max(0, y1 + 1)), slice(max(0, x0), max(0, x1 + 1))
         for channel, codes in ((0, TEXTURE_CODES), (1, SHAPE_CODES)):
             code = lesion.get("texture" if channel == 0 else "shape")
-            out[channel, ys, xs] = codes.index(code) + 1 if code in codes else 0
+            if code in codes:  # an unknown code leaves what a larger lesion's box wrote
+                out[channel, ys, xs] = codes.index(code) + 1
     return out
 
 

@@ -83,22 +83,23 @@ def test_codes_the_head_never_saw_or_no_codes_leave_the_location_prior_alone():
 
 
 def test_the_fit_decides_between_two_equal_candidates_of_one_zone():
-    maps = torch.zeros(1, 8, 16, 16)  # where, extent, 4 box channels (no regression: 6 channels)
-    maps[0, 0] = -10.0
-    maps[0, 1] = -10.0
-    for x in (3, 12):  # two equally likely lesions
-        maps[0, 0, 6:9, x - 1:x + 2] = 5.0
+    maps = torch.full((1, 2, 16, 16), -10.0)  # where, extent
+    for x, peak in ((3, 6.0), (12, 5.0)):  # two lesions, the left one a little more likely
+        maps[0, 0, 6:9, x - 1:x + 2] = peak
         maps[0, 1, 6:9, x - 1:x + 2] = 5.0
     prior = torch.ones(1, 16, 16)  # one finding, the whole zone
+
+    def box(fits=None):
+        given = (prior, [1]) if fits is None else (prior, [1], fits)
+        out = boxes_from_map(maps, canvas=64, threshold=0.3, max_boxes=4, findings=[given])[0]
+        assert out.shape == (1, 4)
+        return out[0]
+
+    assert box()[2] < 32  # by `where` alone: the left one
     fits = torch.full((1, 16, 16), LIKELIHOOD_FLOOR)
-    fits[0, :, 10:] = 1.0  # the right-hand candidate has the finding's codes
-    boxes = boxes_from_map(maps[:, :2], canvas=64, threshold=0.3, max_boxes=4,
-                           findings=[(prior, [1], fits)])[0]
-    assert boxes.shape == (1, 4) and boxes[0, 0] > 32
-    fits = torch.flip(fits, dims=[-1])
-    boxes = boxes_from_map(maps[:, :2], canvas=64, threshold=0.3, max_boxes=4,
-                           findings=[(prior, [1], fits)])[0]
-    assert boxes[0, 2] < 32
+    fits[0, :, 8:] = 1.0  # the right-hand candidate has the finding's codes
+    assert box(fits)[0] > 32
+    assert box(torch.flip(fits, dims=[-1]))[2] < 32
 
 
 def test_the_localiser_outputs_the_attribute_logits_and_medseg_r_reads_them():
@@ -131,3 +132,47 @@ def test_the_attribute_head_needs_the_image_localiser():
         build_model("sam_tiny", img_size=128, report_box=True, attribute_head=True)
     with pytest.raises(ValueError, match="attribute_head"):
         build_model("sam_tiny", img_size=128, attribute_head=True)
+
+
+def test_encode_inputs_chooses_with_the_fits_and_the_task_loss_trains_the_head(monkeypatch):
+    import medseg_r.model.box_prompts as box_prompts
+    from medseg_r.engine.task import SegmentationTask
+
+    torch.manual_seed(0)
+    options = {"report_box": True, "box_input": "image", "box_match": True, "attribute_head": True,
+               "freeze": "backbone"}
+    task = SegmentationTask(backbone="sam_tiny", img_size=128, pretrained=False,
+                            model_options=options, objective="localisation")
+    model = task.model
+    model.box_head.attributes.seen[TEX["calcified"]] = True
+    given = []
+    real = box_prompts.boxes_from_map
+
+    def spy(*args, **kwargs):
+        given.append(kwargs["findings"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(box_prompts, "boxes_from_map", spy)
+    images = torch.rand(2, 3, 128, 128)
+    reports = ["calcified nodule in the right upper lobe", "round nodule in the left lower zone"]
+    out = model(images, reports, decode_masks=False)
+    first, second = given[0]
+    assert len(first) == 3 and first[2].shape == (1, 32, 32)
+    expected = finding_likelihood(out["box_map"][0, ATTRIBUTES], model.box_head.attributes.seen,
+                                  ["calcified"], [])
+    assert torch.allclose(first[2][0], expected)
+    assert torch.equal(second[2], torch.ones(1, 32, 32))  # "round" never seen: location alone
+
+    masks = torch.zeros(2, 1, 128, 128)
+    masks[0, 0, 20:30, 40:52] = 1.0
+    labels = torch.zeros(2, 2, 128, 128, dtype=torch.long)
+    labels[0, 0, 20:30, 40:52] = TEX["ground_glass"] + 1
+    model.box_head.attributes.seen.zero_()
+    loss = task._box_loss(out, masks, labels, training=False)
+    assert not model.box_head.attributes.seen.any()  # validation batches mark nothing
+    loss = task._box_loss(out, masks, labels)
+    assert model.box_head.attributes.seen.nonzero().flatten().tolist() == [TEX["ground_glass"]]
+    without = task._box_loss(out, masks)
+    assert float(loss.detach()) > float(without.detach())  # the cross-entropy is added
+    loss.backward()
+    assert model.box_head.attributes.body[-1].weight.grad.abs().sum() > 0
