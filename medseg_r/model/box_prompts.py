@@ -189,9 +189,38 @@ def _cells_box(cells: np.ndarray, *, extent: np.ndarray, regression: Optional[np
             (cols.max() + 1 + margin) * cell, (rows.max() + 1 + margin) * cell]
 
 
+def _take(taken: np.ndarray, cells: np.ndarray) -> None:
+    """Mark a boxed region and its rim (``EXCLUDE`` cells) as taken."""
+    rows, cols = np.nonzero(cells)
+    taken[max(0, rows.min() - EXCLUDE):rows.max() + 1 + EXCLUDE,
+          max(0, cols.min() - EXCLUDE):cols.max() + 1 + EXCLUDE] = True
+
+
+def _hedges(scores: np.ndarray, floors: np.ndarray, extent: np.ndarray, taken: np.ndarray, *,
+            threshold: float, region: float, room: int) -> List[np.ndarray]:
+    """Further candidates (see ``hedge`` in :func:`boxes_from_map`): cells whose score for some
+    finding reaches that finding's ``floors`` entry, on a lesion (``extent > threshold``) whose
+    region does not touch a taken one; the strongest first. Marks what it takes in ``taken``."""
+    out: List[np.ndarray] = []
+    ok = (scores >= floors[:, None, None]) & (extent > threshold)[None]
+    while len(out) < room:
+        masked = np.where(ok & ~taken[None], scores, -1.0)
+        i, py, px = np.unravel_index(int(np.argmax(masked)), masked.shape)
+        if masked[i, py, px] <= 0:
+            break
+        cells = _region_box(extent, (py, px), region)
+        if (cells & taken).any():  # a shoulder of a lesion already boxed
+            taken[cells] = True
+            taken[py, px] = True
+            continue
+        _take(taken, cells)
+        out.append(cells)
+    return out
+
+
 def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_boxes: int,
                    margin: float = 1.0, findings: Optional[Sequence[Optional[Finding]]] = None,
-                   region: float = 0.5) -> List[torch.Tensor]:
+                   region: float = 0.5, hedge: float = 0.0) -> List[torch.Tensor]:
     """The head's maps ``[B, 2, h, w]`` -> per image ``[n, 4]`` boxes ``(x0, y0, x1, y1)`` in
     canvas pixels (a region's cells plus ``margin`` cells on each side; with maps ``[B, 6, h, w]``
     the box the region's cells regress, weighted by their ``extent``: :mod:`.box_regression`).
@@ -206,7 +235,14 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
     the strongest (finding, peak) pair is taken first and its cells are excluded for the rest
     (greedy assignment), each peak boxed by the region of ``extent`` above ``region`` times its
     local peak (:func:`_region_box`). ``n = 0`` gives no box. A flat ``where``
-    map (the head at initialisation) never gives a box."""
+    map (the head at initialisation) never gives a box.
+
+    ``hedge`` (0: off): when the findings have their peaks, a further candidate of finding ``i``
+    is boxed too while its score is at least ``hedge`` times the score of ``i``'s own peak and its
+    ``extent`` passes ``threshold`` (the strongest such candidate first, up to ``max_boxes``): when
+    the map cannot tell two candidates apart (e.g. two lesions of one zone whose shapes the head
+    cannot distinguish), marking both has the higher expected Dice than betting on one (with two
+    equal lesions, one right pick of probability p gives p, both give about 2/3)."""
     from scipy import ndimage
 
     maps = logits.detach().float()
@@ -230,6 +266,7 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
             if len(given) > 2 and given[2] is not None:
                 scores = scores * given[2].detach().float().cpu().numpy()
             left = [max(1, int(c)) for c in counts]
+            best = np.full(len(left), np.inf)  # each finding's own (first) peak score
             taken = np.zeros_like(where[b], dtype=bool)
             while len(regions) < max_boxes and any(left):
                 # the strongest (finding, cell) pair first, so that a weak finding cannot take
@@ -240,11 +277,13 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
                 if masked[i, py, px] <= 0:
                     break
                 cells = _region_box(extent[b], (py, px), region)
-                rows, cols = np.nonzero(cells)
-                taken[max(0, rows.min() - EXCLUDE):rows.max() + 1 + EXCLUDE,
-                      max(0, cols.min() - EXCLUDE):cols.max() + 1 + EXCLUDE] = True
+                _take(taken, cells)
                 regions.append(cells)
                 left[i] -= 1
+                best[i] = min(best[i], masked[i, py, px])
+            if hedge > 0 and np.isfinite(best).any():
+                regions += _hedges(scores, best * hedge, extent[b], taken, threshold=threshold,
+                                   region=region, room=max_boxes - len(regions))
         own = None if regression is None else regression[b]
         boxes = [_cells_box(c, extent=extent[b], regression=own, cell=cell, margin=margin)
                  for c in regions]

@@ -221,3 +221,50 @@ def test_a_weak_finding_does_not_take_the_lesion_of_a_stronger_one():
                            findings=[(prior, [1, 1])])[0]
     # 0.1 * p(B) > p(A) inside A's prior: in report order A would take B; greedy gives each its own
     assert sorted(boxes.tolist()) == [[4.0, 8.0, 16.0, 20.0], [44.0, 44.0, 56.0, 56.0]]
+
+
+def test_an_undecided_choice_boxes_both_candidates_and_a_clear_one_does_not():
+    # two lesions of one zone: where cannot tell them apart (equal peaks), the fits can or cannot
+    where = {(3, 3): 5.0, (3, 11): 5.0}
+    extent = {(3, 3): 2.0, (3, 11): 2.0}
+    logits = _maps(where, extent)
+    zone = torch.ones(1, 16, 16)
+
+    def boxes(fits, hedge):
+        return boxes_from_map(logits, canvas=64, threshold=0.5, max_boxes=4, hedge=hedge,
+                              findings=[(zone, [1], fits)])[0].tolist()
+
+    undecided = torch.ones(1, 16, 16)
+    clear = torch.ones(1, 16, 16)
+    clear[0, :, 8:] = 0.2  # the finding's codes fit the right lesion poorly
+    left, right = [8.0, 8.0, 20.0, 20.0], [40.0, 8.0, 52.0, 20.0]  # a cell plus a margin
+    assert len(boxes(undecided, 0.0)) == 1  # off: one bet
+    assert sorted(boxes(undecided, 0.7)) == [left, right]  # undecided: both
+    assert boxes(clear, 0.7) == [left]  # the right one scores 0.2 of the left: not boxed
+    assert sorted(boxes(clear, 0.15)) == [left, right]
+
+
+def test_a_hedge_never_boxes_what_is_no_lesion_or_the_same_lesion_twice():
+    # the finding's peak on a lesion with a faint tail (p 0.4, outside the peak's own region and
+    # rim) whose far end scores high in `where`, and a cell of high `where` but no extent
+    where = {(5, 5): 6.0, (5, 11): 5.9, (12, 12): 5.9}
+    extent = {(r, c): 3.0 for r in range(4, 7) for c in range(4, 7)}
+    extent.update({(5, c): -0.4 for c in range(7, 13)})
+    extent[(12, 12)] = -4.0
+    maps = _maps(where, extent)
+    boxes = boxes_from_map(maps, canvas=64, threshold=0.3, max_boxes=4, hedge=0.5,
+                           findings=[(torch.ones(1, 16, 16), [1])])[0]
+    assert boxes.tolist() == [[12.0, 12.0, 32.0, 32.0]]  # rows/columns 4-6 plus a margin
+    # readers that cannot read (no findings) are unaffected by hedge
+    plain = boxes_from_map(maps, canvas=64, threshold=0.3, max_boxes=4)[0]
+    assert plain.tolist() == boxes_from_map(maps, canvas=64, threshold=0.3, max_boxes=4,
+                                            hedge=0.9)[0].tolist()
+
+
+def test_box_hedge_is_checked():
+    from medseg_r.model.options import ModelOptions
+
+    with pytest.raises(ValueError, match="box_hedge"):
+        ModelOptions(box_hedge=1.5)
+    with pytest.raises(ValueError, match="box_hedge"):
+        ModelOptions(box_hedge=-0.1)
