@@ -121,7 +121,7 @@ def _load_model(args):
     from .backbones.weights import CheckpointError
     from .model import build_model, load_model
     from .model.checkpoint import is_medseg_checkpoint
-    from .model.shipped import default_for, load_shipped
+    from .model.shipped import default_for, load_shipped, shipped_note
 
     try:
         if args.checkpoint and is_medseg_checkpoint(args.checkpoint):
@@ -132,7 +132,7 @@ def _load_model(args):
         if shipped:
             model, info = load_shipped(shipped)
             model.shipped_info = info
-            print(f"note: {info['notice']} ({info['trained_on']}).", file=sys.stderr)
+            print(shipped_note(info), file=sys.stderr)
             return model, True
         return build_model(backbone, checkpoint=args.checkpoint), False
     except CheckpointError as exc:

@@ -29,6 +29,15 @@ NOTICE = ("MedSeg-R weights shipped with the package: trained on synthetic phant
           "are not for clinical use")
 
 
+def shipped_note(info: Dict[str, Any]) -> str:
+    """The line ``predict`` prints when it uses shipped weights: on which data they were trained
+    and that they are not for clinical use."""
+    if info.get("trained_on"):
+        return (f"note: MedSeg-R weights shipped with the package, trained on {info['trained_on']}: "
+                "not on patients; they show the method and are not for clinical use.")
+    return f"note: {info.get('notice') or NOTICE}."
+
+
 def shipped_path(name: str, directory: str = HERE) -> str:
     return os.path.join(directory, f"{name}.pt")
 

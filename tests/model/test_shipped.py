@@ -66,3 +66,12 @@ def test_the_default_is_only_offered_when_its_file_is_there():
     name = DEFAULT["litemedsam"]
     assert default_for("litemedsam") == (name if os.path.isfile(shipped_path(name)) else None)
     assert default_for("sam_tiny") is None
+
+
+def test_the_shipped_note_says_what_the_weights_were_trained_on_and_not_for_clinical_use():
+    from medseg_r.model.shipped import shipped_note
+
+    line = shipped_note({"trained_on": "synthetic phantom chest radiographs (seed 0)"})
+    assert "synthetic phantom chest radiographs (seed 0)" in line
+    assert "not for clinical use" in line and line.count("synthetic") == 1
+    assert "not for clinical use" in shipped_note({})
