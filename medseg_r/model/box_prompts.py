@@ -266,7 +266,7 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
             if len(given) > 2 and given[2] is not None:
                 scores = scores * given[2].detach().float().cpu().numpy()
             left = [max(1, int(c)) for c in counts]
-            best = np.full(len(left), np.inf)  # each finding's own (first) peak score
+            best = np.full(len(left), np.inf)  # each finding's weakest own peak score
             taken = np.zeros_like(where[b], dtype=bool)
             while len(regions) < max_boxes and any(left):
                 # the strongest (finding, cell) pair first, so that a weak finding cannot take
