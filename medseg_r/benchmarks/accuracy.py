@@ -177,17 +177,19 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
     """The test-split summary of a trained run (its parameters, for MedSeg-R the seed-1
     generalisation set too, and with ``fit`` (records, root) its Dice on those training cases as
     ``train_fit``); reused from ``run/eval/scored.json`` when that was written for this very
-    checkpoint, with its predicted masks (a resumed benchmark does not score finished runs again,
-    only adds a missing ``train_fit``, or one of another number of cases; a run scored by an earlier version, or killed while scoring,
-    is scored anew)."""
+    checkpoint and model options, with its predicted masks (a resumed benchmark does not score
+    finished runs again, only adds a missing ``train_fit``, or one of another number of cases; a run
+    scored by an earlier version or with other options, or killed while scoring, is scored anew)."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
+    options = scoring_options(trained["loaded"])
     saved = os.path.join(run, "eval", "scored.json")
     summary = None
     if stamp is not None and os.path.isfile(saved):
         with open(saved, encoding="utf-8") as handle:
             payload = json.load(handle)
-        if payload.get("model_mtime") == stamp and payload.get("predictions_saved"):
+        if (payload.get("model_mtime") == stamp and payload.get("predictions_saved")
+                and payload.get("options") == options):
             summary = payload["summary"]
     wants_fit = bool(fit and fit[0])
     if summary is not None and (not wants_fit or summary.get("train_fit", {}).get("n") == len(fit[0])):
@@ -204,8 +206,17 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
         summary["train_fit"] = {"n": len(fit[0]), "dice": on_train["overall"]["dice"]}
     with atomic_write(saved) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"model_mtime": stamp, "predictions_saved": True, "summary": summary}, handle)
+            json.dump({"model_mtime": stamp, "predictions_saved": True, "options": options,
+                       "summary": summary}, handle)
     return summary
+
+
+def scoring_options(model) -> Dict[str, object]:
+    """The loaded model's options as JSON values: a saved score is reused only when they match, so
+    that an option that acts at inference alone (``box_hedge``, a new default) is scored anew."""
+    from dataclasses import asdict
+
+    return json.loads(json.dumps(asdict(model.config)))
 
 
 def render(results, per_seed_of, args) -> str:

@@ -37,6 +37,15 @@ def test_table_prints_the_training_fit_beside_the_test_dice():
     assert untrained.endswith("| - |")  # never fitted: no figure, not a zero
 
 
+class _Loaded:
+    """A loaded model as :func:`scored` sees it (its options)."""
+
+    def __init__(self, **options):
+        from medseg_r.model.options import ModelOptions
+
+        self.config = ModelOptions(**options)
+
+
 def test_scored_adds_a_missing_training_fit_without_scoring_the_test_split_again(tmp_path, monkeypatch):
     import json
     import os
@@ -48,8 +57,10 @@ def test_scored_adds_a_missing_training_fit_without_scoring_the_test_split_again
     (run / "model.ckpt").write_bytes(b"x")
     stamp = os.path.getmtime(run / "model.ckpt")
     old = {"overall": {"dice": 0.3}, "params": {"trainable": 1}}
+    model = _Loaded()
     (run / "eval" / "scored.json").write_text(json.dumps(
-        {"model_mtime": stamp, "predictions_saved": True, "summary": old}))
+        {"model_mtime": stamp, "predictions_saved": True, "summary": old,
+         "options": accuracy.scoring_options(model)}))
     calls = []
 
     def fake_evaluate(model, records, **kwargs):
@@ -59,16 +70,45 @@ def test_scored_adds_a_missing_training_fit_without_scoring_the_test_split_again
     monkeypatch.setattr(accuracy, "evaluate", fake_evaluate)
     monkeypatch.setattr(accuracy, "attach_cache", lambda model, cache, name: model)
     fit = (["a", "b"], "root")
-    summary = accuracy.scored({"loaded": object()}, "none", str(run), "cache", (["t"], "root"),
+    summary = accuracy.scored({"loaded": model}, "none", str(run), "cache", (["t"], "root"),
                               None, fit)
     assert calls == [(["a", "b"], None)]  # the training cases only, nothing written as predictions
     assert summary["overall"]["dice"] == 0.3 and summary["train_fit"] == {"n": 2, "dice": 0.8}
     saved = json.loads((run / "eval" / "scored.json").read_text())
     assert saved["summary"]["train_fit"] == {"n": 2, "dice": 0.8} and saved["model_mtime"] == stamp
     calls.clear()
-    assert accuracy.scored({"loaded": object()}, "none", str(run), "cache", (["t"], "root"), None,
+    assert accuracy.scored({"loaded": model}, "none", str(run), "cache", (["t"], "root"), None,
                            fit) == summary
     assert calls == []  # now complete: reused as it is
-    assert accuracy.scored({"loaded": object()}, "none", str(run), "cache", (["t"], "root"), None,
+    assert accuracy.scored({"loaded": model}, "none", str(run), "cache", (["t"], "root"), None,
                            (["a", "b", "c"], "root"))["train_fit"]["n"] == 3  # another --fit-n
     assert calls == [(["a", "b", "c"], None)]
+
+
+def test_a_saved_score_is_not_reused_for_other_model_options(tmp_path, monkeypatch):
+    import json
+
+    from medseg_r.benchmarks import accuracy
+
+    run = tmp_path / "run"
+    (run / "eval").mkdir(parents=True)
+    (run / "model.ckpt").write_bytes(b"x")
+    calls = []
+
+    def fake_evaluate(model, records, **kwargs):
+        calls.append(list(records))
+        return {"overall": {"dice": 0.1 + model.config.box_hedge}}
+
+    monkeypatch.setattr(accuracy, "evaluate", fake_evaluate)
+    monkeypatch.setattr(accuracy, "attach_cache", lambda model, cache, name: model)
+    monkeypatch.setattr(accuracy, "parameters", lambda model: {"trainable": 1})
+    first = accuracy.scored({"loaded": _Loaded(box_hedge=0.0)}, "none", str(run), "cache",
+                            (["t"], "root"), None)
+    assert calls == [["t"]] and first["overall"]["dice"] == pytest.approx(0.1)
+    again = accuracy.scored({"loaded": _Loaded(box_hedge=0.0)}, "none", str(run), "cache",
+                            (["t"], "root"), None)
+    assert calls == [["t"]] and again == first  # same checkpoint, same options: reused
+    other = accuracy.scored({"loaded": _Loaded(box_hedge=0.7)}, "none", str(run), "cache",
+                            (["t"], "root"), None)
+    assert calls == [["t"], ["t"]] and other["overall"]["dice"] == pytest.approx(0.8)
+    assert json.loads((run / "eval" / "scored.json").read_text())["options"]["box_hedge"] == 0.7
