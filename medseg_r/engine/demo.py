@@ -123,11 +123,11 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
              precision: str | None = None, train_models: bool = False) -> Dict[str, object]:
     """Run the demo (see the module docstring); ``precision`` ``"32-true"`` (the default, on every
     CPU) or ``"bf16-mixed"``: the autocast of training and evaluation. Scoring the shipped models in
-    bfloat16 gives the same overall Dice within 0.002 but is slower on a CPU (SAM's decoder runs once per
-    box prompt; on a 2-core AMD EPYC with AVX2 only, where bfloat16 is emulated, the three models
-    take 800 s against 52 s in fp32; on a Xeon with AMX 821 s against 79 s), so
-    it is never chosen for the user, and choosing it on a CPU without bfloat16 instructions says
-    what it will cost."""
+    bfloat16 gives the same overall Dice within 0.002 but is slower on a CPU (SAM's decoder runs
+    once per box prompt; on a 2-core AMD EPYC with AVX2 only, where bfloat16 is emulated, the three
+    models take 800 s against 52 s in fp32; on a Xeon with AMX 821 s against 79 s), so it is never
+    chosen for the user, and choosing it on a CPU without bfloat16 instructions says what it will
+    cost."""
     from ..data.phantom import make_phantom
     from ..data.readers import read_dataset
 
