@@ -209,9 +209,8 @@ def _hedges(scores: np.ndarray, floors: np.ndarray, extent: np.ndarray, taken: n
         if masked[i, py, px] <= 0:
             break
         cells = _region_box(extent, (py, px), region)
-        if (cells & taken).any():  # a shoulder of a lesion already boxed
+        if (cells & taken).any():  # a shoulder of a lesion already boxed (cells holds the peak)
             taken[cells] = True
-            taken[py, px] = True
             continue
         _take(taken, cells)
         out.append(cells)

@@ -55,10 +55,10 @@ class ModelOptions:
             marks both: :func:`~medseg_r.model.box_prompts.boxes_from_map`; 0.7 was chosen on
             the phantom benchmark's validation split, Dice 0.581 at 0 -> 0.590, of 0-0.9; it
             changes nothing in training); ``box_hidden``, ``box_stem``: the head's width and the
-            channels of its image stem (0: none). ``box_modulation``: where the priors modulate the head's
-            features: ``"coarse"`` (at half the embedding grid, before the context blocks) or
-            ``"fine"`` (at the full grid, after the image stem's detail is added: 4 px cells at
-            256 px, where a 15-25 px lesion's outline spans several cells). ``box_input``: what
+            channels of its image stem (0: none). ``box_modulation``: where the priors modulate
+            the head's features: ``"coarse"`` (at half the embedding grid, before the context
+            blocks) or ``"fine"`` (at the full grid, after the image stem's detail is added: 4 px
+            cells at 256 px, where a 15-25 px lesion's outline spans several cells). ``box_input``: what
             the head reads: ``"embedding"`` (the modulated SAM embedding, an image stem and the
             location attention: :class:`~medseg_r.model.box_prompts.BoxHead`) or ``"image"``
             (the image alone, through the head's own small network, so that training it needs no

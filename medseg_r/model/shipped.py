@@ -24,9 +24,9 @@ FORMAT = "medseg-r-shipped"
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
 # the weights predict uses when no checkpoint is given
 DEFAULT = {"litemedsam": "litemedsam_phantom"}
+NOT_CLINICAL = "not on patients; they show the method and are not for clinical use"
 NOTICE = ("MedSeg-R weights shipped with the package: trained on synthetic phantom chest "
-          "radiographs (medseg-r make-data phantom), not on patients; they show the method and "
-          "are not for clinical use")
+          f"radiographs (medseg-r make-data phantom), {NOT_CLINICAL}")
 
 
 def shipped_note(info: Dict[str, Any]) -> str:
@@ -34,7 +34,7 @@ def shipped_note(info: Dict[str, Any]) -> str:
     and that they are not for clinical use."""
     if info.get("trained_on"):
         return (f"note: MedSeg-R weights shipped with the package, trained on {info['trained_on']}: "
-                "not on patients; they show the method and are not for clinical use.")
+                f"{NOT_CLINICAL}.")
     return f"note: {info.get('notice') or NOTICE}."
 
 
