@@ -1,0 +1,70 @@
+"""Dice of a trained MedSeg-R run for each ``box_hedge`` value (the option acts at inference only, so
+one checkpoint is scored as it is, once per value): how the default 0.7 was chosen, on the phantom
+benchmark's validation split.
+
+    python -m medseg_r.benchmarks.hedge medseg_r_accuracy/runs/medseg_r_attr_seed0/model.ckpt \
+        --data medseg_r_accuracy/data --cache medseg_r_accuracy/feature_cache --split val
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from ..data.readers import read_dataset
+from ..engine.evaluate import evaluate
+
+VALUES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+
+
+def sweep(model, records, *, root: str, values: Sequence[float]) -> List[Dict[str, object]]:
+    """Score ``model`` on ``records`` with each ``box_hedge`` in ``values``; one row per value."""
+    rows = []
+    for value in values:
+        model.config = model.config.replace(box_hedge=value)
+        with torch.no_grad():
+            summary = evaluate(model, records, root=root, size=model.img_size)
+        rows.append({"box_hedge": value, "dice": summary["overall"]["dice"],
+                     "hd95": summary["overall"]["hd95"],
+                     "subsets": {k: v["dice"] for k, v in summary["subsets"].items()}})
+    return rows
+
+
+def render(rows: List[Dict[str, object]], subsets=("small", "by_location", "by_texture", "by_shape")) -> str:
+    def cell(value):
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = ["| box_hedge | Dice | HD95 px | " + " | ".join(subsets) + " |",
+             "|---" * (3 + len(subsets)) + "|"]
+    for r in rows:
+        lines.append(f"| {r['box_hedge']:g} | {cell(r['dice'])} | "
+                     f"{'-' if r['hd95'] is None else format(r['hd95'], '.1f')} | "
+                     + " | ".join(cell(r["subsets"].get(s)) for s in subsets) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from ..model import load_model
+    from ..model.feature_cache import FeatureCache
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="a trained MedSeg-R run's model.ckpt")
+    parser.add_argument("--data", required=True, help="the data folder (manifest.jsonl)")
+    parser.add_argument("--split", default="val", help="the split to score (default: val)")
+    parser.add_argument("--cache", help="the feature cache folder of the run's benchmark")
+    parser.add_argument("--values", type=float, nargs="+", default=list(VALUES))
+    args = parser.parse_args(argv)
+    bad = [v for v in args.values if not 0.0 <= v <= 1.0]
+    if bad:
+        parser.error(f"box_hedge values must be in [0, 1], got {bad}")
+    records, root = read_dataset(args.data, split=args.split)
+    model = load_model(args.checkpoint)
+    if args.cache:
+        model.feature_cache = FeatureCache(args.cache)
+    print(render(sweep(model, records, root=root, values=args.values)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
