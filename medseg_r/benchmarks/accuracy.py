@@ -224,10 +224,12 @@ def render(results, per_seed_of, args) -> str:
     parts = [f"Phantom test split; LiteMedSAM rows: {args.epochs} epochs, sam_tiny rows: "
              f"{args.sam_tiny_epochs} epochs; {args.n} cases; seeds {args.seeds}; mean±std over seeds.",
              "", table(results), ""]
-    text = margins(per_seed_of, ("none", "text_token"),
-                   ("overall", "small", "by_location", "by_texture", "by_shape"))
-    if text:
-        parts += [text, ""]
+    for family in ("", "_attr"):  # each MedSeg-R row against its own like-for-like baselines
+        text = margins(per_seed_of, (f"none{family}", f"text_token{family}"),
+                       ("overall", "small", "by_location", "by_texture", "by_shape"),
+                       medseg=f"medseg_r{family}")
+        if text:
+            parts += [text, ""]
     ablations = [r for r in ABLATION_SUBSET if r in results]
     if ablations and "medseg_r" in results:
         parts += ["Ablations, Dice on the subset each module is built for (MedSeg-R minus ablation):",

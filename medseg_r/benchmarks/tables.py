@@ -89,16 +89,18 @@ def subset_table(results: Dict[str, Dict[str, object]], names: Sequence[str],
 
 
 def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[str],
-            subsets: Sequence[str]) -> str:
-    """MedSeg-R minus each baseline, seed by seed (same seed, same data), with the median."""
+            subsets: Sequence[str], medseg: str = "medseg_r") -> str:
+    """MedSeg-R (row ``medseg``) minus each baseline, seed by seed (same seed, same data), with the
+    median."""
     lines = []
+    label = "MedSeg-R" if medseg == "medseg_r" else medseg
     for base in baselines:
-        if "medseg_r" not in per_seed or base not in per_seed:
+        if medseg not in per_seed or base not in per_seed:
             continue
         parts = []
         for key in subsets:
             diffs = []
-            for a, b in zip(per_seed["medseg_r"], per_seed[base]):
+            for a, b in zip(per_seed[medseg], per_seed[base]):
                 da = a["overall"]["dice"] if key == "overall" else a["subsets"].get(key, {}).get("dice")
                 db = b["overall"]["dice"] if key == "overall" else b["subsets"].get(key, {}).get("dice")
                 if da is not None and db is not None:
@@ -106,5 +108,5 @@ def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[st
             if diffs:
                 parts.append(f"{key} {', '.join(f'{d:+.3f}' for d in diffs)} "
                              f"(median {float(np.median(diffs)):+.3f})")
-        lines.append(f"MedSeg-R - {base}, Dice per seed: " + "; ".join(parts))
+        lines.append(f"{label} - {base}, Dice per seed: " + "; ".join(parts))
     return "\n".join(lines)

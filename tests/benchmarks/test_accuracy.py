@@ -23,6 +23,10 @@ def test_margins_are_per_seed_differences_with_their_median():
     text = margins(per_seed, ("none", "text_token"), ("overall", "by_location"))
     assert text == ("MedSeg-R - none, Dice per seed: overall +0.300, +0.150, +0.150 (median +0.150); "
                     "by_location +0.500, +0.300, +0.700 (median +0.500)")
+    family = {f"{k}_attr": v for k, v in per_seed.items()}
+    assert margins(family, ("none_attr",), ("overall",), medseg="medseg_r_attr") == (
+        "medseg_r_attr - none_attr, Dice per seed: overall +0.300, +0.150, +0.150 (median +0.150)")
+    assert margins(family, ("none_attr",), ("overall",)) == ""  # no medseg_r row: nothing
     agg = aggregate(per_seed["medseg_r"])
     assert agg["dice_median"] == pytest.approx(0.55) and agg["subset_n"]["by_location"] == 3
 
