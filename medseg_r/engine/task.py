@@ -8,7 +8,7 @@ import lightning as L
 import torch
 
 from ..model import build_model
-from ..model.attributes import attribute_loss
+from ..model.attributes import attribute_loss, share_seen
 from ..model.box_prompts import ATTRIBUTES, box_map_loss
 
 
@@ -153,6 +153,13 @@ class SegmentationTask(L.LightningModule):
             self.log("train/box_loss", located, prog_bar=True, batch_size=n)
             total = total + located
         return total
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        """In distributed training, every rank keeps the union of the texture/shape codes met
+        (:func:`~medseg_r.model.attributes.share_seen`), so the saved head scores them all."""
+        head = getattr(self.model.box_head, "attributes", None)
+        if head is not None:
+            share_seen(head)
 
     def validation_step(self, batch, batch_idx):
         out = self.model(batch["image"], batch["report"])

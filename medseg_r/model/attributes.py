@@ -108,6 +108,20 @@ def attribute_loss(logits: torch.Tensor, labels: torch.Tensor,
     return total
 
 
+def share_seen(head: AttributeHead) -> None:
+    """Make ``head.seen`` the union of every process's in distributed training (a no-op in one
+    process). Each rank marks the codes of its own batches; DDP broadcasts buffers from rank 0 at
+    every forward, so without this a code met only on other ranks would be forgotten and ignored
+    when scoring. A collective: every rank must call it at the same step."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return
+    flags = head.seen.to(torch.int32)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    head.seen.copy_(flags.bool())
+
+
 def finding_likelihood(logits: torch.Tensor, seen: torch.Tensor, texture: Sequence[str],
                        shape: Sequence[str]) -> torch.Tensor:
     """How well the lesion at each cell fits one finding's codes: ``[h, w]`` in ``[FLOOR, 1]``, the
@@ -127,4 +141,4 @@ def finding_likelihood(logits: torch.Tensor, seen: torch.Tensor, texture: Sequen
 
 
 __all__ = ["ATTRIBUTE_CHANNELS", "AttributeHead", "LIKELIHOOD_FLOOR", "attribute_loss",
-           "cell_labels", "finding_likelihood", "label_map"]
+           "cell_labels", "finding_likelihood", "label_map", "share_seen"]

@@ -80,6 +80,22 @@ def test_ddp_two_processes_on_cpu_with_gloo(tiny_phantom, tmp_path):
     assert os.path.isfile(os.path.join(out, "model.ckpt"))
 
 
+def test_ddp_keeps_the_attribute_codes_every_rank_met(tiny_phantom, tmp_path):
+    """The attribute head's ``seen`` buffer is shared across ranks each step (DDP would otherwise
+    keep rank 0's alone); with two gloo processes the collective runs and the saved head knows codes."""
+    out = str(tmp_path / "ddp_attr")
+    options = '{"freeze": "none", "report_box": true, "box_input": "image", "box_match": true, ' \
+              '"attribute_head": true}'
+    args = [a if a != '{"freeze": "none"}' else options for a in ARGS]
+    proc = subprocess.run(_cli("train", "--data", tiny_phantom, "--out", out, "--epochs", "1", "--devices", "2",
+                               "--accelerator", "cpu", "--strategy", "ddp", "--limit-train-batches", "2",
+                               "--objective", "both", *args),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    saved = torch.load(os.path.join(out, "model.ckpt"), weights_only=False)["state_dict"]
+    assert saved["box_head.attributes.seen"].sum() >= 2
+
+
 def test_train_cli_bad_options_are_one_line_errors(tiny_phantom, tmp_path):
     proc = subprocess.run(_cli("train", "--data", tiny_phantom, "--out", str(tmp_path / "x"), "--options", "[1]"),
                           capture_output=True, text=True)

@@ -8,7 +8,7 @@ import torch
 from medseg_r import build_model
 from medseg_r.model.attributes import (ATTRIBUTE_CHANNELS, LIKELIHOOD_FLOOR, N_TEXTURE,
                                        AttributeHead, attribute_loss, cell_labels,
-                                       finding_likelihood, label_map)
+                                       finding_likelihood, label_map, share_seen)
 from medseg_r.model.box_prompts import ATTRIBUTES, boxes_from_map
 from medseg_r.report.schema import SHAPE_CODES, TEXTURE_CODES
 
@@ -176,3 +176,36 @@ def test_encode_inputs_chooses_with_the_fits_and_the_task_loss_trains_the_head(m
     assert float(loss.detach()) > float(without.detach())  # the cross-entropy is added
     loss.backward()
     assert model.box_head.attributes.body[-1].weight.grad.abs().sum() > 0
+
+
+def _share_in_process(rank: int, world: int, init: str, codes, result) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        head = AttributeHead(channels=4)
+        head.seen[codes[rank]] = True
+        share_seen(head)
+        result[rank] = head.seen.nonzero().flatten().tolist()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_ranks_share_the_codes_each_has_seen(tmp_path):
+    """DDP broadcasts buffers from rank 0: a code met only on rank 1 must reach rank 0's ``seen``
+    (two gloo processes on the CPU)."""
+    import torch.multiprocessing as mp
+
+    manager = mp.Manager()
+    result = manager.dict()
+    codes = [[0, 3], [3, ATTRIBUTE_CHANNELS - 1]]
+    mp.spawn(_share_in_process, args=(2, f"file://{tmp_path / 'rendezvous'}", codes, result),
+             nprocs=2, join=True)
+    assert result[0] == result[1] == [0, 3, ATTRIBUTE_CHANNELS - 1]
+
+
+def test_share_seen_is_a_no_op_in_one_process():
+    head = AttributeHead(channels=4)
+    head.seen[2] = True
+    share_seen(head)
+    assert head.seen.nonzero().flatten().tolist() == [2]
