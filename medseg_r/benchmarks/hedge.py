@@ -19,15 +19,19 @@ VALUES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 
 
 def sweep(model, records, *, root: str, values: Sequence[float]) -> List[Dict[str, object]]:
-    """Score ``model`` on ``records`` with each ``box_hedge`` in ``values``; one row per value."""
-    rows = []
-    for value in values:
-        model.config = model.config.replace(box_hedge=value)
-        with torch.no_grad():
-            summary = evaluate(model, records, root=root, size=model.img_size)
-        rows.append({"box_hedge": value, "dice": summary["overall"]["dice"],
-                     "hd95": summary["overall"]["hd95"],
-                     "subsets": {k: v["dice"] for k, v in summary["subsets"].items()}})
+    """Score ``model`` on ``records`` with each ``box_hedge`` in ``values``; one row per value (the
+    model's own configuration is restored afterwards)."""
+    rows, config = [], model.config
+    try:
+        for value in values:
+            model.config = config.replace(box_hedge=value)
+            with torch.no_grad():
+                summary = evaluate(model, records, root=root, size=model.img_size)
+            rows.append({"box_hedge": value, "dice": summary["overall"]["dice"],
+                         "hd95": summary["overall"]["hd95"],
+                         "subsets": {k: v["dice"] for k, v in summary["subsets"].items()}})
+    finally:
+        model.config = config  # the model leaves as it came
     return rows
 
 

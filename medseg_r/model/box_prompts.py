@@ -237,8 +237,10 @@ def boxes_from_map(logits: torch.Tensor, *, canvas: int, threshold: float, max_b
     map (the head at initialisation) never gives a box.
 
     ``hedge`` (0: off): when the findings have their peaks, a further candidate of finding ``i``
-    is boxed too while its score is at least ``hedge`` times the score of ``i``'s own peak and its
-    ``extent`` passes ``threshold`` (the strongest such candidate first, up to ``max_boxes``): when
+    is boxed too while its score is at least ``hedge`` times the score of ``i``'s own peak (the
+    weakest of its peaks when it names several lesions) and its ``extent`` passes ``threshold``; the
+    findings share what is left of ``max_boxes``, the strongest candidate of any finding first (a
+    report whose findings already use every box gets no hedge): when
     the map cannot tell two candidates apart (e.g. two lesions of one zone whose shapes the head
     cannot distinguish), marking both has the higher expected Dice than betting on one (with two
     equal lesions, one right pick of probability p gives p, both give about 2/3)."""

@@ -172,7 +172,7 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
                                                                tuple(encoded.box_map.shape[-2:]),
                                                                encoded.box_map),
                                        region=model.config.box_region,
-                                       hedge=model.config.box_hedge)
+                                       hedge=0.0 if model.training else model.config.box_hedge)
     if attention is not None:
         encoded.attention = F.interpolate(from_canvas(attention, frame), size=(H, W),
                                           mode="bilinear", align_corners=False)

@@ -22,8 +22,10 @@ def test_sweep_scores_the_model_once_per_value_with_that_value_set(monkeypatch):
                 "subsets": {"by_shape": {"dice": dice}, "small": {"dice": None}}}
 
     monkeypatch.setattr(hedge, "evaluate", fake_evaluate)
-    rows = hedge.sweep(_Model(), ["case"], root="r", values=[0.0, 0.7])
-    assert seen == [0.0, 0.7]
+    model = _Model()
+    rows = hedge.sweep(model, ["case"], root="r", values=[0.0, 0.2])
+    assert seen == [0.0, 0.2] and model.config.box_hedge == 0.7  # the model's own value is back
+    rows = hedge.sweep(model, ["case"], root="r", values=[0.0, 0.7])
     assert [r["dice"] for r in rows] == pytest.approx([0.5, 0.57])
     table = hedge.render(rows, subsets=("small", "by_shape"))
     assert table.splitlines()[3] == "| 0.7 | 0.570 | 12.0 | - | 0.570 |"

@@ -82,7 +82,9 @@ def test_ddp_two_processes_on_cpu_with_gloo(tiny_phantom, tmp_path):
 
 def test_ddp_keeps_the_attribute_codes_every_rank_met(tiny_phantom, tmp_path):
     """The attribute head's ``seen`` buffer is shared across ranks each step (DDP would otherwise
-    keep rank 0's alone); with two gloo processes the collective runs and the saved head knows codes."""
+    keep rank 0's alone): with two gloo processes the per-step collective runs on both ranks without
+    a hang and the saved head knows codes (that rank 1's codes arrive is
+    ``tests/model/test_attributes.py``'s check)."""
     out = str(tmp_path / "ddp_attr")
     options = '{"freeze": "none", "report_box": true, "box_input": "image", "box_match": true, ' \
               '"attribute_head": true}'

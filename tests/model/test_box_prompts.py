@@ -261,6 +261,22 @@ def test_a_hedge_never_boxes_what_is_no_lesion_or_the_same_lesion_twice():
                                             hedge=0.9)[0].tolist()
 
 
+def test_a_hedge_of_a_finding_naming_two_lesions_is_measured_on_its_weaker_peak_and_shares_room():
+    # "two nodules": peaks of where 6.0 and 5.0 are its two lesions; a third candidate at 4.8 scores
+    # 0.82 of the weaker peak (boxed at hedge 0.7) but only 0.30 of the stronger one
+    where = {(3, 3): 6.0, (3, 11): 5.0, (11, 3): 4.8}
+    extent = {cell: 2.0 for cell in where}
+    maps = _maps(where, extent)
+    zone = torch.ones(1, 16, 16)
+
+    def count(max_boxes, hedge=0.7):
+        return len(boxes_from_map(maps, canvas=64, threshold=0.5, max_boxes=max_boxes, hedge=hedge,
+                                  findings=[(zone, [2])])[0])
+
+    assert count(4, hedge=0.0) == 2 and count(4) == 3
+    assert count(2) == 2  # the named lesions use every box: no room for a hedge
+
+
 def test_box_hedge_is_checked():
     from medseg_r.model.options import ModelOptions
 
@@ -268,3 +284,24 @@ def test_box_hedge_is_checked():
         ModelOptions(box_hedge=1.5)
     with pytest.raises(ValueError, match="box_hedge"):
         ModelOptions(box_hedge=-0.1)
+
+
+def test_the_hedge_acts_at_inference_only(monkeypatch):
+    """``box_hedge`` is an inference option: a model in training mode (e.g. a row that fine-tunes
+    the decoder on its predicted boxes) is given one box per named lesion."""
+    import medseg_r.model.box_prompts as box_prompts
+
+    model = build_model("sam_tiny", img_size=128, report_box=True, box_input="image", box_hedge=0.7)
+    hedges = []
+    real = box_prompts.boxes_from_map
+
+    def spy(*args, **kwargs):
+        hedges.append(kwargs["hedge"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(box_prompts, "boxes_from_map", spy)
+    images, reports = torch.rand(1, 3, 128, 128), ["nodule in the right upper lobe"]
+    with torch.no_grad():
+        model.eval()(images, reports, decode_masks=False)
+        model.train()(images, reports, decode_masks=False)
+    assert hedges == [0.7, 0.0]
