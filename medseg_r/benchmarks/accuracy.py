@@ -129,7 +129,7 @@ def main(argv=None) -> int:
                                 batch_size=args.batch_size, cache=cache, precision=args.precision)
             summary = scored(trained, name, run, cache, (test, root), (other_test, other_root),
                              fit)
-            per_seed.append(summary)
+            per_seed.append({**summary, "seed": seed})
             print(f"{name} seed {seed}: Dice {summary['overall']['dice']:.3f}", flush=True)
         results[name] = aggregate(per_seed)
         per_seed_of[name] = per_seed
@@ -213,7 +213,9 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
 
 def scoring_options(model) -> Dict[str, object]:
     """The loaded model's options as JSON values: a saved score is reused only when they match, so
-    that an option that acts at inference alone (``box_hedge``, a new default) is scored anew."""
+    that a run whose options changed at inference (``box_hedge`` set on it, or a new default that
+    its checkpoint does not record: a checkpoint keeps the options it was saved with) is scored
+    anew."""
     from dataclasses import asdict
 
     return json.loads(json.dumps(asdict(model.config)))

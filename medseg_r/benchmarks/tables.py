@@ -88,25 +88,42 @@ def subset_table(results: Dict[str, Dict[str, object]], names: Sequence[str],
     return "\n".join(lines)
 
 
+def _by_seed(runs: List[Dict[str, object]]) -> Dict[object, Dict[str, object]]:
+    return {run.get("seed", i): run for i, run in enumerate(runs)}
+
+
+def _dice(run: Dict[str, object], key: str) -> Optional[float]:
+    if key == "overall":
+        return run["overall"]["dice"]
+    return (run["subsets"].get(key) or {}).get("dice")
+
+
 def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[str],
             subsets: Sequence[str], medseg: str = "medseg_r") -> str:
     """MedSeg-R (row ``medseg``) minus each baseline, seed by seed (same seed, same data), with the
-    median."""
+    median. Runs are paired by their ``seed`` entry (by position when they carry none); a seed that
+    only one of the two rows ran, or a subset one of them has no score on, is shown as ``-`` and
+    left out of the median."""
     lines = []
     label = "MedSeg-R" if medseg == "medseg_r" else medseg
     for base in baselines:
         if medseg not in per_seed or base not in per_seed:
             continue
+        mine, theirs = _by_seed(per_seed[medseg]), _by_seed(per_seed[base])
+        seeds = [s for s in mine if s in theirs]
         parts = []
         for key in subsets:
-            diffs = []
-            for a, b in zip(per_seed[medseg], per_seed[base]):
-                da = a["overall"]["dice"] if key == "overall" else a["subsets"].get(key, {}).get("dice")
-                db = b["overall"]["dice"] if key == "overall" else b["subsets"].get(key, {}).get("dice")
-                if da is not None and db is not None:
+            cells, diffs = [], []
+            for seed in seeds:
+                da, db = _dice(mine[seed], key), _dice(theirs[seed], key)
+                if da is None or db is None:
+                    cells.append(f"seed {seed} -")
+                else:
                     diffs.append(da - db)
-            if diffs:
-                parts.append(f"{key} {', '.join(f'{d:+.3f}' for d in diffs)} "
-                             f"(median {float(np.median(diffs)):+.3f})")
-        lines.append(f"{label} - {base}, Dice per seed: " + "; ".join(parts))
+                    cells.append(f"seed {seed} {da - db:+.3f}")
+            if cells:
+                median = f" (median {float(np.median(diffs)):+.3f})" if diffs else ""
+                parts.append(f"{key} {', '.join(cells)}{median}")
+        if parts:
+            lines.append(f"{label} - {base}, Dice per seed: " + "; ".join(parts))
     return "\n".join(lines)

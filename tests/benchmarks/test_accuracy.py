@@ -21,14 +21,30 @@ def test_margins_are_per_seed_differences_with_their_median():
     per_seed = {"medseg_r": [_seed(0.6, 0.7), _seed(0.5, 0.6), _seed(0.55, 0.8)],
                 "none": [_seed(0.3, 0.2), _seed(0.35, 0.3), _seed(0.4, 0.1)]}
     text = margins(per_seed, ("none", "text_token"), ("overall", "by_location"))
-    assert text == ("MedSeg-R - none, Dice per seed: overall +0.300, +0.150, +0.150 (median +0.150); "
-                    "by_location +0.500, +0.300, +0.700 (median +0.500)")
+    assert text == ("MedSeg-R - none, Dice per seed: overall seed 0 +0.300, seed 1 +0.150, seed 2 +0.150 "
+                    "(median +0.150); by_location seed 0 +0.500, seed 1 +0.300, seed 2 +0.700 "
+                    "(median +0.500)")
     family = {f"{k}_attr": v for k, v in per_seed.items()}
     assert margins(family, ("none_attr",), ("overall",), medseg="medseg_r_attr") == (
-        "medseg_r_attr - none_attr, Dice per seed: overall +0.300, +0.150, +0.150 (median +0.150)")
+        "medseg_r_attr - none_attr, Dice per seed: overall seed 0 +0.300, seed 1 +0.150, seed 2 +0.150 "
+        "(median +0.150)")
     assert margins(family, ("none_attr",), ("overall",)) == ""  # no medseg_r row: nothing
     agg = aggregate(per_seed["medseg_r"])
     assert agg["dice_median"] == pytest.approx(0.55) and agg["subset_n"]["by_location"] == 3
+
+
+def test_margins_pair_runs_by_their_seed_and_show_what_is_missing():
+    """A baseline trained with seed 0 only (``--one-seed``), or listed in another order, is compared
+    with MedSeg-R's run of the same seed; a subset without a score on one side is shown as ``-``."""
+    medseg = [dict(_seed(0.6, 0.7), seed=1), dict(_seed(0.5, None), seed=0)]
+    none = [dict(_seed(0.3, 0.2), seed=0)]
+    text = margins({"medseg_r": medseg, "none": none}, ("none",), ("overall", "by_location"))
+    assert text == ("MedSeg-R - none, Dice per seed: overall seed 0 +0.200 (median +0.200); "
+                    "by_location seed 0 -")
+    both = [dict(_seed(0.3, 0.2), seed=1), dict(_seed(0.2, 0.1), seed=0)]
+    text = margins({"medseg_r": medseg, "none": both}, ("none",), ("overall", "by_location"))
+    assert text == ("MedSeg-R - none, Dice per seed: overall seed 1 +0.300, seed 0 +0.300 (median +0.300); "
+                    "by_location seed 1 +0.500, seed 0 - (median +0.500)")
 
 
 def test_table_prints_the_training_fit_beside_the_test_dice():
