@@ -1,6 +1,7 @@
-"""What limits a finished accuracy benchmark: Dice by size of the reference mask, the share of described
-lesions each model touches, where the masks went when a described lesion was missed, and each run's
-validation Dice per epoch.
+"""What limits a finished accuracy benchmark: Dice by size of the reference mask (and by size and the
+faintest described lesion's contrast-to-noise ratio), the share of described lesions each model
+touches, where the masks went when a described lesion was missed, and each run's validation Dice per
+epoch.
 
     python -m medseg_r.benchmarks.breakdown medseg_r_accuracy [--rows medseg_r none] [--edges 50 150 400]
 
@@ -181,6 +182,49 @@ def outcome_table(out: str, runs: Dict[str, Dict[int, str]], rows: List[str]) ->
     return lines
 
 
+def faintest_cnr(case: Dict) -> Optional[float]:
+    """The lowest contrast-to-noise ratio among a case's described lesions (the manifest's ``cnr``:
+    the lesion's mean contrast over the noise of the ring around it); ``None`` when none records it."""
+    values = [float(l["cnr"]) for l in case.get("lesions", [])
+              if l.get("role") == "target" and l.get("cnr") is not None]
+    return min(values) if values else None
+
+
+def contrast_table(cases: Dict[str, Dict[int, List[Dict[str, str]]]], manifest: Dict[str, Dict],
+                   rows: List[str], *, small: float = 50.0, faint: float = 1.0) -> List[str]:
+    """Markdown lines: positive cases split by the reference mask's size (below ``small`` px or not)
+    and by their faintest described lesion's contrast-to-noise ratio (below ``faint`` or not); per
+    row the mean Dice and the share of cases whose every described lesion was found, mean over seeds."""
+    def group(r: Dict[str, str]) -> Optional[int]:
+        cnr = faintest_cnr(manifest.get(r["id"], {}))
+        if cnr is None:
+            return None
+        return 2 * int(float(r["truth_px"]) >= small) + int(cnr >= faint)
+
+    names = [f"< {small:g} px, CNR < {faint:g}", f"< {small:g} px, CNR >= {faint:g}",
+             f">= {small:g} px, CNR < {faint:g}", f">= {small:g} px, CNR >= {faint:g}"]
+    first = next(iter(cases[rows[0]].values()))
+    counts = [sum(group(r) == g for r in first) for g in range(4)]
+    if not any(counts):
+        return []
+    lines = [f"Positive cases by the reference mask's size and the contrast-to-noise ratio of their "
+             f"faintest described lesion; Dice / share of cases with every described lesion found "
+             f"(mean over seeds):", "",
+             "| cases | n | " + " | ".join(rows) + " |", "|---" * (len(rows) + 2) + "|"]
+    for g, name in enumerate(names):
+        cells = []
+        for row in rows:
+            dice, found = [], []
+            for seed_cases in cases[row].values():
+                mine = [r for r in seed_cases if group(r) == g]
+                if mine:
+                    dice.append(float(np.mean([float(r["dice"]) for r in mine])))
+                    found.append(float(np.mean([r["lesions"] == r["lesions_found"] for r in mine])))
+            cells.append(f"{_f(_mean(dice))} / {_f(_mean(found))}")
+        lines.append(f"| {name} | {counts[g]} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def val_dice_per_epoch(run: str) -> List[float]:
     by_epoch: Dict[int, float] = {}
     versions = glob.glob(os.path.join(run, "logs", "version_*", "metrics.csv"))
@@ -231,7 +275,8 @@ def report(out: str, rows: Optional[List[str]] = None, edges: Optional[List[floa
             shown = ", ".join(f"{d:.3f}" for d in epochs) or "none logged (trained without validation)"
             lines.append(f"  seed {seed} validation Dice per epoch: {shown}")
     if os.path.isfile(os.path.join(out, "data", "manifest.jsonl")):
-        lines += [""] + outcome_table(out, runs, rows)
+        contrast = contrast_table(cases, read_manifest(os.path.join(out, "data")), rows)
+        lines += ([""] + contrast if contrast else []) + [""] + outcome_table(out, runs, rows)
     return "\n".join(lines)
 
 

@@ -115,3 +115,29 @@ def test_outcome_table_reads_predictions_and_the_manifest(tmp_path):
     text = report(out)
     assert "| medseg_r | 1 | 0.000 | 0.000 | 1.000 | 0.000 | 0.000 | - (0) | - | 1.000 | - |" in text
     assert "no saved predictions for none" in text
+
+
+def test_contrast_table_splits_cases_by_size_and_faintest_lesion():
+    from medseg_r.benchmarks.breakdown import contrast_table, faintest_cnr
+
+    def case(*cnrs):
+        return {"lesions": [{"role": "target", "cnr": c} for c in cnrs]
+                + [{"role": "mentioned", "cnr": 0.1}]}  # not described: never the faintest
+
+    manifest = {"a": case(0.5, 3.0), "b": case(2.0), "c": case(1.5), "d": {"lesions": []}}
+    assert faintest_cnr(manifest["a"]) == 0.5 and faintest_cnr(manifest["d"]) is None
+
+    def cases(dice_a, found_a):
+        return [{"id": "a", "dice": dice_a, "truth_px": 20, "lesions": "2", "lesions_found": found_a},
+                {"id": "b", "dice": 0.8, "truth_px": 30, "lesions": "1", "lesions_found": "1"},
+                {"id": "c", "dice": 0.6, "truth_px": 200, "lesions": "1", "lesions_found": "1"},
+                {"id": "d", "dice": 0.1, "truth_px": 200, "lesions": "1", "lesions_found": "0"}]
+
+    table = {"medseg_r": {0: cases("0.2", "1"), 1: cases("0.4", "2")}, "none": {0: cases("0.0", "0")}}
+    lines = contrast_table(table, manifest, ["medseg_r", "none"])
+    assert lines[2] == "| cases | n | medseg_r | none |"
+    assert lines[4] == "| < 50 px, CNR < 1 | 1 | 0.300 / 0.500 | 0.000 / 0.000 |"
+    assert lines[5] == "| < 50 px, CNR >= 1 | 1 | 0.800 / 1.000 | 0.800 / 1.000 |"
+    assert lines[6] == "| >= 50 px, CNR < 1 | 0 | - / - | - / - |"
+    assert lines[7] == "| >= 50 px, CNR >= 1 | 1 | 0.600 / 1.000 | 0.600 / 1.000 |"  # d: no CNR
+    assert contrast_table(table, {}, ["none"]) == []  # a manifest without CNR: no table
