@@ -134,8 +134,7 @@ def test_the_attribute_head_needs_the_image_localiser():
         build_model("sam_tiny", img_size=128, attribute_head=True)
 
 
-def test_encode_inputs_chooses_with_the_fits_and_the_task_loss_trains_the_head(monkeypatch):
-    import medseg_r.model.box_prompts as box_prompts
+def test_encode_inputs_chooses_with_the_fits_and_the_task_loss_trains_the_head(box_choice_calls):
     from medseg_r.engine.task import SegmentationTask
 
     torch.manual_seed(0)
@@ -145,18 +144,10 @@ def test_encode_inputs_chooses_with_the_fits_and_the_task_loss_trains_the_head(m
                             model_options=options, objective="localisation")
     model = task.model
     model.box_head.attributes.seen[TEX["calcified"]] = True
-    given = []
-    real = box_prompts.boxes_from_map
-
-    def spy(*args, **kwargs):
-        given.append(kwargs["findings"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(box_prompts, "boxes_from_map", spy)
     images = torch.rand(2, 3, 128, 128)
     reports = ["calcified nodule in the right upper lobe", "round nodule in the left lower zone"]
     out = model(images, reports, decode_masks=False)
-    first, second = given[0]
+    first, second = box_choice_calls[0]["findings"]
     assert len(first) == 3 and first[2].shape == (1, 32, 32)
     expected = finding_likelihood(out["box_map"][0, ATTRIBUTES], model.box_head.attributes.seen,
                                   ["calcified"], [])

@@ -286,22 +286,12 @@ def test_box_hedge_is_checked():
         ModelOptions(box_hedge=-0.1)
 
 
-def test_the_hedge_acts_at_inference_only(monkeypatch):
+def test_the_hedge_acts_at_inference_only(box_choice_calls):
     """``box_hedge`` is an inference option: a model in training mode (e.g. a row that fine-tunes
     the decoder on its predicted boxes) is given one box per named lesion."""
-    import medseg_r.model.box_prompts as box_prompts
-
     model = build_model("sam_tiny", img_size=128, report_box=True, box_input="image", box_hedge=0.7)
-    hedges = []
-    real = box_prompts.boxes_from_map
-
-    def spy(*args, **kwargs):
-        hedges.append(kwargs["hedge"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(box_prompts, "boxes_from_map", spy)
     images, reports = torch.rand(1, 3, 128, 128), ["nodule in the right upper lobe"]
     with torch.no_grad():
         model.eval()(images, reports, decode_masks=False)
         model.train()(images, reports, decode_masks=False)
-    assert hedges == [0.7, 0.0]
+    assert [call["hedge"] for call in box_choice_calls] == [0.7, 0.0]
