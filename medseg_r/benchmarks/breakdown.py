@@ -155,11 +155,11 @@ def lesion_outcomes(run: str, manifest: Dict[str, Dict], root: str) -> Optional[
             "took_undescribed": {s: float(np.mean(v)) if v else None for s, v in took.items()}}
 
 
-def outcome_table(out: str, runs: Dict[str, Dict[int, str]], rows: List[str]) -> List[str]:
+def outcome_table(out: str, runs: Dict[str, Dict[int, str]], rows: List[str],
+                  manifest: Dict[str, Dict]) -> List[str]:
     """Markdown lines: where the masks went, mean over each row's seeds (rows without predictions are
-    named below the table)."""
+    named below the table); ``manifest``: :func:`read_manifest` of ``out/data``."""
     root = os.path.join(out, "data")
-    manifest = read_manifest(root)
     lines = ["Described lesions of the positive test cases, by where the mask went (shares; mean over seeds):", "",
              "| row | lesions | " + " | ".join(OUTCOMES) + " | Dice, every lesion found (cases) | "
              + " | ".join(f"{s}: mask on an undescribed lesion" for s in BY_PRIOR) + " |",
@@ -195,8 +195,10 @@ def contrast_table(cases: Dict[str, Dict[int, List[Dict[str, str]]]], manifest: 
     """Markdown lines: positive cases split by the reference mask's size (below ``small`` px or not)
     and by their faintest described lesion's contrast-to-noise ratio (below ``faint`` or not); per
     row the mean Dice and the share of cases whose every described lesion was found, mean over seeds."""
+    faintest = {case_id: faintest_cnr(case) for case_id, case in manifest.items()}
+
     def group(r: Dict[str, str]) -> Optional[int]:
-        cnr = faintest_cnr(manifest.get(r["id"], {}))
+        cnr = faintest.get(r["id"])
         if cnr is None:
             return None
         return 2 * int(float(r["truth_px"]) >= small) + int(cnr >= faint)
@@ -275,8 +277,9 @@ def report(out: str, rows: Optional[List[str]] = None, edges: Optional[List[floa
             shown = ", ".join(f"{d:.3f}" for d in epochs) or "none logged (trained without validation)"
             lines.append(f"  seed {seed} validation Dice per epoch: {shown}")
     if os.path.isfile(os.path.join(out, "data", "manifest.jsonl")):
-        contrast = contrast_table(cases, read_manifest(os.path.join(out, "data")), rows)
-        lines += ([""] + contrast if contrast else []) + [""] + outcome_table(out, runs, rows)
+        manifest = read_manifest(os.path.join(out, "data"))
+        contrast = contrast_table(cases, manifest, rows)
+        lines += ([""] + contrast if contrast else []) + [""] + outcome_table(out, runs, rows, manifest)
     return "\n".join(lines)
 
 
