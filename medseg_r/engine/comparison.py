@@ -81,6 +81,11 @@ ROWS: Dict[str, Row] = {
                            what="medseg_r_attr's localiser, match and attribute head fed one "
                                 "embedding of the report text (its attribute head trains but cannot "
                                 "choose: no parsed codes)"),
+    "medseg_r_attr_no_dynamic_conv": Row(options={**ATTR, "priors": "structured",
+                                                  "dynamic_conv": False},
+                                         batch_size=16, what="ablation of medseg_r_attr"),
+    "medseg_r_attr_no_deformable": Row(options={**ATTR, "priors": "structured", "deformable": False},
+                                       batch_size=16, what="ablation of medseg_r_attr"),
     "embedding_head": Row(options=LATE, what="MedSeg-R with the box head on the cached, modulated "
                                              "image embedding (trained on the seed-0 cases only)"),
     "fine_head": Row(options={**LATE, "box_modulation": "fine"},
@@ -106,7 +111,9 @@ ROWS: Dict[str, Row] = {
 ABLATION_SUBSET = {"no_spatial_attention": "by_location", "no_location_map": "by_location",
                    "no_dynamic_conv": "by_texture", "no_deformable": "by_shape"}
 # Variants of MedSeg-R with ablations of their own: each is compared with its own variant
-VARIANT_ABLATIONS = {"fine_head": ["fine_head_no_deformable"]}
+VARIANT_ABLATIONS = {"fine_head": ["fine_head_no_deformable"],
+                     "medseg_r_attr": ["medseg_r_attr_no_dynamic_conv",
+                                       "medseg_r_attr_no_deformable"]}
 
 
 def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_size: int = 8,

@@ -44,3 +44,18 @@ def test_the_attribute_rows_differ_only_in_what_they_read():
         assert options.pop("priors") == name and options == medseg_r
         assert (row.batch_size, row.objective, row.lr) == (
             ROWS["medseg_r_attr"].batch_size, ROWS["medseg_r_attr"].objective, ROWS["medseg_r_attr"].lr)
+
+
+def test_each_ablation_switches_off_one_module_of_its_own_base():
+    from medseg_r.engine.comparison import ABLATION_SUBSET, VARIANT_ABLATIONS
+
+    pairs = [("medseg_r", name) for name in ABLATION_SUBSET]
+    pairs += [(base, name) for base, names in VARIANT_ABLATIONS.items() for name in names]
+    for base, name in pairs:
+        options, own = dict(ROWS[name].options), dict(ROWS[base].options)
+        switched = {k for k in set(options) | set(own) if options.get(k) != own.get(k)}
+        assert len(switched) == 1, (name, switched)
+        (key,) = switched
+        assert options[key] is False and own.get(key, True) is not False, (name, key)
+        assert (ROWS[name].batch_size, ROWS[name].objective, ROWS[name].lr, ROWS[name].shift) == (
+            ROWS[base].batch_size, ROWS[base].objective, ROWS[base].lr, ROWS[base].shift)
