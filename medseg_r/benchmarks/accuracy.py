@@ -177,19 +177,22 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
     """The test-split summary of a trained run (its parameters, for MedSeg-R the seed-1
     generalisation set too, and with ``fit`` (records, root) its Dice on those training cases as
     ``train_fit``); reused from ``run/eval/scored.json`` when that was written for this very
-    checkpoint and model options, with its predicted masks (a resumed benchmark does not score
-    finished runs again, only adds a missing ``train_fit``, or one of another number of cases; a run
-    scored by an earlier version or with other options, or killed while scoring, is scored anew)."""
+    checkpoint, model options and test cases (:func:`cases_key`), with its predicted masks (a
+    resumed benchmark does not score finished runs again, only adds a missing ``train_fit``, or one
+    of another number of cases; a run scored by an earlier version, with other options or on other
+    cases, or killed while scoring, is scored anew). The inference code itself is not part of the
+    key: after changing it, delete ``run/eval`` (or the run) to score again."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
     options = scoring_options(trained["loaded"])
+    cases = cases_key(test[0])
     saved = os.path.join(run, "eval", "scored.json")
     summary = None
     if stamp is not None and os.path.isfile(saved):
         with open(saved, encoding="utf-8") as handle:
             payload = json.load(handle)
         if (payload.get("model_mtime") == stamp and payload.get("predictions_saved")
-                and payload.get("options") == options):
+                and payload.get("options") == options and payload.get("cases") == cases):
             summary = payload["summary"]
     wants_fit = bool(fit and fit[0])
     if summary is not None and (not wants_fit or summary.get("train_fit", {}).get("n") == len(fit[0])):
@@ -207,8 +210,21 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
     with atomic_write(saved) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump({"model_mtime": stamp, "predictions_saved": True, "options": options,
-                       "summary": summary}, handle)
+                       "cases": cases, "summary": summary}, handle)
     return summary
+
+
+def cases_key(records) -> str:
+    """A fingerprint of the cases a run is scored on: each case's id, image path and report (the
+    same ``--out`` filled with another generation, or another split, gives another key)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for record in records:
+        for value in (getattr(record, "id", record), getattr(record, "image", ""),
+                      getattr(record, "report", "")):
+            h.update(str(value if isinstance(value, (str, int)) else "").encode() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def scoring_options(model) -> Dict[str, object]:

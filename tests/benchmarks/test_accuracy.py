@@ -80,7 +80,7 @@ def test_scored_adds_a_missing_training_fit_without_scoring_the_test_split_again
     model = _Loaded()
     (run / "eval" / "scored.json").write_text(json.dumps(
         {"model_mtime": stamp, "predictions_saved": True, "summary": old,
-         "options": accuracy.scoring_options(model)}))
+         "options": accuracy.scoring_options(model), "cases": accuracy.cases_key(["t"])}))
     calls = []
 
     def fake_evaluate(model, records, **kwargs):
@@ -132,3 +132,34 @@ def test_a_saved_score_is_not_reused_for_other_model_options(tmp_path, monkeypat
                             (["t"], "root"), None)
     assert calls == [["t"], ["t"]] and other["overall"]["dice"] == pytest.approx(0.8)
     assert json.loads((run / "eval" / "scored.json").read_text())["options"]["box_hedge"] == 0.7
+
+
+def test_a_saved_score_is_not_reused_for_other_test_cases(tmp_path, monkeypatch):
+    from medseg_r.benchmarks import accuracy
+    from medseg_r.data.datasets import Record
+
+    run = tmp_path / "run"
+    (run / "eval").mkdir(parents=True)
+    (run / "model.ckpt").write_bytes(b"x")
+    calls = []
+
+    def fake_evaluate(model, records, **kwargs):
+        calls.append([r.id for r in records])
+        return {"overall": {"dice": 0.1 * len(calls)}}
+
+    monkeypatch.setattr(accuracy, "evaluate", fake_evaluate)
+    monkeypatch.setattr(accuracy, "attach_cache", lambda model, cache, name: model)
+    monkeypatch.setattr(accuracy, "parameters", lambda model: {"trainable": 1})
+
+    def case(report):
+        return Record(id="c1", image="images/c1.png", mask="masks/c1.png", report=report)
+
+    first = [case("Nodule in the right upper lobe.")]
+    accuracy.scored({"loaded": _Loaded()}, "none", str(run), "cache", (first, "root"), None)
+    accuracy.scored({"loaded": _Loaded()}, "none", str(run), "cache", (first, "root"), None)
+    assert calls == [["c1"]]  # the same cases: reused
+    other = [case("Nodule in the left lower lobe.")]  # same id, another generation's report
+    again = accuracy.scored({"loaded": _Loaded()}, "none", str(run), "cache", (other, "root"), None)
+    assert calls == [["c1"], ["c1"]] and again["overall"]["dice"] == pytest.approx(0.2)
+    assert accuracy.cases_key(first) != accuracy.cases_key(other)
+    assert accuracy.cases_key(first) == accuracy.cases_key([case("Nodule in the right upper lobe.")])
