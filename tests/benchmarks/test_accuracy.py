@@ -105,23 +105,34 @@ def test_scored_adds_a_missing_training_fit_without_scoring_the_test_split_again
     assert calls == [(["a", "b", "c"], None)]
 
 
-def test_a_saved_score_is_not_reused_for_other_model_options(tmp_path, monkeypatch):
-    import json
-
+@pytest.fixture
+def scoring(tmp_path, monkeypatch):
+    """A finished run folder (a checkpoint, no score yet) and the cases :func:`scored` evaluates,
+    call by call; the fake evaluation's Dice is ``dice(model, calls so far)``."""
     from medseg_r.benchmarks import accuracy
 
     run = tmp_path / "run"
     (run / "eval").mkdir(parents=True)
     (run / "model.ckpt").write_bytes(b"x")
-    calls = []
+    calls, dice = [], {"of": None}
 
     def fake_evaluate(model, records, **kwargs):
-        calls.append(list(records))
-        return {"overall": {"dice": 0.1 + model.config.box_hedge}}
+        calls.append([getattr(r, "id", r) for r in records])
+        return {"overall": {"dice": dice["of"](model, len(calls))}}
 
     monkeypatch.setattr(accuracy, "evaluate", fake_evaluate)
     monkeypatch.setattr(accuracy, "attach_cache", lambda model, cache, name: model)
     monkeypatch.setattr(accuracy, "parameters", lambda model: {"trainable": 1})
+    return run, calls, dice
+
+
+def test_a_saved_score_is_not_reused_for_other_model_options(scoring):
+    import json
+
+    from medseg_r.benchmarks import accuracy
+
+    run, calls, dice = scoring
+    dice["of"] = lambda model, n: 0.1 + model.config.box_hedge
     first = accuracy.scored({"loaded": _Loaded(box_hedge=0.0)}, "none", str(run), "cache",
                             (["t"], "root"), None)
     assert calls == [["t"]] and first["overall"]["dice"] == pytest.approx(0.1)
@@ -134,22 +145,12 @@ def test_a_saved_score_is_not_reused_for_other_model_options(tmp_path, monkeypat
     assert json.loads((run / "eval" / "scored.json").read_text())["options"]["box_hedge"] == 0.7
 
 
-def test_a_saved_score_is_not_reused_for_other_test_cases(tmp_path, monkeypatch):
+def test_a_saved_score_is_not_reused_for_other_test_cases(scoring):
     from medseg_r.benchmarks import accuracy
     from medseg_r.data.datasets import Record
 
-    run = tmp_path / "run"
-    (run / "eval").mkdir(parents=True)
-    (run / "model.ckpt").write_bytes(b"x")
-    calls = []
-
-    def fake_evaluate(model, records, **kwargs):
-        calls.append([r.id for r in records])
-        return {"overall": {"dice": 0.1 * len(calls)}}
-
-    monkeypatch.setattr(accuracy, "evaluate", fake_evaluate)
-    monkeypatch.setattr(accuracy, "attach_cache", lambda model, cache, name: model)
-    monkeypatch.setattr(accuracy, "parameters", lambda model: {"trainable": 1})
+    run, calls, dice = scoring
+    dice["of"] = lambda model, n: 0.1 * n
 
     def case(report):
         return Record(id="c1", image="images/c1.png", mask="masks/c1.png", report=report)
