@@ -81,6 +81,9 @@ ROWS: Dict[str, Row] = {
                            what="medseg_r_attr's localiser, match and attribute head fed one "
                                 "embedding of the report text (its attribute head trains but cannot "
                                 "choose: no parsed codes)"),
+    "medseg_r_attr_no_spatial_attention": Row(options={**ATTR, "priors": "structured",
+                                                       "spatial_attention": False},
+                                              batch_size=16, what="ablation of medseg_r_attr"),
     "medseg_r_attr_no_dynamic_conv": Row(options={**ATTR, "priors": "structured",
                                                   "dynamic_conv": False},
                                          batch_size=16, what="ablation of medseg_r_attr"),
@@ -112,7 +115,8 @@ ABLATION_SUBSET = {"no_spatial_attention": "by_location", "no_location_map": "by
                    "no_dynamic_conv": "by_texture", "no_deformable": "by_shape"}
 # Variants of MedSeg-R with ablations of their own: each is compared with its own variant
 VARIANT_ABLATIONS = {"fine_head": ["fine_head_no_deformable"],
-                     "medseg_r_attr": ["medseg_r_attr_no_dynamic_conv",
+                     "medseg_r_attr": ["medseg_r_attr_no_spatial_attention",
+                                       "medseg_r_attr_no_dynamic_conv",
                                        "medseg_r_attr_no_deformable"]}
 
 
