@@ -164,3 +164,13 @@ def test_a_saved_score_is_not_reused_for_other_test_cases(scoring):
     assert calls == [["c1"], ["c1"]] and again["overall"]["dice"] == pytest.approx(0.2)
     assert accuracy.cases_key(first) != accuracy.cases_key(other)
     assert accuracy.cases_key(first) == accuracy.cases_key([case("Nodule in the right upper lobe.")])
+
+
+def test_the_default_rows_are_known_and_hold_the_shipped_architecture_with_its_ablations():
+    from medseg_r.benchmarks.accuracy import DEFAULT_ROWS, UNTRAINED
+    from medseg_r.engine.comparison import ROWS, VARIANT_ABLATIONS
+
+    assert all(row in ROWS or row in UNTRAINED for row in DEFAULT_ROWS)
+    assert len(set(DEFAULT_ROWS)) == len(DEFAULT_ROWS)
+    shipped = ["medseg_r_attr", "none_attr", "text_token_attr"] + VARIANT_ABLATIONS["medseg_r_attr"]
+    assert set(shipped) <= set(DEFAULT_ROWS)
