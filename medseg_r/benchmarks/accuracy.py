@@ -179,22 +179,23 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
     """The test-split summary of a trained run (its parameters, for MedSeg-R the seed-1
     generalisation set too, and with ``fit`` (records, root) its Dice on those training cases as
     ``train_fit``); reused from ``run/eval/scored.json`` when that was written for this very
-    checkpoint, model options and test cases (:func:`cases_key`), with its predicted masks (a
-    resumed benchmark does not score finished runs again, only adds a missing ``train_fit``, or one
-    of another number of cases; a run scored by an earlier version, with other options or on other
-    cases, or killed while scoring, is scored anew). The inference code itself is not part of the
-    key: after changing it, delete ``run/eval`` (or the run) to score again."""
+    checkpoint, model options, test cases (:func:`cases_key`) and inference code
+    (:func:`inference_code_key`), with its predicted masks (a resumed benchmark does not score
+    finished runs again, only adds a missing ``train_fit``, or one of another number of cases; a run
+    scored by an earlier version of the code, with other options or on other cases, or killed while
+    scoring, is scored anew)."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
     options = scoring_options(trained["loaded"])
     cases = cases_key(test[0])
+    code = inference_code_key()
     saved = os.path.join(run, "eval", "scored.json")
     summary = None
     if stamp is not None and os.path.isfile(saved):
         with open(saved, encoding="utf-8") as handle:
             payload = json.load(handle)
         if (payload.get("model_mtime") == stamp and payload.get("predictions_saved")
-                and payload.get("options") == options and payload.get("cases") == cases):
+                and payload.get("options") == options and payload.get("cases") == cases and payload.get("code") == code):
             summary = payload["summary"]
     wants_fit = bool(fit and fit[0])
     if summary is not None and (not wants_fit or summary.get("train_fit", {}).get("n") == len(fit[0])):
@@ -212,7 +213,7 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
     with atomic_write(saved) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump({"model_mtime": stamp, "predictions_saved": True, "options": options,
-                       "cases": cases, "summary": summary}, handle)
+                       "cases": cases, "code": code, "summary": summary}, handle)
     return summary
 
 
@@ -226,6 +227,29 @@ def cases_key(records) -> str:
         for value in (getattr(record, "id", record), getattr(record, "image", ""),
                       getattr(record, "report", "")):
             h.update(str(value if isinstance(value, (str, int)) else "").encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+# parts of the package that do not score a model: editing them keeps the saved scores
+NOT_SCORING = ("benchmarks", "serve", "viz", "describe", "cli.py", "export.py")
+
+
+def inference_code_key(package: str = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+                       ) -> str:
+    """A fingerprint of the code that scores a run: every ``.py`` file of the package (path and
+    content) except those in :data:`NOT_SCORING` (the benchmarks' tables, the web server, the
+    figures, the describer, the command line, the export). Any edit elsewhere, a comment too, makes
+    :func:`scored` score the runs anew."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for folder, subfolders, files in os.walk(package):
+        subfolders[:] = sorted(d for d in subfolders if d not in NOT_SCORING and d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith(".py") and f not in NOT_SCORING):
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                h.update(os.path.relpath(path, package).replace(os.sep, "/").encode() + b"\0"
+                         + handle.read() + b"\0")
     return h.hexdigest()[:16]
 
 

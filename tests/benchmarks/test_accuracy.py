@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from medseg_r.benchmarks.tables import aggregate, fmt, margins, mean_std, table
@@ -80,7 +82,8 @@ def test_scored_adds_a_missing_training_fit_without_scoring_the_test_split_again
     model = _Loaded()
     (run / "eval" / "scored.json").write_text(json.dumps(
         {"model_mtime": stamp, "predictions_saved": True, "summary": old,
-         "options": accuracy.scoring_options(model), "cases": accuracy.cases_key(["t"])}))
+         "options": accuracy.scoring_options(model), "cases": accuracy.cases_key(["t"]),
+         "code": accuracy.inference_code_key()}))
     calls = []
 
     def fake_evaluate(model, records, **kwargs):
@@ -164,6 +167,42 @@ def test_a_saved_score_is_not_reused_for_other_test_cases(scoring):
     assert calls == [["c1"], ["c1"]] and again["overall"]["dice"] == pytest.approx(0.2)
     assert accuracy.cases_key(first) != accuracy.cases_key(other)
     assert accuracy.cases_key(first) == accuracy.cases_key([case("Nodule in the right upper lobe.")])
+
+
+def test_a_saved_score_is_not_reused_after_the_inference_code_changed(scoring, monkeypatch):
+    from medseg_r.benchmarks import accuracy
+
+    run, calls, dice = scoring
+    dice["of"] = lambda model, n: 0.1 * n
+    accuracy.scored({"loaded": _Loaded()}, "none", str(run), "cache", (["t"], "root"), None)
+    accuracy.scored({"loaded": _Loaded()}, "none", str(run), "cache", (["t"], "root"), None)
+    assert calls == [["t"]]  # the same code: reused
+    monkeypatch.setattr(accuracy, "inference_code_key", lambda: "edited")
+    again = accuracy.scored({"loaded": _Loaded()}, "none", str(run), "cache", (["t"], "root"), None)
+    assert calls == [["t"], ["t"]] and again["overall"]["dice"] == pytest.approx(0.2)
+
+
+def test_the_inference_code_key_follows_scoring_code_and_ignores_the_rest(tmp_path):
+    from medseg_r.benchmarks.accuracy import inference_code_key
+
+    package = tmp_path / "pkg"
+    for path in ("model/decoding.py", "engine/evaluate.py", "benchmarks/tables.py", "viz/overlay.py",
+                 "cli.py", "model/notes.txt"):
+        (package / path).parent.mkdir(parents=True, exist_ok=True)
+        (package / path).write_text(f"# {path}\n")
+    key = inference_code_key(str(package))
+    assert len(key) == 16 and key == inference_code_key(str(package))
+    for untouched in ("benchmarks/tables.py", "viz/overlay.py", "cli.py", "model/notes.txt"):
+        (package / untouched).write_text("changed = True\n")
+        assert inference_code_key(str(package)) == key, untouched
+    (package / "model" / "decoding.py").write_text("# decoding.py\nTHRESHOLD = 0.4\n")
+    edited = inference_code_key(str(package))
+    assert edited != key
+    (package / "model" / "decoding.py").rename(package / "model" / "decode.py")  # same text, renamed
+    assert inference_code_key(str(package)) not in (key, edited)
+    import medseg_r
+
+    assert inference_code_key() == inference_code_key(os.path.dirname(medseg_r.__file__))
 
 
 def test_the_default_rows_are_known_and_hold_the_shipped_architecture_with_its_ablations():
