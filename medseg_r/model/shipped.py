@@ -7,6 +7,7 @@ They were trained on the synthetic phantom chest radiographs of this package, no
 they show the method, they are not for clinical use.
 
     python -m medseg_r.model.shipped RUN/model.ckpt --name litemedsam_phantom   # write a file
+    python -m medseg_r.benchmarks.shipped_scores --data DIR --write   # measure and store the figures
 """
 
 from __future__ import annotations
@@ -95,6 +96,22 @@ def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[
                "trained_on": trained_on, "recipe": recipe, "metrics": metrics, "notice": NOTICE}
     os.makedirs(directory, exist_ok=True)
     path = shipped_path(name, directory)
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def restamp_metrics(name: str, metrics: Dict[str, Any], *, directory: str = HERE) -> str:
+    """Replace the figures stored in shipped file ``name`` (what its weights measured) and keep
+    everything else, the weights above all, as it is. The figures come from a measurement
+    (:mod:`medseg_r.benchmarks.shipped_scores`), never typed in."""
+    from ..backbones.weights import CheckpointError, torch_load
+
+    path = shipped_path(name, directory)
+    payload = torch_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a shipped MedSeg-R weights file")
+    payload["metrics"] = metrics
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)
     return path

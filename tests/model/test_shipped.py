@@ -75,3 +75,24 @@ def test_the_shipped_note_says_what_the_weights_were_trained_on_and_not_for_clin
     assert "synthetic phantom chest radiographs (seed 0)" in line
     assert "not for clinical use" in line and line.count("synthetic") == 1
     assert "not for clinical use" in shipped_note({})
+
+
+def test_restamping_replaces_the_stored_figures_and_keeps_the_weights(tmp_path):
+    from medseg_r.model.shipped import restamp_metrics
+
+    _, ckpt = _trained(tmp_path)
+    out = str(tmp_path / "weights")
+    path = export_shipped(ckpt, "tiny", trained_on="unit test", recipe={"epochs": 1},
+                          metrics={"dice": 0.5}, directory=out)
+    before = torch.load(path, weights_only=False)
+    restamp_metrics("tiny", {"dice": 0.61, "test_split": "unit"}, directory=out)
+    after = torch.load(path, weights_only=False)
+    assert after["metrics"] == {"dice": 0.61, "test_split": "unit"}
+    assert {k: v for k, v in after.items() if k not in ("metrics", "state_dict")} == \
+        {k: v for k, v in before.items() if k not in ("metrics", "state_dict")}
+    assert after["state_dict"].keys() == before["state_dict"].keys()
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
+    assert load_shipped("tiny", directory=out)[1]["metrics"]["dice"] == 0.61
+    torch.save({"format": "something else"}, shipped_path("odd", out))
+    with pytest.raises(CheckpointError, match="not a shipped"):
+        restamp_metrics("odd", {"dice": 0.1}, directory=out)

@@ -1,0 +1,92 @@
+"""Score the weights that ship with the package on the accuracy benchmark's test split, side by side
+with the figures their files store; with ``--write``, store the measured figures in the files.
+
+    python -m medseg_r.benchmarks.shipped_scores --out medseg_r_accuracy          # measure, compare
+    python -m medseg_r.benchmarks.shipped_scores --out medseg_r_accuracy --write  # and store them
+
+The test split is the accuracy benchmark's (the phantom generation of seed 0, ``--n`` cases, its
+fifth), generated under ``OUT/data`` when missing; the frozen encoder's features come from (and go
+to) ``OUT/feature_cache``, the benchmark's cache. The figures are those of the fp16 weights as
+shipped, scored by this version of the code with each file's own options (``box_hedge`` included):
+what ``predict`` loads. Run it again after changing the inference code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, Dict, List
+
+from ..data.phantom import make_phantom
+from ..data.readers import read_dataset
+from ..engine.evaluate import evaluate
+from ..model.feature_cache import FeatureCache
+from ..model.shipped import HERE, load_shipped, restamp_metrics
+from .tables import MAIN_SUBSETS
+
+
+def _f(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def shipped_names(directory: str = HERE) -> List[str]:
+    """The shipped weights files of ``directory``, by name."""
+    return sorted(f[:-3] for f in os.listdir(directory) if f.endswith(".pt")) \
+        if os.path.isdir(directory) else []
+
+
+def measured_metrics(summary: Dict[str, Any], *, split: str, options: Dict[str, Any]) -> Dict[str, Any]:
+    """The figures a shipped file stores, from an :func:`~medseg_r.engine.evaluate.evaluate` summary
+    of its weights on ``split`` (a description of the test cases)."""
+    overall = summary["overall"]
+    return {"dice": round(overall["dice"], 4), "iou": round(overall["iou"], 4),
+            "hd95": round(overall["hd95"], 1) if overall["hd95"] is not None else None,
+            "negative_fp_rate": summary["negative_fp_rate"],
+            "subsets": {name: round(block["dice"], 4) for name, block in summary["subsets"].items()
+                        if block.get("dice") is not None},
+            "test_split": f"{split}; the fp16 shipped weights, box_hedge {options.get('box_hedge')}"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="medseg_r_accuracy",
+                        help="the accuracy benchmark's folder (its data and feature cache)")
+    parser.add_argument("--n", type=int, default=2000, help="cases of the seed-0 generation")
+    parser.add_argument("--names", nargs="+", default=None, help="shipped files (default: all)")
+    parser.add_argument("--directory", default=HERE, help="where the shipped files are")
+    parser.add_argument("--write", action="store_true", help="store the measured figures in the files")
+    args = parser.parse_args(argv)
+    names = args.names or shipped_names(args.directory)
+    if not names:
+        parser.error(f"no shipped weights in {args.directory}")
+    data = os.path.join(args.out, "data")
+    make_phantom(data, n=args.n, seed=0, size=256)
+    test, root = read_dataset(data, split="test")
+    split = f"phantom seed 0 ({args.n} cases), its {len(test)} test cases"
+    cache = FeatureCache(os.path.join(args.out, "feature_cache"))
+    lines = [f"Shipped weights on the accuracy benchmark's test split ({split}):", "",
+             "| weights | stored Dice | measured Dice | IoU | HD95 px | neg. FP | "
+             + " | ".join(MAIN_SUBSETS) + " |", "|---" * (6 + len(MAIN_SUBSETS)) + "|"]
+    measured = {}
+    for name in names:
+        model, info = load_shipped(name, directory=args.directory)
+        model.feature_cache = cache
+        summary = evaluate(model, test, root=root, size=256, progress=True)
+        metrics = measured_metrics(summary, split=split, options=model.options)
+        measured[name] = metrics
+        lines.append(f"| {name} | {_f((info.get('metrics') or {}).get('dice'))} | {_f(metrics['dice'])} "
+                     f"| {_f(metrics['iou'])} | {_f(metrics['hd95'], 1)} "
+                     f"| {_f(metrics['negative_fp_rate'])} | "
+                     + " | ".join(_f(metrics["subsets"].get(s)) for s in MAIN_SUBSETS) + " |")
+        if args.write:
+            restamp_metrics(name, metrics, directory=args.directory)
+    print("\n".join(lines))
+    print(json.dumps(measured, indent=2))
+    if args.write:
+        print(f"stored in {', '.join(names)} ({args.directory})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
