@@ -1,4 +1,4 @@
-"""Structured priors: the dataclasses of the prior contract (``shared/PRIORS.md``).
+"""Structured priors: the dataclasses of the prior contract (``docs/PRIORS.md``).
 
 These objects are what the cognitive stage consumes. They are plain dataclasses with no
 dependency on torch, so the parser can be used on its own (e.g. to mine a report archive).
