@@ -45,3 +45,22 @@ def keep_freed_memory() -> bool:
     ok = mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
     _done = bool(ok)
     return _done
+
+
+def cpu_model() -> str:
+    """This machine's CPU as ``lscpu`` names it, and whether it has bfloat16 instructions: every
+    timing is stated beside it (CPUs of one kind differ)."""
+    import platform
+
+    name = platform.processor() or platform.machine() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    from .engine.train import cpu_has_bf16
+
+    return f"{name}, {os.cpu_count()} cores, {'with' if cpu_has_bf16() else 'without'} bfloat16 instructions"

@@ -27,3 +27,13 @@ def test_heavy_commands_apply_it_and_light_ones_do_not(monkeypatch):
     assert calls == []
     assert cli.main(["evaluate", "--checkpoint", "missing.ckpt", "--data", "missing", "--out", "x"]) == 2
     assert calls == [1]
+
+
+def test_the_cpu_is_named_with_its_cores_and_bfloat16_support(monkeypatch):
+    from medseg_r.engine import train
+
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
+    line = runtime.cpu_model()
+    assert line and line.endswith("cores, without bfloat16 instructions")
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: True)
+    assert runtime.cpu_model().endswith("with bfloat16 instructions")

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import MedSegR
+from ..runtime import cpu_model, keep_freed_memory
 from ..backbones import build_backbone
 
 DEFAULT_CASES = (("sam_tiny", 256), ("litemedsam", 256), ("sam_vit_b", 1024))
@@ -88,6 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed runs per model (median reported; default 21 at 256 px, 5 at 1024 px)")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as predict does: without it, page faults weigh on both models' timings
     cases = [c for c in DEFAULT_CASES if args.backbones is None or c[0] in args.backbones]
     if not cases:
         parser.error("no known backbone selected")
@@ -96,7 +98,8 @@ def main(argv=None) -> int:
         results[name] = measure(name, size, args.repeats or (21 if size <= 256 else 5))
         if not args.json:
             print(f"measured {name} ...", file=sys.stderr)
-    meta = {"device": "cpu", "torch_threads": torch.get_num_threads(), "batch": 1, "torch": torch.__version__}
+    meta = {"device": "cpu", "torch_threads": torch.get_num_threads(), "batch": 1, "torch": torch.__version__,
+            "cpu": cpu_model()}
     if args.json:
         print(json.dumps({"backbones": results, "setup": meta}))
         return 0

@@ -117,7 +117,8 @@ def cpu_has_bf16() -> bool:
 
 def default_precision(gpu: bool) -> str:
     """``16-mixed`` on GPU; on CPU ``bf16-mixed`` where the CPU has bfloat16 instructions (measured on this
-    project's 2-core AMD EPYC: ``sam_tiny`` batch-8 training 0.68 -> 0.99 steps/s; README), else ``32-true``."""
+    project's 2-core AMD EPYC with AVX512-BF16: ``sam_tiny`` batch-8 training 0.68 -> 0.99 steps/s; README),
+    else ``32-true``."""
     if gpu:
         return "16-mixed"
     return "bf16-mixed" if cpu_has_bf16() else "32-true"

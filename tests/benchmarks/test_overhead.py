@@ -1,0 +1,24 @@
+"""The overhead benchmark: parameters and latency side by side, with the CPU it ran on."""
+import json
+
+import pytest
+
+from medseg_r.benchmarks import overhead
+
+
+def test_one_backbone_gives_counts_ratios_and_the_cpu(capsys):
+    assert overhead.main(["--json", "--backbones", "sam_tiny", "--repeats", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    row = out["backbones"]["sam_tiny"]
+    assert row["img_size"] == 256 and row["repeats"] == 1
+    assert 0 < row["added_params"] < row["backbone_params"]
+    assert row["added_params_pct"] == pytest.approx(100 * row["added_params"] / row["backbone_params"],
+                                                    abs=1e-3)
+    assert row["latency_ratio"] == pytest.approx(row["medseg_r_ms"] / row["plain_ms"], abs=2e-3)
+    assert "bfloat16 instructions" in out["setup"]["cpu"]
+
+
+def test_an_unknown_backbone_is_an_error(capsys):
+    with pytest.raises(SystemExit):
+        overhead.main(["--backbones", "sam_vit_z"])
+    assert "no known backbone" in capsys.readouterr().err
