@@ -47,6 +47,17 @@ def keep_freed_memory() -> bool:
     return _done
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    import torch
+
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    try:
+        return any(probe() for probe in probes if probe is not None)
+    except RuntimeError:
+        return False
+
+
 def cpu_model() -> str:
     """This machine's CPU as ``lscpu`` names it, and whether it has bfloat16 instructions: every
     timing is stated beside it (CPUs of one kind differ)."""
@@ -61,6 +72,5 @@ def cpu_model() -> str:
                     break
     except OSError:
         pass
-    from .engine.train import cpu_has_bf16
-
-    return f"{name}, {os.cpu_count()} cores, {'with' if cpu_has_bf16() else 'without'} bfloat16 instructions"
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{name}, {cpus} CPUs, {'with' if cpu_has_bf16() else 'without'} bfloat16 instructions"

@@ -29,11 +29,19 @@ def test_heavy_commands_apply_it_and_light_ones_do_not(monkeypatch):
     assert calls == [1]
 
 
-def test_the_cpu_is_named_with_its_cores_and_bfloat16_support(monkeypatch):
+def test_the_cpu_is_named_with_its_cpus_and_bfloat16_support(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    line = runtime.cpu_model()
+    assert line and line.endswith("CPUs, without bfloat16 instructions")
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    assert runtime.cpu_model().endswith("with bfloat16 instructions")
+
+
+def test_the_default_training_precision_follows_the_bf16_check(monkeypatch):
     from medseg_r.engine import train
 
     monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
-    line = runtime.cpu_model()
-    assert line and line.endswith("cores, without bfloat16 instructions")
+    assert train.default_precision(gpu=False) == "32-true"
     monkeypatch.setattr(train, "cpu_has_bf16", lambda: True)
-    assert runtime.cpu_model().endswith("with bfloat16 instructions")
+    assert train.default_precision(gpu=False) == "bf16-mixed"
+    assert train.default_precision(gpu=True) == "16-mixed"

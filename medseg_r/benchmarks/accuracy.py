@@ -27,7 +27,7 @@ import argparse
 import json
 import os
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -88,6 +88,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}")
     start = time.perf_counter()
+    code = inference_code_key()
     data, other = os.path.join(args.out, "data"), os.path.join(args.out, "data_seed1")
     make_phantom(data, n=args.n, seed=0, size=256)
     other_n = max(100, args.n // 5) if args.generalisation_n is None else args.generalisation_n
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
                                 out=run, seed=seed, epochs=epochs,
                                 batch_size=args.batch_size, cache=cache, precision=args.precision)
             summary = scored(trained, name, run, cache, (test, root), (other_test, other_root),
-                             fit)
+                             fit, code=code)
             per_seed.append({**summary, "seed": seed})
             print(f"{name} seed {seed}: Dice {summary['overall']['dice']:.3f}", flush=True)
         results[name] = aggregate(per_seed)
@@ -175,7 +176,8 @@ def joined_manifest(folder: str, data: str, extra: str) -> str:
     return path
 
 
-def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> Dict[str, object]:
+def scored(trained, name: str, run: str, cache: str, test, other, fit=None,
+           code: Optional[str] = None) -> Dict[str, object]:
     """The test-split summary of a trained run (its parameters, for MedSeg-R the seed-1
     generalisation set too, and with ``fit`` (records, root) its Dice on those training cases as
     ``train_fit``); reused from ``run/eval/scored.json`` when that was written for this very
@@ -183,12 +185,13 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None) -> D
     (:func:`inference_code_key`), with its predicted masks (a resumed benchmark does not score
     finished runs again, only adds a missing ``train_fit``, or one of another number of cases; a run
     scored by an earlier version of the code, with other options or on other cases, or killed while
-    scoring, is scored anew)."""
+    scoring, is scored anew). ``code``: the key of the code this process loaded (``main`` takes it
+    at its start, so that a file edited while a long benchmark runs does not stamp its scores)."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
     options = scoring_options(trained["loaded"])
     cases = cases_key(test[0])
-    code = inference_code_key()
+    code = code or inference_code_key()
     saved = os.path.join(run, "eval", "scored.json")
     summary = None
     if stamp is not None and os.path.isfile(saved):
@@ -230,26 +233,42 @@ def cases_key(records) -> str:
     return h.hexdigest()[:16]
 
 
-# parts of the package that do not score a model: editing them keeps the saved scores
-NOT_SCORING = ("benchmarks", "serve", "viz", "describe", "cli.py", "export.py")
+# parts of the package that do not score a model (paths from the package root): editing them keeps
+# the saved scores; the benchmarks' own scoring (:func:`scored`) is fingerprinted by its source
+NOT_SCORING = ("benchmarks", "serve", "viz", "describe", "weights", "cli.py", "export.py")
 
 
 def inference_code_key(package: str = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
                        ) -> str:
-    """A fingerprint of the code that scores a run: every ``.py`` file of the package (path and
-    content) except those in :data:`NOT_SCORING` (the benchmarks' tables, the web server, the
-    figures, the describer, the command line, the export). Any edit elsewhere, a comment too, makes
-    :func:`scored` score the runs anew."""
+    """A fingerprint of what scores a run: every file of the package (path and content: the code
+    and the report reader's vocabulary packs) except those under :data:`NOT_SCORING` (the
+    benchmarks' tables, the web server, the figures, the describer, the shipped weights, the command
+    line, the export), the source of :func:`scored`, the vocabulary packs named in
+    ``$MEDSEG_R_VOCAB``, and the versions of torch and MONAI (its metrics). Any edit of these, a
+    comment too, makes :func:`scored` score the runs anew."""
     import hashlib
+    import inspect
+
+    import monai
 
     h = hashlib.sha1()
+
+    def add(label: str, path: str) -> None:
+        with open(path, "rb") as handle:
+            h.update(label.encode() + b"\0" + handle.read() + b"\0")
+
     for folder, subfolders, files in os.walk(package):
-        subfolders[:] = sorted(d for d in subfolders if d not in NOT_SCORING and d != "__pycache__")
-        for name in sorted(f for f in files if f.endswith(".py") and f not in NOT_SCORING):
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                h.update(os.path.relpath(path, package).replace(os.sep, "/").encode() + b"\0"
-                         + handle.read() + b"\0")
+        relative = os.path.relpath(folder, package).replace(os.sep, "/")
+        prefix = "" if relative == "." else relative + "/"
+        subfolders[:] = sorted(d for d in subfolders
+                               if prefix + d not in NOT_SCORING and d != "__pycache__")
+        for name in sorted(files):
+            if prefix + name not in NOT_SCORING and not name.endswith((".pyc", ".pyo")):
+                add(prefix + name, os.path.join(folder, name))
+    for pack in sorted(p for p in os.environ.get("MEDSEG_R_VOCAB", "").split(os.pathsep) if p):
+        if os.path.isfile(pack):
+            add("$MEDSEG_R_VOCAB:" + pack, pack)
+    h.update(inspect.getsource(scored).encode() + f"torch {torch.__version__} monai {monai.__version__}".encode())
     return h.hexdigest()[:16]
 
 

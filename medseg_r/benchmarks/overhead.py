@@ -12,7 +12,7 @@ runs first; ratios are of medians. Gates are set non-zero so that no path is ski
 same either way). Default repeats: 21 for the 256 px backbones, 5 for ViT-B at 1024 px.
 
 Two baselines: SAM as shipped ("stock"), and SAM whose patch-embedding output is made contiguous. Stock
-SAM's ViT hands a permuted (non-contiguous) tensor to its blocks, which costs 3-8 % on these CPUs;
+SAM's ViT hands a permuted (non-contiguous) tensor to its blocks, which costs the ViTs 3-8 % here;
 MedSeg-R's blocks get the same permuted layout (its modulator's sum keeps the input's strides, so a
 pretrained model's output is bit for bit unchanged at initialisation). ``latency_ratio`` is taken
 against the contiguous baseline (the stricter figure); ``latency_ratio_vs_stock`` is reported beside

@@ -6,9 +6,11 @@ with the figures their files store; with ``--write``, store the measured figures
 
 The test split is the accuracy benchmark's (the phantom generation of seed 0, ``--n`` cases, its
 fifth), generated under ``OUT/data`` when missing; the frozen encoder's features come from (and go
-to) ``OUT/feature_cache``, the benchmark's cache. The figures are those of the fp16 weights as
-shipped, scored by this version of the code with each file's own options (``box_hedge`` included):
-what ``predict`` loads. Run it again after changing the inference code.
+to) ``OUT/feature_cache``, the benchmark's cache (encoder features stored in fp16, as the benchmark
+scores its runs; ``predict`` computes them afresh). The figures are those of the fp16 weights as
+shipped, scored by this version of the code with each file's own options (``box_hedge`` included).
+Run it again after changing the inference code. A folder that holds another generation than the
+one asked for is refused, not overwritten.
 """
 
 from __future__ import annotations
@@ -61,7 +63,14 @@ def main(argv=None) -> int:
     if not names:
         parser.error(f"no shipped weights in {args.directory}")
     data = os.path.join(args.out, "data")
-    make_phantom(data, n=args.n, seed=0, size=256)
+    meta = os.path.join(data, "dataset.json")
+    if os.path.isfile(meta):
+        with open(meta, encoding="utf-8") as handle:
+            held = json.load(handle)
+        if (held.get("n"), held.get("seed")) != (args.n, 0):
+            parser.error(f"{data} holds the phantom of seed {held.get('seed')} with {held.get('n')} "
+                         f"cases, not the benchmark's seed 0 with --n {args.n}")
+    make_phantom(data, n=args.n, seed=0, size=256, splits=("test",))
     test, root = read_dataset(data, split="test")
     split = f"phantom seed 0 ({args.n} cases), its {len(test)} test cases"
     cache = FeatureCache(os.path.join(args.out, "feature_cache"))

@@ -140,7 +140,7 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
     if precision not in ("32-true", "bf16-mixed"):
         raise ValueError(f"precision must be 32-true or bf16-mixed, got {precision!r}")
     if precision == "bf16-mixed" and not torch.cuda.is_available():
-        from .train import cpu_has_bf16
+        from ..runtime import cpu_has_bf16
 
         if not cpu_has_bf16():
             print("note: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so bf16-mixed "

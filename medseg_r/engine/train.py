@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from ..model import save_model
+from ..runtime import cpu_has_bf16
 from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
 from ..data.readers import read_dataset
 from .task import SegmentationTask
@@ -104,15 +105,6 @@ def make_loaders(cfg: TrainConfig):
     val = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate,
                      num_workers=cfg.num_workers)
     return train, val
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    try:
-        return any(probe() for probe in probes if probe is not None)
-    except RuntimeError:
-        return False
 
 
 def default_precision(gpu: bool) -> str:

@@ -7,7 +7,7 @@ They were trained on the synthetic phantom chest radiographs of this package, no
 they show the method, they are not for clinical use.
 
     python -m medseg_r.model.shipped RUN/model.ckpt --name litemedsam_phantom   # write a file
-    python -m medseg_r.benchmarks.shipped_scores --data DIR --write   # measure and store the figures
+    python -m medseg_r.benchmarks.shipped_scores --out DIR --write   # measure and store the figures
 """
 
 from __future__ import annotations

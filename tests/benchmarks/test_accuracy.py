@@ -182,27 +182,57 @@ def test_a_saved_score_is_not_reused_after_the_inference_code_changed(scoring, m
     assert calls == [["t"], ["t"]] and again["overall"]["dice"] == pytest.approx(0.2)
 
 
-def test_the_inference_code_key_follows_scoring_code_and_ignores_the_rest(tmp_path):
+def test_the_inference_code_key_follows_scoring_code_and_ignores_the_rest(tmp_path, monkeypatch):
     from medseg_r.benchmarks.accuracy import inference_code_key
 
+    monkeypatch.delenv("MEDSEG_R_VOCAB", raising=False)
     package = tmp_path / "pkg"
-    for path in ("model/decoding.py", "engine/evaluate.py", "benchmarks/tables.py", "viz/overlay.py",
-                 "cli.py", "model/notes.txt"):
+    for path in ("model/decoding.py", "engine/evaluate.py", "report/vocab/chest.yaml",
+                 "benchmarks/tables.py", "viz/overlay.py", "cli.py", "weights/shipped.pt"):
         (package / path).parent.mkdir(parents=True, exist_ok=True)
         (package / path).write_text(f"# {path}\n")
     key = inference_code_key(str(package))
     assert len(key) == 16 and key == inference_code_key(str(package))
-    for untouched in ("benchmarks/tables.py", "viz/overlay.py", "cli.py", "model/notes.txt"):
+    for untouched in ("benchmarks/tables.py", "viz/overlay.py", "cli.py", "weights/shipped.pt"):
         (package / untouched).write_text("changed = True\n")
         assert inference_code_key(str(package)) == key, untouched
-    (package / "model" / "decoding.py").write_text("# decoding.py\nTHRESHOLD = 0.4\n")
-    edited = inference_code_key(str(package))
-    assert edited != key
+    seen = {key}
+    for edit in ("model/decoding.py", "report/vocab/chest.yaml"):  # code and the reader's words
+        (package / edit).write_text("edited: 1\n")
+        seen.add(inference_code_key(str(package)))
     (package / "model" / "decoding.py").rename(package / "model" / "decode.py")  # same text, renamed
-    assert inference_code_key(str(package)) not in (key, edited)
+    seen.add(inference_code_key(str(package)))
+    (package / "model" / "export.py").write_text("# not the root's export.py\n")
+    seen.add(inference_code_key(str(package)))
+    pack = tmp_path / "site.yaml"
+    pack.write_text("texture: {}\n")
+    monkeypatch.setenv("MEDSEG_R_VOCAB", str(pack))
+    seen.add(inference_code_key(str(package)))
+    pack.write_text("texture: {ggo: [milky]}\n")
+    seen.add(inference_code_key(str(package)))
+    assert len(seen) == 7  # every change above gave a new key
+    monkeypatch.delenv("MEDSEG_R_VOCAB")
     import medseg_r
 
     assert inference_code_key() == inference_code_key(os.path.dirname(medseg_r.__file__))
+
+
+def test_main_keys_scores_on_the_code_it_started_with(monkeypatch, tmp_path):
+    from medseg_r.benchmarks import accuracy
+
+    keys = iter(["at start", "edited later"])
+    monkeypatch.setattr(accuracy, "inference_code_key", lambda: next(keys))
+    seen = []
+    monkeypatch.setattr(accuracy, "make_phantom", lambda *a, **k: None)
+    monkeypatch.setattr(accuracy, "read_dataset", lambda *a, **k: ([], "root"))
+    monkeypatch.setattr(accuracy, "train_row", lambda name, **k: {"loaded": None})
+    monkeypatch.setattr(accuracy, "scored", lambda *a, code=None, **k: seen.append(code) or {
+        "overall": {"dice": 0.5, "iou": 0.4, "hd95": 3.0, "small_sensitivity": 0.5}, "subsets": {},
+        "negative_fp_rate": 0.0})
+    monkeypatch.setattr(accuracy, "render", lambda *a, **k: "")
+    accuracy.main(["--out", str(tmp_path), "--extra-n", "0", "--seeds", "0", "1",
+                   "--rows", "medseg_r_attr"])
+    assert seen == ["at start", "at start"]
 
 
 def test_the_default_rows_are_known_and_hold_the_shipped_architecture_with_its_ablations():

@@ -6,8 +6,11 @@ import pytest
 from medseg_r.benchmarks import overhead
 
 
-def test_one_backbone_gives_counts_ratios_and_the_cpu(capsys):
+def test_one_backbone_gives_counts_ratios_and_the_cpu(capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr(overhead, "keep_freed_memory", lambda: calls.append(1))
     assert overhead.main(["--json", "--backbones", "sam_tiny", "--repeats", "1"]) == 0
+    assert calls == [1]  # the allocator setting predict uses
     out = json.loads(capsys.readouterr().out)
     row = out["backbones"]["sam_tiny"]
     assert row["img_size"] == 256 and row["repeats"] == 1

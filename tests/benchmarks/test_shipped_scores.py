@@ -67,3 +67,21 @@ def test_a_folder_without_shipped_files_is_an_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         shipped_scores.main(["--out", str(tmp_path), "--directory", str(tmp_path / "none")])
     assert "no shipped weights" in capsys.readouterr().err
+
+
+def test_a_folder_with_another_generation_is_refused_not_overwritten(tmp_path, monkeypatch, capsys):
+    import json
+
+    import pytest
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    _shipped(weights, "a", 0.4)
+    _fake_run(monkeypatch, tmp_path)
+    data = tmp_path / "bench" / "data"
+    data.mkdir(parents=True)
+    (data / "dataset.json").write_text(json.dumps({"n": 600, "seed": 0}))
+    with pytest.raises(SystemExit):
+        shipped_scores.main(["--out", str(tmp_path / "bench"), "--directory", str(weights)])
+    assert "not the benchmark's seed 0 with --n 2000" in capsys.readouterr().err
+    assert json.loads((data / "dataset.json").read_text()) == {"n": 600, "seed": 0}
