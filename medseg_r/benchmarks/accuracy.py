@@ -198,7 +198,8 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None,
         with open(saved, encoding="utf-8") as handle:
             payload = json.load(handle)
         if (payload.get("model_mtime") == stamp and payload.get("predictions_saved")
-                and payload.get("options") == options and payload.get("cases") == cases and payload.get("code") == code):
+                and payload.get("options") == options and payload.get("cases") == cases
+                and payload.get("code") == code):
             summary = payload["summary"]
     wants_fit = bool(fit and fit[0])
     if summary is not None and (not wants_fit or summary.get("train_fit", {}).get("n") == len(fit[0])):
@@ -268,7 +269,8 @@ def inference_code_key(package: str = os.path.dirname(os.path.dirname(os.path.ab
     for pack in sorted(p for p in os.environ.get("MEDSEG_R_VOCAB", "").split(os.pathsep) if p):
         if os.path.isfile(pack):
             add("$MEDSEG_R_VOCAB:" + pack, pack)
-    h.update(inspect.getsource(scored).encode() + f"torch {torch.__version__} monai {monai.__version__}".encode())
+    h.update(inspect.getsource(scored).encode()
+             + f"torch {torch.__version__} monai {monai.__version__}".encode())
     return h.hexdigest()[:16]
 
 
