@@ -36,6 +36,7 @@ from ..data.readers import read_dataset
 from ..engine.comparison import (ABLATION_SUBSET, ROWS, VARIANT_ABLATIONS, attach_cache, describe,
                                  parameters, train_row)
 from ..engine.evaluate import evaluate
+from ..report.vocab import env_packs
 from ..io import atomic_write
 from ..runtime import keep_freed_memory
 from .prompt_rows import oracle_box, zone_box
@@ -266,7 +267,7 @@ def inference_code_key(package: str = os.path.dirname(os.path.dirname(os.path.ab
         for name in sorted(files):
             if prefix + name not in NOT_SCORING and not name.endswith((".pyc", ".pyo")):
                 add(prefix + name, os.path.join(folder, name))
-    for pack in sorted(p for p in os.environ.get("MEDSEG_R_VOCAB", "").split(os.pathsep) if p):
+    for pack in env_packs():  # in merge order: a later pack's words override an earlier one's
         if os.path.isfile(pack):
             add("$MEDSEG_R_VOCAB:" + pack, pack)
     h.update(inspect.getsource(scored).encode()

@@ -18,24 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from ..data.phantom import make_phantom
 from ..data.readers import read_dataset
 from ..engine.evaluate import evaluate
 from ..model.feature_cache import FeatureCache
-from ..model.shipped import HERE, load_shipped, restamp_metrics
+from ..model.shipped import HERE, load_shipped, restamp_metrics, shipped_names
 from .tables import MAIN_SUBSETS
 
 
 def _f(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def shipped_names(directory: str = HERE) -> List[str]:
-    """The shipped weights files of ``directory``, by name."""
-    return sorted(f[:-3] for f in os.listdir(directory) if f.endswith(".pt")) \
-        if os.path.isdir(directory) else []
 
 
 def measured_metrics(summary: Dict[str, Any], *, split: str, options: Dict[str, Any]) -> Dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -49,20 +49,33 @@ def default_for(backbone: str) -> Optional[str]:
     return name if name and os.path.isfile(shipped_path(name)) else None
 
 
-def load_shipped(name: str, *, directory: str = HERE):
-    """The MedSeg-R model of shipped weights ``name``, in eval mode, and their description."""
+def shipped_names(directory: str = HERE) -> List[str]:
+    """The shipped weights files of ``directory``, by name (none when it does not exist)."""
+    return sorted(f[:-3] for f in os.listdir(directory) if f.endswith(".pt")) \
+        if os.path.isdir(directory) else []
+
+
+def _read_shipped(name: str, directory: str) -> Tuple[str, Dict[str, Any]]:
+    """The path and payload of shipped file ``name``; a clear error when it is missing or is not one."""
     from ..backbones.weights import CheckpointError, torch_load
-    from .build import build_model
 
     path = shipped_path(name, directory)
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"no shipped weights {name!r} ({path}); this checkout has "
-            f"{sorted(f[:-3] for f in os.listdir(directory) if f.endswith('.pt'))}"
+            f"no shipped weights {name!r} ({path}); this checkout has {shipped_names(directory)}"
             if os.path.isdir(directory) else f"no shipped weights in {directory}")
     payload = torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a shipped MedSeg-R weights file")
+    return path, payload
+
+
+def load_shipped(name: str, *, directory: str = HERE):
+    """The MedSeg-R model of shipped weights ``name``, in eval mode, and their description."""
+    from ..backbones.weights import CheckpointError
+    from .build import build_model
+
+    path, payload = _read_shipped(name, directory)
     model = build_model(payload["backbone"], img_size=payload.get("img_size"), **payload["options"])
     own = model.state_dict()
     delta = payload["state_dict"]
@@ -105,12 +118,7 @@ def restamp_metrics(name: str, metrics: Dict[str, Any], *, directory: str = HERE
     """Replace the figures stored in shipped file ``name`` (what its weights measured) and keep
     everything else, the weights above all, as it is. The figures come from a measurement
     (:mod:`medseg_r.benchmarks.shipped_scores`), never typed in."""
-    from ..backbones.weights import CheckpointError, torch_load
-
-    path = shipped_path(name, directory)
-    payload = torch_load(path)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a shipped MedSeg-R weights file")
+    path, payload = _read_shipped(name, directory)
     payload["metrics"] = metrics
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)

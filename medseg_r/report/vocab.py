@@ -166,14 +166,18 @@ def _read_pack(path: Path) -> dict:
         raise ValueError(f"vocabulary pack {path} is not valid YAML: {exc}") from None
 
 
+def env_packs() -> List[str]:
+    """The vocabulary packs named in ``$MEDSEG_R_VOCAB`` (``os.pathsep``-separated), in merge order."""
+    return [p for p in os.environ.get("MEDSEG_R_VOCAB", "").split(os.pathsep) if p]
+
+
 def load_vocabulary(extra: Sequence[str | os.PathLike] = (), *, builtin: Sequence[str] = BUILTIN_PACKS) -> Vocabulary:
     """Merge the built-in packs, the packs named in ``$MEDSEG_R_VOCAB`` and ``extra`` (in that order)."""
     vocab = Vocabulary()
     for name in builtin:
         text = resources.files("medseg_r.report").joinpath("vocab", f"{name}.yaml").read_text("utf-8")
         vocab.add_pack(yaml.safe_load(text) or {}, name)
-    env = [p for p in os.environ.get("MEDSEG_R_VOCAB", "").split(os.pathsep) if p]
-    for path in [*env, *extra]:
+    for path in [*env_packs(), *extra]:
         vocab.add_pack(_read_pack(Path(path)), str(path))
     return vocab
 

@@ -210,7 +210,13 @@ def test_the_inference_code_key_follows_scoring_code_and_ignores_the_rest(tmp_pa
     seen.add(inference_code_key(str(package)))
     pack.write_text("texture: {ggo: [milky]}\n")
     seen.add(inference_code_key(str(package)))
-    assert len(seen) == 7  # every change above gave a new key
+    other = tmp_path / "local.yaml"
+    other.write_text("shape: {}\n")
+    monkeypatch.setenv("MEDSEG_R_VOCAB", os.pathsep.join([str(pack), str(other)]))
+    seen.add(inference_code_key(str(package)))
+    monkeypatch.setenv("MEDSEG_R_VOCAB", os.pathsep.join([str(other), str(pack)]))  # merge order
+    seen.add(inference_code_key(str(package)))
+    assert len(seen) == 9  # every change above gave a new key
     monkeypatch.delenv("MEDSEG_R_VOCAB")
     import medseg_r
 
