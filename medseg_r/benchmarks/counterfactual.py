@@ -41,7 +41,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..data.phantom.reports import ABBR, KNOWN, NEW, TEST, ZONE_ADVERB, ZONE_HEIGHT, ZONE_NOUN
+from ..data.phantom.reports import KNOWN, NEW, TEST, format_location
 from ..io import atomic_write
 from ..report import parse_report
 from .breakdown import _box, find_runs
@@ -87,32 +87,21 @@ def _put(text: str, match: re.Match, words: str) -> str:
     return text[:match.start()] + words + text[match.end():]
 
 
-def location_phrase(template: str, side: str, zone: str) -> Optional[str]:
-    """One of the phantom's location templates (either bank) for ``(side, zone)``; ``None`` when
-    the template does not exist there (no lobe abbreviation for the lingula)."""
-    if "{abbr}" in template and (side, zone) not in ABBR:
-        return None
-    lobe = "in the lingula" if (side, zone) == ("left", "middle") else f"in the {side} {zone} lobe"
-    return template.format(side=side, zone=zone, lobe=lobe, abbr=ABBR.get((side, zone), ""),
-                           zone_adverb=ZONE_ADVERB[zone], zone_noun=ZONE_NOUN[zone],
-                           zone_height=ZONE_HEIGHT[zone])
-
-
 def relocated(sentence: str, frm: Dict, to: Dict) -> Optional[str]:
     """``sentence`` with its location phrase for ``frm``'s side and zone rewritten, in the same
     template, for ``to``'s (the training bank's plain template where ``to`` has no such phrase);
     ``None`` when it holds no such phrase."""
     found = []
     for template in KNOWN["location"] + NEW["location"]:
-        phrase = location_phrase(template, str(frm["side"]), str(frm["zone"]))
+        phrase = format_location(template, str(frm["side"]), str(frm["zone"]))
         match = _find(phrase, sentence) if phrase else None
         if match:
             found.append((len(phrase), template, match))
     if not found:
         return None
     _, template, match = max(found, key=lambda f: f[0])
-    new = (location_phrase(template, str(to["side"]), str(to["zone"]))
-           or location_phrase(KNOWN["location"][0], str(to["side"]), str(to["zone"])))
+    new = (format_location(template, str(to["side"]), str(to["zone"]))
+           or format_location(KNOWN["location"][0], str(to["side"]), str(to["zone"])))
     return _put(sentence, match, new)
 
 
@@ -348,6 +337,9 @@ def main(argv=None) -> int:
 
     keep_freed_memory()
     data = os.path.join(args.out, "data")
+    if not os.path.isfile(os.path.join(data, "dataset.json")):
+        parser.error(f"{data} holds no benchmark data: run python -m medseg_r.benchmarks.accuracy "
+                     f"--out {args.out} first")
     with open(os.path.join(data, "dataset.json"), encoding="utf-8") as handle:
         size = int(json.load(handle).get("size", 256))
     records, root = read_dataset(data, split="test")

@@ -194,3 +194,9 @@ def test_render_gives_means_and_per_seed_values():
     row = text.splitlines()[2]
     assert row.startswith("| medseg_r_attr | 0,1 | 0.75 (0.50, 1.00) |")
     assert row.endswith("| - | - |")
+
+
+def test_a_folder_without_benchmark_data_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cf.main([str(tmp_path)])
+    assert "holds no benchmark data" in capsys.readouterr().err

@@ -14,7 +14,7 @@ not read as a finding (:data:`MENTIONS`, with the vocabulary's ``ignore:`` phras
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -114,13 +114,21 @@ def _pick(options, rng: np.random.Generator) -> str:
     return str(options[int(rng.integers(len(options)))])
 
 
+def format_location(template: str, side: str, zone: str) -> Optional[str]:
+    """One location template (either bank's) filled in for (side, zone); ``None`` where it does not
+    exist (no lobe abbreviation for the lingula)."""
+    if "{abbr}" in template and (side, zone) not in ABBR:
+        return None
+    lobe = "in the lingula" if (side, zone) == ("left", "middle") else f"in the {side} {zone} lobe"
+    return template.format(side=side, zone=zone, lobe=lobe, abbr=ABBR.get((side, zone), ""),
+                           zone_adverb=ZONE_ADVERB[zone], zone_noun=ZONE_NOUN[zone],
+                           zone_height=ZONE_HEIGHT[zone])
+
+
 def location_phrase(side: str, zone: str, bank: Mapping, rng: np.random.Generator) -> str:
     """A location phrase for (side, zone) from ``bank``'s location templates."""
     templates = [t for t in bank["location"] if "{abbr}" not in t or (side, zone) in ABBR]
-    lobe = "in the lingula" if (side, zone) == ("left", "middle") else f"in the {side} {zone} lobe"
-    return _pick(templates, rng).format(
-        side=side, zone=zone, lobe=lobe, abbr=ABBR.get((side, zone), ""),
-        zone_adverb=ZONE_ADVERB[zone], zone_noun=ZONE_NOUN[zone], zone_height=ZONE_HEIGHT[zone])
+    return str(format_location(_pick(templates, rng), side, zone))
 
 
 def describe(lesion: Mapping, *, mm_per_px: float, bank: Mapping, rng: np.random.Generator,
