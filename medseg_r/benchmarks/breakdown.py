@@ -75,7 +75,9 @@ OUTCOMES = ("found", "empty", "undescribed lesion", "another described lesion", 
 BY_PRIOR = ("by_location", "by_texture", "by_shape")
 
 
-def _box(shape, bbox) -> np.ndarray:
+def box_mask(shape, bbox) -> np.ndarray:
+    """A boolean mask of ``shape`` holding a manifest lesion's ``bbox`` ``(x0, y0, x1, y1)``, corners
+    included (the phantom's boxes are inclusive)."""
     x0, y0, x1, y1 = bbox
     inside = np.zeros(shape, dtype=bool)
     inside[y0:y1 + 1, x0:x1 + 1] = True
@@ -92,7 +94,7 @@ def marks_undescribed(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) 
     found what it was asked for)."""
     from scipy import ndimage
 
-    boxes = [_box(truth.shape, l["bbox"]) for l in lesions if l["role"] != "target"]
+    boxes = [box_mask(truth.shape, l["bbox"]) for l in lesions if l["role"] != "target"]
     if not boxes or not pred.any():
         return False
     labels, n = ndimage.label(pred, structure=np.ones((3, 3), bool))
@@ -103,7 +105,7 @@ def marks_undescribed(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) 
 
 def case_outcomes(pred: np.ndarray, truth: np.ndarray, lesions: List[Dict]) -> List[str]:
     """One outcome of :data:`OUTCOMES` per described lesion of a case (module docstring)."""
-    targets = [_box(truth.shape, l["bbox"]) & truth for l in lesions if l["role"] == "target"]
+    targets = [box_mask(truth.shape, l["bbox"]) & truth for l in lesions if l["role"] == "target"]
     hits = [bool((pred & t).any()) for t in targets]
     on_undescribed = marks_undescribed(pred, truth, lesions)
     outcomes = []

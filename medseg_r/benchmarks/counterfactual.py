@@ -44,7 +44,7 @@ import torch
 from ..data.phantom.reports import KNOWN, NEW, TEST, format_location
 from ..io import atomic_write
 from ..report import parse_report
-from .breakdown import _box, find_runs
+from .breakdown import box_mask, find_runs
 
 CUES = {"by_location": "location", "by_texture": "texture", "by_shape": "shape"}
 # What a look-alike shares with the target in each subset (it differs in the cue)
@@ -180,7 +180,7 @@ def marked(pred: np.ndarray, target: Dict, other: Dict) -> str:
     ``both`` (a hedging model boxed the two) or ``none``; a lesion is marked when the mask covers
     :data:`MARKED` of its box (``bbox``: inclusive pixels)."""
     def covers(lesion: Dict) -> bool:
-        box = _box(pred.shape, lesion["bbox"])
+        box = box_mask(pred.shape, lesion["bbox"])
         return int((pred & box).sum()) >= MARKED * max(1, int(box.sum()))
 
     on_target, on_other = covers(target), covers(other)

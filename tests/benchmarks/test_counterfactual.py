@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from medseg_r.benchmarks import counterfactual as cf
-from medseg_r.benchmarks.breakdown import _box
+from medseg_r.benchmarks.breakdown import box_mask
 from medseg_r.model.attributes import ATTRIBUTE_CHANNELS, N_TEXTURE
 from medseg_r.report.schema import SHAPE_CODES, TEXTURE_CODES
 
@@ -114,7 +114,7 @@ class _Stub(torch.nn.Module):
         box_map = torch.zeros(len(reports), 6 + ATTRIBUTE_CHANNELS, 64, 64)
         for i, report in enumerate(reports):
             for lesion in self.pick[report.text]:
-                masks[i, 0] = torch.where(torch.from_numpy(_box(images.shape[-2:], lesion["bbox"])),
+                masks[i, 0] = torch.where(torch.from_numpy(box_mask(images.shape[-2:], lesion["bbox"])),
                                           1.0, masks[i, 0])
             p, swapped = self.pair[report.text]
             cue = cf.CUES[p["subset"]]
