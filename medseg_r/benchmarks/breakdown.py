@@ -1,7 +1,8 @@
 """What limits a finished accuracy benchmark: Dice by size of the reference mask (and by size and the
 faintest described lesion's contrast-to-noise ratio), the share of described lesions each model
-touches, where the masks went when a described lesion was missed, and each run's validation Dice per
-epoch.
+touches, where the masks went when a described lesion was missed, how often a lesion is found when
+the parser read (or missed) the location, texture and shape words of its sentence, and each run's
+validation Dice per epoch.
 
     python -m medseg_r.benchmarks.breakdown medseg_r_accuracy [--rows medseg_r none] [--edges 50 150 400]
 
@@ -136,6 +137,7 @@ def lesion_outcomes(run: str, manifest: Dict[str, Dict], root: str) -> Optional[
     counts = {o: 0 for o in OUTCOMES}
     all_found: List[float] = []
     took = {s: [] for s in BY_PRIOR}
+    each: Dict[str, List[str]] = {}
     for r in cases:
         case = manifest[r["id"]]
         pred = np.asarray(Image.open(os.path.join(folder, f"{r['id']}.png"))) > 127
@@ -143,6 +145,7 @@ def lesion_outcomes(run: str, manifest: Dict[str, Dict], root: str) -> Optional[
         if truth.shape != pred.shape:
             raise ValueError(f"{r['id']}: prediction {pred.shape} and reference {truth.shape} differ in size")
         outcomes = case_outcomes(pred, truth, case["lesions"])
+        each[r["id"]] = outcomes
         for o in outcomes:
             counts[o] += 1
         if outcomes and all(o == "found" for o in outcomes):
@@ -154,22 +157,21 @@ def lesion_outcomes(run: str, manifest: Dict[str, Dict], root: str) -> Optional[
     return {"lesions": total, "shares": {o: counts[o] / total if total else None for o in OUTCOMES},
             "dice_all_found": float(np.mean(all_found)) if all_found else None,
             "cases_all_found": len(all_found),
-            "took_undescribed": {s: float(np.mean(v)) if v else None for s, v in took.items()}}
+            "took_undescribed": {s: float(np.mean(v)) if v else None for s, v in took.items()},
+            "per_case": each}
 
 
-def outcome_table(out: str, runs: Dict[str, Dict[int, str]], rows: List[str],
-                  manifest: Dict[str, Dict]) -> List[str]:
+def outcome_table(outcomes: Dict[str, List[Dict[str, object]]], rows: List[str]) -> List[str]:
     """Markdown lines: where the masks went, mean over each row's seeds (rows without predictions are
-    named below the table); ``manifest``: :func:`read_manifest` of ``out/data``."""
-    root = os.path.join(out, "data")
+    named below the table); ``outcomes``: per row, :func:`lesion_outcomes` of each seed's run (``None``
+    where its predictions are not saved)."""
     lines = ["Described lesions of the positive test cases, by where the mask went (shares; mean over seeds):", "",
              "| row | lesions | " + " | ".join(OUTCOMES) + " | Dice, every lesion found (cases) | "
              + " | ".join(f"{s}: mask on an undescribed lesion" for s in BY_PRIOR) + " |",
              "|---" * (len(OUTCOMES) + len(BY_PRIOR) + 3) + "|"]
     missing = []
     for row in rows:
-        per_seed = [lesion_outcomes(run, manifest, root) for _, run in sorted(runs[row].items())]
-        per_seed = [p for p in per_seed if p is not None]
+        per_seed = [p for p in outcomes[row] if p is not None]
         if not per_seed:
             missing.append(row)
             continue
@@ -181,6 +183,61 @@ def outcome_table(out: str, runs: Dict[str, Dict[int, str]], rows: List[str],
     if missing:
         lines += ["", f"(no saved predictions for {', '.join(missing)}: scored before this analysis existed or "
                       "killed while scoring; run the benchmark's command again to score them anew)"]
+    return lines
+
+
+CUES = ("location", "texture", "shape")
+
+
+def cue_read(lesion: Dict, findings, cue: str) -> Optional[bool]:
+    """Whether the parser read a described lesion's ``cue`` from its report: a positive finding with the
+    lesion's side and zone (``location``), or holding its texture / shape code; ``None`` when the
+    lesion's sentence does not write that cue (the manifest's ``words``)."""
+    if cue not in (lesion.get("words") or {}):
+        return None
+    if cue == "location":
+        return any(f.location.side == lesion.get("side") and lesion.get("zone") in f.location.zones
+                   for f in findings)
+    return any(lesion.get(cue) in getattr(f, cue) for f in findings)
+
+
+def reading_table(outcomes: Dict[str, List[Dict[str, object]]], manifest: Dict[str, Dict],
+                  rows: List[str]) -> List[str]:
+    """Markdown lines: the described lesion of each positive case with exactly one (so that the reading
+    is that lesion's own), split by whether the parser read the cue its sentence writes
+    (:func:`cue_read`); per row the share found, mean over seeds. Empty when no case qualifies."""
+    from ..report import parse_report
+
+    scored = [p for row in rows for p in outcomes[row] if p is not None]
+    read: Dict[str, Dict[str, Optional[bool]]] = {}
+    for case_id in scored[0]["per_case"] if scored else []:
+        case = manifest.get(case_id, {})
+        targets = [l for l in case.get("lesions", []) if l.get("role") == "target"]
+        if len(targets) == 1 and case.get("report") is not None:
+            findings = parse_report(case["report"]).positive_findings
+            read[case_id] = {cue: cue_read(targets[0], findings, cue) for cue in CUES}
+    ids = list(read)
+    if not ids:
+        return []
+    groups = [(cue, flag) for cue in CUES for flag in (True, False)]
+    counts = [sum(read[i][cue] is flag for i in ids) for cue, flag in groups]
+    lines = ["Positive cases with one described lesion, by whether the parser read the cue its sentence "
+             "writes (location: a positive finding with its side and zone; texture, shape: with its "
+             "code); share of those lesions found (mean over seeds):", "",
+             "| row | " + " | ".join(f"{cue} {'read' if flag else 'not read'} (n={n})"
+                                    for (cue, flag), n in zip(groups, counts)) + " |",
+             "|---" * (len(groups) + 1) + "|"]
+    for row in rows:
+        per_seed = [p["per_case"] for p in outcomes[row] if p is not None]
+        if not per_seed:
+            continue
+        cells = []
+        for cue, flag in groups:
+            shares = [float(np.mean(v)) if v else None for v in
+                      ([each[i][0] == "found" for i in ids if i in each and read[i][cue] is flag]
+                       for each in per_seed)]
+            cells.append(_f(_mean(shares)))
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -281,7 +338,12 @@ def report(out: str, rows: Optional[List[str]] = None, edges: Optional[List[floa
     if os.path.isfile(os.path.join(out, "data", "manifest.jsonl")):
         manifest = read_manifest(os.path.join(out, "data"))
         contrast = contrast_table(cases, manifest, rows)
-        lines += ([""] + contrast if contrast else []) + [""] + outcome_table(out, runs, rows, manifest)
+        root = os.path.join(out, "data")
+        outcomes = {row: [lesion_outcomes(run, manifest, root) for _, run in sorted(runs[row].items())]
+                    for row in rows}
+        reading = reading_table(outcomes, manifest, rows)
+        lines += (([""] + contrast if contrast else []) + [""] + outcome_table(outcomes, rows)
+                  + ([""] + reading if reading else []))
     return "\n".join(lines)
 
 

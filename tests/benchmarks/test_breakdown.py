@@ -141,3 +141,36 @@ def test_contrast_table_splits_cases_by_size_and_faintest_lesion():
     assert lines[6] == "| >= 50 px, CNR < 1 | 0 | - / - | - / - |"
     assert lines[7] == "| >= 50 px, CNR >= 1 | 1 | 0.600 / 1.000 | 0.600 / 1.000 |"  # d: no CNR
     assert contrast_table(table, {}, ["none"]) == []  # a manifest without CNR: no table
+
+
+def test_reading_table_splits_single_lesion_cases_by_what_the_parser_read():
+    from medseg_r.benchmarks.breakdown import cue_read, reading_table
+    from medseg_r.report import parse_report
+
+    def lesion(side, zone, words, role="target"):
+        return {"role": role, "side": side, "zone": zone, "texture": "solid", "shape": "round",
+                "words": {w: "..." for w in words}}
+
+    manifest = {
+        "c0": {"report": "A solid round nodule in the right upper zone.",
+               "lesions": [lesion("right", "upper", ["location", "texture", "shape"]),
+                           lesion("left", "lower", [], role="omitted")]},
+        # "high in" is not in the parser's vocabulary: the side is read, the zone is not
+        "c1": {"report": "A solid nodule high in the left chest.",
+               "lesions": [lesion("left", "upper", ["location", "texture"])]},
+        "c2": {"report": "Solid nodules in both lower zones.",  # two described lesions: left out
+               "lesions": [lesion("left", "lower", ["location"]), lesion("right", "lower", ["location"])]},
+    }
+    findings = parse_report(manifest["c0"]["report"]).positive_findings
+    assert cue_read(manifest["c0"]["lesions"][0], findings, "location") is True
+    assert cue_read(lesion("left", "upper", ["location"]), findings, "location") is False  # wrong side
+    assert cue_read(manifest["c1"]["lesions"][0], findings, "shape") is None  # its sentence writes none
+    seed0 = {"per_case": {"c0": ["found"], "c1": ["elsewhere"], "c2": ["found", "found"]}}
+    seed1 = {"per_case": {"c0": ["empty"], "c1": ["elsewhere"], "c2": ["found", "found"]}}
+    lines = reading_table({"medseg_r": [seed0, seed1, None], "none": [seed0]}, manifest,
+                          ["medseg_r", "none"])
+    assert lines[2] == ("| row | location read (n=1) | location not read (n=1) | texture read (n=2) | "
+                        "texture not read (n=0) | shape read (n=1) | shape not read (n=0) |")
+    assert lines[4] == "| medseg_r | 0.500 | 0.000 | 0.250 | - | 0.500 | - |"
+    assert lines[5] == "| none | 1.000 | 0.000 | 0.500 | - | 1.000 | - |"
+    assert reading_table({"none": [None]}, manifest, ["none"]) == []  # no saved predictions
