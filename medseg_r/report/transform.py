@@ -17,7 +17,10 @@ _WORD_SWAP = {"right": "left", "left": "right", "r": "l", "l": "r", "rt": "lt", 
               "rul": "lul", "lul": "rul", "rll": "lll", "lll": "rll", "rml": "lingula",
               "lingula": "rml", "ruz": "luz", "luz": "ruz", "rmz": "lmz", "lmz": "rmz", "rlz": "llz",
               "llz": "rlz"}
-_WORD = re.compile(r"[A-Za-z]+")
+# A word, or the right middle lobe as a phrase: its mirror is the lingula (there is no left middle
+# lobe), rewritten whole in the same pass (the lingula's own mirror is the RML)
+_MIDDLE_LOBE = r"\b(?:(?:right|rt)\s+)?middle\s+lobe\b"
+_WORD = re.compile(_MIDDLE_LOBE + r"|[A-Za-z]+", re.IGNORECASE)
 # Organs that are not mirror-symmetric: a flipped image puts them on the wrong side of the body,
 # which no report or location layout can describe (the liver on the patient's left).
 UNSIDED_LATERAL_ORGANS = ("liver", "spleen", "heart", "pancreas", "stomach", "aorta")
@@ -27,6 +30,8 @@ def _mirror_words(text: str) -> str:
     def swap(match: "re.Match[str]") -> str:
         word = match.group(0)
         low = word.lower()
+        if not word.isalpha():  # the middle-lobe phrase (a word has letters only)
+            return "Lingula" if word[0].isupper() else "lingula"
         other = _WORD_SWAP.get(low)
         if other is None:
             return word

@@ -17,6 +17,11 @@ MIRRORABLE = [
      "Stellate focus in the right lung, lower zone. L1 vertebra intact."),
     ("One polyp in the top left of the image.", "One polyp in the top right of the image."),
     ("Bilateral lower zone opacities.", "Bilateral lower zone opacities."),
+    # no left middle lobe: the right middle lobe's mirror is the lingula, and back
+    ("Solid nodule in the right middle lobe.", "Solid nodule in the lingula."),
+    ("Right middle lobe consolidation. Nodule in the lingula.",
+     "Lingula consolidation. Nodule in the RML."),
+    ("Nodule in the middle lobe.", "Nodule in the lingula."),
 ]
 
 
