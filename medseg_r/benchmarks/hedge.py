@@ -1,9 +1,11 @@
-"""Dice of a trained MedSeg-R run for each ``box_hedge`` value (the option acts at inference only, so
-one checkpoint is scored as it is, once per value): how the default 0.7 was chosen, on the phantom
-benchmark's validation split.
+"""Dice of a trained MedSeg-R run for each value of an option that acts at inference only
+(``box_hedge``, ``box_flip``): one checkpoint is scored as it is, once per value. How the defaults
+were chosen, on the phantom benchmark's validation split.
 
     python -m medseg_r.benchmarks.hedge medseg_r_accuracy/runs/medseg_r_attr_seed0/model.ckpt \
         --data medseg_r_accuracy/data --cache medseg_r_accuracy/feature_cache --split val
+    python -m medseg_r.benchmarks.hedge RUN/model.ckpt --data DIR/data --cache DIR/feature_cache \
+        --option box_flip --values 0 1
 """
 from __future__ import annotations
 
@@ -16,18 +18,23 @@ from ..data.readers import read_dataset
 from ..engine.evaluate import evaluate
 
 VALUES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+# the inference-only options and how a command-line value becomes one
+OPTIONS = {"box_hedge": float, "box_flip": lambda value: bool(value)}
 
 
-def sweep(model, records, *, root: str, values: Sequence[float]) -> List[Dict[str, object]]:
-    """Score ``model`` on ``records`` with each ``box_hedge`` in ``values``; one row per value (the
-    model's own configuration is restored afterwards)."""
+def sweep(model, records, *, root: str, values: Sequence[float],
+          option: str = "box_hedge") -> List[Dict[str, object]]:
+    """Score ``model`` on ``records`` with ``option`` set to each of ``values``; one row per value
+    (the model's own configuration is restored afterwards)."""
+    if option not in OPTIONS:
+        raise ValueError(f"option must be one of {sorted(OPTIONS)}, got {option!r}")
     rows, config = [], model.config
     try:
         for value in values:
-            model.config = config.replace(box_hedge=value)
+            model.config = config.replace(**{option: OPTIONS[option](value)})
             with torch.no_grad():
                 summary = evaluate(model, records, root=root, size=model.img_size)
-            rows.append({"box_hedge": value, "dice": summary["overall"]["dice"],
+            rows.append({option: OPTIONS[option](value), "dice": summary["overall"]["dice"],
                          "hd95": summary["overall"]["hd95"],
                          "subsets": {k: v["dice"] for k, v in summary["subsets"].items()}})
     finally:
@@ -35,14 +42,15 @@ def sweep(model, records, *, root: str, values: Sequence[float]) -> List[Dict[st
     return rows
 
 
-def render(rows: List[Dict[str, object]], subsets=("small", "by_location", "by_texture", "by_shape")) -> str:
+def render(rows: List[Dict[str, object]], subsets=("small", "by_location", "by_texture", "by_shape"),
+           option: str = "box_hedge") -> str:
     def cell(value):
         return "-" if value is None else f"{value:.3f}"
 
-    lines = ["| box_hedge | Dice | HD95 px | " + " | ".join(subsets) + " |",
+    lines = [f"| {option} | Dice | HD95 px | " + " | ".join(subsets) + " |",
              "|---" * (3 + len(subsets)) + "|"]
     for r in rows:
-        lines.append(f"| {r['box_hedge']:g} | {cell(r['dice'])} | "
+        lines.append(f"| {r[option]:g} | {cell(r['dice'])} | "
                      f"{'-' if r['hd95'] is None else format(r['hd95'], '.1f')} | "
                      + " | ".join(cell(r["subsets"].get(s)) for s in subsets) + " |")
     return "\n".join(lines)
@@ -57,16 +65,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data", required=True, help="the data folder (manifest.jsonl)")
     parser.add_argument("--split", default="val", help="the split to score (default: val)")
     parser.add_argument("--cache", help="the feature cache folder of the run's benchmark")
-    parser.add_argument("--values", type=float, nargs="+", default=list(VALUES))
+    parser.add_argument("--option", default="box_hedge", choices=sorted(OPTIONS),
+                        help="the inference-only option to sweep (default: box_hedge)")
+    parser.add_argument("--values", type=float, nargs="+", default=None,
+                        help=f"values (default: {' '.join(map(str, VALUES))} for box_hedge, "
+                             "0 1 for box_flip)")
     args = parser.parse_args(argv)
-    bad = [v for v in args.values if not 0.0 <= v <= 1.0]
+    values = args.values or (list(VALUES) if args.option == "box_hedge" else [0.0, 1.0])
+    bad = [v for v in values if not 0.0 <= v <= 1.0 or (args.option == "box_flip" and v not in (0, 1))]
     if bad:
-        parser.error(f"box_hedge values must be in [0, 1], got {bad}")
+        parser.error(f"{args.option} values must be "
+                     f"{'in [0, 1]' if args.option == 'box_hedge' else '0 or 1'}, got {bad}")
     records, root = read_dataset(args.data, split=args.split)
     model = load_model(args.checkpoint)
     if args.cache:
         model.feature_cache = FeatureCache(args.cache)
-    print(render(sweep(model, records, root=root, values=args.values)))
+    print(render(sweep(model, records, root=root, values=values, option=args.option),
+                 option=args.option))
     return 0
 
 

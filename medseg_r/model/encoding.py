@@ -130,6 +130,36 @@ def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]
     return list(zip(maps, counts, fits))
 
 
+def flip_averaged_map(model, canvas: torch.Tensor, reports: Sequence, frame: Frame,
+                      box_map: torch.Tensor) -> torch.Tensor:
+    """Test-time flip of an image localiser (``box_flip``): the mean of ``box_map`` and the
+    localiser's maps of the mirrored canvas read with the mirrored reports
+    (:func:`~medseg_r.report.transform.mirrored_report`), mirrored back (a box's horizontal centre
+    offset changes sign; texture and shape codes have no side). An image whose report cannot be
+    mirrored keeps its own map; so does a batch whose inputs are padded horizontally on the canvas
+    (the padding would move to the left).
+
+    Shapes: ``canvas`` ``[B, 3, S, S]``, ``box_map`` ``[B, C, h, w]`` -> ``[B, C, h, w]``."""
+    from ..report.transform import mirrored_report
+    from .box_prompts import BOX_CHANNELS
+    from .conditioning import location_render
+
+    if frame.resized[1] != frame.size:
+        return box_map
+    mirrored = [mirrored_report(r) for r in reports]
+    if all(m is None for m in mirrored):
+        return box_map
+    readings = [r if m is None else m for m, r in zip(mirrored, reports)]
+    render = location_render(model, readings, frame, canvas.device)
+    flipped = model.box_head(None, None, canvas.flip(-1), model.encode_priors(readings), render)
+    sign = torch.ones(box_map.shape[1], dtype=box_map.dtype, device=box_map.device)
+    sign[BOX_CHANNELS.start] = -1.0  # dx
+    flipped = flipped.flip(-1).to(box_map.dtype) * sign[None, :, None, None]
+    weight = torch.tensor([0.0 if m is None else 0.5 for m in mirrored], dtype=box_map.dtype,
+                          device=box_map.device)[:, None, None, None]
+    return box_map + weight * (flipped - box_map)
+
+
 def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
                   need_embedding: bool = True) -> Encoded:
     """``images`` ``[B, 3, H, W]`` in ``[0, 1]`` and B reports (strings or :class:`Report`) -> the
@@ -162,6 +192,8 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
         encoded.box_map, head_attention = head(embeddings, attention, x, priors, render,
                                                return_attention=True)
         attention = attention if attention is not None else head_attention
+        if model.config.box_flip and not model.training:
+            encoded.box_map = flip_averaged_map(model, x, parsed, frame, encoded.box_map)
     elif head is not None:
         encoded.box_map = head(embeddings, attention, x, priors, render)
     if head is not None:

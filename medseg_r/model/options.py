@@ -54,7 +54,13 @@ class ModelOptions:
             candidates that score at least this fraction of its own peak (an undecided choice
             marks both: :func:`~medseg_r.model.box_prompts.boxes_from_map`; 0.7 was chosen on
             the phantom benchmark's validation split, Dice 0.581 at 0 -> 0.590, of 0-0.9; it
-            changes nothing in training); ``box_hidden``, ``box_stem``: the head's width and the
+            changes nothing in training). ``box_flip``: at inference an image localiser
+            (``box_input="image"``) also reads the mirrored image with the mirrored report and
+            its maps are the mean of the two readings (test-time flip:
+            :func:`~medseg_r.model.encoding.flip_averaged_map`; chosen on the phantom benchmark's
+            validation split, where it raised MedSeg-R's Dice in each of three seeds; training is
+            unchanged; a head on the SAM embedding reads once, as its mirror would need a second
+            encoder pass); ``box_hidden``, ``box_stem``: the head's width and the
             channels of its image stem (0: none). ``box_modulation``: where the priors modulate
             the head's features: ``"coarse"`` (at half the embedding grid, before the context
             blocks) or ``"fine"`` (at the full grid, after the image stem's detail is added: 4 px
@@ -94,6 +100,7 @@ class ModelOptions:
     box_threshold: float = 0.3
     box_region: float = 0.5
     box_hedge: float = 0.7
+    box_flip: bool = True
     box_hidden: int = 48
     box_stem: int = 32
     box_modulation: str = "coarse"

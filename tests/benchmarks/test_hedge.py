@@ -35,3 +35,23 @@ def test_values_outside_zero_one_are_a_clear_error(capsys):
     with pytest.raises(SystemExit) as exc:
         hedge.main(["run.ckpt", "--data", "d", "--values", "0.5", "1.5"])
     assert exc.value.code == 2 and "box_hedge values must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_box_flip_is_swept_as_a_boolean_and_restored(monkeypatch, capsys):
+    seen = []
+
+    def fake_evaluate(model, records, **kwargs):
+        seen.append(model.config.box_flip)
+        return {"overall": {"dice": 0.6 if model.config.box_flip else 0.5, "hd95": None}, "subsets": {}}
+
+    monkeypatch.setattr(hedge, "evaluate", fake_evaluate)
+    model = _Model()
+    rows = hedge.sweep(model, ["case"], root="r", values=[0.0, 1.0], option="box_flip")
+    assert seen == [False, True] and model.config.box_flip is True
+    assert hedge.render(rows, subsets=(), option="box_flip").splitlines()[2:] == [
+        "| 0 | 0.500 | - |  |", "| 1 | 0.600 | - |  |"]
+    with pytest.raises(ValueError, match="option must be one of"):
+        hedge.sweep(model, ["case"], root="r", values=[1.0], option="box_threshold")
+    with pytest.raises(SystemExit):
+        hedge.main(["run.ckpt", "--data", "d", "--option", "box_flip", "--values", "0.5"])
+    assert "box_flip values must be 0 or 1" in capsys.readouterr().err

@@ -118,3 +118,58 @@ def test_decoding_inputs_encoded_without_the_embedding_is_a_clear_error():
     encoded = model.encode_inputs(torch.rand(1, 3, 64, 64), REPORTS[:1], need_embedding=False)
     with pytest.raises(ValueError, match="need_embedding"):
         model.decode_encoded(encoded)
+
+
+def _trained_looking(model):
+    """Random values in every parameter outside SAM (zero-initialised gates, output layer and match
+    included), so that the maps depend on the image and on every prior."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.startswith("sam."):
+                p.add_(torch.randn_like(p) * 0.05)
+    return model.eval()
+
+
+def _mirror(maps):
+    sign = torch.ones(maps.shape[1])
+    sign[2] = -1.0  # a box's horizontal centre offset
+    return maps.flip(-1) * sign[None, :, None, None]
+
+
+def test_the_test_time_flip_makes_the_localiser_mirror_equivariant():
+    torch.manual_seed(0)
+    model = _trained_looking(build_model("sam_tiny", img_size=128, box_match=True,
+                                         attribute_head=True, **IMAGE_HEAD))
+    images = torch.rand(2, 3, 128, 128)
+    mirrored = ["round nodule in the left upper lobe", "ground-glass opacity in the right lower zone"]
+    with torch.no_grad():
+        maps = model(images, REPORTS, decode_masks=False)["box_map"]
+        maps_of_mirror = model(images.flip(-1), mirrored, decode_masks=False)["box_map"]
+        model.config = model.config.replace(box_flip=False)
+        once = model(images, REPORTS, decode_masks=False)["box_map"]
+        once_of_mirror = model(images.flip(-1), mirrored, decode_masks=False)["box_map"]
+    assert maps.shape == (2, 6 + 36, 32, 32)
+    assert torch.allclose(maps_of_mirror, _mirror(maps), atol=1e-5)
+    assert torch.allclose(maps, (once + _mirror(once_of_mirror)) / 2, atol=1e-5)
+    assert not torch.allclose(once_of_mirror, _mirror(once), atol=1e-2)  # one reading is not
+
+
+def test_the_test_time_flip_keeps_a_single_reading_where_it_cannot_mirror():
+    torch.manual_seed(0)
+    model = _trained_looking(build_model("sam_tiny", img_size=128, **IMAGE_HEAD))
+    reports = ["round nodule in the right upper lobe", "hypodense lesion in the liver"]  # no mirror
+
+    def maps(images, flip, train=False):
+        model.config = model.config.replace(box_flip=flip)
+        model.train(train)
+        with torch.no_grad():
+            return model(images, reports, decode_masks=False)["box_map"]
+
+    square = torch.rand(2, 3, 128, 128)
+    both, once = maps(square, True), maps(square, False)
+    assert not torch.allclose(both[0], once[0], atol=1e-3)  # mirrored and averaged
+    assert torch.equal(both[1], once[1])  # the liver has no mirror image
+    narrow = torch.rand(2, 3, 128, 96)  # padded on the right of the canvas: the flip would move it
+    assert torch.equal(maps(narrow, True), maps(narrow, False))
+    assert torch.equal(maps(square, True, train=True), maps(square, False, train=True))  # training
