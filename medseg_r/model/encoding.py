@@ -136,8 +136,9 @@ def flip_averaged_map(model, canvas: torch.Tensor, reports: Sequence, frame: Fra
     localiser's maps of the mirrored canvas read with the mirrored reports
     (:func:`~medseg_r.report.transform.mirrored_report`), mirrored back (a box's horizontal centre
     offset changes sign; texture and shape codes have no side). An image whose report cannot be
-    mirrored keeps its own map; so does a batch whose inputs are padded horizontally on the canvas
-    (the padding would move to the left).
+    mirrored keeps its own map (a model that does not read reports, ``priors="none"``, mirrors
+    every image); so does a batch whose inputs are padded horizontally on the canvas (the padding
+    would move to the left).
 
     Shapes: ``canvas`` ``[B, 3, S, S]``, ``box_map`` ``[B, C, h, w]`` -> ``[B, C, h, w]``."""
     from ..report.transform import mirrored_report
@@ -146,7 +147,10 @@ def flip_averaged_map(model, canvas: torch.Tensor, reports: Sequence, frame: Fra
 
     if frame.resized[1] != frame.size:
         return box_map
-    mirrored = [mirrored_report(r) for r in reports]
+    if model.config.priors == "none":  # the report is not read: every image has its mirror
+        mirrored = list(reports)
+    else:
+        mirrored = [mirrored_report(r) for r in reports]
     if all(m is None for m in mirrored):
         return box_map
     readings = [r if m is None else m for m, r in zip(mirrored, reports)]

@@ -58,8 +58,9 @@ class ModelOptions:
             (``box_input="image"``) also reads the mirrored image with the mirrored report and
             its maps are the mean of the two readings (test-time flip:
             :func:`~medseg_r.model.encoding.flip_averaged_map`; chosen on the phantom benchmark's
-            validation split, where it raised MedSeg-R's Dice in each of three seeds; training is
-            unchanged; a head on the SAM embedding reads once, as its mirror would need a second
+            validation split, where it raised MedSeg-R's Dice in each of three seeds; training
+            steps are unchanged, the validation during training, which picks ``best.ckpt``, uses
+            it; a head on the SAM embedding reads once, as its mirror would need a second
             encoder pass); ``box_hidden``, ``box_stem``: the head's width and the
             channels of its image stem (0: none). ``box_modulation``: where the priors modulate
             the head's features: ``"coarse"`` (at half the embedding grid, before the context

@@ -31,7 +31,7 @@ def _mirror_words(text: str) -> str:
         word = match.group(0)
         low = word.lower()
         if not word.isalpha():  # the middle-lobe phrase (a word has letters only)
-            return "Lingula" if word[0].isupper() else "lingula"
+            return "LINGULA" if word.isupper() else "Lingula" if word[0].isupper() else "lingula"
         other = _WORD_SWAP.get(low)
         if other is None:
             return word
@@ -71,10 +71,14 @@ def mirrored_report(report: Report) -> Optional[Report]:
     sides and the location map agree by construction. ``None`` when the mirrored text does not
     parse to the mirrored sides (a side the rewrite could not reach), or when a finding lies in an
     organ that is not mirror-symmetric (liver, spleen, heart ...): a flipped image would show
-    impossible anatomy there."""
+    impossible anatomy there. Also ``None`` for a report whose findings are not those its text reads
+    as (e.g. :func:`slice_report`'s, whose zones are cleared): a mirror made from the text would
+    undo that."""
     from .parser import parse_report
 
     if any(f.location.organ in UNSIDED_LATERAL_ORGANS for f in report.findings):
+        return None
+    if parse_report(report.text).to_dict() != report.to_dict():
         return None
     expected = [(_SIDE_SWAP.get(side, side), _REGION_SWAP.get(region, region), negated)
                 for side, region, negated in _sides(report)]

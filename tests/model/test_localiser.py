@@ -173,3 +173,16 @@ def test_the_test_time_flip_keeps_a_single_reading_where_it_cannot_mirror():
     narrow = torch.rand(2, 3, 128, 96)  # padded on the right of the canvas: the flip would move it
     assert torch.equal(maps(narrow, True), maps(narrow, False))
     assert torch.equal(maps(square, True, train=True), maps(square, False, train=True))  # training
+
+
+def test_the_test_time_flip_of_a_model_that_reads_no_report_ignores_the_report():
+    torch.manual_seed(0)
+    model = _trained_looking(build_model("sam_tiny", img_size=128, priors="none", **IMAGE_HEAD))
+    wide = torch.rand(2, 3, 96, 128)  # padded below on the canvas: the flip still applies
+    reports = ["round nodule in the right upper lobe", "hypodense lesion in the liver"]
+    with torch.no_grad():
+        both = model(wide, reports, decode_masks=False)["box_map"]
+        model.config = model.config.replace(box_flip=False)
+        once = model(wide, reports, decode_masks=False)["box_map"]
+    assert not torch.allclose(both[0], once[0], atol=1e-3)
+    assert not torch.allclose(both[1], once[1], atol=1e-3)  # a liver report is mirrored too: unread

@@ -53,3 +53,13 @@ def test_reports_in_organs_without_a_mirror_cannot_be_flipped(text):
     assert mirrored_report(parse_report(text)) is None
     with pytest.raises(ValueError, match="cannot be mirrored"):
         flip_report(parse_report(text))
+
+
+def test_a_report_whose_findings_are_not_its_texts_reading_has_no_mirror():
+    from medseg_r.report.transform import slice_report
+
+    report = parse_report("Nodule in the right upper lobe.")
+    sliced = slice_report(report, 0.9)  # on an axial slice the zone is cleared: not the text's reading
+    assert sliced.findings[0].location.zones == [] and mirrored_report(sliced) is None
+    assert mirrored_report(report).findings[0].location.side == "left"
+    assert mirrored_report(parse_report("NODULE IN THE RIGHT MIDDLE LOBE.")).text == "NODULE IN THE LINGULA."
