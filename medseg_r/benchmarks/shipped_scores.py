@@ -41,7 +41,8 @@ def measured_metrics(summary: Dict[str, Any], *, split: str, options: Dict[str, 
             "negative_fp_rate": summary["negative_fp_rate"],
             "subsets": {name: round(block["dice"], 4) for name, block in summary["subsets"].items()
                         if block.get("dice") is not None},
-            "test_split": f"{split}; the fp16 shipped weights, box_hedge {options.get('box_hedge')}"}
+            "test_split": f"{split}; the fp16 shipped weights, box_hedge {options.get('box_hedge')}, "
+                          f"box_flip {options.get('box_flip')}"}
 
 
 def main(argv=None) -> int:

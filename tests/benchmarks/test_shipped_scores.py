@@ -10,7 +10,7 @@ SUMMARY = {"overall": {"dice": 0.51234, "iou": 0.41, "hd95": 33.04},
 
 
 class _Model:
-    options = {"box_hedge": 0.7}
+    options = {"box_hedge": 0.7, "box_flip": True}
     feature_cache = None
 
 
@@ -58,7 +58,7 @@ def test_write_stores_the_measured_figures(tmp_path, monkeypatch):
     assert stored["dice"] == 0.5123 and stored["hd95"] == 33.0 and stored["negative_fp_rate"] == 0.0
     assert stored["subsets"] == {"by_location": 0.49}  # a subset without cases has no figure
     assert stored["test_split"] == ("phantom seed 0 (10 cases), its 2 test cases; "
-                                    "the fp16 shipped weights, box_hedge 0.7")
+                                    "the fp16 shipped weights, box_hedge 0.7, box_flip True")
 
 
 def test_a_folder_without_shipped_files_is_an_error(tmp_path, capsys):
