@@ -10,6 +10,7 @@ were chosen, on the phantom benchmark's validation split.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -19,7 +20,7 @@ from ..engine.evaluate import evaluate
 
 VALUES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 # the inference-only options and how a command-line value becomes one
-OPTIONS = {"box_hedge": float, "box_flip": lambda value: bool(value)}
+OPTIONS = {"box_hedge": float, "box_flip": bool}
 
 
 def sweep(model, records, *, root: str, values: Sequence[float],
@@ -30,11 +31,11 @@ def sweep(model, records, *, root: str, values: Sequence[float],
         raise ValueError(f"option must be one of {sorted(OPTIONS)}, got {option!r}")
     rows, config = [], model.config
     try:
-        for value in values:
-            model.config = config.replace(**{option: OPTIONS[option](value)})
+        for value in map(OPTIONS[option], values):
+            model.config = config.replace(**{option: value})
             with torch.no_grad():
                 summary = evaluate(model, records, root=root, size=model.img_size)
-            rows.append({option: OPTIONS[option](value), "dice": summary["overall"]["dice"],
+            rows.append({option: value, "dice": summary["overall"]["dice"],
                          "hd95": summary["overall"]["hd95"],
                          "subsets": {k: v["dice"] for k, v in summary["subsets"].items()}})
     finally:
@@ -59,9 +60,11 @@ def render(rows: List[Dict[str, object]], subsets=("small", "by_location", "by_t
 def main(argv: Optional[List[str]] = None) -> int:
     from ..model import load_model
     from ..model.feature_cache import FeatureCache
+    from ..model.shipped import load_shipped, shipped_names
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="a trained MedSeg-R run's model.ckpt")
+    parser.add_argument("checkpoint", help="a trained MedSeg-R run's model.ckpt, or the name of "
+                                           "shipped weights (e.g. litemedsam_phantom_none)")
     parser.add_argument("--data", required=True, help="the data folder (manifest.jsonl)")
     parser.add_argument("--split", default="val", help="the split to score (default: val)")
     parser.add_argument("--cache", help="the feature cache folder of the run's benchmark")
@@ -77,7 +80,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"{args.option} values must be "
                      f"{'in [0, 1]' if args.option == 'box_hedge' else '0 or 1'}, got {bad}")
     records, root = read_dataset(args.data, split=args.split)
-    model = load_model(args.checkpoint)
+    if not os.path.isfile(args.checkpoint) and args.checkpoint in shipped_names():
+        model = load_shipped(args.checkpoint)[0]
+    else:
+        model = load_model(args.checkpoint)
     if args.cache:
         model.feature_cache = FeatureCache(args.cache)
     print(render(sweep(model, records, root=root, values=values, option=args.option),

@@ -55,3 +55,16 @@ def test_box_flip_is_swept_as_a_boolean_and_restored(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         hedge.main(["run.ckpt", "--data", "d", "--option", "box_flip", "--values", "0.5"])
     assert "box_flip values must be 0 or 1" in capsys.readouterr().err
+
+
+def test_a_shipped_name_is_loaded_as_the_shipped_weights(monkeypatch, capsys):
+    import medseg_r.model.shipped as shipped
+
+    loaded = []
+    monkeypatch.setattr(shipped, "shipped_names", lambda *a, **k: ["litemedsam_phantom_none"])
+    monkeypatch.setattr(shipped, "load_shipped", lambda name, **k: (loaded.append(name) or _Model(), {}))
+    monkeypatch.setattr(hedge, "read_dataset", lambda data, split: (["case"], "r"))
+    monkeypatch.setattr(hedge, "evaluate", lambda model, records, **kwargs: {
+        "overall": {"dice": 0.5, "hd95": None}, "subsets": {}})
+    assert hedge.main(["litemedsam_phantom_none", "--data", "d", "--option", "box_flip"]) == 0
+    assert loaded == ["litemedsam_phantom_none"] and "| 1 | 0.500 |" in capsys.readouterr().out
