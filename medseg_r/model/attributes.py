@@ -17,6 +17,10 @@ to the finding's location prior, when it chooses the lesion to box
 Codes never seen in a training label are ignored when scoring (the head knows nothing of them): a
 finding whose codes are all unseen, or that names none, is scored by location alone.
 
+Shape labels come only from lesions whose record does not say the image hides the shape
+(``shape_shown: false``): the phantom's shapes are radiologists' 3-D ratings, and most of its
+lesions are drawn too small, too blurred or with an outline too plain to show theirs.
+
 Label maps: ``[2, H, W]`` integers, channel 0 the texture code's index + 1, channel 1 the shape
 code's, 0 where no lesion is recorded (a lesion's box is filled; a smaller box is drawn over a
 larger one).
@@ -42,7 +46,8 @@ LIKELIHOOD_FLOOR = 0.1  # a cell's likelihood is FLOOR + (1 - FLOOR) * p(codes):
 def label_map(lesions: Iterable[Mapping], height: int, width: int) -> np.ndarray:
     """``[2, H, W]`` int64 label map (see the module doc) from lesion records with ``bbox``
     ``(x0, y0, x1, y1)`` (inclusive pixels), ``texture`` and ``shape`` (codes; an unknown or missing
-    code sets nothing in that channel)."""
+    code sets nothing in that channel; so does a shape the record marks ``shape_shown: false``, as
+    the phantom does for a rated shape its drawn outline does not show: such a label is noise)."""
     out = np.zeros((2, height, width), dtype=np.int64)
     boxed = []
     for lesion in lesions:
@@ -55,6 +60,8 @@ def label_map(lesions: Iterable[Mapping], height: int, width: int) -> np.ndarray
         ys, xs = slice(max(0, y0), max(0, y1 + 1)), slice(max(0, x0), max(0, x1 + 1))
         for channel, codes in ((0, TEXTURE_CODES), (1, SHAPE_CODES)):
             code = lesion.get("texture" if channel == 0 else "shape")
+            if channel == 1 and lesion.get("shape_shown") is False:
+                continue  # the record says the image does not show this shape: no label
             if code in codes:  # an unknown code leaves what a larger lesion's box wrote
                 out[channel, ys, xs] = codes.index(code) + 1
     return out

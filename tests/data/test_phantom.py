@@ -12,8 +12,8 @@ from medseg_r.data.phantom.generate import KINDS, case_kind, split_and_position
 from medseg_r.data.phantom.reports import KNOWN, NEW
 from medseg_r.report.parser import parse_report
 
-LESION_KEYS = {"side", "zone", "texture", "shape", "size_px", "size_mm", "area_px", "bbox",
-               "contrast", "cnr", "density", "lidc_annotation_id", "described", "role", "sentence",
+LESION_KEYS = {"side", "zone", "texture", "shape", "shape_shown", "size_px", "size_mm", "area_px",
+               "bbox", "contrast", "cnr", "density", "lidc_annotation_id", "described", "role", "sentence",
                "words", "tags"}
 ROW_KEYS = {"id", "image", "mask", "report", "split", "tags", "lesions", "kind", "phrasing",
             "oov_words", "incidental", "vessel_dots"}
@@ -173,6 +173,42 @@ def test_by_shape_cases_differ_only_in_shape(phantom):
             assert target["shape"] in finding.shape and other not in finding.shape
             assert finding.texture == [target["texture"]]
             assert finding.location.zones == [target["zone"]]
+
+
+def test_shape_shown_marks_the_lesions_whose_image_shows_their_rated_shape(phantom):
+    _, rows, _ = phantom
+    shown = hidden = 0
+    for row in rows:
+        for lesion in row["lesions"]:
+            if row["kind"] == "by_shape" and lesion in _look_alikes(row):
+                assert lesion["shape_shown"] is True, lesion  # built to show it
+            if lesion["shape_shown"]:
+                shown += 1
+                assert lesion["shape"] in ("round", "lobulated", "spiculated")
+                assert lesion["size_px"] >= 13 and lesion["texture"] != "ground_glass"
+            else:
+                hidden += 1
+    assert shown and hidden > shown  # most rated shapes are drawn too small or soft to show
+
+
+def test_shape_shown_follows_outline_size_and_edges():
+    from medseg_r.data.phantom.render import Lesion
+
+    def lesion(**kw):
+        base = dict(mask=np.zeros((256, 256), bool), side="right", zone="upper", texture="solid",
+                    shape="spiculated", ill_defined=False, size_px=20.0, density=1.0,
+                    annotation_id=1, outline_shape="spiculated")
+        return Lesion(**{**base, **kw})
+
+    assert lesion().shape_shown
+    assert not lesion(outline_shape=None).shape_shown  # the outline does not show it
+    assert not lesion(outline_shape="round").shape_shown
+    assert not lesion(size_px=10.0).shape_shown  # too small
+    assert lesion(size_px=26.0, mask=np.zeros((512, 512), bool)).shape_shown
+    assert not lesion(size_px=20.0, mask=np.zeros((512, 512), bool)).shape_shown  # 10 px at 256
+    assert not lesion(texture="ground_glass").shape_shown  # hazy edges
+    assert not lesion(ill_defined=True).shape_shown
+    assert lesion(ill_defined=True, texture="calcified").shape_shown  # calcified: always sharp
 
 
 def test_distractors_are_what_a_report_omits_or_names_as_not_the_target(phantom):

@@ -116,7 +116,8 @@ class Layout:
             return Lesion(mask=mask, side=side, zone=zone, texture=nodule.texture,
                           shape=nodule.shape, ill_defined=nodule.ill_defined,
                           size_px=float(size_px), density=1.0,
-                          annotation_id=nodule.annotation_id, role=role)
+                          annotation_id=nodule.annotation_id, role=role,
+                          outline_shape=shows_shape(nodule))
         return None
 
     def overlap_fraction(self, mask: np.ndarray) -> float:
