@@ -73,7 +73,9 @@ def lesions_found(cases: List[Dict[str, str]]) -> Optional[float]:
 
 
 OUTCOMES = ("found", "empty", "undescribed lesion", "another described lesion", "elsewhere")
-BY_PRIOR = ("by_location", "by_texture", "by_shape")
+# Each subset built for one prior, and the report cue that alone picks its target
+CUE_OF = {"by_location": "location", "by_texture": "texture", "by_shape": "shape"}
+BY_PRIOR = tuple(CUE_OF)
 
 
 def box_mask(shape, bbox) -> np.ndarray:
@@ -186,7 +188,7 @@ def outcome_table(outcomes: Dict[str, List[Dict[str, object]]], rows: List[str])
     return lines
 
 
-CUES = ("location", "texture", "shape")
+CUES = tuple(CUE_OF.values())
 
 
 def cue_read(lesion: Dict, findings, cue: str) -> Optional[bool]:

@@ -44,9 +44,8 @@ import torch
 from ..data.phantom.reports import KNOWN, NEW, TEST, format_location
 from ..io import atomic_write
 from ..report import parse_report
-from .breakdown import box_mask, find_runs
+from .breakdown import CUE_OF as CUES, box_mask, find_runs  # CUES: subset -> its cue
 
-CUES = {"by_location": "location", "by_texture": "texture", "by_shape": "shape"}
 # What a look-alike shares with the target in each subset (it differs in the cue)
 SAME = {"location": ("texture", "shape"), "texture": ("side", "zone"),
         "shape": ("side", "zone", "texture")}
