@@ -13,8 +13,8 @@ from medseg_r.data.phantom.reports import KNOWN, NEW
 from medseg_r.report.parser import parse_report
 
 LESION_KEYS = {"side", "zone", "texture", "shape", "shape_shown", "size_px", "size_mm", "area_px",
-               "bbox", "contrast", "cnr", "density", "lidc_annotation_id", "described", "role", "sentence",
-               "words", "tags"}
+               "bbox", "contrast", "cnr", "density", "lidc_annotation_id", "described", "role",
+               "sentence", "words", "tags"}
 ROW_KEYS = {"id", "image", "mask", "report", "split", "tags", "lesions", "kind", "phrasing",
             "oov_words", "incidental", "vessel_dots"}
 SIZE_WORDS = {w for bank in (KNOWN, NEW) for words in bank["size"].values() for w in words}

@@ -31,8 +31,9 @@ def test_label_map_fills_each_box_with_its_codes_smaller_on_top():
 
 def test_label_map_sets_no_shape_where_the_record_says_the_image_hides_it():
     lesions = [{"bbox": [0, 0, 3, 3], "texture": "solid", "shape": "round", "shape_shown": False},
-               {"bbox": [5, 5, 8, 8], "texture": "solid", "shape": "lobulated", "shape_shown": True},
-               {"bbox": [10, 10, 12, 12], "texture": "calcified", "shape": "oval"}]  # not said: kept
+               {"bbox": [5, 5, 8, 8], "texture": "solid", "shape": "lobulated",
+                "shape_shown": True},
+               {"bbox": [10, 10, 12, 12], "texture": "calcified", "shape": "oval"}]  # unsaid: kept
     labels = label_map(lesions, 16, 16)
     assert labels[0, 1, 1] == TEX["solid"] + 1 and labels[1, 1, 1] == 0
     assert labels[1, 6, 6] == SHP["lobulated"] + 1 and labels[1, 11, 11] == SHP["oval"] + 1

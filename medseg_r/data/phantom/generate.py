@@ -27,8 +27,8 @@ Lesion tags, whose union over the targets tags the case: ``small`` (< 0.5 % of t
 noise against the surrounding ring below 0.6); ``hilar_node`` marks a calcified hilar lymph node. A
 case with a lesion that is present but not a target is tagged ``distractor``.
 
-Texture and shape are the LIDC radiologists' ratings of the 3-D nodule. Most rated shapes do not show
-on the drawn outline (a few pixels across, soft-edged, or a contour that is plainly round); each
+Texture and shape are the LIDC radiologists' ratings of the 3-D nodule. Most rated shapes do not
+show on the drawn outline (a few pixels across, soft-edged, or a contour that is plainly round); each
 lesion's ``shape_shown`` says whether this one does (:attr:`.render.Lesion.shape_shown`; always true
 for the ``by_shape`` pairs), so that a model learning shapes from pixels is not taught noise.
 
@@ -154,7 +154,8 @@ def _lay_out(index: int, kind: str, seed: int, size: int, pool) -> tuple:
 def _record(lesion, mm_per_px: float, sentence, words) -> Dict:
     """The manifest entry of one lesion."""
     return {"side": lesion.side, "zone": lesion.zone, "texture": lesion.texture,
-            "shape": lesion.shape, "shape_shown": lesion.shape_shown, "size_px": round(lesion.size_px, 2),
+            "shape": lesion.shape, "shape_shown": lesion.shape_shown,
+            "size_px": round(lesion.size_px, 2),
             "size_mm": round(lesion.size_px * mm_per_px, 1), "area_px": int(lesion.mask.sum()),
             "bbox": lesion.bbox, "contrast": round(lesion.contrast, 4), "cnr": round(lesion.cnr, 3),
             "density": round(lesion.density, 4), "lidc_annotation_id": lesion.annotation_id,

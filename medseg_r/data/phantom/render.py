@@ -24,7 +24,8 @@ from scipy import ndimage
 
 from .sources import Nodule
 
-SHAPE_SHOWN_PX = 13.0  # below this size (at 256 px) an outline's shape is not told apart (by_shape's floor)
+# Below this size (at 256 px) an outline's shape is not told apart (by_shape's smallest lesions)
+SHAPE_SHOWN_PX = 13.0
 # Peak density range per texture before size scaling (lungs are about 0.1-0.3, mediastinum 0.7).
 TEXTURE_DENSITY = {"ground_glass": (0.075, 0.11), "part_solid": (0.11, 0.18),
                    "solid": (0.11, 0.19), "calcified": (0.22, 0.32), "cavitary": (0.15, 0.22)}
@@ -56,7 +57,8 @@ class Lesion:
         :data:`SHAPE_SHOWN_PX` across (at 256 px) and its edges are sharp (not ground-glass, not an
         ill-defined margin unless calcified). A rating the image does not show is label noise for
         a model that learns shapes from pixels (:func:`medseg_r.model.attributes.label_map`)."""
-        sharp = self.texture == "calcified" or (self.texture != "ground_glass" and not self.ill_defined)
+        sharp = self.texture == "calcified" or (self.texture != "ground_glass"
+                                                 and not self.ill_defined)
         big = self.size_px >= SHAPE_SHOWN_PX * self.mask.shape[0] / 256.0
         return self.outline_shape == self.shape and big and sharp
 
