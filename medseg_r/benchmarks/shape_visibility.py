@@ -9,7 +9,7 @@ localiser around it. It tells whether a shape choice is limited by the labels, b
 the model that reads it. Nothing of MedSeg-R is trained.
 
     python -m medseg_r.benchmarks.shape_visibility medseg_r_accuracy/data \
-        --extra medseg_r_accuracy/data_extra          # about 10 minutes on a 2-core CPU
+        --extra medseg_r_accuracy/data_extra  # 21 CPU-minutes (Intel Xeon, one thread)
 """
 from __future__ import annotations
 
