@@ -6,14 +6,11 @@ import pytest
 import torch
 
 from medseg_r.benchmarks import shape_visibility as sv
-from medseg_r.data.phantom import make_phantom
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory):
-    out = tmp_path_factory.mktemp("phantom")
-    make_phantom(str(out), n=60, seed=0, size=256, progress=False)
-    return out, sv.read_rows(str(out))
+def rows(phantom_256):
+    return phantom_256, sv.read_rows(str(phantom_256))
 
 
 def test_crop_is_centred_on_the_box_and_padded_at_the_edge():

@@ -21,9 +21,8 @@ SIZE_WORDS = {w for bank in (KNOWN, NEW) for words in bank["size"].values() for 
 
 
 @pytest.fixture(scope="module")
-def phantom(tmp_path_factory):
-    out = tmp_path_factory.mktemp("phantom")
-    make_phantom(str(out), n=60, seed=0, size=256, progress=False)
+def phantom(phantom_256):
+    out = phantom_256
     with open(out / "manifest.jsonl", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle]
     with open(out / "dataset.json", encoding="utf-8") as handle:
