@@ -233,18 +233,25 @@ def box_probability(logits: torch.Tensor, lesion: Dict, cue: str, code: str, siz
     return float(probs[ys, xs].mean())
 
 
+def picks_either(at_target: Callable[[str], float], at_other: Callable[[str], float],
+                 target_code: str, other_code: str) -> bool:
+    """Whether a reading (a code's probability at the target, ``at_target(code)``, and at its
+    look-alike) can pick either lesion by its code: the target's code is likelier at the target
+    than at the look-alike, and the look-alike's code the other way round."""
+    return (at_target(target_code) > at_other(target_code)
+            and at_other(other_code) > at_target(other_code))
+
+
 def tells_apart(logits: torch.Tensor, target: Dict, other: Dict, cue: str, size: int) -> bool:
     """Whether an attribute head's reading (logits ``[N_TEXTURE + N_SHAPE, h, w]``) can pick either
-    lesion by its ``cue`` code: the target's code is likelier at the target's box than at the
-    look-alike's, and the look-alike's code the other way round."""
-    mine = box_probability(logits, target, cue, str(target[cue]), size)
-    theirs = box_probability(logits, other, cue, str(target[cue]), size)
-    back = box_probability(logits, other, cue, str(other[cue]), size)
-    forth = box_probability(logits, target, cue, str(other[cue]), size)
-    return mine > theirs and back > forth
+    lesion by its ``cue`` code (:func:`picks_either`, on the mean probability over each box)."""
+    return picks_either(lambda code: box_probability(logits, target, cue, code, size),
+                        lambda code: box_probability(logits, other, cue, code, size),
+                        str(target[cue]), str(other[cue]))
 
 
-def _share(flags: Sequence[bool]) -> Optional[float]:
+def share(flags: Sequence[bool]) -> Optional[float]:
+    """The share of true ``flags`` (None without any)."""
     return sum(flags) / len(flags) if flags else None
 
 
@@ -276,13 +283,13 @@ def probe(model: Callable, pairs: Sequence[Dict[str, object]], root: str, batch_
         got = rows.get(subset, [])
         result[subset] = {
             "n": len(got),
-            "written_target": _share([a == "target" for a, _, _ in got]),
-            "swapped_look_alike": _share([b == "look-alike" for _, b, _ in got]),
-            "follows": _share([(a, b) == ("target", "look-alike") for a, b, _ in got]),
-            "reverse": _share([(a, b) == ("look-alike", "target") for a, b, _ in got]),
-            "same_pick": _share([a == b and a in ("target", "look-alike") for a, b, _ in got]),
-            "both": _share([a == "both" or b == "both" for a, b, _ in got]),
-            "head_tells_apart": _share([c for _, _, c in got if c is not None])}
+            "written_target": share([a == "target" for a, _, _ in got]),
+            "swapped_look_alike": share([b == "look-alike" for _, b, _ in got]),
+            "follows": share([(a, b) == ("target", "look-alike") for a, b, _ in got]),
+            "reverse": share([(a, b) == ("look-alike", "target") for a, b, _ in got]),
+            "same_pick": share([a == b and a in ("target", "look-alike") for a, b, _ in got]),
+            "both": share([a == "both" or b == "both" for a, b, _ in got]),
+            "head_tells_apart": share([c for _, _, c in got if c is not None])}
     return result
 
 
