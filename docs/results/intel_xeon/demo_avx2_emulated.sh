@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# AVX2 emulation on an AVX512/AMX Xeon: PyTorch's ATen kernels, oneDNN and MKL capped at AVX2.
+# Times the README's first command on a clean clone, then the demo again (cache on disk).
+set -euo pipefail
+export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+rm -rf /work/timing/clone && git clone -q /work/main /work/timing/clone && cd /work/timing/clone
+git log --oneline -1
+lscpu | grep -E "Model name"
+s=$(date +%s.%N)
+python3 -m venv .venv && .venv/bin/pip install -q -c constraints.txt -e . && .venv/bin/medseg-r demo
+e=$(date +%s.%N); echo "FIRST (install + demo, empty folder): $(echo "$e - $s" | bc) s"
+.venv/bin/python -c "import torch; print('torch cpu capability:', torch.backends.cpu.get_cpu_capability())"
+s=$(date +%s.%N)
+.venv/bin/medseg-r demo
+e=$(date +%s.%N); echo "SECOND (demo, data and encoded images on disk): $(echo "$e - $s" | bc) s"
