@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # AVX2 emulation on an AVX512/AMX Xeon: PyTorch's ATen kernels, oneDNN and MKL capped at AVX2.
 # Times the README's first command on a clean clone, then the demo again (cache on disk).
+# Usage: demo_avx2_emulated.sh [REPO (default: this checkout)] [CLONE_DIR (default: a new temp dir)]
 set -euo pipefail
 export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
-rm -rf /work/timing/clone && git clone -q /work/main /work/timing/clone && cd /work/timing/clone
+repo=${1:-$(git -C "$(dirname "$0")" rev-parse --show-toplevel)}
+clone=${2:-$(mktemp -d)/clone}
+rm -rf "$clone" && git clone -q "$repo" "$clone" && cd "$clone"
 git log --oneline -1
 lscpu | grep -E "Model name"
 s=$(date +%s.%N)
