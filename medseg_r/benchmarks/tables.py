@@ -21,8 +21,13 @@ def mean_std(values: List[Optional[float]]) -> Dict[str, Optional[float]]:
 
 
 def aggregate(per_seed: List[Dict[str, object]]) -> Dict[str, object]:
+    """Mean and spread over seeds of one row's summaries, with each seed's own Dice overall and per
+    subset (``seeds`` names them, in the order of the lists; ``None`` for a run without a seed)."""
     dice = [s["overall"]["dice"] for s in per_seed]
-    out = {"dice_per_seed": dice,
+    out = {"seeds": [s.get("seed") for s in per_seed],
+           "dice_per_seed": dice,
+           "subsets_per_seed": {sub: [s["subsets"].get(sub, {}).get("dice") for s in per_seed]
+                                for sub in SUBSETS},
            "dice_median": float(np.median([d for d in dice if d is not None])) if any(
                d is not None for d in dice) else None,
            "overall": {k: mean_std([s["overall"][k] for s in per_seed]) for k in ("dice", "iou", "hd95")},

@@ -49,6 +49,31 @@ def test_margins_pair_runs_by_their_seed_and_show_what_is_missing():
                     "by_location seed 1 +0.500, seed 0 - (median +0.500)")
 
 
+def test_aggregate_keeps_each_seed_s_own_subset_dice():
+    runs = [dict(_seed(0.6, 0.7), seed=1), dict(_seed(0.5, None), seed=2)]
+    agg = aggregate(runs)
+    assert agg["seeds"] == [1, 2] and agg["dice_per_seed"] == [0.6, 0.5]
+    assert agg["subsets_per_seed"]["by_location"] == [0.7, None]  # no score: None, not 0
+    assert agg["subsets_per_seed"]["small"] == [None, None]
+    assert agg["subsets"]["by_location"] == {"mean": 0.7, "std": None}
+
+
+def test_render_prints_each_ablation_s_loss_seed_by_seed():
+    from argparse import Namespace
+
+    from medseg_r.benchmarks.accuracy import render
+
+    per_seed = {"medseg_r_attr": [dict(_seed(0.6, 0.7), seed=s) for s in (1, 2)],
+                "medseg_r_attr_no_spatial_attention": [dict(_seed(0.5, 0.4), seed=1),
+                                                       dict(_seed(0.55, 0.6), seed=2)]}
+    results = {name: aggregate(runs) for name, runs in per_seed.items()}
+    args = Namespace(epochs=6, sam_tiny_epochs=6, n=2000, seeds=[1, 2])
+    text = render(results, per_seed, args)
+    assert ("medseg_r_attr - medseg_r_attr_no_spatial_attention, Dice per seed: overall seed 1 "
+            "+0.100, seed 2 +0.050 (median +0.075); by_location seed 1 +0.300, seed 2 +0.100 "
+            "(median +0.200); by_texture seed 1 -, seed 2 -") in text
+
+
 def test_table_prints_the_training_fit_beside_the_test_dice():
     seeds = [dict(_seed(0.3, 0.2), train_fit={"n": 4, "dice": d}) for d in (0.5, 0.7)]
     agg = aggregate(seeds)
