@@ -43,9 +43,10 @@ from .prompt_rows import oracle_box, zone_box
 from .tables import aggregate, margins, subset_table, table
 
 UNTRAINED = {"litemedsam_oracle_box": oracle_box, "zone_box": zone_box}
-# each ablation's loss against its full model, seed by seed: overall and on the subsets built for
-# the modules
-ABLATION_MARGINS = ("overall", "by_location", "by_texture", "by_shape", "small")
+# the subsets the perceptual modules are built for: each ablation's Dice on them, and its loss
+# against its full model seed by seed (overall too)
+ABLATION_SUBSETS = ("by_location", "by_texture", "by_shape", "small")
+ABLATION_MARGINS = ("overall",) + ABLATION_SUBSETS
 EXTRA_SEED = 2  # the generation of the extra training cases (seed 0: the benchmark's; 1: the demo's)
 DEFAULT_ROWS = ["medseg_r_attr", "none_attr", "text_token_attr", "medseg_r_attr_no_spatial_attention",
                 "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable",
@@ -302,15 +303,13 @@ def render(results, per_seed_of, args) -> str:
     ablations = [r for r in ABLATION_SUBSET if r in results]
     if ablations and "medseg_r" in results:
         parts += ["Ablations, Dice on the subset each module is built for (MedSeg-R minus ablation):",
-                  subset_table(results, ["medseg_r"] + ablations,
-                               ["by_location", "by_texture", "by_shape", "small"]), "",
+                  subset_table(results, ["medseg_r"] + ablations, ABLATION_SUBSETS), "",
                   margins(per_seed_of, ablations, ABLATION_MARGINS), ""]
     for variant, own in VARIANT_ABLATIONS.items():
         present = [r for r in own if r in results]
         if variant in results and present:
             parts += [f"Ablations of {variant} ({ROWS[variant].what}; {variant} minus ablation):",
-                      subset_table(results, [variant] + present,
-                                   ["by_location", "by_texture", "by_shape", "small"]), "",
+                      subset_table(results, [variant] + present, ABLATION_SUBSETS), "",
                       margins(per_seed_of, present, ABLATION_MARGINS, medseg=variant), ""]
     phrasing = [r for r in results if results[r]["subsets"].get("phrasing_new", {}).get("mean")
                 is not None]

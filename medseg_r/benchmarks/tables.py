@@ -24,15 +24,14 @@ def aggregate(per_seed: List[Dict[str, object]]) -> Dict[str, object]:
     """Mean and spread over seeds of one row's summaries, with each seed's own Dice overall and per
     subset (``seeds`` names them, in the order of the lists; ``None`` for a run without a seed)."""
     dice = [s["overall"]["dice"] for s in per_seed]
+    by_subset = {sub: [_dice(s, sub) for s in per_seed] for sub in SUBSETS}
     out = {"seeds": [s.get("seed") for s in per_seed],
            "dice_per_seed": dice,
-           "subsets_per_seed": {sub: [s["subsets"].get(sub, {}).get("dice") for s in per_seed]
-                                for sub in SUBSETS},
+           "subsets_per_seed": by_subset,
            "dice_median": float(np.median([d for d in dice if d is not None])) if any(
                d is not None for d in dice) else None,
            "overall": {k: mean_std([s["overall"][k] for s in per_seed]) for k in ("dice", "iou", "hd95")},
-           "subsets": {sub: mean_std([s["subsets"].get(sub, {}).get("dice") for s in per_seed])
-                       for sub in SUBSETS},
+           "subsets": {sub: mean_std(values) for sub, values in by_subset.items()},
            "subset_n": {sub: per_seed[0]["subsets"].get(sub, {}).get("n") for sub in SUBSETS},
            "negative_fp_rate": mean_std([s["negative_fp_rate"] for s in per_seed]),
            "small_sensitivity": mean_std([s["overall"]["small_sensitivity"] for s in per_seed])}
