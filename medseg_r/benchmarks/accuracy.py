@@ -47,6 +47,9 @@ UNTRAINED = {"litemedsam_oracle_box": oracle_box, "zone_box": zone_box}
 # against its full model seed by seed (overall too)
 ABLATION_SUBSETS = ("by_location", "by_texture", "by_shape", "small")
 ABLATION_MARGINS = ("overall",) + ABLATION_SUBSETS
+# each MedSeg-R row and the baselines of the same architecture it is compared with, seed by seed
+FAMILIES = {"medseg_r": ("none", "text_token"), "medseg_r_attr": ("none_attr", "text_token_attr"),
+            "sam_tiny_medseg_r": ("sam_tiny_none", "sam_tiny_text_token")}
 EXTRA_SEED = 2  # the generation of the extra training cases (seed 0: the benchmark's; 1: the demo's)
 DEFAULT_ROWS = ["medseg_r_attr", "none_attr", "text_token_attr", "medseg_r_attr_no_spatial_attention",
                 "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable",
@@ -294,21 +297,16 @@ def render(results, per_seed_of, args) -> str:
     parts = [f"Phantom test split; LiteMedSAM rows: {args.epochs} epochs, sam_tiny rows: "
              f"{args.sam_tiny_epochs} epochs; {args.n} cases; seeds {args.seeds}; mean±std over seeds.",
              "", table(results), ""]
-    for family in ("", "_attr"):  # each MedSeg-R row against its own like-for-like baselines
-        text = margins(per_seed_of, (f"none{family}", f"text_token{family}"),
-                       ("overall", "small", "by_location", "by_texture", "by_shape"),
-                       medseg=f"medseg_r{family}")
+    for medseg, baselines in FAMILIES.items():  # each MedSeg-R row against its like-for-like baselines
+        text = margins(per_seed_of, baselines, ("overall", "small", "by_location", "by_texture",
+                                                "by_shape"), medseg=medseg)
         if text:
             parts += [text, ""]
-    ablations = [r for r in ABLATION_SUBSET if r in results]
-    if ablations and "medseg_r" in results:
-        parts += ["Ablations, Dice on the subset each module is built for (MedSeg-R minus ablation):",
-                  subset_table(results, ["medseg_r"] + ablations, ABLATION_SUBSETS), "",
-                  margins(per_seed_of, ablations, ABLATION_MARGINS), ""]
-    for variant, own in VARIANT_ABLATIONS.items():
+    for variant, own in {"medseg_r": list(ABLATION_SUBSET), **VARIANT_ABLATIONS}.items():
         present = [r for r in own if r in results]
         if variant in results and present:
-            parts += [f"Ablations of {variant} ({ROWS[variant].what}; {variant} minus ablation):",
+            parts += [f"Ablations of {variant} ({ROWS[variant].what}), Dice on the subset each module "
+                      f"is built for; {variant} minus ablation:",
                       subset_table(results, [variant] + present, ABLATION_SUBSETS), "",
                       margins(per_seed_of, present, ABLATION_MARGINS, medseg=variant), ""]
     phrasing = [r for r in results if results[r]["subsets"].get("phrasing_new", {}).get("mean")

@@ -74,6 +74,22 @@ def test_render_prints_each_ablation_s_loss_seed_by_seed():
             "(median +0.200); by_texture seed 1 -, seed 2 -") in text
 
 
+def test_render_compares_each_family_with_its_own_baselines():
+    from argparse import Namespace
+
+    from medseg_r.benchmarks.accuracy import FAMILIES, render
+
+    per_seed = {"sam_tiny_medseg_r": [dict(_seed(0.3, 0.4), seed=0)],
+                "sam_tiny_none": [dict(_seed(0.2, 0.1), seed=0)],
+                "none_attr": [dict(_seed(0.1, 0.1), seed=0)]}
+    results = {name: aggregate(runs) for name, runs in per_seed.items()}
+    text = render(results, per_seed, Namespace(epochs=6, sam_tiny_epochs=6, n=2000, seeds=[0]))
+    assert ("sam_tiny_medseg_r - sam_tiny_none, Dice per seed: overall seed 0 +0.100 (median "
+            "+0.100); small seed 0 -; by_location seed 0 +0.300") in text
+    assert "- none_attr" not in text  # a baseline is compared with its own family's MedSeg-R only
+    assert all(m.replace("medseg_r", "none") == b[0] for m, b in FAMILIES.items())
+
+
 def test_table_prints_the_training_fit_beside_the_test_dice():
     seeds = [dict(_seed(0.3, 0.2), train_fit={"n": 4, "dice": d}) for d in (0.5, 0.7)]
     agg = aggregate(seeds)
