@@ -33,8 +33,7 @@ import torch
 
 from ..data.phantom import make_phantom
 from ..data.readers import read_dataset
-from ..engine.comparison import (ABLATION_SUBSET, ROWS, VARIANT_ABLATIONS, attach_cache, describe,
-                                 parameters, train_row)
+from ..engine.comparison import ABLATIONS, ROWS, attach_cache, describe, parameters, train_row
 from ..engine.evaluate import evaluate
 from ..report.vocab import env_packs
 from ..io import atomic_write
@@ -43,16 +42,17 @@ from .prompt_rows import oracle_box, zone_box
 from .tables import aggregate, margins, subset_table, table
 
 UNTRAINED = {"litemedsam_oracle_box": oracle_box, "zone_box": zone_box}
-# the subsets the perceptual modules are built for: each ablation's Dice on them, and its loss
-# against its full model seed by seed (overall too)
+# the subsets the perceptual modules are built for (and small lesions): each ablation's Dice on
+# them, and its loss against its full model seed by seed (overall too); the same margins for each
+# MedSeg-R row against its baselines
 ABLATION_SUBSETS = ("by_location", "by_texture", "by_shape", "small")
-ABLATION_MARGINS = ("overall",) + ABLATION_SUBSETS
+MARGINS = ("overall",) + ABLATION_SUBSETS
 # each MedSeg-R row and the baselines of the same architecture it is compared with, seed by seed
 FAMILIES = {"medseg_r": ("none", "text_token"), "medseg_r_attr": ("none_attr", "text_token_attr"),
             "sam_tiny_medseg_r": ("sam_tiny_none", "sam_tiny_text_token")}
 EXTRA_SEED = 2  # the generation of the extra training cases (seed 0: the benchmark's; 1: the demo's)
 DEFAULT_ROWS = ["medseg_r_attr", "none_attr", "text_token_attr", "medseg_r_attr_no_spatial_attention",
-                "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable",
+                "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable", "medseg_r_attr_no_location_map",
                 "medseg_r", "none", "text_token", "no_spatial_attention", "no_dynamic_conv",
                 "no_deformable", "no_location_map", "embedding_head", "early_injection",
                 "box_decoder_finetune", "dense_token_prompts",
@@ -298,22 +298,22 @@ def render(results, per_seed_of, args) -> str:
              f"{args.sam_tiny_epochs} epochs; {args.n} cases; seeds {args.seeds}; mean±std over seeds.",
              "", table(results), ""]
     for medseg, baselines in FAMILIES.items():  # each MedSeg-R row against its like-for-like baselines
-        text = margins(per_seed_of, baselines, ("overall", "small", "by_location", "by_texture",
-                                                "by_shape"), medseg=medseg)
+        text = margins(per_seed_of, baselines, MARGINS, medseg=medseg)
         if text:
             parts += [text, ""]
-    for variant, own in {"medseg_r": list(ABLATION_SUBSET), **VARIANT_ABLATIONS}.items():
+    for variant, own in ABLATIONS.items():
         present = [r for r in own if r in results]
         if variant in results and present:
             parts += [f"Ablations of {variant} ({ROWS[variant].what}), Dice on the subset each module "
                       f"is built for; {variant} minus ablation:",
-                      subset_table(results, [variant] + present, ABLATION_SUBSETS), "",
-                      margins(per_seed_of, present, ABLATION_MARGINS, medseg=variant), ""]
+                      subset_table(results, [variant] + present, ABLATION_SUBSETS, own=own), "",
+                      margins(per_seed_of, present, MARGINS, medseg=variant), ""]
     phrasing = [r for r in results if results[r]["subsets"].get("phrasing_new", {}).get("mean")
                 is not None]
     if phrasing:
         parts += ["Phrasing split of the test set:",
-                  subset_table(results, phrasing, ["phrasing_new", "phrasing_known"]), ""]
+                  subset_table(results, phrasing, ["phrasing_new", "phrasing_known"], compare=False),
+                  ""]
     g = results.get("medseg_r", {}).get("generalisation_dice")
     if g and g["mean"] is not None:
         base = results["medseg_r"]["overall"]["dice"]["mean"]

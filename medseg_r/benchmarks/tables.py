@@ -73,9 +73,13 @@ def table(results: Dict[str, Dict[str, object]], subsets: Sequence[str] = MAIN_S
 
 
 def subset_table(results: Dict[str, Dict[str, object]], names: Sequence[str],
-                 subsets: Sequence[str]) -> str:
-    """Dice per subset (with n) for some rows, and each row's difference from the first."""
+                 subsets: Sequence[str], *, compare: bool = True,
+                 own: Optional[Dict[str, str]] = None) -> str:
+    """Dice per subset (with n) for some rows. ``compare``: each row's difference from the first
+    (a full model and its ablations; leave it off for rows that are not variants of the first).
+    ``own``: the subset each row is built for, named beside the row and its cell in bold."""
     first = results[names[0]]
+    own = own or {}
     n = {s: first.get("subset_n", {}).get(s) for s in subsets}
     head = [f"{s} (n={n[s]})" for s in subsets]
     lines = ["| row | " + " | ".join(head) + " |", "|---" * (len(subsets) + 1) + "|"]
@@ -85,10 +89,12 @@ def subset_table(results: Dict[str, Dict[str, object]], names: Sequence[str],
             value = results[name]["subsets"].get(s)
             cell = fmt(value)
             base = first["subsets"].get(s)
-            if name != names[0] and value and value["mean"] is not None and base["mean"] is not None:
+            if (compare and name != names[0] and value and value["mean"] is not None and base
+                    and base["mean"] is not None):
                 cell += f" ({base['mean'] - value['mean']:+.3f})"
-            cells.append(cell)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            cells.append(f"**{cell}**" if own.get(name) == s else cell)
+        label = f"{name} (built for {own[name]})" if name in own else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

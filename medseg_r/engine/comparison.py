@@ -89,6 +89,9 @@ ROWS: Dict[str, Row] = {
                                          batch_size=16, what="ablation of medseg_r_attr"),
     "medseg_r_attr_no_deformable": Row(options={**ATTR, "priors": "structured", "deformable": False},
                                        batch_size=16, what="ablation of medseg_r_attr"),
+    "medseg_r_attr_no_location_map": Row(options={**ATTR, "priors": "structured",
+                                                  "location_map": False},
+                                         batch_size=16, what="ablation of medseg_r_attr"),
     "embedding_head": Row(options=LATE, what="MedSeg-R with the box head on the cached, modulated "
                                              "image embedding (trained on the seed-0 cases only)"),
     "fine_head": Row(options={**LATE, "box_modulation": "fine"},
@@ -110,14 +113,18 @@ ROWS: Dict[str, Row] = {
     "sam_tiny_text_token": Row(backbone="sam_tiny", options={"freeze": "none", "priors": "text_token"},
                                objective="segmentation", cached=False, img_size=256, what="SAM-tiny"),
 }
-# The rows whose module is built to pick the lesion in each subset (issue: "subsets that need each prior")
-ABLATION_SUBSET = {"no_spatial_attention": "by_location", "no_location_map": "by_location",
-                   "no_dynamic_conv": "by_texture", "no_deformable": "by_shape"}
-# Variants of MedSeg-R with ablations of their own: each is compared with its own variant
-VARIANT_ABLATIONS = {"fine_head": ["fine_head_no_deformable"],
-                     "medseg_r_attr": ["medseg_r_attr_no_spatial_attention",
-                                       "medseg_r_attr_no_dynamic_conv",
-                                       "medseg_r_attr_no_deformable"]}
+# Each MedSeg-R variant's ablations (one module switched off, all else equal), each with the test
+# subset its module is built for (issue: "subsets that need each prior"): the location map and the
+# spatial attention pick the named zone, dynamic convolution the texture, deformable sampling the shape
+ABLATIONS: Dict[str, Dict[str, str]] = {
+    "medseg_r": {"no_spatial_attention": "by_location", "no_location_map": "by_location",
+                 "no_dynamic_conv": "by_texture", "no_deformable": "by_shape"},
+    "medseg_r_attr": {"medseg_r_attr_no_spatial_attention": "by_location",
+                      "medseg_r_attr_no_location_map": "by_location",
+                      "medseg_r_attr_no_dynamic_conv": "by_texture",
+                      "medseg_r_attr_no_deformable": "by_shape"},
+    "fine_head": {"fine_head_no_deformable": "by_shape"},
+}
 
 
 def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_size: int = 8,

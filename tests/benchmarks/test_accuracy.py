@@ -72,6 +72,9 @@ def test_render_prints_each_ablation_s_loss_seed_by_seed():
     assert ("medseg_r_attr - medseg_r_attr_no_spatial_attention, Dice per seed: overall seed 1 "
             "+0.100, seed 2 +0.050 (median +0.075); by_location seed 1 +0.300, seed 2 +0.100 "
             "(median +0.200); by_texture seed 1 -, seed 2 -") in text
+    # the ablation's row names the subset its module is built for and marks its cell there
+    assert ("| medseg_r_attr_no_spatial_attention (built for by_location) | **0.500±0.141 (+0.200)** "
+            "| - |") in text
 
 
 def test_render_compares_each_family_with_its_own_baselines():
@@ -85,7 +88,7 @@ def test_render_compares_each_family_with_its_own_baselines():
     results = {name: aggregate(runs) for name, runs in per_seed.items()}
     text = render(results, per_seed, Namespace(epochs=6, sam_tiny_epochs=6, n=2000, seeds=[0]))
     assert ("sam_tiny_medseg_r - sam_tiny_none, Dice per seed: overall seed 0 +0.100 (median "
-            "+0.100); small seed 0 -; by_location seed 0 +0.300") in text
+            "+0.100); by_location seed 0 +0.300") in text
     assert "- none_attr" not in text  # a baseline is compared with its own family's MedSeg-R only
     assert all(m.replace("medseg_r", "none") == b[0] for m, b in FAMILIES.items())
 
@@ -284,9 +287,19 @@ def test_main_keys_scores_on_the_code_it_started_with(monkeypatch, tmp_path):
 
 def test_the_default_rows_are_known_and_hold_the_shipped_architecture_with_its_ablations():
     from medseg_r.benchmarks.accuracy import DEFAULT_ROWS, UNTRAINED
-    from medseg_r.engine.comparison import ROWS, VARIANT_ABLATIONS
+    from medseg_r.engine.comparison import ABLATIONS, ROWS
 
     assert all(row in ROWS or row in UNTRAINED for row in DEFAULT_ROWS)
     assert len(set(DEFAULT_ROWS)) == len(DEFAULT_ROWS)
-    shipped = ["medseg_r_attr", "none_attr", "text_token_attr"] + VARIANT_ABLATIONS["medseg_r_attr"]
+    shipped = ["medseg_r_attr", "none_attr", "text_token_attr"] + list(ABLATIONS["medseg_r_attr"])
     assert set(shipped) <= set(DEFAULT_ROWS)
+
+
+def test_subset_table_diffs_against_the_first_row_only_when_asked():
+    from medseg_r.benchmarks.tables import subset_table
+
+    results = {name: aggregate([dict(_seed(d, d), subsets={"phrasing_new": {"dice": d, "n": 5}})])
+               for name, d in (("medseg_r_attr", 0.6), ("none", 0.4))}
+    compared = subset_table(results, ["medseg_r_attr", "none"], ["phrasing_new"])
+    plain = subset_table(results, ["medseg_r_attr", "none"], ["phrasing_new"], compare=False)
+    assert "(+0.200)" in compared and "(+" not in plain and "| none | 0.400 |" in plain

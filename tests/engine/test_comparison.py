@@ -47,10 +47,10 @@ def test_the_attribute_rows_differ_only_in_what_they_read():
 
 
 def test_each_ablation_switches_off_one_module_of_its_own_base():
-    from medseg_r.engine.comparison import ABLATION_SUBSET, VARIANT_ABLATIONS
+    from medseg_r.engine.comparison import ABLATIONS
 
-    pairs = [("medseg_r", name) for name in ABLATION_SUBSET]
-    pairs += [(base, name) for base, names in VARIANT_ABLATIONS.items() for name in names]
+    pairs = [(base, name) for base, names in ABLATIONS.items() for name in names]
+    assert {"medseg_r", "medseg_r_attr"} <= set(ABLATIONS)
     for base, name in pairs:
         options, own = dict(ROWS[name].options), dict(ROWS[base].options)
         switched = {k for k in set(options) | set(own) if options.get(k) != own.get(k)}
@@ -59,3 +59,15 @@ def test_each_ablation_switches_off_one_module_of_its_own_base():
         assert options[key] is False and own.get(key, True) is not False, (name, key)
         assert (ROWS[name].batch_size, ROWS[name].objective, ROWS[name].lr, ROWS[name].shift) == (
             ROWS[base].batch_size, ROWS[base].objective, ROWS[base].lr, ROWS[base].shift)
+
+
+def test_each_ablation_names_a_subset_its_module_is_built_for():
+    from medseg_r.engine.evaluate import SUBSETS
+    from medseg_r.engine.comparison import ABLATIONS
+
+    built_for = {"spatial_attention": "by_location", "location_map": "by_location",
+                 "dynamic_conv": "by_texture", "deformable": "by_shape"}
+    for base, own in ABLATIONS.items():
+        for name, subset in own.items():
+            (switched,) = [k for k, v in ROWS[name].options.items() if v is False]
+            assert subset == built_for[switched] and subset in SUBSETS, (name, subset)
