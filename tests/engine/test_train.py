@@ -117,9 +117,15 @@ def _weights_after_three_steps(data, out, deterministic):
 def test_cpu_training_repeats_exactly(tiny_phantom, tmp_path):
     # At 256 px SAM's global-attention blocks look up relative positions on a 32x32 grid; without
     # deterministic kernels the multi-threaded backward of that lookup sums in a varying order.
-    torch.set_num_threads(max(2, torch.get_num_threads()))
-    a = _weights_after_three_steps(tiny_phantom, str(tmp_path / "a"), None)
-    b = _weights_after_three_steps(tiny_phantom, str(tmp_path / "b"), None)
+    # (the thread count is restored afterwards: a later test compares this process's masks with a
+    # server's, bit for bit, and a changed count changes the sums' order)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        a = _weights_after_three_steps(tiny_phantom, str(tmp_path / "a"), None)
+        b = _weights_after_three_steps(tiny_phantom, str(tmp_path / "b"), None)
+    finally:
+        torch.set_num_threads(threads)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
