@@ -52,7 +52,8 @@ FAMILIES = {"medseg_r": ("none", "text_token"), "medseg_r_attr": ("none_attr", "
             "sam_tiny_medseg_r": ("sam_tiny_none", "sam_tiny_text_token")}
 EXTRA_SEED = 2  # the generation of the extra training cases (seed 0: the benchmark's; 1: the demo's)
 DEFAULT_ROWS = ["medseg_r_attr", "none_attr", "text_token_attr", "medseg_r_attr_no_spatial_attention",
-                "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable", "medseg_r_attr_no_location_map",
+                "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable",
+                "medseg_r_attr_no_location_map",
                 "medseg_r", "none", "text_token", "no_spatial_attention", "no_dynamic_conv",
                 "no_deformable", "no_location_map", "embedding_head", "early_injection",
                 "box_decoder_finetune", "dense_token_prompts",
