@@ -23,7 +23,9 @@ class ModelOptions:
             token).
         spatial_attention, dynamic_conv, deformable: each perceptual module on or off (location,
             texture, shape).
-        location_map: feed the rasterised location map to spatial attention and the dense prompt.
+        location_map: feed the rasterised location map to spatial attention, the dense prompt and
+            the image localiser's per-finding box choice (off: a flat map; the zone then reaches
+            the model only through the location token).
         decoder_prior: how the priors reach the mask decoder: ``both`` (dense + token), ``dense``,
             ``token``, ``extra_token`` or ``none`` (see :mod:`medseg_r.model.decoder_prompts`).
         inject_at: encoder sites to modulate; ``None``: the adapter's early default (patch embedding
