@@ -33,7 +33,8 @@ import torch
 
 from ..data.phantom import make_phantom
 from ..data.readers import read_dataset
-from ..engine.comparison import ABLATIONS, ROWS, attach_cache, describe, parameters, train_row
+from ..engine.comparison import (ABLATIONS, ROWS, attach_cache, built_for, describe, parameters,
+                                 train_row)
 from ..engine.evaluate import evaluate
 from ..report.vocab import env_packs
 from ..io import atomic_write
@@ -307,7 +308,8 @@ def render(results, per_seed_of, args) -> str:
         if variant in results and present:
             parts += [f"Ablations of {variant} ({ROWS[variant].what}), Dice on the subset each module "
                       f"is built for; {variant} minus ablation:",
-                      subset_table(results, [variant] + present, ABLATION_SUBSETS, own=own), "",
+                      subset_table(results, [variant] + present, ABLATION_SUBSETS,
+                                   own={r: built_for(r) for r in present}), "",
                       margins(per_seed_of, present, MARGINS, medseg=variant), ""]
     phrasing = [r for r in results if results[r]["subsets"].get("phrasing_new", {}).get("mean")
                 is not None]

@@ -113,18 +113,24 @@ ROWS: Dict[str, Row] = {
     "sam_tiny_text_token": Row(backbone="sam_tiny", options={"freeze": "none", "priors": "text_token"},
                                objective="segmentation", cached=False, img_size=256, what="SAM-tiny"),
 }
-# Each MedSeg-R variant's ablations (one module switched off, all else equal), each with the test
-# subset its module is built for (issue: "subsets that need each prior"): the location map and the
-# spatial attention pick the named zone, dynamic convolution the texture, deformable sampling the shape
-ABLATIONS: Dict[str, Dict[str, str]] = {
-    "medseg_r": {"no_spatial_attention": "by_location", "no_location_map": "by_location",
-                 "no_dynamic_conv": "by_texture", "no_deformable": "by_shape"},
-    "medseg_r_attr": {"medseg_r_attr_no_spatial_attention": "by_location",
-                      "medseg_r_attr_no_location_map": "by_location",
-                      "medseg_r_attr_no_dynamic_conv": "by_texture",
-                      "medseg_r_attr_no_deformable": "by_shape"},
-    "fine_head": {"fine_head_no_deformable": "by_shape"},
+# The test subset each switchable part is built for (issue: "subsets that need each prior"): the
+# location map and the spatial attention pick the named zone, dynamic convolution the texture,
+# deformable sampling the shape
+BUILT_FOR = {"spatial_attention": "by_location", "location_map": "by_location",
+             "dynamic_conv": "by_texture", "deformable": "by_shape"}
+# Each MedSeg-R variant's ablations: one part switched off (its option False), all else equal
+ABLATIONS: Dict[str, List[str]] = {
+    "medseg_r": ["no_spatial_attention", "no_location_map", "no_dynamic_conv", "no_deformable"],
+    "medseg_r_attr": ["medseg_r_attr_no_spatial_attention", "medseg_r_attr_no_location_map",
+                      "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable"],
+    "fine_head": ["fine_head_no_deformable"],
 }
+
+
+def built_for(ablation: str) -> str:
+    """The subset the part an ablation row switches off is built for."""
+    (switched,) = [k for k, v in ROWS[ablation].options.items() if v is False and k in BUILT_FOR]
+    return BUILT_FOR[switched]
 
 
 def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_size: int = 8,
