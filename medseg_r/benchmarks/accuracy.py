@@ -33,8 +33,8 @@ import torch
 
 from ..data.phantom import make_phantom
 from ..data.readers import read_dataset
-from ..engine.comparison import (ABLATIONS, ROWS, attach_cache, built_for, describe, parameters,
-                                 train_row)
+from ..engine.comparison import (ABLATIONS, ROWS, VARIANTS, attach_cache, built_for, describe,
+                                 parameters, train_row)
 from ..engine.evaluate import evaluate
 from ..report.vocab import env_packs
 from ..io import atomic_write
@@ -303,6 +303,9 @@ def render(results, per_seed_of, args) -> str:
         text = margins(per_seed_of, baselines, MARGINS, medseg=medseg)
         if text:
             parts += [text, ""]
+    for variant, base in VARIANTS.items():  # a variant against the row it adds a mechanism to
+        if variant in results and base in results:
+            parts += [margins(per_seed_of, [base], MARGINS, medseg=variant), ""]
     for variant, own in ABLATIONS.items():
         present = [r for r in own if r in results]
         if variant in results and present:

@@ -92,6 +92,13 @@ ROWS: Dict[str, Row] = {
     "medseg_r_attr_no_location_map": Row(options={**ATTR, "priors": "structured",
                                                   "location_map": False},
                                          batch_size=16, what="ablation of medseg_r_attr"),
+    "medseg_r_attr_positional_keys": Row(
+        options={**ATTR, "priors": "structured", "positional_keys": True}, batch_size=16,
+        what="medseg_r_attr whose spatial-attention and finding-match keys also carry each cell's "
+             "position (positional_keys; a variant: the baselines were not given them)"),
+    "medseg_r_attr_positional_keys_no_location_map": Row(
+        options={**ATTR, "priors": "structured", "positional_keys": True, "location_map": False},
+        batch_size=16, what="ablation of medseg_r_attr_positional_keys"),
     "embedding_head": Row(options=LATE, what="MedSeg-R with the box head on the cached, modulated "
                                              "image embedding (trained on the seed-0 cases only)"),
     "fine_head": Row(options={**LATE, "box_modulation": "fine"},
@@ -124,7 +131,11 @@ ABLATIONS: Dict[str, List[str]] = {
     "medseg_r_attr": ["medseg_r_attr_no_spatial_attention", "medseg_r_attr_no_location_map",
                       "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable"],
     "fine_head": ["fine_head_no_deformable"],
+    "medseg_r_attr_positional_keys": ["medseg_r_attr_positional_keys_no_location_map"],
 }
+# Variants of a MedSeg-R row with one mechanism added (compared with that row, seed by seed)
+VARIANTS: Dict[str, str] = {"medseg_r_match": "medseg_r",
+                            "medseg_r_attr_positional_keys": "medseg_r_attr"}
 
 
 def built_for(ablation: str) -> str:

@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..perception.common import POSITION_CHANNELS, position_features
 from .attributes import AttributeHead
 from .box_regression import REGRESSION_CHANNELS
 
@@ -64,7 +65,8 @@ class FindingMatch(nn.Module):
     """``where`` logits from matching each positive finding with every cell:
     ``logsumexp_f <q(t_f), k(y)> / sqrt(m)`` over the report's positive findings, ``t_f`` the
     finding's four fused tokens side by side (location, texture, shape, meta), ``k`` a 1x1
-    projection of the stride-4 features. It gives the priors a direct, per-finding say in which
+    projection of the stride-4 features (plus, with ``positional``, a linear map of each cell's
+    position: :func:`~medseg_r.perception.common.position_features`). It gives the priors a direct, per-finding say in which
     candidate a finding's box goes to (the modulated features decide it only through the
     convolutions after them). The query starts at zero, so the match adds the same constant to
     every cell (no change to the spatial softmax) until trained; a report without a positive
@@ -74,18 +76,24 @@ class FindingMatch(nn.Module):
     ``[B, 1, h, w]``.
     """
 
-    def __init__(self, *, channels: int, prior_dim: int, dim: int = 32) -> None:
+    def __init__(self, *, channels: int, prior_dim: int, dim: int = 32,
+                 positional: bool = False) -> None:
         super().__init__()
         self.query = nn.Linear(4 * prior_dim, dim)
         nn.init.zeros_(self.query.weight)
         nn.init.zeros_(self.query.bias)
         self.key = nn.Conv2d(channels, dim, 1)
+        self.position = nn.Conv2d(POSITION_CHANNELS, dim, 1, bias=False) if positional else None
         self.scale = dim ** -0.5
 
     def forward(self, y: torch.Tensor, tokens: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
         B, F_, G, d = tokens.shape
         q = self.query(tokens.reshape(B, F_, G * d))  # [B, F, m]
-        logits = torch.einsum("bfm,bmhw->bfhw", q, self.key(y).to(q.dtype)) * self.scale
+        k = self.key(y)
+        if self.position is not None:
+            where = position_features(*y.shape[-2:], device=y.device, dtype=self.position.weight.dtype)
+            k = k + self.position(where).to(k.dtype)
+        logits = torch.einsum("bfm,bmhw->bfhw", q, k.to(q.dtype)) * self.scale
         logits = logits.masked_fill(~positive[:, :, None, None], float("-inf"))
         out = logits.logsumexp(dim=1, keepdim=True)
         return torch.where(positive.any(1)[:, None, None, None], out, torch.zeros_like(out))
@@ -104,6 +112,7 @@ class ImageLocaliser(nn.Module):
         prior: initial ``extent`` probability of every cell.
         match_prior_dim: with a token width, a :class:`FindingMatch` adds each positive finding's
             match with the cells to ``where`` (``None``: no match).
+        positional_keys: the match's keys also carry each cell's position.
         attributes: an :class:`~medseg_r.model.attributes.AttributeHead` reads the stride-4
             features: the texture and shape logits of the lesion at each cell come out as the
             channels after the box (:data:`~medseg_r.model.box_prompts.ATTRIBUTES`).
@@ -121,7 +130,7 @@ class ImageLocaliser(nn.Module):
     def __init__(self, *, hidden: int = 48, widths: Sequence[int] = DEFAULT_WIDTHS,
                  modulator: Optional[nn.Module] = None, work_size: int = 256,
                  prior: float = 0.01, match_prior_dim: Optional[int] = None,
-                 attributes: bool = False) -> None:
+                 attributes: bool = False, positional_keys: bool = False) -> None:
         super().__init__()
         if hidden < 1 or len(widths) != 4 or min(widths) < 1:
             raise ValueError("hidden must be >= 1 and widths four positive channel counts")
@@ -145,7 +154,8 @@ class ImageLocaliser(nn.Module):
             self.out.bias[1] = math.log(prior / (1 - prior))
         self.match = None
         if match_prior_dim is not None:
-            self.match = FindingMatch(channels=hidden, prior_dim=match_prior_dim)
+            self.match = FindingMatch(channels=hidden, prior_dim=match_prior_dim,
+                                      positional=positional_keys)
         self.attributes = AttributeHead(channels=hidden) if attributes else None
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

@@ -71,13 +71,15 @@ class MedSegR(nn.Module):
                         else self.img_size)
                 head_modules = SiteModulator(channels=cfg.box_hidden, prior_dim=cfg.prior_dim,
                                              bottleneck=cfg.bottleneck, modules=cfg.modules,
-                                             use_map=cfg.location_map, max_grid=grid)
+                                             use_map=cfg.location_map, max_grid=grid,
+                                             positional_keys=cfg.positional_keys)
             if cfg.box_input == "image":
                 match = cfg.prior_dim if cfg.box_match and cfg.uses_prior_modules else None
                 self.box_head = ImageLocaliser(hidden=cfg.box_hidden, modulator=head_modules,
                                                work_size=min(self.img_size, LOCALISER_SIZE),
                                                match_prior_dim=match,
-                                               attributes=cfg.attribute_head)
+                                               attributes=cfg.attribute_head,
+                                               positional_keys=cfg.positional_keys)
             else:
                 self.box_head = BoxHead(channels=embed_dim, hidden=cfg.box_hidden,
                                         stem=cfg.box_stem, modulator=head_modules,
@@ -93,7 +95,8 @@ class MedSegR(nn.Module):
             for site in sites:
                 self.perception[site_key(site)] = SiteModulator(
                     channels=channels[site], prior_dim=cfg.prior_dim, bottleneck=cfg.bottleneck,
-                    modules=cfg.modules, use_map=cfg.location_map, max_grid=cfg.module_grid)
+                    modules=cfg.modules, use_map=cfg.location_map, max_grid=cfg.module_grid,
+                    positional_keys=cfg.positional_keys)
         elif cfg.priors == "text_token":
             self.text_prompt = TextTokenPrompt(text_encoder=build_text_encoder(cfg.text_encoder),
                                                embed_dim=embed_dim)

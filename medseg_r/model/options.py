@@ -26,6 +26,11 @@ class ModelOptions:
         location_map: feed the rasterised location map to spatial attention, the dense prompt and
             the image localiser's per-finding box choice (off: a flat map; the zone then reaches
             the model only through the location token).
+        positional_keys: the keys that match the priors with the cells (spatial attention's, and
+            the image localiser's finding match, ``box_match``) also carry each cell's position
+            (a linear map of Fourier features of its coordinates), so that a location token can
+            point at a region by itself, not only through the rasterised map (off: the keys are a
+            1x1 projection of the features alone).
         decoder_prior: how the priors reach the mask decoder: ``both`` (dense + token), ``dense``,
             ``token``, ``extra_token`` or ``none`` (see :mod:`medseg_r.model.decoder_prompts`).
         inject_at: encoder sites to modulate; ``None``: the adapter's early default (patch embedding
@@ -87,6 +92,7 @@ class ModelOptions:
     dynamic_conv: bool = True
     deformable: bool = True
     location_map: bool = True
+    positional_keys: bool = False
     decoder_prior: str = "both"
     inject_at: Optional[Tuple[str, ...]] = None
     prior_dim: int = 192
@@ -131,6 +137,9 @@ class ModelOptions:
                              f"got {self.box_modulation!r}")
         if self.box_input not in BOX_INPUTS:
             raise ValueError(f"box_input must be one of {BOX_INPUTS}, got {self.box_input!r}")
+        if self.positional_keys and not (self.spatial_attention or self.box_match):
+            raise ValueError("positional_keys needs spatial_attention or box_match (the keys it "
+                             "gives positions)")
         if self.box_match and self.box_input != "image":
             raise ValueError("box_match needs box_input='image'")
         if self.attribute_head and not (self.report_box and self.box_input == "image"):

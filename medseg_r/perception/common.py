@@ -1,4 +1,4 @@
-"""Helpers shared by the perception modules: pooled prior tokens per group."""
+"""Helpers shared by the perception modules: pooled prior tokens per group, cell positions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Dict
 import torch
 
 GROUP_INDEX = {"pos": 0, "tex": 1, "shape": 2, "meta": 3}
+POSITION_FREQUENCIES = (1, 2, 4)  # cycles over the grid's side (a lung zone spans 1/3-1/2 of it)
+POSITION_CHANNELS = 2 + 4 * len(POSITION_FREQUENCIES)
 
 
 def pooled(priors: Dict[str, torch.Tensor], group: str) -> torch.Tensor:
@@ -17,3 +19,21 @@ def pooled(priors: Dict[str, torch.Tensor], group: str) -> torch.Tensor:
     count = keep.sum(1)
     mean = (tokens * keep).sum(1) / count.clamp(min=1.0)
     return torch.where(count > 0, mean, priors["global"])
+
+
+def position_features(height: int, width: int, *, device=None,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Where each cell of a ``height x width`` grid lies: its centre's coordinates ``(x, y)`` in
+    ``[-1, 1]`` and their sines and cosines at :data:`POSITION_FREQUENCIES` (half-cycles of pi over
+    the side), so that a linear map of them can draw coarse regions such as a lung zone.
+
+    Shape: ``[1, POSITION_CHANNELS, height, width]``.
+    """
+    ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width * 2 - 1
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    channels = [x, y]
+    for f in POSITION_FREQUENCIES:
+        for c in (x, y):
+            channels += [torch.sin(torch.pi * f * c), torch.cos(torch.pi * f * c)]
+    return torch.stack(channels).unsqueeze(0).to(dtype)

@@ -31,7 +31,8 @@ class SiteModulator(nn.Module):
         bottleneck: working width ``r``. modules: which of :data:`MODULES` run. use_map: spatial
         attention also reads the rasterised location map. max_grid: modules work on at most
         ``max_grid`` positions per side (average-pooled, results upsampled), which bounds their cost
-        at high-resolution sites.
+        at high-resolution sites. positional_keys: spatial attention's keys also carry each
+        cell's position.
 
     Shapes: ``x`` channels-last ``[B, H, W, C]`` -> (same shape and dtype, spatial attention
     ``[B, 1, h, w]`` at the modules' grid or ``None`` without that module); ``location_map``
@@ -47,6 +48,7 @@ class SiteModulator(nn.Module):
         modules: tuple = MODULES,
         use_map: bool = True,
         max_grid: int = 64,
+        positional_keys: bool = False,
     ) -> None:
         super().__init__()
         unknown = set(modules) - set(MODULES)
@@ -63,7 +65,7 @@ class SiteModulator(nn.Module):
         blocks: Dict[str, nn.Module] = {}
         if "spatial_attention" in modules:
             blocks["spatial_attention"] = SpatialAttention(
-                dim=bottleneck, prior_dim=prior_dim, use_map=use_map
+                dim=bottleneck, prior_dim=prior_dim, use_map=use_map, positional=positional_keys
             )
         if "dynamic_conv" in modules:
             blocks["dynamic_conv"] = DynamicConv(dim=bottleneck, prior_dim=prior_dim)

@@ -303,3 +303,16 @@ def test_subset_table_diffs_against_the_first_row_only_when_asked():
     compared = subset_table(results, ["medseg_r_attr", "none"], ["phrasing_new"])
     plain = subset_table(results, ["medseg_r_attr", "none"], ["phrasing_new"], compare=False)
     assert "(+0.200)" in compared and "(+" not in plain and "| none | 0.400 |" in plain
+
+
+def test_render_compares_a_variant_with_the_row_it_adds_to():
+    from argparse import Namespace
+
+    from medseg_r.benchmarks.accuracy import render
+
+    per_seed = {"medseg_r_attr": [dict(_seed(0.5, 0.4), seed=1)],
+                "medseg_r_attr_positional_keys": [dict(_seed(0.55, 0.6), seed=1)]}
+    results = {name: aggregate(runs) for name, runs in per_seed.items()}
+    text = render(results, per_seed, Namespace(epochs=6, sam_tiny_epochs=6, n=2000, seeds=[1]))
+    assert ("medseg_r_attr_positional_keys - medseg_r_attr, Dice per seed: overall seed 1 +0.050 "
+            "(median +0.050); by_location seed 1 +0.200") in text

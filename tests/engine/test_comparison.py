@@ -71,3 +71,14 @@ def test_each_ablation_names_a_subset_its_module_is_built_for():
         for name in names:
             (switched,) = [k for k, v in ROWS[name].options.items() if v is False]
             assert built_for(name) == expected[switched] and built_for(name) in SUBSETS, name
+
+
+def test_each_variant_adds_one_mechanism_to_its_base():
+    from medseg_r.engine.comparison import VARIANTS
+
+    for variant, base in VARIANTS.items():
+        options, own = dict(ROWS[variant].options), dict(ROWS[base].options)
+        added = {k for k in set(options) | set(own) if options.get(k) != own.get(k)}
+        assert len(added) == 1 and options[added.pop()] is True, variant
+        assert (ROWS[variant].batch_size, ROWS[variant].objective, ROWS[variant].lr) == (
+            ROWS[base].batch_size, ROWS[base].objective, ROWS[base].lr)

@@ -186,3 +186,35 @@ def test_the_test_time_flip_of_a_model_that_reads_no_report_ignores_the_report()
         once = model(wide, reports, decode_masks=False)["box_map"]
     assert not torch.allclose(both[0], once[0], atol=1e-3)
     assert not torch.allclose(both[1], once[1], atol=1e-3)  # a liver report is mirrored too: unread
+
+
+def test_positional_keys_give_the_finding_match_a_position():
+    from medseg_r.model.localiser import FindingMatch
+
+    torch.manual_seed(0)
+    y = torch.ones(1, 8, 6, 6)  # the same features everywhere
+    tokens = torch.rand(1, 2, 4, 4)
+    positive = torch.tensor([[True, False]])
+    plain, positional = (FindingMatch(channels=8, prior_dim=4, dim=6, positional=p)
+                         for p in (False, True))
+    for match in (plain, positional):
+        with torch.no_grad():
+            match.query.weight.normal_()
+    out = plain(y, tokens, positive)
+    assert torch.allclose(out, out[0, 0, 0, 0].expand_as(out))
+    assert float(positional(y, tokens, positive).std()) > 1e-3
+
+
+def test_positional_keys_train_and_keep_the_baselines_matched():
+    options = {**IMAGE_HEAD, "box_match": True, "positional_keys": True}
+    counts = {p: build_model("sam_tiny", img_size=128, priors=p, **options).parameter_summary()
+              for p in ("structured", "none", "text_token")}
+    assert counts["none"] == counts["structured"] == counts["text_token"]
+    plain = build_model("sam_tiny", img_size=128, priors="structured", **IMAGE_HEAD, box_match=True)
+    assert counts["structured"]["trainable"] > plain.parameter_summary()["trainable"]
+    model = build_model("sam_tiny", img_size=128, **options)
+    head = model.box_head
+    assert head.match.position is not None
+    assert head.modulator.blocks["spatial_attention"].position is not None
+    with pytest.raises(ValueError, match="positional_keys"):
+        build_model("sam_tiny", img_size=128, positional_keys=True, spatial_attention=False)

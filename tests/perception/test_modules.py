@@ -167,3 +167,31 @@ def test_module_bad_arguments(cls, kwargs):
 def test_spatial_attention_needs_a_map_when_configured():
     with pytest.raises(ValueError, match="location map"):
         SpatialAttention(dim=8, prior_dim=D)(torch.randn(1, 8, 4, 4), priors(1), None)
+
+
+def test_position_features_describe_each_cell_once():
+    from medseg_r.perception.common import POSITION_CHANNELS, position_features
+
+    where = position_features(6, 10)
+    assert where.shape == (1, POSITION_CHANNELS, 6, 10)
+    assert float(where.abs().max()) <= 1.0
+    assert torch.allclose(where[0, 0, 0], torch.linspace(-0.9, 0.9, 10))  # x at the cell centres
+    assert torch.allclose(where[0, 1, :, 0], torch.linspace(-5 / 6, 5 / 6, 6))  # y
+    cells = where[0].flatten(1).t()  # no two cells alike
+    assert torch.cdist(cells, cells).add(torch.eye(60)).min() > 0.05
+
+
+def test_positional_keys_let_a_location_token_name_a_region_without_the_map():
+    z = torch.zeros(1, 4, 8, 8)  # featureless: without positions, every cell gets the same logit
+    plain = SpatialAttention(dim=4, prior_dim=D, use_map=False)
+    _, flat = plain(z, priors(1))
+    assert torch.allclose(flat, flat[0, 0, 0, 0].expand_as(flat))
+    torch.manual_seed(0)
+    positional = SpatialAttention(dim=4, prior_dim=D, use_map=False, positional=True)
+    _, att = positional(z, priors(1))
+    assert float(att.detach().max() - att.detach().min()) > 1e-3
+    moved = _with_group(priors(1), "pos", 5)  # another location token: another region
+    assert not torch.allclose(positional(z, moved)[1], att, atol=1e-4)
+    assert torch.equal(positional(z, _with_group(priors(1), "tex", 5))[1], att)
+    att.sum().backward()
+    assert positional.position.weight.grad.abs().sum() > 0
