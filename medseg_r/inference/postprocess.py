@@ -17,12 +17,12 @@ def keep_largest(mask: np.ndarray, n: int = 1) -> np.ndarray:
     return np.isin(labels, keep)
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill enclosed holes; a volume ``[X, Y, Z]`` is filled slice by slice (axial)."""
+def fill_holes(mask: np.ndarray, *, slice_axis: int = 0) -> np.ndarray:
+    """Fill enclosed holes; a volume is filled slice by slice along ``slice_axis`` (0: the
+    predictor's ``[Z, H, W]`` stacks of axial slices)."""
     mask = mask.astype(bool)
     if mask.ndim == 2:
         return ndimage.binary_fill_holes(mask)
-    out = np.empty_like(mask)
-    for z in range(mask.shape[2]):
-        out[..., z] = ndimage.binary_fill_holes(mask[..., z])
-    return out
+    slices = np.moveaxis(mask, slice_axis, 0)
+    filled = np.stack([ndimage.binary_fill_holes(s) for s in slices])
+    return np.moveaxis(filled, 0, slice_axis)

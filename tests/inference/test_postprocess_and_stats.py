@@ -13,9 +13,20 @@ def test_keep_largest_and_fill_holes():
     mask[15:17, 15:17] = True  # a small second component
     assert keep_largest(mask).sum() == 63 and not keep_largest(mask)[16, 16]
     assert keep_largest(mask, 2).sum() == 67
-    assert fill_holes(mask)[5, 5] and fill_holes(np.stack([mask] * 3, axis=-1))[5, 5, 1]
+    assert fill_holes(mask)[5, 5] and fill_holes(np.stack([mask] * 3, axis=-1), slice_axis=-1)[5, 5, 1]
     with pytest.raises(ValueError):
         keep_largest(mask, 0)
+
+
+def test_a_volume_is_filled_in_its_axial_slices():
+    """The predictor's volumes are ``[Z, H, W]``: a ring drawn on one axial slice is filled there (the
+    other axes' planes cut the ring into lines, which enclose nothing)."""
+    ring = np.zeros((5, 32, 32), bool)
+    ring[2, 8:24, 8:24] = True
+    ring[2, 10:22, 10:22] = False
+    filled = fill_holes(ring)
+    assert filled[2, 10:22, 10:22].all() and filled.sum() == 16 * 16
+    assert fill_holes(ring, slice_axis=-1).sum() == ring.sum()  # sagittal planes: nothing enclosed
 
 
 def test_components_are_assigned_to_the_finding_whose_side_covers_them():
