@@ -107,6 +107,17 @@ def _cmd_describe(args) -> int:
     return 0
 
 
+def _need_extra(extra: str, modules: List[str], command: str) -> None:
+    """A command whose optional dependencies are missing stops here, before any work, with the
+    install line (not with a traceback once the model has loaded)."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"{command} needs {', '.join(missing)}: pip install 'medseg-r[{extra}]' "
+                        f"(from a clone: pip install '.[{extra}]')")
+
+
 def _cmd_backbones(args) -> int:
     from .backbones import describe_backbones
 
@@ -135,7 +146,7 @@ def _load_model(args):
             print(shipped_note(info), file=sys.stderr)
             return model, True
         return build_model(backbone, checkpoint=args.checkpoint), False
-    except CheckpointError as exc:
+    except (CheckpointError, ValueError) as exc:  # a bad checkpoint, an unknown backbone
         raise UserError(str(exc)) from None
 
 
@@ -159,15 +170,20 @@ def _cmd_predict(args) -> int:
     from .inference.sources import load_source
     from .io import atomic_write
 
+    example = None
     if args.example:
-        image, _ = chest_like_image()
-        args.image = os.path.join(args.out, "example.png")
-        with atomic_write(args.image) as tmp:
-            Image.fromarray(image).save(tmp, format="PNG")
+        if args.image is not None or args.manifest is not None:
+            raise UserError("--example is its own input: leave out --image and --manifest")
+        example, _ = chest_like_image()
+        args.image = os.path.join(args.out, "example.png")  # written once the checks have passed
         if args.report is None and args.report_file is None:
             args.report = EXAMPLE_REPORT
     if (args.image is None) == (args.manifest is None):
         raise UserError("give either --image PATH (with --report/--report-file) or --manifest FILE")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError(f"--out {args.out} is a file, not a folder")
+    if args.window is not None and args.window[1] <= 0:
+        raise UserError(f"--window WIDTH must be positive, got {args.window[1]:g}")
     try:
         options = PredictOptions(threshold=args.threshold, box=tuple(args.box) if args.box else None,
                                  window=tuple(args.window) if args.window else None, z_zones=not args.no_z_zones,
@@ -177,10 +193,17 @@ def _cmd_predict(args) -> int:
         raise UserError(str(exc)) from None
     report_text = _read_report_arg(args) if args.image is not None else None
     if args.image is not None:  # cheap checks before the model is loaded
+        try:
+            check_report(report_text, options)
+        except InputError as exc:
+            raise UserError(str(exc)) from None
+        if example is not None:
+            with atomic_write(args.image) as tmp:
+                Image.fromarray(example).save(tmp, format="PNG")
+            print(f"wrote {args.image} (the example image)")
         if not os.path.exists(args.image):
             raise UserError(f"input not found: {args.image}")
         try:
-            check_report(report_text, options)
             source = load_source(args.image)
         except InputError as exc:
             raise UserError(str(exc)) from None
@@ -226,7 +249,7 @@ def _print_case(summary, out_dir: str) -> None:
     print()
     for f in summary["statistics"]["findings"]:
         key = "volume_ml" if "volume_ml" in f else "area_mm2" if "area_mm2" in f else "voxels" if "voxels" in f else "area_px"
-        print(f"  finding {f['index']} ({f['target'] or 'target?'}): {f['components']} component(s), {key} {f[key]}")
+        print(f"  finding {f['index'] + 1} ({f['target'] or 'target?'}): {f['components']} component(s), {key} {f[key]}")
     if "reference" in summary:
         print(f"reference: Dice {summary['reference']['dice']:.3f}, IoU {summary['reference']['iou']:.3f}")
     per = timing["seconds_per_slice"]
@@ -236,6 +259,8 @@ def _print_case(summary, out_dir: str) -> None:
                                                                  if timing["peak_gpu_mb"] else ""))
     for name in summary["outputs"].values():
         print(f"wrote {os.path.join(out_dir, name)}")
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _cmd_export(args) -> int:
@@ -245,7 +270,14 @@ def _cmd_export(args) -> int:
 
     if not os.path.isfile(args.checkpoint):
         raise UserError(f"checkpoint not found: {args.checkpoint}")
-    out = args.out or os.path.splitext(args.checkpoint)[0] + (".onnx" if args.format == "onnx" else ".pt")
+    if not args.tolerance >= 0:
+        raise UserError(f"--tolerance must be >= 0, got {args.tolerance}")
+    if args.format == "onnx":
+        _need_extra("export", ["onnx", "onnxscript", "onnxruntime"], "export --format onnx")
+    out = args.out or os.path.splitext(args.checkpoint)[0] + (
+        ".onnx" if args.format == "onnx" else ".torchscript.pt")
+    if os.path.realpath(out) == os.path.realpath(args.checkpoint):
+        raise UserError(f"--out {out} is the checkpoint itself: choose another file")
     image = None
     if args.image:
         try:
@@ -259,22 +291,24 @@ def _cmd_export(args) -> int:
         result = export_checkpoint(args.checkpoint, out, fmt=args.format, image=image, report=args.report)
     except (CheckpointError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    print(f"wrote {out} and {out}.json")
     print(f"parity with PyTorch on one input: max |logit diff| {result['max_abs_diff']:.2e}, masks agree on "
           f"{100 * result['mask_agreement']:.3f} % of pixels")
-    if result["max_abs_diff"] > args.tolerance:
-        print(f"medseg-r: error: exported model differs from PyTorch by more than {args.tolerance}", file=sys.stderr)
+    if not result["max_abs_diff"] <= args.tolerance:  # a model that fails its check is not left behind
+        for path in (out, out + ".json"):
+            if os.path.exists(path):
+                os.remove(path)
+        print(f"medseg-r: error: exported model differs from PyTorch by more than {args.tolerance}; "
+              f"nothing written", file=sys.stderr)
         return 1
+    print(f"wrote {out} and {out}.json")
     return 0
 
 
 def _cmd_serve(args) -> int:
     """The local web app (medseg_r.serve): same model loading as predict, one line per error."""
-    try:
-        from .serve import ServeConfig, is_loopback, open_socket, run_server
-    except ImportError as exc:
-        raise UserError(f"medseg-r serve needs the web extra: pip install 'medseg-r[serve]' ({exc})"
-                        ) from None
+    _need_extra("serve", ["starlette", "uvicorn"], "medseg-r serve")
+    from .serve import ServeConfig, is_loopback, open_socket, run_server
+
     for name in ("max_upload_mb", "idle_minutes"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive")
@@ -490,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript, checked against PyTorch")
     p.add_argument("--checkpoint", required=True, help="MedSeg-R checkpoint (model.ckpt of a run)")
     p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
-    p.add_argument("--out", help="output file (default: the checkpoint's name with .onnx / .pt)")
+    p.add_argument("--out", help="output file (default: the checkpoint's name with .onnx / .torchscript.pt)")
     p.add_argument("--image", help="2-D image for the parity check (default: the bundled example)")
     p.add_argument("--report", help="report for the parity check (default: the example report)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="largest accepted logit difference")

@@ -39,6 +39,14 @@ def test_parse_report_summary_highlights_spans(capsys):
      "not a readable image|could not be decoded"),
     (["predict", "--image", "GOOD", "--report", "nodule", "--out", "OUT", "--checkpoint", "CORRUPT"],
      "cannot read checkpoint"),
+    (["predict", "--image", "GOOD", "--report", "nodule", "--out", "OUT", "--backbone", "nosuch"],
+     "nosuch"),
+    (["predict", "--image", "GOOD", "--report", "nodule", "--out", "GOOD", "--backbone", "sam_tiny"],
+     "is a file, not a folder"),
+    (["predict", "--image", "GOOD", "--report", "nodule", "--out", "OUT", "--window", "-600", "0"],
+     "WIDTH must be positive"),
+    (["predict", "--example", "--report", "", "--out", "OUT", "--backbone", "sam_tiny"], "empty"),
+    (["predict", "--example", "--image", "GOOD", "--out", "OUT"], "leave out --image"),
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, capsys, argv, message):
     corrupt = tmp_path / "corrupt.png"
@@ -64,3 +72,17 @@ def test_predict_example_writes_mask_overlay_and_priors(tmp_path, capsys):
     mask = np.array(Image.open(out / "example_mask.png"))
     assert mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
     assert np.array(Image.open(out / "example_overlay.png")).ndim == 3
+
+
+def test_commands_whose_extra_is_missing_say_how_to_install_it(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("uvicorn", "onnxscript") else real(name, *a))
+    assert main(["serve", "--backbone", "sam_tiny"]) == 2
+    assert "pip install 'medseg-r[serve]'" in capsys.readouterr().err
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(b"unused")
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx"]) == 2
+    assert "pip install 'medseg-r[export]'" in capsys.readouterr().err

@@ -64,9 +64,35 @@ def test_export_cli_reports_parity_and_errors(tmp_path, capsys):
     save_model(_trained_like(priors="none"), str(ckpt))
     assert main(["export", "--checkpoint", str(ckpt), "--format", "torchscript"]) == 0
     out = capsys.readouterr().out
-    assert "max |logit diff|" in out and (tmp_path / "model.pt").is_file() and (tmp_path / "model.pt.json").is_file()
+    assert "max |logit diff|" in out and (tmp_path / "model.torchscript.pt").is_file()
+    assert (tmp_path / "model.torchscript.pt.json").is_file()
     assert main(["export", "--checkpoint", str(tmp_path / "missing.ckpt"), "--format", "onnx"]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_export_never_replaces_its_checkpoint_nor_keeps_a_failed_export(tmp_path, capsys):
+    pt = tmp_path / "model.pt"  # a checkpoint named .pt: the export's default name must not be it
+    save_model(_trained_like(priors="none"), str(pt))
+    before = pt.read_bytes()
+    assert main(["export", "--checkpoint", str(pt), "--format", "torchscript", "--out", str(pt)]) == 2
+    assert "is the checkpoint itself" in capsys.readouterr().err and pt.read_bytes() == before
+    assert main(["export", "--checkpoint", str(pt), "--format", "torchscript", "--tolerance", "-1"]) == 2
+
+
+def test_an_export_that_fails_its_parity_check_is_not_left_behind(tmp_path, capsys, monkeypatch):
+    import medseg_r.export as export
+
+    def off_by_one(checkpoint, out, **kwargs):  # writes both files, as the real export does
+        for path in (out, out + ".json"):
+            open(path, "w").close()
+        return {"max_abs_diff": 1.0, "mask_agreement": 0.5}
+
+    monkeypatch.setattr(export, "export_checkpoint", off_by_one)
+    ckpt, out = tmp_path / "model.ckpt", tmp_path / "model.onnx"
+    ckpt.write_bytes(b"unused")
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "torchscript", "--out", str(out)]) == 1
+    assert "nothing written" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "model.onnx.json").exists()
 
 
 def test_report_box_models_are_refused_clearly():

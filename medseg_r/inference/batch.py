@@ -57,6 +57,9 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
             if len(box) != 4:
                 raise InputError(f"{path}: row {n}: box must be four numbers 'x0 y0 x1 y1'")
             case["box"] = box
+        if os.sep in case["id"] or "/" in case["id"] or case["id"] in (".", ".."):
+            raise InputError(f"{path}: row {n}: case id {case['id']!r} must be a plain file name "
+                             f"(its outputs are written into the output folder)")
         if case["id"] in stems:
             raise InputError(f"{path}: row {n}: duplicate case id {case['id']!r} (add an 'id' column)")
         stems.add(case["id"])
@@ -85,22 +88,28 @@ def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, optio
     cases = read_manifest(manifest)
     os.makedirs(out_dir, exist_ok=True)
     done, skipped, failed = [], [], []
-    for case in tqdm(cases, unit="case", desc="cases", disable=not options.progress):
-        if os.path.isfile(output_paths(case["image"], out_dir, case["id"])["json"]):
-            skipped.append(case["id"])
-            continue
-        try:
-            case_options = replace(options, box=tuple(case["box"]), progress=False) if "box" in case else \
-                replace(options, progress=False)
-            predict_case(predictor, case["image"], _report_text(case), out_dir, options=case_options,
-                         stem=case["id"], reference=case.get("reference"), model_info=model_info)
-            done.append(case["id"])
-        except (InputError, ValueError) as exc:
-            failed.append({"id": case["id"], "error": str(exc)})
-            log(f"{case['id']}: error: {exc}")
-    summary = {"manifest": os.path.abspath(manifest), "cases": len(cases), "done": done, "skipped": skipped,
-               "failed": failed}
-    with atomic_write(os.path.join(out_dir, "batch_summary.json")) as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(summary, handle, indent=2)
+    finished = False
+    try:
+        for case in tqdm(cases, unit="case", desc="cases", disable=not options.progress):
+            if os.path.isfile(output_paths(case["image"], out_dir, case["id"])["json"]):
+                skipped.append(case["id"])
+                continue
+            try:
+                case_options = replace(options, box=tuple(case["box"]), progress=False) if "box" in case else \
+                    replace(options, progress=False)
+                predict_case(predictor, case["image"], _report_text(case), out_dir, options=case_options,
+                             stem=case["id"], reference=case.get("reference"), model_info=model_info)
+                done.append(case["id"])
+            except (InputError, ValueError, OSError, RuntimeError) as exc:  # this case only
+                failed.append({"id": case["id"], "error": str(exc) or type(exc).__name__})
+                log(f"{case['id']}: error: {failed[-1]['error']}")
+        finished = True
+    finally:  # also when the run is stopped: the summary says how far it got
+        summary = {"manifest": os.path.abspath(manifest), "cases": len(cases), "done": done,
+                   "skipped": skipped, "failed": failed}
+        if not finished:
+            summary["interrupted"] = True
+        with atomic_write(os.path.join(out_dir, "batch_summary.json")) as tmp:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(summary, handle, indent=2)
     return summary

@@ -193,6 +193,10 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                    "peak_rss_mb": round(pred.peak_rss_mb, 1),
                    "peak_gpu_mb": None if pred.peak_gpu_mb is None else round(pred.peak_gpu_mb, 1)},
     }
+    values = source.voxels if volume else source.pixels
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if finite.size == 0 or finite.min() == finite.max():
+        summary["warnings"] = ["the input is blank (one value everywhere): its mask means nothing"]
     if volume:
         summary["slices"] = {"total": int(mask.shape[0]), "described": int(pred.applies.sum()),
                              "with_mask": int((mask.reshape(mask.shape[0], -1).any(1)).sum()),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Dict, Optional
 
 import torch
 
 from ..backbones import build_backbone
 from ..backbones.weights import CheckpointError, load_strict, torch_load
+from ..io.atomic import atomic_write
 from .medseg_r import MedSegR
 
 FORMAT = "medseg-r"
@@ -30,16 +30,8 @@ def save_model(model, path: str | os.PathLike, *, extra: Optional[Dict[str, Any]
         "state_dict": model.state_dict(),
         "extra": extra or {},
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:  # readable as a plain open() would leave it (not 0600)
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def is_medseg_checkpoint(path) -> bool:

@@ -78,9 +78,29 @@ def test_killed_run_leaves_no_partial_file_and_resume_finishes(tmp_path, tiny_ch
     assert "a_prediction.json" in names and "b_prediction.json" not in names
     monkeypatch.setattr(Image.Image, "save", original)
     capsys.readouterr()
+    assert json.loads((out / "batch_summary.json").read_text())["interrupted"] is True
     assert _run(manifest, out, tiny_checkpoint) == 1
     assert "1 predicted, 1 already done (skipped), 1 failed" in capsys.readouterr().out
     assert "b_prediction.json" in listing(out)
+    assert "interrupted" not in json.loads((out / "batch_summary.json").read_text())
+
+
+def test_a_case_whose_outputs_cannot_be_written_fails_alone(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    import medseg_r.inference.batch as batch
+
+    manifest, out = _cases(tmp_path), tmp_path / "out"
+    real = batch.predict_case
+
+    def disk_full_for_a(predictor, image, report, out_dir, **kwargs):
+        if kwargs["stem"] == "a":
+            raise OSError(28, "No space left on device")
+        return real(predictor, image, report, out_dir, **kwargs)
+
+    monkeypatch.setattr(batch, "predict_case", disk_full_for_a)
+    assert _run(manifest, out, tiny_checkpoint) == 1
+    summary = json.loads((out / "batch_summary.json").read_text())
+    assert summary["done"] == ["b"] and [f["id"] for f in summary["failed"]] == ["a", "bad"]
+    assert "No space left" in summary["failed"][0]["error"]
 
 
 @pytest.mark.parametrize("rows, message", [
@@ -88,6 +108,8 @@ def test_killed_run_leaves_no_partial_file_and_resume_finishes(tmp_path, tiny_ch
     ([{"id": "x", "image": "a.png", "report": ""}], "neither 'report' nor 'report_file'"),
     ([{"id": "x", "image": "a.png", "report": "r"}, {"id": "x", "image": "b.png", "report": "r"}], "duplicate case id"),
     ([{"id": "x", "image": "a.png", "report": "r", "box": "1 2 3"}], "four numbers"),
+    ([{"id": "../escaped", "image": "a.png", "report": "r"}], "plain file name"),
+    ([{"id": "..", "image": "a.png", "report": "r"}], "plain file name"),
 ])
 def test_bad_manifests_are_rejected_before_any_work(tmp_path, rows, message):
     path = _manifest(tmp_path, rows)

@@ -107,6 +107,17 @@ def test_all_negative_report_gives_an_empty_mask_without_running_the_model(tmp_p
     assert not np.array(Image.open(tmp_path / "out" / "x_mask.png")).any()
 
 
+def test_a_blank_input_is_predicted_with_a_warning(tmp_path, tiny_checkpoint, capsys):
+    blank = write_png(tmp_path / "blank.png", np.zeros((64, 64), np.uint8))
+    assert _predict(["--image", blank, "--report", REPORT], tmp_path, tiny_checkpoint) == 0
+    summary = json.loads((tmp_path / "out" / "blank_prediction.json").read_text())
+    assert summary["warnings"] == ["the input is blank (one value everywhere): its mask means nothing"]
+    assert "warning: the input is blank" in capsys.readouterr().err
+    image = write_png(tmp_path / "x.png", chest())
+    assert _predict(["--image", image, "--report", REPORT], tmp_path, tiny_checkpoint) == 0
+    assert "warnings" not in json.loads((tmp_path / "out" / "x_prediction.json").read_text())
+
+
 def test_no_finding_segments_only_when_asked(tmp_path, tiny_checkpoint, capsys):
     image = write_png(tmp_path / "x.png", chest())
     assert _predict(["--image", image, "--report", "Heart size normal."], tmp_path, tiny_checkpoint) == 2

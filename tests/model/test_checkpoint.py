@@ -24,6 +24,19 @@ def test_save_load_round_trip(tmp_path):
     assert via_build.options["deformable"] is False
 
 
+def test_a_saved_checkpoint_is_as_readable_as_any_file_it_writes(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        save_model(build_model("sam_tiny", img_size=64), tmp_path / "m.ckpt")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.ckpt").st_mode) == 0o644  # not mkstemp's private 0600
+    assert os.listdir(tmp_path) == ["m.ckpt"]
+
+
 def test_medseg_checkpoint_for_another_backbone_is_an_error(tmp_path):
     path = tmp_path / "m.ckpt"
     save_model(build_model("sam_tiny"), path)
