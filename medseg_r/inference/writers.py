@@ -48,10 +48,6 @@ WRITERS: Dict[str, tuple] = {
 }
 
 
-def mask_name(source: Source) -> str:
-    return WRITERS[source.format][0]
-
-
 def write_mask(source: Source, mask: np.ndarray, path: str) -> None:
     """``mask``: ``[H, W]`` for images, ``[X, Y, Z]`` RAS+ for volumes (as predicted)."""
     writer: Callable = WRITERS[source.format][1]

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from .mentions import Mention
-from .vocab import Vocabulary
 
 _PSEUDO = "context:pseudo"  # "no change": holds a trigger word but triggers nothing
 _TRIGGERS = {"context:negation_pre": ("negated", "pre"),
@@ -137,11 +136,3 @@ class ScopeIndex:
                 begin = self._term_ends[t] if t >= 0 else self.start
                 out.append(Scope(kind, begin, s, (s, e)))
         return out
-
-
-def find_scopes(vocab: Vocabulary, text: str, start: int = 0, end: int | None = None) -> List[Scope]:
-    """Negation/uncertainty scopes inside ``text[start:end]`` (lower-cased clause text)."""
-    end = len(text) if end is None else end
-    mentions = [m for m in vocab.index().scan(text, start, end) if m.group.startswith("context:")]
-    questions = [i for i in range(start, end) if text[i] == "?"]
-    return ScopeIndex(mentions, questions=questions, start=start, end=end).scopes()
