@@ -97,13 +97,22 @@ def make_loaders(cfg: TrainConfig):
 
         train_records = fill_missing_reports(train_records, root=root, seed=cfg.seed)
         val_records = fill_missing_reports(val_records, root=val_root, seed=cfg.seed)
+    for records, split, data, needed in ((train_records, cfg.train_split, cfg.data, True),
+                                         (val_records, cfg.val_split, cfg.val_data or cfg.data,
+                                          cfg.validate)):
+        if needed and not records:
+            raise ValueError(f"split {split!r} of {data} has no case (a data set needs cases in "
+                             f"both {cfg.train_split!r} and {cfg.val_split!r}; or train without "
+                             f"validation)")
     augment = cfg.augment and flip_allowed(root)
     train_set = SegmentationDataset(train_records, root=root, size=size, augment=augment, seed=cfg.seed)
-    val_set = SegmentationDataset(val_records, root=val_root, size=size)
     train = DataLoader(train_set, batch_size=cfg.batch_size, sampler=EpochShuffleSampler(len(train_set), cfg.seed),
                        collate_fn=collate, num_workers=cfg.num_workers, drop_last=False)
-    val = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate,
-                     num_workers=cfg.num_workers)
+    val = None
+    if val_records:
+        val = DataLoader(SegmentationDataset(val_records, root=val_root, size=size),
+                         batch_size=cfg.batch_size, shuffle=False, collate_fn=collate,
+                         num_workers=cfg.num_workers)
     return train, val
 
 
@@ -131,11 +140,11 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     "precision": str, "deterministic": bool}``."""
     if cfg.model_weights not in ("best", "last"):
         raise ValueError(f"model_weights must be 'best' or 'last', got {cfg.model_weights!r}")
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    os.makedirs(cfg.out, exist_ok=True)
-    train_loader, val_loader = make_loaders(cfg)
     if not cfg.validate and cfg.model_weights != "last":
         raise ValueError("validate=False needs model_weights='last' (there is no best epoch to pick)")
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    train_loader, val_loader = make_loaders(cfg)  # a bad data set fails before the run folder exists
+    os.makedirs(cfg.out, exist_ok=True)
     task = SegmentationTask(backbone=cfg.backbone, img_size=cfg.img_size, pretrained=cfg.pretrained,
                             model_options=cfg.model_options, lr=cfg.lr, weight_decay=cfg.weight_decay,
                             schedule=cfg.schedule, loss=cfg.loss, objective=cfg.objective,

@@ -107,6 +107,14 @@ def test_train_cli_bad_options_are_one_line_errors(tiny_phantom, tmp_path):
     assert proc.returncode == 2 and "not found" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_split_without_cases_is_named_and_no_run_folder_is_left(tiny_phantom, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="split 'test_only' of .* has no case"):
+        train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
+                          val_split="test_only", epochs=1, progress=False))
+    assert not out.exists()
+
+
 def _weights_after_three_steps(data, out, deterministic):
     result = train(TrainConfig(data=data, out=out, backbone="sam_tiny", img_size=256, model_options={"freeze": "none"},
                                epochs=1, batch_size=2, limit_train_batches=3, progress=False,
