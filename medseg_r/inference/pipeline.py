@@ -141,6 +141,13 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     source = source or load_source(image_path)
     if source.kind == "volume" and options.box is not None:
         raise InputError("--box is for 2-D images; volumes are segmented from the report alone")
+    if options.box is not None:
+        height, width = source.pixels.shape[:2]
+        x0, y0, x1, y1 = options.box
+        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+            raise InputError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is not inside the {width} x "
+                             f"{height} image (pixels: x0 y0 x1 y1, 0 <= x <= {width}, "
+                             f"0 <= y <= {height})")
     truth = _reference(reference, source) if reference else None
     paths = output_paths(image_path, out_dir, stem, fmt=source.format)
 

@@ -147,6 +147,7 @@ def test_huge_image_is_downscaled_for_the_model_and_masked_at_full_size(predicto
     ("empty_report", "report is empty"),
     ("box_on_volume", "--box is for 2-D images"),
     ("bad_box", "x1 > x0"),
+    ("box_outside", r"box \(0, 0, 500, 500\) is not inside the 64 x 64 image"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_checkpoint, capsys, case, message):
     image = write_png(tmp_path / "x.png", chest())
@@ -171,6 +172,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_checkpoi
         argv += ["--box", "1", "1", "20", "20"]
     elif case == "bad_box":
         argv += ["--box", "20", "1", "10", "20"]
+    elif case == "box_outside":
+        argv += ["--box", "0", "0", "500", "500"]
     assert _predict(argv, tmp_path, tiny_checkpoint) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("medseg-r: error:") and re.search(message, err[0]), err
