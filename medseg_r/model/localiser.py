@@ -66,9 +66,9 @@ class FindingMatch(nn.Module):
     ``logsumexp_f <q(t_f), k(y)> / sqrt(m)`` over the report's positive findings, ``t_f`` the
     finding's four fused tokens side by side (location, texture, shape, meta), ``k`` a 1x1
     projection of the stride-4 features (plus, with ``positional``, a linear map of each cell's
-    position: :func:`~medseg_r.perception.common.position_features`). It gives the priors a direct, per-finding say in which
-    candidate a finding's box goes to (the modulated features decide it only through the
-    convolutions after them). The query starts at zero, so the match adds the same constant to
+    position: :func:`~medseg_r.perception.common.position_features`). It gives the priors a
+    direct, per-finding say in which candidate a finding's box goes to (the modulated features
+    decide it only through the convolutions after them). The query starts at zero, so the match adds the same constant to
     every cell (no change to the spatial softmax) until trained; a report without a positive
     finding adds nothing.
 

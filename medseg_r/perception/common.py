@@ -7,7 +7,7 @@ from typing import Dict
 import torch
 
 GROUP_INDEX = {"pos": 0, "tex": 1, "shape": 2, "meta": 3}
-POSITION_FREQUENCIES = (1, 2, 4)  # cycles over the grid's side (a lung zone spans 1/3-1/2 of it)
+POSITION_FREQUENCIES = (1, 2, 4)  # periods over the grid's side (a lung zone spans 1/3-1/2 of it)
 POSITION_CHANNELS = 2 + 4 * len(POSITION_FREQUENCIES)
 
 
@@ -24,8 +24,9 @@ def pooled(priors: Dict[str, torch.Tensor], group: str) -> torch.Tensor:
 def position_features(height: int, width: int, *, device=None,
                       dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Where each cell of a ``height x width`` grid lies: its centre's coordinates ``(x, y)`` in
-    ``[-1, 1]`` and their sines and cosines at :data:`POSITION_FREQUENCIES` (half-cycles of pi over
-    the side), so that a linear map of them can draw coarse regions such as a lung zone.
+    ``[-1, 1]`` and their sines and cosines ``sin(pi f x)``, ``cos(pi f x)`` for each ``f`` of
+    :data:`POSITION_FREQUENCIES` (``f`` periods over the side), so that a linear map of them can
+    draw coarse regions such as a lung zone.
 
     Shape: ``[1, POSITION_CHANNELS, height, width]``.
     """
