@@ -68,9 +68,9 @@ class FindingMatch(nn.Module):
     projection of the stride-4 features (plus, with ``positional``, a linear map of each cell's
     position: :func:`~medseg_r.perception.common.position_features`). It gives the priors a
     direct, per-finding say in which candidate a finding's box goes to (the modulated features
-    decide it only through the convolutions after them). The query starts at zero, so the match adds the same constant to
-    every cell (no change to the spatial softmax) until trained; a report without a positive
-    finding adds nothing.
+    decide it only through the convolutions after them). The query starts at zero, so the match
+    adds the same constant to every cell (no change to the spatial softmax) until trained; a
+    report without a positive finding adds nothing.
 
     Shapes: ``y`` ``[B, C, h, w]``, ``tokens`` ``[B, F, 4, d]``, ``positive`` ``[B, F]`` ->
     ``[B, 1, h, w]``.
