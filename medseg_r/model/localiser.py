@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..perception.common import POSITION_CHANNELS, position_features
+from ..perception.common import CellPosition
 from .attributes import AttributeHead
 from .box_regression import REGRESSION_CHANNELS
 
@@ -83,7 +83,7 @@ class FindingMatch(nn.Module):
         nn.init.zeros_(self.query.weight)
         nn.init.zeros_(self.query.bias)
         self.key = nn.Conv2d(channels, dim, 1)
-        self.position = nn.Conv2d(POSITION_CHANNELS, dim, 1, bias=False) if positional else None
+        self.position = CellPosition(dim) if positional else None
         self.scale = dim ** -0.5
 
     def forward(self, y: torch.Tensor, tokens: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
@@ -91,8 +91,7 @@ class FindingMatch(nn.Module):
         q = self.query(tokens.reshape(B, F_, G * d))  # [B, F, m]
         k = self.key(y)
         if self.position is not None:
-            where = position_features(*y.shape[-2:], device=y.device, dtype=self.position.weight.dtype)
-            k = k + self.position(where).to(k.dtype)
+            k = self.position.add_to(k)
         logits = torch.einsum("bfm,bmhw->bfhw", q, k.to(q.dtype)) * self.scale
         logits = logits.masked_fill(~positive[:, :, None, None], float("-inf"))
         out = logits.logsumexp(dim=1, keepdim=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Dict
 
 import torch
+import torch.nn as nn
 
 GROUP_INDEX = {"pos": 0, "tex": 1, "shape": 2, "meta": 3}
 POSITION_FREQUENCIES = (1, 2, 4)  # periods over the grid's side (a lung zone spans 1/3-1/2 of it)
@@ -38,3 +39,19 @@ def position_features(height: int, width: int, *, device=None,
         for c in (x, y):
             channels += [torch.sin(torch.pi * f * c), torch.cos(torch.pi * f * c)]
     return torch.stack(channels).unsqueeze(0).to(dtype)
+
+
+class CellPosition(nn.Conv2d):
+    """A linear map of :func:`position_features` to ``dim`` channels, added to attention keys so
+    that a query can name a region of the image, not only a kind of feature (a 1x1 convolution
+    without bias: its state is ``weight`` alone).
+
+    Shapes: :meth:`add_to` ``keys`` ``[B, dim, H, W]`` -> the same, plus each cell's term.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(POSITION_CHANNELS, dim, kernel_size=1, bias=False)
+
+    def add_to(self, keys: torch.Tensor) -> torch.Tensor:
+        where = position_features(*keys.shape[-2:], device=keys.device, dtype=self.weight.dtype)
+        return keys + self(where).to(keys.dtype)

@@ -9,7 +9,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from .common import GROUP_INDEX, POSITION_CHANNELS, position_features
+from .common import GROUP_INDEX, CellPosition
 
 
 class SpatialAttention(nn.Module):
@@ -36,7 +36,7 @@ class SpatialAttention(nn.Module):
         super().__init__()
         self.query = nn.Linear(prior_dim, dim)
         self.key = nn.Conv2d(dim, dim, kernel_size=1)
-        self.position = nn.Conv2d(POSITION_CHANNELS, dim, 1, bias=False) if positional else None
+        self.position = CellPosition(dim) if positional else None
         self.use_map = use_map
         self.map_weight = nn.Parameter(torch.tensor(2.0)) if use_map else None
         self.scale = 1.0 / math.sqrt(dim)
@@ -53,8 +53,7 @@ class SpatialAttention(nn.Module):
         q = self.query(queries)  # [B, F+1, r]
         k = self.key(z)  # [B, r, H, W]
         if self.position is not None:
-            where = position_features(*z.shape[-2:], device=z.device, dtype=self.position.weight.dtype)
-            k = k + self.position(where).to(k.dtype)
+            k = self.position.add_to(k)
         logits = torch.einsum("bfr,brhw->bfhw", q, k) * self.scale
         logits = logits.masked_fill(~keep[:, :, None, None], float("-inf")).logsumexp(
             dim=1, keepdim=True
