@@ -1,11 +1,13 @@
 """Dice of a trained MedSeg-R run for each value of an option that acts at inference only
-(``box_hedge``, ``box_flip``): one checkpoint is scored as it is, once per value. How the defaults
-were chosen, on the phantom benchmark's validation split.
+(``box_hedge``, ``box_flip``, ``box_region``, ``box_threshold``): one checkpoint is scored as it
+is, once per value. How the defaults were chosen, on the phantom benchmark's validation split.
 
     python -m medseg_r.benchmarks.hedge medseg_r_accuracy/runs/medseg_r_attr_seed0/model.ckpt \
         --data medseg_r_accuracy/data --cache medseg_r_accuracy/feature_cache --split val
     python -m medseg_r.benchmarks.hedge RUN/model.ckpt --data DIR/data --cache DIR/feature_cache \
         --option box_flip --values 0 1
+    python -m medseg_r.benchmarks.hedge RUN/model.ckpt --data DIR/data --cache DIR/feature_cache \
+        --option box_region
 """
 from __future__ import annotations
 
@@ -20,7 +22,11 @@ from ..engine.evaluate import evaluate
 
 VALUES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 # the inference-only options and how a command-line value becomes one
-OPTIONS = {"box_hedge": float, "box_flip": bool}
+OPTIONS = {"box_hedge": float, "box_flip": bool, "box_region": float, "box_threshold": float}
+# the values swept when none are given
+DEFAULT_VALUES = {"box_hedge": VALUES, "box_flip": (0.0, 1.0),
+                  "box_region": (0.3, 0.4, 0.5, 0.6, 0.7),
+                  "box_threshold": (0.1, 0.2, 0.3, 0.4, 0.5)}
 
 
 def sweep(model, records, *, root: str, values: Sequence[float],
@@ -71,14 +77,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--option", default="box_hedge", choices=sorted(OPTIONS),
                         help="the inference-only option to sweep (default: box_hedge)")
     parser.add_argument("--values", type=float, nargs="+", default=None,
-                        help=f"values (default: {' '.join(map(str, VALUES))} for box_hedge, "
-                             "0 1 for box_flip)")
+                        help="values (default: "
+                             + "; ".join(f"{k} {' '.join(f'{v:g}' for v in vals)}"
+                                         for k, vals in DEFAULT_VALUES.items()) + ")")
     args = parser.parse_args(argv)
-    values = args.values or (list(VALUES) if args.option == "box_hedge" else [0.0, 1.0])
-    bad = [v for v in values if not 0.0 <= v <= 1.0 or (args.option == "box_flip" and v not in (0, 1))]
-    if bad:
-        parser.error(f"{args.option} values must be "
-                     f"{'in [0, 1]' if args.option == 'box_hedge' else '0 or 1'}, got {bad}")
+    values = args.values or list(DEFAULT_VALUES[args.option])
+    if args.option == "box_flip":
+        bad = [v for v in values if v not in (0, 1)]
+        if bad:
+            parser.error(f"box_flip values must be 0 or 1, got {bad}")
+    else:
+        from ..model.options import ModelOptions
+
+        for value in values:  # the options' own checks, before any model is loaded
+            try:
+                ModelOptions(**{args.option: value})
+            except ValueError as err:
+                parser.error(f"{args.option} values: {err}")
     records, root = read_dataset(args.data, split=args.split)
     if not os.path.isfile(args.checkpoint) and args.checkpoint in shipped_names():
         model = load_shipped(args.checkpoint)[0]

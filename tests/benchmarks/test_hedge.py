@@ -34,7 +34,32 @@ def test_sweep_scores_the_model_once_per_value_with_that_value_set(monkeypatch):
 def test_values_outside_zero_one_are_a_clear_error(capsys):
     with pytest.raises(SystemExit) as exc:
         hedge.main(["run.ckpt", "--data", "d", "--values", "0.5", "1.5"])
-    assert exc.value.code == 2 and "box_hedge values must be in [0, 1]" in capsys.readouterr().err
+    assert exc.value.code == 2 and "box_hedge must be in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [("box_region", 1.0, "box_region must be in [0, 1)"),
+                                                    ("box_threshold", 0.0, "box_threshold must be in (0, 1)")])
+def test_region_and_threshold_values_are_checked_by_the_options_own_rules(option, value, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        hedge.main(["run.ckpt", "--data", "d", "--option", option, "--values", "0.5", str(value)])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["box_region", "box_threshold"])
+def test_region_and_threshold_are_swept_with_their_default_values(option, monkeypatch, capsys):
+    seen = []
+
+    def fake_evaluate(model, records, **kwargs):
+        seen.append(getattr(model.config, option))
+        return {"overall": {"dice": 0.5, "hd95": None}, "subsets": {}}
+
+    monkeypatch.setattr(hedge, "evaluate", fake_evaluate)
+    monkeypatch.setattr(hedge, "read_dataset", lambda data, split: (["case"], "r"))
+    import medseg_r.model as model_pkg
+    monkeypatch.setattr(model_pkg, "load_model", lambda path: _Model())
+    assert hedge.main(["run.ckpt", "--data", "d", "--option", option]) == 0
+    assert seen == list(hedge.DEFAULT_VALUES[option])
+    assert capsys.readouterr().out.splitlines()[0].startswith(f"| {option} | Dice |")
 
 
 def test_box_flip_is_swept_as_a_boolean_and_restored(monkeypatch, capsys):
@@ -51,7 +76,7 @@ def test_box_flip_is_swept_as_a_boolean_and_restored(monkeypatch, capsys):
     assert hedge.render(rows, subsets=(), option="box_flip").splitlines()[2:] == [
         "| 0 | 0.500 | - |  |", "| 1 | 0.600 | - |  |"]
     with pytest.raises(ValueError, match="option must be one of"):
-        hedge.sweep(model, ["case"], root="r", values=[1.0], option="box_threshold")
+        hedge.sweep(model, ["case"], root="r", values=[1.0], option="box_margin")
     with pytest.raises(SystemExit):
         hedge.main(["run.ckpt", "--data", "d", "--option", "box_flip", "--values", "0.5"])
     assert "box_flip values must be 0 or 1" in capsys.readouterr().err
