@@ -14,7 +14,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -75,6 +75,30 @@ def output_paths(source_path: str, out_dir: str, stem: Optional[str] = None, *, 
 
         paths["mask"] = f"{stem}_{WRITERS[fmt][0]}"
     return {k: os.path.join(out_dir, v) for k, v in paths.items()}
+
+
+def check_outputs(paths: Dict[str, str], inputs: Sequence[Optional[str]]) -> None:
+    """Refuse outputs that would replace what the user has: an input (the image, the reference
+    mask), or an existing file of an output's name that no earlier prediction wrote (an earlier
+    prediction leaves its ``_prediction.json`` beside its outputs, or its ``.pending`` marker when
+    it was stopped while writing, and may be written again). Raises :class:`InputError`."""
+    given = [os.path.realpath(p) for p in inputs if p]
+    for key, path in paths.items():
+        if os.path.realpath(path) in given or any(os.path.exists(g) and os.path.exists(path)
+                                                  and os.path.samefile(g, path) for g in given):
+            raise InputError(f"the {key} output {path} would overwrite an input of this prediction; "
+                             f"choose another --out")
+    if not os.path.exists(paths["json"]) and not os.path.exists(_pending(paths)):
+        there = [p for k, p in paths.items() if k != "json" and os.path.exists(p)]
+        if there:
+            raise InputError(f"{there[0]} exists and is not an earlier prediction's output (no "
+                             f"{os.path.basename(paths['json'])} beside it); choose another --out "
+                             f"or move the file")
+
+
+def _pending(paths: Dict[str, str]) -> str:
+    """The marker a prediction keeps beside its outputs while it writes them."""
+    return paths["json"] + ".pending"
 
 
 def _reference(path: str, source: Source) -> np.ndarray:
@@ -150,6 +174,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                              f"0 <= y <= {height})")
     truth = _reference(reference, source) if reference else None
     paths = output_paths(image_path, out_dir, stem, fmt=source.format)
+    check_outputs(paths, [image_path, reference])
 
     if source.kind == "image":
         pred: Prediction = predictor.predict_image(source.pixels, report, box=options.box)
@@ -211,7 +236,11 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     if truth is not None:
         summary["reference"] = {"path": os.path.abspath(reference), **_overlap(mask, truth)}
 
-    # Write: mask, pictures, then the JSON that marks the case finished.
+    # Write: mask, pictures, then the JSON that marks the case finished (the marker says, until
+    # then, that the files are this prediction's own: check_outputs lets a rerun replace them).
+    os.makedirs(out_dir, exist_ok=True)
+    with open(_pending(paths), "w", encoding="utf-8"):
+        pass
     write_mask(source, display_to_ras(mask) if volume else mask, paths["mask"])
     with atomic_write(paths["overlay"]) as tmp:
         Image.fromarray(figure).save(tmp, format="PNG")
@@ -226,4 +255,5 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     with atomic_write(paths["json"]) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(_json_ready(summary), handle, indent=2)
+    os.remove(_pending(paths))
     return summary

@@ -200,3 +200,30 @@ def test_predictor_batch_size_defaults_to_one_on_cpu_and_rejects_zero(tiny_check
     assert Predictor(model, batch_size=3, device="cpu").batch_size == 3
     with pytest.raises(ValueError, match="batch_size"):
         Predictor(model, batch_size=0, device="cpu")
+
+
+def test_outputs_never_replace_the_users_files_but_a_rerun_replaces_its_own(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    image = write_png(out / "scan.png", chest())
+    truth = write_png(out / "scan_mask.png", (chest() > 200).astype(np.uint8) * 255)  # the user's reference
+    before = (out / "scan_mask.png").read_bytes()
+    argv = ["--image", image, "--report", REPORT]
+    assert _predict([*argv, "--reference", truth], tmp_path, tiny_checkpoint) == 2
+    err = capsys.readouterr().err
+    assert "would overwrite an input of this prediction" in err and "scan_mask.png" in err
+    assert _predict(argv, tmp_path, tiny_checkpoint) == 2  # the same file, not named as the reference
+    assert "is not an earlier prediction's output" in capsys.readouterr().err
+    assert (out / "scan_mask.png").read_bytes() == before and listing(out) == ["scan.png", "scan_mask.png"]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    image = write_png(elsewhere / "scan.png", chest())
+    assert _predict(["--image", image, "--report", REPORT], tmp_path / "second", tiny_checkpoint) == 0
+    assert _predict(["--image", image, "--report", REPORT], tmp_path / "second", tiny_checkpoint) == 0  # its own
+    done = tmp_path / "second" / "out"
+    assert listing(done) == ["scan_mask.png", "scan_overlay.png", "scan_prediction.json"]
+    # a prediction stopped while writing leaves its marker, and a rerun may replace its files
+    (done / "scan_prediction.json").rename(done / "scan_prediction.json.pending")
+    assert _predict(["--image", image, "--report", REPORT], tmp_path / "second", tiny_checkpoint) == 0
+    assert listing(done) == ["scan_mask.png", "scan_overlay.png", "scan_prediction.json"]
