@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from typing import List, Optional
 
 from . import __version__
@@ -415,7 +416,7 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .model import load_model
     from .backbones.weights import CheckpointError
-    from .data.readers import read_dataset
+    from .data.readers import has_splits, read_dataset
     from .engine.evaluate import evaluate
 
     try:
@@ -425,6 +426,11 @@ def _cmd_evaluate(args) -> int:
         raise UserError(str(exc)) from None
     if not records:
         raise UserError(f"no case in split {args.split!r} of {args.data}")
+    if not has_splits(records):
+        print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
+              f"scored, including any the model was trained on", file=sys.stderr)
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError(f"--out {args.out} is a file, not a folder")
     summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out, overlays=args.overlays,
                        progress=True)
     print(json.dumps(summary, indent=2))
@@ -629,6 +635,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command in HEAVY_COMMANDS:
         keep_freed_memory()
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_data_warnings(shown)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
@@ -637,6 +645,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("medseg-r: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
+
+
+def _one_line_data_warnings(show):
+    """``warnings.showwarning`` that prints a :class:`~medseg_r.data.readers.DataWarning` as one
+    line for the user and hands every other warning to ``show``."""
+
+    def _show(message, category, filename, lineno, file=None, line=None):
+        from .data.readers import DataWarning
+
+        if issubclass(category, DataWarning):
+            print(f"medseg-r: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return _show
 
 
 if __name__ == "__main__":

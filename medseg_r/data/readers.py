@@ -110,6 +110,16 @@ def read_lvit(folder: str, *, split: Optional[str] = None, **_: object) -> List[
     return records
 
 
+class DataWarning(UserWarning):
+    """Something about a data set the user should know before trusting a figure (the command line
+    prints it as one line)."""
+
+
+def has_splits(records) -> bool:
+    """Whether any record names its split (without one, every split holds every case)."""
+    return any(r.split is not None for r in records)
+
+
 def read_dataset(path: str, *, split: Optional[str] = None, **options: object):
     """Records from ``path`` and the root their relative paths start from; ``split`` filters by split."""
     if not os.path.exists(path):
@@ -129,6 +139,5 @@ def read_dataset(path: str, *, split: Optional[str] = None, **options: object):
             raise ValueError(f"no reader for {path}; known endings: {', '.join(sorted(_READERS))}, or a folder")
         records, root = _READERS[ending](path, **options), os.path.dirname(os.path.abspath(path))
     if split is not None:
-        records = [r for r in records if r.split in (split, None)] if all(r.split is None for r in records) \
-            else [r for r in records if r.split == split]
+        records = [r for r in records if r.split == split] if has_splits(records) else records
     return records, root

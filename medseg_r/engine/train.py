@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from ..model import save_model
 from ..runtime import cpu_has_bf16
 from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
-from ..data.readers import read_dataset
+from ..data.readers import DataWarning, read_dataset
 from .task import SegmentationTask
 
 
@@ -104,6 +104,14 @@ def make_loaders(cfg: TrainConfig):
             raise ValueError(f"split {split!r} of {data} has no case (a data set needs cases in "
                              f"both {cfg.train_split!r} and {cfg.val_split!r}; or train without "
                              f"validation)")
+    check_files(train_records, root, cfg.train_split)
+    if cfg.validate:
+        check_files(val_records, val_root, cfg.val_split)
+        same = {r.id for r in train_records} & {r.id for r in val_records}
+        if same and cfg.val_data is None:
+            warnings.warn(f"{len(same)} of the {len(val_records)} validation cases are also training "
+                          f"cases (the data set has no split column): the validation Dice, and the "
+                          f"best checkpoint it picks, are measured on training data", DataWarning)
     augment = cfg.augment and flip_allowed(root)
     train_set = SegmentationDataset(train_records, root=root, size=size, augment=augment, seed=cfg.seed)
     train = DataLoader(train_set, batch_size=cfg.batch_size, sampler=EpochShuffleSampler(len(train_set), cfg.seed),
@@ -135,6 +143,36 @@ def resolve_strategy(cfg: TrainConfig) -> str:
     return cfg.strategy
 
 
+def check_run_folder(cfg: TrainConfig) -> None:
+    """``cfg.out`` must be a folder (or not exist yet), and may hold an earlier run only when
+    ``cfg.resume`` says what to do with it: training anew there would replace its ``model.ckpt``
+    and mix two runs' checkpoints. Raises ``ValueError``."""
+    if os.path.exists(cfg.out) and not os.path.isdir(cfg.out):
+        raise ValueError(f"--out {cfg.out} is a file, not a folder")
+    ckpts = os.path.join(cfg.out, "checkpoints")
+    earlier = os.path.isfile(os.path.join(cfg.out, "model.ckpt")) or (
+        os.path.isdir(ckpts) and any(n.endswith(".ckpt") for n in os.listdir(ckpts)))
+    if earlier and cfg.resume is None:
+        raise ValueError(f"{cfg.out} already holds a training run (model.ckpt or checkpoints/): "
+                         f"pass --resume auto to continue it, or choose another --out")
+
+
+def check_files(records, root: str, what: str) -> None:
+    """Every image and mask file of ``records`` exists (a missing one would stop training after
+    its first steps). Raises ``FileNotFoundError`` naming the first few."""
+    missing = []
+    for rec in records:
+        for obj in (rec.image, rec.mask):
+            if isinstance(obj, (str, os.PathLike)):
+                path = obj if os.path.isabs(str(obj)) else os.path.join(root, str(obj))
+                if not os.path.isfile(path):
+                    missing.append(f"{rec.id}: {path}")
+    if missing:
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise FileNotFoundError(f"{len(missing)} file(s) of the {what} cases not found: "
+                                f"{'; '.join(missing[:3])}{more}")
+
+
 def train(cfg: TrainConfig) -> Dict[str, Any]:
     """Train and return ``{"best": path, "last": path, "model": MedSeg-R checkpoint path, "steps": n,
     "precision": str, "deterministic": bool}``."""
@@ -142,8 +180,9 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         raise ValueError(f"model_weights must be 'best' or 'last', got {cfg.model_weights!r}")
     if not cfg.validate and cfg.model_weights != "last":
         raise ValueError("validate=False needs model_weights='last' (there is no best epoch to pick)")
+    check_run_folder(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    train_loader, val_loader = make_loaders(cfg)  # a bad data set fails before the run folder exists
+    train_loader, val_loader = make_loaders(cfg)  # a missing file or split fails before the run folder exists
     os.makedirs(cfg.out, exist_ok=True)
     task = SegmentationTask(backbone=cfg.backbone, img_size=cfg.img_size, pretrained=cfg.pretrained,
                             model_options=cfg.model_options, lr=cfg.lr, weight_decay=cfg.weight_decay,

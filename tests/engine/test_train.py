@@ -145,3 +145,72 @@ def test_model_weights_best_or_last(tiny_phantom, tmp_path):
     assert saved["extra"]["weights_from"].endswith("last.ckpt") and saved["extra"]["global_step"] == 2
     with pytest.raises(ValueError, match="model_weights"):
         train(TrainConfig(data=tiny_phantom, out=str(tmp_path / "bad"), model_weights="median"))
+
+
+def _manifest_copy(src, dst, edit):
+    """The phantom's manifest.jsonl, each line passed through ``edit``, written beside its images."""
+    import json
+
+    lines = [edit(json.loads(line)) for line in open(os.path.join(src, "manifest.jsonl"))]
+    path = os.path.join(src, dst)
+    with open(path, "w") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in lines if r is not None)
+    return path
+
+
+def test_an_earlier_run_is_never_replaced_without_resume(tiny_phantom, tmp_path):
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "model.ckpt").write_bytes(b"the user's trained model")
+    cfg = dict(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="already holds a training run .* --resume auto"):
+        train(TrainConfig(**cfg))
+    assert (out / "model.ckpt").read_bytes() == b"the user's trained model"
+    assert os.listdir(out / "checkpoints") == []
+    (out / "model.ckpt").unlink()
+    (out / "checkpoints" / "last.ckpt").write_bytes(b"x")  # an interrupted run: checkpoints only
+    with pytest.raises(ValueError, match="already holds a training run"):
+        train(TrainConfig(**cfg))
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        train(TrainConfig(**{**cfg, "out": str(tmp_path / "file")}))
+
+
+def test_missing_files_are_named_before_training_or_the_run_folder(tiny_phantom, tmp_path):
+    broken = []
+
+    def break_one(record):
+        if record["split"] == "train" and not broken:
+            broken.append(record["id"])
+            record["image"] = "images/not_there.png"
+        return record
+
+    data = _manifest_copy(tiny_phantom, "missing_image.jsonl", break_one)
+    out = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match=r"1 file\(s\) of the train cases not found: .*not_there.png"):
+        train(TrainConfig(data=data, out=str(out), backbone="sam_tiny", img_size=64, epochs=1, progress=False))
+    assert not out.exists()
+
+
+def test_data_without_splits_warns_that_validation_is_on_training_cases(tiny_phantom, tmp_path, capsys):
+    from medseg_r.cli import main
+    from medseg_r.data.readers import DataWarning
+    from medseg_r.engine.train import make_loaders
+
+    data = _manifest_copy(tiny_phantom, "no_split.jsonl", lambda r: {k: v for k, v in r.items() if k != "split"})
+    cfg = TrainConfig(data=data, out=str(tmp_path / "run"), backbone="sam_tiny", img_size=64, progress=False)
+    with pytest.warns(DataWarning, match="40 of the 40 validation cases are also training cases"):
+        make_loaders(cfg)
+    with_split = TrainConfig(data=tiny_phantom, out=str(tmp_path / "run"), backbone="sam_tiny", img_size=64)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        make_loaders(with_split)  # a data set with splits: no warning
+    assert main(["train", "--data", data, "--out", str(tmp_path / "cli"), "--epochs", "1",
+                 "--limit-train-batches", "1", *ARGS]) == 0
+    err = capsys.readouterr().err
+    assert "medseg-r: warning: 40 of the 40 validation cases are also training cases" in err
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "cli" / "model.ckpt"), "--data", data,
+                 "--out", str(tmp_path / "eval")]) == 0
+    assert "has no split column: all its 40 cases are scored" in capsys.readouterr().err
