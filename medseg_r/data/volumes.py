@@ -155,6 +155,24 @@ def display_slice(volume: np.ndarray, z: int) -> np.ndarray:
     return np.ascontiguousarray(volume[..., z].T[::-1, ::-1])
 
 
+def check_same_grid(image_affine: np.ndarray, mask_affine: np.ndarray, *, mask: str) -> None:
+    """A mask volume must lie on its image's voxel grid (same origin, spacing and directions, within
+    0.01 mm and 1e-4 of a direction): a mask of the same shape on another grid marks other voxels
+    than it names. Raises ``ValueError`` saying how the two differ."""
+    a, b = np.asarray(image_affine, dtype=np.float64), np.asarray(mask_affine, dtype=np.float64)
+    spacing_a, spacing_b = np.linalg.norm(a[:3, :3], axis=0), np.linalg.norm(b[:3, :3], axis=0)
+    same_axes = np.allclose(a[:3, :3] / spacing_a, b[:3, :3] / np.maximum(spacing_b, 1e-12), atol=1e-4)
+    if same_axes and np.allclose(spacing_a, spacing_b, atol=1e-2) and np.allclose(a[:3, 3], b[:3, 3], atol=1e-2):
+        return
+
+    def fmt(v):
+        return "(" + ", ".join(f"{x:.2f}" for x in v) + ")"
+
+    raise ValueError(f"mask {mask} is not on its image's voxel grid (origin {fmt(b[:3, 3])} mm against "
+                     f"{fmt(a[:3, 3])}, spacing {fmt(spacing_b)} against {fmt(spacing_a)}"
+                     f"{'' if same_axes else ', other axis directions'}): resample it onto the image")
+
+
 def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = None,
                        percentiles: Tuple[float, float] = (0.5, 99.5), empty_fraction: float = 0.1,
                        seed: int = 0, **_: object) -> List[Record]:
@@ -175,8 +193,10 @@ def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = N
     for i, row in enumerate(rows):
         image_path = os.path.join(folder, row["image"])
         mask_path = os.path.join(folder, row["mask"])
-        image, _ = load_volume(image_path)
-        mask, _ = load_volume(mask_path)
+        image, image_affine = load_volume(image_path)
+        mask, mask_affine = load_volume(mask_path)
+        if image.shape == mask.shape:  # (other shapes: volume_slices names them)
+            check_same_grid(image_affine, mask_affine, mask=mask_path)
         case_id = row.get("id") or os.path.basename(str(row["image"])).split(".")[0]
         records += volume_slices(case_id, normalise(image, window=window, percentiles=percentiles), mask,
                                  str(row.get("report", "")), split=row.get("split") or None,

@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..data.volumes import check_same_grid
 from ..io import atomic_write
 from ..report import parse_report
 from ..report.schema import Report
@@ -116,6 +117,10 @@ def _reference(path: str, source: Source) -> np.ndarray:
         shape = ref.voxels.shape if ref.kind == "volume" else ref.pixels.shape
         raise InputError(f"reference mask {path} has shape {tuple(shape)} but the volume has "
                          f"{tuple(source.voxels.shape)} (after reorientation to RAS+)")
+    try:
+        check_same_grid(source.affine, ref.affine, mask=path)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     return np.stack([source.display(z, normalised=(np.nan_to_num(ref.voxels) > 0).astype(np.float32))
                      for z in range(ref.voxels.shape[2])]) > 0
 

@@ -53,14 +53,18 @@ def _write_dicom_series(folder, vol):
 
 @pytest.mark.parametrize("kind", ["nifti", "dicom"])
 def test_volume_folder_trains_slice_wise(tmp_path, kind):
+    import nibabel as nib
+
     vol, mask = _volume()
-    _write_nifti(str(tmp_path / "mask.nii.gz"), mask.astype(np.float32))
     if kind == "nifti":
         _write_nifti(str(tmp_path / "ct.nii.gz"), vol)
         image = "ct.nii.gz"
     else:
         _write_dicom_series(str(tmp_path / "series"), vol)
         image = "series"
+    # the mask on the image's own world grid (as a converter such as dcm2niix writes it)
+    nib.save(nib.Nifti1Image(mask.astype(np.float32), load_volume(str(tmp_path / image))[1]),
+             str(tmp_path / "mask.nii.gz"))
     (tmp_path / "cases.jsonl").write_text(json.dumps({"image": image, "mask": "mask.nii.gz", "split": "train",
                                                       "report": "Solid nodule in the right lower lobe."}))
     loaded, _ = load_volume(str(tmp_path / image))
@@ -107,3 +111,14 @@ def test_dicom_without_pixel_data_is_a_clear_error(tmp_path):
     ds.save_as(str(tmp_path / "x.dcm"), enforce_file_format=True)
     with pytest.raises(ValueError, match="without pixel data"):
         load_volume(str(tmp_path / "x.dcm"))
+
+
+def test_a_mask_on_another_grid_is_refused_with_how_it_differs(tmp_path):
+    vol, mask = _volume()
+    _write_nifti(str(tmp_path / "ct.nii.gz"), vol)
+    _write_nifti(str(tmp_path / "mask.nii.gz"), mask.astype(np.float32), spacing=(0.8, 0.8, 3.0))
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"image": "ct.nii.gz", "mask": "mask.nii.gz", "split": "train",
+                                                      "report": "Solid nodule in the right lower lobe."}))
+    with pytest.raises(ValueError, match=r"not on its image's voxel grid .*spacing \(0.80, 0.80, 3.00\) "
+                                         r"against \(0.80, 0.80, 2.50\)"):
+        read_dataset(str(tmp_path), split="train")

@@ -142,6 +142,7 @@ def test_huge_image_is_downscaled_for_the_model_and_masked_at_full_size(predicto
     ("corrupt", "not a readable image|could not be decoded"),
     ("one_pixel", "too small"),
     ("mismatched_reference", "reference mask .* is 32x32 pixels but the image is 64x64"),
+    ("reference_on_another_grid", r"not on its image's voxel grid \(origin \(5.00, 0.00, 0.00\) mm"),
     ("other_backbone", "trained on backbone 'sam_tiny', not 'litemedsam'"),
     ("no_finding", "no finding"),
     ("empty_report", "report is empty"),
@@ -161,6 +162,12 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_checkpoi
         argv[1] = write_png(tmp_path / "tiny.png", np.zeros((1, 1), np.uint8))
     elif case == "mismatched_reference":
         argv += ["--reference", write_png(tmp_path / "ref.png", np.zeros((32, 32), np.uint8))]
+    elif case == "reference_on_another_grid":
+        vol, truth = ct_volume()
+        argv[1] = write_nifti(tmp_path / "v.nii.gz", vol)
+        shifted = np.diag([0.8, 0.8, 2.5, 1.0])
+        shifted[0, 3] = 5.0
+        argv += ["--reference", write_nifti(tmp_path / "ref.nii.gz", truth, shifted)]
     elif case == "other_backbone":
         argv += ["--backbone", "litemedsam"]
     elif case == "no_finding":
