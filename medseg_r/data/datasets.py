@@ -40,11 +40,16 @@ class Record:
     lesions: List[Dict[str, object]] = field(default_factory=list)  # bbox, texture, shape per lesion
 
 
+def fitted_size(h: int, w: int, size: int) -> tuple:
+    """``(nh, nw)``: an ``h x w`` image with its longest side resized to ``size`` (:func:`fit_square`)."""
+    scale = size / max(h, w)
+    return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+
+
 def fit_square(image: torch.Tensor, mask: torch.Tensor, size: int):
     """Resize the longest side to ``size`` and pad bottom/right (images bilinear, masks nearest)."""
     _, h, w = image.shape
-    scale = size / max(h, w)
-    nh, nw = max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+    nh, nw = fitted_size(h, w, size)
     if (nh, nw) != (h, w):
         image = F.interpolate(image[None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)[0]
         mask = F.interpolate(mask[None], size=(nh, nw), mode="nearest")[0]
@@ -64,10 +69,11 @@ class SegmentationDataset(Dataset):
     """Records -> dicts with ``image`` [3,S,S], ``mask`` [1,S,S], ``report`` (:class:`Report`), ``id``, ``tags``
     and, when any record lists its lesions (the phantom's manifest does), ``attributes`` [2,S,S]: each lesion's
     texture and shape code over its box (:func:`~medseg_r.model.attributes.label_map`; zeros for a record
-    without lesions), resized and flipped with the mask."""
+    without lesions), resized and flipped with the mask. ``native``: also ``native_mask``, the mask at the
+    record's own size ``[H, W]`` (bool), which evaluation scores against."""
 
     def __init__(self, records: Sequence[Record], *, root: str = ".", size: int = 256, augment: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, native: bool = False) -> None:
         if not records:
             raise ValueError("the data set is empty (check the split name and the manifest)")
         self.records = list(records)
@@ -78,6 +84,7 @@ class SegmentationDataset(Dataset):
         self.epoch = 0
         self._reports: Dict[int, Report] = {}
         self.attributes = any(rec.lesions for rec in self.records)
+        self.native = native
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -108,13 +115,18 @@ class SegmentationDataset(Dataset):
         if index not in self._reports:
             self._reports[index] = parse_report(rec.report)
         report = self._reports[index]
+        flip = False
         if self.flipped(index):
             mirrored = mirrored_report(report)
             if mirrored is not None:
+                flip = True
                 image, mask, report = image.flip(-1), mask.flip(-1), mirrored
                 if self.attributes:
                     labels = labels.flip(-1)
         sample = {"image": image, "mask": mask, "report": report, "id": rec.id, "tags": list(rec.tags)}
+        if self.native:
+            native = torch.from_numpy(mask_arr > 0)
+            sample["native_mask"] = native.flip(-1) if flip else native
         if self.attributes:
             sample["attributes"] = labels
         return sample
@@ -137,6 +149,8 @@ def collate(batch: List[Dict[str, object]]) -> Dict[str, object]:
            "report": [b["report"] for b in batch], "id": [b["id"] for b in batch], "tags": [b["tags"] for b in batch]}
     if all("attributes" in b for b in batch):
         out["attributes"] = torch.stack([b["attributes"] for b in batch])
+    if all("native_mask" in b for b in batch):
+        out["native_mask"] = [b["native_mask"] for b in batch]  # sizes differ between records
     return out
 
 

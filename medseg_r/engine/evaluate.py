@@ -1,7 +1,9 @@
 """``medseg-r evaluate``: Dice, IoU, HD95 (MONAI), small-lesion sensitivity and the false-positive rate on
 negative reports; overall and per subset tag; a CSV per case and a JSON summary.
 
-Conventions: Dice/IoU/HD95 are averaged over cases whose reference mask is not empty (negative cases
+Conventions: every case is scored at its own size (the model's mask, predicted on the square canvas of
+the model's input size, is cropped of its padding and resized back; :func:`native_logits`), so HD95 is
+in the image's own pixels and a lesion smaller than a canvas pixel still counts. Dice/IoU/HD95 are averaged over cases whose reference mask is not empty (negative cases
 are scored by the false-positive rate instead: the share of them where the model marks any pixel).
 HD95 of an empty prediction against a non-empty reference is the image diagonal (the worst case).
 Lesion sensitivity: a described lesion (connected component of the reference) counts as found when the
@@ -21,10 +23,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 from torch.utils.data import DataLoader
 
-from ..data.datasets import SegmentationDataset, collate
+from ..data.datasets import SegmentationDataset, collate, fitted_size
 from ..io import atomic_write
 
 # Subset tags of the phantom benchmark (medseg_r.data.phantom): the hard cases, the cases in which only
@@ -90,38 +93,54 @@ def confidence_ranking(rows: List[Dict[str, object]]) -> Dict[str, Optional[floa
     return result
 
 
+def native_logits(logits: torch.Tensor, shape: tuple, size: int) -> torch.Tensor:
+    """Mask logits on the square canvas ``[1, S, S]`` (the record fitted by
+    :func:`~medseg_r.data.datasets.fit_square`) -> ``[H, W]`` at the record's own ``shape``: the
+    padding cropped, the rest resized bilinearly."""
+    h, w = shape
+    nh, nw = fitted_size(h, w, size)
+    crop = logits[:, :nh, :nw]
+    if (nh, nw) != (h, w):
+        crop = F.interpolate(crop[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    return crop[0]
+
+
 @torch.no_grad()
 def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = None, batch_size: int = 8,
              threshold: float = 0.0, overlays: int = 0, save_predictions: bool = False,
              progress: bool = False) -> Dict[str, object]:
     """Evaluate ``model`` on ``records``; writes ``cases.csv`` and ``summary.json`` under ``out_dir``,
     and with ``save_predictions`` each predicted mask as ``out_dir/predictions/ID.png`` (0/255, the
-    evaluation's size: what :mod:`medseg_r.benchmarks.breakdown` reads to say where masks went)."""
+    case's own size: what :mod:`medseg_r.benchmarks.breakdown` reads to say where masks went)."""
     from tqdm import tqdm
 
     model.eval()
     device = next(model.parameters()).device
-    loader = DataLoader(SegmentationDataset(records, root=root, size=size), batch_size=batch_size, shuffle=False,
-                        collate_fn=collate)
+    loader = DataLoader(SegmentationDataset(records, root=root, size=size, native=True), batch_size=batch_size,
+                        shuffle=False, collate_fn=collate)
     rows: List[Dict[str, object]] = []
     shown = 0
     for batch in tqdm(loader, desc="evaluate", disable=not progress, unit="batch"):
         out = model(batch["image"].to(device), batch["report"])
-        preds = (out["masks"] > threshold).cpu().numpy()[:, 0]
-        probs = torch.sigmoid(out["masks"].float()).cpu().numpy()[:, 0]
+        logits = out["masks"][:, :1].float().cpu()
+        preds = (logits > threshold).numpy()[:, 0]
         ious = out["iou"][:, 0].float().cpu().numpy() if out.get("iou") is not None else None
         truths = batch["mask"].numpy()[:, 0] > 0.5
         for i, case_id in enumerate(batch["id"]):
             row: Dict[str, object] = {"id": case_id, "tags": list(batch["tags"][i])}
-            row.update(case_metrics(preds[i], truths[i]))
+            truth = batch["native_mask"][i].numpy()
+            native = native_logits(logits[i], truth.shape, size)
+            pred, prob = native > threshold, torch.sigmoid(native).numpy()
+            pred = pred.numpy()
+            row.update(case_metrics(pred, truth))
             row["predicted_iou"] = float(ious[i]) if ious is not None else None
-            row["mean_probability"] = float(probs[i][preds[i]].mean()) if preds[i].any() else 0.0
+            row["mean_probability"] = float(prob[pred].mean()) if pred.any() else 0.0
             rows.append(row)
             if out_dir and save_predictions:
                 from PIL import Image
 
                 with atomic_write(os.path.join(out_dir, "predictions", f"{case_id}.png")) as tmp:
-                    Image.fromarray(preds[i].astype(np.uint8) * 255).save(tmp, format="PNG")
+                    Image.fromarray(pred.astype(np.uint8) * 255).save(tmp, format="PNG")
             if out_dir and shown < overlays:
                 from PIL import Image
 

@@ -1,10 +1,12 @@
+import csv
 import json
 import os
 
 import numpy as np
 import pytest
+import torch
 
-from medseg_r.engine.evaluate import case_metrics, confidence_ranking, summarise
+from medseg_r.engine.evaluate import case_metrics, confidence_ranking, evaluate, summarise
 
 
 def _disc(cx, cy, r, size=64):
@@ -83,3 +85,36 @@ def test_evaluate_cli_writes_csv_json_and_overlays(tiny_phantom, tmp_path):
     assert len(lines) == 9 and lines[0].endswith("predicted_iou,mean_probability")
     assert set(summary["confidence_rank_correlation"]) == {"predicted_iou", "mean_probability"}
     assert len(os.listdir(os.path.join(out, "overlays"))) == 2
+
+
+class _CanvasModel(torch.nn.Module):
+    """Marks a fixed block of the 64 px canvas, and the canvas padding, with high logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, images, reports):
+        masks = torch.full((images.shape[0], 1, 64, 64), -10.0)
+        masks[:, :, 31:34, 15:18] = 10.0  # around the lesion (rows 100-101, cols 50-51 of the 200 x 100 image)
+        masks[:, :, :, 40:] = 10.0  # the padding right of the 64 x 32 fitted image: never scored
+        return {"masks": masks, "iou": None, "attention": None}
+
+
+def test_cases_are_scored_at_their_own_size_and_tiny_lesions_count(tmp_path):
+    from PIL import Image
+
+    from medseg_r.data.datasets import Record
+
+    image = np.zeros((200, 100, 3), np.uint8)
+    mask = np.zeros((200, 100), np.uint8)
+    mask[100:102, 50:52] = 1  # 2 x 2 px: a quarter of a canvas pixel at 64 px, lost by a nearest resize
+    records = [Record(id="tiny", image=image, mask=mask, report="Nodule in the right upper lobe.")]
+    summary = evaluate(_CanvasModel(), records, root=".", size=64, out_dir=str(tmp_path), save_predictions=True)
+    row = next(csv.DictReader(open(tmp_path / "cases.csv")))
+    assert summary["overall"]["n"] == 1 and summary["negatives"] == 0
+    assert float(row["truth_px"]) == 4 and float(row["lesions_found"]) == 1
+    predicted = np.array(Image.open(tmp_path / "predictions" / "tiny.png")) > 0
+    assert predicted.shape == (200, 100) and float(row["pred_px"]) == predicted.sum()
+    rows, cols = np.nonzero(predicted)
+    assert 95 <= rows.min() and rows.max() <= 107 and 45 <= cols.min() and cols.max() <= 57  # no padding scored
