@@ -122,3 +122,33 @@ def test_a_mask_on_another_grid_is_refused_with_how_it_differs(tmp_path):
     with pytest.raises(ValueError, match=r"not on its image's voxel grid .*spacing \(0.80, 0.80, 3.00\) "
                                          r"against \(0.80, 0.80, 2.50\)"):
         read_dataset(str(tmp_path), split="train")
+
+
+def test_a_coronal_dicom_series_is_reordered_so_that_z_is_superior(tmp_path):
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    rows, cols, n = 12, 10, 6  # stored rows run downward (inferior), slices step posterior
+    for k in range(n):
+        plane = np.zeros((rows, cols), np.uint16)
+        plane[1:3, 2:4] = 1000  # near the top of each coronal image: superior
+        meta = FileMetaDataset()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds = FileDataset(str(tmp_path / f"{k}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.Modality, ds.Rows, ds.Columns = "CT", rows, cols
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+        ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.PixelSpacing = [0.7, 0.7]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+        ds.ImagePositionPatient = [0, 3.0 * k, 0]
+        ds.InstanceNumber = k + 1
+        ds.PixelData = plane.tobytes()
+        ds.save_as(str(tmp_path / f"{k:03d}.dcm"), enforce_file_format=True)
+    voxels, affine = load_volume(str(tmp_path))
+    assert voxels.shape == (cols, n, rows)  # x: right-left columns, y: the slices, z: the image rows
+    assert np.all(np.diag(affine)[:3] > 0) and np.allclose(np.abs(np.diag(affine)[:3]), [0.7, 3.0, 0.7])
+    lesion_z = np.nonzero(voxels.max(axis=(0, 1)) > 0)[0]
+    assert set(lesion_z) == {rows - 3, rows - 2}  # stored rows 1-2 from the top: the top of z
