@@ -194,7 +194,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
 
     volume = source.kind == "volume"
     spacing = source.pixel_spacing
-    slice_mm = float(np.linalg.norm(source.affine[:3, 2])) if volume else None
+    # one slice (a 2-D NIfTI, a single DICOM image) has no slice spacing: its statistics are areas
+    slice_mm = float(np.linalg.norm(source.affine[:3, 2])) if volume and source.voxels.shape[2] > 1 else None
     stats = finding_statistics(mask, pred.prob, report, rasteriser=predictor.model.rasteriser,
                                spacing=spacing, slice_mm=slice_mm)
     run = ~np.isnan(pred.iou)

@@ -47,7 +47,8 @@ def finding_statistics(mask: np.ndarray, prob: np.ndarray, report: Report, *,
 
     Args:
         prob: probabilities, same shape as ``mask``.
-        spacing: in-plane (row, column) spacing in mm, when known. slice_mm: slice spacing for stacks.
+        spacing: in-plane (row, column) spacing in mm, when known. slice_mm: slice spacing for stacks
+            (``None``: areas in mm², also for a one-slice volume).
     Returns ``{"total": {...}, "findings": [{...} per positive finding], "unassigned": {...}}``."""
     rasteriser = rasteriser or LocationRasteriser()
     volume = mask.ndim == 3
@@ -86,9 +87,9 @@ def finding_statistics(mask: np.ndarray, prob: np.ndarray, report: Report, *,
         out: Dict[str, object] = {"components": len(chosen), ("voxels" if volume else "area_px"): n,
                                   "mean_probability": float(prob_sums[chosen].sum() / n) if n else None}
         if pixel_mm2 is not None:
-            if volume:
-                out["volume_ml"] = round(n * pixel_mm2 * (slice_mm or 1.0) / 1000.0, 4)
-            else:
+            if volume and slice_mm is not None:
+                out["volume_ml"] = round(n * pixel_mm2 * slice_mm / 1000.0, 4)
+            else:  # a 2-D image, or one slice: an area (a thickness would be invented)
                 out["area_mm2"] = round(n * pixel_mm2, 3)
         return out
 

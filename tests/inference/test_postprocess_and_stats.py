@@ -52,3 +52,11 @@ def test_volume_statistics_use_cranio_caudal_zones_and_ml():
     upper, lower = stats["findings"]
     assert upper["voxels"] == 25 and lower["voxels"] == 100
     assert lower["volume_ml"] == pytest.approx(0.2)
+
+
+def test_a_single_slice_has_an_area_not_an_invented_volume():
+    report = parse_report("Nodule in the right upper lobe.")
+    one = np.zeros((1, 20, 20), bool)
+    one[0, 5:9, 5:9] = True
+    stats = finding_statistics(one, one * 1.0, report, spacing=(0.5, 0.5), slice_mm=None)
+    assert stats["total"]["voxels"] == 16 and stats["total"]["area_mm2"] == 4.0 and "volume_ml" not in stats["total"]
