@@ -14,7 +14,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -144,6 +144,23 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
+def report_warnings(report: Report) -> List[str]:
+    """What the user should know about how the report was read: a positive finding with no
+    location the parser understood (a misspelt side, a language or a phrasing it does not know) is
+    looked for over the whole image."""
+    out = []
+    for i, finding in enumerate(report.positive_findings, start=1):
+        name = f"finding {i} ({finding.target or 'lesion'})"
+        where = finding.location
+        if where.is_empty():
+            out.append(f"{name} has no location the report reader understood (a misspelt word, or a "
+                       f"language or phrasing it does not know): it is looked for over the whole image")
+        elif where.side is None and where.organ in (None, "lung") and (where.zones or where.segment):
+            out.append(f"{name} has a zone but no side the report reader understood: it is looked for "
+                       f"on both sides")
+    return out
+
+
 def check_report(report_text: str, options: PredictOptions) -> Report:
     """Parse the report, or raise :class:`InputError` when it is empty or (by default) yields no finding."""
     if not isinstance(report_text, str) or not report_text.strip():
@@ -231,10 +248,13 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                    "peak_rss_mb": round(pred.peak_rss_mb, 1),
                    "peak_gpu_mb": None if pred.peak_gpu_mb is None else round(pred.peak_gpu_mb, 1)},
     }
+    warnings = report_warnings(report)
     values = source.voxels if volume else source.pixels
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     if finite.size == 0 or finite.min() == finite.max():
-        summary["warnings"] = ["the input is blank (one value everywhere): its mask means nothing"]
+        warnings.append("the input is blank (one value everywhere): its mask means nothing")
+    if warnings:
+        summary["warnings"] = warnings
     if volume:
         summary["slices"] = {"total": int(mask.shape[0]), "described": int(pred.applies.sum()),
                              "with_mask": int((mask.reshape(mask.shape[0], -1).any(1)).sum()),

@@ -234,3 +234,18 @@ def test_outputs_never_replace_the_users_files_but_a_rerun_replaces_its_own(tmp_
     (done / "scan_prediction.json").rename(done / "scan_prediction.json.pending")
     assert _predict(["--image", image, "--report", REPORT], tmp_path / "second", tiny_checkpoint) == 0
     assert listing(done) == ["scan_mask.png", "scan_overlay.png", "scan_prediction.json"]
+
+
+@pytest.mark.parametrize("report, message", [
+    ("12 mm solid round nodule in the rigth lower lobe.", "has a zone but no side the report reader understood"),
+    ("Rundherd im rechten Unterlappen, 12 mm.", "has no location the report reader understood"),
+])
+def test_a_location_the_reader_missed_is_a_warning_even_when_quiet(tmp_path, tiny_checkpoint, capsys, report, message):
+    image = write_png(tmp_path / "x.png", chest())
+    assert _predict(["--image", image, "--report", report], tmp_path, tiny_checkpoint) == 0
+    err = capsys.readouterr().err
+    assert f"warning: finding 1 (" in err and message in err
+    summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
+    assert any(message in w for w in summary["warnings"])
+    assert _predict(["--image", image, "--report", REPORT], tmp_path / "clean", tiny_checkpoint) == 0
+    assert "warning" not in capsys.readouterr().err
