@@ -38,8 +38,11 @@ def _cmd_parse_report(args) -> int:
     else:
         if not os.path.isfile(args.input):
             raise UserError(f"input file not found: {args.input}")
-        with open(args.input, "r", encoding="utf-8", errors="replace") as handle:
-            texts = [line.rstrip("\r\n") for line in handle]
+        from .io.text import read_text
+
+        texts = [line.rstrip("\r") for line in read_text(args.input).split("\n")]
+        if texts and texts[-1] == "":
+            texts.pop()  # the newline that ends the last line
     failed = 0
     for number, text in enumerate(texts, 1):
         try:
@@ -158,8 +161,9 @@ def _read_report_arg(args) -> str:
         return args.report
     if not os.path.isfile(args.report_file):
         raise UserError(f"report file not found: {args.report_file}")
-    with open(args.report_file, "r", encoding="utf-8", errors="replace") as handle:
-        return handle.read()
+    from .io.text import read_text
+
+    return read_text(args.report_file)
 
 
 def _cmd_predict(args) -> int:

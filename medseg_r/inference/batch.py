@@ -13,6 +13,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ..io import atomic_write
+from ..io.text import read_text
 from .pipeline import PredictOptions, case_stem, output_paths, predict_case
 from .predictor import Predictor
 from .sources import InputError
@@ -72,8 +73,7 @@ def _report_text(case: Dict[str, Any]) -> str:
         return case["report"]
     if not os.path.isfile(case["report_file"]):
         raise InputError(f"report file not found: {case['report_file']}")
-    with open(case["report_file"], "r", encoding="utf-8", errors="replace") as handle:
-        return handle.read()
+    return read_text(case["report_file"])
 
 
 def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, options: Optional[PredictOptions] = None,

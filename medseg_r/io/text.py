@@ -1,0 +1,30 @@
+"""Report text files as people save them: UTF-8 with or without a byte-order mark, or a legacy
+Windows/Latin-1 encoding (read as such, with a one-line notice, rather than with replaced
+characters)."""
+from __future__ import annotations
+
+import sys
+from typing import Tuple
+
+
+def decode_text(data: bytes) -> Tuple[str, str]:
+    """``(text, encoding)``: UTF-8 (a leading byte-order mark dropped), else Windows-1252, else
+    Latin-1 (which decodes any byte)."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def read_text(path: str, *, notice: bool = True) -> str:
+    """The text of ``path`` (:func:`decode_text`); ``notice``: say on stderr when it was not UTF-8."""
+    with open(path, "rb") as handle:
+        text, encoding = decode_text(handle.read())
+    if notice and encoding not in ("utf-8-sig",):
+        print(f"medseg-r: warning: {path} is not UTF-8; read as {encoding}", file=sys.stderr)
+    return text
+
+
+__all__ = ["decode_text", "read_text"]
