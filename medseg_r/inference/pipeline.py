@@ -236,7 +236,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
 
     summary: Dict[str, Any] = {
         "input": os.path.abspath(image_path), "format": source.format, "kind": source.kind,
-        "shape": list(source.pixels.shape if not volume else source.voxels.shape),
+        "shape": list(source.pixels.shape if not volume else source.stored_shape or source.voxels.shape),
+        "shape_ras": list(source.voxels.shape) if volume else None,
         "pixel_spacing_mm": list(spacing) if spacing else None, "slice_spacing_mm": slice_mm,
         "model": model_info or {}, "report": report.to_dict(), "all_negative": report.all_negative,
         "rule": ("all findings negated: empty mask, model not run" if report.all_negative else

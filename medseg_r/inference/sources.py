@@ -56,6 +56,7 @@ class Source:
     header: object = None
     restore: Optional[Callable[[np.ndarray], np.ndarray]] = None
     nan_voxels: int = 0
+    stored_shape: Optional[Tuple[int, ...]] = None  # a NIfTI's own voxel order (``voxels`` is RAS+)
 
     @property
     def n_slices(self) -> int:
@@ -152,7 +153,7 @@ def _load_nifti(path: str) -> Source:
 
     return Source(path=path, kind="volume", format="nifti", voxels=voxels, affine=canonical.affine,
                   header=original.header, restore=restore, nan_voxels=int((~finite).sum()),
-                  )
+                  stored_shape=tuple(int(n) for n in original.shape))
 
 
 def _load_dicom(path: str) -> Source:

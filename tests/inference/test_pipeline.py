@@ -249,3 +249,13 @@ def test_a_location_the_reader_missed_is_a_warning_even_when_quiet(tmp_path, tin
     assert any(message in w for w in summary["warnings"])
     assert _predict(["--image", image, "--report", REPORT], tmp_path / "clean", tiny_checkpoint) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_json_gives_the_volumes_own_shape_and_its_ras_shape(tmp_path, tiny_checkpoint):
+    vol, _ = ct_volume()  # [X, Y, Z] = 40 x 36 x 10
+    stored = np.ascontiguousarray(vol.transpose(2, 1, 0))  # stored as [Z, Y, X]
+    affine = np.array([[0, 0, 0.8, 0], [0, 0.8, 0, 0], [2.5, 0, 0, 0], [0, 0, 0, 1]])
+    path = write_nifti(tmp_path / "perm.nii.gz", stored, affine)
+    assert _predict(["--image", path, "--report", REPORT], tmp_path, tiny_checkpoint) == 0
+    summary = json.loads((tmp_path / "out" / "perm_prediction.json").read_text())
+    assert summary["shape"] == [10, 36, 40] and summary["shape_ras"] == [40, 36, 10]
