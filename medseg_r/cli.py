@@ -203,6 +203,10 @@ def _cmd_predict(args) -> int:
         except InputError as exc:
             raise UserError(str(exc)) from None
         if example is not None:
+            own = os.path.join(args.out, "example_prediction.json")  # an earlier --example's
+            if os.path.exists(args.image) and not os.path.exists(own):
+                raise UserError(f"{args.image} exists and is not an earlier example's; choose "
+                                f"another --out")
             with atomic_write(args.image) as tmp:
                 Image.fromarray(example).save(tmp, format="PNG")
             print(f"wrote {args.image} (the example image)")

@@ -72,6 +72,14 @@ def test_predict_example_writes_mask_overlay_and_priors(tmp_path, capsys):
     mask = np.array(Image.open(out / "example_mask.png"))
     assert mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
     assert np.array(Image.open(out / "example_overlay.png")).ndim == 3
+    assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(out)]) == 0  # its own: again
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "example.png").write_bytes(b"the user's picture")
+    capsys.readouterr()
+    assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(mine)]) == 2
+    assert "exists and is not an earlier example's" in capsys.readouterr().err
+    assert (mine / "example.png").read_bytes() == b"the user's picture"
 
 
 def test_commands_whose_extra_is_missing_say_how_to_install_it(monkeypatch, capsys, tmp_path):

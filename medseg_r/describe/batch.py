@@ -17,9 +17,9 @@ case that cannot be described is reported on one line on stderr and left out; th
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-import shutil
 import sys
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -34,19 +34,30 @@ def read_rows(manifest: str) -> List[Dict[str, object]]:
     """Rows of a ``.jsonl`` or ``.csv`` manifest (raises :class:`DescribeError`)."""
     if not os.path.isfile(manifest):
         raise DescribeError(f"manifest not found: {manifest}")
+    from ..io.text import read_text
+
     rows: List[Dict[str, object]] = []
-    with open(manifest, "r", encoding="utf-8", newline="") as handle:
-        if manifest.lower().endswith(".csv"):
-            rows = [dict(row) for row in csv.DictReader(handle)]
-        elif manifest.lower().endswith(".jsonl"):
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise DescribeError(f"{manifest}, line {number}: not JSON ({exc.msg})")
-        else:
-            raise DescribeError(f"{manifest}: expected a .csv or .jsonl manifest")
+    if not manifest.lower().endswith((".csv", ".jsonl")):
+        raise DescribeError(f"{manifest}: expected a .csv or .jsonl manifest")
+    text = read_text(manifest)  # a byte-order mark dropped; a legacy encoding read as such
+    if manifest.lower().endswith(".csv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = [dict(row) for row in reader]
+        header = reader.fieldnames or []
+        if len(header) == 1 and ";" in header[0]:
+            raise DescribeError(f"{manifest}: the header {header[0]!r} looks semicolon-separated; "
+                                f"save the manifest with commas")
+    else:
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DescribeError(f"{manifest}, line {number}: not JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise DescribeError(f"{manifest}, line {number}: not a JSON object with "
+                                        f"image and mask")
+                rows.append(row)
     for number, row in enumerate(rows, 1):
         missing = [k for k in ("image", "mask") if not row.get(k)]
         if missing:
@@ -54,7 +65,9 @@ def read_rows(manifest: str) -> List[Dict[str, object]]:
         row.setdefault("id", os.path.splitext(os.path.basename(str(row["image"])))[0])
     ids = [str(r["id"]) for r in rows]
     if len(set(ids)) != len(ids):
-        raise DescribeError(f"{manifest}: case ids are not unique (add an id column)")
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        hint = "give each row its own id" if any("id" in r for r in rows) else "add an id column"
+        raise DescribeError(f"{manifest}: case ids are not unique ({', '.join(twice[:5])}): {hint}")
     return rows
 
 
@@ -65,43 +78,67 @@ def _spacing_of(row: Dict[str, object], default) -> Optional[Tuple[float, ...]]:
     if isinstance(value, (int, float)):
         return float(value)
     try:
-        return tuple(float(v) for v in str(value).replace(",", " ").split())
+        values = tuple(float(v) for v in str(value).replace(",", " ").split())
     except ValueError:
         raise DescribeError(f"case {row['id']}: spacing {value!r} is not numbers") from None
+    return values[0] if len(values) == 1 else values  # one number: every axis
 
 
-def _done(path: str) -> Dict[str, str]:
-    """Lines already written (by id) in ``path``; a torn last line is dropped."""
-    done: Dict[str, str] = {}
+def _done(path: str, options: Dict[str, object], *, partial: bool) -> Tuple[Dict[str, Dict], int]:
+    """Rows already written (by id) in ``path`` with these ``options``, and how many were written
+    with other options (they are described again); a torn last line of a ``partial`` file (a run
+    stopped while writing) is dropped. Raises
+    :class:`DescribeError` when ``path`` holds anything ``describe`` did not write: it is the
+    user's file, not an earlier output."""
+    done: Dict[str, Dict] = {}
+    stale = 0
     if not os.path.isfile(path):
-        return done
-    with open(path, "r", encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                break
-            try:
-                done[str(json.loads(line)["id"])] = line
-            except (json.JSONDecodeError, KeyError):
-                continue
-    return done
+        return done, stale
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            lines = handle.readlines()
+    except UnicodeDecodeError:
+        lines = None
+    for line in lines or []:
+        if partial and not line.endswith("\n"):
+            break
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not (isinstance(row, dict) and "id" in row and isinstance(row.get("describe"), dict)):
+            lines = None
+            break
+        if row["describe"].get("options") == options:
+            done[str(row["id"])] = row
+        else:
+            stale += 1
+    if lines is None:
+        raise DescribeError(f"{path} exists and is not an earlier output of medseg-r describe; "
+                            f"choose another --out (nothing was written)")
+    return done, stale
 
 
-def _row_out(row: Dict, description, *, base: str, out_dir: str) -> Dict[str, object]:
-    def rel(path: str) -> str:
-        full = path if os.path.isabs(path) else os.path.join(base, path)
-        return os.path.relpath(os.path.abspath(full), os.path.abspath(out_dir))
-
+def _row_out(row: Dict, description, *, base: str, out_dir: str,
+             options: Dict[str, object]) -> Dict[str, object]:
     data = description.to_dict()
     out = {k: v for k, v in row.items() if k not in SPECIAL}
-    out.update({"id": str(row["id"]), "image": rel(str(row["image"])),
-                "mask": rel(str(row["mask"])), "report": description.report.text,
+    out.update({"id": str(row["id"]), "image": _rel(base, out_dir, row["image"]),
+                "mask": _rel(base, out_dir, row["mask"]), "report": description.report.text,
                 "split": row.get("split") or None, "tags": row.get("tags") or [],
                 "describe": {"priors": data["findings"], "lesions": data["lesions"],
                              "style": description.style, "seed": description.seed,
-                             "round_trip": description.round_trip, "notes": data["notes"]}})
+                             "round_trip": description.round_trip, "notes": data["notes"],
+                             "options": options}})
     if row.get("report"):
         out["report_original"] = row["report"]
     return out
+
+
+def _rel(base: str, out_dir: str, path) -> str:
+    """A manifest's path (relative to its folder ``base``, or absolute) relative to ``out_dir``."""
+    full = str(path) if os.path.isabs(str(path)) else os.path.join(base, str(path))
+    return os.path.relpath(os.path.abspath(full), os.path.abspath(out_dir))
 
 
 def _under(base: str, path) -> str:
@@ -122,23 +159,37 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
     check_options(domain=domain, orientation=orientation, style=style)
     if os.path.abspath(out) == os.path.abspath(manifest):
         raise DescribeError(f"--out {out} is the manifest itself; choose another file")
+    if os.path.isdir(out) or not out.lower().endswith(".jsonl"):
+        raise DescribeError(f"--out {out}: give a .jsonl file (the manifest medseg-r train reads)")
     rows = read_rows(manifest)
     base = os.path.dirname(os.path.abspath(manifest))
     out_dir = os.path.dirname(os.path.abspath(out))
-    os.makedirs(out_dir, exist_ok=True)
+    # what a row's description depends on besides its image and mask: a rerun with other options
+    # describes again instead of keeping the earlier text
+    options = {"domain": domain, "orientation": orientation, "style": style, "seed": seed,
+               "spacing": None if spacing is None else (list(spacing) if isinstance(spacing, (list, tuple))
+                                                         else float(spacing)),
+               "target": target, "organ": organ}
     partial = out + ".partial"
-    if not os.path.isfile(partial) and os.path.isfile(out):
-        shutil.copyfile(out, partial)
-    done = _done(partial)
+    resumed = os.path.isfile(partial)
+    done, stale = _done(partial if resumed else out, options, partial=resumed)
+    if stale:
+        print(f"medseg-r: {stale} case(s) of {out} were described with other options: described "
+              f"again", file=sys.stderr)
+    os.makedirs(out_dir, exist_ok=True)
     with open(partial, "w", encoding="utf-8") as handle:  # rewrite: drops a torn last line
-        handle.writelines(done.values())
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values())
     failed: List[Dict[str, str]] = []
-    written = 0
+    written = skipped = 0
     with open(partial, "a", encoding="utf-8") as handle:
         for k, row in enumerate(tqdm(rows, desc="describe", unit="case", disable=not progress)):
             case_id = str(row["id"])
-            if case_id in done:
+            earlier = done.get(case_id)
+            if earlier is not None and (earlier.get("image"), earlier.get("mask")) == (
+                    _rel(base, out_dir, row["image"]), _rel(base, out_dir, row["mask"])):
+                skipped += 1
                 continue
+            done.pop(case_id, None)  # another image or mask under this id: described again
             try:
                 description = describe_case(_under(base, row["image"]), _under(base, row["mask"]),
                                             spacing=_spacing_of(row, spacing), domain=domain,
@@ -149,19 +200,19 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
                 print(f"medseg-r: case {case_id}: {message}", file=sys.stderr)
                 failed.append({"id": case_id, "error": message})
                 continue
-            line = json.dumps(_row_out(row, description, base=base, out_dir=out_dir),
-                              ensure_ascii=False) + "\n"
-            handle.write(line)
+            described = _row_out(row, description, base=base, out_dir=out_dir, options=options)
+            handle.write(json.dumps(described, ensure_ascii=False) + "\n")
             handle.flush()
-            done[case_id] = line
+            done[case_id] = described
             written += 1
     from ..io.atomic import atomic_write
 
     with atomic_write(out) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(done[str(r["id"])] for r in rows if str(r["id"]) in done)
+            handle.writelines(json.dumps(done[str(r["id"])], ensure_ascii=False) + "\n"
+                              for r in rows if str(r["id"]) in done)
     os.unlink(partial)
-    return {"out": out, "written": written, "skipped": len(done) - written, "failed": failed}
+    return {"out": out, "written": written, "skipped": skipped, "failed": failed}
 
 
 def _dataset_info(data_dir: str) -> Dict[str, object]:

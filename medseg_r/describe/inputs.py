@@ -168,16 +168,42 @@ def split_lesions(mask: np.ndarray) -> Tuple[List[np.ndarray], List[int], str]:
     return [lesions[k] for k in order], [labels[k] for k in order], how
 
 
+def _mask_file(mask, notes: List[str]):
+    """``(values, affine or None)`` of a mask given as a path or an array: a palette PNG gives its
+    indices (VOC-style label masks), a JPEG (lossy: its edges hold every grey value) is binarised
+    at half its range, with a note."""
+    if isinstance(mask, (str, os.PathLike)) and str(mask).lower().endswith(".png") and os.path.isfile(mask):
+        from PIL import Image
+
+        with Image.open(mask) as img:
+            if img.mode == "P":
+                return np.asarray(img), None
+    values, affine, _ = _read(mask, "mask")
+    values = np.asarray(values)
+    if isinstance(mask, (str, os.PathLike)) and str(mask).lower().endswith((".jpg", ".jpeg")):
+        grey = values[..., :3].mean(-1) if values.ndim == 3 and values.shape[-1] in (3, 4) else values
+        values = (grey > float(grey.max()) / 2).astype(np.uint8) if grey.max() > 0 else np.zeros(grey.shape, np.uint8)
+        notes.append("JPEG mask (lossy): binarised at half its range; save masks as PNG to keep labels")
+    return values, affine
+
+
 def load_case(image, mask, *, spacing: Optional[Sequence[float]] = None) -> Case:
     """Read and check ``image`` and ``mask`` (arrays or paths); raises :class:`DescribeError`."""
     pixels, affine, from_file = _read(image, "image")
-    mask_values = np.asarray(_read(mask, "mask")[0])
+    notes: List[str] = []
+    mask_values, mask_affine = _mask_file(mask, notes)
+    if affine is not None and mask_affine is not None and np.shape(pixels) == mask_values.shape:
+        from ..data.volumes import check_same_grid
+
+        try:
+            check_same_grid(affine, mask_affine, mask=str(mask))
+        except ValueError as exc:
+            raise DescribeError(str(exc)) from None
     grey = _grey(pixels, mask_values.shape)
     labels_in = _mask_array(mask_values, grey.shape)
     finite = np.isfinite(grey)
     if not finite.any():
         raise DescribeError("image holds no finite value (all NaN or infinite)")
-    notes = []
     if not finite.all():
         grey = np.where(finite, grey, grey[finite].min())
         notes.append(f"{int((~finite).sum())} NaN or infinite image values set to the minimum")

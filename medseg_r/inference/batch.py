@@ -8,6 +8,7 @@ Manifest (``.csv`` or ``.jsonl``; paths relative to the manifest's folder): ``im
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from typing import Any, Dict, List, Optional
@@ -23,15 +24,20 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
     if not os.path.isfile(path):
         raise InputError(f"manifest not found: {path}")
     try:
-        if path.lower().endswith(".jsonl"):
-            with open(path, "r", encoding="utf-8") as handle:
-                rows = [json.loads(line) for line in handle if line.strip()]
-        elif path.lower().endswith(".csv"):
-            with open(path, "r", encoding="utf-8", newline="") as handle:
-                rows = list(csv.DictReader(handle))
-        else:
+        if not path.lower().endswith((".jsonl", ".csv")):
             raise InputError(f"{path}: a manifest must be .csv or .jsonl")
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        text = read_text(path)  # a byte-order mark dropped (Excel's "CSV UTF-8")
+        if path.lower().endswith(".jsonl"):
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if not all(isinstance(r, dict) for r in rows):
+                raise InputError(f"{path}: every line must be a JSON object")
+        else:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            rows = list(reader)
+            if len(reader.fieldnames or []) == 1 and ";" in reader.fieldnames[0]:
+                raise InputError(f"{path}: the header looks semicolon-separated; save the manifest "
+                                 f"with commas")
+    except (json.JSONDecodeError, csv.Error) as exc:
         raise InputError(f"{path}: unreadable manifest ({exc})") from None
     if not rows:
         raise InputError(f"{path}: the manifest has no rows")

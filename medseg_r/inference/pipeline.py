@@ -112,7 +112,8 @@ def _reference(path: str, source: Source) -> np.ndarray:
         if arr.shape != source.pixels.shape[:2]:
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the image is "
                              f"{source.pixels.shape[1]}x{source.pixels.shape[0]}")
-        return arr > 0
+        # a JPEG mask is lossy (its edges hold every grey value): half its range, not any value
+        return arr > (float(arr.max()) / 2 if ref.format == "jpeg" else 0)
     if ref.kind != "volume" or ref.voxels.shape != source.voxels.shape:
         shape = ref.voxels.shape if ref.kind == "volume" else ref.pixels.shape
         raise InputError(f"reference mask {path} has shape {tuple(shape)} but the volume has "

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from medseg_r.cli import main
-from medseg_r.describe import describe_dataset, describe_manifest, fill_missing_reports
+from medseg_r.describe import DescribeError, describe_dataset, describe_manifest, fill_missing_reports
 
 from .conftest import disc_mask
 
@@ -123,3 +123,56 @@ def test_train_describe_missing_fills_reports(data, tmp_path):
     assert val.dataset.records[0].report.startswith("No ")
     plain = make_loaders(TrainConfig(data=str(data), out=str(tmp_path / "run")))[0]
     assert [r.report for r in plain.dataset.records] == ["", ""]
+
+
+def test_an_output_describe_did_not_write_is_refused_untouched(data, tmp_path):
+    manifest = str(data / "manifest.jsonl")
+    for name, content in [("mine.jsonl", '{"id": "a", "image": "x.png"}\n'), ("victim.jsonl", "\x89PNG binary"),
+                          ("notes.jsonl", "free text\n")]:
+        path = tmp_path / name
+        path.write_text(content)
+        with pytest.raises(DescribeError, match="is not an earlier output of medseg-r describe"):
+            describe_manifest(manifest, str(path), domain="image", progress=False)
+        assert path.read_text() == content and not os.path.exists(str(path) + ".partial")
+    for bad in (tmp_path / "other.csv", tmp_path):
+        with pytest.raises(DescribeError, match="give a .jsonl file"):
+            describe_manifest(manifest, str(bad), domain="image", progress=False)
+
+
+def test_a_rerun_with_other_options_or_files_describes_again(data, tmp_path, capsys):
+    manifest, out = str(data / "manifest.jsonl"), str(tmp_path / "reports.jsonl")
+    first = describe_manifest(manifest, out, domain="image", progress=False)
+    same = describe_manifest(manifest, out, domain="image", progress=False)
+    assert (first["written"], same["written"], same["skipped"]) == (3, 0, 3)
+    other = describe_manifest(manifest, out, domain="image", style="qata", progress=False)
+    assert (other["written"], other["skipped"]) == (3, 0)
+    assert "3 case(s) of" in capsys.readouterr().err
+    assert all(r["describe"]["options"]["style"] == "qata" for r in _lines(out))
+    rows = [json.loads(line) for line in open(manifest)]
+    rows[0]["mask"] = rows[1]["mask"]  # case a now has another mask
+    (data / "moved.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    moved = describe_manifest(str(data / "moved.jsonl"), str(tmp_path / "moved_out.jsonl"), domain="image",
+                              style="qata", progress=False)
+    again = describe_manifest(str(data / "moved.jsonl"), out, domain="image", style="qata", progress=False)
+    assert moved["written"] == 3 and (again["written"], again["skipped"]) == (1, 2)
+
+
+def test_csv_manifests_as_spreadsheets_save_them(data, tmp_path):
+    rows = [json.loads(line) for line in open(data / "manifest.jsonl")]
+    header = "id,image,mask,spacing\n"
+    body = "".join(f"{r['id']},{r['image']},{r['mask']},0.7\n" for r in rows)
+    (data / "bom.csv").write_bytes(b"\xef\xbb\xbf" + (header + body).encode())  # Excel's "CSV UTF-8"
+    out = tmp_path / "bom.jsonl"
+    result = describe_manifest(str(data / "bom.csv"), str(out), domain="image", progress=False)
+    assert result["written"] == 3 and [r["id"] for r in _lines(out)] == ["a", "b", "c"]
+    assert all("\ufeffid" not in r for r in _lines(out))
+    assert _lines(out)[0]["describe"]["lesions"][0]["size"]["unit"] == "mm"  # one number: both axes
+    (data / "semi.csv").write_text(header.replace(",", ";") + body.replace(",", ";"))
+    with pytest.raises(DescribeError, match="looks semicolon-separated"):
+        describe_manifest(str(data / "semi.csv"), str(tmp_path / "semi.jsonl"), domain="image", progress=False)
+    (data / "dup.csv").write_text(header + body + body.splitlines(keepends=True)[0])
+    with pytest.raises(DescribeError, match=r"case ids are not unique \(a\): give each row its own id"):
+        describe_manifest(str(data / "dup.csv"), str(tmp_path / "dup.jsonl"), domain="image", progress=False)
+    (data / "list.jsonl").write_text('["images/a.png", "masks/a.png"]\n')
+    with pytest.raises(DescribeError, match="line 1: not a JSON object"):
+        describe_manifest(str(data / "list.jsonl"), str(tmp_path / "list.jsonl"), domain="image", progress=False)

@@ -123,3 +123,15 @@ def test_jsonl_manifest_with_report_files(tmp_path):
     (case,) = read_manifest(str(tmp_path / "m.jsonl"))
     assert case["id"] == "a" and case["image"] == str(tmp_path / "sub" / "a.png")
     assert case["report_file"] == str(tmp_path / "r.txt")
+
+
+def test_a_spreadsheet_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_path):
+    (tmp_path / "m.csv").write_bytes(b"\xef\xbb\xbf" + b"id,image,report\nzz,x.png,Nodule in the right upper lobe.\n")
+    (case,) = read_manifest(str(tmp_path / "m.csv"))
+    assert case["id"] == "zz"
+    (tmp_path / "s.csv").write_text("id;image;report\nzz;x.png;Nodule.\n")
+    with pytest.raises(InputError, match="looks semicolon-separated"):
+        read_manifest(str(tmp_path / "s.csv"))
+    (tmp_path / "l.jsonl").write_text('["x.png", "Nodule."]\n')
+    with pytest.raises(InputError, match="every line must be a JSON object"):
+        read_manifest(str(tmp_path / "l.jsonl"))

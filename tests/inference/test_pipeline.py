@@ -259,3 +259,15 @@ def test_the_json_gives_the_volumes_own_shape_and_its_ras_shape(tmp_path, tiny_c
     assert _predict(["--image", path, "--report", REPORT], tmp_path, tiny_checkpoint) == 0
     summary = json.loads((tmp_path / "out" / "perm_prediction.json").read_text())
     assert summary["shape"] == [10, 36, 40] and summary["shape_ras"] == [40, 36, 10]
+
+
+def test_a_jpeg_reference_is_read_at_half_its_range(tmp_path, tiny_checkpoint):
+    image = write_png(tmp_path / "x.png", chest())
+    truth = np.zeros((64, 64), np.uint8)
+    truth[20:32, 12:24] = 255
+    Image.fromarray(truth).save(tmp_path / "ref.jpg", quality=60)
+    assert int((np.asarray(Image.open(tmp_path / "ref.jpg")) > 0).sum()) > 160  # lossy edges
+    assert _predict(["--image", image, "--report", REPORT, "--reference", str(tmp_path / "ref.jpg")],
+                    tmp_path, tiny_checkpoint) == 0
+    summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
+    assert abs(summary["reference"]["reference_pixels"] - 144) <= 8

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from medseg_r.describe import DescribeError
+from medseg_r.describe.inputs import load_case
+
+from .conftest import disc_mask
+
+
+def _image(path, mask):
+    image = np.full(mask.shape, 90, np.uint8)
+    image[mask > 0] = 200
+    Image.fromarray(image).save(path)
+    return str(path)
+
+
+def test_a_jpeg_mask_is_binarised_not_read_as_labels(tmp_path):
+    mask = disc_mask((96, 96), (30, 40), 9)
+    image = _image(tmp_path / "i.png", mask)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "m.jpg", quality=60)
+    assert len(np.unique(np.asarray(Image.open(tmp_path / "m.jpg")))) > 10  # lossy edges: many values
+    case = load_case(image, str(tmp_path / "m.jpg"), spacing=(0.7, 0.7))
+    assert len(case.lesions) == 1 and abs(int(case.lesions[0].sum()) - int(mask.sum())) <= 0.1 * mask.sum()
+    assert any("JPEG mask" in note for note in case.notes)
+
+
+def test_a_palette_png_gives_its_indices_as_labels(tmp_path):
+    labels = np.zeros((96, 96), np.uint8)
+    labels[disc_mask((96, 96), (25, 25), 6)] = 1
+    labels[disc_mask((96, 96), (70, 60), 8)] = 3
+    image = _image(tmp_path / "i.png", labels)
+    palette = Image.fromarray(labels, mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)  # VOC-style colours
+    palette.save(tmp_path / "labels.png")
+    case = load_case(image, str(tmp_path / "labels.png"), spacing=(0.7, 0.7))
+    assert sorted(case.labels) == [1, 3]
+
+
+def test_a_volume_mask_on_another_grid_is_refused(tmp_path):
+    import nibabel as nib
+
+    volume = np.zeros((32, 32, 8), np.float32)
+    volume[10:16, 10:16, 3:5] = 100
+    mask = (volume > 0).astype(np.uint8)
+    affine = np.diag([0.8, 0.8, 2.5, 1.0])
+    nib.save(nib.Nifti1Image(volume, affine), str(tmp_path / "ct.nii.gz"))
+    nib.save(nib.Nifti1Image(mask, np.eye(4)), str(tmp_path / "mask.nii.gz"))
+    with pytest.raises(DescribeError, match="not on its image's voxel grid"):
+        load_case(str(tmp_path / "ct.nii.gz"), str(tmp_path / "mask.nii.gz"))
+    nib.save(nib.Nifti1Image(mask, affine), str(tmp_path / "mask.nii.gz"))
+    assert len(load_case(str(tmp_path / "ct.nii.gz"), str(tmp_path / "mask.nii.gz")).lesions) == 1
