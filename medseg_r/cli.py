@@ -25,6 +25,17 @@ class UserError(Exception):
     """A problem with the user's input: reported in one line, exit status 2."""
 
 
+def _report_of_row(line: str):
+    """The ``report`` of one JSON-lines manifest row, or a ``ValueError`` to report for its line."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return ValueError(f"not JSON ({exc.msg})")
+    if not isinstance(row, dict) or not isinstance(row.get("report"), str):
+        return ValueError("a .jsonl line must be a JSON object with a 'report' text")
+    return row["report"]
+
+
 def _cmd_parse_report(args) -> int:
     """One report per line (or TEXT). A report that cannot be read (e.g. over the 200,000-character
     limit) gives one line on stderr and, in its place in the output, ``{"error": ..., "line": N}``
@@ -43,9 +54,13 @@ def _cmd_parse_report(args) -> int:
         texts = [line.rstrip("\r") for line in read_text(args.input).split("\n")]
         if texts and texts[-1] == "":
             texts.pop()  # the newline that ends the last line
+        if args.input.lower().endswith(".jsonl"):  # a manifest: each row's "report"
+            texts = [_report_of_row(line) for line in texts]
     failed = 0
     for number, text in enumerate(texts, 1):
         try:
+            if isinstance(text, Exception):
+                raise text
             report = parse_report(text)
         except (ValueError, TypeError) as exc:
             failed += 1
@@ -469,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="exit status: 0 every report read; 1 one or more could not be read; "
                        "2 usage error")
     p.add_argument("text", nargs="?", help="the report text")
-    p.add_argument("--input", help="a file with one report per line")
+    p.add_argument("--input", help="a file with one report per line, or a .jsonl manifest (each "
+                                   "row's report, e.g. describe's output)")
     p.add_argument("--json", action="store_true", help="print one JSON object per report (PRIORS.md)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="highlight evidence")
     p.set_defaults(func=_cmd_parse_report)

@@ -94,3 +94,15 @@ def test_commands_whose_extra_is_missing_say_how_to_install_it(monkeypatch, caps
     ckpt.write_bytes(b"unused")
     assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx"]) == 2
     assert "pip install 'medseg-r[export]'" in capsys.readouterr().err
+
+
+def test_parse_report_reads_the_report_of_each_jsonl_row(tmp_path, capsys):
+    rows = [{"id": "a", "image": "a.png", "report": "2 cm nodule in the right upper lobe."},
+            {"id": "b", "image": "b.png", "report": "No focal lesion."}, ["not", "a", "row"]]
+    path = tmp_path / "reports.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["parse-report", "--input", str(path), "--json"]) == 1
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out[0]["findings"][0]["location"]["side"] == "right"
+    assert out[1]["findings"] == [] or all(f["negated"] for f in out[1]["findings"])
+    assert out[2] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 3}
