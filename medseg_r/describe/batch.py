@@ -58,10 +58,11 @@ def read_rows(manifest: str) -> List[Dict[str, object]]:
                     raise DescribeError(f"{manifest}, line {number}: not a JSON object with "
                                         f"image and mask")
                 rows.append(row)
-    for number, row in enumerate(rows, 1):
+    # numbered by the file's lines, as predict's manifests are (a CSV's first row is line 2)
+    for number, row in enumerate(rows, 2 if manifest.lower().endswith(".csv") else 1):
         missing = [k for k in ("image", "mask") if not row.get(k)]
         if missing:
-            raise DescribeError(f"{manifest}, row {number}: missing {', '.join(missing)}")
+            raise DescribeError(f"{manifest}, line {number}: missing {', '.join(missing)}")
         row.setdefault("id", os.path.splitext(os.path.basename(str(row["image"])))[0])
     ids = [str(r["id"]) for r in rows]
     if len(set(ids)) != len(ids):

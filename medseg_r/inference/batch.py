@@ -3,7 +3,7 @@ output is written atomically, and one bad case is reported without stopping the 
 
 Manifest (``.csv`` or ``.jsonl``; paths relative to the manifest's folder): ``image`` and ``report`` (or
 ``report_file``) required; optional ``id`` (output stem), ``reference`` (or ``mask``) for Dice/IoU, and
-``box`` as ``"x0 y0 x1 y1"``.
+``box`` as ``"x0 y0 x1 y1"`` (or, in JSON lines, a list of four numbers).
 """
 from __future__ import annotations
 
@@ -58,8 +58,10 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
             case["reference"] = os.path.join(base, str(ref))
         if row.get("box"):
             try:
-                box = [float(v) for v in str(row["box"]).replace(",", " ").split()]
-            except ValueError:
+                value = row["box"]
+                parts = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
+                box = [float(v) for v in parts]
+            except (ValueError, TypeError):
                 box = []
             if len(box) != 4:
                 raise InputError(f"{path}: row {n}: box must be four numbers 'x0 y0 x1 y1'")

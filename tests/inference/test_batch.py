@@ -135,3 +135,9 @@ def test_a_spreadsheet_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_pat
     (tmp_path / "l.jsonl").write_text('["x.png", "Nodule."]\n')
     with pytest.raises(InputError, match="every line must be a JSON object"):
         read_manifest(str(tmp_path / "l.jsonl"))
+
+
+def test_a_jsonl_box_may_be_a_list(tmp_path):
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": "x.png", "report": "Nodule.", "box": [10, 10, 100, 90]}) + "\n")
+    (case,) = read_manifest(str(tmp_path / "m.jsonl"))
+    assert case["box"] == [10.0, 10.0, 100.0, 90.0]
