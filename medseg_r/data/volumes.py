@@ -168,7 +168,8 @@ def check_same_grid(image_affine: np.ndarray, mask_affine: np.ndarray, *, mask: 
     a, b = np.asarray(image_affine, dtype=np.float64), np.asarray(mask_affine, dtype=np.float64)
     spacing_a, spacing_b = np.linalg.norm(a[:3, :3], axis=0), np.linalg.norm(b[:3, :3], axis=0)
     same_axes = np.allclose(a[:3, :3] / spacing_a, b[:3, :3] / np.maximum(spacing_b, 1e-12), atol=1e-4)
-    if same_axes and np.allclose(spacing_a, spacing_b, atol=1e-2) and np.allclose(a[:3, 3], b[:3, 3], atol=1e-2):
+    same_spacing = np.allclose(spacing_a, spacing_b, atol=1e-2)
+    if same_axes and same_spacing and np.allclose(a[:3, 3], b[:3, 3], atol=1e-2):
         return
 
     def fmt(v):

@@ -10,9 +10,11 @@ report, and ``describe``: ``priors`` (the findings), ``lesions`` (measurements),
 ``seed``, ``round_trip`` and ``notes``.
 
 Writes are atomic and resumable: finished rows go to ``OUT.partial`` (one flushed line each) and
-``OUT`` appears, complete and in manifest order, only at the end (one rename). Running the same
-command again after an interruption skips the cases already in ``OUT.partial`` (or ``OUT``). A
-case that cannot be described is reported on one line on stderr and left out; the others go on.
+``OUT`` appears, complete and in manifest order, only at the end (one rename). Running the command
+again (after an interruption, or over a finished ``OUT``) skips the cases already there with the
+same options, image and mask, and describes the others again; an ``OUT`` that describe did not
+write (a user's file) is refused before any work. A case that cannot be described is reported on
+one line on stderr and left out; the others go on.
 """
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ def _mask_file(mask, notes: List[str]):
     values = np.asarray(values)
     if isinstance(mask, (str, os.PathLike)) and str(mask).lower().endswith((".jpg", ".jpeg")):
         grey = values[..., :3].mean(-1) if values.ndim == 3 and values.shape[-1] in (3, 4) else values
-        values = (grey > float(grey.max()) / 2).astype(np.uint8) if grey.max() > 0 else np.zeros(grey.shape, np.uint8)
+        values = (grey > float(grey.max()) / 2).astype(np.uint8)  # all zero for an empty mask
         notes.append("JPEG mask (lossy): binarised at half its range; save masks as PNG to keep labels")
     return values, affine
 

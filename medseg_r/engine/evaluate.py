@@ -3,8 +3,9 @@ negative reports; overall and per subset tag; a CSV per case and a JSON summary.
 
 Conventions: every case is scored at its own size (the model's mask, predicted on the square canvas of
 the model's input size, is cropped of its padding and resized back; :func:`native_logits`), so HD95 is
-in the image's own pixels and a lesion smaller than a canvas pixel still counts. Dice/IoU/HD95 are averaged over cases whose reference mask is not empty (negative cases
-are scored by the false-positive rate instead: the share of them where the model marks any pixel).
+in the image's own pixels and a lesion smaller than a canvas pixel still counts. Dice/IoU/HD95 are
+averaged over cases whose reference mask is not empty (negative cases are scored by the false-positive
+rate instead: the share of them where the model marks any pixel).
 HD95 of an empty prediction against a non-empty reference is the image diagonal (the worst case).
 Lesion sensitivity: a described lesion (connected component of the reference) counts as found when the
 prediction overlaps it; ``small_sensitivity`` restricts that to components < 0.5 % of the image.

@@ -182,7 +182,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         raise ValueError("validate=False needs model_weights='last' (there is no best epoch to pick)")
     check_run_folder(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    train_loader, val_loader = make_loaders(cfg)  # a missing file or split fails before the run folder exists
+    # a missing file or split fails before the run folder exists
+    train_loader, val_loader = make_loaders(cfg)
     os.makedirs(cfg.out, exist_ok=True)
     task = SegmentationTask(backbone=cfg.backbone, img_size=cfg.img_size, pretrained=cfg.pretrained,
                             model_options=cfg.model_options, lr=cfg.lr, weight_decay=cfg.weight_decay,
