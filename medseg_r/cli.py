@@ -289,7 +289,7 @@ def _print_case(summary, out_dir: str) -> None:
 
 def _cmd_export(args) -> int:
     from .backbones.weights import CheckpointError
-    from .export import export_checkpoint
+    from .export import ParityError, export_checkpoint
     from .inference.sources import InputError, load_source
 
     if not os.path.isfile(args.checkpoint):
@@ -302,6 +302,16 @@ def _cmd_export(args) -> int:
         ".onnx" if args.format == "onnx" else ".torchscript.pt")
     if os.path.realpath(out) == os.path.realpath(args.checkpoint):
         raise UserError(f"--out {out} is the checkpoint itself: choose another file")
+    if os.path.isdir(out):
+        raise UserError(f"--out {out} is a folder: give a file name")
+    if out.lower().endswith(".onnx") != (args.format == "onnx"):
+        raise UserError(f"--out {out} does not fit --format {args.format} (ONNX files end in .onnx, "
+                        f"TorchScript files do not)")
+    if (os.path.exists(out) or os.path.exists(out + ".json")) and not _earlier_export(out):
+        raise UserError(f"{out} (or {out}.json) exists and is not an earlier export: choose another "
+                        f"--out")
+    if args.report is not None and not args.report.strip():
+        raise UserError("--report is empty (leave it out to check parity on the example report)")
     image = None
     if args.image:
         try:
@@ -312,20 +322,30 @@ def _cmd_export(args) -> int:
             raise UserError("--image for the parity check must be a 2-D image")
         image = source.pixels
     try:
-        result = export_checkpoint(args.checkpoint, out, fmt=args.format, image=image, report=args.report)
+        result = export_checkpoint(args.checkpoint, out, fmt=args.format, image=image, report=args.report,
+                                   tolerance=args.tolerance)
+    except ParityError as exc:  # a model that fails its check is not written; earlier files stay
+        print(f"parity with PyTorch on one input: max |logit diff| {exc.diff:.2e}, masks agree on "
+              f"{100 * exc.agreement:.3f} % of pixels")
+        print(f"medseg-r: error: {exc}", file=sys.stderr)
+        return 1
     except (CheckpointError, ValueError) as exc:
         raise UserError(str(exc)) from None
     print(f"parity with PyTorch on one input: max |logit diff| {result['max_abs_diff']:.2e}, masks agree on "
           f"{100 * result['mask_agreement']:.3f} % of pixels")
-    if not result["max_abs_diff"] <= args.tolerance:  # a model that fails its check is not left behind
-        for path in (out, out + ".json"):
-            if os.path.exists(path):
-                os.remove(path)
-        print(f"medseg-r: error: exported model differs from PyTorch by more than {args.tolerance}; "
-              f"nothing written", file=sys.stderr)
-        return 1
     print(f"wrote {out} and {out}.json")
     return 0
+
+
+def _earlier_export(out: str) -> bool:
+    """Whether ``out`` and its sidecar are an earlier ``export``'s (the sidecar names the file)."""
+    try:
+        with open(out + ".json", "r", encoding="utf-8") as handle:
+            sidecar = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(sidecar, dict) and sidecar.get("file") == os.path.basename(out) and \
+        sidecar.get("format") in ("onnx", "torchscript")
 
 
 def _cmd_serve(args) -> int:

@@ -156,12 +156,22 @@ def _run_exported(path: str, fmt: str, inputs, names: List[str]) -> torch.Tensor
     return torch.from_numpy(session.run(["low_res_logits"], feed)[0])
 
 
+class ParityError(ValueError):
+    """The exported model differs from PyTorch by more than the tolerance (nothing was written)."""
+
+    def __init__(self, diff: float, agreement: float, tolerance: float) -> None:
+        super().__init__(f"exported model differs from PyTorch by {diff:.2e} (more than {tolerance}); "
+                         f"nothing written")
+        self.diff, self.agreement = diff, agreement
+
+
 def export_model(model: MedSegR, path: str, *, fmt: str, image: np.ndarray, report: str,
-                 opset: int = 18) -> Dict[str, object]:
+                 opset: int = 18, tolerance: Optional[float] = None) -> Dict[str, object]:
     """Write ``model`` to ``path`` (``fmt`` ``onnx`` | ``torchscript``) and a ``path + '.json'`` sidecar; run
     the exported file on ``image``/``report`` and compare with PyTorch. Returns the sidecar dict with
     ``max_abs_diff`` (logits at input size) and ``mask_agreement`` (fraction of pixels on the same side of
-    0.5)."""
+    0.5). ``tolerance``: a larger ``max_abs_diff`` raises :class:`ParityError` before ``path`` is
+    written (an earlier file there is left as it was)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     model = model.eval().cpu()
@@ -193,9 +203,11 @@ def export_model(model: MedSegR, path: str, *, fmt: str, image: np.ndarray, repo
                 finally:
                     torch.backends.mha.set_fastpath_enabled(fastpath)
         low_res = _run_exported(tmp, fmt, inputs, names)
-    exported = from_canvas(low_res.float(), frame)
-    diff = float((exported - reference).abs().max())
-    agreement = float(((exported > 0) == (reference > 0)).float().mean())
+        exported = from_canvas(low_res.float(), frame)
+        diff = float((exported - reference).abs().max())
+        agreement = float(((exported > 0) == (reference > 0)).float().mean())
+        if tolerance is not None and not diff <= tolerance:
+            raise ParityError(diff, agreement, tolerance)  # the temporary file goes, path stays
     sidecar = {"format": fmt, "file": os.path.basename(path), "backbone": model.backbone_name,
                "img_size": model.img_size, "normalize": model.normalize, "options": dict(model.options),
                "inputs": {n: list(t.shape) for n, t in zip(names, inputs)}, "location_map_sizes": sizes,
@@ -208,7 +220,7 @@ def export_model(model: MedSegR, path: str, *, fmt: str, image: np.ndarray, repo
 
 
 def export_checkpoint(checkpoint: str, out: str, *, fmt: str, image: Optional[np.ndarray] = None,
-                      report: Optional[str] = None) -> Dict[str, object]:
+                      report: Optional[str] = None, tolerance: Optional[float] = None) -> Dict[str, object]:
     """Load a MedSeg-R checkpoint and export it; the parity check uses ``image``/``report`` or the bundled
     chest-like example."""
     from .model import load_model
@@ -217,4 +229,5 @@ def export_checkpoint(checkpoint: str, out: str, *, fmt: str, image: Optional[np
     model = load_model(checkpoint)
     if image is None:
         image, _ = chest_like_image()
-    return export_model(model, out, fmt=fmt, image=image, report=report or EXAMPLE_REPORT)
+    return export_model(model, out, fmt=fmt, image=image, report=report or EXAMPLE_REPORT,
+                        tolerance=tolerance)

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -79,20 +80,36 @@ def test_export_never_replaces_its_checkpoint_nor_keeps_a_failed_export(tmp_path
     assert main(["export", "--checkpoint", str(pt), "--format", "torchscript", "--tolerance", "-1"]) == 2
 
 
-def test_an_export_that_fails_its_parity_check_is_not_left_behind(tmp_path, capsys, monkeypatch):
+def test_a_failed_parity_check_writes_nothing_and_keeps_earlier_files(tmp_path, capsys, monkeypatch):
     import medseg_r.export as export
 
-    def off_by_one(checkpoint, out, **kwargs):  # writes both files, as the real export does
-        for path in (out, out + ".json"):
-            open(path, "w").close()
-        return {"max_abs_diff": 1.0, "mask_agreement": 0.5}
+    ckpt, out = tmp_path / "model.ckpt", tmp_path / "model.torchscript.pt"
+    save_model(_trained_like(priors="none"), str(ckpt))
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "torchscript"]) == 0
+    before = out.read_bytes(), (tmp_path / "model.torchscript.pt.json").read_bytes()
+    real = export._run_exported
+    monkeypatch.setattr(export, "_run_exported", lambda *args: real(*args) + 1.0)  # an export that is off
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "torchscript"]) == 1
+    captured = capsys.readouterr()
+    assert "max |logit diff| 1.00e+00" in captured.out and "nothing written" in captured.err
+    assert (out.read_bytes(), (tmp_path / "model.torchscript.pt.json").read_bytes()) == before
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".partial-")]
 
-    monkeypatch.setattr(export, "export_checkpoint", off_by_one)
-    ckpt, out = tmp_path / "model.ckpt", tmp_path / "model.onnx"
-    ckpt.write_bytes(b"unused")
-    assert main(["export", "--checkpoint", str(ckpt), "--format", "torchscript", "--out", str(out)]) == 1
-    assert "nothing written" in capsys.readouterr().err
-    assert not out.exists() and not (tmp_path / "model.onnx.json").exists()
+
+def test_export_refuses_what_it_would_replace_or_cannot_write(tmp_path, capsys):
+    ckpt = tmp_path / "model.ckpt"
+    save_model(_trained_like(priors="none"), str(ckpt))
+    (tmp_path / "notes.txt").write_text("my notes")
+    (tmp_path / "folder").mkdir()
+    for out, fmt, message in [("notes.txt", "torchscript", "exists and is not an earlier export"),
+                              ("folder", "torchscript", "is a folder"),
+                              ("model.pt", "onnx", "does not fit --format onnx"),
+                              ("model.onnx", "torchscript", "does not fit --format torchscript")]:
+        assert main(["export", "--checkpoint", str(ckpt), "--format", fmt, "--out", str(tmp_path / out)]) == 2
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "my notes" and not (tmp_path / "notes.txt.json").exists()
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "torchscript", "--report", " "]) == 2
+    assert "--report is empty" in capsys.readouterr().err
 
 
 def test_report_box_models_are_refused_clearly():
