@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -18,7 +19,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"image not found: {path}")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # over the limit is refused below, with its own message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            # PIL itself refuses only twice its limit; the header says the size before decoding
+            if img.size[0] * img.size[1] > MAX_PIXELS:
+                raise Image.DecompressionBombError(f"{img.size[0]} x {img.size[1]} pixels")
             img.load()
             if img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "1"):
                 arr = np.array(img)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
@@ -24,6 +25,7 @@ KINDS_TEXT = (
     "PNG/JPEG/TIFF/BMP, NIfTI (.nii, .nii.gz), a DICOM file or a zipped DICOM series (.zip)"
 )
 MAX_ZIP_MEMBERS = 5000
+MAX_UPLOAD_PIXELS = 40_000_000  # a 6,300 x 6,300 image: above any radiograph or mammogram
 
 
 class UploadError(InputError):
@@ -179,12 +181,36 @@ def unpack_dicom_zip(archive: str, folder: str, *, max_bytes: int) -> str:
     return folder
 
 
-def open_upload(path: str, folder: str, *, max_bytes: int) -> Case:
+def check_image_pixels(path: str, *, max_pixels: int) -> None:
+    """Refuse (413) a 2-D image whose header gives more than ``max_pixels`` pixels: a few hundred KB
+    of PNG can decode to gigabytes."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:  # over PIL's own limit, far over this one
+        raise UploadError(f"{os.path.basename(path)}: over {max_pixels / 1e6:.0f} megapixels, the "
+                          f"most this server takes", status=413) from None
+    except (UnidentifiedImageError, OSError):
+        return  # not readable: load_source says why
+    if width * height > max_pixels:
+        raise UploadError(f"{os.path.basename(path)}: {width} x {height} pixels; this server takes "
+                          f"images of at most {max_pixels / 1e6:.0f} megapixels", status=413)
+
+
+def open_upload(path: str, folder: str, *, max_bytes: int,
+                max_pixels: int = MAX_UPLOAD_PIXELS) -> Case:
     """A saved upload -> :class:`Case` (zip archives are unpacked into a series folder named after
-    the archive, as ``predict`` would be pointed at it)."""
+    the archive, as ``predict`` would be pointed at it); an image over ``max_pixels`` is refused
+    before it is decoded."""
     name = os.path.basename(path)
     kind = upload_kind(name)
     target = path
+    if kind == "image":
+        check_image_pixels(path, max_pixels=max_pixels)
     if kind == "zip":
         stem = name[:-4] or "series"
         target = unpack_dicom_zip(path, os.path.join(folder, stem), max_bytes=max_bytes)

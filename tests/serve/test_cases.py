@@ -134,3 +134,20 @@ def test_equivalent_diameter_uses_millimetres_when_known():
     }
     assert equivalent_diameter({"area_px": np.pi * 4}) == {"value": 4.0, "unit": "px"}
     assert equivalent_diameter({"area_px": 0}) is None
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import medseg_r.io.images as images
+    from medseg_r.serve.cases import UploadError, open_upload
+
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "wide.png")
+    with pytest.raises(UploadError, match="30 x 20 pixels; this server takes images of at most") as exc:
+        open_upload(str(tmp_path / "wide.png"), str(tmp_path), max_bytes=2**20, max_pixels=500)
+    assert exc.value.status == 413
+    assert open_upload(str(tmp_path / "wide.png"), str(tmp_path), max_bytes=2**20).source.pixels.shape == (20, 30)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored afterwards
+    monkeypatch.setattr(images, "MAX_PIXELS", 500)  # the readers' own limit, checked from the header too
+    with pytest.raises(ValueError, match="is larger than 500 pixels"):
+        images.read_image(str(tmp_path / "wide.png"))
