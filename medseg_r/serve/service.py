@@ -313,6 +313,8 @@ class Service:
         return views.png_bytes(views.fit_picture(case.picture(self._slice(case, z), window)))
 
     def layer(self, session: Session, what: str, z: int) -> bytes:
+        if what not in ("mask", "attention"):
+            raise InputError(f"unknown layer {what!r}: 'mask' or 'attention'")
         self._case(session)
         result = session.result
         if result is None:

@@ -49,6 +49,8 @@ def test_example_segment_correct_and_download_like_predict(make_server, serve_mo
     layer = np.asarray(Image.open(io.BytesIO(png)))
     assert head["content-type"] == "image/png" and layer.shape == (256, 256, 4)
     assert (layer[..., 3] > 0).sum() == first["mask_pixels"] > 0
+    status, error, _ = client.request("GET", f"/api/session/{sid}/layer/foo.png")
+    assert status == 400 and "unknown layer 'foo'" in error["error"]
 
     box = [60, 40, 130, 110]
     status, second, _ = client.request(
