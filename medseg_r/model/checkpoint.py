@@ -39,6 +39,17 @@ def is_medseg_checkpoint(path) -> bool:
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
+def _what_it_is(obj: Any) -> str:
+    """What a file that is not a MedSeg-R checkpoint holds, and what to do with it."""
+    if isinstance(obj, dict) and obj.get("format") == "medseg-r-shipped":
+        return (f"it is the shipped weights {obj.get('name')!r}: load them with "
+                f"medseg_r.model.shipped.load_shipped, or by that name where a command takes one")
+    if isinstance(obj, dict) and "state_dict" in obj and "pytorch-lightning_version" in obj:
+        return ("it is a Lightning training checkpoint such as checkpoints/best.ckpt: use the run's "
+                "model.ckpt, which train writes from it")
+    return "use it as backbone weights instead"
+
+
 def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None, **overrides: Any):
     """Rebuild a model saved by :func:`save_model` (strict: any key mismatch is an error naming the
     keys).
@@ -46,9 +57,7 @@ def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None
     ``overrides`` may change options that do not alter the parameters (e.g. ``freeze``)."""
     obj = torch_load(path)
     if not (isinstance(obj, dict) and obj.get("format") == FORMAT):
-        raise CheckpointError(
-            f"{path} is not a MedSeg-R checkpoint (use it as backbone weights instead)"
-        )
+        raise CheckpointError(f"{path} is not a MedSeg-R checkpoint ({_what_it_is(obj)})")
     backbone = obj["backbone"]
     if expect_backbone is not None and expect_backbone != backbone:
         raise CheckpointError(

@@ -94,3 +94,19 @@ def test_a_checkpoint_saved_before_the_injection_rework_loads_and_gives_the_same
     # the recorded figures depend on the prior paths: with the gates closed they are far from these
     closed = record["logits_mean_gates_closed"]
     assert all(abs(a - b) > 0.1 for a, b in zip(closed, record["logits_mean"]))
+
+
+def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path):
+    import os
+
+    import medseg_r
+
+    shipped_file = os.path.join(os.path.dirname(medseg_r.__file__), "weights", "litemedsam_phantom_none.pt")
+    with pytest.raises(CheckpointError, match="it is the shipped weights .*load_shipped"):
+        load_model(shipped_file)
+    torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6.6"}, tmp_path / "best.ckpt")
+    with pytest.raises(CheckpointError, match="Lightning training checkpoint .* model.ckpt"):
+        load_model(tmp_path / "best.ckpt")
+    torch.save({"model": {}}, tmp_path / "sam.pth")
+    with pytest.raises(CheckpointError, match="use it as backbone weights instead"):
+        load_model(tmp_path / "sam.pth")
