@@ -237,7 +237,7 @@ def test_outputs_never_replace_the_users_files_but_a_rerun_replaces_its_own(tmp_
 
 
 @pytest.mark.parametrize("report, message", [
-    ("12 mm solid round nodule in the rigth lower lobe.", "has a zone but no side the report reader understood"),
+    ("12 mm solid round nodule in the lfet lower lobe.", "has a zone but no side the report reader understood"),
     ("Rundherd im rechten Unterlappen, 12 mm.", "has no location the report reader understood"),
 ])
 def test_a_location_the_reader_missed_is_a_warning_even_when_quiet(tmp_path, tiny_checkpoint, capsys, report, message):
