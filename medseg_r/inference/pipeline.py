@@ -197,7 +197,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                              f"0 <= y <= {height})")
     truth = _reference(reference, source) if reference else None
     paths = output_paths(image_path, out_dir, stem, fmt=source.format)
-    check_outputs(paths, [image_path, reference])
+    check_outputs({k: v for k, v in paths.items() if k != "sheet" or source.kind == "volume"},
+                  [image_path, reference])  # (a 2-D image gets no contact sheet)
 
     if source.kind == "image":
         pred: Prediction = predictor.predict_image(source.pixels, report, box=options.box)
@@ -250,13 +251,13 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                    "peak_rss_mb": round(pred.peak_rss_mb, 1),
                    "peak_gpu_mb": None if pred.peak_gpu_mb is None else round(pred.peak_gpu_mb, 1)},
     }
-    warnings = report_warnings(report)
+    notices = report_warnings(report)
     values = source.voxels if volume else source.pixels
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     if finite.size == 0 or finite.min() == finite.max():
-        warnings.append("the input is blank (one value everywhere): its mask means nothing")
-    if warnings:
-        summary["warnings"] = warnings
+        notices.append("the input is blank (one value everywhere): its mask means nothing")
+    if notices:
+        summary["warnings"] = notices
     if volume:
         summary["slices"] = {"total": int(mask.shape[0]), "described": int(pred.applies.sum()),
                              "with_mask": int((mask.reshape(mask.shape[0], -1).any(1)).sum()),
