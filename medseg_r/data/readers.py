@@ -10,11 +10,11 @@
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 from typing import Callable, Dict, List, Optional
 
+from ..io.csv_rows import read_csv_rows
 from ..io.jsonl import read_jsonl_rows
 from .datasets import Record
 
@@ -57,8 +57,7 @@ def read_jsonl_manifest(path: str, **_: object) -> List[Record]:
 
 @register_reader(".csv")
 def read_csv_manifest(path: str, **_: object) -> List[Record]:
-    with open(path, "r", encoding="utf-8", newline="") as handle:
-        return [_from_row(row, i, path) for i, row in enumerate(csv.DictReader(handle), 2)]
+    return [_from_row(row, i, path) for i, row in enumerate(read_csv_rows(path), 2)]
 
 
 @register_reader(".json")

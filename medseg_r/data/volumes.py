@@ -9,7 +9,6 @@ Intensity: ``window=(level, width)`` for CT (e.g. lung ``(-600, 1500)``), else `
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import List, Optional, Tuple
 
@@ -188,14 +187,10 @@ def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = N
     if table is None:
         raise ValueError(f"{folder}: not a known data set layout (manifest.jsonl, LViT img/+labelcol/, "
                          "or a volume folder with cases.jsonl / cases.csv)")
-    if table.endswith(".jsonl"):
-        with open(table, "r", encoding="utf-8") as handle:
-            rows = [json.loads(line) for line in handle if line.strip()]
-    else:
-        import csv
+    from ..io.csv_rows import read_csv_rows
+    from ..io.jsonl import read_jsonl_rows
 
-        with open(table, "r", encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
+    rows = [row for _, row in read_jsonl_rows(table)] if table.endswith(".jsonl") else read_csv_rows(table)
     records: List[Record] = []
     for i, row in enumerate(rows):
         image_path = os.path.join(folder, row["image"])

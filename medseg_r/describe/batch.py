@@ -18,8 +18,6 @@ one line on stderr and left out; the others go on.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
@@ -36,30 +34,16 @@ def read_rows(manifest: str) -> List[Dict[str, object]]:
     """Rows of a ``.jsonl`` or ``.csv`` manifest (raises :class:`DescribeError`)."""
     if not os.path.isfile(manifest):
         raise DescribeError(f"manifest not found: {manifest}")
-    from ..io.text import read_text
+    from ..io.csv_rows import read_csv_rows
+    from ..io.jsonl import read_jsonl_rows
 
-    rows: List[Dict[str, object]] = []
     if not manifest.lower().endswith((".csv", ".jsonl")):
         raise DescribeError(f"{manifest}: expected a .csv or .jsonl manifest")
-    text = read_text(manifest)  # a byte-order mark dropped; a legacy encoding read as such
-    if manifest.lower().endswith(".csv"):
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        rows = [dict(row) for row in reader]
-        header = reader.fieldnames or []
-        if len(header) == 1 and ";" in header[0]:
-            raise DescribeError(f"{manifest}: the header {header[0]!r} looks semicolon-separated; "
-                                f"save the manifest with commas")
-    else:
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DescribeError(f"{manifest}, line {number}: not JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise DescribeError(f"{manifest}, line {number}: not a JSON object with "
-                                        f"image and mask")
-                rows.append(row)
+    try:  # a byte-order mark dropped, a legacy encoding read as such, JSON objects only
+        rows: List[Dict[str, object]] = (read_csv_rows(manifest) if manifest.lower().endswith(".csv")
+                                         else [row for _, row in read_jsonl_rows(manifest)])
+    except ValueError as exc:
+        raise DescribeError(str(exc)) from None
     # numbered by the file's lines, as predict's manifests are (a CSV's first row is line 2)
     for number, row in enumerate(rows, 2 if manifest.lower().endswith(".csv") else 1):
         missing = [k for k in ("image", "mask") if not row.get(k)]

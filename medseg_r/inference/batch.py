@@ -8,12 +8,13 @@ Manifest (``.csv`` or ``.jsonl``; paths relative to the manifest's folder): ``im
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from typing import Any, Dict, List, Optional
 
 from ..io import atomic_write
+from ..io.csv_rows import read_csv_rows
+from ..io.jsonl import read_jsonl_rows
 from ..io.text import read_text
 from .pipeline import PredictOptions, case_stem, output_paths, predict_case
 from .predictor import Predictor
@@ -23,21 +24,12 @@ from .sources import InputError
 def read_manifest(path: str) -> List[Dict[str, str]]:
     if not os.path.isfile(path):
         raise InputError(f"manifest not found: {path}")
-    try:
-        if not path.lower().endswith((".jsonl", ".csv")):
-            raise InputError(f"{path}: a manifest must be .csv or .jsonl")
-        text = read_text(path)  # a byte-order mark dropped (Excel's "CSV UTF-8")
-        if path.lower().endswith(".jsonl"):
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-            if not all(isinstance(r, dict) for r in rows):
-                raise InputError(f"{path}: every line must be a JSON object")
-        else:
-            reader = csv.DictReader(io.StringIO(text, newline=""))
-            rows = list(reader)
-            if len(reader.fieldnames or []) == 1 and ";" in reader.fieldnames[0]:
-                raise InputError(f"{path}: the header looks semicolon-separated; save the manifest "
-                                 f"with commas")
-    except (json.JSONDecodeError, csv.Error) as exc:
+    if not path.lower().endswith((".jsonl", ".csv")):
+        raise InputError(f"{path}: a manifest must be .csv or .jsonl")
+    try:  # a byte-order mark dropped (Excel's "CSV UTF-8"), JSON objects only
+        rows = read_csv_rows(path) if path.lower().endswith(".csv") else \
+            [row for _, row in read_jsonl_rows(path)]
+    except (ValueError, csv.Error) as exc:
         raise InputError(f"{path}: unreadable manifest ({exc})") from None
     if not rows:
         raise InputError(f"{path}: the manifest has no rows")

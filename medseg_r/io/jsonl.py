@@ -8,17 +8,18 @@ from typing import Dict, List, Tuple
 def read_jsonl_rows(path: str) -> List[Tuple[int, Dict[str, object]]]:
     """``(line number, row)`` of each non-blank line of a JSON-lines file. A line that is not JSON, or
     whose JSON is not an object, is a ``ValueError`` naming the file and the line."""
+    from .text import read_text
+
     rows = []
-    with open(path, "r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}, line {number}: expected a JSON object, got "
-                                 f"{type(row).__name__}")
-            rows.append((number, row))
+    for number, line in enumerate(read_text(path).splitlines(), 1):  # a byte-order mark dropped
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}, line {number}: expected a JSON object, got "
+                             f"{type(row).__name__}")
+        rows.append((number, row))
     return rows

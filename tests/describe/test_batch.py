@@ -174,5 +174,5 @@ def test_csv_manifests_as_spreadsheets_save_them(data, tmp_path):
     with pytest.raises(DescribeError, match=r"case ids are not unique \(a\): give each row its own id"):
         describe_manifest(str(data / "dup.csv"), str(tmp_path / "dup.jsonl"), domain="image", progress=False)
     (data / "list.jsonl").write_text('["images/a.png", "masks/a.png"]\n')
-    with pytest.raises(DescribeError, match="line 1: not a JSON object"):
+    with pytest.raises(DescribeError, match="line 1: expected a JSON object, got list"):
         describe_manifest(str(data / "list.jsonl"), str(tmp_path / "list.jsonl"), domain="image", progress=False)

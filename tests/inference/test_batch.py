@@ -133,7 +133,7 @@ def test_a_spreadsheet_csv_with_a_byte_order_mark_keeps_its_first_column(tmp_pat
     with pytest.raises(InputError, match="looks semicolon-separated"):
         read_manifest(str(tmp_path / "s.csv"))
     (tmp_path / "l.jsonl").write_text('["x.png", "Nodule."]\n')
-    with pytest.raises(InputError, match="every line must be a JSON object"):
+    with pytest.raises(InputError, match="expected a JSON object, got list"):
         read_manifest(str(tmp_path / "l.jsonl"))
 
 

@@ -21,3 +21,16 @@ def test_a_file_that_is_not_utf8_is_read_with_a_notice(tmp_path, capsys):
     assert "is not UTF-8; read as cp1252" in capsys.readouterr().err
     path.write_bytes(b"\xef\xbb\xbfNodule.")
     assert read_text(str(path)) == "Nodule." and capsys.readouterr().err == ""
+
+
+def test_csv_and_jsonl_rows_are_read_as_spreadsheets_and_editors_save_them(tmp_path):
+    from medseg_r.io.csv_rows import read_csv_rows
+    from medseg_r.io.jsonl import read_jsonl_rows
+
+    (tmp_path / "m.csv").write_bytes(b"\xef\xbb\xbfid,report\na,L\xe9sion droite\n".replace(b"\xe9", "é".encode()))
+    assert read_csv_rows(str(tmp_path / "m.csv")) == [{"id": "a", "report": "Lésion droite"}]
+    (tmp_path / "s.csv").write_text("id;report\na;x\n")
+    with pytest.raises(ValueError, match="looks semicolon-separated"):
+        read_csv_rows(str(tmp_path / "s.csv"))
+    (tmp_path / "m.jsonl").write_bytes(b'\xef\xbb\xbf{"id": "a"}\n\n{"id": "b"}\n')
+    assert read_jsonl_rows(str(tmp_path / "m.jsonl")) == [(1, {"id": "a"}), (3, {"id": "b"})]

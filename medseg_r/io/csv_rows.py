@@ -1,0 +1,24 @@
+"""CSV manifests as spreadsheets save them: a byte-order mark (Excel's "CSV UTF-8") or a legacy
+encoding is read as written (:mod:`.text`), and a semicolon-separated file is named as such."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Dict, List
+
+from .text import read_text
+
+
+def read_csv_rows(path: str) -> List[Dict[str, str]]:
+    """The rows of a CSV file with a header, as dicts. A header of one column holding ";" is a
+    ``ValueError`` (a semicolon-separated export: save it with commas)."""
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    rows = [dict(row) for row in reader]
+    header = reader.fieldnames or []
+    if len(header) == 1 and ";" in header[0]:
+        raise ValueError(f"{path}: the header {header[0]!r} looks semicolon-separated; save the "
+                         f"manifest with commas")
+    return rows
+
+
+__all__ = ["read_csv_rows"]
