@@ -131,6 +131,8 @@ class Vocabulary:
         """Every word (a run of letters) of every term, segment, anchor, anatomy and context cue,
         cached: what a misspelt word of a report is mended towards (:mod:`.parser`)."""
         if self._words is None:
+            import re
+
             texts = [w for group in self.terms.values() for words in group.values() for w in words]
             texts += list(self.segments) + self.anchors + self.anatomy + self.artefacts
             texts += [w for words in self.context.values() for w in words]
