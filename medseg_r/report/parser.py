@@ -36,7 +36,6 @@ _FINDING_GROUPS = frozenset(("targets", "extra_targets", "texture", "shape", "si
 _ABBREVIATIONS = ("vs", "approx", "seg", "segs", "rt", "lt", "cf", "incl", "esp", "resp", "e.g",
                   "i.e")
 _NOT_AFTER = "".join(f"(?<!\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)" for w in _ABBREVIATIONS)
-_LONG_WORD = re.compile(r"(?<![a-z])[a-z]{5,}(?![a-z])")  # a word a typing slip may be mended in
 _SENTENCE_END = re.compile(
     rf"\.(?:(?<![\d\s]\.)(?<!\b[RL]\.){_NOT_AFTER}(?!\w)"  # a full stop after a word
     r"|(?<=[\d\s]\.)(?=\s+[A-Z(]|\s*$)"  # after a number: "... at 6:00. Next"; "2.5" is not an end
@@ -54,21 +53,6 @@ def _lower_same_length(text: str) -> str:
     if len(low) == len(text):
         return low
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)  # "İ" lowers to 2 chars
-
-
-def mend_transpositions(low: str, slips: Dict[str, str]) -> str:
-    """``low`` with each word of five or more letters that is not a vocabulary word, but becomes one
-    when two adjacent letters swap back (``slips``: :meth:`Vocabulary.slips`), mended ("rigth" ->
-    "right", "nodlue" -> "nodule"): the commonest typing slip, repaired in place so that every
-    evidence span still points at the report's own characters. Shorter words are left as written
-    (too many real words lie one swap from another)."""
-    out = None
-    for m in _LONG_WORD.finditer(low):
-        mended = slips.get(m.group())
-        if mended is not None:
-            out = out if out is not None else list(low)
-            out[m.start():m.end()] = mended
-    return low if out is None else "".join(out)
 
 
 def split_sentences(text: str) -> List[Tuple[int, int]]:
@@ -114,7 +98,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         raise ValueError(f"report is {len(text):,} characters long; the limit is {MAX_REPORT_CHARS:,} "
                          "(one report per call)")
     vocab = vocabulary or default_vocabulary()
-    low = mend_transpositions(_lower_same_length(text), vocab.slips())
+    low = _lower_same_length(text)
     index = vocab.index()
     terms, context, anchors, anatomy = index.scan_by_kind(low)
     terms = sorted(terms + pattern_mentions(text, low))

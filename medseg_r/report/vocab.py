@@ -56,8 +56,6 @@ class Vocabulary:
     def __post_init__(self) -> None:
         self._matchers: Dict[str, Tuple[Pattern[str], Dict[str, str]]] = {}
         self._index = None  # the word index of medseg_r.report.mentions, built on first use
-        self._words: Optional[frozenset] = None
-        self._slips: Optional[Dict[str, str]] = None
 
     def add_pack(self, data: dict, name: str) -> None:
         if not isinstance(data, dict):
@@ -96,7 +94,6 @@ class Vocabulary:
         self.packs.append(name)
         self._matchers.clear()
         self._index = None
-        self._words = self._slips = None
 
     def matcher(self, group: str) -> Tuple[Pattern[str], Dict[str, str]]:
         """A compiled regex over every term of ``group`` and the map term -> code.
@@ -126,34 +123,6 @@ class Vocabulary:
 
             self._index = TermIndex(self)
         return self._index
-
-    def words(self) -> frozenset:
-        """Every word (a run of letters) of every term, segment, anchor, anatomy and context cue,
-        cached: what a misspelt word of a report is mended towards (:mod:`.parser`)."""
-        if self._words is None:
-            import re
-
-            texts = [w for group in self.terms.values() for words in group.values() for w in words]
-            texts += list(self.segments) + self.anchors + self.anatomy + self.artefacts
-            texts += [w for words in self.context.values() for w in words]
-            self._words = frozenset(m for t in texts for m in re.findall(r"[a-z]+", t))
-        return self._words
-
-    def slips(self) -> Dict[str, str]:
-        """Each word of :meth:`words` with five or more letters under every swap of two adjacent
-        letters -> the word (a swap that spells another vocabulary word is left out), cached."""
-        if self._slips is None:
-            words, slips = self.words(), {}
-            for word in sorted(words):
-                if len(word) < 5:
-                    continue
-                for i in range(len(word) - 1):
-                    if word[i] != word[i + 1]:
-                        slip = word[:i] + word[i + 1] + word[i] + word[i + 2:]
-                        if slip not in words:
-                            slips.setdefault(slip, word)
-            self._slips = slips
-        return self._slips
 
     def codes(self, group: str) -> List[str]:
         return list(self.terms.get(group, {}))

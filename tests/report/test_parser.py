@@ -157,28 +157,3 @@ def test_bad_vocabulary_packs_are_value_errors(tmp_path):
     broken.write_text("targets: [unclosed\n")
     with pytest.raises(ValueError, match="not valid YAML"):
         load_vocabulary([broken])
-
-
-@pytest.mark.parametrize("text, side, zones, target, texture", [
-    ("12 mm solid nodlue in the rigth lower lobe.", "right", ["lower"], "nodule", ["solid"]),
-    ("Soild nodule in the left uppre lobe.", "left", ["upper"], "nodule", ["solid"]),
-])
-def test_a_swapped_pair_of_letters_is_mended_and_the_evidence_stays_the_reports_own(text, side, zones, target,
-                                                                                     texture):
-    from medseg_r.report import parse_report
-
-    (finding,) = parse_report(text).findings
-    assert (finding.location.side, finding.location.zones, finding.target, finding.texture) == (
-        side, zones, target, texture)
-    assert finding.phrase(text, "location").lower() in text.lower()  # spans point at what was written
-
-
-def test_real_words_and_short_words_are_not_mended():
-    from medseg_r.report.parser import mend_transpositions
-    from medseg_r.report.vocab import default_vocabulary
-
-    slips = default_vocabulary().slips()
-    for text in ("eight nodules", "the lfet lobe", "a fight", "night shift"):
-        assert mend_transpositions(text, slips) == text
-    assert mend_transpositions("rigth and lfet", slips) == "right and lfet"
-    assert not set(slips) & default_vocabulary().words()  # a vocabulary word is never "mended"
