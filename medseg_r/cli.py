@@ -54,10 +54,12 @@ def _cmd_parse_report(args) -> int:
         texts = [line.rstrip("\r") for line in read_text(args.input).split("\n")]
         if texts and texts[-1] == "":
             texts.pop()  # the newline that ends the last line
-        if args.input.lower().endswith(".jsonl"):  # a manifest: each row's "report"
-            texts = [_report_of_row(line) for line in texts]
+        if args.input.lower().endswith(".jsonl"):  # a manifest: each row's "report"; blank lines skipped
+            texts = [None if not line.strip() else _report_of_row(line) for line in texts]
     failed = 0
     for number, text in enumerate(texts, 1):
+        if text is None:
+            continue
         try:
             if isinstance(text, Exception):
                 raise text
@@ -169,6 +171,19 @@ def _load_model(args):
         raise UserError(str(exc)) from None
 
 
+def _is_example(path: str, example) -> bool:
+    """Whether ``path`` holds the example image (an earlier ``--example`` wrote it, whether or not
+    that run finished)."""
+    import numpy as np
+
+    from .io import read_image
+
+    try:
+        return bool(np.array_equal(read_image(path), example))
+    except (OSError, ValueError):
+        return False
+
+
 def _read_report_arg(args) -> str:
     if (args.report is None) == (args.report_file is None):
         raise UserError("give exactly one of --report TEXT or --report-file FILE")
@@ -218,8 +233,7 @@ def _cmd_predict(args) -> int:
         except InputError as exc:
             raise UserError(str(exc)) from None
         if example is not None:
-            own = os.path.join(args.out, "example_prediction.json")  # an earlier --example's
-            if os.path.exists(args.image) and not os.path.exists(own):
+            if os.path.exists(args.image) and not _is_example(args.image, example):
                 raise UserError(f"{args.image} exists and is not an earlier example's; choose "
                                 f"another --out")
             with atomic_write(args.image) as tmp:

@@ -73,6 +73,10 @@ def test_predict_example_writes_mask_overlay_and_priors(tmp_path, capsys):
     assert mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
     assert np.array(Image.open(out / "example_overlay.png")).ndim == 3
     assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(out)]) == 0  # its own: again
+    failed = tmp_path / "failed"  # a first run that stopped after writing the example image
+    assert main(["predict", "--example", "--out", str(failed), "--checkpoint", str(tmp_path / "none.ckpt")]) == 2
+    assert (failed / "example.png").exists()
+    assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(failed)]) == 0
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "example.png").write_bytes(b"the user's picture")
@@ -100,9 +104,9 @@ def test_parse_report_reads_the_report_of_each_jsonl_row(tmp_path, capsys):
     rows = [{"id": "a", "image": "a.png", "report": "2 cm nodule in the right upper lobe."},
             {"id": "b", "image": "b.png", "report": "No focal lesion."}, ["not", "a", "row"]]
     path = tmp_path / "reports.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.write_text(json.dumps(rows[0]) + "\n\n" + "".join(json.dumps(r) + "\n" for r in rows[1:]))
     assert main(["parse-report", "--input", str(path), "--json"]) == 1
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert out[0]["findings"][0]["location"]["side"] == "right"
+    assert len(out) == 3 and out[0]["findings"][0]["location"]["side"] == "right"  # the blank line skipped
     assert out[1]["findings"] == [] or all(f["negated"] for f in out[1]["findings"])
-    assert out[2] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 3}
+    assert out[2] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 4}

@@ -1,6 +1,7 @@
-"""Dice of a trained MedSeg-R run for each value of an option that acts at inference only
-(``box_hedge``, ``box_flip``, ``box_region``, ``box_threshold``): one checkpoint is scored as it
-is, once per value. How the defaults were chosen, on the phantom benchmark's validation split.
+"""Dice of a trained MedSeg-R run for each value of an option that changes how boxes are chosen,
+not what a localiser row learns (``box_hedge``, ``box_flip``, ``box_region``, ``box_threshold``):
+one checkpoint is scored as it is, once per value. How the defaults were chosen, on the phantom
+benchmark's validation split.
 
     python -m medseg_r.benchmarks.hedge medseg_r_accuracy/runs/medseg_r_attr_seed0/model.ckpt \
         --data medseg_r_accuracy/data --cache medseg_r_accuracy/feature_cache --split val

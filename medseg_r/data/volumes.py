@@ -46,7 +46,7 @@ def load_volume(path: str) -> Tuple[np.ndarray, np.ndarray]:
 
 def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     """A DICOM file or series folder -> ``(voxels [X, Y, Z] float32 in RAS+ order, RAS affine 4x4)``, whatever
-    the series' plane (a coronal series is reordered so that z is superior).
+    the series' plane (a coronal series of two or more slices is reordered so that z is superior).
 
     Slices are sorted along the slice normal (``ImageOrientationPatient`` x ``ImagePositionPatient``), pixel
     values rescaled (``RescaleSlope/Intercept``), ``MONOCHROME1`` inverted. A file without orientation (e.g.
@@ -114,6 +114,8 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     lps = np.eye(4)
     lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = -dc * row_dir, -dr * col_dir, step, origin
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # LPS -> RAS
+    if data.shape[2] == 1:  # one image (a radiograph, a scout): it displays as stored
+        return data, affine
     # A coronal or sagittal series (or an axial one stored otherwise) is reordered to RAS+ voxels as a
     # NIfTI is, so that z is the superior axis the report's zones are read along.
     import nibabel as nib

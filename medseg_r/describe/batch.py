@@ -40,20 +40,23 @@ def read_rows(manifest: str) -> List[Dict[str, object]]:
     if not manifest.lower().endswith((".csv", ".jsonl")):
         raise DescribeError(f"{manifest}: expected a .csv or .jsonl manifest")
     try:  # a byte-order mark dropped, a legacy encoding read as such, JSON objects only
-        rows: List[Dict[str, object]] = (read_csv_rows(manifest) if manifest.lower().endswith(".csv")
-                                         else [row for _, row in read_jsonl_rows(manifest)])
+        # (the file's line of each row, as predict's manifests count: a CSV's first row is line 2)
+        numbered = (list(enumerate(read_csv_rows(manifest), 2)) if manifest.lower().endswith(".csv")
+                    else read_jsonl_rows(manifest))
     except ValueError as exc:
         raise DescribeError(str(exc)) from None
-    # numbered by the file's lines, as predict's manifests are (a CSV's first row is line 2)
-    for number, row in enumerate(rows, 2 if manifest.lower().endswith(".csv") else 1):
+    rows: List[Dict[str, object]] = [row for _, row in numbered]
+    had_ids = any(row.get("id") not in (None, "") for row in rows)
+    for number, row in numbered:
         missing = [k for k in ("image", "mask") if not row.get(k)]
         if missing:
             raise DescribeError(f"{manifest}, line {number}: missing {', '.join(missing)}")
-        row.setdefault("id", os.path.splitext(os.path.basename(str(row["image"])))[0])
+        if row.get("id") in (None, ""):
+            row["id"] = os.path.splitext(os.path.basename(str(row["image"])))[0]
     ids = [str(r["id"]) for r in rows]
     if len(set(ids)) != len(ids):
         twice = sorted({i for i in ids if ids.count(i) > 1})
-        hint = "give each row its own id" if any("id" in r for r in rows) else "add an id column"
+        hint = "give each row its own id" if had_ids else "add an id column"
         raise DescribeError(f"{manifest}: case ids are not unique ({', '.join(twice[:5])}): {hint}")
     return rows
 
@@ -98,7 +101,7 @@ def _done(path: str, options: Dict[str, object], *, partial: bool) -> Tuple[Dict
             break
         if row["describe"].get("options") == options:
             done[str(row["id"])] = row
-        else:
+        else:  # other options, or a version that did not record them
             stale += 1
     if lines is None:
         raise DescribeError(f"{path} exists and is not an earlier output of medseg-r describe; "
@@ -161,8 +164,8 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
     resumed = os.path.isfile(partial)
     done, stale = _done(partial if resumed else out, options, partial=resumed)
     if stale:
-        print(f"medseg-r: {stale} case(s) of {out} were described with other options: described "
-              f"again", file=sys.stderr)
+        print(f"medseg-r: {stale} case(s) of {out} were described with other options (or by an "
+              f"earlier version, which did not record them): described again", file=sys.stderr)
     os.makedirs(out_dir, exist_ok=True)
     with open(partial, "w", encoding="utf-8") as handle:  # rewrite: drops a torn last line
         handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values())

@@ -11,7 +11,10 @@ def read_jsonl_rows(path: str) -> List[Tuple[int, Dict[str, object]]]:
     from .text import read_text
 
     rows = []
-    for number, line in enumerate(read_text(path).splitlines(), 1):  # a byte-order mark dropped
+    # a byte-order mark dropped; lines end at "\n" only (a report may hold U+2028, which JSON keeps
+    # unescaped and str.splitlines would split at)
+    for number, line in enumerate(read_text(path).split("\n"), 1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         try:

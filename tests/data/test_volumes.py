@@ -147,6 +147,10 @@ def test_a_coronal_dicom_series_is_reordered_so_that_z_is_superior(tmp_path):
         ds.InstanceNumber = k + 1
         ds.PixelData = plane.tobytes()
         ds.save_as(str(tmp_path / f"{k:03d}.dcm"), enforce_file_format=True)
+    single = tmp_path / "one"
+    single.mkdir()
+    (single / "000.dcm").write_bytes((tmp_path / "000.dcm").read_bytes())
+    assert load_volume(str(single / "000.dcm"))[0].shape == (cols, rows, 1)  # one image: as stored
     voxels, affine = load_volume(str(tmp_path))
     assert voxels.shape == (cols, n, rows)  # x: right-left columns, y: the slices, z: the image rows
     assert np.all(np.diag(affine)[:3] > 0) and np.allclose(np.abs(np.diag(affine)[:3]), [0.7, 3.0, 0.7])

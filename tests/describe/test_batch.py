@@ -176,3 +176,12 @@ def test_csv_manifests_as_spreadsheets_save_them(data, tmp_path):
     (data / "list.jsonl").write_text('["images/a.png", "masks/a.png"]\n')
     with pytest.raises(DescribeError, match="line 1: expected a JSON object, got list"):
         describe_manifest(str(data / "list.jsonl"), str(tmp_path / "list.jsonl"), domain="image", progress=False)
+
+
+def test_manifest_errors_name_the_files_line_and_the_right_hint(data, tmp_path):
+    (data / "gap.jsonl").write_text('{"image": "images/a.png", "mask": "masks/a.png"}\n\n\n{"image": "images/b.png"}\n')
+    with pytest.raises(DescribeError, match="line 4: missing mask"):
+        describe_manifest(str(data / "gap.jsonl"), str(tmp_path / "g.jsonl"), domain="image", progress=False)
+    (data / "noid.csv").write_text("image,mask\nimages/a.png,masks/a.png\nimages/a.png,masks/b.png\n")
+    with pytest.raises(DescribeError, match="not unique .*add an id column"):
+        describe_manifest(str(data / "noid.csv"), str(tmp_path / "n.jsonl"), domain="image", progress=False)

@@ -34,3 +34,13 @@ def test_csv_and_jsonl_rows_are_read_as_spreadsheets_and_editors_save_them(tmp_p
         read_csv_rows(str(tmp_path / "s.csv"))
     (tmp_path / "m.jsonl").write_bytes(b'\xef\xbb\xbf{"id": "a"}\n\n{"id": "b"}\n')
     assert read_jsonl_rows(str(tmp_path / "m.jsonl")) == [(1, {"id": "a"}), (3, {"id": "b"})]
+
+
+def test_a_jsonl_row_may_hold_a_line_separator_character(tmp_path):
+    import json
+
+    from medseg_r.io.jsonl import read_jsonl_rows
+
+    row = {"id": "a", "report": "Nodule.\u2028Right upper lobe.\u0085"}
+    (tmp_path / "m.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\r\n", encoding="utf-8")
+    assert read_jsonl_rows(str(tmp_path / "m.jsonl")) == [(1, row)]
