@@ -58,11 +58,15 @@ def fit_square(image: torch.Tensor, mask: torch.Tensor, size: int):
     return image, mask
 
 
+def record_path(obj, root: str) -> str:
+    """A record's image or mask path: absolute as given, else relative to the data set's ``root``."""
+    return str(obj) if os.path.isabs(str(obj)) else os.path.join(root, str(obj))
+
+
 def _load(obj, root: str) -> np.ndarray:
     if isinstance(obj, np.ndarray):
         return obj
-    path = obj if os.path.isabs(str(obj)) else os.path.join(root, str(obj))
-    return read_image(path)
+    return read_image(record_path(obj, root))
 
 
 class SegmentationDataset(Dataset):

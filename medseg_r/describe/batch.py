@@ -127,8 +127,7 @@ def _row_out(row: Dict, description, *, base: str, out_dir: str,
 
 def _rel(base: str, out_dir: str, path) -> str:
     """A manifest's path (relative to its folder ``base``, or absolute) relative to ``out_dir``."""
-    full = str(path) if os.path.isabs(str(path)) else os.path.join(base, str(path))
-    return os.path.relpath(os.path.abspath(full), os.path.abspath(out_dir))
+    return os.path.relpath(os.path.abspath(_under(base, path)), os.path.abspath(out_dir))
 
 
 def _under(base: str, path) -> str:

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader
 
 from ..model import save_model
 from ..runtime import cpu_has_bf16
-from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
+from ..data.datasets import (EpochShuffleSampler, SegmentationDataset, collate, flip_allowed,
+                             record_path)
 from ..data.readers import DataWarning, read_dataset
 from .task import SegmentationTask
 
@@ -164,7 +165,7 @@ def check_files(records, root: str, what: str) -> None:
     for rec in records:
         for obj in (rec.image, rec.mask):
             if isinstance(obj, (str, os.PathLike)):
-                path = obj if os.path.isabs(str(obj)) else os.path.join(root, str(obj))
+                path = record_path(obj, root)
                 if not os.path.isfile(path):
                     missing.append(f"{rec.id}: {path}")
     if missing:

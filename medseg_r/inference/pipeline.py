@@ -197,8 +197,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                              f"0 <= y <= {height})")
     truth = _reference(reference, source) if reference else None
     paths = output_paths(image_path, out_dir, stem, fmt=source.format)
-    check_outputs({k: v for k, v in paths.items() if k != "sheet" or source.kind == "volume"},
-                  [image_path, reference])  # (a 2-D image gets no contact sheet)
+    written = {k: v for k, v in paths.items() if k != "sheet" or source.kind == "volume"}  # 2-D: no sheet
+    check_outputs(written, [image_path, reference])
 
     if source.kind == "image":
         pred: Prediction = predictor.predict_image(source.pixels, report, box=options.box)
@@ -245,7 +245,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
         "rule": ("all findings negated: empty mask, model not run" if report.all_negative else
                  "no finding parsed: model run without report priors" if not report.findings else None),
         "options": asdict(options), "statistics": stats, "confidence": confidence,
-        "outputs": {k: os.path.basename(v) for k, v in paths.items() if k != "sheet" or volume},
+        "outputs": {k: os.path.basename(v) for k, v in written.items()},
         "timing": {"seconds": round(pred.seconds, 3), "slices_run": pred.slices_run,
                    "seconds_per_slice": None if pred.seconds_per_slice is None else round(pred.seconds_per_slice, 4),
                    "peak_rss_mb": round(pred.peak_rss_mb, 1),

@@ -18,11 +18,11 @@ def decode_text(data: bytes) -> Tuple[str, str]:
     return data.decode("latin-1"), "latin-1"
 
 
-def read_text(path: str, *, notice: bool = True) -> str:
-    """The text of ``path`` (:func:`decode_text`); ``notice``: say on stderr when it was not UTF-8."""
+def read_text(path: str) -> str:
+    """The text of ``path`` (:func:`decode_text`), with a notice on stderr when it was not UTF-8."""
     with open(path, "rb") as handle:
         text, encoding = decode_text(handle.read())
-    if notice and encoding not in ("utf-8-sig",):
+    if encoding != "utf-8-sig":
         print(f"medseg-r: warning: {path} is not UTF-8; read as {encoding}", file=sys.stderr)
     return text
 
