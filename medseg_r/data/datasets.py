@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from ..io import read_image, to_unit_float
+from ..io.images import is_lossy, mask_foreground
 from ..report import Report, parse_report
 from ..report.transform import mirrored_report
 
@@ -102,12 +103,10 @@ class SegmentationDataset(Dataset):
     def __getitem__(self, index: int) -> Dict[str, object]:
         rec = self.records[index]
         image = torch.from_numpy(to_unit_float(_load(rec.image, self.root))).permute(2, 0, 1).contiguous()
-        mask_arr = np.asarray(_load(rec.mask, self.root))
-        if mask_arr.ndim == 3:
-            mask_arr = mask_arr[..., 0]
-        if mask_arr.shape[:2] != tuple(image.shape[1:]):
-            raise ValueError(f"{rec.id}: mask shape {mask_arr.shape[:2]} does not match image {tuple(image.shape[1:])}")
-        mask = torch.from_numpy((mask_arr > 0).astype(np.float32))[None]
+        mask_arr = mask_foreground(_load(rec.mask, self.root), lossy=is_lossy(rec.mask))
+        if mask_arr.shape != tuple(image.shape[1:]):
+            raise ValueError(f"{rec.id}: mask shape {mask_arr.shape} does not match image {tuple(image.shape[1:])}")
+        mask = torch.from_numpy(mask_arr.astype(np.float32))[None]
         if self.attributes:
             from ..model.attributes import label_map
 
@@ -129,7 +128,7 @@ class SegmentationDataset(Dataset):
                     labels = labels.flip(-1)
         sample = {"image": image, "mask": mask, "report": report, "id": rec.id, "tags": list(rec.tags)}
         if self.native:
-            native = torch.from_numpy(mask_arr > 0)
+            native = torch.from_numpy(mask_arr)
             sample["native_mask"] = native.flip(-1) if flip else native
         if self.attributes:
             sample["attributes"] = labels

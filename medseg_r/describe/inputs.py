@@ -31,6 +31,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
+from ..io.images import is_lossy, mask_foreground
+
 MAX_LABELS = 64
 
 
@@ -180,9 +182,8 @@ def _mask_file(mask, notes: List[str]):
                 return np.asarray(img), None
     values, affine, _ = _read(mask, "mask")
     values = np.asarray(values)
-    if isinstance(mask, (str, os.PathLike)) and str(mask).lower().endswith((".jpg", ".jpeg")):
-        grey = values[..., :3].mean(-1) if values.ndim == 3 and values.shape[-1] in (3, 4) else values
-        values = (grey > float(grey.max()) / 2).astype(np.uint8)  # all zero for an empty mask
+    if is_lossy(mask):
+        values = mask_foreground(values, lossy=True).astype(np.uint8)  # all zero for an empty mask
         notes.append("JPEG mask (lossy): binarised at half its range; save masks as PNG to keep labels")
     return values, affine
 

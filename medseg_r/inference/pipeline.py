@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data.volumes import check_same_grid
 from ..io import atomic_write
+from ..io.images import mask_foreground
 from ..report import parse_report
 from ..report.schema import Report
 from .postprocess import fill_holes, keep_largest
@@ -108,12 +109,11 @@ def _reference(path: str, source: Source) -> np.ndarray:
     if source.kind == "image":
         if ref.kind != "image":
             raise InputError(f"reference {path} is a volume but the input is a 2-D image")
-        arr = ref.pixels if ref.pixels.ndim == 2 else ref.pixels.max(axis=-1)
+        arr = mask_foreground(ref.pixels, lossy=ref.format == "jpeg")
         if arr.shape != source.pixels.shape[:2]:
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the image is "
                              f"{source.pixels.shape[1]}x{source.pixels.shape[0]}")
-        # a JPEG mask is lossy (its edges hold every grey value): half its range, not any value
-        return arr > (float(arr.max()) / 2 if ref.format == "jpeg" else 0)
+        return arr
     if ref.kind != "volume" or ref.voxels.shape != source.voxels.shape:
         shape = ref.voxels.shape if ref.kind == "volume" else ref.pixels.shape
         raise InputError(f"reference mask {path} has shape {tuple(shape)} but the volume has "

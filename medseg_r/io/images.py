@@ -44,6 +44,53 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return arr
 
 
+def image_size(path: str | os.PathLike) -> tuple:
+    """``(height, width)`` of a 2-D image file from its header, without decoding the pixels (cheap
+    enough to check thousands of files before training). Raises ``FileNotFoundError`` or
+    ``ValueError`` (not an image PIL can identify); a file whose header reads but whose pixel data is
+    damaged is found only by :func:`read_image`."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except UnidentifiedImageError:
+        raise ValueError(f"{path} is not a readable image (corrupt, or not PNG/JPEG/TIFF/BMP)") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"{path} could not be read: {exc}") from None
+    return height, width
+
+
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
+
+
+def is_lossy(path) -> bool:
+    """Whether ``path`` names a lossy (JPEG) image, whose mask edges hold every grey value."""
+    return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(LOSSY_SUFFIXES)
+
+
+def mask_foreground(values: np.ndarray, *, lossy: bool = False) -> np.ndarray:
+    """The one rule by which a mask image marks its foreground, used by training, evaluation,
+    ``predict --reference`` and ``describe``: ``[H, W]`` or ``[H, W, C]`` -> bool ``[H, W]``. A colour
+    mask's channels are combined by their maximum (a red, green or white mask alike; alpha dropped);
+    a lossy (JPEG) mask is cut at half its range (its compression noise is not foreground), any other
+    at zero. An empty mask gives all ``False``."""
+    arr = np.nan_to_num(np.asarray(values, dtype=np.float32))
+    if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
+        arr = arr[..., :3].max(axis=-1)
+    if arr.ndim != 2:
+        raise ValueError(f"a mask image must be [H, W] or [H, W, C] with C in 1, 3, 4; got shape {arr.shape}")
+    if lossy:
+        top = float(arr.max()) if arr.size else 0.0
+        return arr > top / 2 if top > 0 else np.zeros(arr.shape, dtype=bool)
+    return arr > 0
+
+
 def to_unit_float(image: np.ndarray) -> np.ndarray:
     """The one conversion of an image array for the model, used everywhere in the package:
     ``[H, W]`` or ``[H, W, C]`` (C = 1, 3 or 4; any dtype) -> float32 ``[H, W, 3]`` in ``[0, 1]``.

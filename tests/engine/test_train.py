@@ -1,8 +1,10 @@
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -190,6 +192,48 @@ def test_missing_files_are_named_before_training_or_the_run_folder(tiny_phantom,
     with pytest.raises(FileNotFoundError, match=r"1 file\(s\) of the train cases not found: .*not_there.png"):
         train(TrainConfig(data=data, out=str(out), backbone="sam_tiny", img_size=64, epochs=1, progress=False))
     assert not out.exists()
+
+
+def test_unreadable_images_and_masks_of_another_size_are_named_before_training(tiny_phantom, tmp_path):
+    from PIL import Image
+
+    with open(os.path.join(tiny_phantom, "images", "not_an_image.png"), "w") as handle:
+        handle.write("a text file with an image's ending")
+    Image.fromarray(np.zeros((50, 64), np.uint8)).save(os.path.join(tiny_phantom, "masks", "short_mask.png"))
+    edits = {}
+
+    def break_two(record):
+        if record["split"] == "train" and len(edits) < 2:
+            key = "image" if not edits else "mask"
+            edits[record["id"]] = key
+            record[key] = "images/not_an_image.png" if key == "image" else "masks/short_mask.png"
+        return record
+
+    data = _manifest_copy(tiny_phantom, "broken_files.jsonl", break_two)
+    out = tmp_path / "run"
+    first, second = list(edits)
+    with pytest.raises(ValueError, match=rf"train cases: 1 file\(s\) are not readable images: {first}: "
+                                         rf".*not_an_image.png is not a readable image .*; 1 mask\(s\) differ in "
+                                         rf"size from their image: {second}: image 64x64, mask 64x50"):
+        train(TrainConfig(data=data, out=str(out), backbone="sam_tiny", img_size=64, epochs=1, progress=False))
+    assert not out.exists()
+
+
+def test_a_jpeg_training_mask_is_cut_at_half_its_range(tiny_phantom):
+    from PIL import Image
+
+    from medseg_r.data.datasets import SegmentationDataset
+    from medseg_r.data.readers import read_dataset
+
+    records, root = read_dataset(tiny_phantom, split="train")
+    rec = next(r for r in records if r.lesions)
+    png = np.asarray(Image.open(os.path.join(root, rec.mask)))
+    Image.fromarray(png).save(os.path.join(root, "masks", "lossy.jpg"), quality=50)
+    assert (np.asarray(Image.open(os.path.join(root, "masks", "lossy.jpg"))) > 0).sum() > (png > 0).sum()
+    as_png, as_jpeg = (SegmentationDataset([r], root=root, size=64, native=True)[0]["native_mask"]
+                       for r in (rec, dataclasses.replace(rec, mask="masks/lossy.jpg")))
+    assert as_png.sum() > 0
+    assert int((as_png ^ as_jpeg).sum()) <= max(3, int(0.1 * as_png.sum()))
 
 
 def test_data_without_splits_warns_that_validation_is_on_training_cases(tiny_phantom, tmp_path, capsys):
