@@ -80,7 +80,9 @@ def mask_foreground(values: np.ndarray, *, lossy: bool = False) -> np.ndarray:
     mask's channels are combined by their maximum (a red, green or white mask alike; alpha dropped);
     a lossy (JPEG) mask is cut at half its range (its compression noise is not foreground), any other
     at zero. An empty mask gives all ``False``."""
-    arr = np.nan_to_num(np.asarray(values, dtype=np.float32))
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":
+        arr = np.nan_to_num(arr, nan=0.0)  # NaN is background; no copy of an integer mask
     if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
         arr = arr[..., :3].max(axis=-1)
     if arr.ndim != 2:
