@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -10,11 +11,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MAX_PIXELS = 16384 * 16384
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a 2-D image as ``[H, W]`` or ``[H, W, 3]`` (native dtype: uint8, uint16, float...)."""
+@contextmanager
+def _opened(path: str):
+    """A PIL image of ``path``, header read and pixels not yet decoded, with this module's errors:
+    ``FileNotFoundError``, or a ``ValueError`` for a file that is not an image, cannot be decoded
+    (inside the ``with`` block too) or is over :data:`MAX_PIXELS`."""
     from PIL import Image, UnidentifiedImageError
 
-    path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image not found: {path}")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -26,17 +29,24 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             # PIL itself refuses only twice its limit; the header says the size before decoding
             if img.size[0] * img.size[1] > MAX_PIXELS:
                 raise Image.DecompressionBombError(f"{img.size[0]} x {img.size[1]} pixels")
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "1"):
-                arr = np.array(img)
-            else:
-                arr = np.array(img.convert("RGB"))
+            yield img
     except UnidentifiedImageError:
         raise ValueError(f"{path} is not a readable image (corrupt, or not PNG/JPEG/TIFF/BMP)") from None
     except (OSError, SyntaxError) as exc:
         raise ValueError(f"{path} could not be decoded: {exc}") from None
     except Image.DecompressionBombError:
         raise ValueError(f"{path} is larger than {MAX_PIXELS:,} pixels") from None
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a 2-D image as ``[H, W]`` or ``[H, W, 3]`` (native dtype: uint8, uint16, float...)."""
+    path = os.fspath(path)
+    with _opened(path) as img:
+        img.load()
+        if img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "1"):
+            arr = np.array(img)
+        else:
+            arr = np.array(img.convert("RGB"))
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
     if arr.ndim not in (2, 3) or min(arr.shape[:2]) < 1:
@@ -46,23 +56,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def image_size(path: str | os.PathLike) -> tuple:
     """``(height, width)`` of a 2-D image file from its header, without decoding the pixels (cheap
-    enough to check thousands of files before training). Raises ``FileNotFoundError`` or
-    ``ValueError`` (not an image PIL can identify); a file whose header reads but whose pixel data is
-    damaged is found only by :func:`read_image`."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-    except UnidentifiedImageError:
-        raise ValueError(f"{path} is not a readable image (corrupt, or not PNG/JPEG/TIFF/BMP)") from None
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{path} could not be read: {exc}") from None
+    enough to check thousands of files before training), with :func:`read_image`'s errors for a
+    file that is missing, not an image or too large; pixel data damaged behind a good header is
+    found only by :func:`read_image`."""
+    with _opened(os.fspath(path)) as img:
+        width, height = img.size
     return height, width
 
 
