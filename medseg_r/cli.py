@@ -27,11 +27,13 @@ class UserError(Exception):
 
 def _report_of_row(line: str):
     """The ``report`` of one JSON-lines manifest row, or a ``ValueError`` to report for its line."""
+    from .io.jsonl import parse_jsonl_line
+
     try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return ValueError(f"not JSON ({exc.msg})")
-    if not isinstance(row, dict) or not isinstance(row.get("report"), str):
+        row = parse_jsonl_line(line)
+    except ValueError as exc:
+        return exc
+    if not isinstance(row.get("report"), str):
         return ValueError("a .jsonl line must be a JSON object with a 'report' text")
     return row["report"]
 
@@ -49,9 +51,10 @@ def _cmd_parse_report(args) -> int:
     else:
         if not os.path.isfile(args.input):
             raise UserError(f"input file not found: {args.input}")
+        from .io.jsonl import jsonl_lines
         from .io.text import read_text
 
-        texts = [line.rstrip("\r") for line in read_text(args.input).split("\n")]
+        texts = jsonl_lines(read_text(args.input))  # a report per line; "\n" ends a line
         if texts and texts[-1] == "":
             texts.pop()  # the newline that ends the last line
         if args.input.lower().endswith(".jsonl"):  # a manifest: each row's "report"; blank lines skipped

@@ -102,11 +102,13 @@ def test_commands_whose_extra_is_missing_say_how_to_install_it(monkeypatch, caps
 
 def test_parse_report_reads_the_report_of_each_jsonl_row(tmp_path, capsys):
     rows = [{"id": "a", "image": "a.png", "report": "2 cm nodule in the right upper lobe."},
-            {"id": "b", "image": "b.png", "report": "No focal lesion."}, ["not", "a", "row"]]
+            {"id": "b", "image": "b.png", "report": "No focal lesion."}, ["not", "a", "row"],
+            {"id": "c", "image": "c.png"}]
     path = tmp_path / "reports.jsonl"
     path.write_text(json.dumps(rows[0]) + "\n\n" + "".join(json.dumps(r) + "\n" for r in rows[1:]))
     assert main(["parse-report", "--input", str(path), "--json"]) == 1
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(out) == 3 and out[0]["findings"][0]["location"]["side"] == "right"  # the blank line skipped
+    assert len(out) == 4 and out[0]["findings"][0]["location"]["side"] == "right"  # the blank line skipped
     assert out[1]["findings"] == [] or all(f["negated"] for f in out[1]["findings"])
-    assert out[2] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 4}
+    assert out[2] == {"error": "expected a JSON object, got list", "line": 4}
+    assert out[3] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 5}

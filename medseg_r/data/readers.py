@@ -14,8 +14,7 @@ import json
 import os
 from typing import Callable, Dict, List, Optional
 
-from ..io.csv_rows import read_csv_rows
-from ..io.jsonl import read_jsonl_rows
+from ..io.rows import read_rows
 from .datasets import Record
 
 DatasetReader = Callable[..., List[Record]]
@@ -50,14 +49,10 @@ def _from_row(row: Dict[str, object], number: int, source: str) -> Record:
                   lesions=[les for les in row.get("lesions") or [] if isinstance(les, dict)])
 
 
-@register_reader(".jsonl")
-def read_jsonl_manifest(path: str, **_: object) -> List[Record]:
-    return [_from_row(row, number, path) for number, row in read_jsonl_rows(path)]
-
-
-@register_reader(".csv")
-def read_csv_manifest(path: str, **_: object) -> List[Record]:
-    return [_from_row(row, i, path) for i, row in enumerate(read_csv_rows(path), 2)]
+@register_reader(".jsonl", ".csv")
+def read_manifest(path: str, **_: object) -> List[Record]:
+    """The records of a ``.jsonl`` or ``.csv`` manifest (:func:`medseg_r.io.rows.read_rows`)."""
+    return [_from_row(row, number, path) for number, row in read_rows(path)]
 
 
 @register_reader(".json")
@@ -127,13 +122,13 @@ def read_dataset(path: str, *, split: Optional[str] = None, **options: object):
         if os.path.isdir(os.path.join(path, "img")) and os.path.isdir(os.path.join(path, "labelcol")):
             records, root = read_lvit(path, split=split, **options), path
         elif os.path.isfile(os.path.join(path, "manifest.jsonl")):
-            records, root = read_jsonl_manifest(os.path.join(path, "manifest.jsonl")), path
+            records, root = read_manifest(os.path.join(path, "manifest.jsonl")), path
         else:
             from .volumes import read_volume_folder
 
             records, root = read_volume_folder(path, **options), path
     else:
-        ending = ".jsonl" if path.endswith(".jsonl") else os.path.splitext(path)[1].lower()
+        ending = os.path.splitext(path)[1].lower()
         if ending not in _READERS:
             raise ValueError(f"no reader for {path}; known endings: {', '.join(sorted(_READERS))}, or a folder")
         records, root = _READERS[ending](path, **options), os.path.dirname(os.path.abspath(path))

@@ -189,10 +189,9 @@ def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = N
     if table is None:
         raise ValueError(f"{folder}: not a known data set layout (manifest.jsonl, LViT img/+labelcol/, "
                          "or a volume folder with cases.jsonl / cases.csv)")
-    from ..io.csv_rows import read_csv_rows
-    from ..io.jsonl import read_jsonl_rows
+    from ..io.rows import read_rows
 
-    rows = [row for _, row in read_jsonl_rows(table)] if table.endswith(".jsonl") else read_csv_rows(table)
+    rows = [row for _, row in read_rows(table)]
     records: List[Record] = []
     for i, row in enumerate(rows):
         image_path = os.path.join(folder, row["image"])

@@ -24,6 +24,7 @@ import sys
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..io.jsonl import parse_jsonl_line
 from .core import check_options, describe_case
 from .inputs import DescribeError
 
@@ -34,15 +35,13 @@ def read_rows(manifest: str) -> List[Dict[str, object]]:
     """Rows of a ``.jsonl`` or ``.csv`` manifest (raises :class:`DescribeError`)."""
     if not os.path.isfile(manifest):
         raise DescribeError(f"manifest not found: {manifest}")
-    from ..io.csv_rows import read_csv_rows
-    from ..io.jsonl import read_jsonl_rows
+    from ..io.rows import ROW_FILE_ENDINGS, read_rows as read_manifest_rows
 
-    if not manifest.lower().endswith((".csv", ".jsonl")):
+    if not manifest.lower().endswith(ROW_FILE_ENDINGS):
         raise DescribeError(f"{manifest}: expected a .csv or .jsonl manifest")
     try:  # a byte-order mark dropped, a legacy encoding read as such, JSON objects only
         # (the file's line of each row, as predict's manifests count: a CSV's first row is line 2)
-        numbered = (list(enumerate(read_csv_rows(manifest), 2)) if manifest.lower().endswith(".csv")
-                    else read_jsonl_rows(manifest))
+        numbered = read_manifest_rows(manifest)
     except ValueError as exc:
         raise DescribeError(str(exc)) from None
     rows: List[Dict[str, object]] = [row for _, row in numbered]
@@ -93,10 +92,10 @@ def _done(path: str, options: Dict[str, object], *, partial: bool) -> Tuple[Dict
         if partial and not line.endswith("\n"):
             break
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = parse_jsonl_line(line)
+        except ValueError:
             row = None
-        if not (isinstance(row, dict) and "id" in row and isinstance(row.get("describe"), dict)):
+        if not (row is not None and "id" in row and isinstance(row.get("describe"), dict)):
             lines = None
             break
         if row["describe"].get("options") == options:

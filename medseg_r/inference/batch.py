@@ -7,14 +7,12 @@ Manifest (``.csv`` or ``.jsonl``; paths relative to the manifest's folder): ``im
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 from typing import Any, Dict, List, Optional
 
 from ..io import atomic_write
-from ..io.csv_rows import read_csv_rows
-from ..io.jsonl import read_jsonl_rows
+from ..io.rows import ROW_FILE_ENDINGS, read_rows
 from ..io.text import read_text
 from .pipeline import PredictOptions, case_stem, output_paths, predict_case
 from .predictor import Predictor
@@ -24,19 +22,18 @@ from .sources import InputError
 def read_manifest(path: str) -> List[Dict[str, str]]:
     if not os.path.isfile(path):
         raise InputError(f"manifest not found: {path}")
-    if not path.lower().endswith((".jsonl", ".csv")):
+    if not path.lower().endswith(ROW_FILE_ENDINGS):
         raise InputError(f"{path}: a manifest must be .csv or .jsonl")
     try:  # a byte-order mark dropped (Excel's "CSV UTF-8"), JSON objects only
-        rows = read_csv_rows(path) if path.lower().endswith(".csv") else \
-            [row for _, row in read_jsonl_rows(path)]
-    except (ValueError, csv.Error) as exc:
+        rows = read_rows(path)
+    except ValueError as exc:
         raise InputError(f"{path}: unreadable manifest ({exc})") from None
     if not rows:
         raise InputError(f"{path}: the manifest has no rows")
     base = os.path.dirname(os.path.abspath(path))
     cases, stems = [], set()
-    for n, row in enumerate(rows, start=2 if path.lower().endswith(".csv") else 1):
-        if not isinstance(row, dict) or not row.get("image"):
+    for n, row in rows:
+        if not row.get("image"):
             raise InputError(f"{path}: row {n} has no 'image'")
         if not (row.get("report") or row.get("report_file")):
             raise InputError(f"{path}: row {n} has neither 'report' nor 'report_file'")

@@ -10,10 +10,14 @@ from .text import read_text
 
 
 def read_csv_rows(path: str) -> List[Dict[str, str]]:
-    """The rows of a CSV file with a header, as dicts. A header of one column holding ";" is a
-    ``ValueError`` (a semicolon-separated export: save it with commas)."""
+    """The rows of a CSV file with a header, as dicts. A header of one column holding ";" (a
+    semicolon-separated export: save it with commas) or a file the ``csv`` module cannot read (a
+    field over its size limit, an unclosed quote in strict files) is a ``ValueError`` naming the file."""
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
-    rows = [dict(row) for row in reader]
+    try:
+        rows = [dict(row) for row in reader]
+    except csv.Error as exc:
+        raise ValueError(f"{path}: unreadable CSV after line {reader.line_num} ({exc})") from None
     header = reader.fieldnames or []
     if len(header) == 1 and ";" in header[0]:
         raise ValueError(f"{path}: the header {header[0]!r} looks semicolon-separated; save the "

@@ -5,24 +5,35 @@ import json
 from typing import Dict, List, Tuple
 
 
+def parse_jsonl_line(line: str) -> Dict[str, object]:
+    """The JSON object of one line. A line that is not JSON, or whose JSON is not an object, is a
+    ``ValueError`` saying which (the callers add the file and the line)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def jsonl_lines(text: str) -> List[str]:
+    """The lines of a JSON-lines text: split at "\\n" only (a report may hold U+2028, which JSON
+    keeps unescaped and ``str.splitlines`` would split at), a "\\r" before it dropped."""
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
 def read_jsonl_rows(path: str) -> List[Tuple[int, Dict[str, object]]]:
-    """``(line number, row)`` of each non-blank line of a JSON-lines file. A line that is not JSON, or
-    whose JSON is not an object, is a ``ValueError`` naming the file and the line."""
+    """``(line number, row)`` of each non-blank line of a JSON-lines file (a byte-order mark
+    dropped). A line that is not a JSON object is a ``ValueError`` naming the file and the line."""
     from .text import read_text
 
     rows = []
-    # a byte-order mark dropped; lines end at "\n" only (a report may hold U+2028, which JSON keeps
-    # unescaped and str.splitlines would split at)
-    for number, line in enumerate(read_text(path).split("\n"), 1):
-        line = line.rstrip("\r")
+    for number, line in enumerate(jsonl_lines(read_text(path)), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}, line {number}: expected a JSON object, got "
-                             f"{type(row).__name__}")
-        rows.append((number, row))
+            rows.append((number, parse_jsonl_line(line)))
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {number}: {exc}") from None
     return rows
