@@ -2,7 +2,9 @@
 
 Triggers are read from the vocabulary (``context:`` in ``common.yaml``). A *pre* trigger scopes
 forward to the next terminator or the end of the clause; a *post* trigger scopes backward to the
-previous terminator or the start of the clause; a "?" makes the whole clause uncertain. A trigger
+previous terminator or the start of the clause; a *both* trigger (medspaCy's bidirectional rules:
+"not seen", "resolved") scopes both ways, forward only to the next comma ("effusion resolved, new
+nodule ..." negates the effusion alone); a "?" makes the whole clause uncertain. A trigger
 inside a longer trigger is ignored ("not excluded" is uncertainty, not negation), and a terminator
 inside a trigger does not end its scope; a pseudo-trigger ("no change", "not only") holds a trigger
 word but triggers nothing. :class:`ScopeIndex` answers "which trigger covers this position?" by
@@ -19,6 +21,7 @@ from .mentions import Mention
 _PSEUDO = "context:pseudo"  # "no change": holds a trigger word but triggers nothing
 _TRIGGERS = {"context:negation_pre": ("negated", "pre"),
              "context:negation_post": ("negated", "post"),
+             "context:negation_both": ("negated", "both"),
              "context:uncertain_pre": ("uncertain", "pre"),
              "context:uncertain_post": ("uncertain", "post")}
 
@@ -49,8 +52,9 @@ class ScopeIndex:
     """
 
     def __init__(self, mentions: Iterable[Mention], *, questions: Iterable[int], start: int,
-                 end: int) -> None:
+                 end: int, commas: Iterable[int] = ()) -> None:
         self.start, self.end = start, end
+        self._commas = sorted(commas)  # where a both-ways trigger's forward scope ends
         mentions = list(mentions)
         raw = [(m.start, m.end, m.group) for m in mentions
                if m.group in _TRIGGERS or m.group == _PSEUDO]
@@ -60,6 +64,7 @@ class ScopeIndex:
         self._pre: Dict[str, List[Tuple[int, int]]] = {"negated": [], "uncertain": []}
         self._post: Dict[str, List[Tuple[int, int]]] = {"negated": [], "uncertain": []}
         self._question: List[Tuple[int, int]] = []
+        self._both_forward: List[Tuple[int, int, int]] = []  # (end, start, next comma) of both-ways triggers
         self._term_starts: List[int] = []
         self._term_ends: List[int] = []
         if not raw:
@@ -83,7 +88,9 @@ class ScopeIndex:
                 kind, direction = _TRIGGERS[group]
                 if direction == "pre":
                     self._pre[kind].append((e, s))
-                else:
+                elif direction == "both":
+                    self._both_forward.append((e, s, self._comma_after(e)))
+                if direction in ("post", "both"):
                     self._post[kind].append((s, e))
         k, free = 0, []
         for m in mentions:  # a terminator inside a trigger does not end anything
@@ -96,10 +103,20 @@ class ScopeIndex:
         self._term_starts = sorted(t.start for t in free)
         self._term_ends = sorted(t.end for t in free)
 
+    def _comma_after(self, pos: int) -> int:
+        i = bisect_left(self._commas, pos)
+        return self._commas[i] if i < len(self._commas) else self.end
+
     def covering(self, pos: int, kind: str) -> Optional[Cover]:
         """The ``kind`` (``negated`` | ``uncertain``) trigger whose scope holds ``pos``, or None."""
         if kind == "uncertain" and self._question:
             return Cover(kind, "clause", self._question[0])
+        if kind == "negated":
+            for end, start, stop in self._both_forward:  # few per clause
+                if end <= pos < stop:
+                    t = bisect_right(self._term_starts, pos) - 1
+                    if t < 0 or end > self._term_starts[t]:
+                        return Cover(kind, "pre", (start, end))
         pre = self._pre[kind]
         if pre:
             j = bisect_right(pre, (pos, pos + 1)) - 1  # the last pre trigger ending by pos
@@ -127,12 +144,16 @@ class ScopeIndex:
             kind = "uncertain" if group == "?" else _TRIGGERS[group][0]
             if group == "?":
                 out.append(Scope(kind, self.start, self.end, (s, e)))
-            elif _TRIGGERS[group][1] == "pre":
-                t = bisect_left(self._term_starts, e)
-                stop = self._term_starts[t] if t < len(self._term_starts) else self.end
-                out.append(Scope(kind, e, stop, (s, e)))
-            else:
+                continue
+            direction = _TRIGGERS[group][1]
+            if direction in ("post", "both"):
                 t = bisect_right(self._term_ends, s) - 1
                 begin = self._term_ends[t] if t >= 0 else self.start
                 out.append(Scope(kind, begin, s, (s, e)))
+            if direction in ("pre", "both"):
+                t = bisect_left(self._term_starts, e)
+                stop = self._term_starts[t] if t < len(self._term_starts) else self.end
+                if direction == "both":
+                    stop = min(stop, self._comma_after(e))
+                out.append(Scope(kind, e, stop, (s, e)))
         return out

@@ -49,6 +49,24 @@ def test_negation_triggers(text):
     assert all(f.negated for f in parse_report(text).findings) and parse_report(text).findings
 
 
+@pytest.mark.parametrize("text", ["Nodule not seen in the left lung.", "Mass no longer visible.",
+                                  "Previously noted mass is no longer visible.", "Resolved nodule in the RUL.",
+                                  "Not seen: the previously described nodule.", "The nodule is not detected."])
+def test_negation_both_ways_and_no_longer_visible(text):
+    findings = parse_report(text).findings
+    assert findings and all(f.negated for f in findings)
+
+
+@pytest.mark.parametrize("text, negated", [
+    ("Effusion resolved, new nodule in the right upper lobe.", [True, False]),  # forward scope ends at ","
+    ("Resolved effusion; 2 cm nodule in the left lower lobe.", [True, False]),
+    ("Nodule in the RUL, not seen on prior.", [False]),  # new: absent before, present now
+    ("New nodule in the RUL not seen on the prior study.", [False]),
+    ("Mass in the left lung, not previously seen.", [False])])
+def test_a_both_ways_trigger_stops_at_a_comma_and_not_seen_on_prior_is_not_negation(text, negated):
+    assert [f.negated for f in parse_report(text).findings] == negated
+
+
 @pytest.mark.parametrize("text", ["Possible nodule in the right base.", "Cannot exclude pneumonia.",
                                   "Suspicious for malignant mass.", "Likely atelectasis at the left base.",
                                   "Opacity in the left lower lobe?"])
