@@ -203,7 +203,8 @@ def _cmd_predict(args) -> int:
     from PIL import Image
 
     from .example import EXAMPLE_REPORT, chest_like_image
-    from .inference import InputError, PredictOptions, Predictor, predict_case, predict_manifest
+    from .inference import (InputError, PredictOptions, Predictor, predict_case, predict_manifest,
+                            read_manifest)
     from .inference.pipeline import check_report
     from .inference.sources import load_source
     from .io import atomic_write
@@ -230,6 +231,11 @@ def _cmd_predict(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     report_text = _read_report_arg(args) if args.image is not None else None
+    if args.manifest is not None:  # every row checked before the model is loaded
+        try:
+            read_manifest(args.manifest)
+        except InputError as exc:
+            raise UserError(str(exc)) from None
     if args.image is not None:  # cheap checks before the model is loaded
         try:
             check_report(report_text, options)

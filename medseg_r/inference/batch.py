@@ -20,6 +20,9 @@ from .sources import InputError
 
 
 def read_manifest(path: str) -> List[Dict[str, str]]:
+    """The cases of a ``.csv`` or ``.jsonl`` manifest (see the module docstring). A manifest that
+    cannot be read, or any row without an image or a report, with a bad box or a bad or duplicate
+    id, is an :class:`InputError` listing the bad rows, before any case is predicted."""
     if not os.path.isfile(path):
         raise InputError(f"manifest not found: {path}")
     if not path.lower().endswith(ROW_FILE_ENDINGS):
@@ -31,38 +34,54 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
     if not rows:
         raise InputError(f"{path}: the manifest has no rows")
     base = os.path.dirname(os.path.abspath(path))
-    cases, stems = [], set()
+    cases, stems, problems = [], set(), []
     for n, row in rows:
-        if not row.get("image"):
-            raise InputError(f"{path}: row {n} has no 'image'")
-        if not (row.get("report") or row.get("report_file")):
-            raise InputError(f"{path}: row {n} has neither 'report' nor 'report_file'")
-        case = {"image": os.path.join(base, str(row["image"])), "id": str(row.get("id") or case_stem(str(row["image"])))}
-        if row.get("report_file"):
-            case["report_file"] = os.path.join(base, str(row["report_file"]))
-        else:
-            case["report"] = str(row["report"])
-        ref = row.get("reference") or row.get("mask")
-        if ref:
-            case["reference"] = os.path.join(base, str(ref))
-        if row.get("box"):
-            try:
-                value = row["box"]
-                parts = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
-                box = [float(v) for v in parts]
-            except (ValueError, TypeError):
-                box = []
-            if len(box) != 4:
-                raise InputError(f"{path}: row {n}: box must be four numbers 'x0 y0 x1 y1'")
-            case["box"] = box
-        if os.sep in case["id"] or "/" in case["id"] or case["id"] in (".", ".."):
-            raise InputError(f"{path}: row {n}: case id {case['id']!r} must be a plain file name "
-                             f"(its outputs are written into the output folder)")
-        if case["id"] in stems:
-            raise InputError(f"{path}: row {n}: duplicate case id {case['id']!r} (add an 'id' column)")
+        try:
+            case = _case_of_row(row, n, base, stems)
+        except InputError as exc:
+            problems.append(f"row {n}: {exc}")
+            continue
         stems.add(case["id"])
         cases.append(case)
+    if problems:  # every bad row at once, before any work
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise InputError(f"{path}: {len(problems)} bad row(s), nothing predicted: "
+                         + "; ".join(problems[:5]) + more)
     return cases
+
+
+def _case_of_row(row: Dict[str, Any], n: int, base: str, stems: set) -> Dict[str, Any]:
+    """The case of manifest row ``n`` (paths joined to ``base``); an :class:`InputError` saying what
+    is wrong with it."""
+    if not row.get("image"):
+        columns = ", ".join(repr(k) for k in row) or "none"
+        raise InputError(f"no 'image' (columns: {columns}; names are lower case)")
+    if not (row.get("report") or row.get("report_file")):
+        raise InputError("neither 'report' nor 'report_file'")
+    case = {"image": os.path.join(base, str(row["image"])), "id": str(row.get("id") or case_stem(str(row["image"])))}
+    if row.get("report_file"):
+        case["report_file"] = os.path.join(base, str(row["report_file"]))
+    else:
+        case["report"] = str(row["report"])
+    ref = row.get("reference") or row.get("mask")
+    if ref:
+        case["reference"] = os.path.join(base, str(ref))
+    if row.get("box"):
+        try:
+            value = row["box"]
+            parts = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
+            box = [float(v) for v in parts]
+        except (ValueError, TypeError):
+            box = []
+        if len(box) != 4:
+            raise InputError("box must be four numbers 'x0 y0 x1 y1'")
+        case["box"] = box
+    if os.sep in case["id"] or "/" in case["id"] or case["id"] in (".", ".."):
+        raise InputError(f"case id {case['id']!r} must be a plain file name "
+                         f"(its outputs are written into the output folder)")
+    if case["id"] in stems:
+        raise InputError(f"duplicate case id {case['id']!r} (add an 'id' column)")
+    return case
 
 
 def _report_text(case: Dict[str, Any]) -> str:

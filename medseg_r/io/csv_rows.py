@@ -8,11 +8,16 @@ from typing import Dict, List
 
 from .text import read_text
 
+FIELD_LIMIT = 2**31 - 1  # the largest a C long holds on every platform
+
 
 def read_csv_rows(path: str) -> List[Dict[str, str]]:
     """The rows of a CSV file with a header, as dicts. A header of one column holding ";" (a
     semicolon-separated export: save it with commas) or a file the ``csv`` module cannot read (a
     field over its size limit, an unclosed quote in strict files) is a ``ValueError`` naming the file."""
+    # a report cell may be long (the parser's own limit is 200,000 characters, and a longer one is
+    # that case's error, not the file's): the csv module's default field limit is 131,072
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
     try:
         rows = [dict(row) for row in reader]

@@ -117,6 +117,23 @@ def test_bad_manifests_are_rejected_before_any_work(tmp_path, rows, message):
         read_manifest(path)
 
 
+def test_every_bad_row_is_listed_at_once_and_a_wrong_header_is_named(tmp_path):
+    rows = [{"id": "a", "image": "a.png", "report": "r"}, {"id": "b", "image": "b.png", "report": ""},
+            {"id": "c", "image": "c.png", "report": "r", "box": "1 2"}]
+    with pytest.raises(InputError, match=r"2 bad row\(s\), nothing predicted: row 3: neither .*; row 4: box"):
+        read_manifest(_manifest(tmp_path, rows))
+    (tmp_path / "h.csv").write_text("Image,Report\na.png,Nodule.\n")
+    with pytest.raises(InputError, match="no 'image' \\(columns: 'Image', 'Report'; names are lower case\\)"):
+        read_manifest(str(tmp_path / "h.csv"))
+
+
+def test_a_csv_report_longer_than_the_csv_modules_default_field_limit_is_read(tmp_path):
+    long = "Nodule in the right upper lobe. " * 5000  # 160,000 characters: under the parser's limit
+    (tmp_path / "m.csv").write_text(f"id,image,report\na,a.png,{long}\n")
+    (case,) = read_manifest(str(tmp_path / "m.csv"))
+    assert case["report"] == long
+
+
 def test_jsonl_manifest_with_report_files(tmp_path):
     (tmp_path / "r.txt").write_text("Nodule in the right lung.")
     (tmp_path / "m.jsonl").write_text(json.dumps({"image": "sub/a.png", "report_file": "r.txt"}) + "\n")

@@ -16,9 +16,24 @@ def test_read_rows_chooses_by_ending_and_numbers_rows_by_their_line(tmp_path):
         read_rows(str(other))
 
 
-def test_a_csv_the_csv_module_cannot_read_is_a_value_error_naming_file_and_line(tmp_path):
+def test_a_csv_the_csv_module_cannot_read_is_a_value_error_naming_file_and_line(tmp_path, monkeypatch):
+    import csv
+
+    import medseg_r.io.csv_rows as csv_rows
+
     path = tmp_path / "m.csv"
-    path.write_text("id,report\na,short\nb," + "x" * 200_000 + "\n")  # over csv's field size limit
-    with pytest.raises(ValueError, match=r"after line 2 \(field larger than field limit") as info:
-        read_rows(str(path))
+    path.write_text("id,report\na,short\nb," + "x" * 200 + "\n")
+    before = csv.field_size_limit(100)  # a field over the csv module's limit
+    monkeypatch.setattr(csv_rows, "FIELD_LIMIT", 100)
+    try:
+        with pytest.raises(ValueError, match=r"after line 2 \(field larger than field limit") as info:
+            read_rows(str(path))
+    finally:
+        csv.field_size_limit(before)
     assert str(path) in str(info.value)
+
+
+def test_a_long_csv_field_is_read(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("id,report\na," + "x" * 200_000 + "\n")  # over the csv module's default limit
+    assert read_rows(str(path))[0][1]["report"] == "x" * 200_000
