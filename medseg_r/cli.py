@@ -482,16 +482,18 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .model import load_model
     from .backbones.weights import CheckpointError
+    from .data.checks import check_files
     from .data.readers import has_splits, read_dataset
     from .engine.evaluate import evaluate
 
-    try:
-        model = load_model(args.checkpoint)
+    try:  # the data and its files are checked before the model is loaded
         records, root = read_dataset(args.data, split=args.split)
+        if not records:
+            raise UserError(f"no case in split {args.split!r} of {args.data}")
+        check_files(records, root, args.split)
+        model = load_model(args.checkpoint)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    if not records:
-        raise UserError(f"no case in split {args.split!r} of {args.data}")
     if not has_splits(records):
         print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
               f"scored, including any the model was trained on", file=sys.stderr)

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
@@ -16,10 +15,9 @@ from torch.utils.data import DataLoader
 
 from ..model import save_model
 from ..runtime import cpu_has_bf16
-from ..data.datasets import (EpochShuffleSampler, SegmentationDataset, collate, flip_allowed,
-                             record_path)
+from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
+from ..data.checks import check_files
 from ..data.readers import DataWarning, read_dataset
-from ..io.images import image_size
 from .task import SegmentationTask
 
 
@@ -158,41 +156,6 @@ def check_run_folder(cfg: TrainConfig) -> None:
     if earlier and cfg.resume is None:
         raise ValueError(f"{cfg.out} already holds a training run (model.ckpt or checkpoints/): "
                          f"pass --resume auto to continue it, or choose another --out")
-
-
-def check_files(records, root: str, what: str) -> None:
-    """Every image and mask file of ``records`` exists, is an image by its header, and the mask has
-    its image's size: each would otherwise stop training at the first batch that holds it, possibly
-    epochs in. Headers only (milliseconds a file; pixel data damaged behind a good header is still
-    found only when read). Raises ``FileNotFoundError`` for missing files, else ``ValueError``,
-    naming the first few of each."""
-    missing, unreadable, mismatched = [], [], []
-    for rec in records:
-        sizes = []
-        for obj in (rec.image, rec.mask):
-            if not isinstance(obj, (str, os.PathLike)):
-                sizes.append(np.shape(obj)[:2])
-                continue
-            path = record_path(obj, root)
-            if not os.path.isfile(path):
-                missing.append(f"{rec.id}: {path}")
-                continue
-            try:
-                sizes.append(image_size(path))
-            except ValueError as exc:
-                unreadable.append(f"{rec.id}: {exc}")
-        if len(sizes) == 2 and tuple(sizes[0]) != tuple(sizes[1]):
-            mismatched.append(f"{rec.id}: image {sizes[0][1]}x{sizes[0][0]}, mask {sizes[1][1]}x{sizes[1][0]}")
-
-    def some(items):
-        return "; ".join(items[:3]) + (f" (and {len(items) - 3} more)" if len(items) > 3 else "")
-
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} file(s) of the {what} cases not found: {some(missing)}")
-    if unreadable or mismatched:
-        parts = ([f"{len(unreadable)} file(s) are not readable images: {some(unreadable)}"] if unreadable else []) + (
-            [f"{len(mismatched)} mask(s) differ in size from their image: {some(mismatched)}"] if mismatched else [])
-        raise ValueError(f"{what} cases: " + "; ".join(parts))
 
 
 def train(cfg: TrainConfig) -> Dict[str, Any]:

@@ -87,6 +87,26 @@ def test_evaluate_cli_writes_csv_json_and_overlays(tiny_phantom, tmp_path):
     assert len(os.listdir(os.path.join(out, "overlays"))) == 2
 
 
+def test_evaluate_cli_names_missing_and_mismatched_files_in_one_line_before_loading(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from medseg_r.cli import main
+
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((16, 32), np.uint8)).save(tmp_path / "a_mask.png")
+    (tmp_path / "m.csv").write_text("id,image,mask,report\n"
+                                    "a,a.png,a_mask.png,Nodule in the right upper lobe.\n"
+                                    "b,b.png,b_mask.png,Nodule in the left lower lobe.\n")
+    code = main(["evaluate", "--checkpoint", str(tmp_path / "no_model.ckpt"), "--data", str(tmp_path / "m.csv"),
+                 "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "2 file(s) of the test cases not found: b:" in err
+    assert "1 mask(s) differ in size from their image: a: image 32x32, mask 32x16" in err
+    assert not (tmp_path / "eval").exists()
+
+
 class _CanvasModel(torch.nn.Module):
     """Marks a fixed block of the 64 px canvas, and the canvas padding, with high logits."""
 
