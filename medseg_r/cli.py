@@ -19,6 +19,11 @@ from .runtime import keep_freed_memory
 
 # Commands that run models: they get the allocator setting of medseg_r.runtime (2x faster CPU steps).
 HEAVY_COMMANDS = ("predict", "export", "train", "evaluate", "demo")
+# TrainConfig's defaults that `train --help` states (importing TrainConfig would load Lightning for
+# --help; tests/test_cli.py checks that the two agree)
+TRAIN_DEFAULTS = {"backbone": "sam_tiny", "epochs": 10, "batch_size": 8, "lr": 1e-3, "loss": "dice_ce",
+                  "schedule": "cosine", "accumulate": 1, "num_nodes": 1, "num_workers": 0, "seed": 0,
+                  "cache_dtype": "float16"}
 
 
 class UserError(Exception):
@@ -532,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="a file with one report per line, or a .jsonl manifest (each "
                                    "row's report, e.g. describe's output)")
     p.add_argument("--json", action="store_true", help="print one JSON object per report (PRIORS.md)")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="highlight evidence")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="highlight the evidence words (default auto: when printing to a terminal)")
     p.set_defaults(func=_cmd_parse_report)
 
     p = sub.add_parser("describe", help="describe the lesions of a mask as report text (priors)",
@@ -553,8 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["chest", "abdomen", "breast", "brain", "colonoscopy", "image"],
                    help="default chest (--data: the data set's dataset.json domain, else chest)")
     p.add_argument("--orientation", default="radiological",
-                   choices=["radiological", "neurological"])
-    p.add_argument("--style", default="radiology", choices=["radiology", "qata", "attribute"])
+                   choices=["radiological", "neurological"],
+                   help="which image side is the patient's right: radiological (default: the "
+                        "left of the image) or neurological (the right)")
+    p.add_argument("--style", default="radiology", choices=["radiology", "qata", "attribute"],
+                   help="the sentences' style: radiology (default), qata (QaTa-COV19's short "
+                        "phrases) or attribute (one attribute list per lesion)")
     p.add_argument("--seed", type=int, default=0, help="phrasing seed (batch: seed + row number)")
     p.add_argument("--spacing", type=float, nargs="+", metavar="MM",
                    help="mm per pixel (one number, or one per axis); files with an affine have it")
@@ -564,7 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_describe)
 
-    p = sub.add_parser("backbones", help="list the registered SAM-family backbones")
+    p = sub.add_parser("backbones", help="list the registered SAM-family backbones",
+                       description="List the registered SAM-family backbones with their image size, "
+                       "encoder and where their weights come from.")
     p.set_defaults(func=_cmd_backbones)
 
     p = sub.add_parser("predict", help="segment what a report describes in an image or volume")
@@ -598,11 +610,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript, checked against PyTorch")
     p.add_argument("--checkpoint", required=True, help="MedSeg-R checkpoint (model.ckpt of a run)")
-    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    p.add_argument("--format", choices=("onnx", "torchscript"), required=True,
+                   help="onnx (needs the 'export' extra) or torchscript")
     p.add_argument("--out", help="output file (default: the checkpoint's name with .onnx / .torchscript.pt)")
     p.add_argument("--image", help="2-D image for the parity check (default: the bundled example)")
     p.add_argument("--report", help="report for the parity check (default: the example report)")
-    p.add_argument("--tolerance", type=float, default=1e-3, help="largest accepted logit difference")
+    p.add_argument("--tolerance", type=float, default=1e-3,
+                   help="largest accepted logit difference against PyTorch (default 1e-3)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("serve", help="local web page: load, type a report, segment, correct",
@@ -625,11 +639,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("make-data", help="generate the embedded phantom benchmark")
-    p.add_argument("kind", choices=["phantom"])
+    p.add_argument("kind", choices=["phantom"], help="the data set to generate (phantom: synthetic "
+                                                     "chest radiographs with reports)")
     p.add_argument("out", help="output folder")
     p.add_argument("--n", type=int, default=600, help="number of cases (default 600)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=256, help="image side in pixels")
+    p.add_argument("--seed", type=int, default=0,
+                   help="generation seed (default 0, the accuracy benchmark's; the demo uses 1)")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
     p.add_argument("--splits", nargs="+", choices=["train", "val", "test"], default=None,
                    help="write only these splits' cases, drawn exactly as in a full generation "
                         "(default: all)")
@@ -640,23 +656,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="manifest (.jsonl/.csv), medvlsm .json, LViT folder or volume folder")
     p.add_argument("--val-data", dest="val_data", help="separate validation set (default: the 'val' split of --data)")
     p.add_argument("--out", help="run folder (checkpoints/, logs/, model.ckpt)")
-    p.add_argument("--backbone")
-    p.add_argument("--img-size", dest="img_size", type=int)
+    p.add_argument("--backbone", help=f"a registered backbone (medseg-r backbones; default "
+                                      f"{TRAIN_DEFAULTS['backbone']})")
+    p.add_argument("--img-size", dest="img_size", type=int,
+                   help="encoder input side in pixels (default: the backbone's)")
     p.add_argument("--options", help='model options as JSON, e.g. \'{"priors": "none", "freeze": "none"}\'')
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--loss", choices=["dice_ce", "dice_focal", "batch_dice_ce", "batch_dice_focal"])
-    p.add_argument("--schedule", choices=["cosine", "poly"])
-    p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
+    p.add_argument("--epochs", type=int, help=f"default {TRAIN_DEFAULTS['epochs']}")
+    p.add_argument("--batch-size", dest="batch_size", type=int,
+                   help=f"cases per step and device (default {TRAIN_DEFAULTS['batch_size']})")
+    p.add_argument("--lr", type=float, help=f"AdamW learning rate (default {TRAIN_DEFAULTS['lr']:g})")
+    p.add_argument("--loss", choices=["dice_ce", "dice_focal", "batch_dice_ce", "batch_dice_focal"],
+                   help=f"MONAI Dice plus cross-entropy or focal loss, per image or over the batch "
+                        f"(default {TRAIN_DEFAULTS['loss']})")
+    p.add_argument("--schedule", choices=["cosine", "poly"],
+                   help=f"learning-rate schedule over the run (default {TRAIN_DEFAULTS['schedule']})")
+    p.add_argument("--accumulate", type=int,
+                   help=f"gradient accumulation steps (default {TRAIN_DEFAULTS['accumulate']})")
     p.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (default: 16-mixed on GPU)")
     p.add_argument("--accelerator", help="auto, cpu, gpu")
     p.add_argument("--devices", help="number of devices (DDP when > 1)")
-    p.add_argument("--num-nodes", dest="num_nodes", type=int)
-    p.add_argument("--strategy", help="auto, ddp, ddp_spawn ...")
-    p.add_argument("--num-workers", dest="num_workers", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--limit-train-batches", dest="limit_train_batches", type=int)
+    p.add_argument("--num-nodes", dest="num_nodes", type=int,
+                   help=f"machines of a multi-node DDP run (default {TRAIN_DEFAULTS['num_nodes']})")
+    p.add_argument("--strategy", help="auto, ddp, ddp_spawn ... (default auto)")
+    p.add_argument("--num-workers", dest="num_workers", type=int,
+                   help=f"data-loading processes (default {TRAIN_DEFAULTS['num_workers']}: the main "
+                        f"process)")
+    p.add_argument("--seed", type=int, help=f"seed of weights, order and augmentation (default "
+                                            f"{TRAIN_DEFAULTS['seed']})")
+    p.add_argument("--limit-train-batches", dest="limit_train_batches", type=int,
+                   help="at most this many batches per epoch (a quick check; default: all)")
     p.add_argument("--no-augment", action="store_true", help="no flips")
     p.add_argument("--model-weights", dest="model_weights", choices=["best", "last"],
                    help="weights written to OUT/model.ckpt: best validation Dice (default) or the last epoch")
@@ -670,7 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate of the pretrained SAM parts that train (default: --lr)")
     p.add_argument("--feature-cache", dest="feature_cache",
                    help="folder caching the frozen encoder's features (computed once per image)")
-    p.add_argument("--cache-dtype", dest="cache_dtype", choices=["float16", "float32"])
+    p.add_argument("--cache-dtype", dest="cache_dtype", choices=["float16", "float32"],
+                   help=f"precision of the cached features on disk (default "
+                        f"{TRAIN_DEFAULTS['cache_dtype']})")
     p.add_argument("--shift-augment", dest="shift_augment", type=int,
                    help="translate training batches by up to K cells of the cached site (default 0)")
     p.add_argument("--describe-missing", dest="describe_missing", action="store_true", default=None,
@@ -679,20 +709,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="Dice, IoU, HD95, small-lesion sensitivity, FP rate; per subset")
     p.add_argument("--checkpoint", required=True, help="MedSeg-R checkpoint (model.ckpt of a run)")
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--out", required=True)
+    p.add_argument("--data", required=True,
+                   help="a data set as train reads it (manifest, medvlsm .json, LViT or volume folder)")
+    p.add_argument("--split", default="test",
+                   help="the split scored (default test; a data set without splits is scored whole)")
+    p.add_argument("--out", required=True, help="folder for cases.csv, summary.json and overlays")
     p.add_argument("--overlays", type=int, default=0, help="write overlay PNGs for the first N cases")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="fresh phantom test cases -> the shipped MedSeg-R and its two "
                                     "baselines -> one table (CPU)")
-    p.add_argument("--out", default="medseg_r_demo")
+    p.add_argument("--out", default="medseg_r_demo",
+                   help="output folder (default medseg_r_demo; a rerun reuses its data and encodings)")
     p.add_argument("--quick", action="store_true", help="fewer cases (a smoke test of the pipeline)")
     p.add_argument("--train", action="store_true",
                    help="train the three models here instead of using the shipped ones (longer)")
     p.add_argument("--seed", type=int, default=1,
-                   help="phantom seed (the shipped models were trained on seeds 0 and 2)")
+                   help="phantom seed (default 1; the shipped models were trained on seeds 0 and 2)")
     p.add_argument("--precision", help="precision of training and scoring: 32-true (default) or "
                                        "bf16-mixed (same figures, slower scoring on a CPU)")
     p.set_defaults(func=_cmd_demo)

@@ -112,3 +112,26 @@ def test_parse_report_reads_the_report_of_each_jsonl_row(tmp_path, capsys):
     assert out[1]["findings"] == [] or all(f["negated"] for f in out[1]["findings"])
     assert out[2] == {"error": "expected a JSON object, got list", "line": 4}
     assert out[3] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 5}
+
+
+def test_train_help_states_the_defaults_train_uses():
+    import dataclasses
+
+    from medseg_r.cli import TRAIN_DEFAULTS
+    from medseg_r.engine.train import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert TRAIN_DEFAULTS == {k: defaults[k] for k in TRAIN_DEFAULTS}
+
+
+def test_every_option_of_every_command_is_explained(capsys):
+    import argparse
+
+    from medseg_r.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [f"{name} {action.option_strings or action.dest}"
+            for name, sub in commands.choices.items() for action in sub._actions
+            if not isinstance(action, argparse._HelpAction) and not action.help]
+    assert not bare
