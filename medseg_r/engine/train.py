@@ -93,11 +93,19 @@ def make_loaders(cfg: TrainConfig):
     size = _size(cfg)
     train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
     val_records, val_root = read_dataset(cfg.val_data or cfg.data, split=cfg.val_split, **cfg.dataset_options)
+    empty = [r.id for r in list(train_records) + list(val_records) if not str(r.report or "").strip()]
     if cfg.describe_missing:
         from ..describe import fill_missing_reports
 
         train_records = fill_missing_reports(train_records, root=root, seed=cfg.seed)
         val_records = fill_missing_reports(val_records, root=val_root, seed=cfg.seed)
+        if empty:
+            warnings.warn(f"described {len(empty)} case(s) with an empty report from their masks "
+                          f"(e.g. {', '.join(empty[:3])})", DataWarning)
+    elif empty:
+        warnings.warn(f"{len(empty)} case(s) have an empty report (e.g. {', '.join(empty[:3])}): the "
+                      f"model is told nothing about what to segment in them; --describe-missing "
+                      f"describes them from their masks", DataWarning)
     for records, split, data, needed in ((train_records, cfg.train_split, cfg.data, True),
                                          (val_records, cfg.val_split, cfg.val_data or cfg.data,
                                           cfg.validate)):

@@ -115,13 +115,17 @@ def test_train_describe_missing_fills_reports(data, tmp_path):
 
     with open(data / "dataset.json", "w") as handle:
         json.dump({"domain": "image"}, handle)  # the domain describe uses for this data set
+    from medseg_r.data.readers import DataWarning
+
     cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), describe_missing=True,
                       batch_size=2)
-    train, val = make_loaders(cfg)
+    with pytest.warns(DataWarning, match=r"described 3 case\(s\) with an empty report"):
+        train, val = make_loaders(cfg)
     texts = [r.report for r in train.dataset.records]
     assert len(texts) == 2 and all("of the image" in t for t in texts), texts
     assert val.dataset.records[0].report.startswith("No ")
-    plain = make_loaders(TrainConfig(data=str(data), out=str(tmp_path / "run")))[0]
+    with pytest.warns(DataWarning, match=r"3 case\(s\) have an empty report .*--describe-missing"):
+        plain = make_loaders(TrainConfig(data=str(data), out=str(tmp_path / "run")))[0]
     assert [r.report for r in plain.dataset.records] == ["", ""]
 
 
