@@ -31,7 +31,8 @@ class UserError(Exception):
 
 
 def _report_of_row(line: str):
-    """The ``report`` of one JSON-lines manifest row, or a ``ValueError`` to report for its line."""
+    """``(report, id or None)`` of one JSON-lines manifest row, or a ``ValueError`` to report for
+    its line."""
     from .io.jsonl import parse_jsonl_line
 
     try:
@@ -40,7 +41,7 @@ def _report_of_row(line: str):
         return exc
     if not isinstance(row.get("report"), str):
         return ValueError("a .jsonl line must be a JSON object with a 'report' text")
-    return row["report"]
+    return row["report"], row.get("id")
 
 
 def _cmd_parse_report(args) -> int:
@@ -68,9 +69,12 @@ def _cmd_parse_report(args) -> int:
     for number, text in enumerate(texts, 1):
         if text is None:
             continue
+        case_id = None
         try:
             if isinstance(text, Exception):
                 raise text
+            if isinstance(text, tuple):
+                text, case_id = text
             report = parse_report(text)
         except (ValueError, TypeError) as exc:
             failed += 1
@@ -80,10 +84,15 @@ def _cmd_parse_report(args) -> int:
             error = {"error": message}
             if args.input is not None:
                 error["line"] = number
+            if case_id is not None:
+                error["id"] = case_id
             print(json.dumps(error) if args.json else f"{where}: error: {message}")
             continue
-        if args.json:
-            print(json.dumps(report.to_dict(), ensure_ascii=False))
+        if args.json:  # read from a file: each object says which line (and manifest id) it is
+            where = {} if args.input is None else {"line": number}
+            if case_id is not None:
+                where["id"] = case_id
+            print(json.dumps({**where, **report.to_dict()}, ensure_ascii=False))
         else:
             print(summarise(report, colour=colour))
     return 1 if failed else 0

@@ -109,6 +109,7 @@ def test_parse_report_reads_the_report_of_each_jsonl_row(tmp_path, capsys):
     assert main(["parse-report", "--input", str(path), "--json"]) == 1
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(out) == 4 and out[0]["findings"][0]["location"]["side"] == "right"  # the blank line skipped
+    assert (out[0]["id"], out[0]["line"], out[1]["id"], out[1]["line"]) == ("a", 1, "b", 3)
     assert out[1]["findings"] == [] or all(f["negated"] for f in out[1]["findings"])
     assert out[2] == {"error": "expected a JSON object, got list", "line": 4}
     assert out[3] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 5}
