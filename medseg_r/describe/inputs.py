@@ -170,6 +170,9 @@ def split_lesions(mask: np.ndarray) -> Tuple[List[np.ndarray], List[int], str]:
     return [lesions[k] for k in order], [labels[k] for k in order], how
 
 
+JPEG_GREY_NOISE = 48  # channel differences a grey JPEG's chroma compression leaves (of 255)
+
+
 def _mask_file(mask, notes: List[str]):
     """``(values, affine or None)`` of a mask given as a path or an array: a palette PNG gives its
     indices (VOC-style label masks), a JPEG (lossy: its edges hold every grey value) is binarised
@@ -183,8 +186,12 @@ def _mask_file(mask, notes: List[str]):
     values, affine, _ = _read(mask, "mask")
     values = np.asarray(values)
     if is_lossy(mask):
+        colour = values.ndim == 3 and values.shape[-1] >= 3 and \
+            int(np.ptp(values[..., :3].astype(np.int16), axis=-1).max()) > JPEG_GREY_NOISE
         values = mask_foreground(values, lossy=True).astype(np.uint8)  # all zero for an empty mask
-        notes.append("JPEG mask (lossy): binarised at half its range; save masks as PNG to keep labels")
+        notes.append("JPEG mask (lossy): binarised at half its range"
+                     + (" (a colour JPEG: every colour is foreground, one label)" if colour else "")
+                     + "; save masks as PNG to keep labels")
     return values, affine
 
 

@@ -25,6 +25,19 @@ def test_a_jpeg_mask_is_binarised_not_read_as_labels(tmp_path):
     assert any("JPEG mask" in note for note in case.notes)
 
 
+def test_a_colour_jpeg_mask_is_one_label_and_says_so(tmp_path):
+    mask = disc_mask((96, 96), (30, 40), 9)
+    image = _image(tmp_path / "i.png", mask)
+    Image.fromarray(np.stack([mask * 255, np.zeros_like(mask), mask * 255], -1).astype(np.uint8)).save(
+        tmp_path / "magenta.jpg", quality=90)
+    case = load_case(image, str(tmp_path / "magenta.jpg"), spacing=(0.7, 0.7))
+    assert len(case.lesions) == 1 and any("a colour JPEG: every colour is foreground" in n for n in case.notes)
+    grey = np.stack([mask * 255] * 3, -1).astype(np.uint8)  # a grey mask saved as an RGB JPEG
+    Image.fromarray(grey).save(tmp_path / "grey.jpg", quality=60)
+    notes = load_case(image, str(tmp_path / "grey.jpg"), spacing=(0.7, 0.7)).notes
+    assert any("JPEG mask" in n for n in notes) and not any("colour JPEG" in n for n in notes)
+
+
 def test_a_palette_png_gives_its_indices_as_labels(tmp_path):
     labels = np.zeros((96, 96), np.uint8)
     labels[disc_mask((96, 96), (25, 25), 6)] = 1
