@@ -31,16 +31,16 @@ class UserError(Exception):
 
 
 def _report_of_row(line: str):
-    """``(report, id or None)`` of one JSON-lines manifest row, or a ``ValueError`` to report for
-    its line."""
+    """``(report, id or None)`` of one JSON-lines manifest row; the report is a ``ValueError`` to
+    report for its line when the row has none."""
     from .io.jsonl import parse_jsonl_line
 
     try:
         row = parse_jsonl_line(line)
     except ValueError as exc:
-        return exc
+        return exc, None
     if not isinstance(row.get("report"), str):
-        return ValueError("a .jsonl line must be a JSON object with a 'report' text")
+        return ValueError("a .jsonl line must be a JSON object with a 'report' text"), row.get("id")
     return row["report"], row.get("id")
 
 
@@ -70,11 +70,11 @@ def _cmd_parse_report(args) -> int:
         if text is None:
             continue
         case_id = None
+        if isinstance(text, tuple):  # a .jsonl row: (report or its error, id)
+            text, case_id = text
         try:
             if isinstance(text, Exception):
                 raise text
-            if isinstance(text, tuple):
-                text, case_id = text
             report = parse_report(text)
         except (ValueError, TypeError) as exc:
             failed += 1
@@ -245,9 +245,10 @@ def _cmd_predict(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     report_text = _read_report_arg(args) if args.image is not None else None
+    cases = None
     if args.manifest is not None:  # every row checked before the model is loaded
         try:
-            read_manifest(args.manifest)
+            cases = read_manifest(args.manifest)
         except InputError as exc:
             raise UserError(str(exc)) from None
     if args.image is not None:  # cheap checks before the model is loaded
@@ -283,7 +284,7 @@ def _cmd_predict(args) -> int:
     try:
         if args.manifest is not None:
             result = predict_manifest(predictor, args.manifest, args.out, options=options, model_info=info,
-                                      log=lambda line: print(line, file=sys.stderr))
+                                      log=lambda line: print(line, file=sys.stderr), cases=cases)
             print(f"{len(result['done'])} predicted, {len(result['skipped'])} already done (skipped), "
                   f"{len(result['failed'])} failed; summary: {os.path.join(args.out, 'batch_summary.json')}")
             return 1 if result["failed"] else 0

@@ -112,7 +112,7 @@ def test_parse_report_reads_the_report_of_each_jsonl_row(tmp_path, capsys):
     assert (out[0]["id"], out[0]["line"], out[1]["id"], out[1]["line"]) == ("a", 1, "b", 3)
     assert out[1]["findings"] == [] or all(f["negated"] for f in out[1]["findings"])
     assert out[2] == {"error": "expected a JSON object, got list", "line": 4}
-    assert out[3] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 5}
+    assert out[3] == {"error": "a .jsonl line must be a JSON object with a 'report' text", "line": 5, "id": "c"}
 
 
 def test_train_help_states_the_defaults_train_uses():

@@ -93,7 +93,8 @@ def make_loaders(cfg: TrainConfig):
     size = _size(cfg)
     train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
     val_records, val_root = read_dataset(cfg.val_data or cfg.data, split=cfg.val_split, **cfg.dataset_options)
-    empty = [r.id for r in list(train_records) + list(val_records) if not str(r.report or "").strip()]
+    checked = list(train_records) + (list(val_records) if cfg.validate else [])
+    empty = list(dict.fromkeys(r.id for r in checked if not str(r.report or "").strip()))
     if cfg.describe_missing:
         from ..describe import fill_missing_reports
 

@@ -33,6 +33,10 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
         raise InputError(f"{path}: unreadable manifest ({exc})") from None
     if not rows:
         raise InputError(f"{path}: the manifest has no rows")
+    columns = list(dict.fromkeys(k for _, row in rows for k in row))
+    if "image" not in columns:
+        raise InputError(f"{path}: no 'image' column (columns: {', '.join(map(repr, columns)) or 'none'}; "
+                         f"names are lower case)")
     base = os.path.dirname(os.path.abspath(path))
     cases, stems, problems = [], set(), []
     for n, row in rows:
@@ -54,8 +58,7 @@ def _case_of_row(row: Dict[str, Any], n: int, base: str, stems: set) -> Dict[str
     """The case of manifest row ``n`` (paths joined to ``base``); an :class:`InputError` saying what
     is wrong with it."""
     if not row.get("image"):
-        columns = ", ".join(repr(k) for k in row) or "none"
-        raise InputError(f"no 'image' (columns: {columns}; names are lower case)")
+        raise InputError("empty 'image'")
     if not (row.get("report") or row.get("report_file")):
         raise InputError("neither 'report' nor 'report_file'")
     case = {"image": os.path.join(base, str(row["image"])), "id": str(row.get("id") or case_stem(str(row["image"])))}
@@ -93,15 +96,17 @@ def _report_text(case: Dict[str, Any]) -> str:
 
 
 def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, options: Optional[PredictOptions] = None,
-                     model_info: Optional[Dict[str, Any]] = None, log=print) -> Dict[str, Any]:
-    """Predict every case of ``manifest``; returns ``{"done", "skipped", "failed": [{"id", "error"}]}`` and
-    writes it to ``out_dir/batch_summary.json``."""
+                     model_info: Optional[Dict[str, Any]] = None, log=print,
+                     cases: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Predict every case of ``manifest`` (``cases``: its :func:`read_manifest`, when already read);
+    returns ``{"done", "skipped", "failed": [{"id", "error"}]}`` and writes it to
+    ``out_dir/batch_summary.json``."""
     from dataclasses import replace
 
     from tqdm.auto import tqdm
 
     options = options or PredictOptions()
-    cases = read_manifest(manifest)
+    cases = read_manifest(manifest) if cases is None else cases
     os.makedirs(out_dir, exist_ok=True)
     done, skipped, failed = [], [], []
     finished = False

@@ -13,16 +13,18 @@ FIELD_LIMIT = 2**31 - 1  # the largest a C long holds on every platform
 
 def read_csv_rows(path: str) -> List[Dict[str, str]]:
     """The rows of a CSV file with a header, as dicts. A header of one column holding ";" (a
-    semicolon-separated export: save it with commas) or a file the ``csv`` module cannot read (a
-    field over its size limit, an unclosed quote in strict files) is a ``ValueError`` naming the file."""
-    # a report cell may be long (the parser's own limit is 200,000 characters, and a longer one is
-    # that case's error, not the file's): the csv module's default field limit is 131,072
-    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+    semicolon-separated export: save it with commas), or a file the ``csv`` module refuses, is a
+    ``ValueError`` naming the file. Fields may be longer than the ``csv`` module's default limit
+    (131,072 characters; the report parser's own is 200,000, and a longer report is that case's
+    error, not the file's): the limit is raised while the file is read and then restored."""
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    before = csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     try:
         rows = [dict(row) for row in reader]
     except csv.Error as exc:
-        raise ValueError(f"{path}: unreadable CSV after line {reader.line_num} ({exc})") from None
+        raise ValueError(f"{path}: not readable as CSV, near line {reader.line_num + 1} ({exc})") from None
+    finally:
+        csv.field_size_limit(before)
     header = reader.fieldnames or []
     if len(header) == 1 and ";" in header[0]:
         raise ValueError(f"{path}: the header {header[0]!r} looks semicolon-separated; save the "

@@ -123,7 +123,7 @@ def test_every_bad_row_is_listed_at_once_and_a_wrong_header_is_named(tmp_path):
     with pytest.raises(InputError, match=r"2 bad row\(s\), nothing predicted: row 3: neither .*; row 4: box"):
         read_manifest(_manifest(tmp_path, rows))
     (tmp_path / "h.csv").write_text("Image,Report\na.png,Nodule.\n")
-    with pytest.raises(InputError, match="no 'image' \\(columns: 'Image', 'Report'; names are lower case\\)"):
+    with pytest.raises(InputError, match="no 'image' column \\(columns: 'Image', 'Report'; names are lower case\\)"):
         read_manifest(str(tmp_path / "h.csv"))
 
 

@@ -31,4 +31,3 @@ def test_the_modules_that_read_manifests_without_a_model_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.stdout.strip() == "False", out.stderr
-

@@ -1,4 +1,6 @@
 """medseg_r.io.rows: a manifest's rows by its ending, numbered by their line; clear errors."""
+import csv
+
 import pytest
 
 from medseg_r.io import read_rows
@@ -17,8 +19,6 @@ def test_read_rows_chooses_by_ending_and_numbers_rows_by_their_line(tmp_path):
 
 
 def test_a_csv_the_csv_module_cannot_read_is_a_value_error_naming_file_and_line(tmp_path, monkeypatch):
-    import csv
-
     import medseg_r.io.csv_rows as csv_rows
 
     path = tmp_path / "m.csv"
@@ -26,7 +26,7 @@ def test_a_csv_the_csv_module_cannot_read_is_a_value_error_naming_file_and_line(
     before = csv.field_size_limit(100)  # a field over the csv module's limit
     monkeypatch.setattr(csv_rows, "FIELD_LIMIT", 100)
     try:
-        with pytest.raises(ValueError, match=r"after line 2 \(field larger than field limit") as info:
+        with pytest.raises(ValueError, match=r"near line 3 \(field larger than field limit") as info:
             read_rows(str(path))
     finally:
         csv.field_size_limit(before)
@@ -36,4 +36,6 @@ def test_a_csv_the_csv_module_cannot_read_is_a_value_error_naming_file_and_line(
 def test_a_long_csv_field_is_read(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("id,report\na," + "x" * 200_000 + "\n")  # over the csv module's default limit
+    before = csv.field_size_limit()
     assert read_rows(str(path))[0][1]["report"] == "x" * 200_000
+    assert csv.field_size_limit() == before  # the process's limit is left as it was

@@ -51,19 +51,31 @@ def test_negation_triggers(text):
 
 @pytest.mark.parametrize("text", ["Nodule not seen in the left lung.", "Mass no longer visible.",
                                   "Previously noted mass is no longer visible.", "Resolved nodule in the RUL.",
-                                  "Not seen: the previously described nodule.", "The nodule is not detected."])
+                                  "Not seen: the previously described nodule.", "The nodule is not detected.",
+                                  "No longer visible nodule in the RUL.", "Not detected nodule.",
+                                  "Not seen: nodule, mass or effusion.", "Resolved effusion, consolidation and nodule."])
 def test_negation_both_ways_and_no_longer_visible(text):
     findings = parse_report(text).findings
     assert findings and all(f.negated for f in findings)
 
 
 @pytest.mark.parametrize("text, negated", [
-    ("Effusion resolved, new nodule in the right upper lobe.", [True, False]),  # forward scope ends at ","
+    # a both-ways trigger after a finding looks back only
+    ("Effusion resolved, new nodule in the right upper lobe.", [True, False]),
+    ("Effusion resolved and new nodule in the right upper lobe.", [True, False]),
+    ("Mass resolved or nodule in the RUL.", [True, False]),
+    ("Effusion resolved: nodule in RUL.", [True, False]),
+    ("Nodule not detected, mass in the RUL.", [True, False]),
     ("Resolved effusion; 2 cm nodule in the left lower lobe.", [True, False]),
-    ("Nodule in the RUL, not seen on prior.", [False]),  # new: absent before, present now
+    # pseudo-triggers: new since the prior study, or still there
+    ("Nodule in the RUL, not seen on prior.", [False]),
     ("New nodule in the RUL not seen on the prior study.", [False]),
-    ("Mass in the left lung, not previously seen.", [False])])
-def test_a_both_ways_trigger_stops_at_a_comma_and_not_seen_on_prior_is_not_negation(text, negated):
+    ("Nodule in the RUL was not seen on prior.", [False]),
+    ("Nodule not seen on earlier study.", [False]),
+    ("Mass in the left lung, not previously seen.", [False]),
+    ("Partially resolved consolidation in the RLL.", [False]),
+    ("Nearly resolved effusion.", [False])])
+def test_which_way_a_both_ways_trigger_looks_and_pseudo_triggers(text, negated):
     assert [f.negated for f in parse_report(text).findings] == negated
 
 
