@@ -1,5 +1,6 @@
 """Dice of a trained MedSeg-R run for each value of an option that changes how boxes are chosen,
-not what a localiser row learns (``box_hedge``, ``box_flip``, ``box_region``, ``box_threshold``):
+not what a localiser row learns (``box_hedge``, ``box_flip``, ``box_region``, ``box_threshold``,
+``box_fill``):
 one checkpoint is scored as it is, once per value. How the defaults were chosen, on the phantom
 benchmark's validation split.
 
@@ -9,6 +10,8 @@ benchmark's validation split.
         --option box_flip --values 0 1
     python -m medseg_r.benchmarks.hedge RUN/model.ckpt --data DIR/data --cache DIR/feature_cache \
         --option box_region
+    python -m medseg_r.benchmarks.hedge RUN/model.ckpt --data DIR/data --cache DIR/feature_cache \
+        --option box_fill
 """
 from __future__ import annotations
 
@@ -23,11 +26,13 @@ from ..engine.evaluate import evaluate
 
 VALUES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 # the inference-only options and how a command-line value becomes one
-OPTIONS = {"box_hedge": float, "box_flip": bool, "box_region": float, "box_threshold": float}
+OPTIONS = {"box_hedge": float, "box_flip": bool, "box_region": float, "box_threshold": float,
+           "box_fill": float}
 # the values swept when none are given
 DEFAULT_VALUES = {"box_hedge": VALUES, "box_flip": (0.0, 1.0),
                   "box_region": (0.3, 0.4, 0.5, 0.6, 0.7),
-                  "box_threshold": (0.1, 0.2, 0.3, 0.4, 0.5)}
+                  "box_threshold": (0.1, 0.2, 0.3, 0.4, 0.5),
+                  "box_fill": (0.0, 0.3, 0.4, 0.45, 0.5, 0.6)}
 
 
 def sweep(model, records, *, root: str, values: Sequence[float],

@@ -52,6 +52,28 @@ class DecoderCallView:
         return type(self._decoder).forward(self, **kwargs)
 
 
+def fullest_outputs(low: torch.Tensor, iou: torch.Tensor, boxes: torch.Tensor, *, fill: float,
+                    canvas: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per box, the decoder's single-mask output, unless it fills less than ``fill`` of its box:
+    then the output (of all four) that fills the box most.
+
+    Shapes: ``low`` ``[n, 4, s, s]`` logits of SAM's four mask tokens (single-mask first), ``iou``
+    ``[n, 4]``, ``boxes`` ``[n, 4]`` ``(x0, y0, x1, y1)`` in canvas pixels (``canvas`` per side) ->
+    ``[n, 1, s, s]``, ``[n, 1]``."""
+    n, _, h, w = low.shape
+    scale = w / canvas
+    cells = (boxes.detach().float() * scale).floor()
+    xs = torch.arange(w, device=low.device)
+    ys = torch.arange(h, device=low.device)
+    inside = ((xs[None, None, :] >= cells[:, 0, None, None]) & (xs[None, None, :] <= cells[:, 2, None, None])
+              & (ys[None, :, None] >= cells[:, 1, None, None]) & (ys[None, :, None] <= cells[:, 3, None, None]))
+    area = inside.flatten(1).sum(1).clamp(min=1)  # [n]
+    fills = ((low > 0) & inside[:, None]).flatten(2).sum(2) / area[:, None]  # [n, 4]
+    pick = torch.where(fills[:, 0] >= fill, torch.zeros_like(area), fills.argmax(1))
+    rows = torch.arange(n, device=low.device)
+    return low[rows, pick][:, None], iou[rows, pick][:, None]
+
+
 def decode(
     sam: nn.Module,
     embeddings: torch.Tensor,
@@ -66,6 +88,7 @@ def decode(
     multimask_output: bool = False,
     detach_iou_input: bool = False,
     box_prompts: Optional[List[torch.Tensor]] = None,
+    box_fill: float = 0.0,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Decode image embeddings into low-resolution mask logits.
 
@@ -83,6 +106,8 @@ def decode(
         box_prompts: per image ``[n, 4]`` boxes in canvas pixels predicted from the report (see
             :mod:`medseg_r.model.box_prompts`): each is decoded and the masks are joined (pixelwise
             maximum of the logits). An image with none, or with a user box, is decoded as usual.
+        box_fill: with predicted boxes and a single mask wanted, each box's mask is chosen by
+            :func:`fullest_outputs` (0: SAM's single-mask output).
 
     Returns:
         ``low_res`` logits ``[B, M, s, s]`` and ``iou`` ``[B, M]`` (``M`` = 3 with
@@ -131,9 +156,15 @@ def decode(
             else DecoderCallView(sam.mask_decoder, shift=shift_b, detach_iou_input=detach_iou_input)
         )
 
+        # every output of the decoder, to choose each predicted box's mask from
+        choose = box_fill > 0 and predicted is not None and len(predicted) > 0 and not multimask_output
+
         def run(sp: torch.Tensor):
             if shift_b is not None:
                 sp = sp + shift_b.to(sp.dtype).unsqueeze(1)
+            if choose:
+                return decoder.predict_masks(image_embeddings=embeddings[b : b + 1], image_pe=pe,
+                                             sparse_prompt_embeddings=sp, dense_prompt_embeddings=dense)
             return decoder(
                 image_embeddings=embeddings[b : b + 1],
                 image_pe=pe,
@@ -149,6 +180,8 @@ def decode(
             g = prompts.extra_token_gate
             low = low + (g * (low_t - low)).to(low.dtype)
             iou = iou + (g * (iou_t - iou)).to(iou.dtype)
+        if choose:
+            low, iou = fullest_outputs(low, iou, box, fill=box_fill, canvas=frame.size)
         if low.shape[0] > 1:  # one mask per predicted box: join them
             low, iou = low.amax(dim=0, keepdim=True), iou.amax(dim=0, keepdim=True)
         masks.append(low)
@@ -176,4 +209,4 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
     return {"masks": from_canvas(low_res, encoded.frame), "iou": iou, "low_res_masks": low_res}
 
 
-__all__ = ["DecoderCallView", "decode", "decode_encoded"]
+__all__ = ["DecoderCallView", "decode", "decode_encoded", "fullest_outputs"]

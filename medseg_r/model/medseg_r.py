@@ -241,7 +241,8 @@ class MedSegR(nn.Module):
         return decode(self.sam, embeddings, frame=frame, prompts=self.decoder_prompts,
                       priors=priors, location_map=location_map, text_tokens=text_tokens,
                       boxes=boxes, points=points, multimask_output=multimask_output,
-                      detach_iou_input=self.detach_iou_input, box_prompts=box_prompts)
+                      detach_iou_input=self.detach_iou_input, box_prompts=box_prompts,
+                      box_fill=0.0 if self.training else self.config.box_fill)
 
     @torch.no_grad()
     def predict(self, image: np.ndarray, report: ReportLike, *,

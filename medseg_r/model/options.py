@@ -11,6 +11,9 @@ FREEZE_MODES = ("image_encoder", "backbone", "none")
 ORIENTATIONS = ("radiological", "neurological")
 BOX_MODULATION = ("coarse", "fine")
 BOX_INPUTS = ("embedding", "image")
+# box_fill's default: chosen on the phantom benchmark's validation split (docs/results/amd_epyc_avx512/
+# box_fill_val.md)
+BOX_FILL_DEFAULT = 0.45
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,12 @@ class ModelOptions:
             validation split, where it raised MedSeg-R's Dice in each of three seeds; training
             steps are unchanged, the validation during training, which picks ``best.ckpt``, uses
             it; a head on the SAM embedding reads once, as its mirror would need a second
-            encoder pass); ``box_hidden``, ``box_stem``: the head's width and the
+            encoder pass); ``box_fill`` (0: off): at inference, when the decoder's mask for a
+            predicted box fills less than this share of the box, the output of SAM's four (the
+            single-mask one and the three multimask ones) that fills the box most is taken
+            instead (a box prompt is drawn around its lesion; a frozen box-trained decoder
+            under-segments faint, large lesions inside a right box:
+            :func:`~medseg_r.model.decoding.fullest_outputs`); ``box_hidden``, ``box_stem``: the head's width and the
             channels of its image stem (0: none). ``box_modulation``: where the priors modulate
             the head's features: ``"coarse"`` (at half the embedding grid, before the context
             blocks) or ``"fine"`` (at the full grid, after the image stem's detail is added: 4 px
@@ -110,6 +118,7 @@ class ModelOptions:
     box_region: float = 0.5
     box_hedge: float = 0.7
     box_flip: bool = True
+    box_fill: float = BOX_FILL_DEFAULT
     box_hidden: int = 48
     box_stem: int = 32
     box_modulation: str = "coarse"
@@ -132,6 +141,8 @@ class ModelOptions:
             raise ValueError(f"box_region must be in [0, 1), got {self.box_region}")
         if not 0.0 <= self.box_hedge <= 1.0:
             raise ValueError(f"box_hedge must be in [0, 1], got {self.box_hedge}")
+        if not 0.0 <= self.box_fill < 1.0:
+            raise ValueError(f"box_fill must be in [0, 1), got {self.box_fill}")
         if self.box_modulation not in BOX_MODULATION:
             raise ValueError(f"box_modulation must be one of {BOX_MODULATION}, "
                              f"got {self.box_modulation!r}")
