@@ -1,4 +1,7 @@
 """Diagnostic: regressed box sides against the reference lesion each box overlaps most (val split).
+
+Exploratory (stop 45), not part of the package; written against commit 44a4223 (before the
+package had box_fill), run with the repository's venv from outside the repository.
     python box_sizes.py CHECKPOINT DATA CACHE SPLIT OUT.npy"""
 import sys, json
 import numpy as np, torch

@@ -1,4 +1,7 @@
 """Experiment: choose each box's mask among the decoder's four outputs (inference only).
+
+Exploratory (stop 45), not part of the package; written against commit 44a4223 (before the
+package had box_fill), run with the repository's venv from outside the repository.
     python mask_choice.py CHECKPOINT DATA CACHE SPLIT RULE [RULE ...]
 RULE: single (the default output) | iou (highest predicted IoU of the four) |
 fill:F (among outputs with predicted IoU >= 0.8 * best, the one whose share of the box it fills is

@@ -1,5 +1,8 @@
 """Experiment: a finding's reported size (mm) sets its box's size (inference only).
 
+Exploratory (stop 45), not part of the package; written against commit 44a4223 (before the
+package had box_fill), run with the repository's venv from outside the repository.
+
     python size_prior.py CHECKPOINT DATA CACHE SPLIT MODE [MODE ...]
 MODE: off | scale (the box scaled about its centre so its longer side is the reported size) |
 blend (scaled by the square root of that factor).
