@@ -41,7 +41,7 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
     cases, stems, problems = [], set(), []
     for n, row in rows:
         try:
-            case = _case_of_row(row, n, base, stems)
+            case = _case_of_row(row, base, stems)
         except InputError as exc:
             problems.append(f"row {n}: {exc}")
             continue
@@ -54,9 +54,9 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
     return cases
 
 
-def _case_of_row(row: Dict[str, Any], n: int, base: str, stems: set) -> Dict[str, Any]:
-    """The case of manifest row ``n`` (paths joined to ``base``); an :class:`InputError` saying what
-    is wrong with it."""
+def _case_of_row(row: Dict[str, Any], base: str, stems: set) -> Dict[str, Any]:
+    """The case of one manifest row (paths joined to ``base``; ``stems``: the ids taken so far); an
+    :class:`InputError` saying what is wrong with it."""
     if not row.get("image"):
         raise InputError("empty 'image'")
     if not (row.get("report") or row.get("report_file")):
