@@ -33,10 +33,10 @@ class UserError(Exception):
 def _report_of_row(line: str):
     """``(report, id or None)`` of one JSON-lines manifest row; the report is a ``ValueError`` to
     report for its line when the row has none."""
-    from .io.jsonl import parse_jsonl_line
+    from .io.jsonl import parse_json_object
 
     try:
-        row = parse_jsonl_line(line)
+        row = parse_json_object(line)
     except ValueError as exc:
         return exc, None
     if not isinstance(row.get("report"), str):
@@ -443,13 +443,12 @@ def _cmd_make_data(args) -> int:
 def _json_arg(text: Optional[str], what: str) -> dict:
     if not text:
         return {}
+    from .io.jsonl import parse_json_object
+
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{what} must be a JSON object: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{what} must be a JSON object")
-    return value
+        return parse_json_object(text)
+    except ValueError as exc:
+        raise UserError(f"{what} must be a JSON object: {exc}") from None
 
 
 def _cmd_train(args) -> int:

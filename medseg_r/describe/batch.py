@@ -24,7 +24,7 @@ import sys
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..io.jsonl import parse_jsonl_line
+from ..io.jsonl import parse_json_object
 from .core import check_options, describe_case
 from .inputs import DescribeError
 
@@ -92,7 +92,7 @@ def _done(path: str, options: Dict[str, object], *, partial: bool) -> Tuple[Dict
         if partial and not line.endswith("\n"):
             break
         try:
-            row = parse_jsonl_line(line)
+            row = parse_json_object(line)
         except ValueError:
             row = None
         if not (row is not None and "id" in row and isinstance(row.get("describe"), dict)):

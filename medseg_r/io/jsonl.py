@@ -5,11 +5,12 @@ import json
 from typing import Dict, List, Tuple
 
 
-def parse_jsonl_line(line: str) -> Dict[str, object]:
-    """The JSON object of one line. A line that is not JSON, or whose JSON is not an object, is a
-    ``ValueError`` saying which (the callers add the file and the line)."""
+def parse_json_object(text: str) -> Dict[str, object]:
+    """The JSON object of a text (one JSON-lines row, a command-line option). Text that is not JSON,
+    or whose JSON is not an object, is a ``ValueError`` saying which (the callers say where it came
+    from)."""
     try:
-        row = json.loads(line)
+        row = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg})") from None
     if not isinstance(row, dict):
@@ -33,7 +34,7 @@ def read_jsonl_rows(path: str) -> List[Tuple[int, Dict[str, object]]]:
         if not line.strip():
             continue
         try:
-            rows.append((number, parse_jsonl_line(line)))
+            rows.append((number, parse_json_object(line)))
         except ValueError as exc:
             raise ValueError(f"{path}, line {number}: {exc}") from None
     return rows
