@@ -42,3 +42,40 @@ def test_box_fill_is_checked():
         ModelOptions(box_fill=1.0)
     with pytest.raises(ValueError, match="box_fill"):
         ModelOptions(box_fill=-0.1)
+
+
+def test_decode_takes_each_predicted_boxs_mask_by_box_fill_and_only_at_inference(monkeypatch):
+    import medseg_r.model.medseg_r as medseg_r_module
+    from medseg_r import build_model
+    from medseg_r.model.decoding import decode
+    from medseg_r.model.geometry import Frame
+
+    torch.manual_seed(0)
+    model = build_model("sam_tiny", img_size=64).eval()
+    sam = model.sam
+    frame = Frame(height=64, width=64, size=64)
+    with torch.no_grad():
+        embeddings = sam.image_encoder(torch.rand(1, 3, 64, 64))
+        boxes = torch.tensor([[8.0, 8.0, 40.0, 30.0], [30.0, 30.0, 60.0, 60.0]])
+        single, _ = decode(sam, embeddings, frame=frame, box_prompts=[boxes])
+        chosen, chosen_iou = decode(sam, embeddings, frame=frame, box_prompts=[boxes], box_fill=0.99)
+        sparse, dense = sam.prompt_encoder(points=None, boxes=boxes, masks=None)
+        every, every_iou = sam.mask_decoder.predict_masks(
+            image_embeddings=embeddings, image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense)
+        expected, expected_iou = fullest_outputs(every, every_iou, boxes, fill=0.99, canvas=64)
+    assert torch.allclose(single, every[:, :1].amax(0, keepdim=True), atol=1e-5)  # box_fill 0: SAM's own
+    assert torch.allclose(chosen, expected.amax(0, keepdim=True), atol=1e-5)
+    assert torch.allclose(chosen_iou, expected_iou.amax(0, keepdim=True), atol=1e-5)
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["box_fill"])
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(medseg_r_module, "decode", spy)
+    with torch.no_grad():
+        model.decode(embeddings, frame=frame, box_prompts=[boxes])
+        model.train()
+        model.decode(embeddings, frame=frame, box_prompts=[boxes])
+    assert calls == [model.config.box_fill, 0.0]  # training decodes SAM's single output
