@@ -66,6 +66,7 @@ def test_decode_takes_each_predicted_boxs_mask_by_box_fill_and_only_at_inference
         expected, expected_iou = fullest_outputs(every, every_iou, boxes, fill=0.99, canvas=64)
     assert torch.allclose(single, every[:, :1].amax(0, keepdim=True), atol=1e-5)  # box_fill 0: SAM's own
     assert torch.allclose(chosen, expected.amax(0, keepdim=True), atol=1e-5)
+    assert not torch.allclose(chosen, single)  # some box here took another output
     assert torch.allclose(chosen_iou, expected_iou.amax(0, keepdim=True), atol=1e-5)
     calls = []
 
