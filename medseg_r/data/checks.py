@@ -8,6 +8,7 @@ from typing import List
 import numpy as np
 
 from ..io.images import image_size
+from ..io.text import first_few
 from .datasets import record_path
 
 
@@ -37,14 +38,11 @@ def check_files(records, root: str, what: str) -> None:
             mismatched.append(f"{rec.id}: image {sizes[0][1]}x{sizes[0][0]}, "
                               f"mask {sizes[1][1]}x{sizes[1][0]}")
 
-    def some(items: List[str]) -> str:
-        return "; ".join(items[:3]) + (f" (and {len(items) - 3} more)" if len(items) > 3 else "")
-
-    parts = ([f"{len(unreadable)} file(s) are not readable images: {some(unreadable)}"] if unreadable else []) + (
-        [f"{len(mismatched)} mask(s) differ in size from their image: {some(mismatched)}"] if mismatched else [])
+    parts = ([f"{len(unreadable)} file(s) are not readable images: {first_few(unreadable, 3)}"] if unreadable else []) + (
+        [f"{len(mismatched)} mask(s) differ in size from their image: {first_few(mismatched, 3)}"] if mismatched else [])
     if missing:
         raise FileNotFoundError("; ".join([f"{len(missing)} file(s) of the {what} cases not found: "
-                                           f"{some(missing)}"] + parts))
+                                           f"{first_few(missing, 3)}"] + parts))
     if parts:
         raise ValueError(f"{what} cases: " + "; ".join(parts))
 

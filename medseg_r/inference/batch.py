@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from ..io import atomic_write
 from ..io.rows import ROW_FILE_ENDINGS, read_rows
-from ..io.text import read_text
+from ..io.text import first_few, read_text
 from .pipeline import PredictOptions, case_stem, output_paths, predict_case
 from .predictor import Predictor
 from .sources import InputError
@@ -48,9 +48,7 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
         stems.add(case["id"])
         cases.append(case)
     if problems:  # every bad row at once, before any work
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise InputError(f"{path}: {len(problems)} bad row(s), nothing predicted: "
-                         + "; ".join(problems[:5]) + more)
+        raise InputError(f"{path}: {len(problems)} bad row(s), nothing predicted: {first_few(problems, 5)}")
     return cases
 
 

@@ -27,4 +27,12 @@ def read_text(path: str) -> str:
     return text
 
 
-__all__ = ["decode_text", "read_text"]
+def first_few(items, limit: int) -> str:
+    """``items`` joined by "; ", the first ``limit`` of them and how many more: for error messages
+    that list what is wrong without printing thousands of lines."""
+    items = list(items)
+    more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more
+
+
+__all__ = ["decode_text", "first_few", "read_text"]

@@ -44,3 +44,10 @@ def test_a_jsonl_row_may_hold_a_line_separator_character(tmp_path):
     row = {"id": "a", "report": "Nodule.\u2028Right upper lobe.\u0085"}
     (tmp_path / "m.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\r\n", encoding="utf-8")
     assert read_jsonl_rows(str(tmp_path / "m.jsonl")) == [(1, row)]
+
+
+def test_first_few_lists_the_first_items_and_counts_the_rest():
+    from medseg_r.io.text import first_few
+
+    assert first_few(["a", "b"], 3) == "a; b"
+    assert first_few(["a", "b", "c", "d", "e"], 3) == "a; b; c (and 2 more)"
