@@ -700,9 +700,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
                    help="deterministic kernels (default: on CPU yes, on GPU no)")
     p.add_argument("--resume", help="a Lightning checkpoint, or 'auto' for OUT/checkpoints/last.ckpt")
-    p.add_argument("--objective", choices=["segmentation", "localisation", "both"],
+    p.add_argument("--objective", choices=["segmentation", "localisation", "both", "reference_boxes"],
                    help="train on the masks (default), the box head alone (model option report_box; "
-                        "the decoder is not run), or both")
+                        "the decoder is not run), both, or the mask decoder on jittered boxes around "
+                        "the reference lesions (reference_boxes: the report is not read)")
     p.add_argument("--backbone-lr", dest="backbone_lr", type=float,
                    help="learning rate of the pretrained SAM parts that train (default: --lr)")
     p.add_argument("--feature-cache", dest="feature_cache",

@@ -34,7 +34,7 @@ import torch
 from ..data.phantom import make_phantom
 from ..data.readers import read_dataset
 from ..engine.comparison import (ABLATIONS, ROWS, VARIANTS, attach_cache, built_for, describe,
-                                 parameters, train_row)
+                                 parameters, run_row)
 from ..engine.evaluate import evaluate
 from ..report.vocab import env_packs
 from ..io import atomic_write
@@ -50,9 +50,11 @@ ABLATION_SUBSETS = ("by_location", "by_texture", "by_shape", "small")
 MARGINS = ("overall",) + ABLATION_SUBSETS
 # each MedSeg-R row and the baselines of the same architecture it is compared with, seed by seed
 FAMILIES = {"medseg_r": ("none", "text_token"), "medseg_r_attr": ("none_attr", "text_token_attr"),
+            "medseg_r_attr_tuned": ("none_attr_tuned", "text_token_attr_tuned"),
             "sam_tiny_medseg_r": ("sam_tiny_none", "sam_tiny_text_token")}
 EXTRA_SEED = 2  # the generation of the extra training cases (seed 0: the benchmark's; 1: the demo's)
-DEFAULT_ROWS = ["medseg_r_attr", "none_attr", "text_token_attr", "medseg_r_attr_no_spatial_attention",
+DEFAULT_ROWS = ["medseg_r_attr_tuned", "none_attr_tuned", "text_token_attr_tuned",
+                "medseg_r_attr", "none_attr", "text_token_attr", "medseg_r_attr_no_spatial_attention",
                 "medseg_r_attr_no_dynamic_conv", "medseg_r_attr_no_deformable",
                 "medseg_r_attr_no_location_map",
                 "medseg_r", "none", "text_token", "no_spatial_attention", "no_dynamic_conv",
@@ -136,10 +138,13 @@ def main(argv=None) -> int:
         per_seed = []
         seeds = args.seeds[:1] if name in args.one_seed else args.seeds
         for seed in seeds:
-            run = os.path.join(args.out, "runs", f"{name}_seed{seed}")
-            trained = train_row(name, data=training if ROWS[name].image_only else data,
-                                out=run, seed=seed, epochs=epochs,
-                                batch_size=args.batch_size, cache=cache, precision=args.precision)
+            def run_of(row: str, seed: int = seed) -> str:
+                return os.path.join(args.out, "runs", f"{row}_seed{seed}")
+
+            run = run_of(name)
+            trained = run_row(name, run_of=run_of, data=data, training=training, seed=seed,
+                              epochs=epochs, batch_size=args.batch_size, cache=cache,
+                              precision=args.precision)
             summary = scored(trained, name, run, cache, (test, root), (other_test, other_root),
                              fit, code=code)
             per_seed.append({**summary, "seed": seed})

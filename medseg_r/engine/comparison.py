@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .train import TrainConfig, train
 
@@ -33,6 +33,10 @@ ATTR = {**IMAGE, "box_match": True, "attribute_head": True}
 # cacheable), a box head reading that embedding prompts the pretrained decoder.
 LATE = {"inject_at": ["neck"], "report_box": True, "freeze": "backbone", "module_grid": 32}
 EARLY = {"report_box": True, "freeze": "backbone"}  # the adapter's early sites (layers.0, .1)
+# Pretrained LiteMedSAM alone, its mask decoder fine-tuned on jittered boxes around the reference
+# lesions (objective "reference_boxes"; the report is not read, so one such decoder serves every
+# model of a seed alike)
+DECODER = {"inject_at": [], "priors": "none", "matched_capacity": False, "freeze": "image_encoder"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ class Row:
     shift: int = 3  # translation augmentation, in cells of the cached site (engine.augment)
     img_size: Optional[int] = None
     batch_size: Optional[int] = None  # None: the comparison's batch size
+    flip: bool = True  # flip augmentation where the data allows it (a flipped image is another
+    # encoder pass for a row that reads the encoder's features)
+    # a row that trains nothing of its own: the model of the first row with the mask decoder of the
+    # second (each trained, or reused, as a row of its own: combine_parts)
+    parts: Optional[Tuple[str, str]] = None
     what: str = ""
 
     @property
@@ -113,6 +122,17 @@ ROWS: Dict[str, Row] = {
     "dense_token_prompts": Row(options={"inject_at": ["neck"], "freeze": "image_encoder"},
                                objective="segmentation", lr=1e-3, backbone_lr=2e-5,
                                what="no box head: dense + token decoder prompts, decoder fine-tuned"),
+    "decoder_boxes": Row(options=DECODER, objective="reference_boxes", lr=1e-4, backbone_lr=1e-4,
+                         shift=0, flip=False,
+                         what="pretrained LiteMedSAM's mask decoder fine-tuned on jittered boxes "
+                              "around the reference lesions (lr 1e-4; no report read)"),
+    "medseg_r_attr_tuned": Row(parts=("medseg_r_attr", "decoder_boxes"),
+                               what="medseg_r_attr's localiser prompting the decoder of decoder_boxes"),
+    "none_attr_tuned": Row(parts=("none_attr", "decoder_boxes"),
+                           what="none_attr's localiser prompting the decoder of decoder_boxes"),
+    "text_token_attr_tuned": Row(parts=("text_token_attr", "decoder_boxes"),
+                                 what="text_token_attr's localiser prompting the decoder of "
+                                      "decoder_boxes"),
     "sam_tiny_medseg_r": Row(backbone="sam_tiny", options={"freeze": "none"}, objective="segmentation",
                              cached=False, img_size=256, what="SAM-tiny from random weights"),
     "sam_tiny_none": Row(backbone="sam_tiny", options={"freeze": "none", "priors": "none"},
@@ -153,11 +173,14 @@ def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_s
     from ..model import load_model
 
     row = ROWS[name]
+    if row.parts:
+        raise ValueError(f"row {name!r} trains nothing of its own: train its parts {row.parts} "
+                         f"and join them with combine_parts")
     cfg = TrainConfig(data=data, out=out, backbone=row.backbone, img_size=row.img_size,
                       model_options=dict(row.options), epochs=epochs,
                       batch_size=row.batch_size or batch_size, lr=row.lr,
                       backbone_lr=row.backbone_lr, objective=row.objective, loss=loss, seed=seed,
-                      feature_cache=cache if row.cached else None, augment=augment,
+                      feature_cache=cache if row.cached else None, augment=augment and row.flip,
                       shift_augment=row.shift if augment else 0, validate=False,
                       model_weights="last", keep_epoch_checkpoints=False, progress=progress,
                       resume="auto", precision=precision)
@@ -171,6 +194,49 @@ def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_s
     result = train(cfg)
     result["loaded"] = load_model(result["model"])
     return result
+
+
+def run_row(name: str, *, run_of: Callable[[str], str], data: str, seed: int, epochs: int,
+            training: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+    """Train row ``name`` in folder ``run_of(name)`` (:func:`train_row`; a finished run is reused);
+    a row made of parts (:attr:`Row.parts`) runs each part in ``run_of(part)`` and joins them
+    (:func:`combine_parts`). An image-only row (:attr:`Row.image_only`) trains on ``training`` when
+    given (more cases than need the encoder), every other row on ``data``. ``kwargs``: as
+    :func:`train_row`."""
+    row = ROWS[name]
+    if row.parts:
+        parts = {part: run_row(part, run_of=run_of, data=data, seed=seed, epochs=epochs,
+                               training=training, **kwargs) for part in row.parts}
+        combined = combine_parts(name, models={p: r["model"] for p, r in parts.items()},
+                                 out=run_of(name))
+        combined["part_steps"] = {p: r.get("steps") for p, r in parts.items()}
+        return combined
+    return train_row(name, data=training if training and row.image_only else data,
+                     out=run_of(name), seed=seed, epochs=epochs, **kwargs)
+
+
+def combine_parts(name: str, *, models: Dict[str, str], out: str) -> Dict[str, Any]:
+    """The model of a row made of parts (:attr:`Row.parts`): the first part's trained model with
+    the second part's mask decoder, written to ``out/model.ckpt`` with the part checkpoints it came
+    from (reused while they are unchanged). ``models``: each part's ``model.ckpt``. The model counts
+    the decoder among its trainable parameters (``freeze="image_encoder"``): it was trained too.
+    Returns what :func:`train_row` returns."""
+    from ..backbones.weights import torch_load
+    from ..model import load_model, save_model
+
+    first, second = ROWS[name].parts
+    sources = {part: {"model": os.path.realpath(models[part]),
+                      "mtime": os.path.getmtime(models[part])} for part in (first, second)}
+    path = os.path.join(out, "model.ckpt")
+    if os.path.isfile(path) and torch_load(path).get("extra", {}).get("combined_from") == sources:
+        print(f"reusing combined run {out}", flush=True)
+        return {"model": path, "reused": True, "loaded": load_model(path)}
+    model = load_model(models[first], freeze="image_encoder")
+    decoder = load_model(models[second]).sam.mask_decoder
+    model.sam.mask_decoder.load_state_dict(decoder.state_dict())
+    os.makedirs(out, exist_ok=True)
+    save_model(model, path, extra={"combined_from": sources})
+    return {"model": path, "reused": False, "loaded": load_model(path)}
 
 
 def same_run(saved: Dict[str, Any], wanted: Dict[str, Any]) -> bool:

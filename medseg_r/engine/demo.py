@@ -27,7 +27,7 @@ from typing import Dict, List
 import torch
 
 from ..io import atomic_write
-from .comparison import attach_cache, parameters, train_row
+from .comparison import attach_cache, parameters, run_row
 from .demo_figure import figure
 from .evaluate import SUBSETS, evaluate
 
@@ -37,7 +37,8 @@ MODELS = ("medseg_r", "none", "text_token")
 # each file and printed. `--train` trains the same rows.
 SHIPPED = {"medseg_r": "litemedsam_phantom", "none": "litemedsam_phantom_none",
            "text_token": "litemedsam_phantom_text_token"}
-TRAIN_ROWS = {"medseg_r": "medseg_r_attr", "none": "none_attr", "text_token": "text_token_attr"}
+TRAIN_ROWS = {"medseg_r": "medseg_r_attr_tuned", "none": "none_attr_tuned",
+              "text_token": "text_token_attr_tuned"}
 DEMO_SEED = 1  # the accuracy benchmark trains on seed 0
 PRESETS = {"full": {"n": 600, "epochs": 20}, "quick": {"n": 150, "epochs": 4}}
 # What MedSeg-R must show in the demo (issue 14): (label, subset or None, baseline, minimum margin).
@@ -167,12 +168,12 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
         t0 = time.perf_counter()
         if train_models:
             print(f"== training {name} ==", flush=True)
-            trained = train_row(TRAIN_ROWS[name], data=data_dir,
-                                out=os.path.join(out, "runs", TRAIN_ROWS[name]), seed=seed,
-                                epochs=preset["epochs"], cache=cache, precision=precision,
-                                progress=progress)
+            trained = run_row(TRAIN_ROWS[name], data=data_dir,
+                              run_of=lambda row: os.path.join(out, "runs", row), seed=seed,
+                              epochs=preset["epochs"], cache=cache, precision=precision,
+                              progress=progress)
             model, runs[name] = trained["loaded"], trained["model"]
-            config.update(epochs=preset["epochs"], steps=trained.get("steps"))
+            config.update(epochs=preset["epochs"], steps=trained.get("part_steps"))
         else:
             model, info = _shipped(name)
             runs[name] = model
@@ -184,7 +185,8 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
         summary["params"] = parameters(model)
         summary["seconds"] = round(time.perf_counter() - t0, 1)
         results[name] = summary
-    how = (f"trained here for {preset['epochs']} epochs ({config.get('steps')} steps)" if train_models
+    steps = ", ".join(f"{row} {n}" for row, n in (config.get("steps") or {}).items())
+    how = (f"trained here for {preset['epochs']} epochs (steps: {steps})" if train_models
            else "shipped weights, trained by the accuracy benchmark's recipe")
     print(f"\nPhantom test split ({len(test_records)} fresh cases, seed {seed}); pretrained LiteMedSAM "
           f"at 256 px, frozen; {how}; {precision}:\n")

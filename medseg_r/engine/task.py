@@ -28,8 +28,10 @@ def dice_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 LOSSES = ("dice_ce", "dice_focal", "batch_dice_ce", "batch_dice_focal")
 # What a run trains on: the masks (segmentation loss), the box head's heat map and sizes
-# (localisation: the decoder is not run, which makes a step on cached features cheap), or both.
-OBJECTIVES = ("segmentation", "localisation", "both")
+# (localisation: the decoder is not run, which makes a step on cached features cheap), both, or the
+# mask decoder on jittered boxes around the reference lesions (reference_boxes: the report is not
+# read; medseg_r.engine.reference_boxes).
+OBJECTIVES = ("segmentation", "localisation", "both", "reference_boxes")
 
 
 def build_loss(name: str):
@@ -80,8 +82,12 @@ class SegmentationTask(L.LightningModule):
             raise ValueError(f"shift_augment must be >= 0 cells, got {shift_augment}")
         self.save_hyperparameters()
         self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
-        if objective != "segmentation" and self.model.box_head is None:
+        if objective in ("localisation", "both") and self.model.box_head is None:
             raise ValueError(f"objective={objective!r} trains the box head: set model option report_box=true")
+        if objective == "reference_boxes" and not any(
+                p.requires_grad for p in self.model.sam.mask_decoder.parameters()):
+            raise ValueError("objective='reference_boxes' trains the mask decoder: set model option "
+                             "freeze to 'image_encoder' or 'none'")
         self.loss_fn = build_loss(loss)
         self.model.detach_iou_input = True  # the IoU loss trains the IoU head alone
         if feature_cache:
@@ -134,8 +140,33 @@ class SegmentationTask(L.LightningModule):
             out.update(self.model.decode_encoded(encoded))
         return batch, out
 
+    def _reference_box_loss(self, batch, *, training: bool):
+        """The decoder's loss on one box around a reference lesion per image (jittered, a lesion
+        drawn at random, when ``training``: :func:`~medseg_r.engine.reference_boxes.reference_box_batch`),
+        and the IoU loss; ``None`` for a batch without any lesion."""
+        from .reference_boxes import reference_box_batch
+
+        generator = None
+        if training:  # drawn from the seed and the step, so a resumed run replays it
+            generator = torch.Generator().manual_seed(
+                self.hparams.seed * 1_000_003 + int(self.global_step))
+        kept, boxes, targets = reference_box_batch(batch["mask"], generator=generator)
+        if not kept:
+            return None
+        reports = [batch["report"][i] for i in kept]
+        out = self.model(batch["image"][kept], reports, boxes=boxes.to(batch["image"].device))
+        return self.loss_fn(out["masks"], targets), self._iou_loss(out, targets), out, targets
+
     def training_step(self, batch, batch_idx):
         objective, n = self.hparams.objective, len(batch["report"])
+        if objective == "reference_boxes":
+            found = self._reference_box_loss(batch, training=True)
+            if found is None:
+                return None  # no lesion in the batch: Lightning skips the step
+            loss, iou_loss, _, _ = found
+            self.log("train/loss", loss, prog_bar=True, batch_size=n)
+            self.log("train/iou_mse", iou_loss, batch_size=n)
+            return loss + iou_loss
         decode = objective != "localisation"
         if self.hparams.shift_augment:
             batch, out = self._shifted_forward(batch, decode)
@@ -162,10 +193,19 @@ class SegmentationTask(L.LightningModule):
             share_seen(head)
 
     def validation_step(self, batch, batch_idx):
+        n = len(batch["report"])
+        if self.hparams.objective == "reference_boxes":  # each image's largest lesion, its own box
+            found = self._reference_box_loss(batch, training=False)
+            if found is not None:
+                loss, iou_loss, out, targets = found
+                self.log("val/loss", loss, batch_size=len(targets), sync_dist=True)
+                self.log("val/dice", dice_per_sample(out["masks"], targets).mean(), prog_bar=True,
+                         batch_size=len(targets), sync_dist=True)
+                self.log("val/iou_mse", iou_loss, batch_size=len(targets), sync_dist=True)
+            return
         out = self.model(batch["image"], batch["report"])
         loss = self.loss_fn(out["masks"], batch["mask"])
         dice = dice_per_sample(out["masks"], batch["mask"]).mean()
-        n = len(batch["report"])
         self.log("val/loss", loss, prog_bar=False, batch_size=n, sync_dist=True)
         self.log("val/dice", dice, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val/iou_mse", self._iou_loss(out, batch["mask"]), batch_size=n, sync_dist=True)

@@ -1,7 +1,9 @@
 """MedSeg-R weights that ship inside the package, so that a first try gives a sensible mask.
 
 Only what differs from the pretrained backbone is stored (MedSeg-R's own modules, and any backbone
-tensor that training changed), in fp16: a few MB. The file also says on which data and with which
+tensor that training changed), in fp16: a few MB. A fine-tuned mask decoder that several models share
+(the accuracy benchmark's ``decoder_boxes``, which reads no report) is stored once, under
+``decoders/``, and named by each model's file. The file also says on which data and with which
 recipe the weights were trained, and what they measured; every command that uses them prints it.
 They were trained on the synthetic phantom chest radiographs of this package, not on patients:
 they show the method, they are not for clinical use.
@@ -22,6 +24,8 @@ import torch
 from ..io import atomic_write
 
 FORMAT = "medseg-r-shipped"
+DECODER_FORMAT = "medseg-r-shipped-decoder"
+DECODER_KEYS = "sam.mask_decoder."  # the state-dict prefix of a shared decoder part
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
 # the weights predict uses when no checkpoint is given
 DEFAULT = {"litemedsam": "litemedsam_phantom"}
@@ -41,6 +45,10 @@ def shipped_note(info: Dict[str, Any]) -> str:
 
 def shipped_path(name: str, directory: str = HERE) -> str:
     return os.path.join(directory, f"{name}.pt")
+
+
+def decoder_path(name: str, directory: str = HERE) -> str:
+    return os.path.join(directory, "decoders", f"{name}.pt")
 
 
 def default_for(backbone: str) -> Optional[str]:
@@ -84,16 +92,60 @@ def load_shipped(name: str, *, directory: str = HERE):
     if unknown or missing:
         raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}, "
                               f"missing {missing[:4]}")
+    if payload.get("decoder"):  # a shared fine-tuned decoder, stored once (decoders/)
+        part = _read_decoder(payload["decoder"], directory, backbone=payload["backbone"])
+        unknown = sorted(set(part) - set(own))
+        if unknown:
+            raise CheckpointError(f"shared decoder {payload['decoder']!r} does not match the "
+                                  f"model: unknown {unknown[:4]}")
+        delta = {**delta, **part}
     own.update({k: v.to(own[k].dtype) for k, v in delta.items()})
     model.load_state_dict(own, strict=True)
-    return model.eval(), {k: payload[k]
-                          for k in ("name", "trained_on", "recipe", "metrics", "notice")}
+    return model.eval(), {**{k: payload[k]
+                             for k in ("name", "trained_on", "recipe", "metrics", "notice")},
+                          "decoder": payload.get("decoder")}
+
+
+def _read_decoder(name: str, directory: str, *, backbone: str) -> Dict[str, torch.Tensor]:
+    from ..backbones.weights import CheckpointError, torch_load
+
+    path = decoder_path(name, directory)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"shared decoder {name!r} is missing ({path})")
+    payload = torch_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != DECODER_FORMAT:
+        raise CheckpointError(f"{path} is not a shipped MedSeg-R decoder file")
+    if payload.get("backbone") != backbone:
+        raise CheckpointError(f"{path} is a decoder of {payload.get('backbone')!r}, not {backbone!r}")
+    return payload["state_dict"]
+
+
+def _write_decoder(name: str, state: Dict[str, torch.Tensor], *, backbone: str, trained_on: str,
+                   recipe: Dict[str, Any], directory: str) -> str:
+    """Store a shared decoder part; a file of that name holding other weights is an error (the
+    models that name it would change)."""
+    path = decoder_path(name, directory)
+    if os.path.isfile(path):
+        held = _read_decoder(name, directory, backbone=backbone)
+        if set(held) != set(state) or any(not torch.equal(held[k], state[k]) for k in state):
+            raise ValueError(f"shared decoder {name!r} ({path}) holds other weights: delete it "
+                             f"first, or name another")
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    payload = {"format": DECODER_FORMAT, "version": 1, "name": name, "backbone": backbone,
+               "state_dict": state, "trained_on": trained_on, "recipe": recipe}
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
+    return path
 
 
 def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[str, Any],
-                   metrics: Dict[str, Any], directory: str = HERE) -> str:
+                   metrics: Dict[str, Any], directory: str = HERE,
+                   decoder: Optional[str] = None) -> str:
     """Write the shipped file of a trained MedSeg-R checkpoint: its own modules and the backbone
-    tensors that differ from the pretrained backbone, in fp16."""
+    tensors that differ from the pretrained backbone, in fp16. ``decoder``: store the mask
+    decoder's changed tensors once, as the shared part of that name (``decoders/NAME.pt``), which
+    the file then names (models that share one fine-tuned decoder)."""
     from .build import build_model
     from .checkpoint import load_model
 
@@ -104,9 +156,17 @@ def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[
     for key, value in model.state_dict().items():
         if not key.startswith("sam.") or not torch.equal(value, reference[key]):
             delta[key] = value.half() if value.is_floating_point() else value
+    if decoder:
+        part = {k: delta.pop(k) for k in [k for k in delta if k.startswith(DECODER_KEYS)]}
+        if not part:
+            raise ValueError(f"{checkpoint} has the pretrained mask decoder: there is no decoder "
+                             f"part to share")
+        _write_decoder(decoder, part, backbone=model.backbone_name, trained_on=trained_on,
+                       recipe=recipe, directory=directory)
     payload = {"format": FORMAT, "version": 1, "name": name, "backbone": model.backbone_name,
                "img_size": model.img_size, "options": model.options, "state_dict": delta,
-               "trained_on": trained_on, "recipe": recipe, "metrics": metrics, "notice": NOTICE}
+               "trained_on": trained_on, "recipe": recipe, "metrics": metrics, "notice": NOTICE,
+               "decoder": decoder}
     os.makedirs(directory, exist_ok=True)
     path = shipped_path(name, directory)
     with atomic_write(path) as tmp:
@@ -132,9 +192,12 @@ def main(argv=None) -> int:
     parser.add_argument("--trained-on", required=True)
     parser.add_argument("--recipe", default="{}", help="JSON")
     parser.add_argument("--metrics", default="{}", help="JSON")
+    parser.add_argument("--decoder", default=None,
+                        help="store the fine-tuned mask decoder once, as the shared part of this name")
     args = parser.parse_args(argv)
     path = export_shipped(args.checkpoint, args.name, trained_on=args.trained_on,
-                          recipe=json.loads(args.recipe), metrics=json.loads(args.metrics))
+                          recipe=json.loads(args.recipe), metrics=json.loads(args.metrics),
+                          decoder=args.decoder)
     print(f"wrote {path} ({os.path.getsize(path) / 2**20:.1f} MB)")
     return 0
 

@@ -82,3 +82,49 @@ def test_each_variant_adds_one_mechanism_to_its_base():
         assert len(added) == 1 and options[added.pop()] is True, variant
         assert (ROWS[variant].batch_size, ROWS[variant].objective, ROWS[variant].lr) == (
             ROWS[base].batch_size, ROWS[base].objective, ROWS[base].lr)
+
+
+def test_the_tuned_rows_share_one_decoder_and_keep_their_localisers():
+    tuned = {"medseg_r_attr_tuned": "medseg_r_attr", "none_attr_tuned": "none_attr",
+             "text_token_attr_tuned": "text_token_attr"}
+    for name, localiser in tuned.items():
+        assert ROWS[name].parts == (localiser, "decoder_boxes")
+    decoder = ROWS["decoder_boxes"]
+    assert decoder.objective == "reference_boxes" and decoder.options["priors"] == "none"
+    assert not decoder.flip and decoder.shift == 0  # no flipped image: no second encoder pass
+
+
+def test_a_row_of_parts_joins_the_first_model_with_the_second_decoder(tmp_path):
+    import pytest
+    import torch
+
+    from medseg_r import build_model
+    from medseg_r.checkpoint import save_model
+    from medseg_r.engine.comparison import combine_parts, train_row
+
+    torch.manual_seed(0)
+    localiser = build_model("sam_tiny", img_size=64, freeze="backbone")
+    decoder = build_model("sam_tiny", img_size=64, priors="none", matched_capacity=False,
+                          inject_at=[])
+    with torch.no_grad():
+        for p in decoder.sam.mask_decoder.parameters():
+            p.add_(0.01)
+    models = {"medseg_r_attr": str(tmp_path / "a.ckpt"), "decoder_boxes": str(tmp_path / "d.ckpt")}
+    save_model(localiser, models["medseg_r_attr"])
+    save_model(decoder, models["decoder_boxes"])
+    out = str(tmp_path / "joined")
+    first = combine_parts("medseg_r_attr_tuned", models=models, out=out)
+    joined = first["loaded"]
+    assert not first["reused"]
+    for key, value in joined.sam.mask_decoder.state_dict().items():
+        assert torch.equal(value, decoder.sam.mask_decoder.state_dict()[key])
+    own = {k: v for k, v in localiser.state_dict().items() if not k.startswith("sam.")}
+    assert all(torch.equal(joined.state_dict()[k], v) for k, v in own.items())
+    assert torch.equal(joined.sam.image_encoder.patch_embed.proj.weight,
+                       localiser.sam.image_encoder.patch_embed.proj.weight)
+    assert joined.config.freeze == "image_encoder"  # the decoder counts among the trained parameters
+    assert combine_parts("medseg_r_attr_tuned", models=models, out=out)["reused"]
+    os.utime(models["decoder_boxes"], (1, 1))  # a changed part joins again
+    assert not combine_parts("medseg_r_attr_tuned", models=models, out=out)["reused"]
+    with pytest.raises(ValueError, match="parts"):
+        train_row("medseg_r_attr_tuned", data=str(tmp_path), out=out, seed=0, epochs=1)

@@ -96,3 +96,56 @@ def test_restamping_replaces_the_stored_figures_and_keeps_the_weights(tmp_path):
     torch.save({"format": "something else"}, shipped_path("odd", out))
     with pytest.raises(CheckpointError, match="not a shipped"):
         restamp_metrics("odd", {"dice": 0.1}, directory=out)
+
+
+def test_a_shared_decoder_is_stored_once_and_loaded_with_each_model(tmp_path, monkeypatch):
+    import medseg_r.model.build as build
+    from medseg_r.model.shipped import decoder_path
+
+    original = build.build_model
+
+    def seeded(*args, **kwargs):
+        torch.manual_seed(0)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(build, "build_model", seeded)
+    out = str(tmp_path / "weights")
+    models = {}
+    for name, priors in (("tiny", "structured"), ("tiny_none", "none")):
+        torch.manual_seed(0)
+        model = build_model("sam_tiny", img_size=64, priors=priors)
+        with torch.no_grad():
+            for p in model.sam.mask_decoder.parameters():  # the same fine-tuned decoder
+                p.add_(torch.full_like(p, 0.01))
+            for gate in model.gates().values():
+                gate.fill_(0.5)
+        ckpt = str(tmp_path / f"{name}.ckpt")
+        save_model(model, ckpt)
+        path = export_shipped(ckpt, name, trained_on="unit test", recipe={}, metrics={},
+                              directory=out, decoder="tiny_decoder")
+        models[name] = model
+        stored = torch.load(path, weights_only=False)
+        assert stored["decoder"] == "tiny_decoder"
+        assert not any(k.startswith("sam.mask_decoder.") for k in stored["state_dict"])
+    part = torch.load(decoder_path("tiny_decoder", out), weights_only=False)["state_dict"]
+    assert part and all(k.startswith("sam.mask_decoder.") for k in part)
+    images = torch.rand(1, 3, 64, 64)
+    for name, model in models.items():
+        loaded, info = load_shipped(name, directory=out)
+        assert info["decoder"] == "tiny_decoder"
+        for key, value in loaded.sam.mask_decoder.state_dict().items():
+            assert torch.allclose(value, model.sam.mask_decoder.state_dict()[key], atol=1e-3)
+        with torch.no_grad():
+            got, expected = loaded(images, [REPORT])["masks"], model.eval()(images, [REPORT])["masks"]
+        assert ((got > 0) == (expected > 0)).float().mean() > 0.999
+    assert sorted(os.listdir(out)) == ["decoders", "tiny.pt", "tiny_none.pt"]  # not a model file
+    other = build_model("sam_tiny", img_size=64)  # seeded: the pretrained decoder ...
+    with torch.no_grad():
+        next(other.sam.mask_decoder.parameters()).add_(0.5)  # ... changed otherwise
+    save_model(other, str(tmp_path / "other.ckpt"))
+    with pytest.raises(ValueError, match="holds other weights"):
+        export_shipped(str(tmp_path / "other.ckpt"), "other", trained_on="unit test", recipe={},
+                       metrics={}, directory=out, decoder="tiny_decoder")
+    os.remove(decoder_path("tiny_decoder", out))
+    with pytest.raises(FileNotFoundError, match="tiny_decoder"):
+        load_shipped("tiny", directory=out)
