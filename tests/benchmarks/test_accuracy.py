@@ -275,7 +275,7 @@ def test_main_keys_scores_on_the_code_it_started_with(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(accuracy, "make_phantom", lambda *a, **k: None)
     monkeypatch.setattr(accuracy, "read_dataset", lambda *a, **k: ([], "root"))
-    monkeypatch.setattr(accuracy, "train_row", lambda name, **k: {"loaded": None})
+    monkeypatch.setattr(accuracy, "run_row", lambda name, **k: {"loaded": None})
     monkeypatch.setattr(accuracy, "scored", lambda *a, code=None, **k: seen.append(code) or {
         "overall": {"dice": 0.5, "iou": 0.4, "hd95": 3.0, "small_sensitivity": 0.5}, "subsets": {},
         "negative_fp_rate": 0.0})

@@ -1,4 +1,6 @@
 """Boxes around the reference lesions for fine-tuning the mask decoder (objective reference_boxes)."""
+import os
+
 import pytest
 import torch
 
@@ -56,6 +58,7 @@ def test_a_batch_without_lesions_gives_nothing():
     assert kept == [] and boxes.shape == (0, 4) and targets.shape == (0, 1, 8, 8)
 
 
+@pytest.mark.filterwarnings("ignore:.*self.trainer. reference is not registered")  # no Trainer here
 def test_the_objective_trains_the_decoder_alone_on_boxed_lesions():
     from medseg_r.engine.task import SegmentationTask
 
@@ -79,3 +82,20 @@ def test_the_objective_needs_a_decoder_that_trains():
     with pytest.raises(ValueError, match="reference_boxes"):
         SegmentationTask(backbone="sam_tiny", img_size=64, objective="reference_boxes",
                          model_options={"inject_at": [], "freeze": "backbone"})
+
+
+def test_train_fine_tunes_the_decoder_through_the_feature_cache(tiny_phantom, tmp_path):
+    from medseg_r.checkpoint import load_model
+    from medseg_r.engine.train import TrainConfig, train
+
+    options = {"inject_at": [], "priors": "none", "matched_capacity": False,
+               "freeze": "image_encoder"}
+    result = train(TrainConfig(data=tiny_phantom, out=str(tmp_path / "run"), backbone="sam_tiny",
+                               img_size=64, model_options=options, epochs=1, batch_size=4,
+                               objective="reference_boxes", feature_cache=str(tmp_path / "cache"),
+                               augment=False, progress=False))
+    metrics = open(os.path.join(str(tmp_path / "run"), "logs", "version_0", "metrics.csv")).read()
+    assert "train/loss" in metrics and "val/dice" in metrics
+    tuned = load_model(result["model"])
+    assert tuned.config.freeze == "image_encoder" and tuned.config.priors == "none"
+    assert os.listdir(str(tmp_path / "cache"))  # the frozen encoder's features were cached

@@ -1,0 +1,54 @@
+"""Give the shipped models the mask decoder of a decoder_boxes run (the accuracy benchmark's
+``decoder_boxes`` row: LiteMedSAM's decoder fine-tuned on jittered boxes around the reference
+lesions, no report read), stored once as the shared part ``weights/decoders/litemedsam_phantom.pt``.
+
+The localisers stay the shipped ones (the accuracy benchmark's seed-0 runs of medseg_r_attr,
+none_attr and text_token_attr), so each shipped file becomes that seed's ``*_attr_tuned`` row. Run
+``python -m medseg_r.benchmarks.shipped_scores --out DIR --write`` afterwards: the stored figures
+are those of the old decoder until then.
+
+    python docs/results/amd_epyc_avx512/scripts/ship_tuned_decoder.py DIR/runs/decoder_boxes_seed0/model.ckpt
+"""
+import argparse
+import os
+import tempfile
+
+from medseg_r.backbones.weights import torch_load
+from medseg_r.checkpoint import load_model, save_model
+from medseg_r.model.shipped import export_shipped, load_shipped
+
+NAMES = ("litemedsam_phantom", "litemedsam_phantom_none", "litemedsam_phantom_text_token")
+DECODER_DATA = ("its mask decoder fine-tuned on jittered boxes around the reference lesions of the "
+                "1,400 training cases of seed 0 (decoder_boxes)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("decoder_run", help="a decoder_boxes run's model.ckpt")
+    parser.add_argument("--name", default="litemedsam_phantom", help="the shared decoder part's name")
+    args = parser.parse_args()
+    run = torch_load(args.decoder_run)["extra"]
+    config = run["train_config"]
+    decoder = load_model(args.decoder_run).sam.mask_decoder.state_dict()
+    recipe_of_decoder = {"row": "decoder_boxes", "objective": config["objective"],
+                         "epochs": config["epochs"], "steps": run.get("global_step"),
+                         "batch_size": config["batch_size"], "lr": config["backbone_lr"],
+                         "seed": config["seed"], "precision": config["precision"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in NAMES:
+            model, info = load_shipped(name)
+            model.sam.mask_decoder.load_state_dict(decoder)
+            model.set_freeze("image_encoder")
+            path = os.path.join(tmp, f"{name}.ckpt")
+            save_model(model, path)
+            trained_on = info["trained_on"]
+            if DECODER_DATA not in trained_on:
+                trained_on = f"{trained_on}; {DECODER_DATA}"
+            recipe = {**info["recipe"], "row": info["recipe"]["row"] + "_tuned",
+                      "decoder": recipe_of_decoder}
+            print(export_shipped(path, name, trained_on=trained_on, recipe=recipe,
+                                 metrics=info["metrics"], decoder=args.name))
+
+
+if __name__ == "__main__":
+    main()
