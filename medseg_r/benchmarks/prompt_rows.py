@@ -1,6 +1,7 @@
 """Untrained rows: pretrained LiteMedSAM given a box, either the reference box of each described
 lesion (the oracle: what a user who draws boxes gets) or the box of each positive finding's location
-prior (a training-free report-to-box mode: the report alone, no learning)."""
+prior (a training-free report-to-box mode: the report alone, no learning). The reference boxes also
+score the ``decoder_boxes`` row (a decoder fine-tuned on such boxes, nothing that reads a report)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from ..engine.evaluate import case_metrics, summarise
 
 
 @torch.no_grad()
-def _boxed(records, root: str, boxes_of: Callable[[Dict[str, object]], List[List[float]]]) -> Dict:
+def _boxed(records, root: str, boxes_of: Callable[[Dict[str, object]], List[List[float]]],
+           model=None) -> Dict:
     from ..backbones import build_backbone
     from ..data.datasets import SegmentationDataset
     from ..model import MedSegR
 
-    model = MedSegR(build_backbone("litemedsam"), priors="none", matched_capacity=False).eval()
+    if model is None:
+        model = MedSegR(build_backbone("litemedsam"), priors="none", matched_capacity=False)
+    model.eval()
     ds = SegmentationDataset(records, root=root, size=256)
     rows = []
     for i in range(len(ds)):
@@ -32,8 +36,10 @@ def _boxed(records, root: str, boxes_of: Callable[[Dict[str, object]], List[List
     return summarise(rows)
 
 
-def oracle_box(records, root: str) -> Dict[str, object]:
-    """LiteMedSAM given the bounding box of each connected component of the reference mask."""
+def oracle_box(records, root: str, model=None) -> Dict[str, object]:
+    """LiteMedSAM given the bounding box of each connected component of the reference mask
+    (``model``: another model prompted so, e.g. one whose decoder was fine-tuned: the
+    ``decoder_boxes`` row; default: the pretrained LiteMedSAM)."""
     from scipy import ndimage
 
     def boxes(sample):
@@ -41,7 +47,7 @@ def oracle_box(records, root: str) -> Dict[str, object]:
         return [[sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1]
                 for sl in ndimage.find_objects(labels)]
 
-    return _boxed(records, root, boxes)
+    return _boxed(records, root, boxes, model)
 
 
 def zone_box(records, root: str) -> Dict[str, object]:

@@ -240,11 +240,12 @@ def combine_parts(name: str, *, models: Dict[str, str], out: str) -> Dict[str, A
 
 
 def same_run(saved: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
-    """Whether a finished run's training configuration is the one wanted. Where a run lies does not
-    count: ``out`` and ``resume`` are left out, and the data and cache folders are compared by their
-    real paths (a moved run folder, or data reached through a link, is the same run)."""
+    """Whether a finished run's training configuration is the one wanted. Where a run lies and
+    whether it showed a progress bar do not count: ``out``, ``resume`` and ``progress`` are left
+    out, and the data and cache folders are compared by their real paths (a moved run folder, or
+    data reached through a link, is the same run)."""
     def norm(config: Dict[str, Any]) -> Dict[str, Any]:
-        config = {k: v for k, v in config.items() if k not in ("out", "resume")}
+        config = {k: v for k, v in config.items() if k not in ("out", "resume", "progress")}
         for key in ("data", "feature_cache"):
             if isinstance(config.get(key), str):
                 config[key] = os.path.realpath(config[key])

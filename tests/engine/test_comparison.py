@@ -17,6 +17,7 @@ def test_a_moved_run_or_linked_data_is_the_same_run(tmp_path):
     link = tmp_path / "link"
     os.symlink(data, link)
     assert same_run(_config(data=str(data), out="/x"), _config(data=str(link), out="/y", resume=None))
+    assert same_run(_config(progress=True), _config(progress=False))  # display only
 
 
 def test_a_changed_seed_data_or_option_is_another_run(tmp_path):

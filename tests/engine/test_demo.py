@@ -78,10 +78,14 @@ def test_accuracy_benchmark_rows_oracle_and_zone_box(tmp_path, capsys):
     assert accuracy_main(["--out", out, "--n", "20", "--extra-n", "20", "--generalisation-n", "10",
                           "--epochs", "1",
                           "--seeds", "0", "1",
-                          "--rows", "medseg_r", "litemedsam_oracle_box", "zone_box"]) == 0
+                          "--rows", "medseg_r", "litemedsam_oracle_box", "zone_box",
+                          "decoder_boxes"]) == 0
     payload = json.load(open(os.path.join(out, "accuracy.json")))
-    assert set(payload["rows"]) == {"medseg_r", "litemedsam_oracle_box", "zone_box"}
+    assert set(payload["rows"]) == {"medseg_r", "litemedsam_oracle_box", "zone_box", "decoder_boxes"}
     rows = payload["rows"]
+    # the fine-tuned decoder alone is scored with the reference boxes, as the oracle row
+    assert rows["decoder_boxes"]["overall"]["dice"]["mean"] > 0.4
+    assert rows["decoder_boxes"]["params"]["trainable"] > 0
     assert rows["medseg_r"]["overall"]["dice"]["std"] is not None and "generalisation_dice" in rows["medseg_r"]
     assert rows["medseg_r"]["train_fit_n"] > 0 and "train_fit_dice" not in rows["zone_box"]
     assert len(rows["medseg_r"]["dice_per_seed"]) == 2 and rows["medseg_r"]["params"]["trainable"] > 0
