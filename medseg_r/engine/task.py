@@ -161,8 +161,10 @@ class SegmentationTask(L.LightningModule):
         objective, n = self.hparams.objective, len(batch["report"])
         if objective == "reference_boxes":
             found = self._reference_box_loss(batch, training=True)
-            if found is None:
-                return None  # no lesion in the batch: Lightning skips the step
+            if found is None:  # no lesion in the batch: a zero loss on the decoder (a skipped
+                # step, None, would leave the other ranks of a distributed run waiting)
+                trained = [p for p in self.model.sam.mask_decoder.parameters() if p.requires_grad]
+                return sum(p.sum() for p in trained) * 0.0
             loss, iou_loss, _, _ = found
             self.log("train/loss", loss, prog_bar=True, batch_size=n)
             self.log("train/iou_mse", iou_loss, batch_size=n)
