@@ -66,7 +66,7 @@ class TrainConfig:
     resume: Optional[str] = None  # a Lightning checkpoint, or "auto" for OUT/checkpoints/last.ckpt
     limit_train_batches: Optional[int] = None
     validate: bool = True  # False: no validation pass (model_weights must then be "last")
-    keep_epoch_checkpoints: bool = True  # False: only last.ckpt (+ best.ckpt) is kept
+    keep_epoch_checkpoints: bool = True  # False: only the latest epoch's and last.ckpt (+ best.ckpt)
     train_split: str = "train"
     val_split: str = "val"
     dataset_options: Dict[str, Any] = field(default_factory=dict)
@@ -186,8 +186,10 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
                             cache_dtype=cfg.cache_dtype, shift_augment=cfg.shift_augment,
                             seed=cfg.seed)
     ckpt_dir = os.path.join(cfg.out, "checkpoints")
+    # keep_epoch_checkpoints=False keeps the latest epoch alone (save_top_k=1 without a monitor):
+    # with save_top_k=0 Lightning writes no last.ckpt before the end, and a killed run could not resume
     every_epoch = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                                  save_top_k=-1 if cfg.keep_epoch_checkpoints else 0, every_n_epochs=1,
+                                  save_top_k=-1 if cfg.keep_epoch_checkpoints else 1, every_n_epochs=1,
                                   save_last=True)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max", save_top_k=1)
     callbacks = [every_epoch, _EpochToDataset()] + ([best] if cfg.validate else [])

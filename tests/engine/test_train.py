@@ -258,3 +258,24 @@ def test_data_without_splits_warns_that_validation_is_on_training_cases(tiny_pha
     assert main(["evaluate", "--checkpoint", str(tmp_path / "cli" / "model.ckpt"), "--data", data,
                  "--out", str(tmp_path / "eval")]) == 0
     assert "has no split column: all its 40 cases are scored" in capsys.readouterr().err
+
+
+def test_a_run_that_keeps_no_epoch_checkpoints_can_still_resume_after_each_epoch(tiny_phantom, tmp_path,
+                                                                                    monkeypatch):
+    from medseg_r.engine import train as T
+
+    out = str(tmp_path / "run")
+    seen = []
+
+    class Spy(T._EpochToDataset):
+        def on_train_epoch_start(self, trainer, pl_module):
+            super().on_train_epoch_start(trainer, pl_module)
+            folder = os.path.join(out, "checkpoints")
+            seen.append(sorted(os.listdir(folder)) if os.path.isdir(folder) else [])
+
+    monkeypatch.setattr(T, "_EpochToDataset", Spy)
+    train(TrainConfig(data=tiny_phantom, out=out, backbone="sam_tiny", img_size=64, epochs=3,
+                      batch_size=8, validate=False, model_weights="last",
+                      keep_epoch_checkpoints=False, progress=False))
+    assert seen == [[], ["epoch000.ckpt", "last.ckpt"], ["epoch001.ckpt", "last.ckpt"]]
+    assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == ["epoch002.ckpt", "last.ckpt"]
