@@ -32,9 +32,10 @@ from .demo_figure import figure
 from .evaluate import SUBSETS, evaluate
 
 MODELS = ("medseg_r", "none", "text_token")
-# the shipped files are the accuracy benchmark's *_attr rows (one architecture and loss: image
-# localiser, per-finding match, attribute head); their recipe (row, command, steps) is stored in
-# each file and printed. `--train` trains the same rows.
+# the shipped files are the accuracy benchmark's *_attr_tuned rows (one architecture and loss: image
+# localiser, per-finding match, attribute head; one fine-tuned mask decoder shared by the three);
+# their recipe (row, command, steps) is stored in each file and printed. `--train` trains the same
+# rows (each localiser, and the decoder once).
 SHIPPED = {"medseg_r": "litemedsam_phantom", "none": "litemedsam_phantom_none",
            "text_token": "litemedsam_phantom_text_token"}
 TRAIN_ROWS = {"medseg_r": "medseg_r_attr_tuned", "none": "none_attr_tuned",
@@ -189,7 +190,8 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
     how = (f"trained here for {preset['epochs']} epochs (steps: {steps})" if train_models
            else "shipped weights, trained by the accuracy benchmark's recipe")
     print(f"\nPhantom test split ({len(test_records)} fresh cases, seed {seed}); pretrained LiteMedSAM "
-          f"at 256 px, frozen; {how}; {precision}:\n")
+          f"at 256 px, image encoder frozen, one fine-tuned mask decoder for the three; {how}; "
+          f"{precision}:\n")
     print(table(results))
     checks = targets(results)
     print("\nAgainst the targets:")
