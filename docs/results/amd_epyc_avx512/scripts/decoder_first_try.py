@@ -1,5 +1,8 @@
 """Fine-tune LiteMedSAM's mask decoder on jittered reference boxes of the training lesions (cached
-embeddings), then score the oracle box with the pretrained and the fine-tuned decoder."""
+embeddings) and save its state dict.
+
+Exploration of stop 46, kept as it ran (the default paths are that machine's benchmark folder,
+/work/bench = the accuracy benchmark's --out); the package's own way is the decoder_boxes row."""
 import argparse, math, random, time, json
 import numpy as np, torch
 from scipy import ndimage

@@ -1,4 +1,7 @@
-"""Fill the benchmark's feature cache with LiteMedSAM's embedding of each image of the given splits."""
+"""Fill the benchmark's feature cache with LiteMedSAM's embedding of each image of the given splits.
+
+Exploration of stop 46, kept as it ran (the default paths are that machine's benchmark folder,
+/work/bench = the accuracy benchmark's --out); the package's own way is the decoder_boxes row."""
 import sys, time, torch
 from medseg_r.backbones import build_backbone
 from medseg_r.data.datasets import SegmentationDataset

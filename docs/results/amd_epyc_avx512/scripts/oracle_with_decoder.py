@@ -1,4 +1,7 @@
-"""Oracle-box Dice on a split with the pretrained and (optionally) a fine-tuned decoder."""
+"""Oracle-box Dice on a split with the pretrained and (optionally) a fine-tuned decoder.
+
+Exploration of stop 46, kept as it ran (the default paths are that machine's benchmark folder,
+/work/bench = the accuracy benchmark's --out); the package's own way is the decoder_boxes row."""
 import sys, numpy as np, torch
 from scipy import ndimage
 from medseg_r.backbones import build_backbone

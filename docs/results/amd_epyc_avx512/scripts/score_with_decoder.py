@@ -1,4 +1,7 @@
-"""Score shipped weights with the pretrained decoder and with fine-tuned decoders, box_fill values."""
+"""Score shipped weights with the pretrained decoder and with fine-tuned decoders, box_fill values.
+
+Exploration of stop 46, kept as it ran (the default paths are that machine's benchmark folder,
+/work/bench = the accuracy benchmark's --out); the package's own way is the decoder_boxes row."""
 import argparse, json, torch
 from medseg_r.data.readers import read_dataset
 from medseg_r.engine.evaluate import evaluate
