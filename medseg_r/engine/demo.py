@@ -154,7 +154,8 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
     t0 = time.perf_counter()
     print("== encoding the images once with the pretrained LiteMedSAM (shared by every model) ==",
           flush=True)
-    # the models' localisers train on the images alone: only the scored images need the encoder
+    # the models' localisers train on the images alone: only the scored images are encoded here (with
+    # --train, the shared decoder's training encodes the training images as it meets them)
     encoded = encode_once(data_dir, cache, splits=("test",), progress=progress)
     test_records, root = read_dataset(data_dir, split="test")
     config = {"backbone": "litemedsam", "injection": "none (encoder frozen and unmodulated)",
@@ -174,7 +175,8 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
                               epochs=preset["epochs"], cache=cache, precision=precision,
                               progress=progress)
             model, runs[name] = trained["loaded"], trained["model"]
-            config.update(epochs=preset["epochs"], steps=trained.get("part_steps"))
+            config["epochs"] = preset["epochs"]
+            config.setdefault("steps", {}).update(trained.get("part_steps") or {})
         else:
             model, info = _shipped(name)
             runs[name] = model

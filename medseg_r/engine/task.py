@@ -84,10 +84,19 @@ class SegmentationTask(L.LightningModule):
         self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
         if objective in ("localisation", "both") and self.model.box_head is None:
             raise ValueError(f"objective={objective!r} trains the box head: set model option report_box=true")
-        if objective == "reference_boxes" and not any(
-                p.requires_grad for p in self.model.sam.mask_decoder.parameters()):
-            raise ValueError("objective='reference_boxes' trains the mask decoder: set model option "
-                             "freeze to 'image_encoder' or 'none'")
+        if objective == "reference_boxes":
+            cfg = self.model.config
+            if not any(p.requires_grad for p in self.model.sam.mask_decoder.parameters()):
+                raise ValueError("objective='reference_boxes' trains the mask decoder: set model "
+                                 "option freeze to 'image_encoder' or 'none'")
+            if cfg.priors != "none" or cfg.matched_capacity or len(self.model.perception) or \
+                    self.model.box_head is not None:
+                raise ValueError("objective='reference_boxes' trains a decoder that reads no report: "
+                                 "set model options priors='none', matched_capacity=false, "
+                                 "inject_at=[] and no report_box")
+            if shift_augment:
+                raise ValueError("objective='reference_boxes' takes no shift_augment (its boxes "
+                                 "are drawn around the unshifted reference)")
         self.loss_fn = build_loss(loss)
         self.model.detach_iou_input = True  # the IoU loss trains the IoU head alone
         if feature_cache:
@@ -162,7 +171,8 @@ class SegmentationTask(L.LightningModule):
         if objective == "reference_boxes":
             found = self._reference_box_loss(batch, training=True)
             if found is None:  # no lesion in the batch: a zero loss on the decoder (a skipped
-                # step, None, would leave the other ranks of a distributed run waiting)
+                # step, None, would leave the other ranks of a distributed run waiting); the
+                # optimizer still steps, so weight decay and momentum move the decoder a little
                 trained = [p for p in self.model.sam.mask_decoder.parameters() if p.requires_grad]
                 return sum(p.sum() for p in trained) * 0.0
             loss, iou_loss, _, _ = found

@@ -26,6 +26,9 @@ from ..io import atomic_write
 FORMAT = "medseg-r-shipped"
 DECODER_FORMAT = "medseg-r-shipped-decoder"
 DECODER_KEYS = "sam.mask_decoder."  # the state-dict prefix of a shared decoder part
+# file versions this code reads: 2 names a shared decoder (a reader of version 1 would silently
+# load the pretrained decoder instead, so those files say 2)
+VERSIONS = (1, 2)
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
 # the weights predict uses when no checkpoint is given
 DEFAULT = {"litemedsam": "litemedsam_phantom"}
@@ -75,6 +78,9 @@ def _read_shipped(name: str, directory: str) -> Tuple[str, Dict[str, Any]]:
     payload = torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a shipped MedSeg-R weights file")
+    if payload.get("version", 1) not in VERSIONS:
+        raise CheckpointError(f"{path} is shipped-weights version {payload.get('version')}; this "
+                              f"MedSeg-R reads versions {VERSIONS} (upgrade the package)")
     return path, payload
 
 
@@ -163,7 +169,8 @@ def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[
                              f"part to share")
         _write_decoder(decoder, part, backbone=model.backbone_name, trained_on=trained_on,
                        recipe=recipe, directory=directory)
-    payload = {"format": FORMAT, "version": 1, "name": name, "backbone": model.backbone_name,
+    payload = {"format": FORMAT, "version": 2 if decoder else 1, "name": name,
+               "backbone": model.backbone_name,
                "img_size": model.img_size, "options": model.options, "state_dict": delta,
                "trained_on": trained_on, "recipe": recipe, "metrics": metrics, "notice": NOTICE,
                "decoder": decoder}

@@ -80,9 +80,15 @@ def test_the_objective_trains_the_decoder_alone_on_boxed_lesions():
 def test_the_objective_needs_a_decoder_that_trains():
     from medseg_r.engine.task import SegmentationTask
 
-    with pytest.raises(ValueError, match="reference_boxes"):
+    with pytest.raises(ValueError, match="trains the mask decoder"):
         SegmentationTask(backbone="sam_tiny", img_size=64, objective="reference_boxes",
                          model_options={"inject_at": [], "freeze": "backbone"})
+    with pytest.raises(ValueError, match="reads no report"):  # MedSeg-R's modules would train too
+        SegmentationTask(backbone="sam_tiny", img_size=64, objective="reference_boxes")
+    bare = {"inject_at": [], "priors": "none", "matched_capacity": False, "freeze": "image_encoder"}
+    with pytest.raises(ValueError, match="shift_augment"):
+        SegmentationTask(backbone="sam_tiny", img_size=64, objective="reference_boxes",
+                         model_options=bare, shift_augment=2)
 
 
 def test_train_fine_tunes_the_decoder_through_the_feature_cache(tiny_phantom, tmp_path):

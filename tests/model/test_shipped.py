@@ -149,3 +149,23 @@ def test_a_shared_decoder_is_stored_once_and_loaded_with_each_model(tmp_path, mo
     os.remove(decoder_path("tiny_decoder", out))
     with pytest.raises(FileNotFoundError, match="tiny_decoder"):
         load_shipped("tiny", directory=out)
+
+
+def test_a_file_that_names_a_decoder_is_version_2_and_unknown_versions_are_refused(tmp_path):
+    out = str(tmp_path / "weights")
+    torch.manual_seed(0)
+    model = build_model("sam_tiny", img_size=64)
+    with torch.no_grad():
+        next(model.sam.mask_decoder.parameters()).add_(0.5)
+    save_model(model, str(tmp_path / "m.ckpt"))
+    plain = export_shipped(str(tmp_path / "m.ckpt"), "plain", trained_on="t", recipe={}, metrics={},
+                           directory=out)
+    shared = export_shipped(str(tmp_path / "m.ckpt"), "shared", trained_on="t", recipe={},
+                            metrics={}, directory=out, decoder="d")
+    assert torch.load(plain, weights_only=False)["version"] == 1
+    assert torch.load(shared, weights_only=False)["version"] == 2
+    payload = torch.load(shared, weights_only=False)
+    payload["version"] = 3
+    torch.save(payload, shipped_path("future", out))
+    with pytest.raises(CheckpointError, match="version 3"):
+        load_shipped("future", directory=out)

@@ -18,6 +18,9 @@ from medseg_r.checkpoint import load_model, save_model
 from medseg_r.model.shipped import export_shipped, load_shipped
 
 NAMES = ("litemedsam_phantom", "litemedsam_phantom_none", "litemedsam_phantom_text_token")
+# the command that trains what these files hold: each localiser row and decoder_boxes, joined
+TUNED_COMMAND = ("python -m medseg_r.benchmarks.accuracy --n 2000 --extra-n 6000 --epochs 6 --seeds 0 "
+                 "--precision 32-true --rows medseg_r_attr_tuned none_attr_tuned text_token_attr_tuned")
 DECODER_DATA = ("its mask decoder fine-tuned on jittered boxes around the reference lesions of the "
                 "1,400 training cases of seed 0 (decoder_boxes)")
 
@@ -44,8 +47,11 @@ def main() -> None:
             trained_on = info["trained_on"]
             if DECODER_DATA not in trained_on:
                 trained_on = f"{trained_on}; {DECODER_DATA}"
-            recipe = {**info["recipe"], "row": info["recipe"]["row"] + "_tuned",
-                      "decoder": recipe_of_decoder}
+            row = info["recipe"]["row"]
+            row = row if row.endswith("_tuned") else row + "_tuned"  # run again: the same file
+            localiser_command = info["recipe"].get("localiser_command") or info["recipe"]["command"]
+            recipe = {**info["recipe"], "row": row, "command": TUNED_COMMAND,
+                      "localiser_command": localiser_command, "decoder": recipe_of_decoder}
             print(export_shipped(path, name, trained_on=trained_on, recipe=recipe,
                                  metrics=info["metrics"], decoder=args.name))
 
