@@ -40,12 +40,11 @@ def oracle_box(records, root: str, model=None) -> Dict[str, object]:
     """LiteMedSAM given the bounding box of each connected component of the reference mask
     (``model``: another model prompted so, e.g. one whose decoder was fine-tuned: the
     ``decoder_boxes`` row; default: the pretrained LiteMedSAM)."""
-    from scipy import ndimage
+    from ..model.box_regression import component_boxes
 
     def boxes(sample):
-        labels, _ = ndimage.label(sample["mask"][0].numpy() > 0.5)
-        return [[sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1]
-                for sl in ndimage.find_objects(labels)]
+        return [list(box) for _, box in component_boxes(sample["mask"][0].numpy() > 0.5,
+                                                        diagonal=False)]
 
     return _boxed(records, root, boxes, model)
 

@@ -232,11 +232,13 @@ def combine_parts(name: str, *, models: Dict[str, str], out: str) -> Dict[str, A
         print(f"reusing combined run {out}", flush=True)
         return {"model": path, "reused": True, "loaded": load_model(path)}
     model = load_model(models[first], freeze="image_encoder")
-    decoder = load_model(models[second]).sam.mask_decoder
-    model.sam.mask_decoder.load_state_dict(decoder.state_dict())
+    prefix = "sam.mask_decoder."  # the second part's decoder tensors, without building its model
+    state = torch_load(models[second])["state_dict"]
+    model.sam.mask_decoder.load_state_dict(
+        {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
     os.makedirs(out, exist_ok=True)
     save_model(model, path, extra={"combined_from": sources})
-    return {"model": path, "reused": False, "loaded": load_model(path)}
+    return {"model": path, "reused": False, "loaded": model}
 
 
 def same_run(saved: Dict[str, Any], wanted: Dict[str, Any]) -> bool:

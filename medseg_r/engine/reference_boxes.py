@@ -16,20 +16,12 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
-from scipy import ndimage
+
+from ..model.box_regression import component_boxes
 
 # each side of a reference box moves by up to this share of the box's width (x) or height (y),
 # plus up to one pixel
 JITTER = 0.2
-
-
-def component_boxes(mask: np.ndarray) -> Tuple[np.ndarray, List[Tuple[int, int, int, int]]]:
-    """The labelled connected components of a bool mask ``[H, W]`` and the box ``(x0, y0, x1, y1)``
-    (inclusive pixel bounds) of each, in label order (label ``i + 1`` for box ``i``)."""
-    labels, _ = ndimage.label(mask)
-    boxes = [(sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1)
-             for sl in ndimage.find_objects(labels)]
-    return labels, boxes
 
 
 def jittered(box: Tuple[int, int, int, int], *, size: Tuple[int, int], jitter: float,
@@ -54,7 +46,8 @@ def reference_box_batch(masks: torch.Tensor, *, generator: Optional[torch.Genera
                         jitter: float = JITTER) -> Tuple[List[int], torch.Tensor, torch.Tensor]:
     """One box prompt per image that has a described lesion: masks ``[B, 1, H, W]`` (reference, >
     0.5) -> (indices of the images kept, boxes ``[n, 4]`` ``(x0, y0, x1, y1)`` in pixels, targets
-    ``[n, 1, H, W]``: the boxed lesion alone). With a ``generator`` the lesion is drawn at random
+    ``[n, 1, H, W]``: the boxed lesion alone; lesions are the reference's 4-connected components,
+    as :mod:`~medseg_r.engine.evaluate` counts them). With a ``generator`` the lesion is drawn at random
     and its box jittered (:func:`jittered`); without one, each image's largest lesion and its exact
     box (validation). Images without a lesion (negative reports) are left out."""
     kept: List[int] = []
@@ -62,16 +55,17 @@ def reference_box_batch(masks: torch.Tensor, *, generator: Optional[torch.Genera
     targets: List[torch.Tensor] = []
     size = tuple(masks.shape[-2:])
     for b in range(masks.shape[0]):
-        labels, found = component_boxes(masks[b, 0].detach().cpu().numpy() > 0.5)
+        found = component_boxes(masks[b, 0].detach().cpu().numpy() > 0.5, diagonal=False)
         if not found:
             continue
         if generator is not None:
             pick = int(torch.randint(len(found), (1,), generator=generator))
         else:
-            pick = int(np.argmax(np.bincount(labels.ravel())[1:]))
+            pick = int(np.argmax([component.sum() for component, _ in found]))
+        component, box = found[pick]
         kept.append(b)
-        boxes.append(jittered(found[pick], size=size, jitter=jitter, generator=generator))
-        targets.append(torch.from_numpy(labels == pick + 1)[None])
+        boxes.append(jittered(box, size=size, jitter=jitter, generator=generator))
+        targets.append(torch.from_numpy(component)[None])
     if not kept:
         return [], torch.zeros(0, 4), torch.zeros(0, 1, *size)
     return (kept, torch.tensor(boxes, dtype=torch.float32),

@@ -22,12 +22,15 @@ BOX_CHANNELS = slice(2, 6)  # dx, dy, log w, log h (cells) after where (0) and e
 REGRESSION_CHANNELS = 4
 
 
-def component_boxes(mask: np.ndarray) -> List[Tuple[np.ndarray, Tuple[int, int, int, int]]]:
-    """The connected components of a boolean mask ``[H, W]`` (8-connectivity) with their boxes
-    ``(x0, y0, x1, y1)`` (inclusive pixel bounds)."""
+def component_boxes(mask: np.ndarray, *, diagonal: bool = True
+                    ) -> List[Tuple[np.ndarray, Tuple[int, int, int, int]]]:
+    """The connected components of a boolean mask ``[H, W]`` with their boxes ``(x0, y0, x1, y1)``
+    (inclusive pixel bounds). ``diagonal``: pixels that touch at a corner join one component
+    (8-connectivity); ``False``: 4-connectivity, the lesions :mod:`medseg_r.engine.evaluate`
+    counts."""
     from scipy import ndimage
 
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool) if diagonal else None)
     out = []
     for k, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
         out.append((labels == k, (cols.start, rows.start, cols.stop - 1, rows.stop - 1)))

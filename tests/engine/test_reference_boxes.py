@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 
-from medseg_r.engine.reference_boxes import JITTER, component_boxes, jittered, reference_box_batch
+from medseg_r.engine.reference_boxes import JITTER, jittered, reference_box_batch
+from medseg_r.model.box_regression import component_boxes
 
 
 def _masks():
@@ -16,9 +17,13 @@ def _masks():
 
 
 def test_components_and_their_inclusive_boxes():
-    labels, boxes = component_boxes(_masks()[1, 0].numpy() > 0.5)
-    assert boxes == [(5, 5, 8, 8), (20, 40, 35, 59)]
-    assert int(labels.max()) == 2 and (labels == 2).sum() == 20 * 16
+    found = component_boxes(_masks()[1, 0].numpy() > 0.5, diagonal=False)
+    assert [box for _, box in found] == [(5, 5, 8, 8), (20, 40, 35, 59)]
+    assert len(found) == 2 and found[1][0].sum() == 20 * 16
+    corner = torch.zeros(4, 4, dtype=torch.bool)
+    corner[0, 0] = corner[1, 1] = True  # two pixels that touch at a corner
+    assert len(component_boxes(corner.numpy(), diagonal=False)) == 2  # as evaluate counts lesions
+    assert len(component_boxes(corner.numpy())) == 1
 
 
 def test_without_a_generator_each_image_gives_its_largest_lesion_and_exact_box():
