@@ -149,8 +149,7 @@ def main(argv=None) -> int:
                               epochs=epochs, batch_size=args.batch_size, cache=cache,
                               precision=args.precision)
             if ROWS[name].objective == "reference_boxes":  # a decoder alone: the reference boxes
-                model = attach_cache(trained["loaded"], cache, name)
-                summary = {**oracle_box(test, root, model), "params": parameters(model)}
+                summary = oracle_scored(trained, name, run, cache, (test, root), code=code)
             else:
                 summary = scored(trained, name, run, cache, (test, root), (other_test, other_root),
                                  fit, code=code)
@@ -240,6 +239,37 @@ def scored(trained, name: str, run: str, cache: str, test, other, fit=None,
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump({"model_mtime": stamp, "predictions_saved": True, "options": options,
                        "cases": cases, "code": code, "summary": summary}, handle)
+    return summary
+
+
+def oracle_scored(trained, name: str, run: str, cache: str, test,
+                  code: Optional[str] = None) -> Dict[str, object]:
+    """A decoder run's summary with the reference boxes (:func:`oracle_box`: the ``decoder_boxes``
+    row) and its parameters; reused from ``run/eval/oracle.json`` when that was written for this
+    very checkpoint, model options, test cases (``test``: records, root) and inference code (the
+    source of :mod:`.prompt_rows` included), as :func:`scored` reuses its scores."""
+    import hashlib
+    import inspect
+
+    from . import prompt_rows
+
+    model_path = os.path.join(run, "model.ckpt")
+    stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
+    oracle_code = hashlib.sha1(inspect.getsource(prompt_rows).encode()).hexdigest()[:16]
+    key = {"model_mtime": stamp, "options": scoring_options(trained["loaded"]),
+           "cases": cases_key(test[0]), "code": (code or inference_code_key()) + oracle_code}
+    saved = os.path.join(run, "eval", "oracle.json")
+    if stamp is not None and os.path.isfile(saved):
+        with open(saved, encoding="utf-8") as handle:
+            payload = json.load(handle)
+        if all(payload.get(k) == v for k, v in key.items()):
+            return payload["summary"]
+    model = attach_cache(trained["loaded"], cache, name)
+    summary = {**oracle_box(test[0], test[1], model), "params": parameters(model)}
+    os.makedirs(os.path.dirname(saved), exist_ok=True)
+    with atomic_write(saved) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({**key, "summary": summary}, handle)
     return summary
 
 

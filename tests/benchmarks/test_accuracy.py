@@ -316,3 +316,40 @@ def test_render_compares_a_variant_with_the_row_it_adds_to():
     text = render(results, per_seed, Namespace(epochs=6, sam_tiny_epochs=6, n=2000, seeds=[1]))
     assert ("medseg_r_attr_positional_keys - medseg_r_attr, Dice per seed: overall seed 1 +0.050 "
             "(median +0.050); by_location seed 1 +0.200") in text
+
+
+def test_the_reference_box_score_of_a_decoder_run_is_reused_until_its_checkpoint_changes(
+        tmp_path, monkeypatch):
+    import os
+
+    from medseg_r.benchmarks import accuracy
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.ckpt").write_bytes(b"x")
+    calls = []
+
+    def fake_oracle(records, root, model):
+        calls.append(list(records))
+        return {"overall": {"dice": 0.1 * len(calls)}}
+
+    monkeypatch.setattr(accuracy, "oracle_box", fake_oracle)
+    monkeypatch.setattr(accuracy, "attach_cache", lambda model, cache, name: model)
+    monkeypatch.setattr(accuracy, "parameters", lambda model: {"trainable": 1})
+
+    def score(cases=("t",), code="k"):
+        return accuracy.oracle_scored({"loaded": _Loaded()}, "decoder_boxes", str(run), "cache",
+                                      (list(cases), "root"), code=code)
+
+    first = score()
+    assert calls == [["t"]] and first == {"overall": {"dice": pytest.approx(0.1)},
+                                          "params": {"trainable": 1}}
+    assert score() == first and calls == [["t"]]  # same checkpoint, cases and code: reused
+    score(cases=("u",))
+    assert calls == [["t"], ["u"]]  # other test cases: scored anew
+    score(cases=("u",), code="edited")
+    assert len(calls) == 3  # other inference code: scored anew
+    stamp = os.path.getmtime(run / "model.ckpt")
+    os.utime(run / "model.ckpt", (stamp + 10, stamp + 10))  # the run trained again
+    assert score(cases=("u",), code="edited")["overall"]["dice"] == pytest.approx(0.4)
+    assert len(calls) == 4
