@@ -3,7 +3,9 @@
 Only what differs from the pretrained backbone is stored (MedSeg-R's own modules, and any backbone
 tensor that training changed), in fp16: a few MB. A fine-tuned mask decoder that several models share
 (the accuracy benchmark's ``decoder_boxes``, which reads no report) is stored once, under
-``decoders/``, and named by each model's file. The file also says on which data and with which
+``decoders/``, and named by each model's file; it is stored as its difference from the pretrained
+decoder, in int8 with one scale per row (half the bytes of fp16, and closer to the trained weights:
+a fine-tuning step moves a weight by far less than its own size). The file also says on which data and with which
 recipe the weights were trained, and what they measured; every command that uses them prints it.
 They were trained on the synthetic phantom chest radiographs of this package, not on patients:
 they show the method, they are not for clinical use.
@@ -29,6 +31,9 @@ DECODER_KEYS = "sam.mask_decoder."  # the state-dict prefix of a shared decoder 
 # file versions this code reads: 2 names a shared decoder (a reader of version 1 would silently
 # load the pretrained decoder instead, so those files say 2)
 VERSIONS = (1, 2)
+# shared decoder files: 1 holds the fine-tuned tensors in fp16, 2 their difference from the
+# pretrained ones in int8 (one scale per row: _encode_delta)
+DECODER_VERSIONS = (1, 2)
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
 # the weights predict uses when no checkpoint is given
 DEFAULT = {"litemedsam": "litemedsam_phantom"}
@@ -99,7 +104,8 @@ def load_shipped(name: str, *, directory: str = HERE):
         raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}, "
                               f"missing {missing[:4]}")
     if payload.get("decoder"):  # a shared fine-tuned decoder, stored once (decoders/)
-        part = _read_decoder(payload["decoder"], directory, backbone=payload["backbone"])
+        part = _read_decoder(payload["decoder"], directory, backbone=payload["backbone"],
+                             reference=own)
         unknown = sorted(set(part) - set(own))
         if unknown:
             raise CheckpointError(f"shared decoder {payload['decoder']!r} does not match the "
@@ -112,7 +118,27 @@ def load_shipped(name: str, *, directory: str = HERE):
                           "decoder": payload.get("decoder")}
 
 
-def _read_decoder(name: str, directory: str, *, backbone: str) -> Dict[str, torch.Tensor]:
+def _encode_delta(value: torch.Tensor, reference: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """``value - reference`` as int8 (``q``, the tensor's shape) with one fp32 ``scale`` per row
+    (the first dimension; one for a 0- or 1-d tensor): ``reference + q * scale`` restores ``value``
+    within half a scale step."""
+    delta = value.detach().float() - reference.detach().float()
+    rows = delta.reshape(delta.shape[0] if delta.dim() >= 2 else 1, -1)
+    scale = rows.abs().amax(dim=1) / 127
+    q = (rows / scale.clamp_min(torch.finfo(torch.float32).tiny)[:, None]).round().clamp(-127, 127)
+    return {"q": q.to(torch.int8).reshape(delta.shape), "scale": scale}
+
+
+def _decode_delta(encoded: Dict[str, torch.Tensor], reference: torch.Tensor) -> torch.Tensor:
+    scale = encoded["scale"]
+    delta = encoded["q"].float().reshape(scale.shape[0], -1) * scale[:, None]
+    return (reference.float() + delta.reshape(reference.shape)).to(reference.dtype)
+
+
+def _read_decoder(name: str, directory: str, *, backbone: str,
+                  reference: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The tensors of shared decoder ``name``; ``reference``: the pretrained model's state dict
+    (a version-2 file holds the differences from it)."""
     from ..backbones.weights import CheckpointError, torch_load
 
     path = decoder_path(name, directory)
@@ -123,23 +149,38 @@ def _read_decoder(name: str, directory: str, *, backbone: str) -> Dict[str, torc
         raise CheckpointError(f"{path} is not a shipped MedSeg-R decoder file")
     if payload.get("backbone") != backbone:
         raise CheckpointError(f"{path} is a decoder of {payload.get('backbone')!r}, not {backbone!r}")
-    return payload["state_dict"]
+    version = payload.get("version", 1)
+    if version not in DECODER_VERSIONS:
+        raise CheckpointError(f"{path} is shared-decoder version {version}; this MedSeg-R reads "
+                              f"versions {DECODER_VERSIONS} (upgrade the package)")
+    if version == 1:
+        return payload["state_dict"]
+    unknown = sorted(set(payload["state_dict"]) - set(reference))
+    if unknown:
+        raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}")
+    return {k: _decode_delta({"q": q, "scale": payload["scales"][k]}, reference[k])
+            for k, q in payload["state_dict"].items()}
 
 
-def _write_decoder(name: str, state: Dict[str, torch.Tensor], *, backbone: str, trained_on: str,
-                   recipe: Dict[str, Any], directory: str) -> str:
-    """Store a shared decoder part; a file of that name holding other weights is an error (the
-    models that name it would change)."""
+def _write_decoder(name: str, state: Dict[str, torch.Tensor], *, reference: Dict[str, torch.Tensor],
+                   backbone: str, trained_on: str, recipe: Dict[str, Any], directory: str) -> str:
+    """Store a shared decoder part (``state``: its trained tensors; ``reference``: the pretrained
+    model's state dict), as int8 differences; a file of that name holding other weights is an
+    error (the models that name it would change)."""
     path = decoder_path(name, directory)
+    encoded = {k: _encode_delta(v, reference[k]) for k, v in state.items()}
     if os.path.isfile(path):
-        held = _read_decoder(name, directory, backbone=backbone)
-        if set(held) != set(state) or any(not torch.equal(held[k], state[k]) for k in state):
+        held = _read_decoder(name, directory, backbone=backbone, reference=reference)
+        wanted = {k: _decode_delta(e, reference[k]) for k, e in encoded.items()}
+        if set(held) != set(wanted) or any(not torch.equal(held[k], wanted[k]) for k in wanted):
             raise ValueError(f"shared decoder {name!r} ({path}) holds other weights: delete it "
                              f"first, or name another")
         return path
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    payload = {"format": DECODER_FORMAT, "version": 1, "name": name, "backbone": backbone,
-               "state_dict": state, "trained_on": trained_on, "recipe": recipe}
+    payload = {"format": DECODER_FORMAT, "version": 2, "name": name, "backbone": backbone,
+               "state_dict": {k: e["q"] for k, e in encoded.items()},
+               "scales": {k: e["scale"] for k, e in encoded.items()},
+               "trained_on": trained_on, "recipe": recipe}
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)
     return path
@@ -150,25 +191,29 @@ def export_shipped(checkpoint: str, name: str, *, trained_on: str, recipe: Dict[
                    decoder: Optional[str] = None) -> str:
     """Write the shipped file of a trained MedSeg-R checkpoint: its own modules and the backbone
     tensors that differ from the pretrained backbone, in fp16. ``decoder``: store the mask
-    decoder's changed tensors once, as the shared part of that name (``decoders/NAME.pt``), which
-    the file then names (models that share one fine-tuned decoder)."""
+    decoder's changed tensors once, as the shared part of that name (``decoders/NAME.pt``: their
+    differences from the pretrained decoder, int8), which the file then names (models that share
+    one fine-tuned decoder)."""
     from .build import build_model
     from .checkpoint import load_model
 
     model = load_model(checkpoint)
     reference = build_model(model.backbone_name, img_size=model.img_size,
                             **model.options).state_dict()
+    state = model.state_dict()
     delta = {}
-    for key, value in model.state_dict().items():
+    for key, value in state.items():
         if not key.startswith("sam.") or not torch.equal(value, reference[key]):
             delta[key] = value.half() if value.is_floating_point() else value
     if decoder:
-        part = {k: delta.pop(k) for k in [k for k in delta if k.startswith(DECODER_KEYS)]}
+        part = {k: state[k] for k in [k for k in delta if k.startswith(DECODER_KEYS)]}
+        for key in part:
+            del delta[key]
         if not part:
             raise ValueError(f"{checkpoint} has the pretrained mask decoder: there is no decoder "
                              f"part to share")
-        _write_decoder(decoder, part, backbone=model.backbone_name, trained_on=trained_on,
-                       recipe=recipe, directory=directory)
+        _write_decoder(decoder, part, reference=reference, backbone=model.backbone_name,
+                       trained_on=trained_on, recipe=recipe, directory=directory)
     payload = {"format": FORMAT, "version": 2 if decoder else 1, "name": name,
                "backbone": model.backbone_name,
                "img_size": model.img_size, "options": model.options, "state_dict": delta,

@@ -169,3 +169,50 @@ def test_a_file_that_names_a_decoder_is_version_2_and_unknown_versions_are_refus
     torch.save(payload, shipped_path("future", out))
     with pytest.raises(CheckpointError, match="version 3"):
         load_shipped("future", directory=out)
+
+
+def test_a_shared_decoder_is_stored_as_int8_differences_that_restore_it_within_half_a_step(
+        tmp_path, monkeypatch):
+    import medseg_r.model.build as build
+    from medseg_r.model.shipped import _decode_delta, _encode_delta, decoder_path
+
+    torch.manual_seed(0)
+    reference = torch.randn(8, 5, 3)
+    value = reference + 0.01 * torch.randn(8, 5, 3)
+    value[2] = reference[2]  # a row training left alone: scale 0, restored exactly
+    encoded = _encode_delta(value, reference)
+    assert encoded["q"].dtype == torch.int8 and encoded["q"].shape == value.shape
+    assert encoded["scale"].shape == (8,) and encoded["scale"][2] == 0
+    restored = _decode_delta(encoded, reference)
+    step = encoded["scale"].view(8, 1, 1)
+    assert ((restored - value).abs() <= step / 2 + 1e-7).all()
+    assert torch.equal(restored[2], value[2])
+    vector = _encode_delta(torch.tensor([1.0, 2.0]), torch.tensor([0.5, 2.5]))  # one scale
+    assert vector["scale"].shape == (1,)
+    assert torch.allclose(_decode_delta(vector, torch.tensor([0.5, 2.5])), torch.tensor([1.0, 2.0]))
+
+    original = build.build_model
+
+    def seeded(*args, **kwargs):  # sam_tiny is random: the seed makes it the "pretrained" backbone
+        torch.manual_seed(0)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(build, "build_model", seeded)
+    out = str(tmp_path / "weights")
+    model = build.build_model("sam_tiny", img_size=64)
+    with torch.no_grad():
+        for p in model.sam.mask_decoder.parameters():
+            p.add_(1e-3 * torch.randn_like(p))
+    save_model(model, str(tmp_path / "m.ckpt"))
+    export_shipped(str(tmp_path / "m.ckpt"), "m", trained_on="t", recipe={}, metrics={},
+                   directory=out, decoder="d")
+    stored = torch.load(decoder_path("d", out), weights_only=False)
+    assert stored["version"] == 2
+    assert all(q.dtype == torch.int8 for q in stored["state_dict"].values())
+    loaded, _ = load_shipped("m", directory=out)
+    for key, value in model.sam.mask_decoder.state_dict().items():
+        assert torch.allclose(loaded.sam.mask_decoder.state_dict()[key], value, atol=3e-5)
+    stored["version"] = 3
+    torch.save(stored, decoder_path("d", out))
+    with pytest.raises(CheckpointError, match="shared-decoder version 3"):
+        load_shipped("m", directory=out)

@@ -8,6 +8,9 @@ none_attr and text_token_attr), so each shipped file becomes that seed's ``*_att
 are those of the old decoder until then.
 
     python docs/results/amd_epyc_avx512/scripts/ship_tuned_decoder.py DIR/runs/decoder_boxes_seed0/model.ckpt
+
+``--replace``: the shared decoder file exists already (with these or other weights, or in an older
+format): the three models are read with it first, then it is written anew.
 """
 import argparse
 import os
@@ -15,7 +18,7 @@ import tempfile
 
 from medseg_r.backbones.weights import torch_load
 from medseg_r.checkpoint import load_model, save_model
-from medseg_r.model.shipped import export_shipped, load_shipped
+from medseg_r.model.shipped import decoder_path, export_shipped, load_shipped
 
 NAMES = ("litemedsam_phantom", "litemedsam_phantom_none", "litemedsam_phantom_text_token")
 # the command that trains what these files hold: each localiser row and decoder_boxes, joined
@@ -29,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("decoder_run", help="a decoder_boxes run's model.ckpt")
     parser.add_argument("--name", default="litemedsam_phantom", help="the shared decoder part's name")
+    parser.add_argument("--replace", action="store_true", help="write the shared decoder file anew")
     args = parser.parse_args()
     run = torch_load(args.decoder_run)["extra"]
     config = run["train_config"]
@@ -37,9 +41,12 @@ def main() -> None:
                          "epochs": config["epochs"], "steps": run.get("global_step"),
                          "batch_size": config["batch_size"], "lr": config["backbone_lr"],
                          "seed": config["seed"], "precision": config["precision"]}
+    shipped = {name: load_shipped(name) for name in NAMES}  # before the decoder file goes
+    if args.replace and os.path.isfile(decoder_path(args.name)):
+        os.remove(decoder_path(args.name))
     with tempfile.TemporaryDirectory() as tmp:
         for name in NAMES:
-            model, info = load_shipped(name)
+            model, info = shipped[name]
             model.sam.mask_decoder.load_state_dict(decoder)
             model.set_freeze("image_encoder")
             path = os.path.join(tmp, f"{name}.ckpt")
