@@ -5,8 +5,9 @@ tensor that training changed), in fp16: a few MB. A fine-tuned mask decoder that
 (the accuracy benchmark's ``decoder_boxes``, which reads no report) is stored once, under
 ``decoders/``, and named by each model's file; it is stored as its difference from the pretrained
 decoder, in int8 with one scale per row (half the bytes of fp16, and closer to the trained weights:
-a fine-tuning step moves a weight by far less than its own size). The file also says on which data and with which
-recipe the weights were trained, and what they measured; every command that uses them prints it.
+fine-tuning moves a weight by far less than its own size). The file also says on which data and
+with which recipe the weights were trained, and what they measured; every command that uses them
+prints it.
 They were trained on the synthetic phantom chest radiographs of this package, not on patients:
 they show the method, they are not for clinical use.
 
