@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}")
     start = time.perf_counter()
-    code = inference_code_key()
+    code, oracle_code = inference_code_key(), oracle_code_key()
     data, other = os.path.join(args.out, "data"), os.path.join(args.out, "data_seed1")
     make_phantom(data, n=args.n, seed=0, size=256)
     other_n = max(100, args.n // 5) if args.generalisation_n is None else args.generalisation_n
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
                               epochs=epochs, batch_size=args.batch_size, cache=cache,
                               precision=args.precision)
             if ROWS[name].objective == "reference_boxes":  # a decoder alone: the reference boxes
-                summary = oracle_scored(trained, name, run, cache, (test, root), code=code)
+                summary = oracle_scored(trained, name, run, cache, (test, root), code=oracle_code)
             else:
                 summary = scored(trained, name, run, cache, (test, root), (other_test, other_root),
                                  fit, code=code)
@@ -246,18 +246,13 @@ def oracle_scored(trained, name: str, run: str, cache: str, test,
                   code: Optional[str] = None) -> Dict[str, object]:
     """A decoder run's summary with the reference boxes (:func:`oracle_box`: the ``decoder_boxes``
     row) and its parameters; reused from ``run/eval/oracle.json`` when that was written for this
-    very checkpoint, model options, test cases (``test``: records, root) and inference code (the
-    source of :mod:`.prompt_rows` included), as :func:`scored` reuses its scores."""
-    import hashlib
-    import inspect
-
-    from . import prompt_rows
-
+    very checkpoint, model options, test cases (``test``: records, root) and code
+    (:func:`oracle_code_key`; ``code``: that key taken when the benchmark started), as
+    :func:`scored` reuses its scores."""
     model_path = os.path.join(run, "model.ckpt")
     stamp = os.path.getmtime(model_path) if os.path.isfile(model_path) else None
-    oracle_code = hashlib.sha1(inspect.getsource(prompt_rows).encode()).hexdigest()[:16]
     key = {"model_mtime": stamp, "options": scoring_options(trained["loaded"]),
-           "cases": cases_key(test[0]), "code": (code or inference_code_key()) + oracle_code}
+           "cases": cases_key(test[0]), "code": code or oracle_code_key()}
     saved = os.path.join(run, "eval", "oracle.json")
     if stamp is not None and os.path.isfile(saved):
         with open(saved, encoding="utf-8") as handle:
@@ -271,6 +266,18 @@ def oracle_scored(trained, name: str, run: str, cache: str, test,
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump({**key, "summary": summary}, handle)
     return summary
+
+
+def oracle_code_key() -> str:
+    """:func:`inference_code_key` with the source of the reference-box scoring (:mod:`.prompt_rows`
+    and :func:`oracle_scored`)."""
+    import hashlib
+    import inspect
+
+    from . import prompt_rows
+
+    source = inspect.getsource(prompt_rows) + inspect.getsource(oracle_scored)
+    return inference_code_key() + hashlib.sha1(source.encode()).hexdigest()[:16]
 
 
 def cases_key(records) -> str:

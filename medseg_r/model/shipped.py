@@ -119,6 +119,23 @@ def load_shipped(name: str, *, directory: str = HERE):
                           "decoder": payload.get("decoder")}
 
 
+def _reference_key(reference: Dict[str, torch.Tensor], keys) -> str:
+    """A fingerprint of the pretrained tensors ``keys`` of ``reference``: a version-2 decoder file
+    records the one it was stored against, so that a loader whose pretrained decoder differs (a
+    randomly initialised backbone, or other pretrained weights) refuses it instead of adding the
+    differences to the wrong weights."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for key in sorted(keys):
+        h.update(key.encode() + b"\0" + reference[key].detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _quantisable(value: torch.Tensor) -> bool:
+    return value.is_floating_point() and value.numel() > 0
+
+
 def _encode_delta(value: torch.Tensor, reference: torch.Tensor) -> Dict[str, torch.Tensor]:
     """``value - reference`` as int8 (``q``, the tensor's shape) with one fp32 ``scale`` per row
     (the first dimension; one for a 0- or 1-d tensor): ``reference + q * scale`` restores ``value``
@@ -156,11 +173,18 @@ def _read_decoder(name: str, directory: str, *, backbone: str,
                               f"versions {DECODER_VERSIONS} (upgrade the package)")
     if version == 1:
         return payload["state_dict"]
-    unknown = sorted(set(payload["state_dict"]) - set(reference))
-    if unknown:
-        raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}")
-    return {k: _decode_delta({"q": q, "scale": payload["scales"][k]}, reference[k])
-            for k, q in payload["state_dict"].items()}
+    held, exact, scales = payload["state_dict"], payload.get("exact", {}), payload.get("scales", {})
+    unknown = sorted(set(held) - set(reference)) + sorted(set(exact) - set(reference))
+    wrong = sorted(k for k, q in {**held, **exact}.items()
+                   if k in reference and q.shape != reference[k].shape)
+    if unknown or wrong or set(scales) != set(held):
+        raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}, other "
+                              f"shapes {wrong[:4]}, scales for {len(scales)} of {len(held)} tensors")
+    if payload.get("reference") != _reference_key(reference, held):
+        raise CheckpointError(f"{path} holds differences from another pretrained {backbone} "
+                              f"decoder than this one: it cannot be restored")
+    return {**{k: _decode_delta({"q": q, "scale": scales[k]}, reference[k])
+               for k, q in held.items()}, **exact}
 
 
 def _write_decoder(name: str, state: Dict[str, torch.Tensor], *, reference: Dict[str, torch.Tensor],
@@ -169,18 +193,24 @@ def _write_decoder(name: str, state: Dict[str, torch.Tensor], *, reference: Dict
     model's state dict), as int8 differences; a file of that name holding other weights is an
     error (the models that name it would change)."""
     path = decoder_path(name, directory)
-    encoded = {k: _encode_delta(v, reference[k]) for k, v in state.items()}
+    encoded = {k: _encode_delta(v, reference[k]) for k, v in state.items() if _quantisable(v)}
+    exact = {k: v for k, v in state.items() if not _quantisable(v)}  # integers, empty tensors
     if os.path.isfile(path):
-        held = _read_decoder(name, directory, backbone=backbone, reference=reference)
-        wanted = {k: _decode_delta(e, reference[k]) for k, e in encoded.items()}
+        try:
+            held = _read_decoder(name, directory, backbone=backbone, reference=reference)
+        except Exception as exc:  # another format, or another reference
+            raise ValueError(f"shared decoder {name!r} ({path}) cannot be compared with these "
+                             f"weights ({exc}): delete it first, or name another") from None
+        wanted = {**{k: _decode_delta(e, reference[k]) for k, e in encoded.items()}, **exact}
         if set(held) != set(wanted) or any(not torch.equal(held[k], wanted[k]) for k in wanted):
-            raise ValueError(f"shared decoder {name!r} ({path}) holds other weights: delete it "
-                             f"first, or name another")
+            raise ValueError(f"shared decoder {name!r} ({path}) holds other weights (or the "
+                             f"same in an older format): delete it first, or name another")
         return path
     os.makedirs(os.path.dirname(path), exist_ok=True)
     payload = {"format": DECODER_FORMAT, "version": 2, "name": name, "backbone": backbone,
                "state_dict": {k: e["q"] for k, e in encoded.items()},
-               "scales": {k: e["scale"] for k, e in encoded.items()},
+               "scales": {k: e["scale"] for k, e in encoded.items()}, "exact": exact,
+               "reference": _reference_key(reference, encoded),
                "trained_on": trained_on, "recipe": recipe}
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)

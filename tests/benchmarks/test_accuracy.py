@@ -349,7 +349,12 @@ def test_the_reference_box_score_of_a_decoder_run_is_reused_until_its_checkpoint
     assert calls == [["t"], ["u"]]  # other test cases: scored anew
     score(cases=("u",), code="edited")
     assert len(calls) == 3  # other inference code: scored anew
+    accuracy.oracle_scored({"loaded": _Loaded(box_hedge=0.0)}, "decoder_boxes", str(run), "cache",
+                           (["u"], "root"), code="edited")
+    assert len(calls) == 4  # other model options: scored anew
+    score(cases=("u",), code="edited")
+    assert len(calls) == 5
     stamp = os.path.getmtime(run / "model.ckpt")
     os.utime(run / "model.ckpt", (stamp + 10, stamp + 10))  # the run trained again
-    assert score(cases=("u",), code="edited")["overall"]["dice"] == pytest.approx(0.4)
-    assert len(calls) == 4
+    assert score(cases=("u",), code="edited")["overall"]["dice"] == pytest.approx(0.6)
+    assert len(calls) == 6

@@ -216,3 +216,25 @@ def test_a_shared_decoder_is_stored_as_int8_differences_that_restore_it_within_h
     torch.save(stored, decoder_path("d", out))
     with pytest.raises(CheckpointError, match="shared-decoder version 3"):
         load_shipped("m", directory=out)
+
+
+def test_a_decoder_file_keeps_integer_and_empty_tensors_exactly_and_refuses_another_reference(
+        tmp_path):
+    from medseg_r.model.shipped import _read_decoder, _write_decoder
+
+    reference = {"w": torch.ones(3, 2), "steps": torch.tensor([1000, 3]), "empty": torch.zeros(3, 0)}
+    state = {"w": torch.ones(3, 2) + 0.01, "steps": torch.tensor([1000, 7]), "empty": torch.zeros(3, 0)}
+    out = str(tmp_path)
+    _write_decoder("d", state, reference=reference, backbone="sam_tiny", trained_on="t", recipe={},
+                   directory=out)
+    held = _read_decoder("d", out, backbone="sam_tiny", reference=reference)
+    assert torch.equal(held["steps"], state["steps"]) and held["empty"].shape == (3, 0)
+    assert torch.allclose(held["w"], state["w"], atol=1e-6)
+    other = {**reference, "w": torch.ones(3, 2) * 2}  # another "pretrained" decoder
+    with pytest.raises(CheckpointError, match="another pretrained"):
+        _read_decoder("d", out, backbone="sam_tiny", reference=other)
+    with pytest.raises(CheckpointError, match="other shapes"):
+        _read_decoder("d", out, backbone="sam_tiny", reference={**reference, "w": torch.ones(2, 3)})
+    with pytest.raises(ValueError, match="cannot be compared"):  # written against another reference
+        _write_decoder("d", state, reference=other, backbone="sam_tiny", trained_on="t", recipe={},
+                       directory=out)
