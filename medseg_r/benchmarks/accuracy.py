@@ -103,7 +103,8 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}")
     start = time.perf_counter()
-    code, oracle_code = inference_code_key(), oracle_code_key()
+    code = inference_code_key()
+    oracle_code = oracle_code_key(code)
     data, other = os.path.join(args.out, "data"), os.path.join(args.out, "data_seed1")
     make_phantom(data, n=args.n, seed=0, size=256)
     other_n = max(100, args.n // 5) if args.generalisation_n is None else args.generalisation_n
@@ -268,16 +269,16 @@ def oracle_scored(trained, name: str, run: str, cache: str, test,
     return summary
 
 
-def oracle_code_key() -> str:
-    """:func:`inference_code_key` with the source of the reference-box scoring (:mod:`.prompt_rows`
-    and :func:`oracle_scored`)."""
+def oracle_code_key(code: Optional[str] = None) -> str:
+    """``code`` (default: :func:`inference_code_key`) with the source of the reference-box scoring
+    (:mod:`.prompt_rows` and :func:`oracle_scored`)."""
     import hashlib
     import inspect
 
     from . import prompt_rows
 
     source = inspect.getsource(prompt_rows) + inspect.getsource(oracle_scored)
-    return inference_code_key() + hashlib.sha1(source.encode()).hexdigest()[:16]
+    return (code or inference_code_key()) + hashlib.sha1(source.encode()).hexdigest()[:16]
 
 
 def cases_key(records) -> str:

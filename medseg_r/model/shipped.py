@@ -107,10 +107,6 @@ def load_shipped(name: str, *, directory: str = HERE):
     if payload.get("decoder"):  # a shared fine-tuned decoder, stored once (decoders/)
         part = _read_decoder(payload["decoder"], directory, backbone=payload["backbone"],
                              reference=own)
-        unknown = sorted(set(part) - set(own))
-        if unknown:
-            raise CheckpointError(f"shared decoder {payload['decoder']!r} does not match the "
-                                  f"model: unknown {unknown[:4]}")
         delta = {**delta, **part}
     own.update({k: v.to(own[k].dtype) for k, v in delta.items()})
     model.load_state_dict(own, strict=True)
@@ -155,8 +151,8 @@ def _decode_delta(encoded: Dict[str, torch.Tensor], reference: torch.Tensor) -> 
 
 def _read_decoder(name: str, directory: str, *, backbone: str,
                   reference: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """The tensors of shared decoder ``name``; ``reference``: the pretrained model's state dict
-    (a version-2 file holds the differences from it)."""
+    """The tensors of shared decoder ``name``, checked against ``reference``, the pretrained
+    model's state dict (a version-2 file holds the differences from it)."""
     from ..backbones.weights import CheckpointError, torch_load
 
     path = decoder_path(name, directory)
@@ -171,16 +167,18 @@ def _read_decoder(name: str, directory: str, *, backbone: str,
     if version not in DECODER_VERSIONS:
         raise CheckpointError(f"{path} is shared-decoder version {version}; this MedSeg-R reads "
                               f"versions {DECODER_VERSIONS} (upgrade the package)")
-    if version == 1:
-        return payload["state_dict"]
-    held, exact, scales = payload["state_dict"], payload.get("exact", {}), payload.get("scales", {})
+    if version == 1:  # every tensor as it is (fp16)
+        held, exact, scales = {}, payload["state_dict"], {}
+    else:
+        held, exact = payload["state_dict"], payload.get("exact", {})
+        scales = payload.get("scales", {})
     unknown = sorted(set(held) - set(reference)) + sorted(set(exact) - set(reference))
     wrong = sorted(k for k, q in {**held, **exact}.items()
                    if k in reference and q.shape != reference[k].shape)
     if unknown or wrong or set(scales) != set(held):
         raise CheckpointError(f"{path} does not match the model: unknown {unknown[:4]}, other "
                               f"shapes {wrong[:4]}, scales for {len(scales)} of {len(held)} tensors")
-    if payload.get("reference") != _reference_key(reference, held):
+    if version == 2 and payload.get("reference") != _reference_key(reference, held):
         raise CheckpointError(f"{path} holds differences from another pretrained {backbone} "
                               f"decoder than this one: it cannot be restored")
     return {**{k: _decode_delta({"q": q, "scale": scales[k]}, reference[k])

@@ -238,3 +238,19 @@ def test_a_decoder_file_keeps_integer_and_empty_tensors_exactly_and_refuses_anot
     with pytest.raises(ValueError, match="cannot be compared"):  # written against another reference
         _write_decoder("d", state, reference=other, backbone="sam_tiny", trained_on="t", recipe={},
                        directory=out)
+
+
+def test_a_version_1_decoder_file_is_read_as_it_is_and_checked_against_the_model(tmp_path):
+    from medseg_r.model.shipped import DECODER_FORMAT, _read_decoder, decoder_path
+
+    reference = {"w": torch.ones(3, 2)}
+    path = decoder_path("old", str(tmp_path))
+    os.makedirs(os.path.dirname(path))
+    payload = {"format": DECODER_FORMAT, "version": 1, "backbone": "sam_tiny",
+               "state_dict": {"w": torch.full((3, 2), 1.5).half()}}
+    torch.save(payload, path)
+    held = _read_decoder("old", str(tmp_path), backbone="sam_tiny", reference=reference)
+    assert torch.equal(held["w"], torch.full((3, 2), 1.5).half())
+    torch.save({**payload, "state_dict": {"w": torch.ones(3, 2), "extra": torch.ones(1)}}, path)
+    with pytest.raises(CheckpointError, match="unknown \\['extra'\\]"):
+        _read_decoder("old", str(tmp_path), backbone="sam_tiny", reference=reference)
