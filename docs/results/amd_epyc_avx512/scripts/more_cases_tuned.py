@@ -8,6 +8,8 @@ and on the validation split (200 cases, what a choice of recipe may look at).
 
     python more_cases_tuned.py [ROW ...]      # default: medseg_r_attr none_attr text_token_attr
     python more_cases_tuned.py --base ROW ... # the benchmark's own 6-epoch runs, scored the same way
+    python more_cases_tuned.py --from DIR ROW ... # runs under DIR/runs instead of /work/bench_d2
+                                                  # (lesion_balanced_where_seed0.md: /work/bench_lb)
 """
 import json
 import sys
@@ -21,6 +23,8 @@ from medseg_r.engine.evaluate import evaluate
 
 D2, BENCH = "/work/bench_d2", "/work/bench"
 args = sys.argv[1:]
+if args[:1] == ["--from"]:
+    D2, args = args[1], args[2:]
 base = bool(args) and args[0] == "--base"
 rows = [a for a in args if a != "--base"] or ["medseg_r_attr", "none_attr", "text_token_attr"]
 source = BENCH if base else D2
