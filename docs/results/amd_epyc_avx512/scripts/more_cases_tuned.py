@@ -10,6 +10,9 @@ and on the validation split (200 cases, what a choice of recipe may look at).
     python more_cases_tuned.py --base ROW ... # the benchmark's own 6-epoch runs, scored the same way
     python more_cases_tuned.py --from DIR ROW ... # runs under DIR/runs instead of /work/bench_d2
                                                   # (lesion_balanced_where_seed0.md: /work/bench_lb)
+
+It does what scripts/epochs9_tuned.py did (kept as it ran for stop 48; ``--from /work/bench_e9``
+gives its figures), plus the validation split.
 """
 import json
 import sys
@@ -37,16 +40,10 @@ fit = records[:100], root
 out = {}
 for row in rows:
     name = f"{row}_tuned"
-    if base:
-        run = f"{BENCH}/runs/{name}_seed0"
-        trained = combine_parts(name, models={row: f"{BENCH}/runs/{row}_seed0/model.ckpt",
-                                              "decoder_boxes": f"{BENCH}/runs/decoder_boxes_seed0/model.ckpt"},
-                                out=run)
-    else:
-        run = f"{D2}/runs/{name}_seed0"
-        trained = combine_parts(name, models={row: f"{D2}/runs/{row}_seed0/model.ckpt",
-                                              "decoder_boxes": f"{BENCH}/runs/decoder_boxes_seed0/model.ckpt"},
-                                out=run)
+    run = f"{source}/runs/{name}_seed0"
+    trained = combine_parts(name, models={row: f"{source}/runs/{row}_seed0/model.ckpt",
+                                          "decoder_boxes": f"{BENCH}/runs/decoder_boxes_seed0/model.ckpt"},
+                            out=run)
     s = scored(trained, name, run, f"{BENCH}/feature_cache", test, other, fit, code=code)
     model = attach_cache(trained["loaded"], f"{BENCH}/feature_cache", name)
     with torch.no_grad():

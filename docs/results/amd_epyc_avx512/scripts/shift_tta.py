@@ -24,7 +24,7 @@ from medseg_r.model.conditioning import location_render
 from medseg_r.model.feature_cache import FeatureCache
 
 flip_averaged_map = encoding.flip_averaged_map
-STEP = {"base": 0}
+STEP = {"step": 0}  # the shift in px of the variant being scored (0: the package as it is)
 
 
 def shifted(t: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -37,15 +37,15 @@ def shifted(t: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return padded[..., y0:y0 + H, x0:x0 + W]
 
 
-def reading(model, canvas, reports, frame, dy: int, dx: int) -> torch.Tensor:
-    """The localiser's maps of the canvas shifted by ``(dy, dx)`` px, shifted back."""
+def reading(model, canvas, priors, render, dy: int, dx: int) -> torch.Tensor:
+    """The localiser's maps of the canvas shifted by ``(dy, dx)`` px, shifted back (``priors``,
+    ``render``: the batch's fused priors and location render, read once for every shift)."""
     S = canvas.shape[-1]
-    render = location_render(model, reports, frame, canvas.device)
     moved = None
     if render is not None:
         def moved(size):
             return shifted(render(size), dy * size[0] // S, dx * size[1] // S)
-    maps = model.box_head(None, None, shifted(canvas, dy, dx), model.encode_priors(reports), moved)
+    maps = model.box_head(None, None, shifted(canvas, dy, dx), priors, moved)
     h, w = maps.shape[-2:]
     return shifted(maps, -dy * h // S, -dx * w // S)
 
@@ -55,7 +55,9 @@ def with_shifts(model, canvas, reports, frame, box_map):
     step = STEP["step"]
     if step == 0 or frame.resized != (frame.size, frame.size):
         return out
-    readings = [reading(model, canvas, reports, frame, dy, dx).to(out.dtype)
+    priors = model.encode_priors(reports)
+    render = location_render(model, reports, frame, canvas.device)
+    readings = [reading(model, canvas, priors, render, dy, dx).to(out.dtype)
                 for dy, dx in ((step, 0), (-step, 0), (0, step), (0, -step))]
     return (2 * out + sum(readings)) / (2 + len(readings))  # the image and its mirror count once each
 
