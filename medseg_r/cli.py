@@ -466,7 +466,7 @@ def _cmd_train(args) -> int:
     for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
                 "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
                 "schedule", "limit_train_batches", "model_weights", "objective", "backbone_lr",
-                "feature_cache", "cache_dtype", "describe_missing", "shift_augment"):
+                "feature_cache", "cache_dtype", "describe_missing", "shift_augment", "image_augment"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value
@@ -713,6 +713,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{TRAIN_DEFAULTS['cache_dtype']})")
     p.add_argument("--shift-augment", dest="shift_augment", type=int,
                    help="translate training batches by up to K cells of the cached site (default 0)")
+    p.add_argument("--image-augment", dest="image_augment", type=float,
+                   help="warp (zoom, aspect, rotation) and re-tone (gamma, contrast, brightness, "
+                        "noise) the training images at this strength; only for an image localiser "
+                        "trained with --objective localisation (default 0: off)")
     p.add_argument("--describe-missing", dest="describe_missing", action="store_true", default=None,
                    help="describe cases with an empty report from their masks (medseg-r describe)")
     p.set_defaults(func=_cmd_train)

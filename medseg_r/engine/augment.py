@@ -1,4 +1,5 @@
-"""Training-time translation that works with cached encoder features.
+"""Training-time augmentation: translation that works with cached encoder features, and warps and
+re-toning for models that read the image alone.
 
 A frozen encoder's features are cached per image (:mod:`medseg_r.model.feature_cache`), so an
 augmentation that changes the image would miss the cache and re-run the encoder at every step.
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 
 Shift = Tuple[int, int]  # (rows, columns) in cells of the cached site
 
@@ -66,3 +68,52 @@ def cell_pixels(model) -> Optional[int]:
         probe = torch.zeros(1, 3, model.img_size, model.img_size)
         grid = model.adapter.features_at(model.sam.image_encoder, probe, site).shape[1]
     return model.img_size // grid
+
+
+def warp_and_tone(batch: dict, generator: torch.Generator, strength: float) -> dict:
+    """``batch`` with each image zoomed, stretched and rotated a little about the canvas centre
+    (its mask and attribute label maps alike) and its intensities re-toned (gamma, contrast,
+    brightness, Gaussian noise), each draw scaled by ``strength`` (1: zoom within about 15 %,
+    aspect within 6 %, rotation within 6 degrees, gamma within 0.78-1.28, contrast within 15 %,
+    brightness within 0.05, noise up to 0.02 of the unit range).
+
+    For a model whose training reads the image alone (an image localiser trained on its maps: it
+    needs no encoder pass, so there is no cached feature for the change to miss). As with
+    :func:`shift_batch`, the report and its location maps stay: the anatomy moves and reshapes
+    under them a little, as lung fields differ between patients. Images are unit floats ``[B, C,
+    H, W]``; masks ``[B, 1, H, W]`` in {0, 1}; attributes ``[B, 2, H, W]`` integer codes.
+    """
+    if strength <= 0:
+        return batch
+    image = batch["image"]
+    n = image.shape[0]
+    u = torch.rand(n, 8, generator=generator) * 2 - 1  # uniform in [-1, 1]
+    zoom = torch.exp(0.15 * strength * u[:, 0])
+    aspect = torch.exp(0.06 * strength * u[:, 1])
+    angle = torch.deg2rad(6.0 * strength * u[:, 2])
+    sx, sy = zoom * aspect, zoom / aspect
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid maps output coordinates to input ones: the inverse of the zoom
+    theta = torch.stack([torch.stack([cos / sx, -sin / sx, torch.zeros(n)], 1),
+                         torch.stack([sin / sy, cos / sy, torch.zeros(n)], 1)], 1)
+    theta = theta.to(image.device, image.dtype)
+    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+    out = dict(batch)
+    warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    gamma = torch.exp(0.25 * strength * u[:, 3]).view(n, 1, 1, 1).to(image)
+    contrast = torch.exp(0.15 * strength * u[:, 4]).view(n, 1, 1, 1).to(image)
+    brightness = (0.05 * strength * u[:, 5]).view(n, 1, 1, 1).to(image)
+    sigma = (0.01 * strength * (u[:, 6] + 1)).view(n, 1, 1, 1).to(image)
+    toned = warped.clamp(0, 1) ** gamma
+    mean = toned.mean(dim=(1, 2, 3), keepdim=True)
+    noise = torch.randn(toned.shape, generator=generator).to(image)
+    out["image"] = ((toned - mean) * contrast + mean + brightness + sigma * noise).clamp(0, 1)
+    if "mask" in batch:
+        mask = batch["mask"].float()
+        out["mask"] = (F.grid_sample(mask, grid.to(mask.dtype), mode="bilinear", padding_mode="zeros",
+                                     align_corners=False) > 0.5).to(batch["mask"].dtype)
+    if "attributes" in batch:
+        labels = batch["attributes"]
+        out["attributes"] = F.grid_sample(labels.float(), grid.float(), mode="nearest",
+                                          padding_mode="zeros", align_corners=False).round().to(labels.dtype)
+    return out

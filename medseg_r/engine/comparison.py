@@ -50,6 +50,7 @@ class Row:
     backbone_lr: Optional[float] = None  # the pretrained decoder's rate when it trains
     cached: bool = True  # read the frozen encoder's features from the shared cache
     shift: int = 3  # translation augmentation, in cells of the cached site (engine.augment)
+    image_augment: float = 0.0  # warps and re-toning of the image (engine.augment.warp_and_tone)
     img_size: Optional[int] = None
     batch_size: Optional[int] = None  # None: the comparison's batch size
     flip: bool = True  # flip augmentation where the data allows it (a flipped image is another
@@ -181,7 +182,8 @@ def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_s
                       batch_size=row.batch_size or batch_size, lr=row.lr,
                       backbone_lr=row.backbone_lr, objective=row.objective, loss=loss, seed=seed,
                       feature_cache=cache if row.cached else None, augment=augment and row.flip,
-                      shift_augment=row.shift if augment else 0, validate=False,
+                      shift_augment=row.shift if augment else 0,
+                      image_augment=row.image_augment if augment else 0.0, validate=False,
                       model_weights="last", keep_epoch_checkpoints=False, progress=progress,
                       resume="auto", precision=precision)
     path = os.path.join(out, "model.ckpt")
@@ -248,6 +250,7 @@ def same_run(saved: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
     data reached through a link, is the same run)."""
     def norm(config: Dict[str, Any]) -> Dict[str, Any]:
         config = {k: v for k, v in config.items() if k not in ("out", "resume", "progress")}
+        config.setdefault("image_augment", 0.0)  # runs from before the option: it was off
         for key in ("data", "feature_cache"):
             if isinstance(config.get(key), str):
                 config[key] = os.path.realpath(config[key])

@@ -72,7 +72,7 @@ class SegmentationTask(L.LightningModule):
                  warmup_fraction: float = 0.05, schedule: str = "cosine", loss: str = "dice_ce",
                  objective: str = "segmentation", backbone_lr: Optional[float] = None,
                  feature_cache: Optional[str] = None, cache_dtype: str = "float16",
-                 shift_augment: int = 0, seed: int = 0) -> None:
+                 shift_augment: int = 0, image_augment: float = 0.0, seed: int = 0) -> None:
         super().__init__()
         if schedule not in ("cosine", "poly"):
             raise ValueError(f"schedule must be 'cosine' or 'poly', got {schedule!r}")
@@ -80,6 +80,8 @@ class SegmentationTask(L.LightningModule):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if shift_augment < 0:
             raise ValueError(f"shift_augment must be >= 0 cells, got {shift_augment}")
+        if image_augment < 0:
+            raise ValueError(f"image_augment must be >= 0, got {image_augment}")
         self.save_hyperparameters()
         self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
         if objective in ("localisation", "both") and self.model.box_head is None:
@@ -97,6 +99,10 @@ class SegmentationTask(L.LightningModule):
             if shift_augment:
                 raise ValueError("objective='reference_boxes' takes no shift_augment (its boxes "
                                  "are drawn around the unshifted reference)")
+        if image_augment and (objective != "localisation" or self.model.config.box_input != "image"):
+            raise ValueError("image_augment warps and re-tones the image, which only a model trained "
+                             "on the image alone affords (objective='localisation' with model option "
+                             "box_input='image'); an encoder-fed model would miss its feature cache")
         self.loss_fn = build_loss(loss)
         self.model.detach_iou_input = True  # the IoU loss trains the IoU head alone
         if feature_cache:
@@ -180,6 +186,12 @@ class SegmentationTask(L.LightningModule):
             self.log("train/iou_mse", iou_loss, batch_size=n)
             return loss + iou_loss
         decode = objective != "localisation"
+        if self.hparams.image_augment:  # drawn from the seed and the step: a resumed run replays it
+            from .augment import warp_and_tone
+
+            generator = torch.Generator().manual_seed(
+                self.hparams.seed * 1_000_003 + int(self.global_step) + 500_009)
+            batch = warp_and_tone(batch, generator, self.hparams.image_augment)
         if self.hparams.shift_augment:
             batch, out = self._shifted_forward(batch, decode)
         else:

@@ -49,6 +49,9 @@ class TrainConfig:
     # Random translations of the training batches by up to this many cells of the cached site
     # (cached features shifted alike: medseg_r.engine.augment); 0: off.
     shift_augment: int = 0
+    # Warps and re-toning of the training images, scaled by this strength (engine.augment's
+    # warp_and_tone; only for an image localiser trained on its maps alone); 0: off.
+    image_augment: float = 0.0
     precision: Optional[str] = None  # default: see default_precision()
     # Deterministic kernels (torch.use_deterministic_algorithms). Default: on for CPU runs, where it makes a
     # seeded run repeat exactly at no measurable cost (without it, the multi-threaded backward of SAM's
@@ -184,6 +187,7 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
                             schedule=cfg.schedule, loss=cfg.loss, objective=cfg.objective,
                             backbone_lr=cfg.backbone_lr, feature_cache=cfg.feature_cache,
                             cache_dtype=cfg.cache_dtype, shift_augment=cfg.shift_augment,
+                            image_augment=cfg.image_augment,
                             seed=cfg.seed)
     ckpt_dir = os.path.join(cfg.out, "checkpoints")
     # keep_epoch_checkpoints=False keeps the latest epoch alone (save_top_k=1 without a monitor):

@@ -1,9 +1,10 @@
-"""Translation augmentation over cached features: no cache miss, features and masks move alike."""
+"""Training-time augmentation: translation over cached features (no cache miss, features and masks
+move alike); warps and re-toning of the image for image localisers."""
 
 import pytest
 import torch
 
-from medseg_r.engine.augment import ShiftedFeatures, draw_shift, shift_batch
+from medseg_r.engine.augment import ShiftedFeatures, draw_shift, shift_batch, warp_and_tone
 
 
 class _Cache:
@@ -50,3 +51,41 @@ def test_draw_shift_is_whole_cells_within_range_and_seeded():
     assert len(draws) > 20
     assert draw_shift(torch.Generator().manual_seed(7), 3, 4) == draw_shift(
         torch.Generator().manual_seed(7), 3, 4)
+
+
+def _lesion_batch(n=4, size=64):
+    batch = {"image": torch.rand(n, 3, size, size) * 0.5, "mask": torch.zeros(n, 1, size, size),
+             "attributes": torch.zeros(n, 2, size, size, dtype=torch.long), "report": ["r"] * n}
+    batch["mask"][:, :, 20:32, 36:48] = 1
+    batch["attributes"][:, 0, 20:32, 36:48] = 3
+    batch["attributes"][:, 1, 20:32, 36:48] = 5
+    batch["image"][:, :, 20:32, 36:48] = 0.9
+    return batch
+
+
+def test_warp_and_tone_moves_mask_labels_and_image_together():
+    batch = _lesion_batch()
+    out = warp_and_tone(batch, torch.Generator().manual_seed(3), 1.0)
+    assert out["report"] is batch["report"]
+    assert out["image"].shape == batch["image"].shape and out["mask"].dtype == batch["mask"].dtype
+    assert 0 <= float(out["image"].min()) and float(out["image"].max()) <= 1
+    assert set(out["mask"].unique().tolist()) <= {0.0, 1.0}
+    assert out["attributes"].dtype == torch.long
+    assert set(out["attributes"].unique().tolist()) <= {0, 3, 5}
+    for i in range(4):
+        lesion = out["mask"][i, 0] > 0
+        area = int(lesion.sum())
+        assert 0.6 * 144 < area < 1.5 * 144  # zoom within about 15 % per side
+        labelled = out["attributes"][i, 0] == 3
+        # the labels and the bright pixels stay on the warped lesion
+        assert (lesion & labelled).sum() > 0.8 * area
+        assert out["image"][i, 0][lesion].mean() > out["image"][i, 0][~lesion].mean() + 0.2
+    assert not torch.equal(out["mask"], batch["mask"])  # the draw really warped
+
+
+def test_warp_and_tone_is_seeded_and_off_at_zero_strength():
+    batch = _lesion_batch()
+    first = warp_and_tone(batch, torch.Generator().manual_seed(5), 0.5)
+    again = warp_and_tone(batch, torch.Generator().manual_seed(5), 0.5)
+    assert torch.equal(first["image"], again["image"]) and torch.equal(first["mask"], again["mask"])
+    assert warp_and_tone(batch, torch.Generator().manual_seed(5), 0.0) is batch

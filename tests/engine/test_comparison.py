@@ -24,6 +24,11 @@ def test_a_changed_seed_data_or_option_is_another_run(tmp_path):
     assert not same_run(_config(), _config(seed=1))
     assert not same_run(_config(), _config(data="/other"))
     assert not same_run(_config(), _config(model_options={"box_input": "embedding"}))
+    assert not same_run(_config(), _config(image_augment=1.0))
+
+
+def test_a_run_from_before_image_augment_is_the_same_run_with_it_off():
+    assert same_run(_config(), _config(image_augment=0.0))
 
 
 def test_medseg_r_and_its_baselines_differ_only_in_what_they_read():

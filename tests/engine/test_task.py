@@ -83,3 +83,20 @@ def test_shifted_training_steps_read_the_cache_and_shift_the_target(tmp_path):
     assert out["box_map"].shape == (4, 2, 8, 8)
     with pytest.raises(ValueError, match="shift_augment"):
         SegmentationTask(backbone="sam_tiny", img_size=64, shift_augment=-1)
+
+
+def test_image_augment_needs_an_image_localiser_and_warps_its_training_batches():
+    with pytest.raises(ValueError, match="image_augment"):
+        SegmentationTask(backbone="sam_tiny", img_size=64, image_augment=-0.5)
+    with pytest.raises(ValueError, match="image_augment"):  # an encoder-fed model: not allowed
+        SegmentationTask(backbone="sam_tiny", img_size=64, image_augment=1.0)
+    options = {"inject_at": [], "report_box": True, "box_input": "image", "freeze": "backbone",
+               "decoder_prior": "none", "module_grid": 8}
+    task = SegmentationTask(backbone="sam_tiny", img_size=64, model_options=options,
+                            objective="localisation", image_augment=1.0, seed=2)
+    images, masks, reports = _batch()
+    seen = []
+    task.model.forward = lambda im, rep, decode_masks=True: seen.append(im) or {
+        "box_map": torch.zeros(len(rep), 6, 16, 16, requires_grad=True)}
+    task.training_step({"image": images, "mask": masks, "report": reports}, 0)
+    assert seen and seen[0].shape == images.shape and not torch.equal(seen[0], images)
