@@ -2,6 +2,7 @@
 resume, mixed precision on GPU, gradient accumulation, DDP across GPUs or nodes, gloo on CPU)."""
 from __future__ import annotations
 
+import glob
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -170,6 +171,17 @@ def check_run_folder(cfg: TrainConfig) -> None:
                          f"pass --resume auto to continue it, or choose another --out")
 
 
+def resume_point(ckpt_dir: str) -> Optional[str]:
+    """The checkpoint an interrupted run in ``ckpt_dir`` continues from: ``last.ckpt``, or, where
+    that link dangles (a run killed between the removal of the previous epoch's file and the new
+    link), the latest ``epochNNN.ckpt``; ``None`` when there is neither."""
+    last = os.path.join(ckpt_dir, "last.ckpt")
+    if os.path.isfile(last):
+        return last
+    epochs = sorted(glob.glob(os.path.join(ckpt_dir, "epoch[0-9][0-9][0-9]*.ckpt")))
+    return epochs[-1] if epochs else None
+
+
 def train(cfg: TrainConfig) -> Dict[str, Any]:
     """Train and return ``{"best": path, "last": path, "model": MedSeg-R checkpoint path, "steps": n,
     "precision": str, "deterministic": bool}``."""
@@ -191,10 +203,12 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
                             seed=cfg.seed)
     ckpt_dir = os.path.join(cfg.out, "checkpoints")
     # keep_epoch_checkpoints=False keeps the latest epoch alone (save_top_k=1 without a monitor):
-    # with save_top_k=0 Lightning writes no last.ckpt before the end, and a killed run could not resume
+    # with save_top_k=0 Lightning writes no last.ckpt before the end, and a killed run could not resume.
+    # last.ckpt is a link to the latest epoch's file (a copy where links cannot be made), not a
+    # second copy of it: a fine-tuned ViT-B's checkpoint is over a gigabyte
     every_epoch = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                   save_top_k=-1 if cfg.keep_epoch_checkpoints else 1, every_n_epochs=1,
-                                  save_last=True)
+                                  save_last="link")
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max", save_top_k=1)
     callbacks = [every_epoch, _EpochToDataset()] + ([best] if cfg.validate else [])
     gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
@@ -209,8 +223,7 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         num_sanity_val_steps=0, limit_val_batches=None if cfg.validate else 0)
     resume = cfg.resume
     if resume == "auto":
-        candidate = os.path.join(ckpt_dir, "last.ckpt")
-        resume = candidate if os.path.isfile(candidate) else None
+        resume = resume_point(ckpt_dir)
     with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen image encoder stays in eval mode on purpose (MedSegR.train), which Lightning notes

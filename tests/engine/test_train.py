@@ -279,3 +279,21 @@ def test_a_run_that_keeps_no_epoch_checkpoints_can_still_resume_after_each_epoch
                       keep_epoch_checkpoints=False, progress=False))
     assert seen == [[], ["epoch000.ckpt", "last.ckpt"], ["epoch001.ckpt", "last.ckpt"]]
     assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == ["epoch002.ckpt", "last.ckpt"]
+    last = os.path.join(out, "checkpoints", "last.ckpt")
+    if os.path.islink(last):  # a link, not a second copy (a copy where links cannot be made)
+        assert os.readlink(last) == "epoch002.ckpt"
+
+
+def test_resume_point_is_last_ckpt_or_the_latest_epoch_where_the_link_dangles(tmp_path):
+    from medseg_r.engine.train import resume_point
+
+    folder = tmp_path / "checkpoints"
+    assert resume_point(str(folder)) is None
+    folder.mkdir()
+    for name in ("epoch000.ckpt", "epoch001.ckpt", "best.ckpt"):
+        (folder / name).write_bytes(b"x")
+    assert resume_point(str(folder)).endswith("epoch001.ckpt")
+    os.symlink("epoch002.ckpt", folder / "last.ckpt")  # dangling: epoch 2's file is gone
+    assert resume_point(str(folder)).endswith("epoch001.ckpt")
+    (folder / "epoch002.ckpt").write_bytes(b"x")
+    assert resume_point(str(folder)) == str(folder / "last.ckpt")
