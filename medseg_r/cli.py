@@ -699,7 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weights written to OUT/model.ckpt: best validation Dice (default) or the last epoch")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
                    help="deterministic kernels (default: on CPU yes, on GPU no)")
-    p.add_argument("--resume", help="a Lightning checkpoint, or 'auto' for OUT/checkpoints/last.ckpt")
+    p.add_argument("--resume", help="a Lightning checkpoint, or 'auto' for OUT/checkpoints/last.ckpt (or the "
+                        "latest epochNNN.ckpt there when last.ckpt is missing)")
     p.add_argument("--objective", choices=["segmentation", "localisation", "both", "reference_boxes"],
                    help="train on the masks (default), the box head alone (model option report_box; "
                         "the decoder is not run), both, or the mask decoder on jittered boxes around "
@@ -715,8 +716,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="translate training batches by up to K cells of the cached site (default 0)")
     p.add_argument("--image-augment", dest="image_augment", type=float,
                    help="warp (zoom, aspect, rotation) and re-tone (gamma, contrast, brightness, "
-                        "noise) the training images at this strength; only for an image localiser "
-                        "trained with --objective localisation (default 0: off)")
+                        "noise) the training images at strength S (1: zoom within about 15%%, "
+                        "rotation within 6 degrees, ...; the ranges scale with S); only for an image "
+                        "localiser (model option box_input=image) trained with --objective "
+                        "localisation (default 0: off)")
     p.add_argument("--describe-missing", dest="describe_missing", action="store_true", default=None,
                    help="describe cases with an empty report from their masks (medseg-r describe)")
     p.set_defaults(func=_cmd_train)

@@ -106,7 +106,12 @@ def warp_and_tone(batch: dict, generator: torch.Generator, strength: float) -> d
     sigma = (0.01 * strength * (u[:, 6] + 1)).view(n, 1, 1, 1).to(image)
     toned = warped.clamp(0, 1) ** gamma
     mean = toned.mean(dim=(1, 2, 3), keepdim=True)
-    noise = torch.randn(toned.shape, generator=generator).to(image)
+    # one noise field per image, the same on its channels (a grey radiograph's), drawn where the
+    # image lies from a seed of the generator
+    noisy = torch.Generator(device=image.device).manual_seed(
+        int(torch.randint(2**62, (1,), generator=generator)))
+    noise = torch.randn((n, 1, *image.shape[-2:]), generator=noisy, device=image.device,
+                        dtype=image.dtype)
     out["image"] = ((toned - mean) * contrast + mean + brightness + sigma * noise).clamp(0, 1)
     if "mask" in batch:
         mask = batch["mask"].float()

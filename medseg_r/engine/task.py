@@ -186,11 +186,14 @@ class SegmentationTask(L.LightningModule):
             self.log("train/iou_mse", iou_loss, batch_size=n)
             return loss + iou_loss
         decode = objective != "localisation"
-        if self.hparams.image_augment:  # drawn from the seed and the step: a resumed run replays it
+        if self.hparams.image_augment:  # drawn from the seed, the step, the micro-batch and the
+            # rank (each micro-batch of an accumulated step and each process its own draw): a
+            # resumed run replays it
             from .augment import warp_and_tone
 
             generator = torch.Generator().manual_seed(
-                self.hparams.seed * 1_000_003 + int(self.global_step) + 500_009)
+                ((self.hparams.seed * 1_000_003 + int(self.global_step)) * 1_009 + int(batch_idx))
+                * 131 + int(self.global_rank) + 500_009)
             batch = warp_and_tone(batch, generator, self.hparams.image_augment)
         if self.hparams.shift_augment:
             batch, out = self._shifted_forward(batch, decode)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
@@ -68,6 +69,7 @@ class TrainConfig:
     num_workers: int = 0
     seed: int = 0
     resume: Optional[str] = None  # a Lightning checkpoint, or "auto" for OUT/checkpoints/last.ckpt
+    # (or the latest epochNNN.ckpt there when last.ckpt is missing: resume_point)
     limit_train_batches: Optional[int] = None
     validate: bool = True  # False: no validation pass (model_weights must then be "last")
     keep_epoch_checkpoints: bool = True  # False: only the latest epoch's and last.ckpt (+ best.ckpt)
@@ -178,8 +180,12 @@ def resume_point(ckpt_dir: str) -> Optional[str]:
     last = os.path.join(ckpt_dir, "last.ckpt")
     if os.path.isfile(last):
         return last
-    epochs = sorted(glob.glob(os.path.join(ckpt_dir, "epoch[0-9][0-9][0-9]*.ckpt")))
-    return epochs[-1] if epochs else None
+    epochs = {}
+    for path in glob.glob(os.path.join(ckpt_dir, "epoch*.ckpt")):
+        found = re.fullmatch(r"epoch(\d+)\.ckpt", os.path.basename(path))
+        if found:
+            epochs[int(found.group(1))] = path
+    return epochs[max(epochs)] if epochs else None
 
 
 def train(cfg: TrainConfig) -> Dict[str, Any]:
@@ -205,10 +211,13 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     # keep_epoch_checkpoints=False keeps the latest epoch alone (save_top_k=1 without a monitor):
     # with save_top_k=0 Lightning writes no last.ckpt before the end, and a killed run could not resume.
     # last.ckpt is a link to the latest epoch's file (a copy where links cannot be made), not a
-    # second copy of it: a fine-tuned ViT-B's checkpoint is over a gigabyte
+    # second copy of it: a fine-tuned ViT-B's checkpoint is over a gigabyte. No version counter: the
+    # first epoch's file records no last_model_path, so after a resume from it Lightning would take
+    # the existing last.ckpt for another run's and link last-v1.ckpt instead, leaving last.ckpt on
+    # epoch 0 for the next resume; a resumed run re-saving an epoch overwrites that epoch's file
     every_epoch = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                   save_top_k=-1 if cfg.keep_epoch_checkpoints else 1, every_n_epochs=1,
-                                  save_last="link")
+                                  save_last="link", enable_version_counter=False)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max", save_top_k=1)
     callbacks = [every_epoch, _EpochToDataset()] + ([best] if cfg.validate else [])
     gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")

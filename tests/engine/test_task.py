@@ -90,6 +90,9 @@ def test_image_augment_needs_an_image_localiser_and_warps_its_training_batches()
         SegmentationTask(backbone="sam_tiny", img_size=64, image_augment=-0.5)
     with pytest.raises(ValueError, match="image_augment"):  # an encoder-fed model: not allowed
         SegmentationTask(backbone="sam_tiny", img_size=64, image_augment=1.0)
+    with pytest.raises(ValueError, match="image_augment"):  # a box head on the embedding
+        SegmentationTask(backbone="sam_tiny", img_size=64, objective="localisation", image_augment=1.0,
+                         model_options={"inject_at": ["neck"], "report_box": True, "freeze": "backbone"})
     options = {"inject_at": [], "report_box": True, "box_input": "image", "freeze": "backbone",
                "decoder_prior": "none", "module_grid": 8}
     task = SegmentationTask(backbone="sam_tiny", img_size=64, model_options=options,
@@ -98,5 +101,8 @@ def test_image_augment_needs_an_image_localiser_and_warps_its_training_batches()
     seen = []
     task.model.forward = lambda im, rep, decode_masks=True: seen.append(im) or {
         "box_map": torch.zeros(len(rep), 6, 16, 16, requires_grad=True)}
-    task.training_step({"image": images, "mask": masks, "report": reports}, 0)
-    assert seen and seen[0].shape == images.shape and not torch.equal(seen[0], images)
+    batch = {"image": images, "mask": masks, "report": reports}
+    task.training_step(batch, 0)
+    task.training_step(batch, 1)  # the next micro-batch of the same step: a draw of its own
+    assert seen[0].shape == images.shape and not torch.equal(seen[0], images)
+    assert not torch.equal(seen[0], seen[1])

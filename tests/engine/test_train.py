@@ -284,6 +284,22 @@ def test_a_run_that_keeps_no_epoch_checkpoints_can_still_resume_after_each_epoch
         assert os.readlink(last) == "epoch002.ckpt"
 
 
+def test_a_resumed_run_keeps_last_ckpt_on_its_newest_epoch(tiny_phantom, tmp_path):
+    # the first epoch's file records no last_model_path; a resume from it must still move
+    # last.ckpt on (not link a last-v1.ckpt beside it and leave last.ckpt on epoch 0)
+    out = str(tmp_path / "run")
+    config = dict(data=tiny_phantom, out=out, backbone="sam_tiny", img_size=64, batch_size=8,
+                  validate=False, model_weights="last", progress=False, limit_train_batches=1)
+    train(TrainConfig(epochs=1, **config))
+    result = train(TrainConfig(epochs=3, resume="auto", **config))
+    folder = os.path.join(out, "checkpoints")
+    assert sorted(os.listdir(folder)) == ["epoch000.ckpt", "epoch001.ckpt", "epoch002.ckpt", "last.ckpt"]
+    last = os.path.join(folder, "last.ckpt")
+    if os.path.islink(last):
+        assert os.readlink(last) == "epoch002.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == result["steps"] == 3
+
+
 def test_resume_point_is_last_ckpt_or_the_latest_epoch_where_the_link_dangles(tmp_path):
     from medseg_r.engine.train import resume_point
 
@@ -295,5 +311,8 @@ def test_resume_point_is_last_ckpt_or_the_latest_epoch_where_the_link_dangles(tm
     assert resume_point(str(folder)).endswith("epoch001.ckpt")
     os.symlink("epoch002.ckpt", folder / "last.ckpt")  # dangling: epoch 2's file is gone
     assert resume_point(str(folder)).endswith("epoch001.ckpt")
+    (folder / "epoch1000.ckpt").write_bytes(b"x")  # by epoch number, not by name
+    (folder / "epoch999.ckpt").write_bytes(b"x")
+    assert resume_point(str(folder)).endswith("epoch1000.ckpt")
     (folder / "epoch002.ckpt").write_bytes(b"x")
     assert resume_point(str(folder)) == str(folder / "last.ckpt")
