@@ -176,7 +176,8 @@ def check_run_folder(cfg: TrainConfig) -> None:
 def resume_point(ckpt_dir: str) -> Optional[str]:
     """The checkpoint an interrupted run in ``ckpt_dir`` continues from: ``last.ckpt``, or, where
     that link dangles (a run killed between the removal of the previous epoch's file and the new
-    link), the latest ``epochNNN.ckpt``; ``None`` when there is neither."""
+    link), the latest ``epochNNN.ckpt`` (kept to the end of the resumed run: Lightning does not
+    delete the file a run resumed from); ``None`` when there is neither."""
     last = os.path.join(ckpt_dir, "last.ckpt")
     if os.path.isfile(last):
         return last
@@ -219,7 +220,10 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
                                   save_top_k=-1 if cfg.keep_epoch_checkpoints else 1, every_n_epochs=1,
                                   save_last="link", enable_version_counter=False)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max", save_top_k=1)
-    callbacks = [every_epoch, _EpochToDataset()] + ([best] if cfg.validate else [])
+    # best before every_epoch: both save at the end of a training epoch, in this order, so that the
+    # epoch's file (what a resumed run restores) holds best's state after this epoch's score, not
+    # before it (a resumed run would otherwise forget a best epoch reached just before the kill)
+    callbacks = ([best] if cfg.validate else []) + [every_epoch, _EpochToDataset()]
     gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     deterministic = (not gpu) if cfg.deterministic is None else cfg.deterministic
     precision = cfg.precision or default_precision(gpu)

@@ -300,6 +300,19 @@ def test_a_resumed_run_keeps_last_ckpt_on_its_newest_epoch(tiny_phantom, tmp_pat
     assert torch.load(last, weights_only=False)["global_step"] == result["steps"] == 3
 
 
+def test_an_epoch_checkpoint_holds_the_best_score_of_its_own_epoch(tiny_phantom, tmp_path):
+    out = str(tmp_path / "run")
+    config = dict(data=tiny_phantom, out=out, backbone="sam_tiny", img_size=64, batch_size=8,
+                  progress=False, limit_train_batches=1)
+    train(TrainConfig(epochs=1, **config))
+    folder = os.path.join(out, "checkpoints")
+    saved = torch.load(os.path.join(folder, "epoch000.ckpt"), weights_only=False)["callbacks"]
+    (state,) = [v for k, v in saved.items() if "val/dice" in k]
+    assert state["best_model_path"].endswith("best.ckpt")  # this epoch's score, not the one before
+    train(TrainConfig(epochs=2, resume="auto", **config))
+    assert not [name for name in os.listdir(folder) if "-v" in name]  # no best-v1.ckpt, last-v1.ckpt
+
+
 def test_resume_point_is_last_ckpt_or_the_latest_epoch_where_the_link_dangles(tmp_path):
     from medseg_r.engine.train import resume_point
 
