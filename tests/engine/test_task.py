@@ -85,6 +85,7 @@ def test_shifted_training_steps_read_the_cache_and_shift_the_target(tmp_path):
         SegmentationTask(backbone="sam_tiny", img_size=64, shift_augment=-1)
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log")  # no Trainer: steps called by hand
 def test_image_augment_needs_an_image_localiser_and_warps_its_training_batches():
     with pytest.raises(ValueError, match="image_augment"):
         SegmentationTask(backbone="sam_tiny", img_size=64, image_augment=-0.5)
