@@ -10,7 +10,11 @@ zone, texture, shape and noun kind; a size word where the original had one, a sh
 had one), the images, masks and every other sentence unchanged (negative cases, whose only new
 sentence is the negation, are left as they are). Then scores each ROW's ``*_tuned`` model of that seed on
 the original and on the rewritten test split (the same images and lesions) and prints Dice overall
-and on ``phrasing_new`` / ``phrasing_known``."""
+and on ``phrasing_new`` / ``phrasing_known``.
+
+    python known_rephrased.py --demo DEMO_OUT OUT
+does the same for ``medseg-r demo``'s test split (DEMO_OUT: the demo's --out, with its data/ and
+feature_cache/) and the three shipped models."""
 import json
 import os
 import sys
@@ -25,8 +29,11 @@ from medseg_r.engine.comparison import attach_cache
 from medseg_r.engine.evaluate import evaluate
 from medseg_r.model import load_model
 
-bench, out = sys.argv[1], sys.argv[2]
-rows = sys.argv[3:] or ["medseg_r_attr", "none_attr", "text_token_attr"]
+demo = sys.argv[1] == "--demo"
+args = sys.argv[2:] if demo else sys.argv[1:]
+bench, out = args[0], args[1]
+rows = (["medseg_r", "none", "text_token"] if demo
+        else args[2:] or ["medseg_r_attr", "none_attr", "text_token_attr"])
 data = os.path.join(out, "data")
 os.makedirs(data, exist_ok=True)
 for name in ("images", "masks"):
@@ -66,11 +73,17 @@ print(f"{rewritten} target sentences rewritten", flush=True)
 result = {}
 for spec in rows:
     row, _, seed = spec.partition(":")
-    name = f"{row}_tuned"
-    model = attach_cache(load_model(os.path.join(bench, "runs", f"{name}_seed{seed or 0}",
-                                                 "model.ckpt")).eval(),
-                         os.path.join(bench, "feature_cache"), name)
-    name = f"{name}_seed{seed or 0}"
+    if demo:  # the shipped files, as medseg-r demo scores them
+        from medseg_r.engine.demo import _shipped
+
+        name = f"shipped_{row}"
+        model = attach_cache(_shipped(row)[0].eval(), os.path.join(bench, "feature_cache"), row)
+    else:
+        name = f"{row}_tuned"
+        model = attach_cache(load_model(os.path.join(bench, "runs", f"{name}_seed{seed or 0}",
+                                                     "model.ckpt")).eval(),
+                             os.path.join(bench, "feature_cache"), name)
+        name = f"{name}_seed{seed or 0}"
     for label, folder in (("original", os.path.join(bench, "data")), ("rewritten", data)):
         records, root = read_dataset(folder, split="test")
         with torch.no_grad():
@@ -78,7 +91,8 @@ for spec in rows:
         result.setdefault(name, {})[label] = {
             "dice": s["overall"]["dice"], "phrasing_new": s["subsets"]["phrasing_new"]["dice"],
             "phrasing_known": s["subsets"]["phrasing_known"]["dice"],
-            **{k: s["subsets"][k]["dice"] for k in ("by_location", "by_texture", "by_shape", "small")}}
+            **{k: s["subsets"][k]["dice"] for k in ("by_location", "by_texture", "by_shape", "small")},
+            "neg_fp_rate": s.get("negative_fp_rate")}
         print(name, label, json.dumps({k: round(v, 4) for k, v in result[name][label].items()}), flush=True)
 with open(os.path.join(out, f"known_rephrased_{'_'.join(rows).replace(':', 's')}.json"), "w") as f:
     json.dump(result, f, indent=1)
