@@ -131,6 +131,11 @@ class SegmentationTask(L.LightningModule):
                                          head if training else None)
         return loss
 
+    def _step_seed(self) -> int:
+        """The seed of this step's random draws (augmentation, jittered boxes): from the run's seed
+        and the step, so that a resumed run replays them."""
+        return self.hparams.seed * 1_000_003 + int(self.global_step)
+
     def _shifted_forward(self, batch, decode: bool):
         """The forward pass on ``batch`` translated by a random whole number of cells of the cached
         site (at most ``shift_augment``; drawn from the seed and the step, so a resumed run
@@ -142,8 +147,7 @@ class SegmentationTask(L.LightningModule):
             return batch, self.model(batch["image"], batch["report"], decode_masks=decode)
         if self._cell is None:
             self._cell = cell_pixels(self.model) or max(1, size // 64)
-        generator = torch.Generator().manual_seed(
-            self.hparams.seed * 1_000_003 + int(self.global_step))
+        generator = torch.Generator().manual_seed(self._step_seed())
         pixels = draw_shift(generator, self.hparams.shift_augment, self._cell)
         batch = shift_batch(batch, pixels)
         cache = self.model.feature_cache
@@ -163,8 +167,7 @@ class SegmentationTask(L.LightningModule):
 
         generator = None
         if training:  # drawn from the seed and the step, so a resumed run replays it
-            generator = torch.Generator().manual_seed(
-                self.hparams.seed * 1_000_003 + int(self.global_step))
+            generator = torch.Generator().manual_seed(self._step_seed())
         kept, boxes, targets = reference_box_batch(batch["mask"], generator=generator)
         if not kept:
             return None
@@ -192,8 +195,7 @@ class SegmentationTask(L.LightningModule):
             from .augment import warp_and_tone
 
             generator = torch.Generator().manual_seed(
-                ((self.hparams.seed * 1_000_003 + int(self.global_step)) * 1_009 + int(batch_idx))
-                * 131 + int(self.global_rank) + 500_009)
+                (self._step_seed() * 1_009 + int(batch_idx)) * 131 + int(self.global_rank) + 500_009)
             batch = warp_and_tone(batch, generator, self.hparams.image_augment)
         if self.hparams.shift_augment:
             batch, out = self._shifted_forward(batch, decode)

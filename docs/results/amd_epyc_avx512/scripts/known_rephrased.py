@@ -74,10 +74,12 @@ result = {}
 for spec in rows:
     row, _, seed = spec.partition(":")
     if demo:  # the shipped files, as medseg-r demo scores them
-        from medseg_r.engine.demo import _shipped
+        from medseg_r.engine.demo import SHIPPED
+        from medseg_r.model.shipped import load_shipped
 
         name = f"shipped_{row}"
-        model = attach_cache(_shipped(row)[0].eval(), os.path.join(bench, "feature_cache"), row)
+        model = attach_cache(load_shipped(SHIPPED[row])[0].eval(), os.path.join(bench, "feature_cache"),
+                             row)
     else:
         name = f"{row}_tuned"
         model = attach_cache(load_model(os.path.join(bench, "runs", f"{name}_seed{seed or 0}",
