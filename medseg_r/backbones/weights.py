@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from typing import Dict, Mapping
 
 import torch
@@ -13,15 +15,43 @@ class CheckpointError(ValueError):
     """A checkpoint that does not fit the model: names the offending keys."""
 
 
-def torch_load(path: str | os.PathLike):
-    """``torch.load`` (tensors only, on CPU) whose failures are one clear :class:`CheckpointError`."""
+def torch_load(path: str | os.PathLike, *, mmap: bool = False):
+    """``torch.load`` (tensors only, on CPU) whose failures are one clear :class:`CheckpointError`.
+    ``mmap``: map the tensors from the file instead of reading them (to look at a large file's
+    keys)."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on an unusual pickle protocol: not a checkpoint
+            warnings.simplefilter("ignore", UserWarning)
+            zipped = _head(path)[:2] == b"PK"  # torch maps only its zip format
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipped)
     except Exception as exc:  # torch raises several types for corrupt/truncated/non-torch files
-        detail = (str(exc).strip().splitlines() or ["unreadable"])[0][:200]
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {detail}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {_load_failure(path, exc)}") from None
+
+
+def _head(path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(4)
+
+
+def _load_failure(path, exc: Exception) -> str:
+    """Why ``torch.load`` failed, in words: torch's own message for a file that is not a checkpoint
+    at all is advice on loading it unsafely (``weights_only=False``), which this package never
+    does."""
+    head = _head(path)
+    if not head:
+        return "the file is empty"
+    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc):
+        pickled = head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5  # protocols 2-5
+        if head[:2] != b"PK" and not pickled:
+            return "not a PyTorch checkpoint file"
+        return ("it holds Python objects other than tensors and plain values, which are not loaded "
+                "(loading them would run code from the file)")
+    detail = (str(exc).strip().splitlines() or ["unreadable"])[0].split(". ")[0][:160]
+    return f"{type(exc).__name__}: {detail} (a truncated or damaged file?)"
 
 
 def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:

@@ -5,6 +5,7 @@ import torch
 
 from medseg_r import build_model, list_backbones
 from medseg_r.backbones import CheckpointError, build_backbone
+from medseg_r.backbones.weights import torch_load
 
 ALL = ["litemedsam", "medsam_vit_b", "sam_tiny", "sam_vit_b", "sam_vit_h", "sam_vit_l"]
 
@@ -113,6 +114,22 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         build_backbone("sam_tiny", checkpoint=str(path))
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty"),
+    (b"\x89PNG\r\n\x1a\n an image", "not a PyTorch checkpoint file"),
+    (b"\x80\x23 random bytes", "not a PyTorch checkpoint file"),  # 0x80 but no pickle protocol
+])
+def test_a_file_that_is_no_checkpoint_says_so_without_torchs_advice_to_load_it_unsafely(tmp_path, content,
+                                                                                          reason):
+    path = tmp_path / "picture.png"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as caught:
+        torch_load(path)
+    assert str(caught.value) == f"cannot read checkpoint {path}: {reason}"
+    with pytest.raises(CheckpointError, match="is a folder, not a checkpoint file"):
+        torch_load(tmp_path)
 
 
 def test_missing_checkpoint_file_is_a_clear_error(tmp_path):
