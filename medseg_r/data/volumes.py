@@ -44,6 +44,10 @@ def load_volume(path: str) -> Tuple[np.ndarray, np.ndarray]:
     return load_dicom(path)
 
 
+# How far a DICOM series' slice gaps may stray from even spacing (a fraction of the mean gap)
+SPACING_TOLERANCE = 0.1
+
+
 def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     """A DICOM file or series folder -> ``(voxels [X, Y, Z] float32 in RAS+ order, RAS affine 4x4)``, whatever
     the series' plane (a coronal series of two or more slices is reordered so that z is superior).
@@ -73,9 +77,23 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
         slices.append(ds)
     if not slices:
         raise ValueError(f"{path}: no readable DICOM slice")
+    series = {}
+    for ds in slices:
+        series.setdefault(str(getattr(ds, "SeriesInstanceUID", "") or ""), []).append(ds)
+    if len(series) > 1:
+        counts = ", ".join(f"{uid or '(no UID)'}: {len(members)} slice(s)"
+                           for uid, members in sorted(series.items()))
+        raise ValueError(f"{path}: holds {len(series)} DICOM series ({counts}); give one series' "
+                         f"folder")
     first = slices[0]
     orient = np.array([float(v) for v in getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
     row_dir, col_dir = orient[:3], orient[3:]  # LPS directions of increasing column / row index
+    if orient.shape != (6,) or not np.isfinite(orient).all() or not np.allclose(
+            [np.linalg.norm(row_dir), np.linalg.norm(col_dir)], 1, atol=1e-2) or \
+            abs(float(row_dir @ col_dir)) > 1e-2:
+        shown = [round(float(v), 4) for v in orient]
+        raise ValueError(f"{path}: ImageOrientationPatient {shown} is not two perpendicular unit "
+                         f"directions (a damaged header?)")
     normal = np.cross(row_dir, col_dir)
 
     def position(ds) -> np.ndarray:
@@ -107,6 +125,12 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
         step = (position(slices[-1]) - position(slices[0])) / (len(slices) - 1)
         if np.linalg.norm(step) < 1e-6:
             raise ValueError(f"{path}: all slices share one position (not a volume series)")
+        gaps = np.diff([float(position(d) @ normal) for d in slices])
+        even = float(np.linalg.norm(step))
+        if np.abs(gaps - even).max() > max(0.01, SPACING_TOLERANCE * even):
+            raise ValueError(f"{path}: slices are not evenly spaced (gaps from {gaps.min():.3g} to "
+                             f"{gaps.max():.3g} mm along the slice normal: missing or repeated "
+                             f"slices?); one voxel grid cannot hold them")
     else:
         step = normal * float(getattr(first, "SliceThickness", 1.0) or 1.0)
     # LPS position of stored pixel (r, c, k): P0 + c*dc*row_dir + r*dr*col_dir + k*step; voxel (i, j) = (cols-1-c, rows-1-r).

@@ -156,3 +156,40 @@ def test_a_coronal_dicom_series_is_reordered_so_that_z_is_superior(tmp_path):
     assert np.all(np.diag(affine)[:3] > 0) and np.allclose(np.abs(np.diag(affine)[:3]), [0.7, 3.0, 0.7])
     lesion_z = np.nonzero(voxels.max(axis=(0, 1)) > 0)[0]
     assert set(lesion_z) == {rows - 3, rows - 2}  # stored rows 1-2 from the top: the top of z
+
+
+def _edit_slices(folder, edit):
+    import pydicom
+
+    for name in sorted(os.listdir(folder)):
+        ds = pydicom.dcmread(os.path.join(folder, name))
+        edit(int(name.split(".")[0]), ds)
+        ds.save_as(os.path.join(folder, name))
+
+
+@pytest.mark.parametrize("damage, message", [
+    # two series in one folder (a second acquisition copied beside the first): not one volume
+    (lambda z, ds: setattr(ds, "SeriesInstanceUID", "1.2.3" if z < 2 else "1.2.4"), "holds 2 DICOM series"),
+    # a slice missing in the middle: an even grid would put every later slice at the wrong height
+    (lambda z, ds: setattr(ds, "ImagePositionPatient", [0, 0, 2.5 * z + (5.0 if z >= 2 else 0)]),
+     "not evenly spaced"),
+    # a damaged orientation (all zero): no directions to build an affine from
+    (lambda z, ds: setattr(ds, "ImageOrientationPatient", [0, 0, 0, 0, 0, 0]),
+     "not two perpendicular unit directions"),
+])
+def test_dicom_series_that_one_grid_cannot_hold_are_refused(tmp_path, damage, message):
+    vol, _ = _volume()
+    folder = str(tmp_path / "series")
+    _write_dicom_series(folder, vol[..., :5])
+    _edit_slices(folder, damage)
+    with pytest.raises(ValueError, match=message):
+        load_volume(folder)
+
+
+def test_dicom_series_with_one_uid_and_even_gaps_loads(tmp_path):
+    vol, _ = _volume()
+    folder = str(tmp_path / "series")
+    _write_dicom_series(folder, vol[..., :5])
+    _edit_slices(folder, lambda z, ds: setattr(ds, "SeriesInstanceUID", "1.2.3"))
+    voxels, affine = load_volume(folder)
+    assert voxels.shape[2] == 5 and np.isclose(abs(affine[2, 2]), 2.5)
