@@ -171,6 +171,9 @@ def check_run_folder(cfg: TrainConfig) -> None:
     if earlier and cfg.resume is None:
         raise ValueError(f"{cfg.out} already holds a training run (model.ckpt or checkpoints/): "
                          f"pass --resume auto to continue it, or choose another --out")
+    if earlier and cfg.resume == "auto" and resume_point(ckpts) is None:
+        raise ValueError(f"{cfg.out} holds a model.ckpt but no checkpoints/ to resume from: "
+                         f"--resume auto would train anew and replace it; choose another --out")
 
 
 def resume_point(ckpt_dir: str) -> Optional[str]:
@@ -189,13 +192,92 @@ def resume_point(ckpt_dir: str) -> Optional[str]:
     return epochs[max(epochs)] if epochs else None
 
 
-def train(cfg: TrainConfig) -> Dict[str, Any]:
-    """Train and return ``{"best": path, "last": path, "model": MedSeg-R checkpoint path, "steps": n,
-    "precision": str, "deterministic": bool}``."""
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """The options' types and ranges, before anything is read or written (a config file may give
+    ``epochs: "1"`` or ``lr: fast``). Raises ``ValueError`` naming the option."""
+    for name in ("epochs", "batch_size", "accumulate", "num_nodes"):
+        value = getattr(cfg, name)
+        if not _whole(value) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    for name in ("num_workers", "seed", "shift_augment"):
+        value = getattr(cfg, name)
+        if not _whole(value) or value < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    for name in ("lr", "weight_decay", "backbone_lr", "image_augment"):
+        value = getattr(cfg, name)
+        if value is None and name == "backbone_lr":
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0 or (
+                name in ("lr", "backbone_lr") and value == 0):
+            sign = "> 0" if name in ("lr", "backbone_lr") else ">= 0"
+            raise ValueError(f"{name} must be a number {sign}, got {value!r}")
+    if cfg.img_size is not None and (not _whole(cfg.img_size) or cfg.img_size < 64):
+        raise ValueError(f"img_size must be a whole number of pixels >= 64, got {cfg.img_size!r}")
+    limit = cfg.limit_train_batches
+    if limit is not None and not ((_whole(limit) and limit >= 1) or
+                                  (isinstance(limit, float) and 0 < limit <= 1)):
+        raise ValueError(f"limit_train_batches must be a number of batches >= 1 (or a fraction in "
+                         f"(0, 1]), got {limit!r}")
+    for name in ("model_options", "dataset_options"):
+        if not isinstance(getattr(cfg, name), dict):
+            raise ValueError(f"{name} must be a mapping of option: value, got {getattr(cfg, name)!r}")
+    devices = cfg.devices
+    if not (devices == "auto" or devices == -1 or (_whole(devices) and devices >= 1) or
+            (isinstance(devices, (list, tuple)) and devices and all(_whole(d) and d >= 0 for d in devices))):
+        raise ValueError(f"devices must be 'auto', a number >= 1, -1 (all) or a list of device "
+                         f"indices, got {devices!r}")
+    if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(f"accelerator {cfg.accelerator!r}: no CUDA GPU is available here "
+                         f"(torch {torch.__version__}); use --accelerator cpu or auto")
+    if cfg.feature_cache and os.path.exists(cfg.feature_cache) and not os.path.isdir(cfg.feature_cache):
+        raise ValueError(f"feature_cache {cfg.feature_cache} is a file, not a folder")
     if cfg.model_weights not in ("best", "last"):
         raise ValueError(f"model_weights must be 'best' or 'last', got {cfg.model_weights!r}")
     if not cfg.validate and cfg.model_weights != "last":
         raise ValueError("validate=False needs model_weights='last' (there is no best epoch to pick)")
+    if cfg.resume not in (None, "auto"):
+        check_resume_file(cfg.resume)
+
+
+def check_resume_file(path: str) -> None:
+    """``path`` must be a Lightning training checkpoint (``OUT/checkpoints/*.ckpt``), not a
+    MedSeg-R model file or anything else. Raises ``ValueError``."""
+    from ..backbones.weights import torch_load
+
+    if not os.path.isfile(path):
+        raise ValueError(f"--resume {path}: no such file (or 'auto' for the run's latest checkpoint)")
+    held = torch_load(path, mmap=True)  # a CheckpointError (a ValueError) for a file torch cannot read
+    if isinstance(held, dict) and held.get("format") == "medseg-r":
+        raise ValueError(f"--resume {path} is a trained model (model.ckpt), not a training "
+                         f"checkpoint: resume from its run's checkpoints/last.ckpt (--resume auto "
+                         f"with that --out)")
+    if not (isinstance(held, dict) and "pytorch-lightning_version" in held and "state_dict" in held):
+        raise ValueError(f"--resume {path} is not a Lightning training checkpoint "
+                         f"(OUT/checkpoints/*.ckpt)")
+
+
+def check_same_settings(path: str, hparams: Dict[str, Any]) -> None:
+    """A resumed run must go on with the settings it was started with (an exact resume): the
+    training checkpoint's saved task settings against this run's (``feature_cache`` may move; a
+    setting the checkpoint predates is not compared). Raises ``ValueError`` naming each change."""
+    from ..backbones.weights import torch_load
+
+    saved = torch_load(path, mmap=True).get("hyper_parameters") or {}
+    changed = [f"{key} {saved[key]!r} -> {value!r}" for key, value in hparams.items()
+               if key != "feature_cache" and key in saved and saved[key] != value]
+    if changed:
+        raise ValueError(f"{path} was trained with other settings ({'; '.join(changed)}): resume "
+                         f"with the run's own settings, or train anew in another --out")
+
+
+def train(cfg: TrainConfig) -> Dict[str, Any]:
+    """Train and return ``{"best": path, "last": path, "model": MedSeg-R checkpoint path, "steps": n,
+    "precision": str, "deterministic": bool}``."""
+    check_config(cfg)
     check_run_folder(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     # a missing file or split fails before the run folder exists
@@ -237,11 +319,20 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     resume = cfg.resume
     if resume == "auto":
         resume = resume_point(ckpt_dir)
+    if resume is not None:
+        check_same_settings(resume, dict(task.hparams))
     with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen image encoder stays in eval mode on purpose (MedSegR.train), which Lightning notes
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
-        trainer.fit(task, train_loader, val_loader, ckpt_path=resume)
+        try:
+            trainer.fit(task, train_loader, val_loader, ckpt_path=resume)
+        except RuntimeError as exc:
+            if resume is None or "Error(s) in loading state_dict" not in str(exc):
+                raise
+            first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), "")
+            raise ValueError(f"{resume} was written by a run of another model (another backbone or "
+                             f"model options?) and does not fit this one: {first[:200]}") from None
     model_path = os.path.join(cfg.out, "model.ckpt")
     if trainer.is_global_zero:
         chosen = every_epoch.last_model_path if cfg.model_weights == "last" else (

@@ -1,5 +1,6 @@
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -329,3 +330,57 @@ def test_resume_point_is_last_ckpt_or_the_latest_epoch_where_the_link_dangles(tm
     assert resume_point(str(folder)).endswith("epoch1000.ckpt")
     (folder / "epoch002.ckpt").write_bytes(b"x")
     assert resume_point(str(folder)) == str(folder / "last.ckpt")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"epochs": 0}, "epochs must be a whole number >= 1"),
+    ({"epochs": "1"}, "epochs must be a whole number >= 1"),  # a config file's string
+    ({"accumulate": 0}, "accumulate must be"),
+    ({"lr": "fast"}, "lr must be a number > 0"),
+    ({"lr": 0.0}, "lr must be a number > 0"),
+    ({"img_size": 0}, "img_size must be"),
+    ({"limit_train_batches": 0}, "limit_train_batches must be"),
+    ({"limit_train_batches": -1}, "limit_train_batches must be"),
+    ({"devices": 0}, "devices must be"),
+    ({"model_options": [1]}, "model_options must be a mapping"),
+    ({"feature_cache": "FILE"}, "is a file, not a folder"),
+    ({"resume": "FILE"}, "not a PyTorch checkpoint file"),
+])
+def test_bad_options_are_refused_before_the_run_folder_is_made(tiny_phantom, tmp_path, change, message):
+    (tmp_path / "file.png").write_bytes(b"\x89PNG\r\n\x1a\n not a checkpoint")
+    change = {k: str(tmp_path / "file.png") if v == "FILE" else v for k, v in change.items()}
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", progress=False,
+                          **{"img_size": 64, "epochs": 1, **change}))
+    assert not out.exists()
+
+
+def test_a_gpu_run_without_a_gpu_is_refused(tiny_phantom, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        train(TrainConfig(data=tiny_phantom, out=str(tmp_path / "run"), accelerator="gpu"))
+
+
+def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to_resume(tiny_phantom,
+                                                                                           tmp_path):
+    out = tmp_path / "run"
+    cfg = dict(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64, epochs=1, batch_size=4,
+               limit_train_batches=1, progress=False)
+    train(TrainConfig(**cfg))
+    model = str(out / "model.ckpt")
+    with pytest.raises(ValueError, match=r"is a trained model \(model.ckpt\), not a training checkpoint"):
+        train(TrainConfig(**{**cfg, "out": str(tmp_path / "other"), "resume": model}))
+    # the same run continued with another learning rate or other model options is not an exact resume
+    for change, what in (({"lr": 0.01}, "lr 0.001 -> 0.01"),
+                         ({"model_options": {"priors": "none"}}, "model_options {} -> {'priors': 'none'}")):
+        with pytest.raises(ValueError, match=f"trained with other settings \\({re.escape(what)}\\)"):
+            train(TrainConfig(**{**cfg, **change, "epochs": 2, "resume": "auto"}))
+    before = os.path.getmtime(model)
+    train(TrainConfig(**{**cfg, "epochs": 2, "resume": "auto"}))  # the same settings, more epochs: fine
+    assert os.path.getmtime(model) > before
+    # a finished run whose checkpoints are gone: --resume auto would train anew over its model
+    for name in os.listdir(out / "checkpoints"):
+        os.remove(out / "checkpoints" / name)
+    with pytest.raises(ValueError, match="no checkpoints/ to resume from"):
+        train(TrainConfig(**{**cfg, "resume": "auto"}))
