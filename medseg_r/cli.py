@@ -108,6 +108,8 @@ def _cmd_describe(args) -> int:
     if sum(x is not None for x in (args.image, args.manifest, args.data)) != 1:
         raise UserError("give one of --image IMG --mask MASK, --manifest FILE --out OUT.jsonl, "
                         "or --data DIR --out OUT_DIR")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     spacing = None
     if args.spacing:
         spacing = args.spacing[0] if len(args.spacing) == 1 else tuple(args.spacing)
@@ -430,6 +432,7 @@ def _cmd_make_data(args) -> int:
 
     if args.kind != "phantom":
         raise UserError(f"unknown data kind {args.kind!r} (known: phantom)")
+    _check_phantom_out(args.out, n=args.n, seed=args.seed, size=args.size)
     try:
         path = make_phantom(args.out, n=args.n, seed=args.seed, size=args.size, splits=args.splits)
     except (ValueError, FileNotFoundError) as exc:
@@ -438,6 +441,43 @@ def _cmd_make_data(args) -> int:
         count = sum(1 for line in handle if line.strip())
     print(f"{count} of {args.n} cases ({', '.join(args.splits or ['train', 'val', 'test'])}); manifest: {path}")
     return 0
+
+
+def _check_phantom_out(out: str, *, n: int, seed: int, size: int) -> None:
+    """``make-data``'s folder must be new, empty, an earlier ``make-data`` with the same settings
+    (reused, or extended by more splits) or one that was interrupted (nothing but its case images):
+    anything else would be overwritten or mixed with the new cases."""
+    import re
+
+    if not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        raise UserError(f"--out {out} is a file, not a folder")
+    names = set(os.listdir(out))
+    meta = os.path.join(out, "dataset.json")
+    if os.path.isfile(meta):
+        try:
+            with open(meta, encoding="utf-8") as handle:
+                held = json.load(handle)
+        except (OSError, ValueError):
+            held = None
+        if not isinstance(held, dict) or held.get("kind") != "phantom":
+            raise UserError(f"{out} holds a data set (dataset.json) that make-data did not write: "
+                            f"choose another --out")
+        if (held.get("n"), held.get("seed"), held.get("size")) != (n, seed, size):
+            raise UserError(f"{out} holds a phantom of --n {held.get('n')} --seed {held.get('seed')} "
+                            f"--size {held.get('size')}: writing --n {n} --seed {seed} --size {size} "
+                            f"there would replace it; choose another --out (or delete it first)")
+        return
+    case = re.compile(r"case_\d{5}\.png|\.partial-.*")  # a killed write leaves .partial-*
+    foreign = sorted(names - {"images", "masks"}) + sorted(
+        f"{sub}/{name}" for sub in ("images", "masks") if sub in names
+        for name in (os.listdir(os.path.join(out, sub)) if os.path.isdir(os.path.join(out, sub))
+                     else [""]) if not case.fullmatch(name))
+    if foreign:
+        raise UserError(f"{out} is not empty and not an earlier make-data's folder (it holds "
+                        f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): choose a "
+                        f"new or empty --out")
 
 
 def _json_arg(text: Optional[str], what: str) -> dict:
@@ -463,6 +503,9 @@ def _cmd_train(args) -> int:
                 fields = yaml.safe_load(handle) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise UserError(f"cannot read config {args.config}: {exc}") from None
+        if not isinstance(fields, dict):
+            raise UserError(f"config {args.config} must be a mapping of option: value, got a "
+                            f"{type(fields).__name__}")
     for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
                 "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
                 "schedule", "limit_train_batches", "model_weights", "objective", "backbone_lr",
@@ -500,6 +543,10 @@ def _cmd_evaluate(args) -> int:
     from .data.readers import has_splits, read_dataset
     from .engine.evaluate import evaluate
 
+    if args.overlays < 0:
+        raise UserError(f"--overlays must be >= 0, got {args.overlays}")
+    if args.out:
+        _check_evaluate_out(args.out)
     try:  # the data and its files are checked before the model is loaded
         records, root = read_dataset(args.data, split=args.split)
         if not records:
@@ -511,13 +558,41 @@ def _cmd_evaluate(args) -> int:
     if not has_splits(records):
         print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
               f"scored, including any the model was trained on", file=sys.stderr)
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UserError(f"--out {args.out} is a file, not a folder")
+    if args.out and os.path.isdir(os.path.join(args.out, "overlays")):  # an earlier evaluate's:
+        for name in os.listdir(os.path.join(args.out, "overlays")):     # none left beside the new
+            if name.endswith(".png"):
+                os.remove(os.path.join(args.out, "overlays", name))
     summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out, overlays=args.overlays,
                        progress=True)
     print(json.dumps(summary, indent=2))
     print(f"wrote {os.path.join(args.out, 'cases.csv')} and {os.path.join(args.out, 'summary.json')}")
     return 0
+
+
+EVALUATE_FILES = {"cases.csv", "summary.json", "overlays"}
+
+
+def _check_evaluate_out(out: str) -> None:
+    """``evaluate``'s ``--out`` must be new, empty or an earlier ``evaluate``'s folder (which it
+    replaces, overlays included); anything else is refused rather than overwritten."""
+    if not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        raise UserError(f"--out {out} is a file, not a folder")
+    names = set(os.listdir(out))
+    if not names:
+        return
+    earlier = False
+    try:
+        with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+            held = json.load(handle)
+        earlier = isinstance(held, dict) and "overall" in held and "subsets" in held
+    except (OSError, ValueError):
+        pass
+    if not earlier or names - EVALUATE_FILES:
+        extra = sorted(names - EVALUATE_FILES) or ["summary.json"]
+        raise UserError(f"--out {out} is not empty and not an earlier evaluate's folder (it holds "
+                        f"{', '.join(extra[:3])}): choose a new or empty folder")
 
 
 def _cmd_demo(args) -> int:
@@ -764,6 +839,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("medseg-r: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a folder that cannot be written, a path under a file, a full disk
+        if exc.filename is None:
+            raise
+        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+        print(f"medseg-r: error: {exc.strerror or exc}: {where}", file=sys.stderr)
+        return 2
     finally:
         warnings.showwarning = shown
 

@@ -136,3 +136,97 @@ def test_every_option_of_every_command_is_explained(capsys):
             for name, sub in commands.choices.items() for action in sub._actions
             if not isinstance(action, argparse._HelpAction) and not action.help]
     assert not bare
+
+
+def _phantom_cli(out, n=3):
+    return main(["make-data", "phantom", str(out), "--n", str(n), "--size", "64"])
+
+
+def test_make_data_keeps_a_folder_that_is_not_its_own(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    (mine / "images").mkdir(parents=True)
+    (mine / "manifest.jsonl").write_text('{"id": "a"}\n')
+    (mine / "images" / "case_00000.png").write_bytes(b"the user's image")
+    assert _phantom_cli(mine) == 2
+    assert "not empty and not an earlier make-data's folder (it holds manifest.jsonl)" in capsys.readouterr().err
+    assert (mine / "manifest.jsonl").read_text() == '{"id": "a"}\n'
+    assert (mine / "images" / "case_00000.png").read_bytes() == b"the user's image"
+    ours = tmp_path / "ours"
+    assert _phantom_cli(ours) == 0 and _phantom_cli(ours) == 0  # its own, same settings: reused
+    capsys.readouterr()
+    assert _phantom_cli(ours, n=4) == 2  # other settings would leave a mix of two generations
+    assert "holds a phantom of --n 3" in capsys.readouterr().err
+    (tmp_path / "stopped" / "images").mkdir(parents=True)  # a generation killed before its manifest
+    (tmp_path / "stopped" / "images" / "case_00001.png").write_bytes(b"x")
+    assert _phantom_cli(tmp_path / "stopped") == 0
+
+
+def test_a_path_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["make-data", "phantom", str(tmp_path / "file" / "data"), "--n", "2", "--size", "64"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("medseg-r: error: Not a directory:") and len(err.splitlines()) == 1
+
+
+def test_evaluate_replaces_only_an_earlier_evaluate(tmp_path, capsys):
+    from medseg_r.model import build_model, save_model
+
+    data = tmp_path / "data"
+    assert _phantom_cli(data, n=20) == 0
+    ckpt = tmp_path / "model.ckpt"
+    save_model(build_model("sam_tiny", img_size=64), ckpt)
+    out = tmp_path / "ev"
+    run = ["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--split", "val", "--out", str(out)]
+    assert main(run + ["--overlays", "2"]) == 0 and len(os.listdir(out / "overlays")) == 2
+    assert main(run) == 0 and os.listdir(out / "overlays") == []  # no overlay left of the earlier run
+    (out / "summary.json").write_text('{"mine": 1}')
+    capsys.readouterr()
+    assert main(run) == 2 and "not an earlier evaluate's folder" in capsys.readouterr().err
+    assert (out / "summary.json").read_text() == '{"mine": 1}'
+    assert main(run[:-1] + [str(tmp_path / "ev2"), "--overlays", "-1"]) == 2
+
+
+def test_predict_keeps_the_prediction_of_another_image_of_the_same_name(tmp_path, capsys):
+    image = np.zeros((64, 64), np.uint8)
+    image[20:30, 10:20] = 200
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        Image.fromarray(image).save(tmp_path / folder / "scan.png")
+    out = tmp_path / "out"
+    run = ["predict", "--backbone", "sam_tiny", "--untrained", "--quiet", "--report",
+           "nodule in the right upper lobe", "--out", str(out), "--image"]
+    assert main(run + [str(tmp_path / "a" / "scan.png")]) == 0
+    assert main(run + [str(tmp_path / "a" / "scan.png")]) == 0  # the same image again: replaced
+    capsys.readouterr()
+    assert main(run + [str(tmp_path / "b" / "scan.png")]) == 2
+    assert "holds the prediction of another image of the same name" in capsys.readouterr().err
+    summary = json.loads((out / "scan_prediction.json").read_text())
+    assert summary["input"] == str(tmp_path / "a" / "scan.png")
+    (out / "scan_prediction.json").write_text('{"mine": 1}')  # a file of the user's with that name
+    assert main(run + [str(tmp_path / "a" / "scan.png")]) == 2
+    assert "is not an earlier prediction's summary" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("strip", "is a strip"),
+    ("long_report", "characters long; the limit is 200,000"),
+    ("float_reference", "holds non-integer values"),
+])
+def test_predict_input_errors_are_one_line(tmp_path, capsys, case, message):
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(good)
+    argv = ["predict", "--backbone", "sam_tiny", "--untrained", "--out", str(tmp_path / "out"),
+            "--image", str(good), "--report", "nodule in the right upper lobe"]
+    if case == "strip":
+        Image.fromarray(np.zeros((8, 2000), np.uint8)).save(tmp_path / "strip.png")
+        argv[argv.index("--image") + 1] = str(tmp_path / "strip.png")
+    elif case == "long_report":
+        (tmp_path / "long.txt").write_text("nodule in the right upper lobe. " * 7000)
+        argv = argv[:-2] + ["--report-file", str(tmp_path / "long.txt")]
+    else:
+        Image.fromarray(np.full((64, 64), 0.37, np.float32)).save(tmp_path / "ref.tif")
+        argv += ["--reference", str(tmp_path / "ref.tif")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("medseg-r: error:") and message in err[-1]

@@ -165,7 +165,11 @@ def write_report(lesions: List[LesionDescription], *, domain: str, style: str,
     attempts = [style] * (RETRIES + 1) + ["radiology"]
     for used in attempts:
         text, expected = render(findings, style=used, domain=domain, rng=rng, short_axes=shorts)
-        report = parse_report(text)
+        try:
+            report = parse_report(text)
+        except ValueError as exc:  # over the reader's length limit: thousands of regions
+            raise DescribeError(f"{exc}: the mask has {len(lesions)} separate regions (a noisy or "
+                                f"unthresholded mask?)") from None
         if [prior_key(f) for f in report.findings] == [prior_key(f) for f in expected]:
             return report, expected, True, used
     return report, expected, False, used

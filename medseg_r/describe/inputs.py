@@ -180,9 +180,12 @@ def _mask_file(mask, notes: List[str]):
     if isinstance(mask, (str, os.PathLike)) and str(mask).lower().endswith(".png") and os.path.isfile(mask):
         from PIL import Image
 
-        with Image.open(mask) as img:
-            if img.mode == "P":
-                return np.asarray(img), None
+        try:
+            with Image.open(mask) as img:
+                if img.mode == "P":
+                    return np.asarray(img), None
+        except OSError:  # not a readable PNG: _read below says so in one line
+            pass
     values, affine, _ = _read(mask, "mask")
     values = np.asarray(values)
     if is_lossy(mask):

@@ -96,6 +96,35 @@ def check_outputs(paths: Dict[str, str], inputs: Sequence[Optional[str]]) -> Non
             raise InputError(f"{there[0]} exists and is not an earlier prediction's output (no "
                              f"{os.path.basename(paths['json'])} beside it); choose another --out "
                              f"or move the file")
+        return
+    if inputs and inputs[0]:
+        earlier = _earlier_input(paths)
+        if earlier is False:
+            raise InputError(f"{paths['json']} exists and is not an earlier prediction's summary; "
+                             f"choose another --out or move the file")
+        if earlier and earlier != os.path.abspath(inputs[0]):
+            raise InputError(f"{paths['json']} holds the prediction of another image of the same "
+                             f"name ({earlier}); choose another --out")
+
+
+def _earlier_input(paths: Dict[str, str]):
+    """The image an earlier prediction in these paths was of: its summary's ``input`` (or, for one
+    stopped while writing, its ``.pending`` marker's text); ``None`` when unknown (a marker of an
+    older version, empty), ``False`` when the summary is not a prediction's."""
+    if os.path.exists(paths["json"]):
+        try:
+            with open(paths["json"], encoding="utf-8") as handle:
+                held = json.load(handle)
+        except (OSError, ValueError):
+            return False
+        if not (isinstance(held, dict) and isinstance(held.get("input"), str) and "kind" in held):
+            return False
+        return held["input"]
+    try:
+        with open(_pending(paths), encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
 
 
 def _pending(paths: Dict[str, str]) -> str:
@@ -106,6 +135,12 @@ def _pending(paths: Dict[str, str]) -> str:
 def _reference(path: str, source: Source) -> np.ndarray:
     """A reference mask on the same grid as ``source``, in display order like the prediction."""
     ref = load_source(path)
+    values = ref.pixels if ref.kind == "image" else ref.voxels
+    if np.asarray(values).dtype.kind == "f":
+        finite = values[np.isfinite(values)]
+        if not np.equal(np.mod(finite, 1), 0).all():
+            raise InputError(f"reference mask {path} holds non-integer values (an image, or "
+                             f"probabilities?); give a label mask, or threshold it first")
     if source.kind == "image":
         if ref.kind != "image":
             raise InputError(f"reference {path} is a volume but the input is a 2-D image")
@@ -166,7 +201,10 @@ def check_report(report_text: str, options: PredictOptions) -> Report:
     """Parse the report, or raise :class:`InputError` when it is empty or (by default) yields no finding."""
     if not isinstance(report_text, str) or not report_text.strip():
         raise InputError("the report is empty")
-    report = parse_report(report_text)
+    try:
+        report = parse_report(report_text)
+    except ValueError as exc:  # over the reader's length limit
+        raise InputError(str(exc)) from None
     if not report.findings and options.no_finding == "error" and options.box is None:
         raise InputError(f"the report yields no finding to segment ({report_text.strip()[:60]!r}); rephrase it, "
                          f"give --box, or pass --no-finding segment to run the model without priors")
@@ -268,8 +306,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     # Write: mask, pictures, then the JSON that marks the case finished (the marker says, until
     # then, that the files are this prediction's own: check_outputs lets a rerun replace them).
     os.makedirs(out_dir, exist_ok=True)
-    with open(_pending(paths), "w", encoding="utf-8"):
-        pass
+    with open(_pending(paths), "w", encoding="utf-8") as handle:  # names the image (check_outputs)
+        handle.write(os.path.abspath(image_path))
     write_mask(source, display_to_ras(mask) if volume else mask, paths["mask"])
     with atomic_write(paths["overlay"]) as tmp:
         Image.fromarray(figure).save(tmp, format="PNG")

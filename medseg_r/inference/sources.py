@@ -26,6 +26,7 @@ from ..data.volumes import display_slice, load_dicom, normalise
 from ..io.images import read_image
 
 MIN_SIDE = 8
+MAX_ASPECT = 32  # longest side over shortest
 IMAGE_ENDINGS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NIFTI_ENDINGS = (".nii", ".nii.gz")
 DICOM_ENDINGS = (".dcm", ".dicom", ".ima")
@@ -111,6 +112,10 @@ def _check_size(path: str, shape) -> None:
     if min(shape[:2]) < MIN_SIDE:
         raise InputError(f"{path}: image of {shape[1]}x{shape[0]} pixels is too small "
                          f"(at least {MIN_SIDE} pixels per side)")
+    if max(shape[:2]) > MAX_ASPECT * min(shape[:2]):
+        raise InputError(f"{path}: image of {shape[1]}x{shape[0]} pixels is a strip (sides more "
+                         f"than {MAX_ASPECT}:1): its short side would all but vanish on the model's "
+                         f"square input; crop it first")
 
 
 def _load_image(path: str, fmt: str) -> Source:

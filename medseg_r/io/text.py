@@ -8,8 +8,14 @@ from typing import Tuple
 
 
 def decode_text(data: bytes) -> Tuple[str, str]:
-    """``(text, encoding)``: UTF-8 (a leading byte-order mark dropped), else Windows-1252, else
-    Latin-1 (which decodes any byte)."""
+    """``(text, encoding)``: UTF-16 where a byte-order mark says so (Windows Notepad's "Unicode"),
+    UTF-8 (a leading byte-order mark dropped), else Windows-1252, else Latin-1 (which decodes any
+    byte)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding), encoding
@@ -22,7 +28,7 @@ def read_text(path: str) -> str:
     """The text of ``path`` (:func:`decode_text`), with a notice on stderr when it was not UTF-8."""
     with open(path, "rb") as handle:
         text, encoding = decode_text(handle.read())
-    if encoding != "utf-8-sig":
+    if encoding not in ("utf-8-sig", "utf-16"):
         print(f"medseg-r: warning: {path} is not UTF-8; read as {encoding}", file=sys.stderr)
     return text
 

@@ -23,7 +23,7 @@ class Frame:
 
     @property
     def resized(self) -> Tuple[int, int]:
-        return int(self.height * self.scale + 0.5), int(self.width * self.scale + 0.5)
+        return max(1, int(self.height * self.scale + 0.5)), max(1, int(self.width * self.scale + 0.5))
 
     @property
     def content(self) -> Tuple[float, float]:

@@ -41,10 +41,16 @@ def test_describe_json(files, capsys):
     (["describe", "--image", "X", "--mask", "SMALL"], "does not match"),
     (["describe", "--image", "/nonexistent.png", "--mask", "SMALL"], "not found"),
     (["describe", "--manifest", "/nonexistent.csv", "--out", "OUT"], "manifest not found"),
+    (["describe", "--image", "X", "--mask", "CORRUPT"], "is not a readable image"),
+    (["describe", "--image", "X", "--mask", "EMPTY"], "is not a readable image"),
+    (["describe", "--image", "X", "--mask", "MASK", "--seed", "-5"], "--seed must be >= 0"),
 ])
 def test_errors_are_one_line_exit_2_nothing_written(files, capsys, argv, message):
+    (files / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (files / "empty.png").write_bytes(b"")
     names = {"X": files / "x.png", "SMALL": files / "small.png", "M.jsonl": files / "m.jsonl",
-             "OUT": files / "out" / "r.jsonl"}
+             "OUT": files / "out" / "r.jsonl", "CORRUPT": files / "corrupt.png",
+             "EMPTY": files / "empty.png", "MASK": files / "m.png"}
     argv = [str(names.get(a, a)) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

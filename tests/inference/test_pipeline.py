@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import numpy as np
@@ -230,8 +231,13 @@ def test_outputs_never_replace_the_users_files_but_a_rerun_replaces_its_own(tmp_
     assert _predict(["--image", image, "--report", REPORT], tmp_path / "second", tiny_checkpoint) == 0  # its own
     done = tmp_path / "second" / "out"
     assert listing(done) == ["scan_mask.png", "scan_overlay.png", "scan_prediction.json"]
-    # a prediction stopped while writing leaves its marker, and a rerun may replace its files
-    (done / "scan_prediction.json").rename(done / "scan_prediction.json.pending")
+    # a prediction stopped while writing leaves its marker (naming its image), and a rerun on that
+    # image may replace its files; one on another image of the same name may not
+    (done / "scan_prediction.json").unlink()
+    (done / "scan_prediction.json.pending").write_text(str(tmp_path / "out" / "scan.png"))
+    assert _predict(["--image", image, "--report", REPORT], tmp_path / "second", tiny_checkpoint) == 2
+    assert "holds the prediction of another image of the same name" in capsys.readouterr().err
+    (done / "scan_prediction.json.pending").write_text(os.path.abspath(image))
     assert _predict(["--image", image, "--report", REPORT], tmp_path / "second", tiny_checkpoint) == 0
     assert listing(done) == ["scan_mask.png", "scan_overlay.png", "scan_prediction.json"]
 

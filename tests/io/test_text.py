@@ -9,6 +9,8 @@ from medseg_r.io.text import decode_text, read_text
     ("Rundherd im rechten Unterlappen, 12 mm, glatt begrenzt, \u00f6dem.".encode("cp1252"),
      "Rundherd im rechten Unterlappen, 12 mm, glatt begrenzt, \u00f6dem.", "cp1252"),
     (bytes([0x81, 0x41]), "\x81A", "latin-1"),  # 0x81 is undefined in cp1252: Latin-1 decodes anything
+    ("Nodule in the right upper lobe.".encode("utf-16"), "Nodule in the right upper lobe.", "utf-16"),
+    ("\ufeffNodule.".encode("utf-16-be"), "Nodule.", "utf-16"),  # Notepad's "Unicode big endian"
 ])
 def test_text_files_decode_without_replacement_characters(data, text, encoding):
     assert decode_text(data) == (text, encoding)
