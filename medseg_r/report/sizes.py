@@ -11,6 +11,9 @@ SIZE_RE = re.compile(
     rf"(?<![\w.]){_NUM}(?:\s*{_UNIT})?(?:{_SEP}{_NUM}(?:\s*{_UNIT})?)?(?:{_SEP}{_NUM})?\s*-?\s*{_UNIT}(?![a-z])"
 )
 _DISTANCE_RE = re.compile(r"\s+(?:from|away from|deep to|below|above|proximal to|distal to)\b")
+# The largest dimension read as a lesion's size (50 cm: the width of an adult chest); a larger
+# number is a typing error or not a lesion, and is not read.
+MAX_SIZE_MM = 500.0
 DIGIT_COUNT_RE = re.compile(r"(?<![\w.:/])(\d{1,2})(?![\d.,])\s+(?!mm|cm|x\b|o'?clock|:)")
 
 
@@ -35,7 +38,7 @@ def find_sizes(text: str) -> List[Tuple[int, int, float]]:
             unit = units[i] if i < 2 and units[i] else final_unit
             scale = 10.0 if unit.startswith("c") else 1.0
             values.append(_to_float(num) * scale)
-        if values:
+        if values and 0 < max(values) <= MAX_SIZE_MM:  # "0 mm" or "99999 mm" is not a size
             out.append((m.start(), m.end(), max(values)))
     return out
 

@@ -105,6 +105,12 @@ def test_sizes(text, mm):
     assert only(f"Nodule measuring {text} in the right lung.").size_mm == mm
 
 
+@pytest.mark.parametrize("text", ["99999999999999999999 mm", "0 mm", "60 cm"])
+def test_an_impossible_size_is_not_read(text):
+    finding = only(f"Nodule measuring {text} in the right lung.")
+    assert finding.size_mm is None and finding.size_class is None
+
+
 def test_size_words_and_counts():
     f = only("Two small round nodules in the left lower lobe.")
     assert (f.count, f.size_class) == (2, "small")
