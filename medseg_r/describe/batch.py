@@ -73,16 +73,17 @@ def _spacing_of(row: Dict[str, object], default) -> Optional[Tuple[float, ...]]:
     return values[0] if len(values) == 1 else values  # one number: every axis
 
 
-def _done(path: str, options: Dict[str, object], *, partial: bool) -> Tuple[Dict[str, Dict], int]:
-    """Rows already written (by id) in ``path`` with these ``options``, and how many were written
-    with other options (they are described again); a torn last line of a ``partial`` file (a run
-    stopped while writing) is dropped. Raises
+def _done(path: str, options: Dict[str, object], *,
+          partial: bool) -> Tuple[Dict[str, Dict], int, List[str]]:
+    """Rows already written (by id) in ``path`` with these ``options``, how many were written
+    with other options (they are described again), and the ids of every row in ``path``; a torn
+    last line of a ``partial`` file (a run stopped while writing) is dropped. Raises
     :class:`DescribeError` when ``path`` holds anything ``describe`` did not write: it is the
     user's file, not an earlier output."""
     done: Dict[str, Dict] = {}
-    stale = 0
+    stale, ids = 0, []
     if not os.path.isfile(path):
-        return done, stale
+        return done, stale, ids
     try:
         with open(path, "r", encoding="utf-8") as handle:
             lines = handle.readlines()
@@ -98,6 +99,7 @@ def _done(path: str, options: Dict[str, object], *, partial: bool) -> Tuple[Dict
         if not (row is not None and "id" in row and isinstance(row.get("describe"), dict)):
             lines = None
             break
+        ids.append(str(row["id"]))
         if row["describe"].get("options") == options:
             done[str(row["id"])] = row
         else:  # other options, or a version that did not record them
@@ -105,7 +107,7 @@ def _done(path: str, options: Dict[str, object], *, partial: bool) -> Tuple[Dict
     if lines is None:
         raise DescribeError(f"{path} exists and is not an earlier output of medseg-r describe; "
                             f"choose another --out (nothing was written)")
-    return done, stale
+    return done, stale, ids
 
 
 def _row_out(row: Dict, description, *, base: str, out_dir: str,
@@ -160,7 +162,13 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
                "target": target, "organ": organ}
     partial = out + ".partial"
     resumed = os.path.isfile(partial)
-    done, stale = _done(partial if resumed else out, options, partial=resumed)
+    done, stale, held = _done(partial if resumed else out, options, partial=resumed)
+    wanted = {str(r["id"]) for r in rows}
+    foreign = [i for i in held if i not in wanted]
+    if foreign:  # rewriting out for this manifest would drop them
+        raise DescribeError(f"{out} holds {len(foreign)} described case(s) that are not in {manifest} "
+                            f"(e.g. {', '.join(foreign[:3])}): it is the output of another "
+                            f"manifest; choose another --out")
     if stale:
         print(f"medseg-r: {stale} case(s) of {out} were described with other options (or by an "
               f"earlier version, which did not record them): described again", file=sys.stderr)

@@ -161,6 +161,17 @@ def test_a_rerun_with_other_options_or_files_describes_again(data, tmp_path, cap
     assert moved["written"] == 3 and (again["written"], again["skipped"]) == (1, 2)
 
 
+def test_the_output_of_another_manifest_is_refused_not_cut_down(data, tmp_path):
+    manifest, out = str(data / "manifest.jsonl"), tmp_path / "reports.jsonl"
+    describe_manifest(manifest, str(out), domain="image", progress=False)
+    before = out.read_text()
+    rows = [json.loads(line) for line in open(manifest)]
+    (data / "first.jsonl").write_text(json.dumps(rows[0]) + "\n")  # a manifest without b and c
+    with pytest.raises(DescribeError, match=r"holds 2 described case\(s\) that are not in .* \(e.g. b, c\)"):
+        describe_manifest(str(data / "first.jsonl"), str(out), domain="image", progress=False)
+    assert out.read_text() == before and not os.path.exists(str(out) + ".partial")
+
+
 def test_csv_manifests_as_spreadsheets_save_them(data, tmp_path):
     rows = [json.loads(line) for line in open(data / "manifest.jsonl")]
     header = "id,image,mask,spacing\n"
