@@ -294,6 +294,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     if finite.size == 0 or finite.min() == finite.max():
         notices.append("the input is blank (one value everywhere): its mask means nothing")
+    if options.window is not None and not volume:
+        notices.append("--window is a CT window for volumes; a 2-D image is used as it is stored")
     if notices:
         summary["warnings"] = notices
     if volume:

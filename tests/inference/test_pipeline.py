@@ -277,3 +277,12 @@ def test_a_jpeg_reference_is_read_at_half_its_range(tmp_path, tiny_checkpoint):
                     tmp_path, tiny_checkpoint) == 0
     summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
     assert abs(summary["reference"]["reference_pixels"] - 144) <= 8
+
+
+def test_a_ct_window_on_a_2d_image_is_named_as_unused(tmp_path, tiny_checkpoint, capsys):
+    image = write_png(tmp_path / "scan.png", chest())
+    assert _predict(["--image", image, "--report", REPORT, "--window", "-600", "1500"], tmp_path,
+                    tiny_checkpoint) == 0
+    assert "--window is a CT window for volumes" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "scan_prediction.json").read_text())
+    assert any("--window" in w for w in summary["warnings"])
