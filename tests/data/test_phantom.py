@@ -290,3 +290,9 @@ def test_a_test_split_alone_is_drawn_as_in_a_full_generation(tmp_path):
 def test_unknown_splits_are_refused(tmp_path, splits):
     with pytest.raises(ValueError, match="splits"):
         make_phantom(str(tmp_path), n=10, seed=5, size=64, splits=splits, progress=False)
+
+
+def test_a_split_that_gets_no_case_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="none of the 1 case"):
+        make_phantom(str(tmp_path / "p"), n=1, seed=5, size=64, splits=("test",), progress=False)
+    assert not (tmp_path / "p").exists()

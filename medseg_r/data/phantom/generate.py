@@ -252,6 +252,9 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
     unknown = sorted(set(wanted) - set(SPLITS))
     if unknown or not wanted:
         raise ValueError(f"splits must be a non-empty subset of {list(SPLITS)}, got {wanted}")
+    if not any(split_and_position(i)[0] in wanted for i in range(n)):
+        raise ValueError(f"none of the {n} case(s) falls in {', '.join(wanted)} (cases are split "
+                         f"70/10/20 by index): give a larger n")
     manifest = os.path.join(out, "manifest.jsonl")
     existing = _finished(out, n=n, seed=seed, size=size)
     have = set(existing["splits"]) if existing else set()
