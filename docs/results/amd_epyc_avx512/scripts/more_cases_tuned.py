@@ -10,6 +10,8 @@ and on the validation split (200 cases, what a choice of recipe may look at).
     python more_cases_tuned.py --base ROW ... # the benchmark's own 6-epoch runs, scored the same way
     python more_cases_tuned.py --from DIR ROW ... # runs under DIR/runs instead of /work/bench_d2
                                                   # (lesion_balanced_where_seed0.md: /work/bench_lb)
+    python more_cases_tuned.py --decoder CKPT SCORED --base ROW ...  # joined with another decoder
+                                                  # (decoder_jitter_seed0.md), written under SCORED
 
 It does what scripts/epochs9_tuned.py did (kept as it ran for stop 48; ``--from /work/bench_e9``
 gives its figures), plus the validation split.
@@ -25,9 +27,12 @@ from medseg_r.engine.comparison import attach_cache, combine_parts
 from medseg_r.engine.evaluate import evaluate
 
 D2, BENCH = "/work/bench_d2", "/work/bench"
+DECODER, SCORED = f"{BENCH}/runs/decoder_boxes_seed0/model.ckpt", None
 args = sys.argv[1:]
 if args[:1] == ["--from"]:
     D2, args = args[1], args[2:]
+if args[:1] == ["--decoder"]:  # another decoder_boxes run's model.ckpt (decoder_jitter_seed0.md);
+    DECODER, SCORED, args = args[1], args[2], args[3:]  # the joined runs go under SCORED
 base = bool(args) and args[0] == "--base"
 rows = [a for a in args if a != "--base"] or ["medseg_r_attr", "none_attr", "text_token_attr"]
 source = BENCH if base else D2
@@ -40,9 +45,9 @@ fit = records[:100], root
 out = {}
 for row in rows:
     name = f"{row}_tuned"
-    run = f"{source}/runs/{name}_seed0"
+    run = f"{SCORED or source + '/runs'}/{name}_seed0"
     trained = combine_parts(name, models={row: f"{source}/runs/{row}_seed0/model.ckpt",
-                                          "decoder_boxes": f"{BENCH}/runs/decoder_boxes_seed0/model.ckpt"},
+                                          "decoder_boxes": DECODER},
                             out=run)
     s = scored(trained, name, run, f"{BENCH}/feature_cache", test, other, fit, code=code)
     model = attach_cache(trained["loaded"], f"{BENCH}/feature_cache", name)
@@ -54,5 +59,5 @@ for row in rows:
                  "val_dice": v["overall"]["dice"],
                  "val_subsets": {k: v_["dice"] for k, v_ in v["subsets"].items()}}
     print(name, json.dumps(out[name]), flush=True)
-with open(f"{D2}/pilot_scores{'_base' if base else ''}_{'_'.join(rows)}.json", "w") as f:
+with open(f"{SCORED or D2}/pilot_scores{'_base' if base else ''}_{'_'.join(rows)}.json", "w") as f:
     json.dump(out, f, indent=1)
