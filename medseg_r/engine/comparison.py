@@ -193,6 +193,11 @@ def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_s
             print(f"reusing finished run {out}", flush=True)
             return {"model": path, "steps": extra.get("global_step"), "reused": True,
                     "loaded": load_model(path)}
+        changed = run_differences(extra.get("train_config") or {}, asdict(cfg))
+        if set(changed) - {"epochs"}:  # more epochs continue the run; anything else is another run
+            raise ValueError(f"{out} holds a finished run of row {name!r} with other settings "
+                             f"({'; '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changed.items())}): "
+                             f"delete it to train the row anew, or use another --out")
     result = train(cfg)
     result["loaded"] = load_model(result["model"])
     return result
@@ -243,20 +248,28 @@ def combine_parts(name: str, *, models: Dict[str, str], out: str) -> Dict[str, A
     return {"model": path, "reused": False, "loaded": model}
 
 
+def _normalised_config(config: Dict[str, Any]) -> Dict[str, Any]:
+    config = {k: v for k, v in config.items() if k not in ("out", "resume", "progress")}
+    config.setdefault("image_augment", 0.0)  # runs from before the option: it was off
+    for key in ("data", "feature_cache"):
+        if isinstance(config.get(key), str):
+            config[key] = os.path.realpath(config[key])
+    return config
+
+
+def run_differences(saved: Dict[str, Any], wanted: Dict[str, Any]) -> Dict[str, Tuple[Any, Any]]:
+    """``{setting: (saved, wanted)}`` for each setting in which a finished run's training
+    configuration differs from the one wanted (as :func:`same_run` compares them)."""
+    a, b = _normalised_config(saved), _normalised_config(wanted)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
 def same_run(saved: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
     """Whether a finished run's training configuration is the one wanted. Where a run lies and
     whether it showed a progress bar do not count: ``out``, ``resume`` and ``progress`` are left
     out, and the data and cache folders are compared by their real paths (a moved run folder, or
     data reached through a link, is the same run)."""
-    def norm(config: Dict[str, Any]) -> Dict[str, Any]:
-        config = {k: v for k, v in config.items() if k not in ("out", "resume", "progress")}
-        config.setdefault("image_augment", 0.0)  # runs from before the option: it was off
-        for key in ("data", "feature_cache"):
-            if isinstance(config.get(key), str):
-                config[key] = os.path.realpath(config[key])
-        return config
-
-    return norm(saved) == norm(wanted)
+    return not run_differences(saved, wanted)
 
 
 def attach_cache(model, cache: Optional[str], name: str):

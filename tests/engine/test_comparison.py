@@ -134,3 +134,26 @@ def test_a_row_of_parts_joins_the_first_model_with_the_second_decoder(tmp_path):
     assert not combine_parts("medseg_r_attr_tuned", models=models, out=out)["reused"]
     with pytest.raises(ValueError, match="parts"):
         train_row("medseg_r_attr_tuned", data=str(tmp_path), out=out, seed=0, epochs=1)
+
+
+def test_a_finished_run_of_other_settings_is_refused_not_relabelled(tmp_path):
+    """A finished run whose settings differ (other than more epochs) is not resumed: resuming would
+    keep its weights and stamp them with the new settings."""
+    import dataclasses
+
+    import pytest
+
+    from medseg_r import build_model
+    from medseg_r.checkpoint import save_model
+    from medseg_r.engine.comparison import run_differences, train_row
+    from medseg_r.engine.train import TrainConfig
+
+    out = tmp_path / "run"
+    out.mkdir()
+    old = dataclasses.asdict(TrainConfig(data=str(tmp_path), out=str(out), seed=0, lr=5e-4))
+    save_model(build_model("sam_tiny", img_size=64), out / "model.ckpt", extra={"train_config": old})
+    with pytest.raises(ValueError, match=r"holds a finished run of row 'none_attr' with other settings \(.*"
+                                         r"backbone: 'sam_tiny' -> 'litemedsam'"):
+        train_row("none_attr", data=str(tmp_path), out=str(out), seed=0, epochs=1)
+    assert run_differences(_config(), _config(epochs=9)) == {"epochs": (6, 9)}
+    assert run_differences(_config(), _config(progress=True, out="/elsewhere")) == {}
