@@ -113,6 +113,7 @@ def make_loaders(cfg: TrainConfig):
         warnings.warn(f"{len(empty)} case(s) have an empty report (e.g. {', '.join(empty[:3])}): the "
                       f"model is told nothing about what to segment in them; --describe-missing "
                       f"describes them from their masks", DataWarning)
+    _warn_if_no_report_describes_a_finding(train_records)
     for records, split, data, needed in ((train_records, cfg.train_split, cfg.data, True),
                                          (val_records, cfg.val_split, cfg.val_data or cfg.data,
                                           cfg.validate)):
@@ -138,6 +139,25 @@ def make_loaders(cfg: TrainConfig):
                          batch_size=cfg.batch_size, shuffle=False, collate_fn=collate,
                          num_workers=cfg.num_workers)
     return train, val
+
+
+# How many training reports are read to check that some describe a finding (all of a large data set
+# would add seconds to every start)
+REPORTS_CHECKED = 500
+
+
+def _warn_if_no_report_describes_a_finding(records) -> None:
+    """A data set whose reports (the first :data:`REPORTS_CHECKED` with text) all negate or name no
+    finding teaches the model nothing from the text: say so (a column of the wrong kind, a
+    negative-only export)."""
+    from ..report import parse_report
+
+    texts = [str(r.report) for r in records if str(r.report or "").strip()][:REPORTS_CHECKED]
+    if texts and not any(parse_report(text).positive_findings for text in texts):
+        warnings.warn(f"none of the {len(texts)} training reports read describes a finding (all "
+                      f"negate, or name nothing the report reader knows): the priors will carry "
+                      f"nothing; check the report column (medseg-r parse-report shows what is read)",
+                      DataWarning)
 
 
 def default_precision(gpu: bool) -> str:

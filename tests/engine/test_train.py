@@ -384,3 +384,18 @@ def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to
         os.remove(out / "checkpoints" / name)
     with pytest.raises(ValueError, match="no checkpoints/ to resume from"):
         train(TrainConfig(**{**cfg, "resume": "auto"}))
+
+
+def test_reports_that_describe_no_finding_are_warned_about(tiny_phantom, tmp_path):
+    import warnings
+
+    from medseg_r.data.readers import DataWarning
+    from medseg_r.engine.train import make_loaders
+
+    data = _manifest_copy(tiny_phantom, "negative.jsonl", lambda r: {**r, "report": "No nodule. No effusion."})
+    cfg = TrainConfig(data=data, out=str(tmp_path / "run"), backbone="sam_tiny", img_size=64, progress=False)
+    with pytest.warns(DataWarning, match="none of the 28 training reports read describes a finding"):
+        make_loaders(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        make_loaders(TrainConfig(data=tiny_phantom, out=str(tmp_path / "run"), backbone="sam_tiny", img_size=64))
