@@ -393,9 +393,11 @@ def _cmd_serve(args) -> int:
     _need_extra("serve", ["starlette", "uvicorn"], "medseg-r serve")
     from .serve import ServeConfig, is_loopback, open_socket, run_server
 
+    import math
+
     for name in ("max_upload_mb", "idle_minutes"):
-        if getattr(args, name) <= 0:
-            raise UserError(f"--{name.replace('_', '-')} must be positive")
+        if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):
+            raise UserError(f"--{name.replace('_', '-')} must be a positive number")
     if args.workers < 1 or args.queue < 0 or not 0 <= args.port <= 65535:
         raise UserError("need --workers >= 1, --queue >= 0 and --port in 0..65535")
     if not is_loopback(args.host):

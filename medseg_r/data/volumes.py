@@ -121,6 +121,8 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     rows, cols = shapes.pop()
     dr, dc = (float(v) for v in (getattr(first, "PixelSpacing", None) or getattr(first, "ImagerPixelSpacing", None)
                                  or [1.0, 1.0]))
+    if not (np.isfinite([dr, dc]).all() and dr > 0 and dc > 0):
+        raise ValueError(f"{path}: pixel spacing {dr:g} x {dc:g} mm is not a size (a damaged header?)")
     if len(slices) > 1:
         step = (position(slices[-1]) - position(slices[0])) / (len(slices) - 1)
         if np.linalg.norm(step) < 1e-6:

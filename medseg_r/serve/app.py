@@ -103,6 +103,7 @@ def create_app(service: Service) -> Starlette:
         )
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise too_large
+        service.check_free(session)  # before the body is saved: 409 while the page segments
         path = await run_in_threadpool(
             service.upload_target, session, request.query_params.get("name", "")
         )

@@ -26,6 +26,10 @@ KINDS_TEXT = (
 )
 MAX_ZIP_MEMBERS = 5000
 MAX_UPLOAD_PIXELS = 40_000_000  # a 6,300 x 6,300 image: above any radiograph or mammogram
+# A NIfTI's voxels, read from its header: 512 x 512 x 640 (a whole-body CT at 1 mm). A few hundred
+# KB of compressed zeros can declare far more, and segmenting takes tens of bytes per voxel.
+MAX_UPLOAD_VOXELS = 512 * 512 * 640
+UPLOAD_ENDINGS = (".nii.gz", ".nii", ".zip") + tuple(IMAGE_ENDINGS) + tuple(DICOM_ENDINGS)
 
 
 class UploadError(InputError):
@@ -120,8 +124,10 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
 def safe_name(name: str) -> str:
     """A file name from the browser, reduced to its last part and safe characters."""
     base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "upload"
-    return base[-120:]
+    ending = next((e for e in UPLOAD_ENDINGS if base.lower().endswith(e)), "")
+    stem = base[: len(base) - len(ending)]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "upload"  # "胸片.png": upload.png
+    return stem[-(120 - len(ending)):] + ending
 
 
 def upload_kind(name: str) -> str:
@@ -201,8 +207,23 @@ def check_image_pixels(path: str, *, max_pixels: int) -> None:
                           f"images of at most {max_pixels / 1e6:.0f} megapixels", status=413)
 
 
+def check_nifti_voxels(path: str, *, max_voxels: int) -> None:
+    """Refuse (413) a NIfTI whose header declares more than ``max_voxels`` voxels, before its data
+    is read."""
+    import nibabel as nib
+
+    try:
+        shape = nib.load(path).shape
+    except Exception:  # not readable: load_source says why
+        return
+    if int(np.prod(shape, dtype=np.int64)) > max_voxels:
+        raise UploadError(f"{os.path.basename(path)}: {' x '.join(str(n) for n in shape)} voxels; "
+                          f"this server takes volumes of at most {max_voxels / 1e6:.0f} million "
+                          f"voxels", status=413)
+
+
 def open_upload(path: str, folder: str, *, max_bytes: int,
-                max_pixels: int = MAX_UPLOAD_PIXELS) -> Case:
+                max_pixels: int = MAX_UPLOAD_PIXELS, max_voxels: int = MAX_UPLOAD_VOXELS) -> Case:
     """A saved upload -> :class:`Case` (zip archives are unpacked into a series folder named after
     the archive, as ``predict`` would be pointed at it); an image over ``max_pixels`` is refused
     before it is decoded."""
@@ -211,6 +232,8 @@ def open_upload(path: str, folder: str, *, max_bytes: int,
     target = path
     if kind == "image":
         check_image_pixels(path, max_pixels=max_pixels)
+    if kind == "nifti":
+        check_nifti_voxels(path, max_voxels=max_voxels)
     if kind == "zip":
         stem = name[:-4] or "series"
         target = unpack_dicom_zip(path, os.path.join(folder, stem), max_bytes=max_bytes)

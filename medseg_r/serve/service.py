@@ -5,6 +5,7 @@ downloads."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -53,13 +54,26 @@ class Result:
     outputs: Dict[str, str]
 
 
+def _check_unicode(text: str) -> None:
+    """JSON lets a request carry lone surrogates (``"\\udc80"``), which no reply can echo."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("the report holds characters that are not valid Unicode (a lone "
+                         "surrogate)") from None
+
+
 def _box(value: Any, width: int, height: int) -> Optional[Tuple[float, float, float, float]]:
     if value is None:
         return None
     try:
+        if isinstance(value, (str, bytes)) or any(isinstance(v, bool) for v in value):
+            raise TypeError
         x0, y0, x1, y1 = (float(v) for v in value)
     except (TypeError, ValueError):
         raise InputError("a box is four numbers x0, y0, x1, y1") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise InputError("a box is four finite numbers x0, y0, x1, y1")
     x0, x1 = sorted((min(max(x0, 0.0), width), min(max(x1, 0.0), width)))
     y0, y1 = sorted((min(max(y0, 0.0), height), min(max(y1, 0.0), height)))
     if x1 - x0 < 1 or y1 - y0 < 1:
@@ -70,21 +84,28 @@ def _box(value: Any, width: int, height: int) -> Optional[Tuple[float, float, fl
 
 
 def _points(value: Any, width: int, height: int) -> List[Tuple[float, float, int]]:
-    if not value:
+    if value is None or value == []:
         return []
+    if not isinstance(value, list):
+        raise InputError("points are a list of [x, y, label]")
     if len(value) > MAX_POINTS:
         raise InputError(f"at most {MAX_POINTS} point prompts")
     out = []
     for item in value:
         try:
+            if isinstance(item, (str, bytes, dict)) or len(item) != 3 or any(
+                    isinstance(v, bool) for v in item) or item[2] not in (0, 1):
+                raise ValueError
             x, y, label = float(item[0]), float(item[1]), int(item[2])
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError
         except (TypeError, ValueError, IndexError):
             raise InputError(
-                "a point is [x, y, label] with label 1 (include) or 0 (exclude)"
+                "a point is [x, y, label] with finite x, y and label 1 (include) or 0 (exclude)"
             ) from None
         if label not in (0, 1) or not (0 <= x <= width and 0 <= y <= height):
             raise InputError(
-                f"point ({x:g}, {y:g}) with label {label} is outside the image or not 0/1"
+                f"point ({x:g}, {y:g}) with label {label} is outside the image"
             )
         out.append((x, y, label))
     return out
@@ -136,6 +157,12 @@ class Service:
         if not session.lock.acquire(blocking=False):
             raise Busy("this page is still segmenting; wait for it to finish", status=409)
 
+    def check_free(self, session: Session) -> None:
+        """:class:`Busy` (409) when the page is segmenting (an upload is refused before it is
+        saved; :meth:`open_upload` claims the page for good)."""
+        if session.lock.locked():
+            raise Busy("this page is still segmenting; wait for it to finish", status=409)
+
     def load_example(self, session: Session, name: str) -> Dict[str, Any]:
         if name not in self.examples:
             raise InputError(f"no example {name!r} (known: {', '.join(self.examples)})")
@@ -165,7 +192,11 @@ class Service:
     def open_upload(self, session: Session, path: str) -> Dict[str, Any]:
         """Read a saved upload; on any error its folder is removed and the current case kept."""
         folder = os.path.dirname(path)
-        self._claim(session)
+        try:
+            self._claim(session)
+        except Busy:  # the page began segmenting while the file came in: nothing of it is kept
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         try:
             case = open_upload(path, folder, max_bytes=4 * self.max_upload_bytes)
             session.adopt(case)
@@ -182,6 +213,9 @@ class Service:
 
     @staticmethod
     def parse(text: str) -> Dict[str, Any]:
+        if text is not None and not isinstance(text, str):
+            raise InputError("the report must be text")
+        _check_unicode(text or "")
         try:
             return views.report_view(parse_report(text or ""))
         except (TypeError, ValueError) as exc:
@@ -212,13 +246,16 @@ class Service:
                 "box and point prompts are for 2-D images; volumes are segmented from the report"
             )
         window = request.get("window") or "auto"
-        if window not in WINDOWS:
+        if not isinstance(window, str) or window not in WINDOWS:
             raise InputError(f"unknown window {window!r} (known: {', '.join(WINDOWS)})")
         text = request.get("report")
-        if not isinstance(text, str) or not text.strip():
+        if text is not None and not isinstance(text, str):
+            raise InputError("the report must be text")
+        if not text or not text.strip():
             raise InputError(
                 "the report is empty: type what to segment (e.g. 'nodule in the right upper lobe')"
             )
+        _check_unicode(text)
         try:
             report = parse_report(text)
         except (TypeError, ValueError) as exc:

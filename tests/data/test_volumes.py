@@ -176,6 +176,8 @@ def _edit_slices(folder, edit):
     # a damaged orientation (all zero): no directions to build an affine from
     (lambda z, ds: setattr(ds, "ImageOrientationPatient", [0, 0, 0, 0, 0, 0]),
      "not two perpendicular unit directions"),
+    # a pixel spacing of zero: no voxel size to build an affine from
+    (lambda z, ds: setattr(ds, "PixelSpacing", [0, 0]), "pixel spacing 0 x 0 mm is not a size"),
 ])
 def test_dicom_series_that_one_grid_cannot_hold_are_refused(tmp_path, damage, message):
     vol, _ = _volume()

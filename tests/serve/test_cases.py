@@ -36,8 +36,23 @@ def test_other_kinds_are_refused_with_415(name):
 
 def test_safe_names_stay_in_the_folder():
     assert safe_name("../../etc/passwd") == "passwd"
-    assert safe_name("C:\\Users\\me\\my scan (1).png") == "my_scan_1_.png"
+    assert safe_name("C:\\Users\\me\\my scan (1).png") == "my_scan_1.png"
     assert safe_name("..") == "upload" and len(safe_name("a" * 500 + ".png")) == 120
+    # a name of characters the folder does not take keeps its ending (its kind)
+    assert safe_name("胸片.png") == "upload.png" and safe_name("é.nii.gz") == "upload.nii.gz"
+    assert safe_name("a" * 500 + ".nii.gz").endswith("a.nii.gz")
+
+
+def test_a_nifti_over_the_voxel_limit_is_refused_before_its_data_is_read(tmp_path):
+    import nibabel as nib
+
+    from medseg_r.serve.cases import UploadError, open_upload
+
+    nib.save(nib.Nifti1Image(np.zeros((20, 30, 4), np.uint8), np.eye(4)), str(tmp_path / "ct.nii.gz"))
+    with pytest.raises(UploadError, match="20 x 30 x 4 voxels; this server takes volumes of at most") as exc:
+        open_upload(str(tmp_path / "ct.nii.gz"), str(tmp_path), max_bytes=2**20, max_voxels=2000)
+    assert exc.value.status == 413
+    assert open_upload(str(tmp_path / "ct.nii.gz"), str(tmp_path), max_bytes=2**20).source.kind == "volume"
 
 
 def _zip(path, members):

@@ -11,8 +11,10 @@ from medseg_r.cli import main
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
-        (["--idle-minutes", "-1"], "--idle-minutes must be positive"),
+        (["--max-upload-mb", "0"], "--max-upload-mb must be a positive number"),
+        (["--max-upload-mb", "nan"], "--max-upload-mb must be a positive number"),
+        (["--idle-minutes", "-1"], "--idle-minutes must be a positive number"),
+        (["--idle-minutes", "inf"], "--idle-minutes must be a positive number"),
         (["--workers", "0"], "--workers >= 1"),
         (["--port", "70000"], "--port in 0..65535"),
         (["--checkpoint", "CORRUPT", "--port", "0"], "cannot read checkpoint"),

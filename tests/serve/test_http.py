@@ -112,10 +112,16 @@ def test_bad_uploads_are_refused_and_the_server_keeps_serving(make_server, tmp_p
         ({"report": ""}, 400, "the report is empty"),
         ({"report": "Normal chest."}, 400, "names no finding"),
         ({"report": REPORT, "box": [5, 5, 5, 9]}, 400, "box is empty"),
-        ({"report": REPORT, "points": [[10, 10, 2]]}, 400, "not 0/1"),
+        ({"report": REPORT, "points": [[10, 10, 2]]}, 400, "label 1 (include) or 0"),
         ({"report": REPORT, "window": "brain"}, 400, "unknown window"),
         ({"report": "nodule " * 30_000}, 400, "the limit is 200,000"),
-        ({"report": 5}, 400, "the report is empty"),
+        ({"report": 5}, 400, "the report must be text"),
+        ({"report": REPORT, "box": [float("nan")] * 4}, 400, "four finite numbers"),
+        ({"report": REPORT, "box": [True, True, 50, 50]}, 400, "a box is four numbers"),
+        ({"report": REPORT, "points": 5}, 400, "points are a list"),
+        ({"report": REPORT, "points": [[10, 10, 1.7]]}, 400, "label 1 (include) or 0"),
+        ({"report": REPORT, "window": ["x"]}, 400, "unknown window"),
+        ({"report": "\udc80 nodule in the right upper lobe"}, 400, "not valid Unicode"),
     ],
 )
 def test_bad_requests_get_one_line_errors(make_server, request_body, status, message):
@@ -261,6 +267,25 @@ def test_a_page_segmenting_already_gets_409(make_server):
     with session.lock:  # as while its own segmentation runs
         status, body, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})
     assert status == 409 and "still segmenting" in body["error"]
+
+
+def test_an_upload_while_the_page_segments_is_refused_and_not_kept(make_server):
+    client, service = make_server()
+    sid = client.session()
+    client.request("POST", f"/api/session/{sid}/example/chest_xray")
+    session = service.store.get(sid)
+    before = sorted(os.listdir(session.folder))
+    with session.lock:  # as while its own segmentation runs
+        status, body, _ = client.request("POST", f"/api/session/{sid}/upload?name=scan.png",
+                                         raw=b"\x89PNG\r\n\x1a\n" + b"x" * 1000)
+    assert status == 409 and "still segmenting" in body["error"]
+    assert sorted(os.listdir(session.folder)) == before
+
+
+def test_a_report_of_lone_surrogates_is_a_400_on_parse(make_server):
+    client, _ = make_server()
+    status, body, _ = client.request("POST", "/api/parse", {"report": "\udc80 nodule"})
+    assert status == 400 and "not valid Unicode" in body["error"]
 
 
 def test_ending_a_session_removes_its_folder(make_server):
