@@ -10,13 +10,14 @@ from __future__ import annotations
 import resource
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..io.images import image_to_tensor
+from ..report import parse_report
 from ..report.schema import Report
 from ..report.transform import slice_report
 from .sources import Source
@@ -54,10 +55,13 @@ class Predictor:
 
     def __init__(self, model, *, batch_size: Optional[int] = None, max_side: int = 2048,
                  device: Optional[str] = None) -> None:
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if max_side < 64:
-            raise ValueError(f"max_side must be >= 64, got {max_side}")
+        if not hasattr(model, "img_size") or not callable(model):
+            raise ValueError(f"model must be a MedSeg-R model (build_model or load_model), got "
+                             f"{type(model).__name__}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        if not (isinstance(max_side, int) and max_side >= 64):
+            raise ValueError(f"max_side must be a whole number >= 64, got {max_side!r}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
@@ -91,8 +95,13 @@ class Predictor:
                           seconds=time.perf_counter() - start, slices_run=runs, peak_rss_mb=_peak_rss_mb(),
                           peak_gpu_mb=gpu)
 
-    def predict_image(self, pixels: np.ndarray, report: Report, *, box: Optional[Sequence[float]] = None) -> Prediction:
+    def predict_image(self, pixels: np.ndarray, report: Union[str, Report], *,
+                      box: Optional[Sequence[float]] = None) -> Prediction:
         start = time.perf_counter()
+        if isinstance(report, str):
+            report = parse_report(report)
+        if box is not None and len(box) != 4:
+            raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {len(box)}")
         if report.all_negative:
             shape = pixels.shape[:2]
             return self._finish(np.zeros(shape, np.float32), None, np.array([np.nan]), np.array([False]), start, 0)

@@ -198,10 +198,12 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
     size ``[B, M, H, W]``, ``iou`` ``[B, M]`` and ``low_res_masks``; ``boxes`` / ``points`` are
     prompts in input pixels (see :func:`decode`)."""
     from .geometry import from_canvas
+    from .inputs import check_prompts
 
     if encoded.embeddings is None:
         raise ValueError("these inputs were encoded without the image embedding "
                          "(encode_inputs(..., need_embedding=False)): encode them again to decode")
+    check_prompts(boxes, points, encoded.embeddings.shape[0])
     low_res, iou = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
                                 location_map=encoded.location_map, text_tokens=encoded.text_tokens,
                                 boxes=boxes, points=points, multimask_output=multimask_output,

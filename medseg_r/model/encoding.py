@@ -176,6 +176,8 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
     from .inputs import as_reports, check_images
 
     check_images(images)
+    if images.dtype == torch.float64:  # numpy's default float: the model's weights are float32
+        images = images.float()
     B, _, H, W = images.shape
     parsed = as_reports(reports, B)
     frame = Frame(height=H, width=W, size=model.img_size)

@@ -16,6 +16,9 @@ def as_reports(reports: Union[ReportLike, Sequence[ReportLike]], batch: int) -> 
     match the batch, or an item that is neither, is a ``ValueError``."""
     if isinstance(reports, (str, Report)):
         reports = [reports]
+    if not isinstance(reports, Sequence):
+        raise ValueError(f"reports must be a string, a Report or a list of them, got "
+                         f"{type(reports).__name__}")
     if len(reports) != batch:
         raise ValueError(f"got {len(reports)} report(s) for a batch of {batch} image(s)")
     out = []
@@ -38,3 +41,30 @@ def check_images(images: torch.Tensor) -> None:
         raise ValueError("images must be floating point in [0, 1]")
     if min(images.shape[-2:]) < 1 or images.shape[0] < 1:
         raise ValueError(f"empty image batch {tuple(images.shape)}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("images contain NaN or infinite values")
+
+
+def check_prompts(boxes, points, batch: int) -> None:
+    """``boxes`` ``[B, 4]`` (x0, y0, x1, y1 with x1 >= x0, y1 >= y0) and ``points`` (coords
+    ``[B, N, 2]``, labels ``[B, N]``), finite, one per image: a ``ValueError`` naming what is
+    wrong (a NaN box would give NaN masks without a word)."""
+    if boxes is not None:
+        if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or tuple(boxes.shape) != (batch, 4):
+            shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
+            raise ValueError(f"boxes must be a tensor [{batch}, 4] (x0, y0, x1, y1 per image), got {shape}")
+        if not bool(torch.isfinite(boxes).all()):
+            raise ValueError("boxes contain NaN or infinite values")
+        if bool((boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any()):
+            raise ValueError("each box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
+    if points is not None:
+        try:
+            coords, labels = points
+        except (TypeError, ValueError):
+            raise ValueError("points must be (coords [B, N, 2], labels [B, N])") from None
+        if not (isinstance(coords, torch.Tensor) and isinstance(labels, torch.Tensor)
+                and coords.ndim == 3 and coords.shape[0] == batch and coords.shape[2] == 2
+                and tuple(labels.shape) == tuple(coords.shape[:2])):
+            raise ValueError(f"points must be (coords [{batch}, N, 2], labels [{batch}, N])")
+        if not bool(torch.isfinite(coords).all()):
+            raise ValueError("point coordinates contain NaN or infinite values")

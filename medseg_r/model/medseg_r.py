@@ -252,6 +252,10 @@ class MedSegR(nn.Module):
         threads can predict with one model at once."""
         if self.training:
             raise ValueError("predict needs the model in eval mode: call model.eval() first")
+        if not np.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite logit, got {threshold}")
+        if box is not None and len(box) != 4:
+            raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {len(box)}")
         tensor = image_to_tensor(image).to(next(self.parameters()).device)
         boxes = None if box is None else torch.tensor([list(box)], dtype=torch.float32)
         out = self(tensor, [report], boxes=boxes)

@@ -208,6 +208,15 @@ def test_predictor_batch_size_defaults_to_one_on_cpu_and_rejects_zero(tiny_check
     assert Predictor(model, batch_size=3, device="cpu").batch_size == 3
     with pytest.raises(ValueError, match="batch_size"):
         Predictor(model, batch_size=0, device="cpu")
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        Predictor(model, batch_size=1.5, device="cpu")
+    with pytest.raises(ValueError, match="model must be a MedSeg-R model"):
+        Predictor(None)
+    # a report given as text is read as predict_case reads it
+    pixels = chest()
+    as_text = Predictor(model, device="cpu").predict_image(pixels, REPORT)
+    parsed = Predictor(model, device="cpu").predict_image(pixels, parse_report(REPORT))
+    assert np.array_equal(as_text.prob, parsed.prob)
 
 
 def test_outputs_never_replace_the_users_files_but_a_rerun_replaces_its_own(tmp_path, tiny_checkpoint, capsys):

@@ -63,6 +63,29 @@ def test_predict_rejects_nan_image(tiny_model_factory):
         tiny_model_factory().predict(img, "nodule")
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda m, x: m(x * float("nan"), ["nodule"]), "images contain NaN or infinite values"),
+    (lambda m, x: m(x, None), "reports must be a string, a Report or a list"),
+    (lambda m, x: m(x, ["nodule"], boxes=torch.tensor([[float("nan")] * 4])), "boxes contain NaN"),
+    (lambda m, x: m(x, ["nodule"], boxes=torch.rand(2, 4)), r"boxes must be a tensor \[1, 4\]"),
+    (lambda m, x: m(x, ["nodule"], boxes=torch.tensor([[50.0, 50, 10, 10]])), "x1 >= x0"),
+    (lambda m, x: m(x, ["nodule"], points=(torch.rand(1, 2, 2), torch.ones(2))), "points must be"),
+    (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", box=[1, 2, 3]), "box must be four numbers"),
+    (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", threshold=float("nan")), "finite logit"),
+])
+def test_bad_inputs_and_prompts_are_value_errors_not_nan_masks(tiny_model_factory, call, match):
+    model = tiny_model_factory().eval()
+    with pytest.raises(ValueError, match=match):
+        call(model, torch.rand(1, 3, 64, 64))
+
+
+def test_float64_images_give_what_float32_images_give(tiny_model_factory):
+    model = tiny_model_factory().eval()
+    x = torch.rand(1, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(model(x, ["nodule"])["masks"], model(x.float(), ["nodule"])["masks"])
+
+
 @pytest.mark.parametrize("kwargs, match", [({"priors": "words"}, "priors must be"), ({"freeze": "all"}, "freeze must"),
                                            ({"decoder_prior": "x"}, "decoder_prior"),
                                            ({"inject_at": ["blocks.99"]}, "unknown injection site"),
