@@ -67,4 +67,7 @@ def build_backbone(name: str, *, img_size: Optional[int] = None, checkpoint: Opt
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(list_backbones())}")
+    if img_size is not None and (not isinstance(img_size, int) or isinstance(img_size, bool)
+                                 or img_size < 32):
+        raise ValueError(f"img_size must be a whole number of pixels >= 32, got {img_size!r}")
     return _REGISTRY[name](img_size=img_size, checkpoint=checkpoint, pretrained=pretrained)

@@ -3,6 +3,7 @@ takes)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional, Tuple
 
@@ -127,6 +128,10 @@ class ModelOptions:
     attribute_head: bool = False
 
     def __post_init__(self) -> None:
+        self._check_types()
+        if self.fusion_depth < 1 or self.max_findings < 1:
+            raise ValueError(f"fusion_depth and max_findings must be >= 1, got "
+                             f"{self.fusion_depth} and {self.max_findings}")
         if self.priors not in PRIOR_MODES:
             raise ValueError(f"priors must be one of {PRIOR_MODES}, got {self.priors!r}")
         if self.freeze not in FREEZE_MODES:
@@ -159,6 +164,32 @@ class ModelOptions:
             raise ValueError("box_hidden must be >= 1 and box_stem >= 0")
         if self.inject_at is not None:
             object.__setattr__(self, "inject_at", tuple(self.inject_at))
+
+    def _check_types(self) -> None:
+        """Each option of the type of its default (a config file's ``prior_dim: "192"`` or
+        ``spatial_attention: "no"`` is an error naming the option, not a crash later)."""
+        for f in fields(self):
+            value, default = getattr(self, f.name), f.default
+            if f.name == "inject_at":
+                if value is not None and (isinstance(value, str) or not all(
+                        isinstance(v, str) for v in value)):
+                    raise ValueError(f"inject_at must be a list of site names (e.g. ['neck']), "
+                                     f"got {value!r}")
+                continue
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                    math.isfinite(value)
+            else:
+                ok = isinstance(value, type(default))
+            if not ok:
+                kind = {"bool": "true or false", "int": "a whole number", "float": "a finite number",
+                        "str": "text"}.get(type(default).__name__, type(default).__name__)
+                raise ValueError(f"model option {f.name} must be {kind} (like its default "
+                                 f"{default!r}), got {value!r}")
 
     @classmethod
     def from_dict(cls, options: Dict[str, Any]) -> "ModelOptions":

@@ -86,6 +86,21 @@ def test_float64_images_give_what_float32_images_give(tiny_model_factory):
         assert torch.equal(model(x, ["nodule"])["masks"], model(x.float(), ["nodule"])["masks"])
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"prior_dim": "192"}, "prior_dim must be a whole number"),  # a config file's string
+    ({"box_threshold": "0.3"}, "box_threshold must be a finite number"),
+    ({"spatial_attention": "no"}, "spatial_attention must be true or false"),
+    ({"module_grid": 3.5}, "module_grid must be a whole number"),
+    ({"inject_at": "neck"}, "inject_at must be a list of site names"),
+    ({"fusion_depth": -1}, "fusion_depth and max_findings must be >= 1"),
+    ({"img_size": "256"}, "img_size must be a whole number of pixels"),
+    ({"img_size": 0}, "img_size must be a whole number of pixels"),
+])
+def test_option_types_are_checked_when_the_model_is_built(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_model("sam_tiny", **kwargs)
+
+
 @pytest.mark.parametrize("kwargs, match", [({"priors": "words"}, "priors must be"), ({"freeze": "all"}, "freeze must"),
                                            ({"decoder_prior": "x"}, "decoder_prior"),
                                            ({"inject_at": ["blocks.99"]}, "unknown injection site"),
