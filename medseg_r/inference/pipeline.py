@@ -51,11 +51,19 @@ class PredictOptions:
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        if self.largest < 0:
-            raise ValueError(f"largest must be >= 0, got {self.largest}")
+        for name, low in (("largest", 0), ("sheet_tiles", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+        if self.window is not None and (len(self.window) != 2 or not all(
+                math.isfinite(float(v)) for v in self.window) or float(self.window[1]) <= 0):
+            raise ValueError(f"window must be (level, width) with a finite level and a positive "
+                             f"width, got {tuple(self.window)}")
         if self.no_finding not in ("error", "segment"):
             raise ValueError(f"no_finding must be 'error' or 'segment', got {self.no_finding!r}")
         if self.box is not None:
+            if len(self.box) != 4 or not all(math.isfinite(float(v)) for v in self.box):
+                raise ValueError(f"box must be four finite numbers (x0, y0, x1, y1), got {tuple(self.box)}")
             x0, y0, x1, y1 = self.box
             if not (x1 > x0 and y1 > y0):
                 raise ValueError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {tuple(self.box)}")
@@ -234,6 +242,10 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                              f"{height} image (pixels: x0 y0 x1 y1, 0 <= x <= {width}, "
                              f"0 <= y <= {height})")
     truth = _reference(reference, source) if reference else None
+    if stem is not None and (not stem or stem != os.path.basename(stem) or stem in (".", "..")):
+        raise InputError(f"case name {stem!r} must be a plain file name (no folder part)")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError(f"output folder {out_dir} is a file")
     paths = output_paths(image_path, out_dir, stem, fmt=source.format)
     written = {k: v for k, v in paths.items() if k != "sheet" or source.kind == "volume"}  # 2-D: no sheet
     check_outputs(written, [image_path, reference])

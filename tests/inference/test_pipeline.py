@@ -295,3 +295,28 @@ def test_a_ct_window_on_a_2d_image_is_named_as_unused(tmp_path, tiny_checkpoint,
     assert "--window is a CT window for volumes" in capsys.readouterr().err
     summary = json.loads((tmp_path / "out" / "scan_prediction.json").read_text())
     assert any("--window" in w for w in summary["warnings"])
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"largest": 1.5}, "largest must be a whole number >= 0"),
+    ({"sheet_tiles": 0}, "sheet_tiles must be a whole number >= 1"),
+    ({"window": (float("nan"), 100)}, "window must be"),
+    ({"window": (40, 0)}, "window must be"),
+    ({"box": (float("nan"), 0, 10, 10)}, "box must be four finite numbers"),
+])
+def test_predict_options_are_checked_when_made(options, match):
+    with pytest.raises(ValueError, match=match):
+        PredictOptions(**options)
+
+
+def test_a_case_name_with_a_folder_part_or_a_file_as_output_folder_is_refused(predictor, tmp_path):
+    from medseg_r.inference import InputError
+
+    image = write_png(tmp_path / "scan.png", chest())
+    with pytest.raises(InputError, match="must be a plain file name"):
+        predict_case(predictor, image, REPORT, str(tmp_path / "out"), stem="../../escaped",
+                     options=PredictOptions(progress=False))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="is a file"):
+        predict_case(predictor, image, REPORT, str(tmp_path / "file"), options=PredictOptions(progress=False))
+    assert sorted(os.listdir(tmp_path)) == ["file", "scan.png"]
