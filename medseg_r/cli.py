@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import warnings
 from typing import List, Optional
@@ -449,7 +450,6 @@ def _check_phantom_out(out: str, *, n: int, seed: int, size: int) -> None:
     """``make-data``'s folder must be new, empty, an earlier ``make-data`` with the same settings
     (reused, or extended by more splits) or one that was interrupted (nothing but its case images):
     anything else would be overwritten or mixed with the new cases."""
-    import re
 
     if not os.path.exists(out):
         return
@@ -472,6 +472,9 @@ def _check_phantom_out(out: str, *, n: int, seed: int, size: int) -> None:
                             f"there would replace it; choose another --out (or delete it first)")
         return
     case = re.compile(r"case_\d{5}\.png|\.partial-.*")  # a killed write leaves .partial-*
+    names = {n for n in names if not n.startswith(".partial-")}
+    if "manifest.jsonl" in names and _phantom_manifest(os.path.join(out, "manifest.jsonl")):
+        names.discard("manifest.jsonl")  # killed between its manifest and its dataset.json
     foreign = sorted(names - {"images", "masks"}) + sorted(
         f"{sub}/{name}" for sub in ("images", "masks") if sub in names
         for name in (os.listdir(os.path.join(out, sub)) if os.path.isdir(os.path.join(out, sub))
@@ -480,6 +483,20 @@ def _check_phantom_out(out: str, *, n: int, seed: int, size: int) -> None:
         raise UserError(f"{out} is not empty and not an earlier make-data's folder (it holds "
                         f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): choose a "
                         f"new or empty --out")
+
+
+def _phantom_manifest(path: str) -> bool:
+    """Whether every row of ``path`` is a phantom case's as make-data writes it (its id and image
+    and mask paths), so that a generation killed before its ``dataset.json`` may go on."""
+    from .io.jsonl import read_jsonl_rows
+
+    try:
+        rows = [row for _, row in read_jsonl_rows(path)]
+    except (OSError, ValueError):
+        return False
+    return all(isinstance(r.get("id"), str) and re.fullmatch(r"case_\d{5}", r["id"]) and
+               r.get("image") == f"images/{r['id']}.png" and r.get("mask") == f"masks/{r['id']}.png"
+               for r in rows)
 
 
 def _json_arg(text: Optional[str], what: str) -> dict:
@@ -560,9 +577,12 @@ def _cmd_evaluate(args) -> int:
     if not has_splits(records):
         print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
               f"scored, including any the model was trained on", file=sys.stderr)
-    if args.out and os.path.isdir(os.path.join(args.out, "overlays")):  # an earlier evaluate's:
-        for name in os.listdir(os.path.join(args.out, "overlays")):     # none left beside the new
-            if name.endswith(".png"):
+    if args.out:  # an earlier evaluate's outputs go before the new ones are written (none of its
+        for name in ("summary.json", "cases.csv"):  # overlays is left beside the new figures)
+            if os.path.isfile(os.path.join(args.out, name)):
+                os.remove(os.path.join(args.out, name))
+        if os.path.isdir(os.path.join(args.out, "overlays")):
+            for name in os.listdir(os.path.join(args.out, "overlays")):
                 os.remove(os.path.join(args.out, "overlays", name))
     summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out, overlays=args.overlays,
                        progress=True)
@@ -584,17 +604,24 @@ def _check_evaluate_out(out: str) -> None:
     names = set(os.listdir(out))
     if not names:
         return
-    earlier = False
-    try:
-        with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
-            held = json.load(handle)
-        earlier = isinstance(held, dict) and "overall" in held and "subsets" in held
-    except (OSError, ValueError):
-        pass
-    if not earlier or names - EVALUATE_FILES:
-        extra = sorted(names - EVALUATE_FILES) or ["summary.json"]
+    foreign = sorted(names - EVALUATE_FILES)
+    overlays = os.path.join(out, "overlays")
+    if os.path.isdir(overlays):
+        foreign += [f"overlays/{n}" for n in sorted(os.listdir(overlays)) if not n.endswith(".png")]
+    elif "overlays" in names:
+        foreign.append("overlays")
+    if "summary.json" in names:  # an interrupted evaluate leaves overlays only: no summary yet
+        try:
+            with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+                held = json.load(handle)
+            ours = isinstance(held, dict) and "overall" in held and "subsets" in held
+        except (OSError, ValueError):
+            ours = False
+        if not ours:
+            foreign.append("a summary.json evaluate did not write")
+    if foreign:
         raise UserError(f"--out {out} is not empty and not an earlier evaluate's folder (it holds "
-                        f"{', '.join(extra[:3])}): choose a new or empty folder")
+                        f"{', '.join(foreign[:3])}): choose a new or empty folder")
 
 
 def _cmd_demo(args) -> int:

@@ -159,6 +159,9 @@ def test_make_data_keeps_a_folder_that_is_not_its_own(tmp_path, capsys):
     (tmp_path / "stopped" / "images").mkdir(parents=True)  # a generation killed before its manifest
     (tmp_path / "stopped" / "images" / "case_00001.png").write_bytes(b"x")
     assert _phantom_cli(tmp_path / "stopped") == 0
+    (ours / "dataset.json").unlink()  # killed between its manifest and its dataset.json
+    (ours / ".partial-abc.json").write_text("")
+    assert _phantom_cli(ours) == 0 and (ours / "dataset.json").exists()
 
 
 def test_a_path_that_cannot_be_written_is_one_line(tmp_path, capsys):
@@ -179,10 +182,13 @@ def test_evaluate_replaces_only_an_earlier_evaluate(tmp_path, capsys):
     run = ["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--split", "val", "--out", str(out)]
     assert main(run + ["--overlays", "2"]) == 0 and len(os.listdir(out / "overlays")) == 2
     assert main(run) == 0 and os.listdir(out / "overlays") == []  # no overlay left of the earlier run
+    (out / "summary.json").unlink()  # as an interrupted evaluate leaves it: overlays, no summary
+    (out / "overlays" / "case_00001.png").write_bytes(b"x")
+    assert main(run) == 0 and os.listdir(out / "overlays") == []
     (out / "summary.json").write_text('{"mine": 1}')
     capsys.readouterr()
-    assert main(run) == 2 and "not an earlier evaluate's folder" in capsys.readouterr().err
-    assert (out / "summary.json").read_text() == '{"mine": 1}'
+    err_ok = main(run) == 2 and "a summary.json evaluate did not write" in capsys.readouterr().err
+    assert err_ok and (out / "summary.json").read_text() == '{"mine": 1}'
     assert main(run[:-1] + [str(tmp_path / "ev2"), "--overlays", "-1"]) == 2
 
 

@@ -128,7 +128,7 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
         if np.linalg.norm(step) < 1e-6:
             raise ValueError(f"{path}: all slices share one position (not a volume series)")
         gaps = np.diff([float(position(d) @ normal) for d in slices])
-        even = float(np.linalg.norm(step))
+        even = abs(float(step @ normal))  # along the normal: a tilted gantry's step leans
         if np.abs(gaps - even).max() > max(0.01, SPACING_TOLERANCE * even):
             raise ValueError(f"{path}: slices are not evenly spaced (gaps from {gaps.min():.3g} to "
                              f"{gaps.max():.3g} mm along the slice normal: missing or repeated "

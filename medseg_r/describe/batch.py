@@ -168,7 +168,8 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
     if foreign:  # rewriting out for this manifest would drop them
         raise DescribeError(f"{out} holds {len(foreign)} described case(s) that are not in {manifest} "
                             f"(e.g. {', '.join(foreign[:3])}): it is the output of another "
-                            f"manifest; choose another --out")
+                            f"manifest (or of this one before rows were removed), and rewriting "
+                            f"it would drop them; choose another --out")
     if stale:
         print(f"medseg-r: {stale} case(s) of {out} were described with other options (or by an "
               f"earlier version, which did not record them): described again", file=sys.stderr)

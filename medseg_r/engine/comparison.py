@@ -193,8 +193,8 @@ def train_row(name: str, *, data: str, out: str, seed: int, epochs: int, batch_s
             print(f"reusing finished run {out}", flush=True)
             return {"model": path, "steps": extra.get("global_step"), "reused": True,
                     "loaded": load_model(path)}
-        changed = run_differences(extra.get("train_config") or {}, asdict(cfg))
-        if set(changed) - {"epochs"}:  # more epochs continue the run; anything else is another run
+        changed = other_run_changes(extra.get("train_config") or {}, asdict(cfg))
+        if changed:
             raise ValueError(f"{out} holds a finished run of row {name!r} with other settings "
                              f"({'; '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in changed.items())}): "
                              f"delete it to train the row anew, or use another --out")
@@ -262,6 +262,15 @@ def run_differences(saved: Dict[str, Any], wanted: Dict[str, Any]) -> Dict[str, 
     configuration differs from the one wanted (as :func:`same_run` compares them)."""
     a, b = _normalised_config(saved), _normalised_config(wanted)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def other_run_changes(saved: Dict[str, Any], wanted: Dict[str, Any]) -> Dict[str, Tuple[Any, Any]]:
+    """The differences (:func:`run_differences`) that make a finished run another run than the one
+    wanted, which resuming must not relabel: more epochs continue it (train refuses fewer), and a
+    setting the run predates counts only when it is wanted away from its default."""
+    defaults = asdict(TrainConfig(data="", out=""))
+    return {k: v for k, v in run_differences(saved, wanted).items()
+            if k != "epochs" and not (k not in saved and v[1] == defaults.get(k))}
 
 
 def same_run(saved: Dict[str, Any], wanted: Dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@ resume, mixed precision on GPU, gradient accumulation, DDP across GPUs or nodes,
 from __future__ import annotations
 
 import glob
+import numbers
 import os
 import re
 import warnings
@@ -91,8 +92,12 @@ class _EpochToDataset(Callback):
             dataset.set_epoch(trainer.current_epoch)
 
 
+def _default_size(backbone: str) -> int:
+    return 256 if backbone in ("sam_tiny", "litemedsam") else 1024
+
+
 def _size(cfg: TrainConfig) -> int:
-    return cfg.img_size or (256 if cfg.backbone in ("sam_tiny", "litemedsam") else 1024)
+    return cfg.img_size or _default_size(cfg.backbone)
 
 
 def make_loaders(cfg: TrainConfig):
@@ -191,8 +196,9 @@ def check_run_folder(cfg: TrainConfig) -> None:
     if earlier and cfg.resume is None:
         raise ValueError(f"{cfg.out} already holds a training run (model.ckpt or checkpoints/): "
                          f"pass --resume auto to continue it, or choose another --out")
-    if earlier and cfg.resume == "auto" and resume_point(ckpts) is None:
-        raise ValueError(f"{cfg.out} holds a model.ckpt but no checkpoints/ to resume from: "
+    if os.path.isfile(os.path.join(cfg.out, "model.ckpt")) and cfg.resume == "auto" and \
+            resume_point(ckpts) is None:
+        raise ValueError(f"{cfg.out} holds a model.ckpt but no epoch checkpoint to resume from: "
                          f"--resume auto would train anew and replace it; choose another --out")
 
 
@@ -213,7 +219,7 @@ def resume_point(ckpt_dir: str) -> Optional[str]:
 
 
 def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -247,9 +253,15 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be a mapping of option: value, got {getattr(cfg, name)!r}")
     devices = cfg.devices
     if not (devices == "auto" or devices == -1 or (_whole(devices) and devices >= 1) or
+            (isinstance(devices, str) and re.fullmatch(r"-1|[1-9]\d*|\d+(,\d+)*,?", devices)) or
             (isinstance(devices, (list, tuple)) and devices and all(_whole(d) and d >= 0 for d in devices))):
-        raise ValueError(f"devices must be 'auto', a number >= 1, -1 (all) or a list of device "
-                         f"indices, got {devices!r}")
+        raise ValueError(f"devices must be 'auto', a number >= 1, -1 (all) or device indices "
+                         f"('0,1' or a list), got {devices!r}")
+    gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    if not gpu and not (devices == "auto" or (_whole(devices) and devices >= 1)
+                        or (isinstance(devices, str) and devices.isdigit() and int(devices) >= 1)):
+        raise ValueError(f"on the CPU, devices is a number of processes >= 1 (DDP with gloo) or "
+                         f"'auto'; got {devices!r} (GPU indices and -1 need a CUDA GPU)")
     if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ValueError(f"accelerator {cfg.accelerator!r}: no CUDA GPU is available here "
                          f"(torch {torch.__version__}); use --accelerator cpu or auto")
@@ -280,18 +292,40 @@ def check_resume_file(path: str) -> None:
                          f"(OUT/checkpoints/*.ckpt)")
 
 
-def check_same_settings(path: str, hparams: Dict[str, Any]) -> None:
+def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[int] = None) -> None:
     """A resumed run must go on with the settings it was started with (an exact resume): the
     training checkpoint's saved task settings against this run's (``feature_cache`` may move; a
-    setting the checkpoint predates is not compared). Raises ``ValueError`` naming each change."""
+    setting the checkpoint predates is not compared), and ``epochs`` no fewer than it has
+    finished. Raises ``ValueError`` naming each change."""
     from ..backbones.weights import torch_load
 
-    saved = torch_load(path, mmap=True).get("hyper_parameters") or {}
+    held = torch_load(path, mmap=True)
+    saved = held.get("hyper_parameters") or {}
     changed = [f"{key} {saved[key]!r} -> {value!r}" for key, value in hparams.items()
-               if key != "feature_cache" and key in saved and saved[key] != value]
+               if key != "feature_cache" and key in saved
+               and _comparable(key, saved[key], saved) != _comparable(key, value, hparams)]
     if changed:
         raise ValueError(f"{path} was trained with other settings ({'; '.join(changed)}): resume "
                          f"with the run's own settings, or train anew in another --out")
+    done = int(held.get("epoch", -1)) + 1
+    if epochs is not None and epochs < done:
+        raise ValueError(f"{path} has finished {done} epoch(s): --epochs must be at least {done} "
+                         f"to resume it, got {epochs}")
+
+
+def _comparable(key: str, value: Any, settings: Dict[str, Any]) -> Any:
+    """A task setting as it acts: model options with their defaults filled in (``{}`` is the
+    defaults spelled out), ``img_size`` None as the backbone's default size."""
+    if key == "model_options" and isinstance(value, dict):
+        from ..model.options import ModelOptions
+
+        try:
+            return ModelOptions.from_dict(value).to_dict()
+        except ValueError:
+            return value
+    if key == "img_size" and value is None:
+        return _default_size(settings.get("backbone"))
+    return value
 
 
 def train(cfg: TrainConfig) -> Dict[str, Any]:
@@ -340,7 +374,7 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     if resume == "auto":
         resume = resume_point(ckpt_dir)
     if resume is not None:
-        check_same_settings(resume, dict(task.hparams))
+        check_same_settings(resume, dict(task.hparams), epochs=cfg.epochs)
     with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen image encoder stays in eval mode on purpose (MedSegR.train), which Lightning notes

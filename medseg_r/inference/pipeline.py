@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -53,7 +54,7 @@ class PredictOptions:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         for name, low in (("largest", 0), ("sheet_tiles", 1)):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
         if self.window is not None and (len(self.window) != 2 or not all(
                 math.isfinite(float(v)) for v in self.window) or float(self.window[1]) <= 0):

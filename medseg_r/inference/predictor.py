@@ -7,6 +7,7 @@ report gives an empty mask (documented behaviour, no model call).
 """
 from __future__ import annotations
 
+import numbers
 import resource
 import time
 from dataclasses import dataclass
@@ -58,9 +59,9 @@ class Predictor:
         if not hasattr(model, "img_size") or not callable(model):
             raise ValueError(f"model must be a MedSeg-R model (build_model or load_model), got "
                              f"{type(model).__name__}")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-        if not (isinstance(max_side, int) and max_side >= 64):
+        if not (isinstance(max_side, numbers.Integral) and max_side >= 64):
             raise ValueError(f"max_side must be a whole number >= 64, got {max_side!r}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()

@@ -203,7 +203,8 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
     if encoded.embeddings is None:
         raise ValueError("these inputs were encoded without the image embedding "
                          "(encode_inputs(..., need_embedding=False)): encode them again to decode")
-    check_prompts(boxes, points, encoded.embeddings.shape[0])
+    if not model.training:  # a caller's prompts (training's come from its own reference boxes)
+        check_prompts(boxes, points, encoded.embeddings.shape[0])
     low_res, iou = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
                                 location_map=encoded.location_map, text_tokens=encoded.text_tokens,
                                 boxes=boxes, points=points, multimask_output=multimask_output,

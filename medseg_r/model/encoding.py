@@ -175,7 +175,7 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
     from .conditioning import location_render
     from .inputs import as_reports, check_images
 
-    check_images(images)
+    check_images(images, finite=not model.training)
     if images.dtype == torch.float64:  # numpy's default float: the model's weights are float32
         images = images.float()
     B, _, H, W = images.shape

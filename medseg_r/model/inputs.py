@@ -17,8 +17,11 @@ def as_reports(reports: Union[ReportLike, Sequence[ReportLike]], batch: int) -> 
     if isinstance(reports, (str, Report)):
         reports = [reports]
     if not isinstance(reports, Sequence):
-        raise ValueError(f"reports must be a string, a Report or a list of them, got "
-                         f"{type(reports).__name__}")
+        try:  # a pandas Series, a generator
+            reports = list(reports)
+        except TypeError:
+            raise ValueError(f"reports must be a string, a Report or a list of them, got "
+                             f"{type(reports).__name__}") from None
     if len(reports) != batch:
         raise ValueError(f"got {len(reports)} report(s) for a batch of {batch} image(s)")
     out = []
@@ -32,8 +35,10 @@ def as_reports(reports: Union[ReportLike, Sequence[ReportLike]], batch: int) -> 
     return out
 
 
-def check_images(images: torch.Tensor) -> None:
-    """``images`` must be a floating tensor ``[B, 3, H, W]`` with B, H, W >= 1."""
+def check_images(images: torch.Tensor, *, finite: bool = True) -> None:
+    """``images`` must be a floating tensor ``[B, 3, H, W]`` with B, H, W >= 1 and, with
+    ``finite`` (a caller's images; training batches come from checked files and skip the
+    device-to-host sync it costs), no NaN or infinite value."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a float tensor [B, 3, H, W], got {shape}")
@@ -41,7 +46,7 @@ def check_images(images: torch.Tensor) -> None:
         raise ValueError("images must be floating point in [0, 1]")
     if min(images.shape[-2:]) < 1 or images.shape[0] < 1:
         raise ValueError(f"empty image batch {tuple(images.shape)}")
-    if not bool(torch.isfinite(images).all()):
+    if finite and not bool(torch.isfinite(images).all()):
         raise ValueError("images contain NaN or infinite values")
 
 

@@ -4,8 +4,11 @@ takes)."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
 
 PRIOR_MODES = ("structured", "none", "text_token")
 FREEZE_MODES = ("image_encoder", "backbone", "none")
@@ -177,12 +180,12 @@ class ModelOptions:
                                      f"got {value!r}")
                 continue
             if isinstance(default, bool):
-                ok = isinstance(value, bool)
-            elif isinstance(default, int):
-                ok = isinstance(value, int) and not isinstance(value, bool)
+                ok = isinstance(value, (bool, np.bool_))
+            elif isinstance(default, int):  # numpy's integers too (numbers.Integral)
+                ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
             elif isinstance(default, float):
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
-                    math.isfinite(value)
+                ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) \
+                    and math.isfinite(value)
             else:
                 ok = isinstance(value, type(default))
             if not ok:

@@ -195,3 +195,16 @@ def test_dicom_series_with_one_uid_and_even_gaps_loads(tmp_path):
     _edit_slices(folder, lambda z, ds: setattr(ds, "SeriesInstanceUID", "1.2.3"))
     voxels, affine = load_volume(folder)
     assert voxels.shape[2] == 5 and np.isclose(abs(affine[2, 2]), 2.5)
+
+
+def test_an_evenly_spaced_series_from_a_tilted_gantry_loads(tmp_path):
+    """Tilted 30 degrees, the table steps 2.5 mm along z: the gaps along the slice normal are even
+    (2.5 cos 30), though the step between positions leans."""
+    vol, _ = _volume()
+    folder = str(tmp_path / "series")
+    _write_dicom_series(folder, vol[..., :5])
+    tilt = np.radians(30)
+    _edit_slices(folder, lambda z, ds: setattr(ds, "ImageOrientationPatient",
+                                               [1, 0, 0, 0, float(np.cos(tilt)), float(np.sin(tilt))]))
+    voxels, _ = load_volume(folder)
+    assert voxels.size == vol[..., :5].size

@@ -156,4 +156,9 @@ def test_a_finished_run_of_other_settings_is_refused_not_relabelled(tmp_path):
                                          r"backbone: 'sam_tiny' -> 'litemedsam'"):
         train_row("none_attr", data=str(tmp_path), out=str(out), seed=0, epochs=1)
     assert run_differences(_config(), _config(epochs=9)) == {"epochs": (6, 9)}
+    # a run from before an option is the same run when the option is wanted at its default
+    from medseg_r.engine.comparison import other_run_changes
+
+    assert other_run_changes(_config(), _config(epochs=9, shift_augment=0, describe_missing=False)) == {}
+    assert other_run_changes(_config(), _config(shift_augment=3)) == {"shift_augment": (None, 3)}
     assert run_differences(_config(), _config(progress=True, out="/elsewhere")) == {}

@@ -342,6 +342,8 @@ def test_resume_point_is_last_ckpt_or_the_latest_epoch_where_the_link_dangles(tm
     ({"limit_train_batches": 0}, "limit_train_batches must be"),
     ({"limit_train_batches": -1}, "limit_train_batches must be"),
     ({"devices": 0}, "devices must be"),
+    ({"devices": "-1"}, "on the CPU, devices is a number of processes"),  # GPU indices need a GPU
+    ({"devices": "0,1"}, "on the CPU, devices is a number of processes"),
     ({"model_options": [1]}, "model_options must be a mapping"),
     ({"feature_cache": "FILE"}, "is a file, not a folder"),
     ({"resume": "FILE"}, "not a PyTorch checkpoint file"),
@@ -377,12 +379,15 @@ def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to
         with pytest.raises(ValueError, match=f"trained with other settings \\({re.escape(what)}\\)"):
             train(TrainConfig(**{**cfg, **change, "epochs": 2, "resume": "auto"}))
     before = os.path.getmtime(model)
-    train(TrainConfig(**{**cfg, "epochs": 2, "resume": "auto"}))  # the same settings, more epochs: fine
+    # the same settings spelled out (the backbone's default size, an option at its default): fine
+    train(TrainConfig(**{**cfg, "epochs": 2, "resume": "auto", "model_options": {"spatial_attention": True}}))
     assert os.path.getmtime(model) > before
+    with pytest.raises(ValueError, match=r"has finished 2 epoch\(s\): --epochs must be at least 2"):
+        train(TrainConfig(**{**cfg, "epochs": 1, "resume": "auto"}))
     # a finished run whose checkpoints are gone: --resume auto would train anew over its model
     for name in os.listdir(out / "checkpoints"):
         os.remove(out / "checkpoints" / name)
-    with pytest.raises(ValueError, match="no checkpoints/ to resume from"):
+    with pytest.raises(ValueError, match="holds a model.ckpt but no epoch checkpoint to resume from"):
         train(TrainConfig(**{**cfg, "resume": "auto"}))
 
 

@@ -101,6 +101,15 @@ def test_option_types_are_checked_when_the_model_is_built(kwargs, match):
         build_model("sam_tiny", **kwargs)
 
 
+def test_numpy_scalars_and_report_series_are_taken_as_python_ones():
+    model = build_model("sam_tiny", img_size=64, prior_dim=np.int64(64), box_threshold=np.float32(0.3),
+                        spatial_attention=np.bool_(True))
+    assert model.config.prior_dim == 64
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 64, 64), (r for r in ["nodule", "mass"]))  # any iterable of reports
+    assert out["masks"].shape[0] == 2
+
+
 @pytest.mark.parametrize("kwargs, match", [({"priors": "words"}, "priors must be"), ({"freeze": "all"}, "freeze must"),
                                            ({"decoder_prior": "x"}, "decoder_prior"),
                                            ({"inject_at": ["blocks.99"]}, "unknown injection site"),
