@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import warnings
 from typing import List, Optional
@@ -432,10 +431,14 @@ def _cmd_serve(args) -> int:
 
 def _cmd_make_data(args) -> int:
     from .data.phantom import make_phantom
+    from .io.output_folders import check_phantom_folder
 
     if args.kind != "phantom":
         raise UserError(f"unknown data kind {args.kind!r} (known: phantom)")
-    _check_phantom_out(args.out, n=args.n, seed=args.seed, size=args.size)
+    try:
+        check_phantom_folder(args.out, n=args.n, seed=args.seed, size=args.size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     try:
         path = make_phantom(args.out, n=args.n, seed=args.seed, size=args.size, splits=args.splits)
     except (ValueError, FileNotFoundError) as exc:
@@ -444,59 +447,6 @@ def _cmd_make_data(args) -> int:
         count = sum(1 for line in handle if line.strip())
     print(f"{count} of {args.n} cases ({', '.join(args.splits or ['train', 'val', 'test'])}); manifest: {path}")
     return 0
-
-
-def _check_phantom_out(out: str, *, n: int, seed: int, size: int) -> None:
-    """``make-data``'s folder must be new, empty, an earlier ``make-data`` with the same settings
-    (reused, or extended by more splits) or one that was interrupted (nothing but its case images):
-    anything else would be overwritten or mixed with the new cases."""
-
-    if not os.path.exists(out):
-        return
-    if not os.path.isdir(out):
-        raise UserError(f"--out {out} is a file, not a folder")
-    names = set(os.listdir(out))
-    meta = os.path.join(out, "dataset.json")
-    if os.path.isfile(meta):
-        try:
-            with open(meta, encoding="utf-8") as handle:
-                held = json.load(handle)
-        except (OSError, ValueError):
-            held = None
-        if not isinstance(held, dict) or held.get("kind") != "phantom":
-            raise UserError(f"{out} holds a data set (dataset.json) that make-data did not write: "
-                            f"choose another --out")
-        if (held.get("n"), held.get("seed"), held.get("size")) != (n, seed, size):
-            raise UserError(f"{out} holds a phantom of --n {held.get('n')} --seed {held.get('seed')} "
-                            f"--size {held.get('size')}: writing --n {n} --seed {seed} --size {size} "
-                            f"there would replace it; choose another --out (or delete it first)")
-        return
-    case = re.compile(r"case_\d{5}\.png|\.partial-.*")  # a killed write leaves .partial-*
-    names = {n for n in names if not n.startswith(".partial-")}
-    if "manifest.jsonl" in names and _phantom_manifest(os.path.join(out, "manifest.jsonl")):
-        names.discard("manifest.jsonl")  # killed between its manifest and its dataset.json
-    foreign = sorted(names - {"images", "masks"}) + sorted(
-        f"{sub}/{name}" for sub in ("images", "masks") if sub in names
-        for name in (os.listdir(os.path.join(out, sub)) if os.path.isdir(os.path.join(out, sub))
-                     else [""]) if not case.fullmatch(name))
-    if foreign:
-        raise UserError(f"{out} is not empty and not an earlier make-data's folder (it holds "
-                        f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): choose a "
-                        f"new or empty --out")
-
-
-def _phantom_manifest(path: str) -> bool:
-    """Whether every row of ``path`` is a phantom case's as make-data writes it (its id and image
-    and mask paths), so that a generation killed before its ``dataset.json`` may go on."""
-    from .io.jsonl import read_jsonl_rows
-
-    try:
-        rows = [row for _, row in read_jsonl_rows(path)]
-    except (OSError, ValueError):
-        return False
-    return all(isinstance(r.get("id"), str) and re.fullmatch(r"case_\d{5}", r["id"]) and
-               r.get("image") == f"images/{r['id']}.png" and r.get("mask") == f"masks/{r['id']}.png"
-               for r in rows)
 
 
 def _json_arg(text: Optional[str], what: str) -> dict:
@@ -561,11 +511,15 @@ def _cmd_evaluate(args) -> int:
     from .data.checks import check_files
     from .data.readers import has_splits, read_dataset
     from .engine.evaluate import evaluate
+    from .io.output_folders import check_evaluate_folder
 
     if args.overlays < 0:
         raise UserError(f"--overlays must be >= 0, got {args.overlays}")
     if args.out:
-        _check_evaluate_out(args.out)
+        try:
+            check_evaluate_folder(args.out)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     try:  # the data and its files are checked before the model is loaded
         records, root = read_dataset(args.data, split=args.split)
         if not records:
@@ -589,39 +543,6 @@ def _cmd_evaluate(args) -> int:
     print(json.dumps(summary, indent=2))
     print(f"wrote {os.path.join(args.out, 'cases.csv')} and {os.path.join(args.out, 'summary.json')}")
     return 0
-
-
-EVALUATE_FILES = {"cases.csv", "summary.json", "overlays"}
-
-
-def _check_evaluate_out(out: str) -> None:
-    """``evaluate``'s ``--out`` must be new, empty or an earlier ``evaluate``'s folder (which it
-    replaces, overlays included); anything else is refused rather than overwritten."""
-    if not os.path.exists(out):
-        return
-    if not os.path.isdir(out):
-        raise UserError(f"--out {out} is a file, not a folder")
-    names = set(os.listdir(out))
-    if not names:
-        return
-    foreign = sorted(names - EVALUATE_FILES)
-    overlays = os.path.join(out, "overlays")
-    if os.path.isdir(overlays):
-        foreign += [f"overlays/{n}" for n in sorted(os.listdir(overlays)) if not n.endswith(".png")]
-    elif "overlays" in names:
-        foreign.append("overlays")
-    if "summary.json" in names:  # an interrupted evaluate leaves overlays only: no summary yet
-        try:
-            with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
-                held = json.load(handle)
-            ours = isinstance(held, dict) and "overall" in held and "subsets" in held
-        except (OSError, ValueError):
-            ours = False
-        if not ours:
-            foreign.append("a summary.json evaluate did not write")
-    if foreign:
-        raise UserError(f"--out {out} is not empty and not an earlier evaluate's folder (it holds "
-                        f"{', '.join(foreign[:3])}): choose a new or empty folder")
 
 
 def _cmd_demo(args) -> int:

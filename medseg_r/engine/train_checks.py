@@ -1,0 +1,188 @@
+"""The checks ``medseg-r train`` makes before it reads or writes anything: option types and ranges,
+the run folder, what a resume continues from and that it goes on with the run's own settings, and
+whether the reports say anything (:mod:`medseg_r.engine.train` calls them)."""
+from __future__ import annotations
+
+import glob
+import numbers
+import os
+import re
+import warnings
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+import torch
+
+from ..data.readers import DataWarning
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
+
+
+def default_size(backbone: str) -> int:
+    return 256 if backbone in ("sam_tiny", "litemedsam") else 1024
+
+
+
+# How many training reports are read to check that some describe a finding (all of a large data set
+# would add seconds to every start)
+REPORTS_CHECKED = 500
+
+
+def warn_if_no_report_describes_a_finding(records) -> None:
+    """A data set whose reports (the first :data:`REPORTS_CHECKED` with text) all negate or name no
+    finding teaches the model nothing from the text: say so (a column of the wrong kind, a
+    negative-only export)."""
+    from ..report import parse_report
+
+    texts = [str(r.report) for r in records if str(r.report or "").strip()][:REPORTS_CHECKED]
+    if texts and not any(parse_report(text).positive_findings for text in texts):
+        warnings.warn(f"none of the {len(texts)} training reports read describes a finding (all "
+                      f"negate, or name nothing the report reader knows): the priors will carry "
+                      f"nothing; check the report column (medseg-r parse-report shows what is read)",
+                      DataWarning)
+
+
+def check_run_folder(cfg: TrainConfig) -> None:
+    """``cfg.out`` must be a folder (or not exist yet), and may hold an earlier run only when
+    ``cfg.resume`` says what to do with it: training anew there would replace its ``model.ckpt``
+    and mix two runs' checkpoints. Raises ``ValueError``."""
+    if os.path.exists(cfg.out) and not os.path.isdir(cfg.out):
+        raise ValueError(f"--out {cfg.out} is a file, not a folder")
+    ckpts = os.path.join(cfg.out, "checkpoints")
+    earlier = os.path.isfile(os.path.join(cfg.out, "model.ckpt")) or (
+        os.path.isdir(ckpts) and any(n.endswith(".ckpt") for n in os.listdir(ckpts)))
+    if earlier and cfg.resume is None:
+        raise ValueError(f"{cfg.out} already holds a training run (model.ckpt or checkpoints/): "
+                         f"pass --resume auto to continue it, or choose another --out")
+    if os.path.isfile(os.path.join(cfg.out, "model.ckpt")) and cfg.resume == "auto" and \
+            resume_point(ckpts) is None:
+        raise ValueError(f"{cfg.out} holds a model.ckpt but no epoch checkpoint to resume from: "
+                         f"--resume auto would train anew and replace it; choose another --out")
+
+
+def resume_point(ckpt_dir: str) -> Optional[str]:
+    """The checkpoint an interrupted run in ``ckpt_dir`` continues from: ``last.ckpt``, or, where
+    that link dangles (a run killed between the removal of the previous epoch's file and the new
+    link), the latest ``epochNNN.ckpt`` (kept to the end of the resumed run: Lightning does not
+    delete the file a run resumed from); ``None`` when there is neither."""
+    last = os.path.join(ckpt_dir, "last.ckpt")
+    if os.path.isfile(last):
+        return last
+    epochs = {}
+    for path in glob.glob(os.path.join(ckpt_dir, "epoch*.ckpt")):
+        found = re.fullmatch(r"epoch(\d+)\.ckpt", os.path.basename(path))
+        if found:
+            epochs[int(found.group(1))] = path
+    return epochs[max(epochs)] if epochs else None
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """The options' types and ranges, before anything is read or written (a config file may give
+    ``epochs: "1"`` or ``lr: fast``). Raises ``ValueError`` naming the option."""
+    for name in ("epochs", "batch_size", "accumulate", "num_nodes"):
+        value = getattr(cfg, name)
+        if not _whole(value) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    for name in ("num_workers", "seed", "shift_augment"):
+        value = getattr(cfg, name)
+        if not _whole(value) or value < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    for name in ("lr", "weight_decay", "backbone_lr", "image_augment"):
+        value = getattr(cfg, name)
+        if value is None and name == "backbone_lr":
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0 or (
+                name in ("lr", "backbone_lr") and value == 0):
+            sign = "> 0" if name in ("lr", "backbone_lr") else ">= 0"
+            raise ValueError(f"{name} must be a number {sign}, got {value!r}")
+    if cfg.img_size is not None and (not _whole(cfg.img_size) or cfg.img_size < 64):
+        raise ValueError(f"img_size must be a whole number of pixels >= 64, got {cfg.img_size!r}")
+    limit = cfg.limit_train_batches
+    if limit is not None and not ((_whole(limit) and limit >= 1) or
+                                  (isinstance(limit, float) and 0 < limit <= 1)):
+        raise ValueError(f"limit_train_batches must be a number of batches >= 1 (or a fraction in "
+                         f"(0, 1]), got {limit!r}")
+    for name in ("model_options", "dataset_options"):
+        if not isinstance(getattr(cfg, name), dict):
+            raise ValueError(f"{name} must be a mapping of option: value, got {getattr(cfg, name)!r}")
+    devices = cfg.devices
+    if not (devices == "auto" or devices == -1 or (_whole(devices) and devices >= 1) or
+            (isinstance(devices, str) and re.fullmatch(r"-1|[1-9]\d*|\d+(,\d+)*,?", devices)) or
+            (isinstance(devices, (list, tuple)) and devices and all(_whole(d) and d >= 0 for d in devices))):
+        raise ValueError(f"devices must be 'auto', a number >= 1, -1 (all) or device indices "
+                         f"('0,1' or a list), got {devices!r}")
+    gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    if not gpu and not (devices == "auto" or (_whole(devices) and devices >= 1)
+                        or (isinstance(devices, str) and devices.isdigit() and int(devices) >= 1)):
+        raise ValueError(f"on the CPU, devices is a number of processes >= 1 (DDP with gloo) or "
+                         f"'auto'; got {devices!r} (GPU indices and -1 need a CUDA GPU)")
+    if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(f"accelerator {cfg.accelerator!r}: no CUDA GPU is available here "
+                         f"(torch {torch.__version__}); use --accelerator cpu or auto")
+    if cfg.feature_cache and os.path.exists(cfg.feature_cache) and not os.path.isdir(cfg.feature_cache):
+        raise ValueError(f"feature_cache {cfg.feature_cache} is a file, not a folder")
+    if cfg.model_weights not in ("best", "last"):
+        raise ValueError(f"model_weights must be 'best' or 'last', got {cfg.model_weights!r}")
+    if not cfg.validate and cfg.model_weights != "last":
+        raise ValueError("validate=False needs model_weights='last' (there is no best epoch to pick)")
+    if cfg.resume not in (None, "auto"):
+        check_resume_file(cfg.resume)
+
+
+def check_resume_file(path: str) -> None:
+    """``path`` must be a Lightning training checkpoint (``OUT/checkpoints/*.ckpt``), not a
+    MedSeg-R model file or anything else. Raises ``ValueError``."""
+    from ..backbones.weights import torch_load
+
+    if not os.path.isfile(path):
+        raise ValueError(f"--resume {path}: no such file (or 'auto' for the run's latest checkpoint)")
+    held = torch_load(path, mmap=True)  # a CheckpointError (a ValueError) for a file torch cannot read
+    if isinstance(held, dict) and held.get("format") == "medseg-r":
+        raise ValueError(f"--resume {path} is a trained model (model.ckpt), not a training "
+                         f"checkpoint: resume from its run's checkpoints/last.ckpt (--resume auto "
+                         f"with that --out)")
+    if not (isinstance(held, dict) and "pytorch-lightning_version" in held and "state_dict" in held):
+        raise ValueError(f"--resume {path} is not a Lightning training checkpoint "
+                         f"(OUT/checkpoints/*.ckpt)")
+
+
+def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[int] = None) -> None:
+    """A resumed run must go on with the settings it was started with (an exact resume): the
+    training checkpoint's saved task settings against this run's (``feature_cache`` may move; a
+    setting the checkpoint predates is not compared), and ``epochs`` no fewer than it has
+    finished. Raises ``ValueError`` naming each change."""
+    from ..backbones.weights import torch_load
+
+    held = torch_load(path, mmap=True)
+    saved = held.get("hyper_parameters") or {}
+    changed = [f"{key} {saved[key]!r} -> {value!r}" for key, value in hparams.items()
+               if key != "feature_cache" and key in saved
+               and _comparable(key, saved[key], saved) != _comparable(key, value, hparams)]
+    if changed:
+        raise ValueError(f"{path} was trained with other settings ({'; '.join(changed)}): resume "
+                         f"with the run's own settings, or train anew in another --out")
+    done = int(held.get("epoch", -1)) + 1
+    if epochs is not None and epochs < done:
+        raise ValueError(f"{path} has finished {done} epoch(s): --epochs must be at least {done} "
+                         f"to resume it, got {epochs}")
+
+
+def _comparable(key: str, value: Any, settings: Dict[str, Any]) -> Any:
+    """A task setting as it acts: model options with their defaults filled in (``{}`` is the
+    defaults spelled out), ``img_size`` None as the backbone's default size."""
+    if key == "model_options" and isinstance(value, dict):
+        from ..model.options import ModelOptions
+
+        try:
+            return ModelOptions.from_dict(value).to_dict()
+        except ValueError:
+            return value
+    if key == "img_size" and value is None:
+        return default_size(settings.get("backbone"))
+    return value
+
+

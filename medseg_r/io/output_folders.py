@@ -1,0 +1,98 @@
+"""Whose is an output folder: ``make-data`` and ``evaluate`` write into a folder only when it is
+new, empty or their own earlier output, never over a user's files (a ``ValueError`` says what the
+folder holds)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+
+def check_phantom_folder(out: str, *, n: int, seed: int, size: int) -> None:
+    """``make-data``'s folder must be new, empty, an earlier ``make-data`` with the same settings
+    (reused, or extended by more splits) or one that was interrupted (nothing but its case images):
+    anything else would be overwritten or mixed with the new cases."""
+
+    if not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        raise ValueError(f"--out {out} is a file, not a folder")
+    names = set(os.listdir(out))
+    meta = os.path.join(out, "dataset.json")
+    if os.path.isfile(meta):
+        try:
+            with open(meta, encoding="utf-8") as handle:
+                held = json.load(handle)
+        except (OSError, ValueError):
+            held = None
+        if not isinstance(held, dict) or held.get("kind") != "phantom":
+            raise ValueError(f"{out} holds a data set (dataset.json) that make-data did not write: "
+                            f"choose another --out")
+        if (held.get("n"), held.get("seed"), held.get("size")) != (n, seed, size):
+            raise ValueError(f"{out} holds a phantom of --n {held.get('n')} --seed {held.get('seed')} "
+                            f"--size {held.get('size')}: writing --n {n} --seed {seed} --size {size} "
+                            f"there would replace it; choose another --out (or delete it first)")
+        return
+    case = re.compile(r"case_\d{5}\.png|\.partial-.*")  # a killed write leaves .partial-*
+    names = {n for n in names if not n.startswith(".partial-")}
+    if "manifest.jsonl" in names and phantom_manifest(os.path.join(out, "manifest.jsonl")):
+        names.discard("manifest.jsonl")  # killed between its manifest and its dataset.json
+    foreign = sorted(names - {"images", "masks"}) + sorted(
+        f"{sub}/{name}" for sub in ("images", "masks") if sub in names
+        for name in (os.listdir(os.path.join(out, sub)) if os.path.isdir(os.path.join(out, sub))
+                     else [""]) if not case.fullmatch(name))
+    if foreign:
+        raise ValueError(f"{out} is not empty and not an earlier make-data's folder (it holds "
+                        f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): choose a "
+                        f"new or empty --out")
+
+
+def phantom_manifest(path: str) -> bool:
+    """Whether every row of ``path`` is a phantom case's as make-data writes it (its id and image
+    and mask paths), so that a generation killed before its ``dataset.json`` may go on."""
+    from .jsonl import read_jsonl_rows
+
+    try:
+        rows = [row for _, row in read_jsonl_rows(path)]
+    except (OSError, ValueError):
+        return False
+    return all(isinstance(r.get("id"), str) and re.fullmatch(r"case_\d{5}", r["id"]) and
+               r.get("image") == f"images/{r['id']}.png" and r.get("mask") == f"masks/{r['id']}.png"
+               for r in rows)
+
+
+
+
+EVALUATE_FILES = {"cases.csv", "summary.json", "overlays"}
+
+
+def check_evaluate_folder(out: str) -> None:
+    """``evaluate``'s ``--out`` must be new, empty or an earlier ``evaluate``'s folder (which it
+    replaces, overlays included); anything else is refused rather than overwritten."""
+    if not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        raise ValueError(f"--out {out} is a file, not a folder")
+    names = set(os.listdir(out))
+    if not names:
+        return
+    foreign = sorted(names - EVALUATE_FILES)
+    overlays = os.path.join(out, "overlays")
+    if os.path.isdir(overlays):
+        foreign += [f"overlays/{n}" for n in sorted(os.listdir(overlays)) if not n.endswith(".png")]
+    elif "overlays" in names:
+        foreign.append("overlays")
+    if "summary.json" in names:  # an interrupted evaluate leaves overlays only: no summary yet
+        try:
+            with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+                held = json.load(handle)
+            ours = isinstance(held, dict) and "overall" in held and "subsets" in held
+        except (OSError, ValueError):
+            ours = False
+        if not ours:
+            foreign.append("a summary.json evaluate did not write")
+    if foreign:
+        raise ValueError(f"--out {out} is not empty and not an earlier evaluate's folder (it holds "
+                        f"{', '.join(foreign[:3])}): choose a new or empty folder")
+
+
