@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -392,8 +393,6 @@ def _cmd_serve(args) -> int:
     """The local web app (medseg_r.serve): same model loading as predict, one line per error."""
     _need_extra("serve", ["starlette", "uvicorn"], "medseg-r serve")
     from .serve import ServeConfig, is_loopback, open_socket, run_server
-
-    import math
 
     for name in ("max_upload_mb", "idle_minutes"):
         if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):

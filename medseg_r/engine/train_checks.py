@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def default_size(backbone: str) -> int:
+    """The input size a backbone trains at when none is given."""
     return 256 if backbone in ("sam_tiny", "litemedsam") else 1024
-
 
 
 # How many training reports are read to check that some describe a finding (all of a large data set
@@ -184,5 +184,3 @@ def _comparable(key: str, value: Any, settings: Dict[str, Any]) -> Any:
     if key == "img_size" and value is None:
         return default_size(settings.get("backbone"))
     return value
-
-

@@ -12,7 +12,6 @@ def check_phantom_folder(out: str, *, n: int, seed: int, size: int) -> None:
     """``make-data``'s folder must be new, empty, an earlier ``make-data`` with the same settings
     (reused, or extended by more splits) or one that was interrupted (nothing but its case images):
     anything else would be overwritten or mixed with the new cases."""
-
     if not os.path.exists(out):
         return
     if not os.path.isdir(out):
@@ -27,11 +26,11 @@ def check_phantom_folder(out: str, *, n: int, seed: int, size: int) -> None:
             held = None
         if not isinstance(held, dict) or held.get("kind") != "phantom":
             raise ValueError(f"{out} holds a data set (dataset.json) that make-data did not write: "
-                            f"choose another --out")
+                             f"choose another --out")
         if (held.get("n"), held.get("seed"), held.get("size")) != (n, seed, size):
             raise ValueError(f"{out} holds a phantom of --n {held.get('n')} --seed {held.get('seed')} "
-                            f"--size {held.get('size')}: writing --n {n} --seed {seed} --size {size} "
-                            f"there would replace it; choose another --out (or delete it first)")
+                             f"--size {held.get('size')}: writing --n {n} --seed {seed} --size {size} "
+                             f"there would replace it; choose another --out (or delete it first)")
         return
     case = re.compile(r"case_\d{5}\.png|\.partial-.*")  # a killed write leaves .partial-*
     names = {n for n in names if not n.startswith(".partial-")}
@@ -43,8 +42,8 @@ def check_phantom_folder(out: str, *, n: int, seed: int, size: int) -> None:
                      else [""]) if not case.fullmatch(name))
     if foreign:
         raise ValueError(f"{out} is not empty and not an earlier make-data's folder (it holds "
-                        f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): choose a "
-                        f"new or empty --out")
+                         f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): choose a "
+                         f"new or empty --out")
 
 
 def phantom_manifest(path: str) -> bool:
@@ -59,8 +58,6 @@ def phantom_manifest(path: str) -> bool:
     return all(isinstance(r.get("id"), str) and re.fullmatch(r"case_\d{5}", r["id"]) and
                r.get("image") == f"images/{r['id']}.png" and r.get("mask") == f"masks/{r['id']}.png"
                for r in rows)
-
-
 
 
 EVALUATE_FILES = {"cases.csv", "summary.json", "overlays"}
@@ -93,6 +90,4 @@ def check_evaluate_folder(out: str) -> None:
             foreign.append("a summary.json evaluate did not write")
     if foreign:
         raise ValueError(f"--out {out} is not empty and not an earlier evaluate's folder (it holds "
-                        f"{', '.join(foreign[:3])}): choose a new or empty folder")
-
-
+                         f"{', '.join(foreign[:3])}): choose a new or empty folder")
