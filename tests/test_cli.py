@@ -236,3 +236,11 @@ def test_predict_input_errors_are_one_line(tmp_path, capsys, case, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("medseg-r: error:") and message in err[-1]
+
+
+def test_a_train_config_that_is_no_mapping_is_one_line(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text("- data: x\n- out: y\n")
+    assert main(["train", str(config), "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert "must be a mapping of option: value, got a list" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
