@@ -174,7 +174,7 @@ class ModelOptions:
         for f in fields(self):
             value, default = getattr(self, f.name), f.default
             if f.name == "inject_at":
-                if value is not None and (isinstance(value, str) or not all(
+                if value is not None and not (isinstance(value, (list, tuple)) and all(
                         isinstance(v, str) for v in value)):
                     raise ValueError(f"inject_at must be a list of site names (e.g. ['neck']), "
                                      f"got {value!r}")

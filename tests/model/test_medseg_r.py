@@ -92,6 +92,7 @@ def test_float64_images_give_what_float32_images_give(tiny_model_factory):
     ({"spatial_attention": "no"}, "spatial_attention must be true or false"),
     ({"module_grid": 3.5}, "module_grid must be a whole number"),
     ({"inject_at": "neck"}, "inject_at must be a list of site names"),
+    ({"inject_at": 5}, "inject_at must be a list of site names"),
     ({"fusion_depth": -1}, "fusion_depth and max_findings must be >= 1"),
     ({"img_size": "256"}, "img_size must be a whole number of pixels"),
     ({"img_size": 0}, "img_size must be a whole number of pixels"),
