@@ -56,6 +56,8 @@ def _cmd_parse_report(args) -> int:
     if args.text is not None:
         texts = [args.text]
     else:
+        if os.path.isdir(args.input):
+            raise UserError(f"--input {args.input} is a folder: give a text or .jsonl file")
         if not os.path.isfile(args.input):
             raise UserError(f"input file not found: {args.input}")
         from .io.jsonl import jsonl_lines
@@ -209,6 +211,8 @@ def _read_report_arg(args) -> str:
         raise UserError("give exactly one of --report TEXT or --report-file FILE")
     if args.report_file is None:
         return args.report
+    if os.path.isdir(args.report_file):
+        raise UserError(f"--report-file {args.report_file} is a folder: give a text file")
     if not os.path.isfile(args.report_file):
         raise UserError(f"report file not found: {args.report_file}")
     from .io.text import read_text

@@ -33,6 +33,9 @@ def test_parse_report_summary_highlights_spans(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["parse-report"], "either TEXT or --input"),
     (["parse-report", "--input", "/nonexistent/file.txt"], "not found"),
+    (["parse-report", "--input", "OUTDIR"], "is a folder: give a text or .jsonl file"),
+    (["predict", "--image", "GOOD", "--report-file", "OUTDIR", "--out", "OUT", "--backbone", "sam_tiny"],
+     "is a folder: give a text file"),
     (["predict", "--image", "/nonexistent.png", "--report", "nodule", "--out", "OUT", "--backbone", "sam_tiny"],
      "input not found"),
     (["predict", "--image", "CORRUPT", "--report", "nodule", "--out", "OUT", "--backbone", "sam_tiny"],
@@ -53,8 +56,9 @@ def test_user_errors_are_one_line_exit_2(tmp_path, capsys, argv, message):
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     good = tmp_path / "good.png"
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(good)
-    argv = [str(corrupt) if a == "CORRUPT" else str(good) if a == "GOOD" else str(tmp_path / "out") if a == "OUT" else a
-            for a in argv]
+    (tmp_path / "folder").mkdir()
+    argv = [str(corrupt) if a == "CORRUPT" else str(good) if a == "GOOD" else str(tmp_path / "out") if a == "OUT"
+            else str(tmp_path / "folder") if a == "OUTDIR" else a for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("medseg-r: error:") and re.search(message, err) and len(err.splitlines()) == 1
