@@ -514,7 +514,7 @@ def _cmd_evaluate(args) -> int:
     from .data.checks import check_files
     from .data.readers import has_splits, read_dataset
     from .engine.evaluate import evaluate
-    from .io.output_folders import check_evaluate_folder
+    from .io.output_folders import check_evaluate_folder, clear_evaluate_folder
 
     if args.overlays < 0:
         raise UserError(f"--overlays must be >= 0, got {args.overlays}")
@@ -534,13 +534,8 @@ def _cmd_evaluate(args) -> int:
     if not has_splits(records):
         print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
               f"scored, including any the model was trained on", file=sys.stderr)
-    if args.out:  # an earlier evaluate's outputs go before the new ones are written (none of its
-        for name in ("summary.json", "cases.csv"):  # overlays is left beside the new figures)
-            if os.path.isfile(os.path.join(args.out, name)):
-                os.remove(os.path.join(args.out, name))
-        if os.path.isdir(os.path.join(args.out, "overlays")):
-            for name in os.listdir(os.path.join(args.out, "overlays")):
-                os.remove(os.path.join(args.out, "overlays", name))
+    if args.out:  # after the checks, before the new outputs are written
+        clear_evaluate_folder(args.out)
     summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out, overlays=args.overlays,
                        progress=True)
     print(json.dumps(summary, indent=2))

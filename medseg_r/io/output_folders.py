@@ -60,7 +60,8 @@ def phantom_manifest(path: str) -> bool:
                for r in rows)
 
 
-EVALUATE_FILES = {"cases.csv", "summary.json", "overlays"}
+EVALUATE_TABLES = ("cases.csv", "summary.json")
+EVALUATE_FILES = {*EVALUATE_TABLES, "overlays"}
 
 
 def check_evaluate_folder(out: str) -> None:
@@ -91,3 +92,15 @@ def check_evaluate_folder(out: str) -> None:
     if foreign:
         raise ValueError(f"--out {out} is not empty and not an earlier evaluate's folder (it holds "
                          f"{', '.join(foreign[:3])}): choose a new or empty folder")
+
+
+def clear_evaluate_folder(out: str) -> None:
+    """Remove an earlier ``evaluate``'s outputs from ``out`` (a folder :func:`check_evaluate_folder`
+    accepted), so that none of its overlays is left beside the new figures."""
+    for name in EVALUATE_TABLES:
+        if os.path.isfile(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+    overlays = os.path.join(out, "overlays")
+    if os.path.isdir(overlays):
+        for name in os.listdir(overlays):
+            os.remove(os.path.join(overlays, name))
