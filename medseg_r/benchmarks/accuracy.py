@@ -296,7 +296,7 @@ def cases_key(records) -> str:
 
 # parts of the package that do not score a model (paths from the package root): editing them keeps
 # the saved scores; the benchmarks' own scoring (:func:`scored`) is fingerprinted by its source
-NOT_SCORING = ("benchmarks", "serve", "viz", "describe", "weights", "cli.py", "export.py")
+NOT_SCORING = ("benchmarks", "serve", "viz", "describe", "weights", "cli", "export.py")
 
 
 def inference_code_key(package: str = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -232,12 +232,12 @@ def test_the_inference_code_key_follows_scoring_code_and_ignores_the_rest(tmp_pa
     monkeypatch.delenv("MEDSEG_R_VOCAB", raising=False)
     package = tmp_path / "pkg"
     for path in ("model/decoding.py", "engine/evaluate.py", "report/vocab/chest.yaml",
-                 "benchmarks/tables.py", "viz/overlay.py", "cli.py", "weights/shipped.pt"):
+                 "benchmarks/tables.py", "viz/overlay.py", "cli/predict.py", "weights/shipped.pt"):
         (package / path).parent.mkdir(parents=True, exist_ok=True)
         (package / path).write_text(f"# {path}\n")
     key = inference_code_key(str(package))
     assert len(key) == 16 and key == inference_code_key(str(package))
-    for untouched in ("benchmarks/tables.py", "viz/overlay.py", "cli.py", "weights/shipped.pt"):
+    for untouched in ("benchmarks/tables.py", "viz/overlay.py", "cli/predict.py", "weights/shipped.pt"):
         (package / untouched).write_text("changed = True\n")
         assert inference_code_key(str(package)) == key, untouched
     seen = {key}

@@ -34,12 +34,12 @@ def test_bad_settings_are_one_line_exit_2(tmp_path, capsys, argv, message):
 
 
 def test_a_taken_port_is_reported_before_the_model_loads(capsys, monkeypatch):
-    import medseg_r.cli as cli
+    from medseg_r.cli import common
 
     def no_model(args):
         raise AssertionError("the model must not load when the port is taken")
 
-    monkeypatch.setattr(cli, "_load_model", no_model)
+    monkeypatch.setattr(common, "model_from_args", no_model)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -66,3 +66,27 @@ def test_other_hosts_are_warned_about(capsys, monkeypatch):
     )
     assert main(["serve", "--host", "127.0.0.5", "--port", "0"]) == 2  # loopback: no warning
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_server_gets_the_model_its_settings_and_the_checkpoints_name(tmp_path, capsys, monkeypatch):
+    import types
+
+    import medseg_r.serve
+    from medseg_r.cli import common
+
+    seen = {}
+    model = types.SimpleNamespace(backbone_name="sam_tiny")
+    monkeypatch.setattr(common, "model_from_args", lambda args: (model, True))
+
+    def run_server(served, config, sock, *, model_info, device):
+        seen.update(model=served, workers=config.workers, info=model_info, device=device)
+        sock.close()
+
+    monkeypatch.setattr(medseg_r.serve, "run_server", run_server)
+    checkpoint = tmp_path / "runs" / "model.ckpt"
+    assert main(["serve", "--checkpoint", str(checkpoint), "--port", "0", "--workers", "3",
+                 "--device", "cpu"]) == 0
+    assert seen == {"model": model, "workers": 3, "device": "cpu",
+                    "info": {"backbone": "sam_tiny", "checkpoint": "model.ckpt",
+                             "trained_priors": True}}
+    assert "note: no MedSeg-R checkpoint" not in capsys.readouterr().err

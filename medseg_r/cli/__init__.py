@@ -1,0 +1,74 @@
+"""The ``medseg-r`` command line: thin wrappers over the library (parse arguments, call, report).
+
+User errors (bad files, bad arguments, unreadable checkpoints) print one line and exit with status 2;
+never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import List, Optional
+
+from .. import __version__
+from ..runtime import keep_freed_memory
+from . import predict, reports, serve, training
+from .common import UserError
+from .training import TRAIN_DEFAULTS
+
+__all__ = ["main", "build_parser", "UserError", "TRAIN_DEFAULTS"]
+
+# Commands that run models: they get the allocator setting of medseg_r.runtime (2x faster CPU steps).
+HEAVY_COMMANDS = ("predict", "export", "train", "evaluate", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medseg-r", description="Report-guided medical image segmentation.")
+    parser.add_argument("--version", action="version", version=f"medseg-r {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    reports.add_parsers(sub)  # parse-report, describe, backbones
+    predict.add_parsers(sub)  # predict, export
+    serve.add_parsers(sub)
+    training.add_parsers(sub)  # make-data, train, evaluate, demo
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in HEAVY_COMMANDS:
+        keep_freed_memory()
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_data_warnings(shown)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"medseg-r: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("medseg-r: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a folder that cannot be written, a path under a file, a full disk
+        if exc.filename is None:
+            raise
+        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+        print(f"medseg-r: error: {exc.strerror or exc}: {where}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = shown
+
+
+def _one_line_data_warnings(show):
+    """``warnings.showwarning`` that prints a :class:`~medseg_r.data.readers.DataWarning` as one
+    line for the user and hands every other warning to ``show``."""
+
+    def _show(message, category, filename, lineno, file=None, line=None):
+        from ..data.readers import DataWarning
+
+        if issubclass(category, DataWarning):
+            print(f"medseg-r: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return _show
+

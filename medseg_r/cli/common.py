@@ -1,0 +1,56 @@
+"""What the commands share: the user-error type, the optional-dependency check, JSON arguments and
+loading a model from ``--checkpoint``/``--backbone``/``--untrained``."""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+
+class UserError(Exception):
+    """A problem with the user's input: reported in one line, exit status 2."""
+
+
+def need_extra(extra: str, modules: List[str], command: str) -> None:
+    """A command whose optional dependencies are missing stops here, before any work, with the
+    install line (not with a traceback once the model has loaded)."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"{command} needs {', '.join(missing)}: pip install 'medseg-r[{extra}]' "
+                        f"(from a clone: pip install '.[{extra}]')")
+
+
+def json_arg(text: Optional[str], what: str) -> dict:
+    if not text:
+        return {}
+    from ..io.jsonl import parse_json_object
+
+    try:
+        return parse_json_object(text)
+    except ValueError as exc:
+        raise UserError(f"{what} must be a JSON object: {exc}") from None
+
+
+def model_from_args(args):
+    """(model, trained): a MedSeg-R checkpoint, else the weights that ship for the backbone (unless
+    ``--untrained``), else the backbone with untrained (zero-gated) MedSeg-R modules."""
+    from ..backbones.weights import CheckpointError
+    from ..model import build_model, load_model
+    from ..model.checkpoint import is_medseg_checkpoint
+    from ..model.shipped import default_for, load_shipped, shipped_note
+
+    try:
+        if args.checkpoint and is_medseg_checkpoint(args.checkpoint):
+            model = load_model(args.checkpoint, expect_backbone=args.backbone)
+            return model, True
+        backbone = args.backbone or "litemedsam"
+        shipped = None if args.checkpoint or getattr(args, "untrained", False) else default_for(backbone)
+        if shipped:
+            model, info = load_shipped(shipped)
+            model.shipped_info = info
+            print(shipped_note(info), file=sys.stderr)
+            return model, True
+        return build_model(backbone, checkpoint=args.checkpoint), False
+    except (CheckpointError, ValueError) as exc:  # a bad checkpoint, an unknown backbone
+        raise UserError(str(exc)) from None

@@ -1,0 +1,229 @@
+"""``make-data``, ``train``, ``evaluate`` and ``demo``: data, training and scoring."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .common import UserError, json_arg
+
+# TrainConfig's defaults that `train --help` states (importing TrainConfig would load Lightning for
+# --help; tests/test_cli.py checks that the two agree)
+TRAIN_DEFAULTS = {"backbone": "sam_tiny", "epochs": 10, "batch_size": 8, "lr": 1e-3, "loss": "dice_ce",
+                  "schedule": "cosine", "accumulate": 1, "num_nodes": 1, "num_workers": 0, "seed": 0,
+                  "cache_dtype": "float16"}
+
+
+def _cmd_make_data(args) -> int:
+    from ..data.phantom import make_phantom
+    from ..io.output_folders import check_phantom_folder
+
+    if args.kind != "phantom":
+        raise UserError(f"unknown data kind {args.kind!r} (known: phantom)")
+    try:
+        check_phantom_folder(args.out, n=args.n, seed=args.seed, size=args.size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        path = make_phantom(args.out, n=args.n, seed=args.seed, size=args.size, splits=args.splits)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    with open(path, encoding="utf-8") as handle:
+        count = sum(1 for line in handle if line.strip())
+    print(f"{count} of {args.n} cases ({', '.join(args.splits or ['train', 'val', 'test'])}); manifest: {path}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from ..engine.train import TrainConfig, train
+
+    fields = {}
+    if args.config:
+        try:
+            import yaml
+
+            with open(args.config, "r", encoding="utf-8") as handle:
+                fields = yaml.safe_load(handle) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"cannot read config {args.config}: {exc}") from None
+        if not isinstance(fields, dict):
+            raise UserError(f"config {args.config} must be a mapping of option: value, got a "
+                            f"{type(fields).__name__}")
+    for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
+                "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
+                "schedule", "limit_train_batches", "model_weights", "objective", "backbone_lr",
+                "feature_cache", "cache_dtype", "describe_missing", "shift_augment", "image_augment"):
+        value = getattr(args, key, None)
+        if value is not None:
+            fields[key] = value
+    if args.options:
+        fields["model_options"] = {**fields.get("model_options", {}), **json_arg(args.options, "--options")}
+    if args.no_augment:
+        fields["augment"] = False
+    if args.deterministic is not None:
+        fields["deterministic"] = args.deterministic
+    if isinstance(fields.get("devices"), str) and fields["devices"].isdigit():
+        fields["devices"] = int(fields["devices"])
+    missing = [k for k in ("data", "out") if not fields.get(k)]
+    if missing:
+        raise UserError(f"missing {' and '.join('--' + m for m in missing)} (or set them in the config file)")
+    try:
+        cfg = TrainConfig(**fields)
+    except TypeError as exc:
+        raise UserError(f"bad training option: {exc}") from None
+    try:
+        result = train(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"done: {result['steps']} optimisation steps; best checkpoint {result['best']}; model {result['model']}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from ..model import load_model
+    from ..backbones.weights import CheckpointError
+    from ..data.checks import check_files
+    from ..data.readers import has_splits, read_dataset
+    from ..engine.evaluate import evaluate
+    from ..io.output_folders import check_evaluate_folder, clear_evaluate_folder
+
+    if args.overlays < 0:
+        raise UserError(f"--overlays must be >= 0, got {args.overlays}")
+    if args.out:
+        try:
+            check_evaluate_folder(args.out)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    try:  # the data and its files are checked before the model is loaded
+        records, root = read_dataset(args.data, split=args.split)
+        if not records:
+            raise UserError(f"no case in split {args.split!r} of {args.data}")
+        check_files(records, root, args.split)
+        model = load_model(args.checkpoint)
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    if not has_splits(records):
+        print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
+              f"scored, including any the model was trained on", file=sys.stderr)
+    if args.out:  # after the checks, before the new outputs are written
+        clear_evaluate_folder(args.out)
+    summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out, overlays=args.overlays,
+                       progress=True)
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {os.path.join(args.out, 'cases.csv')} and {os.path.join(args.out, 'summary.json')}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from ..engine.demo import run_demo
+
+    try:
+        run_demo(args.out, quick=args.quick, seed=args.seed, precision=args.precision,
+                 train_models=args.train)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add the ``make-data``, ``train``, ``evaluate`` and ``demo`` commands to the sub-parsers ``sub``."""
+    p = sub.add_parser("make-data", help="generate the embedded phantom benchmark")
+    p.add_argument("kind", choices=["phantom"], help="the data set to generate (phantom: synthetic "
+                                                     "chest radiographs with reports)")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--n", type=int, default=600, help="number of cases (default 600)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="generation seed (default 0, the accuracy benchmark's; the demo uses 1)")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    p.add_argument("--splits", nargs="+", choices=["train", "val", "test"], default=None,
+                   help="write only these splits' cases, drawn exactly as in a full generation "
+                        "(default: all)")
+    p.set_defaults(func=_cmd_make_data)
+
+    p = sub.add_parser("train", help="train MedSeg-R (PyTorch Lightning)")
+    p.add_argument("config", nargs="?", help="YAML file with TrainConfig fields (options below override it)")
+    p.add_argument("--data", help="manifest (.jsonl/.csv), medvlsm .json, LViT folder or volume folder")
+    p.add_argument("--val-data", dest="val_data", help="separate validation set (default: the 'val' split of --data)")
+    p.add_argument("--out", help="run folder (checkpoints/, logs/, model.ckpt)")
+    p.add_argument("--backbone", help=f"a registered backbone (medseg-r backbones; default "
+                                      f"{TRAIN_DEFAULTS['backbone']})")
+    p.add_argument("--img-size", dest="img_size", type=int,
+                   help="encoder input side in pixels (default: the backbone's)")
+    p.add_argument("--options", help='model options as JSON, e.g. \'{"priors": "none", "freeze": "none"}\'')
+    p.add_argument("--epochs", type=int, help=f"default {TRAIN_DEFAULTS['epochs']}")
+    p.add_argument("--batch-size", dest="batch_size", type=int,
+                   help=f"cases per step and device (default {TRAIN_DEFAULTS['batch_size']})")
+    p.add_argument("--lr", type=float, help=f"AdamW learning rate (default {TRAIN_DEFAULTS['lr']:g})")
+    p.add_argument("--loss", choices=["dice_ce", "dice_focal", "batch_dice_ce", "batch_dice_focal"],
+                   help=f"MONAI Dice plus cross-entropy or focal loss, per image or over the batch "
+                        f"(default {TRAIN_DEFAULTS['loss']})")
+    p.add_argument("--schedule", choices=["cosine", "poly"],
+                   help=f"learning-rate schedule over the run (default {TRAIN_DEFAULTS['schedule']})")
+    p.add_argument("--accumulate", type=int,
+                   help=f"gradient accumulation steps (default {TRAIN_DEFAULTS['accumulate']})")
+    p.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (default: 16-mixed on GPU)")
+    p.add_argument("--accelerator", help="auto, cpu, gpu")
+    p.add_argument("--devices", help="number of devices (DDP when > 1)")
+    p.add_argument("--num-nodes", dest="num_nodes", type=int,
+                   help=f"machines of a multi-node DDP run (default {TRAIN_DEFAULTS['num_nodes']})")
+    p.add_argument("--strategy", help="auto, ddp, ddp_spawn ... (default auto)")
+    p.add_argument("--num-workers", dest="num_workers", type=int,
+                   help=f"data-loading processes (default {TRAIN_DEFAULTS['num_workers']}: the main "
+                        f"process)")
+    p.add_argument("--seed", type=int, help=f"seed of weights, order and augmentation (default "
+                                            f"{TRAIN_DEFAULTS['seed']})")
+    p.add_argument("--limit-train-batches", dest="limit_train_batches", type=int,
+                   help="at most this many batches per epoch (a quick check; default: all)")
+    p.add_argument("--no-augment", action="store_true", help="no flips")
+    p.add_argument("--model-weights", dest="model_weights", choices=["best", "last"],
+                   help="weights written to OUT/model.ckpt: best validation Dice (default) or the last epoch")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                   help="deterministic kernels (default: on CPU yes, on GPU no)")
+    p.add_argument("--resume", help="a Lightning checkpoint, or 'auto' for OUT/checkpoints/last.ckpt (or the "
+                        "latest epochNNN.ckpt there when last.ckpt is missing)")
+    p.add_argument("--objective", choices=["segmentation", "localisation", "both", "reference_boxes"],
+                   help="train on the masks (default), the box head alone (model option report_box; "
+                        "the decoder is not run), both, or the mask decoder on jittered boxes around "
+                        "the reference lesions (reference_boxes: the report is not read)")
+    p.add_argument("--backbone-lr", dest="backbone_lr", type=float,
+                   help="learning rate of the pretrained SAM parts that train (default: --lr)")
+    p.add_argument("--feature-cache", dest="feature_cache",
+                   help="folder caching the frozen encoder's features (computed once per image)")
+    p.add_argument("--cache-dtype", dest="cache_dtype", choices=["float16", "float32"],
+                   help=f"precision of the cached features on disk (default "
+                        f"{TRAIN_DEFAULTS['cache_dtype']})")
+    p.add_argument("--shift-augment", dest="shift_augment", type=int,
+                   help="translate training batches by up to K cells of the cached site (default 0)")
+    p.add_argument("--image-augment", dest="image_augment", type=float,
+                   help="warp (zoom, aspect, rotation) and re-tone (gamma, contrast, brightness, "
+                        "noise) the training images at strength S (1: zoom within about 15%%, "
+                        "rotation within 6 degrees, ...; the ranges scale with S); only for an image "
+                        "localiser (model option box_input=image) trained with --objective "
+                        "localisation (default 0: off)")
+    p.add_argument("--describe-missing", dest="describe_missing", action="store_true", default=None,
+                   help="describe cases with an empty report from their masks (medseg-r describe)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="Dice, IoU, HD95, small-lesion sensitivity, FP rate; per subset")
+    p.add_argument("--checkpoint", required=True, help="MedSeg-R checkpoint (model.ckpt of a run)")
+    p.add_argument("--data", required=True,
+                   help="a data set as train reads it (manifest, medvlsm .json, LViT or volume folder)")
+    p.add_argument("--split", default="test",
+                   help="the split scored (default test; a data set without splits is scored whole)")
+    p.add_argument("--out", required=True, help="folder for cases.csv, summary.json and overlays")
+    p.add_argument("--overlays", type=int, default=0, help="write overlay PNGs for the first N cases")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("demo", help="fresh phantom test cases -> the shipped MedSeg-R and its two "
+                                    "baselines -> one table (CPU)")
+    p.add_argument("--out", default="medseg_r_demo",
+                   help="output folder (default medseg_r_demo; a rerun reuses its data and encodings)")
+    p.add_argument("--quick", action="store_true", help="fewer cases (a smoke test of the pipeline)")
+    p.add_argument("--train", action="store_true",
+                   help="train the three models here instead of using the shipped ones (longer)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="phantom seed (default 1; the shipped models were trained on seeds 0 and 2)")
+    p.add_argument("--precision", help="precision of training and scoring: 32-true (default) or "
+                                       "bf16-mixed (same figures, slower scoring on a CPU)")
+    p.set_defaults(func=_cmd_demo)
