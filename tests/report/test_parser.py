@@ -105,10 +105,16 @@ def test_sizes(text, mm):
     assert only(f"Nodule measuring {text} in the right lung.").size_mm == mm
 
 
-@pytest.mark.parametrize("text", ["99999999999999999999 mm", "0 mm", "60 cm"])
+@pytest.mark.parametrize("text", ["99999999999999999999 mm", "0 mm", "60 cm", "-5 mm", "(\u22122 cm)"])
 def test_an_impossible_size_is_not_read(text):
     finding = only(f"Nodule measuring {text} in the right lung.")
     assert finding.size_mm is None and finding.size_class is None
+
+
+def test_a_range_is_read_as_its_largest_size_and_a_minus_sign_is_not_one():
+    assert only("Nodule of 2-3 mm in the right lung.").size_mm == 3.0
+    assert only("Nodule: -12 mm in the right lung.").size_mm is None
+    assert only("Nodule: 12 mm in the right lung.").size_mm == 12.0
 
 
 def test_size_words_and_counts():
