@@ -11,14 +11,18 @@ are those of the old decoder until then.
 
 ``--replace``: the shared decoder file exists already (with these or other weights, or in an older
 format): the three models are read with it first, then it is written anew.
+
+All four files are written to a folder beside the package's weights first and moved into place only
+when every one of them has been written: a failure leaves the shipped files as they were.
 """
 import argparse
 import os
+import shutil
 import tempfile
 
 from medseg_r.backbones.weights import torch_load
 from medseg_r.checkpoint import load_model, save_model
-from medseg_r.model.shipped import decoder_path, export_shipped, load_shipped
+from medseg_r.model.shipped import decoder_path, export_shipped, load_shipped, shipped_path
 
 NAMES = ("litemedsam_phantom", "litemedsam_phantom_none", "litemedsam_phantom_text_token")
 # the command that trains what these files hold: each localiser row and decoder_boxes, joined
@@ -41,10 +45,14 @@ def main() -> None:
                          "epochs": config["epochs"], "steps": run.get("global_step"),
                          "batch_size": config["batch_size"], "lr": config["backbone_lr"],
                          "seed": config["seed"], "precision": config["precision"]}
-    shipped = {name: load_shipped(name) for name in NAMES}  # before the decoder file goes
-    if args.replace and os.path.isfile(decoder_path(args.name)):
-        os.remove(decoder_path(args.name))
-    with tempfile.TemporaryDirectory() as tmp:
+    shipped = {name: load_shipped(name) for name in NAMES}
+    weights = os.path.dirname(shipped_path(NAMES[0]))
+    with tempfile.TemporaryDirectory(dir=weights) as tmp:  # same file system: the moves are renames
+        staged = os.path.join(tmp, "weights")
+        if not args.replace and os.path.isfile(decoder_path(args.name)):  # compared, not replaced
+            os.makedirs(os.path.dirname(decoder_path(args.name, staged)))
+            shutil.copy2(decoder_path(args.name), decoder_path(args.name, staged))
+        written = []
         for name in NAMES:
             model, info = shipped[name]
             model.sam.mask_decoder.load_state_dict(decoder)
@@ -59,8 +67,15 @@ def main() -> None:
             localiser_command = info["recipe"].get("localiser_command") or info["recipe"]["command"]
             recipe = {**info["recipe"], "row": row, "command": TUNED_COMMAND,
                       "localiser_command": localiser_command, "decoder": recipe_of_decoder}
-            print(export_shipped(path, name, trained_on=trained_on, recipe=recipe,
-                                 metrics=info["metrics"], decoder=args.name))
+            written.append(export_shipped(path, name, trained_on=trained_on, recipe=recipe,
+                                          metrics=info["metrics"], decoder=args.name,
+                                          directory=staged))
+        os.makedirs(os.path.dirname(decoder_path(args.name)), exist_ok=True)
+        os.replace(decoder_path(args.name, staged), decoder_path(args.name))
+        for path in written:
+            target = os.path.join(weights, os.path.relpath(path, staged))
+            os.replace(path, target)
+            print(target)
 
 
 if __name__ == "__main__":
