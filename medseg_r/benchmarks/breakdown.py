@@ -270,9 +270,9 @@ def contrast_table(cases: Dict[str, Dict[int, List[Dict[str, str]]]], manifest: 
     counts = [sum(group(r) == g for r in first) for g in range(4)]
     if not any(counts):
         return []
-    lines = [f"Positive cases by the reference mask's size and the contrast-to-noise ratio of their "
-             f"faintest described lesion; Dice / share of cases with every described lesion found "
-             f"(mean over seeds):", "",
+    lines = ["Positive cases by the reference mask's size and the contrast-to-noise ratio of their "
+             "faintest described lesion; Dice / share of cases with every described lesion found "
+             "(mean over seeds):", "",
              "| cases | n | " + " | ".join(rows) + " |", "|---" * (len(rows) + 2) + "|"]
     for g, name in enumerate(names):
         cells = []

@@ -259,7 +259,7 @@ def test_a_location_the_reader_missed_is_a_warning_even_when_quiet(tmp_path, tin
     image = write_png(tmp_path / "x.png", chest())
     assert _predict(["--image", image, "--report", report], tmp_path, tiny_checkpoint) == 0
     err = capsys.readouterr().err
-    assert f"warning: finding 1 (" in err and message in err
+    assert "warning: finding 1 (" in err and message in err
     summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
     assert any(message in w for w in summary["warnings"])
     assert _predict(["--image", image, "--report", REPORT], tmp_path / "clean", tiny_checkpoint) == 0
