@@ -58,6 +58,7 @@ class Source:
     restore: Optional[Callable[[np.ndarray], np.ndarray]] = None
     nan_voxels: int = 0
     stored_shape: Optional[Tuple[int, ...]] = None  # a NIfTI's own voxel order (``voxels`` is RAS+)
+    notes: Tuple[str, ...] = ()  # what the file leaves unsaid and was assumed (predict's warnings)
 
     @property
     def n_slices(self) -> int:
@@ -136,6 +137,9 @@ def _load_nifti(path: str) -> Source:
         original = nib.load(path)
         if len(original.shape) not in (2, 3):
             raise InputError(f"{path}: a {len(original.shape)}-D NIfTI; give one 3-D volume (or a 2-D image)")
+        if original.get_data_dtype().kind == "c":  # float32 would keep the real part alone
+            raise InputError(f"{path}: a complex-valued NIfTI ({original.get_data_dtype()}); give "
+                             f"real values, e.g. the magnitude image")
         canonical = nib.as_closest_canonical(original)
         voxels = np.asarray(canonical.dataobj, dtype=np.float32)
     except InputError:
@@ -158,7 +162,27 @@ def _load_nifti(path: str) -> Source:
 
     return Source(path=path, kind="volume", format="nifti", voxels=voxels, affine=canonical.affine,
                   header=original.header, restore=restore, nan_voxels=int((~finite).sum()),
-                  stored_shape=tuple(int(n) for n in original.shape))
+                  stored_shape=tuple(int(n) for n in original.shape),
+                  notes=_nifti_geometry_notes(path, original.header, len(original.shape)))
+
+
+def _nifti_geometry_notes(path: str, header, ndim: int) -> Tuple[str, ...]:
+    """What a NIfTI header leaves unsaid about its geometry, as the warnings ``predict`` gives: no
+    voxel size (a zero ``pixdim`` where no ``sform`` gives the affine: nibabel takes 1 mm) and no
+    orientation (``qform_code`` and ``sform_code`` both 0: the stored axes are taken as the
+    standard ones)."""
+    import nibabel as nib
+
+    with nib.openers.ImageOpener(path) as handle:  # as stored: loading set zero pixdims to 1
+        stored = type(header).from_fileobj(handle, check=False)
+    notes = []
+    if int(stored["sform_code"]) == 0 and any(float(v) == 0 for v in stored["pixdim"][1:1 + ndim]):
+        notes.append("the NIfTI gives no voxel size (pixdim 0): 1 mm was taken, so its mm, mm2 and "
+                     "ml figures are not real sizes")
+    if ndim == 3 and int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
+        notes.append("the NIfTI gives no orientation (qform and sform codes 0): its axes were taken "
+                     "as stored, so sides and upper/lower slices may be swapped; check the overlay")
+    return tuple(notes)
 
 
 def _load_dicom(path: str) -> Source:

@@ -122,3 +122,27 @@ def test_nifti_nans_are_counted_and_replaced(tmp_path):
     vol[0, 0, :] = np.nan
     src = load_source(write_nifti(tmp_path / "x.nii.gz", vol))
     assert src.nan_voxels == 10 and np.isfinite(src.normalised()).all()
+
+
+def test_a_complex_nifti_is_refused_rather_than_cut_to_its_real_part(tmp_path):
+    path = write_nifti(tmp_path / "x.nii.gz", np.ones((16, 16, 3), np.complex64))
+    with pytest.raises(InputError, match="complex-valued NIfTI"):
+        load_source(path)
+
+
+def test_a_nifti_without_voxel_size_or_orientation_says_what_was_assumed(tmp_path):
+    import nibabel as nib
+
+    vol, _ = ct_volume()
+    assert load_source(write_nifti(tmp_path / "ok.nii.gz", vol)).notes == ()
+    image = nib.Nifti1Image(vol, None)  # no affine: qform and sform codes 0
+    image.header.set_zooms((0.8, 0.0, 2.5))
+    path = str(tmp_path / "bare.nii.gz")
+    nib.save(image, path)
+    notes = load_source(path).notes
+    assert len(notes) == 2 and "no voxel size (pixdim 0)" in notes[0] and "no orientation" in notes[1]
+    image = nib.Nifti1Image(vol, np.diag([0.8, 0.8, 2.5, 1.0]))  # an sform gives the voxel size
+    image.header.set_zooms((0.8, 0.0, 2.5))
+    nib.save(image, path)
+    source = load_source(path)
+    assert source.notes == () and source.pixel_spacing == pytest.approx((0.8, 0.8))
