@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..report import Finding, Location, Report, parse_report
+from ..report.sizes import MAX_SIZE_MM
 from .inputs import Case, DescribeError, load_case
 from .location import chest_radiograph, image_region, organ_extent, slice_side, volume_location
 from .measures import isotropic, largest_section, measure_size
@@ -138,6 +139,10 @@ def measure_lesions(case: Case, *, domain: str, orientation: str, target: Option
         location = _location(case, component, context, domain=domain, orientation=orientation,
                              organ=organ)
         size_mm = None if size.unit == "px" else _rounded(size.longest)
+        if size_mm is not None and not 0 < size_mm <= MAX_SIZE_MM:  # what a report could not state
+            case.notes.append(f"finding {len(out) + 1}: {size.longest:.3g} mm across with this "
+                              f"spacing, not a lesion size (check the spacing): size left out")
+            size_mm = None
         noun = target or DEFAULT_TARGET[domain]
         if target is None and domain == "chest" and size_mm is not None and size_mm > MASS_MM:
             noun = "mass"

@@ -30,6 +30,16 @@ def test_chest_nodule_side_zone_size(chest):
     assert "lung fields found: 2 of 2" in description.notes
 
 
+@pytest.mark.parametrize("spacing", [1e-9, 1e3])
+def test_a_spacing_that_gives_no_lesion_size_leaves_the_size_out_and_says_so(chest, spacing):
+    image, mask = chest
+    description = describe_case(image, mask, spacing=spacing)
+    [finding] = description.report.findings
+    assert finding.size_mm is None and finding.size_class is None and " mm" not in description.report.text
+    assert any("not a lesion size (check the spacing): size left out" in n for n in description.notes)
+    assert description.round_trip
+
+
 def test_neurological_orientation_mirrors_the_side(chest):
     image, mask = chest
     finding = medseg_r.describe(image, mask, orientation="neurological").findings[0]
