@@ -25,8 +25,10 @@ def _is_example(path: str, example) -> bool:
 
 
 def _read_report_arg(args) -> str:
+    if args.report is None and args.report_file is None and args.box:
+        return ""  # a box alone: segmented without report priors
     if (args.report is None) == (args.report_file is None):
-        raise UserError("give exactly one of --report TEXT or --report-file FILE")
+        raise UserError("give exactly one of --report TEXT or --report-file FILE (or --box alone)")
     if args.report_file is None:
         return args.report
     if os.path.isdir(args.report_file):
@@ -117,7 +119,7 @@ def _cmd_predict(args) -> int:
                                reference=args.reference, model_info=info, source=source)
     except InputError as exc:
         raise UserError(str(exc)) from None
-    if not args.quiet:
+    if not args.quiet and report_text.strip():
         print(summarise(parse_report(report_text), colour=sys.stdout.isatty()))
     _print_case(summary, args.out)
     return 0
@@ -220,7 +222,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--untrained", action="store_true",
                    help="without --checkpoint: untrained MedSeg-R modules (the plain backbone's masks) "
                         "instead of the weights that ship with the package")
-    p.add_argument("--report", help="report text")
+    p.add_argument("--report", help="report text (with --box it may be left out: the box alone)")
     p.add_argument("--report-file", help="file holding the report text")
     p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights")
     p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")

@@ -207,9 +207,13 @@ def report_warnings(report: Report) -> List[str]:
 
 
 def check_report(report_text: str, options: PredictOptions) -> Report:
-    """Parse the report, or raise :class:`InputError` when it is empty or (by default) yields no finding."""
-    if not isinstance(report_text, str) or not report_text.strip():
+    """Parse the report, or raise :class:`InputError` when it is empty or (by default) yields no
+    finding. With a box (``options.box``) or ``no_finding="segment"`` a report without a finding,
+    an empty one too, is segmented without priors (the box alone prompts the model)."""
+    if not isinstance(report_text, str):
         raise InputError("the report is empty")
+    if not report_text.strip() and options.box is None and options.no_finding == "error":
+        raise InputError("the report is empty (give --box to segment from a box alone)")
     try:
         report = parse_report(report_text)
     except ValueError as exc:  # over the reader's length limit
@@ -302,7 +306,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                    "peak_rss_mb": round(pred.peak_rss_mb, 1),
                    "peak_gpu_mb": None if pred.peak_gpu_mb is None else round(pred.peak_gpu_mb, 1)},
     }
-    notices = report_warnings(report)
+    notices = report_warnings(report) + list(source.notes)
     values = source.voxels if volume else source.pixels
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     if finite.size == 0 or finite.min() == finite.max():

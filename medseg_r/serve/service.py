@@ -252,9 +252,12 @@ class Service:
         if text is not None and not isinstance(text, str):
             raise InputError("the report must be text")
         if not text or not text.strip():
-            raise InputError(
-                "the report is empty: type what to segment (e.g. 'nodule in the right upper lobe')"
-            )
+            if box is None and not points:
+                raise InputError(
+                    "the report is empty: type what to segment (e.g. 'nodule in the right upper "
+                    "lobe') or draw a box or click a point"
+                )
+            text = ""  # the box or points alone
         _check_unicode(text)
         try:
             report = parse_report(text)

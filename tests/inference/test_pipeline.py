@@ -108,6 +108,19 @@ def test_all_negative_report_gives_an_empty_mask_without_running_the_model(tmp_p
     assert not np.array(Image.open(tmp_path / "out" / "x_mask.png")).any()
 
 
+def test_a_box_alone_is_segmented_without_report_priors(tmp_path, tiny_checkpoint, capsys):
+    image = write_png(tmp_path / "x.png", chest())
+    assert main(["predict", "--image", image, "--box", "10", "10", "40", "40", "--checkpoint",
+                 tiny_checkpoint, "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
+    assert summary["rule"] == "no finding parsed: model run without report priors"
+    assert summary["options"]["box"] == [10.0, 10.0, 40.0, 40.0] and summary["report"]["findings"] == []
+    assert "mask:" in capsys.readouterr().out
+    assert _predict(["--image", image], tmp_path, tiny_checkpoint) == 2  # no box: a report is needed
+    assert "give exactly one of --report TEXT or --report-file FILE (or --box alone)" in \
+        capsys.readouterr().err
+
+
 def test_a_blank_input_is_predicted_with_a_warning(tmp_path, tiny_checkpoint, capsys):
     blank = write_png(tmp_path / "blank.png", np.zeros((64, 64), np.uint8))
     assert _predict(["--image", blank, "--report", REPORT], tmp_path, tiny_checkpoint) == 0
@@ -295,6 +308,22 @@ def test_a_ct_window_on_a_2d_image_is_named_as_unused(tmp_path, tiny_checkpoint,
     assert "--window is a CT window for volumes" in capsys.readouterr().err
     summary = json.loads((tmp_path / "out" / "scan_prediction.json").read_text())
     assert any("--window" in w for w in summary["warnings"])
+
+
+def test_a_volume_without_voxel_size_is_predicted_with_a_warning(tmp_path, tiny_checkpoint, capsys):
+    import nibabel as nib
+
+    image = nib.Nifti1Image(ct_volume()[0], None)  # no sform or qform: the header's pixdims alone
+    image.header.set_zooms((0.0, 0.8, 2.5))
+    nib.save(image, str(tmp_path / "v.nii.gz"))
+    assert _predict(["--image", str(tmp_path / "v.nii.gz"), "--report", REPORT], tmp_path,
+                    tiny_checkpoint) == 0
+    assert "warning: the NIfTI gives no voxel size (pixdim 0)" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "v_prediction.json").read_text())
+    assert [w for w in summary["warnings"] if "NIfTI" in w] == [
+        "the NIfTI gives no voxel size (pixdim 0): 1 mm was taken, so its mm, mm2 and ml figures "
+        "are not real sizes", "the NIfTI gives no orientation (qform and sform codes 0): its axes "
+        "were taken as stored, so sides and upper/lower slices may be swapped; check the overlay"]
 
 
 @pytest.mark.parametrize("options, match", [
