@@ -125,11 +125,11 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
              precision: str | None = None, train_models: bool = False) -> Dict[str, object]:
     """Run the demo (see the module docstring); ``precision`` ``"32-true"`` (the default, on every
     CPU) or ``"bf16-mixed"``: the autocast of training and evaluation. Scoring the shipped models in
-    bfloat16 gives the same overall Dice within 0.002 but is slower on a CPU (SAM's decoder runs
-    once per box prompt; on a 2-core AMD EPYC with AVX2 only, where bfloat16 is emulated, the three
-    models take 800 s against 52 s in fp32; on a Xeon with AMX 821 s against 79 s), so it is never
-    chosen for the user, and choosing it on a CPU without bfloat16 instructions says what it will
-    cost."""
+    bfloat16 gives the same overall Dice within 0.005 but is slower on a CPU (SAM's decoder runs
+    once per box prompt; on two 2-core AMD EPYCs with AVX2 only, where bfloat16 is emulated, the
+    three models took 440 and 800 s against 65 and 52 s in fp32; on a Xeon with AMX 821 s against
+    79 s), so it is never chosen for the user, and choosing it on a CPU without bfloat16
+    instructions says what it will cost."""
     from ..data.phantom import make_phantom
     from ..data.readers import read_dataset
 
@@ -146,8 +146,8 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
 
         if not cpu_has_bf16():
             print("note: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so bf16-mixed "
-                  "is emulated: scoring takes about 15 times as long as in fp32 here (about 13 "
-                  "minutes for the three models on a 2-core AVX2 CPU, against under one)", flush=True)
+                  "is emulated: scoring takes about 7 to 15 times as long as in fp32 here (7 to 13 "
+                  "minutes for the three models on a 2-core AVX2 CPU, against about one)", flush=True)
     data_dir, cache = os.path.join(out, "data"), os.path.join(out, "feature_cache")
     splits = ("train", "val", "test") if train_models else ("test",)  # scoring needs the test cases only
     make_phantom(data_dir, n=preset["n"], seed=seed, size=256, splits=splits, progress=progress)
