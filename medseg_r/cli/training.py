@@ -9,7 +9,7 @@ import sys
 from .common import UserError, json_arg
 
 # TrainConfig's defaults that `train --help` states (importing TrainConfig would load Lightning for
-# --help; tests/test_cli.py checks that the two agree)
+# --help; tests/cli/test_commands.py checks that the two agree)
 TRAIN_DEFAULTS = {"backbone": "sam_tiny", "epochs": 10, "batch_size": 8, "lr": 1e-3, "loss": "dice_ce",
                   "schedule": "cosine", "accumulate": 1, "num_nodes": 1, "num_workers": 0, "seed": 0,
                   "cache_dtype": "float16"}
