@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..io.images import image_to_tensor
+from ..model.inputs import check_box
 from ..report import parse_report
 from ..report.schema import Report
 from ..report.transform import slice_report
@@ -101,8 +102,7 @@ class Predictor:
         start = time.perf_counter()
         if isinstance(report, str):
             report = parse_report(report)
-        if box is not None and len(box) != 4:
-            raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {len(box)}")
+        check_box(box)
         if report.all_negative:
             shape = pixels.shape[:2]
             return self._finish(np.zeros(shape, np.float32), None, np.array([np.nan]), np.array([False]), start, 0)

@@ -50,6 +50,13 @@ def check_images(images: torch.Tensor, *, finite: bool = True) -> None:
         raise ValueError("images contain NaN or infinite values")
 
 
+def check_box(box) -> None:
+    """One image's box for ``predict``: four numbers ``(x0, y0, x1, y1)``, or ``None`` (a
+    ``ValueError`` otherwise; :func:`check_prompts` checks their values in the batch tensor)."""
+    if box is not None and len(box) != 4:
+        raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {len(box)}")
+
+
 def check_prompts(boxes, points, batch: int) -> None:
     """``boxes`` ``[B, 4]`` (x0, y0, x1, y1 with x1 >= x0, y1 >= y0) and ``points`` (coords
     ``[B, N, 2]``, labels ``[B, N]``), finite, one per image: a ``ValueError`` naming what is

@@ -21,6 +21,7 @@ from .decoding import decode, decode_encoded
 from .encoding import Encoded, encode, encode_inputs
 from .geometry import Frame
 from .localiser import ImageLocaliser
+from .inputs import check_box
 from .options import FREEZE_MODES, PRIOR_MODES, ModelOptions
 
 ReportLike = Union[str, Report]
@@ -254,8 +255,7 @@ class MedSegR(nn.Module):
             raise ValueError("predict needs the model in eval mode: call model.eval() first")
         if not np.isfinite(threshold):
             raise ValueError(f"threshold must be a finite logit, got {threshold}")
-        if box is not None and len(box) != 4:
-            raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {len(box)}")
+        check_box(box)
         tensor = image_to_tensor(image).to(next(self.parameters()).device)
         boxes = None if box is None else torch.tensor([list(box)], dtype=torch.float32)
         out = self(tensor, [report], boxes=boxes)
