@@ -96,6 +96,8 @@ def _cmd_predict(args) -> int:
             source = load_source(args.image)
         except InputError as exc:
             raise UserError(str(exc)) from None
+        if source.kind == "volume" and args.box:  # before the model loads
+            raise UserError("--box is for 2-D images; volumes are segmented from the report alone")
     model, trained = common.model_from_args(args)
     if not trained:
         print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks are "
@@ -222,7 +224,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--untrained", action="store_true",
                    help="without --checkpoint: untrained MedSeg-R modules (the plain backbone's masks) "
                         "instead of the weights that ship with the package")
-    p.add_argument("--report", help="report text (with --box it may be left out: the box alone)")
+    p.add_argument("--report", help="report text (may be left out with --box, except with "
+                                    "--example, which brings its report: the box alone)")
     p.add_argument("--report-file", help="file holding the report text")
     p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights")
     p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")

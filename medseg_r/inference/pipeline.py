@@ -206,14 +206,15 @@ def report_warnings(report: Report) -> List[str]:
     return out
 
 
-def check_report(report_text: str, options: PredictOptions) -> Report:
+def check_report(report_text: str, options: PredictOptions, *, prompted: bool = False) -> Report:
     """Parse the report, or raise :class:`InputError` when it is empty or (by default) yields no
-    finding. With a box (``options.box``) or ``no_finding="segment"`` a report without a finding,
-    an empty one too, is segmented without priors (the box alone prompts the model)."""
+    finding. With a box (``options.box``), or another prompt the caller gives the model
+    (``prompted``: the web page's points), the report may be empty: the prompt alone is segmented,
+    without priors."""
     if not isinstance(report_text, str):
         raise InputError("the report is empty")
-    if not report_text.strip() and options.box is None and options.no_finding == "error":
-        raise InputError("the report is empty (give --box to segment from a box alone)")
+    if not report_text.strip() and options.box is None and not prompted:
+        raise InputError("the report is empty (a report may be left out only with a box prompt)")
     try:
         report = parse_report(report_text)
     except ValueError as exc:  # over the reader's length limit
@@ -227,15 +228,16 @@ def check_report(report_text: str, options: PredictOptions) -> Report:
 def predict_case(predictor: Predictor, image_path: str, report_text: str, out_dir: str, *,
                  options: Optional[PredictOptions] = None, stem: Optional[str] = None,
                  reference: Optional[str] = None, model_info: Optional[Dict[str, Any]] = None,
-                 source: Optional[Source] = None) -> Dict[str, Any]:
+                 source: Optional[Source] = None, prompted: bool = False) -> Dict[str, Any]:
     """Predict one case and write its outputs; returns the JSON summary. Raises :class:`InputError` (one
-    line) for bad input before anything is written. ``source``: ``image_path`` already loaded."""
+    line) for bad input before anything is written. ``source``: ``image_path`` already loaded;
+    ``prompted``: ``predictor`` brings a prompt of its own (points), so the report may be empty."""
     from PIL import Image
 
     from ..viz.report_figure import contact_sheet, prediction_figure
 
     options = options or PredictOptions()
-    report = check_report(report_text, options)
+    report = check_report(report_text, options, prompted=prompted)
     source = source or load_source(image_path)
     if source.kind == "volume" and options.box is not None:
         raise InputError("--box is for 2-D images; volumes are segmented from the report alone")

@@ -304,6 +304,7 @@ class Service:
                 options=options,
                 model_info=self.model_info,
                 source=case.source,
+                prompted=bool(points),
             )
             outputs = {k: os.path.join(out_dir, v) for k, v in summary["outputs"].items()}
             self._record_prompts(outputs["json"], summary, points)

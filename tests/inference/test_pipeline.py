@@ -121,6 +121,19 @@ def test_a_box_alone_is_segmented_without_report_priors(tmp_path, tiny_checkpoin
         capsys.readouterr().err
 
 
+def test_a_box_on_a_volume_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    from medseg_r.cli import common
+
+    def no_model(args):
+        raise AssertionError("the model must not load")
+
+    monkeypatch.setattr(common, "model_from_args", no_model)
+    volume = write_nifti(tmp_path / "v.nii.gz", ct_volume()[0])
+    assert main(["predict", "--image", volume, "--box", "1", "1", "20", "20", "--out",
+                 str(tmp_path / "out")]) == 2
+    assert "--box is for 2-D images" in capsys.readouterr().err
+
+
 def test_a_blank_input_is_predicted_with_a_warning(tmp_path, tiny_checkpoint, capsys):
     blank = write_png(tmp_path / "blank.png", np.zeros((64, 64), np.uint8))
     assert _predict(["--image", blank, "--report", REPORT], tmp_path, tiny_checkpoint) == 0

@@ -138,16 +138,18 @@ def test_bad_requests_get_one_line_errors(make_server, request_body, status, mes
     assert got == 404 and "reload the page" in body["error"]
 
 
+@pytest.mark.parametrize("report", ["  ", None])
 @pytest.mark.parametrize("prompt", [{"box": [60, 40, 130, 110]}, {"points": [[95, 75, 1]]}])
-def test_a_box_or_points_alone_segment_without_a_report(make_server, prompt):
+def test_a_box_or_points_alone_segment_without_a_report(make_server, prompt, report):
     client, _ = make_server()
     sid = client.session()
     client.request("POST", f"/api/session/{sid}/example/chest_xray")
     status, view, _ = client.request("POST", f"/api/session/{sid}/segment",
-                                     {"report": "  ", **prompt})
-    assert status == 200 and view["findings"] == [] and view["mask_pixels"] >= 0
+                                     {"report": report, **prompt})
+    assert status == 200 and view["findings"] == []
     status, data, _ = client.request("GET", f"/api/session/{sid}/download/json")
     assert data["rule"] == "no finding parsed: model run without report priors"
+    assert data["prompts"] == {"box": prompt.get("box"), "points": prompt.get("points", [])}
 
 
 def _ct(path):
