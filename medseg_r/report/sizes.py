@@ -11,6 +11,7 @@ SIZE_RE = re.compile(
     rf"(?<![\w.]){_NUM}(?:\s*{_UNIT})?(?:{_SEP}{_NUM}(?:\s*{_UNIT})?)?(?:{_SEP}{_NUM})?\s*-?\s*{_UNIT}(?![a-z])"
 )
 _NEGATIVE_RE = re.compile(r"(?:^|[\s(\[:=])[-\u2212]$")  # a minus sign just before a number
+_RANGE_START_RE = re.compile(r"\d(?:\s*(?:mm|cm))?\s*$")  # what ends before a range's hyphen
 _DISTANCE_RE = re.compile(r"\s+(?:from|away from|deep to|below|above|proximal to|distal to)\b")
 # The largest dimension read as a lesion's size (50 cm: the width of an adult chest); a larger
 # number is a typing error or not a lesion, and is not read.
@@ -28,8 +29,9 @@ def find_sizes(text: str) -> List[Tuple[int, int, float]]:
     for m in SIZE_RE.finditer(text):
         if _DISTANCE_RE.match(text, m.end()):
             continue  # "1.4 cm from the nipple" is a distance, not a size
-        if _NEGATIVE_RE.search(text, max(0, m.start() - 2), m.start()):
-            continue  # "-5 mm" is not a size (a range "2-3 mm" is: its hyphen follows a number)
+        if _NEGATIVE_RE.search(text, max(0, m.start() - 2), m.start()) and \
+                not _RANGE_START_RE.search(text, max(0, m.start() - 24), m.start() - 1):
+            continue  # "-5 mm" is not a size (a range "2-3 mm" or "2 -3 mm" is: a number before it)
         groups = m.groups()
         numbers = [groups[0], groups[2], groups[4]]
         units = [groups[1], groups[3], groups[5]]

@@ -113,6 +113,8 @@ def test_an_impossible_size_is_not_read(text):
 
 def test_a_range_is_read_as_its_largest_size_and_a_minus_sign_is_not_one():
     assert only("Nodule of 2-3 mm in the right lung.").size_mm == 3.0
+    assert only("Nodule of 2 -3 mm in the right lung.").size_mm == 3.0
+    assert only("Nodule of 1.5 cm -2 cm in the right lung.").size_mm == 20.0
     assert only("Nodule: -12 mm in the right lung.").size_mm is None
     assert only("Nodule: 12 mm in the right lung.").size_mm == 12.0
 
