@@ -140,21 +140,27 @@ def _load_nifti(path: str) -> Source:
         if original.get_data_dtype().kind == "c":  # float32 would keep the real part alone
             raise InputError(f"{path}: a complex-valued NIfTI ({original.get_data_dtype()}); give "
                              f"real values, e.g. the magnitude image")
-        canonical = nib.as_closest_canonical(original)
+        two_d = len(original.shape) == 2
+        image = original
+        if two_d:  # one axial slice: reoriented as a volume of one slice (nibabel needs 3 axes)
+            if int(nib.orientations.io_orientation(original.affine)[2, 0]) != 2:
+                raise InputError(f"{path}: a 2-D NIfTI whose plane is not axial (its affine turns "
+                                 f"the slice normal away from head-foot); give it as a PNG or a "
+                                 f"3-D volume")
+            image = nib.Nifti1Image(np.asanyarray(original.dataobj)[..., None], original.affine)
+        canonical = nib.as_closest_canonical(image)
         voxels = np.asarray(canonical.dataobj, dtype=np.float32)
+        notes = _nifti_geometry_notes(path, original.header, len(original.shape))
     except InputError:
         raise
     except Exception as exc:  # nibabel raises many types for truncated or corrupt files
         raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
-    if voxels.ndim == 2:
-        voxels = voxels[..., None]
     _check_size(path, voxels.shape)
     finite = np.isfinite(voxels)
     if not finite.any():
         raise InputError(f"{path}: the volume holds no finite value (all NaN or infinite)")
     to_original = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt(("R", "A", "S")),
                                                   nib.orientations.io_orientation(original.affine))
-    two_d = len(original.shape) == 2
 
     def restore(mask_ras: np.ndarray) -> np.ndarray:
         out = nib.orientations.apply_orientation(mask_ras, to_original)
@@ -162,26 +168,27 @@ def _load_nifti(path: str) -> Source:
 
     return Source(path=path, kind="volume", format="nifti", voxels=voxels, affine=canonical.affine,
                   header=original.header, restore=restore, nan_voxels=int((~finite).sum()),
-                  stored_shape=tuple(int(n) for n in original.shape),
-                  notes=_nifti_geometry_notes(path, original.header, len(original.shape)))
+                  stored_shape=tuple(int(n) for n in original.shape), notes=notes)
 
 
 def _nifti_geometry_notes(path: str, header, ndim: int) -> Tuple[str, ...]:
     """What a NIfTI header leaves unsaid about its geometry, as the warnings ``predict`` gives: no
     voxel size (a zero ``pixdim`` where no ``sform`` gives the affine: nibabel takes 1 mm) and no
     orientation (``qform_code`` and ``sform_code`` both 0: the stored axes are taken as the
-    standard ones)."""
+    standard ones). The codes are those nibabel used (``header``, as loaded), the ``pixdim`` as
+    stored (loading sets a zero to 1)."""
     import nibabel as nib
 
-    with nib.openers.ImageOpener(path) as handle:  # as stored: loading set zero pixdims to 1
+    with nib.openers.ImageOpener(path) as handle:
         stored = type(header).from_fileobj(handle, check=False)
     notes = []
-    if int(stored["sform_code"]) == 0 and any(float(v) == 0 for v in stored["pixdim"][1:1 + ndim]):
+    if int(header["sform_code"]) == 0 and any(float(v) == 0 for v in stored["pixdim"][1:1 + ndim]):
         notes.append("the NIfTI gives no voxel size (pixdim 0): 1 mm was taken, so its mm, mm2 and "
                      "ml figures are not real sizes")
-    if ndim == 3 and int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
-        notes.append("the NIfTI gives no orientation (qform and sform codes 0): its axes were taken "
-                     "as stored, so sides and upper/lower slices may be swapped; check the overlay")
+    if int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
+        swapped = "sides and upper/lower slices" if ndim == 3 else "sides"
+        notes.append(f"the NIfTI gives no orientation (qform and sform codes 0): its axes were "
+                     f"taken as stored, so {swapped} may be swapped; check the overlay")
     return tuple(notes)
 
 

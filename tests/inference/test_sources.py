@@ -146,3 +146,20 @@ def test_a_nifti_without_voxel_size_or_orientation_says_what_was_assumed(tmp_pat
     nib.save(image, path)
     source = load_source(path)
     assert source.notes == () and source.pixel_spacing == pytest.approx((0.8, 0.8))
+
+
+def test_a_2d_nifti_in_any_axial_orientation_is_read_and_its_mask_restored(tmp_path):
+    import nibabel as nib
+
+    pixels = np.zeros((20, 16), np.float32)
+    pixels[2, 3] = 100.0
+    lps = np.diag([-0.7, -0.7, 1.0, 1.0])  # voxel axes run to the patient's right and front
+    path = str(tmp_path / "slice.nii.gz")
+    nib.save(nib.Nifti1Image(pixels, lps), path)
+    source = load_source(path)
+    assert source.voxels.shape == (20, 16, 1) and source.voxels[17, 12, 0] == 100.0  # RAS: flipped
+    assert np.array_equal(source.restore(source.voxels), pixels) and source.notes == ()
+    coronal = np.array([[0.7, 0, 0, 0], [0, 0, 1.0, 0], [0, 0.7, 0, 0], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(pixels, coronal), path)
+    with pytest.raises(InputError, match="2-D NIfTI whose plane is not axial"):
+        load_source(path)
