@@ -12,8 +12,10 @@ are those of the old decoder until then.
 ``--replace``: the shared decoder file exists already (with these or other weights, or in an older
 format): the three models are read with it first, then it is written anew.
 
-All four files are written to a folder beside the package's weights first and moved into place only
-when every one of them has been written: a failure leaves the shipped files as they were.
+All four files are written to a staging folder first (``weights/.staging-*``, on the weights' file
+system) and moved into place, each by a rename, only when every one of them has been written: a
+failure while they are computed or written leaves the shipped files as they were (a killed run
+leaves its staging folder, which git ignores and which may be deleted).
 """
 import argparse
 import os
@@ -47,7 +49,7 @@ def main() -> None:
                          "seed": config["seed"], "precision": config["precision"]}
     shipped = {name: load_shipped(name) for name in NAMES}
     weights = os.path.dirname(shipped_path(NAMES[0]))
-    with tempfile.TemporaryDirectory(dir=weights) as tmp:  # same file system: the moves are renames
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=weights) as tmp:  # moves are renames
         staged = os.path.join(tmp, "weights")
         if not args.replace and os.path.isfile(decoder_path(args.name)):  # compared, not replaced
             os.makedirs(os.path.dirname(decoder_path(args.name, staged)))
