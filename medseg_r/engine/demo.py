@@ -18,12 +18,14 @@ from the pretrained LiteMedSAM on the demo's own training split instead, with th
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional, Set, Tuple
 
+import numpy as np
 import torch
 
 from ..io import atomic_write
@@ -48,6 +50,7 @@ TARGETS = (("Dice overall, MedSeg-R minus none", None, "none", 0.20),
            ("Dice [by_texture], MedSeg-R minus text_token", "by_texture", "text_token", 0.10),
            ("Dice [by_shape], MedSeg-R minus text_token", "by_shape", "text_token", 0.10),
            ("Dice [small], MedSeg-R minus text_token", "small", "text_token", 0.10))
+BOOTSTRAP_DRAWS = 2000  # resamples of the test cases for each margin's 95 % interval
 
 
 def table(results: Dict[str, Dict[str, object]]) -> str:
@@ -71,9 +74,13 @@ def table(results: Dict[str, Dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def targets(results: Dict[str, Dict[str, object]]) -> List[Dict[str, object]]:
+def targets(results: Dict[str, Dict[str, object]],
+            cases: Optional[Dict[str, Dict[str, Tuple[Set[str], float]]]] = None
+            ) -> List[Dict[str, object]]:
     """MedSeg-R's margins over the baselines, each against its target, as measured (``met`` is None
-    where a figure is missing, e.g. a subset with no case)."""
+    where a figure is missing, e.g. a subset with no case). With ``cases`` (model -> case id ->
+    (tags, Dice) of its described cases: :func:`case_dice`) each margin also gets ``ci95``, its
+    95 % interval by a paired bootstrap over those cases, and ``n``, their number."""
     def dice(name, subset):
         block = results[name]["overall"] if subset is None else results[name]["subsets"][subset]
         return block["dice"]
@@ -84,9 +91,32 @@ def targets(results: Dict[str, Dict[str, object]]) -> List[Dict[str, object]]:
             continue
         a, b = dice("medseg_r", subset), dice(base, subset)
         value = None if a is None or b is None else a - b
-        rows.append({"what": label, "value": value, "target": f">= {minimum:+.2f}",
-                     "met": None if value is None else value >= minimum})
+        row = {"what": label, "value": value, "target": f">= {minimum:+.2f}",
+               "met": None if value is None else value >= minimum}
+        if cases is not None and value is not None:
+            row["n"], row["ci95"] = margin_interval(cases["medseg_r"], cases[base], subset)
+        rows.append(row)
     return rows
+
+
+def case_dice(path: str) -> Dict[str, Tuple[Set[str], float]]:
+    """Case id -> (subset tags, Dice) of the described cases of an evaluation's ``cases.csv``."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["id"]: (set(filter(None, row["tags"].split(";"))), float(row["dice"]))
+                for row in csv.DictReader(handle) if row["dice"] != ""}
+
+
+def margin_interval(a: Dict[str, Tuple[Set[str], float]], b: Dict[str, Tuple[Set[str], float]],
+                    subset: Optional[str], *, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+                    ) -> Tuple[int, List[float]]:
+    """``(n, [low, high])``: the 95 % interval of the mean Dice difference ``a - b`` over the cases
+    both scored (of ``subset``, or all), by a paired bootstrap (cases drawn with replacement)."""
+    ids = sorted(i for i in a.keys() & b.keys() if subset is None or subset in a[i][0])
+    diffs = np.array([a[i][1] - b[i][1] for i in ids])
+    if len(diffs) == 0:
+        return 0, [float("nan"), float("nan")]
+    means = diffs[np.random.default_rng(seed).integers(0, len(diffs), (draws, len(diffs)))].mean(1)
+    return len(diffs), [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
 def encode_once(data_dir: str, cache: str, splits=("train", "test"), progress: bool = True) -> int:
@@ -195,14 +225,17 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
           f"at 256 px, image encoder frozen, one fine-tuned mask decoder for the three; {how}; "
           f"{precision}:\n")
     print(table(results))
-    checks = targets(results)
-    print("\nAgainst the targets:")
+    checks = targets(results, {name: case_dice(os.path.join(out, "eval", name, "cases.csv"))
+                               for name in results})
+    print("\nAgainst the targets (in brackets: the margin's 95 % interval over these test cases):")
     for c in checks:
         verdict = {True: "met", False: "NOT met", None: "not measurable"}[c["met"]]
         value = "-" if c["value"] is None else f"{c['value']:+.3f}"
-        print(f"  {c['what']:<48}{value:>8}   target {c['target']}: {verdict}")
-    print("  (FP rate on negative reports: lesion-free images whose report negates findings; a model "
-          "that cannot read marks something there)")
+        interval = f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]" if "ci95" in c else ""
+        print(f"  {c['what']:<48}{value:>8} {interval:>17}   target {c['target']}: {verdict}")
+    print("  (intervals: paired bootstrap over the cases, 2,000 draws; FP rate on negative reports: "
+          "lesion-free images whose report negates findings; a model that cannot read marks "
+          "something there)")
     figure(os.path.join(out, "figure.png"), data_dir, runs, cache)
     payload = {"models": results, "targets": checks, "config": config,
                "seconds": round(time.perf_counter() - start, 1)}
