@@ -20,8 +20,8 @@ from .decoder_prompts import DecoderPriorPrompts, TextTokenPrompt
 from .decoding import decode, decode_encoded
 from .encoding import Encoded, encode, encode_inputs
 from .geometry import Frame
-from .localiser import ImageLocaliser
 from .inputs import check_box
+from .localiser import ImageLocaliser
 from .options import FREEZE_MODES, PRIOR_MODES, ModelOptions
 
 ReportLike = Union[str, Report]

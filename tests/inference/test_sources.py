@@ -153,7 +153,7 @@ def test_a_2d_nifti_in_any_axial_orientation_is_read_and_its_mask_restored(tmp_p
 
     pixels = np.zeros((20, 16), np.float32)
     pixels[2, 3] = 100.0
-    lps = np.diag([-0.7, -0.7, 1.0, 1.0])  # voxel axes run to the patient's right and front
+    lps = np.diag([-0.7, -0.7, 1.0, 1.0])  # voxel axes run to the patient's left and back (LPS)
     path = str(tmp_path / "slice.nii.gz")
     nib.save(nib.Nifti1Image(pixels, lps), path)
     source = load_source(path)
