@@ -22,6 +22,8 @@ def need_extra(extra: str, modules: List[str], command: str) -> None:
 
 
 def json_arg(text: Optional[str], what: str) -> dict:
+    """The JSON object an option gives (``{}`` when it is not given); anything else is a
+    :class:`UserError` naming the option ``what``."""
     if not text:
         return {}
     from ..io.jsonl import parse_json_object
