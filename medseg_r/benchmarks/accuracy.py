@@ -154,7 +154,8 @@ def main(argv=None) -> int:
             else:
                 summary = scored(trained, name, run, cache, (test, root), (other_test, other_root),
                                  fit, code=code)
-            per_seed.append({**summary, "seed": seed})
+            per_seed.append({**summary, "seed": seed,
+                             "cases_csv": os.path.join(run, "eval", "cases.csv")})
             print(f"{name} seed {seed}: Dice {summary['overall']['dice']:.3f}", flush=True)
         results[name] = aggregate(per_seed)
         per_seed_of[name] = per_seed

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..engine.evaluate import SUBSETS
+from ..engine.intervals import margin_interval, seed_mean
 
 MAIN_SUBSETS = ("small", "distractor", "by_location", "by_texture", "by_shape")
 
@@ -113,7 +114,10 @@ def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[st
     """MedSeg-R (row ``medseg``) minus each baseline, seed by seed (same seed, same data), with the
     median. Runs are paired by their ``seed`` entry (by position when they carry none); a seed that
     only one of the two rows ran, or a subset one of them has no score on, is shown as ``-`` and
-    left out of the median."""
+    left out of the median. When every paired run names its ``cases.csv`` (``cases_csv``), the
+    median is followed by the 95 % interval of the margin over the test cases (each case's Dice
+    averaged over the seeds; :mod:`medseg_r.engine.intervals`): how far the test split alone could
+    move it."""
     lines = []
     label = "MedSeg-R" if medseg == "medseg_r" else medseg
     for base in baselines:
@@ -121,6 +125,8 @@ def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[st
             continue
         mine, theirs = _by_seed(per_seed[medseg]), _by_seed(per_seed[base])
         seeds = [s for s in mine if s in theirs]
+        cases = [seed_mean([str(runs[s].get("cases_csv", "")) for s in seeds])
+                 for runs in (mine, theirs)]
         parts = []
         for key in subsets:
             cells, diffs = [], []
@@ -132,8 +138,12 @@ def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[st
                     diffs.append(da - db)
                     cells.append(f"seed {seed} {da - db:+.3f}")
             if cells:
-                median = f" (median {float(np.median(diffs)):+.3f})" if diffs else ""
-                parts.append(f"{key} {', '.join(cells)}{median}")
+                median = f"median {float(np.median(diffs)):+.3f}" if diffs else ""
+                if diffs and None not in cases:
+                    n, (low, high) = margin_interval(*cases, None if key == "overall" else key)
+                    median += f", 95 % interval over the {n} test cases [{low:+.3f}, {high:+.3f}]" \
+                        if n else ""
+                parts.append(f"{key} {', '.join(cells)}" + (f" ({median})" if median else ""))
         if parts:
             lines.append(f"{label} - {base}, Dice per seed: " + "; ".join(parts))
     return "\n".join(lines)

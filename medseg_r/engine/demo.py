@@ -18,20 +18,19 @@ from the pretrained LiteMedSAM on the demo's own training split instead, with th
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
 import time
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 
 from ..io import atomic_write
 from .comparison import attach_cache, parameters, run_row
 from .demo_figure import figure
 from .evaluate import SUBSETS, evaluate
+from .intervals import CaseDice, case_dice, margin_interval
 
 MODELS = ("medseg_r", "none", "text_token")
 # the shipped files are the accuracy benchmark's *_attr_tuned rows (one architecture and loss: image
@@ -50,7 +49,6 @@ TARGETS = (("Dice overall, MedSeg-R minus none", None, "none", 0.20),
            ("Dice [by_texture], MedSeg-R minus text_token", "by_texture", "text_token", 0.10),
            ("Dice [by_shape], MedSeg-R minus text_token", "by_shape", "text_token", 0.10),
            ("Dice [small], MedSeg-R minus text_token", "small", "text_token", 0.10))
-BOOTSTRAP_DRAWS = 2000  # resamples of the test cases for each margin's 95 % interval
 
 
 def table(results: Dict[str, Dict[str, object]]) -> str:
@@ -75,12 +73,12 @@ def table(results: Dict[str, Dict[str, object]]) -> str:
 
 
 def targets(results: Dict[str, Dict[str, object]],
-            cases: Optional[Dict[str, Dict[str, Tuple[Set[str], float]]]] = None
-            ) -> List[Dict[str, object]]:
+            cases: Optional[Dict[str, CaseDice]] = None) -> List[Dict[str, object]]:
     """MedSeg-R's margins over the baselines, each against its target, as measured (``met`` is None
     where a figure is missing, e.g. a subset with no case). With ``cases`` (model -> case id ->
-    (tags, Dice) of its described cases: :func:`case_dice`) each margin also gets ``ci95``, its
-    95 % interval by a paired bootstrap over those cases, and ``n``, their number."""
+    (tags, Dice) of its described cases: :func:`~medseg_r.engine.intervals.case_dice`) each margin
+    also gets ``ci95``, its 95 % interval by a paired bootstrap over those cases, and ``n``, their
+    number."""
     def dice(name, subset):
         block = results[name]["overall"] if subset is None else results[name]["subsets"][subset]
         return block["dice"]
@@ -97,26 +95,6 @@ def targets(results: Dict[str, Dict[str, object]],
             row["n"], row["ci95"] = margin_interval(cases["medseg_r"], cases[base], subset)
         rows.append(row)
     return rows
-
-
-def case_dice(path: str) -> Dict[str, Tuple[Set[str], float]]:
-    """Case id -> (subset tags, Dice) of the described cases of an evaluation's ``cases.csv``."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return {row["id"]: (set(filter(None, row["tags"].split(";"))), float(row["dice"]))
-                for row in csv.DictReader(handle) if row["dice"] != ""}
-
-
-def margin_interval(a: Dict[str, Tuple[Set[str], float]], b: Dict[str, Tuple[Set[str], float]],
-                    subset: Optional[str], *, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
-                    ) -> Tuple[int, List[float]]:
-    """``(n, [low, high])``: the 95 % interval of the mean Dice difference ``a - b`` over the cases
-    both scored (of ``subset``, or all), by a paired bootstrap (cases drawn with replacement)."""
-    ids = sorted(i for i in a.keys() & b.keys() if subset is None or subset in a[i][0])
-    diffs = np.array([a[i][1] - b[i][1] for i in ids])
-    if len(diffs) == 0:
-        return 0, [float("nan"), float("nan")]
-    means = diffs[np.random.default_rng(seed).integers(0, len(diffs), (draws, len(diffs)))].mean(1)
-    return len(diffs), [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
 def encode_once(data_dir: str, cache: str, splits=("train", "test"), progress: bool = True) -> int:

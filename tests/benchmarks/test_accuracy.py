@@ -49,6 +49,24 @@ def test_margins_pair_runs_by_their_seed_and_show_what_is_missing():
                     "by_location seed 1 +0.500, seed 0 - (median +0.500)")
 
 
+def test_margins_add_the_interval_over_the_test_cases_when_the_runs_name_their_cases(tmp_path):
+    header = "id,tags,dice,iou,hd95,false_positive\n"
+    runs = {}
+    for row, values in (("medseg_r", (0.9, 0.7)), ("none", (0.6, 0.4))):
+        runs[row] = []
+        for seed in (0, 1):
+            path = tmp_path / f"{row}_{seed}.csv"
+            path.write_text(header + f"c1,by_location,{values[0]},,,\nc2,small,{values[1]},,,\n")
+            runs[row].append(dict(_seed(values[0], values[1]), seed=seed, cases_csv=str(path)))
+    text = margins(runs, ("none",), ("overall", "by_location"))
+    assert text == ("MedSeg-R - none, Dice per seed: overall seed 0 +0.300, seed 1 +0.300 (median "
+                    "+0.300, 95 % interval over the 2 test cases [+0.300, +0.300]); by_location seed 0 "
+                    "+0.300, seed 1 +0.300 (median +0.300, 95 % interval over the 1 test cases "
+                    "[+0.300, +0.300])")
+    runs["none"][1]["cases_csv"] = str(tmp_path / "gone.csv")  # a run without its cases: no interval
+    assert "interval" not in margins(runs, ("none",), ("overall",))
+
+
 def test_aggregate_keeps_each_seed_s_own_subset_dice():
     runs = [dict(_seed(0.6, 0.7), seed=1), dict(_seed(0.5, None), seed=2)]
     agg = aggregate(runs)

@@ -7,7 +7,7 @@ import pytest
 
 from medseg_r.benchmarks.accuracy import main as accuracy_main
 from medseg_r.benchmarks.breakdown import report as breakdown_report
-from medseg_r.engine.demo import SHIPPED, case_dice, margin_interval, run_demo, targets
+from medseg_r.engine.demo import SHIPPED, run_demo, targets
 from medseg_r.model.shipped import shipped_path
 
 
@@ -73,25 +73,16 @@ def test_targets_are_margins_checked_against_their_minimum():
     assert targets({"medseg_r": results["medseg_r"]}) == []
 
 
-def test_each_margin_gets_a_paired_bootstrap_interval_over_its_cases(tmp_path):
-    header = "id,tags,dice,iou,hd95,false_positive\n"
-    (tmp_path / "a.csv").write_text(header + "c1,small;by_shape,0.9,,,\nc2,small,0.5,,,\n"
-                                    "c3,by_shape,0.7,,,\nneg,negative,,,,0\n")
-    (tmp_path / "b.csv").write_text(header + "c1,small;by_shape,0.6,,,\nc2,small,0.5,,,\n"
-                                    "c3,by_shape,0.4,,,\nneg,negative,,,,1\n")
-    a, b = case_dice(str(tmp_path / "a.csv")), case_dice(str(tmp_path / "b.csv"))
-    assert set(a) == {"c1", "c2", "c3"} and a["c1"] == ({"small", "by_shape"}, 0.9)
-    n, (low, high) = margin_interval(a, b, "by_shape")  # both differences 0.3: no spread
-    assert n == 2 and low == pytest.approx(0.3) and high == pytest.approx(0.3)
-    n, (low, high) = margin_interval(a, b, None)  # 0.3, 0, 0.3: mean 0.2
-    assert n == 3 and 0.0 <= low < 0.2 < high <= 0.3 + 1e-9
-    assert margin_interval(a, b, "by_texture")[0] == 0
+def test_targets_carry_each_margin_s_interval_when_given_the_cases(tmp_path):
+    both = {"c1": ({"small", "by_shape"}, 0.9), "c3": ({"by_shape"}, 0.7)}
+    less = {"c1": ({"small", "by_shape"}, 0.6), "c3": ({"by_shape"}, 0.4)}
     results = {"medseg_r": _summary(0.7, by_shape=0.8), "none": _summary(0.5),
                "text_token": _summary(0.6, by_shape=0.5)}
-    rows = {r["what"].split(",")[0]: r for r in targets(results, {"medseg_r": a, "none": b,
-                                                                  "text_token": b})}
+    rows = {r["what"].split(",")[0]: r for r in targets(results, {"medseg_r": both, "none": less,
+                                                                  "text_token": less})}
     assert rows["Dice [by_shape]"]["n"] == 2 and rows["Dice [by_shape]"]["ci95"] == pytest.approx([0.3, 0.3])
     assert "ci95" not in rows["Dice [small]"]  # no margin measured (no subset figure): no interval
+    assert "ci95" not in {k for r in targets(results) for k in r}  # without the cases: none
 
 
 @pytest.mark.slow  # 1-2 minutes on 2 cores: CI runs it after the default run
