@@ -41,6 +41,7 @@ from ..engine.comparison import (ABLATIONS, ROWS, VARIANTS, attach_cache, built_
 from ..engine.evaluate import evaluate
 from ..report.vocab import env_packs
 from ..io import atomic_write
+from ..io.output_folders import CASES_CSV
 from ..runtime import keep_freed_memory
 from .prompt_rows import oracle_box, zone_box
 from .tables import aggregate, margins, subset_table, table
@@ -155,7 +156,7 @@ def main(argv=None) -> int:
                 summary = scored(trained, name, run, cache, (test, root), (other_test, other_root),
                                  fit, code=code)
             per_seed.append({**summary, "seed": seed,
-                             "cases_csv": os.path.join(run, "eval", "cases.csv")})
+                             "cases_csv": os.path.join(run, "eval", CASES_CSV)})
             print(f"{name} seed {seed}: Dice {summary['overall']['dice']:.3f}", flush=True)
         results[name] = aggregate(per_seed)
         per_seed_of[name] = per_seed

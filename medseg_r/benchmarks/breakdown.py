@@ -32,12 +32,13 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..io.jsonl import read_jsonl_rows
+from ..io.output_folders import CASES_CSV
 
 
 def find_runs(out: str) -> Dict[str, Dict[int, str]]:
     """``{row: {seed: run folder}}`` for every run with an evaluation."""
     runs: Dict[str, Dict[int, str]] = {}
-    for path in sorted(glob.glob(os.path.join(out, "runs", "*_seed*", "eval", "cases.csv"))):
+    for path in sorted(glob.glob(os.path.join(out, "runs", "*_seed*", "eval", CASES_CSV))):
         run = os.path.dirname(os.path.dirname(path))
         match = re.fullmatch(r"(.+)_seed(\d+)", os.path.basename(run))
         if match:
@@ -46,7 +47,7 @@ def find_runs(out: str) -> Dict[str, Dict[int, str]]:
 
 
 def read_cases(run: str) -> List[Dict[str, str]]:
-    with open(os.path.join(run, "eval", "cases.csv"), newline="", encoding="utf-8") as handle:
+    with open(os.path.join(run, "eval", CASES_CSV), newline="", encoding="utf-8") as handle:
         return [r for r in csv.DictReader(handle) if r["dice"] != ""]  # positive cases only
 
 

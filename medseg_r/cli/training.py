@@ -86,7 +86,8 @@ def _cmd_evaluate(args) -> int:
     from ..data.checks import check_files
     from ..data.readers import has_splits, read_dataset
     from ..engine.evaluate import evaluate
-    from ..io.output_folders import check_evaluate_folder, clear_evaluate_folder
+    from ..io.output_folders import (CASES_CSV, SUMMARY_JSON, check_evaluate_folder,
+                                     clear_evaluate_folder)
 
     if args.overlays < 0:
         raise UserError(f"--overlays must be >= 0, got {args.overlays}")
@@ -111,7 +112,7 @@ def _cmd_evaluate(args) -> int:
     summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out, overlays=args.overlays,
                        progress=True)
     print(json.dumps(summary, indent=2))
-    print(f"wrote {os.path.join(args.out, 'cases.csv')} and {os.path.join(args.out, 'summary.json')}")
+    print(f"wrote {os.path.join(args.out, CASES_CSV)} and {os.path.join(args.out, SUMMARY_JSON)}")
     return 0
 
 

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 import torch
 
 from ..io import atomic_write
+from ..io.output_folders import CASES_CSV
 from .comparison import attach_cache, parameters, run_row
 from .demo_figure import figure
 from .evaluate import SUBSETS, evaluate
@@ -203,7 +204,7 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
           f"at 256 px, image encoder frozen, one fine-tuned mask decoder for the three; {how}; "
           f"{precision}:\n")
     print(table(results))
-    checks = targets(results, {name: case_dice(os.path.join(out, "eval", name, "cases.csv"))
+    checks = targets(results, {name: case_dice(os.path.join(out, "eval", name, CASES_CSV))
                                for name in results})
     print("\nAgainst the targets (in brackets: the margin's 95 % interval over these test cases):")
     for c in checks:

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from ..data.datasets import SegmentationDataset, collate, fitted_size
 from ..io import atomic_write
+from ..io.output_folders import CASES_CSV, OVERLAYS, SUMMARY_JSON
 
 # Subset tags of the phantom benchmark (medseg_r.data.phantom): the hard cases, the cases in which only
 # one kind of prior can pick the described lesion, and the test split's two phrasing groups.
@@ -149,7 +150,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
 
                 attention = out["attention"][i, 0].cpu().numpy() if out["attention"] is not None else None
                 pic = overlay(batch["image"][i].permute(1, 2, 0).numpy(), preds[i], truth=truths[i], attention=attention)
-                path = os.path.join(out_dir, "overlays", f"{case_id}.png")
+                path = os.path.join(out_dir, OVERLAYS, f"{case_id}.png")
                 with atomic_write(path) as tmp:
                     Image.fromarray(pic).save(tmp, format="PNG")
                 shown += 1
@@ -158,14 +159,14 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
         os.makedirs(out_dir, exist_ok=True)
         keys = ["id", "tags", "dice", "iou", "hd95", "false_positive", "pred_px", "truth_px", "lesions",
                 "lesions_found", "small_lesions", "small_found", *CONFIDENCES]
-        with atomic_write(os.path.join(out_dir, "cases.csv")) as tmp:
+        with atomic_write(os.path.join(out_dir, CASES_CSV)) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=keys)
                 writer.writeheader()
                 for r in rows:
                     writer.writerow({k: (";".join(r[k]) if k == "tags" else
                                          ("" if r.get(k) is None else r[k])) for k in keys})
-        with atomic_write(os.path.join(out_dir, "summary.json")) as tmp:
+        with atomic_write(os.path.join(out_dir, SUMMARY_JSON)) as tmp:
             with open(tmp, "w", encoding="utf-8") as handle:
                 json.dump(summary, handle, indent=2)
     return summary

@@ -60,8 +60,10 @@ def phantom_manifest(path: str) -> bool:
                for r in rows)
 
 
-EVALUATE_TABLES = ("cases.csv", "summary.json")
-EVALUATE_FILES = {*EVALUATE_TABLES, "overlays"}
+# what ``evaluate`` writes in its folder (medseg_r.engine.evaluate): the names live here alone
+CASES_CSV, SUMMARY_JSON, OVERLAYS = "cases.csv", "summary.json", "overlays"
+EVALUATE_TABLES = (CASES_CSV, SUMMARY_JSON)
+EVALUATE_FILES = {*EVALUATE_TABLES, OVERLAYS}
 
 
 def check_evaluate_folder(out: str) -> None:
@@ -75,14 +77,14 @@ def check_evaluate_folder(out: str) -> None:
     if not names:
         return
     foreign = sorted(names - EVALUATE_FILES)
-    overlays = os.path.join(out, "overlays")
+    overlays = os.path.join(out, OVERLAYS)
     if os.path.isdir(overlays):
-        foreign += [f"overlays/{n}" for n in sorted(os.listdir(overlays)) if not n.endswith(".png")]
-    elif "overlays" in names:
-        foreign.append("overlays")
-    if "summary.json" in names:  # an interrupted evaluate leaves overlays only: no summary yet
+        foreign += [f"{OVERLAYS}/{n}" for n in sorted(os.listdir(overlays)) if not n.endswith(".png")]
+    elif OVERLAYS in names:
+        foreign.append(OVERLAYS)
+    if SUMMARY_JSON in names:  # an interrupted evaluate leaves overlays only: no summary yet
         try:
-            with open(os.path.join(out, "summary.json"), encoding="utf-8") as handle:
+            with open(os.path.join(out, SUMMARY_JSON), encoding="utf-8") as handle:
                 held = json.load(handle)
             ours = isinstance(held, dict) and "overall" in held and "subsets" in held
         except (OSError, ValueError):
@@ -100,7 +102,7 @@ def clear_evaluate_folder(out: str) -> None:
     for name in EVALUATE_TABLES:
         if os.path.isfile(os.path.join(out, name)):
             os.remove(os.path.join(out, name))
-    overlays = os.path.join(out, "overlays")
+    overlays = os.path.join(out, OVERLAYS)
     if os.path.isdir(overlays):
         for name in os.listdir(overlays):
             os.remove(os.path.join(overlays, name))
