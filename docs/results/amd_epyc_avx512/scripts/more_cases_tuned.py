@@ -13,10 +13,14 @@ and on the validation split (200 cases, what a choice of recipe may look at).
     python more_cases_tuned.py --decoder CKPT SCORED --base ROW ...  # joined with another decoder
                                                   # (decoder_jitter_seed0.md), written under SCORED
 
+The benchmark folder is ``$MEDSEG_R_BENCH`` when set (the accuracy benchmark's ``--out`` on another
+machine), else /work/bench as on the machine these pilots ran on.
+
 It does what scripts/epochs9_tuned.py did (kept as it ran for stop 48; ``--from /work/bench_e9``
 gives its figures), plus the validation split.
 """
 import json
+import os
 import sys
 
 import torch
@@ -26,7 +30,7 @@ from medseg_r.data.readers import read_dataset
 from medseg_r.engine.comparison import attach_cache, combine_parts
 from medseg_r.engine.evaluate import evaluate
 
-D2, BENCH = "/work/bench_d2", "/work/bench"
+D2, BENCH = "/work/bench_d2", os.environ.get("MEDSEG_R_BENCH", "/work/bench")
 DECODER, SCORED = f"{BENCH}/runs/decoder_boxes_seed0/model.ckpt", None
 args = sys.argv[1:]
 if args[:1] == ["--from"]:
