@@ -12,7 +12,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..inference.sources import DICOM_ENDINGS, IMAGE_ENDINGS, InputError, Source, load_source
+from ..inference.sources import (DICOM_ENDINGS, IMAGE_ENDINGS, NIFTI_ENDINGS, InputError, Source,
+                                 load_source)
 
 # CT windows (level, width) in HU, offered for volumes; "auto" is predict's default (percentiles).
 WINDOWS: Dict[str, Optional[Tuple[float, float]]] = {
@@ -29,7 +30,7 @@ MAX_UPLOAD_PIXELS = 40_000_000  # a 6,300 x 6,300 image: above any radiograph or
 # A NIfTI's voxels, read from its header: 512 x 512 x 640 (a whole-body CT at 1 mm). A few hundred
 # KB of compressed zeros can declare far more, and segmenting takes tens of bytes per voxel.
 MAX_UPLOAD_VOXELS = 512 * 512 * 640
-UPLOAD_ENDINGS = (".nii.gz", ".nii", ".zip") + tuple(IMAGE_ENDINGS) + tuple(DICOM_ENDINGS)
+UPLOAD_ENDINGS = NIFTI_ENDINGS + (".zip",) + tuple(IMAGE_ENDINGS) + tuple(DICOM_ENDINGS)
 
 
 class UploadError(InputError):
@@ -136,7 +137,7 @@ def upload_kind(name: str) -> str:
     lower = name.lower()
     if lower.endswith(IMAGE_ENDINGS):
         return "image"
-    if lower.endswith((".nii", ".nii.gz")):
+    if lower.endswith(NIFTI_ENDINGS):
         return "nifti"
     if lower.endswith(DICOM_ENDINGS):
         return "dicom"

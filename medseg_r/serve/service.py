@@ -27,6 +27,7 @@ from .examples import build_examples
 from .sessions import Busy, JobQueue, Session, SessionStore
 
 MAX_POINTS = 32
+BUSY = "this page is still segmenting; wait for it to finish"  # 409 while a segmentation runs
 
 
 @dataclass
@@ -103,7 +104,7 @@ def _points(value: Any, width: int, height: int) -> List[Tuple[float, float, int
             raise InputError(
                 "a point is [x, y, label] with finite x, y and label 1 (include) or 0 (exclude)"
             ) from None
-        if label not in (0, 1) or not (0 <= x <= width and 0 <= y <= height):
+        if not (0 <= x <= width and 0 <= y <= height):  # the label was checked above
             raise InputError(
                 f"point ({x:g}, {y:g}) with label {label} is outside the image"
             )
@@ -155,13 +156,13 @@ class Service:
 
     def _claim(self, session: Session) -> None:
         if not session.lock.acquire(blocking=False):
-            raise Busy("this page is still segmenting; wait for it to finish", status=409)
+            raise Busy(BUSY, status=409)
 
     def check_free(self, session: Session) -> None:
         """:class:`Busy` (409) when the page is segmenting (an upload is refused before it is
         saved; :meth:`open_upload` claims the page for good)."""
         if session.lock.locked():
-            raise Busy("this page is still segmenting; wait for it to finish", status=409)
+            raise Busy(BUSY, status=409)
 
     def load_example(self, session: Session, name: str) -> Dict[str, Any]:
         if name not in self.examples:
