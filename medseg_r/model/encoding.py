@@ -107,7 +107,11 @@ def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]
     for MedSeg-R, per report the location map of each positive finding at ``grid`` (flat without
     ``location_map``), the number of lesions it names and, when ``box_map`` carries an attribute
     head's logits, how well each cell fits the finding's texture and shape codes; ``None`` for a
-    model that does not read the findings (the baselines)."""
+    model that does not read the findings (the baselines), and in MedSeg-R's list for a report
+    from which nothing was read (no finding, positive or negated): such a report tells the model
+    neither what to look for nor that there is nothing, so its image is boxed as the baselines box
+    every image (each region of ``extent`` above ``box_threshold``). A report whose findings are all
+    negated still gets no box."""
     if model.config.priors != "structured":
         return None
     content = [frame.content] * len(reports)
@@ -119,15 +123,19 @@ def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]
               for r in reports]
     head = getattr(model.box_head, "attributes", None)
     if head is None or box_map is None:
-        return list(zip(maps, counts))
-    from .attributes import finding_likelihood
-    from .box_prompts import ATTRIBUTES
+        chosen = list(zip(maps, counts))
+    else:
+        from .attributes import finding_likelihood
+        from .box_prompts import ATTRIBUTES
 
-    logits = box_map[:, ATTRIBUTES].detach()
-    fits = [torch.stack([finding_likelihood(logits[b], head.seen, f.texture, f.shape)
-                         for f in r.positive_findings]) if r.positive_findings else None
-            for b, r in enumerate(reports)]
-    return list(zip(maps, counts, fits))
+        logits = box_map[:, ATTRIBUTES].detach()
+        fits = [torch.stack([finding_likelihood(logits[b], head.seen, f.texture, f.shape)
+                             for f in r.positive_findings]) if r.positive_findings else None
+                for b, r in enumerate(reports)]
+        chosen = list(zip(maps, counts, fits))
+    # nothing read (no finding, positive or negated: no report, or one in words the reader does
+    # not know): the image alone, as a model that reads no report chooses its boxes
+    return [item if r.findings else None for r, item in zip(reports, chosen)]
 
 
 def flip_averaged_map(model, canvas: torch.Tensor, reports: Sequence, frame: Frame,

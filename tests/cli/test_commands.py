@@ -248,3 +248,19 @@ def test_a_train_config_that_is_no_mapping_is_one_line(tmp_path, capsys):
     assert main(["train", str(config), "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     assert "must be a mapping of option: value, got a list" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_an_unread_report_segmented_without_priors_gives_the_image_alone_mask(tmp_path, capsys):
+    # the default backbone with its shipped weights: before, "--no-finding segment" asked the
+    # localiser for no box at all and the mask was empty (0 px)
+    example = tmp_path / "example"
+    assert main(["predict", "--example", "--out", str(example), "--quiet"]) == 0
+    described = np.array(Image.open(example / "example_mask.png")) > 0
+    unread = ["predict", "--image", str(example / "example.png"), "--report",
+              "Note is made of a smudgy spot.", "--out", str(tmp_path / "unread"), "--quiet"]
+    assert main(unread) == 2  # by default the user is asked to rephrase
+    assert main(unread + ["--no-finding", "segment"]) == 0
+    summary = json.loads((tmp_path / "unread" / "example_prediction.json").read_text())
+    assert summary["report"]["findings"] == []
+    mask = np.array(Image.open(tmp_path / "unread" / "example_mask.png")) > 0
+    assert described.sum() > 50 and (mask & described).sum() > 0.8 * described.sum()

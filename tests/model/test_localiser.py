@@ -218,3 +218,24 @@ def test_positional_keys_train_and_keep_the_baselines_matched():
     assert head.modulator.blocks["spatial_attention"].position is not None
     with pytest.raises(ValueError, match="positional_keys"):
         build_model("sam_tiny", img_size=128, positional_keys=True, spatial_attention=False)
+
+
+def test_a_report_read_as_nothing_is_boxed_from_the_image_alone(box_choice_calls):
+    from medseg_r.model.box_prompts import boxes_from_map
+
+    torch.manual_seed(0)
+    model = _trained_looking(build_model("sam_tiny", img_size=128, box_match=True,
+                                         attribute_head=True, box_threshold=0.5, **IMAGE_HEAD))
+    with torch.no_grad():
+        model.box_head.out.bias[1] = 0.0  # extent about 0.5: regions on either side of threshold
+    reports = ["Note is made of a smudgy spot.",  # no word the reader knows as a finding
+               "No nodule or mass.",  # every finding negated
+               "round nodule in the left upper lobe"]
+    with torch.no_grad():
+        out = model(torch.rand(3, 3, 128, 128), reports, decode_masks=False)
+    given = box_choice_calls[-1]["findings"]
+    assert given[0] is None and given[1] is not None and given[2] is not None
+    alone = boxes_from_map(out["box_map"][:1], canvas=128, threshold=0.5, max_boxes=4)[0]
+    assert len(alone) > 0 and torch.equal(out["boxes"][0], alone)  # every region above threshold
+    assert len(out["boxes"][1]) == 0  # "no nodule" still asks for an empty mask
+    assert len(out["boxes"][2]) > 0
