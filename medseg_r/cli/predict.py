@@ -239,7 +239,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--largest", type=int, default=0, metavar="N", help="keep the N largest connected components")
     p.add_argument("--fill-holes", action="store_true", help="fill holes in the mask")
     p.add_argument("--no-finding", choices=("error", "segment"), default="error",
-                   help="a report without any finding: error (default) or segment without priors")
+                   help="a report without any finding: error (default) or segment without priors (the "
+                        "shipped weights then box what their localiser finds in the image alone)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="slices per forward pass for volumes (default: 8 on a GPU, 1 on a CPU)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")

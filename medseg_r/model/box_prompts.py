@@ -14,9 +14,10 @@ embedding grid:
 
 :func:`boxes_from_map` turns them into boxes. A model that reads the report (MedSeg-R) takes, for
 each positive finding, the peak of ``where`` weighted by that finding's own location prior, and the
-box of the ``extent`` region around it (``count`` peaks for "two nodules ..."); a report with no
-positive finding gives no box. A model that cannot read the findings (the baselines) boxes every
-region of ``extent`` above ``threshold``.
+box of the ``extent`` region around it (``count`` peaks for "two nodules ..."); a report whose
+findings are all negated gives no box. A model that cannot read the findings (the baselines) boxes
+every region of ``extent`` above ``threshold``, and so does MedSeg-R at inference for a report read
+as nothing (no finding at all: :func:`~medseg_r.model.encoding.read_as_nothing`).
 
 At initialisation both maps are flat (zero weights): no box is predicted and the model's output is
 the plain decoder's, the identity-at-init guarantee of the other prior paths.

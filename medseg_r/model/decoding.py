@@ -205,10 +205,15 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
                          "(encode_inputs(..., need_embedding=False)): encode them again to decode")
     if not model.training:  # a caller's prompts (training's come from its own reference boxes)
         check_prompts(boxes, points, encoded.embeddings.shape[0])
+    predicted = encoded.boxes
+    if points is not None and predicted is not None and encoded.unread:
+        # a report read as nothing was boxed from the image alone: the caller's points say where
+        # to look instead (a box of the caller's replaces predicted boxes in decode itself)
+        predicted = [b[:0] if unread else b for b, unread in zip(predicted, encoded.unread)]
     low_res, iou = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
                                 location_map=encoded.location_map, text_tokens=encoded.text_tokens,
                                 boxes=boxes, points=points, multimask_output=multimask_output,
-                                box_prompts=encoded.boxes)
+                                box_prompts=predicted)
     return {"masks": from_canvas(low_res, encoded.frame), "iou": iou, "low_res_masks": low_res}
 
 

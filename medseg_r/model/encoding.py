@@ -86,6 +86,7 @@ class Encoded:
     box_map: Optional[torch.Tensor] = None
     boxes: Optional[List[torch.Tensor]] = None
     text_tokens: Optional[torch.Tensor] = None
+    unread: Optional[List[bool]] = None  # per image: boxed from the image alone (read_as_nothing)
 
     @property
     def nbytes(self) -> int:
@@ -107,11 +108,11 @@ def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]
     for MedSeg-R, per report the location map of each positive finding at ``grid`` (flat without
     ``location_map``), the number of lesions it names and, when ``box_map`` carries an attribute
     head's logits, how well each cell fits the finding's texture and shape codes; ``None`` for a
-    model that does not read the findings (the baselines), and in MedSeg-R's list for a report
-    from which nothing was read (no finding, positive or negated): such a report tells the model
-    neither what to look for nor that there is nothing, so its image is boxed as the baselines box
-    every image (each region of ``extent`` above ``box_threshold``). A report whose findings are all
-    negated still gets no box."""
+    model that does not read the findings (the baselines), and, at inference, in MedSeg-R's list
+    for a report read as nothing (:func:`read_as_nothing`): its image is boxed as the baselines box
+    every image (the regions of ``extent`` above ``box_threshold``, at most ``max_findings``). A
+    report whose findings are all negated (or artefacts) still gets no box. In training such a
+    report gets no box, as before."""
     if model.config.priors != "structured":
         return None
     content = [frame.content] * len(reports)
@@ -133,9 +134,19 @@ def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]
                              for f in r.positive_findings]) if r.positive_findings else None
                 for b, r in enumerate(reports)]
         chosen = list(zip(maps, counts, fits))
-    # nothing read (no finding, positive or negated: no report, or one in words the reader does
-    # not know): the image alone, as a model that reads no report chooses its boxes
-    return [item if r.findings else None for r, item in zip(reports, chosen)]
+    unread = read_as_nothing(model, reports)
+    return [None if nothing else item for nothing, item in zip(unread, chosen)]
+
+
+def read_as_nothing(model, reports: Sequence) -> List[bool]:
+    """Per report, whether MedSeg-R boxes its image from the image alone: at inference, a report
+    from which the reader reads no finding, positive or negated (an empty report, or one in words
+    it does not know: "Note is made of a smudgy spot."). Such a report tells the model neither what
+    to look for nor that there is nothing. A normal study written without a negation the reader
+    knows ("The lungs are clear.") is read as nothing too: write "No nodule." for an empty mask.
+    The command line and the web page refuse such a report unless told to segment it."""
+    structured = model.config.priors == "structured" and not model.training
+    return [structured and not r.findings for r in reports]
 
 
 def flip_averaged_map(model, canvas: torch.Tensor, reports: Sequence, frame: Frame,
@@ -211,6 +222,7 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
     elif head is not None:
         encoded.box_map = head(embeddings, attention, x, priors, render)
     if head is not None:
+        encoded.unread = read_as_nothing(model, parsed)
         encoded.boxes = boxes_from_map(encoded.box_map, canvas=model.img_size,
                                        threshold=model.config.box_threshold,
                                        max_boxes=model.config.max_findings,

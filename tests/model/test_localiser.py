@@ -239,3 +239,31 @@ def test_a_report_read_as_nothing_is_boxed_from_the_image_alone(box_choice_calls
     assert len(alone) > 0 and torch.equal(out["boxes"][0], alone)  # every region above threshold
     assert len(out["boxes"][1]) == 0  # "no nodule" still asks for an empty mask
     assert len(out["boxes"][2]) > 0
+
+
+def test_points_replace_the_image_alone_boxes_of_a_report_read_as_nothing():
+    torch.manual_seed(0)
+    model = _trained_looking(build_model("sam_tiny", img_size=128, box_match=True,
+                                         attribute_head=True, box_threshold=0.5, **IMAGE_HEAD))
+    with torch.no_grad():
+        model.box_head.out.bias[1] = 0.0  # extent about 0.5: several regions above threshold
+    images = torch.rand(1, 3, 128, 128)
+    points = (torch.tensor([[[40.0, 50.0]]]), torch.tensor([[1]]))
+    with torch.no_grad():
+        encoded = model.encode_inputs(images, [""])
+        assert encoded.unread == [True] and len(encoded.boxes[0]) > 1
+        with_points = model.decode_encoded(encoded, points=points)["masks"]  # no size clash
+        alone = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
+                             location_map=encoded.location_map, points=points)[0]
+    from medseg_r.model.geometry import from_canvas
+
+    assert torch.equal(with_points, from_canvas(alone, encoded.frame))  # the points alone
+
+
+def test_training_steps_do_not_box_a_report_read_as_nothing(box_choice_calls):
+    model = _trained_looking(build_model("sam_tiny", img_size=128, **IMAGE_HEAD)).train()
+    with torch.no_grad():
+        model(torch.rand(2, 3, 128, 128), ["", "round nodule in the left upper lobe"],
+              decode_masks=False)
+    given = box_choice_calls[-1]["findings"]
+    assert given[0] is not None and len(given[0][1]) == 0  # no finding: no box, as before
