@@ -242,6 +242,8 @@ def test_a_report_read_as_nothing_is_boxed_from_the_image_alone(box_choice_calls
 
 
 def test_points_replace_the_image_alone_boxes_of_a_report_read_as_nothing():
+    from medseg_r.model.geometry import from_canvas
+
     torch.manual_seed(0)
     model = _trained_looking(build_model("sam_tiny", img_size=128, box_match=True,
                                          attribute_head=True, box_threshold=0.5, **IMAGE_HEAD))
@@ -255,8 +257,6 @@ def test_points_replace_the_image_alone_boxes_of_a_report_read_as_nothing():
         with_points = model.decode_encoded(encoded, points=points)["masks"]  # no size clash
         alone = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
                              location_map=encoded.location_map, points=points)[0]
-    from medseg_r.model.geometry import from_canvas
-
     assert torch.equal(with_points, from_canvas(alone, encoded.frame))  # the points alone
 
 
