@@ -139,9 +139,9 @@ def decode(
         predicted = None if box_prompts is None or box is not None else box_prompts[b]
         if predicted is not None and len(predicted):
             box = predicted.to(embeddings)
-        sparse, dense = sam.prompt_encoder(points=pts, boxes=box, masks=None)
-        if box is not None and pts is not None and sparse.shape[0] != 1:
+        if box is not None and pts is not None and box.shape[0] != 1:
             raise ValueError("point prompts cannot be combined with several predicted boxes")
+        sparse, dense = sam.prompt_encoder(points=pts, boxes=box, masks=None)
         if dense_prior is not None:
             dense = dense + dense_prior[b : b + 1].to(dense.dtype)
         if text_tokens is not None:
@@ -196,7 +196,8 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
                    multimask_output: bool = False) -> Dict[str, torch.Tensor]:
     """The decoder on an :class:`~medseg_r.model.encoding.Encoded`: ``masks`` logits at the input
     size ``[B, M, H, W]``, ``iou`` ``[B, M]`` and ``low_res_masks``; ``boxes`` / ``points`` are
-    prompts in input pixels (see :func:`decode`)."""
+    prompts in input pixels (see :func:`decode`), either of which replaces the boxes the model
+    chose (``encoded.boxes``)."""
     from .geometry import from_canvas
     from .inputs import check_prompts
 
@@ -206,10 +207,10 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
     if not model.training:  # a caller's prompts (training's come from its own reference boxes)
         check_prompts(boxes, points, encoded.embeddings.shape[0])
     predicted = encoded.boxes
-    if points is not None and predicted is not None and encoded.unread:
-        # a report read as nothing was boxed from the image alone: the caller's points say where
-        # to look instead (a box of the caller's replaces predicted boxes in decode itself)
-        predicted = [b[:0] if unread else b for b, unread in zip(predicted, encoded.unread)]
+    if points is not None and predicted is not None:
+        # the caller's points say where to look: they replace the boxes the model chose, as a
+        # caller's box does (decode), instead of being joined with one of them
+        predicted = [b[:0] for b in predicted]
     low_res, iou = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
                                 location_map=encoded.location_map, text_tokens=encoded.text_tokens,
                                 boxes=boxes, points=points, multimask_output=multimask_output,

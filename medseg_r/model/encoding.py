@@ -86,7 +86,6 @@ class Encoded:
     box_map: Optional[torch.Tensor] = None
     boxes: Optional[List[torch.Tensor]] = None
     text_tokens: Optional[torch.Tensor] = None
-    unread: Optional[List[bool]] = None  # per image: boxed from the image alone (read_as_nothing)
 
     @property
     def nbytes(self) -> int:
@@ -222,7 +221,6 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
     elif head is not None:
         encoded.box_map = head(embeddings, attention, x, priors, render)
     if head is not None:
-        encoded.unread = read_as_nothing(model, parsed)
         encoded.boxes = boxes_from_map(encoded.box_map, canvas=model.img_size,
                                        threshold=model.config.box_threshold,
                                        max_boxes=model.config.max_findings,

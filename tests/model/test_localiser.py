@@ -241,7 +241,7 @@ def test_a_report_read_as_nothing_is_boxed_from_the_image_alone(box_choice_calls
     assert len(out["boxes"][2]) > 0
 
 
-def test_points_replace_the_image_alone_boxes_of_a_report_read_as_nothing():
+def test_points_replace_the_boxes_the_model_chose():
     from medseg_r.model.geometry import from_canvas
 
     torch.manual_seed(0)
@@ -251,13 +251,19 @@ def test_points_replace_the_image_alone_boxes_of_a_report_read_as_nothing():
         model.box_head.out.bias[1] = 0.0  # extent about 0.5: several regions above threshold
     images = torch.rand(1, 3, 128, 128)
     points = (torch.tensor([[[40.0, 50.0]]]), torch.tensor([[1]]))
-    with torch.no_grad():
-        encoded = model.encode_inputs(images, [""])
-        assert encoded.unread == [True] and len(encoded.boxes[0]) > 1
-        with_points = model.decode_encoded(encoded, points=points)["masks"]  # no size clash
-        alone = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
-                             location_map=encoded.location_map, points=points)[0]
-    assert torch.equal(with_points, from_canvas(alone, encoded.frame))  # the points alone
+    # a report read as nothing (boxed from the image alone) and one naming two lesions: either
+    # way several boxes, which the points once met in the prompt encoder (a size mismatch)
+    for report in ["", "two nodules in the left lung"]:
+        with torch.no_grad():
+            encoded = model.encode_inputs(images, [report])
+            assert len(encoded.boxes[0]) > 1
+            with_points = model.decode_encoded(encoded, points=points)["masks"]
+            alone = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
+                                 location_map=encoded.location_map, points=points)[0]
+        assert torch.equal(with_points, from_canvas(alone, encoded.frame))  # the points alone
+    with pytest.raises(ValueError, match="point prompts cannot be combined"):
+        model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
+                     points=points, box_prompts=encoded.boxes)
 
 
 def test_training_steps_do_not_box_a_report_read_as_nothing(box_choice_calls):

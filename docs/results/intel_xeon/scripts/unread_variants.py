@@ -1,7 +1,7 @@
 """How MedSeg-R should box a report read as nothing, on the validation split with every report
 replaced by a sentence the reader reads nothing from (unread_reports.md, "Choosing the reading"):
 positive cases "See the attached images for the area of concern.", lesion-free ones "Comparison with
-the prior study was made." (/work/bench_val/unread; written by the inline code in that record).
+the prior study was made." (/work/bench_val/unread, written by unread_val.py).
 
     python unread_variants.py VARIANT [NAME]
 
