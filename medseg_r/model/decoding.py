@@ -206,11 +206,9 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
                          "(encode_inputs(..., need_embedding=False)): encode them again to decode")
     if not model.training:  # a caller's prompts (training's come from its own reference boxes)
         check_prompts(boxes, points, encoded.embeddings.shape[0])
-    predicted = encoded.boxes
-    if points is not None and predicted is not None:
-        # the caller's points say where to look: they replace the boxes the model chose, as a
-        # caller's box does (decode), instead of being joined with one of them
-        predicted = [b[:0] for b in predicted]
+    # the caller's points say where to look: they replace the boxes the model chose, as a caller's
+    # box does (decode), instead of being joined with one of them
+    predicted = None if points is not None else encoded.boxes
     low_res, iou = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
                                 location_map=encoded.location_map, text_tokens=encoded.text_tokens,
                                 boxes=boxes, points=points, multimask_output=multimask_output,

@@ -143,7 +143,8 @@ def read_as_nothing(model, reports: Sequence) -> List[bool]:
     it does not know: "Note is made of a smudgy spot."). Such a report tells the model neither what
     to look for nor that there is nothing. A normal study written without a negation the reader
     knows ("The lungs are clear.") is read as nothing too: write "No nodule." for an empty mask.
-    The command line and the web page refuse such a report unless told to segment it."""
+    The command line refuses such a report unless given ``--no-finding segment``; the web page
+    unless a box or points are given, which then replace these boxes."""
     structured = model.config.priors == "structured" and not model.training
     return [structured and not r.findings for r in reports]
 
