@@ -63,8 +63,11 @@ def report_text(entry: Dict[str, str]) -> str:
 
 
 def statistics(reports: List[Dict[str, str]]) -> Dict[str, float]:
-    """Parse every report; count sentences with >= 1 finding and the share of findings negated."""
-    sentences = with_finding = findings = negated = uncertain = 0
+    """Parse every report; count sentences with >= 1 finding, the share of findings negated, and the
+    reports (with any text) that ask for an empty mask by a normal-study statement alone or from
+    which nothing is read (neither a finding nor such a statement: a structured model boxes their
+    images from the image alone, :func:`medseg_r.model.encoding.read_as_nothing`)."""
+    sentences = with_finding = findings = negated = uncertain = normal_only = nothing = 0
     start = time.perf_counter()
     for entry in reports:
         text = report_text(entry)
@@ -76,11 +79,15 @@ def statistics(reports: List[Dict[str, str]]) -> Dict[str, float]:
         findings += len(report.findings)
         negated += sum(f.negated for f in report.findings)
         uncertain += sum(f.uncertain for f in report.findings)
+        if text.strip() and not report.findings:
+            normal_only += bool(report.normal_statements)
+            nothing += not report.normal_statements
     seconds = time.perf_counter() - start
     return {"reports": len(reports), "sentences": sentences, "seconds": round(seconds, 3),
             "sentences_with_finding_pct": round(100 * with_finding / max(sentences, 1), 1),
             "findings": findings, "negated_pct": round(100 * negated / max(findings, 1), 1),
-            "uncertain_pct": round(100 * uncertain / max(findings, 1), 1)}
+            "uncertain_pct": round(100 * uncertain / max(findings, 1), 1),
+            "reports_normal_statements_only": normal_only, "reports_read_as_nothing": nothing}
 
 
 def sample_sentences(reports: List[Dict[str, str]], k: int, seed: int = 0) -> List[str]:
@@ -132,7 +139,7 @@ def main(argv=None) -> int:
         return 0
     stats = statistics(reports)
     for key, value in stats.items():
-        print(f"{key:<28}{value}")
+        print(f"{key:<32}{value}")
     for i, sentence in enumerate(sample_sentences(reports, args.sample, args.seed), 1):
         print(f"\n[{i}] " + summarise(parse_report(sentence), colour=False))
     return 0

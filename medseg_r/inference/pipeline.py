@@ -36,8 +36,9 @@ class PredictOptions:
     """threshold: probability cut-off. box: ``(x0, y0, x1, y1)`` prompt (2-D images only).
     window: CT ``(level, width)``, else percentile normalisation. z_zones: map report zones to
     cranio-caudal slices of volumes. largest: keep the N largest connected components (0 = all).
-    fill_holes: fill enclosed holes. no_finding: what a report without any finding does: ``"error"``
-    (default) or ``"segment"`` (run the model anyway, no prior). sheet_tiles: slices on a contact sheet."""
+    fill_holes: fill enclosed holes. no_finding: what a report without any finding (nor a statement of
+    a normal study, which gives an empty mask) does: ``"error"`` (default) or ``"segment"`` (run the
+    model anyway, no prior). sheet_tiles: slices on a contact sheet."""
 
     threshold: float = 0.5
     box: Optional[Tuple[float, float, float, float]] = None
@@ -208,9 +209,9 @@ def report_warnings(report: Report) -> List[str]:
 
 def check_report(report_text: str, options: PredictOptions, *, prompted: bool = False) -> Report:
     """Parse the report, or raise :class:`InputError` when it is empty or (by default) yields no
-    finding. With a box (``options.box``), or another prompt the caller gives the model
-    (``prompted``: the web page's points), the report may be empty: the prompt alone is segmented,
-    without priors."""
+    finding and states no normal study. With a box (``options.box``), or another prompt the caller
+    gives the model (``prompted``: the web page's points), the report may be empty: the prompt alone
+    is segmented, without priors."""
     if not isinstance(report_text, str):
         raise InputError("the report is empty")
     if not report_text.strip() and options.box is None and not prompted:
@@ -219,7 +220,8 @@ def check_report(report_text: str, options: PredictOptions, *, prompted: bool = 
         report = parse_report(report_text)
     except ValueError as exc:  # over the reader's length limit
         raise InputError(str(exc)) from None
-    if not report.findings and options.no_finding == "error" and options.box is None:
+    if not report.findings and not report.all_negative and options.no_finding == "error" \
+            and options.box is None:
         raise InputError(f"the report yields no finding to segment ({report_text.strip()[:60]!r}); rephrase it, "
                          f"give --box, or pass --no-finding segment to run the model without priors")
     return report
@@ -299,7 +301,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
         "shape_ras": list(source.voxels.shape) if volume else None,
         "pixel_spacing_mm": list(spacing) if spacing else None, "slice_spacing_mm": slice_mm,
         "model": model_info or {}, "report": report.to_dict(), "all_negative": report.all_negative,
-        "rule": ("all findings negated: empty mask, model not run" if report.all_negative else
+        "rule": ("all findings negated: empty mask, model not run" if report.all_negative and report.findings
+                 else "a normal study stated, no finding: empty mask, model not run" if report.all_negative else
                  "no finding parsed: model run without report priors" if not report.findings else None),
         "options": asdict(options), "statistics": stats, "confidence": confidence,
         "outputs": {k: os.path.basename(v) for k, v in written.items()},

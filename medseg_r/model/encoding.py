@@ -139,14 +139,15 @@ def finding_priors(model, reports: Sequence, frame: Frame, grid: Tuple[int, int]
 
 def read_as_nothing(model, reports: Sequence) -> List[bool]:
     """Per report, whether MedSeg-R boxes its image from the image alone: at inference, a report
-    from which the reader reads no finding, positive or negated (an empty report, or one in words
-    it does not know: "Note is made of a smudgy spot."). Such a report tells the model neither what
-    to look for nor that there is nothing. A normal study written without a negation the reader
-    knows ("The lungs are clear.") is read as nothing too: write "No nodule." for an empty mask.
-    The command line refuses such a report unless given ``--no-finding segment``; the web page
-    unless a box or points are given, which then replace these boxes."""
+    from which the reader reads no finding, positive or negated, and no statement of a normal study
+    (an empty report, or one in words it does not know: "Note is made of a smudgy spot."). Such a
+    report tells the model neither what to look for nor that there is nothing. A normal study
+    stated in words the vocabulary knows ("The lungs are clear.", "No acute disease.":
+    :attr:`~medseg_r.report.schema.Report.normal_statements`) is an all-negative report: no box.
+    The command line refuses a report read as nothing unless given ``--no-finding segment``; the
+    web page unless a box or points are given, which then replace these boxes."""
     structured = model.config.priors == "structured" and not model.training
-    return [structured and not r.findings for r in reports]
+    return [structured and not r.findings and not r.normal_statements for r in reports]
 
 
 def flip_averaged_map(model, canvas: torch.Tensor, reports: Sequence, frame: Frame,

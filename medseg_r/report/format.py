@@ -5,7 +5,8 @@ from typing import List, Tuple
 
 from .schema import Report
 
-COLOURS = {"location": "34", "texture": "33", "shape": "35", "target": "32"}  # blue, yellow, magenta, green
+COLOURS = {"location": "34", "texture": "33", "shape": "35", "target": "32",
+           "normal": "36"}  # blue, yellow, magenta, green, cyan
 
 
 def highlight(text: str, spans: List[Tuple[int, int, str]], *, colour: bool = True) -> str:
@@ -25,9 +26,11 @@ def highlight(text: str, spans: List[Tuple[int, int, str]], *, colour: bool = Tr
 def summarise(report: Report, *, colour: bool = True) -> str:
     """A few lines per finding: the text with its evidence highlighted, then the structured fields."""
     spans = [(s, e, kind) for f in report.findings for kind, ranges in f.spans.items() for s, e in ranges]
+    spans += [(s, e, "normal") for s, e in report.normal_statements]
     lines = [highlight(report.text, spans, colour=colour)]
     if not report.findings:
-        lines.append("  (no finding)")
+        lines.append("  (no finding; a normal study stated: an empty mask)" if report.normal_statements
+                     else "  (no finding)")
     for i, f in enumerate(report.findings, 1):
         loc = f.location
         where = ", ".join(str(v) for v in (loc.side, "/".join(loc.zones) or None, loc.organ, loc.segment,

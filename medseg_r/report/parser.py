@@ -11,7 +11,10 @@ The reader is rule based and deterministic:
 3. lay the targets of each sentence out as findings (:mod:`.layout`): lists, alternatives,
    diagnoses;
 4. ConText scopes (:mod:`.context`) mark findings negated or uncertain; a trigger that governs an
-   attribute of the target ("possible central necrosis within the mass") leaves the target alone.
+   attribute of the target ("possible central necrosis within the mass") leaves the target alone;
+5. a sentence with no finding may state a normal study ("The lungs are clear.", "No acute
+   disease."): the vocabulary's ``normal_statements`` patterns, kept as spans on the report, make a
+   report without findings an all-negative one (:attr:`Report.all_negative`).
 
 Every step is linear in the length of the text.
 """
@@ -111,6 +114,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     context_buckets = _buckets(context, sentences)
     anchored = {i for i, b in enumerate(_buckets(anchors, sentences)) if b} if anchors else set()
     findings: List[Finding] = []
+    with_finding = set()
     for i, (s, e) in enumerate(sentences):
         if not term_buckets[i]:
             continue
@@ -119,8 +123,22 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
             # In "upper left of the image" the directions are the image's, not the patient's.
             sentence_terms = sorted(index.scan(low, s, e, frame="image")
                                     + [m for m in sentence_terms if m.group in _PATTERN_GROUPS])
-        findings += _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i])
-    return Report(text=text, findings=findings)
+        read = _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i])
+        if read:
+            findings += read
+            with_finding.add(i)
+    normal = [(s, e) for i, (s, e) in enumerate(sentences) if i not in with_finding]
+    return Report(text=text, findings=findings,
+                  normal_statements=_normal_statements(vocab, text, normal))
+
+
+def _normal_statements(vocab: Vocabulary, text: str,
+                       sentences: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """Spans of the vocabulary's normal-study statements in ``sentences`` (those that hold no
+    finding: "The lungs are clear." beside "No effusion." counts; "lungs are clear but for a nodule"
+    does not)."""
+    pattern = vocab.normal_matcher()
+    return [m.span() for s, e in sentences for m in pattern.finditer(text, s, e)]
 
 
 def _buckets(mentions: Sequence[Mention],

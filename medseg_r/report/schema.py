@@ -143,10 +143,15 @@ class Finding:
 
 @dataclass
 class Report:
-    """A free-text report and the findings read from it, in order of appearance."""
+    """A free-text report and the findings read from it, in order of appearance.
+
+    ``normal_statements``: character spans of the sentences that state a normal study without
+    naming a finding ("The lungs are clear.", "No acute disease."; the vocabulary's
+    ``normal_statements`` patterns, read only in sentences with no finding)."""
 
     text: str
     findings: List[Finding] = field(default_factory=list)
+    normal_statements: List[Span] = field(default_factory=list)
 
     @property
     def positive_findings(self) -> List[Finding]:
@@ -155,13 +160,15 @@ class Report:
 
     @property
     def all_negative(self) -> bool:
-        """True when the report has findings and none is positive (each is negated or an artefact):
-        the report asks for an empty mask."""
-        return bool(self.findings) and not self.positive_findings
+        """True when the report asks for an empty mask: it has findings and none is positive (each
+        is negated or an artefact), or it has none and states a normal study."""
+        return bool(self.findings or self.normal_statements) and not self.positive_findings
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"report": self.text, "findings": [f.to_dict() for f in self.findings]}
+        return {"report": self.text, "findings": [f.to_dict() for f in self.findings],
+                "normal_statements": [list(s) for s in self.normal_statements]}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "Report":
-        return cls(text=data.get("report", ""), findings=[Finding.from_dict(f) for f in data.get("findings", [])])
+        return cls(text=data.get("report", ""), findings=[Finding.from_dict(f) for f in data.get("findings", [])],
+                   normal_statements=[tuple(s) for s in data.get("normal_statements") or []])

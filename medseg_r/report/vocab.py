@@ -5,7 +5,10 @@ Packs are YAML files (``vocab/*.yaml`` in this package, plus any the user adds).
 ``count_words``, ``segments``, ``image_regions``, ``anchors``, ``ignore`` (phrases that look like findings
 but are not, e.g. "fat stranding"), ``artefacts`` (phrases that make a finding an artefact, e.g.
 "overlying soft tissue"), ``anatomy`` (body parts that are not organs, e.g. "thigh": "R thigh" is a
-side) and ``context`` (ConText triggers, pseudo-triggers, finding boundaries, diagnosis linkers).
+side), ``context`` (ConText triggers, pseudo-triggers, finding boundaries, diagnosis linkers) and
+``normal_statements`` (regular expressions, matched case-insensitively, for sentences that state a
+normal study without naming a finding: "The lungs are clear.", "No acute disease.";
+:func:`medseg_r.report.parser.parse_report`).
 Packs are merged in order: a later pack adds synonyms to earlier ones, it never removes any.
 
 User packs: pass paths to :func:`load_vocabulary`, or list them (``os.pathsep``-separated) in the
@@ -51,11 +54,13 @@ class Vocabulary:
     artefacts: List[str] = field(default_factory=list)
     anatomy: List[str] = field(default_factory=list)
     context: Dict[str, List[str]] = field(default_factory=dict)
+    normal_statements: List[str] = field(default_factory=list)
     packs: List[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._matchers: Dict[str, Tuple[Pattern[str], Dict[str, str]]] = {}
         self._index = None  # the word index of medseg_r.report.mentions, built on first use
+        self._normal: Optional[Pattern[str]] = None
 
     def add_pack(self, data: dict, name: str) -> None:
         if not isinstance(data, dict):
@@ -91,9 +96,14 @@ class Vocabulary:
                 word = _term(word, name)
                 if word not in bucket:
                     bucket.append(word)
+        for pattern in data.get("normal_statements") or []:
+            pattern = _pattern(pattern, name)
+            if pattern not in self.normal_statements:
+                self.normal_statements.append(pattern)
         self.packs.append(name)
         self._matchers.clear()
         self._index = None
+        self._normal = None
 
     def matcher(self, group: str) -> Tuple[Pattern[str], Dict[str, str]]:
         """A compiled regex over every term of ``group`` and the map term -> code.
@@ -124,6 +134,14 @@ class Vocabulary:
             self._index = TermIndex(self)
         return self._index
 
+    def normal_matcher(self) -> Pattern[str]:
+        """One case-insensitive regex over every ``normal_statements`` pattern; never matches if
+        there is none."""
+        if self._normal is None:
+            body = "|".join(f"(?:{p})" for p in self.normal_statements) or r"(?!x)x"
+            self._normal = re.compile(body, re.IGNORECASE)
+        return self._normal
+
     def codes(self, group: str) -> List[str]:
         return list(self.terms.get(group, {}))
 
@@ -136,6 +154,18 @@ def _term(word: object, pack: str) -> str:
     if not word:
         raise ValueError(f"vocabulary pack {pack!r}: empty term")
     return word
+
+
+def _pattern(pattern: object, pack: str) -> str:
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise ValueError(f"vocabulary pack {pack!r}: normal_statements entry {pattern!r} is not a "
+                         "regular expression (a non-empty string)")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"vocabulary pack {pack!r}: normal_statements entry {pattern!r} is not a "
+                         f"valid regular expression: {exc}") from None
+    return pattern
 
 
 def compile_terms(terms: Iterable[str]) -> Pattern[str]:

@@ -141,6 +141,7 @@ def report_view(report: Report) -> Dict[str, Any]:
         "findings": findings,
         "positive": len(report.positive_findings),
         "all_negative": report.all_negative,
+        "normal_statements": [report.text[s:e] for s, e in report.normal_statements],
     }
 
 

@@ -108,6 +108,17 @@ def test_all_negative_report_gives_an_empty_mask_without_running_the_model(tmp_p
     assert not np.array(Image.open(tmp_path / "out" / "x_mask.png")).any()
 
 
+def test_a_normal_study_without_a_finding_gives_an_empty_mask(tmp_path, tiny_checkpoint):
+    image = write_png(tmp_path / "x.png", chest())
+    report = "Heart size is normal. The lungs are clear. No acute disease."
+    assert _predict(["--image", image, "--report", report], tmp_path, tiny_checkpoint) == 0
+    summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
+    assert summary["all_negative"] and summary["timing"]["slices_run"] == 0
+    assert summary["rule"] == "a normal study stated, no finding: empty mask, model not run"
+    assert summary["report"]["normal_statements"] == [[26, 41], [43, 59]]
+    assert not np.array(Image.open(tmp_path / "out" / "x_mask.png")).any()
+
+
 def test_a_box_alone_is_segmented_without_report_priors(tmp_path, tiny_checkpoint, capsys):
     image = write_png(tmp_path / "x.png", chest())
     assert main(["predict", "--image", image, "--box", "10", "10", "40", "40", "--checkpoint",
@@ -198,7 +209,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_checkpoi
     elif case == "other_backbone":
         argv += ["--backbone", "litemedsam"]
     elif case == "no_finding":
-        argv[3] = "Unremarkable study."
+        argv[3] = "Heart size is normal."  # no finding; "Unremarkable study." states a normal one
     elif case == "empty_report":
         argv[3] = "   "
     elif case == "box_on_volume":

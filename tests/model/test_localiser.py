@@ -230,15 +230,17 @@ def test_a_report_read_as_nothing_is_boxed_from_the_image_alone(box_choice_calls
         model.box_head.out.bias[1] = 0.0  # extent about 0.5: regions on either side of threshold
     reports = ["Note is made of a smudgy spot.",  # no word the reader knows as a finding
                "No nodule or mass.",  # every finding negated
-               "round nodule in the left upper lobe"]
+               "round nodule in the left upper lobe",
+               "Heart size is normal. The lungs are clear."]  # a normal study, no finding
     with torch.no_grad():
-        out = model(torch.rand(3, 3, 128, 128), reports, decode_masks=False)
+        out = model(torch.rand(4, 3, 128, 128), reports, decode_masks=False)
     given = box_choice_calls[-1]["findings"]
-    assert given[0] is None and given[1] is not None and given[2] is not None
+    assert given[0] is None and all(g is not None for g in given[1:])
     alone = boxes_from_map(out["box_map"][:1], canvas=128, threshold=0.5, max_boxes=4)[0]
     assert len(alone) > 0 and torch.equal(out["boxes"][0], alone)  # every region above threshold
     assert len(out["boxes"][1]) == 0  # "no nodule" still asks for an empty mask
     assert len(out["boxes"][2]) > 0
+    assert len(out["boxes"][3]) == 0  # so does a normal study stated without a finding
 
 
 def test_points_replace_the_boxes_the_model_chose():

@@ -24,7 +24,7 @@ def test_priors_md_example():
 
 def test_json_shape_matches_priors_contract():
     data = parse_report("A 12 x 8 mm spiculated nodule in the RUL.").to_dict()
-    assert set(data) == {"report", "findings"}
+    assert set(data) == {"report", "findings", "normal_statements"}  # the last beyond PRIORS.md
     f = data["findings"][0]
     assert set(f) == {"target", "location", "texture", "shape", "size_mm", "size_class", "count", "negated",
                       "uncertain", "spans", "diagnosis", "artefact"}

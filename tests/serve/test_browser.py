@@ -168,6 +168,18 @@ def test_the_page_end_to_end(page, serve_checkpoint, tmp_path):
     assert (out / "example_mask.png").read_bytes() == (tmp_path / "served_mask.png").read_bytes()
 
 
+def test_a_normal_study_reads_as_one_and_segments_to_an_empty_mask(page):
+    page.click('button[data-example="chest_xray"]')
+    page.wait_for_function("document.getElementById('base').naturalWidth === 256")
+    page.fill("#report", "Heart size is normal. The lungs are clear.")
+    page.wait_for_function("document.querySelector('#parsed tbody').innerText.includes('normal')")
+    assert 'a normal study stated ("lungs are clear")' in page.inner_text("#parsed tbody")
+    page.click("#segment")
+    _wait_rev(page, 1)
+    assert page.inner_text("#totals").startswith("mask: 0 px, 0 component(s)")
+    assert page.is_hidden("#error")
+
+
 def test_a_volume_with_slices_windows_and_z_ranges(page, tmp_path):
     page.click('button[data-example="chest_ct"]')
     page.wait_for_function("document.getElementById('base').naturalWidth === 192")

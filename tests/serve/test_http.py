@@ -110,7 +110,7 @@ def test_bad_uploads_are_refused_and_the_server_keeps_serving(make_server, tmp_p
     "request_body, status, message",
     [
         ({"report": ""}, 400, "the report is empty"),
-        ({"report": "Normal chest."}, 400, "names no finding"),
+        ({"report": "Heart size is normal."}, 400, "names no finding"),
         ({"report": REPORT, "box": [5, 5, 5, 9]}, 400, "box is empty"),
         ({"report": REPORT, "points": [[10, 10, 2]]}, 400, "label 1 (include) or 0"),
         ({"report": REPORT, "window": "brain"}, 400, "unknown window"),
@@ -150,6 +150,20 @@ def test_a_box_or_points_alone_segment_without_a_report(make_server, prompt, rep
     status, data, _ = client.request("GET", f"/api/session/{sid}/download/json")
     assert data["rule"] == "no finding parsed: model run without report priors"
     assert data["prompts"] == {"box": prompt.get("box"), "points": prompt.get("points", [])}
+
+
+def test_a_normal_study_gives_an_empty_mask_and_the_page_is_told_why(make_server):
+    client, _ = make_server()
+    sid = client.session()
+    client.request("POST", f"/api/session/{sid}/example/chest_xray")
+    report = "Heart size is normal. The lungs are clear."
+    status, view, _ = client.request("POST", "/api/parse", {"report": report})
+    assert status == 200 and view["findings"] == [] and view["all_negative"]
+    assert view["normal_statements"] == ["lungs are clear"]
+    status, view, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": report})
+    assert status == 200 and view["mask_pixels"] == 0
+    status, data, _ = client.request("GET", f"/api/session/{sid}/download/json")
+    assert data["rule"] == "a normal study stated, no finding: empty mask, model not run"
 
 
 def _ct(path):

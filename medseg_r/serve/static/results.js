@@ -45,7 +45,13 @@ function showParsed(view) {
   }
   if (!view.findings.length) {
     const row = body.insertRow();
-    cell(row, "no finding parsed").colSpan = 7;
+    const normal = view.normal_statements || [];
+    cell(
+      row,
+      normal.length
+        ? `no finding; a normal study stated ("${normal.join('", "')}"): an empty mask`
+        : "no finding parsed",
+    ).colSpan = 7;
   }
 }
 
