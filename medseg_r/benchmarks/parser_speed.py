@@ -1,11 +1,14 @@
-"""How fast the report reader is, on one core (one Python process, no threads). Three figures:
+"""How fast the report reader is, on one core (one Python process, no threads). Four figures:
 
 * ``iu``: N Indiana University chest X-ray reports (FINDINGS + IMPRESSION, cycled to N; read from
   the installed torchxrayvision wheel, skipped when it is missing);
 * ``350_char``: N reports of 3-6 sentences, 310-400 characters (about 350), drawn with a fixed seed
   from the repository's annotated test sentences (every domain, prose and shorthand);
 * ``no_breaks``: one text of 199,000 characters without a sentence break (the annotated sentences
-  joined by commas): the reader must stay linear in the length of a sentence.
+  joined by commas): the reader must stay linear in the length of a sentence;
+* ``no_finding``: one text of 199,000 characters without a sentence break or a finding, made of the
+  words that start normal-study statements ("lungs, and and lungs and ..."): the normal-statement
+  patterns, which run only where no finding is, must stay linear too.
 
     python -m medseg_r.benchmarks.parser_speed            # 10,000 reports each
     python -m medseg_r.benchmarks.parser_speed --json
@@ -70,6 +73,13 @@ def text_without_breaks(sentences: List[str], length: int = NO_BREAK_CHARS) -> s
     return text[:length]
 
 
+def text_without_findings(length: Optional[int] = None) -> str:
+    """``length`` characters (default ``NO_BREAK_CHARS``) of list-like words about the lungs, no
+    sentence end and no finding: each "lungs" starts a try of every normal-statement pattern."""
+    length = NO_BREAK_CHARS if length is None else length
+    return ("lungs, and and lungs and " * (length // 25 + 1))[:length]
+
+
 def _median_seconds(work: Callable[[], None], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -87,7 +97,7 @@ def _batch_figure(texts: List[str], n: int, runs: int) -> Dict[str, float]:
 
 
 def measure(n: int = 10_000, runs: int = 3) -> Dict[str, object]:
-    """The three figures (see the module docstring) as a dict."""
+    """The four figures (see the module docstring) as a dict."""
     start = time.perf_counter()
     default_vocabulary().index()
     parse_report("Warm-up: a nodule in the right upper lobe.")
@@ -100,6 +110,10 @@ def measure(n: int = 10_000, runs: int = 3) -> Dict[str, object]:
     seconds = _median_seconds(lambda: parse_report(long_text), runs)
     result["no_breaks"] = {"chars": len(long_text), "seconds": round(seconds, 3),
                            "findings": len(parse_report(long_text).findings)}
+    plain = text_without_findings()
+    seconds = _median_seconds(lambda: parse_report(plain), runs)
+    result["no_finding"] = {"chars": len(plain), "seconds": round(seconds, 3),
+                            "findings": len(parse_report(plain).findings)}
     return result
 
 
@@ -123,9 +137,11 @@ def main(argv=None) -> int:
         else:
             print(f"{label:<28}{figure['reports']:,} reports, {figure['mean_chars']} chars each: "
                   f"{figure['seconds']} s ({figure['reports_per_second']:,} reports/s)")
-    long_figure = result["no_breaks"]
-    print(f"{'one text, no sentence break':<28}{long_figure['chars']:,} chars: "
-          f"{long_figure['seconds']} s ({long_figure['findings']:,} findings)")
+    for key, label in (("no_breaks", "one text, no sentence break"),
+                       ("no_finding", "one text, no finding")):
+        figure = result[key]
+        print(f"{label:<28}{figure['chars']:,} chars: {figure['seconds']} s "
+              f"({figure['findings']:,} findings)")
     return 0
 
 

@@ -49,6 +49,7 @@ _HEADER = re.compile(r"\s*(?:findings?|impressions?|conclusions?|history|clinica
                      r"indications?|comparison|technique|opinion|results?|report)\s*:",
                      re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
+_SPACES = re.compile(r"[\s-]+")
 
 
 def _lower_same_length(text: str) -> str:
@@ -129,16 +130,34 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
             with_finding.add(i)
     normal = [(s, e) for i, (s, e) in enumerate(sentences) if i not in with_finding]
     return Report(text=text, findings=findings,
-                  normal_statements=_normal_statements(vocab, text, normal))
+                  normal_statements=_normal_statements(vocab, text, low, normal))
 
 
-def _normal_statements(vocab: Vocabulary, text: str,
+def _normal_statements(vocab: Vocabulary, text: str, low: str,
                        sentences: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]:
     """Spans of the vocabulary's normal-study statements in ``sentences`` (those that hold no
     finding: "The lungs are clear." beside "No effusion." counts; "lungs are clear but for a nodule"
-    does not)."""
+    does not). Each sentence is matched on its own (``^`` is its start). A sentence that names the
+    left or right side ("The right lung is clear.", "... clear on the right") or holds a stop word
+    ("otherwise", "the remainder of the lungs") states no normal study: something else was, or may
+    have been, described."""
     pattern = vocab.normal_matcher()
-    return [m.span() for s, e in sentences for m in pattern.finditer(text, s, e)]
+    stops, _ = vocab.matcher("normal_stops")
+    sides, side_of = vocab.matcher("sides")
+    out: List[Tuple[int, int]] = []
+    for s, e in sentences:
+        found = list(pattern.finditer(text[s:e]))
+        sentence = low[s:e]
+        if not found or stops.search(sentence) or any(
+                side_of.get(_SPACES.sub(" ", m.group(0)), side_of.get(m.group(0))) in ("left", "right")
+                for m in sides.finditer(sentence)):
+            continue
+        for m in found:
+            start = s + m.start()
+            while start < s + m.end() and not text[start].isalpha():
+                start += 1  # the span begins at the statement's first word ("1. No acute disease")
+            out.append((start, s + m.end()))
+    return out
 
 
 def _buckets(mentions: Sequence[Mention],

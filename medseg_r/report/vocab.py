@@ -6,9 +6,10 @@ Packs are YAML files (``vocab/*.yaml`` in this package, plus any the user adds).
 but are not, e.g. "fat stranding"), ``artefacts`` (phrases that make a finding an artefact, e.g.
 "overlying soft tissue"), ``anatomy`` (body parts that are not organs, e.g. "thigh": "R thigh" is a
 side), ``context`` (ConText triggers, pseudo-triggers, finding boundaries, diagnosis linkers) and
-``normal_statements`` (regular expressions, matched case-insensitively, for sentences that state a
-normal study without naming a finding: "The lungs are clear.", "No acute disease.";
-:func:`medseg_r.report.parser.parse_report`).
+``normal_statements`` (regular expressions, matched case-insensitively within one sentence, ``^``
+at its start, for sentences that state a normal study without naming a finding: "The lungs are
+clear.", "No acute disease."; :func:`medseg_r.report.parser.parse_report`) with ``normal_stops``
+(words that keep a sentence from stating one: "otherwise", "remainder").
 Packs are merged in order: a later pack adds synonyms to earlier ones, it never removes any.
 
 User packs: pass paths to :func:`load_vocabulary`, or list them (``os.pathsep``-separated) in the
@@ -29,7 +30,7 @@ import yaml
 BUILTIN_PACKS = ("common", "chest", "abdomen", "breast", "brain", "neck", "colonoscopy", "image")
 _TERM_GROUPS = ("targets", "extra_targets", "organs", "sides", "zones", "texture", "shape", "size_words",
                 "count_words", "image_regions")
-_LIST_GROUPS = ("anchors", "ignore", "artefacts", "anatomy")
+_LIST_GROUPS = ("anchors", "ignore", "artefacts", "anatomy", "normal_stops")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Vocabulary:
     ignore: List[str] = field(default_factory=list)
     artefacts: List[str] = field(default_factory=list)
     anatomy: List[str] = field(default_factory=list)
+    normal_stops: List[str] = field(default_factory=list)
     context: Dict[str, List[str]] = field(default_factory=dict)
     normal_statements: List[str] = field(default_factory=list)
     packs: List[str] = field(default_factory=list)

@@ -22,14 +22,23 @@ def test_the_long_text_has_no_sentence_break_and_is_read_in_full():
     assert report.findings[-1].spans["target"][0][0] > 190_000  # findings up to the very end
 
 
-def test_measure_reports_all_three_figures(monkeypatch):
+def test_the_text_without_findings_is_one_sentence_read_to_the_end_without_a_statement():
+    text = parser_speed.text_without_findings()
+    assert len(text) == 199_000 and split_sentences(text) == [(0, 199_000)]
+    report = parse_report(text)
+    assert report.findings == [] and report.normal_statements == []
+
+
+def test_measure_reports_all_four_figures(monkeypatch):
     monkeypatch.setattr(parser_speed, "NO_BREAK_CHARS", 5_000)
     def short_text(sentences, length=5_000):
         return ", ".join(s.rstrip(".") for s in sentences)[:length]
 
     monkeypatch.setattr(parser_speed, "text_without_breaks", short_text)
     result = parser_speed.measure(n=30, runs=1)
-    assert set(result) == {"first_call_seconds", "iu", "350_char", "no_breaks"}
+    assert set(result) == {"first_call_seconds", "iu", "350_char", "no_breaks", "no_finding"}
+    assert result["no_finding"] == {"chars": 5_000, "seconds": result["no_finding"]["seconds"],
+                                    "findings": 0}
     assert result["350_char"]["reports"] == 30 and 310 <= result["350_char"]["mean_chars"] <= 400
     assert result["no_breaks"]["chars"] == 5_000 and result["no_breaks"]["findings"] > 20
     if not isinstance(result["iu"], str):

@@ -108,15 +108,24 @@ def test_all_negative_report_gives_an_empty_mask_without_running_the_model(tmp_p
     assert not np.array(Image.open(tmp_path / "out" / "x_mask.png")).any()
 
 
-def test_a_normal_study_without_a_finding_gives_an_empty_mask(tmp_path, tiny_checkpoint):
-    image = write_png(tmp_path / "x.png", chest())
+@pytest.mark.parametrize("kind", ["image", "volume"])
+def test_a_normal_study_without_a_finding_gives_an_empty_mask(tmp_path, tiny_checkpoint, kind):
+    import nibabel as nib
+
+    if kind == "image":
+        path, stem = write_png(tmp_path / "x.png", chest()), "x"
+    else:
+        path, stem = write_nifti(tmp_path / "ct.nii.gz", ct_volume()[0]), "ct"
     report = "Heart size is normal. The lungs are clear. No acute disease."
-    assert _predict(["--image", image, "--report", report], tmp_path, tiny_checkpoint) == 0
-    summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
+    assert _predict(["--image", path, "--report", report], tmp_path, tiny_checkpoint) == 0
+    summary = json.loads((tmp_path / "out" / f"{stem}_prediction.json").read_text())
     assert summary["all_negative"] and summary["timing"]["slices_run"] == 0
     assert summary["rule"] == "a normal study stated, no finding: empty mask, model not run"
     assert summary["report"]["normal_statements"] == [[26, 41], [43, 59]]
-    assert not np.array(Image.open(tmp_path / "out" / "x_mask.png")).any()
+    if kind == "image":
+        assert not np.array(Image.open(tmp_path / "out" / "x_mask.png")).any()
+    else:
+        assert not np.asarray(nib.load(str(tmp_path / "out" / "ct_mask.nii.gz")).dataobj).any()
 
 
 def test_a_box_alone_is_segmented_without_report_priors(tmp_path, tiny_checkpoint, capsys):

@@ -1,7 +1,9 @@
 """Normal-study statements: a sentence with no finding that says the study is normal ("The lungs are
 clear.", "No acute disease.") makes a report without findings an all-negative one (an empty mask),
 where before it was read as nothing. Conventions: a statement counts only in a sentence that holds
-no finding; "otherwise" (something else was described) and a single lung stop a match."""
+no finding; a study-level statement starts its sentence ("No acute disease.", not "Compared with
+the normal chest x-ray of 2010, ..."); "otherwise", "the remainder of" (something else was
+described), a side ("The right lung is clear.") or a part of the lungs stop a match."""
 import pytest
 
 from medseg_r.report import parse_report
@@ -25,6 +27,10 @@ NORMAL = [
     "Negative chest.",
     "Unremarkable radiographs of the chest.",
     "The study is unremarkable.",
+    "Heart size is upper limits normal and lungs are clear.",
+    "The lungs are clear bilaterally.",
+    "No visible active cardiopulmonary disease.",
+    "2. No acute cardiopulmonary disease.",
 ]
 NOT_NORMAL = [
     "Heart size is normal.",  # the heart says nothing about the lungs
@@ -36,6 +42,24 @@ NOT_NORMAL = [
     "Normal chest wall.",
     "Lungs are hyperexpanded.",
     "Lung fields look clean.",  # a word the vocabulary does not hold (the phantom's held-out bank)
+    # another study, or a normal one denied
+    "Compared with the normal chest x-ray of 2010, there is new hilar adenopathy.",
+    "Previously normal chest x-ray now shows hilar adenopathy.",
+    "Not a normal chest.",
+    # one side or part of the lungs
+    "The right lower lung is clear.",
+    "Right-sided lung is clear.",
+    "The right  lung is clear.",
+    "The lungs are clear on the right.",
+    "The upper lungs are clear.",
+    "The lung bases are clear.",
+    # worse, or something else described
+    "Lungs are less clear than on the prior study.",
+    "The lungs are abnormal but clear.",
+    "Otherwise, normal chest.",
+    "Otherwise  unremarkable exam.",
+    "Otherwise, the lungs are clear.",
+    "The remainder of the lungs are clear.",
 ]
 
 
@@ -50,6 +74,12 @@ def test_a_normal_study_is_stated(text):
 def test_other_sentences_state_no_normal_study(text):
     report = parse_report(text)
     assert report.normal_statements == [] and not report.all_negative
+
+
+def test_a_numbered_statement_starts_at_its_first_word():
+    text = "1. No acute disease."
+    (start, end), = parse_report(text).normal_statements
+    assert text[start:end] == "No acute disease"
 
 
 def test_the_span_is_the_statement_and_round_trips_through_json():
