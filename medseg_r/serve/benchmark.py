@@ -22,12 +22,16 @@ every run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import os
 import statistics
 import tempfile
-from typing import Dict, List
+import threading
+from typing import Callable, Dict, List, TypeVar
+
+T = TypeVar("T")
 
 from ..benchmarks.predict_speed import make_checkpoint
 
@@ -60,7 +64,38 @@ def _segment(page, rev: int) -> Dict[str, float]:
     return page.evaluate("window.medsegTiming")
 
 
+def _off_a_running_loop(work: Callable[[], T]) -> T:
+    """``work()``, in a thread of its own when this thread runs an asyncio loop (a notebook, or
+    another sync Playwright session open here): Playwright's sync API refuses such a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return work()
+    outcome: Dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="latency-benchmark")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
 def measure(
+    backbone: str, *, repeats: int, size: int, chromium: str, workdir: str
+) -> Dict[str, List[dict]]:
+    """The page's timings for ``backbone`` in each situation, ``repeats`` times each."""
+    return _off_a_running_loop(lambda: _measure(backbone, repeats=repeats, size=size,
+                                                chromium=chromium, workdir=workdir))
+
+
+def _measure(
     backbone: str, *, repeats: int, size: int, chromium: str, workdir: str
 ) -> Dict[str, List[dict]]:
     from playwright.sync_api import sync_playwright
