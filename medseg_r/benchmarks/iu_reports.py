@@ -79,9 +79,9 @@ def statistics(reports: List[Dict[str, str]]) -> Dict[str, float]:
         findings += len(report.findings)
         negated += sum(f.negated for f in report.findings)
         uncertain += sum(f.uncertain for f in report.findings)
-        if text.strip() and not report.findings:
-            normal_only += bool(report.normal_statements)
-            nothing += not report.normal_statements
+        if text.strip():
+            normal_only += not report.findings and bool(report.normal_statements)
+            nothing += report.reads_nothing
     seconds = time.perf_counter() - start
     return {"reports": len(reports), "sentences": sentences, "seconds": round(seconds, 3),
             "sentences_with_finding_pct": round(100 * with_finding / max(sentences, 1), 1),

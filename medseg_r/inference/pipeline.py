@@ -220,8 +220,7 @@ def check_report(report_text: str, options: PredictOptions, *, prompted: bool = 
         report = parse_report(report_text)
     except ValueError as exc:  # over the reader's length limit
         raise InputError(str(exc)) from None
-    if not report.findings and not report.all_negative and options.no_finding == "error" \
-            and options.box is None:
+    if report.reads_nothing and options.no_finding == "error" and options.box is None:
         raise InputError(f"the report yields no finding to segment ({report_text.strip()[:60]!r}); rephrase it, "
                          f"give --box, or pass --no-finding segment to run the model without priors")
     return report
@@ -303,7 +302,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
         "model": model_info or {}, "report": report.to_dict(), "all_negative": report.all_negative,
         "rule": ("all findings negated: empty mask, model not run" if report.all_negative and report.findings
                  else "a normal study stated, no finding: empty mask, model not run" if report.all_negative else
-                 "no finding parsed: model run without report priors" if not report.findings else None),
+                 "no finding parsed: model run without report priors" if report.reads_nothing else None),
         "options": asdict(options), "statistics": stats, "confidence": confidence,
         "outputs": {k: os.path.basename(v) for k, v in written.items()},
         "timing": {"seconds": round(pred.seconds, 3), "slices_run": pred.slices_run,

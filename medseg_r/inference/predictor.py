@@ -132,8 +132,7 @@ class Predictor:
         # A report read as nothing (allowed by the caller) applies everywhere; otherwise a slice needs a
         # positive finding of its own (an all-negative report, negated findings or a normal study
         # stated, has none anywhere).
-        unread = not report.findings and not report.normal_statements
-        applies = np.array([bool(r.positive_findings) or unread for r in reports])
+        applies = np.array([bool(r.positive_findings) or report.reads_nothing for r in reports])
         todo = [z for z in range(Z) if applies[z]]
         runs = 0
         with tqdm(total=len(todo), unit="slice", desc="predict", disable=not progress, leave=False) as bar:

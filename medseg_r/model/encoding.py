@@ -147,7 +147,7 @@ def read_as_nothing(model, reports: Sequence) -> List[bool]:
     The command line refuses a report read as nothing unless given ``--no-finding segment``; the
     web page unless a box or points are given, which then replace these boxes."""
     structured = model.config.priors == "structured" and not model.training
-    return [structured and not r.findings and not r.normal_statements for r in reports]
+    return [structured and r.reads_nothing for r in reports]
 
 
 def flip_averaged_map(model, canvas: torch.Tensor, reports: Sequence, frame: Frame,

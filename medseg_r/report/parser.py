@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .assemble import build_finding, share_location
+from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
 from .layout import Sentence, layout
 from .mentions import Mention, resolve_overlaps
@@ -49,7 +49,6 @@ _HEADER = re.compile(r"\s*(?:findings?|impressions?|conclusions?|history|clinica
                      r"indications?|comparison|technique|opinion|results?|report)\s*:",
                      re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
-_SPACES = re.compile(r"[\s-]+")
 
 
 def _lower_same_length(text: str) -> str:
@@ -128,29 +127,27 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         if read:
             findings += read
             with_finding.add(i)
-    normal = [(s, e) for i, (s, e) in enumerate(sentences) if i not in with_finding]
+    normal = [(bounds, term_buckets[i]) for i, bounds in enumerate(sentences)
+              if i not in with_finding]
     return Report(text=text, findings=findings,
                   normal_statements=_normal_statements(vocab, text, low, normal))
 
 
 def _normal_statements(vocab: Vocabulary, text: str, low: str,
-                       sentences: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]:
+                       sentences: Sequence[Tuple[Tuple[int, int], Sequence[Mention]]]
+                       ) -> List[Tuple[int, int]]:
     """Spans of the vocabulary's normal-study statements in ``sentences`` (those that hold no
-    finding: "The lungs are clear." beside "No effusion." counts; "lungs are clear but for a nodule"
-    does not). Each sentence is matched on its own (``^`` is its start). A sentence that names the
-    left or right side ("The right lung is clear.", "... clear on the right") or holds a stop word
-    ("otherwise", "the remainder of the lungs") states no normal study: something else was, or may
-    have been, described."""
+    finding, each with the mentions found in it: "The lungs are clear." beside "No effusion."
+    counts; "lungs are clear but for a nodule" does not). Each sentence is matched on its own
+    (``^`` is its start). A sentence that names the left or right side ("The right lung is clear.",
+    "... clear on the right", "R lung clear") or holds a stop word ("otherwise", "the remainder of
+    the lungs") states no normal study: something else was, or may have been, described."""
     pattern = vocab.normal_matcher()
     stops, _ = vocab.matcher("normal_stops")
-    sides, side_of = vocab.matcher("sides")
     out: List[Tuple[int, int]] = []
-    for s, e in sentences:
+    for (s, e), mentions in sentences:
         found = list(pattern.finditer(text[s:e]))
-        sentence = low[s:e]
-        if not found or stops.search(sentence) or any(
-                side_of.get(_SPACES.sub(" ", m.group(0)), side_of.get(m.group(0))) in ("left", "right")
-                for m in sides.finditer(sentence)):
+        if not found or stops.search(low, s, e) or _names_a_side(vocab, mentions):
             continue
         for m in found:
             start = s + m.start()
@@ -158,6 +155,17 @@ def _normal_statements(vocab: Vocabulary, text: str, low: str,
                 start += 1  # the span begins at the statement's first word ("1. No acute disease")
             out.append((start, s + m.end()))
     return out
+
+
+def _names_a_side(vocab: Vocabulary, mentions: Sequence[Mention]) -> bool:
+    """Whether ``mentions`` name the left or right side: a side word, a shorthand side ("R") or a
+    region with a side ("right base")."""
+    for m in mentions:
+        side = m.code if m.group == "sides" else (
+            segment_info(vocab, m.code).side if m.group == "segments" else None)
+        if side in ("left", "right"):
+            return True
+    return False
 
 
 def _buckets(mentions: Sequence[Mention],

@@ -159,6 +159,13 @@ class Report:
         return [f for f in self.findings if not f.negated and not f.artefact]
 
     @property
+    def reads_nothing(self) -> bool:
+        """True when nothing was read: no finding, positive or negated, and no statement of a
+        normal study (an empty report, or one in words the reader does not know). It says neither
+        what to look for nor that there is nothing."""
+        return not self.findings and not self.normal_statements
+
+    @property
     def all_negative(self) -> bool:
         """True when the report asks for an empty mask: it has findings and none is positive (each
         is negated or an artefact), or it has none and states a normal study."""

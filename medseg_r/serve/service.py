@@ -264,7 +264,7 @@ class Service:
             report = parse_report(text)
         except (TypeError, ValueError) as exc:
             raise InputError(str(exc)) from None
-        if not report.findings and not report.all_negative and box is None and not points:
+        if report.reads_nothing and box is None and not points:
             raise InputError(
                 "the report names no finding to segment: describe one (e.g. 'round nodule in "
                 "the right upper lobe') or draw a box or click a point"

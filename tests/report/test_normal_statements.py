@@ -76,6 +76,13 @@ def test_other_sentences_state_no_normal_study(text):
     assert report.normal_statements == [] and not report.all_negative
 
 
+def test_a_report_reads_nothing_only_without_a_finding_and_without_a_normal_statement():
+    assert parse_report("").reads_nothing and parse_report("Heart size is normal.").reads_nothing
+    assert not parse_report("The lungs are clear.").reads_nothing
+    assert not parse_report("No nodule.").reads_nothing
+    assert not parse_report("Nodule in the right upper lobe.").reads_nothing
+
+
 def test_a_numbered_statement_starts_at_its_first_word():
     text = "1. No acute disease."
     (start, end), = parse_report(text).normal_statements
