@@ -2,7 +2,7 @@
 medseg_r.benchmarks.accuracy --out /work/bench_acc --n 2000 --extra-n 6000 --epochs 6 --seeds SEED
 --precision 32-true --rows medseg_r_attr_tuned` trains it, and join it with that seed's
 `medseg_r_attr` localiser run (localiser_seeds.py) into the `medseg_r_attr_tuned` model, as the
-benchmark does (no scoring here: score_tuned_seeds.py). The training images are encoded once into
+benchmark does (no scoring here: score_localiser_seeds.py --own-decoder). The training images are encoded once into
 the benchmark's feature cache (/work/bench_acc/feature_cache, the path its localiser runs record).
 
     python decoder_seeds.py SEED"""

@@ -1,13 +1,14 @@
-"""Score `medseg_r_attr` localiser runs (localiser_seeds.py) joined with the shipped fine-tuned
-decoder, on the accuracy benchmark's test split, with and without this version's rule for reports
-read as nothing (unread_reports.md, "Three localiser seeds"):
+"""Score `medseg_r_attr` localiser runs on the accuracy benchmark's test split, with and without
+this version's rule for reports read as nothing (unread_reports.md, "Three localiser seeds"):
 
-    python score_localiser_seeds.py RUN/model.ckpt ... [--limit N]
+    python score_localiser_seeds.py RUN/model.ckpt ... [--limit N]        # with the shipped decoder
+    python score_localiser_seeds.py --own-decoder TUNED_RUN/model.ckpt ... # with the run's own
 
-The test split and its features: /work/bench (shipped_scores' --out). The shipped MedSeg-R file's
-mask decoder (decoder_boxes, seed 0) replaces each run's frozen pretrained decoder, as the shipped
-file joins them; the benchmark's own `*_tuned` rows pair each localiser seed with a decoder of the
-same seed (README: the decoder's seed moves Dice by 0.001)."""
+The test split and its features: /work/bench (shipped_scores' --out). By default the shipped MedSeg-R
+file's mask decoder (decoder_boxes, seed 0) replaces each localiser run's frozen pretrained decoder
+(localiser_seeds.py), as the shipped file joins them. With ``--own-decoder`` each model keeps its own:
+a `medseg_r_attr_tuned` run (decoder_seeds.py) that joins a localiser seed with the decoder_boxes run
+of the same seed, as the benchmark's `*_tuned` rows do."""
 import sys
 
 import torch
@@ -20,6 +21,8 @@ from medseg_r.model.feature_cache import FeatureCache
 from medseg_r.model.shipped import load_shipped
 
 args = sys.argv[1:]
+own_decoder = "--own-decoder" in args
+args = [a for a in args if a != "--own-decoder"]
 limit = None
 if "--limit" in args:
     i = args.index("--limit")
@@ -34,7 +37,8 @@ for path in args:
               if k != "freeze" and shipped.options.get(k) != v}  # freeze: training only
     if differ:
         raise SystemExit(f"{path}: options differ from the shipped file's: {differ}")
-    model.sam.mask_decoder.load_state_dict(shipped.sam.mask_decoder.state_dict())
+    if not own_decoder:
+        model.sam.mask_decoder.load_state_dict(shipped.sam.mask_decoder.state_dict())
     model.feature_cache = FeatureCache("/work/bench/feature_cache")
     model.eval()
     row = [path]
