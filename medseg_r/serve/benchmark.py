@@ -28,12 +28,12 @@ import json
 import os
 import statistics
 import tempfile
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, TypeVar
 
-T = TypeVar("T")
-
 from ..benchmarks.predict_speed import make_checkpoint
+
+T = TypeVar("T")
 
 REPORTS = [
     "A 2 cm round dense nodule in the right upper lobe.",
@@ -71,20 +71,8 @@ def _off_a_running_loop(work: Callable[[], T]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return work()
-    outcome: Dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:  # handed to the caller's thread below
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, name="latency-benchmark")
-    worker.start()
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="latency-benchmark") as pool:
+        return pool.submit(work).result()  # the work's error, if any, is raised here
 
 
 def measure(
