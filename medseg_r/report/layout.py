@@ -1,7 +1,10 @@
 """How the targets of one sentence become findings: repeats, alternatives, lists and diagnoses.
 
 * Each target word anchors a finding. Repeated mentions of one target ("infection, two infected
-  areas") and "nodule/mass" are one finding.
+  areas") and "nodule/mass" are one finding, unless a contrast ("but", "however") or a change of
+  negation or uncertainty separates them ("no nodule on the left, but a nodule on the right" is
+  two). "Another" with a place after it names the previous target again ("a nodule in the RUL and
+  another in the LLL": two nodules; :data:`ANAPHOR`).
 * Alternatives ("abscess versus necrotic tumour", "atelectasis or consolidation" outside a negation)
   are one finding that keeps the attributes of every candidate; it is uncertain when the candidates
   are different targets (for "atelectasis or scarring" an opacity is there either way).
@@ -38,6 +41,8 @@ _BREAKS = ("context:terminators", "context:negation_pre", "context:negation_both
 _TRIGGER_KINDS = ("context:negation_pre", "context:negation_post", "context:negation_both",
                   "context:uncertain_pre", "context:uncertain_post")
 _STRONG_SPLIT = re.compile(r"\band\b|;|\bwhile\b|\bwhereas\b|\bas well as\b|\bplus\b")
+# "a nodule in the right lung but also a nodule in the left": two findings, not one target repeated
+_CONTRAST = re.compile(r"\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bnevertheless\b")
 _OR_SPLIT = re.compile(r"\bn?or\b")
 _COMMA = re.compile(r",")
 _SLASH = re.compile(r"\s*/\s*")
@@ -47,6 +52,11 @@ _ALTERNATIVE_GAP = re.compile(r"[\s,]*(?P<joint>versus|vs\.?|or)\s+(?:(?:an?|the
 _JOINT_WORD = re.compile(r"\b(?:versus|vs|or)\b")
 _LIST_JOINT = re.compile(r",|\b(?:and|or|nor)\b")
 _LIST_GAP = re.compile(r"[\s,]*(?:(?:and|or|nor|and\s*/\s*or)\s+)?(?:(?:an?|the)\s+)?")
+# "a nodule in the RUL and another in the LLL": a word that names the previous target again, where a
+# place (or the clause's end) follows it rather than a noun ("another study", "a second opinion")
+ANAPHOR = re.compile(r"\b(?:another|a\s+second|a\s+third|a\s+further)(?:\s+one)?(?=\s*(?:[,.;:)]|$|"
+                     r"(?:(?:is|was|are)\s+(?:also\s+)?(?:seen|noted|present|identified)\s+)?"
+                     r"(?:in|at|on|within|along|near|adjacent|involving)\b))")
 _NOT_A_MODIFIER = re.compile(r"\b(?:in|of|at|on|with|within|and|or|but|to|from|by|for|the|is|are|"
                              r"was|were|has|have|seen|noted|present|consistent|compatible|likely|"
                              r"possibly|probably)\b|[,;:()]")
@@ -160,7 +170,9 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
             # "abscess versus tumour" leaves the target open; "atelectasis or scarring" does not
             uncertain[-1] = uncertain[-1] or t.code != prev.code
         elif t.code == prev.code and not alternative[i] and not _STRONG_SPLIT.search(gap) and \
-                not sentence.links(prev.end, t.start, _LINKS + _TRIGGER_KINDS):
+                not _CONTRAST.search(gap) and not ANAPHOR.fullmatch(low, t.start, t.end) and \
+                not sentence.links(prev.end, t.start, _LINKS + _TRIGGER_KINDS) and \
+                _same_status(sentence, prev, t):
             groups[-1].append(t)  # "infection, two infected areas": one target mentioned twice
         elif _SLASH.fullmatch(gap):
             groups[-1].append(t)  # "nodule/mass": one target described twice
@@ -169,6 +181,13 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
             alternatives.append(False)
             uncertain.append(False)
     return groups, alternatives, uncertain
+
+
+def _same_status(sentence: Sentence, a: Mention, b: Mention) -> bool:
+    """Whether two mentions lie in the same negation and uncertainty scopes: "no nodule in the left
+    lung, but a nodule in the right" names two findings, not one target twice."""
+    return all(sentence.scopes.covering(a.start, kind) == sentence.scopes.covering(b.start, kind)
+               for kind in ("negated", "uncertain"))
 
 
 def _is_alternative(sentence: Sentence, prev: Mention, nxt: Mention) -> bool:

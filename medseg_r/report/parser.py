@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
-from .layout import Sentence, layout
+from .layout import ANAPHOR, TARGET_GROUPS, Sentence, layout
 from .mentions import Mention, resolve_overlaps
 from .schema import Finding, Report
 from .shorthand import pattern_mentions, shorthand_side_mentions
@@ -182,10 +182,34 @@ def _buckets(mentions: Sequence[Mention],
     return out
 
 
+def _with_anaphors(low: str, s: int, e: int, terms: List[Mention]) -> List[Mention]:
+    """``terms`` plus a target mention for each "another" (:data:`~.layout.ANAPHOR`) that names the
+    sentence's previous target again: "a nodule in the RUL and another in the LLL" is two nodules.
+    Not after a count above one ("two nodules, one in the RUL and another in the LLL": one finding
+    of two, as before)."""
+    if "another" not in low[s:e] and " a " not in low[s:e]:
+        return terms
+    added = []
+    for match in ANAPHOR.finditer(low, s, e):
+        a, b = match.span()
+        before = [m for m in terms if m.end <= a]
+        targets = [m for m in before if m.group in TARGET_GROUPS]
+        if not targets or any(m.group in ("count_words", "count_digit") and m.code != "1"
+                              for m in before):
+            continue
+        added.append(Mention(a, b, targets[-1].group, targets[-1].code))
+    if not added:
+        return terms
+    inside = [(m.start, m.end) for m in added]
+    kept = [m for m in terms if not any(a <= m.start and m.end <= b for a, b in inside)]
+    return sorted(kept + added)
+
+
 def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, int],
                    terms: Sequence[Mention], context: Sequence[Mention]) -> List[Finding]:
     s, e = bounds
     terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
+    terms = _with_anaphors(low, s, e, terms)
     if not any(m.group in _FINDING_GROUPS for m in terms):
         return []  # no target and no attribute: anatomy alone ("heart size is normal")
     questions, q = [], low.find("?", s, e)

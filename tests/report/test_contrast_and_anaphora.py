@@ -1,0 +1,78 @@
+"""Clauses that contrast ("no nodule on the left, but one on the right"), a target named again by
+"another", and the negation words "unlikely" and "disappeared" (found by a new user's trial: a
+positive finding after "but" used to merge into the negated one, and the model was not run)."""
+import pytest
+
+from medseg_r import parse_report
+
+
+def summary(text):
+    return [(f.target, f.location.side, f.location.zones, f.negated, f.uncertain)
+            for f in parse_report(text).findings]
+
+
+@pytest.mark.parametrize("text", [
+    "No nodule in the left lung, but a 1 cm nodule in the right.",
+    "No nodule on the left, but a nodule on the right.",
+    "No nodule in the left lung, however a 1 cm nodule is seen in the right lung.",
+])
+def test_a_negated_and_a_positive_mention_of_one_target_are_two_findings(text):
+    assert summary(text) == [("nodule", "left", [], True, False), ("nodule", "right", [], False, False)]
+    assert not parse_report(text).all_negative
+
+
+def test_contrast_splits_two_positive_mentions():
+    text = "A nodule in the right lung but also a nodule in the left lung."
+    assert [s[1] for s in summary(text)] == ["right", "left"]
+
+
+@pytest.mark.parametrize("text", [
+    "Infection, two infected areas in the right lung.",  # one target mentioned twice
+    "Nodule/mass in the RUL.",
+])
+def test_repeats_without_contrast_stay_one_finding(text):
+    assert len(parse_report(text).findings) == 1
+
+
+def test_small_but_increasing_keeps_its_size_on_its_own_finding():
+    report = parse_report("Interstitial edema with small but increasing right pleural effusion.")
+    by_target = {f.target: f for f in report.findings}
+    assert by_target["effusion"].size_class == "small" and by_target["edema"].size_class is None
+
+
+@pytest.mark.parametrize("text, second", [
+    ("Nodule in the right upper lobe and another in the left lower lobe.", ("left", ["lower"])),
+    ("A 2 cm mass in the RUL, another in the LLL.", ("left", ["lower"])),
+    ("Nodule in the RUL and another one at the left base.", ("left", ["lower"])),
+])
+def test_another_names_the_previous_target_again(text, second):
+    findings = parse_report(text).findings
+    assert len(findings) == 2 and findings[0].target == findings[1].target
+    assert (findings[0].location.side, findings[1].location.side) == ("right", second[0])
+    assert findings[1].location.zones == second[1]
+    assert findings[1].size_mm is None  # the first finding's size is its own
+
+
+@pytest.mark.parametrize("text, n", [
+    ("Two nodules, one in the RUL and another in the LLL.", 1),  # one finding of two, as before
+    ("Another nodule in the left lung.", 1),  # "another" before a target word is no anaphor
+    ("Recommend a second opinion.", 0),
+    ("Nodule in the RUL, a second study is advised.", 1),
+])
+def test_no_anaphor_where_none_is_meant(text, n):
+    assert len(parse_report(text).findings) == n
+
+
+@pytest.mark.parametrize("text", [
+    "A nodule in the right upper lobe is unlikely.",
+    "Pneumonia is unlikely.",
+    "Left lower lobe nodule has disappeared.",
+    "Disappeared nodule in the RUL.",
+])
+def test_unlikely_and_disappeared_negate(text):
+    assert [s[3] for s in summary(text)] == [True]
+
+
+def test_disappeared_does_not_reach_past_the_comma():
+    text = "The previously seen nodule disappeared, new mass in the LLL."
+    assert [(s[0], s[3]) for s in summary(text)] == [("nodule", True), ("mass", False)]
