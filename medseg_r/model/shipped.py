@@ -115,6 +115,22 @@ def load_shipped(name: str, *, directory: str = HERE):
                           "decoder": payload.get("decoder")}
 
 
+def load_pretrained(name: str = DEFAULT["litemedsam"], *, directory: str = HERE):
+    """The shipped MedSeg-R model ``name`` (:func:`shipped_names`; default: MedSeg-R on LiteMedSAM),
+    ready to predict, in eval mode: what ``medseg-r predict`` uses when no checkpoint is given.
+
+    The weights were trained on synthetic phantom chest radiographs, not on patients; they show the
+    method and are not for clinical use. Their description (training data, recipe, measured
+    figures) is ``model.shipped_info``.
+
+    Raises:
+        FileNotFoundError: no shipped weights ``name``.
+    """
+    model, info = load_shipped(name, directory=directory)
+    model.shipped_info = info
+    return model
+
+
 def _reference_key(reference: Dict[str, torch.Tensor], keys) -> str:
     """A fingerprint of the pretrained tensors ``keys`` of ``reference``: a version-2 decoder file
     records the one it was stored against, so that a loader whose pretrained decoder differs (a

@@ -254,3 +254,28 @@ def test_a_version_1_decoder_file_is_read_as_it_is_and_checked_against_the_model
     torch.save({**payload, "state_dict": {"w": torch.ones(3, 2), "extra": torch.ones(1)}}, path)
     with pytest.raises(CheckpointError, match="unknown \\['extra'\\]"):
         _read_decoder("old", str(tmp_path), backbone="sam_tiny", reference=reference)
+
+
+def test_load_pretrained_gives_the_shipped_default_with_its_description(tmp_path, monkeypatch):
+    import medseg_r
+
+    model, ckpt = _trained(tmp_path)
+    out = str(tmp_path / "weights")
+    export_shipped(ckpt, "tiny", trained_on="unit test", recipe={"epochs": 1}, metrics={"dice": 0.5},
+                   directory=out)
+    loaded = medseg_r.load_pretrained("tiny", directory=out)
+    assert not loaded.training and loaded.shipped_info["trained_on"] == "unit test"
+    with pytest.raises(FileNotFoundError, match="no shipped weights 'nothing'"):
+        medseg_r.load_pretrained("nothing", directory=out)
+
+
+def test_the_shipped_default_segments_the_example_where_the_untrained_wrapper_gives_nothing():
+    import medseg_r
+    from medseg_r.example import EXAMPLE_REPORT, chest_like_image
+
+    image, reference = chest_like_image()
+    model = medseg_r.load_pretrained()
+    assert "phantom" in model.shipped_info["trained_on"]
+    mask = model.predict(image, EXAMPLE_REPORT)
+    ref = reference > 0
+    assert 2 * (mask & ref).sum() / (mask.sum() + ref.sum()) > 0.5
