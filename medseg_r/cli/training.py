@@ -72,6 +72,9 @@ def _cmd_train(args) -> int:
         cfg = TrainConfig(**fields)
     except TypeError as exc:
         raise UserError(f"bad training option: {exc}") from None
+    if cfg.backbone == "sam_tiny" and not cfg.resume:
+        print("note: sam_tiny is a small SAM built from random weights (the default: a quick run that "
+              "fits a CPU); for the pretrained LiteMedSAM give --backbone litemedsam", file=sys.stderr)
     try:
         result = train(cfg)
     except (ValueError, FileNotFoundError) as exc:

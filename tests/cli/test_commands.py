@@ -264,3 +264,10 @@ def test_an_unread_report_segmented_without_priors_gives_the_image_alone_mask(tm
     assert summary["report"]["findings"] == []
     mask = np.array(Image.open(tmp_path / "unread" / "example_mask.png")) > 0
     assert described.sum() > 50 and (mask & described).sum() > 0.8 * described.sum()
+
+
+@pytest.mark.parametrize("backbone, noted", [(None, True), ("litemedsam", False)])
+def test_train_says_when_it_starts_from_random_weights(tmp_path, capsys, backbone, noted):
+    argv = ["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "run")]
+    assert main(argv + (["--backbone", backbone] if backbone else [])) == 2  # the data is missing
+    assert ("sam_tiny is a small SAM built from random weights" in capsys.readouterr().err) == noted
