@@ -6,6 +6,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from typing import List, Optional
@@ -48,6 +49,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("medseg-r: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # "medseg-r parse-report --input reports.txt | head": the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)  # no error; nothing more to flush at exit
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # as a shell reports a command ended by SIGPIPE
     except OSError as exc:  # a folder that cannot be written, a path under a file, a full disk
         if exc.filename is None:
             raise

@@ -271,3 +271,17 @@ def test_train_says_when_it_starts_from_random_weights(tmp_path, capsys, backbon
     argv = ["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "run")]
     assert main(argv + (["--backbone", backbone] if backbone else [])) == 2  # the data is missing
     assert ("sam_tiny is a small SAM built from random weights" in capsys.readouterr().err) == noted
+
+
+def test_a_reader_that_leaves_the_pipe_early_gets_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    reports = tmp_path / "reports.txt"
+    reports.write_text("A 2 cm nodule in the right upper lobe. No effusion.\n" * 3000)
+    proc = subprocess.Popen([sys.executable, "-m", "medseg_r.cli", "parse-report", "--input",
+                             str(reports)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"A 2 cm")
+    proc.stdout.close()  # as "| head -1" does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
