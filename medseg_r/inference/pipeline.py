@@ -311,6 +311,10 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                    "peak_gpu_mb": None if pred.peak_gpu_mb is None else round(pred.peak_gpu_mb, 1)},
     }
     notices = report_warnings(report) + list(source.notes)
+    if source.axial_slice and options.z_zones and any(f.location.zones for f in report.positive_findings):
+        notices.append("one axial slice of a cross-sectional scan: the report's upper / middle / lower "
+                       "name levels along the body, which one slice cannot show, so they are not used "
+                       "(--no-z-zones reads them as image rows, as on a radiograph)")
     values = source.voxels if volume else source.pixels
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     if finite.size == 0 or finite.min() == finite.max():

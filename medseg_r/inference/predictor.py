@@ -21,7 +21,7 @@ from ..io.images import image_to_tensor
 from ..model.inputs import check_box
 from ..report import parse_report
 from ..report.schema import Report
-from ..report.transform import slice_report
+from ..report.transform import slice_report, without_zones
 from .sources import Source
 
 
@@ -127,6 +127,8 @@ class Predictor:
         for z in range(Z):
             if Z > 1 and z_zones:
                 reports.append(slice_report(report, z / (Z - 1)))
+            elif z_zones and source.axial_slice:  # one axial slice at an unknown level
+                reports.append(without_zones(report))
             else:
                 reports.append(report)
         # A report read as nothing (allowed by the caller) applies everywhere; otherwise a slice needs a

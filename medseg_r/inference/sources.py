@@ -12,7 +12,9 @@ input                   kind     mask written as
 ======================  =======  ==========================================================
 
 A volume is processed as axial slices in radiological display; a 1-slice volume (a single DICOM
-radiograph or a 2-D NIfTI) is treated like a 2-D image for the location priors.
+radiograph or a 2-D NIfTI) is treated like a 2-D image for the location priors, except one axial
+slice of a CT, MR or PET scan (DICOM ``Modality``), whose report zones are levels along the body: they
+are not used there (:attr:`Source.axial_slice`).
 """
 from __future__ import annotations
 
@@ -59,6 +61,8 @@ class Source:
     nan_voxels: int = 0
     stored_shape: Optional[Tuple[int, ...]] = None  # a NIfTI's own voxel order (``voxels`` is RAS+)
     notes: Tuple[str, ...] = ()  # what the file leaves unsaid and was assumed (predict's warnings)
+    axial_slice: bool = False  # one axial slice of a cross-sectional scan (CT, MR, PET): its report's
+    # "upper / middle / lower" name a level along the body, which the slice cannot show
 
     @property
     def n_slices(self) -> int:
@@ -192,13 +196,34 @@ def _nifti_geometry_notes(path: str, header, ndim: int) -> Tuple[str, ...]:
     return tuple(notes)
 
 
+CROSS_SECTIONAL = frozenset(("CT", "MR", "PT", "NM"))  # DICOM modalities of slices through the body
+
+
+def _modality(path: str) -> Optional[str]:
+    """The DICOM ``Modality`` of a file, or of the first readable file of a series folder."""
+    import pydicom
+
+    files = [path] if os.path.isfile(path) else sorted(
+        os.path.join(path, f) for f in os.listdir(path) if not f.startswith("."))
+    for name in files:
+        try:
+            return str(pydicom.dcmread(name, stop_before_pixels=True).get("Modality", "")) or None
+        except Exception:  # not a DICOM file: the next one
+            continue
+    return None
+
+
 def _load_dicom(path: str) -> Source:
     try:
         voxels, affine = load_dicom(path)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     _check_size(path, voxels.shape)
-    return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine, restore=lambda m: m)
+    # voxels are RAS+: one slice along z is an axial one (a radiograph without an orientation reads
+    # the same way, so the modality tells them apart)
+    axial = voxels.shape[2] == 1 and _modality(path) in CROSS_SECTIONAL
+    return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine,
+                  restore=lambda m: m, axial_slice=axial)
 
 
 LOADERS: Dict[str, Callable[[str], Source]] = {

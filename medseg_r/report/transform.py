@@ -99,6 +99,16 @@ def flip_report(report: Report) -> Report:
 Z_ZONES = {"upper": (0.64, 1.0), "middle": (0.32, 0.68), "lower": (0.0, 0.36)}
 
 
+def without_zones(report: Report) -> Report:
+    """The report with the zones of its positive findings cleared (one axial slice whose level is not
+    known: the in-plane location prior then uses the side and organ alone)."""
+    out = copy.deepcopy(report)
+    for f in out.findings:
+        if not f.negated:
+            f.location.zones = []
+    return out
+
+
 def slice_report(report: Report, fraction: float) -> Report:
     """The report as it applies to one axial slice at ``fraction`` of the volume's cranio-caudal extent
     (0 = caudal end, 1 = cranial end).

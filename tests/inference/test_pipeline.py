@@ -100,6 +100,18 @@ def test_dicom_series_prediction_writes_nifti_with_series_geometry(tmp_path, tin
     assert summary["format"] == "dicom" and summary["slices"]["described"] == 10
 
 
+@pytest.mark.parametrize("report, warned", [("Nodule in the right upper lobe.", True),
+                                             ("Nodule in the right lung.", False)])
+def test_one_ct_slice_warns_that_the_report_zones_are_not_used(tmp_path, tiny_checkpoint, report,
+                                                                warned):
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)  # Modality CT
+    assert _predict(["--image", str(tmp_path / "series" / "003.dcm"), "--report", report],
+                    tmp_path, tiny_checkpoint) == 0
+    summary = json.loads((tmp_path / "out" / "003_prediction.json").read_text())
+    assert any("one axial slice" in w for w in summary.get("warnings", [])) == warned
+
+
 def test_all_negative_report_gives_an_empty_mask_without_running_the_model(tmp_path, tiny_checkpoint):
     image = write_png(tmp_path / "x.png", chest())
     assert _predict(["--image", image, "--report", "No nodule. No effusion."], tmp_path, tiny_checkpoint) == 0

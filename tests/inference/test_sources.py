@@ -163,3 +163,40 @@ def test_a_2d_nifti_in_any_axial_orientation_is_read_and_its_mask_restored(tmp_p
     nib.save(nib.Nifti1Image(pixels, coronal), path)
     with pytest.raises(InputError, match="2-D NIfTI whose plane is not axial"):
         load_source(path)
+
+
+@pytest.mark.parametrize("modality, axial", [("CT", True), ("MR", True), ("DX", False), ("CR", False)])
+def test_one_axial_slice_of_a_scan_is_told_from_a_radiograph_by_its_modality(tmp_path, modality, axial):
+    import pydicom
+
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)
+    path = tmp_path / "series" / "003.dcm"
+    ds = pydicom.dcmread(path)
+    ds.Modality = modality
+    ds.save_as(path)
+    single = load_source(path)
+    assert single.axial_slice == axial
+    assert not load_source(tmp_path / "series").axial_slice  # a series has levels of its own
+
+
+def test_one_axial_slice_is_segmented_without_the_report_zones(tmp_path, predictor, monkeypatch):
+    from medseg_r import parse_report
+
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)
+    seen = []
+
+    def run(images, reports, box=None):
+        seen.extend(reports)
+        n = images.shape[0]
+        return np.zeros((n,) + images.shape[-2:], np.float32), None, np.zeros(n, np.float32)
+
+    monkeypatch.setattr(predictor, "_run", run)
+    report = parse_report("A 2 cm nodule in the right upper lobe.")
+    predictor.predict_volume(load_source(tmp_path / "series" / "003.dcm"), report, progress=False)
+    assert [(f.location.side, f.location.zones) for f in seen[0].findings] == [("right", [])]
+    seen.clear()
+    predictor.predict_volume(load_source(tmp_path / "series" / "003.dcm"), report, z_zones=False,
+                             progress=False)
+    assert seen[0].findings[0].location.zones == ["upper"]  # asked for: the report unchanged
