@@ -10,6 +10,7 @@ import torch
 from ..model import build_model
 from ..model.attributes import attribute_loss, share_seen
 from ..model.box_prompts import ATTRIBUTES, box_map_loss
+from .train_checks import LOADER_KEY
 
 
 def _overlap_counts(logits: torch.Tensor, target: torch.Tensor):
@@ -83,6 +84,7 @@ class SegmentationTask(L.LightningModule):
         if image_augment < 0:
             raise ValueError(f"image_augment must be >= 0, got {image_augment}")
         self.save_hyperparameters()
+        self.loader_settings: Dict[str, Any] = {}  # how train() draws the batches (resume checks)
         self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
         if objective in ("localisation", "both") and self.model.box_head is None:
             raise ValueError(f"objective={objective!r} trains the box head: set model option report_box=true")
@@ -254,6 +256,9 @@ class SegmentationTask(L.LightningModule):
         if pretrained:
             groups.append({"params": pretrained, "lr": backbone_lr})
         return groups
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        checkpoint[LOADER_KEY] = dict(self.loader_settings)
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.hparams.lr,

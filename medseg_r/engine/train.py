@@ -23,6 +23,32 @@ from .train_checks import (check_config, check_run_folder, check_same_settings, 
                            resume_point, warn_if_no_report_describes_a_finding)
 
 
+class _MovableCheckpoint(ModelCheckpoint):
+    """A run folder may be copied or moved before it is resumed: the state a checkpoint saved under
+    its old folder is read as this folder's (the same file names), so the best score so far is kept
+    (Lightning drops it when the folder differs, and the first epoch after the resume became the
+    best) and no file of the old folder is ever replaced or removed."""
+
+    @property
+    def state_key(self) -> str:  # Lightning's own key, so that earlier checkpoints restore too
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and os.path.normpath(old) != os.path.normpath(self.dirpath):
+            def here(path):
+                if not path or os.path.dirname(os.path.normpath(path)) != os.path.normpath(old):
+                    return path
+                return os.path.join(self.dirpath, os.path.basename(path))
+
+            state_dict = {**state_dict, "dirpath": self.dirpath,
+                          **{key: here(state_dict.get(key)) for key in
+                             ("best_model_path", "kth_best_model_path", "last_model_path")},
+                          "best_k_models": {here(k): v for k, v in
+                                            (state_dict.get("best_k_models") or {}).items()}}
+        super().load_state_dict(state_dict)
+
+
 @dataclass
 class TrainConfig:
     data: str
@@ -184,10 +210,11 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     # first epoch's file records no last_model_path, so after a resume from it Lightning would take
     # the existing last.ckpt for another run's and link last-v1.ckpt instead, leaving last.ckpt on
     # epoch 0 for the next resume; a resumed run re-saving an epoch overwrites that epoch's file
-    every_epoch = ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+    every_epoch = _MovableCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                                   save_top_k=-1 if cfg.keep_epoch_checkpoints else 1, every_n_epochs=1,
                                   save_last="link", enable_version_counter=False)
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max", save_top_k=1)
+    best = _MovableCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/dice", mode="max",
+                              save_top_k=1, enable_version_counter=False)
     # best before every_epoch: both save at the end of a training epoch, in this order, so that the
     # epoch's file (what a resumed run restores) holds best's state after this epoch's score, not
     # before it (a resumed run would otherwise forget a best epoch reached just before the kill)
@@ -205,12 +232,16 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     resume = cfg.resume
     if resume == "auto":
         resume = resume_point(ckpt_dir)
+    task.loader_settings = {"batch_size": cfg.batch_size, "accumulate": cfg.accumulate,
+                            "augment": cfg.augment, "limit_train_batches": cfg.limit_train_batches}
     if resume is not None:
-        check_same_settings(resume, dict(task.hparams), epochs=cfg.epochs)
+        check_same_settings(resume, dict(task.hparams), epochs=cfg.epochs, loader=task.loader_settings)
     with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen image encoder stays in eval mode on purpose (MedSegR.train), which Lightning notes
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
+        if resume is not None:  # a resumed run's folder holds its checkpoints, as it should
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         try:
             trainer.fit(task, train_loader, val_loader, ckpt_path=resume)
         except RuntimeError as exc:

@@ -150,11 +150,17 @@ def check_resume_file(path: str) -> None:
                          f"(OUT/checkpoints/*.ckpt)")
 
 
-def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[int] = None) -> None:
+# A training checkpoint's record of how its batches were drawn (medseg_r.engine.task)
+LOADER_KEY = "medseg_r_loader"
+
+
+def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[int] = None,
+                        loader: Optional[Dict[str, Any]] = None) -> None:
     """A resumed run must go on with the settings it was started with (an exact resume): the
     training checkpoint's saved task settings against this run's (``feature_cache`` may move; a
-    setting the checkpoint predates is not compared), and ``epochs`` no fewer than it has
-    finished. Raises ``ValueError`` naming each change."""
+    setting the checkpoint predates is not compared), the batches it was drawn in (``loader``:
+    batch size, accumulation, flips, batches per epoch; :data:`LOADER_KEY` of the checkpoint), and
+    ``epochs`` no fewer than it has finished. Raises ``ValueError`` naming each change."""
     from ..backbones.weights import torch_load
 
     held = torch_load(path, mmap=True)
@@ -162,6 +168,9 @@ def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[
     changed = [f"{key} {saved[key]!r} -> {value!r}" for key, value in hparams.items()
                if key != "feature_cache" and key in saved
                and _comparable(key, saved[key], saved) != _comparable(key, value, hparams)]
+    drawn = held.get(LOADER_KEY) or {}
+    changed += [f"{key} {drawn[key]!r} -> {value!r}" for key, value in (loader or {}).items()
+                if key in drawn and drawn[key] != value]
     if changed:
         raise ValueError(f"{path} was trained with other settings ({'; '.join(changed)}): resume "
                          f"with the run's own settings, or train anew in another --out")

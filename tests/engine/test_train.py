@@ -375,7 +375,10 @@ def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to
         train(TrainConfig(**{**cfg, "out": str(tmp_path / "other"), "resume": model}))
     # the same run continued with another learning rate or other model options is not an exact resume
     for change, what in (({"lr": 0.01}, "lr 0.001 -> 0.01"),
-                         ({"model_options": {"priors": "none"}}, "model_options {} -> {'priors': 'none'}")):
+                         ({"model_options": {"priors": "none"}}, "model_options {} -> {'priors': 'none'}"),
+                         ({"batch_size": 8}, "batch_size 4 -> 8"),
+                         ({"limit_train_batches": None}, "limit_train_batches 1 -> None"),
+                         ({"augment": False}, "augment True -> False")):
         with pytest.raises(ValueError, match=f"trained with other settings \\({re.escape(what)}\\)"):
             train(TrainConfig(**{**cfg, **change, "epochs": 2, "resume": "auto"}))
     before = os.path.getmtime(model)
@@ -389,6 +392,33 @@ def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to
         os.remove(out / "checkpoints" / name)
     with pytest.raises(ValueError, match="holds a model.ckpt but no epoch checkpoint to resume from"):
         train(TrainConfig(**{**cfg, "resume": "auto"}))
+
+
+def test_a_copied_run_folder_resumes_with_its_best_score_and_leaves_the_original_alone(tiny_phantom,
+                                                                                       tmp_path):
+    import shutil
+
+    first = tmp_path / "run"
+    cfg = dict(data=tiny_phantom, backbone="sam_tiny", img_size=64, batch_size=4,
+               limit_train_batches=1, progress=False)
+    train(TrainConfig(**cfg, out=str(first), epochs=1))
+    original = {n: os.path.getmtime(first / "checkpoints" / n)
+                for n in os.listdir(first / "checkpoints")}
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy, symlinks=True)
+    best_before = torch.load(copy / "checkpoints" / "best.ckpt", weights_only=False)
+    train(TrainConfig(**cfg, out=str(copy), epochs=3, resume="auto"))
+    assert sorted(n for n in os.listdir(copy / "checkpoints") if n.startswith("best")) == ["best.ckpt"]
+    assert {n: os.path.getmtime(first / "checkpoints" / n)
+            for n in os.listdir(first / "checkpoints")} == original  # nothing of the original touched
+    last = torch.load(copy / "checkpoints" / "last.ckpt", weights_only=False)
+    assert all(k.startswith("ModelCheckpoint{") for k in last["callbacks"])  # Lightning's own keys
+    state = next(v for k, v in last["callbacks"].items() if "val/dice" in k)
+    scores = [float(v) for v in state["best_k_models"].values()]
+    old = next(v for k, v in best_before["callbacks"].items() if "val/dice" in k)["best_model_score"]
+    assert float(state["best_model_score"]) >= float(old)  # the copied best score still counted
+    assert all(os.path.dirname(p) == str(copy / "checkpoints") for p in state["best_k_models"])
+    assert scores and max(scores) == float(state["best_model_score"])
 
 
 def test_reports_that_describe_no_finding_are_warned_about(tiny_phantom, tmp_path):
