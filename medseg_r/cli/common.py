@@ -34,6 +34,26 @@ def json_arg(text: Optional[str], what: str) -> dict:
         raise UserError(f"{what} must be a JSON object: {exc}") from None
 
 
+def check_device(value: Optional[str]) -> None:
+    """``--device`` before the model loads: a device torch knows, and CUDA only where there is one
+    (a :class:`UserError` otherwise)."""
+    if value is None:
+        return
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {value!r} is not a device (cpu, cuda, cuda:1)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {value}: no CUDA GPU is available here (use cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {value}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif device.type != "cpu":
+        raise UserError(f"--device {value!r}: MedSeg-R runs on cpu or cuda")
+
+
 def model_from_args(args):
     """(model, trained): a MedSeg-R checkpoint, else the weights that ship for the backbone (unless
     ``--untrained``), else the backbone with untrained (zero-gated) MedSeg-R modules."""

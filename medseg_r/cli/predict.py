@@ -64,6 +64,7 @@ def _cmd_predict(args) -> int:
         raise UserError(f"--out {args.out} is a file, not a folder")
     if args.window is not None and args.window[1] <= 0:
         raise UserError(f"--window WIDTH must be positive, got {args.window[1]:g}")
+    common.check_device(args.device)
     try:
         options = PredictOptions(threshold=args.threshold, box=tuple(args.box) if args.box else None,
                                  window=tuple(args.window) if args.window else None, z_zones=not args.no_z_zones,

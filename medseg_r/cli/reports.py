@@ -32,8 +32,14 @@ def _cmd_parse_report(args) -> int:
     if (args.text is None) == (args.input is None):
         raise UserError("give either TEXT or --input FILE")
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    if args.text is not None:
+    if args.text is not None and args.text != "-":
         texts = [args.text]
+    elif "-" in (args.text, args.input):  # standard input: one report per line
+        from ..io.jsonl import jsonl_lines
+
+        texts = jsonl_lines(sys.stdin.read())
+        if texts and texts[-1] == "":
+            texts.pop()
     else:
         if os.path.isdir(args.input):
             raise UserError(f"--input {args.input} is a folder: give a text or .jsonl file")
@@ -145,9 +151,10 @@ def add_parsers(sub) -> None:
                        "{\"error\": ...} in the output; the others are still read.",
                        epilog="exit status: 0 every report read; 1 one or more could not be read; "
                        "2 usage error")
-    p.add_argument("text", nargs="?", help="the report text")
-    p.add_argument("--input", help="a file with one report per line, or a .jsonl manifest (each "
-                                   "row's report, e.g. describe's output)")
+    p.add_argument("text", nargs="?", help="the report text ('-': reports from standard input, "
+                                           "one per line)")
+    p.add_argument("--input", help="a file with one report per line ('-': standard input), or a "
+                                   ".jsonl manifest (each row's report, e.g. describe's output)")
     p.add_argument("--json", action="store_true", help="print one JSON object per report (PRIORS.md)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="highlight the evidence words (default auto: when printing to a terminal)")

@@ -23,6 +23,7 @@ def _cmd_serve(args) -> int:
     if not is_loopback(args.host):
         print(f"warning: --host {args.host} lets other machines reach this page; it has no login",
               file=sys.stderr)
+    common.check_device(args.device)
     try:  # before the model loads: a taken port is reported at once
         sock = open_socket(args.host, args.port)
     except OSError as exc:

@@ -73,6 +73,8 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
                 raise ValueError(f"{f}: not a readable DICOM file") from None
             continue
         if "PixelData" not in ds:
+            if ds.preamble is None and "SOPClassUID" not in ds:  # read by force, and nothing of DICOM
+                raise ValueError(f"{f}: not a readable DICOM file")
             raise ValueError(f"{f}: DICOM file without pixel data")
         slices.append(ds)
     if not slices:

@@ -81,7 +81,9 @@ def _case_of_row(row: Dict[str, Any], base: str, stems: set) -> Dict[str, Any]:
         raise InputError(f"case id {case['id']!r} must be a plain file name "
                          f"(its outputs are written into the output folder)")
     if case["id"] in stems:
-        raise InputError(f"duplicate case id {case['id']!r} (add an 'id' column)")
+        raise InputError(f"duplicate case id {case['id']!r} " + (
+            "(each row's 'id' must be its own)" if row.get("id") else
+            "(two images of one file name: add an 'id' column)"))
     return case
 
 

@@ -285,3 +285,20 @@ def test_a_reader_that_leaves_the_pipe_early_gets_no_traceback(tmp_path):
     proc.stdout.close()  # as "| head -1" does
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("device, message", [("banana", "is not a device"),
+                                             ("mps", "runs on cpu or cuda")])
+def test_a_bad_device_is_refused_before_anything_is_written(tmp_path, capsys, device, message):
+    out = tmp_path / "out"
+    assert main(["predict", "--example", "--out", str(out), "--device", device]) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+    assert main(["serve", "--device", device, "--port", "0"]) == 2
+
+
+def test_cuda_without_a_gpu_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["predict", "--example", "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
+    assert "no CUDA GPU is available here" in capsys.readouterr().err

@@ -106,7 +106,10 @@ def test_a_case_whose_outputs_cannot_be_written_fails_alone(tmp_path, tiny_check
 @pytest.mark.parametrize("rows, message", [
     ([], "no rows"),
     ([{"id": "x", "image": "a.png", "report": ""}], "neither 'report' nor 'report_file'"),
-    ([{"id": "x", "image": "a.png", "report": "r"}, {"id": "x", "image": "b.png", "report": "r"}], "duplicate case id"),
+    ([{"id": "x", "image": "a.png", "report": "r"}, {"id": "x", "image": "b.png", "report": "r"}],
+     r"duplicate case id 'x' \(each row's 'id' must be its own\)"),
+    ([{"image": "a/x.png", "report": "r"}, {"image": "b/x.png", "report": "r"}],
+     r"duplicate case id 'x' \(two images of one file name: add an 'id' column\)"),
     ([{"id": "x", "image": "a.png", "report": "r", "box": "1 2 3"}], "four numbers"),
     ([{"id": "../escaped", "image": "a.png", "report": "r"}], "plain file name"),
     ([{"id": "..", "image": "a.png", "report": "r"}], "plain file name"),

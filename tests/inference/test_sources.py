@@ -75,6 +75,7 @@ def _strip_pixels(path):
     ("truncated_png", "could not be decoded|not a readable image|truncated"),
     ("one_pixel", "too small"),
     ("dicom_no_pixels", "without pixel data"),
+    ("not_dicom", "not a readable DICOM file"),
     ("all_nan_nifti", "no finite value"),
     ("four_d_nifti", "4-D NIfTI"),
     ("truncated_nifti", "not a readable NIfTI"),
@@ -99,6 +100,9 @@ def test_bad_inputs_raise_one_line_errors(tmp_path, case, message):
         _write_dicom_series(str(tmp_path / "s"), ct_volume()[0][..., :2])
         path = tmp_path / "s" / "000.dcm"
         _strip_pixels(str(path))
+    elif case == "not_dicom":  # a .dcm of random bytes: pydicom reads anything by force
+        path = tmp_path / "x.dcm"
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8).tobytes())
     elif case == "all_nan_nifti":
         path = tmp_path / "x.nii.gz"
         write_nifti(path, np.full((16, 16, 3), np.nan, np.float32))

@@ -51,3 +51,14 @@ def test_a_single_text_over_the_limit_exits_1_without_a_traceback(capsys):
     message = "report is 200,005 characters long; the limit is 200,000 (one report per call)"
     assert json.loads(captured.out) == {"error": message}
     assert captured.err == f"medseg-r: report: {message}\n"
+
+
+def test_a_dash_reads_the_reports_from_standard_input(capsys, monkeypatch):
+    import io
+
+    for argv in (["parse-report", "-", "--json"], ["parse-report", "--input", "-", "--json"]):
+        monkeypatch.setattr("sys.stdin", io.StringIO("Nodule in the RUL.\nNo effusion.\n"))
+        assert main(argv) == 0
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [(f["target"], f["negated"]) for line in lines for f in line["findings"]] == [
+            ("nodule", False), ("effusion", True)]
