@@ -218,15 +218,25 @@ def _earlier_export(out: str) -> bool:
 
 def add_parsers(sub) -> None:
     """Add the ``predict`` and ``export`` commands to the sub-parsers ``sub``."""
-    p = sub.add_parser("predict", help="segment what a report describes in an image or volume")
+    p = sub.add_parser(
+        "predict", help="segment what a report describes in an image or volume",
+        description="Segment what a report describes in a 2-D image (PNG, JPEG, TIFF, BMP) or a "
+                    "volume (NIfTI, DICOM), or in each row of a manifest. Writes the mask in the "
+                    "input's own format and geometry, an overlay picture and a JSON summary (what the "
+                    "report was read as, statistics, warnings). Without --checkpoint it uses the "
+                    "MedSeg-R weights shipped with the package (trained on synthetic phantom chest "
+                    "radiographs, not for clinical use).",
+        epilog="exit status: 0 done; 1 one or more manifest cases failed (the others are written); "
+               "2 usage or input error")
     p.add_argument("--image", help="PNG/JPEG/TIFF/BMP, NIfTI (.nii/.nii.gz), a DICOM file or a DICOM series folder")
     p.add_argument("--manifest", help="batch mode: .csv/.jsonl with image, report|report_file [, id, reference, box]")
     p.add_argument("--example", action="store_true", help="generate an example chest-like image and report")
     p.add_argument("--untrained", action="store_true",
                    help="without --checkpoint: untrained MedSeg-R modules (the plain backbone's masks) "
                         "instead of the weights that ship with the package")
-    p.add_argument("--report", help="report text (may be left out with --box, except with "
-                                    "--example, which brings its report: the box alone)")
+    p.add_argument("--report", help="report text (may be left out with --box: the box alone is then "
+                                    "segmented; --example brings its own report, so give --report '' "
+                                    "with it for the box alone)")
     p.add_argument("--report-file", help="file holding the report text")
     p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights")
     p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")
