@@ -8,7 +8,7 @@ What can be said depends on the modality, chosen from the domain and the data
   (:func:`radiograph_features`), fitted on phantom radiographs
   (``python -m medseg_r.describe.fit_radiograph``; parameters in :mod:`.fitted_radiograph`).
   It has only ever seen phantom radiographs: on real films treat it as a first guess.
-* ``ct`` (volumes in Hounsfield units): in the lung (domain ``chest``) by the attenuation ranges
+* ``ct`` (volumes in Hounsfield units: values down to -500 or below, :func:`~medseg_r.io.images.is_hounsfield`): in the lung (domain ``chest``) by the attenuation ranges
   of the Fleischner Society glossary: a share of voxels above 200 HU of at least 10 % is
   ``calcified``; otherwise the share above -300 HU (soft tissue) gives ``solid`` (>= 80 %),
   ``part_solid`` (20-80 %) or ``ground_glass`` (< 20 %); air (< -900 HU) filling at least 5 % of
@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
+from ..io.images import is_hounsfield
 from .ordinal import logistic_classes
 
 RADIOGRAPH_FEATURES = ("contrast", "peak", "core_rim", "spread", "flatness", "halo", "log_size",
@@ -49,9 +50,7 @@ def modality_of(domain: str, image: np.ndarray, *, volume: bool) -> str:
     """``radiograph``, ``ct``, ``mr``, ``ultrasound``, ``endoscopy`` or ``image``."""
     if domain == "colonoscopy":
         return "endoscopy"
-    finite = image[np.isfinite(image)]
-    hounsfield = volume and finite.size and finite.min() <= -500 and finite.max() >= 100
-    if hounsfield:
+    if volume and is_hounsfield(image):
         return "ct"
     if domain == "chest":
         return "mr" if volume else "radiograph"

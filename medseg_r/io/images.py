@@ -123,3 +123,14 @@ def image_to_tensor(image: np.ndarray):
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(to_unit_float(image))).permute(2, 0, 1).unsqueeze(0)
+
+
+HOUNSFIELD_AIR = -500.0  # values this far below zero are CT attenuation (air about -1000 HU)
+
+
+def is_hounsfield(values: np.ndarray) -> bool:
+    """Whether a volume's values read as Hounsfield units: some lie at or below -500 (air, lung),
+    which MR and other intensities never reach, whatever the largest value (a crop of the lung may
+    hold no bone)."""
+    finite = values[np.isfinite(values)]
+    return bool(finite.size) and float(finite.min()) <= HOUNSFIELD_AIR

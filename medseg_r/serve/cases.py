@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..io.images import is_hounsfield
 from ..inference.sources import (DICOM_ENDINGS, IMAGE_ENDINGS, NIFTI_ENDINGS, InputError, Source,
                                  load_source)
 
@@ -85,7 +86,7 @@ class Case:
         else:  # radiological display: rows run along voxel y, columns along voxel x
             width, height = src.voxels.shape[:2]
         spacing = src.pixel_spacing
-        ct = self.kind == "volume" and float(np.nanmin(src.voxels)) < -500
+        ct = self.kind == "volume" and is_hounsfield(src.voxels)
         return {
             "name": self.name,
             "kind": self.kind,

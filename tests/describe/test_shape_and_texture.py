@@ -45,6 +45,10 @@ def test_modalities():
     ct = np.full((4, 4, 4), -1000.0)
     ct[0, 0, 0] = 300.0
     assert modality_of("chest", ct, volume=True) == "ct"
+    lung_crop = np.full((4, 4, 4), -800.0)  # a crop of the lung: no bone above 100 HU, still CT
+    lung_crop[1, 1, 1] = 40.0
+    assert modality_of("chest", lung_crop, volume=True) == "ct"
+    assert modality_of("chest", lung_crop + 900.0, volume=True) == "mr"  # no air-like values
     assert modality_of("chest", np.zeros((8, 8)), volume=False) == "radiograph"
     assert modality_of("breast", np.zeros((8, 8)), volume=False) == "ultrasound"
     assert modality_of("brain", np.zeros((4, 4, 4)), volume=True) == "mr"
