@@ -4,7 +4,8 @@
   areas") and "nodule/mass" are one finding, unless a contrast ("but", "however") or a change of
   negation or uncertainty separates them ("no nodule on the left, but a nodule on the right" is
   two). "Another" with a place after it names the previous target again ("a nodule in the RUL and
-  another in the LLL": two nodules; :data:`ANAPHOR`).
+  another in the LLL": two nodules; :data:`ANAPHOR`; at a sentence's start, the target of the
+  sentence before: ``parser._with_anaphors``).
 * Alternatives ("abscess versus necrotic tumour", "atelectasis or consolidation" outside a negation)
   are one finding that keeps the attributes of every candidate; it is uncertain when the candidates
   are different targets (for "atelectasis or scarring" an opacity is there either way).

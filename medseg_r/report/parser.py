@@ -119,11 +119,13 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         if not term_buckets[i]:
             continue
         sentence_terms = term_buckets[i]
+        before = [m for m in term_buckets[i - 1] if m.group in TARGET_GROUPS] if i else []
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
             sentence_terms = sorted(index.scan(low, s, e, frame="image")
                                     + [m for m in sentence_terms if m.group in _PATTERN_GROUPS])
-        read = _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i])
+        read = _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i],
+                              previous=before[-1] if before else None)
         if read:
             findings += read
             with_finding.add(i)
@@ -182,11 +184,16 @@ def _buckets(mentions: Sequence[Mention],
     return out
 
 
-def _with_anaphors(low: str, s: int, e: int, terms: List[Mention]) -> List[Mention]:
+_OPENS = re.compile(r"[\W_]*(?:(?:also|and|plus|there\s+(?:is|was))\s+)*")  # "Also another ..."
+
+
+def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
+                   previous: Optional[Mention] = None) -> List[Mention]:
     """``terms`` plus a target mention for each "another" (:data:`~.layout.ANAPHOR`) that names the
-    sentence's previous target again: "a nodule in the RUL and another in the LLL" is two nodules.
-    Not after a count above one ("two nodules, one in the RUL and another in the LLL": one finding
-    of two, as before)."""
+    sentence's previous target again ("a nodule in the RUL and another in the LLL" is two nodules),
+    or, at the start of a sentence, the last target of the sentence before (``previous``: "Nodule in
+    the RUL. Another in the LLL."). Not after a count above one ("two nodules, one in the RUL and
+    another in the LLL": one finding of two, as before)."""
     if "another" not in low[s:e] and " a " not in low[s:e]:
         return terms
     added = []
@@ -194,6 +201,8 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention]) -> List[Menti
         a, b = match.span()
         before = [m for m in terms if m.end <= a]
         targets = [m for m in before if m.group in TARGET_GROUPS]
+        if not targets and previous is not None and _OPENS.fullmatch(low, s, a):
+            targets = [previous]  # "Another in the LLL." after a sentence that named a target
         if not targets or any(m.group in ("count_words", "count_digit") and m.code != "1"
                               for m in before):
             continue
@@ -206,10 +215,11 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention]) -> List[Menti
 
 
 def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, int],
-                   terms: Sequence[Mention], context: Sequence[Mention]) -> List[Finding]:
+                   terms: Sequence[Mention], context: Sequence[Mention], *,
+                   previous: Optional[Mention] = None) -> List[Finding]:
     s, e = bounds
     terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
-    terms = _with_anaphors(low, s, e, terms)
+    terms = _with_anaphors(low, s, e, terms, previous)
     if not any(m.group in _FINDING_GROUPS for m in terms):
         return []  # no target and no attribute: anatomy alone ("heart size is normal")
     questions, q = [], low.find("?", s, e)

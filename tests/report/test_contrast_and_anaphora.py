@@ -76,3 +76,19 @@ def test_unlikely_and_disappeared_negate(text):
 def test_disappeared_does_not_reach_past_the_comma():
     text = "The previously seen nodule disappeared, new mass in the LLL."
     assert [(s[0], s[3]) for s in summary(text)] == [("nodule", True), ("mass", False)]
+
+
+@pytest.mark.parametrize("text", [
+    "Nodule in the RUL. Another is seen in the left base.",
+    "Nodule in the RUL. Another in the LLL.",
+    "Nodule in the RUL. There is another in the LLL.",
+])
+def test_another_at_the_start_of_a_sentence_names_the_target_of_the_sentence_before(text):
+    findings = parse_report(text).findings
+    assert [(f.target, f.location.side) for f in findings] == [("nodule", "right"), ("nodule", "left")]
+
+
+def test_another_with_no_target_before_it_is_nothing():
+    assert [f.target for f in parse_report("No effusion. Another study is advised.").findings] == [
+        "effusion"]
+    assert len(parse_report("Another one in the LLL.").findings) == 0
