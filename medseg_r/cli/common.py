@@ -34,6 +34,19 @@ def json_arg(text: Optional[str], what: str) -> dict:
         raise UserError(f"{what} must be a JSON object: {exc}") from None
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse reports anything else as a usage error)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def check_device(value: Optional[str]) -> None:
     """``--device`` before the model loads: a device torch knows, and CUDA only where there is one
     (a :class:`UserError` otherwise)."""

@@ -41,20 +41,13 @@ def _read_report_arg(args) -> str:
 
 
 def _cmd_predict(args) -> int:
-    from PIL import Image
-
     from ..example import EXAMPLE_REPORT, chest_like_image
-    from ..inference import (InputError, PredictOptions, Predictor, predict_case, predict_manifest,
-                            read_manifest)
-    from ..inference.pipeline import check_report
-    from ..inference.sources import load_source
-    from ..io import atomic_write
+    from ..inference.options import PredictOptions
 
     example = None
     if args.example:
         if args.image is not None or args.manifest is not None:
             raise UserError("--example is its own input: leave out --image and --manifest")
-        example, _ = chest_like_image()
         args.image = os.path.join(args.out, "example.png")  # written once the checks have passed
         if args.report is None and args.report_file is None:
             args.report = EXAMPLE_REPORT
@@ -64,7 +57,6 @@ def _cmd_predict(args) -> int:
         raise UserError(f"--out {args.out} is a file, not a folder")
     if args.window is not None and args.window[1] <= 0:
         raise UserError(f"--window WIDTH must be positive, got {args.window[1]:g}")
-    common.check_device(args.device)
     try:
         options = PredictOptions(threshold=args.threshold, box=tuple(args.box) if args.box else None,
                                  window=tuple(args.window) if args.window else None, z_zones=not args.no_z_zones,
@@ -72,6 +64,16 @@ def _cmd_predict(args) -> int:
                                  progress=not args.quiet and sys.stderr.isatty())
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    common.check_device(args.device)
+    if args.example:  # drawn after the cheap checks (a few seconds)
+        example, _ = chest_like_image()
+    from PIL import Image
+
+    from ..inference import InputError, Predictor, predict_case, predict_manifest, read_manifest
+    from ..inference.pipeline import check_report
+    from ..inference.sources import load_source
+    from ..io import atomic_write
+
     report_text = _read_report_arg(args) if args.image is not None else None
     cases = None
     if args.manifest is not None:  # every row checked before the model is loaded
@@ -252,7 +254,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--no-finding", choices=("error", "segment"), default="error",
                    help="a report without any finding: error (default) or segment without priors (the "
                         "shipped weights then box what their localiser finds in the image alone)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=common.positive_int, default=None,
                    help="slices per forward pass for volumes (default: 8 on a GPU, 1 on a CPU)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or report summary")

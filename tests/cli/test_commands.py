@@ -302,3 +302,17 @@ def test_cuda_without_a_gpu_is_refused_before_the_model_loads(tmp_path, capsys, 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["predict", "--example", "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
     assert "no CUDA GPU is available here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [["--threshold", "2"], ["--box", "5", "5", "1", "1"],
+                                 ["--window", "40", "-5"], ["--largest", "-1"]])
+def test_bad_predict_options_are_refused_before_torch_is_imported(tmp_path, bad):
+    import subprocess
+    import sys
+
+    argv = ["predict", "--example", "--out", str(tmp_path / "o"), *bad]
+    code = (f"import sys; from medseg_r.cli import main; rc = main({argv!r}); "
+            f"print(rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["2", "False"], out.stderr[-500:]
+    assert "medseg-r: error:" in out.stderr and not (tmp_path / "o").exists()
