@@ -1,11 +1,12 @@
 """How the targets of one sentence become findings: repeats, alternatives, lists and diagnoses.
 
 * Each target word anchors a finding. Repeated mentions of one target ("infection, two infected
-  areas") and "nodule/mass" are one finding, unless a contrast ("but", "however") or a change of
-  negation or uncertainty separates them ("no nodule on the left, but a nodule on the right" is
-  two). "Another" with a place after it names the previous target again ("a nodule in the RUL and
-  another in the LLL": two nodules; :data:`ANAPHOR`; at a sentence's start, the target of the
-  sentence before: ``parser._with_anaphors``).
+  areas") and "nodule/mass" are one finding, unless a change of negation or uncertainty, or a
+  contrast ("but", "however") followed by a place, separates them ("no nodule on the left, but a
+  nodule on the right" is two; "a nodule in the RUL, but the nodule has not grown" is one).
+  "Another" with a place after it names the previous target again ("a nodule in the RUL and
+  another in the LLL": two nodules; :data:`ANAPHOR`; at a sentence's start, the positive target of
+  the sentence before; not "one in the RUL and another in the LLL": ``parser._with_anaphors``).
 * Alternatives ("abscess versus necrotic tumour", "atelectasis or consolidation" outside a negation)
   are one finding that keeps the attributes of every candidate; it is uncertain when the candidates
   are different targets (for "atelectasis or scarring" an opacity is there either way).
@@ -54,7 +55,8 @@ _JOINT_WORD = re.compile(r"\b(?:versus|vs|or)\b")
 _LIST_JOINT = re.compile(r",|\b(?:and|or|nor)\b")
 _LIST_GAP = re.compile(r"[\s,]*(?:(?:and|or|nor|and\s*/\s*or)\s+)?(?:(?:an?|the)\s+)?")
 # "a nodule in the RUL and another in the LLL": a word that names the previous target again, where a
-# place (or the clause's end) follows it rather than a noun ("another study", "a second opinion")
+# preposition follows it rather than a noun ("another study", "a second opinion"); the parser also
+# asks for a place right after it ("another in 3 months" names nothing)
 ANAPHOR = re.compile(r"\b(?:another|a\s+second|a\s+third|a\s+further)(?:\s+one)?(?=\s*(?:[,.;:)]|$|"
                      r"(?:(?:is|was|are)\s+(?:also\s+)?(?:seen|noted|present|identified)\s+)?"
                      r"(?:in|at|on|within|along|near|adjacent|involving)\b))")
@@ -171,7 +173,8 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
             # "abscess versus tumour" leaves the target open; "atelectasis or scarring" does not
             uncertain[-1] = uncertain[-1] or t.code != prev.code
         elif t.code == prev.code and not alternative[i] and not _STRONG_SPLIT.search(gap) and \
-                not _CONTRAST.search(gap) and not ANAPHOR.fullmatch(low, t.start, t.end) and \
+                not _contrasted_place(sentence, prev, t, targets[i + 1:]) and \
+                not ANAPHOR.fullmatch(low, t.start, t.end) and \
                 not sentence.links(prev.end, t.start, _LINKS + _TRIGGER_KINDS) and \
                 _same_status(sentence, prev, t):
             groups[-1].append(t)  # "infection, two infected areas": one target mentioned twice
@@ -182,6 +185,17 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
             alternatives.append(False)
             uncertain.append(False)
     return groups, alternatives, uncertain
+
+
+def _contrasted_place(sentence: Sentence, prev: Mention, t: Mention, later: Sequence[Mention]) -> bool:
+    """Whether a contrast ("but", "however") comes between two mentions of one target and a place of
+    its own follows it: "a nodule in the right lung but also a nodule in the left" is two findings;
+    "a nodule in the RUL, but the nodule has not grown" is one."""
+    contrast = _CONTRAST.search(sentence.low, prev.end, t.start)
+    if contrast is None:
+        return False
+    end = later[0].start if later else sentence.end
+    return _has_place(sentence, contrast.end(), end)
 
 
 def _same_status(sentence: Sentence, a: Mention, b: Mention) -> bool:

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
-from .layout import ANAPHOR, TARGET_GROUPS, Sentence, layout
+from .layout import ANAPHOR, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
 from .mentions import Mention, resolve_overlaps
 from .schema import Finding, Report
 from .shorthand import pattern_mentions, shorthand_side_mentions
@@ -119,7 +119,9 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         if not term_buckets[i]:
             continue
         sentence_terms = term_buckets[i]
-        before = [m for m in term_buckets[i - 1] if m.group in TARGET_GROUPS] if i else []
+        # "Another in the LLL." names the last target of the sentence just before, if positive
+        before = [m for m in term_buckets[i - 1] if m.group in TARGET_GROUPS] \
+            if i and (i - 1) in with_finding and not findings[-1].negated else []
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
             sentence_terms = sorted(index.scan(low, s, e, frame="image")
@@ -184,6 +186,7 @@ def _buckets(mentions: Sequence[Mention],
     return out
 
 
+_ONE_OF = re.compile(r"\bone\b")  # "one ... and another": members of one finding
 _OPENS = re.compile(r"[\W_]*(?:(?:also|and|plus|there\s+(?:is|was))\s+)*")  # "Also another ..."
 
 
@@ -194,8 +197,6 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
     or, at the start of a sentence, the last target of the sentence before (``previous``: "Nodule in
     the RUL. Another in the LLL."). Not after a count above one ("two nodules, one in the RUL and
     another in the LLL": one finding of two, as before)."""
-    if "another" not in low[s:e] and " a " not in low[s:e]:
-        return terms
     added = []
     for match in ANAPHOR.finditer(low, s, e):
         a, b = match.span()
@@ -203,9 +204,14 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
         targets = [m for m in before if m.group in TARGET_GROUPS]
         if not targets and previous is not None and _OPENS.fullmatch(low, s, a):
             targets = [previous]  # "Another in the LLL." after a sentence that named a target
+        after = next((m for m in terms if m.start >= b), None)
         if not targets or any(m.group in ("count_words", "count_digit") and m.code != "1"
                               for m in before):
             continue
+        if after is None or after.group not in PLACE_GROUPS or len(low[b:after.start].split()) > 4:
+            continue  # "another in 3 months", "another at the same location": no place named
+        if _ONE_OF.search(low, targets[-1].end if targets[-1] is not previous else s, a):
+            continue  # "nodules in both lungs, one in the RUL and another in the LLL": one finding
         added.append(Mention(a, b, targets[-1].group, targets[-1].code))
     if not added:
         return terms
