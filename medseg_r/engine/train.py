@@ -25,9 +25,11 @@ from .train_checks import (check_config, check_run_folder, check_same_settings, 
 
 class _MovableCheckpoint(ModelCheckpoint):
     """A run folder may be copied or moved before it is resumed: the state a checkpoint saved under
-    its old folder is read as this folder's (the same file names), so the best score so far is kept
-    (Lightning drops it when the folder differs, and the first epoch after the resume became the
-    best) and no file of the old folder is ever replaced or removed."""
+    its old folder is read as this folder's when this folder holds the files it names (a copy), so
+    the best score so far is kept (Lightning drops it when the folder differs, and the first epoch
+    after the resume became the best) and no file of the old folder is ever replaced or removed.
+    A checkpoint resumed into a new folder without those files (``--resume OLD/... --out NEW``)
+    starts its best score afresh there, as Lightning does."""
 
     @property
     def state_key(self) -> str:  # Lightning's own key, so that earlier checkpoints restore too
@@ -41,11 +43,14 @@ class _MovableCheckpoint(ModelCheckpoint):
                     return path
                 return os.path.join(self.dirpath, os.path.basename(path))
 
-            state_dict = {**state_dict, "dirpath": self.dirpath,
-                          **{key: here(state_dict.get(key)) for key in
-                             ("best_model_path", "kth_best_model_path", "last_model_path")},
-                          "best_k_models": {here(k): v for k, v in
-                                            (state_dict.get("best_k_models") or {}).items()}}
+            moved = {**state_dict, "dirpath": self.dirpath,
+                     **{key: here(state_dict.get(key)) for key in
+                        ("best_model_path", "kth_best_model_path", "last_model_path")},
+                     "best_k_models": {here(k): v for k, v in
+                                       (state_dict.get("best_k_models") or {}).items()}}
+            named = [moved["best_model_path"], *moved["best_k_models"]]
+            if all(os.path.isfile(p) for p in named if p):
+                state_dict = moved
         super().load_state_dict(state_dict)
 
 

@@ -419,6 +419,12 @@ def test_a_copied_run_folder_resumes_with_its_best_score_and_leaves_the_original
     assert float(state["best_model_score"]) >= float(old)  # the copied best score still counted
     assert all(os.path.dirname(p) == str(copy / "checkpoints") for p in state["best_k_models"])
     assert scores and max(scores) == float(state["best_model_score"])
+    # a checkpoint resumed into a new, empty folder: its best starts afresh there (it used to name
+    # a best.ckpt the new folder never got, and the run failed at its end)
+    fresh = tmp_path / "fresh"
+    result = train(TrainConfig(**cfg, out=str(fresh), epochs=2,
+                               resume=str(first / "checkpoints" / "last.ckpt")))
+    assert os.path.isfile(result["model"]) and os.path.isfile(fresh / "checkpoints" / "best.ckpt")
 
 
 def test_reports_that_describe_no_finding_are_warned_about(tiny_phantom, tmp_path):
