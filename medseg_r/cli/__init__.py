@@ -49,9 +49,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("medseg-r: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # "medseg-r parse-report --input reports.txt | head": the reader left
-        devnull = os.open(os.devnull, os.O_WRONLY)  # no error; nothing more to flush at exit
-        os.dup2(devnull, sys.stdout.fileno())
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # another pipe than the output's
+        # "medseg-r parse-report --input reports.txt | head": the reader left; no error, and
+        # nothing more to flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a command ended by SIGPIPE
     except OSError as exc:  # a folder that cannot be written, a path under a file, a full disk
         if exc.filename is None:
@@ -61,6 +64,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     finally:
         warnings.showwarning = shown
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output's reader has gone: its pipe reports an error to a poll (where there
+    is no poll, a broken pipe is taken to be the output's)."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poll.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return True
 
 
 def _one_line_data_warnings(show):

@@ -32,9 +32,11 @@ def _cmd_parse_report(args) -> int:
     if (args.text is None) == (args.input is None):
         raise UserError("give either TEXT or --input FILE")
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    if args.text is not None and args.text != "-":
+    if args.text == "-":  # as --input -: numbered lines, the same output
+        args.text, args.input = None, "-"
+    if args.text is not None:
         texts = [args.text]
-    elif "-" in (args.text, args.input):  # standard input: one report per line
+    elif args.input == "-":  # standard input: one report per line
         from ..io.jsonl import jsonl_lines
 
         texts = jsonl_lines(sys.stdin.read())

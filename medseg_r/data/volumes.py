@@ -48,6 +48,11 @@ def load_volume(path: str) -> Tuple[np.ndarray, np.ndarray]:
 SPACING_TOLERANCE = 0.1
 
 
+# Elements every real DICOM image file has one of; bytes read by force have none
+_DICOM_SIGNS = ("SOPClassUID", "SOPInstanceUID", "Modality", "StudyInstanceUID", "SeriesInstanceUID",
+                "PatientID", "Rows")
+
+
 def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     """A DICOM file or series folder -> ``(voxels [X, Y, Z] float32 in RAS+ order, RAS affine 4x4)``, whatever
     the series' plane (a coronal series of two or more slices is reordered so that z is superior).
@@ -73,7 +78,7 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
                 raise ValueError(f"{f}: not a readable DICOM file") from None
             continue
         if "PixelData" not in ds:
-            if ds.preamble is None and "SOPClassUID" not in ds:  # read by force, and nothing of DICOM
+            if ds.preamble is None and not any(k in ds for k in _DICOM_SIGNS):  # read by force
                 raise ValueError(f"{f}: not a readable DICOM file")
             raise ValueError(f"{f}: DICOM file without pixel data")
         slices.append(ds)

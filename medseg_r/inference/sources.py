@@ -199,18 +199,21 @@ def _nifti_geometry_notes(path: str, header, ndim: int) -> Tuple[str, ...]:
 CROSS_SECTIONAL = frozenset(("CT", "MR", "PT", "NM"))  # DICOM modalities of slices through the body
 
 
-def _modality(path: str) -> Optional[str]:
-    """The DICOM ``Modality`` of a file, or of the first readable file of a series folder."""
+def _cross_section(path: str) -> bool:
+    """Whether a DICOM file (or the first readable file of a series folder) is a slice through the
+    body: a CT, MR or PET ``Modality``, and not a localiser (scout) projection (``ImageType``)."""
     import pydicom
 
     files = [path] if os.path.isfile(path) else sorted(
         os.path.join(path, f) for f in os.listdir(path) if not f.startswith("."))
     for name in files:
         try:
-            return str(pydicom.dcmread(name, stop_before_pixels=True).get("Modality", "")) or None
+            ds = pydicom.dcmread(name, stop_before_pixels=True)
         except Exception:  # not a DICOM file: the next one
             continue
-    return None
+        kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
+        return str(ds.get("Modality", "")) in CROSS_SECTIONAL and "LOCALIZER" not in kinds
+    return False
 
 
 def _load_dicom(path: str) -> Source:
@@ -221,7 +224,7 @@ def _load_dicom(path: str) -> Source:
     _check_size(path, voxels.shape)
     # voxels are RAS+: one slice along z is an axial one (a radiograph without an orientation reads
     # the same way, so the modality tells them apart)
-    axial = voxels.shape[2] == 1 and _modality(path) in CROSS_SECTIONAL
+    axial = voxels.shape[2] == 1 and _cross_section(path)
     return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine,
                   restore=lambda m: m, axial_slice=axial)
 

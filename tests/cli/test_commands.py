@@ -316,3 +316,21 @@ def test_bad_predict_options_are_refused_before_torch_is_imported(tmp_path, bad)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["2", "False"], out.stderr[-500:]
     assert "medseg-r: error:" in out.stderr and not (tmp_path / "o").exists()
+
+
+def test_a_broken_pipe_is_the_output_s_only_when_its_reader_left(monkeypatch):
+    import io
+    import os
+
+    from medseg_r.cli import _stdout_closed
+
+    read, write = os.pipe()
+    out = io.TextIOWrapper(io.FileIO(write, "w"))
+    monkeypatch.setattr("sys.stdout", out)
+    try:
+        assert not _stdout_closed()  # a reader is there: another pipe broke, the error is raised
+        os.close(read)
+        assert _stdout_closed()
+    finally:
+        monkeypatch.undo()
+        out.close()

@@ -169,8 +169,11 @@ def test_a_2d_nifti_in_any_axial_orientation_is_read_and_its_mask_restored(tmp_p
         load_source(path)
 
 
-@pytest.mark.parametrize("modality, axial", [("CT", True), ("MR", True), ("DX", False), ("CR", False)])
-def test_one_axial_slice_of_a_scan_is_told_from_a_radiograph_by_its_modality(tmp_path, modality, axial):
+@pytest.mark.parametrize("modality, image_type, axial", [
+    ("CT", None, True), ("MR", None, True), ("DX", None, False), ("CR", None, False),
+    ("CT", ["ORIGINAL", "PRIMARY", "LOCALIZER"], False)])  # a CT scout is a projection
+def test_one_axial_slice_of_a_scan_is_told_from_a_radiograph_by_its_modality(tmp_path, modality,
+                                                                             image_type, axial):
     import pydicom
 
     vol, _ = ct_volume()
@@ -178,6 +181,8 @@ def test_one_axial_slice_of_a_scan_is_told_from_a_radiograph_by_its_modality(tmp
     path = tmp_path / "series" / "003.dcm"
     ds = pydicom.dcmread(path)
     ds.Modality = modality
+    if image_type:
+        ds.ImageType = image_type
     ds.save_as(path)
     single = load_source(path)
     assert single.axial_slice == axial
