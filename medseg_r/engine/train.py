@@ -87,9 +87,9 @@ class TrainConfig:
     image_augment: float = 0.0
     precision: Optional[str] = None  # default: see default_precision()
     # Deterministic kernels (torch.use_deterministic_algorithms). Default: on for CPU runs, where it makes a
-    # seeded run repeat exactly at no measurable cost (without it, the multi-threaded backward of SAM's
-    # relative-position lookup accumulates in a varying order); off on GPU, where several CUDA kernels
-    # have no deterministic version.
+    # seeded run repeat exactly with the same thread count, at no measurable cost (without it, the
+    # multi-threaded backward of SAM's relative-position lookup accumulates in a varying order); off
+    # on GPU, where several CUDA kernels have no deterministic version.
     deterministic: Optional[bool] = None
     # Which weights OUT/model.ckpt holds: "best" (highest val/dice) or "last" (the end of the budget).
     model_weights: str = "best"
