@@ -195,8 +195,9 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
     """``terms`` plus a target mention for each "another" (:data:`~.layout.ANAPHOR`) that names the
     sentence's previous target again ("a nodule in the RUL and another in the LLL" is two nodules),
     or, at the start of a sentence, the last target of the sentence before (``previous``: "Nodule in
-    the RUL. Another in the LLL."). Not after a count above one ("two nodules, one in the RUL and
-    another in the LLL": one finding of two, as before)."""
+    the RUL. Another in the LLL.", when that target was read positive). A place must follow within
+    four words ("another in 3 months" names nothing). Not after a count above one, nor after "one"
+    ("two nodules, one in the RUL and another in the LLL": one finding of two, as before)."""
     added = []
     for match in ANAPHOR.finditer(low, s, e):
         a, b = match.span()
