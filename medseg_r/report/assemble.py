@@ -5,7 +5,7 @@ import re
 from typing import List, Optional, Sequence, Tuple
 
 from .context import Cover
-from .layout import Item, Sentence
+from .layout import PLACE_GROUPS, TARGET_GROUPS, Item, Sentence
 from .mentions import Mention, term_key
 from .schema import Finding
 from .shorthand import segment_numbers
@@ -18,6 +18,8 @@ _ZONE_ORDER = ("upper", "middle", "lower", "all")
 _UPPER_HOURS, _LOWER_HOURS = (10, 11, 12, 1, 2), (4, 5, 6, 7, 8)
 # "possible central necrosis within the mass": the trigger governs the attribute, not the target.
 _ATTRIBUTE_OF = re.compile(r"\b(?:within|inside|involving)\b|\b(?:in|of)\s+(?:the|this|that)\b")
+_CLAUSE_COMMA = re.compile(r"[,;]")
+_LIST_WORD = re.compile(r"\b(?:and|or|nor)\b")
 _ATTRIBUTE_ONLY = frozenset(("texture", "shape", "size_words", "count_words"))
 
 
@@ -111,6 +113,8 @@ def attribute_scope(sentence: Sentence, item: Item,
         return sentence.scopes.covering(own[0].start if own else item.start, kind), []
     anchor = item.targets[0].start
     cover = sentence.scopes.covering(anchor, kind)
+    if cover is not None and cover.direction == "post" and _about_a_later_finding(sentence, item, cover):
+        return None, []
     if cover is None or cover.direction != "pre":
         return cover, []
     if any(start <= cover.trigger[0] and end <= anchor for start, end in sentence.diagnoses):
@@ -124,6 +128,22 @@ def attribute_scope(sentence: Sentence, item: Item,
             and any(m.group in ("texture", "shape") for m in between):
         return None, [m for m in between if m.group in ("texture", "shape")]
     return cover, []
+
+
+def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool:
+    """Whether a trigger that looks back ("not seen", "has resolved") is about another finding
+    written between this one and it, while this one is complete with a place of its own: in "stable
+    nodule in the RUL, previously seen effusion has resolved" the effusion resolved, not the nodule.
+    A bare list keeps the trigger over every item ("pneumothorax, effusion or consolidation is not
+    seen")."""
+    if cover.trigger[0] < item.end or not sentence.within(item.start, item.own_end, PLACE_GROUPS):
+        return False
+    own = {t.code for t in item.targets}
+    later = [t for t in sentence.within(item.end, cover.trigger[0], TARGET_GROUPS) if t.code not in own]
+    if not later:
+        return False
+    gap = sentence.low[item.tail:later[0].start]  # a comma apart, not joined as a list by "and"/"or"
+    return bool(_CLAUSE_COMMA.search(gap)) and not _LIST_WORD.search(gap)
 
 
 def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional[Finding]:

@@ -119,3 +119,22 @@ def test_another_with_no_target_before_it_is_nothing():
     assert [f.target for f in parse_report("No effusion. Another study is advised.").findings] == [
         "effusion"]
     assert len(parse_report("Another one in the LLL.").findings) == 0
+
+
+@pytest.mark.parametrize("text", [
+    "Nodule in the RUL, effusion not seen.",
+    "Stable nodule in the RUL, previously seen effusion has resolved.",
+    "The nodule in the RUL is unchanged, the previous effusion has disappeared.",
+])
+def test_a_trigger_that_looks_back_is_about_the_finding_just_before_it(text):
+    # the first finding is complete with its place, a comma apart: it stays positive
+    assert [(s[0], s[3]) for s in summary(text)][0] == ("nodule", False)
+    assert summary(text)[1][3]
+
+
+@pytest.mark.parametrize("text, negated", [
+    ("Effusion at the right base and consolidation are not seen.", [True, True]),  # a list
+    ("Nodule in the RUL, previously seen, has resolved.", [True]),  # no other finding between
+])
+def test_lists_and_single_findings_keep_the_trigger(text, negated):
+    assert [s[3] for s in summary(text)] == negated
