@@ -36,21 +36,19 @@ def _cmd_parse_report(args) -> int:
         args.text, args.input = None, "-"
     if args.text is not None:
         texts = [args.text]
-    elif args.input == "-":  # standard input: one report per line
-        from ..io.jsonl import jsonl_lines
-
-        texts = jsonl_lines(sys.stdin.read())
-        if texts and texts[-1] == "":
-            texts.pop()
     else:
-        if os.path.isdir(args.input):
-            raise UserError(f"--input {args.input} is a folder: give a text or .jsonl file")
-        if not os.path.isfile(args.input):
-            raise UserError(f"input file not found: {args.input}")
         from ..io.jsonl import jsonl_lines
         from ..io.text import read_text
 
-        texts = jsonl_lines(read_text(args.input))  # a report per line; "\n" ends a line
+        if args.input == "-":  # standard input
+            raw = sys.stdin.read()
+        elif os.path.isdir(args.input):
+            raise UserError(f"--input {args.input} is a folder: give a text or .jsonl file")
+        elif not os.path.isfile(args.input):
+            raise UserError(f"input file not found: {args.input}")
+        else:
+            raw = read_text(args.input)
+        texts = jsonl_lines(raw)  # a report per line; "\n" ends a line
         if texts and texts[-1] == "":
             texts.pop()  # the newline that ends the last line
         if args.input.lower().endswith(".jsonl"):  # a manifest: each row's "report"; blank lines skipped
