@@ -115,19 +115,22 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     anchored = {i for i, b in enumerate(_buckets(anchors, sentences)) if b} if anchors else set()
     findings: List[Finding] = []
     with_finding = set()
+    refers = ANAPHOR.search(low) is not None  # "another ...": looked for only in reports that have one
     for i, (s, e) in enumerate(sentences):
         if not term_buckets[i]:
             continue
         sentence_terms = term_buckets[i]
-        # "Another in the LLL." names the last target of the sentence just before, if positive
-        before = [m for m in term_buckets[i - 1] if m.group in TARGET_GROUPS] \
-            if i and (i - 1) in with_finding and not findings[-1].negated else []
+        previous = None
+        if refers and i and (i - 1) in with_finding and not findings[-1].negated:
+            # "Another in the LLL." names the last target of the sentence just before, if positive
+            before = [m for m in term_buckets[i - 1] if m.group in TARGET_GROUPS]
+            previous = before[-1] if before else None
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
             sentence_terms = sorted(index.scan(low, s, e, frame="image")
                                     + [m for m in sentence_terms if m.group in _PATTERN_GROUPS])
         read = _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i],
-                              previous=before[-1] if before else None)
+                              anaphors=refers, previous=previous)
         if read:
             findings += read
             with_finding.add(i)
@@ -223,10 +226,11 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
 
 def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, int],
                    terms: Sequence[Mention], context: Sequence[Mention], *,
-                   previous: Optional[Mention] = None) -> List[Finding]:
+                   anaphors: bool, previous: Optional[Mention] = None) -> List[Finding]:
     s, e = bounds
     terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
-    terms = _with_anaphors(low, s, e, terms, previous)
+    if anaphors:
+        terms = _with_anaphors(low, s, e, terms, previous)
     if not any(m.group in _FINDING_GROUPS for m in terms):
         return []  # no target and no attribute: anatomy alone ("heart size is normal")
     questions, q = [], low.find("?", s, e)
