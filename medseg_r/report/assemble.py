@@ -20,6 +20,11 @@ _UPPER_HOURS, _LOWER_HOURS = (10, 11, 12, 1, 2), (4, 5, 6, 7, 8)
 _ATTRIBUTE_OF = re.compile(r"\b(?:within|inside|involving)\b|\b(?:in|of)\s+(?:the|this|that)\b")
 _CLAUSE_COMMA = re.compile(r"[,;]")
 _LIST_WORD = re.compile(r"\b(?:and|or|nor)\b")
+# ", and the effusion has resolved": a comma, a joining word and a determiner open a new clause
+# with a subject of its own, not the last item of a list ("nodule, effusion, and consolidation")
+_NEW_CLAUSE = re.compile(r"[,;]\s*(?:and|but|while|whereas)\s+(?:the|a|an|this|that|these|those|"
+                         r"its|their|her|his)\b(?:\s+[\w-]+){0,3}\s*$")  # "the right", "the small left"
+_PLURAL_VERB = re.compile(r"\b(?:are|were|have)\b")  # "..., and the effusion are not seen": both
 _ATTRIBUTE_ONLY = frozenset(("texture", "shape", "size_words", "count_words"))
 
 
@@ -133,9 +138,10 @@ def attribute_scope(sentence: Sentence, item: Item,
 def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool:
     """Whether a trigger that looks back ("not seen", "has resolved") is about another finding
     written between this one and it, while this one is complete with a place of its own: in "stable
-    nodule in the RUL, previously seen effusion has resolved" the effusion resolved, not the nodule.
-    A bare list keeps the trigger over every item ("pneumothorax, effusion or consolidation is not
-    seen")."""
+    nodule in the RUL, previously seen effusion has resolved" and in "nodule in the RUL, and the
+    effusion has resolved" the effusion resolved, not the nodule. A bare list keeps the trigger over
+    every item ("pneumothorax, effusion or consolidation is not seen"; "effusion at the right base
+    and consolidation are not seen")."""
     if cover.trigger[0] < item.end or not sentence.within(item.start, item.own_end, PLACE_GROUPS):
         return False
     own = {t.code for t in item.targets}
@@ -143,7 +149,12 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     if not later:
         return False
     gap = sentence.low[item.tail:later[0].start]  # a comma apart, not joined as a list by "and"/"or"
-    return bool(_CLAUSE_COMMA.search(gap)) and not _LIST_WORD.search(gap)
+    if not _CLAUSE_COMMA.search(gap):
+        return False
+    if not _LIST_WORD.search(gap):
+        return True
+    verb = sentence.low[later[-1].end:cover.trigger[1]]  # a trigger may hold its verb: "are not seen"
+    return bool(_NEW_CLAUSE.search(gap)) and not _PLURAL_VERB.search(verb)
 
 
 def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional[Finding]:

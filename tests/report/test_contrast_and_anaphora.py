@@ -125,6 +125,10 @@ def test_another_with_no_target_before_it_is_nothing():
     "Nodule in the RUL, effusion not seen.",
     "Stable nodule in the RUL, previously seen effusion has resolved.",
     "The nodule in the RUL is unchanged, the previous effusion has disappeared.",
+    # a comma, a joining word and a determiner open a clause with a subject of its own
+    "Nodule in the RUL, and the effusion has resolved.",
+    "Nodule in the left apex, and the small right pleural effusion is no longer seen.",
+    "Nodule in the RUL, but the effusion has resolved.",
 ])
 def test_a_trigger_that_looks_back_is_about_the_finding_just_before_it(text):
     # the first finding is complete with its place, a comma apart: it stays positive
@@ -135,6 +139,9 @@ def test_a_trigger_that_looks_back_is_about_the_finding_just_before_it(text):
 @pytest.mark.parametrize("text, negated", [
     ("Effusion at the right base and consolidation are not seen.", [True, True]),  # a list
     ("Nodule in the RUL, previously seen, has resolved.", [True]),  # no other finding between
+    ("Effusion at the right base, and the consolidation are not seen.", [True, True]),  # "are"
+    ("Pneumothorax, effusion, and consolidation are not seen.", [True, True, True]),
+    ("Mass in the RUL, and nodule in the LLL has resolved.", [True, True]),  # no determiner
 ])
 def test_lists_and_single_findings_keep_the_trigger(text, negated):
     assert [s[3] for s in summary(text)] == negated
