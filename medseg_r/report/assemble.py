@@ -5,7 +5,7 @@ import re
 from typing import List, Optional, Sequence, Tuple
 
 from .context import Cover
-from .layout import PLACE_GROUPS, TARGET_GROUPS, Item, Sentence
+from .layout import LIST_WORD, PLACE_GROUPS, TARGET_GROUPS, Item, Sentence
 from .mentions import Mention, term_key
 from .schema import Finding
 from .shorthand import segment_numbers
@@ -19,7 +19,6 @@ _UPPER_HOURS, _LOWER_HOURS = (10, 11, 12, 1, 2), (4, 5, 6, 7, 8)
 # "possible central necrosis within the mass": the trigger governs the attribute, not the target.
 _ATTRIBUTE_OF = re.compile(r"\b(?:within|inside|involving)\b|\b(?:in|of)\s+(?:the|this|that)\b")
 _CLAUSE_COMMA = re.compile(r"[,;]")
-_LIST_WORD = re.compile(r"\b(?:and|or|nor)\b")
 # ", and the effusion has resolved": a comma, a joining word and a determiner open a new clause
 # with a subject of its own, not the last item of a list ("nodule, effusion, and consolidation")
 _NEW_CLAUSE = re.compile(r"[,;]\s*(?:and|but|while|whereas)\s+(?:the|a|an|this|that|these|those|"
@@ -151,7 +150,7 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     gap = sentence.low[item.tail:later[0].start]  # a comma apart, not joined as a list by "and"/"or"
     if not _CLAUSE_COMMA.search(gap):
         return False
-    if not _LIST_WORD.search(gap):
+    if not LIST_WORD.search(gap):
         return True
     verb = sentence.low[later[-1].end:cover.trigger[1]]  # a trigger may hold its verb: "are not seen"
     return bool(_NEW_CLAUSE.search(gap)) and not _PLURAL_VERB.search(verb)

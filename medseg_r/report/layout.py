@@ -52,7 +52,8 @@ _BLOCKS_DIAGNOSIS = re.compile(r"\band\b|;|\bbut\b|\bhowever\b|\bwhile\b|\bwhere
                                r"\bthough\b|\bwith\b|\bplus\b|\bas well as\b")
 _ALTERNATIVE_GAP = re.compile(r"[\s,]*(?P<joint>versus|vs\.?|or)\s+(?:(?:an?|the)\s+)?")
 _JOINT_WORD = re.compile(r"\b(?:versus|vs|or)\b")
-_LIST_JOINT = re.compile(r",|\b(?:and|or|nor)\b")
+LIST_WORD = re.compile(r"\b(?:and|or|nor)\b")  # the words that join the items of a list
+_LIST_JOINT = re.compile(r",|" + LIST_WORD.pattern)
 _LIST_GAP = re.compile(r"[\s,]*(?:(?:and|or|nor|and\s*/\s*or)\s+)?(?:(?:an?|the)\s+)?")
 # "a nodule in the RUL and another in the LLL": a word that names the previous target again, where a
 # preposition follows it rather than a noun ("another study", "a second opinion"); the parser also
