@@ -138,9 +138,10 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     """Whether a trigger that looks back ("not seen", "has resolved") is about another finding
     written between this one and it, while this one is complete with a place of its own: in "stable
     nodule in the RUL, previously seen effusion has resolved" and in "nodule in the RUL, and the
-    effusion has resolved" the effusion resolved, not the nodule. A bare list keeps the trigger over
-    every item ("pneumothorax, effusion or consolidation is not seen"; "effusion at the right base
-    and consolidation are not seen")."""
+    effusion has resolved" the effusion resolved, not the nodule. A list keeps the trigger over
+    every item: joined by "and"/"or" ("pneumothorax, effusion or consolidation is not seen"; "right
+    effusion, left pneumothorax, and consolidation are no longer seen") or by a plural verb ("right
+    effusion, left pneumothorax are no longer seen")."""
     if cover.trigger[0] < item.end or not sentence.within(item.start, item.own_end, PLACE_GROUPS):
         return False
     own = {t.code for t in item.targets}
@@ -150,10 +151,12 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     gap = sentence.low[item.tail:later[0].start]  # a comma apart, not joined as a list by "and"/"or"
     if not _CLAUSE_COMMA.search(gap):
         return False
-    if not LIST_WORD.search(gap):
-        return True
     verb = sentence.low[later[-1].end:cover.trigger[1]]  # a trigger may hold its verb: "are not seen"
-    return bool(_NEW_CLAUSE.search(gap)) and not _PLURAL_VERB.search(verb)
+    if _PLURAL_VERB.search(verb):  # "right effusion, left pneumothorax are no longer seen": a list
+        return False
+    if LIST_WORD.search(sentence.low[later[0].end:later[-1].start]):
+        return False  # "right effusion, left pneumothorax, and consolidation ...": the list goes on
+    return not LIST_WORD.search(gap) or bool(_NEW_CLAUSE.search(gap))
 
 
 def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional[Finding]:

@@ -191,12 +191,15 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
 def _contrasted_place(sentence: Sentence, prev: Mention, t: Mention, later: Sequence[Mention]) -> bool:
     """Whether a contrast ("but", "however") comes between two mentions of one target and a place of
     its own follows it: "a nodule in the right lung but also a nodule in the left" is two findings;
-    "a nodule in the RUL, but the nodule has not grown" is one."""
+    "a nodule in the RUL, but the nodule has not grown" and "a nodule in the RUL, but the nodule in
+    the RUL has not grown" (the same place again) are one."""
     contrast = _CONTRAST.search(sentence.low, prev.end, t.start)
     if contrast is None:
         return False
     end = later[0].start if later else sentence.end
-    return _has_place(sentence, contrast.end(), end)
+    after = {(m.group, m.code) for m in sentence.within(contrast.end(), end, PLACE_GROUPS)}
+    before = {(m.group, m.code) for m in sentence.within(prev.end, contrast.start(), PLACE_GROUPS)}
+    return bool(after - before)
 
 
 def _same_status(sentence: Sentence, a: Mention, b: Mention) -> bool:

@@ -122,8 +122,10 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         sentence_terms = term_buckets[i]
         previous = None
         if refers and i and (i - 1) in with_finding and not findings[-1].negated:
-            # "Another in the LLL." names the last target of the sentence just before, if positive
-            before = [m for m in term_buckets[i - 1] if m.group in TARGET_GROUPS]
+            # "Another in the LLL." names the target of the last finding just before, if positive (not
+            # a word read as that finding's hedged diagnosis: "opacity, possibly pneumonia")
+            spans = set(findings[-1].spans.get("target", ()))
+            before = [m for m in term_buckets[i - 1] if m.group in TARGET_GROUPS and (m.start, m.end) in spans]
             previous = before[-1] if before else None
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
@@ -190,6 +192,12 @@ def _buckets(mentions: Sequence[Mention],
 
 
 _ONE_OF = re.compile(r"\bone\b")  # "one ... and another": members of one finding
+# "pneumothorax with a chest tube in place and another on the left": another tube, not another
+# pneumothorax. Devices and lines are no targets of the vocabulary; "another" after one names it.
+_PLACE_BREAK = re.compile(r"[,;:.]|\b(?:and|or|but)\b")
+_DEVICE = re.compile(r"\b(?:tubes?|catheters?|lines?|drains?|clips?|wires?|leads?|stents?|ports?|"
+                     r"electrodes?|pacemakers?|defibrillators?|staples?|coils?|markers?|sutures?|"
+                     r"pins?|screws?|plates?|prosthes[ie]s|valves?|devices?)\b")
 _OPENS = re.compile(r"[\W_]*(?:(?:also|and|plus|there\s+(?:is|was))\s+)*")  # "Also another ..."
 
 
@@ -201,7 +209,7 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
     the RUL. Another in the LLL.", when that target was read positive). A place must follow within
     four words ("another in 3 months" names nothing). Not after a count above one, nor after "one"
     ("two nodules, one in the RUL and another in the LLL": one finding of two, as before)."""
-    added = []
+    added, elsewhere = [], []
     for match in ANAPHOR.finditer(low, s, e):
         a, b = match.span()
         before = [m for m in terms if m.end <= a]
@@ -214,13 +222,20 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
             continue
         if after is None or after.group not in PLACE_GROUPS or len(low[b:after.start].split()) > 4:
             continue  # "another in 3 months", "another at the same location": no place named
-        if _ONE_OF.search(low, targets[-1].end if targets[-1] is not previous else s, a):
+        since = targets[-1].end if targets[-1] is not previous else s
+        if _ONE_OF.search(low, since, a):
             continue  # "nodules in both lungs, one in the RUL and another in the LLL": one finding
+        if _DEVICE.search(low[since:a]):
+            # "... with a chest tube in place and another on the left": another tube, whose place
+            # is no place of the pneumothorax
+            elsewhere += [m for m in terms if m.start >= b and m.group in PLACE_GROUPS
+                          and not _PLACE_BREAK.search(low, b, m.start) and len(low[b:m.start].split()) <= 4]
+            continue
         added.append(Mention(a, b, targets[-1].group, targets[-1].code))
-    if not added:
+    if not added and not elsewhere:
         return terms
     inside = [(m.start, m.end) for m in added]
-    kept = [m for m in terms if not any(a <= m.start and m.end <= b for a, b in inside)]
+    kept = [m for m in terms if m not in elsewhere and not any(a <= m.start and m.end <= b for a, b in inside)]
     return sorted(kept + added)
 
 

@@ -142,6 +142,37 @@ def test_a_trigger_that_looks_back_is_about_the_finding_just_before_it(text):
     ("Effusion at the right base, and the consolidation are not seen.", [True, True]),  # "are"
     ("Pneumothorax, effusion, and consolidation are not seen.", [True, True, True]),
     ("Mass in the RUL, and nodule in the LLL has resolved.", [True, True]),  # no determiner
+    # lists whose items have places of their own (the list word or the plural verb comes later)
+    ("Right pleural effusion, left pneumothorax, and right basilar consolidation are no longer seen.",
+     [True, True, True]),
+    ("Right pleural effusion, left pneumothorax, and right basilar consolidation is no longer seen.",
+     [True, True, True]),
+    ("Left effusion, right pneumothorax and consolidation have resolved.", [True, True, True]),
+    ("Right effusion, left pneumothorax are no longer seen.", [True, True]),
 ])
 def test_lists_and_single_findings_keep_the_trigger(text, negated):
     assert [s[3] for s in summary(text)] == negated
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Nodule in the RUL, but the nodule in the RUL has not grown.", [("nodule", "right", ["upper"])]),
+    ("Effusion on the right, although the effusion on the right is smaller.", [("effusion", "right", [])]),
+])
+def test_a_contrast_followed_by_the_same_place_is_one_finding(text, expected):
+    assert [s[:3] for s in summary(text)] == expected
+
+
+def test_another_after_a_device_names_the_device():
+    # another chest tube, on the left: no left pneumothorax, and the left is no place of the right one
+    assert summary("Small right pneumothorax with a chest tube in place and another on the left.") == [
+        ("pneumothorax", "right", [], False, False)]
+    assert summary("Pneumothorax on the right with a chest tube in place and another on the left, "
+                   "and a nodule in the LLL.") == [("pneumothorax", "right", [], False, False),
+                                                   ("nodule", "left", ["lower"], False, False)]
+
+
+def test_another_at_sentence_start_names_the_finding_not_its_hedged_diagnosis():
+    # "pneumonia" is the opacity's possible diagnosis, not a finding: another opacity, not a pneumonia
+    assert summary("Opacity in the right lower lobe, possibly atelectasis or pneumonia. "
+                   "Another in the left lower lobe.") == [("opacity", "right", ["lower"], False, False),
+                                                          ("opacity", "left", ["lower"], False, False)]
