@@ -23,6 +23,7 @@ from ..io import atomic_write
 from ..io.images import mask_foreground
 from ..report import parse_report
 from ..report.schema import Report
+from ..report.transform import without_zones
 from .postprocess import fill_holes, keep_largest
 from .options import PredictOptions
 from .predictor import Prediction, Predictor, display_to_ras
@@ -233,7 +234,9 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     spacing = source.pixel_spacing
     # one slice (a 2-D NIfTI, a single DICOM image) has no slice spacing: its statistics are areas
     slice_mm = float(np.linalg.norm(source.affine[:3, 2])) if volume and source.voxels.shape[2] > 1 else None
-    stats = finding_statistics(mask, pred.prob, report, rasteriser=predictor.model.rasteriser,
+    # one axial slice: its zones were not used for the mask, nor are they for the statistics
+    read = without_zones(report) if source.axial_slice and options.z_zones else report
+    stats = finding_statistics(mask, pred.prob, read, rasteriser=predictor.model.rasteriser,
                                spacing=spacing, slice_mm=slice_mm)
     run = ~np.isnan(pred.iou)
     confidence = {"predicted_iou": float(np.nanmean(pred.iou)) if run.any() else None,

@@ -199,20 +199,33 @@ def _nifti_geometry_notes(path: str, header, ndim: int) -> Tuple[str, ...]:
 CROSS_SECTIONAL = frozenset(("CT", "MR", "PT", "NM"))  # DICOM modalities of slices through the body
 
 
-def _cross_section(path: str) -> bool:
-    """Whether a DICOM file (or the first readable file of a series folder) is a slice through the
-    body: a CT, MR or PET ``Modality``, and not a localiser (scout) projection (``ImageType``)."""
+def _axial_cross_section(path: str) -> bool:
+    """Whether a DICOM file (or the first readable file of a series folder) is an axial slice through
+    the body: a CT, MR or PET ``Modality``, not a localiser (scout) projection (``ImageType``), and a
+    plane whose normal runs mostly head to foot (``ImageOrientationPatient``; none given: the
+    default axial one). A coronal or sagittal slice keeps its upper/lower zones: they lie in its
+    plane. A single file is read as :func:`~medseg_r.data.volumes.load_dicom` reads it (by force:
+    a file without the DICOM preamble)."""
+    import numpy as np
     import pydicom
 
-    files = [path] if os.path.isfile(path) else sorted(
+    single = os.path.isfile(path)
+    files = [path] if single else sorted(
         os.path.join(path, f) for f in os.listdir(path) if not f.startswith("."))
     for name in files:
         try:
-            ds = pydicom.dcmread(name, stop_before_pixels=True)
+            ds = pydicom.dcmread(name, stop_before_pixels=True, force=single)
         except Exception:  # not a DICOM file: the next one
             continue
         kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
-        return str(ds.get("Modality", "")) in CROSS_SECTIONAL and "LOCALIZER" not in kinds
+        if str(ds.get("Modality", "")) not in CROSS_SECTIONAL or "LOCALIZER" in kinds:
+            return False
+        try:
+            orient = [float(v) for v in (ds.get("ImageOrientationPatient") or [1, 0, 0, 0, 1, 0])]
+            normal = np.cross(orient[:3], orient[3:6])
+        except (TypeError, ValueError):  # load_dicom refuses a damaged orientation
+            return False
+        return bool(abs(normal[2]) >= 0.7 * np.linalg.norm(normal) > 0)
     return False
 
 
@@ -222,9 +235,9 @@ def _load_dicom(path: str) -> Source:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     _check_size(path, voxels.shape)
-    # voxels are RAS+: one slice along z is an axial one (a radiograph without an orientation reads
-    # the same way, so the modality tells them apart)
-    axial = voxels.shape[2] == 1 and _cross_section(path)
+    # one slice: a radiograph reads like an axial CT slice, so the modality and the plane's
+    # orientation tell them apart
+    axial = voxels.shape[2] == 1 and _axial_cross_section(path)
     return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine,
                   restore=lambda m: m, axial_slice=axial)
 

@@ -110,6 +110,8 @@ def test_one_ct_slice_warns_that_the_report_zones_are_not_used(tmp_path, tiny_ch
                     tmp_path, tiny_checkpoint) == 0
     summary = json.loads((tmp_path / "out" / "003_prediction.json").read_text())
     assert any("one axial slice" in w for w in summary.get("warnings", [])) == warned
+    # the statistics place the mask's parts by the report the mask was made from: without zones
+    assert [f["location"]["zones"] for f in summary["statistics"]["findings"]] == [[]]
 
 
 def test_all_negative_report_gives_an_empty_mask_without_running_the_model(tmp_path, tiny_checkpoint):

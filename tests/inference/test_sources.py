@@ -189,6 +189,39 @@ def test_one_axial_slice_of_a_scan_is_told_from_a_radiograph_by_its_modality(tmp
     assert not load_source(tmp_path / "series").axial_slice  # a series has levels of its own
 
 
+@pytest.mark.parametrize("orientation, axial", [
+    ([1, 0, 0, 0, 1, 0], True), ([1, 0, 0, 0, 0, -1], False), ([0, 1, 0, 0, 0, -1], False)])
+def test_one_coronal_or_sagittal_slice_keeps_its_zones(tmp_path, orientation, axial):
+    # upper and lower lie in the plane of a coronal or sagittal slice: it is no axial one
+    import pydicom
+
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)
+    path = tmp_path / "series" / "003.dcm"
+    ds = pydicom.dcmread(path)
+    ds.ImageOrientationPatient = orientation
+    ds.save_as(path)
+    assert load_source(path).axial_slice == axial
+
+
+def test_one_axial_slice_without_the_dicom_preamble_is_told_too(tmp_path):
+    # read by force, as load_dicom reads a single file
+    import pydicom
+
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)
+    path = tmp_path / "series" / "003.dcm"
+    ds = pydicom.dcmread(path)
+    bare = tmp_path / "bare.dcm"
+    pydicom.dcmwrite(bare, ds, enforce_file_format=False)
+    with open(bare, "rb") as handle:
+        data = handle.read()
+    with open(bare, "wb") as handle:  # no 128-byte preamble, no "DICM"
+        handle.write(data[132:] if data[128:132] == b"DICM" else data)
+    assert pydicom.dcmread(bare, force=True).preamble is None
+    assert load_source(bare).axial_slice
+
+
 def test_one_axial_slice_is_segmented_without_the_report_zones(tmp_path, predictor, monkeypatch):
     from medseg_r import parse_report
 
