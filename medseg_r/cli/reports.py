@@ -40,8 +40,8 @@ def _cmd_parse_report(args) -> int:
         from ..io.jsonl import jsonl_lines
         from ..io.text import read_text
 
-        if args.input == "-":  # standard input
-            raw = sys.stdin.read()
+        if args.input == "-":  # standard input, decoded as a file is
+            raw = read_text("-")
         elif os.path.isdir(args.input):
             raise UserError(f"--input {args.input} is a folder: give a text or .jsonl file")
         elif not os.path.isfile(args.input):

@@ -25,11 +25,16 @@ def decode_text(data: bytes) -> Tuple[str, str]:
 
 
 def read_text(path: str) -> str:
-    """The text of ``path`` (:func:`decode_text`), with a notice on stderr when it was not UTF-8."""
-    with open(path, "rb") as handle:
-        text, encoding = decode_text(handle.read())
+    """The text of ``path`` (``"-"``: standard input's bytes) (:func:`decode_text`), with a notice on
+    stderr when it was not UTF-8."""
+    if path == "-":
+        data, name = sys.stdin.buffer.read(), "standard input"
+    else:
+        with open(path, "rb") as handle:
+            data, name = handle.read(), path
+    text, encoding = decode_text(data)
     if encoding not in ("utf-8-sig", "utf-16"):
-        print(f"medseg-r: warning: {path} is not UTF-8; read as {encoding}", file=sys.stderr)
+        print(f"medseg-r: warning: {name} is not UTF-8; read as {encoding}", file=sys.stderr)
     return text
 
 

@@ -56,9 +56,18 @@ def test_a_single_text_over_the_limit_exits_1_without_a_traceback(capsys):
 def test_a_dash_reads_the_reports_from_standard_input(capsys, monkeypatch):
     import io
 
+    def stdin(data: bytes):
+        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace")
+
     for argv in (["parse-report", "-", "--json"], ["parse-report", "--input", "-", "--json"]):
-        monkeypatch.setattr("sys.stdin", io.StringIO("Nodule in the RUL.\nNo effusion.\n"))
+        monkeypatch.setattr("sys.stdin", stdin(b"Nodule in the RUL.\nNo effusion.\n"))
         assert main(argv) == 0
         lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert [(f["target"], f["negated"]) for line in lines for f in line["findings"]] == [
             ("nodule", False), ("effusion", True)]
+    # piped bytes are decoded as a file's are: a Windows-1252 "e acute", with the same notice
+    monkeypatch.setattr("sys.stdin", stdin("Opacité in the RUL.\n".encode("cp1252")))
+    assert main(["parse-report", "-", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["report"] == "Opacité in the RUL."
+    assert "standard input is not UTF-8; read as cp1252" in captured.err
