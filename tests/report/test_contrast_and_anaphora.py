@@ -85,6 +85,9 @@ def test_disappeared_negates(text):
     "Opacity in the RLL has partially disappeared.",
     "Opacity in the RLL has nearly disappeared.",
     "Nodule in the RUL has not disappeared.",
+    "Opacity in the RLL has almost completely disappeared.",
+    "The right effusion has nearly completely resolved.",
+    "The right effusion has almost resolved.",
     # "unlikely" is no trigger: its scope would reach back to the finding a remark is about
     "Nodule in the RUL, malignancy unlikely.",
     "Right upper lobe nodule, metastasis is unlikely.",
