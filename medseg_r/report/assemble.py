@@ -152,11 +152,18 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     if not _CLAUSE_COMMA.search(gap):
         return False
     verb = sentence.low[later[-1].end:cover.trigger[1]]  # a trigger may hold its verb: "are not seen"
-    if _PLURAL_VERB.search(verb):  # "right effusion, left pneumothorax are no longer seen": a list
-        return False
+    if _PLURAL_VERB.search(verb) and not _plural_noun(sentence.low[later[-1].start:later[-1].end]):
+        return False  # "right effusion, left pneumothorax are no longer seen": a list
     if LIST_WORD.search(sentence.low[later[0].end:later[-1].start]):
         return False  # "right effusion, left pneumothorax, and consolidation ...": the list goes on
     return not LIST_WORD.search(gap) or bool(_NEW_CLAUSE.search(gap))
+
+
+def _plural_noun(words: str) -> bool:
+    """Whether a target's words end in a plural noun ("effusions", not "atelectasis"): a plural verb
+    after it agrees with it alone and says nothing of a list."""
+    last = words.split()[-1] if words.split() else ""
+    return last.endswith("s") and not last.endswith(("ss", "is", "us", "os"))
 
 
 def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional[Finding]:

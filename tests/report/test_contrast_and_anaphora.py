@@ -132,6 +132,7 @@ def test_another_with_no_target_before_it_is_nothing():
     "Nodule in the RUL, and the effusion has resolved.",
     "Nodule in the left apex, and the small right pleural effusion is no longer seen.",
     "Nodule in the RUL, but the effusion has resolved.",
+    "Nodule in the RUL, and the bilateral effusions have resolved.",  # the plural verb agrees with them
 ])
 def test_a_trigger_that_looks_back_is_about_the_finding_just_before_it(text):
     # the first finding is complete with its place, a comma apart: it stays positive
