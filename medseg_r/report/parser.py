@@ -197,7 +197,7 @@ _ONE_OF = re.compile(r"\bone\b")  # "one ... and another": members of one findin
 _PLACE_BREAK = re.compile(r"[,;:.]|\b(?:and|or|but)\b")
 _DEVICE = re.compile(r"\b(?:tubes?|catheters?|lines?|drains?|clips?|wires?|leads?|stents?|ports?|"
                      r"electrodes?|pacemakers?|defibrillators?|staples?|coils?|markers?|sutures?|"
-                     r"pins?|screws?|plates?|prosthes[ie]s|valves?|devices?)\b")
+                     r"screws?|prosthes[ie]s|valves?|devices?)\b")  # not "plate": "plate-like"
 _OPENS = re.compile(r"[\W_]*(?:(?:also|and|plus|there\s+(?:is|was))\s+)*")  # "Also another ..."
 
 
@@ -208,7 +208,9 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
     or, at the start of a sentence, the last target of the sentence before (``previous``: "Nodule in
     the RUL. Another in the LLL.", when that target was read positive). A place must follow within
     four words ("another in 3 months" names nothing). Not after a count above one, nor after "one"
-    ("two nodules, one in the RUL and another in the LLL": one finding of two, as before)."""
+    ("two nodules, one in the RUL and another in the LLL": one finding of two, as before), nor after
+    a device ("pneumothorax with a chest tube in place and another on the left": another tube, and
+    the place after it is dropped, being no place of the pneumothorax)."""
     added, elsewhere = [], []
     for match in ANAPHOR.finditer(low, s, e):
         a, b = match.span()

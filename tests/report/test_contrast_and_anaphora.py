@@ -166,6 +166,11 @@ def test_a_contrast_followed_by_the_same_place_is_one_finding(text, expected):
     assert [s[:3] for s in summary(text)] == expected
 
 
+def test_a_device_word_inside_another_word_is_no_device():
+    assert [s[:3] for s in summary("Plate-like atelectasis in the LLL and another in the RLL.")] == [
+        ("opacity", "left", ["lower"]), ("opacity", "right", ["lower"])]
+
+
 def test_another_after_a_device_names_the_device():
     # another chest tube, on the left: no left pneumothorax, and the left is no place of the right one
     assert summary("Small right pneumothorax with a chest tube in place and another on the left.") == [
