@@ -38,10 +38,10 @@ def _cmd_parse_report(args) -> int:
         texts = [args.text]
     else:
         from ..io.jsonl import jsonl_lines
-        from ..io.text import read_text
+        from ..io.text import read_stdin_text, read_text
 
         if args.input == "-":  # standard input, decoded as a file is
-            raw = read_text("-")
+            raw = read_stdin_text()
         elif os.path.isdir(args.input):
             raise UserError(f"--input {args.input} is a folder: give a text or .jsonl file")
         elif not os.path.isfile(args.input):

@@ -25,13 +25,21 @@ def decode_text(data: bytes) -> Tuple[str, str]:
 
 
 def read_text(path: str) -> str:
-    """The text of ``path`` (``"-"``: standard input's bytes) (:func:`decode_text`), with a notice on
-    stderr when it was not UTF-8."""
-    if path == "-":
-        data, name = sys.stdin.buffer.read(), "standard input"
-    else:
-        with open(path, "rb") as handle:
-            data, name = handle.read(), path
+    """The text of ``path`` (:func:`decode_text`), with a notice on stderr when it was not UTF-8."""
+    with open(path, "rb") as handle:
+        return _noted(handle.read(), path)
+
+
+def read_stdin_text() -> str:
+    """Standard input's text, decoded from its bytes as :func:`read_text` decodes a file's (where
+    standard input has no bytes layer, e.g. replaced by a text stream, its text as given)."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return sys.stdin.read() if sys.stdin is not None else ""
+    return _noted(buffer.read(), "standard input")
+
+
+def _noted(data: bytes, name: str) -> str:
     text, encoding = decode_text(data)
     if encoding not in ("utf-8-sig", "utf-16"):
         print(f"medseg-r: warning: {name} is not UTF-8; read as {encoding}", file=sys.stderr)
@@ -46,4 +54,4 @@ def first_few(items, limit: int) -> str:
     return "; ".join(items[:limit]) + more
 
 
-__all__ = ["decode_text", "first_few", "read_text"]
+__all__ = ["decode_text", "first_few", "read_stdin_text", "read_text"]

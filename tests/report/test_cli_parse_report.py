@@ -71,3 +71,15 @@ def test_a_dash_reads_the_reports_from_standard_input(capsys, monkeypatch):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["report"] == "Opacité in the RUL."
     assert "standard input is not UTF-8; read as cp1252" in captured.err
+    # a standard input without a bytes layer (replaced by a text stream) is read as text
+    monkeypatch.setattr("sys.stdin", io.StringIO("No effusion.\n"))
+    assert main(["parse-report", "-", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"][0]["negated"]
+
+
+def test_a_file_named_dash_is_a_file_for_read_text(tmp_path, monkeypatch):
+    from medseg_r.io.text import read_text
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_text("Nodule in the RUL.")
+    assert read_text("-") == "Nodule in the RUL."  # standard input only where a command says so
