@@ -19,10 +19,15 @@ _UPPER_HOURS, _LOWER_HOURS = (10, 11, 12, 1, 2), (4, 5, 6, 7, 8)
 # "possible central necrosis within the mass": the trigger governs the attribute, not the target.
 _ATTRIBUTE_OF = re.compile(r"\b(?:within|inside|involving)\b|\b(?:in|of)\s+(?:the|this|that)\b")
 _CLAUSE_COMMA = re.compile(r"[,;]")
-# ", and the effusion has resolved": a comma, a joining word and a determiner open a new clause
-# with a subject of its own, not the last item of a list ("nodule, effusion, and consolidation")
-_NEW_CLAUSE = re.compile(r"[,;]\s*(?:and|but|while|whereas)\s+(?:the|a|an|this|that|these|those|"
-                         r"its|their|her|his)\b(?:\s+[\w-]+){0,3}\s*$")  # "the right", "the small left"
+# ", and the effusion has resolved", ", the previous effusion ...": a comma (with or without a joining
+# word) and a determiner open a new clause with a subject of its own, not an item of a list
+_CLAUSE_OPENING = re.compile(r"[,;]\s*(?:(?:and|but|while|whereas)\s+(?:an?\s+)?)?(?:the|this|that|these|"
+                             r"those|its|their|her|his|previous(?:ly)?|prior)\b")
+# "stable nodule in the RUL, ...", "the nodule in the RUL is unchanged, ...": a finding stated in a
+# clause of its own
+_OWN_STATUS = re.compile(r"\b(?:stable|unchanged|persistent|persists|persisting|again|redemonstrated|"
+                         r"new|newly|increased|decreased|enlarging|improved|improving|worsening|"
+                         r"is|are|was|were|remains?|seen|noted|present|identified)\b")
 _PLURAL_VERB = re.compile(r"\b(?:are|were|have)\b")  # "..., and the effusion are not seen": both
 _ATTRIBUTE_ONLY = frozenset(("texture", "shape", "size_words", "count_words"))
 
@@ -136,27 +141,31 @@ def attribute_scope(sentence: Sentence, item: Item,
 
 def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool:
     """Whether a trigger that looks back ("not seen", "has resolved") is about another finding
-    written between this one and it, while this one is complete with a place of its own: in "stable
-    nodule in the RUL, previously seen effusion has resolved" and in "nodule in the RUL, and the
-    effusion has resolved" the effusion resolved, not the nodule. A list keeps the trigger over
-    every item: joined by "and"/"or" ("pneumothorax, effusion or consolidation is not seen"; "right
-    effusion, left pneumothorax, and consolidation are no longer seen") or by a plural verb ("right
-    effusion, left pneumothorax are no longer seen")."""
+    written between this one and it, while this one is complete with a place of its own and a comma
+    apart: in "stable nodule in the RUL, effusion and pneumothorax have resolved", "nodule in the RUL,
+    previously seen effusion has resolved" and "nodule in the RUL, and the effusion has resolved"
+    the nodule stays. A list keeps the trigger over every item: joined by "and"/"or" ("pneumothorax,
+    effusion or consolidation is not seen"; "right effusion, left pneumothorax, and consolidation are
+    no longer seen") or by a plural verb after one singular noun ("right effusion, left pneumothorax
+    are no longer seen")."""
     if cover.trigger[0] < item.end or not sentence.within(item.start, item.own_end, PLACE_GROUPS):
         return False
     own = {t.code for t in item.targets}
     later = [t for t in sentence.within(item.end, cover.trigger[0], TARGET_GROUPS) if t.code not in own]
     if not later:
         return False
-    gap = sentence.low[item.tail:later[0].start]  # a comma apart, not joined as a list by "and"/"or"
+    low = sentence.low
+    gap = low[item.tail:later[0].start]
     if not _CLAUSE_COMMA.search(gap):
-        return False
-    verb = sentence.low[later[-1].end:cover.trigger[1]]  # a trigger may hold its verb: "are not seen"
-    if _PLURAL_VERB.search(verb) and not _plural_noun(sentence.low[later[-1].start:later[-1].end]):
-        return False  # "right effusion, left pneumothorax are no longer seen": a list
-    if LIST_WORD.search(sentence.low[later[0].end:later[-1].start]):
-        return False  # "right effusion, left pneumothorax, and consolidation ...": the list goes on
-    return not LIST_WORD.search(gap) or bool(_NEW_CLAUSE.search(gap))
+        return False  # not a comma apart
+    verb = low[later[-1].end:cover.trigger[1]]  # a trigger may hold its verb: "are not seen"
+    if len(later) == 1 and _PLURAL_VERB.search(verb) and not _plural_noun(low[later[0].start:later[0].end]):
+        return False  # "right effusion, left pneumothorax are no longer seen": one subject of two
+    if _OWN_STATUS.search(low, item.start, item.tail) or _CLAUSE_OPENING.search(low[item.tail:later[-1].start]):
+        return True  # this finding has a clause of its own, or the trigger's clause opens after it
+    # a list: joined by "and"/"or" ("effusion, pneumothorax or consolidation is not seen"), or going
+    # on after the next item ("right effusion, left pneumothorax, and consolidation ...")
+    return not LIST_WORD.search(low[item.tail:later[-1].start])
 
 
 def _plural_noun(words: str) -> bool:

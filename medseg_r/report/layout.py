@@ -188,17 +188,23 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
     return groups, alternatives, uncertain
 
 
+_ANOTHER_ONE = re.compile(r"\b(?:also|new|newly|second|another|additional|further)\b")
+
+
 def _contrasted_place(sentence: Sentence, prev: Mention, t: Mention, later: Sequence[Mention]) -> bool:
     """Whether a contrast ("but", "however") comes between two mentions of one target and a place of
     its own follows it: "a nodule in the right lung but also a nodule in the left" is two findings;
     "a nodule in the RUL, but the nodule has not grown" and "a nodule in the RUL, but the nodule in
-    the RUL has not grown" (the same place again) are one."""
+    the RUL has not grown" (the same place again) are one, unless a word says it is another ("but
+    also a new nodule in the RUL")."""
     contrast = _CONTRAST.search(sentence.low, prev.end, t.start)
     if contrast is None:
         return False
     end = later[0].start if later else sentence.end
     after = {(m.group, m.code) for m in sentence.within(contrast.end(), end, PLACE_GROUPS)}
-    before = {(m.group, m.code) for m in sentence.within(prev.end, contrast.start(), PLACE_GROUPS)}
+    if after and _ANOTHER_ONE.search(sentence.low, contrast.end(), t.start):
+        return True  # "nodule in the RUL, but also a (new) nodule in the RUL": a second one
+    before = {(m.group, m.code) for m in sentence.within(sentence.start, contrast.start(), PLACE_GROUPS)}
     return bool(after - before)
 
 

@@ -124,9 +124,11 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         if refers and i and (i - 1) in with_finding and not findings[-1].negated:
             # "Another in the LLL." names the target of the last finding just before, if positive (not
             # a word read as that finding's hedged diagnosis: "opacity, possibly pneumonia")
-            spans = set(findings[-1].spans.get("target", ()))
+            spans = sorted(findings[-1].spans.get("target", ()))
             before = [m for m in term_buckets[i - 1] if m.group in TARGET_GROUPS and (m.start, m.end) in spans]
-            previous = before[-1] if before else None
+            # an "another" of that sentence is no term of it: its span names the same target
+            previous = before[-1] if before else (
+                Mention(*spans[-1], "targets", findings[-1].target) if spans and findings[-1].target else None)
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
             sentence_terms = sorted(index.scan(low, s, e, frame="image")
@@ -198,6 +200,21 @@ _PLACE_BREAK = re.compile(r"[,;:.]|\b(?:and|or|but)\b")
 _DEVICE = re.compile(r"\b(?:tubes?|catheters?|lines?|drains?|clips?|wires?|leads?|stents?|ports?|"
                      r"electrodes?|pacemakers?|defibrillators?|staples?|coils?|markers?|sutures?|"
                      r"screws?|prosthes[ie]s|valves?|devices?)\b")  # not "plate": "plate-like"
+_DEVICE_TAIL = re.compile(r"\s*(?:in\s+(?:place|situ|(?:good\s+|satisfactory\s+)?position)\s*)?(?:and\s*)?")
+_WITH_DEVICE = re.compile(r"\bwith\s+(?:[\w-]+\s+){0,3}$")
+
+
+def _after_a_device(stretch: str) -> bool:
+    """Whether the words before an "another" end with a device brought in by "with" ("with a chest
+    tube in place and"): not a device named in passing ("near the surgical clips and another in the
+    LLL" is another nodule) nor one a comma or other words set apart."""
+    devices = list(_DEVICE.finditer(stretch))
+    if not devices:
+        return False
+    last = devices[-1]
+    return bool(_DEVICE_TAIL.fullmatch(stretch, last.end())) and bool(_WITH_DEVICE.search(stretch[:last.start()]))
+
+
 _OPENS = re.compile(r"[\W_]*(?:(?:also|and|plus|there\s+(?:is|was))\s+)*")  # "Also another ..."
 
 
@@ -227,7 +244,7 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
         since = targets[-1].end if targets[-1] is not previous else s
         if _ONE_OF.search(low, since, a):
             continue  # "nodules in both lungs, one in the RUL and another in the LLL": one finding
-        if _DEVICE.search(low[since:a]):
+        if _after_a_device(low[since:a]):
             # "... with a chest tube in place and another on the left": another tube, whose place
             # is no place of the pneumothorax
             elsewhere += [m for m in terms if m.start >= b and m.group in PLACE_GROUPS

@@ -185,3 +185,50 @@ def test_another_at_sentence_start_names_the_finding_not_its_hedged_diagnosis():
     assert summary("Opacity in the right lower lobe, possibly atelectasis or pneumonia. "
                    "Another in the left lower lobe.") == [("opacity", "right", ["lower"], False, False),
                                                           ("opacity", "left", ["lower"], False, False)]
+
+
+@pytest.mark.parametrize("text, negated", [
+    # a finding stated in a clause of its own, then a compound subject: the first finding stays
+    ("Stable nodule in the RUL, effusion and pneumothorax are no longer seen.", [False, True, True]),
+    ("Stable nodule in the RUL, previously seen effusion and pneumothorax have resolved.", [False, True, True]),
+    ("Nodule in the RUL, the effusion and pneumothorax have resolved.", [False, True, True]),
+    ("The nodule in the RUL is unchanged, the previous effusion and pneumothorax have disappeared.",
+     [False, True, True]),
+    ("Nodule in the RUL, and the pneumothorax and effusion have resolved.", [False, True, True]),
+    # the trigger's clause opens after the first two items
+    ("Right pleural effusion, left pneumothorax, and the consolidation has resolved.", [False, False, True]),
+    ("Mass in the right upper lobe, and the previously noted small right effusion has resolved.", [False, True]),
+])
+def test_a_trigger_that_looks_back_stays_in_its_own_clause(text, negated):
+    assert [s[3] for s in summary(text)] == negated
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a device named in passing, or set apart by a comma, is not what "another" names
+    ("Nodule in the RUL near the surgical clips and another in the LLL.", [("right", ["upper"]), ("left", ["lower"])]),
+    ("Opacity in the RLL, which leads to volume loss, and another in the LLL.", [("right", ["lower"]), ("left", ["lower"])]),
+    ("Opacity in the RUL, lines and tubes unchanged, and another in the LLL.", [("right", ["upper"]), ("left", ["lower"])]),
+    ("Nodule in the RUL with a marker clip in place, and another in the left upper lobe.",
+     [("right", ["upper"]), ("left", ["upper"])]),
+    ("Nodule in the RUL near the clips, and a second in the LLL.", [("right", ["upper"]), ("left", ["lower"])]),
+    # an "another" that itself named a target, named again by the next sentence
+    ("Nodule in the RUL and another in the LLL. Another in the RML.",
+     [("right", ["upper"]), ("left", ["lower"]), ("right", ["middle"])]),
+    ("Nodule in the RUL. Another in the LLL. Another in the RML.",
+     [("right", ["upper"]), ("left", ["lower"]), ("right", ["middle"])]),
+])
+def test_another_names_the_finding_when_no_device_is_brought_in_just_before(text, expected):
+    assert [(s[1], s[2]) for s in summary(text)] == expected
+
+
+@pytest.mark.parametrize("text, n", [
+    ("Nodule in the RUL, but also a nodule in the RUL.", 2),  # a word says it is another one
+    ("Nodule in the RUL, however a new nodule in the RUL is also seen.", 2),
+    ("Right effusion, but the right effusion is smaller.", 1),  # the same place, written before
+])
+def test_a_contrast_with_the_same_place_is_one_finding_unless_another_is_said(text, n):
+    assert len(summary(text)) == n
+
+
+def test_almost_entirely_resolved_leaves_the_finding_there():
+    assert not summary("The right effusion has almost entirely resolved.")[0][3]
