@@ -195,6 +195,11 @@ def test_another_at_sentence_start_names_the_finding_not_its_hedged_diagnosis():
     ("The nodule in the RUL is unchanged, the previous effusion and pneumothorax have disappeared.",
      [False, True, True]),
     ("Nodule in the RUL, and the pneumothorax and effusion have resolved.", [False, True, True]),
+    ("Nodule is seen in the RUL, effusion and pneumothorax have resolved.", [False, True, True]),
+    ("Nodule in the RUL is seen, effusion and pneumothorax have resolved.", [False, True, True]),
+    # "previously seen" describes the first item of a list; it states nothing of its own
+    ("Previously seen right effusion, left pneumothorax and consolidation are no longer seen.",
+     [True, True, True]),
     # the trigger's clause opens after the first two items
     ("Right pleural effusion, left pneumothorax, and the consolidation has resolved.", [False, False, True]),
     ("Mass in the right upper lobe, and the previously noted small right effusion has resolved.", [False, True]),
