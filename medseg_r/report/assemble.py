@@ -25,7 +25,8 @@ _CLAUSE_OPENING = re.compile(r"[,;]\s*(?:(?:and|but|while|whereas)\s+(?:an?\s+)?
                              r"those|its|their|her|his|previous(?:ly)?|prior)\b")
 # "stable nodule in the RUL, ...", "the nodule in the RUL is unchanged, ...": a finding stated in a
 # clause of its own ("previously seen" describes it, states nothing)
-_OWN_STATUS = re.compile(r"(?<!previously )(?<!prior )(?<!earlier )\b(?:stable|unchanged|persistent|persists|persisting|again|redemonstrated|"
+_OWN_STATUS = re.compile(r"(?<!previously )(?<!prior )(?<!earlier )"
+                         r"\b(?:stable|unchanged|persistent|persists|persisting|again|redemonstrated|"
                          r"new|newly|increased|decreased|enlarging|improved|improving|worsening|"
                          r"is|are|was|were|remains?|seen|noted|present|identified)\b")
 _PLURAL_VERB = re.compile(r"\b(?:are|were|have)\b")  # "..., and the effusion are not seen": both
@@ -161,12 +162,13 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     verb = low[later[-1].end:cover.trigger[1]]  # a trigger may hold its verb: "are not seen"
     if len(later) == 1 and _PLURAL_VERB.search(verb) and not _plural_noun(low[later[0].start:later[0].end]):
         return False  # "right effusion, left pneumothorax are no longer seen": one subject of two
+    between = low[item.tail:later[-1].start]  # from this finding to the last one before the trigger
     if _OWN_STATUS.search(low, item.start, min(item.own_end, later[0].start)) or \
-            _CLAUSE_OPENING.search(low[item.tail:later[-1].start]):
+            _CLAUSE_OPENING.search(between):
         return True  # this finding has a clause of its own, or the trigger's clause opens after it
     # a list: joined by "and"/"or" ("effusion, pneumothorax or consolidation is not seen"), or going
     # on after the next item ("right effusion, left pneumothorax, and consolidation ...")
-    return not LIST_WORD.search(low[item.tail:later[-1].start])
+    return not LIST_WORD.search(between)
 
 
 def _plural_noun(words: str) -> bool:

@@ -216,6 +216,12 @@ def _after_a_device(stretch: str) -> bool:
 
 
 _OPENS = re.compile(r"[\W_]*(?:(?:also|and|plus|there\s+(?:is|was))\s+)*")  # "Also another ..."
+_PLACE_WITHIN = 4  # words between "another" and the place it names
+
+
+def _place_follows(low: str, b: int, place: Mention) -> bool:
+    """Whether ``place`` comes within :data:`_PLACE_WITHIN` words after an "another" ending at ``b``."""
+    return len(low[b:place.start].split()) <= _PLACE_WITHIN
 
 
 def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
@@ -239,7 +245,7 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
         if not targets or any(m.group in ("count_words", "count_digit") and m.code != "1"
                               for m in before):
             continue
-        if after is None or after.group not in PLACE_GROUPS or len(low[b:after.start].split()) > 4:
+        if after is None or after.group not in PLACE_GROUPS or not _place_follows(low, b, after):
             continue  # "another in 3 months", "another at the same location": no place named
         since = targets[-1].end if targets[-1] is not previous else s
         if _ONE_OF.search(low, since, a):
@@ -248,7 +254,7 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
             # "... with a chest tube in place and another on the left": another tube, whose place
             # is no place of the pneumothorax
             elsewhere += [m for m in terms if m.start >= b and m.group in PLACE_GROUPS
-                          and not _PLACE_BREAK.search(low, b, m.start) and len(low[b:m.start].split()) <= 4]
+                          and not _PLACE_BREAK.search(low, b, m.start) and _place_follows(low, b, m)]
             continue
         added.append(Mention(a, b, targets[-1].group, targets[-1].code))
     if not added and not elsewhere:
