@@ -30,6 +30,16 @@ _OWN_STATUS = re.compile(r"(?<!previously )(?<!prior )(?<!earlier )"
                          r"new|newly|increased|decreased|enlarging|improved|improving|worsening|"
                          r"is|are|was|were|remains?|seen|noted|present|identified)\b")
 _PLURAL_VERB = re.compile(r"\b(?:are|were|have)\b")  # "..., and the effusion are not seen": both
+# "pneumonia is unlikely", "a nodule in the RUL is not likely": the finding is probably not there.
+# Only right after the finding's own words (a linking verb between) and at the end of what is said
+# of it: after "nodule in the RUL, metastasis is unlikely" or "nodule, unlikely to be malignant"
+# the nodule is there.
+_UNLIKELY = re.compile(r"\s*(?:(?:is|are|was|were|seems?|appears?|remains?|felt|thought|considered|"
+                       r"deemed|to|be|very|highly|quite|also)\s+)*(?:unlikely|not\s+likely|improbable)"
+                       r"(?=\s*(?:[.,;:!)]|$)|\s+(?:given|because|since|as|in|on|at|and|but|although|"
+                       r"though|based|clinically|radiographically)\b)")
+_FINDING_WORDS = TARGET_GROUPS | PLACE_GROUPS | frozenset(("texture", "shape", "size_words",
+                                                           "size_mm"))
 _ATTRIBUTE_ONLY = frozenset(("texture", "shape", "size_words", "count_words"))
 
 
@@ -171,6 +181,12 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     return not LIST_WORD.search(between)
 
 
+def _said_unlikely(sentence: Sentence, item: Item) -> bool:
+    """Whether the item's own words are followed by "is unlikely" (:data:`_UNLIKELY`)."""
+    words = sentence.within(item.start, item.end, _FINDING_WORDS)
+    return bool(words) and _UNLIKELY.match(sentence.low, words[-1].end, item.end) is not None
+
+
 def _plural_noun(words: str) -> bool:
     """Whether a target's words end in a plural noun ("effusions", not "atelectasis"): a plural verb
     after it agrees with it alone and says nothing of a list."""
@@ -240,7 +256,7 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
         f.location.organ = _TARGET_ORGAN.get(f.target or "")
     if f.size_class is None:
         f.size_class = size_class_from_mm(f.size_mm)
-    f.negated = negation is not None
+    f.negated = negation is not None or _said_unlikely(sentence, item)
     f.uncertain = not f.negated and (item.uncertain or uncertainty is not None)
     return f
 

@@ -88,12 +88,30 @@ def test_disappeared_negates(text):
     "Opacity in the RLL has almost completely disappeared.",
     "The right effusion has nearly completely resolved.",
     "The right effusion has almost resolved.",
-    # "unlikely" is no trigger: its scope would reach back to the finding a remark is about
+    # "unlikely" about another word, or followed by what is unlikely, leaves the finding there
     "Nodule in the RUL, malignancy unlikely.",
     "Right upper lobe nodule, metastasis is unlikely.",
+    "Nodule in the RUL, unlikely malignant.",
+    "Nodule in the RUL is unlikely to be malignant.",
+    "Nodule in the RUL is unlikely malignant.",
 ])
 def test_what_still_is_there_stays_positive(text):
     assert not summary(text)[0][3]
+
+
+@pytest.mark.parametrize("text, negated", [
+    ("A nodule in the RUL is unlikely.", [True]),
+    ("Pneumonia is unlikely.", [True]),
+    ("Pneumothorax is not likely.", [True]),
+    ("Right lower lobe consolidation is very unlikely.", [True]),
+    ("Pneumonia is felt to be unlikely given the history.", [True]),
+    ("Pneumothorax is unlikely and the right effusion is small.", [True, False]),
+    ("Effusion is highly unlikely. Nodule in the LLL.", [True, False]),
+])
+def test_a_finding_said_to_be_unlikely_is_negated(text, negated):
+    findings = parse_report(text).findings
+    assert [f.negated for f in findings] == negated
+    assert not any(f.uncertain for f in findings)
 
 
 def test_disappeared_does_not_reach_past_the_comma():
