@@ -118,10 +118,25 @@ def load_strict(model: nn.Module, state: Dict[str, torch.Tensor], *, source: str
     model.load_state_dict(state, strict=True)
 
 
+def refresh_eval_caches(module: nn.Module, *_: object) -> None:
+    """Rebuild what modules in eval mode derived from their weights when they were put in it.
+
+    TinyViT's attention (LiteMedSAM's encoder) keeps an eval-mode copy of its attention biases, a
+    buffer that is not saved: loading weights into a model already in eval mode would leave the
+    copy of the weights it had before. Every module in eval mode whose own ``train`` does more than
+    set the flag (and whose submodules are all in eval mode too, so that no mode changes) is put in
+    eval mode again. Also a ``load_state_dict`` post hook (its extra arguments are ignored)."""
+    for m in module.modules():
+        if not m.training and type(m).train is not nn.Module.train \
+                and not any(c.training for c in m.modules()):
+            m.train(False)
+
+
 def patch_grid(img_size: int, patch: int) -> int:
     if img_size % patch:
         raise ValueError(f"img_size {img_size} must be a multiple of the patch size {patch}")
     return img_size // patch
 
 
-__all__ = ["CheckpointError", "adapt_state_dict", "load_strict", "patch_grid", "read_state_dict", "torch_load"]
+__all__ = ["CheckpointError", "adapt_state_dict", "load_strict", "patch_grid", "read_state_dict",
+           "refresh_eval_caches", "torch_load"]

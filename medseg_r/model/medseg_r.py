@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..backbones import Backbone
+from ..backbones.weights import refresh_eval_caches
 from ..cognition import LocationRasteriser, PriorEncoder, PriorFusion, build_text_encoder
 from ..io.images import image_to_tensor
 from ..perception import SiteModulator
@@ -104,6 +105,8 @@ class MedSegR(nn.Module):
         self._sam_requires_grad = {n: p.requires_grad for n, p in self.sam.named_parameters()}
         self.set_freeze(cfg.freeze)
         self.eval()
+        # loaded weights must reach what modules in eval mode cached from the ones they had
+        self.register_load_state_dict_post_hook(refresh_eval_caches)
 
     @property
     def options(self) -> Dict[str, Any]:

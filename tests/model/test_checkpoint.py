@@ -110,3 +110,22 @@ def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path):
     torch.save({"model": {}}, tmp_path / "sam.pth")
     with pytest.raises(CheckpointError, match="use it as backbone weights instead"):
         load_model(tmp_path / "sam.pth")
+
+
+def test_a_loaded_litemedsam_model_predicts_as_the_saved_one_without_calling_eval(tmp_path):
+    # TinyViT keeps an eval-mode copy of its attention biases (a buffer that is not saved): the
+    # loaded model must not keep the copy of its own random initialisation
+    model = build_model("litemedsam", pretrained=False)
+    with torch.no_grad():
+        for name, p in model.sam.image_encoder.named_parameters():
+            if name.endswith("attention_biases"):
+                p.normal_()
+    model.eval()
+    path = tmp_path / "m.ckpt"
+    save_model(model, path)
+    images = torch.rand(1, 3, 256, 256)
+    with torch.no_grad():
+        expected = model.sam.image_encoder(images)
+        for again in (load_model(path), build_model("litemedsam", checkpoint=str(path))):
+            assert not again.training
+            assert torch.allclose(again.sam.image_encoder(images), expected, atol=1e-5)
