@@ -1,4 +1,7 @@
-"""2-D image files (PNG, JPEG, TIFF, BMP; 8/16-bit, grey or RGB) -> numpy arrays, with clear errors."""
+"""2-D image files (PNG, JPEG, TIFF, BMP; 8/16-bit, grey or RGB) -> numpy arrays, with clear errors.
+
+PIL reads most of them; colour PNG and TIFF files of 16 bits per sample, which PIL would cut to 8,
+are read with pypng and tifffile."""
 from __future__ import annotations
 
 import os
@@ -42,16 +45,52 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a 2-D image as ``[H, W]`` or ``[H, W, 3]`` (native dtype: uint8, uint16, float...)."""
     path = os.fspath(path)
     with _opened(path) as img:
-        img.load()
-        if img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "1"):
-            arr = np.array(img)
-        else:
-            arr = np.array(img.convert("RGB"))
+        arr = _deep_colour(img, path)
+        if arr is None:
+            img.load()
+            native = img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "1")
+            arr = np.array(img if native else img.convert("RGB"))
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
     if arr.ndim not in (2, 3) or min(arr.shape[:2]) < 1:
         raise ValueError(f"{path} has an unsupported shape {arr.shape}")
     return arr
+
+
+def _deep_colour(img, path: str):
+    """A colour (or grey + alpha) PNG or TIFF of more than 8 bits per sample, which PIL reads as 8
+    bits (keeping the high byte): decoded with pypng or tifffile instead, as ``[H, W, 3]`` (alpha
+    dropped) or ``[H, W]`` (grey + alpha), native dtype. ``None`` for every other image."""
+    if img.format == "PNG":
+        with open(path, "rb") as f:
+            header = f.read(26)  # signature, IHDR: width, height, bit depth, colour type
+        if len(header) < 26 or header[24] != 16 or header[25] not in (2, 4, 6):
+            return None
+        import png
+
+        try:
+            width, height, rows, info = png.Reader(filename=path).asDirect()
+            arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+        except (png.Error, ValueError, OSError) as exc:
+            raise ValueError(f"{path} could not be decoded: {exc}") from None
+        arr = arr.reshape(height, width, info["planes"])
+    elif img.format == "TIFF":
+        bits = img.tag_v2.get(258)  # BitsPerSample, one per sample
+        if not isinstance(bits, tuple) or len(bits) < 2 or max(bits) <= 8:
+            return None
+        import tifffile
+
+        try:
+            arr = tifffile.imread(path)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path} could not be decoded: {exc}") from None
+        if arr.ndim == 3 and arr.shape[0] in (2, 3, 4) and arr.shape[-1] not in (2, 3, 4):
+            arr = np.moveaxis(arr, 0, -1)  # planar configuration: samples first
+        if arr.ndim != 3:
+            raise ValueError(f"{path} has an unsupported shape {arr.shape}")
+    else:
+        return None
+    return arr[..., 0] if arr.shape[-1] == 2 else arr[..., :3]
 
 
 def image_size(path: str | os.PathLike) -> tuple:

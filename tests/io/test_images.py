@@ -56,3 +56,58 @@ def test_a_lossless_mask_keeps_every_value_above_zero_and_rejects_other_shapes()
     assert not mask_foreground(np.full((3, 3), np.nan)).any()
     with pytest.raises(ValueError, match="must be \\[H, W\\]"):
         mask_foreground(np.zeros((2, 3, 4, 5)))
+
+
+def _png(path, values, *, greyscale, alpha):
+    import png
+
+    height, width = values.shape[:2]
+    writer = png.Writer(width, height, greyscale=greyscale, alpha=alpha, bitdepth=16)
+    with open(path, "wb") as f:
+        writer.write(f, values.reshape(height, -1))
+
+
+@pytest.mark.parametrize("planes", [3, 4])
+def test_a_16_bit_colour_png_keeps_its_16_bits(tmp_path, planes):
+    # PIL reads such a file as 8-bit RGB (the high byte): values 1000-1255 would all become 3 or 4
+    rng = np.random.default_rng(0)
+    values = rng.integers(1000, 1256, size=(12, 17, planes)).astype(np.uint16)
+    _png(tmp_path / "c.png", values, greyscale=False, alpha=planes == 4)
+    got = read_image(tmp_path / "c.png")
+    assert got.dtype == np.uint16 and np.array_equal(got, values[..., :3])
+
+
+def test_a_16_bit_grey_and_alpha_png_reads_as_grey(tmp_path):
+    values = np.dstack([np.arange(60, dtype=np.uint16).reshape(6, 10) * 1000,
+                        np.full((6, 10), 65535, np.uint16)])
+    _png(tmp_path / "g.png", values, greyscale=True, alpha=True)
+    assert np.array_equal(read_image(tmp_path / "g.png"), values[..., 0])
+
+
+def test_a_16_bit_colour_mask_marks_its_foreground(tmp_path):
+    disc = _disc()
+    values = np.zeros(disc.shape + (3,), np.uint16)
+    values[disc, 1] = 1  # a 0/1 label in one channel: below the high byte PIL would keep
+    _png(tmp_path / "m.png", values, greyscale=False, alpha=False)
+    assert np.array_equal(mask_foreground(read_image(tmp_path / "m.png")), disc)
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_a_16_bit_colour_tiff_keeps_its_16_bits(tmp_path, planar):
+    import tifffile
+
+    values = np.random.default_rng(1).integers(0, 65536, size=(9, 13, 3)).astype(np.uint16)
+    stored = np.moveaxis(values, -1, 0) if planar else values
+    tifffile.imwrite(tmp_path / "c.tif", stored, photometric="rgb",
+                     planarconfig="separate" if planar else "contig")
+    got = read_image(tmp_path / "c.tif")
+    assert got.dtype == np.uint16 and np.array_equal(got, values)
+
+
+def test_a_damaged_16_bit_colour_png_is_a_clear_error(tmp_path):
+    values = np.full((40, 40, 3), 1000, np.uint16)
+    _png(tmp_path / "c.png", values, greyscale=False, alpha=False)
+    data = (tmp_path / "c.png").read_bytes()
+    (tmp_path / "c.png").write_bytes(data[:60])  # the header, a cut-off image data chunk
+    with pytest.raises(ValueError, match="c.png"):
+        read_image(tmp_path / "c.png")
