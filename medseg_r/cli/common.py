@@ -34,17 +34,26 @@ def json_arg(text: Optional[str], what: str) -> dict:
         raise UserError(f"{what} must be a JSON object: {exc}") from None
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (argparse reports anything else as a usage error)."""
+def _whole_number(text: str, *, least: int) -> int:
     import argparse
 
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse reports anything else as a usage error)."""
+    return _whole_number(text, least=1)
+
+
+def seed_int(text: str) -> int:
+    """An argparse type for seeds: a whole number >= 0 (numpy's generators take no negative seed)."""
+    return _whole_number(text, least=0)
 
 
 def check_device(value: Optional[str]) -> None:

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional
 import torch
 
 from ..io import atomic_write
-from ..io.output_folders import CASES_CSV
+from ..io.output_folders import CASES_CSV, check_demo_folder
 from .comparison import attach_cache, parameters, run_row
 from .demo_figure import figure
 from .evaluate import SUBSETS, evaluate
@@ -150,6 +150,7 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
     precision = precision or "32-true"
     if precision not in ("32-true", "bf16-mixed"):
         raise ValueError(f"precision must be 32-true or bf16-mixed, got {precision!r}")
+    check_demo_folder(out)
     if precision == "bf16-mixed" and not torch.cuda.is_available():
         from ..runtime import cpu_has_bf16
 

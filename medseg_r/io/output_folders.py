@@ -106,3 +106,37 @@ def clear_evaluate_folder(out: str) -> None:
     if os.path.isdir(overlays):
         for name in os.listdir(overlays):
             os.remove(os.path.join(overlays, name))
+
+
+# what ``medseg-r demo`` writes in its folder (medseg_r.engine.demo)
+DEMO_RESULTS, DEMO_FIGURE = "results.json", "figure.png"
+DEMO_FOLDERS = ("data", "feature_cache", "runs", "eval")
+
+
+def check_demo_folder(out: str) -> None:
+    """The demo's ``--out`` must be new, empty or an earlier demo's folder (whose data and encodings
+    it reuses and whose figure and results it replaces); a folder with anything else, or with a
+    ``results.json`` or ``figure.png`` the demo did not write, is refused rather than overwritten.
+    Its ``data`` and ``eval`` folders are checked again by make-data's and evaluate's own rules."""
+    if not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        raise ValueError(f"--out {out} is a file, not a folder")
+    names = {n for n in os.listdir(out) if not n.startswith(".partial-")}
+    foreign = sorted(names - {DEMO_RESULTS, DEMO_FIGURE, *DEMO_FOLDERS})
+    foreign += [n for n in DEMO_FOLDERS if n in names and not os.path.isdir(os.path.join(out, n))]
+    if DEMO_RESULTS in names:
+        try:
+            with open(os.path.join(out, DEMO_RESULTS), encoding="utf-8") as handle:
+                held = json.load(handle)
+            ours = isinstance(held, dict) and {"models", "targets", "config"} <= set(held)
+        except (OSError, ValueError):
+            ours = False
+        if not ours:
+            foreign.append(f"a {DEMO_RESULTS} the demo did not write")
+    elif DEMO_FIGURE in names and "data" not in names:  # the demo writes its data first
+        foreign.append(f"a {DEMO_FIGURE} the demo did not write")
+    if foreign:
+        raise ValueError(f"--out {out} is not empty and not an earlier demo's folder (it holds "
+                         f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): choose a "
+                         f"new or empty folder, or the earlier demo's")

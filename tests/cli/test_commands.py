@@ -336,3 +336,14 @@ def test_a_broken_pipe_is_the_output_s_only_when_its_reader_left(monkeypatch):
     finally:
         monkeypatch.undo()
         out.close()
+
+
+@pytest.mark.parametrize("argv", [["demo", "--seed", "-5", "--out", "OUT"],
+                                  ["make-data", "phantom", "OUT", "--seed", "-1"],
+                                  ["train", "--data", "OUT", "--out", "OUT", "--seed", "-3"]])
+def test_a_negative_seed_is_a_usage_error_before_anything_is_written(tmp_path, capsys, argv):
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and "--seed: must be >= 0" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "out")

@@ -55,6 +55,46 @@ def test_demo_refuses_an_unknown_precision(tmp_path):
         run_demo(str(tmp_path / "d"), n=30, precision="fp8")
 
 
+@pytest.mark.parametrize("held, name", [
+    ({"results.json": '{"mine": 1}'}, "a results.json the demo did not write"),
+    ({"figure.png": "my figure"}, "a figure.png the demo did not write"),
+    ({"notes.txt": "mine"}, "notes.txt"),
+    ({"data": "a file, not the demo's data folder"}, "data"),
+])
+def test_demo_refuses_a_folder_it_did_not_write_and_leaves_it_as_it_was(tmp_path, held, name):
+    out = tmp_path / "d"
+    out.mkdir()
+    for file, text in held.items():
+        (out / file).write_text(text)
+    with pytest.raises(ValueError, match=name):
+        run_demo(str(out), n=30, progress=False, precision="32-true")
+    assert sorted(os.listdir(out)) == sorted(held)
+    assert all((out / file).read_text() == text for file, text in held.items())
+
+
+def test_an_earlier_demo_s_folder_is_accepted(tmp_path):
+    from medseg_r.io.output_folders import check_demo_folder
+
+    out = tmp_path / "d"
+    for folder in ("data", "feature_cache", "eval"):
+        (out / folder).mkdir(parents=True)
+    (out / "figure.png").write_bytes(b"png")
+    check_demo_folder(str(out))  # interrupted before its results.json
+    (out / "results.json").write_text(json.dumps({"models": {}, "targets": [], "config": {}}))
+    check_demo_folder(str(out))
+    check_demo_folder(str(tmp_path / "new"))
+    (tmp_path / "empty").mkdir()
+    check_demo_folder(str(tmp_path / "empty"))
+
+
+def test_a_negative_seed_is_refused_before_anything_is_written(tmp_path):
+    from medseg_r.data.phantom import make_phantom
+
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        make_phantom(str(tmp_path / "p"), n=5, seed=-1)
+    assert not (tmp_path / "p").exists()
+
+
 def _summary(dice, **subsets):
     return {"overall": {"dice": dice},
             "subsets": {k: {"dice": subsets.get(k)} for k in ("small", "by_location", "by_texture",

@@ -248,6 +248,8 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
 
     if n < 1 or size < 64:
         raise ValueError("n must be >= 1 and size >= 64")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     wanted = list(SPLITS) if splits is None else list(splits)
     unknown = sorted(set(wanted) - set(SPLITS))
     if unknown or not wanted:
