@@ -221,12 +221,12 @@ def export_model(model: MedSegR, path: str, *, fmt: str, image: np.ndarray, repo
 
 def export_checkpoint(checkpoint: str, out: str, *, fmt: str, image: Optional[np.ndarray] = None,
                       report: Optional[str] = None, tolerance: Optional[float] = None) -> Dict[str, object]:
-    """Load a MedSeg-R checkpoint and export it; the parity check uses ``image``/``report`` or the bundled
-    chest-like example."""
-    from .model import load_model
+    """Load a MedSeg-R checkpoint (or shipped weights, by file or name) and export it; the parity
+    check uses ``image``/``report`` or the bundled chest-like example."""
     from .example import EXAMPLE_REPORT, chest_like_image
+    from .model.shipped import load_any
 
-    model = load_model(checkpoint)
+    model, _ = load_any(checkpoint)
     if image is None:
         image, _ = chest_like_image()
     return export_model(model, out, fmt=fmt, image=image, report=report or EXAMPLE_REPORT,

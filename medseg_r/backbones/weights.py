@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import pickle
 import warnings
-from typing import Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 import torch
 import torch.nn as nn
@@ -54,9 +54,30 @@ def _load_failure(path, exc: Exception) -> str:
     return f"{type(exc).__name__}: {detail} (a truncated or damaged file?)"
 
 
+def medseg_file_kind(obj: Any) -> Optional[str]:
+    """What a loaded file of MedSeg-R's own holds, with what to do with it; ``None`` for any other
+    (backbone weights, a checkpoint of another program)."""
+    if not isinstance(obj, Mapping):
+        return None
+    if obj.get("format") == "medseg-r":
+        return "a MedSeg-R checkpoint; load it with medseg_r.load_model"
+    if obj.get("format") == "medseg-r-shipped":
+        return (f"the shipped MedSeg-R weights {obj.get('name')!r}; load them with "
+                f"medseg_r.model.shipped.load_any")
+    state = obj.get("state_dict")
+    if "pytorch-lightning_version" in obj and isinstance(state, Mapping) \
+            and any(str(k).startswith("model.sam.") for k in state):
+        return ("a Lightning training checkpoint of MedSeg-R (checkpoints/last.ckpt or best.ckpt); "
+                "use the run's model.ckpt, which train writes from it")
+    return None
+
+
 def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     """Read a state dict from ``path``; unwraps ``{"model": ...}`` / ``{"state_dict": ...}`` and ``module.``."""
     obj = torch_load(path)
+    what = medseg_file_kind(obj)
+    if what:
+        raise CheckpointError(f"{path} is not backbone weights: it is {what}")
     for key in ("model", "state_dict"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -138,5 +159,5 @@ def patch_grid(img_size: int, patch: int) -> int:
     return img_size // patch
 
 
-__all__ = ["CheckpointError", "adapt_state_dict", "load_strict", "patch_grid", "read_state_dict",
-           "refresh_eval_caches", "torch_load"]
+__all__ = ["CheckpointError", "adapt_state_dict", "load_strict", "medseg_file_kind", "patch_grid",
+           "read_state_dict", "refresh_eval_caches", "torch_load"]

@@ -77,16 +77,24 @@ def check_device(value: Optional[str]) -> None:
 
 
 def model_from_args(args):
-    """(model, trained): a MedSeg-R checkpoint, else the weights that ship for the backbone (unless
-    ``--untrained``), else the backbone with untrained (zero-gated) MedSeg-R modules."""
+    """(model, trained): a MedSeg-R checkpoint or shipped weights (by file or name), else the weights
+    that ship for the backbone (unless ``--untrained``), else the backbone (``--checkpoint``: its
+    weights) with untrained (zero-gated) MedSeg-R modules."""
     from ..backbones.weights import CheckpointError
-    from ..model import build_model, load_model
+    from ..model import build_model
     from ..model.checkpoint import is_medseg_checkpoint
-    from ..model.shipped import default_for, load_shipped, shipped_note
+    from ..model.shipped import default_for, load_any, load_shipped, shipped_note, shipped_source
 
+    if args.checkpoint and getattr(args, "untrained", False):
+        raise UserError("--untrained and --checkpoint exclude each other: --untrained uses the "
+                        "backbone without trained MedSeg-R weights")
     try:
-        if args.checkpoint and is_medseg_checkpoint(args.checkpoint):
-            model = load_model(args.checkpoint, expect_backbone=args.backbone)
+        if args.checkpoint and (shipped_source(args.checkpoint) is not None
+                                or is_medseg_checkpoint(args.checkpoint)):
+            model, info = load_any(args.checkpoint, expect_backbone=args.backbone)
+            if info is not None:
+                model.shipped_info = info
+                print(shipped_note(info), file=sys.stderr)
             return model, True
         backbone = args.backbone or "litemedsam"
         shipped = None if args.checkpoint or getattr(args, "untrained", False) else default_for(backbone)

@@ -90,18 +90,21 @@ def _cmd_predict(args) -> int:
             if os.path.exists(args.image) and not _is_example(args.image, example):
                 raise UserError(f"{args.image} exists and is not an earlier example's; choose "
                                 f"another --out")
-            with atomic_write(args.image) as tmp:
-                Image.fromarray(example).save(tmp, format="PNG")
-            print(f"wrote {args.image} (the example image)")
-        if not os.path.exists(args.image):
+        elif not os.path.exists(args.image):
             raise UserError(f"input not found: {args.image}")
-        try:
-            source = load_source(args.image)
-        except InputError as exc:
-            raise UserError(str(exc)) from None
-        if source.kind == "volume" and args.box:  # before the model loads
-            raise UserError("--box is for 2-D images; volumes are segmented from the report alone")
+        else:
+            try:
+                source = load_source(args.image)
+            except InputError as exc:
+                raise UserError(str(exc)) from None
+            if source.kind == "volume" and args.box:  # before the model loads
+                raise UserError("--box is for 2-D images; volumes are segmented from the report alone")
     model, trained = common.model_from_args(args)
+    if example is not None:  # written once the model has loaded: a failed load leaves nothing
+        with atomic_write(args.image) as tmp:
+            Image.fromarray(example).save(tmp, format="PNG")
+        print(f"wrote {args.image} (the example image)")
+        source = load_source(args.image)
     if not trained:
         print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks are "
               f"those of plain {model.backbone_name}{' with your box' if args.box else ' without a prompt'}.",
@@ -162,7 +165,9 @@ def _cmd_export(args) -> int:
     from ..export import ParityError, export_checkpoint
     from ..inference.sources import InputError, load_source
 
-    if not os.path.isfile(args.checkpoint):
+    from ..model.shipped import shipped_names
+
+    if not os.path.isfile(args.checkpoint) and args.checkpoint not in shipped_names():
         raise UserError(f"checkpoint not found: {args.checkpoint}")
     if not args.tolerance >= 0:
         raise UserError(f"--tolerance must be >= 0, got {args.tolerance}")
@@ -240,7 +245,9 @@ def add_parsers(sub) -> None:
                                     "segmented; --example brings its own report, so give --report '' "
                                     "with it for the box alone)")
     p.add_argument("--report-file", help="file holding the report text")
-    p.add_argument("--checkpoint", help="MedSeg-R checkpoint, or the backbone's own weights")
+    p.add_argument("--checkpoint", help="MedSeg-R checkpoint (model.ckpt of a run), shipped weights "
+                                          "(their file or name: litemedsam_phantom, ...), or the "
+                                          "backbone's own weights")
     p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")
     p.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="optional box prompt (2-D)")
     p.add_argument("--reference", help="reference mask on the same grid: adds Dice/IoU and a green outline")
@@ -262,7 +269,8 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript, checked against PyTorch")
-    p.add_argument("--checkpoint", required=True, help="MedSeg-R checkpoint (model.ckpt of a run)")
+    p.add_argument("--checkpoint", required=True,
+                   help="MedSeg-R checkpoint (model.ckpt of a run), or shipped weights (file or name)")
     p.add_argument("--format", choices=("onnx", "torchscript"), required=True,
                    help="onnx (needs the 'export' extra) or torchscript")
     p.add_argument("--out", help="output file (default: the checkpoint's name with .onnx / .torchscript.pt)")

@@ -84,13 +84,13 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from ..model import load_model
     from ..backbones.weights import CheckpointError
     from ..data.checks import check_files
     from ..data.readers import has_splits, read_dataset
     from ..engine.evaluate import evaluate
     from ..io.output_folders import (CASES_CSV, SUMMARY_JSON, check_evaluate_folder,
                                      clear_evaluate_folder)
+    from ..model.shipped import load_any, shipped_note
 
     if args.overlays < 0:
         raise UserError(f"--overlays must be >= 0, got {args.overlays}")
@@ -104,9 +104,11 @@ def _cmd_evaluate(args) -> int:
         if not records:
             raise UserError(f"no case in split {args.split!r} of {args.data}")
         check_files(records, root, args.split)
-        model = load_model(args.checkpoint)
+        model, shipped = load_any(args.checkpoint)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
+    if shipped is not None:
+        print(shipped_note(shipped), file=sys.stderr)
     if not has_splits(records):
         print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
               f"scored, including any the model was trained on", file=sys.stderr)
@@ -210,7 +212,9 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="Dice, IoU, HD95, small-lesion sensitivity, FP rate; per subset")
-    p.add_argument("--checkpoint", required=True, help="MedSeg-R checkpoint (model.ckpt of a run)")
+    p.add_argument("--checkpoint", required=True,
+                   help="MedSeg-R checkpoint (model.ckpt of a run), or shipped weights: their file or "
+                        "name (litemedsam_phantom, litemedsam_phantom_none, ...)")
     p.add_argument("--data", required=True,
                    help="a data set as train reads it (manifest, medvlsm .json, LViT or volume folder)")
     p.add_argument("--split", default="test",

@@ -43,7 +43,8 @@ def _what_it_is(obj: Any) -> str:
     """What a file that is not a MedSeg-R checkpoint holds, and what to do with it."""
     if isinstance(obj, dict) and obj.get("format") == "medseg-r-shipped":
         return (f"it is the shipped weights {obj.get('name')!r}: load them with "
-                f"medseg_r.model.shipped.load_shipped, or by that name where a command takes one")
+                f"medseg_r.model.shipped.load_any or load_shipped, or give the file or its name as "
+                f"a command's --checkpoint")
     if isinstance(obj, dict) and "state_dict" in obj and "pytorch-lightning_version" in obj:
         return ("it is a Lightning training checkpoint such as checkpoints/best.ckpt: use the run's "
                 "model.ckpt, which train writes from it")

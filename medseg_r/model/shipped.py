@@ -115,6 +115,41 @@ def load_shipped(name: str, *, directory: str = HERE):
                           "decoder": payload.get("decoder")}
 
 
+def shipped_source(value: str | os.PathLike) -> Optional[Tuple[str, str]]:
+    """``(name, directory)`` when ``value`` names shipped weights: one of :func:`shipped_names` that
+    is not a file here, or a shipped weights file anywhere (its shared decoder is looked for in
+    ``decoders/`` beside it); ``None`` for anything else."""
+    from ..backbones.weights import torch_load
+
+    value = os.fspath(value)
+    if not os.path.exists(value):
+        return (value, HERE) if value in shipped_names() else None
+    if not (os.path.isfile(value) and value.endswith(".pt")):
+        return None
+    payload = torch_load(value)
+    if not (isinstance(payload, dict) and payload.get("format") == FORMAT):
+        return None
+    return os.path.basename(value)[:-3], os.path.dirname(os.path.abspath(value))
+
+
+def load_any(value: str | os.PathLike, *, expect_backbone: Optional[str] = None):
+    """``(model, info)`` from what a command's ``--checkpoint`` names: a MedSeg-R checkpoint
+    (``model.ckpt`` of a run, :func:`~medseg_r.model.checkpoint.load_model`; ``info`` None) or
+    shipped weights, by name or file (:func:`shipped_source`; ``info`` their description). A file
+    of neither kind is a ``CheckpointError`` saying what it is."""
+    from ..backbones.weights import CheckpointError
+    from .checkpoint import load_model
+
+    source = shipped_source(value)
+    if source is None:
+        return load_model(value, expect_backbone=expect_backbone), None
+    model, info = load_shipped(source[0], directory=source[1])
+    if expect_backbone is not None and model.backbone_name != expect_backbone:
+        raise CheckpointError(f"{value} are weights for backbone {model.backbone_name!r}, not "
+                              f"{expect_backbone!r}")
+    return model, info
+
+
 def load_pretrained(name: str = DEFAULT["litemedsam"], *, directory: str = HERE):
     """The shipped MedSeg-R model ``name`` (:func:`shipped_names`; default: MedSeg-R on LiteMedSAM),
     ready to predict, in eval mode: what ``medseg-r predict`` uses when no checkpoint is given.

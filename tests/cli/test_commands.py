@@ -77,10 +77,13 @@ def test_predict_example_writes_mask_overlay_and_priors(tmp_path, capsys):
     assert mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
     assert np.array(Image.open(out / "example_overlay.png")).ndim == 3
     assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(out)]) == 0  # its own: again
-    failed = tmp_path / "failed"  # a first run that stopped after writing the example image
+    failed = tmp_path / "failed"  # a model that cannot load: nothing is written
     assert main(["predict", "--example", "--out", str(failed), "--checkpoint", str(tmp_path / "none.ckpt")]) == 2
-    assert (failed / "example.png").exists()
-    assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(failed)]) == 0
+    assert not failed.exists() or not os.listdir(failed)
+    stopped = tmp_path / "stopped"  # a first run that stopped after writing the example image
+    stopped.mkdir()
+    (stopped / "example.png").write_bytes((out / "example.png").read_bytes())
+    assert main(["predict", "--example", "--backbone", "sam_tiny", "--out", str(stopped)]) == 0
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "example.png").write_bytes(b"the user's picture")
@@ -347,3 +350,48 @@ def test_a_negative_seed_is_a_usage_error_before_anything_is_written(tmp_path, c
         main(argv)
     assert stop.value.code == 2 and "--seed: must be >= 0" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_shipped_weights_are_taken_by_name_or_file_where_a_checkpoint_is(tmp_path, capsys):
+    import medseg_r
+    from medseg_r.model.shipped import shipped_names
+
+    if "litemedsam_phantom_none" not in shipped_names():
+        pytest.skip("the shipped phantom weights are not in this checkout")
+    shipped_file = os.path.join(os.path.dirname(medseg_r.__file__), "weights", "litemedsam_phantom_none.pt")
+    for i, value in enumerate(("litemedsam_phantom_none", shipped_file)):
+        out = tmp_path / f"p{i}"
+        assert main(["predict", "--example", "--checkpoint", value, "--out", str(out)]) == 0
+        summary = json.loads((out / "example_prediction.json").read_text())
+        assert summary["model"]["trained_priors"] is True
+        assert summary["model"]["shipped_weights"]["name"] == "litemedsam_phantom_none"
+        assert "not for clinical use" in capsys.readouterr().err
+
+
+def test_a_lightning_checkpoint_or_untrained_with_a_checkpoint_is_one_line(tmp_path, capsys):
+    import torch
+
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"pytorch-lightning_version": "2.6.6",
+                "state_dict": {"model.sam.mask_decoder.x": torch.zeros(1)}}, ckpt)
+    out = tmp_path / "out"
+    assert main(["predict", "--example", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Lightning training checkpoint of MedSeg-R" in err and "model.ckpt" in err
+    assert len(err.splitlines()) == 1 and not out.exists()
+    assert main(["predict", "--example", "--untrained", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
+    assert "--untrained and --checkpoint exclude each other" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_evaluate_scores_shipped_weights_by_name(tmp_path, capsys):
+    from medseg_r.model.shipped import shipped_names
+
+    if "litemedsam_phantom" not in shipped_names():
+        pytest.skip("the shipped phantom weights are not in this checkout")
+    data, out = tmp_path / "data", tmp_path / "eval"
+    assert main(["make-data", "phantom", str(data), "--n", "10", "--seed", "5", "--splits", "test"]) == 0
+    assert main(["evaluate", "--checkpoint", "litemedsam_phantom", "--data", str(data),
+                 "--out", str(out)]) == 0
+    assert "not for clinical use" in capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text())["overall"]["n"] >= 1
