@@ -34,6 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_vocabulary_packs() -> None:
+    """The packs of ``$MEDSEG_R_VOCAB`` are read before any command starts: a missing or broken
+    pack is the user's error (exit 2), not a failure of each report, image or mask it meets."""
+    from ..report.vocab import default_vocabulary, env_packs
+
+    if env_packs():
+        try:
+            default_vocabulary()
+        except ValueError as exc:
+            raise UserError(f"MEDSEG_R_VOCAB: {exc}") from None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -42,6 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     shown = warnings.showwarning
     warnings.showwarning = _one_line_data_warnings(shown)
     try:
+        _check_vocabulary_packs()
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"medseg-r: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -395,3 +395,33 @@ def test_evaluate_scores_shipped_weights_by_name(tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "not for clinical use" in capsys.readouterr().err
     assert json.loads((out / "summary.json").read_text())["overall"]["n"] >= 1
+
+
+@pytest.mark.parametrize("pack, message", [
+    ("context:\n  negation_pre: [no, absent]\n", "is not text"),
+    ("a: [b\n", "is not valid YAML"),
+    (None, "vocabulary pack not found"),
+])
+def test_a_bad_vocabulary_pack_is_one_line_before_the_command_starts(tmp_path, capsys, monkeypatch,
+                                                                     pack, message):
+    from medseg_r.report.vocab import default_vocabulary
+
+    path = tmp_path / "pack.yaml"
+    if pack is not None:
+        path.write_text(pack)
+    monkeypatch.setenv("MEDSEG_R_VOCAB", str(path))
+    default_vocabulary.cache_clear()
+    try:
+        image, mask = tmp_path / "i.png", tmp_path / "m.png"
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(image)
+        Image.fromarray(np.pad(np.full((8, 8), 255, np.uint8), 12)).save(mask)
+        for argv in (["parse-report", "Nodule in the RUL."],
+                     ["describe", "--image", str(image), "--mask", str(mask)]):
+            assert main(argv) == 2
+            captured = capsys.readouterr()
+            err = captured.err.strip()
+            assert err.startswith("medseg-r: error: MEDSEG_R_VOCAB:") and message in err
+            assert len(err.splitlines()) == 1 and "mask" not in err and not captured.out
+    finally:
+        monkeypatch.delenv("MEDSEG_R_VOCAB")
+        default_vocabulary.cache_clear()
