@@ -145,13 +145,14 @@ def make_loaders(cfg: TrainConfig):
                       f"model is told nothing about what to segment in them; --describe-missing "
                       f"describes them from their masks", DataWarning)
     warn_if_no_report_describes_a_finding(train_records)
-    for records, split, data, needed in ((train_records, cfg.train_split, cfg.data, True),
-                                         (val_records, cfg.val_split, cfg.val_data or cfg.data,
-                                          cfg.validate)):
-        if needed and not records:
-            raise ValueError(f"split {split!r} of {data} has no case (a data set needs cases in "
-                             f"both {cfg.train_split!r} and {cfg.val_split!r}; or train without "
-                             f"validation)")
+    if not train_records:
+        raise ValueError(f"split {cfg.train_split!r} of {cfg.data} has no case: training needs cases "
+                         f"whose split is {cfg.train_split!r} (make-data phantom writes them unless "
+                         f"--splits leaves them out)")
+    if cfg.validate and not val_records:
+        raise ValueError(f"split {cfg.val_split!r} of {cfg.val_data or cfg.data} has no case: "
+                         f"validation needs them; give --val-data, or set 'validate: false' in the "
+                         f"YAML config to train without validation")
     check_files(train_records, root, cfg.train_split)
     if cfg.validate:
         check_files(val_records, val_root, cfg.val_split)

@@ -112,9 +112,14 @@ def test_train_cli_bad_options_are_one_line_errors(tiny_phantom, tmp_path):
 
 def test_a_split_without_cases_is_named_and_no_run_folder_is_left(tiny_phantom, tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(ValueError, match="split 'test_only' of .* has no case"):
+    with pytest.raises(ValueError, match="split 'test_only' of .* has no case: validation needs "
+                                         "them; give --val-data, or set 'validate: false'"):
         train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
                           val_split="test_only", epochs=1, progress=False))
+    with pytest.raises(ValueError, match="split 'none' of .* has no case: training needs cases "
+                                         "whose split is 'none'"):
+        train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
+                          train_split="none", epochs=1, progress=False))
     assert not out.exists()
 
 
