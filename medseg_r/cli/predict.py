@@ -99,6 +99,8 @@ def _cmd_predict(args) -> int:
                 raise UserError(str(exc)) from None
             if source.kind == "volume" and args.box:  # before the model loads
                 raise UserError("--box is for 2-D images; volumes are segmented from the report alone")
+    if args.reference is not None and not os.path.exists(args.reference):  # before the model loads
+        raise UserError(f"reference mask not found: {args.reference}")
     model, trained = common.model_from_args(args)
     if example is not None:  # written once the model has loaded: a failed load leaves nothing
         with atomic_write(args.image) as tmp:
@@ -150,7 +152,8 @@ def _print_case(summary, out_dir: str) -> None:
     if "reference" in summary:
         print(f"reference: Dice {summary['reference']['dice']:.3f}, IoU {summary['reference']['iou']:.3f}")
     per = timing["seconds_per_slice"]
-    print(f"time {timing['seconds']:.2f} s" + (f" ({1000 * per:.1f} ms per slice, {timing['slices_run']} slices)"
+    run = timing["slices_run"]
+    print(f"time {timing['seconds']:.2f} s" + (f" ({1000 * per:.1f} ms per slice, {run} slice{'s' * (run != 1)})"
                                                  if per is not None and summary["kind"] == "volume" else "")
           + f"; peak memory {timing['peak_rss_mb']:.0f} MB" + (f" (GPU {timing['peak_gpu_mb']:.0f} MB)"
                                                                  if timing["peak_gpu_mb"] else ""))

@@ -105,6 +105,8 @@ def _pending(paths: Dict[str, str]) -> str:
 
 def _reference(path: str, source: Source) -> np.ndarray:
     """A reference mask on the same grid as ``source``, in display order like the prediction."""
+    if not os.path.exists(path):
+        raise InputError(f"reference mask not found: {path}")
     ref = load_source(path)
     values = ref.pixels if ref.kind == "image" else ref.voxels
     if np.asarray(values).dtype.kind == "f":

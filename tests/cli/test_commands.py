@@ -50,6 +50,8 @@ def test_parse_report_summary_highlights_spans(capsys):
      "WIDTH must be positive"),
     (["predict", "--example", "--report", "", "--out", "OUT", "--backbone", "sam_tiny"], "empty"),
     (["predict", "--example", "--image", "GOOD", "--out", "OUT"], "leave out --image"),
+    (["predict", "--image", "GOOD", "--report", "nodule", "--out", "OUT", "--backbone", "sam_tiny",
+      "--reference", "/nonexistent_ref.png"], "reference mask not found: /nonexistent_ref.png"),
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, capsys, argv, message):
     corrupt = tmp_path / "corrupt.png"
