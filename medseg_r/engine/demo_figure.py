@@ -13,6 +13,15 @@ from ..io import atomic_write
 PICK = ("by_location", "by_texture", "by_shape")
 
 
+CAPTION_WIDTH, CAPTION_LINES = 36, 8
+
+
+def _caption(tag: str, report: str) -> str:
+    """The subset and the report, wrapped; a longer report is cut at a word, with an ellipsis."""
+    return "\n".join(textwrap.wrap(f"[{tag}] {report}" if tag else report, CAPTION_WIDTH,
+                                    max_lines=CAPTION_LINES, placeholder=" ..."))
+
+
 def figure(path: str, data_dir: str, runs: Dict[str, object], cache: str) -> None:
     """``runs``: model name -> a checkpoint path or a loaded model."""
     import matplotlib
@@ -20,7 +29,8 @@ def figure(path: str, data_dir: str, runs: Dict[str, object], cache: str) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
-    from matplotlib.patches import Rectangle
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
 
     from ..data.datasets import SegmentationDataset
     from ..data.readers import read_dataset
@@ -44,7 +54,7 @@ def figure(path: str, data_dir: str, runs: Dict[str, object], cache: str) -> Non
         ax = axes[i]
         tag = next((t for t in PICK if t in chosen[i].tags), "")
         ax[0].imshow(img, cmap="gray")
-        ax[0].set_title(f"[{tag}] " + "\n".join(textwrap.wrap(chosen[i].report, 36))[:240], fontsize=5.5)
+        ax[0].set_title(_caption(tag, chosen[i].report), fontsize=5.5)
         ax[1].imshow(img, cmap="gray")
         ax[1].contour(sample["mask"][0].numpy(), levels=[0.5], colors="lime", linewidths=0.8)
         ax[1].set_title("reference", fontsize=7)
@@ -67,7 +77,13 @@ def figure(path: str, data_dir: str, runs: Dict[str, object], cache: str) -> Non
         ax[-1].set_title("MedSeg-R location attention", fontsize=7)
         for a in ax:
             a.axis("off")
-    fig.tight_layout()
+    fig.legend(handles=[Line2D([], [], color="lime", lw=1.2, label="reference outline"),
+                        Patch(facecolor="yellow", alpha=0.6, label="model's mask"),
+                        Patch(facecolor="none", edgecolor="cyan", label="box prompts given to the decoder"),
+                        Patch(facecolor=plt.get_cmap("magma")(0.8), alpha=0.7,
+                              label="location attention (bright: high)")],
+               loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     with atomic_write(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
