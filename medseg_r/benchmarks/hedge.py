@@ -16,7 +16,6 @@ benchmark's validation split.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -70,9 +69,8 @@ def render(rows: List[Dict[str, object]], subsets=("small", "by_location", "by_t
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from ..model import load_model
     from ..model.feature_cache import FeatureCache
-    from ..model.shipped import load_shipped, shipped_names
+    from ..model.shipped import load_any
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a trained MedSeg-R run's model.ckpt, or the name of "
@@ -101,10 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             except ValueError as err:
                 parser.error(f"{args.option} values: {err}")
     records, root = read_dataset(args.data, split=args.split)
-    if not os.path.isfile(args.checkpoint) and args.checkpoint in shipped_names():
-        model = load_shipped(args.checkpoint)[0]
-    else:
-        model = load_model(args.checkpoint)
+    model, _ = load_any(args.checkpoint)
     if args.cache:
         model.feature_cache = FeatureCache(args.cache)
     print(render(sweep(model, records, root=root, values=values, option=args.option),
