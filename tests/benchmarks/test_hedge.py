@@ -55,8 +55,8 @@ def test_region_and_threshold_are_swept_with_their_default_values(option, monkey
 
     monkeypatch.setattr(hedge, "evaluate", fake_evaluate)
     monkeypatch.setattr(hedge, "read_dataset", lambda data, split: (["case"], "r"))
-    import medseg_r.model as model_pkg
-    monkeypatch.setattr(model_pkg, "load_model", lambda path: _Model())
+    import medseg_r.model.shipped as shipped
+    monkeypatch.setattr(shipped, "load_any", lambda path: (_Model(), None))
     assert hedge.main(["run.ckpt", "--data", "d", "--option", option]) == 0
     assert seen == list(hedge.DEFAULT_VALUES[option])
     assert capsys.readouterr().out.splitlines()[0].startswith(f"| {option} | Dice |")
