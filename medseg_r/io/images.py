@@ -1,7 +1,7 @@
 """2-D image files (PNG, JPEG, TIFF, BMP; 8/16-bit, grey or RGB) -> numpy arrays, with clear errors.
 
 PIL reads most of them; colour PNG and TIFF files of 16 bits per sample, which PIL would cut to 8,
-are read with pypng and tifffile."""
+are read with pypng and tifffile (imagecodecs for compressed TIFFs)."""
 from __future__ import annotations
 
 import os
@@ -59,8 +59,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def _deep_colour(img, path: str):
     """A colour (or grey + alpha) PNG or TIFF of more than 8 bits per sample, which PIL reads as 8
-    bits (keeping the high byte): decoded with pypng or tifffile instead, as ``[H, W, 3]`` (alpha
-    dropped) or ``[H, W]`` (grey + alpha), native dtype. ``None`` for every other image."""
+    bits (keeping the high byte): decoded with pypng or tifffile (its first page; compressed TIFFs
+    through imagecodecs) instead, as ``[H, W, 3]`` (alpha dropped) or ``[H, W]`` (grey + alpha),
+    native dtype. ``None`` for every other image."""
+    import zlib
+
     if img.format == "PNG":
         with open(path, "rb") as f:
             header = f.read(26)  # signature, IHDR: width, height, bit depth, colour type
@@ -68,10 +71,10 @@ def _deep_colour(img, path: str):
             return None
         import png
 
-        try:
-            width, height, rows, info = png.Reader(filename=path).asDirect()
+        try:  # read(), not asDirect(): no sBIT shift, the values as stored (as for 16-bit grey)
+            width, height, rows, info = png.Reader(filename=path).read()
             arr = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
-        except (png.Error, ValueError, OSError) as exc:
+        except (png.Error, ValueError, OSError, zlib.error) as exc:
             raise ValueError(f"{path} could not be decoded: {exc}") from None
         arr = arr.reshape(height, width, info["planes"])
     elif img.format == "TIFF":
@@ -81,11 +84,13 @@ def _deep_colour(img, path: str):
         import tifffile
 
         try:
-            arr = tifffile.imread(path)
-        except (ValueError, OSError) as exc:
+            with tifffile.TiffFile(path) as tiff:
+                page = tiff.pages[0]
+                arr = page.asarray()
+                if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE:
+                    arr = np.moveaxis(arr, 0, -1)  # samples first
+        except (ValueError, OSError, zlib.error, tifffile.TiffFileError) as exc:
             raise ValueError(f"{path} could not be decoded: {exc}") from None
-        if arr.ndim == 3 and arr.shape[0] in (2, 3, 4) and arr.shape[-1] not in (2, 3, 4):
-            arr = np.moveaxis(arr, 0, -1)  # planar configuration: samples first
         if arr.ndim != 3:
             raise ValueError(f"{path} has an unsupported shape {arr.shape}")
     else:

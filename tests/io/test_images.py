@@ -92,16 +92,20 @@ def test_a_16_bit_colour_mask_marks_its_foreground(tmp_path):
     assert np.array_equal(mask_foreground(read_image(tmp_path / "m.png")), disc)
 
 
-@pytest.mark.parametrize("planar", [False, True])
-def test_a_16_bit_colour_tiff_keeps_its_16_bits(tmp_path, planar):
+@pytest.mark.parametrize("planar, compression, pages", [
+    (False, None, 1), (True, None, 1), (False, "lzw", 1), (True, "zlib", 1), (False, None, 2)])
+def test_a_16_bit_colour_tiff_keeps_its_16_bits(tmp_path, planar, compression, pages):
     import tifffile
 
-    values = np.random.default_rng(1).integers(0, 65536, size=(9, 13, 3)).astype(np.uint16)
+    # four pixels wide: a planar file's samples-first array [3, 9, 4] must not be taken for [H, W, C]
+    values = np.random.default_rng(1).integers(0, 65536, size=(9, 4, 3)).astype(np.uint16)
     stored = np.moveaxis(values, -1, 0) if planar else values
+    if pages > 1:
+        stored = np.stack([stored] + [stored // 2] * (pages - 1))
     tifffile.imwrite(tmp_path / "c.tif", stored, photometric="rgb",
-                     planarconfig="separate" if planar else "contig")
+                     planarconfig="separate" if planar else "contig", compression=compression)
     got = read_image(tmp_path / "c.tif")
-    assert got.dtype == np.uint16 and np.array_equal(got, values)
+    assert got.dtype == np.uint16 and np.array_equal(got, values)  # the first page
 
 
 def test_a_damaged_16_bit_colour_png_is_a_clear_error(tmp_path):
@@ -110,4 +114,20 @@ def test_a_damaged_16_bit_colour_png_is_a_clear_error(tmp_path):
     data = (tmp_path / "c.png").read_bytes()
     (tmp_path / "c.png").write_bytes(data[:60])  # the header, a cut-off image data chunk
     with pytest.raises(ValueError, match="c.png"):
+        read_image(tmp_path / "c.png")
+
+
+def test_a_16_bit_colour_png_with_damaged_image_data_is_a_clear_error(tmp_path):
+    import struct
+    import zlib
+
+    values = np.random.default_rng(2).integers(0, 65536, size=(32, 32, 3)).astype(np.uint16)
+    _png(tmp_path / "c.png", values, greyscale=False, alpha=False)
+    data = bytearray((tmp_path / "c.png").read_bytes())
+    at = data.index(b"IDAT")
+    length = struct.unpack(">I", data[at - 4:at])[0]
+    data[at + 40:at + 100] = b"\xff" * 60  # inside the compressed stream, with a valid chunk CRC
+    data[at + 4 + length:at + 8 + length] = struct.pack(">I", zlib.crc32(bytes(data[at:at + 4 + length])))
+    (tmp_path / "c.png").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="c.png could not be decoded"):
         read_image(tmp_path / "c.png")
