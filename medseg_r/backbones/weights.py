@@ -54,28 +54,47 @@ def _load_failure(path, exc: Exception) -> str:
     return f"{type(exc).__name__}: {detail} (a truncated or damaged file?)"
 
 
+MEDSEG_CHECKPOINT, SHIPPED_WEIGHTS, TRAINING_CHECKPOINT = "checkpoint", "shipped", "training"
+
+
 def medseg_file_kind(obj: Any) -> Optional[str]:
-    """What a loaded file of MedSeg-R's own holds, with what to do with it; ``None`` for any other
-    (backbone weights, a checkpoint of another program)."""
+    """Which of MedSeg-R's own files a loaded object is: :data:`MEDSEG_CHECKPOINT` (``save_model``),
+    :data:`SHIPPED_WEIGHTS` or :data:`TRAINING_CHECKPOINT` (Lightning's, of a MedSeg-R run); ``None``
+    for any other (backbone weights, a checkpoint of another program)."""
     if not isinstance(obj, Mapping):
         return None
     if obj.get("format") == "medseg-r":
-        return "a MedSeg-R checkpoint; load it with medseg_r.load_model"
+        return MEDSEG_CHECKPOINT
     if obj.get("format") == "medseg-r-shipped":
-        return (f"the shipped MedSeg-R weights {obj.get('name')!r}; load them with "
-                f"medseg_r.model.shipped.load_any")
+        return SHIPPED_WEIGHTS
     state = obj.get("state_dict")
     if "pytorch-lightning_version" in obj and isinstance(state, Mapping) \
             and any(str(k).startswith("model.sam.") for k in state):
-        return ("a Lightning training checkpoint of MedSeg-R (checkpoints/last.ckpt or best.ckpt); "
-                "use the run's model.ckpt, which train writes from it")
+        return TRAINING_CHECKPOINT
     return None
+
+
+def what_medseg_file_is(obj: Any) -> Optional[str]:
+    """What :func:`medseg_file_kind` found, and what to do with it, in words; ``None`` as it."""
+    kind = medseg_file_kind(obj)
+    if kind == MEDSEG_CHECKPOINT:
+        return "a MedSeg-R checkpoint: give it as --checkpoint, or load it with medseg_r.load_model"
+    if kind == SHIPPED_WEIGHTS:
+        return (f"the shipped MedSeg-R weights {obj.get('name')!r}: give the file or its name as "
+                f"--checkpoint, or load them with medseg_r.model.shipped.load_any")
+    if kind == TRAINING_CHECKPOINT:
+        return TRAINING_ADVICE
+    return None
+
+
+TRAINING_ADVICE = ("a Lightning training checkpoint such as checkpoints/best.ckpt: use the run's "
+                   "model.ckpt, which train writes from it")
 
 
 def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     """Read a state dict from ``path``; unwraps ``{"model": ...}`` / ``{"state_dict": ...}`` and ``module.``."""
     obj = torch_load(path)
-    what = medseg_file_kind(obj)
+    what = what_medseg_file_is(obj)
     if what:
         raise CheckpointError(f"{path} is not backbone weights: it is {what}")
     for key in ("model", "state_dict"):
@@ -159,5 +178,6 @@ def patch_grid(img_size: int, patch: int) -> int:
     return img_size // patch
 
 
-__all__ = ["CheckpointError", "adapt_state_dict", "load_strict", "medseg_file_kind", "patch_grid",
-           "read_state_dict", "refresh_eval_caches", "torch_load"]
+__all__ = ["CheckpointError", "MEDSEG_CHECKPOINT", "SHIPPED_WEIGHTS", "TRAINING_CHECKPOINT",
+           "adapt_state_dict", "load_strict", "medseg_file_kind", "patch_grid", "read_state_dict",
+           "refresh_eval_caches", "torch_load", "what_medseg_file_is"]

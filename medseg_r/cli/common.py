@@ -83,14 +83,13 @@ def model_from_args(args):
     from ..backbones.weights import CheckpointError
     from ..model import build_model
     from ..model.checkpoint import is_medseg_checkpoint
-    from ..model.shipped import default_for, load_any, load_shipped, shipped_note, shipped_source
+    from ..model.shipped import default_for, is_shipped, load_any, load_shipped, shipped_note
 
     if args.checkpoint and getattr(args, "untrained", False):
         raise UserError("--untrained and --checkpoint exclude each other: --untrained uses the "
                         "backbone without trained MedSeg-R weights")
     try:
-        if args.checkpoint and (shipped_source(args.checkpoint) is not None
-                                or is_medseg_checkpoint(args.checkpoint)):
+        if args.checkpoint and (is_shipped(args.checkpoint) or is_medseg_checkpoint(args.checkpoint)):
             model, info = load_any(args.checkpoint, expect_backbone=args.backbone)
             if info is not None:
                 model.shipped_info = info

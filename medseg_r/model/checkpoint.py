@@ -8,7 +8,8 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..backbones import build_backbone
-from ..backbones.weights import CheckpointError, load_strict, torch_load
+from ..backbones.weights import (TRAINING_ADVICE, CheckpointError, load_strict, torch_load,
+                                what_medseg_file_is)
 from ..io.atomic import atomic_write
 from .medseg_r import MedSegR
 
@@ -41,13 +42,11 @@ def is_medseg_checkpoint(path) -> bool:
 
 def _what_it_is(obj: Any) -> str:
     """What a file that is not a MedSeg-R checkpoint holds, and what to do with it."""
-    if isinstance(obj, dict) and obj.get("format") == "medseg-r-shipped":
-        return (f"it is the shipped weights {obj.get('name')!r}: load them with "
-                f"medseg_r.model.shipped.load_any or load_shipped, or give the file or its name as "
-                f"a command's --checkpoint")
+    what = what_medseg_file_is(obj)
+    if what:
+        return f"it is {what}"
     if isinstance(obj, dict) and "state_dict" in obj and "pytorch-lightning_version" in obj:
-        return ("it is a Lightning training checkpoint such as checkpoints/best.ckpt: use the run's "
-                "model.ckpt, which train writes from it")
+        return f"it is {TRAINING_ADVICE}"
     return "use it as backbone weights instead"
 
 

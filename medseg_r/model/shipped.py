@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -72,30 +72,36 @@ def shipped_names(directory: str = HERE) -> List[str]:
         if os.path.isdir(directory) else []
 
 
-def _read_shipped(name: str, directory: str) -> Tuple[str, Dict[str, Any]]:
-    """The path and payload of shipped file ``name``; a clear error when it is missing or is not one."""
+def _read_shipped(path: str) -> Dict[str, Any]:
+    """The payload of the shipped weights file ``path``; a clear error when it is not one."""
     from ..backbones.weights import CheckpointError, torch_load
 
-    path = shipped_path(name, directory)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"no shipped weights {name!r} ({path}); this checkout has {shipped_names(directory)}"
-            if os.path.isdir(directory) else f"no shipped weights in {directory}")
     payload = torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a shipped MedSeg-R weights file")
     if payload.get("version", 1) not in VERSIONS:
         raise CheckpointError(f"{path} is shipped-weights version {payload.get('version')}; this "
                               f"MedSeg-R reads versions {VERSIONS} (upgrade the package)")
-    return path, payload
+    return payload
 
 
 def load_shipped(name: str, *, directory: str = HERE):
-    """The MedSeg-R model of shipped weights ``name``, in eval mode, and their description."""
+    """The MedSeg-R model of shipped weights ``name`` (in ``directory``), in eval mode, and their
+    description. ``name`` may also be the path of a shipped weights file, under any name: the
+    shared decoder it names is then read from ``decoders/`` beside it."""
     from ..backbones.weights import CheckpointError
     from .build import build_model
 
-    path, payload = _read_shipped(name, directory)
+    if os.path.isfile(name):
+        path = name
+        directory = os.path.dirname(os.path.abspath(name))
+    else:
+        path = shipped_path(name, directory)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"no shipped weights {name!r} ({path}); this checkout has {shipped_names(directory)}"
+                if os.path.isdir(directory) else f"no shipped weights in {directory}")
+    payload = _read_shipped(path)
     model = build_model(payload["backbone"], img_size=payload.get("img_size"), **payload["options"])
     own = model.state_dict()
     delta = payload["state_dict"]
@@ -115,35 +121,34 @@ def load_shipped(name: str, *, directory: str = HERE):
                           "decoder": payload.get("decoder")}
 
 
-def shipped_source(value: str | os.PathLike) -> Optional[Tuple[str, str]]:
-    """``(name, directory)`` when ``value`` names shipped weights: one of :func:`shipped_names` that
-    is not a file here, or a shipped weights file anywhere (its shared decoder is looked for in
-    ``decoders/`` beside it); ``None`` for anything else."""
-    from ..backbones.weights import torch_load
+def is_shipped(value: str | os.PathLike) -> bool:
+    """Whether ``value`` names shipped weights: one of :func:`shipped_names` that is no file or
+    folder here, or a shipped weights file anywhere, under any name."""
+    from ..backbones.weights import SHIPPED_WEIGHTS, medseg_file_kind, torch_load
 
     value = os.fspath(value)
     if not os.path.exists(value):
-        return (value, HERE) if value in shipped_names() else None
-    if not (os.path.isfile(value) and value.endswith(".pt")):
-        return None
-    payload = torch_load(value)
-    if not (isinstance(payload, dict) and payload.get("format") == FORMAT):
-        return None
-    return os.path.basename(value)[:-3], os.path.dirname(os.path.abspath(value))
+        return value in shipped_names()
+    return os.path.isfile(value) and medseg_file_kind(torch_load(value)) == SHIPPED_WEIGHTS
 
 
 def load_any(value: str | os.PathLike, *, expect_backbone: Optional[str] = None):
     """``(model, info)`` from what a command's ``--checkpoint`` names: a MedSeg-R checkpoint
     (``model.ckpt`` of a run, :func:`~medseg_r.model.checkpoint.load_model`; ``info`` None) or
-    shipped weights, by name or file (:func:`shipped_source`; ``info`` their description). A file
-    of neither kind is a ``CheckpointError`` saying what it is."""
+    shipped weights, by name or file (:func:`is_shipped`; ``info`` their description). A file of
+    neither kind is a ``CheckpointError`` saying what it is."""
     from ..backbones.weights import CheckpointError
     from .checkpoint import load_model
 
-    source = shipped_source(value)
-    if source is None:
+    value = os.fspath(value)
+    if not is_shipped(value):
         return load_model(value, expect_backbone=expect_backbone), None
-    model, info = load_shipped(source[0], directory=source[1])
+    try:
+        model, info = load_shipped(value)
+    except FileNotFoundError as exc:  # a copied file without the decoders/ folder beside it
+        hint = f": copy the decoders/ folder of the package's weights beside {value}" \
+            if os.path.isfile(value) else ""
+        raise CheckpointError(f"{exc}{hint}") from None
     if expect_backbone is not None and model.backbone_name != expect_backbone:
         raise CheckpointError(f"{value} are weights for backbone {model.backbone_name!r}, not "
                               f"{expect_backbone!r}")
@@ -310,7 +315,8 @@ def restamp_metrics(name: str, metrics: Dict[str, Any], *, directory: str = HERE
     """Replace the figures stored in shipped file ``name`` (what its weights measured) and keep
     everything else, the weights above all, as it is. The figures come from a measurement
     (:mod:`medseg_r.benchmarks.shipped_scores`), never typed in."""
-    path, payload = _read_shipped(name, directory)
+    path = shipped_path(name, directory)
+    payload = _read_shipped(path)
     payload["metrics"] = metrics
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)

@@ -379,7 +379,7 @@ def test_a_lightning_checkpoint_or_untrained_with_a_checkpoint_is_one_line(tmp_p
     out = tmp_path / "out"
     assert main(["predict", "--example", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "Lightning training checkpoint of MedSeg-R" in err and "model.ckpt" in err
+    assert "is not backbone weights: it is a Lightning training checkpoint" in err and "model.ckpt" in err
     assert len(err.splitlines()) == 1 and not out.exists()
     assert main(["predict", "--example", "--untrained", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
     assert "--untrained and --checkpoint exclude each other" in capsys.readouterr().err

@@ -102,7 +102,7 @@ def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path):
     import medseg_r
 
     shipped_file = os.path.join(os.path.dirname(medseg_r.__file__), "weights", "litemedsam_phantom_none.pt")
-    with pytest.raises(CheckpointError, match="it is the shipped weights .*load_shipped"):
+    with pytest.raises(CheckpointError, match="it is the shipped MedSeg-R weights .*--checkpoint.*load_any"):
         load_model(shipped_file)
     torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6.6"}, tmp_path / "best.ckpt")
     with pytest.raises(CheckpointError, match="Lightning training checkpoint .* model.ckpt"):

@@ -279,3 +279,29 @@ def test_the_shipped_default_segments_the_example_where_the_untrained_wrapper_gi
     mask = model.predict(image, EXAMPLE_REPORT)
     ref = reference > 0
     assert 2 * (mask & ref).sum() / (mask.sum() + ref.sum()) > 0.5
+
+
+def test_load_any_takes_shipped_weights_by_name_or_by_a_copied_file_of_any_name(tmp_path):
+    import shutil
+
+    from medseg_r.model.shipped import HERE, is_shipped, load_any, shipped_names
+
+    if "litemedsam_phantom_none" not in shipped_names():
+        pytest.skip("the shipped phantom weights are not in this checkout")
+    by_name, info = load_any("litemedsam_phantom_none")
+    assert info["name"] == "litemedsam_phantom_none"
+    lone = tmp_path / "lone" / "copy.weights"  # no decoders/ beside it
+    lone.parent.mkdir()
+    shutil.copy(shipped_path("litemedsam_phantom_none"), lone)
+    assert is_shipped(lone) and is_shipped("litemedsam_phantom_none")
+    with pytest.raises(CheckpointError, match="copy the decoders/ folder"):
+        load_any(lone)
+    shutil.copytree(os.path.join(HERE, "decoders"), lone.parent / "decoders")
+    again, _ = load_any(lone)
+    ours, theirs = by_name.state_dict(), again.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    with pytest.raises(CheckpointError, match="weights for backbone 'litemedsam', not 'sam_tiny'"):
+        load_any("litemedsam_phantom_none", expect_backbone="sam_tiny")
+    save_model(build_model("sam_tiny", img_size=64), tmp_path / "m.pt")  # a checkpoint ending in .pt
+    assert not is_shipped(tmp_path / "m.pt") and load_any(tmp_path / "m.pt")[1] is None
+    assert not is_shipped(tmp_path / "not_there") and not is_shipped(tmp_path)
