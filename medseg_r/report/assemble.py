@@ -31,13 +31,19 @@ _OWN_STATUS = re.compile(r"(?<!previously )(?<!prior )(?<!earlier )"
                          r"is|are|was|were|remains?|seen|noted|present|identified)\b")
 _PLURAL_VERB = re.compile(r"\b(?:are|were|have)\b")  # "..., and the effusion are not seen": both
 # "pneumonia is unlikely", "a nodule in the RUL is not likely": the finding is probably not there.
-# Only right after the finding's own words (a linking verb between) and at the end of what is said
-# of it: after "nodule in the RUL, metastasis is unlikely" or "nodule, unlikely to be malignant"
-# the nodule is there.
+# Only right after the finding's own words (a linking verb between) and where the clause ends or
+# gives a reason: after "nodule in the RUL, metastasis is unlikely", "nodule, unlikely to be
+# malignant" or "nodule is unlikely clinically significant" the nodule is there.
 _UNLIKELY = re.compile(r"\s*(?:(?:is|are|was|were|seems?|appears?|remains?|felt|thought|considered|"
                        r"deemed|to|be|very|highly|quite|also)\s+)*(?:unlikely|not\s+likely|improbable)"
-                       r"(?=\s*(?:[.,;:!)]|$)|\s+(?:given|because|since|as|in|on|at|and|but|although|"
-                       r"though|based|clinically|radiographically)\b)")
+                       r"(?=\s*(?:[.,;:!)]|$)|\s+(?:given|because|since|and|but|though|although)\b)")
+# "unlikely but cannot be excluded": a hedge, not a negation (ConText's own triggers read it)
+_STILL_POSSIBLE = re.compile(r"\b(?:exclud\w*|rule[ds]?\s+out|possibl[ey]|cannot|can\s+not)\b")
+# "nodule and effusion are unlikely": the items of a list before a plural verb share it
+_LIST_HOP = re.compile(r"\s*(?:,\s*(?:(?:and|or)\s+)?|(?:and|or)\s+)(?:(?:an?|the)\s+)?")
+_PLURAL = re.compile(r"\s*(?:are|were)\b")
+_UNLIKELY_WORD = re.compile(r"\b(?:unlikely|likely|improbable)\b")
+_SPACE = re.compile(r"\s*")
 _FINDING_WORDS = TARGET_GROUPS | PLACE_GROUPS | frozenset(("texture", "shape", "size_words",
                                                            "size_mm"))
 _ATTRIBUTE_ONLY = frozenset(("texture", "shape", "size_words", "count_words"))
@@ -181,10 +187,27 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     return not LIST_WORD.search(between)
 
 
-def _said_unlikely(sentence: Sentence, item: Item) -> bool:
-    """Whether the item's own words are followed by "is unlikely" (:data:`_UNLIKELY`)."""
-    words = sentence.within(item.start, item.end, _FINDING_WORDS)
-    return bool(words) and _UNLIKELY.match(sentence.low, words[-1].end, item.end) is not None
+def _said_unlikely(sentence: Sentence, item: Item) -> Optional[str]:
+    """``"negated"`` when the item's own words, or the list they open before a plural verb, are
+    followed by "is unlikely" (:data:`_UNLIKELY`); ``"uncertain"`` when a hedge follows that
+    ("unlikely but cannot be excluded": :data:`_STILL_POSSIBLE`); ``None`` otherwise."""
+    own = sentence.within(item.start, item.end, _FINDING_WORDS)
+    if not own or sentence.next_match(_UNLIKELY_WORD, own[-1].end) is None:
+        return None
+    low, pos = sentence.low, own[-1].end
+    while True:  # over "and effusion", ", left pneumothorax" ... to the list's end
+        hop = _LIST_HOP.match(low, pos, sentence.end)
+        following = sentence.within(hop.end(), hop.end() + 1, _FINDING_WORDS) if hop else []
+        if not following:
+            break
+        while following:  # the item's words one after another ("left" "pneumothorax")
+            pos = following[0].end
+            gap = _SPACE.match(low, pos).end()
+            following = sentence.within(gap, gap + 1, _FINDING_WORDS)
+    said = _UNLIKELY.match(low, pos, sentence.end)
+    if said is None or (pos != own[-1].end and not _PLURAL.match(low, pos)):
+        return None
+    return "uncertain" if _STILL_POSSIBLE.search(low, said.end(), sentence.end) else "negated"
 
 
 def _plural_noun(words: str) -> bool:
@@ -256,8 +279,10 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
         f.location.organ = _TARGET_ORGAN.get(f.target or "")
     if f.size_class is None:
         f.size_class = size_class_from_mm(f.size_mm)
-    f.negated = negation is not None or _said_unlikely(sentence, item)
-    f.uncertain = not f.negated and (item.uncertain or uncertainty is not None)
+    unlikely = _said_unlikely(sentence, item)
+    f.negated = negation is not None or unlikely == "negated"
+    f.uncertain = not f.negated and (item.uncertain or uncertainty is not None or
+                                     unlikely == "uncertain")
     return f
 
 

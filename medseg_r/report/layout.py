@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .context import ScopeIndex
 from .mentions import Mention
@@ -78,6 +78,17 @@ class Sentence:
         self._context_starts = [m.start for m in self.context]
         self.scopes = scopes
         self.diagnoses: List[Tuple[int, int]] = []  # (linker start, end) of each diagnosis
+        self._matches: Dict[re.Pattern, List[int]] = {}
+
+    def next_match(self, pattern: re.Pattern, pos: int) -> Optional[int]:
+        """Where the first match of ``pattern`` at or after ``pos`` starts (``None``: none); the
+        matches are found once per sentence and pattern, so asking for every item stays linear."""
+        starts = self._matches.get(pattern)
+        if starts is None:
+            starts = self._matches[pattern] = [m.start() for m in
+                                               pattern.finditer(self.low, self.start, self.end)]
+        i = bisect_left(starts, pos)
+        return starts[i] if i < len(starts) else None
 
     def within(self, a: int, b: int, groups: Optional[Iterable[str]] = None) -> List[Mention]:
         """Mentions that start in ``[a, b)`` (of ``groups`` when given)."""

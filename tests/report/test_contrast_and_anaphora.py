@@ -94,6 +94,9 @@ def test_disappeared_negates(text):
     "Nodule in the RUL, unlikely malignant.",
     "Nodule in the RUL is unlikely to be malignant.",
     "Nodule in the RUL is unlikely malignant.",
+    "The nodule in the RUL is unlikely clinically significant.",
+    "Nodule is unlikely at this size to be malignant.",
+    "Effusion is not likely clinically relevant.",
 ])
 def test_what_still_is_there_stays_positive(text):
     assert not summary(text)[0][3]
@@ -107,11 +110,23 @@ def test_what_still_is_there_stays_positive(text):
     ("Pneumonia is felt to be unlikely given the history.", [True]),
     ("Pneumothorax is unlikely and the right effusion is small.", [True, False]),
     ("Effusion is highly unlikely. Nodule in the LLL.", [True, False]),
+    ("Pneumothorax is unlikely but the effusion is larger.", [True, False]),
+    # a list before a plural verb shares it, as "are not seen" does
+    ("Nodule and effusion are unlikely.", [True, True]),
+    ("Right effusion, left pneumothorax and consolidation are unlikely.", [True, True, True]),
+    ("Nodule in the RUL and effusion is unlikely.", [False, True]),
 ])
 def test_a_finding_said_to_be_unlikely_is_negated(text, negated):
     findings = parse_report(text).findings
     assert [f.negated for f in findings] == negated
     assert not any(f.uncertain for f in findings)
+
+
+@pytest.mark.parametrize("text", ["Pneumonia is unlikely but cannot be excluded.",
+                                  "Pneumonia is unlikely, though not excluded.",
+                                  "Pneumothorax is unlikely, but possible."])
+def test_unlikely_with_a_hedge_after_it_is_uncertain(text):
+    assert [(f.negated, f.uncertain) for f in parse_report(text).findings] == [(False, True)]
 
 
 def test_disappeared_does_not_reach_past_the_comma():
