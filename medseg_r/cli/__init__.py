@@ -42,7 +42,7 @@ def _check_vocabulary_packs() -> None:
     if env_packs():
         try:
             default_vocabulary()
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:  # a folder, an unreadable file
             raise UserError(f"MEDSEG_R_VOCAB: {exc}") from None
 
 

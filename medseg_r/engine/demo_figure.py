@@ -47,7 +47,8 @@ def figure(path: str, data_dir: str, runs: Dict[str, object], cache: str) -> Non
     size = next(iter(models.values())).img_size
     ds = SegmentationDataset(chosen, root=root, size=size)
     cols = 2 + len(models) + 1
-    fig, axes = plt.subplots(len(chosen), cols, figsize=(2.3 * cols, 2.6 * len(chosen)), squeeze=False)
+    # each row: the image (2.3 in) and its caption above it (up to CAPTION_LINES lines)
+    fig, axes = plt.subplots(len(chosen), cols, figsize=(2.3 * cols, 3.3 * len(chosen)), squeeze=False)
     for i in range(len(chosen)):
         sample = ds[i]
         img = sample["image"].permute(1, 2, 0).numpy()

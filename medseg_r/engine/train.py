@@ -147,12 +147,12 @@ def make_loaders(cfg: TrainConfig):
     warn_if_no_report_describes_a_finding(train_records)
     if not train_records:
         raise ValueError(f"split {cfg.train_split!r} of {cfg.data} has no case: training needs cases "
-                         f"whose split is {cfg.train_split!r} (make-data phantom writes them unless "
-                         f"--splits leaves them out)")
+                         f"whose split is {cfg.train_split!r}")
     if cfg.validate and not val_records:
+        other = "" if cfg.val_data else "give --val-data, or "
         raise ValueError(f"split {cfg.val_split!r} of {cfg.val_data or cfg.data} has no case: "
-                         f"validation needs them; give --val-data, or set 'validate: false' in the "
-                         f"YAML config to train without validation")
+                         f"validation needs them; {other}set 'validate: false' in the YAML config to "
+                         f"train without validation")
     check_files(train_records, root, cfg.train_split)
     if cfg.validate:
         check_files(val_records, val_root, cfg.val_split)

@@ -113,29 +113,43 @@ DEMO_RESULTS, DEMO_FIGURE = "results.json", "figure.png"
 DEMO_FOLDERS = ("data", "feature_cache", "runs", "eval")
 
 
+OS_METADATA = (".DS_Store", "Thumbs.db", "desktop.ini")  # files a file browser leaves behind
+
+
 def check_demo_folder(out: str) -> None:
     """The demo's ``--out`` must be new, empty or an earlier demo's folder (whose data and encodings
-    it reuses and whose figure and results it replaces); a folder with anything else, or with a
-    ``results.json`` or ``figure.png`` the demo did not write, is refused rather than overwritten.
-    Its ``data`` and ``eval`` folders are checked again by make-data's and evaluate's own rules."""
+    it reuses and whose figure, results and scores it replaces); a folder with anything else, or
+    with a ``results.json``, ``figure.png`` or ``eval/`` the demo did not write, is refused rather
+    than overwritten. Its ``data`` folder is checked again by make-data's own rule."""
     if not os.path.exists(out):
         return
     if not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file, not a folder")
-    names = {n for n in os.listdir(out) if not n.startswith(".partial-")}
+    names = {n for n in os.listdir(out) if not n.startswith(".partial-") and n not in OS_METADATA}
     foreign = sorted(names - {DEMO_RESULTS, DEMO_FIGURE, *DEMO_FOLDERS})
     foreign += [n for n in DEMO_FOLDERS if n in names and not os.path.isdir(os.path.join(out, n))]
     if DEMO_RESULTS in names:
         try:
             with open(os.path.join(out, DEMO_RESULTS), encoding="utf-8") as handle:
                 held = json.load(handle)
-            ours = isinstance(held, dict) and {"models", "targets", "config"} <= set(held)
+            ours = isinstance(held, dict) and {"models", "config"} <= set(held)
         except (OSError, ValueError):
             ours = False
         if not ours:
             foreign.append(f"a {DEMO_RESULTS} the demo did not write")
     elif DEMO_FIGURE in names and "data" not in names:  # the demo writes its data first
         foreign.append(f"a {DEMO_FIGURE} the demo did not write")
+    scores = os.path.join(out, "eval")
+    if os.path.isdir(scores):  # one evaluate folder per model
+        for name in sorted(os.listdir(scores)):
+            if name in OS_METADATA:
+                continue
+            try:
+                check_evaluate_folder(os.path.join(scores, name))
+                if not os.path.isdir(os.path.join(scores, name)):
+                    raise ValueError
+            except ValueError:
+                foreign.append(f"eval/{name}")
     if foreign:
         raise ValueError(f"--out {out} is not empty and not an earlier demo's folder (it holds "
                          f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): choose a "

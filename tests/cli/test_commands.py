@@ -403,13 +403,16 @@ def test_evaluate_scores_shipped_weights_by_name(tmp_path, capsys):
     ("context:\n  negation_pre: [no, absent]\n", "is not text"),
     ("a: [b\n", "is not valid YAML"),
     (None, "vocabulary pack not found"),
+    ("FOLDER", "Is a directory"),
 ])
 def test_a_bad_vocabulary_pack_is_one_line_before_the_command_starts(tmp_path, capsys, monkeypatch,
                                                                      pack, message):
     from medseg_r.report.vocab import default_vocabulary
 
     path = tmp_path / "pack.yaml"
-    if pack is not None:
+    if pack == "FOLDER":
+        path.mkdir()
+    elif pack is not None:
         path.write_text(pack)
     monkeypatch.setenv("MEDSEG_R_VOCAB", str(path))
     default_vocabulary.cache_clear()

@@ -60,15 +60,18 @@ def test_demo_refuses_an_unknown_precision(tmp_path):
     ({"figure.png": "my figure"}, "a figure.png the demo did not write"),
     ({"notes.txt": "mine"}, "notes.txt"),
     ({"data": "a file, not the demo's data folder"}, "data"),
+    ({"eval/medseg_r/summary.json": '{"mine": 1}'}, "eval/medseg_r"),
+    ({"eval/notes.txt": "mine"}, "eval/notes.txt"),
 ])
 def test_demo_refuses_a_folder_it_did_not_write_and_leaves_it_as_it_was(tmp_path, held, name):
     out = tmp_path / "d"
     out.mkdir()
     for file, text in held.items():
+        (out / file).parent.mkdir(parents=True, exist_ok=True)
         (out / file).write_text(text)
     with pytest.raises(ValueError, match=name):
         run_demo(str(out), n=30, progress=False, precision="32-true")
-    assert sorted(os.listdir(out)) == sorted(held)
+    assert sorted(os.listdir(out)) == sorted({f.split("/")[0] for f in held})
     assert all((out / file).read_text() == text for file, text in held.items())
 
 
@@ -79,6 +82,9 @@ def test_an_earlier_demo_s_folder_is_accepted(tmp_path):
     for folder in ("data", "feature_cache", "eval"):
         (out / folder).mkdir(parents=True)
     (out / "figure.png").write_bytes(b"png")
+    (out / ".DS_Store").write_bytes(b"a file browser's")
+    (out / "eval" / "medseg_r" / "overlays").mkdir(parents=True)  # an earlier demo's scores
+    (out / "eval" / "medseg_r" / "summary.json").write_text(json.dumps({"overall": {}, "subsets": {}}))
     check_demo_folder(str(out))  # interrupted before its results.json
     (out / "results.json").write_text(json.dumps({"models": {}, "targets": [], "config": {}}))
     check_demo_folder(str(out))

@@ -120,6 +120,9 @@ def test_a_split_without_cases_is_named_and_no_run_folder_is_left(tiny_phantom, 
                                          "whose split is 'none'"):
         train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
                           train_split="none", epochs=1, progress=False))
+    with pytest.raises(ValueError, match="has no case: validation needs them; set 'validate: false'"):
+        train(TrainConfig(data=tiny_phantom, val_data=tiny_phantom, out=str(out), backbone="sam_tiny",
+                          img_size=64, val_split="test_only", epochs=1, progress=False))
     assert not out.exists()
 
 
