@@ -55,6 +55,8 @@ def _load_failure(path, exc: Exception) -> str:
 
 
 MEDSEG_CHECKPOINT, SHIPPED_WEIGHTS, TRAINING_CHECKPOINT = "checkpoint", "shipped", "training"
+TRAINING_ADVICE = ("a Lightning training checkpoint such as checkpoints/best.ckpt: use the run's "
+                   "model.ckpt, which train writes from it")
 
 
 def medseg_file_kind(obj: Any) -> Optional[str]:
@@ -85,10 +87,6 @@ def what_medseg_file_is(obj: Any) -> Optional[str]:
     if kind == TRAINING_CHECKPOINT:
         return TRAINING_ADVICE
     return None
-
-
-TRAINING_ADVICE = ("a Lightning training checkpoint such as checkpoints/best.ckpt: use the run's "
-                   "model.ckpt, which train writes from it")
 
 
 def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:

@@ -167,7 +167,6 @@ def _cmd_export(args) -> int:
     from ..backbones.weights import CheckpointError
     from ..export import ParityError, export_checkpoint
     from ..inference.sources import InputError, load_source
-
     from ..model.shipped import shipped_names
 
     if not os.path.isfile(args.checkpoint) and args.checkpoint not in shipped_names():

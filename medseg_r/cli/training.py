@@ -220,7 +220,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--split", default="test",
                    help="the split scored (default test; a data set without splits is scored whole)")
     p.add_argument("--out", required=True, help="folder for cases.csv, summary.json and overlays")
-    p.add_argument("--overlays", type=int, default=0, help="write overlay PNGs for the first N cases (OUT/overlays/ID.png: mask red, "
+    p.add_argument("--overlays", type=int, default=0,
+                   help="write overlay PNGs for the first N cases (OUT/overlays/ID.png: mask red, "
                         "reference outline green, location attention a blue-to-yellow tint)")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -111,8 +111,6 @@ def clear_evaluate_folder(out: str) -> None:
 # what ``medseg-r demo`` writes in its folder (medseg_r.engine.demo)
 DEMO_RESULTS, DEMO_FIGURE = "results.json", "figure.png"
 DEMO_FOLDERS = ("data", "feature_cache", "runs", "eval")
-
-
 OS_METADATA = (".DS_Store", "Thumbs.db", "desktop.ini")  # files a file browser leaves behind
 
 
@@ -145,9 +143,9 @@ def check_demo_folder(out: str) -> None:
             if name in OS_METADATA:
                 continue
             try:
-                check_evaluate_folder(os.path.join(scores, name))
                 if not os.path.isdir(os.path.join(scores, name)):
-                    raise ValueError
+                    raise ValueError(f"eval/{name} is a file")
+                check_evaluate_folder(os.path.join(scores, name))
             except ValueError:
                 foreign.append(f"eval/{name}")
     if foreign:

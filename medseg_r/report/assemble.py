@@ -191,7 +191,7 @@ def _said_unlikely(sentence: Sentence, item: Item) -> Optional[str]:
     """``"negated"`` when the item's own words, or the list they open before a plural verb, are
     followed by "is unlikely" (:data:`_UNLIKELY`); ``"uncertain"`` when a hedge follows that
     ("unlikely but cannot be excluded": :data:`_STILL_POSSIBLE`); ``None`` otherwise."""
-    own = sentence.within(item.start, item.end, _FINDING_WORDS)
+    own = sentence.within(item.start, item.own_end, _FINDING_WORDS)  # not its diagnosis's words
     if not own or sentence.next_match(_UNLIKELY_WORD, own[-1].end) is None:
         return None
     low, pos = sentence.low, own[-1].end

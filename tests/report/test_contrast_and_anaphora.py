@@ -97,6 +97,9 @@ def test_disappeared_negates(text):
     "The nodule in the RUL is unlikely clinically significant.",
     "Nodule is unlikely at this size to be malignant.",
     "Effusion is not likely clinically relevant.",
+    # "unlikely" about the diagnosis of a finding, not the finding
+    "Opacity in the RLL, likely atelectasis, pneumonia is unlikely.",
+    "Opacity in the RLL compatible with atelectasis, pneumonia unlikely.",
 ])
 def test_what_still_is_there_stays_positive(text):
     assert not summary(text)[0][3]
