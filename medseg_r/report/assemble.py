@@ -31,11 +31,12 @@ _OWN_STATUS = re.compile(r"(?<!previously )(?<!prior )(?<!earlier )"
                          r"is|are|was|were|remains?|seen|noted|present|identified)\b")
 _PLURAL_VERB = re.compile(r"\b(?:are|were|have)\b")  # "..., and the effusion are not seen": both
 # "pneumonia is unlikely", "a nodule in the RUL is not likely": the finding is probably not there.
-# Only right after the finding's own words (a linking verb between) and where the clause ends or
-# gives a reason: after "nodule in the RUL, metastasis is unlikely", "nodule, unlikely to be
+# Only right after the finding's own words (a linking verb between) and where the clause ends
+# (after "in this patient", "at this time" too) or gives a reason: after "nodule in the RUL, metastasis is unlikely", "nodule, unlikely to be
 # malignant" or "nodule is unlikely clinically significant" the nodule is there.
 _UNLIKELY = re.compile(r"\s*(?:(?:is|are|was|were|seems?|appears?|remains?|felt|thought|considered|"
                        r"deemed|to|be|very|highly|quite|also)\s+)*(?:unlikely|not\s+likely|improbable)"
+                       r"(?:\s+(?:in|at|on)\s+(?:this|the|these|that)\s+[a-z]+(?=\s*(?:[.,;:!)]|$)))?"
                        r"(?=\s*(?:[.,;:!)]|$)|\s+(?:given|because|since|and|but|though|although)\b)")
 # "unlikely but cannot be excluded": a hedge, not a negation (ConText's own triggers read it)
 _STILL_POSSIBLE = re.compile(r"\b(?:exclud\w*|rule[ds]?\s+out|possibl[ey]|cannot|can\s+not)\b")

@@ -114,6 +114,8 @@ def test_what_still_is_there_stays_positive(text):
     ("Pneumothorax is unlikely and the right effusion is small.", [True, False]),
     ("Effusion is highly unlikely. Nodule in the LLL.", [True, False]),
     ("Pneumothorax is unlikely but the effusion is larger.", [True, False]),
+    ("Pneumothorax is unlikely in this patient.", [True]),
+    ("Pneumonia is unlikely at this time, effusion is small.", [True, False]),
     # a list before a plural verb shares it, as "are not seen" does
     ("Nodule and effusion are unlikely.", [True, True]),
     ("Right effusion, left pneumothorax and consolidation are unlikely.", [True, True, True]),
