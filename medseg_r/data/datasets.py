@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, Sampler
 from ..io import read_image, to_unit_float
 from ..io.images import is_lossy, mask_foreground
 from ..report import Report, parse_report
-from ..report.transform import mirrored_report
+from ..report.transform import mirrored_report, report_on_slice
 
 
 @dataclass
@@ -39,6 +39,10 @@ class Record:
     tags: List[str] = field(default_factory=list)
     target: Optional[str] = None
     lesions: List[Dict[str, object]] = field(default_factory=list)  # bbox, texture, shape per lesion
+    # an axial slice of a volume: its report is read as predict reads it there (report_on_slice), at
+    # ``level`` (its fraction of the cranio-caudal extent; None: a volume of one slice)
+    axial: bool = False
+    level: Optional[float] = None
 
 
 def fitted_size(h: int, w: int, size: int) -> tuple:
@@ -116,7 +120,10 @@ class SegmentationDataset(Dataset):
         else:
             image, mask = fit_square(image, mask, self.size)
         if index not in self._reports:
-            self._reports[index] = parse_report(rec.report)
+            report = parse_report(rec.report)
+            if rec.axial:  # "upper/lower" are levels of the volume, not places in the slice
+                report = report_on_slice(report, rec.level, shows_lesion="negative_slice" not in rec.tags)
+            self._reports[index] = report
         report = self._reports[index]
         flip = False
         if self.flipped(index):

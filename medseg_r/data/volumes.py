@@ -1,4 +1,5 @@
-"""3-D volumes (NIfTI via nibabel, DICOM series via pydicom) with one report per case, as 2-D slices.
+"""3-D volumes (NIfTI via nibabel, DICOM series via pydicom) with one report per case, as 2-D slices
+(each an axial record whose report the data set reads at its level, as predict does: report_on_slice).
 
 A volume data set is a folder with ``cases.jsonl`` or ``cases.csv``: ``image`` (``.nii``/``.nii.gz``, a
 DICOM file or a DICOM series folder), ``mask`` (NIfTI or DICOM, same grid), ``report``, optional ``split``.
@@ -184,8 +185,10 @@ def volume_slices(case_id: str, image: np.ndarray, mask: np.ndarray, report: str
     rng = np.random.default_rng(seed)
     k = min(len(empty), int(round(empty_fraction * max(len(full), 1))))
     chosen = sorted(full + (rng.choice(empty, size=k, replace=False).tolist() if k else []))
+    depth = image.shape[2]
     return [Record(id=f"{case_id}_z{z:04d}", image=display_slice(image, z), mask=(display_slice(mask, z) > 0)
-                   .astype(np.uint8), report=report, split=split, tags=[] if z in full else ["negative_slice"])
+                   .astype(np.uint8), report=report, split=split, tags=[] if z in full else ["negative_slice"],
+                   axial=True, level=z / (depth - 1) if depth > 1 else None)
             for z in chosen]
 
 

@@ -133,3 +133,18 @@ def slice_report(report: Report, fraction: float) -> Report:
             kept.append(f)
     out.findings = kept
     return out
+
+
+def report_on_slice(report: Report, level: Optional[float], *, shows_lesion: bool) -> Report:
+    """What one axial slice of a volume is told when training or scoring on it, as ``predict`` tells
+    it (:class:`~medseg_r.inference.predictor.Predictor`): :func:`slice_report` at ``level`` (the
+    slice's fraction of the cranio-caudal extent), or :func:`without_zones` for a volume of one
+    slice (``level`` None). A slice that shows a lesion while every positive finding is placed at
+    another level by the words keeps them, zones cleared: its mask is the truth, and a report with
+    no positive finding would teach the model to mark lesions it was not told of."""
+    if level is None:
+        return without_zones(report)
+    out = slice_report(report, level)
+    if shows_lesion and report.positive_findings and not out.positive_findings:
+        return without_zones(report)
+    return out

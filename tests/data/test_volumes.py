@@ -208,3 +208,30 @@ def test_an_evenly_spaced_series_from_a_tilted_gantry_loads(tmp_path):
                                                [1, 0, 0, 0, float(np.cos(tilt)), float(np.sin(tilt))]))
     voxels, _ = load_volume(folder)
     assert voxels.size == vol[..., :5].size
+
+
+@pytest.mark.parametrize("report, kept", [
+    # slices 2 and 3 of 6 (levels 0.4, 0.6): in the middle third; the empty ones at levels 0-1
+    ("Solid nodule in the right mid zone.", {"lesion": True, "level 0.0": False, "level 1.0": False}),
+    # the words place it lower: the lesion slices keep the finding (their mask is the truth), zones
+    # cleared; the empty caudal slice keeps it too, the cranial one does not (as predict tells them)
+    ("Solid nodule in the right lower lobe.", {"lesion": True, "level 0.0": True, "level 1.0": False}),
+    ("Solid nodule in the right lung.", {"lesion": True, "level 0.0": True, "level 1.0": True}),
+])
+def test_volume_slices_read_upper_and_lower_as_levels_as_predict_does(tmp_path, report, kept):
+    vol, mask = _volume()
+    _write_nifti(str(tmp_path / "ct.nii.gz"), vol)
+    _write_nifti(str(tmp_path / "mask.nii.gz"), mask.astype(np.float32))
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"image": "ct.nii.gz", "mask": "mask.nii.gz",
+                                                      "split": "train", "report": report}))
+    records, root = read_dataset(str(tmp_path), split="train", empty_fraction=2.0, seed=0)
+    assert [r.level for r in records] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] and all(r.axial for r in records)
+    data = SegmentationDataset(records, root=root, size=32)
+    told = {r.id: data[i]["report"] for i, r in enumerate(records)}
+    for key, expected in kept.items():
+        ids = [r.id for r in records if ("negative_slice" not in r.tags) == (key == "lesion")
+               and (key == "lesion" or f"level {r.level}" == key)]
+        for i in ids:
+            findings = told[i].positive_findings
+            assert bool(findings) == expected, (key, i)
+            assert all(f.location.zones == [] and f.location.side == "right" for f in findings)
