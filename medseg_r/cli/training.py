@@ -58,7 +58,11 @@ def _cmd_train(args) -> int:
         if value is not None:
             fields[key] = value
     if args.options:
-        fields["model_options"] = {**fields.get("model_options", {}), **json_arg(args.options, "--options")}
+        held = fields.get("model_options") or {}
+        if not isinstance(held, dict):
+            raise UserError(f"model_options in {args.config} must be a mapping of option: value, "
+                            f"got {held!r}")
+        fields["model_options"] = {**held, **json_arg(args.options, "--options")}
     if args.no_augment:
         fields["augment"] = False
     if args.deterministic is not None:

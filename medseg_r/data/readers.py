@@ -66,6 +66,11 @@ def read_medvlsm(path: str, *, prompt: str = "p0", **_: object) -> List[Record]:
         raise ValueError(f"{path}: expected a list of annotations")
     records = []
     for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}, item {i}: expected an object with img_name, mask_name, prompts")
+        missing = [key for key in ("img_name", "mask_name") if not str(item.get(key) or "").strip()]
+        if missing:
+            raise ValueError(f"{path}, item {i}: no {' and no '.join(missing)}")
         prompts = item.get("prompts") or {}
         if prompt not in prompts:
             raise ValueError(f"{path}, item {i}: no prompt {prompt!r} (has {', '.join(sorted(prompts)) or 'none'})")

@@ -230,6 +230,10 @@ def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = N
     rows = [row for _, row in read_rows(table)]
     records: List[Record] = []
     for i, row in enumerate(rows):
+        missing = [key for key in ("image", "mask") if not str(row.get(key) or "").strip()]
+        if missing:
+            raise ValueError(f"{table}, row {i + 1}: no {' and no '.join(missing)} (each case needs "
+                             f"an image and a mask volume)")
         image_path = os.path.join(folder, row["image"])
         mask_path = os.path.join(folder, row["mask"])
         image, image_affine = load_volume(image_path)

@@ -430,3 +430,12 @@ def test_a_bad_vocabulary_pack_is_one_line_before_the_command_starts(tmp_path, c
     finally:
         monkeypatch.delenv("MEDSEG_R_VOCAB")
         default_vocabulary.cache_clear()
+
+
+def test_a_config_whose_model_options_are_no_mapping_is_one_line_with_options(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("model_options: abc\n")
+    argv = ["train", str(config), "--data", "d.jsonl", "--out", str(tmp_path / "run"),
+            "--options", '{"deformable": false}']
+    assert main(argv) == 2
+    assert "model_options in" in capsys.readouterr().err and not (tmp_path / "run").exists()

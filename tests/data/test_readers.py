@@ -214,3 +214,18 @@ def test_lesion_labels_are_resized_and_flipped_with_the_mask(tmp_path):
     assert int(plain[1]["attributes"].sum()) == 0  # a record without lesions: no label
     batch = collate([plain[0], plain[1]])
     assert batch["attributes"].shape == (2, 2, 32, 32)
+
+
+@pytest.mark.parametrize("item, message", [
+    ({"image": "k0.png", "mask_name": "k0.png", "prompts": {"p0": "x"}}, "item 0: no img_name"),
+    ({"img_name": "k0.png", "prompts": {"p0": "x"}}, "item 0: no mask_name"),
+    ("k0.png", "item 0: expected an object"),
+])
+def test_a_medvlsm_item_without_its_names_is_one_clear_error(tmp_path, item, message):
+    import json
+
+    from medseg_r.data.readers import read_dataset
+
+    (tmp_path / "d.json").write_text(json.dumps([item]))
+    with pytest.raises(ValueError, match=message):
+        read_dataset(str(tmp_path / "d.json"))

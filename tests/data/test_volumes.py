@@ -235,3 +235,9 @@ def test_volume_slices_read_upper_and_lower_as_levels_as_predict_does(tmp_path, 
             findings = told[i].positive_findings
             assert bool(findings) == expected, (key, i)
             assert all(f.location.zones == [] and f.location.side == "right" for f in findings)
+
+
+def test_a_volume_row_without_a_mask_is_named(tmp_path):
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"image": "ct.nii.gz", "report": "nodule"}))
+    with pytest.raises(ValueError, match="cases.jsonl, row 1: no mask"):
+        read_dataset(str(tmp_path), split="train")
