@@ -26,6 +26,8 @@ from .engine import SessionPredictor
 from .examples import build_examples
 from .sessions import Busy, JobQueue, Session, SessionStore
 
+DOWNLOADS = ("mask", "json", "overlay", "sheet")  # what a segmentation writes (sheet: volumes only)
+
 MAX_POINTS = 32
 BUSY = "this page is still segmenting; wait for it to finish"  # 409 while a segmentation runs
 
@@ -372,7 +374,11 @@ class Service:
         return views.png_bytes(views.attention_layer(att))
 
     def download(self, session: Session, what: str) -> str:
-        self._case(session)
+        case = self._case(session)
+        if what not in DOWNLOADS:
+            raise InputError(f"unknown download {what!r}: one of {', '.join(DOWNLOADS)}")
+        if what == "sheet" and case.kind != "volume":
+            raise InputError("a sheet of slices is made for volumes only; this input is a 2-D image")
         if session.result is None or what not in session.result.outputs:
             raise InputError(f"nothing to download as {what!r}: segment first")
         return session.result.outputs[what]

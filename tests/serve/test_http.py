@@ -68,6 +68,10 @@ def test_example_segment_correct_and_download_like_predict(make_server, serve_mo
         assert f'filename="example_{what}.png"' in head["content-disposition"]
     status, data, _ = client.request("GET", f"/api/session/{sid}/download/json")
     assert data["options"]["box"] == box and data["prompts"] == {"box": box, "points": []}
+    status, error, _ = client.request("GET", f"/api/session/{sid}/download/sheet")
+    assert status == 400 and "for volumes only" in error["error"]
+    status, error, _ = client.request("GET", f"/api/session/{sid}/download/bogus")
+    assert status == 400 and "unknown download 'bogus'" in error["error"]
 
     status, third, _ = client.request(
         "POST",
