@@ -19,8 +19,8 @@ from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, f
 from ..data.checks import check_files
 from ..data.readers import DataWarning, read_dataset
 from .task import SegmentationTask
-from .train_checks import (check_config, check_run_folder, check_same_settings, default_size,
-                           resume_point, warn_if_no_report_describes_a_finding)
+from .train_checks import (cases_fingerprint, check_config, check_run_folder, check_same_settings,
+                           default_size, resume_point, warn_if_no_report_describes_a_finding)
 
 
 class _MovableCheckpoint(ModelCheckpoint):
@@ -239,7 +239,11 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     if resume == "auto":
         resume = resume_point(ckpt_dir)
     task.loader_settings = {"batch_size": cfg.batch_size, "accumulate": cfg.accumulate,
-                            "augment": cfg.augment, "limit_train_batches": cfg.limit_train_batches}
+                            "augment": cfg.augment, "limit_train_batches": cfg.limit_train_batches,
+                            "dataset_options": dict(cfg.dataset_options or {}),
+                            "training cases": cases_fingerprint(train_loader.dataset.records),
+                            "validation cases": cases_fingerprint(val_loader.dataset.records)
+                            if val_loader is not None else None}
     if resume is not None:
         check_same_settings(resume, dict(task.hparams), epochs=cfg.epochs, loader=task.loader_settings)
     with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run

@@ -154,6 +154,17 @@ def check_resume_file(path: str) -> None:
 LOADER_KEY = "medseg_r_loader"
 
 
+def cases_fingerprint(records) -> str:
+    """``"N cases, <digest>"`` of the records' ids, reports and splits: a resumed run must draw its
+    batches from the cases it started with."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for r in records:
+        digest.update(f"{r.id}\0{r.report}\0{r.split}\n".encode("utf-8", "surrogatepass"))
+    return f"{len(records)} cases, {digest.hexdigest()[:12]}"
+
+
 def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[int] = None,
                         loader: Optional[Dict[str, Any]] = None) -> None:
     """A resumed run must go on with the settings it was started with (an exact resume): the

@@ -386,9 +386,14 @@ def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to
                          ({"model_options": {"priors": "none"}}, "model_options {} -> {'priors': 'none'}"),
                          ({"batch_size": 8}, "batch_size 4 -> 8"),
                          ({"limit_train_batches": None}, "limit_train_batches 1 -> None"),
-                         ({"augment": False}, "augment True -> False")):
+                         ({"augment": False}, "augment True -> False"),
+                         ({"dataset_options": {"empty_fraction": 0.5}},
+                          "dataset_options {} -> {'empty_fraction': 0.5}")):
         with pytest.raises(ValueError, match=f"trained with other settings \\({re.escape(what)}\\)"):
             train(TrainConfig(**{**cfg, **change, "epochs": 2, "resume": "auto"}))
+    # other cases: another data set, or another split of it
+    with pytest.raises(ValueError, match=r"training cases '\d+ cases, \w+' -> '\d+ cases, \w+'"):
+        train(TrainConfig(**{**cfg, "train_split": "test", "epochs": 2, "resume": "auto"}))
     before = os.path.getmtime(model)
     # the same settings spelled out (the backbone's default size, an option at its default): fine
     train(TrainConfig(**{**cfg, "epochs": 2, "resume": "auto", "model_options": {"spatial_attention": True}}))
