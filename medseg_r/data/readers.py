@@ -119,24 +119,53 @@ def has_splits(records) -> bool:
     return any(r.split is not None for r in records)
 
 
+def _reader_of(path: str):
+    """The reader function ``read_dataset`` uses for ``path`` and the options it sets itself."""
+    if os.path.isdir(path):
+        if os.path.isdir(os.path.join(path, "img")) and os.path.isdir(os.path.join(path, "labelcol")):
+            return read_lvit, ("split",)
+        if os.path.isfile(os.path.join(path, "manifest.jsonl")):
+            return read_manifest, ()
+        from .volumes import read_volume_folder
+
+        return read_volume_folder, ()
+    return _READERS.get(os.path.splitext(path)[1].lower()), ()
+
+
+def dataset_option_names(path: str) -> List[str]:
+    """The ``dataset_options`` the reader of ``path`` takes (none for an unknown or missing path)."""
+    import inspect
+
+    reader, internal = _reader_of(path) if os.path.exists(path) else (None, ())
+    if reader is None:
+        return []
+    return [name for name, p in inspect.signature(reader).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and name not in internal]
+
+
+def _check_options(options: Dict[str, object], path: str) -> None:
+    """``dataset_options`` that the reader of ``path`` does not take are an error naming those it
+    does (a misspelt ``promt`` would otherwise be dropped without a word)."""
+    known = dataset_option_names(path)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"dataset option(s) {', '.join(unknown)} do not apply to {path} (it reads "
+                         f"{', '.join(known) if known else 'no options'})")
+
+
 def read_dataset(path: str, *, split: Optional[str] = None, **options: object):
     """Records from ``path`` and the root their relative paths start from; ``split`` filters by split."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"data set not found: {path}")
-    if os.path.isdir(path):
-        if os.path.isdir(os.path.join(path, "img")) and os.path.isdir(os.path.join(path, "labelcol")):
-            records, root = read_lvit(path, split=split, **options), path
-        elif os.path.isfile(os.path.join(path, "manifest.jsonl")):
-            records, root = read_manifest(os.path.join(path, "manifest.jsonl")), path
-        else:
-            from .volumes import read_volume_folder
-
-            records, root = read_volume_folder(path, **options), path
-    else:
-        ending = os.path.splitext(path)[1].lower()
-        if ending not in _READERS:
-            raise ValueError(f"no reader for {path}; known endings: {', '.join(sorted(_READERS))}, or a folder")
-        records, root = _READERS[ending](path, **options), os.path.dirname(os.path.abspath(path))
+    reader, _ = _reader_of(path)
+    if reader is None:
+        raise ValueError(f"no reader for {path}; known endings: {', '.join(sorted(_READERS))}, or a folder")
+    _check_options(options, path)
+    folder = os.path.isdir(path)
+    source = os.path.join(path, "manifest.jsonl") if folder and reader is read_manifest else path
+    extra = {"split": split} if reader is read_lvit else {}
+    records = reader(source, **extra, **options)
+    root = path if folder else os.path.dirname(os.path.abspath(path))
     if split is not None:
         records = [r for r in records if r.split == split] if has_splits(records) else records
     return records, root

@@ -217,9 +217,28 @@ def check_same_grid(image_affine: np.ndarray, mask_affine: np.ndarray, *, mask: 
                      f"{'' if same_axes else ', other axis directions'}): resample it onto the image")
 
 
+def _check_volume_options(window, percentiles, empty_fraction) -> None:
+    """The volume folder's ``dataset_options``, each named when it is wrong."""
+    def numbers(value, what):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2 or \
+                not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"dataset option {what} must be two numbers, got {value!r}")
+
+    if window is not None:
+        numbers(window, "window [level, width]")
+        if window[1] <= 0:
+            raise ValueError(f"dataset option window: the width must be positive, got {window[1]}")
+    numbers(percentiles, "percentiles [low, high]")
+    if not 0 <= percentiles[0] < percentiles[1] <= 100:
+        raise ValueError(f"dataset option percentiles must rise within 0-100, got {list(percentiles)}")
+    if isinstance(empty_fraction, bool) or not isinstance(empty_fraction, (int, float)) or empty_fraction < 0:
+        raise ValueError(f"dataset option empty_fraction must be a number >= 0, got {empty_fraction!r}")
+
+
 def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = None,
                        percentiles: Tuple[float, float] = (0.5, 99.5), empty_fraction: float = 0.1,
                        seed: int = 0, **_: object) -> List[Record]:
+    _check_volume_options(window, percentiles, empty_fraction)
     table = next((os.path.join(folder, n) for n in ("cases.jsonl", "cases.csv") if os.path.isfile(os.path.join(folder, n))),
                  None)
     if table is None:

@@ -17,7 +17,7 @@ from ..model import save_model
 from ..runtime import cpu_has_bf16
 from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
 from ..data.checks import check_files
-from ..data.readers import DataWarning, read_dataset
+from ..data.readers import DataWarning, dataset_option_names, read_dataset
 from .task import SegmentationTask
 from .train_checks import (cases_fingerprint, check_config, check_run_folder, check_same_settings,
                            default_size, resume_point, warn_if_no_report_describes_a_finding)
@@ -129,7 +129,9 @@ def _size(cfg: TrainConfig) -> int:
 def make_loaders(cfg: TrainConfig):
     size = _size(cfg)
     train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
-    val_records, val_root = read_dataset(cfg.val_data or cfg.data, split=cfg.val_split, **cfg.dataset_options)
+    val_options = cfg.dataset_options if cfg.val_data is None else {  # another format: its own options
+        k: v for k, v in cfg.dataset_options.items() if k in dataset_option_names(cfg.val_data)}
+    val_records, val_root = read_dataset(cfg.val_data or cfg.data, split=cfg.val_split, **val_options)
     checked = list(train_records) + (list(val_records) if cfg.validate else [])
     empty = list(dict.fromkeys(r.id for r in checked if not str(r.report or "").strip()))
     if cfg.describe_missing:

@@ -229,3 +229,36 @@ def test_a_medvlsm_item_without_its_names_is_one_clear_error(tmp_path, item, mes
     (tmp_path / "d.json").write_text(json.dumps([item]))
     with pytest.raises(ValueError, match=message):
         read_dataset(str(tmp_path / "d.json"))
+
+
+def test_dataset_options_a_reader_does_not_take_are_named(tmp_path):
+    import json
+
+    from medseg_r.data.readers import dataset_option_names, read_dataset
+
+    (tmp_path / "d.json").write_text(json.dumps([{"img_name": "a.png", "mask_name": "a.png",
+                                                  "prompts": {"p0": "x", "p5": "y"}}]))
+    assert dataset_option_names(str(tmp_path / "d.json")) == ["prompt"]
+    with pytest.raises(ValueError, match=r"dataset option\(s\) promt do not apply to .*d.json "
+                                         r"\(it reads prompt\)"):
+        read_dataset(str(tmp_path / "d.json"), promt="p5")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"image": "a.png", "mask": "a.png", "report": "x"}))
+    with pytest.raises(ValueError, match=r"window do not apply .* \(it reads no options\)"):
+        read_dataset(str(tmp_path / "m.jsonl"), window=[0, 100])
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"window": "abc"}, "window \\[level, width\\] must be two numbers"),
+    ({"window": [1]}, "window \\[level, width\\] must be two numbers"),
+    ({"window": [40, 0]}, "window: the width must be positive"),
+    ({"empty_fraction": -1}, "empty_fraction must be a number >= 0"),
+    ({"percentiles": [99, 1]}, "percentiles must rise within 0-100"),
+])
+def test_volume_dataset_options_are_checked_by_name(tmp_path, options, message):
+    import json
+
+    from medseg_r.data.readers import read_dataset
+
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"image": "ct.nii.gz", "mask": "m.nii.gz"}))
+    with pytest.raises(ValueError, match=f"dataset option {message}"):
+        read_dataset(str(tmp_path), **options)

@@ -386,11 +386,12 @@ def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to
                          ({"model_options": {"priors": "none"}}, "model_options {} -> {'priors': 'none'}"),
                          ({"batch_size": 8}, "batch_size 4 -> 8"),
                          ({"limit_train_batches": None}, "limit_train_batches 1 -> None"),
-                         ({"augment": False}, "augment True -> False"),
-                         ({"dataset_options": {"empty_fraction": 0.5}},
-                          "dataset_options {} -> {'empty_fraction': 0.5}")):
+                         ({"augment": False}, "augment True -> False")):
         with pytest.raises(ValueError, match=f"trained with other settings \\({re.escape(what)}\\)"):
             train(TrainConfig(**{**cfg, **change, "epochs": 2, "resume": "auto"}))
+    with pytest.raises(ValueError, match=r"dataset option\(s\) empty_fraction do not apply"):
+        train(TrainConfig(**{**cfg, "dataset_options": {"empty_fraction": 0.5}, "epochs": 2,
+                             "resume": "auto"}))
     # other cases: another data set, or another split of it
     with pytest.raises(ValueError, match=r"training cases '\d+ cases, \w+' -> '\d+ cases, \w+'"):
         train(TrainConfig(**{**cfg, "train_split": "test", "epochs": 2, "resume": "auto"}))
