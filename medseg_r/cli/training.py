@@ -90,10 +90,11 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from ..backbones.weights import CheckpointError
     from ..data.checks import check_files
-    from ..data.readers import has_splits, read_dataset
+    from ..data.readers import dataset_option_names, has_splits, read_dataset
     from ..engine.evaluate import evaluate
     from ..io.output_folders import (CASES_CSV, SUMMARY_JSON, check_evaluate_folder,
                                      clear_evaluate_folder)
+    from ..model.checkpoint import trained_dataset_options
     from ..model.shipped import load_any, shipped_note
 
     if args.overlays < 0:
@@ -103,8 +104,16 @@ def _cmd_evaluate(args) -> int:
             check_evaluate_folder(args.out)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+    if args.dataset_options is not None:
+        options = json_arg(args.dataset_options, "--dataset-options")
+    else:  # a run's model.ckpt: the data read as the run read it (prompt, CT window ...)
+        taken = dataset_option_names(args.data) if os.path.exists(args.data) else []
+        options = {k: v for k, v in trained_dataset_options(args.checkpoint).items() if k in taken}
+        if options:
+            print(f"note: reading {args.data} with the run's dataset options {options} "
+                  f"(--dataset-options to change them)", file=sys.stderr)
     try:  # the data and its files are checked before the model is loaded
-        records, root = read_dataset(args.data, split=args.split)
+        records, root = read_dataset(args.data, split=args.split, **options)
         if not records:
             raise UserError(f"no case in split {args.split!r} of {args.data}")
         check_files(records, root, args.split)
@@ -223,6 +232,9 @@ def add_parsers(sub) -> None:
                    help="a data set as train reads it (manifest, medvlsm .json, LViT or volume folder)")
     p.add_argument("--split", default="test",
                    help="the split scored (default test; a data set without splits is scored whole)")
+    p.add_argument("--dataset-options", dest="dataset_options",
+                   help='how to read --data, as train\'s dataset_options, as JSON (e.g. \'{"prompt": '
+                        '"p5"}\' or \'{"window": [-600, 1500]}\'; default: those the run was trained with)')
     p.add_argument("--out", required=True, help="folder for cases.csv, summary.json and overlays")
     p.add_argument("--overlays", type=int, default=0,
                    help="write overlay PNGs for the first N cases (OUT/overlays/ID.png: mask red, "

@@ -50,6 +50,22 @@ def _what_it_is(obj: Any) -> str:
     return "use it as backbone weights instead"
 
 
+def trained_dataset_options(path: str | os.PathLike) -> Dict[str, Any]:
+    """The ``dataset_options`` a MedSeg-R checkpoint written by ``train`` was trained with (its
+    stored training settings); ``{}`` for any other file, or one that cannot be read."""
+    if not os.path.isfile(path):
+        return {}
+    try:
+        obj = torch_load(path, mmap=True)
+    except CheckpointError:
+        return {}
+    if not (isinstance(obj, dict) and obj.get("format") == FORMAT):
+        return {}
+    settings = (obj.get("extra") or {}).get("train_config") or {}
+    options = settings.get("dataset_options") if isinstance(settings, dict) else None
+    return dict(options) if isinstance(options, dict) else {}
+
+
 def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None, **overrides: Any):
     """Rebuild a model saved by :func:`save_model` (strict: any key mismatch is an error naming the
     keys).

@@ -439,3 +439,26 @@ def test_a_config_whose_model_options_are_no_mapping_is_one_line_with_options(tm
             "--options", '{"deformable": false}']
     assert main(argv) == 2
     assert "model_options in" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_evaluate_reads_the_data_with_the_run_s_dataset_options_unless_told_otherwise(tmp_path, capsys):
+    from medseg_r import build_model
+    from medseg_r.checkpoint import save_model
+
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    items = []
+    for i in range(2):
+        Image.fromarray(np.full((64, 64), 90 + i, np.uint8)).save(tmp_path / "images" / f"c{i}.png")
+        Image.fromarray(np.pad(np.full((8, 8), 255, np.uint8), 28)).save(tmp_path / "masks" / f"c{i}.png")
+        items.append({"img_name": f"c{i}.png", "mask_name": f"c{i}.png", "split": "test",
+                      "prompts": {"p5": "nodule in the right upper lobe"}})  # no p0
+    (tmp_path / "d.json").write_text(json.dumps(items))
+    checkpoint = tmp_path / "model.ckpt"
+    save_model(build_model("sam_tiny", img_size=64), checkpoint,
+               extra={"train_config": {"dataset_options": {"prompt": "p5"}}})
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(tmp_path / "d.json")]
+    assert main(argv + ["--out", str(tmp_path / "e1")]) == 0
+    assert "with the run's dataset options {'prompt': 'p5'}" in capsys.readouterr().err
+    assert main(argv + ["--out", str(tmp_path / "e2"), "--dataset-options", '{"prompt": "p0"}']) == 2
+    assert "no prompt 'p0'" in capsys.readouterr().err
