@@ -69,7 +69,7 @@ def _spacing_of(row: Dict[str, object], default) -> Optional[Tuple[float, ...]]:
     try:
         values = tuple(float(v) for v in str(value).replace(",", " ").split())
     except ValueError:
-        raise DescribeError(f"case {row['id']}: spacing {value!r} is not numbers") from None
+        raise DescribeError(f"spacing {value!r} is not numbers") from None
     return values[0] if len(values) == 1 else values  # one number: every axis
 
 
