@@ -72,6 +72,8 @@ def _cmd_train(args) -> int:
     missing = [k for k in ("data", "out") if not fields.get(k)]
     if missing:
         raise UserError(f"missing {' and '.join('--' + m for m in missing)} (or set them in the config file)")
+    if fields.get("resume"):  # what the command leaves out is the run's own setting, not the default
+        fields = {**_resumed_settings(fields), **fields}
     try:
         cfg = TrainConfig(**fields)
     except TypeError as exc:
@@ -85,6 +87,16 @@ def _cmd_train(args) -> int:
         raise UserError(str(exc)) from None
     print(f"done: {result['steps']} optimisation steps; best checkpoint {result['best']}; model {result['model']}")
     return 0
+
+
+def _resumed_settings(fields) -> dict:
+    """The settings of the run ``fields`` resumes (``--resume auto``: its folder's resume point)."""
+    from ..engine.train_checks import resume_point, run_settings
+
+    resume = fields["resume"]
+    if resume == "auto":
+        resume = resume_point(os.path.join(str(fields["out"]), "checkpoints"))
+    return run_settings(resume) if resume and os.path.isfile(resume) else {}
 
 
 def _cmd_evaluate(args) -> int:

@@ -165,6 +165,27 @@ def cases_fingerprint(records) -> str:
     return f"{len(records)} cases, {digest.hexdigest()[:12]}"
 
 
+def run_settings(path: str) -> Dict[str, Any]:
+    """The settings a training checkpoint was trained with, by :class:`TrainConfig` field name (its
+    task settings and how its batches were drawn; ``feature_cache`` left out: it may move), so that
+    a resumed run takes the options its command leaves out from the run, not from the defaults;
+    ``{}`` when the file cannot be read (train itself then says why)."""
+    import dataclasses
+
+    from ..backbones.weights import CheckpointError, torch_load
+    from .train import TrainConfig
+
+    try:
+        held = torch_load(path, mmap=True)
+    except CheckpointError:
+        return {}
+    if not isinstance(held, dict):
+        return {}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"feature_cache"}
+    saved = {**(held.get("hyper_parameters") or {}), **(held.get(LOADER_KEY) or {})}
+    return {key: value for key, value in saved.items() if key in fields}
+
+
 def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[int] = None,
                         loader: Optional[Dict[str, Any]] = None) -> None:
     """A resumed run must go on with the settings it was started with (an exact resume): the

@@ -462,3 +462,18 @@ def test_evaluate_reads_the_data_with_the_run_s_dataset_options_unless_told_othe
     assert "with the run's dataset options {'prompt': 'p5'}" in capsys.readouterr().err
     assert main(argv + ["--out", str(tmp_path / "e2"), "--dataset-options", '{"prompt": "p0"}']) == 2
     assert "no prompt 'p0'" in capsys.readouterr().err
+
+
+def test_a_resumed_run_takes_the_settings_its_command_leaves_out_from_the_run(tmp_path, capsys):
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["make-data", "phantom", str(data), "--n", "20", "--seed", "4", "--size", "64"]) == 0
+    first = ["train", "--data", str(data), "--out", str(run), "--img-size", "64", "--epochs", "1",
+             "--batch-size", "4", "--lr", "0.002", "--limit-train-batches", "1"]
+    assert main(first) == 0
+    # --batch-size, --lr, --img-size and --limit-train-batches left out: the run's own, not defaults
+    assert main(["train", "--data", str(data), "--out", str(run), "--resume", "auto", "--epochs", "2"]) == 0
+    capsys.readouterr()
+    # a setting given anew that differs is still refused
+    assert main(["train", "--data", str(data), "--out", str(run), "--resume", "auto", "--epochs", "3",
+                 "--batch-size", "8"]) == 2
+    assert "batch_size 4 -> 8" in capsys.readouterr().err
