@@ -80,16 +80,15 @@ def model_from_args(args):
     """(model, trained): a MedSeg-R checkpoint or shipped weights (by file or name), else the weights
     that ship for the backbone (unless ``--untrained``), else the backbone (``--checkpoint``: its
     weights) with untrained (zero-gated) MedSeg-R modules."""
-    from ..backbones.weights import CheckpointError
+    from ..backbones.weights import MEDSEG_CHECKPOINT, SHIPPED_WEIGHTS, CheckpointError
     from ..model import build_model
-    from ..model.checkpoint import is_medseg_checkpoint
-    from ..model.shipped import default_for, is_shipped, load_any, load_shipped, shipped_note
+    from ..model.shipped import checkpoint_kind, default_for, load_any, load_shipped, shipped_note
 
     if args.checkpoint and getattr(args, "untrained", False):
         raise UserError("--untrained and --checkpoint exclude each other: --untrained uses the "
                         "backbone without trained MedSeg-R weights")
     try:
-        if args.checkpoint and (is_shipped(args.checkpoint) or is_medseg_checkpoint(args.checkpoint)):
+        if args.checkpoint and checkpoint_kind(args.checkpoint) in (MEDSEG_CHECKPOINT, SHIPPED_WEIGHTS):
             model, info = load_any(args.checkpoint, expect_backbone=args.backbone)
             if info is not None:
                 model.shipped_info = info

@@ -167,9 +167,9 @@ def _cmd_export(args) -> int:
     from ..backbones.weights import CheckpointError
     from ..export import ParityError, export_checkpoint
     from ..inference.sources import InputError, load_source
-    from ..model.shipped import shipped_names
+    from ..model.shipped import is_shipped
 
-    if not os.path.isfile(args.checkpoint) and args.checkpoint not in shipped_names():
+    if not os.path.isfile(args.checkpoint) and not is_shipped(args.checkpoint):
         raise UserError(f"checkpoint not found: {args.checkpoint}")
     if not args.tolerance >= 0:
         raise UserError(f"--tolerance must be >= 0, got {args.tolerance}")

@@ -119,7 +119,7 @@ def _cmd_evaluate(args) -> int:
     if args.dataset_options is not None:
         options = json_arg(args.dataset_options, "--dataset-options")
     else:  # a run's model.ckpt: the data read as the run read it (prompt, CT window ...)
-        taken = dataset_option_names(args.data) if os.path.exists(args.data) else []
+        taken = dataset_option_names(args.data)
         options = {k: v for k, v in trained_dataset_options(args.checkpoint).items() if k in taken}
         if options:
             print(f"note: reading {args.data} with the run's dataset options {options} "

@@ -132,21 +132,24 @@ def _reader_of(path: str):
     return _READERS.get(os.path.splitext(path)[1].lower()), ()
 
 
-def dataset_option_names(path: str) -> List[str]:
-    """The ``dataset_options`` the reader of ``path`` takes (none for an unknown or missing path)."""
+def _option_names(reader, internal) -> List[str]:
+    """The keyword options ``reader`` takes from the user (not the ``internal`` ones)."""
     import inspect
 
-    reader, internal = _reader_of(path) if os.path.exists(path) else (None, ())
     if reader is None:
         return []
     return [name for name, p in inspect.signature(reader).parameters.items()
             if p.kind is p.KEYWORD_ONLY and name not in internal]
 
 
-def _check_options(options: Dict[str, object], path: str) -> None:
-    """``dataset_options`` that the reader of ``path`` does not take are an error naming those it
-    does (a misspelt ``promt`` would otherwise be dropped without a word)."""
-    known = dataset_option_names(path)
+def dataset_option_names(path: str) -> List[str]:
+    """The ``dataset_options`` the reader of ``path`` takes (none for an unknown or missing path)."""
+    return _option_names(*_reader_of(path)) if os.path.exists(path) else []
+
+
+def _check_options(options: Dict[str, object], path: str, known: List[str]) -> None:
+    """``dataset_options`` that the reader of ``path`` does not take (``known``: those it does) are
+    an error naming them (a misspelt ``promt`` would otherwise be dropped without a word)."""
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"dataset option(s) {', '.join(unknown)} do not apply to {path} (it reads "
@@ -157,10 +160,10 @@ def read_dataset(path: str, *, split: Optional[str] = None, **options: object):
     """Records from ``path`` and the root their relative paths start from; ``split`` filters by split."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"data set not found: {path}")
-    reader, _ = _reader_of(path)
+    reader, internal = _reader_of(path)
     if reader is None:
         raise ValueError(f"no reader for {path}; known endings: {', '.join(sorted(_READERS))}, or a folder")
-    _check_options(options, path)
+    _check_options(options, path, _option_names(reader, internal))
     folder = os.path.isdir(path)
     source = os.path.join(path, "manifest.jsonl") if folder and reader is read_manifest else path
     extra = {"split": split} if reader is read_lvit else {}

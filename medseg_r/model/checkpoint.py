@@ -36,7 +36,7 @@ def save_model(model, path: str | os.PathLike, *, extra: Optional[Dict[str, Any]
 
 
 def is_medseg_checkpoint(path) -> bool:
-    obj = torch_load(path)
+    obj = torch_load(path, mmap=True)  # the tensors mapped, not read: only the format is looked at
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 

@@ -121,15 +121,25 @@ def load_shipped(name: str, *, directory: str = HERE):
                           "decoder": payload.get("decoder")}
 
 
-def is_shipped(value: str | os.PathLike) -> bool:
-    """Whether ``value`` names shipped weights: one of :func:`shipped_names` that is no file or
-    folder here, or a shipped weights file anywhere, under any name."""
+def checkpoint_kind(value: str | os.PathLike) -> Optional[str]:
+    """Which of MedSeg-R's own files a ``--checkpoint`` value names
+    (:func:`~medseg_r.backbones.weights.medseg_file_kind`, the file's tensors mapped, not read):
+    ``SHIPPED_WEIGHTS`` also for one of :func:`shipped_names` that is no file or folder here;
+    ``None`` for backbone weights, a missing path or a folder."""
     from ..backbones.weights import SHIPPED_WEIGHTS, medseg_file_kind, torch_load
 
     value = os.fspath(value)
     if not os.path.exists(value):
-        return value in shipped_names()
-    return os.path.isfile(value) and medseg_file_kind(torch_load(value)) == SHIPPED_WEIGHTS
+        return SHIPPED_WEIGHTS if value in shipped_names() else None
+    return medseg_file_kind(torch_load(value, mmap=True)) if os.path.isfile(value) else None
+
+
+def is_shipped(value: str | os.PathLike) -> bool:
+    """Whether ``value`` names shipped weights: by name, or a shipped weights file anywhere, under
+    any name (:func:`checkpoint_kind`)."""
+    from ..backbones.weights import SHIPPED_WEIGHTS
+
+    return checkpoint_kind(value) == SHIPPED_WEIGHTS
 
 
 def load_any(value: str | os.PathLike, *, expect_backbone: Optional[str] = None):
