@@ -1,9 +1,11 @@
 """A registry of SAM-family backbone builders, in the style of ``segment_anything.build_sam``."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
+import numpy as np
 import torch.nn as nn
 
 
@@ -67,7 +69,9 @@ def build_backbone(name: str, *, img_size: Optional[int] = None, checkpoint: Opt
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(list_backbones())}")
-    if img_size is not None and (not isinstance(img_size, int) or isinstance(img_size, bool)
-                                 or img_size < 32):
+    if img_size is not None and (not isinstance(img_size, numbers.Integral)
+                                 or isinstance(img_size, (bool, np.bool_)) or img_size < 32):
         raise ValueError(f"img_size must be a whole number of pixels >= 32, got {img_size!r}")
+    if img_size is not None:
+        img_size = int(img_size)  # numpy's integers too
     return _REGISTRY[name](img_size=img_size, checkpoint=checkpoint, pretrained=pretrained)

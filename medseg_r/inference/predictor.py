@@ -102,7 +102,9 @@ class Predictor:
         start = time.perf_counter()
         if isinstance(report, str):
             report = parse_report(report)
-        check_box(box)
+        if not isinstance(report, Report):
+            raise ValueError(f"report must be a string or a Report, got {type(report).__name__}")
+        check_box(box, tuple(np.shape(pixels)[:2]))
         if report.all_negative:
             shape = pixels.shape[:2]
             return self._finish(np.zeros(shape, np.float32), None, np.array([np.nan]), np.array([False]), start, 0)

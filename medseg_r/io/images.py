@@ -155,6 +155,9 @@ def to_unit_float(image: np.ndarray) -> np.ndarray:
         return arr.astype(np.float32) / 255.0
     if arr.dtype == bool:
         return arr.astype(np.float32)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"image must hold real numbers (integers or floats), got dtype {arr.dtype} "
+                         f"(complex data: take its magnitude, np.abs, first)")
     data = arr.astype(np.float32)
     if not np.isfinite(data).all():
         raise ValueError("image contains NaN or infinite values")

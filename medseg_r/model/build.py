@@ -28,9 +28,14 @@ def build_model(
             error.
         img_size: encoder input size (SAM ViTs: any multiple of 16).
         pretrained: load weights that ship with the backbone (``litemedsam``) when no checkpoint is
-        given. **options: see :class:`MedSegR`.
+        given (a MedSeg-R checkpoint holds every weight: ``pretrained`` does not apply to it).
+        **options: see :class:`MedSegR`.
     """
     if checkpoint is not None and is_medseg_checkpoint(checkpoint):
-        return load_model(checkpoint, expect_backbone=backbone, **options)
+        model = load_model(checkpoint, expect_backbone=backbone, **options)
+        if img_size is not None and img_size != model.img_size:
+            raise ValueError(f"{checkpoint} is a MedSeg-R checkpoint trained at img_size "
+                             f"{model.img_size}: leave img_size out (got {img_size})")
+        return model
     bb = build_backbone(backbone, img_size=img_size, checkpoint=checkpoint, pretrained=pretrained)
     return MedSegR(bb, **options)

@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..backbones import build_backbone
+from ..backbones import build_backbone, list_backbones
 from ..backbones.weights import (TRAINING_ADVICE, CheckpointError, load_strict, torch_load,
                                 what_medseg_file_is)
 from ..io.atomic import atomic_write
@@ -21,18 +21,26 @@ ADDED_IN_2 = (".deformable.film.", ".deformable.radius.")
 
 
 def save_model(model, path: str | os.PathLike, *, extra: Optional[Dict[str, Any]] = None) -> None:
-    """Write ``model`` to ``path`` atomically (a killed save never leaves a half-written file)."""
+    """Write ``model`` (a :class:`MedSegR`) to ``path`` atomically (a killed save never leaves a
+    half-written file). A model wrapped with :meth:`MedSegR.from_sam` around a SAM the registry does
+    not build is saved too; :func:`load_model` then needs that SAM again (``sam=``)."""
+    if not isinstance(model, MedSegR):
+        raise TypeError(f"save_model saves a MedSeg-R model (build_model, load_model, "
+                        f"MedSegR.from_sam), got {type(model).__name__}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a folder: give save_model a file name (e.g. model.ckpt)")
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "backbone": model.backbone_name,
         "img_size": model.img_size,
+        "normalize": model.normalize,
         "options": dict(model.options),
         "state_dict": model.state_dict(),
         "extra": extra or {},
     }
-    with atomic_write(path) as tmp:  # readable as a plain open() would leave it (not 0600)
-        torch.save(payload, tmp)
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:  # readable as open() leaves it (not 0600)
+        torch.save(payload, f)  # a file object: torch names the archive itself, whatever the path
 
 
 def is_medseg_checkpoint(path) -> bool:
@@ -66,11 +74,15 @@ def trained_dataset_options(path: str | os.PathLike) -> Dict[str, Any]:
     return dict(options) if isinstance(options, dict) else {}
 
 
-def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None, **overrides: Any):
+def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None, sam=None,
+               **overrides: Any):
     """Rebuild a model saved by :func:`save_model` (strict: any key mismatch is an error naming the
     keys).
 
-    ``overrides`` may change options that do not alter the parameters (e.g. ``freeze``)."""
+    ``sam``: for a model saved from :meth:`MedSegR.from_sam` around a SAM the registry does not
+    build (its backbone name is not in :func:`~medseg_r.backbones.list_backbones`), a SAM built the
+    same way; its weights are replaced by the checkpoint's. ``overrides`` may change options that
+    do not alter the parameters (e.g. ``freeze``)."""
     obj = torch_load(path)
     if not (isinstance(obj, dict) and obj.get("format") == FORMAT):
         raise CheckpointError(f"{path} is not a MedSeg-R checkpoint ({_what_it_is(obj)})")
@@ -86,8 +98,20 @@ def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None
     options, state = dict(obj["options"]), dict(obj["state_dict"])
     if version == 1:  # format-1 baselines were bare: no prior modules
         options.setdefault("matched_capacity", False)
-    model = MedSegR(build_backbone(backbone, img_size=obj["img_size"], pretrained=False),
-                    **{**options, **overrides})
+    if sam is not None:
+        model = MedSegR.from_sam(sam, normalize=obj.get("normalize"), name=backbone,
+                                 **{**options, **overrides})
+        if model.img_size != obj["img_size"]:
+            raise CheckpointError(f"{path} was saved at img_size {obj['img_size']}; the given sam "
+                                  f"takes {model.img_size}")
+    elif backbone not in list_backbones():
+        raise CheckpointError(
+            f"{path} holds a model wrapped around its own SAM (backbone {backbone!r}, not one of "
+            f"{', '.join(list_backbones())}): build that SAM again and pass it, "
+            f"load_model(path, sam=my_sam)")
+    else:
+        model = MedSegR(build_backbone(backbone, img_size=obj["img_size"], pretrained=False),
+                        **{**options, **overrides})
     if version == 1:
         own = model.state_dict()
         state.update({k: v for k, v in own.items()

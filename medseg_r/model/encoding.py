@@ -198,6 +198,8 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
     check_images(images, finite=not model.training)
     if images.dtype == torch.float64:  # numpy's default float: the model's weights are float32
         images = images.float()
+    elif images.dtype in (torch.float16, torch.bfloat16) and images.device.type == "cpu":
+        images = images.float()  # a CPU has no half-precision kernels for the resizing
     B, _, H, W = images.shape
     parsed = as_reports(reports, B)
     frame = Frame(height=H, width=W, size=model.img_size)

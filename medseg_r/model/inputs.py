@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence, Union
+import math
+import numbers
+from typing import Iterable, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from ..report import Report, parse_report
@@ -50,11 +53,29 @@ def check_images(images: torch.Tensor, *, finite: bool = True) -> None:
         raise ValueError("images contain NaN or infinite values")
 
 
-def check_box(box) -> None:
-    """One image's box for ``predict``: four numbers ``(x0, y0, x1, y1)``, or ``None`` (a
-    ``ValueError`` otherwise; :func:`check_prompts` checks their values in the batch tensor)."""
-    if box is not None and len(box) != 4:
-        raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {len(box)}")
+def check_box(box, shape: Optional[Sequence[int]] = None) -> None:
+    """One image's box for ``predict``: four numbers ``(x0, y0, x1, y1)`` in pixels, or ``None``
+    (a ``ValueError`` otherwise; :func:`check_prompts` checks their order in the batch tensor).
+    With the image's ``shape`` ``(H, W)``, a box that does not overlap it is an error too (it
+    would prompt the decoder with a region outside the image)."""
+    if box is None:
+        return
+    if isinstance(box, (str, bytes)) or not isinstance(box, Iterable):
+        raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {box!r}")
+    values = list(box)
+    if len(values) != 4 or not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                                   for v in values):
+        raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {box!r}")
+    if not all(math.isfinite(float(v)) for v in values):
+        raise ValueError(f"box must be four finite numbers, got {box!r}")
+    x0, y0, x1, y1 = map(float, values)
+    if x1 < x0 or y1 < y0:
+        raise ValueError(f"box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0, got {box!r}")
+    if shape is not None:
+        height, width = shape
+        if x1 < 0 or y1 < 0 or x0 > width or y0 > height:
+            raise ValueError(f"box {tuple(values)} lies outside the {width} x {height} image "
+                             f"(pixels: x from 0 to {width}, y from 0 to {height})")
 
 
 def check_prompts(boxes, points, batch: int) -> None:

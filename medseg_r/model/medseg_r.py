@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -21,7 +22,7 @@ from .decoder_prompts import DecoderPriorPrompts, TextTokenPrompt
 from .decoding import decode, decode_encoded
 from .encoding import Encoded, encode, encode_inputs
 from .geometry import Frame
-from .inputs import check_box
+from .inputs import as_reports, check_box
 from .localiser import ImageLocaliser
 from .options import FREEZE_MODES, PRIOR_MODES, ModelOptions
 
@@ -118,13 +119,23 @@ class MedSegR(nn.Module):
     def from_sam(cls, sam: nn.Module, *, normalize: Optional[str] = None, name: str = "custom",
                  **options: Any) -> "MedSegR":
         """Wrap a built SAM-family model (``segment_anything.modeling.Sam`` or LiteMedSAM). The SAM
-        is not changed (see :meth:`unwrap`); wrapping it again gives an independent model."""
+        is not changed (see :meth:`unwrap`); wrapping it again gives an independent model.
+
+        ``normalize``: how images reach its encoder, ``"sam"`` (0..255 pixels, SAM's mean and std)
+        or ``"unit"`` ([0, 1] intensities); left out, ``"sam"`` for a model with SAM's
+        ``pixel_mean``, else ``"unit"``. MedSAM is a ``Sam`` trained on [0, 1] images: wrap it with
+        ``normalize="unit"`` (``build_model("medsam_vit_b")`` does)."""
         encoder = getattr(sam, "image_encoder", None)
         if encoder is None or not all(hasattr(sam, a) for a in ("prompt_encoder", "mask_decoder")):
             raise ValueError("from_sam needs a model with image_encoder, prompt_encoder and "
                              "mask_decoder")
         if normalize is None:
             normalize = "sam" if hasattr(sam, "pixel_mean") else "unit"
+        if normalize not in ("sam", "unit"):
+            raise ValueError(f"normalize must be 'sam' or 'unit', got {normalize!r}")
+        if normalize == "sam" and not hasattr(sam, "pixel_mean"):
+            raise ValueError("normalize='sam' needs the model's pixel_mean and pixel_std (SAM's "
+                             "Sam has them); this model has none: use normalize='unit'")
         return cls(Backbone(sam=sam, name=name, img_size=int(encoder.img_size),
                             family=detect_family(encoder), normalize=normalize), **options)
 
@@ -253,13 +264,24 @@ class MedSegR(nn.Module):
                 box: Optional[Sequence[float]] = None, threshold: float = 0.0) -> np.ndarray:
         """One image ``[H, W]`` or ``[H, W, C]`` (any dtype) -> bool mask ``[H, W]``. The model must
         be in eval mode (a new or loaded model is): ``predict`` never switches modes, so several
-        threads can predict with one model at once."""
+        threads can predict with one model at once.
+
+        ``threshold`` is a logit (0: probability 0.5; the command line's ``--threshold`` is a
+        probability). A report whose findings are all negated, or that states a normal study,
+        gives an empty mask without running the model, as ``medseg-r predict`` and
+        :class:`~medseg_r.inference.Predictor` do."""
         if self.training:
             raise ValueError("predict needs the model in eval mode: call model.eval() first")
-        if not np.isfinite(threshold):
-            raise ValueError(f"threshold must be a finite logit, got {threshold}")
-        check_box(box)
+        if not isinstance(threshold, numbers.Real) or isinstance(threshold, (bool, np.bool_)) \
+                or not np.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite logit (0 is probability 0.5), "
+                             f"got {threshold!r}")
         tensor = image_to_tensor(image).to(next(self.parameters()).device)
+        check_box(box, tuple(tensor.shape[-2:]))
+        (parsed,) = as_reports([report], 1)
+        if parsed.all_negative:
+            return np.zeros(tensor.shape[-2:], dtype=bool)
+        report = parsed
         boxes = None if box is None else torch.tensor([list(box)], dtype=torch.float32)
         out = self(tensor, [report], boxes=boxes)
         return (out["masks"][0, 0] > threshold).cpu().numpy()

@@ -272,8 +272,11 @@ def test_predictor_batch_size_defaults_to_one_on_cpu_and_rejects_zero(tiny_check
         Predictor(model, batch_size=1.5, device="cpu")
     with pytest.raises(ValueError, match="model must be a MedSeg-R model"):
         Predictor(None)
-    with pytest.raises(ValueError, match=r"box must be four numbers \(x0, y0, x1, y1\), got 3"):
+    with pytest.raises(ValueError, match=r"box must be four numbers \(x0, y0, x1, y1\), got \(1, 2, 3\)"):
         Predictor(model, device="cpu").predict_image(chest(), REPORT, box=(1, 2, 3))
+    for report in (None, [REPORT]):
+        with pytest.raises(ValueError, match="report must be a string or a Report, got"):
+            Predictor(model, device="cpu").predict_image(chest(), report)
     # a report given as text is read as predict_case reads it
     pixels = chest()
     as_text = Predictor(model, device="cpu").predict_image(pixels, REPORT)

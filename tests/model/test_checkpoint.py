@@ -129,3 +129,42 @@ def test_a_loaded_litemedsam_model_predicts_as_the_saved_one_without_calling_eva
         for again in (load_model(path), build_model("litemedsam", checkpoint=str(path))):
             assert not again.training
             assert torch.allclose(again.sam.image_encoder(images), expected, atol=1e-5)
+
+
+def test_a_path_without_a_file_ending_saves_and_a_folder_is_refused(tmp_path):
+    model = build_model("sam_tiny", img_size=64)
+    save_model(model, tmp_path / "mymodel")  # torch's zip writer names its archive after the file
+    assert load_model(tmp_path / "mymodel").options == model.options
+    with pytest.raises(ValueError, match="is a folder"):
+        save_model(model, tmp_path)
+    with pytest.raises(TypeError, match="saves a MedSeg-R model"):
+        save_model(torch.nn.Linear(2, 2), tmp_path / "x.ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mymodel"]  # no partial file left
+
+
+def test_a_model_wrapped_around_its_own_sam_loads_with_that_sam_given(tmp_path):
+    from medseg_r import MedSegR
+
+    wrapped = MedSegR.from_sam(build_model("sam_tiny", img_size=64).unwrap(), name="my_sam")
+    with torch.no_grad():
+        for g in wrapped.gates().values():
+            g.normal_()
+    path = tmp_path / "w.ckpt"
+    save_model(wrapped, path)
+    with pytest.raises(CheckpointError, match="load_model\\(path, sam=my_sam\\)"):
+        load_model(path)
+    again = load_model(path, sam=build_model("sam_tiny", img_size=64).unwrap())
+    images = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(wrapped(images, ["nodule in the RUL"])["masks"],
+                           again(images, ["nodule in the RUL"])["masks"])
+    with pytest.raises(CheckpointError, match="img_size 64"):
+        load_model(path, sam=build_model("sam_tiny", img_size=128).unwrap())
+
+
+def test_build_model_refuses_another_img_size_for_a_medseg_checkpoint(tmp_path):
+    path = tmp_path / "m.ckpt"
+    save_model(build_model("sam_tiny", img_size=64), path)
+    assert build_model("sam_tiny", checkpoint=str(path), img_size=64).img_size == 64
+    with pytest.raises(ValueError, match="trained at img_size 64: leave img_size out"):
+        build_model("sam_tiny", checkpoint=str(path), img_size=128)

@@ -72,6 +72,13 @@ def test_predict_rejects_nan_image(tiny_model_factory):
     (lambda m, x: m(x, ["nodule"], points=(torch.rand(1, 2, 2), torch.ones(2))), "points must be"),
     (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", box=[1, 2, 3]), "box must be four numbers"),
     (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", threshold=float("nan")), "finite logit"),
+    (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", threshold="0.5"), "threshold must be"),
+    (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", threshold=None), "threshold must be"),
+    (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", box=5), "box must be four numbers"),
+    (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", box="0 0 10 10"), "box must be four"),
+    (lambda m, x: m.predict(np.zeros((40, 60)), "nodule", box=(500, 500, 600, 600)),
+     "outside the 60 x 40 image"),
+    (lambda m, x: m.predict(np.zeros((64, 64), np.complex64), "nodule"), "real numbers"),
 ])
 def test_bad_inputs_and_prompts_are_value_errors_not_nan_masks(tiny_model_factory, call, match):
     model = tiny_model_factory().eval()
@@ -86,6 +93,24 @@ def test_float64_images_give_what_float32_images_give(tiny_model_factory):
         assert torch.equal(model(x, ["nodule"])["masks"], model(x.float(), ["nodule"])["masks"])
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_images_on_a_cpu_are_read_as_float32(tiny_model_factory, dtype):
+    model = tiny_model_factory().eval()
+    x = torch.rand(1, 3, 64, 64).to(dtype)
+    with torch.no_grad():
+        assert torch.equal(model(x, ["nodule"])["masks"], model(x.float(), ["nodule"])["masks"])
+
+
+def test_predict_gives_an_empty_mask_for_an_all_negative_report_as_the_command_line_does(
+        tiny_model_factory):
+    model = tiny_model_factory().eval()
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    assert model.predict(image, "nodule", threshold=-20.0).any()  # the model runs: it marks pixels
+    for report in ("No nodule. No effusion.", "The lungs are clear.", parse_report("No mass.")):
+        mask = model.predict(image, report, threshold=-20.0, box=(10, 10, 40, 40))
+        assert mask.shape == (64, 64) and not mask.any()
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"prior_dim": "192"}, "prior_dim must be a whole number"),  # a config file's string
     ({"box_threshold": "0.3"}, "box_threshold must be a finite number"),
@@ -96,6 +121,8 @@ def test_float64_images_give_what_float32_images_give(tiny_model_factory):
     ({"fusion_depth": -1}, "fusion_depth and max_findings must be >= 1"),
     ({"img_size": "256"}, "img_size must be a whole number of pixels"),
     ({"img_size": 0}, "img_size must be a whole number of pixels"),
+    ({"prior_dim": 190}, "prior_dim must be a multiple of 4"),
+    ({"bottleneck": 3}, "bottleneck must be a multiple of 4"),
 ])
 def test_option_types_are_checked_when_the_model_is_built(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -103,6 +130,7 @@ def test_option_types_are_checked_when_the_model_is_built(kwargs, match):
 
 
 def test_numpy_scalars_and_report_series_are_taken_as_python_ones():
+    assert build_model("sam_tiny", img_size=np.int64(64)).img_size == 64
     model = build_model("sam_tiny", img_size=64, prior_dim=np.int64(64), box_threshold=np.float32(0.3),
                         spatial_attention=np.bool_(True))
     assert model.config.prior_dim == 64
@@ -230,6 +258,15 @@ def test_outputs_depend_on_the_report_after_training(tiny_model_factory):
 def test_from_sam_rejects_non_sam_modules():
     with pytest.raises(ValueError, match="image_encoder"):
         MedSegR.from_sam(torch.nn.Linear(2, 2))
+
+
+def test_from_sam_checks_the_normalisation():
+    sam = build_model("sam_tiny", img_size=64).unwrap()
+    with pytest.raises(ValueError, match="normalize must be 'sam' or 'unit'"):
+        MedSegR.from_sam(sam, normalize="xyz")
+    del sam.pixel_mean
+    with pytest.raises(ValueError, match="needs the model's pixel_mean"):
+        MedSegR.from_sam(sam, normalize="sam")
 
 
 def test_report_objects_and_strings_give_the_same_output(tiny_model_factory):
