@@ -102,6 +102,7 @@ def _resumed_settings(fields) -> dict:
 def _cmd_evaluate(args) -> int:
     from ..backbones.weights import CheckpointError
     from ..data.checks import check_files
+    from ..data.datasets import CaseError
     from ..data.readers import dataset_option_names, has_splits, read_dataset
     from ..engine.evaluate import evaluate
     from ..io.output_folders import (CASES_CSV, SUMMARY_JSON, check_evaluate_folder,
@@ -139,8 +140,11 @@ def _cmd_evaluate(args) -> int:
               f"scored, including any the model was trained on", file=sys.stderr)
     if args.out:  # after the checks, before the new outputs are written
         clear_evaluate_folder(args.out)
-    summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out, overlays=args.overlays,
-                       progress=True)
+    try:
+        summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out,
+                           overlays=args.overlays, progress=True)
+    except CaseError as exc:  # pixels read only now (a NaN behind a good header): nothing written
+        raise UserError(f"{exc}; nothing was written") from None
     print(json.dumps(summary, indent=2))
     print(f"wrote {os.path.join(args.out, CASES_CSV)} and {os.path.join(args.out, SUMMARY_JSON)}")
     return 0

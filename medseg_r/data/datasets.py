@@ -68,10 +68,22 @@ def record_path(obj, root: str) -> str:
     return str(obj) if os.path.isabs(str(obj)) else os.path.join(root, str(obj))
 
 
+def _name(obj) -> str:
+    """A record's image or mask for a message: its path, or what an in-memory array is."""
+    if isinstance(obj, (str, os.PathLike)):
+        return str(obj)
+    return f"(array {tuple(np.shape(obj))})"
+
+
 def _load(obj, root: str) -> np.ndarray:
     if isinstance(obj, np.ndarray):
         return obj
     return read_image(record_path(obj, root))
+
+
+class CaseError(ValueError):
+    """A case whose image or mask cannot be used (its pixels, read only now: a NaN, a mask that
+    is not one), named by its id and file."""
 
 
 class SegmentationDataset(Dataset):
@@ -106,10 +118,17 @@ class SegmentationDataset(Dataset):
 
     def __getitem__(self, index: int) -> Dict[str, object]:
         rec = self.records[index]
-        image = torch.from_numpy(to_unit_float(_load(rec.image, self.root))).permute(2, 0, 1).contiguous()
-        mask_arr = mask_foreground(_load(rec.mask, self.root), lossy=is_lossy(rec.mask))
+        try:
+            pixels = to_unit_float(_load(rec.image, self.root))
+        except ValueError as exc:
+            raise CaseError(f"case {rec.id}, image {_name(rec.image)}: {exc}") from None
+        image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+        try:
+            mask_arr = mask_foreground(_load(rec.mask, self.root), lossy=is_lossy(rec.mask))
+        except ValueError as exc:
+            raise CaseError(f"case {rec.id}, mask {_name(rec.mask)}: {exc}") from None
         if mask_arr.shape != tuple(image.shape[1:]):
-            raise ValueError(f"{rec.id}: mask shape {mask_arr.shape} does not match image {tuple(image.shape[1:])}")
+            raise CaseError(f"{rec.id}: mask shape {mask_arr.shape} does not match image {tuple(image.shape[1:])}")
         mask = torch.from_numpy(mask_arr.astype(np.float32))[None]
         if self.attributes:
             from ..model.attributes import label_map

@@ -36,6 +36,7 @@ from ..io.output_folders import CASES_CSV, OVERLAYS, SUMMARY_JSON
 # one kind of prior can pick the described lesion, and the test split's two phrasing groups.
 SUBSETS = ("small", "overlap", "low_contrast", "distractor", "by_location", "by_texture", "by_shape",
            "phrasing_new", "phrasing_known")
+NEGATIVE_TAG = "negative"  # the phantom's lesion-free cases (scored by the false-positive rate)
 
 
 def case_metrics(pred: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
@@ -53,7 +54,8 @@ def case_metrics(pred: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
                 out["hd95"] = float(compute_hausdorff_distance(p, t, include_background=True, percentile=95)[0, 0])
         else:
             out["hd95"] = float(np.hypot(*truth.shape))
-        labels, n = ndimage.label(truth)
+        labels, n = ndimage.label(truth, structure=np.ones((3, 3), dtype=bool))  # 8-connected, as
+        # describe and the breakdown count lesions: a diagonal chain of pixels is one lesion
         found = [bool(pred[labels == i + 1].any()) for i in range(n)]
         small = [f for i, f in enumerate(found) if (labels == i + 1).sum() < 0.005 * truth.size]
         out.update(lesions=n, lesions_found=sum(found), small_lesions=len(small), small_found=sum(small))
@@ -73,7 +75,11 @@ def summarise(rows: List[Dict[str, object]]) -> Dict[str, object]:
         return res
 
     negatives = [r for r in rows if "false_positive" in r]
-    return {"overall": block(rows), "subsets": {s: block([r for r in rows if s in r["tags"]]) for s in SUBSETS},
+    # the phantom's subsets always (a stable shape), then any other tag the data's records carry
+    # (not the phantom's "negative", its lesion-free cases: they are the false-positive rate's)
+    own = sorted({str(t) for r in rows for t in r["tags"]} - set(SUBSETS) - {NEGATIVE_TAG})
+    return {"overall": block(rows),
+            "subsets": {s: block([r for r in rows if s in r["tags"]]) for s in (*SUBSETS, *own)},
             "negative_fp_rate": float(np.mean([r["false_positive"] for r in negatives])) if negatives else None,
             "negatives": len(negatives), "cases": len(rows), "confidence_rank_correlation": confidence_ranking(rows)}
 
@@ -87,11 +93,12 @@ def confidence_ranking(rows: List[Dict[str, object]]) -> Dict[str, Optional[floa
 
     result: Dict[str, Optional[float]] = {}
     for key in CONFIDENCES:
-        pairs = [(r[key], r["iou"]) for r in rows if "iou" in r and r.get(key) is not None]
+        pairs = [(r[key], r["iou"]) for r in rows if "iou" in r and r.get(key) is not None
+                 and np.isfinite(r[key]) and np.isfinite(r["iou"])]  # NaN would reach the JSON
         rho = None
         if len(pairs) >= 3 and len({p for p, _ in pairs}) > 1 and len({t for _, t in pairs}) > 1:
             rho = float(spearmanr([p for p, _ in pairs], [t for _, t in pairs])[0])
-        result[key] = rho
+        result[key] = rho if rho is not None and np.isfinite(rho) else None
     return result
 
 
@@ -113,9 +120,18 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
              progress: bool = False) -> Dict[str, object]:
     """Evaluate ``model`` on ``records``; writes ``cases.csv`` and ``summary.json`` under ``out_dir``,
     and with ``save_predictions`` each predicted mask as ``out_dir/predictions/ID.png`` (0/255, the
-    case's own size: what :mod:`medseg_r.benchmarks.breakdown` reads to say where masks went)."""
+    case's own size: what :mod:`medseg_r.benchmarks.breakdown` reads to say where masks went).
+
+    ``size``: the model's input size; ``threshold``: a logit (0 is probability 0.5). The summary
+    has a block per subset tag: the phantom's :data:`SUBSETS` always, then any other tag the
+    records carry (except ``negative``)."""
     from tqdm import tqdm
 
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) \
+            or not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite logit (0 is probability 0.5), got {threshold!r}")
+    if getattr(model, "img_size", size) != size:
+        raise ValueError(f"size must be the model's input size {model.img_size}, got {size}")
     model.eval()
     device = next(model.parameters()).device
     loader = DataLoader(SegmentationDataset(records, root=root, size=size, native=True), batch_size=batch_size,

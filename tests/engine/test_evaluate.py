@@ -51,6 +51,67 @@ def test_summary_per_subset_and_fp_rate():
     assert s["negative_fp_rate"] == 0.5 and s["negatives"] == 2
 
 
+def test_a_diagonal_chain_of_pixels_is_one_lesion():
+    truth = np.zeros((64, 64), bool)
+    truth[[10, 11, 12], [10, 11, 12]] = True  # 8-connected, as describe counts lesions
+    pred = np.zeros_like(truth)
+    pred[10, 10] = True
+    m = case_metrics(pred, truth)
+    assert (m["lesions"], m["lesions_found"], m["small_lesions"], m["small_found"]) == (1, 1, 1, 1)
+
+
+def test_the_records_own_tags_get_subsets_beside_the_phantoms():
+    from medseg_r.engine.evaluate import SUBSETS
+
+    rows = [{"id": "a", "tags": ["small", "mytag"], **case_metrics(_disc(5, 5, 2), _disc(5, 5, 2))},
+            {"id": "b", "tags": ["negative"], **case_metrics(_disc(5, 5, 2), np.zeros((64, 64), bool))}]
+    s = summarise(rows)
+    assert tuple(s["subsets"]) == (*SUBSETS, "mytag")  # "negative": the false-positive rate's
+    assert s["subsets"]["mytag"]["n"] == 1 and s["subsets"]["mytag"]["dice"] == pytest.approx(1.0)
+
+
+def test_nan_confidences_never_reach_the_summary():
+    rows = [{"id": str(i), "tags": [], "iou": iou, "predicted_iou": p, "mean_probability": 0.5}
+            for i, (iou, p) in enumerate([(0.1, 0.9), (0.5, float("nan")), (0.8, 0.2), (0.3, 0.7)])]
+    rho = confidence_ranking(rows)
+    assert rho["predicted_iou"] == pytest.approx(-1.0)  # the NaN row left out
+    rows[0]["predicted_iou"] = rows[2]["predicted_iou"] = float("nan")
+    assert confidence_ranking(rows)["predicted_iou"] is None
+
+
+def test_evaluate_checks_its_threshold_and_size():
+    model = _CanvasModel()
+    model.img_size = 64
+    for kwargs, match in (({"threshold": float("nan")}, "finite logit"),
+                          ({"threshold": "0.5"}, "finite logit"),
+                          ({"size": 100}, "model's input size 64")):
+        with pytest.raises(ValueError, match=match):
+            evaluate(model, [], root=".", **{"size": 64, **kwargs})
+
+
+def test_evaluate_names_a_case_whose_pixels_cannot_be_used(tmp_path, capsys):
+    import tifffile
+    from PIL import Image
+
+    from medseg_r import build_model
+    from medseg_r.checkpoint import save_model
+    from medseg_r.cli import main
+
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    image[3, 3] = np.nan  # behind a good header: found only when the pixels are read
+    tifffile.imwrite(tmp_path / "a.tif", image)
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "a_mask.png")
+    (tmp_path / "m.csv").write_text("id,image,mask,report\na,a.tif,a_mask.png,Nodule in the RUL.\n")
+    ckpt = str(tmp_path / "m.ckpt")
+    save_model(build_model("sam_tiny", img_size=64), ckpt)
+    code = main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "m.csv"),
+                 "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "case a, image a.tif: image contains NaN" in err and "nothing was written" in err
+    assert not os.path.exists(tmp_path / "eval" / "summary.json")
+
+
 def test_confidence_ranking_is_spearman_against_real_iou():
     rows = [{"id": str(i), "tags": [], "iou": iou, "predicted_iou": p, "mean_probability": m}
             for i, (iou, p, m) in enumerate([(0.1, 0.9, 0.6), (0.5, 0.5, 0.7), (0.8, 0.2, 0.9), (0.3, 0.7, 0.65)])]
