@@ -111,6 +111,11 @@ def _cmd_predict(args) -> int:
         print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks are "
               f"those of plain {model.backbone_name}{' with your box' if args.box else ' without a prompt'}.",
               file=sys.stderr)
+        if not args.box:
+            advice = (" (leave out --untrained for the shipped weights, which read the report)"
+                      if getattr(args, "untrained", False) else "")
+            print(f"warning: plain {model.backbone_name} needs a prompt to segment: without --box expect "
+                  f"an empty or arbitrary mask{advice}", file=sys.stderr)
     try:
         predictor = Predictor(model, batch_size=args.batch_size, device=args.device)
     except (ValueError, RuntimeError) as exc:

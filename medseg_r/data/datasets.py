@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from ..io import read_image, to_unit_float
-from ..io.images import is_lossy, mask_foreground
+from ..io.images import is_lossy, mask_foreground, read_mask
 from ..report import Report, parse_report
 from ..report.transform import mirrored_report, report_on_slice
 
@@ -75,10 +75,10 @@ def _name(obj) -> str:
     return f"(array {tuple(np.shape(obj))})"
 
 
-def _load(obj, root: str) -> np.ndarray:
+def _load(obj, root: str, *, mask: bool = False) -> np.ndarray:
     if isinstance(obj, np.ndarray):
         return obj
-    return read_image(record_path(obj, root))
+    return (read_mask if mask else read_image)(record_path(obj, root))
 
 
 class CaseError(ValueError):
@@ -124,7 +124,7 @@ class SegmentationDataset(Dataset):
             raise CaseError(f"case {rec.id}, image {_name(rec.image)}: {exc}") from None
         image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
         try:
-            mask_arr = mask_foreground(_load(rec.mask, self.root), lossy=is_lossy(rec.mask))
+            mask_arr = mask_foreground(_load(rec.mask, self.root, mask=True), lossy=is_lossy(rec.mask))
         except ValueError as exc:
             raise CaseError(f"case {rec.id}, mask {_name(rec.mask)}: {exc}") from None
         if mask_arr.shape != tuple(image.shape[1:]):

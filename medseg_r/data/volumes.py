@@ -33,14 +33,22 @@ def load_volume(path: str) -> Tuple[np.ndarray, np.ndarray]:
         import nibabel as nib
 
         try:
-            img = nib.as_closest_canonical(nib.load(path))
+            img = nib.load(path)
+            shape = tuple(img.shape)
+            if len(shape) > 3 and all(n == 1 for n in shape[3:]):  # (X, Y, Z, 1): one volume
+                img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape[:3]), img.affine)
+            elif len(shape) == 2:  # one slice: nibabel reorients three axes
+                img = nib.Nifti1Image(np.asanyarray(img.dataobj)[..., None], img.affine)
+            if len(img.shape) != 3:
+                raise ValueError(f"{path}: expected a 3-D volume, got shape {shape}")
+            img = nib.as_closest_canonical(img)
             data = np.asarray(img.dataobj, dtype=np.float32)
+        except ValueError as exc:
+            if str(exc).startswith(f"{path}: "):
+                raise
+            raise ValueError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
         except Exception as exc:
             raise ValueError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
-        if data.ndim == 2:
-            data = data[..., None]
-        if data.ndim != 3:
-            raise ValueError(f"{path}: expected a 3-D volume, got shape {data.shape}")
         return data, img.affine
     return load_dicom(path)
 
@@ -111,20 +119,26 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     shapes = {(int(d.Rows), int(d.Columns)) for d in slices}
     if len(shapes) != 1:
         raise ValueError(f"{path}: slices of different sizes {sorted(shapes)}")
-    arrays = []
+    arrays, inverted = [], []
     for ds in slices:
         try:
             arr = ds.pixel_array.astype(np.float32)
         except Exception as exc:  # truncated or undecodable pixel data
-            raise ValueError(f"{path}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None
+            name = getattr(ds, "filename", None) or path
+            raise ValueError(f"{name}: cannot decode DICOM pixel data ({type(exc).__name__}: {exc})") from None
         if arr.ndim != 2:
-            raise ValueError(f"{path}: expected single-frame greyscale slices, got pixel array {arr.shape}")
+            raise ValueError(f"{path}: expected single-frame greyscale slices, got pixel array {arr.shape} "
+                             f"(colour or multi-frame DICOM: export it as PNG/TIFF, or as a NIfTI volume)")
         arr = arr * float(getattr(ds, "RescaleSlope", 1.0) or 1.0) + float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-        if str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-            arr = arr.max() + arr.min() - arr
+        inverted.append(str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1")
         # Stored pixels [row, column] -> voxels [X, Y] with X = reversed columns, Y = reversed rows: for an
         # axial series in the usual orientation that is RAS+ (x toward the patient's right, y anterior).
         arrays.append(arr[::-1, ::-1].T)
+    if any(inverted):  # MONOCHROME1 (low values bright): one inversion for the whole series, so that
+        # one tissue keeps one value on every slice
+        flipped = [a for a, inv in zip(arrays, inverted) if inv]
+        top = max(float(a.max()) for a in flipped) + min(float(a.min()) for a in flipped)
+        arrays = [top - a if inv else a for a, inv in zip(arrays, inverted)]
     data = np.stack(arrays, axis=-1)
     rows, cols = shapes.pop()
     dr, dc = (float(v) for v in (getattr(first, "PixelSpacing", None) or getattr(first, "ImagerPixelSpacing", None)
@@ -158,6 +172,53 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     return np.asarray(canonical.dataobj, dtype=np.float32), canonical.affine
 
 
+CROSS_SECTIONAL = frozenset(("CT", "MR", "PT", "NM"))  # DICOM modalities of slices through the body
+
+
+def is_axial_cross_section(path: str) -> bool:
+    """Whether a DICOM file (or the first readable file of a series folder) is an axial slice through
+    the body: a CT, MR or PET ``Modality``, not a localiser (scout) projection (``ImageType``), and a
+    plane whose normal runs mostly head to foot (``ImageOrientationPatient``; none given: the
+    default axial one). A coronal or sagittal slice keeps its upper/lower zones: they lie in its
+    plane. A single file is read as :func:`~medseg_r.data.volumes.load_dicom` reads it (by force:
+    a file without the DICOM preamble)."""
+    ds = _first_header(path)
+    if ds is None:
+        return False
+    kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
+    if str(ds.get("Modality", "")) not in CROSS_SECTIONAL or "LOCALIZER" in kinds:
+        return False
+    try:
+        orient = [float(v) for v in (ds.get("ImageOrientationPatient") or [1, 0, 0, 0, 1, 0])]
+        normal = np.cross(orient[:3], orient[3:6])
+    except (TypeError, ValueError):  # load_dicom refuses a damaged orientation
+        return False
+    return bool(abs(normal[2]) >= 0.7 * np.linalg.norm(normal) > 0)
+
+
+def _first_header(path: str):
+    """The header (no pixels) of a DICOM file, or of the first readable file of a series folder;
+    ``None`` when none can be read (a single file is read by force, as :func:`load_dicom` does)."""
+    import pydicom
+
+    single = os.path.isfile(path)
+    files = [path] if single else sorted(
+        os.path.join(path, f) for f in os.listdir(path) if not f.startswith("."))
+    for name in files:
+        try:
+            return pydicom.dcmread(name, stop_before_pixels=True, force=single)
+        except Exception:  # not a DICOM file: the next one
+            continue
+    return None
+
+
+def dicom_has_pixel_spacing(path: str) -> bool:
+    """Whether a DICOM file or series states its pixel size (``PixelSpacing`` or
+    ``ImagerPixelSpacing``); :func:`load_dicom` takes 1 mm when it does not."""
+    ds = _first_header(path)
+    return ds is not None and bool(ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing"))
+
+
 def normalise(volume: np.ndarray, *, window: Optional[Tuple[float, float]] = None,
               percentiles: Tuple[float, float] = (0.5, 99.5)) -> np.ndarray:
     """CT window ``(level, width)`` or percentile clipping -> [0, 1]. NaNs become the minimum."""
@@ -177,7 +238,13 @@ def normalise(volume: np.ndarray, *, window: Optional[Tuple[float, float]] = Non
 
 
 def volume_slices(case_id: str, image: np.ndarray, mask: np.ndarray, report: str, *, split=None,
-                  empty_fraction: float = 0.1, seed: int = 0) -> List[Record]:
+                  empty_fraction: float = 0.1, seed: int = 0,
+                  axial_slice: bool = True) -> List[Record]:
+    """The records of one volume's slices: those that show the lesion and ``empty_fraction`` of
+    the others. Each is an axial record told its report at its level; a volume of one slice is
+    one only when ``axial_slice`` (an axial CT/MR slice: its report's zones are dropped, as
+    ``predict`` drops them), else a plain image whose zones lie in its plane (a radiograph, a 2-D
+    NIfTI), again as ``predict`` reads it."""
     if image.shape != mask.shape:
         raise ValueError(f"{case_id}: mask shape {mask.shape} does not match image {image.shape}")
     full = [z for z in range(image.shape[2]) if mask[..., z].any()]
@@ -188,7 +255,7 @@ def volume_slices(case_id: str, image: np.ndarray, mask: np.ndarray, report: str
     depth = image.shape[2]
     return [Record(id=f"{case_id}_z{z:04d}", image=display_slice(image, z), mask=(display_slice(mask, z) > 0)
                    .astype(np.uint8), report=report, split=split, tags=[] if z in full else ["negative_slice"],
-                   axial=True, level=z / (depth - 1) if depth > 1 else None)
+                   axial=depth > 1 or axial_slice, level=z / (depth - 1) if depth > 1 else None)
             for z in chosen]
 
 
@@ -260,7 +327,11 @@ def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = N
         if image.shape == mask.shape:  # (other shapes: volume_slices names them)
             check_same_grid(image_affine, mask_affine, mask=mask_path)
         case_id = row.get("id") or os.path.basename(str(row["image"])).split(".")[0]
+        # one slice: an axial CT/MR slice as predict tells it (a NIfTI's 2-D image never is)
+        axial = image.shape[2] == 1 and not _is_nifti(image_path) and \
+            is_axial_cross_section(image_path)
         records += volume_slices(case_id, normalise(image, window=window, percentiles=percentiles), mask,
                                  str(row.get("report", "")), split=row.get("split") or None,
-                                 empty_fraction=empty_fraction, seed=seed + i)
+                                 empty_fraction=empty_fraction, seed=seed + i,
+                                 axial_slice=image.shape[2] > 1 or axial)
     return records

@@ -174,19 +174,15 @@ JPEG_GREY_NOISE = 48  # channel differences a grey JPEG's chroma compression lea
 
 
 def _mask_file(mask, notes: List[str]):
-    """``(values, affine or None)`` of a mask given as a path or an array: a palette PNG gives its
-    indices (VOC-style label masks), a JPEG (lossy: its edges hold every grey value) is binarised
+    """``(values, affine or None)`` of a mask given as a path or an array: a palette image gives its
+    indices (VOC-style label masks) and a flat colour with an alpha channel its alpha
+    (:func:`~medseg_r.io.images.read_mask`, as training reads masks), a JPEG (lossy: its edges hold every grey value) is binarised
     at half its range, with a note."""
-    if isinstance(mask, (str, os.PathLike)) and str(mask).lower().endswith(".png") and os.path.isfile(mask):
-        from PIL import Image
-
-        try:
-            with Image.open(mask) as img:
-                if img.mode == "P":
-                    return np.asarray(img), None
-        except OSError:  # not a readable PNG: _read below says so in one line
-            pass
     values, affine, _ = _read(mask, "mask")
+    if affine is None and isinstance(mask, (str, os.PathLike)):  # a 2-D image file: palette
+        from ..io.images import read_mask  # indices, a mask drawn as alpha (as training reads it)
+
+        values = read_mask(mask)
     values = np.asarray(values)
     if is_lossy(mask):
         colour = values.ndim == 3 and values.shape[-1] >= 3 and \

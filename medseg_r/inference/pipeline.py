@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.volumes import check_same_grid
 from ..io import atomic_write
-from ..io.images import mask_foreground
+from ..io.images import mask_foreground, read_mask
 from ..report import parse_report
 from ..report.schema import Report
 from ..report.transform import without_zones
@@ -33,7 +33,7 @@ from .writers import write_mask
 
 
 def case_stem(path: str) -> str:
-    name = os.path.basename(os.path.normpath(path))
+    name = os.path.basename(os.path.normpath(os.path.abspath(path)))  # "." is its folder's name
     for ending in (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".bmp", ".tiff", ".tif", ".dcm", ".dicom", ".ima"):
         if name.lower().endswith(ending):
             return name[: -len(ending)]
@@ -117,7 +117,7 @@ def _reference(path: str, source: Source) -> np.ndarray:
     if source.kind == "image":
         if ref.kind != "image":
             raise InputError(f"reference {path} is a volume but the input is a 2-D image")
-        arr = mask_foreground(ref.pixels, lossy=ref.format == "jpeg")
+        arr = mask_foreground(read_mask(path), lossy=ref.format == "jpeg")  # palette: indices
         if arr.shape != source.pixels.shape[:2]:
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the image is "
                              f"{source.pixels.shape[1]}x{source.pixels.shape[0]}")

@@ -24,7 +24,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..data.volumes import display_slice, load_dicom, normalise
+from ..data.volumes import (dicom_has_pixel_spacing, display_slice, is_axial_cross_section,
+                            load_dicom, normalise)
 from ..io.images import read_image
 
 MIN_SIDE = 8
@@ -131,7 +132,23 @@ def _load_image(path: str, fmt: str) -> Source:
     _check_size(path, pixels.shape)
     if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
         raise InputError(f"{path}: image contains NaN or infinite values")
-    return Source(path=path, kind="image", format=fmt, pixels=pixels)
+    notes = ()
+    pages = _frames(path)
+    if pages > 1:
+        notes = (f"the file holds {pages} images (pages or frames): only the first was read; give "
+                 f"each as a file of its own, or a stack as a NIfTI volume",)
+    return Source(path=path, kind="image", format=fmt, pixels=pixels, notes=notes)
+
+
+def _frames(path: str) -> int:
+    """How many images a 2-D image file holds (a multi-page TIFF, an animated PNG); 1 if unknown."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return int(getattr(img, "n_frames", 1) or 1)
+    except Exception:  # read_image has read it: anything odd here is no reason to fail
+        return 1
 
 
 def _load_nifti(path: str) -> Source:
@@ -139,7 +156,8 @@ def _load_nifti(path: str) -> Source:
 
     try:
         original = nib.load(path)
-        if len(original.shape) not in (2, 3):
+        singleton = len(original.shape) > 3 and all(n == 1 for n in original.shape[3:])
+        if len(original.shape) not in (2, 3) and not singleton:
             raise InputError(f"{path}: a {len(original.shape)}-D NIfTI; give one 3-D volume (or a 2-D image)")
         if original.get_data_dtype().kind == "c":  # float32 would keep the real part alone
             raise InputError(f"{path}: a complex-valued NIfTI ({original.get_data_dtype()}); give "
@@ -152,9 +170,12 @@ def _load_nifti(path: str) -> Source:
                                  f"the slice normal away from head-foot); give it as a PNG or a "
                                  f"3-D volume")
             image = nib.Nifti1Image(np.asanyarray(original.dataobj)[..., None], original.affine)
+        elif singleton:  # (X, Y, Z, 1), as converters often write one volume
+            image = nib.Nifti1Image(np.asanyarray(original.dataobj).reshape(original.shape[:3]),
+                                    original.affine)
         canonical = nib.as_closest_canonical(image)
         voxels = np.asarray(canonical.dataobj, dtype=np.float32)
-        notes = _nifti_geometry_notes(path, original.header, len(original.shape))
+        notes = _nifti_geometry_notes(path, original.header, min(3, len(original.shape)))
     except InputError:
         raise
     except Exception as exc:  # nibabel raises many types for truncated or corrupt files
@@ -168,7 +189,7 @@ def _load_nifti(path: str) -> Source:
 
     def restore(mask_ras: np.ndarray) -> np.ndarray:
         out = nib.orientations.apply_orientation(mask_ras, to_original)
-        return out[..., 0] if two_d else out
+        return out[..., 0] if two_d else out.reshape(original.shape) if singleton else out
 
     return Source(path=path, kind="volume", format="nifti", voxels=voxels, affine=canonical.affine,
                   header=original.header, restore=restore, nan_voxels=int((~finite).sum()),
@@ -196,39 +217,6 @@ def _nifti_geometry_notes(path: str, header, ndim: int) -> Tuple[str, ...]:
     return tuple(notes)
 
 
-CROSS_SECTIONAL = frozenset(("CT", "MR", "PT", "NM"))  # DICOM modalities of slices through the body
-
-
-def _axial_cross_section(path: str) -> bool:
-    """Whether a DICOM file (or the first readable file of a series folder) is an axial slice through
-    the body: a CT, MR or PET ``Modality``, not a localiser (scout) projection (``ImageType``), and a
-    plane whose normal runs mostly head to foot (``ImageOrientationPatient``; none given: the
-    default axial one). A coronal or sagittal slice keeps its upper/lower zones: they lie in its
-    plane. A single file is read as :func:`~medseg_r.data.volumes.load_dicom` reads it (by force:
-    a file without the DICOM preamble)."""
-    import numpy as np
-    import pydicom
-
-    single = os.path.isfile(path)
-    files = [path] if single else sorted(
-        os.path.join(path, f) for f in os.listdir(path) if not f.startswith("."))
-    for name in files:
-        try:
-            ds = pydicom.dcmread(name, stop_before_pixels=True, force=single)
-        except Exception:  # not a DICOM file: the next one
-            continue
-        kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
-        if str(ds.get("Modality", "")) not in CROSS_SECTIONAL or "LOCALIZER" in kinds:
-            return False
-        try:
-            orient = [float(v) for v in (ds.get("ImageOrientationPatient") or [1, 0, 0, 0, 1, 0])]
-            normal = np.cross(orient[:3], orient[3:6])
-        except (TypeError, ValueError):  # load_dicom refuses a damaged orientation
-            return False
-        return bool(abs(normal[2]) >= 0.7 * np.linalg.norm(normal) > 0)
-    return False
-
-
 def _load_dicom(path: str) -> Source:
     try:
         voxels, affine = load_dicom(path)
@@ -237,9 +225,12 @@ def _load_dicom(path: str) -> Source:
     _check_size(path, voxels.shape)
     # one slice: a radiograph reads like an axial CT slice, so the modality and the plane's
     # orientation tell them apart
-    axial = voxels.shape[2] == 1 and _axial_cross_section(path)
+    axial = voxels.shape[2] == 1 and is_axial_cross_section(path)
+    notes = () if dicom_has_pixel_spacing(path) else (
+        "the DICOM gives no pixel spacing (PixelSpacing, ImagerPixelSpacing): 1 mm was taken, so "
+        "its mm, mm2 and ml figures are not real sizes",)
     return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine,
-                  restore=lambda m: m, axial_slice=axial)
+                  restore=lambda m: m, axial_slice=axial, notes=notes)
 
 
 LOADERS: Dict[str, Callable[[str], Source]] = {

@@ -33,7 +33,10 @@ def _write_nifti(source: Source, mask_ras: np.ndarray, path: str) -> None:
         header = source.header.copy()
         header.set_data_dtype(np.uint8)
         header["scl_slope"], header["scl_inter"] = 1.0, 0.0
-        image = nib.Nifti1Image(data, header.get_best_affine(), header=header)
+        header["cal_min"], header["cal_max"] = 0.0, 1.0  # the input's display range would hide it
+        header.set_intent("none")  # a 0/1 label map, whatever the input's intent
+        kind = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
+        image = kind(data, header.get_best_affine(), header=header)
     else:
         image = nib.Nifti1Image(data, source.affine)
         image.set_qform(source.affine, code=1)

@@ -57,6 +57,26 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return arr
 
 
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a 2-D mask file for :func:`mask_foreground`: a palette image gives its indices (VOC-style
+    label masks: index 0 is background, whatever colour the palette paints it), an 8-bit image with
+    an alpha channel whose colour is one constant gives its alpha (a mask drawn as transparency over
+    a flat colour); any other is read as :func:`read_image` reads it."""
+    path = os.fspath(path)
+    with _opened(path) as img:
+        if img.mode in ("P", "PA"):
+            img.load()
+            arr = np.array(img)
+            return arr[..., 0] if arr.ndim == 3 else arr
+        if img.mode in ("RGBA", "LA"):
+            img.load()
+            arr = np.array(img)
+            colour, alpha = arr[..., :-1], arr[..., -1]
+            if colour.min() == colour.max() and alpha.min() != alpha.max():
+                return alpha
+    return read_image(path)
+
+
 def _deep_colour(img, path: str):
     """A colour (or grey + alpha) PNG or TIFF of more than 8 bits per sample, which PIL reads as 8
     bits (keeping the high byte): decoded with pypng or tifffile (its first page; compressed TIFFs

@@ -477,3 +477,31 @@ def test_a_resumed_run_takes_the_settings_its_command_leaves_out_from_the_run(tm
     assert main(["train", "--data", str(data), "--out", str(run), "--resume", "auto", "--epochs", "3",
                  "--batch-size", "8"]) == 2
     assert "batch_size 4 -> 8" in capsys.readouterr().err
+
+
+def test_make_data_refuses_a_size_beyond_its_limit_before_writing(tmp_path, capsys):
+    assert main(["make-data", "phantom", str(tmp_path / "out"), "--n", "1", "--size", "100000"]) == 2
+    assert "size from 64 to 4096 pixels" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_predict_on_a_folder_given_as_dot_names_its_outputs_after_the_folder(tmp_path, capsys,
+                                                                              monkeypatch):
+    from tests.data.test_volumes import _volume, _write_dicom_series
+
+    vol, _ = _volume()
+    _write_dicom_series(str(tmp_path / "series_a"), vol)
+    monkeypatch.chdir(tmp_path / "series_a")
+    out = tmp_path / "out"
+    assert main(["predict", "--backbone", "sam_tiny", "--untrained", "--quiet", "--report",
+                 "nodule in the right lung", "--image", ".", "--out", str(out)]) == 0
+    assert "series_a_mask.nii.gz" in os.listdir(out)
+    assert not any(name.startswith(".") for name in os.listdir(out))
+
+
+def test_untrained_without_a_box_warns_that_the_mask_will_be_empty(tmp_path, capsys):
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "scan.png")
+    assert main(["predict", "--backbone", "sam_tiny", "--untrained", "--quiet", "--report",
+                 "nodule in the right upper lobe", "--image", str(tmp_path / "scan.png"),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "needs a prompt to segment: without --box" in capsys.readouterr().err

@@ -241,3 +241,71 @@ def test_a_volume_row_without_a_mask_is_named(tmp_path):
     (tmp_path / "cases.jsonl").write_text(json.dumps({"image": "ct.nii.gz", "report": "nodule"}))
     with pytest.raises(ValueError, match="cases.jsonl, row 1: no mask"):
         read_dataset(str(tmp_path), split="train")
+
+
+def test_a_monochrome1_series_is_inverted_once_for_the_whole_series(tmp_path):
+    import pydicom
+
+    vol, _ = _volume()
+    vol[0, 0, 0] = -1000.0  # one slice holds a darker pixel than the others
+    _write_dicom_series(str(tmp_path / "s"), vol)
+    for name in os.listdir(tmp_path / "s"):
+        ds = pydicom.dcmread(tmp_path / "s" / name)
+        ds.PhotometricInterpretation = "MONOCHROME1"
+        ds.save_as(tmp_path / "s" / name)
+    data, _ = load_volume(str(tmp_path / "s"))
+    lesion = data[6, 8, 2:4]  # the same tissue on two slices keeps one value
+    assert lesion[0] == lesion[1]
+    assert len({float(data[12, 15, z]) for z in range(data.shape[2])}) == 1  # the lung alike
+    assert float(data[12, 15, 0]) > float(lesion[0])  # inverted: the air is now the bright value
+
+
+@pytest.mark.parametrize("affine", [np.diag([0.8, 0.8, 3.0, 1.0]), np.diag([-0.8, -0.8, 3.0, 1.0])])
+def test_a_2d_nifti_and_one_with_a_trailing_singleton_axis_load_as_predict_reads_them(tmp_path,
+                                                                                        affine):
+    import nibabel as nib
+
+    from medseg_r.inference.sources import load_source
+
+    plane = np.zeros((20, 16), np.float32)
+    plane[3, 4] = 100.0
+    nib.save(nib.Nifti1Image(plane, affine), str(tmp_path / "two_d.nii.gz"))
+    data, _ = load_volume(str(tmp_path / "two_d.nii.gz"))  # an LPS one was refused
+    assert data.shape == (20, 16, 1)
+    assert np.array_equal(data, load_source(str(tmp_path / "two_d.nii.gz")).voxels)
+    vol, _ = _volume()
+    nib.save(nib.Nifti1Image(vol[..., None], affine), str(tmp_path / "four_d.nii.gz"))
+    data, _ = load_volume(str(tmp_path / "four_d.nii.gz"))
+    source = load_source(str(tmp_path / "four_d.nii.gz"))
+    assert data.shape == vol.shape and np.array_equal(data, source.voxels)
+    assert source.restore(source.voxels).shape == vol.shape + (1,)  # the mask as the input is shaped
+
+
+def test_one_slice_volumes_are_told_their_report_as_predict_tells_them(tmp_path):
+    import nibabel as nib
+    import pydicom
+
+    vol, mask = _volume((24, 20, 1))
+    mask[4:9, 6:12, 0] = 1
+    report = "Solid nodule in the right upper zone."
+    # a 2-D NIfTI and a radiograph (DX) keep their zones in the plane; an axial CT slice drops them
+    nib.save(nib.Nifti1Image(vol, np.diag([0.8, 0.8, 3.0, 1.0])), str(tmp_path / "img.nii.gz"))
+    nib.save(nib.Nifti1Image(mask.astype(np.float32), np.diag([0.8, 0.8, 3.0, 1.0])),
+             str(tmp_path / "mask.nii.gz"))
+    _write_dicom_series(str(tmp_path / "ct"), vol)
+    _write_dicom_series(str(tmp_path / "dx"), vol)
+    ds = pydicom.dcmread(tmp_path / "dx" / "000.dcm")
+    ds.Modality = "DX"
+    ds.save_as(tmp_path / "dx" / "000.dcm")
+    _, on_dicom = load_volume(str(tmp_path / "ct" / "000.dcm"))
+    nib.save(nib.Nifti1Image(mask.astype(np.float32), on_dicom), str(tmp_path / "dmask.nii.gz"))
+    rows = [{"id": "nii", "image": "img.nii.gz", "mask": "mask.nii.gz"},
+            {"id": "ct", "image": "ct/000.dcm", "mask": "dmask.nii.gz"},
+            {"id": "dx", "image": "dx/000.dcm", "mask": "dmask.nii.gz"}]
+    (tmp_path / "cases.jsonl").write_text("\n".join(
+        json.dumps({**r, "split": "test", "report": report}) for r in rows))
+    records, root = read_dataset(str(tmp_path), split="test")
+    data = SegmentationDataset(records, root=root, size=32)
+    zones = {r.id.split("_")[0]: data[i]["report"].positive_findings[0].location.zones
+             for i, r in enumerate(records)}
+    assert zones == {"nii": ["upper"], "ct": [], "dx": ["upper"]}

@@ -42,6 +42,26 @@ def test_nifti_mask_round_trips_to_the_input_voxel_order(tmp_path):
     assert np.array_equal(np.asarray(back.dataobj), mask[::-1, ::-1])
 
 
+def test_a_nifti_mask_does_not_keep_the_inputs_display_range_or_intent(tmp_path):
+    import nibabel as nib
+
+    vol, mask = ct_volume()
+    image = nib.Nifti1Image(vol, np.diag([0.8, 0.8, 2.5, 1.0]))
+    image.header["cal_min"], image.header["cal_max"] = -1000.0, 2000.0  # a CT window for viewers
+    image.header.set_intent("estimate")
+    nib.save(image, str(tmp_path / "ct.nii.gz"))
+    src = load_source(tmp_path / "ct.nii.gz")
+    write_mask(src, mask.astype(bool), str(tmp_path / "mask.nii.gz"))
+    header = nib.load(str(tmp_path / "mask.nii.gz")).header
+    assert (float(header["cal_min"]), float(header["cal_max"])) == (0.0, 1.0)
+    assert header.get_intent()[0] == "none"
+    nib.save(nib.Nifti2Image(vol, np.diag([0.8, 0.8, 2.5, 1.0])), str(tmp_path / "ct2.nii.gz"))
+    src = load_source(tmp_path / "ct2.nii.gz")
+    write_mask(src, mask.astype(bool), str(tmp_path / "mask2.nii.gz"))
+    back = nib.load(str(tmp_path / "mask2.nii.gz"))  # NIfTI-2 in, NIfTI-2 out
+    assert isinstance(back, nib.Nifti2Image) and np.array_equal(np.asarray(back.dataobj), mask)
+
+
 def test_display_puts_the_patients_right_on_the_image_left(tmp_path):
     vol, _ = ct_volume()
     src = load_source(write_nifti(tmp_path / "ct.nii.gz", vol))
@@ -242,3 +262,26 @@ def test_one_axial_slice_is_segmented_without_the_report_zones(tmp_path, predict
     predictor.predict_volume(load_source(tmp_path / "series" / "003.dcm"), report, z_zones=False,
                              progress=False)
     assert seen[0].findings[0].location.zones == ["upper"]  # asked for: the report unchanged
+
+
+def test_a_multi_page_tiff_says_that_only_its_first_page_was_read(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([chest(), chest()[::-1]]))
+    src = load_source(tmp_path / "stack.tif")
+    assert src.pixels.shape == (64, 64) and "holds 2 images" in " ".join(src.notes)
+    Image.fromarray(chest()).save(tmp_path / "one.tif")
+    assert load_source(tmp_path / "one.tif").notes == ()
+
+
+def test_a_dicom_without_pixel_spacing_says_that_1_mm_was_taken(tmp_path):
+    import pydicom
+
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)
+    path = tmp_path / "series" / "003.dcm"
+    assert load_source(path).notes == ()
+    ds = pydicom.dcmread(path)
+    del ds.PixelSpacing
+    ds.save_as(path)
+    assert "no pixel spacing" in " ".join(load_source(path).notes)

@@ -131,3 +131,23 @@ def test_a_16_bit_colour_png_with_damaged_image_data_is_a_clear_error(tmp_path):
     (tmp_path / "c.png").write_bytes(bytes(data))
     with pytest.raises(ValueError, match="c.png could not be decoded"):
         read_image(tmp_path / "c.png")
+
+
+def test_a_palette_mask_is_read_by_its_indices_and_an_alpha_drawn_mask_by_its_alpha(tmp_path):
+    from PIL import Image
+
+    from medseg_r.io.images import mask_foreground, read_mask
+
+    lesion = np.zeros((20, 20), np.uint8)
+    lesion[5:9, 5:9] = 1
+    palette = Image.fromarray(lesion, "P")
+    palette.putpalette([255, 255, 255, 255, 0, 0] + [0] * 762)  # a white background, a red lesion
+    palette.save(tmp_path / "palette.png")
+    drawn = np.full((20, 20, 4), 255, np.uint8)  # white everywhere, the lesion only in alpha
+    drawn[..., 3] = lesion * 255
+    Image.fromarray(drawn, "RGBA").save(tmp_path / "alpha.png")
+    red = np.zeros((20, 20, 4), np.uint8)  # a red lesion on an opaque black image: by colour
+    red[..., 3], red[..., 0] = 255, lesion * 255
+    Image.fromarray(red, "RGBA").save(tmp_path / "red.png")
+    for name in ("palette.png", "alpha.png", "red.png"):
+        assert np.array_equal(mask_foreground(read_mask(tmp_path / name)), lesion > 0), name

@@ -231,6 +231,9 @@ def _read_rows(manifest: str) -> List[Dict]:
     return [row for _, row in read_jsonl_rows(manifest)]
 
 
+MAX_SIZE = 4096  # a phantom's side in pixels: beyond it a case's arrays alone take gigabytes
+
+
 def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
                  splits: Optional[Sequence[str]] = None, progress: bool = True) -> str:
     """Write ``n`` cases under ``out`` (images/, masks/, manifest.jsonl, dataset.json) and return
@@ -246,8 +249,9 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
     from PIL import Image
     from tqdm import tqdm
 
-    if n < 1 or size < 64:
-        raise ValueError("n must be >= 1 and size >= 64")
+    if n < 1 or not 64 <= size <= MAX_SIZE:
+        raise ValueError(f"n must be >= 1 and size from 64 to {MAX_SIZE} pixels, got n {n}, "
+                         f"size {size}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     wanted = list(SPLITS) if splits is None else list(splits)
