@@ -62,6 +62,29 @@ _DICOM_SIGNS = ("SOPClassUID", "SOPInstanceUID", "Modality", "StudyInstanceUID",
                 "PatientID", "Rows")
 
 
+def _check_one_geometry(slices, orient: np.ndarray) -> None:
+    """The slices of one series must share the first one's plane and pixel size and each give its
+    position: a ``ValueError`` naming the first file that does not (one voxel grid cannot hold it)."""
+    def spacing(ds):
+        return getattr(ds, "PixelSpacing", None) or getattr(ds, "ImagerPixelSpacing", None)
+
+    first = spacing(slices[0])
+    for ds in slices:
+        name = getattr(ds, "filename", None) or "a slice"
+        if getattr(ds, "ImagePositionPatient", None) is None:
+            raise ValueError(f"{name}: no ImagePositionPatient; the slices of a series cannot be "
+                             f"put in order without it")
+        own = np.array([float(v) for v in getattr(ds, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+        if own.shape != orient.shape or not np.allclose(own, orient, atol=1e-3):
+            raise ValueError(f"{name}: its ImageOrientationPatient {[round(float(v), 4) for v in own]} "
+                             f"differs from the series' first slice's; one voxel grid cannot hold them")
+        mine = spacing(ds)
+        if (mine is None) != (first is None) or (mine is not None and not np.allclose(
+                [float(v) for v in mine], [float(v) for v in first], rtol=1e-3)):
+            raise ValueError(f"{name}: its pixel spacing {mine} differs from the series' first "
+                             f"slice's {first}; one voxel grid cannot hold them")
+
+
 def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     """A DICOM file or series folder -> ``(voxels [X, Y, Z] float32 in RAS+ order, RAS affine 4x4)``, whatever
     the series' plane (a coronal series of two or more slices is reordered so that z is superior).
@@ -87,11 +110,19 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
                 raise ValueError(f"{f}: not a readable DICOM file") from None
             continue
         if "PixelData" not in ds:
+            if os.path.isdir(path):  # a DICOMDIR, a structured report beside the images
+                continue
             if ds.preamble is None and not any(k in ds for k in _DICOM_SIGNS):  # read by force
                 raise ValueError(f"{f}: not a readable DICOM file")
             raise ValueError(f"{f}: DICOM file without pixel data")
         slices.append(ds)
     if not slices:
+        folders = sorted(n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n))
+                         and not n.startswith(".")) if os.path.isdir(path) else []
+        if folders:
+            raise ValueError(f"{path}: no DICOM image in the folder itself; it holds folders "
+                             f"({', '.join(folders[:5])}{', ...' if len(folders) > 5 else ''}): give "
+                             f"one series' folder")
         raise ValueError(f"{path}: no readable DICOM slice")
     series = {}
     for ds in slices:
@@ -115,6 +146,8 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     def position(ds) -> np.ndarray:
         return np.array([float(v) for v in getattr(ds, "ImagePositionPatient", [0, 0, 0])])
 
+    if len(slices) > 1:
+        _check_one_geometry(slices, orient)
     slices.sort(key=lambda d: (float(position(d) @ normal), int(getattr(d, "InstanceNumber", 0) or 0)))
     shapes = {(int(d.Rows), int(d.Columns)) for d in slices}
     if len(shapes) != 1:

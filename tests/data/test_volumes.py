@@ -178,6 +178,13 @@ def _edit_slices(folder, edit):
      "not two perpendicular unit directions"),
     # a pixel spacing of zero: no voxel size to build an affine from
     (lambda z, ds: setattr(ds, "PixelSpacing", [0, 0]), "pixel spacing 0 x 0 mm is not a size"),
+    # one slice of another plane or pixel size, or without its position: named, not stacked
+    (lambda z, ds: setattr(ds, "ImageOrientationPatient", [1, 0, 0, 0, 0, -1]) if z == 3 else None,
+     "003.dcm: its ImageOrientationPatient .* differs"),
+    (lambda z, ds: setattr(ds, "PixelSpacing", [0.5, 0.5]) if z == 2 else None,
+     "002.dcm: its pixel spacing .* differs"),
+    (lambda z, ds: delattr(ds, "ImagePositionPatient") if z == 1 else None,
+     "001.dcm: no ImagePositionPatient"),
 ])
 def test_dicom_series_that_one_grid_cannot_hold_are_refused(tmp_path, damage, message):
     vol, _ = _volume()
@@ -309,3 +316,24 @@ def test_one_slice_volumes_are_told_their_report_as_predict_tells_them(tmp_path)
     zones = {r.id.split("_")[0]: data[i]["report"].positive_findings[0].location.zones
              for i, r in enumerate(records)}
     assert zones == {"nii": ["upper"], "ct": [], "dx": ["upper"]}
+
+
+def test_a_dicomdir_beside_the_slices_is_passed_over_and_a_study_folder_names_its_series(tmp_path):
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import generate_uid
+
+    vol, _ = _volume()
+    folder = tmp_path / "study" / "series_1"
+    _write_dicom_series(str(folder), vol[..., :5])
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    index = FileDataset(str(folder / "DICOMDIR"), {}, file_meta=meta, preamble=b"\0" * 128)
+    index.PatientID = "x"
+    index.save_as(str(folder / "DICOMDIR"), enforce_file_format=True)
+    voxels, _ = load_volume(str(folder))
+    assert voxels.shape[2] == 5
+    (tmp_path / "study" / "series_2").mkdir()
+    with pytest.raises(ValueError, match=r"holds folders \(series_1, series_2\): give one series"):
+        load_volume(str(tmp_path / "study"))
