@@ -122,6 +122,13 @@ def _reference(path: str, source: Source) -> np.ndarray:
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the image is "
                              f"{source.pixels.shape[1]}x{source.pixels.shape[0]}")
         return arr
+    if ref.kind == "image" and source.n_slices == 1:  # one radiograph or slice: a 2-D mask
+        arr = mask_foreground(read_mask(path), lossy=ref.format == "jpeg")  # on the displayed grid
+        shown = source.display(0).shape
+        if arr.shape != shown:
+            raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the "
+                             f"image is {shown[1]}x{shown[0]} as displayed")
+        return arr[None]
     if ref.kind != "volume" or ref.voxels.shape != source.voxels.shape:
         shape = ref.voxels.shape if ref.kind == "volume" else ref.pixels.shape
         raise InputError(f"reference mask {path} has shape {tuple(shape)} but the volume has "

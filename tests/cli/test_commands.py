@@ -505,3 +505,25 @@ def test_untrained_without_a_box_warns_that_the_mask_will_be_empty(tmp_path, cap
                  "nodule in the right upper lobe", "--image", str(tmp_path / "scan.png"),
                  "--out", str(tmp_path / "out")]) == 0
     assert "needs a prompt to segment: without --box" in capsys.readouterr().err
+
+
+def test_a_png_reference_scores_a_prediction_on_a_2d_nifti(tmp_path, capsys):
+    import nibabel as nib
+
+    picture = np.zeros((64, 48), np.uint8)
+    picture[20:30, 10:20] = 200
+    reference = (picture > 0).astype(np.uint8) * 255
+    Image.fromarray(reference).save(tmp_path / "ref.png")
+    # stored as a 2-D NIfTI whose display (radiological, RAS+) is the picture itself
+    nib.save(nib.Nifti1Image(picture[::-1, ::-1].T.astype(np.float32), np.diag([0.8, 0.8, 3.0, 1.0])),
+             str(tmp_path / "scan.nii.gz"))
+    assert main(["predict", "--backbone", "sam_tiny", "--untrained", "--quiet", "--report",
+                 "nodule in the right upper lobe", "--image", str(tmp_path / "scan.nii.gz"),
+                 "--reference", str(tmp_path / "ref.png"), "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "scan_prediction.json").read_text())
+    assert summary["reference"]["reference_pixels"] == 100
+    Image.fromarray(reference[:, :40]).save(tmp_path / "small.png")
+    assert main(["predict", "--backbone", "sam_tiny", "--untrained", "--quiet", "--report",
+                 "nodule in the right upper lobe", "--image", str(tmp_path / "scan.nii.gz"),
+                 "--reference", str(tmp_path / "small.png"), "--out", str(tmp_path / "out2")]) == 2
+    assert "is 40x64 pixels but the image is 48x64 as displayed" in capsys.readouterr().err
