@@ -132,23 +132,29 @@ def _load_image(path: str, fmt: str) -> Source:
     _check_size(path, pixels.shape)
     if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
         raise InputError(f"{path}: image contains NaN or infinite values")
-    notes = ()
-    pages = _frames(path)
+    notes = []
+    pages, turned = _frames_and_orientation(path)
     if pages > 1:
-        notes = (f"the file holds {pages} images (pages or frames): only the first was read; give "
-                 f"each as a file of its own, or a stack as a NIfTI volume",)
-    return Source(path=path, kind="image", format=fmt, pixels=pixels, notes=notes)
+        notes.append(f"the file holds {pages} images (pages or frames): only the first was read; "
+                     f"give each as a file of its own, or a stack as a NIfTI volume")
+    if turned:
+        notes.append("the file's EXIF orientation (a rotation or mirroring for viewers) was not "
+                     "applied: the model read the pixels as stored, so sides and upper/lower are "
+                     "those of the stored picture; save it upright without the tag")
+    return Source(path=path, kind="image", format=fmt, pixels=pixels, notes=tuple(notes))
 
 
-def _frames(path: str) -> int:
-    """How many images a 2-D image file holds (a multi-page TIFF, an animated PNG); 1 if unknown."""
+def _frames_and_orientation(path: str) -> Tuple[int, bool]:
+    """How many images a 2-D image file holds (a multi-page TIFF, an animated PNG; 1 if unknown)
+    and whether its EXIF orientation asks viewers to turn or mirror it."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
-            return int(getattr(img, "n_frames", 1) or 1)
+            orientation = img.getexif().get(0x0112, 1)
+            return int(getattr(img, "n_frames", 1) or 1), orientation not in (None, 0, 1)
     except Exception:  # read_image has read it: anything odd here is no reason to fail
-        return 1
+        return 1, False
 
 
 def _load_nifti(path: str) -> Source:

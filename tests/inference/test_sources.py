@@ -285,3 +285,14 @@ def test_a_dicom_without_pixel_spacing_says_that_1_mm_was_taken(tmp_path):
     del ds.PixelSpacing
     ds.save_as(path)
     assert "no pixel spacing" in " ".join(load_source(path).notes)
+
+
+def test_an_exif_orientation_is_said_not_to_be_applied(tmp_path):
+    picture = Image.fromarray(np.dstack([chest()] * 3))
+    exif = picture.getexif()
+    exif[0x0112] = 6  # viewers turn it 90 degrees
+    picture.save(tmp_path / "turned.jpg", exif=exif)
+    src = load_source(tmp_path / "turned.jpg")
+    assert src.pixels.shape[:2] == (64, 64) and "EXIF orientation" in " ".join(src.notes)
+    picture.save(tmp_path / "upright.jpg")
+    assert load_source(tmp_path / "upright.jpg").notes == ()
