@@ -214,10 +214,18 @@ def load_case(image, mask, *, spacing: Optional[Sequence[float]] = None) -> Case
     if not finite.all():
         grey = np.where(finite, grey, grey[finite].min())
         notes.append(f"{int((~finite).sum())} NaN or infinite image values set to the minimum")
+    own = None  # the file's own spacing, where it has one
     if affine is not None and affine.shape == (4, 4) and grey.ndim == 2:
-        spacing = spacing if spacing is not None else (float(affine[0, 0]), float(affine[1, 1]))
+        own = (float(affine[0, 0]), float(affine[1, 1]))
+        spacing = spacing if spacing is not None else own
         affine = None
+    elif affine is not None:
+        own = tuple(float(np.linalg.norm(affine[:3, k])) for k in range(grey.ndim))
     case_spacing = _spacing(spacing, grey.ndim, affine)
+    if own is not None and case_spacing is not None and not np.allclose(case_spacing, own, rtol=1e-3):
+        shown = " x ".join(f"{v:g}" for v in own)
+        given = " x ".join(f"{v:g}" for v in case_spacing)
+        notes.append(f"the spacing given ({given} mm) replaces the file's own ({shown} mm)")
     lesions, labels, how = split_lesions(labels_in)
     if how == "labels":
         notes.append(f"label mask: one finding per label ({', '.join(map(str, labels))})")

@@ -63,3 +63,19 @@ def test_a_volume_mask_on_another_grid_is_refused(tmp_path):
         load_case(str(tmp_path / "ct.nii.gz"), str(tmp_path / "mask.nii.gz"))
     nib.save(nib.Nifti1Image(mask, affine), str(tmp_path / "mask.nii.gz"))
     assert len(load_case(str(tmp_path / "ct.nii.gz"), str(tmp_path / "mask.nii.gz")).lesions) == 1
+
+
+def test_a_spacing_given_for_a_file_with_its_own_is_said_to_replace_it(tmp_path):
+    import nibabel as nib
+
+    volume = np.zeros((32, 32, 8), np.float32)
+    volume[10:16, 10:16, 3:5] = 100
+    affine = np.diag([0.8, 0.8, 2.5, 1.0])
+    nib.save(nib.Nifti1Image(volume, affine), str(tmp_path / "ct.nii.gz"))
+    nib.save(nib.Nifti1Image((volume > 0).astype(np.uint8), affine), str(tmp_path / "mask.nii.gz"))
+    own = load_case(str(tmp_path / "ct.nii.gz"), str(tmp_path / "mask.nii.gz"))
+    assert own.spacing == pytest.approx((0.8, 0.8, 2.5)) and not any("replaces" in n for n in own.notes)
+    given = load_case(str(tmp_path / "ct.nii.gz"), str(tmp_path / "mask.nii.gz"), spacing=0.5)
+    assert given.spacing == (0.5, 0.5, 0.5)
+    assert "the spacing given (0.5 x 0.5 x 0.5 mm) replaces the file's own (0.8 x 0.8 x 2.5 mm)" \
+        in given.notes
