@@ -11,6 +11,8 @@ from ..io.images import image_size
 from ..io.text import first_few
 from .datasets import record_path
 
+VOLUME_ENDINGS = (".nii", ".nii.gz", ".dcm", ".dicom", ".ima")
+
 
 def check_files(records, root: str, what: str) -> None:
     """Every image and mask file of ``records`` exists, is an image by its header, and the mask has
@@ -33,6 +35,10 @@ def check_files(records, root: str, what: str) -> None:
             try:
                 sizes.append(image_size(path))
             except ValueError as exc:
+                if path.lower().endswith(VOLUME_ENDINGS):  # a volume folder's table given itself
+                    exc = ValueError(f"{path} is a volume: give the folder that holds cases.jsonl "
+                                     f"or cases.csv as --data, which reads NIfTI and DICOM slice by "
+                                     f"slice")
                 unreadable.append(f"{rec.id}: {exc}")
         if len(sizes) == 2 and tuple(sizes[0]) != tuple(sizes[1]):
             mismatched.append(f"{rec.id}: image {sizes[0][1]}x{sizes[0][0]}, "

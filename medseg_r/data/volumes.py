@@ -357,8 +357,10 @@ def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = N
         mask_path = os.path.join(folder, row["mask"])
         image, image_affine = load_volume(image_path)
         mask, mask_affine = load_volume(mask_path)
-        if image.shape == mask.shape:  # (other shapes: volume_slices names them)
-            check_same_grid(image_affine, mask_affine, mask=mask_path)
+        if image.shape != mask.shape:
+            raise ValueError(f"{table}, row {i + 1}: mask {row['mask']} has shape {mask.shape} but "
+                             f"image {row['image']} has {image.shape} (after reorientation to RAS+)")
+        check_same_grid(image_affine, mask_affine, mask=mask_path)
         case_id = row.get("id") or os.path.basename(str(row["image"])).split(".")[0]
         # one slice: an axial CT/MR slice as predict tells it (a NIfTI's 2-D image never is)
         axial = image.shape[2] == 1 and not _is_nifti(image_path) and \

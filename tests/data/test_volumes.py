@@ -337,3 +337,26 @@ def test_a_dicomdir_beside_the_slices_is_passed_over_and_a_study_folder_names_it
     (tmp_path / "study" / "series_2").mkdir()
     with pytest.raises(ValueError, match=r"holds folders \(series_1, series_2\): give one series"):
         load_volume(str(tmp_path / "study"))
+
+
+def test_a_volume_mask_of_another_shape_is_named_with_its_files(tmp_path):
+    vol, mask = _volume()
+    _write_nifti(str(tmp_path / "ct.nii.gz"), vol)
+    _write_nifti(str(tmp_path / "mask.nii.gz"), mask[:, :, :4].astype(np.float32))
+    (tmp_path / "cases.jsonl").write_text(json.dumps({"image": "ct.nii.gz", "mask": "mask.nii.gz",
+                                                      "split": "test", "report": "nodule"}))
+    with pytest.raises(ValueError, match=r"row 1: mask mask.nii.gz has shape \(24, 20, 4\) but image "
+                                         r"ct.nii.gz has \(24, 20, 6\)"):
+        read_dataset(str(tmp_path), split="test")
+
+
+def test_a_volume_folders_table_given_as_data_says_to_give_the_folder(tmp_path):
+    from medseg_r.data.checks import check_files
+
+    vol, mask = _volume()
+    _write_nifti(str(tmp_path / "ct.nii.gz"), vol)
+    _write_nifti(str(tmp_path / "mask.nii.gz"), mask.astype(np.float32))
+    (tmp_path / "cases.csv").write_text("id,image,mask,report,split\na,ct.nii.gz,mask.nii.gz,nodule,test\n")
+    records, root = read_dataset(str(tmp_path / "cases.csv"), split="test")
+    with pytest.raises(ValueError, match="is a volume: give the folder that holds cases.jsonl"):
+        check_files(records, root, "test")
