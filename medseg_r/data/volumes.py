@@ -62,6 +62,20 @@ _DICOM_SIGNS = ("SOPClassUID", "SOPInstanceUID", "Modality", "StudyInstanceUID",
                 "PatientID", "Rows")
 
 
+def _without_preamble(path: str):
+    """A series folder's file read by force (no DICOM preamble), kept only when it is a DICOM image:
+    pixel data and one of the elements every real DICOM image has (:data:`_DICOM_SIGNS`); else
+    ``None`` (a text file, a thumbnail beside the slices)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, force=True)
+        ok = "PixelData" in ds and any(k in ds for k in _DICOM_SIGNS)
+    except Exception:  # bytes that are no DICOM at all
+        return None
+    return ds if ok else None
+
+
 def _check_one_geometry(slices, orient: np.ndarray) -> None:
     """The slices of one series must share the first one's plane and pixel size and each give its
     position: a ``ValueError`` naming the first file that does not (one voxel grid cannot hold it)."""
@@ -108,7 +122,9 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
         except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError, KeyError):
             if not os.path.isdir(path):
                 raise ValueError(f"{f}: not a readable DICOM file") from None
-            continue
+            ds = _without_preamble(f)  # some exports leave out the 128-byte preamble
+            if ds is None:
+                continue
         if "PixelData" not in ds:
             if os.path.isdir(path):  # a DICOMDIR, a structured report beside the images
                 continue
@@ -240,8 +256,14 @@ def _first_header(path: str):
     for name in files:
         try:
             return pydicom.dcmread(name, stop_before_pixels=True, force=single)
+        except Exception:  # no preamble (read by force, as load_dicom does), or no DICOM file
+            pass
+        try:
+            ds = pydicom.dcmread(name, stop_before_pixels=True, force=True)
         except Exception:  # not a DICOM file: the next one
             continue
+        if any(k in ds for k in _DICOM_SIGNS):
+            return ds
     return None
 
 

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -240,6 +242,17 @@ def test_one_axial_slice_without_the_dicom_preamble_is_told_too(tmp_path):
         handle.write(data[132:] if data[128:132] == b"DICM" else data)
     assert pydicom.dcmread(bare, force=True).preamble is None
     assert load_source(bare).axial_slice
+    # a series folder of such files (some exports leave the preamble out) loads too
+    (tmp_path / "bare_series").mkdir()
+    for name in sorted(os.listdir(tmp_path / "series")):
+        with open(tmp_path / "series" / name, "rb") as handle:
+            data = handle.read()
+        with open(tmp_path / "bare_series" / name, "wb") as handle:
+            handle.write(data[132:])
+    (tmp_path / "bare_series" / "notes.txt").write_text("not a DICOM file")
+    series = load_source(tmp_path / "bare_series")
+    assert np.array_equal(series.voxels, load_source(tmp_path / "series").voxels)
+    assert series.notes == ()  # its pixel spacing read from a file without the preamble
 
 
 def test_one_axial_slice_is_segmented_without_the_report_zones(tmp_path, predictor, monkeypatch):
