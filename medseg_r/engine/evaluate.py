@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import numbers
 import os
 import warnings
 from typing import Dict, List, Optional
@@ -127,7 +128,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
     records carry (except ``negative``)."""
     from tqdm import tqdm
 
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) \
+    if not isinstance(threshold, numbers.Real) or isinstance(threshold, (bool, np.bool_)) \
             or not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite logit (0 is probability 0.5), got {threshold!r}")
     if getattr(model, "img_size", size) != size:
