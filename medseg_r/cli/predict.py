@@ -75,7 +75,7 @@ def _cmd_predict(args) -> int:
     from ..io import atomic_write
 
     report_text = _read_report_arg(args) if args.image is not None else None
-    cases = None
+    cases = source = None
     if args.manifest is not None:  # every row checked before the model is loaded
         try:
             cases = read_manifest(args.manifest)
@@ -111,7 +111,7 @@ def _cmd_predict(args) -> int:
         print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks are "
               f"those of plain {model.backbone_name}{' with your box' if args.box else ' without a prompt'}.",
               file=sys.stderr)
-        if not args.box:
+        if not args.box and (source is None or source.kind == "image"):  # volumes take no box
             advice = (" (leave out --untrained for the shipped weights, which read the report)"
                       if getattr(args, "untrained", False) else "")
             print(f"warning: plain {model.backbone_name} needs a prompt to segment: without --box expect "

@@ -144,7 +144,7 @@ def _cmd_evaluate(args) -> int:
         summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out,
                            overlays=args.overlays, progress=True)
     except CaseError as exc:  # pixels read only now (a NaN behind a good header): nothing written
-        raise UserError(f"{exc}; nothing was written") from None
+        raise UserError(f"{exc}; no scores were written (fix or leave out that case)") from None
     print(json.dumps(summary, indent=2))
     print(f"wrote {os.path.join(args.out, CASES_CSV)} and {os.path.join(args.out, SUMMARY_JSON)}")
     return 0

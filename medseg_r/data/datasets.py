@@ -128,7 +128,8 @@ class SegmentationDataset(Dataset):
         except ValueError as exc:
             raise CaseError(f"case {rec.id}, mask {_name(rec.mask)}: {exc}") from None
         if mask_arr.shape != tuple(image.shape[1:]):
-            raise CaseError(f"{rec.id}: mask shape {mask_arr.shape} does not match image {tuple(image.shape[1:])}")
+            raise CaseError(f"case {rec.id}: mask shape {mask_arr.shape} does not match image "
+                            f"{tuple(image.shape[1:])}")
         mask = torch.from_numpy(mask_arr.astype(np.float32))[None]
         if self.attributes:
             from ..model.attributes import label_map

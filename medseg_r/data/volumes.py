@@ -38,6 +38,10 @@ def load_volume(path: str) -> Tuple[np.ndarray, np.ndarray]:
             if len(shape) > 3 and all(n == 1 for n in shape[3:]):  # (X, Y, Z, 1): one volume
                 img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape[:3]), img.affine)
             elif len(shape) == 2:  # one slice: nibabel reorients three axes
+                if int(nib.orientations.io_orientation(img.affine)[2, 0]) != 2:
+                    raise ValueError(f"{path}: a 2-D NIfTI whose plane is not axial (its affine "
+                                     f"turns the slice normal away from head-foot); give it as a "
+                                     f"PNG or a 3-D volume")
                 img = nib.Nifti1Image(np.asanyarray(img.dataobj)[..., None], img.affine)
             if len(img.shape) != 3:
                 raise ValueError(f"{path}: expected a 3-D volume, got shape {shape}")
@@ -126,7 +130,7 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
             if ds is None:
                 continue
         if "PixelData" not in ds:
-            if os.path.isdir(path):  # a DICOMDIR, a structured report beside the images
+            if os.path.isdir(path) and "Rows" not in ds:  # a DICOMDIR, a report: no image
                 continue
             if ds.preamble is None and not any(k in ds for k in _DICOM_SIGNS):  # read by force
                 raise ValueError(f"{f}: not a readable DICOM file")
@@ -255,14 +259,15 @@ def _first_header(path: str):
         os.path.join(path, f) for f in os.listdir(path) if not f.startswith("."))
     for name in files:
         try:
-            return pydicom.dcmread(name, stop_before_pixels=True, force=single)
+            ds = pydicom.dcmread(name, stop_before_pixels=True, force=single)
         except Exception:  # no preamble (read by force, as load_dicom does), or no DICOM file
-            pass
-        try:
-            ds = pydicom.dcmread(name, stop_before_pixels=True, force=True)
-        except Exception:  # not a DICOM file: the next one
-            continue
-        if any(k in ds for k in _DICOM_SIGNS):
+            try:
+                ds = pydicom.dcmread(name, stop_before_pixels=True, force=True)
+            except Exception:  # not a DICOM file: the next one
+                continue
+            if not any(k in ds for k in _DICOM_SIGNS):
+                continue
+        if single or "Rows" in ds:  # in a folder: an image, not the DICOMDIR beside it
             return ds
     return None
 

@@ -37,7 +37,8 @@ from ..io.output_folders import CASES_CSV, OVERLAYS, SUMMARY_JSON
 # one kind of prior can pick the described lesion, and the test split's two phrasing groups.
 SUBSETS = ("small", "overlap", "low_contrast", "distractor", "by_location", "by_texture", "by_shape",
            "phrasing_new", "phrasing_known")
-NEGATIVE_TAG = "negative"  # the phantom's lesion-free cases (scored by the false-positive rate)
+# lesion-free cases (scored by the false-positive rate): the phantom's, a volume's empty slices
+NEGATIVE_TAGS = frozenset(("negative", "negative_slice"))
 
 
 def case_metrics(pred: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
@@ -77,8 +78,8 @@ def summarise(rows: List[Dict[str, object]]) -> Dict[str, object]:
 
     negatives = [r for r in rows if "false_positive" in r]
     # the phantom's subsets always (a stable shape), then any other tag the data's records carry
-    # (not the phantom's "negative", its lesion-free cases: they are the false-positive rate's)
-    own = sorted({str(t) for r in rows for t in r["tags"]} - set(SUBSETS) - {NEGATIVE_TAG})
+    # (not the tags of lesion-free cases: they are the false-positive rate's)
+    own = sorted({str(t) for r in rows for t in r["tags"]} - set(SUBSETS) - NEGATIVE_TAGS)
     return {"overall": block(rows),
             "subsets": {s: block([r for r in rows if s in r["tags"]]) for s in (*SUBSETS, *own)},
             "negative_fp_rate": float(np.mean([r["false_positive"] for r in negatives])) if negatives else None,
@@ -125,7 +126,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
 
     ``size``: the model's input size; ``threshold``: a logit (0 is probability 0.5). The summary
     has a block per subset tag: the phantom's :data:`SUBSETS` always, then any other tag the
-    records carry (except ``negative``)."""
+    records carry (not ``negative`` or ``negative_slice``)."""
     from tqdm import tqdm
 
     if not isinstance(threshold, numbers.Real) or isinstance(threshold, (bool, np.bool_)) \

@@ -58,23 +58,42 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Read a 2-D mask file for :func:`mask_foreground`: a palette image gives its indices (VOC-style
-    label masks: index 0 is background, whatever colour the palette paints it), an 8-bit image with
-    an alpha channel whose colour is one constant gives its alpha (a mask drawn as transparency over
-    a flat colour); any other is read as :func:`read_image` reads it."""
+    """Read a 2-D mask file for :func:`mask_foreground`: a label palette image gives its indices
+    (VOC-style label masks: index 0 is background, whatever colour the palette paints it; see
+    :func:`_label_palette`), an 8-bit image with an alpha channel whose colour is one constant gives
+    its alpha as one 0/255 mask (a mask drawn as transparency over a flat colour); any other is read
+    as :func:`read_image` reads it."""
     path = os.fspath(path)
     with _opened(path) as img:
         if img.mode in ("P", "PA"):
             img.load()
             arr = np.array(img)
-            return arr[..., 0] if arr.ndim == 3 else arr
-        if img.mode in ("RGBA", "LA"):
+            index = arr[..., 0] if arr.ndim == 3 else arr
+            if _label_palette(img, index):
+                return index
+        elif img.mode in ("RGBA", "LA"):
             img.load()
             arr = np.array(img)
             colour, alpha = arr[..., :-1], arr[..., -1]
             if colour.min() == colour.max() and alpha.min() != alpha.max():
-                return alpha
+                return (alpha > 0).astype(np.uint8) * 255  # soft edges are one mask, not labels
     return read_image(path)
+
+
+def _label_palette(img, index: np.ndarray) -> bool:
+    """Whether a palette image is a label mask read by its indices: its index 0 is painted black
+    (VOC's convention), or the colours it uses are not all greys (a white background, a red lesion).
+    A grey palette whose index 0 is not black (what quantising a black-and-white mask gives:
+    white, the lesion, may be index 0) is read by its colours instead."""
+    palette = np.array(img.getpalette() or [], dtype=np.int64).reshape(-1, 3)
+    used = np.unique(index)
+    used = used[used < len(palette)]
+    if not len(palette) or not len(used):
+        return True
+    if not palette[0].any():
+        return True
+    colours = palette[used]
+    return bool((colours.max(1) != colours.min(1)).any())
 
 
 def _deep_colour(img, path: str):

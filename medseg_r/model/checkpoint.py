@@ -107,7 +107,7 @@ def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None
     elif backbone not in list_backbones():
         raise CheckpointError(
             f"{path} holds a model wrapped around its own SAM (backbone {backbone!r}, not one of "
-            f"{', '.join(list_backbones())}): build that SAM again and pass it, "
+            f"{', '.join(list_backbones())}): in Python, build that SAM again and pass it, "
             f"load_model(path, sam=my_sam)")
     else:
         model = MedSegR(build_backbone(backbone, img_size=obj["img_size"], pretrained=False),

@@ -62,7 +62,7 @@ def check_box(box, shape: Optional[Sequence[int]] = None) -> None:
         return
     if isinstance(box, (str, bytes)) or not isinstance(box, Iterable):
         raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {box!r}")
-    values = list(box)
+    values = box.tolist() if isinstance(box, (torch.Tensor, np.ndarray)) else list(box)
     if len(values) != 4 or not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
                                    for v in values):
         raise ValueError(f"box must be four numbers (x0, y0, x1, y1), got {box!r}")
@@ -73,7 +73,7 @@ def check_box(box, shape: Optional[Sequence[int]] = None) -> None:
         raise ValueError(f"box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0, got {box!r}")
     if shape is not None:
         height, width = shape
-        if x1 < 0 or y1 < 0 or x0 > width or y0 > height:
+        if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
             raise ValueError(f"box {tuple(values)} lies outside the {width} x {height} image "
                              f"(pixels: x from 0 to {width}, y from 0 to {height})")
 

@@ -268,8 +268,10 @@ class MedSegR(nn.Module):
 
         ``threshold`` is a logit (0: probability 0.5; the command line's ``--threshold`` is a
         probability). A report whose findings are all negated, or that states a normal study,
-        gives an empty mask without running the model, as ``medseg-r predict`` and
-        :class:`~medseg_r.inference.Predictor` do."""
+        gives an empty mask without running the model (a ``box`` too, and whatever the model
+        reads: ``priors="none"`` alike), as ``medseg-r predict`` and
+        :class:`~medseg_r.inference.Predictor` do; ``forward`` (and so ``evaluate``) always runs
+        the model."""
         if self.training:
             raise ValueError("predict needs the model in eval mode: call model.eval() first")
         if not isinstance(threshold, numbers.Real) or isinstance(threshold, (bool, np.bool_)) \

@@ -143,10 +143,10 @@ class ModelOptions:
             raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {self.orientation!r}")
         if self.prior_dim <= 0 or self.bottleneck <= 0 or self.module_grid <= 0:
             raise ValueError("prior_dim, bottleneck and module_grid must be positive")
-        if self.prior_dim % 4:
+        if self.uses_prior_modules and self.prior_dim % 4:
             raise ValueError(f"prior_dim must be a multiple of 4 (the prior fusion's 4 attention "
                              f"heads), got {self.prior_dim}")
-        if self.bottleneck % 4:
+        if self.uses_prior_modules and self.deformable and self.bottleneck % 4:
             raise ValueError(f"bottleneck must be a multiple of 4 (deformable sampling's 4 offset "
                              f"groups), got {self.bottleneck}")
         if not 0.0 < self.box_threshold < 1.0:

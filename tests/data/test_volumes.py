@@ -334,6 +334,15 @@ def test_a_dicomdir_beside_the_slices_is_passed_over_and_a_study_folder_names_it
     index.save_as(str(folder / "DICOMDIR"), enforce_file_format=True)
     voxels, _ = load_volume(str(folder))
     assert voxels.shape[2] == 5
+    # a one-slice folder whose DICOMDIR sorts first: the slice's header is the one read
+    from medseg_r.inference.sources import load_source
+
+    single = tmp_path / "single"
+    _write_dicom_series(str(single), vol[..., :1])
+    os.rename(single / "000.dcm", single / "IM00001")
+    index.save_as(str(single / "DICOMDIR"), enforce_file_format=True)
+    source = load_source(str(single))
+    assert source.axial_slice and source.notes == ()
     (tmp_path / "study" / "series_2").mkdir()
     with pytest.raises(ValueError, match=r"holds folders \(series_1, series_2\): give one series"):
         load_volume(str(tmp_path / "study"))
@@ -360,3 +369,25 @@ def test_a_volume_folders_table_given_as_data_says_to_give_the_folder(tmp_path):
     records, root = read_dataset(str(tmp_path / "cases.csv"), split="test")
     with pytest.raises(ValueError, match="is a volume: give the folder that holds cases.jsonl"):
         check_files(records, root, "test")
+
+
+def test_an_image_file_that_lost_its_pixel_data_stops_a_series(tmp_path):
+    import pydicom
+
+    vol, _ = _volume()
+    folder = tmp_path / "series"
+    _write_dicom_series(str(folder), vol[..., :5])
+    ds = pydicom.dcmread(folder / "004.dcm")
+    del ds.PixelData  # cut before its pixels: an image header without an image
+    ds.save_as(folder / "004.dcm")
+    with pytest.raises(ValueError, match="004.dcm: DICOM file without pixel data"):
+        load_volume(str(folder))
+
+
+def test_a_2d_nifti_whose_plane_is_not_axial_is_refused_as_predict_refuses_it(tmp_path):
+    import nibabel as nib
+
+    coronal = np.array([[0.8, 0, 0, 0], [0, 0, 3.0, 0], [0, 0.8, 0, 0], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(np.zeros((40, 30), np.float32), coronal), str(tmp_path / "c.nii.gz"))
+    with pytest.raises(ValueError, match="2-D NIfTI whose plane is not axial"):
+        load_volume(str(tmp_path / "c.nii.gz"))

@@ -64,9 +64,11 @@ def test_the_records_own_tags_get_subsets_beside_the_phantoms():
     from medseg_r.engine.evaluate import SUBSETS
 
     rows = [{"id": "a", "tags": ["small", "mytag"], **case_metrics(_disc(5, 5, 2), _disc(5, 5, 2))},
-            {"id": "b", "tags": ["negative"], **case_metrics(_disc(5, 5, 2), np.zeros((64, 64), bool))}]
+            {"id": "b", "tags": ["negative"], **case_metrics(_disc(5, 5, 2), np.zeros((64, 64), bool))},
+            {"id": "c", "tags": ["negative_slice"],
+             **case_metrics(_disc(5, 5, 2), np.zeros((64, 64), bool))}]
     s = summarise(rows)
-    assert tuple(s["subsets"]) == (*SUBSETS, "mytag")  # "negative": the false-positive rate's
+    assert tuple(s["subsets"]) == (*SUBSETS, "mytag")  # lesion-free tags: the false-positive rate's
     assert s["subsets"]["mytag"]["n"] == 1 and s["subsets"]["mytag"]["dice"] == pytest.approx(1.0)
 
 
@@ -108,7 +110,7 @@ def test_evaluate_names_a_case_whose_pixels_cannot_be_used(tmp_path, capsys):
                  "--out", str(tmp_path / "eval")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    assert "case a, image a.tif: image contains NaN" in err and "nothing was written" in err
+    assert "case a, image a.tif: image contains NaN" in err and "no scores were written" in err
     assert not os.path.exists(tmp_path / "eval" / "summary.json")
 
 

@@ -149,5 +149,14 @@ def test_a_palette_mask_is_read_by_its_indices_and_an_alpha_drawn_mask_by_its_al
     red = np.zeros((20, 20, 4), np.uint8)  # a red lesion on an opaque black image: by colour
     red[..., 3], red[..., 0] = 255, lesion * 255
     Image.fromarray(red, "RGBA").save(tmp_path / "red.png")
-    for name in ("palette.png", "alpha.png", "red.png"):
+    soft = drawn.copy()  # an alpha mask with soft edges is one mask
+    soft[5, 5:9, 3], soft[8, 5:9, 3] = 128, 64
+    Image.fromarray(soft, "RGBA").save(tmp_path / "soft.png")
+    assert set(np.unique(read_mask(tmp_path / "soft.png"))) == {0, 255}
+    # quantising a black-and-white mask may put white (the lesion) at index 0: read by colour
+    white = np.dstack([lesion * 255] * 3).astype(np.uint8)
+    Image.fromarray(white).quantize(2).save(tmp_path / "quantized.png")
+    Image.fromarray(white).convert("P", palette=Image.Palette.ADAPTIVE, colors=2).save(
+        tmp_path / "adaptive.png")
+    for name in ("palette.png", "alpha.png", "red.png", "soft.png", "quantized.png", "adaptive.png"):
         assert np.array_equal(mask_foreground(read_mask(tmp_path / name)), lesion > 0), name

@@ -78,6 +78,8 @@ def test_predict_rejects_nan_image(tiny_model_factory):
     (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", box="0 0 10 10"), "box must be four"),
     (lambda m, x: m.predict(np.zeros((40, 60)), "nodule", box=(500, 500, 600, 600)),
      "outside the 60 x 40 image"),
+    (lambda m, x: m.predict(np.zeros((40, 60)), "nodule", box=(60, 10, 70, 20)),
+     "outside the 60 x 40 image"),  # touching the edge is no overlap
     (lambda m, x: m.predict(np.zeros((64, 64), np.complex64), "nodule"), "real numbers"),
 ])
 def test_bad_inputs_and_prompts_are_value_errors_not_nan_masks(tiny_model_factory, call, match):
@@ -91,6 +93,15 @@ def test_float64_images_give_what_float32_images_give(tiny_model_factory):
     x = torch.rand(1, 3, 64, 64, dtype=torch.float64)
     with torch.no_grad():
         assert torch.equal(model(x, ["nodule"])["masks"], model(x.float(), ["nodule"])["masks"])
+
+
+@pytest.mark.parametrize("box", [torch.tensor([1.0, 2.0, 30.0, 40.0]), np.array([1, 2, 30, 40]),
+                                 (np.float32(1), np.float64(2), np.int64(30), 40)])
+def test_a_box_may_be_a_tensor_an_array_or_numpy_numbers(tiny_model_factory, box):
+    model = tiny_model_factory().eval()
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    expected = model.predict(image, "nodule", box=(1.0, 2.0, 30.0, 40.0))
+    assert np.array_equal(model.predict(image, "nodule", box=box), expected)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -127,6 +138,14 @@ def test_predict_gives_an_empty_mask_for_an_all_negative_report_as_the_command_l
 def test_option_types_are_checked_when_the_model_is_built(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_model("sam_tiny", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"bottleneck": 6, "deformable": False},
+                                    {"bottleneck": 6, "prior_dim": 66, "priors": "none",
+                                     "matched_capacity": False}])
+def test_widths_that_no_module_divides_are_allowed(kwargs):
+    # the multiple-of-4 checks apply only where the fusion or deformable sampling is built
+    build_model("sam_tiny", img_size=64, **kwargs)
 
 
 def test_numpy_scalars_and_report_series_are_taken_as_python_ones():

@@ -127,6 +127,17 @@ def test_a_finding_said_to_be_unlikely_is_negated(text, negated):
     assert not any(f.uncertain for f in findings)
 
 
+@pytest.mark.parametrize("text", [
+    "Right lower lobe nodule, unlikely to be malignant, and left pleural effusion.",
+    "Nodule unlikely to be malignant and left pleural effusion.",
+    "Calcified granuloma, unlikely to be of significance, and new consolidation in the LLL.",
+])
+def test_unlikely_to_be_about_a_diagnosis_leaves_the_next_finding_alone(text):
+    # a forward "unlikely to be / to represent" trigger was tried (stop 58) and dropped: its scope
+    # ran on to the next finding of these common sentences
+    assert [f.negated for f in parse_report(text).findings] == [False, False]
+
+
 @pytest.mark.parametrize("text", ["Pneumonia is unlikely but cannot be excluded.",
                                   "Pneumonia is unlikely, though not excluded.",
                                   "Pneumothorax is unlikely, but possible."])
