@@ -88,6 +88,15 @@ def test_disappeared_negates(text):
     "Opacity in the RLL has almost completely disappeared.",
     "The right effusion has nearly completely resolved.",
     "The right effusion has almost resolved.",
+    # follow-up wording: the lesion is there, only its change is denied
+    "No interval growth of the 6 mm RUL nodule.",
+    "No further change in the RUL nodule.",
+    "No definite change in the left lower lobe opacity.",
+    "No significant growth of the RUL nodule.",
+    "No enlargement of the RUL nodule.",
+    "No interval increase in the RUL nodule.",
+    "No substantial change in the RUL nodule.",
+    "Redemonstration without significant interval change of the RUL nodule.",
     # "unlikely" about another word, or followed by what is unlikely, leaves the finding there
     "Nodule in the RUL, malignancy unlikely.",
     "Right upper lobe nodule, metastasis is unlikely.",
@@ -286,3 +295,12 @@ def test_a_contrast_with_the_same_place_is_one_finding_unless_another_is_said(te
 
 def test_almost_entirely_resolved_leaves_the_finding_there():
     assert not summary("The right effusion has almost entirely resolved.")[0][3]
+
+
+@pytest.mark.parametrize("text, side, zone", [("Right middle lobe collapse.", "right", "middle"),
+                                              ("Collapse of the left lower lobe.", "left", "lower"),
+                                              ("Lobar collapse of the RUL.", "right", "upper")])
+def test_lobar_collapse_is_an_opacity_of_its_lobe(text, side, zone):
+    (finding,) = parse_report(text).findings
+    assert (finding.target, finding.negated, finding.location.side) == ("opacity", False, side)
+    assert zone in finding.location.zones
