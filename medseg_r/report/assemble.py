@@ -157,6 +157,16 @@ def attribute_scope(sentence: Sentence, item: Item,
     return cover, []
 
 
+def _negated_after_target(sentence: Sentence, mention: Mention, anchor: int) -> bool:
+    """Whether a texture or shape word written after its finding's target is negated by a trigger
+    that also comes after the target: "nodule in the RUL without calcification", "a nodule, not
+    calcified", "nodule with no spiculation" (the nodule is there, without that attribute)."""
+    if mention.group not in ("texture", "shape") or mention.start <= anchor:
+        return False
+    cover = sentence.scopes.covering(mention.start, "negated")
+    return cover is not None and cover.direction == "pre" and cover.trigger[0] > anchor
+
+
 def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool:
     """Whether a trigger that looks back ("not seen", "has resolved") is about another finding
     written between this one and it, while this one is complete with a place of its own and a comma
@@ -227,6 +237,8 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
     own = sentence.within(item.start, item.own_end)
     if dropped:  # "no calcification within the nodule": the nodule is there, not calcified
         own = [m for m in own if m not in dropped]
+    if item.targets and sentence.scopes.triggers:  # "nodule in the RUL without calcification"
+        own = [m for m in own if not _negated_after_target(sentence, m, item.targets[0].start)]
     f = Finding()
     spans = f.spans
     place = Place()

@@ -304,3 +304,20 @@ def test_lobar_collapse_is_an_opacity_of_its_lobe(text, side, zone):
     (finding,) = parse_report(text).findings
     assert (finding.target, finding.negated, finding.location.side) == ("opacity", False, side)
     assert zone in finding.location.zones
+
+
+@pytest.mark.parametrize("text, texture, shape", [
+    ("Nodule in the RUL without calcification.", [], []),
+    ("A 9 mm nodule in the RUL, not calcified.", [], []),
+    ("Nodule in the RUL with no calcification.", [], []),
+    ("Nodule without evidence of cavitation.", [], []),
+    ("Solid nodule in the RUL without ground-glass component.", ["solid"], []),
+    ("Nodule in the RUL with no spiculation.", [], []),
+    ("Persistent 1.8 cm right midlung nodule without definite calcification.", [], []),
+    ("Nodule in the RUL, calcified.", ["calcified"], []),  # not negated: kept
+    ("Spiculated nodule in the RUL, no calcification.", [], ["spiculated"]),
+])
+def test_a_negated_attribute_after_its_finding_is_dropped_and_the_finding_kept(text, texture, shape):
+    (finding,) = parse_report(text).findings
+    assert not finding.negated and finding.target == "nodule"
+    assert (finding.texture, finding.shape) == (texture, shape)
