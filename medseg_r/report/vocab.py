@@ -31,6 +31,9 @@ BUILTIN_PACKS = ("common", "chest", "abdomen", "breast", "brain", "neck", "colon
 _TERM_GROUPS = ("targets", "extra_targets", "organs", "sides", "zones", "texture", "shape", "size_words",
                 "count_words", "image_regions")
 _LIST_GROUPS = ("anchors", "ignore", "artefacts", "anatomy", "normal_stops")
+# every key a pack may hold ("domain": the pack's name for describe's domains)
+PACK_KEYS = frozenset((*_TERM_GROUPS, *_LIST_GROUPS, "segments", "context", "normal_statements",
+                       "domain"))
 
 
 @dataclass(frozen=True)
@@ -65,16 +68,30 @@ class Vocabulary:
         self._normal: Optional[Pattern[str]] = None
 
     def add_pack(self, data: dict, name: str) -> None:
+        """Merge one pack. A term a later pack gives another code (in the same group) moves to
+        it: the later pack wins. Each key and list is checked (a misspelt key, a term list
+        written as one string, is a ``ValueError`` naming it)."""
         if not isinstance(data, dict):
             raise ValueError(f"vocabulary pack {name!r} must be a mapping, got {type(data).__name__}")
+        unknown = sorted(str(k) for k in data if k not in PACK_KEYS)
+        if unknown:
+            raise ValueError(f"vocabulary pack {name!r}: unknown key(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(PACK_KEYS))})")
         for group in _TERM_GROUPS:
-            for code, words in (data.get(group) or {}).items():
-                bucket = self.terms.setdefault(group, {}).setdefault(str(code), [])
-                for word in words or []:
+            for code, words in _mapping(data.get(group), group, name).items():
+                codes = self.terms.setdefault(group, {})
+                bucket = codes.setdefault(str(code), [])
+                for word in _listed(words, f"{group}: {code}", name):
                     word = _term(word, name)
+                    for other, held in codes.items():  # the later pack wins
+                        if other != str(code) and word in held:
+                            held.remove(word)
                     if word not in bucket:
                         bucket.append(word)
-        for entry in data.get("segments") or []:
+        for entry in _listed(data.get("segments"), "segments", name):
+            if not isinstance(entry, dict):
+                raise ValueError(f"vocabulary pack {name!r}: each segment must be a mapping with "
+                                 f"'terms' and segment/side/zones/organ, got {entry!r}")
             if "terms" not in entry or not any(entry.get(k) for k in ("segment", "side", "zones", "organ")):
                 raise ValueError(f"vocabulary pack {name!r}: each segment needs 'terms' and at least one of "
                                  f"segment/side/zones/organ: {entry}")
@@ -84,21 +101,21 @@ class Vocabulary:
                 zones=tuple(entry.get("zones") or ()),
                 organ=entry.get("organ"),
             )
-            for term in entry["terms"]:
-                self.segments[str(term).lower()] = seg
+            for term in _listed(entry["terms"], "segments: terms", name):
+                self.segments[_term(term, name).lower()] = seg
         for key in _LIST_GROUPS:
             bucket = getattr(self, key)
-            for word in data.get(key) or []:
+            for word in _listed(data.get(key), key, name):
                 word = _term(word, name)
                 if word not in bucket:
                     bucket.append(word)
-        for kind, words in (data.get("context") or {}).items():
+        for kind, words in _mapping(data.get("context"), "context", name).items():
             bucket = self.context.setdefault(kind, [])
-            for word in words or []:
+            for word in _listed(words, f"context: {kind}", name):
                 word = _term(word, name)
                 if word not in bucket:
                     bucket.append(word)
-        for pattern in data.get("normal_statements") or []:
+        for pattern in _listed(data.get("normal_statements"), "normal_statements", name):
             pattern = _pattern(pattern, name)
             if pattern not in self.normal_statements:
                 self.normal_statements.append(pattern)
@@ -146,6 +163,26 @@ class Vocabulary:
 
     def codes(self, group: str) -> List[str]:
         return list(self.terms.get(group, {}))
+
+
+def _listed(value: object, where: str, pack: str) -> list:
+    """A pack's list (``None``: empty); a string or a mapping where a list belongs is an error."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"vocabulary pack {pack!r}: {where} must be a list of terms, got "
+                         f"{value!r} (write [term] for one term)")
+    return value
+
+
+def _mapping(value: object, where: str, pack: str) -> dict:
+    """A pack's mapping (``None``: empty); anything else is an error naming it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"vocabulary pack {pack!r}: {where} must be a mapping of code -> list "
+                         f"of terms, got {type(value).__name__}")
+    return value
 
 
 def _term(word: object, pack: str) -> str:
@@ -205,6 +242,8 @@ def env_packs() -> List[str]:
 
 def load_vocabulary(extra: Sequence[str | os.PathLike] = (), *, builtin: Sequence[str] = BUILTIN_PACKS) -> Vocabulary:
     """Merge the built-in packs, the packs named in ``$MEDSEG_R_VOCAB`` and ``extra`` (in that order)."""
+    if isinstance(extra, (str, os.PathLike)):  # one pack given alone, not its characters
+        extra = [extra]
     vocab = Vocabulary()
     for name in builtin:
         text = resources.files("medseg_r.report").joinpath("vocab", f"{name}.yaml").read_text("utf-8")

@@ -201,3 +201,30 @@ def test_bad_vocabulary_packs_are_value_errors(tmp_path):
     broken.write_text("targets: [unclosed\n")
     with pytest.raises(ValueError, match="not valid YAML"):
         load_vocabulary([broken])
+
+
+@pytest.mark.parametrize("text, match", [
+    ("targets:\n  nodule: nodulus\n", "targets: nodule must be a list of terms, got 'nodulus'"),
+    ("context:\n  negation_pre: nein\n", "context: negation_pre must be a list of terms"),
+    ("segments: [{terms: tree in bud, zones: [upper]}]\n", "segments: terms must be a list"),
+    ("segments: [rul]\n", "each segment must be a mapping"),
+    ("targets: [nodulus]\n", "targets must be a mapping of code -> list of terms"),
+    ("target:\n  nodule: [nodulus]\n", "unknown key\\(s\\) target"),
+])
+def test_a_pack_written_with_the_wrong_shape_is_a_value_error_naming_it(tmp_path, text, match):
+    # a string where a list belongs was read letter by letter ("s", "n" became nodules)
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_vocabulary([pack])
+
+
+def test_the_later_pack_wins_a_term_two_codes_claim(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("targets:\n  opacity: [nodulus]\n")
+    second.write_text("targets:\n  nodule: [nodulus, scar]\n")
+    for order, target in (([first, second], "nodule"), ([second, first], "opacity")):
+        vocab = load_vocabulary(order)
+        assert parse_report("Nodulus in the RUL.", vocabulary=vocab).findings[0].target == target
+    vocab = load_vocabulary(str(second))  # one pack given alone, not letter by letter
+    assert parse_report("Scar in the RUL.", vocabulary=vocab).findings[0].target == "nodule"
