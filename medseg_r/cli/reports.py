@@ -98,6 +98,11 @@ def _cmd_describe(args) -> int:
                         "or --data DIR --out OUT_DIR")
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
+    if args.image is not None and args.out:
+        raise UserError("--out is for --manifest and --data; with --image the report is printed "
+                        "(--json for its JSON; redirect it to keep it)")
+    if args.image is None and args.json:
+        raise UserError("--json is for --image; --manifest and --data write JSON lines to --out")
     spacing = None
     if args.spacing:
         spacing = args.spacing[0] if len(args.spacing) == 1 else tuple(args.spacing)

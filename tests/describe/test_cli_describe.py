@@ -44,6 +44,8 @@ def test_describe_json(files, capsys):
     (["describe", "--image", "X", "--mask", "CORRUPT"], "is not a readable image"),
     (["describe", "--image", "X", "--mask", "EMPTY"], "is not a readable image"),
     (["describe", "--image", "X", "--mask", "MASK", "--seed", "-5"], "--seed must be >= 0"),
+    (["describe", "--image", "X", "--mask", "MASK", "--out", "OUT"], "--out is for --manifest"),
+    (["describe", "--manifest", "M.jsonl", "--out", "OUT", "--json"], "--json is for --image"),
 ])
 def test_errors_are_one_line_exit_2_nothing_written(files, capsys, argv, message):
     (files / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
