@@ -24,6 +24,26 @@ def _report_of_row(line: str):
     return row["report"], row.get("id")
 
 
+def _reports_of_csv(path: str) -> list:
+    """The ``(report, id or None)`` of each row of a ``.csv`` manifest, at its line (the header is
+    line 1: ``None`` there, as for a skipped blank line)."""
+    from ..io.rows import read_rows
+
+    try:
+        rows = read_rows(path)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if rows and "report" not in rows[0][1]:
+        raise UserError(f"{path}: a .csv manifest needs a 'report' column (it has "
+                        f"{', '.join(map(str, rows[0][1]))})")
+    texts: list = [None] * (max((line for line, _ in rows), default=1))
+    for line, row in rows:
+        report = row.get("report")
+        texts[line - 1] = ((report, row.get("id")) if isinstance(report, str) and report.strip()
+                           else (ValueError("no report in this row"), row.get("id")))
+    return texts
+
+
 def _cmd_parse_report(args) -> int:
     """One report per line (or TEXT). A report that cannot be read (e.g. over the 200,000-character
     limit) gives one line on stderr and, in its place in the output, ``{"error": ..., "line": N}``
@@ -46,11 +66,14 @@ def _cmd_parse_report(args) -> int:
             raise UserError(f"--input {args.input} is a folder: give a text or .jsonl file")
         elif not os.path.isfile(args.input):
             raise UserError(f"input file not found: {args.input}")
+        elif args.input.lower().endswith(".csv"):  # a manifest: each row's "report" column
+            texts = _reports_of_csv(args.input)
         else:
             raw = read_text(args.input)
-        texts = jsonl_lines(raw)  # a report per line; "\n" ends a line
-        if texts and texts[-1] == "":
-            texts.pop()  # the newline that ends the last line
+        if not args.input.lower().endswith(".csv"):
+            texts = jsonl_lines(raw)  # a report per line; "\n" ends a line
+            if texts and texts[-1] == "":
+                texts.pop()  # the newline that ends the last line
         if args.input.lower().endswith(".jsonl"):  # a manifest: each row's "report"; blank lines skipped
             texts = [None if not line.strip() else _report_of_row(line) for line in texts]
     failed = 0
@@ -159,7 +182,8 @@ def add_parsers(sub) -> None:
     p.add_argument("text", nargs="?", help="the report text ('-': reports from standard input, "
                                            "one per line)")
     p.add_argument("--input", help="a file with one report per line ('-': standard input), or a "
-                                   ".jsonl manifest (each row's report, e.g. describe's output)")
+                                   ".jsonl or .csv manifest (each row's report, e.g. describe's "
+                                   "output)")
     p.add_argument("--json", action="store_true", help="print one JSON object per report (PRIORS.md)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="highlight the evidence words (default auto: when printing to a terminal)")

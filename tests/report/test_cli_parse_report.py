@@ -83,3 +83,17 @@ def test_a_file_named_dash_is_a_file_for_read_text(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "-").write_text("Nodule in the RUL.")
     assert read_text("-") == "Nodule in the RUL."  # standard input only where a command says so
+
+
+def test_a_csv_manifest_is_read_by_its_report_column(tmp_path, capsys):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,image,mask,report\na,a.png,a_m.png,Nodule in the RUL.\n"
+                        "b,b.png,b_m.png,\n")
+    assert main(["parse-report", "--input", str(manifest), "--json"]) == 1  # row b has no report
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert rows[0]["findings"][0]["target"] == "nodule" and rows[1]["line"] == 3
+    assert "line 3: no report in this row" in captured.err
+    (tmp_path / "n.csv").write_text("id,image\na,a.png\n")
+    assert main(["parse-report", "--input", str(tmp_path / "n.csv")]) == 2
+    assert "needs a 'report' column (it has id, image)" in capsys.readouterr().err
