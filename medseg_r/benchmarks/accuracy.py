@@ -45,6 +45,7 @@ from ..io.output_folders import CASES_CSV
 from ..runtime import keep_freed_memory
 from .prompt_rows import oracle_box, zone_box
 from .tables import aggregate, margins, subset_table, table
+from ..cli.common import positive_int
 
 UNTRAINED = {"litemedsam_oracle_box": oracle_box, "zone_box": zone_box}
 # the subsets the perceptual modules are built for (and small lesions): each ablation's Dice on
@@ -76,12 +77,12 @@ ONE_SEED = ["embedding_head", "box_decoder_finetune", "dense_token_prompts", "ea
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="medseg_r_accuracy")
-    parser.add_argument("--n", type=int, default=2000, help="generated cases (70/10/20 split)")
+    parser.add_argument("--n", type=positive_int, default=2000, help="generated cases (70/10/20 split)")
     parser.add_argument("--extra-n", type=int, default=6000,
                         help="cases of a second generation (seed 2) whose training split (70 %%) the "
                              "image-localiser rows also train on (they need no encoder pass); 0: none")
-    parser.add_argument("--epochs", type=int, default=6, help="epochs of the LiteMedSAM rows")
-    parser.add_argument("--sam-tiny-epochs", type=int, default=6, help="epochs of the sam_tiny rows")
+    parser.add_argument("--epochs", type=positive_int, default=6, help="epochs of the LiteMedSAM rows")
+    parser.add_argument("--sam-tiny-epochs", type=positive_int, default=6, help="epochs of the sam_tiny rows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     parser.add_argument("--rows", nargs="+", default=DEFAULT_ROWS,
                         help=f"rows: {', '.join(list(ROWS) + list(UNTRAINED))}")
@@ -92,8 +93,10 @@ def main(argv=None) -> int:
                              "scored on (default: max(100, n/5))")
     parser.add_argument("--fit-n", type=int, default=100,
                         help="training cases each trained row is also scored on (0: none)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--precision", default=None,
+                        choices=("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true",
+                                 "64-true", "64"),
                         help="training precision (default: bf16-mixed on CPUs with bfloat16 "
                              "instructions and 16-mixed on GPUs, else 32-true)")
     args = parser.parse_args(argv)

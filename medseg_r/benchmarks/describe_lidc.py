@@ -36,6 +36,7 @@ from ..describe.measures import SHAPE_FEATURES, largest_section, measure_size, s
 from ..describe.ordinal import (cohen_kappa, fit_ordinal, ordinal_rating, ordinal_score,
                                 python_literal, spearman, weighted_kappa)
 from ..describe.shape import MODEL_FEATURES, SHAPE_RATINGS, shape_code
+from ..cli.common import positive_int
 
 BINARY = (("spiculated", "spiculation", 3), ("lobulated", "lobulation", 3),
           ("round", "sphericity", 4))
@@ -201,7 +202,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medseg_r.benchmarks.describe_lidc",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--ridge", type=float, default=1.0, help="ridge penalty of the fits")
-    parser.add_argument("--max-scans", type=int, default=None, help="only the first N scans")
+    parser.add_argument("--max-scans", type=positive_int, default=None, help="only the first N scans")
     parser.add_argument("--shipped", action="store_true",
                         help="evaluate the shipped models instead of fitting new ones")
     parser.add_argument("--write-params", action="store_true",

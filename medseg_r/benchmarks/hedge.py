@@ -98,7 +98,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 ModelOptions(**{args.option: value})
             except ValueError as err:
                 parser.error(f"{args.option} values: {err}")
-    records, root = read_dataset(args.data, split=args.split)
+    try:
+        records, root = read_dataset(args.data, split=args.split)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(f"--data: {exc}")
     model, _ = load_any(args.checkpoint)
     if args.cache:
         model.feature_cache = FeatureCache(args.cache)

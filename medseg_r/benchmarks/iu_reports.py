@@ -131,6 +131,8 @@ def main(argv=None) -> int:
     parser.add_argument("--labels",
                         help="score the reader on a labels file (see the module docstring)")
     args = parser.parse_args(argv)
+    if args.labels and not os.path.isfile(args.labels):
+        parser.error(f"--labels: file not found: {args.labels}")
     reports = load_iu_reports()
     if args.labels:
         from ..report.scoring import score_reports

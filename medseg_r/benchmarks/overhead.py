@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from ..model import MedSegR
 from ..runtime import cpu_model, keep_freed_memory
 from ..backbones import build_backbone
+from ..cli.common import positive_int
 
 DEFAULT_CASES = (("sam_tiny", 256), ("litemedsam", 256), ("sam_vit_b", 1024))
 REPORT = "A 2 cm spiculated part-solid nodule in the right upper lobe and a small ground-glass opacity at the left base."
@@ -87,7 +88,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--backbones", nargs="*", default=None, help="subset of: sam_tiny litemedsam sam_vit_b")
-    parser.add_argument("--repeats", type=int, default=None,
+    parser.add_argument("--repeats", type=positive_int, default=None,
                         help="timed runs per model (median reported; default 21 at 256 px, 5 at 1024 px)")
     args = parser.parse_args(argv)
     keep_freed_memory()  # as predict does: without it, page faults weigh on both models' timings

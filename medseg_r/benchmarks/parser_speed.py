@@ -28,6 +28,7 @@ from typing import Callable, Dict, List, Optional
 
 from ..report import parse_report
 from ..report.vocab import default_vocabulary
+from ..cli.common import positive_int
 
 ANNOTATED = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "report", "data",
                          "annotated_reports.jsonl")
@@ -119,9 +120,9 @@ def measure(n: int = 10_000, runs: int = 3) -> Dict[str, object]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=10_000,
+    parser.add_argument("-n", type=positive_int, default=10_000,
                         help="reports per batch figure (default 10,000)")
-    parser.add_argument("--runs", type=int, default=3,
+    parser.add_argument("--runs", type=positive_int, default=3,
                         help="runs per figure; the median is reported")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

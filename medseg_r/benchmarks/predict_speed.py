@@ -78,6 +78,11 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    from ..backbones import list_backbones
+
+    unknown = sorted(set(args.backbones) - set(list_backbones()))
+    if unknown:
+        parser.error(f"--backbones: unknown {', '.join(unknown)} (known: {', '.join(list_backbones())})")
     if args.repeats < 1 or args.slices < 1 or any(b < 1 for b in args.batch_sizes):
         parser.error("--repeats, --slices and --batch-sizes must be positive")
     work = args.out or tempfile.mkdtemp(prefix="medseg_r_predict_speed_")

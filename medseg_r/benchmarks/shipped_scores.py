@@ -26,6 +26,7 @@ from ..engine.evaluate import evaluate
 from ..model.feature_cache import FeatureCache
 from ..model.shipped import HERE, load_shipped, restamp_metrics, shipped_names
 from .tables import MAIN_SUBSETS
+from ..cli.common import positive_int
 
 
 def _f(value, digits: int = 3) -> str:
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="medseg_r_accuracy",
                         help="the accuracy benchmark's folder (its data and feature cache)")
-    parser.add_argument("--n", type=int, default=2000, help="cases of the seed-0 generation")
+    parser.add_argument("--n", type=positive_int, default=2000, help="cases of the seed-0 generation")
     parser.add_argument("--names", nargs="+", default=None, help="shipped files (default: all)")
     parser.add_argument("--directory", default=HERE, help="where the shipped files are")
     parser.add_argument("--write", action="store_true", help="store the measured figures in the files")
@@ -57,6 +58,10 @@ def main(argv=None) -> int:
     names = args.names or shipped_names(args.directory)
     if not names:
         parser.error(f"no shipped weights in {args.directory}")
+    unknown = sorted(set(names) - set(shipped_names(args.directory)))
+    if unknown:  # before any data is generated
+        parser.error(f"--names: no shipped weights {', '.join(unknown)} in {args.directory} "
+                     f"(there are: {', '.join(shipped_names(args.directory))})")
     data = os.path.join(args.out, "data")
     meta = os.path.join(data, "dataset.json")
     if os.path.isfile(meta):
