@@ -39,18 +39,24 @@ from .model.medseg_r import MedSegR
 FORMATS = ("onnx", "torchscript")
 
 
+def check_exportable(options: Dict[str, object]) -> None:
+    """A ``ValueError`` for model options whose model cannot be traced (checked before a model is
+    loaded where its file records them: :func:`~medseg_r.model.shipped.stored_options`)."""
+    if options.get("report_box"):
+        raise ValueError("a model with report_box=true cannot be exported yet: its boxes come from the "
+                         "connected regions of the head's map (data-dependent), which ONNX and "
+                         "TorchScript traces cannot follow; export a model trained without report_box")
+    if options.get("decoder_prior") == "extra_token":
+        raise ValueError("decoder_prior='extra_token' chooses tokens by data-dependent indexing and cannot be "
+                         "exported; train with the default decoder_prior='both'")
+
+
 class ExportGraph(nn.Module):
     """The traceable part of a :class:`MedSegR` with fixed location-map grid sizes."""
 
     def __init__(self, model: MedSegR, map_sizes: List[Tuple[int, int]]) -> None:
         super().__init__()
-        if model.options.get("report_box"):
-            raise ValueError("a model with report_box=true cannot be exported yet: its boxes come from the "
-                             "connected regions of the head's map (data-dependent), which ONNX and "
-                             "TorchScript traces cannot follow; export a model trained without report_box")
-        if model.options.get("decoder_prior") == "extra_token":
-            raise ValueError("decoder_prior='extra_token' chooses tokens by data-dependent indexing and cannot be "
-                             "exported; train with the default decoder_prior='both'")
+        check_exportable(model.options)
         self.model = model
         self.map_sizes = list(map_sizes)
         self.frame = Frame(height=model.img_size, width=model.img_size, size=model.img_size)
@@ -224,8 +230,9 @@ def export_checkpoint(checkpoint: str, out: str, *, fmt: str, image: Optional[np
     """Load a MedSeg-R checkpoint (or shipped weights, by file or name) and export it; the parity
     check uses ``image``/``report`` or the bundled chest-like example."""
     from .example import EXAMPLE_REPORT, chest_like_image
-    from .model.shipped import load_any
+    from .model.shipped import load_any, stored_options
 
+    check_exportable(stored_options(checkpoint) or {})  # before a model of seconds is loaded
     model, _ = load_any(checkpoint)
     if image is None:
         image, _ = chest_like_image()

@@ -117,6 +117,20 @@ def test_report_box_models_are_refused_clearly():
         ExportGraph(build_model("sam_tiny", report_box=True), [])
 
 
+def test_shipped_weights_are_refused_before_the_model_is_loaded(monkeypatch, tmp_path):
+    import medseg_r.model.shipped as shipped
+    from medseg_r.export import export_checkpoint
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the refusal")
+
+    monkeypatch.setattr(shipped, "load_any", no_load)
+    with pytest.raises(ValueError, match="report_box=true cannot be exported"):
+        export_checkpoint("litemedsam_phantom", str(tmp_path / "m.onnx"), fmt="onnx")
+    assert shipped.stored_options("litemedsam_phantom")["report_box"] is True
+    assert shipped.stored_options(str(tmp_path / "missing.ckpt")) is None
+
+
 @pytest.mark.parametrize("options", [{"priors": "none"}, {"priors": "text_token"},
                                      {"priors": "text_token", "matched_capacity": False}])
 @pytest.mark.filterwarnings("ignore:.*torch.jit.load. is deprecated:FutureWarning")

@@ -142,6 +142,24 @@ def is_shipped(value: str | os.PathLike) -> bool:
     return checkpoint_kind(value) == SHIPPED_WEIGHTS
 
 
+def stored_options(value: str | os.PathLike) -> Optional[Dict[str, Any]]:
+    """The model options a ``--checkpoint`` value's file records (a MedSeg-R checkpoint or shipped
+    weights, by file or name; read with the tensors mapped, so a command can refuse what it cannot
+    do before loading the model); ``None`` when there are none to read."""
+    from ..backbones.weights import CheckpointError, torch_load
+
+    value = os.fspath(value)
+    path = value if os.path.exists(value) else shipped_path(value, HERE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        obj = torch_load(path, mmap=True)
+    except CheckpointError:
+        return None
+    options = obj.get("options") if isinstance(obj, dict) else None
+    return dict(options) if isinstance(options, dict) else None
+
+
 def load_any(value: str | os.PathLike, *, expect_backbone: Optional[str] = None):
     """``(model, info)`` from what a command's ``--checkpoint`` names: a MedSeg-R checkpoint
     (``model.ckpt`` of a run, :func:`~medseg_r.model.checkpoint.load_model`; ``info`` None) or
