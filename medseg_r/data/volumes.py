@@ -375,25 +375,41 @@ def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = N
 
     rows = [row for _, row in read_rows(table)]
     records: List[Record] = []
+    problems: List[str] = []  # every case that cannot be read, listed at once
     for i, row in enumerate(rows):
-        missing = [key for key in ("image", "mask") if not str(row.get(key) or "").strip()]
-        if missing:
-            raise ValueError(f"{table}, row {i + 1}: no {' and no '.join(missing)} (each case needs "
-                             f"an image and a mask volume)")
-        image_path = os.path.join(folder, row["image"])
-        mask_path = os.path.join(folder, row["mask"])
-        image, image_affine = load_volume(image_path)
-        mask, mask_affine = load_volume(mask_path)
-        if image.shape != mask.shape:
-            raise ValueError(f"{table}, row {i + 1}: mask {row['mask']} has shape {mask.shape} but "
-                             f"image {row['image']} has {image.shape} (after reorientation to RAS+)")
-        check_same_grid(image_affine, mask_affine, mask=mask_path)
-        case_id = row.get("id") or os.path.basename(str(row["image"])).split(".")[0]
-        # one slice: an axial CT/MR slice as predict tells it (a NIfTI's 2-D image never is)
-        axial = image.shape[2] == 1 and not _is_nifti(image_path) and \
-            is_axial_cross_section(image_path)
-        records += volume_slices(case_id, normalise(image, window=window, percentiles=percentiles), mask,
-                                 str(row.get("report", "")), split=row.get("split") or None,
-                                 empty_fraction=empty_fraction, seed=seed + i,
-                                 axial_slice=image.shape[2] > 1 or axial)
+        try:
+            records += _volume_case(folder, row, window=window, percentiles=percentiles,
+                                    empty_fraction=empty_fraction, seed=seed + i)
+        except (ValueError, FileNotFoundError) as exc:
+            problems.append(f"row {i + 1}: {exc}")
+    if problems:
+        from ..io.text import first_few
+
+        raise ValueError(f"{table}: {len(problems)} of {len(rows)} case(s) cannot be used: "
+                         f"{first_few(problems, 3)}")
     return records
+
+
+def _volume_case(folder: str, row: dict, *, window, percentiles, empty_fraction: float,
+                 seed: int) -> List[Record]:
+    """The slice records of one row of a volume folder's table (a ``ValueError`` or
+    ``FileNotFoundError`` saying what is wrong with it)."""
+    missing = [key for key in ("image", "mask") if not str(row.get(key) or "").strip()]
+    if missing:
+        raise ValueError(f"no {' and no '.join(missing)} (each case needs an image and a mask "
+                         f"volume)")
+    image_path = os.path.join(folder, row["image"])
+    mask_path = os.path.join(folder, row["mask"])
+    image, image_affine = load_volume(image_path)
+    mask, mask_affine = load_volume(mask_path)
+    if image.shape != mask.shape:
+        raise ValueError(f"mask {row['mask']} has shape {mask.shape} but image {row['image']} has "
+                         f"{image.shape} (after reorientation to RAS+)")
+    check_same_grid(image_affine, mask_affine, mask=mask_path)
+    case_id = row.get("id") or os.path.basename(str(row["image"])).split(".")[0]
+    # one slice: an axial CT/MR slice as predict tells it (a NIfTI's 2-D image never is)
+    axial = image.shape[2] == 1 and not _is_nifti(image_path) and is_axial_cross_section(image_path)
+    return volume_slices(case_id, normalise(image, window=window, percentiles=percentiles), mask,
+                         str(row.get("report", "")), split=row.get("split") or None,
+                         empty_fraction=empty_fraction, seed=seed,
+                         axial_slice=image.shape[2] > 1 or axial)

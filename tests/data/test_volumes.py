@@ -246,7 +246,7 @@ def test_volume_slices_read_upper_and_lower_as_levels_as_predict_does(tmp_path, 
 
 def test_a_volume_row_without_a_mask_is_named(tmp_path):
     (tmp_path / "cases.jsonl").write_text(json.dumps({"image": "ct.nii.gz", "report": "nodule"}))
-    with pytest.raises(ValueError, match="cases.jsonl, row 1: no mask"):
+    with pytest.raises(ValueError, match="cases.jsonl: 1 of 1 case\\(s\\) cannot be used: row 1: no mask"):
         read_dataset(str(tmp_path), split="train")
 
 
@@ -391,3 +391,16 @@ def test_a_2d_nifti_whose_plane_is_not_axial_is_refused_as_predict_refuses_it(tm
     nib.save(nib.Nifti1Image(np.zeros((40, 30), np.float32), coronal), str(tmp_path / "c.nii.gz"))
     with pytest.raises(ValueError, match="2-D NIfTI whose plane is not axial"):
         load_volume(str(tmp_path / "c.nii.gz"))
+
+
+def test_every_volume_case_that_cannot_be_used_is_listed_at_once(tmp_path):
+    vol, mask = _volume()
+    _write_nifti(str(tmp_path / "ct.nii.gz"), vol)
+    _write_nifti(str(tmp_path / "mask.nii.gz"), mask.astype(np.float32))
+    rows = [{"image": "ct.nii.gz", "mask": "mask.nii.gz"}, {"image": "gone.nii.gz", "mask": "mask.nii.gz"},
+            {"image": "ct.nii.gz"}]
+    (tmp_path / "cases.jsonl").write_text("\n".join(json.dumps({**r, "split": "test", "report": "nodule"})
+                                                   for r in rows))
+    with pytest.raises(ValueError, match=r"2 of 3 case\(s\) cannot be used: row 2: volume not found: "
+                                         r".*gone.nii.gz; row 3: no mask"):
+        read_dataset(str(tmp_path), split="test")
