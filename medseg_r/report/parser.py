@@ -158,8 +158,7 @@ def _normal_statements(vocab: Vocabulary, text: str, low: str,
     out: List[Tuple[int, int]] = []
     for (s, e), mentions in sentences:
         found = list(pattern.finditer(text[s:e]))
-        if not found or stops.search(low, s, e) or _names_a_side(vocab, mentions) or \
-                _side_word(vocab, low, s, e):
+        if not found or stops.search(low, s, e) or _names_a_side(vocab, mentions):
             continue
         for m in found:
             start = s + m.start()
@@ -167,15 +166,6 @@ def _normal_statements(vocab: Vocabulary, text: str, low: str,
                 start += 1  # the span begins at the statement's first word ("1. No acute disease")
             out.append((start, s + m.end()))
     return out
-
-
-def _side_word(vocab: Vocabulary, low: str, start: int, end: int) -> bool:
-    """Whether ``low[start:end]`` holds a left or right side word, inside an ignored phrase too
-    ("the right lung is clear" is ignored as a place, yet it is no statement of a normal study)."""
-    pattern, lookup = vocab.matcher("sides")
-    return any(lookup.get(m.group(0)) in ("left", "right") or
-               lookup.get(" ".join(m.group(0).split())) in ("left", "right")
-               for m in pattern.finditer(low, start, end))
 
 
 def _names_a_side(vocab: Vocabulary, mentions: Sequence[Mention]) -> bool:

@@ -331,16 +331,3 @@ def test_a_negated_attribute_after_its_finding_is_dropped_and_the_finding_kept(t
 ])
 def test_the_direction_of_a_mediastinal_shift_is_not_the_findings_side(text, side):
     assert parse_report(text).findings[0].location.side == side
-
-
-@pytest.mark.parametrize("text, side", [("Nodule in the right lung, left lung clear.", "right"),
-                                        ("Mass in the left upper lobe; the right lung is clear.", "left"),
-                                        ("Nodule in the left lung, right lung otherwise clear.", "left")])
-def test_the_other_lung_said_to_be_clear_is_not_the_findings_side(text, side):
-    (finding,) = parse_report(text).findings
-    assert finding.location.side == side
-
-
-def test_a_clear_lung_of_one_side_is_still_no_normal_study():
-    report = parse_report("The right lung is clear.")
-    assert report.reads_nothing and not report.all_negative
