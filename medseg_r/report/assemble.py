@@ -164,7 +164,13 @@ def _negated_after_target(sentence: Sentence, mention: Mention, anchor: int) -> 
     if mention.group not in ("texture", "shape") or mention.start <= anchor:
         return False
     cover = sentence.scopes.covering(mention.start, "negated")
-    return cover is not None and cover.direction == "pre" and cover.trigger[0] > anchor
+    if cover is None or cover.direction != "pre" or cover.trigger[0] <= anchor:
+        return False
+    # the trigger right before the word ("without definite calcification", "without evidence of
+    # cavitation", "no calcification or cavitation"), not a negated clause before it ("nodule, no
+    # interval growth, calcified": the nodule is calcified)
+    gap = sentence.low[cover.trigger[1]:mention.start]
+    return not re.search(r"[,;:]", gap) and len(gap.split()) <= 3
 
 
 def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool:

@@ -10,7 +10,8 @@ side), ``context`` (ConText triggers, pseudo-triggers, finding boundaries, diagn
 at its start, for sentences that state a normal study without naming a finding: "The lungs are
 clear.", "No acute disease."; :func:`medseg_r.report.parser.parse_report`) with ``normal_stops``
 (words that keep a sentence from stating one: "otherwise", "remainder").
-Packs are merged in order: a later pack adds synonyms to earlier ones, it never removes any.
+Packs are merged in order: a later pack adds synonyms to earlier ones; a term it gives another code
+of the same group moves to that code (the later pack wins).
 
 User packs: pass paths to :func:`load_vocabulary`, or list them (``os.pathsep``-separated) in the
 environment variable ``MEDSEG_R_VOCAB``. See README ("Adding a term").
@@ -95,10 +96,15 @@ class Vocabulary:
             if "terms" not in entry or not any(entry.get(k) for k in ("segment", "side", "zones", "organ")):
                 raise ValueError(f"vocabulary pack {name!r}: each segment needs 'terms' and at least one of "
                                  f"segment/side/zones/organ: {entry}")
+            for key in ("side", "organ", "segment"):
+                if entry.get(key) is not None and not isinstance(entry[key], str):
+                    raise ValueError(f"vocabulary pack {name!r}: segment {key} must be text, got "
+                                     f"{entry[key]!r}")
             seg = Segment(
                 segment=None if entry.get("segment") is None else str(entry["segment"]),
                 side=entry.get("side"),
-                zones=tuple(entry.get("zones") or ()),
+                zones=tuple(_term(z, name) for z in _listed(entry.get("zones"), "segments: zones",
+                                                             name)),
                 organ=entry.get("organ"),
             )
             for term in _listed(entry["terms"], "segments: terms", name):
@@ -166,8 +172,9 @@ class Vocabulary:
 
 
 def _listed(value: object, where: str, pack: str) -> list:
-    """A pack's list (``None``: empty); a string or a mapping where a list belongs is an error."""
-    if value is None:
+    """A pack's list (``None`` or an empty container: empty); a string or a mapping where a list
+    belongs is an error."""
+    if value is None or (isinstance(value, (list, dict, str)) and not value):
         return []
     if not isinstance(value, list):
         raise ValueError(f"vocabulary pack {pack!r}: {where} must be a list of terms, got "
@@ -176,8 +183,9 @@ def _listed(value: object, where: str, pack: str) -> list:
 
 
 def _mapping(value: object, where: str, pack: str) -> dict:
-    """A pack's mapping (``None``: empty); anything else is an error naming it."""
-    if value is None:
+    """A pack's mapping (``None`` or an empty container: empty); anything else is an error naming
+    it."""
+    if value is None or (isinstance(value, (list, dict, str)) and not value):
         return {}
     if not isinstance(value, dict):
         raise ValueError(f"vocabulary pack {pack!r}: {where} must be a mapping of code -> list "

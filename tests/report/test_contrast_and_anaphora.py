@@ -297,15 +297,6 @@ def test_almost_entirely_resolved_leaves_the_finding_there():
     assert not summary("The right effusion has almost entirely resolved.")[0][3]
 
 
-@pytest.mark.parametrize("text, side, zone", [("Right middle lobe collapse.", "right", "middle"),
-                                              ("Collapse of the left lower lobe.", "left", "lower"),
-                                              ("Lobar collapse of the RUL.", "right", "upper")])
-def test_lobar_collapse_is_an_opacity_of_its_lobe(text, side, zone):
-    (finding,) = parse_report(text).findings
-    assert (finding.target, finding.negated, finding.location.side) == ("opacity", False, side)
-    assert zone in finding.location.zones
-
-
 @pytest.mark.parametrize("text, texture, shape", [
     ("Nodule in the RUL without calcification.", [], []),
     ("A 9 mm nodule in the RUL, not calcified.", [], []),
@@ -316,6 +307,11 @@ def test_lobar_collapse_is_an_opacity_of_its_lobe(text, side, zone):
     ("Persistent 1.8 cm right midlung nodule without definite calcification.", [], []),
     ("Nodule in the RUL, calcified.", ["calcified"], []),  # not negated: kept
     ("Spiculated nodule in the RUL, no calcification.", [], ["spiculated"]),
+    # a positive attribute after an unrelated negated clause stays (the trigger is not right before it)
+    ("Left lower lobe nodule, no interval growth, calcified.", ["calcified"], []),
+    ("RUL nodule, no cavitation, spiculated.", [], ["spiculated"]),
+    ("Nodule in the RUL without interval change, calcified.", ["calcified"], []),
+    ("Nodule in the RUL that is not solid, ground-glass.", ["ground_glass"], []),
 ])
 def test_a_negated_attribute_after_its_finding_is_dropped_and_the_finding_kept(text, texture, shape):
     (finding,) = parse_report(text).findings
@@ -331,3 +327,21 @@ def test_a_negated_attribute_after_its_finding_is_dropped_and_the_finding_kept(t
 ])
 def test_the_direction_of_a_mediastinal_shift_is_not_the_findings_side(text, side):
     assert parse_report(text).findings[0].location.side == side
+
+
+@pytest.mark.parametrize("text, side", [("Nodule shifted to the right compared to prior.", "right"),
+                                        ("Mass in the pelvis displaced to the right.", "right")])
+def test_a_findings_own_shift_keeps_its_side(text, side):
+    # only a mediastinal, tracheal or cardiac shift is ignored as a side
+    assert parse_report(text).findings[0].location.side == side
+
+
+@pytest.mark.parametrize("text", ["Collapse of the L1 vertebral body.",
+                                  "Expiratory tracheal collapse consistent with tracheomalacia."])
+def test_collapse_outside_the_lung_is_no_finding(text):
+    assert parse_report(text).findings == []
+
+
+def test_collapse_of_a_lung_beside_its_pneumothorax_keeps_the_pneumothorax():
+    findings = parse_report("Collapse of the left lung secondary to a large pneumothorax.").findings
+    assert [(f.target, f.location.side) for f in findings] == [("pneumothorax", "left")]

@@ -210,6 +210,8 @@ def test_bad_vocabulary_packs_are_value_errors(tmp_path):
     ("segments: [rul]\n", "each segment must be a mapping"),
     ("targets: [nodulus]\n", "targets must be a mapping of code -> list of terms"),
     ("target:\n  nodule: [nodulus]\n", "unknown key\\(s\\) target"),
+    ("segments: [{terms: [apico segment], zones: upper}]\n", "segments: zones must be a list"),
+    ("segments: [{terms: [apico segment], side: [left]}]\n", "segment side must be text"),
 ])
 def test_a_pack_written_with_the_wrong_shape_is_a_value_error_naming_it(tmp_path, text, match):
     # a string where a list belongs was read letter by letter ("s", "n" became nodules)
@@ -228,3 +230,10 @@ def test_the_later_pack_wins_a_term_two_codes_claim(tmp_path):
         assert parse_report("Nodulus in the RUL.", vocabulary=vocab).findings[0].target == target
     vocab = load_vocabulary(str(second))  # one pack given alone, not letter by letter
     assert parse_report("Scar in the RUL.", vocabulary=vocab).findings[0].target == "nodule"
+
+
+@pytest.mark.parametrize("text", ["targets: []\n", "ignore: {}\n", "ignore: ''\n", "segments: {}\n"])
+def test_an_empty_container_of_either_kind_is_an_empty_entry(tmp_path, text):
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(text)
+    load_vocabulary([pack])  # loaded before the checks: still loads
