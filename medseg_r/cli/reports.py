@@ -183,7 +183,8 @@ def add_parsers(sub) -> None:
                                            "one per line)")
     p.add_argument("--input", help="a file with one report per line ('-': standard input), or a "
                                    ".jsonl or .csv manifest (each row's report, e.g. describe's "
-                                   "output)")
+                                   "output; a .csv row is numbered as a line with the header as "
+                                   "line 1, whatever line breaks a quoted report holds)")
     p.add_argument("--json", action="store_true", help="print one JSON object per report (PRIORS.md)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="highlight the evidence words (default auto: when printing to a terminal)")
