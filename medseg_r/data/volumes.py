@@ -33,18 +33,10 @@ def load_volume(path: str) -> Tuple[np.ndarray, np.ndarray]:
         import nibabel as nib
 
         try:
-            img = nib.load(path)
-            shape = tuple(img.shape)
-            if len(shape) > 3 and all(n == 1 for n in shape[3:]):  # (X, Y, Z, 1): one volume
-                img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape[:3]), img.affine)
-            elif len(shape) == 2:  # one slice: nibabel reorients three axes
-                if int(nib.orientations.io_orientation(img.affine)[2, 0]) != 2:
-                    raise ValueError(f"{path}: a 2-D NIfTI whose plane is not axial (its affine "
-                                     f"turns the slice normal away from head-foot); give it as a "
-                                     f"PNG or a 3-D volume")
-                img = nib.Nifti1Image(np.asanyarray(img.dataobj)[..., None], img.affine)
+            loaded = nib.load(path)
+            img = nifti_as_volume(loaded, path)
             if len(img.shape) != 3:
-                raise ValueError(f"{path}: expected a 3-D volume, got shape {shape}")
+                raise ValueError(f"{path}: expected a 3-D volume, got shape {tuple(loaded.shape)}")
             img = nib.as_closest_canonical(img)
             data = np.asarray(img.dataobj, dtype=np.float32)
         except ValueError as exc:
@@ -57,6 +49,24 @@ def load_volume(path: str) -> Tuple[np.ndarray, np.ndarray]:
     return load_dicom(path)
 
 
+def nifti_as_volume(img, path: str):
+    """A loaded NIfTI image with three axes, for reorienting (used by :func:`load_volume` and
+    ``predict``'s reader alike): ``(X, Y, Z, 1)``, as converters often write one volume, without its
+    trailing axes; a 2-D image with a slice axis added (its plane must be axial: a ``ValueError``
+    otherwise); any other as it is."""
+    import nibabel as nib
+
+    shape = tuple(img.shape)
+    if len(shape) > 3 and all(n == 1 for n in shape[3:]):
+        return nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape[:3]), img.affine)
+    if len(shape) == 2:  # one slice: nibabel reorients three axes
+        if int(nib.orientations.io_orientation(img.affine)[2, 0]) != 2:
+            raise ValueError(f"{path}: a 2-D NIfTI whose plane is not axial (its affine turns the "
+                             f"slice normal away from head-foot); give it as a PNG or a 3-D volume")
+        return nib.Nifti1Image(np.asanyarray(img.dataobj)[..., None], img.affine)
+    return img
+
+
 # How far a DICOM series' slice gaps may stray from even spacing (a fraction of the mean gap)
 SPACING_TOLERANCE = 0.1
 
@@ -66,15 +76,32 @@ _DICOM_SIGNS = ("SOPClassUID", "SOPInstanceUID", "Modality", "StudyInstanceUID",
                 "PatientID", "Rows")
 
 
+def _is_dicom(ds) -> bool:
+    """Whether a file read by force holds one of the elements every real DICOM image has
+    (:data:`_DICOM_SIGNS`); bytes that are no DICOM read as a dataset without any."""
+    return any(k in ds for k in _DICOM_SIGNS)
+
+
+def _pixel_spacing(ds):
+    """A slice's ``PixelSpacing`` (or, for a projection radiograph, ``ImagerPixelSpacing``); None."""
+    return getattr(ds, "PixelSpacing", None) or getattr(ds, "ImagerPixelSpacing", None)
+
+
+def _dicom_files(path: str) -> List[str]:
+    """A DICOM file, or the files of a series folder (sorted by name, hidden ones left out)."""
+    if not os.path.isdir(path):
+        return [path]
+    return [os.path.join(path, f) for f in sorted(os.listdir(path)) if not f.startswith(".")]
+
+
 def _without_preamble(path: str):
-    """A series folder's file read by force (no DICOM preamble), kept only when it is a DICOM image:
-    pixel data and one of the elements every real DICOM image has (:data:`_DICOM_SIGNS`); else
-    ``None`` (a text file, a thumbnail beside the slices)."""
+    """A series folder's file read by force (no DICOM preamble), kept only when it is a DICOM image
+    (pixel data, :func:`_is_dicom`); else ``None`` (a text file, a thumbnail beside the slices)."""
     import pydicom
 
     try:
         ds = pydicom.dcmread(path, force=True)
-        ok = "PixelData" in ds and any(k in ds for k in _DICOM_SIGNS)
+        ok = "PixelData" in ds and _is_dicom(ds)
     except Exception:  # bytes that are no DICOM at all
         return None
     return ds if ok else None
@@ -83,10 +110,7 @@ def _without_preamble(path: str):
 def _check_one_geometry(slices, orient: np.ndarray) -> None:
     """The slices of one series must share the first one's plane and pixel size and each give its
     position: a ``ValueError`` naming the first file that does not (one voxel grid cannot hold it)."""
-    def spacing(ds):
-        return getattr(ds, "PixelSpacing", None) or getattr(ds, "ImagerPixelSpacing", None)
-
-    first = spacing(slices[0])
+    first = _pixel_spacing(slices[0])
     for ds in slices:
         name = getattr(ds, "filename", None) or "a slice"
         if getattr(ds, "ImagePositionPatient", None) is None:
@@ -96,7 +120,7 @@ def _check_one_geometry(slices, orient: np.ndarray) -> None:
         if own.shape != orient.shape or not np.allclose(own, orient, atol=1e-3):
             raise ValueError(f"{name}: its ImageOrientationPatient {[round(float(v), 4) for v in own]} "
                              f"differs from the series' first slice's; one voxel grid cannot hold them")
-        mine = spacing(ds)
+        mine = _pixel_spacing(ds)
         if (mine is None) != (first is None) or (mine is not None and not np.allclose(
                 [float(v) for v in mine], [float(v) for v in first], rtol=1e-3)):
             raise ValueError(f"{name}: its pixel spacing {mine} differs from the series' first "
@@ -113,12 +137,8 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    if os.path.isdir(path):
-        files = [os.path.join(path, f) for f in sorted(os.listdir(path)) if not f.startswith(".")]
-    else:
-        files = [path]
     slices = []
-    for f in files:
+    for f in _dicom_files(path):
         if not os.path.isfile(f):
             continue
         try:
@@ -132,7 +152,7 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
         if "PixelData" not in ds:
             if os.path.isdir(path) and "Rows" not in ds:  # a DICOMDIR, a report: no image
                 continue
-            if ds.preamble is None and not any(k in ds for k in _DICOM_SIGNS):  # read by force
+            if ds.preamble is None and not _is_dicom(ds):  # read by force
                 raise ValueError(f"{f}: not a readable DICOM file")
             raise ValueError(f"{f}: DICOM file without pixel data")
         slices.append(ds)
@@ -194,8 +214,7 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
         arrays = [top - a if inv else a for a, inv in zip(arrays, inverted)]
     data = np.stack(arrays, axis=-1)
     rows, cols = shapes.pop()
-    dr, dc = (float(v) for v in (getattr(first, "PixelSpacing", None) or getattr(first, "ImagerPixelSpacing", None)
-                                 or [1.0, 1.0]))
+    dr, dc = (float(v) for v in (_pixel_spacing(first) or [1.0, 1.0]))
     if not (np.isfinite([dr, dc]).all() and dr > 0 and dc > 0):
         raise ValueError(f"{path}: pixel spacing {dr:g} x {dc:g} mm is not a size (a damaged header?)")
     if len(slices) > 1:
@@ -228,14 +247,12 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
 CROSS_SECTIONAL = frozenset(("CT", "MR", "PT", "NM"))  # DICOM modalities of slices through the body
 
 
-def is_axial_cross_section(path: str) -> bool:
-    """Whether a DICOM file (or the first readable file of a series folder) is an axial slice through
-    the body: a CT, MR or PET ``Modality``, not a localiser (scout) projection (``ImageType``), and a
-    plane whose normal runs mostly head to foot (``ImageOrientationPatient``; none given: the
-    default axial one). A coronal or sagittal slice keeps its upper/lower zones: they lie in its
-    plane. A single file is read as :func:`~medseg_r.data.volumes.load_dicom` reads it (by force:
-    a file without the DICOM preamble)."""
-    ds = _first_header(path)
+def is_axial_cross_section(ds) -> bool:
+    """Whether a DICOM header (:func:`first_header`) is that of an axial slice through the body: a
+    CT, MR or PET ``Modality``, not a localiser (scout) projection (``ImageType``), and a plane
+    whose normal runs mostly head to foot (``ImageOrientationPatient``; none given: the default
+    axial one). A coronal or sagittal slice keeps its upper/lower zones: they lie in its plane.
+    ``None`` (no header) is no axial slice."""
     if ds is None:
         return False
     kinds = [str(v).upper() for v in (ds.get("ImageType") or [])]
@@ -249,15 +266,14 @@ def is_axial_cross_section(path: str) -> bool:
     return bool(abs(normal[2]) >= 0.7 * np.linalg.norm(normal) > 0)
 
 
-def _first_header(path: str):
-    """The header (no pixels) of a DICOM file, or of the first readable file of a series folder;
-    ``None`` when none can be read (a single file is read by force, as :func:`load_dicom` does)."""
+def first_header(path: str):
+    """The header (no pixels) of a DICOM file, or of the first image file of a series folder;
+    ``None`` when none can be read (read as :func:`load_dicom` reads them: a single file, or one
+    without the DICOM preamble, by force)."""
     import pydicom
 
     single = os.path.isfile(path)
-    files = [path] if single else sorted(
-        os.path.join(path, f) for f in os.listdir(path) if not f.startswith("."))
-    for name in files:
+    for name in _dicom_files(path):
         try:
             ds = pydicom.dcmread(name, stop_before_pixels=True, force=single)
         except Exception:  # no preamble (read by force, as load_dicom does), or no DICOM file
@@ -265,18 +281,17 @@ def _first_header(path: str):
                 ds = pydicom.dcmread(name, stop_before_pixels=True, force=True)
             except Exception:  # not a DICOM file: the next one
                 continue
-            if not any(k in ds for k in _DICOM_SIGNS):
+            if not _is_dicom(ds):
                 continue
         if single or "Rows" in ds:  # in a folder: an image, not the DICOMDIR beside it
             return ds
     return None
 
 
-def dicom_has_pixel_spacing(path: str) -> bool:
-    """Whether a DICOM file or series states its pixel size (``PixelSpacing`` or
+def has_pixel_spacing(ds) -> bool:
+    """Whether a DICOM header (:func:`first_header`) states its pixel size (``PixelSpacing`` or
     ``ImagerPixelSpacing``); :func:`load_dicom` takes 1 mm when it does not."""
-    ds = _first_header(path)
-    return ds is not None and bool(ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing"))
+    return ds is not None and bool(_pixel_spacing(ds))
 
 
 def normalise(volume: np.ndarray, *, window: Optional[Tuple[float, float]] = None,
@@ -408,7 +423,8 @@ def _volume_case(folder: str, row: dict, *, window, percentiles, empty_fraction:
     check_same_grid(image_affine, mask_affine, mask=mask_path)
     case_id = row.get("id") or os.path.basename(str(row["image"])).split(".")[0]
     # one slice: an axial CT/MR slice as predict tells it (a NIfTI's 2-D image never is)
-    axial = image.shape[2] == 1 and not _is_nifti(image_path) and is_axial_cross_section(image_path)
+    axial = image.shape[2] == 1 and not _is_nifti(image_path) and \
+        is_axial_cross_section(first_header(image_path))
     return volume_slices(case_id, normalise(image, window=window, percentiles=percentiles), mask,
                          str(row.get("report", "")), split=row.get("split") or None,
                          empty_fraction=empty_fraction, seed=seed,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import numbers
 import os
 import warnings
 from typing import Dict, List, Optional
@@ -32,6 +31,7 @@ from torch.utils.data import DataLoader
 from ..data.datasets import SegmentationDataset, collate, fitted_size
 from ..io import atomic_write
 from ..io.output_folders import CASES_CSV, OVERLAYS, SUMMARY_JSON
+from ..model.inputs import check_threshold
 
 # Subset tags of the phantom benchmark (medseg_r.data.phantom): the hard cases, the cases in which only
 # one kind of prior can pick the described lesion, and the test split's two phrasing groups.
@@ -129,9 +129,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
     records carry (not ``negative`` or ``negative_slice``)."""
     from tqdm import tqdm
 
-    if not isinstance(threshold, numbers.Real) or isinstance(threshold, (bool, np.bool_)) \
-            or not np.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite logit (0 is probability 0.5), got {threshold!r}")
+    check_threshold(threshold)
     if getattr(model, "img_size", size) != size:
         raise ValueError(f"size must be the model's input size {model.img_size}, got {size}")
     model.eval()

@@ -24,8 +24,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..data.volumes import (dicom_has_pixel_spacing, display_slice, is_axial_cross_section,
-                            load_dicom, normalise)
+from ..data.volumes import (display_slice, first_header, has_pixel_spacing, is_axial_cross_section,
+                            load_dicom, nifti_as_volume, normalise)
 from ..io.images import read_image
 
 MIN_SIDE = 8
@@ -169,16 +169,10 @@ def _load_nifti(path: str) -> Source:
             raise InputError(f"{path}: a complex-valued NIfTI ({original.get_data_dtype()}); give "
                              f"real values, e.g. the magnitude image")
         two_d = len(original.shape) == 2
-        image = original
-        if two_d:  # one axial slice: reoriented as a volume of one slice (nibabel needs 3 axes)
-            if int(nib.orientations.io_orientation(original.affine)[2, 0]) != 2:
-                raise InputError(f"{path}: a 2-D NIfTI whose plane is not axial (its affine turns "
-                                 f"the slice normal away from head-foot); give it as a PNG or a "
-                                 f"3-D volume")
-            image = nib.Nifti1Image(np.asanyarray(original.dataobj)[..., None], original.affine)
-        elif singleton:  # (X, Y, Z, 1), as converters often write one volume
-            image = nib.Nifti1Image(np.asanyarray(original.dataobj).reshape(original.shape[:3]),
-                                    original.affine)
+        try:  # one axial slice or (X, Y, Z, 1): a volume of three axes (nibabel reorients three)
+            image = nifti_as_volume(original, path)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         canonical = nib.as_closest_canonical(image)
         voxels = np.asarray(canonical.dataobj, dtype=np.float32)
         notes = _nifti_geometry_notes(path, original.header, min(3, len(original.shape)))
@@ -231,8 +225,9 @@ def _load_dicom(path: str) -> Source:
     _check_size(path, voxels.shape)
     # one slice: a radiograph reads like an axial CT slice, so the modality and the plane's
     # orientation tell them apart
-    axial = voxels.shape[2] == 1 and is_axial_cross_section(path)
-    notes = () if dicom_has_pixel_spacing(path) else (
+    header = first_header(path)  # read once for both
+    axial = voxels.shape[2] == 1 and is_axial_cross_section(header)
+    notes = () if has_pixel_spacing(header) else (
         "the DICOM gives no pixel spacing (PixelSpacing, ImagerPixelSpacing): 1 mm was taken, so "
         "its mm, mm2 and ml figures are not real sizes",)
     return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine,

@@ -53,6 +53,14 @@ def check_images(images: torch.Tensor, *, finite: bool = True) -> None:
         raise ValueError("images contain NaN or infinite values")
 
 
+def check_threshold(threshold) -> None:
+    """A mask threshold given as a logit (``MedSegR.predict``, ``evaluate``): a finite number (a
+    ``ValueError`` otherwise, naming it)."""
+    if not isinstance(threshold, numbers.Real) or isinstance(threshold, (bool, np.bool_)) \
+            or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite logit (0 is probability 0.5), got {threshold!r}")
+
+
 def check_box(box, shape: Optional[Sequence[int]] = None) -> None:
     """One image's box for ``predict``: four numbers ``(x0, y0, x1, y1)`` in pixels, or ``None``
     (a ``ValueError`` otherwise; :func:`check_prompts` checks their order in the batch tensor).

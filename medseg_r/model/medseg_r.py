@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -22,7 +21,7 @@ from .decoder_prompts import DecoderPriorPrompts, TextTokenPrompt
 from .decoding import decode, decode_encoded
 from .encoding import Encoded, encode, encode_inputs
 from .geometry import Frame
-from .inputs import as_reports, check_box
+from .inputs import as_reports, check_box, check_threshold
 from .localiser import ImageLocaliser
 from .options import FREEZE_MODES, PRIOR_MODES, ModelOptions
 
@@ -274,10 +273,7 @@ class MedSegR(nn.Module):
         the model."""
         if self.training:
             raise ValueError("predict needs the model in eval mode: call model.eval() first")
-        if not isinstance(threshold, numbers.Real) or isinstance(threshold, (bool, np.bool_)) \
-                or not np.isfinite(threshold):
-            raise ValueError(f"threshold must be a finite logit (0 is probability 0.5), "
-                             f"got {threshold!r}")
+        check_threshold(threshold)
         tensor = image_to_tensor(image).to(next(self.parameters()).device)
         check_box(box, tuple(tensor.shape[-2:]))
         (parsed,) = as_reports([report], 1)
