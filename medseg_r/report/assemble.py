@@ -251,6 +251,7 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
     target_spans = {(t.start, t.end) for t in item.targets}
     count_words: List[Mention] = []
     count_digits: List[Mention] = []
+    sizes: List[Mention] = []
     for m in own:
         group = m.group
         if group == "targets" or group == "extra_targets":
@@ -268,6 +269,7 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
             spans["shape"].append((m.start, m.end))
         elif group == "size_mm":
             f.size_mm = max(f.size_mm or 0.0, float(m.code))
+            sizes.append(m)
         elif group == "count_digit":
             count_digits.append(m)
         elif group == "artefacts":
@@ -284,6 +286,8 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
         if f.target == "consolidation" and "consolidation" not in f.texture:
             f.texture.insert(0, "consolidation")
         f.count = _count(item, count_words, count_digits)
+        if f.count in (None, 1):  # "a 4 mm and a 6 mm nodule": the article is not the count
+            f.count = _count_listed_sizes(sentence.text, sizes, item.targets[0].start) or f.count
     elif not (f.texture or f.shape or f.size_mm) or f.artefact:
         return None  # anatomy alone ("the lungs are clear") or an artefact alone is not a finding
     else:
@@ -330,6 +334,25 @@ def _count(item: Item, words: Sequence[Mention], digits: Sequence[Mention]) -> O
     if count is None and any(int(m.code) >= 2 for m in words):
         count = 2  # "multiple nodules, the largest ..."
     return count
+
+
+_SIZE_LIST_GAP = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)(?:an?\s+)?", re.I)
+
+
+def _count_listed_sizes(text: str, sizes: Sequence[Mention], target_start: int) -> Optional[int]:
+    """How many sizes are listed right before the target, one lesion each ("a 4 mm and a 6 mm
+    nodule": 2; "6 mm, 8 mm and 1 cm nodules": 3), or None. Only sizes joined by "and" or commas
+    count, the last within three words of the target ("a nodule of 12 mm, previously 10 mm" and
+    "grown from 4 mm to 6 mm" are not lists)."""
+    before = sorted((m for m in sizes if m.end <= target_start), key=lambda m: m.start)
+    if len(before) < 2 or len(text[before[-1].end:target_start].split()) > 3:
+        return None
+    run = 1
+    for a, b in zip(reversed(before[:-1]), reversed(before[1:])):
+        if not _SIZE_LIST_GAP.fullmatch(text[a.end:b.start]):
+            break
+        run += 1
+    return run if run >= 2 else None
 
 
 def _count_before(target: Mention, words: Sequence[Mention], digits: Sequence[Mention],

@@ -345,3 +345,34 @@ def test_collapse_outside_the_lung_is_no_finding(text):
 def test_collapse_of_a_lung_beside_its_pneumothorax_keeps_the_pneumothorax():
     findings = parse_report("Collapse of the left lung secondary to a large pneumothorax.").findings
     assert [(f.target, f.location.side) for f in findings] == [("pneumothorax", "left")]
+
+
+@pytest.mark.parametrize("text, target", [
+    ("Evaluation for nodules is limited.", "nodule"),
+    ("Evaluation for pneumothorax is limited due to exclusion of the apices.", "pneumothorax"),
+    ("The lateral view limits evaluation for an effusion.", "effusion"),
+    ("Cough, evaluate for pneumonia.", "infection"),
+])
+def test_what_a_study_is_to_be_evaluated_for_is_not_a_finding(text, target):
+    (finding,) = parse_report(text).findings
+    assert finding.target == target and finding.negated
+
+
+def test_evaluation_of_a_described_lesion_keeps_it():
+    findings = parse_report("Further evaluation of this nodule with CT is recommended. 8 mm nodule in "
+                            "the RUL.").findings
+    assert [f.negated for f in findings] == [False, False]
+
+
+@pytest.mark.parametrize("text, count", [
+    ("A 4 mm and a 6 mm nodule in the right upper lobe.", 2),
+    ("4 mm and 6 mm right upper lobe nodules.", 2),
+    ("6 mm, 8 mm and 1 cm nodules in the left lung.", 3),
+    ("One 4 mm nodule in the RUL.", 1),
+    ("Nodule grown from 4 mm to 6 mm in the RUL.", None),  # one nodule, two sizes
+    ("Nodule of 12 mm, previously 10 mm, in the RUL.", None),
+    ("12 x 8 mm nodule in the RUL.", None),
+])
+def test_sizes_listed_before_a_finding_count_its_lesions(text, count):
+    (finding,) = parse_report(text).findings
+    assert finding.count == count
