@@ -178,11 +178,23 @@ def _mask_file(mask, notes: List[str]):
     indices (VOC-style label masks) and a flat colour with an alpha channel its alpha
     (:func:`~medseg_r.io.images.read_mask`, as training reads masks), a JPEG (lossy: its edges hold every grey value) is binarised
     at half its range, with a note."""
-    values, affine, _ = _read(mask, "mask")
-    if affine is None and isinstance(mask, (str, os.PathLike)):  # a 2-D image file: palette
-        from ..io.images import read_mask  # indices, a mask drawn as alpha (as training reads it)
+    values = affine = None
+    if isinstance(mask, (str, os.PathLike)):
+        from ..inference.sources import IMAGE_FORMATS, InputError, format_of
 
-        values = read_mask(mask)
+        try:
+            image_file = format_of(mask) in IMAGE_FORMATS
+        except InputError as exc:
+            raise DescribeError(f"mask: {exc}") from None
+        if image_file:  # read once: palette indices, a mask drawn as alpha (as training reads it)
+            from ..io.images import read_mask
+
+            try:
+                values = read_mask(mask)
+            except ValueError as exc:
+                raise DescribeError(f"mask: {exc}") from None
+    if values is None:
+        values, affine, _ = _read(mask, "mask")
     values = np.asarray(values)
     if is_lossy(mask):
         colour = values.ndim == 3 and values.shape[-1] >= 3 and \

@@ -27,7 +27,7 @@ from ..report.transform import without_zones
 from .postprocess import fill_holes, keep_largest
 from .options import PredictOptions
 from .predictor import Prediction, Predictor, display_to_ras
-from .sources import InputError, Source, load_source
+from .sources import IMAGE_FORMATS, InputError, Source, format_of, load_source
 from .stats import finding_statistics
 from .writers import write_mask
 
@@ -107,30 +107,38 @@ def _reference(path: str, source: Source) -> np.ndarray:
     """A reference mask on the same grid as ``source``, in display order like the prediction."""
     if not os.path.exists(path):
         raise InputError(f"reference mask not found: {path}")
-    ref = load_source(path)
-    values = ref.pixels if ref.kind == "image" else ref.voxels
+    fmt = format_of(path)
+    ref = None
+    if fmt in IMAGE_FORMATS:  # read once, as training reads masks (palette: indices)
+        try:
+            values = read_mask(path)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    else:
+        ref = load_source(path)
+        values = ref.voxels
     if np.asarray(values).dtype.kind == "f":
         finite = values[np.isfinite(values)]
         if not np.equal(np.mod(finite, 1), 0).all():
             raise InputError(f"reference mask {path} holds non-integer values (an image, or "
                              f"probabilities?); give a label mask, or threshold it first")
     if source.kind == "image":
-        if ref.kind != "image":
+        if ref is not None:
             raise InputError(f"reference {path} is a volume but the input is a 2-D image")
-        arr = mask_foreground(read_mask(path), lossy=ref.format == "jpeg")  # palette: indices
+        arr = mask_foreground(values, lossy=fmt == "jpeg")
         if arr.shape != source.pixels.shape[:2]:
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the image is "
                              f"{source.pixels.shape[1]}x{source.pixels.shape[0]}")
         return arr
-    if ref.kind == "image" and source.n_slices == 1:  # one radiograph or slice: a 2-D mask
-        arr = mask_foreground(read_mask(path), lossy=ref.format == "jpeg")  # on the displayed grid
+    if ref is None and source.n_slices == 1:  # one radiograph or slice: a 2-D mask
+        arr = mask_foreground(values, lossy=fmt == "jpeg")  # on the displayed grid
         shown = source.display(0).shape
         if arr.shape != shown:
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the "
                              f"image is {shown[1]}x{shown[0]} as displayed")
         return arr[None]
-    if ref.kind != "volume" or ref.voxels.shape != source.voxels.shape:
-        shape = ref.voxels.shape if ref.kind == "volume" else ref.pixels.shape
+    if ref is None or ref.voxels.shape != source.voxels.shape:
+        shape = np.shape(values)
         raise InputError(f"reference mask {path} has shape {tuple(shape)} but the volume has "
                          f"{tuple(source.voxels.shape)} (after reorientation to RAS+)")
     try:

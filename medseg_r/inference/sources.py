@@ -241,6 +241,18 @@ LOADERS: Dict[str, Callable[[str], Source]] = {
 }
 
 
+IMAGE_FORMATS = frozenset(("png", "jpeg", "bmp", "tiff"))
+
+
+def format_of(path: str | os.PathLike) -> str:
+    """The input format of ``path`` (``png``, ``jpeg``, ``bmp``, ``tiff``, ``nifti``, ``dicom``;
+    by ending, a folder is a DICOM series), without reading it; :class:`InputError` if unknown."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"input not found: {path}")
+    return _format_of(path)
+
+
 def load_source(path: str | os.PathLike) -> Source:
     """Read an input file or DICOM folder, or raise :class:`InputError` with a one-line reason."""
     path = os.fspath(path)

@@ -45,11 +45,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a 2-D image as ``[H, W]`` or ``[H, W, 3]`` (native dtype: uint8, uint16, float...)."""
     path = os.fspath(path)
     with _opened(path) as img:
-        arr = _deep_colour(img, path)
-        if arr is None:
-            img.load()
-            native = img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "1")
-            arr = np.array(img if native else img.convert("RGB"))
+        return _pixels(img, path)
+
+
+def _pixels(img, path: str) -> np.ndarray:
+    """The pixels of the opened image ``img`` of ``path``, as :func:`read_image` gives them."""
+    arr = _deep_colour(img, path)
+    if arr is None:
+        img.load()
+        native = img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L", "1")
+        arr = np.array(img if native else img.convert("RGB"))
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
     if arr.ndim not in (2, 3) or min(arr.shape[:2]) < 1:
@@ -77,7 +82,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
             colour, alpha = arr[..., :-1], arr[..., -1]
             if colour.min() == colour.max() and alpha.min() != alpha.max():
                 return (alpha > 0).astype(np.uint8) * 255  # soft edges are one mask, not labels
-    return read_image(path)
+        return _pixels(img, path)
 
 
 def _label_palette(img, index: np.ndarray) -> bool:

@@ -79,3 +79,25 @@ def test_a_spacing_given_for_a_file_with_its_own_is_said_to_replace_it(tmp_path)
     assert given.spacing == (0.5, 0.5, 0.5)
     assert "the spacing given (0.5 x 0.5 x 0.5 mm) replaces the file's own (0.8 x 0.8 x 2.5 mm)" \
         in given.notes
+
+
+def test_a_2d_mask_file_is_read_once(tmp_path, monkeypatch):
+    import PIL.Image
+
+    mask = disc_mask((96, 96), (30, 40), 9)
+    image = _image(tmp_path / "i.png", mask)
+    path = str(tmp_path / "m.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+    opened = []
+    real_open = PIL.Image.open
+    monkeypatch.setattr(PIL.Image, "open", lambda fp, *a, **k: (opened.append(str(fp)), real_open(fp, *a, **k))[1])
+    case = load_case(image, path, spacing=(0.7, 0.7))
+    assert opened.count(path) == 1 and int(case.lesions[0].sum()) == int(mask.sum())
+
+
+def test_a_mask_of_unknown_type_is_refused_by_name(tmp_path):
+    mask = disc_mask((96, 96), (30, 40), 9)
+    image = _image(tmp_path / "i.png", mask)
+    (tmp_path / "m.xyz").write_bytes(b"not a mask")
+    with pytest.raises(DescribeError, match="mask: .*unknown input type"):
+        load_case(image, str(tmp_path / "m.xyz"), spacing=(0.7, 0.7))

@@ -401,3 +401,20 @@ def test_a_case_name_with_a_folder_part_or_a_file_as_output_folder_is_refused(pr
     with pytest.raises(InputError, match="is a file"):
         predict_case(predictor, image, REPORT, str(tmp_path / "file"), options=PredictOptions(progress=False))
     assert sorted(os.listdir(tmp_path)) == ["file", "scan.png"]
+
+
+def test_a_2d_reference_is_read_once(tmp_path, tiny_checkpoint, monkeypatch):
+    import PIL.Image
+
+    image = write_png(tmp_path / "x.png", chest())
+    truth = np.zeros((64, 64), np.uint8)
+    truth[20:32, 12:24] = 255
+    ref = str(tmp_path / "ref.png")
+    Image.fromarray(truth).save(ref)
+    opened = []
+    real_open = PIL.Image.open
+    monkeypatch.setattr(PIL.Image, "open", lambda fp, *a, **k: (opened.append(str(fp)), real_open(fp, *a, **k))[1])
+    assert _predict(["--image", image, "--report", REPORT, "--reference", ref], tmp_path, tiny_checkpoint) == 0
+    assert opened.count(ref) == 1
+    summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
+    assert summary["reference"]["reference_pixels"] == 144
