@@ -56,9 +56,16 @@ def run_server(
 
     from .app import create_app
 
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            # queued segmentations are cancelled first (their pages get a 503 at once), so the
+            # graceful wait is for the running ones alone
+            service.queue.cancel_waiting()
+            await super().shutdown(sockets)
+
     service = Service(model, config=config, model_info=model_info, device=device)
     try:
-        server = uvicorn.Server(
+        server = Server(
             uvicorn.Config(
                 create_app(service),
                 log_level="warning",

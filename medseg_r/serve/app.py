@@ -127,7 +127,12 @@ def create_app(service: Service) -> Starlette:
         session = session_of(request)
         body = await _json(request)
         future = await run_in_threadpool(service.submit_segment, session, body)
-        view = await asyncio.wrap_future(future)
+        try:
+            view = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:  # the server is stopping: the job was cancelled before
+            # it ran, or the graceful wait for it ran out (the request's task is cancelled)
+            done = "was not run" if future.cancelled() else "did not finish in time"
+            return _error(f"the server is stopping: the segmentation {done}", 503)
         return JSONResponse(view, headers=NO_STORE)
 
     async def picture(request: Request) -> Response:

@@ -232,10 +232,13 @@ class Service:
         try:
             case = session.case
             job = self._segment_job(session, case, request)
-            return self.queue.submit(job)
+            future = self.queue.submit(job)
         except BaseException:
             session.lock.release()
             raise
+        # a job cancelled before it ran (the server is stopping) never reaches its own release
+        future.add_done_callback(lambda f: f.cancelled() and session.lock.release())
+        return future
 
     def _segment_job(self, session: Session, case: Optional[Case], request: Dict[str, Any]):
         if case is None:

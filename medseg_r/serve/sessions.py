@@ -156,6 +156,7 @@ class JobQueue:
         self._slots = threading.BoundedSemaphore(workers + waiting)
         self._lock = threading.Lock()
         self.in_flight = 0
+        self._waiting: set = set()  # futures not yet finished (a running one cannot be cancelled)
 
     def submit(self, job: Callable[[], Any]) -> Future:
         if not self._slots.acquire(blocking=False):
@@ -166,15 +167,24 @@ class JobQueue:
         with self._lock:
             self.in_flight += 1
 
-        def run() -> Any:
-            try:
-                return job()
-            finally:
-                with self._lock:
-                    self.in_flight -= 1
-                self._slots.release()
+        def done(future: Future) -> None:  # run, failed or cancelled before it ran
+            with self._lock:
+                self.in_flight -= 1
+                self._waiting.discard(future)
+            self._slots.release()
 
-        return self._pool.submit(run)
+        future = self._pool.submit(job)
+        with self._lock:
+            self._waiting.add(future)
+        future.add_done_callback(done)
+        return future
+
+    def cancel_waiting(self) -> int:
+        """Cancel the jobs that have not started (the server is stopping); how many were."""
+        with self._lock:
+            waiting = list(self._waiting)
+        return sum(future.cancel() for future in waiting)
 
     def close(self) -> None:
+        self.cancel_waiting()
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -5,6 +5,7 @@ import io
 import os
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -351,3 +352,29 @@ def test_a_bug_is_a_500_in_one_line_and_the_server_goes_on(make_server, monkeypa
     assert status == 200 and b'<script src="/static/app.js">' in page
     for asset in ("app.js", "viewer.js", "results.js", "style.css"):
         assert client.request("GET", f"/static/{asset}")[0] == 200
+
+
+def test_a_queued_segmentation_is_told_the_server_stops_and_its_session_can_end(make_server):
+    client, service = make_server(workers=1, queue=1)
+    sid = client.session()
+    client.request("POST", f"/api/session/{sid}/example/chest_xray")
+    release = threading.Event()
+    blocker = service.queue.submit(lambda: release.wait(60))  # the only worker is taken
+    answer = {}
+    waiting = threading.Thread(target=lambda: answer.update(
+        r=client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})))
+    waiting.start()
+    deadline = time.monotonic() + 30
+    while service.queue.in_flight < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert service.queue.cancel_waiting() == 1  # what the server does first when it stops
+    waiting.join(30)
+    status, body, _ = answer["r"]
+    assert status == 503 and "stopping" in body["error"]
+    ended = threading.Thread(target=service.store.end, args=(sid,))
+    ended.start()
+    ended.join(10)
+    assert not ended.is_alive()  # the cancelled job's claim on the session was released
+    release.set()
+    blocker.result(60)

@@ -61,3 +61,17 @@ def test_a_failing_job_frees_its_slot():
         queue.submit(lambda: 1 / 0).result(10)
     assert queue.submit(lambda: 7).result(10) == 7
     queue.close()
+
+
+def test_cancelling_the_waiting_jobs_frees_their_slots_and_spares_the_running_one():
+    queue = JobQueue(workers=1, waiting=2)
+    release = threading.Event()
+    running = queue.submit(lambda: release.wait(10) and "ran")
+    time.sleep(0.05)
+    waiting = [queue.submit(lambda: "never") for _ in range(2)]
+    assert queue.cancel_waiting() == 2 and all(f.cancelled() for f in waiting)
+    assert queue.in_flight == 1 and not running.cancelled()
+    release.set()
+    assert running.result(10) == "ran"
+    assert [queue.submit(lambda i=i: i) for i in range(3)][-1].result(10) == 2  # every slot is back
+    queue.close()
