@@ -104,3 +104,13 @@ def model_from_args(args):
         return build_model(backbone, checkpoint=args.checkpoint), False
     except (CheckpointError, ValueError) as exc:  # a bad checkpoint, an unknown backbone
         raise UserError(str(exc)) from None
+
+
+def model_info(model, checkpoint: Optional[str], trained: bool) -> dict:
+    """What a prediction's JSON says about its model (``predict`` and ``serve`` alike): backbone,
+    checkpoint, whether the report modules are trained and, for shipped weights, on which data
+    they were trained and that they are not for clinical use."""
+    info = {"backbone": model.backbone_name, "checkpoint": checkpoint, "trained_priors": trained}
+    if getattr(model, "shipped_info", None):
+        info["shipped_weights"] = model.shipped_info
+    return info

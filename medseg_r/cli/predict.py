@@ -120,9 +120,7 @@ def _cmd_predict(args) -> int:
         predictor = Predictor(model, batch_size=args.batch_size, device=args.device)
     except (ValueError, RuntimeError) as exc:
         raise UserError(str(exc)) from None
-    info = {"backbone": model.backbone_name, "checkpoint": args.checkpoint, "trained_priors": trained}
-    if getattr(model, "shipped_info", None):
-        info["shipped_weights"] = model.shipped_info
+    info = common.model_info(model, args.checkpoint, trained)
     try:
         if args.manifest is not None:
             result = predict_manifest(predictor, args.manifest, args.out, options=options, model_info=info,

@@ -42,7 +42,7 @@ def _cmd_serve(args) -> int:
     config = ServeConfig(max_upload_mb=args.max_upload_mb, workers=args.workers, queue=args.queue,
                          idle_minutes=args.idle_minutes)
     checkpoint = os.path.basename(args.checkpoint) if args.checkpoint else None
-    info = {"backbone": model.backbone_name, "checkpoint": checkpoint, "trained_priors": trained}
+    info = common.model_info(model, checkpoint, trained)
     try:
         run_server(model, config, sock, model_info=info, device=args.device)
     except (ValueError, RuntimeError) as exc:

@@ -185,6 +185,18 @@ def report_warnings(report: Report) -> List[str]:
     return out
 
 
+def _rule(report: Report, *, prompted: bool) -> Optional[str]:
+    """The rule a prediction followed instead of the model's own choice, if any."""
+    if report.all_negative:
+        rule = ("all findings negated: empty mask, model not run" if report.findings
+                else "a normal study stated, no finding: empty mask, model not run")
+        if prompted:  # the report says there is nothing: it wins over a box or points
+            rule += ("; the box / points were not used (give no report, or one that names what "
+                     "to segment)")
+        return rule
+    return "no finding parsed: model run without report priors" if report.reads_nothing else None
+
+
 def check_report(report_text: str, options: PredictOptions, *, prompted: bool = False) -> Report:
     """Parse the report, or raise :class:`InputError` when it is empty or (by default) yields no
     finding and states no normal study. With a box (``options.box``), or another prompt the caller
@@ -254,7 +266,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     # one axial slice: its zones were not used for the mask, nor are they for the statistics
     read = without_zones(report) if source.axial_slice and options.z_zones else report
     stats = finding_statistics(mask, pred.prob, read, rasteriser=predictor.model.rasteriser,
-                               spacing=spacing, slice_mm=slice_mm)
+                               spacing=spacing, slice_mm=slice_mm,
+                               prompted=prompted or options.box is not None)
     run = ~np.isnan(pred.iou)
     confidence = {"predicted_iou": float(np.nanmean(pred.iou)) if run.any() else None,
                   "mean_probability_inside": float(pred.prob[mask].mean()) if mask.any() else None,
@@ -280,9 +293,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
         "shape_ras": list(source.voxels.shape) if volume else None,
         "pixel_spacing_mm": list(spacing) if spacing else None, "slice_spacing_mm": slice_mm,
         "model": model_info or {}, "report": report.to_dict(), "all_negative": report.all_negative,
-        "rule": ("all findings negated: empty mask, model not run" if report.all_negative and report.findings
-                 else "a normal study stated, no finding: empty mask, model not run" if report.all_negative else
-                 "no finding parsed: model run without report priors" if report.reads_nothing else None),
+        "rule": _rule(report, prompted=prompted or options.box is not None),
         "options": asdict(options), "statistics": stats, "confidence": confidence,
         "outputs": {k: os.path.basename(v) for k, v in written.items()},
         "timing": {"seconds": round(pred.seconds, 3), "slices_run": pred.slices_run,

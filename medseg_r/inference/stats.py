@@ -3,7 +3,8 @@
 The model predicts one mask for a whole report. Each connected component of it is assigned to the
 positive finding whose location prior covers the component's centre best (in-plane boxes of the
 :class:`~medseg_r.cognition.LocationRasteriser`; for volumes also the cranio-caudal zone); with one
-positive finding every component is its own. Components no finding's location covers are "unassigned".
+positive finding every component is its own, unless the user's box or points chose what was
+segmented. Components no finding's location covers are "unassigned".
 """
 from __future__ import annotations
 
@@ -42,13 +43,15 @@ def _finding_score(finding: Finding, rasteriser: LocationRasteriser, u: float, v
 def finding_statistics(mask: np.ndarray, prob: np.ndarray, report: Report, *,
                        rasteriser: Optional[LocationRasteriser] = None,
                        spacing: Optional[Tuple[float, float]] = None,
-                       slice_mm: Optional[float] = None) -> Dict[str, object]:
+                       slice_mm: Optional[float] = None, prompted: bool = False) -> Dict[str, object]:
     """Statistics of ``mask`` (``[H, W]`` image or ``[Z, H, W]`` display-ordered stack) per finding.
 
     Args:
         prob: probabilities, same shape as ``mask``.
         spacing: in-plane (row, column) spacing in mm, when known. slice_mm: slice spacing for stacks
-            (``None``: areas in mm², also for a one-slice volume).
+            (``None``: areas in mm², also for a one-slice volume). prompted: a box or points of the
+            user's placed the mask, so a lone finding owns only the components its location covers
+            (a box drawn in the right upper zone is not the "left lower lobe mass" of the report).
     Returns ``{"total": {...}, "findings": [{...} per positive finding], "unassigned": {...}}``."""
     rasteriser = rasteriser or LocationRasteriser()
     volume = mask.ndim == 3
@@ -73,7 +76,7 @@ def finding_statistics(mask: np.ndarray, prob: np.ndarray, report: Report, *,
             (y, x), f = centre, None
         u, v = (x + 0.5) / shape[-1], (y + 0.5) / shape[-2]
         scores = [_finding_score(p, rasteriser, u, v, f) for p in positives]
-        if len(positives) == 1:
+        if len(positives) == 1 and not prompted:
             groups[0].append(label)
         elif scores and max(scores) > 0:
             groups[int(np.argmax(scores))].append(label)

@@ -41,6 +41,15 @@ def open_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _hosts_of(sock: socket.socket):
+    """The host names a page may use to reach a server on ``sock``: this machine's loopback names
+    when it listens on a loopback address; any (``None``) when it was opened to other machines."""
+    from .app import LOOPBACK_NAMES
+
+    host = sock.getsockname()[0]
+    return LOOPBACK_NAMES | {host} if is_loopback(host) else None
+
+
 def run_server(
     model,
     config: ServeConfig,
@@ -67,7 +76,7 @@ def run_server(
     try:
         server = Server(
             uvicorn.Config(
-                create_app(service),
+                create_app(service, allowed_hosts=_hosts_of(sock)),
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=5,

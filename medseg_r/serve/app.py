@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -30,6 +31,7 @@ from .sessions import Busy
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 NO_STORE = {"Cache-Control": "no-store"}
 REAP_SECONDS = 60.0  # how often idle sessions are looked for (they also expire on any request)
+LOOPBACK_NAMES = frozenset(("localhost", "127.0.0.1", "::1"))
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -50,6 +52,8 @@ def _guarded(handler: Callable) -> Callable:
             return _error(str(exc), exc.status)
         except InputError as exc:
             return _error(str(exc), 400)
+        except ClientDisconnect:  # the page went away mid-upload: nothing to answer, no bug
+            return _error("the upload was interrupted", 400)
         except Exception as exc:  # a bug: keep serving, say so, log the traceback
             traceback.print_exc()
             return _error(f"internal error ({type(exc).__name__}: {exc})", 500)
@@ -57,8 +61,12 @@ def _guarded(handler: Callable) -> Callable:
     return wrapped
 
 
-def create_app(service: Service) -> Starlette:
-    """The Starlette application for ``service``; its sessions' folders are removed on shutdown."""
+def create_app(service: Service, *, allowed_hosts=LOOPBACK_NAMES) -> Starlette:
+    """The Starlette application for ``service``; its sessions' folders are removed on shutdown.
+    Requests whose ``Host`` is not among ``allowed_hosts`` (``None``: any; the default, this
+    machine's names, for a server bound to the loopback address) and requests that change state
+    from a page of another origin are refused (403): no other web site, and no DNS rebinding of
+    one, can drive the server from a user's browser."""
 
     def session_of(request: Request):
         session = service.store.get(request.path_params["sid"])
@@ -186,7 +194,44 @@ def create_app(service: Service) -> Starlette:
         reaper.cancel()
         await run_in_threadpool(service.close)
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/"):  # the API answers JSON, as its docstring says
+            return _error(exc.detail, exc.status_code)
+        return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    return _SameOrigin(app, allowed_hosts)
+
+
+class _SameOrigin:
+    """ASGI middleware: 403 for a ``Host`` outside ``allowed_hosts`` and for a state-changing request
+    (not GET/HEAD) whose ``Origin`` is another site than its ``Host``."""
+
+    def __init__(self, app, allowed_hosts) -> None:
+        self.app = app
+        self.allowed = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+
+    def __getattr__(self, name: str):  # the Starlette app's own attributes (state, routes ...)
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            from urllib.parse import urlsplit
+
+            headers = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            host = headers.get(b"host", "")
+            name = urlsplit("//" + host).hostname if host else None
+            refused = None
+            if self.allowed is not None and name not in self.allowed:
+                refused = f"this server answers requests to {', '.join(sorted(self.allowed))} only"
+            origin = headers.get(b"origin")
+            if refused is None and origin and scope["method"] not in ("GET", "HEAD") and \
+                    urlsplit(origin).netloc.lower() != host.lower():
+                refused = "a page of another site may not use this server"
+            if refused is not None:
+                await _error(refused, 403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _Gone(Exception):

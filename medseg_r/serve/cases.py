@@ -95,8 +95,8 @@ class Case:
             "height": int(height),
             "slices": src.n_slices,
             "spacing_mm": None if spacing is None else [round(s, 4) for s in spacing],
-            "slice_mm": None
-            if self.kind == "image"
+            "slice_mm": None  # one slice (a single DICOM image, a 2-D NIfTI) has no spacing
+            if self.kind == "image" or src.n_slices == 1
             else round(float(np.linalg.norm(src.affine[:3, 2])), 4),
             "ct": ct,
             "window": "lung" if ct else "auto",
@@ -144,6 +144,8 @@ def upload_kind(name: str) -> str:
         return "dicom"
     if lower.endswith(".zip"):
         return "zip"
+    if "." not in lower:  # "IM000020": DICOM files often have no ending (read if its header says DICM)
+        return "dicom"
     raise UploadError(f"{name}: wrong kind of file; expected {KINDS_TEXT}", status=415)
 
 
@@ -169,7 +171,7 @@ def unpack_dicom_zip(archive: str, folder: str, *, max_bytes: int) -> str:
                 )
             if sum(m.file_size for m in members) > max_bytes:
                 raise UploadError(
-                    f"{os.path.basename(archive)}: unpacks to more than {max_bytes / 2**20:.0f} MB",
+                    f"{os.path.basename(archive)}: unpacks to more than {max_bytes / 2**20:.3g} MB",
                     status=413,
                 )
             os.makedirs(folder, exist_ok=True)
@@ -240,4 +242,8 @@ def open_upload(path: str, folder: str, *, max_bytes: int,
         stem = name[:-4] or "series"
         target = unpack_dicom_zip(path, os.path.join(folder, stem), max_bytes=max_bytes)
         os.unlink(path)
-    return Case(folder=folder, path=target, name=name, source=load_source(target))
+    try:
+        source = load_source(target)
+    except InputError as exc:  # name the user's file, not the folder it was unpacked into
+        raise InputError(str(exc).replace(target, name)) from None
+    return Case(folder=folder, path=target, name=name, source=source)

@@ -21,7 +21,7 @@ from ..io import atomic_write
 from ..report import parse_report
 from ..report.schema import Report
 from . import views
-from .cases import WINDOWS, Case, open_upload, safe_name, upload_kind
+from .cases import WINDOWS, Case, UploadError, open_upload, safe_name, upload_kind
 from .engine import SessionPredictor
 from .examples import build_examples
 from .sessions import Busy, JobQueue, Session, SessionStore
@@ -152,6 +152,7 @@ class Service:
                 {"name": e.name, "title": e.title, "kind": e.kind} for e in self.examples.values()
             ],
             "max_upload_mb": self.config.max_upload_mb,
+            "idle_minutes": self.config.idle_minutes,
             "model": self.model_info,
             "windows": {k: list(v) if v else None for k, v in WINDOWS.items()},
         }
@@ -188,6 +189,8 @@ class Service:
 
     def upload_target(self, session: Session, filename: str) -> str:
         """Where an upload named ``filename`` is saved (a fresh folder); checks its kind first."""
+        if not (filename or "").strip():
+            raise UploadError("no file name given: upload?name=FILE (its ending tells the kind)")
         name = safe_name(filename)
         upload_kind(name)
         return os.path.join(session.stage_folder(), name)

@@ -214,6 +214,7 @@ def result_view(summary: Dict[str, Any], report: Report, mask: np.ndarray) -> Di
         "unassigned": summary["statistics"]["unassigned"],
         "confidence": summary["confidence"],
         "rule": summary["rule"],
+        "warnings": list(summary.get("warnings", [])),  # predict's: blank input, unread words, ...
         "slices": summary.get("slices"),
         "show_slice": shown,
         "model_seconds": summary["timing"]["seconds"],

@@ -60,3 +60,14 @@ def test_a_single_slice_has_an_area_not_an_invented_volume():
     one[0, 5:9, 5:9] = True
     stats = finding_statistics(one, one * 1.0, report, spacing=(0.5, 0.5), slice_mm=None)
     assert stats["total"]["voxels"] == 16 and stats["total"]["area_mm2"] == 4.0 and "volume_ml" not in stats["total"]
+
+
+def test_a_mask_placed_by_the_users_prompt_is_credited_only_where_the_finding_lies():
+    report = parse_report("Mass in the left lower lobe.")
+    mask = np.zeros((100, 100), bool)
+    mask[10:30, 10:30] = True  # image upper left: the patient's right upper zone
+    mask[75:85, 70:80] = True  # image lower right: the patient's left lower zone
+    plain = finding_statistics(mask, mask * 1.0, report)
+    assert plain["findings"][0]["area_px"] == 500  # one finding, no prompt: every component is its own
+    prompted = finding_statistics(mask, mask * 1.0, report, prompted=True)
+    assert prompted["findings"][0]["area_px"] == 100 and prompted["unassigned"]["area_px"] == 400

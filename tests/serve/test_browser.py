@@ -202,6 +202,47 @@ def test_a_volume_with_slices_windows_and_z_ranges(page, tmp_path):
     page.screenshot(path=str(tmp_path / "volume.png"))
 
 
+def test_examples_wide_pictures_warnings_and_clearing(page, tmp_path):
+    page.click('button[data-example="chest_xray"]')
+    page.wait_for_function("document.getElementById('base').naturalWidth === 256")
+    xray_report = page.input_value("#report")
+    page.click('button[data-example="chest_ct"]')  # its own report replaces the one filled in
+    page.wait_for_function("document.getElementById('base').naturalWidth === 192")
+    assert page.input_value("#report") not in ("", xray_report)
+
+    wide = np.full((256, 768), 60, np.uint8)
+    wide[100:140, 300:340] = 220
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    page.fill("#report", "")
+    page.set_input_files("#file", str(tmp_path / "wide.png"))
+    page.wait_for_function("document.getElementById('base').naturalWidth === 768")
+    base, layer = (page.locator(s).bounding_box() for s in ("#base", "#prompts"))
+    assert abs(base["height"] - layer["height"]) < 1.5  # prompts and masks lie on the picture
+    _drag_pixels(page, (300, 100, 340, 140), size=(768, 256))
+    page.click("#segment")  # a box alone segments
+    _wait_rev(page, 1)
+    page.click("#clear")  # no prompt and no report left: the old mask goes, no error
+    page.wait_for_function("!document.getElementById('mask-layer').getAttribute('src')")
+    assert page.is_hidden("#error") and page.inner_text("#totals") == ""
+
+    Image.fromarray(np.full((64, 64), 120, np.uint8)).save(tmp_path / "blank.png")
+    page.set_input_files("#file", str(tmp_path / "blank.png"))
+    page.wait_for_function("document.getElementById('base').naturalWidth === 64")
+    page.fill("#report", REPORT_TYPED)
+    page.click("#segment")
+    _wait_rev(page, 1)
+    assert page.is_visible("#warnings") and "blank" in page.inner_text("#warnings")
+
+
+def _drag_pixels(page, box, *, size):
+    area = page.locator("#prompts").bounding_box()
+    scale_x, scale_y = area["width"] / size[0], area["height"] / size[1]
+    page.mouse.move(area["x"] + box[0] * scale_x + 1, area["y"] + box[1] * scale_y + 1)
+    page.mouse.down()
+    page.mouse.move(area["x"] + box[2] * scale_x, area["y"] + box[3] * scale_y, steps=5)
+    page.mouse.up()
+
+
 def _session_folders(temp):
     return [name for root in os.listdir(temp) for name in os.listdir(os.path.join(temp, root))]
 

@@ -21,13 +21,14 @@ from .conftest import write_dicom_series
         ("ct.nii.gz", "nifti"),
         ("x.dcm", "dicom"),
         ("series.zip", "zip"),
+        ("IM000020", "dicom"),  # DICOM files often have no ending: read if the header says DICM
     ],
 )
 def test_upload_kinds(name, kind):
     assert upload_kind(name) == kind
 
 
-@pytest.mark.parametrize("name", ["notes.txt", "scan.pdf", "archive.tar.gz", "noending"])
+@pytest.mark.parametrize("name", ["notes.txt", "scan.pdf", "archive.tar.gz", "scan.dat"])
 def test_other_kinds_are_refused_with_415(name):
     with pytest.raises(UploadError, match="wrong kind of file") as caught:
         upload_kind(name)
@@ -166,3 +167,30 @@ def test_an_image_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monk
     monkeypatch.setattr(images, "MAX_PIXELS", 500)  # the readers' own limit, checked from the header too
     with pytest.raises(ValueError, match="is larger than 500 pixels"):
         images.read_image(str(tmp_path / "wide.png"))
+
+
+def test_a_file_without_an_ending_that_is_not_dicom_is_refused_by_name(tmp_path):
+    path = tmp_path / "IM000021"
+    path.write_bytes(b"\0" * 200)
+    with pytest.raises(Exception, match="IM000021: unknown input type"):
+        open_upload(str(path), str(tmp_path), max_bytes=2**20)
+
+
+def test_a_zip_without_dicom_is_named_as_the_zip_and_limits_in_readable_mb(tmp_path):
+    archive = tmp_path / "junk.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("notes.txt", "not a slice " * 100)
+    with pytest.raises(Exception) as caught:
+        open_upload(str(archive), str(tmp_path), max_bytes=2**20)
+    assert str(caught.value).startswith("junk.zip:") and str(tmp_path) not in str(caught.value)
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.dcm", b"\0" * 200_000)
+    with pytest.raises(UploadError, match="unpacks to more than 0.05 MB"):
+        unpack_dicom_zip(str(tmp_path / "big.zip"), str(tmp_path / "big"), max_bytes=int(0.05 * 2**20))
+
+
+def test_one_dicom_slice_has_no_slice_spacing(tmp_path):
+    folder = write_dicom_series(tmp_path / "one", np.full((40, 36, 1), -700.0))
+    path = os.path.join(folder, sorted(os.listdir(folder))[0])
+    info = open_upload(path, str(tmp_path), max_bytes=2**24).info()
+    assert info["slices"] == 1 and info["slice_mm"] is None

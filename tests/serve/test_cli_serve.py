@@ -90,3 +90,23 @@ def test_the_server_gets_the_model_its_settings_and_the_checkpoints_name(tmp_pat
                     "info": {"backbone": "sam_tiny", "checkpoint": "model.ckpt",
                              "trained_priors": True}}
     assert "note: no MedSeg-R checkpoint" not in capsys.readouterr().err
+
+
+def test_shipped_weights_bring_their_provenance_and_notice_to_the_page(monkeypatch):
+    import types
+
+    import medseg_r.serve
+    from medseg_r.cli import common
+
+    seen = {}
+    shipped = {"name": "litemedsam_phantom", "notice": "not for clinical use", "trained_on": "phantoms"}
+    model = types.SimpleNamespace(backbone_name="litemedsam", shipped_info=shipped)
+    monkeypatch.setattr(common, "model_from_args", lambda args: (model, True))
+
+    def run_server(served, config, sock, *, model_info, device):
+        seen.update(model_info)
+        sock.close()
+
+    monkeypatch.setattr(medseg_r.serve, "run_server", run_server)
+    assert main(["serve", "--port", "0"]) == 0
+    assert seen["shipped_weights"] == shipped  # as predict writes it into its JSON

@@ -13,7 +13,7 @@ from PIL import Image
 
 from medseg_r.inference import PredictOptions, Predictor, predict_case
 
-from .conftest import REPORT, noise_png
+from .conftest import REPORT, noise_png, write_dicom_series
 
 
 def _predict(model, path, report, out, **options):
@@ -378,3 +378,60 @@ def test_a_queued_segmentation_is_told_the_server_stops_and_its_session_can_end(
     assert not ended.is_alive()  # the cancelled job's claim on the session was released
     release.set()
     blocker.result(60)
+
+
+def test_requests_for_another_host_or_from_another_site_are_refused(make_server):
+    client, _ = make_server()
+    status, body, _ = client.request("POST", "/api/session", headers={"Host": "attacker.example:7860"})
+    assert status == 403 and "answers requests to" in body["error"]  # DNS rebinding
+    status, body, _ = client.request("POST", "/api/session",
+                                     headers={"Origin": "http://attacker.example"})
+    assert status == 403 and "another site" in body["error"]
+    same = client.base.split("//")[1]
+    assert client.request("POST", "/api/session", headers={"Origin": f"http://{same}"})[0] == 200
+    assert client.request("GET", "/", headers={"Host": f"localhost:{same.split(':')[1]}"})[0] == 200
+
+
+def test_unknown_api_paths_and_methods_answer_json(make_server):
+    client, _ = make_server()
+    status, body, _ = client.request("GET", "/api/session")
+    assert status == 405 and body["error"] == "Method Not Allowed"
+    status, body, _ = client.request("GET", "/api/nothing/here")
+    assert status == 404 and body["error"] == "Not Found"
+
+
+def test_an_upload_without_a_name_is_told_so(make_server):
+    client, _ = make_server()
+    sid = client.session()
+    status, body, _ = client.request("POST", f"/api/session/{sid}/upload", raw=b"\x89PNG" + b"x" * 100)
+    assert status == 400 and "no file name given" in body["error"]
+
+
+def test_a_dicom_file_without_an_ending_is_read(make_server, tmp_path):
+    client, _ = make_server()
+    sid = client.session()
+    folder = write_dicom_series(tmp_path / "series", np.full((40, 36, 1), -700.0))
+    data = open(os.path.join(folder, sorted(os.listdir(folder))[0]), "rb").read()
+    status, info, _ = client.request("POST", f"/api/session/{sid}/upload?name=IM000020", raw=data)
+    assert status == 200 and info["format"] == "dicom" and info["slice_mm"] is None
+
+
+def test_the_page_is_given_predicts_warnings_and_the_idle_time(make_server, tmp_path):
+    client, _ = make_server(idle_minutes=2)
+    status, body, _ = client.request("POST", "/api/session")
+    assert body["idle_minutes"] == 2
+    sid = body["session"]
+    Image.fromarray(np.full((64, 64), 120, np.uint8)).save(tmp_path / "blank.png")
+    client.request("POST", f"/api/session/{sid}/upload?name=blank.png",
+                   raw=(tmp_path / "blank.png").read_bytes())
+    status, view, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})
+    assert status == 200 and any("blank" in w for w in view["warnings"])
+
+
+def test_a_box_with_a_negated_report_gives_an_empty_mask_and_says_the_box_was_not_used(make_server):
+    client, _ = make_server()
+    sid = client.session()
+    client.request("POST", f"/api/session/{sid}/example/chest_xray")
+    status, view, _ = client.request("POST", f"/api/session/{sid}/segment",
+                                     {"report": "No nodule.", "box": [40, 30, 110, 100]})
+    assert status == 200 and view["mask_pixels"] == 0 and "box / points were not used" in view["rule"]

@@ -14,6 +14,8 @@ const state = {
   parseSeq: 0,
   parseTimer: null,
   again: false,
+  segmenting: false,
+  autoReport: null, // the example report the page filled in (replaced by the next example's)
 };
 const WINDOW_NAMES = {
   auto: "auto (percentiles)",
@@ -48,9 +50,9 @@ function showError(message) {
 function clearError() {
   $("error").classList.add("hidden");
 }
-function setStatus(text, busy = false) {
+function setStatus(text) {
   $("status").textContent = text;
-  document.body.dataset.state = busy ? "segmenting" : "idle";
+  document.body.dataset.state = state.segmenting ? "segmenting" : "idle";
 }
 async function guarded(action) {
   try {
@@ -58,13 +60,20 @@ async function guarded(action) {
     return await action();
   } catch (error) {
     showError(error.message);
-    setStatus("");
+    // a failed call leaves what was there: a running segmentation runs on, a loaded case stays
+    setStatus(state.segmenting ? "segmenting…" : state.caseInfo ? "ready" : "");
     return null;
   }
+}
+function hasSession() {
+  if (state.info) return true;
+  showError("the page has no session with the server (it could not open one): reload the page");
+  return false;
 }
 
 // ------------------------------------------------------------------ input
 async function loadExample(name) {
+  if (!hasSession()) return;
   await guarded(async () => {
     setStatus("loading example…");
     showCase(await post(api(`example/${name}`)));
@@ -72,6 +81,7 @@ async function loadExample(name) {
 }
 
 async function upload(file) {
+  if (!hasSession()) return;
   const limit = state.info.max_upload_mb * 1024 * 1024;
   if (file.size > limit) {
     showError(
@@ -97,6 +107,7 @@ function showCase(info) {
   state.prompts = { box: null, points: [] };
   state.history = [];
   $("viewer").dataset.rev = 0; // the server counts segmentations per case
+  $("viewer").classList.remove("empty");
   const volume = info.kind === "volume";
   document.body.classList.toggle("volume", volume);
   state.z = volume ? Math.floor(info.slices / 2) : 0;
@@ -104,9 +115,10 @@ function showCase(info) {
   const spacing = info.spacing_mm
     ? `, ${info.spacing_mm[1]} x ${info.spacing_mm[0]} mm pixels`
     : "";
+  const slices = info.slice_mm ? ` x ${info.slices} slices (${info.slice_mm} mm)` : " x 1 slice";
   $("case-info").textContent =
     `${info.name}: ${info.format}, ${info.width} x ${info.height}` +
-    (volume ? ` x ${info.slices} slices (${info.slice_mm} mm)` : "") +
+    (volume ? slices : "") +
     spacing;
   $("slice-row").classList.toggle("hidden", !volume);
   $("slice").max = info.slices - 1;
@@ -114,8 +126,9 @@ function showCase(info) {
   $("window").classList.toggle("hidden", !volume);
   $("window").value = state.window;
   for (const b of document.querySelectorAll(".tool, #undo, #clear")) b.disabled = volume;
-  if (info.example_report && !$("report").value.trim()) {
-    $("report").value = info.example_report;
+  const typed = $("report").value.trim() && $("report").value !== state.autoReport;
+  if (info.example_report && !typed) {
+    $("report").value = state.autoReport = info.example_report;
     parseSoon(0);
   }
   $("placeholder").classList.add("hidden");
@@ -198,24 +211,36 @@ function changePrompts(change) {
   state.history.push(JSON.parse(JSON.stringify(state.prompts)));
   change(state.prompts);
   prompts.setPrompts(state.prompts);
-  if ($("auto").checked && state.result) segment();
+  segmentAgain();
 }
 function undo() {
   if (!state.history.length) return;
   state.prompts = state.history.pop();
   prompts.setPrompts(state.prompts);
-  if ($("auto").checked && state.result) segment();
+  segmentAgain();
+}
+/** After a prompt change: segment again (auto), or, with nothing left to segment (no prompt, no
+ * report), take the old mask away rather than show it beside prompts it no longer matches. */
+function segmentAgain() {
+  if (!$("auto").checked || !state.result) return;
+  const nothing = !state.prompts.box && !state.prompts.points.length && !$("report").value.trim();
+  if (!nothing) return segment();
+  state.result = null;
+  refreshLayers();
+  showResult(null);
+  setStatus("ready");
 }
 
 // ------------------------------------------------------------------ segmentation and results
 async function segment() {
   if (!state.caseInfo) return;
-  if (document.body.dataset.state === "segmenting") {
+  if (state.segmenting) {
     state.again = true; // prompts changed meanwhile: segment once more when this one is done
     return;
   }
   const started = performance.now();
-  setStatus("segmenting…", true);
+  state.segmenting = true;
+  setStatus("segmenting…");
   $("segment").disabled = true;
   const body = {
     report: $("report").value,
@@ -224,9 +249,10 @@ async function segment() {
     window: state.window,
   };
   const view = await guarded(() => post(api("segment"), body));
+  state.segmenting = false;
   $("segment").disabled = false;
   if (!view) {
-    document.body.dataset.state = "idle";
+    setStatus(state.caseInfo ? "ready" : "");
     state.again = false;
     return;
   }
@@ -279,6 +305,11 @@ async function start() {
     `${m.backbone}` +
     (m.checkpoint ? ` · ${m.checkpoint}` : "") +
     (m.trained_priors ? "" : " · untrained report modules (masks of the plain backbone)");
+  const shipped = m.shipped_weights;
+  if (shipped) {
+    $("notice").textContent = `${shipped.notice}. Trained on ${shipped.trained_on}.`;
+    $("notice").classList.remove("hidden");
+  }
   $("upload-limit").textContent = `up to ${info.max_upload_mb} MB`;
   for (const e of info.examples) {
     const b = document.createElement("button");
@@ -290,7 +321,9 @@ async function start() {
   for (const [name, label] of Object.entries(WINDOW_NAMES))
     $("window").add(new Option(label, name));
   window.addEventListener("pagehide", () => navigator.sendBeacon(api("end")));
-  setInterval(() => post(api("ping")).catch((e) => showError(e.message)), 5 * 60 * 1000);
+  // keep the session while the page is open: ping well within the server's --idle-minutes
+  const every = Math.min(300, Math.max(10, (info.idle_minutes * 60) / 3)) * 1000;
+  setInterval(() => post(api("ping")).catch((e) => showError(e.message)), every);
   setStatus("ready");
 }
 

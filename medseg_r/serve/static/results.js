@@ -57,9 +57,20 @@ function showParsed(view) {
 
 function size(row) {
   if (row.volume_ml != null) return `${row.volume_ml} ml`;
+  if (row.area_mm2 != null) return `${row.area_mm2} mm²`; // a 2-D image or one slice with spacing
   if (row.voxels != null) return `${row.voxels} vox`;
-  if (row.area_mm2 != null) return `${row.area_mm2} mm²`;
   return `${row.area_px} px`;
+}
+
+function showWarnings(warnings) {
+  const list = $("warnings");
+  list.textContent = "";
+  for (const text of warnings || []) {
+    const item = document.createElement("li");
+    item.textContent = text;
+    list.appendChild(item);
+  }
+  list.classList.toggle("hidden", !list.childElementCount);
 }
 
 function showResult(view) {
@@ -72,6 +83,7 @@ function showResult(view) {
     if (id === "sheet") a.classList.toggle("hidden", !ok);
     a.href = ok ? api(`download/${id}?rev=${view.rev}`) : "#";
   }
+  showWarnings(view && view.warnings);
   if (!view) {
     $("totals").textContent = "";
     return;
