@@ -94,7 +94,7 @@ def read_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     obj = torch_load(path)
     what = what_medseg_file_is(obj)
     if what:
-        raise CheckpointError(f"{path} is not backbone weights: it is {what}")
+        raise CheckpointError(f"{path} is neither a MedSeg-R model nor backbone weights: it is {what}")
     for key in ("model", "state_dict"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]

@@ -29,14 +29,22 @@ def _cmd_make_data(args) -> int:
         path = make_phantom(args.out, n=args.n, seed=args.seed, size=args.size, splits=args.splits)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
+    from collections import Counter
+
     with open(path, encoding="utf-8") as handle:
-        count = sum(1 for line in handle if line.strip())
-    print(f"{count} of {args.n} cases ({', '.join(args.splits or ['train', 'val', 'test'])}); manifest: {path}")
+        splits = Counter(json.loads(line).get("split") for line in handle if line.strip())
+    wanted = args.splits or ["train", "val", "test"]
+    print(f"{sum(splits.values())} of {args.n} cases ("
+          f"{', '.join(f'{splits.get(name, 0)} {name}' for name in wanted)}); manifest: {path}")
+    empty = [name for name in wanted if not splits.get(name)]
+    if empty:  # training needs val cases, evaluation test cases
+        print(f"medseg-r: warning: no {' or '.join(empty)} case among {args.n}: the splits take 70 % "
+              f"/ 10 % / 20 % of the cases; give a larger --n", file=sys.stderr)
     return 0
 
 
 def _cmd_train(args) -> int:
-    from ..engine.train import TrainConfig, train
+    from ..engine.train import TrainConfig, TrainingStopped, train
 
     fields = {}
     if args.config:
@@ -50,7 +58,7 @@ def _cmd_train(args) -> int:
         if not isinstance(fields, dict):
             raise UserError(f"config {args.config} must be a mapping of option: value, got a "
                             f"{type(fields).__name__}")
-    for key in ("data", "val_data", "out", "backbone", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
+    for key in ("data", "val_data", "out", "backbone", "checkpoint", "img_size", "epochs", "batch_size", "lr", "accumulate", "precision",
                 "accelerator", "devices", "num_nodes", "strategy", "num_workers", "seed", "resume", "loss",
                 "schedule", "limit_train_batches", "model_weights", "objective", "backbone_lr",
                 "feature_cache", "cache_dtype", "describe_missing", "shift_augment", "image_augment"):
@@ -72,31 +80,90 @@ def _cmd_train(args) -> int:
     missing = [k for k in ("data", "out") if not fields.get(k)]
     if missing:
         raise UserError(f"missing {' and '.join('--' + m for m in missing)} (or set them in the config file)")
+    resuming = None
     if fields.get("resume"):  # what the command leaves out is the run's own setting, not the default
-        fields = {**_resumed_settings(fields), **fields}
+        try:
+            resuming = _resume_file(fields)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if resuming is None:
+            print(f"note: --resume auto: {fields['out']} holds no checkpoint to resume from; the "
+                  f"run starts anew", file=sys.stderr)
+        else:
+            fields = {**_resumed_settings(resuming), **fields}
     try:
         cfg = TrainConfig(**fields)
     except TypeError as exc:
         raise UserError(f"bad training option: {exc}") from None
-    if cfg.backbone == "sam_tiny" and not cfg.resume:
-        print("note: sam_tiny is a small SAM built from random weights (the default: a quick run that "
-              "fits a CPU); for the pretrained LiteMedSAM give --backbone litemedsam", file=sys.stderr)
+    if resuming is None and not cfg.checkpoint:
+        _note_starting_weights(cfg)
     try:
         result = train(cfg)
+    except TrainingStopped as exc:
+        print(f"medseg-r: {exc}", file=sys.stderr)
+        return exc.status
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    print(f"done: {result['steps']} optimisation steps; best checkpoint {result['best']}; model {result['model']}")
+    if result["main_process"]:  # one line per run, not per DDP process
+        print(_done_line(result))
     return 0
 
 
-def _resumed_settings(fields) -> dict:
-    """The settings of the run ``fields`` resumes (``--resume auto``: its folder's resume point)."""
-    from ..engine.train_checks import resume_point, run_settings
+def _note_starting_weights(cfg) -> None:
+    """Say when a run starts from random weights (every backbone but LiteMedSAM, which ships its
+    own, unless given --checkpoint)."""
+    if cfg.backbone == "sam_tiny":
+        print("note: sam_tiny is a small SAM built from random weights (the default: a quick run that "
+              "fits a CPU); for the pretrained LiteMedSAM give --backbone litemedsam", file=sys.stderr)
+    elif cfg.backbone != "litemedsam" or not cfg.pretrained:
+        print(f"note: no --checkpoint: {cfg.backbone} starts from random weights; give the "
+              f"backbone's weights file (e.g. sam_vit_b_01ec64.pth, medsam_vit_b.pth) as "
+              f"--checkpoint to fine-tune the pretrained model", file=sys.stderr)
+
+
+def _done_line(result) -> str:
+    """What a finished run says: its steps, which epoch's weights went into model.ckpt and why."""
+    model = os.path.relpath(result["model"])
+    if result["weights_from"] is None:
+        which = "its final weights"
+    else:
+        which = f"the weights of epoch {result['epoch']} ({os.path.relpath(result['weights_from'])}"
+        which += (f", best validation Dice {result['best_val_dice']:.3f})"
+                  if result["best_val_dice"] is not None and result["weights_from"] == result["best"]
+                  else ", the last epoch)")
+    line = f"done: {result['steps']} optimisation steps; {model} holds {which}"
+    if result["best_val_dice"] == 0 and result["weights_from"] == result["best"]:
+        line += ("; note: the validation Dice stayed 0 (every epoch tied: the first was kept): "
+                 "train longer, or --model-weights last")
+    return line
+
+
+def _resume_file(fields):
+    """The checkpoint ``--resume`` names (``auto``: the run folder's resume point), or None."""
+    from ..engine.train_checks import resume_point
 
     resume = fields["resume"]
     if resume == "auto":
-        resume = resume_point(os.path.join(str(fields["out"]), "checkpoints"))
-    return run_settings(resume) if resume and os.path.isfile(resume) else {}
+        return resume_point(os.path.join(str(fields["out"]), "checkpoints"))
+    return resume
+
+
+def _resumed_settings(resume: str) -> dict:
+    """The settings of the run that the checkpoint ``resume`` belongs to."""
+    from ..engine.train_checks import run_settings
+
+    return run_settings(resume) if os.path.isfile(resume) else {}
+
+
+def _batches(text: str):
+    """``--limit-train-batches``: a whole number of batches, or a fraction in (0, 1]."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of batches or a fraction: {text!r}") from None
 
 
 def _cmd_evaluate(args) -> int:
@@ -183,6 +250,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", help="run folder (checkpoints/, logs/, model.ckpt)")
     p.add_argument("--backbone", help=f"a registered backbone (medseg-r backbones; default "
                                       f"{TRAIN_DEFAULTS['backbone']})")
+    p.add_argument("--checkpoint", help="weights to start from: the backbone's own (SAM / MedSAM / "
+                                        "LiteMedSAM file) or a MedSeg-R model.ckpt to fine-tune "
+                                        "(default: litemedsam's shipped weights; random for the "
+                                        "other backbones)")
     p.add_argument("--img-size", dest="img_size", type=int,
                    help="encoder input side in pixels (default: the backbone's)")
     p.add_argument("--options", help='model options as JSON, e.g. \'{"priors": "none", "freeze": "none"}\'')
@@ -197,7 +268,9 @@ def add_parsers(sub) -> None:
                    help=f"learning-rate schedule over the run (default {TRAIN_DEFAULTS['schedule']})")
     p.add_argument("--accumulate", type=int,
                    help=f"gradient accumulation steps (default {TRAIN_DEFAULTS['accumulate']})")
-    p.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (default: 16-mixed on GPU)")
+    p.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (default: 16-mixed on a "
+                                       "GPU; on a CPU bf16-mixed where it has bfloat16 "
+                                       "instructions, else 32-true)")
     p.add_argument("--accelerator", help="auto, cpu, gpu")
     p.add_argument("--devices", help="number of devices (DDP when > 1)")
     p.add_argument("--num-nodes", dest="num_nodes", type=int,
@@ -208,8 +281,9 @@ def add_parsers(sub) -> None:
                         f"process)")
     p.add_argument("--seed", type=seed_int, help=f"seed of weights, order and augmentation (default "
                                             f"{TRAIN_DEFAULTS['seed']})")
-    p.add_argument("--limit-train-batches", dest="limit_train_batches", type=int,
-                   help="at most this many batches per epoch (a quick check; default: all)")
+    p.add_argument("--limit-train-batches", dest="limit_train_batches", type=_batches,
+                   help="at most this many batches per epoch, or a fraction of them in (0, 1] "
+                        "(a quick check; default: all)")
     p.add_argument("--no-augment", action="store_true", help="no flips")
     p.add_argument("--model-weights", dest="model_weights", choices=["best", "last"],
                    help="weights written to OUT/model.ckpt: best validation Dice (default) or the last epoch")

@@ -41,7 +41,10 @@ def _tags(value) -> List[str]:
 def _from_row(row: Dict[str, object], number: int, source: str) -> Record:
     missing = [k for k in ("image", "mask", "report") if row.get(k) in (None, "")]
     if missing and not (missing == ["report"] and "report" in row):
-        raise ValueError(f"{source}, row {number}: missing {', '.join(missing)}")
+        absent = [k for k in missing if k not in row]  # no such column at all: a header problem?
+        columns = (f" (its columns: {', '.join(map(str, row)) or 'none'}; the manifest's columns "
+                   f"are image, mask, report, split, id, tags, in lower case)") if absent else ""
+        raise ValueError(f"{source}, row {number}: missing {', '.join(missing)}{columns}")
     return Record(id=str(row.get("id") or os.path.splitext(os.path.basename(str(row["image"])))[0]),
                   image=str(row["image"]), mask=str(row["mask"]), report=str(row.get("report") or ""),
                   split=(str(row["split"]) if row.get("split") not in (None, "") else None),

@@ -151,7 +151,8 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
             pred, prob = native > threshold, torch.sigmoid(native).numpy()
             pred = pred.numpy()
             row.update(case_metrics(pred, truth))
-            row["predicted_iou"] = float(ious[i]) if ious is not None else None
+            # SAM's IoU head is unbounded (a fresh or briefly trained one gives -0.1): an IoU is in [0, 1]
+            row["predicted_iou"] = float(np.clip(ious[i], 0.0, 1.0)) if ious is not None else None
             row["mean_probability"] = float(prob[pred].mean()) if pred.any() else 0.0
             rows.append(row)
             if out_dir and save_predictions:

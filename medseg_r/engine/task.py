@@ -10,7 +10,7 @@ import torch
 from ..model import build_model
 from ..model.attributes import attribute_loss, share_seen
 from ..model.box_prompts import ATTRIBUTES, box_map_loss
-from .train_checks import LOADER_KEY
+from .train_checks import LOADER_KEY, RUN_KEY
 
 
 def _overlap_counts(logits: torch.Tensor, target: torch.Tensor):
@@ -68,7 +68,8 @@ class SegmentationTask(L.LightningModule):
     estimates).
     """
 
-    def __init__(self, *, backbone: str = "sam_tiny", img_size: Optional[int] = None, pretrained: bool = True,
+    def __init__(self, *, backbone: str = "sam_tiny", checkpoint: Optional[str] = None,
+                 img_size: Optional[int] = None, pretrained: bool = True,
                  model_options: Optional[Dict[str, Any]] = None, lr: float = 1e-3, weight_decay: float = 0.01,
                  warmup_fraction: float = 0.05, schedule: str = "cosine", loss: str = "dice_ce",
                  objective: str = "segmentation", backbone_lr: Optional[float] = None,
@@ -85,7 +86,13 @@ class SegmentationTask(L.LightningModule):
             raise ValueError(f"image_augment must be >= 0, got {image_augment}")
         self.save_hyperparameters()
         self.loader_settings: Dict[str, Any] = {}  # how train() draws the batches (resume checks)
-        self.model = build_model(backbone, img_size=img_size, pretrained=pretrained, **(model_options or {}))
+        self.run_settings: Dict[str, Any] = {}  # train()'s other settings (a resume's defaults)
+        self.model = build_model(backbone, checkpoint=checkpoint, img_size=img_size,
+                                 pretrained=pretrained, **(model_options or {}))
+        if not any(p.requires_grad for p in self.model.parameters()):
+            raise ValueError("nothing to train: every weight is frozen (model option freeze "
+                             "'backbone' with no MedSeg-R module, prior or box head); train some "
+                             "modules, or freeze 'image_encoder' to train SAM's decoder")
         if objective in ("localisation", "both") and self.model.box_head is None:
             raise ValueError(f"objective={objective!r} trains the box head: set model option report_box=true")
         if objective == "reference_boxes":
@@ -259,6 +266,7 @@ class SegmentationTask(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         checkpoint[LOADER_KEY] = dict(self.loader_settings)
+        checkpoint[RUN_KEY] = dict(self.run_settings)
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.hparams.lr,

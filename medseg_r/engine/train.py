@@ -19,8 +19,9 @@ from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, f
 from ..data.checks import check_files
 from ..data.readers import DataWarning, dataset_option_names, read_dataset
 from .task import SegmentationTask
-from .train_checks import (cases_fingerprint, check_config, check_run_folder, check_same_settings,
-                           default_size, resume_point, warn_if_no_report_describes_a_finding)
+from .train_checks import (cases_fingerprint, check_config, check_ignored_options, check_run_folder,
+                           check_same_settings, check_validation_lesions, default_size, resume_point,
+                           warn_if_no_report_describes_a_finding)
 
 
 class _MovableCheckpoint(ModelCheckpoint):
@@ -60,6 +61,10 @@ class TrainConfig:
     out: str
     val_data: Optional[str] = None  # a separate validation set (e.g. an LViT Val_Folder); default: data
     backbone: str = "sam_tiny"
+    # Weights to start from: the backbone's own (SAM / MedSAM / LiteMedSAM layout) or a MedSeg-R
+    # model file (a run's model.ckpt: fine-tune it further). None: the backbone's shipped weights
+    # (litemedsam) or random ones (the others).
+    checkpoint: Optional[str] = None
     img_size: Optional[int] = None
     pretrained: bool = True
     model_options: Dict[str, Any] = field(default_factory=dict)
@@ -101,7 +106,7 @@ class TrainConfig:
     seed: int = 0
     resume: Optional[str] = None  # a Lightning checkpoint, or "auto" for OUT/checkpoints/last.ckpt
     # (or the latest epochNNN.ckpt there when last.ckpt is missing: resume_point)
-    limit_train_batches: Optional[int] = None
+    limit_train_batches: Optional[float] = None  # a number of batches, or a fraction in (0, 1]
     validate: bool = True  # False: no validation pass (model_weights must then be "last")
     keep_epoch_checkpoints: bool = True  # False: only the latest epoch's and last.ckpt (+ best.ckpt)
     train_split: str = "train"
@@ -158,6 +163,8 @@ def make_loaders(cfg: TrainConfig):
     check_files(train_records, root, cfg.train_split)
     if cfg.validate:
         check_files(val_records, val_root, cfg.val_split)
+        if cfg.objective == "reference_boxes":
+            check_validation_lesions(val_records, val_root)
         same = {r.id for r in train_records} & {r.id for r in val_records}
         if same and cfg.val_data is None:
             warnings.warn(f"{len(same)} of the {len(val_records)} validation cases are also training "
@@ -202,14 +209,17 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     # a missing file or split fails before the run folder exists
     train_loader, val_loader = make_loaders(cfg)
-    os.makedirs(cfg.out, exist_ok=True)
+    resume = resume_point(os.path.join(cfg.out, "checkpoints")) if cfg.resume == "auto" else cfg.resume
+    # a resumed run's weights come from its resume point: the starting weights are not read again
     task = SegmentationTask(backbone=cfg.backbone, img_size=cfg.img_size, pretrained=cfg.pretrained,
+                            checkpoint=cfg.checkpoint if resume is None else None,
                             model_options=cfg.model_options, lr=cfg.lr, weight_decay=cfg.weight_decay,
                             schedule=cfg.schedule, loss=cfg.loss, objective=cfg.objective,
                             backbone_lr=cfg.backbone_lr, feature_cache=cfg.feature_cache,
                             cache_dtype=cfg.cache_dtype, shift_augment=cfg.shift_augment,
                             image_augment=cfg.image_augment,
                             seed=cfg.seed)
+    check_ignored_options(cfg, task.model)
     ckpt_dir = os.path.join(cfg.out, "checkpoints")
     # keep_epoch_checkpoints=False keeps the latest epoch alone (save_top_k=1 without a monitor):
     # with save_top_k=0 Lightning writes no last.ckpt before the end, and a killed run could not resume.
@@ -230,6 +240,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     deterministic = (not gpu) if cfg.deterministic is None else cfg.deterministic
     precision = cfg.precision or default_precision(gpu)
+    if cfg.progress:
+        callbacks.append(_progress_bar())
     trainer = L.Trainer(
         default_root_dir=cfg.out, max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
         num_nodes=cfg.num_nodes, strategy=resolve_strategy(cfg), precision=precision,
@@ -237,9 +249,14 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         logger=CSVLogger(cfg.out, name="logs"), log_every_n_steps=1, enable_progress_bar=cfg.progress,
         enable_model_summary=False, limit_train_batches=cfg.limit_train_batches, deterministic=deterministic,
         num_sanity_val_steps=0, limit_val_batches=None if cfg.validate else 0)
-    resume = cfg.resume
-    if resume == "auto":
-        resume = resume_point(ckpt_dir)
+    # every option is checked (task, trainer) before the run folder is made
+    os.makedirs(cfg.out, exist_ok=True)
+    task.run_settings = {"epochs": cfg.epochs, "precision": precision,
+                         "model_weights": cfg.model_weights, "validate": cfg.validate,
+                         "val_data": cfg.val_data, "describe_missing": cfg.describe_missing,
+                         "keep_epoch_checkpoints": cfg.keep_epoch_checkpoints,
+                         "deterministic": cfg.deterministic, "train_split": cfg.train_split,
+                         "val_split": cfg.val_split, "checkpoint": cfg.checkpoint}
     task.loader_settings = {"batch_size": cfg.batch_size, "accumulate": cfg.accumulate,
                             "augment": cfg.augment, "limit_train_batches": cfg.limit_train_batches,
                             "dataset_options": dict(cfg.dataset_options or {}),
@@ -256,6 +273,14 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         try:
             trainer.fit(task, train_loader, val_loader, ckpt_path=resume)
+        except SystemExit as exc:  # Lightning ends a run stopped by Ctrl-C or SIGTERM this way
+            # (with status 0 for SIGTERM): say where it stopped, and how to go on
+            sigterm = type(exc).__name__ == "SIGTERMException"
+            raise TrainingStopped(
+                f"training stopped by {'SIGTERM' if sigterm else 'Ctrl-C'} after "
+                f"{trainer.global_step} optimisation steps (epoch {trainer.current_epoch + 1} of "
+                f"{cfg.epochs}); no model.ckpt was written; continue the run with the same command "
+                f"and --resume auto", status=143 if sigterm else 130) from None
         except RuntimeError as exc:
             if resume is None or "Error(s) in loading state_dict" not in str(exc):
                 raise
@@ -263,6 +288,7 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             raise ValueError(f"{resume} was written by a run of another model (another backbone or "
                              f"model options?) and does not fit this one: {first[:200]}") from None
     model_path = os.path.join(cfg.out, "model.ckpt")
+    chosen, epoch, score = None, None, None
     if trainer.is_global_zero:
         chosen = every_epoch.last_model_path if cfg.model_weights == "last" else (
             best.best_model_path or every_epoch.last_model_path)
@@ -271,8 +297,43 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             saved = torch.load(chosen, map_location="cpu", weights_only=False)
             task.load_state_dict(saved["state_dict"])
             step = saved.get("global_step", step)
+            epoch = int(saved.get("epoch", -1)) + 1
+        if cfg.validate and best.best_model_score is not None:
+            score = float(best.best_model_score)
         save_model(task.model.cpu(), model_path, extra={"train_config": asdict(cfg), "weights_from": chosen,
                                                         "best_checkpoint": best.best_model_path,
                                                         "global_step": step})
     return {"best": best.best_model_path, "last": every_epoch.last_model_path, "model": model_path,
-            "steps": trainer.global_step, "precision": precision, "deterministic": deterministic}
+            "steps": trainer.global_step, "precision": precision, "deterministic": deterministic,
+            "weights_from": chosen, "epoch": epoch, "best_val_dice": score,
+            "main_process": trainer.is_global_zero}
+
+
+class TrainingStopped(Exception):
+    """A run stopped by a signal before its end: ``status`` is the exit status it asks for."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _progress_bar():
+    """Lightning's progress bar, counting epochs from 1 ("Epoch 1/2" for the first of two; its
+    own bar shows "Epoch 0/1")."""
+    try:
+        from lightning.pytorch.callbacks import RichProgressBar
+        import rich  # noqa: F401
+
+        class Bar(RichProgressBar):
+            def _get_train_description(self, current_epoch: int) -> str:
+                text = f"Epoch {current_epoch + 1}/{self.trainer.max_epochs}"
+                return f"{text:{len(self.validation_description)}}"  # as Lightning pads it
+    except ImportError:
+        from lightning.pytorch.callbacks import TQDMProgressBar
+
+        class Bar(TQDMProgressBar):
+            def on_train_epoch_start(self, trainer, *args) -> None:
+                super().on_train_epoch_start(trainer, *args)
+                self.train_progress_bar.set_description(
+                    f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+    return Bar()

@@ -58,22 +58,53 @@ def check_run_folder(cfg: TrainConfig) -> None:
             resume_point(ckpts) is None:
         raise ValueError(f"{cfg.out} holds a model.ckpt but no epoch checkpoint to resume from: "
                          f"--resume auto would train anew and replace it; choose another --out")
+    if earlier and cfg.resume not in (None, "auto") and not _inside(cfg.resume, ckpts):
+        raise ValueError(f"{cfg.out} already holds another training run: resuming {cfg.resume} "
+                         f"there would replace its checkpoints and model.ckpt and mix two runs; "
+                         f"choose a new --out (or resume that run in its own folder)")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.dirname(os.path.realpath(path)) == os.path.realpath(folder)
 
 
 def resume_point(ckpt_dir: str) -> Optional[str]:
     """The checkpoint an interrupted run in ``ckpt_dir`` continues from: ``last.ckpt``, or, where
     that link dangles (a run killed between the removal of the previous epoch's file and the new
-    link), the latest ``epochNNN.ckpt`` (kept to the end of the resumed run: Lightning does not
-    delete the file a run resumed from); ``None`` when there is neither."""
-    last = os.path.join(ckpt_dir, "last.ckpt")
-    if os.path.isfile(last):
-        return last
+    link) or the file cannot be read (a run killed while saving it), the latest readable
+    ``epochNNN.ckpt`` (kept to the end of the resumed run: Lightning does not delete the file a run
+    resumed from), with a warning naming what was passed over; ``None`` when there is none."""
     epochs = {}
     for path in glob.glob(os.path.join(ckpt_dir, "epoch*.ckpt")):
         found = re.fullmatch(r"epoch(\d+)\.ckpt", os.path.basename(path))
         if found:
             epochs[int(found.group(1))] = path
-    return epochs[max(epochs)] if epochs else None
+    candidates = [os.path.join(ckpt_dir, "last.ckpt")] + [epochs[k] for k in sorted(epochs, reverse=True)]
+    damaged = []
+    for path in candidates:
+        if not os.path.isfile(path):
+            continue
+        if _readable(path):
+            if damaged:
+                warnings.warn(f"cannot read {', '.join(damaged)} (truncated or damaged: a run killed "
+                              f"while saving?): resuming from {path}", DataWarning)
+            return path
+        damaged.append(path)
+    if damaged:
+        raise ValueError(f"no readable checkpoint in {ckpt_dir} ({', '.join(damaged)} truncated or "
+                         f"damaged): the run cannot be resumed; train anew in another --out")
+    return None
+
+
+def _readable(path: str) -> bool:
+    """Whether a training checkpoint can be opened (its archive and its pickled state)."""
+    from ..backbones.weights import CheckpointError, torch_load
+
+    try:
+        held = torch_load(path, mmap=True)
+    except (CheckpointError, OSError, RuntimeError, EOFError):
+        return False
+    return isinstance(held, dict) and "state_dict" in held
 
 
 def _whole(value: Any) -> bool:
@@ -106,6 +137,19 @@ def check_config(cfg: TrainConfig) -> None:
                                   (isinstance(limit, float) and 0 < limit <= 1)):
         raise ValueError(f"limit_train_batches must be a number of batches >= 1 (or a fraction in "
                          f"(0, 1]), got {limit!r}")
+    for name in ("pretrained", "augment", "validate", "keep_epoch_checkpoints", "progress",
+                 "describe_missing"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise ValueError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
+    if cfg.deterministic is not None and not isinstance(cfg.deterministic, bool):
+        raise ValueError(f"deterministic must be true, false or left out, got {cfg.deterministic!r}")
+    if cfg.accelerator not in ACCELERATORS:
+        raise ValueError(f"accelerator must be one of {', '.join(ACCELERATORS)}, got "
+                         f"{cfg.accelerator!r}")
+    # a resumed run's weights come from its resume point: its starting weights may have moved
+    if cfg.checkpoint is not None and cfg.resume is None and not os.path.isfile(str(cfg.checkpoint)):
+        raise ValueError(f"checkpoint {cfg.checkpoint}: no such file (the backbone's weights, or a "
+                         f"MedSeg-R model.ckpt to start from)")
     for name in ("model_options", "dataset_options"):
         if not isinstance(getattr(cfg, name), dict):
             raise ValueError(f"{name} must be a mapping of option: value, got {getattr(cfg, name)!r}")
@@ -150,8 +194,40 @@ def check_resume_file(path: str) -> None:
                          f"(OUT/checkpoints/*.ckpt)")
 
 
-# A training checkpoint's record of how its batches were drawn (medseg_r.engine.task)
+# A training checkpoint's record of how its batches were drawn (medseg_r.engine.task), and of the
+# run's other settings (epochs, precision, ...: what a resume takes when its command leaves them out)
 LOADER_KEY = "medseg_r_loader"
+RUN_KEY = "medseg_r_run"
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda")  # what a CPU or CUDA machine runs (no TPU, no MPS)
+
+
+def check_ignored_options(cfg: TrainConfig, model) -> None:
+    """Warn about options this run accepts but that would do nothing (with the model as built)."""
+    frozen_encoder = not any(p.requires_grad for p in model.sam.image_encoder.parameters())
+    if cfg.feature_cache and not frozen_encoder:
+        warnings.warn(f"--feature-cache {cfg.feature_cache} is not used: the image encoder trains "
+                      f"(model option freeze), so its features change every step", DataWarning)
+    if cfg.cache_dtype != "float16" and not cfg.feature_cache:
+        warnings.warn("--cache-dtype does nothing without --feature-cache", DataWarning)
+    if cfg.backbone_lr is not None and not any(p.requires_grad for p in model.sam.parameters()):
+        warnings.warn("--backbone-lr does nothing here: no part of the SAM backbone trains (model "
+                      "option freeze 'backbone')", DataWarning)
+
+
+def check_validation_lesions(records, root: str) -> None:
+    """``objective="reference_boxes"`` scores the decoder on a box around a reference lesion: a
+    validation set whose masks are all empty gives it nothing to score (Lightning would fail at
+    the end of the first epoch). Raises ``ValueError``."""
+    from ..data.datasets import _load
+    from ..io.images import mask_foreground
+
+    for r in records:
+        if mask_foreground(_load(r.mask, root, mask=True)).any():
+            return
+    raise ValueError(f"none of the {len(records)} validation cases has a lesion in its mask: "
+                     f"--objective reference_boxes validates on boxes around reference lesions; "
+                     f"give --val-data with lesions, or set 'validate: false' (and model_weights: "
+                     f"last) in the YAML config")
 
 
 def cases_fingerprint(records) -> str:
@@ -182,7 +258,8 @@ def run_settings(path: str) -> Dict[str, Any]:
     if not isinstance(held, dict):
         return {}
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"feature_cache"}
-    saved = {**(held.get("hyper_parameters") or {}), **(held.get(LOADER_KEY) or {})}
+    saved = {**(held.get("hyper_parameters") or {}), **(held.get(LOADER_KEY) or {}),
+             **(held.get(RUN_KEY) or {})}
     return {key: value for key, value in saved.items() if key in fields}
 
 
@@ -198,7 +275,7 @@ def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[
     held = torch_load(path, mmap=True)
     saved = held.get("hyper_parameters") or {}
     changed = [f"{key} {saved[key]!r} -> {value!r}" for key, value in hparams.items()
-               if key != "feature_cache" and key in saved
+               if key not in ("feature_cache", "checkpoint") and key in saved
                and _comparable(key, saved[key], saved) != _comparable(key, value, hparams)]
     drawn = held.get(LOADER_KEY) or {}
     changed += [f"{key} {drawn[key]!r} -> {value!r}" for key, value in (loader or {}).items()

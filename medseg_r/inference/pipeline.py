@@ -269,7 +269,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                                spacing=spacing, slice_mm=slice_mm,
                                prompted=prompted or options.box is not None)
     run = ~np.isnan(pred.iou)
-    confidence = {"predicted_iou": float(np.nanmean(pred.iou)) if run.any() else None,
+    confidence = {"predicted_iou": float(np.clip(np.nanmean(pred.iou), 0.0, 1.0)) if run.any() else None,
                   "mean_probability_inside": float(pred.prob[mask].mean()) if mask.any() else None,
                   "max_probability": float(pred.prob.max())}
 

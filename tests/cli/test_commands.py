@@ -379,7 +379,7 @@ def test_a_lightning_checkpoint_or_untrained_with_a_checkpoint_is_one_line(tmp_p
     out = tmp_path / "out"
     assert main(["predict", "--example", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "is not backbone weights: it is a Lightning training checkpoint" in err and "model.ckpt" in err
+    assert "is neither a MedSeg-R model nor backbone weights: it is a Lightning training checkpoint" in err and "model.ckpt" in err
     assert len(err.splitlines()) == 1 and not out.exists()
     assert main(["predict", "--example", "--untrained", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
     assert "--untrained and --checkpoint exclude each other" in capsys.readouterr().err
@@ -527,3 +527,27 @@ def test_a_png_reference_scores_a_prediction_on_a_2d_nifti(tmp_path, capsys):
                  "nodule in the right upper lobe", "--image", str(tmp_path / "scan.nii.gz"),
                  "--reference", str(tmp_path / "small.png"), "--out", str(tmp_path / "out2")]) == 2
     assert "is 40x64 pixels but the image is 48x64 as displayed" in capsys.readouterr().err
+
+
+def test_make_data_counts_each_split_and_warns_of_an_empty_one(tmp_path, capsys):
+    assert _phantom_cli(tmp_path / "three") == 0
+    out, err = capsys.readouterr()
+    assert "3 of 3 cases (3 train, 0 val, 0 test)" in out and "no val or test case among 3" in err
+    assert _phantom_cli(tmp_path / "thirty", n=30) == 0
+    out, err = capsys.readouterr()
+    assert "30 of 30 cases (21 train, 3 val, 6 test)" in out and "warning" not in err
+
+
+def test_a_fraction_of_the_batches_is_taken_on_the_command_line():
+    from medseg_r.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--limit-train-batches", "0.5"])
+    assert args.limit_train_batches == 0.5
+    assert build_parser().parse_args(["train", "--limit-train-batches", "3"]).limit_train_batches == 3
+
+
+def test_a_manifest_with_capitalised_columns_names_the_columns_it_has(tmp_path, capsys):
+    (tmp_path / "m.csv").write_text("Image,Mask,Report,split\na.png,b.png,x,train\n")
+    assert main(["train", "--data", str(tmp_path / "m.csv"), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "missing image, mask, report (its columns: Image, Mask, Report, split;" in err

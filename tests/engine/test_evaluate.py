@@ -201,3 +201,20 @@ def test_cases_are_scored_at_their_own_size_and_tiny_lesions_count(tmp_path):
     assert predicted.shape == (200, 100) and float(row["pred_px"]) == predicted.sum()
     rows, cols = np.nonzero(predicted)
     assert 95 <= rows.min() and rows.max() <= 107 and 45 <= cols.min() and cols.max() <= 57  # no padding scored
+
+
+def test_a_predicted_iou_outside_0_1_is_clamped(tmp_path):
+    from medseg_r.data.datasets import Record
+
+    class Unbounded(_CanvasModel):  # SAM's IoU head is a linear layer: an untrained one gives -0.1
+        def forward(self, images, reports):
+            out = super().forward(images, reports)
+            out["iou"] = torch.tensor([[-0.1], [1.3]])[: images.shape[0]]
+            return out
+
+    image, mask = np.zeros((200, 100, 3), np.uint8), np.zeros((200, 100), np.uint8)
+    mask[100:102, 50:52] = 1
+    records = [Record(id=i, image=image, mask=mask, report="Nodule.") for i in ("a", "b")]
+    evaluate(Unbounded(), records, root=".", size=64, out_dir=str(tmp_path), batch_size=2)
+    rows = list(csv.DictReader(open(tmp_path / "cases.csv")))
+    assert [float(r["predicted_iou"]) for r in rows] == [0.0, 1.0]

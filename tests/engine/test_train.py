@@ -325,19 +325,43 @@ def test_an_epoch_checkpoint_holds_the_best_score_of_its_own_epoch(tiny_phantom,
 def test_resume_point_is_last_ckpt_or_the_latest_epoch_where_the_link_dangles(tmp_path):
     from medseg_r.engine.train import resume_point
 
+    import torch
+
+    def save(name):
+        torch.save({"state_dict": {}, "epoch": 0}, folder / name)
+
     folder = tmp_path / "checkpoints"
     assert resume_point(str(folder)) is None
     folder.mkdir()
     for name in ("epoch000.ckpt", "epoch001.ckpt", "best.ckpt"):
-        (folder / name).write_bytes(b"x")
+        save(name)
     assert resume_point(str(folder)).endswith("epoch001.ckpt")
     os.symlink("epoch002.ckpt", folder / "last.ckpt")  # dangling: epoch 2's file is gone
     assert resume_point(str(folder)).endswith("epoch001.ckpt")
-    (folder / "epoch1000.ckpt").write_bytes(b"x")  # by epoch number, not by name
-    (folder / "epoch999.ckpt").write_bytes(b"x")
+    save("epoch1000.ckpt")  # by epoch number, not by name
+    save("epoch999.ckpt")
     assert resume_point(str(folder)).endswith("epoch1000.ckpt")
-    (folder / "epoch002.ckpt").write_bytes(b"x")
+    save("epoch002.ckpt")
     assert resume_point(str(folder)) == str(folder / "last.ckpt")
+
+
+def test_a_truncated_resume_point_falls_back_to_the_latest_readable_epoch(tmp_path):
+    import torch
+
+    from medseg_r.engine.train import resume_point
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in ("epoch000.ckpt", "epoch001.ckpt"):
+        torch.save({"state_dict": {"w": torch.zeros(100)}, "epoch": 0}, folder / name)
+    whole = (folder / "epoch001.ckpt").read_bytes()
+    (folder / "epoch001.ckpt").write_bytes(whole[: len(whole) // 2])  # killed while saving
+    os.symlink("epoch001.ckpt", folder / "last.ckpt")
+    with pytest.warns(UserWarning, match="cannot read .*last.ckpt.*resuming from .*epoch000.ckpt"):
+        assert resume_point(str(folder)).endswith("epoch000.ckpt")
+    (folder / "epoch000.ckpt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="no readable checkpoint"):
+        resume_point(str(folder))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -355,6 +379,14 @@ def test_resume_point_is_last_ckpt_or_the_latest_epoch_where_the_link_dangles(tm
     ({"model_options": [1]}, "model_options must be a mapping"),
     ({"feature_cache": "FILE"}, "is a file, not a folder"),
     ({"resume": "FILE"}, "not a PyTorch checkpoint file"),
+    ({"validate": "false"}, "validate must be true or false"),  # a config file's string
+    ({"augment": "no"}, "augment must be true or false"),
+    ({"deterministic": "false"}, "deterministic must be true, false or left out"),
+    ({"accelerator": "tpu"}, "accelerator must be one of auto, cpu, gpu, cuda"),
+    ({"checkpoint": "missing.pth"}, "checkpoint missing.pth: no such file"),
+    ({"precision": "foo"}, "Precision 'foo' is invalid"),  # Lightning's check, before the folder
+    ({"model_options": {"priors": "none", "matched_capacity": False, "inject_at": [],
+                        "freeze": "backbone"}}, "nothing to train"),
 ])
 def test_bad_options_are_refused_before_the_run_folder_is_made(tiny_phantom, tmp_path, change, message):
     (tmp_path / "file.png").write_bytes(b"\x89PNG\r\n\x1a\n not a checkpoint")
@@ -459,3 +491,88 @@ def test_reports_that_describe_no_finding_are_warned_about(tiny_phantom, tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         make_loaders(TrainConfig(data=tiny_phantom, out=str(tmp_path / "run"), backbone="sam_tiny", img_size=64))
+
+
+def test_resuming_another_runs_checkpoint_into_a_finished_run_is_refused(tiny_phantom, tmp_path):
+    cfg = dict(data=tiny_phantom, backbone="sam_tiny", img_size=64, epochs=1, batch_size=4,
+               limit_train_batches=1, progress=False)
+    train(TrainConfig(**cfg, out=str(tmp_path / "a")))
+    train(TrainConfig(**cfg, out=str(tmp_path / "b")))
+    before = os.path.getmtime(tmp_path / "b" / "model.ckpt")
+    with pytest.raises(ValueError, match="already holds another training run"):
+        train(TrainConfig(**{**cfg, "epochs": 2}, out=str(tmp_path / "b"),
+                          resume=str(tmp_path / "a" / "checkpoints" / "epoch000.ckpt")))
+    assert os.path.getmtime(tmp_path / "b" / "model.ckpt") == before
+
+
+def test_a_resume_takes_the_runs_own_epochs_precision_and_model_weights(tiny_phantom, tmp_path):
+    from medseg_r.cli import main
+
+    out = str(tmp_path / "run")
+    base = ["--data", tiny_phantom, "--out", out, "--backbone", "sam_tiny", "--img-size", "64",
+            "--batch-size", "4", "--limit-train-batches", "1"]
+    assert main(["train", *base, "--epochs", "2", "--precision", "32-true", "--model-weights",
+                 "last"]) == 0
+    os.remove(os.path.join(out, "model.ckpt"))
+    os.remove(os.path.join(out, "checkpoints", "epoch001.ckpt"))  # as if stopped in epoch 2
+    assert main(["train", "--data", tiny_phantom, "--out", out, "--resume", "auto"]) == 0
+    saved = torch.load(os.path.join(out, "model.ckpt"), map_location="cpu", weights_only=False)
+    config = saved["extra"]["train_config"]
+    assert (config["epochs"], config["precision"], config["model_weights"]) == (2, "32-true", "last")
+    assert saved["extra"]["global_step"] == 2 and saved["extra"]["weights_from"].endswith("last.ckpt")
+
+
+def test_a_run_stopped_by_sigterm_says_so_and_exits_143(tiny_phantom, tmp_path, monkeypatch, capsys):
+    import lightning as L
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from medseg_r.cli import main
+
+    def stopped(self, *args, **kwargs):
+        raise SIGTERMException(0)  # what Lightning raises (a SystemExit) when SIGTERM arrives
+
+    monkeypatch.setattr(L.Trainer, "fit", stopped)
+    assert main(["train", "--data", tiny_phantom, "--out", str(tmp_path / "run"), "--backbone",
+                 "sam_tiny", "--img-size", "64", "--epochs", "1"]) == 143
+    err = capsys.readouterr().err
+    assert "training stopped by SIGTERM" in err and "--resume auto" in err
+
+
+def test_reference_boxes_with_lesion_free_validation_cases_is_refused_before_training(tiny_phantom,
+                                                                                      tmp_path):
+    import json
+
+    from PIL import Image
+
+    root = tiny_phantom
+    rows = [json.loads(line) for line in open(os.path.join(tiny_phantom, "manifest.jsonl"))]
+    for row in rows:
+        if row["split"] == "val":
+            mask = os.path.join(str(tmp_path), os.path.basename(row["mask"]))
+            Image.fromarray(np.zeros_like(np.asarray(Image.open(os.path.join(root, row["mask"]))))).save(mask)
+            row["mask"] = mask
+        row["image"] = os.path.join(root, row["image"])
+        row["mask"] = row["mask"] if os.path.isabs(row["mask"]) else os.path.join(root, row["mask"])
+    data = tmp_path / "manifest.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(ValueError, match="none of the .* validation cases has a lesion"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "run"), backbone="sam_tiny", img_size=64,
+                          objective="reference_boxes", progress=False,
+                          model_options={"priors": "none", "matched_capacity": False, "inject_at": []}))
+    assert not (tmp_path / "run").exists()
+
+
+def test_duplicate_case_ids_are_refused_by_name(tiny_phantom, tmp_path):
+    import json
+
+    root = tiny_phantom
+    rows = [json.loads(line) for line in open(os.path.join(tiny_phantom, "manifest.jsonl"))]
+    for row in rows:
+        row["image"], row["mask"] = (os.path.join(root, row[k]) for k in ("image", "mask"))
+    twin = dict(rows[0])
+    rows.append(twin)  # the same case twice: one id for two rows
+    data = tmp_path / "manifest.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(ValueError, match=f"1 case id\\(s\\) name more than one case \\({rows[0]['id']} \\(2 rows\\)"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "run"), backbone="sam_tiny", img_size=64,
+                          progress=False))
