@@ -137,9 +137,10 @@ def attribute_scope(sentence: Sentence, item: Item,
     mass": the necrosis is uncertain, the mass is not)."""
     if not item.targets:  # "it is not calcified": the first attribute anchors the finding
         own = sentence.within(item.start, item.own_end)
-        return sentence.scopes.covering(own[0].start if own else item.start, kind), []
+        anchor = own[0].start if own else item.start
+        return _near_enough(sentence, sentence.scopes.covering(anchor, kind), anchor), []
     anchor = item.targets[0].start
-    cover = sentence.scopes.covering(anchor, kind)
+    cover = _near_enough(sentence, sentence.scopes.covering(anchor, kind), anchor)
     if cover is not None and cover.direction == "post" and _about_a_later_finding(sentence, item, cover):
         return None, []
     if cover is None or cover.direction != "pre":
@@ -155,6 +156,18 @@ def attribute_scope(sentence: Sentence, item: Item,
             and any(m.group in ("texture", "shape") for m in between):
         return None, [m for m in between if m.group in ("texture", "shape")]
     return cover, []
+
+
+def _near_enough(sentence: Sentence, cover: Optional[Cover], anchor: int) -> Optional[Cover]:
+    """A near trigger ("evaluation for", "evaluate for": what a study looks for, not what it found)
+    covers only a finding written right after it, at most three words on and with no comma or
+    colon between ("evaluation for an effusion", "limits evaluation for pleural fluid"), not the
+    findings a report goes on to give ("Evaluation for pneumonia: right lower lobe consolidation
+    is present.", "Assessment for pneumonia shows ...", "evaluation for a known 2 cm mass")."""
+    if cover is None or not cover.near:
+        return cover
+    gap = sentence.low[cover.trigger[1]:anchor]
+    return cover if not re.search(r"[,;:]", gap) and len(gap.split()) <= 3 else None
 
 
 def _negated_after_target(sentence: Sentence, mention: Mention, anchor: int) -> bool:

@@ -9,7 +9,10 @@ otherwise ("resolved nodule in the right upper lobe", "not seen: nodule, mass or
 makes the whole clause uncertain. A trigger inside a longer trigger is ignored ("not excluded" is
 uncertainty, not negation), and a terminator inside a trigger does not end its scope; a
 pseudo-trigger ("no change", "not seen on prior", "partially resolved") holds trigger words but
-triggers nothing, and every trigger it overlaps is dropped ("was not seen on prior").
+triggers nothing, and every trigger it overlaps is dropped ("was not seen on prior"). A *near*
+trigger ("evaluation for": what a study is to be evaluated for) scopes forward as a pre trigger,
+and its :class:`Cover` says so: the reader applies it only to a finding written right after it
+(``_near_enough`` in :mod:`medseg_r.report.assemble`).
 :class:`ScopeIndex` answers "which trigger covers this position?" by bisection, so a clause of any
 length costs time linear in its number of triggers (times a logarithm).
 """
@@ -23,6 +26,7 @@ from .mentions import Mention
 
 _PSEUDO = "context:pseudo"  # "no change": holds a trigger word but triggers nothing
 _TRIGGERS = {"context:negation_pre": ("negated", "pre"),
+             "context:negation_near": ("negated", "near"),
              "context:negation_post": ("negated", "post"),
              "context:negation_both": ("negated", "both"),
              "context:uncertain_pre": ("uncertain", "pre"),
@@ -36,6 +40,7 @@ class Cover:
     kind: str
     direction: str
     trigger: Tuple[int, int]
+    near: bool = False  # a "near" trigger ("evaluation for"): the reader checks how close it is
 
 
 class ScopeIndex:
@@ -108,8 +113,8 @@ class ScopeIndex:
                 begin = self._term_ends[t] if t >= 0 else self.start
                 i = bisect_left(found, begin)
                 direction = "post" if i < len(found) and found[i] < s else "pre"
-            if direction == "pre":
-                self._pre[kind].append((e, s))
+            if direction in ("pre", "near"):  # near: a pre trigger whose reach the reader limits
+                self._pre[kind].append((e, s, direction == "near"))
             else:
                 self._post[kind].append((s, e))
 
@@ -123,7 +128,7 @@ class ScopeIndex:
             if j >= 0:
                 t = bisect_right(self._term_starts, pos) - 1
                 if t < 0 or pre[j][0] > self._term_starts[t]:
-                    return Cover(kind, "pre", (pre[j][1], pre[j][0]))
+                    return Cover(kind, "pre", (pre[j][1], pre[j][0]), near=pre[j][2])
         post = self._post[kind]
         if post:
             j = bisect_right(post, (pos, pos + 1))  # the first post trigger that starts after pos

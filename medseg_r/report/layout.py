@@ -36,12 +36,12 @@ LOCATION_GROUPS = frozenset(("sides", "zones", "organs", "segments", "liver_segm
                              "image_regions"))
 PLACE_GROUPS = LOCATION_GROUPS - {"organs"}  # an organ alone ("pulmonary edema") is not a place
 _LINKS = ("context:linkers", "context:diagnosis")
-_NEGATING = ("context:negation_pre", "context:negation_post", "context:negation_both",
-             "context:pseudo")
-_BREAKS = ("context:terminators", "context:negation_pre", "context:negation_both",
-           "context:uncertain_pre")
-_TRIGGER_KINDS = ("context:negation_pre", "context:negation_post", "context:negation_both",
-                  "context:uncertain_pre", "context:uncertain_post")
+_NEGATING = ("context:negation_pre", "context:negation_near", "context:negation_post",
+             "context:negation_both", "context:pseudo")
+_BREAKS = ("context:terminators", "context:negation_pre", "context:negation_near",
+           "context:negation_both", "context:uncertain_pre")
+_TRIGGER_KINDS = ("context:negation_pre", "context:negation_near", "context:negation_post",
+                  "context:negation_both", "context:uncertain_pre", "context:uncertain_post")
 _STRONG_SPLIT = re.compile(r"\band\b|;|\bwhile\b|\bwhereas\b|\bas well as\b|\bplus\b")
 # "a nodule in the right lung but also a nodule in the left": two findings, not one target repeated
 _CONTRAST = re.compile(r"\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bnevertheless\b")

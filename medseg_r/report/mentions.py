@@ -14,7 +14,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 # Term groups that carry a canonical code, in the priority used to break ties between equal spans.
 TERM_GROUPS = ("ignore", "artefacts", "segments", "targets", "extra_targets", "image_regions",
                "texture", "shape", "organs", "sides", "zones", "size_words", "count_words")
-CONTEXT_KINDS = ("negation_pre", "negation_post", "negation_both", "uncertain_pre", "uncertain_post",
+CONTEXT_KINDS = ("negation_pre", "negation_near", "negation_post", "negation_both", "uncertain_pre",
+                 "uncertain_post",
                  "pseudo", "terminators", "linkers", "diagnosis")
 # Groups found by regular expressions rather than by the word index.
 _PATTERN_GROUPS = ("size_mm", "clock", "liver_segments")

@@ -376,3 +376,14 @@ def test_evaluation_of_a_described_lesion_keeps_it():
 def test_sizes_listed_before_a_finding_count_its_lesions(text, count):
     (finding,) = parse_report(text).findings
     assert finding.count == count
+
+
+@pytest.mark.parametrize("text, positive", [
+    ("Evaluation for pneumonia: right lower lobe consolidation is present.", ["consolidation"]),
+    ("Assessment for pneumonia shows right lower lobe consolidation.", ["consolidation"]),
+    ("Evaluated for metastatic disease, multiple pulmonary nodules are seen.", ["nodule"]),
+    ("CT chest for evaluation for a known 2 cm mass in the right upper lobe.", ["mass"]),
+    ("Assessment for interval change: right upper lobe nodule measures 8 mm.", ["nodule"]),
+])
+def test_what_a_study_looks_for_negates_only_the_finding_right_after_it(text, positive):
+    assert [f.target for f in parse_report(text).positive_findings] == positive
