@@ -40,7 +40,7 @@ def _cmd_serve(args) -> int:
               f"so the masks are those of plain {model.backbone_name} (with your box or points, "
               f"if any).", file=sys.stderr)
     config = ServeConfig(max_upload_mb=args.max_upload_mb, workers=args.workers, queue=args.queue,
-                         idle_minutes=args.idle_minutes)
+                         idle_minutes=args.idle_minutes, allowed_hosts=tuple(args.allowed_host or ()))
     checkpoint = os.path.basename(args.checkpoint) if args.checkpoint else None
     info = common.model_info(model, checkpoint, trained)
     try:
@@ -68,5 +68,9 @@ def add_parsers(sub) -> None:
                         "(default 16)")
     p.add_argument("--idle-minutes", dest="idle_minutes", type=float, default=30.0,
                    help="a page silent this long loses its session and files (default 30)")
+    p.add_argument("--allowed-host", dest="allowed_host", action="append", metavar="NAME",
+                   help="another host name pages may reach the server by (a reverse proxy's public "
+                        "name; repeat for several): requests for other names, and state changes "
+                        "from other sites' pages, are refused")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.set_defaults(func=_cmd_serve)

@@ -115,7 +115,10 @@ def _note_starting_weights(cfg) -> None:
     if cfg.backbone == "sam_tiny":
         print("note: sam_tiny is a small SAM built from random weights (the default: a quick run that "
               "fits a CPU); for the pretrained LiteMedSAM give --backbone litemedsam", file=sys.stderr)
-    elif cfg.backbone != "litemedsam" or not cfg.pretrained:
+    elif cfg.backbone == "litemedsam" and not cfg.pretrained:
+        print("note: pretrained: false: litemedsam starts from random weights (leave it out for "
+              "LiteMedSAM's pretrained weights)", file=sys.stderr)
+    elif cfg.backbone != "litemedsam":
         print(f"note: no --checkpoint: {cfg.backbone} starts from random weights; give the "
               f"backbone's weights file (e.g. sam_vit_b_01ec64.pth, medsam_vit_b.pth) as "
               f"--checkpoint to fine-tune the pretrained model", file=sys.stderr)
@@ -252,8 +255,8 @@ def add_parsers(sub) -> None:
                                       f"{TRAIN_DEFAULTS['backbone']})")
     p.add_argument("--checkpoint", help="weights to start from: the backbone's own (SAM / MedSAM / "
                                         "LiteMedSAM file) or a MedSeg-R model.ckpt to fine-tune "
-                                        "(default: litemedsam's shipped weights; random for the "
-                                        "other backbones)")
+                                        "(default: LiteMedSAM's pretrained backbone weights for "
+                                        "litemedsam; random weights for the other backbones)")
     p.add_argument("--img-size", dest="img_size", type=int,
                    help="encoder input side in pixels (default: the backbone's)")
     p.add_argument("--options", help='model options as JSON, e.g. \'{"priors": "none", "freeze": "none"}\'')
@@ -271,7 +274,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--precision", help="e.g. 16-mixed, bf16-mixed, 32-true (default: 16-mixed on a "
                                        "GPU; on a CPU bf16-mixed where it has bfloat16 "
                                        "instructions, else 32-true)")
-    p.add_argument("--accelerator", help="auto, cpu, gpu")
+    p.add_argument("--accelerator", help="auto (default), cpu, gpu (or cuda), mps")
     p.add_argument("--devices", help="number of devices (DDP when > 1)")
     p.add_argument("--num-nodes", dest="num_nodes", type=int,
                    help=f"machines of a multi-node DDP run (default {TRAIN_DEFAULTS['num_nodes']})")

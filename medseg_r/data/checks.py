@@ -3,7 +3,6 @@ the first batch that holds it, possibly epochs in."""
 from __future__ import annotations
 
 import os
-from collections import Counter
 from typing import List
 
 import numpy as np
@@ -45,13 +44,8 @@ def check_files(records, root: str, what: str) -> None:
             mismatched.append(f"{rec.id}: image {sizes[0][1]}x{sizes[0][0]}, "
                               f"mask {sizes[1][1]}x{sizes[1][0]}")
 
-    counts = Counter(rec.id for rec in records)
-    repeated = [f"{case} ({n} rows)" for case, n in counts.items() if n > 1]
     parts = ([f"{len(unreadable)} file(s) are not readable images: {first_few(unreadable, 3)}"] if unreadable else []) + (
-        [f"{len(mismatched)} mask(s) differ in size from their image: {first_few(mismatched, 3)}"] if mismatched else []) + (
-        [f"{len(repeated)} case id(s) name more than one case ({first_few(repeated, 3)}): ids name each "
-         f"case's scores and pictures, so each must be unique (give an id column, or files of "
-         f"different names)"] if repeated else [])
+        [f"{len(mismatched)} mask(s) differ in size from their image: {first_few(mismatched, 3)}"] if mismatched else [])
     if missing:
         raise FileNotFoundError("; ".join([f"{len(missing)} file(s) of the {what} cases not found: "
                                            f"{first_few(missing, 3)}"] + parts))

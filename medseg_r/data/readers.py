@@ -43,7 +43,7 @@ def _from_row(row: Dict[str, object], number: int, source: str) -> Record:
     if missing and not (missing == ["report"] and "report" in row):
         absent = [k for k in missing if k not in row]  # no such column at all: a header problem?
         columns = (f" (its columns: {', '.join(map(str, row)) or 'none'}; the manifest's columns "
-                   f"are image, mask, report, split, id, tags, in lower case)") if absent else ""
+                   f"are image, mask, report, split, id, tags, target, in lower case)") if absent else ""
         raise ValueError(f"{source}, row {number}: missing {', '.join(missing)}{columns}")
     return Record(id=str(row.get("id") or os.path.splitext(os.path.basename(str(row["image"])))[0]),
                   image=str(row["image"]), mask=str(row["mask"]), report=str(row.get("report") or ""),

@@ -104,6 +104,42 @@ def confidence_ranking(rows: List[Dict[str, object]]) -> Dict[str, Optional[floa
     return result
 
 
+def unique_ids(records) -> list:
+    """The records with every case id made unique ("case_00008", "case_00008~2", ...: ids name
+    each case's row and pictures, and an image with several masks, one per row, gives one id
+    per image), with a warning naming the first repeated ones."""
+    import dataclasses
+    from collections import Counter
+
+    from ..data.readers import DataWarning
+
+    counts = Counter(r.id for r in records)
+    repeated = [case for case, n in counts.items() if n > 1]
+    if not repeated:
+        return list(records)
+    seen: Counter = Counter()
+    out = []
+    for r in records:
+        seen[r.id] += 1
+        out.append(r if seen[r.id] == 1 else dataclasses.replace(r, id=f"{r.id}~{seen[r.id]}"))
+    warnings.warn(f"{len(repeated)} case id(s) name several rows (e.g. {', '.join(repeated[:3])}): "
+                  f"their later rows are scored as ID~2, ID~3 ... (give an id column to name them)",
+                  DataWarning)
+    return out
+
+
+def _cell(key: str, value) -> object:
+    """A cases.csv cell: tags joined; a predicted IoU in [0, 1] (SAM's IoU head is unbounded: a fresh
+    or briefly trained one gives -0.1; the ranking uses the values as given)."""
+    if value is None:
+        return ""
+    if key == "tags":
+        return ";".join(value)
+    if key == "predicted_iou":
+        return float(np.clip(value, 0.0, 1.0))
+    return value
+
+
 def native_logits(logits: torch.Tensor, shape: tuple, size: int) -> torch.Tensor:
     """Mask logits on the square canvas ``[1, S, S]`` (the record fitted by
     :func:`~medseg_r.data.datasets.fit_square`) -> ``[H, W]`` at the record's own ``shape``: the
@@ -134,6 +170,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
         raise ValueError(f"size must be the model's input size {model.img_size}, got {size}")
     model.eval()
     device = next(model.parameters()).device
+    records = unique_ids(records)
     loader = DataLoader(SegmentationDataset(records, root=root, size=size, native=True), batch_size=batch_size,
                         shuffle=False, collate_fn=collate)
     rows: List[Dict[str, object]] = []
@@ -151,8 +188,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
             pred, prob = native > threshold, torch.sigmoid(native).numpy()
             pred = pred.numpy()
             row.update(case_metrics(pred, truth))
-            # SAM's IoU head is unbounded (a fresh or briefly trained one gives -0.1): an IoU is in [0, 1]
-            row["predicted_iou"] = float(np.clip(ious[i], 0.0, 1.0)) if ious is not None else None
+            row["predicted_iou"] = float(ious[i]) if ious is not None else None  # ranked as given
             row["mean_probability"] = float(prob[pred].mean()) if pred.any() else 0.0
             rows.append(row)
             if out_dir and save_predictions:
@@ -181,8 +217,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
                 writer = csv.DictWriter(handle, fieldnames=keys)
                 writer.writeheader()
                 for r in rows:
-                    writer.writerow({k: (";".join(r[k]) if k == "tags" else
-                                         ("" if r.get(k) is None else r[k])) for k in keys})
+                    writer.writerow({k: _cell(k, r.get(k)) for k in keys})
         with atomic_write(os.path.join(out_dir, SUMMARY_JSON)) as tmp:
             with open(tmp, "w", encoding="utf-8") as handle:
                 json.dump(summary, handle, indent=2)

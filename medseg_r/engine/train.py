@@ -251,7 +251,9 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         num_sanity_val_steps=0, limit_val_batches=None if cfg.validate else 0)
     # every option is checked (task, trainer) before the run folder is made
     os.makedirs(cfg.out, exist_ok=True)
-    task.run_settings = {"epochs": cfg.epochs, "precision": precision,
+    # the precision as given (None: the machine's default), so that a run resumed on another
+    # machine takes that machine's default, as deterministic does
+    task.run_settings = {"epochs": cfg.epochs, "precision": cfg.precision,
                          "model_weights": cfg.model_weights, "validate": cfg.validate,
                          "val_data": cfg.val_data, "describe_missing": cfg.describe_missing,
                          "keep_epoch_checkpoints": cfg.keep_epoch_checkpoints,
@@ -276,6 +278,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         except SystemExit as exc:  # Lightning ends a run stopped by Ctrl-C or SIGTERM this way
             # (with status 0 for SIGTERM): say where it stopped, and how to go on
             sigterm = type(exc).__name__ == "SIGTERMException"
+            if not sigterm and not isinstance(exc.__context__, KeyboardInterrupt):
+                raise
             raise TrainingStopped(
                 f"training stopped by {'SIGTERM' if sigterm else 'Ctrl-C'} after "
                 f"{trainer.global_step} optimisation steps (epoch {trainer.current_epoch + 1} of "

@@ -164,6 +164,9 @@ def check_config(cfg: TrainConfig) -> None:
                         or (isinstance(devices, str) and devices.isdigit() and int(devices) >= 1)):
         raise ValueError(f"on the CPU, devices is a number of processes >= 1 (DDP with gloo) or "
                          f"'auto'; got {devices!r} (GPU indices and -1 need a CUDA GPU)")
+    if cfg.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("accelerator 'mps': no Apple-silicon GPU (MPS) is available here; use "
+                         "--accelerator cpu or auto")
     if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ValueError(f"accelerator {cfg.accelerator!r}: no CUDA GPU is available here "
                          f"(torch {torch.__version__}); use --accelerator cpu or auto")
@@ -198,7 +201,7 @@ def check_resume_file(path: str) -> None:
 # run's other settings (epochs, precision, ...: what a resume takes when its command leaves them out)
 LOADER_KEY = "medseg_r_loader"
 RUN_KEY = "medseg_r_run"
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda")  # what a CPU or CUDA machine runs (no TPU, no MPS)
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")  # Lightning's that this package runs on
 
 
 def check_ignored_options(cfg: TrainConfig, model) -> None:

@@ -118,6 +118,8 @@ def _reference(path: str, source: Source) -> np.ndarray:
         ref = load_source(path)
         values = ref.voxels
     if np.asarray(values).dtype.kind == "f":
+        if not np.isfinite(values).all():  # as load_source refuses such an image
+            raise InputError(f"reference mask {path} contains NaN or infinite values")
         finite = values[np.isfinite(values)]
         if not np.equal(np.mod(finite, 1), 0).all():
             raise InputError(f"reference mask {path} holds non-integer values (an image, or "

@@ -256,6 +256,4 @@ def format_of(path: str | os.PathLike) -> str:
 def load_source(path: str | os.PathLike) -> Source:
     """Read an input file or DICOM folder, or raise :class:`InputError` with a one-line reason."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"input not found: {path}")
-    return LOADERS[_format_of(path)](path)
+    return LOADERS[format_of(path)](path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from .service import ServeConfig, Service
 
@@ -41,13 +41,20 @@ def open_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _hosts_of(sock: socket.socket):
-    """The host names a page may use to reach a server on ``sock``: this machine's loopback names
-    when it listens on a loopback address; any (``None``) when it was opened to other machines."""
+def host_names(sock: socket.socket, extra=()) -> Tuple[frozenset, bool]:
+    """``(names, ip_hosts)``: the host names a page may use to reach a server on ``sock`` (this
+    machine's loopback names, the address it listens on and ``extra``, the ``--allowed-host``
+    names of a reverse proxy; for a server opened to other machines also this machine's own
+    names), and whether any IP address is a good host too (a server opened to other machines:
+    a rebinding attack needs a name, not an address)."""
     from .app import LOOPBACK_NAMES
 
     host = sock.getsockname()[0]
-    return LOOPBACK_NAMES | {host} if is_loopback(host) else None
+    names = set(LOOPBACK_NAMES) | {host.lower()} | {e.lower() for e in extra}
+    if is_loopback(host):
+        return frozenset(names), False
+    names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    return frozenset(names), True
 
 
 def run_server(
@@ -73,10 +80,12 @@ def run_server(
             await super().shutdown(sockets)
 
     service = Service(model, config=config, model_info=model_info, device=device)
+    names, ip_hosts = host_names(sock, config.allowed_hosts)
     try:
         server = Server(
             uvicorn.Config(
-                create_app(service, allowed_hosts=_hosts_of(sock)),
+                create_app(service, allowed_hosts=names, ip_hosts=ip_hosts,
+                           trusted_origins=config.allowed_hosts),
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=5,

@@ -2,18 +2,22 @@
 API.
 
 Every call but ``/api/parse`` names its session (``/api/session/{id}/...``). Errors come back as
-``{"error": "one line"}`` with status 400 (bad input), 404 (unknown or ended session), 409 (the page
-is already segmenting), 413 (upload too large), 415 (wrong kind of file), 503 (queue full) or 500
-(a bug: the traceback goes to the server's stderr); the server keeps serving after each.
+``{"error": "one line"}`` with status 400 (bad input), 403 (a request for another host name, or
+from another site's page: see :func:`create_app`), 404 (unknown or ended session, unknown path),
+405 (wrong method), 409 (the page is already segmenting), 413 (upload too large), 415 (wrong kind
+of file), 503 (queue full, or the server is stopping) or 500 (a bug: the traceback goes to the
+server's stderr); the server keeps serving after each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -61,12 +65,14 @@ def _guarded(handler: Callable) -> Callable:
     return wrapped
 
 
-def create_app(service: Service, *, allowed_hosts=LOOPBACK_NAMES) -> Starlette:
+def create_app(service: Service, *, allowed_hosts=LOOPBACK_NAMES, ip_hosts: bool = False,
+               trusted_origins=()) -> Starlette:
     """The Starlette application for ``service``; its sessions' folders are removed on shutdown.
     Requests whose ``Host`` is not among ``allowed_hosts`` (``None``: any; the default, this
-    machine's names, for a server bound to the loopback address) and requests that change state
-    from a page of another origin are refused (403): no other web site, and no DNS rebinding of
-    one, can drive the server from a user's browser."""
+    machine's loopback names, for a server bound to the loopback address; ``ip_hosts``: any IP
+    address too) and requests that change state from a page of another origin than the server's
+    own or ``trusted_origins`` are refused (403): no other web site, and no DNS rebinding of one,
+    can drive the server from a user's browser."""
 
     def session_of(request: Request):
         session = service.store.get(request.path_params["sid"])
@@ -196,38 +202,59 @@ def create_app(service: Service, *, allowed_hosts=LOOPBACK_NAMES) -> Starlette:
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):  # the API answers JSON, as its docstring says
-            return _error(exc.detail, exc.status_code)
-        return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
+            response = _error(exc.detail, exc.status_code)
+        else:
+            response = Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
-    return _SameOrigin(app, allowed_hosts)
+    return _SameOrigin(app, allowed_hosts, ip_hosts=ip_hosts, trusted_origins=trusted_origins)
 
 
 class _SameOrigin:
-    """ASGI middleware: 403 for a ``Host`` outside ``allowed_hosts`` and for a state-changing request
-    (not GET/HEAD) whose ``Origin`` is another site than its ``Host``."""
+    """ASGI middleware: 403 for a ``Host`` outside ``allowed_hosts`` (unless it is an IP address and
+    ``ip_hosts``: DNS rebinding needs a name) and for a state-changing request (not GET/HEAD) whose
+    ``Origin`` is neither the ``Host`` it was sent to (default ports filled in) nor one of
+    ``trusted_origins`` (a reverse proxy's public name)."""
 
-    def __init__(self, app, allowed_hosts) -> None:
+    def __init__(self, app, allowed_hosts, *, ip_hosts: bool = False, trusted_origins=()) -> None:
         self.app = app
         self.allowed = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+        self.ip_hosts = ip_hosts
+        self.trusted = {h.lower() for h in trusted_origins}
 
     def __getattr__(self, name: str):  # the Starlette app's own attributes (state, routes ...)
         return getattr(self.app, name)
 
+    def _host_allowed(self, name: Optional[str]) -> bool:
+        if self.allowed is None or name is None or name in self.allowed:
+            return True  # no Host header at all: not a browser, so no rebinding
+        if self.ip_hosts:
+            try:
+                ipaddress.ip_address(name)
+                return True
+            except ValueError:
+                return False
+        return False
+
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            from urllib.parse import urlsplit
-
             headers = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            host = headers.get(b"host", "")
+            host = headers.get(b"host")
             name = urlsplit("//" + host).hostname if host else None
             refused = None
-            if self.allowed is not None and name not in self.allowed:
-                refused = f"this server answers requests to {', '.join(sorted(self.allowed))} only"
+            if not self._host_allowed(name):
+                refused = (f"this server answers requests to {', '.join(sorted(self.allowed))} only "
+                           f"(medseg-r serve --allowed-host NAME for another name)")
             origin = headers.get(b"origin")
-            if refused is None and origin and scope["method"] not in ("GET", "HEAD") and \
-                    urlsplit(origin).netloc.lower() != host.lower():
-                refused = "a page of another site may not use this server"
+            if refused is None and origin and host and scope["method"] not in ("GET", "HEAD"):
+                sent = urlsplit(origin)
+                default = 443 if sent.scheme == "https" else 80
+                here = urlsplit("//" + host)
+                same = (sent.hostname, sent.port or default) == (here.hostname, here.port or default)
+                if not same and (sent.hostname or "") not in self.trusted:
+                    refused = "a page of another site may not use this server"
             if refused is not None:
                 await _error(refused, 403)(scope, receive, send)
                 return

@@ -24,7 +24,8 @@ WINDOWS: Dict[str, Optional[Tuple[float, float]]] = {
     "bone": (400.0, 1800.0),
 }
 KINDS_TEXT = (
-    "PNG/JPEG/TIFF/BMP, NIfTI (.nii, .nii.gz), a DICOM file or a zipped DICOM series (.zip)"
+    "PNG/JPEG/TIFF/BMP, NIfTI (.nii, .nii.gz), a DICOM file (.dcm, or a name without an ending or "
+    "of digits and dots) or a zipped DICOM series (.zip)"
 )
 MAX_ZIP_MEMBERS = 5000
 MAX_UPLOAD_PIXELS = 40_000_000  # a 6,300 x 6,300 image: above any radiograph or mammogram
@@ -144,8 +145,8 @@ def upload_kind(name: str) -> str:
         return "dicom"
     if lower.endswith(".zip"):
         return "zip"
-    if "." not in lower:  # "IM000020": DICOM files often have no ending (read if its header says DICM)
-        return "dicom"
+    if "." not in lower or re.fullmatch(r"[\d.]+", lower):  # "IM000020", "1.2.840.113619.2.55":
+        return "dicom"  # DICOM files are often named so (read if the header says DICM)
     raise UploadError(f"{name}: wrong kind of file; expected {KINDS_TEXT}", status=415)
 
 
@@ -171,7 +172,7 @@ def unpack_dicom_zip(archive: str, folder: str, *, max_bytes: int) -> str:
                 )
             if sum(m.file_size for m in members) > max_bytes:
                 raise UploadError(
-                    f"{os.path.basename(archive)}: unpacks to more than {max_bytes / 2**20:.3g} MB",
+                    f"{os.path.basename(archive)}: unpacks to more than {_megabytes(max_bytes)} MB",
                     status=413,
                 )
             os.makedirs(folder, exist_ok=True)
@@ -189,6 +190,12 @@ def unpack_dicom_zip(archive: str, folder: str, *, max_bytes: int) -> str:
             f"{os.path.basename(archive)}: not a readable zip archive ({exc})"
         ) from None
     return folder
+
+
+def _megabytes(n: int) -> str:
+    """``n`` bytes in MB as a person writes it: "2,048", "0.05"."""
+    mb = n / 2**20
+    return f"{mb:,.0f}" if mb >= 10 else f"{mb:.3g}"
 
 
 def check_image_pixels(path: str, *, max_pixels: int) -> None:

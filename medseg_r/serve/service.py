@@ -43,6 +43,9 @@ class ServeConfig:
     max_sessions: int = 32
     prefix_cache_mb: int = 128
     temp_parent: Optional[str] = None
+    # Host names a page may reach the server by beyond this machine's (a reverse proxy's public
+    # name); pages of those origins may use it too
+    allowed_hosts: Tuple[str, ...] = ()
 
 
 @dataclass

@@ -167,13 +167,24 @@ class JobQueue:
         with self._lock:
             self.in_flight += 1
 
-        def done(future: Future) -> None:  # run, failed or cancelled before it ran
+        def free() -> None:
             with self._lock:
                 self.in_flight -= 1
-                self._waiting.discard(future)
             self._slots.release()
 
-        future = self._pool.submit(job)
+        def run() -> Any:
+            try:
+                return job()
+            finally:  # before the result is set: a caller that sees it may submit at once
+                free()
+
+        def done(future: Future) -> None:
+            with self._lock:
+                self._waiting.discard(future)
+            if future.cancelled():  # never ran, so never freed its slot
+                free()
+
+        future = self._pool.submit(run)
         with self._lock:
             self._waiting.add(future)
         future.add_done_callback(done)

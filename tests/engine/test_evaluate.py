@@ -218,3 +218,17 @@ def test_a_predicted_iou_outside_0_1_is_clamped(tmp_path):
     evaluate(Unbounded(), records, root=".", size=64, out_dir=str(tmp_path), batch_size=2)
     rows = list(csv.DictReader(open(tmp_path / "cases.csv")))
     assert [float(r["predicted_iou"]) for r in rows] == [0.0, 1.0]
+
+
+def test_rows_that_share_a_case_id_are_scored_under_ids_of_their_own(tmp_path):
+    from medseg_r.data.datasets import Record
+    from medseg_r.data.readers import DataWarning
+
+    image, mask = np.zeros((200, 100, 3), np.uint8), np.zeros((200, 100), np.uint8)
+    mask[100:102, 50:52] = 1
+    records = [Record(id="img", image=image, mask=mask, report="Nodule.") for _ in range(3)]
+    with pytest.warns(DataWarning, match="1 case id\\(s\\) name several rows \\(e.g. img\\)"):
+        evaluate(_CanvasModel(), records, root=".", size=64, out_dir=str(tmp_path), overlays=3)
+    rows = list(csv.DictReader(open(tmp_path / "cases.csv")))
+    assert [r["id"] for r in rows] == ["img", "img~2", "img~3"]
+    assert sorted(os.listdir(tmp_path / "overlays")) == ["img.png", "img~2.png", "img~3.png"]

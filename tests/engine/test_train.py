@@ -382,7 +382,8 @@ def test_a_truncated_resume_point_falls_back_to_the_latest_readable_epoch(tmp_pa
     ({"validate": "false"}, "validate must be true or false"),  # a config file's string
     ({"augment": "no"}, "augment must be true or false"),
     ({"deterministic": "false"}, "deterministic must be true, false or left out"),
-    ({"accelerator": "tpu"}, "accelerator must be one of auto, cpu, gpu, cuda"),
+    ({"accelerator": "tpu"}, "accelerator must be one of auto, cpu, gpu, cuda, mps"),
+    ({"accelerator": "mps"}, "no Apple-silicon GPU"),
     ({"checkpoint": "missing.pth"}, "checkpoint missing.pth: no such file"),
     ({"precision": "foo"}, "Precision 'foo' is invalid"),  # Lightning's check, before the folder
     ({"model_options": {"priors": "none", "matched_capacity": False, "inject_at": [],
@@ -562,17 +563,23 @@ def test_reference_boxes_with_lesion_free_validation_cases_is_refused_before_tra
     assert not (tmp_path / "run").exists()
 
 
-def test_duplicate_case_ids_are_refused_by_name(tiny_phantom, tmp_path):
-    import json
+def test_a_run_stopped_by_ctrl_c_exits_130_and_other_exits_pass_through(tiny_phantom, tmp_path,
+                                                                        monkeypatch, capsys):
+    import lightning as L
 
-    root = tiny_phantom
-    rows = [json.loads(line) for line in open(os.path.join(tiny_phantom, "manifest.jsonl"))]
-    for row in rows:
-        row["image"], row["mask"] = (os.path.join(root, row[k]) for k in ("image", "mask"))
-    twin = dict(rows[0])
-    rows.append(twin)  # the same case twice: one id for two rows
-    data = tmp_path / "manifest.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in rows))
-    with pytest.raises(ValueError, match=f"1 case id\\(s\\) name more than one case \\({rows[0]['id']} \\(2 rows\\)"):
-        train(TrainConfig(data=str(data), out=str(tmp_path / "run"), backbone="sam_tiny", img_size=64,
-                          progress=False))
+    from medseg_r.cli import main
+
+    def interrupted(self, *args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            sys.exit(1)  # what Lightning does after its graceful shutdown
+
+    argv = ["train", "--data", tiny_phantom, "--backbone", "sam_tiny", "--img-size", "64", "--epochs", "1"]
+    monkeypatch.setattr(L.Trainer, "fit", interrupted)
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 130
+    assert "training stopped by Ctrl-C" in capsys.readouterr().err
+    monkeypatch.setattr(L.Trainer, "fit", lambda self, *a, **k: sys.exit(3))
+    with pytest.raises(SystemExit) as caught:  # not a stop by the user: as it came
+        main([*argv, "--out", str(tmp_path / "b")])
+    assert caught.value.code == 3

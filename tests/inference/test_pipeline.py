@@ -418,3 +418,16 @@ def test_a_2d_reference_is_read_once(tmp_path, tiny_checkpoint, monkeypatch):
     assert opened.count(ref) == 1
     summary = json.loads((tmp_path / "out" / "x_prediction.json").read_text())
     assert summary["reference"]["reference_pixels"] == 144
+
+
+def test_a_reference_with_nan_is_refused_by_name(tmp_path, tiny_checkpoint, capsys):
+    import tifffile
+
+    image = write_png(tmp_path / "x.png", chest())
+    truth = np.zeros((64, 64), np.float32)
+    truth[20:32, 12:24] = 1.0
+    truth[0, 0] = np.nan
+    tifffile.imwrite(tmp_path / "ref.tif", truth)
+    assert _predict(["--image", image, "--report", REPORT, "--reference", str(tmp_path / "ref.tif")],
+                    tmp_path, tiny_checkpoint) == 2
+    assert "ref.tif contains NaN or infinite values" in capsys.readouterr().err

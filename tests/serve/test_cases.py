@@ -22,6 +22,7 @@ from .conftest import write_dicom_series
         ("x.dcm", "dicom"),
         ("series.zip", "zip"),
         ("IM000020", "dicom"),  # DICOM files often have no ending: read if the header says DICM
+        ("1.2.840.113619.2.55.3.6046", "dicom"),  # or are named by their UID
     ],
 )
 def test_upload_kinds(name, kind):
