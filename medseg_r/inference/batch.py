@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 from ..io import atomic_write
 from ..io.rows import ROW_FILE_ENDINGS, read_rows
 from ..io.text import first_few, read_text
+from .options import check_box
 from .pipeline import PredictOptions, case_stem, output_paths, predict_case
 from .predictor import Predictor
 from .sources import InputError
@@ -76,6 +77,10 @@ def _case_of_row(row: Dict[str, Any], base: str, stems: set) -> Dict[str, Any]:
             box = []
         if len(box) != 4:
             raise InputError("box must be four numbers 'x0 y0 x1 y1'")
+        try:  # a reversed box too, before the model loads
+            check_box(box)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         case["box"] = box
     if os.sep in case["id"] or "/" in case["id"] or case["id"] in (".", ".."):
         raise InputError(f"case id {case['id']!r} must be a plain file name "

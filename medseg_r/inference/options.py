@@ -41,8 +41,14 @@ class PredictOptions:
         if self.no_finding not in ("error", "segment"):
             raise ValueError(f"no_finding must be 'error' or 'segment', got {self.no_finding!r}")
         if self.box is not None:
-            if len(self.box) != 4 or not all(math.isfinite(float(v)) for v in self.box):
-                raise ValueError(f"box must be four finite numbers (x0, y0, x1, y1), got {tuple(self.box)}")
-            x0, y0, x1, y1 = self.box
-            if not (x1 > x0 and y1 > y0):
-                raise ValueError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {tuple(self.box)}")
+            check_box(self.box)
+
+
+def check_box(box) -> None:
+    """A box in pixels: four finite numbers ``(x0, y0, x1, y1)`` with ``x1 > x0`` and ``y1 > y0``;
+    else ``ValueError``."""
+    if len(box) != 4 or not all(math.isfinite(float(v)) for v in box):
+        raise ValueError(f"box must be four finite numbers (x0, y0, x1, y1), got {tuple(box)}")
+    x0, y0, x1, y1 = box
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {tuple(box)}")

@@ -41,7 +41,8 @@ _ABBREVIATIONS = ("vs", "approx", "seg", "segs", "rt", "lt", "cf", "incl", "esp"
 _NOT_AFTER = "".join(f"(?<!\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)" for w in _ABBREVIATIONS)
 _SENTENCE_END = re.compile(
     rf"\.(?:(?<![\d\s]\.)(?<!\b[RL]\.){_NOT_AFTER}(?!\w)"  # a full stop after a word
-    r"|(?<=[\d\s]\.)(?=\s+[A-Z(]|\s*$)"  # after a number: "... at 6:00. Next"; "2.5" is not an end
+    r"|(?<=[\d\s]\.)(?=\s+[A-Z(\d]|\s*$)"  # after a number: "... at 6:00. Next", "segment 6. 8 mm
+    # cyst"; "2.5" (no space after the point) is not an end
     r"|(?<=\b[RL]\.)(?![ \t]*[a-z])(?!\w))"  # "zone R. Next", but not "R. apex"
     r"|[!;\n\r]|\?(?!\s*$)"  # "!", ";", new lines, "?" (it stays with its sentence)
     r"|\s(?=\d{1,2}[.)]\s+[A-Z])")  # "1. ... 2. ..."

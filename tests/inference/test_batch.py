@@ -111,6 +111,7 @@ def test_a_case_whose_outputs_cannot_be_written_fails_alone(tmp_path, tiny_check
     ([{"image": "a/x.png", "report": "r"}, {"image": "b/x.png", "report": "r"}],
      r"duplicate case id 'x' \(two images of one file name: add an 'id' column\)"),
     ([{"id": "x", "image": "a.png", "report": "r", "box": "1 2 3"}], "four numbers"),
+    ([{"id": "x", "image": "a.png", "report": "r", "box": "50 50 20 20"}], "x1 > x0 and y1 > y0"),  # reversed
     ([{"id": "../escaped", "image": "a.png", "report": "r"}], "plain file name"),
     ([{"id": "..", "image": "a.png", "report": "r"}], "plain file name"),
 ])

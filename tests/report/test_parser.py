@@ -237,3 +237,16 @@ def test_an_empty_container_of_either_kind_is_an_empty_entry(tmp_path, text):
     pack = tmp_path / "pack.yaml"
     pack.write_text(text)
     load_vocabulary([pack])  # loaded before the checks: still loads
+
+
+@pytest.mark.parametrize("text, second", [
+    ("Nodule in segment 6. 8 mm cyst in the left kidney.", ("cyst", "left", None, None)),
+    ("Mass at 6:00. 12 mm cyst.", ("cyst", None, None, None)),  # the clock stays with the mass
+    ("Nodule in the RLL, series 3 image 45. 2 cm mass in the left upper lobe.",
+     ("mass", "left", None, "upper lobe")),  # 45 is no count of the mass
+])
+def test_a_full_stop_after_a_number_ends_the_sentence_before_a_digit(text, second):
+    findings = parse_report(text).findings
+    assert len(findings) == 2
+    f = findings[1]
+    assert (f.target, f.location.side, f.count, f.location.segment) == second
