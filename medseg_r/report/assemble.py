@@ -158,6 +158,18 @@ def attribute_scope(sentence: Sentence, item: Item,
     return cover, []
 
 
+_CLEAR_PLACE = re.compile(
+    r"\b(?:the\s+)?(?:right|left)\s+(?:lung|hemithorax|chest|side)\s+(?:is\s+|are\s+|appears\s+|remains\s+)?"
+    r"(?:otherwise\s+)?(?:clear|normal|unremarkable)\b(?!\s*,?\s*(?:except|apart|other than|but|save|aside))")
+
+
+def _clear_places(sentence: Sentence, start: int, end: int) -> List[Tuple[int, int]]:
+    """Spans in ``[start, end)`` (after a finding's target) that state a side of the chest clear
+    ("left lung clear", "the right lung is otherwise clear"): a normal statement beside the
+    finding, not its place (not before an exception: "left lung clear except for a nodule")."""
+    return [(m.start(), m.end()) for m in _CLEAR_PLACE.finditer(sentence.low, start, end)]
+
+
 def _near_enough(sentence: Sentence, cover: Optional[Cover], anchor: int) -> Optional[Cover]:
     """A near trigger ("evaluation for", "evaluate for": what a study looks for, not what it found)
     covers only a finding written right after it, at most three words on and with no comma or
@@ -258,6 +270,9 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
         own = [m for m in own if m not in dropped]
     if item.targets and sentence.scopes.triggers:  # "nodule in the RUL without calcification"
         own = [m for m in own if not _negated_after_target(sentence, m, item.targets[0].start)]
+    if item.targets:  # "nodule in the right lung, left lung clear": the left lung is no place of it
+        clear = _clear_places(sentence, item.targets[0].end, item.own_end)
+        own = [m for m in own if not any(s <= m.start < e for s, e in clear)]
     f = Finding()
     spans = f.spans
     place = Place()

@@ -387,3 +387,13 @@ def test_sizes_listed_before_a_finding_count_its_lesions(text, count):
 ])
 def test_what_a_study_looks_for_negates_only_the_finding_right_after_it(text, positive):
     assert [f.target for f in parse_report(text).positive_findings] == positive
+
+
+@pytest.mark.parametrize("text, side", [
+    ("Nodule in the right lung, left lung clear.", "right"),
+    ("Small left pleural effusion, right lung is clear.", "left"),
+    ("Right upper lobe nodule, left lung otherwise clear.", "right"),
+    ("Left lung clear except for a small nodule.", "left"),  # the exception is the finding's place
+])
+def test_a_side_stated_clear_beside_a_finding_is_not_its_place(text, side):
+    assert parse_report(text).findings[0].location.side == side
