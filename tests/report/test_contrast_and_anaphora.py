@@ -397,3 +397,12 @@ def test_what_a_study_looks_for_negates_only_the_finding_right_after_it(text, po
 ])
 def test_a_side_stated_clear_beside_a_finding_is_not_its_place(text, side):
     assert parse_report(text).findings[0].location.side == side
+
+
+@pytest.mark.parametrize("text, positive", [
+    ("Unlikely to represent pneumonia.", []),
+    ("Opacity in the right lower lobe, unlikely to represent pneumonia.", ["opacity"]),
+    ("Nodule, unlikely to be malignant, and left effusion.", ["nodule", "effusion"]),
+])
+def test_unlikely_to_represent_negates_only_the_finding_it_names(text, positive):
+    assert [f.target for f in parse_report(text).positive_findings] == positive
