@@ -39,9 +39,10 @@ def _picture(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
 
 
-def _drag(page, box):
+def _drag(page, box, size=(256, 256)):
+    """Drag a box given in image pixels of an image of ``size`` (width, height)."""
     area = page.locator("#prompts").bounding_box()
-    scale_x, scale_y = area["width"] / 256, area["height"] / 256
+    scale_x, scale_y = area["width"] / size[0], area["height"] / size[1]
     page.mouse.move(area["x"] + box[0] * scale_x + 1, area["y"] + box[1] * scale_y + 1)
     page.mouse.down()
     page.mouse.move(area["x"] + box[2] * scale_x, area["y"] + box[3] * scale_y, steps=5)
@@ -218,7 +219,7 @@ def test_examples_wide_pictures_warnings_and_clearing(page, tmp_path):
     page.wait_for_function("document.getElementById('base').naturalWidth === 768")
     base, layer = (page.locator(s).bounding_box() for s in ("#base", "#prompts"))
     assert abs(base["height"] - layer["height"]) < 1.5  # prompts and masks lie on the picture
-    _drag_pixels(page, (300, 100, 340, 140), size=(768, 256))
+    _drag(page, (300, 100, 340, 140), size=(768, 256))
     page.click("#segment")  # a box alone segments
     _wait_rev(page, 1)
     page.click("#clear")  # no prompt and no report left: the old mask goes, no error
@@ -232,15 +233,6 @@ def test_examples_wide_pictures_warnings_and_clearing(page, tmp_path):
     page.click("#segment")
     _wait_rev(page, 1)
     assert page.is_visible("#warnings") and "blank" in page.inner_text("#warnings")
-
-
-def _drag_pixels(page, box, *, size):
-    area = page.locator("#prompts").bounding_box()
-    scale_x, scale_y = area["width"] / size[0], area["height"] / size[1]
-    page.mouse.move(area["x"] + box[0] * scale_x + 1, area["y"] + box[1] * scale_y + 1)
-    page.mouse.down()
-    page.mouse.move(area["x"] + box[2] * scale_x, area["y"] + box[3] * scale_y, steps=5)
-    page.mouse.up()
 
 
 def _session_folders(temp):
