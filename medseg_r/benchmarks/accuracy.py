@@ -109,15 +109,20 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     code = inference_code_key()
     oracle_code = oracle_code_key(code)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out {args.out} is a file, not a folder")
     data, other = os.path.join(args.out, "data"), os.path.join(args.out, "data_seed1")
-    make_phantom(data, n=args.n, seed=0, size=256)
     other_n = max(100, args.n // 5) if args.generalisation_n is None else args.generalisation_n
-    make_phantom(other, n=other_n, seed=1, size=256,
-                 splits=("test",))
+    extra = os.path.join(args.out, "data_extra")
+    try:  # another generation's or a user's folder is refused before a file is written
+        make_phantom(data, n=args.n, seed=0, size=256)
+        make_phantom(other, n=other_n, seed=1, size=256, splits=("test",))
+        if args.extra_n > 0:
+            make_phantom(extra, n=args.extra_n, seed=EXTRA_SEED, size=256, splits=("train",))
+    except ValueError as exc:
+        parser.error(str(exc))
     training = data
     if args.extra_n > 0:
-        extra = os.path.join(args.out, "data_extra")
-        make_phantom(extra, n=args.extra_n, seed=EXTRA_SEED, size=256, splits=("train",))
         training = joined_manifest(os.path.join(args.out, "train_data"), data, extra)
     cache = os.path.join(args.out, "feature_cache")
     test, root = read_dataset(data, split="test")

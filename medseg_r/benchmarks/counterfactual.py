@@ -354,6 +354,9 @@ def main(argv=None) -> int:
     print(f"{len(pairs)} pairs the parser reads both ways: {subsets_n}; left out: {dropped}",
           flush=True)
     runs = find_runs(args.out)
+    if not runs:  # nothing to probe: no empty table, and nothing written into the folder
+        parser.error(f"no evaluated run under {os.path.join(args.out, 'runs')}: run python -m "
+                     f"medseg_r.benchmarks.accuracy --out {args.out} first")
     unknown = sorted(set(args.rows or []) - set(runs))
     if unknown:
         print(f"no evaluated runs of {unknown} in {args.out}", flush=True)

@@ -102,6 +102,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         records, root = read_dataset(args.data, split=args.split)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(f"--data: {exc}")
+    if not records:
+        parser.error(f"--data: no case in split {args.split!r} of {args.data} (--split names it)")
     model, _ = load_any(args.checkpoint)
     if args.cache:
         model.feature_cache = FeatureCache(args.cache)

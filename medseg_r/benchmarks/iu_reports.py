@@ -24,6 +24,7 @@ import time
 import xml.etree.ElementTree as ET
 from typing import Dict, List
 
+from ..cli.common import non_negative_int
 from ..report import parse_report, split_sentences
 from ..report.format import summarise
 
@@ -126,7 +127,8 @@ def labelled_sentences(path: str, *,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="The report reader on the Indiana University chest X-ray reports.")
-    parser.add_argument("--sample", type=int, default=0, help="also print N random sentences with their findings")
+    parser.add_argument("--sample", type=non_negative_int, default=0,
+                        help="also print N random sentences with their findings (default 0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--labels",
                         help="score the reader on a labels file (see the module docstring)")
@@ -137,7 +139,12 @@ def main(argv=None) -> int:
     if args.labels:
         from ..report.scoring import score_reports
 
-        print(score_reports(labelled_sentences(args.labels, reports=reports)).table())
+        try:
+            labelled = labelled_sentences(args.labels, reports=reports)
+        except (ValueError, KeyError, TypeError) as exc:  # not JSON lines, a row without its keys
+            parser.error(f"--labels {args.labels}: not a labels file as the module docstring "
+                         f"describes it ({type(exc).__name__}: {exc})")
+        print(score_reports(labelled).table())
         return 0
     stats = statistics(reports)
     for key, value in stats.items():

@@ -24,6 +24,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from ..cli.common import positive_int
+
 REPORT = "Multiple round nodules in both lungs."
 
 
@@ -74,7 +76,8 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--slices", type=int, default=48)
-    parser.add_argument("--size", type=int, default=256, help="in-plane size of the synthetic CT")
+    parser.add_argument("--size", type=positive_int, default=256,
+                        help="in-plane size of the synthetic CT (default 256)")
     parser.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -70,7 +70,10 @@ def main(argv=None) -> int:
         if (held.get("n"), held.get("seed")) != (args.n, 0):
             parser.error(f"{data} holds the phantom of seed {held.get('seed')} with {held.get('n')} "
                          f"cases, not the benchmark's seed 0 with --n {args.n}")
-    make_phantom(data, n=args.n, seed=0, size=256, splits=("test",))
+    try:
+        make_phantom(data, n=args.n, seed=0, size=256, splits=("test",))
+    except ValueError as exc:
+        parser.error(str(exc))
     test, root = read_dataset(data, split="test")
     split = f"phantom seed 0 ({args.n} cases), its {len(test)} test cases"
     cache = FeatureCache(os.path.join(args.out, "feature_cache"))

@@ -51,6 +51,11 @@ def positive_int(text: str) -> int:
     return _whole_number(text, least=1)
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0 (a count that may be zero)."""
+    return _whole_number(text, least=0)
+
+
 def seed_int(text: str) -> int:
     """An argparse type for seeds: a whole number >= 0 (numpy's generators take no negative seed)."""
     return _whole_number(text, least=0)

@@ -119,6 +119,8 @@ def check_demo_folder(out: str) -> None:
     it reuses and whose figure, results and scores it replaces); a folder with anything else, or
     with a ``results.json``, ``figure.png`` or ``eval/`` the demo did not write, is refused rather
     than overwritten. Its ``data`` folder is checked again by make-data's own rule."""
+    if not str(out).strip():
+        raise ValueError("--out must name a folder (it is empty)")
     if not os.path.exists(out):
         return
     if not os.path.isdir(out):

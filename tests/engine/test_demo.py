@@ -165,3 +165,24 @@ def test_accuracy_benchmark_rejects_an_unknown_row(tmp_path):
         accuracy_main(["--out", str(tmp_path / "acc"), "--rows", "medseg_r", "unet"])
     assert info.value.code == 2
     assert not (tmp_path / "acc").exists()  # rejected before any data is generated
+
+
+def test_a_demo_of_another_seed_or_a_users_data_folder_is_refused_before_a_file_changes(tmp_path):
+    from medseg_r.data.phantom import make_phantom
+
+    out = tmp_path / "d"
+    make_phantom(str(out / "data"), n=30, seed=1, size=64, splits=("test",), progress=False)
+    before = {p: p.read_bytes() for p in (out / "data").rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="holds a phantom of --n 30 --seed 1"):
+        run_demo(str(out), n=30, seed=2, progress=False, precision="32-true")
+    assert {p: p.read_bytes() for p in (out / "data").rglob("*") if p.is_file()} == before
+    mine = tmp_path / "mine"
+    (mine / "data" / "images").mkdir(parents=True)
+    (mine / "data" / "manifest.jsonl").write_text('{"id": "x", "image": "images/case_00008.png"}\n')
+    (mine / "data" / "images" / "case_00008.png").write_bytes(b"the user's image")
+    (mine / "data" / "README.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty and not an earlier make-data's folder"):
+        run_demo(str(mine), n=30, progress=False, precision="32-true")
+    assert (mine / "data" / "images" / "case_00008.png").read_bytes() == b"the user's image"
+    with pytest.raises(ValueError, match="--out must name a folder"):
+        run_demo("", n=30, progress=False, precision="32-true")

@@ -261,6 +261,12 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
     if not any(split_and_position(i)[0] in wanted for i in range(n)):
         raise ValueError(f"none of the {n} case(s) falls in {', '.join(wanted)} (cases are split "
                          f"70/10/20 by index): give a larger n")
+    from ...io.output_folders import check_phantom_folder
+
+    # another generation's folder, or anything else, is refused before a file is written: images of
+    # another seed under the old manifest would pass for a finished data set (every caller: make-data,
+    # the demo, the benchmarks)
+    check_phantom_folder(out, n=n, seed=seed, size=size)
     manifest = os.path.join(out, "manifest.jsonl")
     existing = _finished(out, n=n, seed=seed, size=size)
     have = set(existing["splits"]) if existing else set()
