@@ -106,6 +106,9 @@ def main(argv=None) -> int:
     unknown = set(args.rows) - set(ROWS) - set(UNTRAINED)
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}")
+    unknown = set(args.one_seed) - set(ROWS)
+    if unknown:
+        parser.error(f"--one-seed: unknown rows {sorted(unknown)} (or 'none')")
     start = time.perf_counter()
     code = inference_code_key()
     oracle_code = oracle_code_key(code)

@@ -209,12 +209,20 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="write the fitted models to medseg_r/describe/fitted_shape.py")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    if not args.ridge > 0:
+        parser.error(f"--ridge must be a positive number, got {args.ridge}")
+    if args.write_params and (args.max_scans is not None or args.shipped or args.ridge != 1.0):
+        parser.error("--write-params ships the fit of the documented recipe (every scan, --ridge 1): "
+                     "leave out --max-scans, --shipped and --ridge")
     shipped = None
     if args.shipped:
         from ..describe.fitted_shape import PARAMETERS
 
         shipped = PARAMETERS["models"]
-    result = run(ridge=args.ridge, max_scans=args.max_scans, models=shipped)
+    try:
+        result = run(ridge=args.ridge, max_scans=args.max_scans, models=shipped)
+    except ValueError as exc:  # too few scans to fit or score (--max-scans)
+        parser.error(f"cannot fit and score on these scans ({exc}): give more --max-scans")
     if args.write_params:
         write_parameters(result["models"], {
             "command": "python -m medseg_r.benchmarks.describe_lidc --write-params",

@@ -344,6 +344,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=seed_int, default=1,
                    help="phantom seed (default 1; the shipped models were trained on seeds 0 and 2)")
     p.add_argument("--precision", help="precision of training and scoring: 32-true (default) or "
-                                       "bf16-mixed (figures within about 0.005 of fp32's, scoring "
-                                       "several times slower on a CPU)")
+                                       "bf16-mixed (overall Dice within about 0.005 of fp32's, the "
+                                       "subsets by more; scoring is 7 to 15 times slower on a CPU "
+                                       "without bfloat16 instructions, where it is emulated)")
     p.set_defaults(func=_cmd_demo)

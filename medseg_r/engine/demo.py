@@ -100,7 +100,8 @@ def targets(results: Dict[str, Dict[str, object]],
 
 def encode_once(data_dir: str, cache: str, splits=("train", "test"), progress: bool = True) -> int:
     """Fill the feature cache for every image of ``splits`` (one pretrained encoder pass each, with a
-    progress bar): the one expensive step of the demo, shared by the three models."""
+    progress bar): the one expensive step of the demo, shared by the three models. Returns how
+    many images were encoded now (those already in the cache are read, not encoded)."""
     from tqdm.auto import tqdm
 
     from ..data.datasets import SegmentationDataset
@@ -110,7 +111,6 @@ def encode_once(data_dir: str, cache: str, splits=("train", "test"), progress: b
 
     model = build_model("litemedsam", inject_at=["neck"], report_box=True, freeze="backbone")
     model.feature_cache = FeatureCache(cache)
-    count = 0
     for split in splits:
         records, root = read_dataset(data_dir, split=split)
         ds = SegmentationDataset(records, root=root, size=model.img_size)
@@ -118,8 +118,7 @@ def encode_once(data_dir: str, cache: str, splits=("train", "test"), progress: b
             sample = ds[i]
             with torch.no_grad():
                 model.encode_inputs(sample["image"][None], [sample["report"]])
-            count += 1
-    return count
+    return model.feature_cache.misses
 
 
 def _shipped(name: str):
@@ -134,11 +133,12 @@ def run_demo(out: str = "medseg_r_demo", *, quick: bool = False, seed: int = DEM
              precision: str | None = None, train_models: bool = False) -> Dict[str, object]:
     """Run the demo (see the module docstring); ``precision`` ``"32-true"`` (the default, on every
     CPU) or ``"bf16-mixed"``: the autocast of training and evaluation. Scoring the shipped models in
-    bfloat16 gives the same overall Dice within 0.005 but is slower on a CPU (SAM's decoder runs
-    once per box prompt; on two 2-core AMD EPYCs with AVX2 only, where bfloat16 is emulated, the
-    three models took 440 and 800 s against 65 and 52 s in fp32; on a Xeon with AMX 821 s against
-    79 s), so it is never chosen for the user, and choosing it on a CPU without bfloat16
-    instructions says what it will cost."""
+    bfloat16 gives the same overall Dice within 0.005 (the subsets move more) and may be much
+    slower on a CPU (SAM's decoder runs once per box prompt; on two 2-core AMD EPYCs with AVX2 only,
+    where bfloat16 is emulated, the three models took 440 and 800 s against 65 and 52 s in fp32; on
+    a Xeon with AMX once 821 s against 79 s, another time, with --quick, about as fast as fp32), so
+    it is never chosen for the user, and choosing it on a CPU without bfloat16 instructions says
+    what it will cost."""
     from ..data.phantom import make_phantom
     from ..data.readers import read_dataset
 
