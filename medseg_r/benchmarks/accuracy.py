@@ -26,7 +26,6 @@ Resumable: a finished run is reused, an interrupted one continues from its last 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -46,6 +45,7 @@ from ..runtime import keep_freed_memory
 from .prompt_rows import oracle_box, zone_box
 from .tables import aggregate, margins, subset_table, table
 from ..cli.common import positive_int
+from . import benchmark_parser
 
 UNTRAINED = {"litemedsam_oracle_box": oracle_box, "zone_box": zone_box}
 # the subsets the perceptual modules are built for (and small lesions): each ablation's Dice on
@@ -75,7 +75,7 @@ ONE_SEED = ["embedding_head", "box_decoder_finetune", "dense_token_prompts", "ea
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("accuracy", __doc__)
     parser.add_argument("--out", default="medseg_r_accuracy")
     parser.add_argument("--n", type=positive_int, default=2000, help="generated cases (70/10/20 split)")
     parser.add_argument("--extra-n", type=int, default=6000,

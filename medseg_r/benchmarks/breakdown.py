@@ -22,7 +22,6 @@ it lies *elsewhere* (on no lesion).
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import glob
 import os
@@ -33,6 +32,7 @@ import numpy as np
 
 from ..io.jsonl import read_jsonl_rows
 from ..io.output_folders import CASES_CSV
+from . import benchmark_parser
 
 
 def find_runs(out: str) -> Dict[str, Dict[int, str]]:
@@ -351,7 +351,7 @@ def report(out: str, rows: Optional[List[str]] = None, edges: Optional[List[floa
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("breakdown", __doc__)
     parser.add_argument("out", help="the --out folder of a finished accuracy benchmark")
     parser.add_argument("--rows", nargs="+", help="rows to show (default: every row found)")
     parser.add_argument("--edges", nargs="+", type=float, help="size-band edges in pixels (default: 50 150 400)")

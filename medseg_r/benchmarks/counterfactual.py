@@ -31,7 +31,6 @@ three subsets' test cases (about 30 s on a free 2-core CPU with the encoded imag
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -45,6 +44,7 @@ from ..data.phantom.reports import KNOWN, NEW, TEST, format_location
 from ..io import atomic_write
 from ..report import parse_report
 from .breakdown import CUE_OF as CUES, box_mask, find_runs  # CUES: subset -> its cue
+from . import benchmark_parser
 
 # What a look-alike shares with the target in each subset (it differs in the cue)
 SAME = {"location": ("texture", "shape"), "texture": ("side", "zone"),
@@ -326,7 +326,7 @@ def _progress(row: str, seed: int, result: Dict[str, Dict]) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("counterfactual", __doc__)
     parser.add_argument("out", help="the accuracy benchmark's --out folder")
     parser.add_argument("--rows", nargs="+", default=None, help="rows to probe (default: every run)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)

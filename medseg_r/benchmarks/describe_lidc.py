@@ -22,7 +22,6 @@ difference between two readers' diameters of one nodule.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -37,6 +36,7 @@ from ..describe.ordinal import (cohen_kappa, fit_ordinal, ordinal_rating, ordina
                                 python_literal, spearman, weighted_kappa)
 from ..describe.shape import MODEL_FEATURES, SHAPE_RATINGS, shape_code
 from ..cli.common import positive_int
+from . import benchmark_parser
 
 BINARY = (("spiculated", "spiculation", 3), ("lobulated", "lobulation", 3),
           ("round", "sphericity", 4))
@@ -199,8 +199,7 @@ def run(*, ridge: float = 1.0, max_scans: Optional[int] = None,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medseg_r.benchmarks.describe_lidc",
-                                     description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("describe_lidc", __doc__)
     parser.add_argument("--ridge", type=float, default=1.0, help="ridge penalty of the fits")
     parser.add_argument("--max-scans", type=positive_int, default=None, help="only the first N scans")
     parser.add_argument("--shipped", action="store_true",

@@ -15,13 +15,13 @@ benchmark's validation split.
 """
 from __future__ import annotations
 
-import argparse
 from typing import Dict, List, Optional, Sequence
 
 import torch
 
 from ..data.readers import read_dataset
 from ..engine.evaluate import evaluate
+from . import benchmark_parser
 
 VALUES = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 # the inference-only options and how a command-line value becomes one
@@ -72,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from ..model.feature_cache import FeatureCache
     from ..model.shipped import load_any
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("hedge", __doc__)
     parser.add_argument("checkpoint", help="a trained MedSeg-R run's model.ckpt, or the name of "
                                            "shipped weights (e.g. litemedsam_phantom_none)")
     parser.add_argument("--data", required=True, help="the data folder (manifest.jsonl)")

@@ -13,7 +13,6 @@ itself is read from the installed wheel, so no report text is stored in this rep
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.util
 import json
@@ -27,6 +26,7 @@ from typing import Dict, List
 from ..cli.common import non_negative_int
 from ..report import parse_report, split_sentences
 from ..report.format import summarise
+from . import benchmark_parser
 
 SECTIONS = ("FINDINGS", "IMPRESSION")
 
@@ -126,7 +126,7 @@ def labelled_sentences(path: str, *,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="The report reader on the Indiana University chest X-ray reports.")
+    parser = benchmark_parser("iu_reports", __doc__)
     parser.add_argument("--sample", type=non_negative_int, default=0,
                         help="also print N random sentences with their findings (default 0)")
     parser.add_argument("--seed", type=int, default=0)

@@ -20,7 +20,6 @@ it.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -34,6 +33,7 @@ from ..model import MedSegR
 from ..runtime import cpu_model, keep_freed_memory
 from ..backbones import build_backbone
 from ..cli.common import positive_int
+from . import benchmark_parser
 
 DEFAULT_CASES = (("sam_tiny", 256), ("litemedsam", 256), ("sam_vit_b", 1024))
 REPORT = "A 2 cm spiculated part-solid nodule in the right upper lobe and a small ground-glass opacity at the left base."
@@ -85,7 +85,7 @@ def measure(name: str, size: int, repeats: int) -> Dict[str, float]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("overhead", __doc__)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--backbones", nargs="*", default=None, help="subset of: sam_tiny litemedsam sam_vit_b")
     parser.add_argument("--repeats", type=positive_int, default=None,

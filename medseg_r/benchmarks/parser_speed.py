@@ -18,7 +18,6 @@ vocabulary index) is timed separately.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -29,6 +28,7 @@ from typing import Callable, Dict, List, Optional
 from ..report import parse_report
 from ..report.vocab import default_vocabulary
 from ..cli.common import positive_int
+from . import benchmark_parser
 
 ANNOTATED = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "report", "data",
                          "annotated_reports.jsonl")
@@ -119,7 +119,7 @@ def measure(n: int = 10_000, runs: int = 3) -> Dict[str, object]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("parser_speed", __doc__)
     parser.add_argument("-n", type=positive_int, default=10_000,
                         help="reports per batch figure (default 10,000)")
     parser.add_argument("--runs", type=positive_int, default=3,

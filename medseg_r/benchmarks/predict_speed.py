@@ -13,7 +13,6 @@ pretrained weights. The figures are the medians over ``--repeats`` runs of the t
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -25,6 +24,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..cli.common import positive_int
+from . import benchmark_parser
 
 REPORT = "Multiple round nodules in both lungs."
 
@@ -71,7 +71,7 @@ def run_once(ckpt: str, volume: str, batch_size: int, out: str) -> Dict[str, flo
 
 
 def main(argv: List[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("predict_speed", __doc__)
     parser.add_argument("--backbones", nargs="+", default=["sam_tiny", "litemedsam"])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--repeats", type=int, default=3)

@@ -13,7 +13,6 @@ the model that reads it. Nothing of MedSeg-R is trained.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import random
 from functools import lru_cache
@@ -29,6 +28,7 @@ from ..io import atomic_write
 from ..io.images import read_image, to_unit_float
 from ..io.jsonl import read_jsonl_rows
 from .counterfactual import picks_either, share
+from . import benchmark_parser
 
 LABELS = ("rated", "shown")  # every rated shape, or only the shapes the image shows
 CROP = 48  # px around the lesion's box centre (the largest by_shape lesion is 29 px)
@@ -178,7 +178,7 @@ def render(results: Sequence[Dict[str, object]]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("shape_visibility", __doc__)
     parser.add_argument("data", help="a phantom folder (its train split trains, its test split scores)")
     parser.add_argument("--extra", nargs="*", default=[],
                         help="phantom folders whose training lesions are added (their test splits "

@@ -15,7 +15,6 @@ one asked for is refused, not overwritten.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from typing import Any, Dict
@@ -27,6 +26,7 @@ from ..model.feature_cache import FeatureCache
 from ..model.shipped import HERE, load_shipped, restamp_metrics, shipped_names
 from .tables import MAIN_SUBSETS
 from ..cli.common import positive_int
+from . import benchmark_parser
 
 
 def _f(value, digits: int = 3) -> str:
@@ -47,7 +47,7 @@ def measured_metrics(summary: Dict[str, Any], *, split: str, options: Dict[str, 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("shipped_scores", __doc__)
     parser.add_argument("--out", default="medseg_r_accuracy",
                         help="the accuracy benchmark's folder (its data and feature cache)")
     parser.add_argument("--n", type=positive_int, default=2000, help="cases of the seed-0 generation")

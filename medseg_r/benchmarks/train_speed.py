@@ -19,7 +19,6 @@ or peak resident memory on a CPU. Configurations (random-initialised ViTs; LiteM
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import resource
@@ -29,6 +28,7 @@ import time
 from typing import Dict, List
 
 import torch
+from . import benchmark_parser
 
 CONFIGS: Dict[str, Dict[str, object]] = {
     "sam_vit_b_frozen": {"backbone": "sam_vit_b", "img_size": 1024, "options": {}},
@@ -97,7 +97,7 @@ def measure(name: str, *, batch_size: int, steps: int, warmup: int, precision: s
 
 
 def main(argv: List[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_parser("train_speed", __doc__)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
