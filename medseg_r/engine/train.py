@@ -62,8 +62,8 @@ class TrainConfig:
     val_data: Optional[str] = None  # a separate validation set (e.g. an LViT Val_Folder); default: data
     backbone: str = "sam_tiny"
     # Weights to start from: the backbone's own (SAM / MedSAM / LiteMedSAM layout) or a MedSeg-R
-    # model file (a run's model.ckpt: fine-tune it further). None: the backbone's shipped weights
-    # (litemedsam) or random ones (the others).
+    # model file (a run's model.ckpt: fine-tune it further). None: LiteMedSAM's pretrained weights
+    # for litemedsam (unless pretrained is false), random ones for the other backbones.
     checkpoint: Optional[str] = None
     img_size: Optional[int] = None
     pretrained: bool = True
