@@ -245,7 +245,9 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
     atomically, so an interrupted run leaves no partial file; running again regenerates the same
     cases from the seed. A folder that already holds a finished generation with the same ``n``,
     ``seed``, ``size`` and generator version (``dataset.json`` is written last) is kept as it is;
-    asked for more splits than it holds, only the missing splits' cases are drawn."""
+    asked for more splits than it holds, only the missing splits' cases are drawn. A folder holding
+    another generation (other ``n``, ``seed`` or ``size``) or anything else is refused with a
+    ``ValueError`` before a file is written (:func:`~medseg_r.io.output_folders.check_phantom_folder`)."""
     from PIL import Image
     from tqdm import tqdm
 
