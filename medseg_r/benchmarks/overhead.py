@@ -92,6 +92,10 @@ def main(argv=None) -> int:
                         help="timed runs per model (median reported; default 21 at 256 px, 5 at 1024 px)")
     args = parser.parse_args(argv)
     keep_freed_memory()  # as predict does: without it, page faults weigh on both models' timings
+    known = [c[0] for c in DEFAULT_CASES]
+    unknown = sorted(set(args.backbones or []) - set(known))
+    if unknown:
+        parser.error(f"--backbones: unknown {', '.join(unknown)} (known: {', '.join(known)})")
     cases = [c for c in DEFAULT_CASES if args.backbones is None or c[0] in args.backbones]
     if not cases:
         parser.error("no known backbone selected")
