@@ -28,4 +28,4 @@ def test_one_backbone_gives_counts_ratios_and_the_cpu(capsys, monkeypatch):
 def test_an_unknown_backbone_is_an_error(capsys):
     with pytest.raises(SystemExit):
         overhead.main(["--backbones", "sam_vit_z"])
-    assert "no known backbone" in capsys.readouterr().err
+    assert "--backbones: unknown sam_vit_z (known: sam_tiny" in capsys.readouterr().err
