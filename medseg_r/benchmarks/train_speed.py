@@ -28,6 +28,7 @@ import time
 from typing import Dict, List
 
 import torch
+
 from . import benchmark_parser
 
 CONFIGS: Dict[str, Dict[str, object]] = {

@@ -60,6 +60,7 @@ def _cmd_parse_report(args) -> int:
         from ..io.jsonl import jsonl_lines
         from ..io.text import read_stdin_text, read_text
 
+        raw = None  # the text of a file read line by line (a .csv manifest is read by rows)
         if args.input == "-":  # standard input, decoded as a file is
             raw = read_stdin_text()
         elif os.path.isdir(args.input):
@@ -70,7 +71,7 @@ def _cmd_parse_report(args) -> int:
             texts = _reports_of_csv(args.input)
         else:
             raw = read_text(args.input)
-        if not args.input.lower().endswith(".csv"):
+        if raw is not None:
             texts = jsonl_lines(raw)  # a report per line; "\n" ends a line
             if texts and texts[-1] == "":
                 texts.pop()  # the newline that ends the last line

@@ -16,21 +16,16 @@ TRAIN_DEFAULTS = {"backbone": "sam_tiny", "epochs": 10, "batch_size": 8, "lr": 1
 
 
 def _cmd_make_data(args) -> int:
+    from collections import Counter
+
     from ..data.phantom import make_phantom
-    from ..io.output_folders import check_phantom_folder
 
     if args.kind != "phantom":
         raise UserError(f"unknown data kind {args.kind!r} (known: phantom)")
-    try:
-        check_phantom_folder(args.out, n=args.n, seed=args.seed, size=args.size)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    try:
+    try:  # make_phantom refuses a folder it must not write into (check_phantom_folder)
         path = make_phantom(args.out, n=args.n, seed=args.seed, size=args.size, splits=args.splits)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    from collections import Counter
-
     with open(path, encoding="utf-8") as handle:
         splits = Counter(json.loads(line).get("split") for line in handle if line.strip())
     wanted = args.splits or ["train", "val", "test"]

@@ -178,8 +178,14 @@ def _near_enough(sentence: Sentence, cover: Optional[Cover], anchor: int) -> Opt
     is present.", "Assessment for pneumonia shows ...", "evaluation for a known 2 cm mass")."""
     if cover is None or not cover.near:
         return cover
-    gap = sentence.low[cover.trigger[1]:anchor]
-    return cover if not re.search(r"[,;:]", gap) and len(gap.split()) <= 3 else None
+    return cover if _right_after(sentence, cover.trigger[1], anchor) else None
+
+
+def _right_after(sentence: Sentence, end: int, start: int) -> bool:
+    """Whether the words from ``end`` (a trigger's end) to ``start`` (a word it governs) are at most
+    three, with no comma, semicolon or colon between: the trigger is about that word."""
+    gap = sentence.low[end:start]
+    return not re.search(r"[,;:]", gap) and len(gap.split()) <= 3
 
 
 def _negated_after_target(sentence: Sentence, mention: Mention, anchor: int) -> bool:
@@ -194,8 +200,7 @@ def _negated_after_target(sentence: Sentence, mention: Mention, anchor: int) -> 
     # the trigger right before the word ("without definite calcification", "without evidence of
     # cavitation", "no calcification or cavitation"), not a negated clause before it ("nodule, no
     # interval growth, calcified": the nodule is calcified)
-    gap = sentence.low[cover.trigger[1]:mention.start]
-    return not re.search(r"[,;:]", gap) and len(gap.split()) <= 3
+    return _right_after(sentence, cover.trigger[1], mention.start)
 
 
 def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool:
