@@ -242,16 +242,16 @@ class _SameOrigin:
         if scope["type"] == "http":
             headers = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
             host = headers.get(b"host")
-            name = urlsplit("//" + host).hostname if host else None
+            here = urlsplit("//" + host) if host else None  # the Host as parsed once
+            name = here.hostname if here else None
             refused = None
             if not self._host_allowed(name):
                 refused = (f"this server answers requests to {', '.join(sorted(self.allowed))} only "
                            f"(medseg-r serve --allowed-host NAME for another name)")
             origin = headers.get(b"origin")
-            if refused is None and origin and host and scope["method"] not in ("GET", "HEAD"):
+            if refused is None and origin and here and scope["method"] not in ("GET", "HEAD"):
                 sent = urlsplit(origin)
                 default = 443 if sent.scheme == "https" else 80
-                here = urlsplit("//" + host)
                 same = (sent.hostname, sent.port or default) == (here.hostname, here.port or default)
                 if not same and (sent.hostname or "") not in self.trusted:
                     refused = "a page of another site may not use this server"
