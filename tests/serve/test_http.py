@@ -279,12 +279,19 @@ def test_ten_concurrent_sessions_get_their_own_masks(make_server, serve_model, t
     assert got == expected and len(service.store) == 10
 
 
-def test_a_full_queue_answers_busy_and_recovers(make_server):
-    client, service = make_server(workers=1, queue=0)
+def _one_worker_taken(make_server, *, queue):
+    """A server with one worker, kept busy until the returned event is set; a session with the
+    radiograph example loaded. -> (client, service, sid, release, blocker)"""
+    client, service = make_server(workers=1, queue=queue)
     sid = client.session()
     client.request("POST", f"/api/session/{sid}/example/chest_xray")
     release = threading.Event()
     blocker = service.queue.submit(lambda: release.wait(60))  # the only worker is taken
+    return client, service, sid, release, blocker
+
+
+def test_a_full_queue_answers_busy_and_recovers(make_server):
+    client, service, sid, release, blocker = _one_worker_taken(make_server, queue=0)
     status, body, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})
     assert status == 503 and "busy" in body["error"] and "try again" in body["error"]
     release.set()
@@ -355,11 +362,7 @@ def test_a_bug_is_a_500_in_one_line_and_the_server_goes_on(make_server, monkeypa
 
 
 def test_a_queued_segmentation_is_told_the_server_stops_and_its_session_can_end(make_server):
-    client, service = make_server(workers=1, queue=1)
-    sid = client.session()
-    client.request("POST", f"/api/session/{sid}/example/chest_xray")
-    release = threading.Event()
-    blocker = service.queue.submit(lambda: release.wait(60))  # the only worker is taken
+    client, service, sid, release, blocker = _one_worker_taken(make_server, queue=1)
     answer = {}
     waiting = threading.Thread(target=lambda: answer.update(
         r=client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})))
