@@ -91,6 +91,9 @@ def run_server(
                 timeout_graceful_shutdown=5,
             )
         )
+        # listening before the address is printed: a page opened at once waits in the backlog
+        # until the server runs instead of being refused
+        sock.listen(2048)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         announce(
