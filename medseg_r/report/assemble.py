@@ -57,6 +57,7 @@ class Place:
         self.sides: List[str] = []
         self.zones: List[str] = []
         self.organ: Optional[str] = None
+        self.segment_organ: Optional[str] = None  # the organ of the first named region (read in finish())
         self.segment: Optional[str] = None
         self.region: Optional[str] = None
         self.spans: List[Tuple[int, int]] = []
@@ -100,7 +101,8 @@ class Place:
 
     def finish(self, vocab: Vocabulary) -> "Place":
         """Read the numbered segments: liver segments unless the words name the lung ("segment 6 of
-        the right lower lobe")."""
+        the right lower lobe"). A named region's organ outranks an organ word: "parenchymal" or
+        "cardiomediastinal" beside "left frontal lobe" does not move the finding."""
         for _, numbers in self.liver_numbers:
             name = f"segment {numbers[0]}" if len(numbers) == 1 else \
                 f"segments {', '.join(numbers[:-1])} and {numbers[-1]}"
@@ -112,6 +114,7 @@ class Place:
             self.organ = self.organ or "liver"
             self.segment = self.segment or name
         self.liver_numbers = []
+        self.organ = self.segment_organ or self.organ
         return self
 
     def _add(self, info: Segment, *, name: Optional[str]) -> None:
@@ -120,7 +123,7 @@ class Place:
         if info.side:
             self.sides.append(info.side)
         self.zones.extend(info.zones)
-        self.organ = self.organ or info.organ
+        self.segment_organ = self.segment_organ or info.organ
 
 
 def segment_info(vocab: Vocabulary, term: str) -> Segment:

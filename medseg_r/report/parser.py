@@ -6,8 +6,9 @@ The reader is rule based and deterministic:
    a numbered list "1. ... 2. ..." does);
 2. find every mention (:mod:`.mentions`, :mod:`.shorthand`): vocabulary terms, ConText triggers,
    sizes, counts, clock faces, liver segments, sides written "R"/"L"; overlapping mentions keep the
-   longest; image-relative regions only count when the sentence names the image ("upper left of the
-   image");
+   longest; image-relative regions only count when the sentence names the image and the image owns
+   the directions ("upper left of the image"), or there is no anatomy to place them on ("nodule in
+   the left lung on image 45" keeps the patient's left);
 3. lay the targets of each sentence out as findings (:mod:`.layout`): lists, alternatives,
    diagnoses;
 4. ConText scopes (:mod:`.context`) mark findings negated or uncertain; a trigger that governs an
@@ -113,7 +114,8 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     sentences = split_sentences(text)
     term_buckets = _buckets(terms, sentences)
     context_buckets = _buckets(context, sentences)
-    anchored = {i for i, b in enumerate(_buckets(anchors, sentences)) if b} if anchors else set()
+    anchored = ({i for i, b in enumerate(_buckets(anchors, sentences))
+                 if b and _image_relative(low, b, term_buckets[i])} if anchors else set())
     findings: List[Finding] = []
     with_finding = set()
     refers = ANAPHOR.search(low) is not None  # "another ...": looked for only in reports that have one
@@ -178,6 +180,27 @@ def _names_a_side(vocab: Vocabulary, mentions: Sequence[Mention]) -> bool:
         if side in ("left", "right"):
             return True
     return False
+
+
+# "upper left of the image", "at the right in the breast ultrasound image", "the image's left half":
+# the directions are written as the image's
+_ANCHOR_OWNS = re.compile(
+    r"(?:\bof|\b(?:left|right|top|bottom|cent(?:er|re)|central|middle|upper|lower|corner|side|half|part)"
+    r"\s+in)\s+(?:(?:the|this|that|an?)\s+)?(?:[\w-]+\s+){0,2}$")
+_PATIENT_FRAME = frozenset(("organs", "segments", "liver_segments", "clock"))
+
+
+def _image_relative(low: str, anchors: Sequence[Mention], terms: Sequence[Mention]) -> bool:
+    """Whether a sentence naming the image (``anchors``) gives its directions in the image's frame:
+    an anchor that owns them ("in the upper left of the image", "at the right in the ultrasound
+    image", "the image's right half"), or no anatomy to place them on ("lesion on the left, this
+    picture"). "Nodule in the left lung on image 45", "opacity in the right midlung on the PA view"
+    or "left breast mass on the screening image" keep the patient's side: on a radiograph shown as
+    usual, the patient's left is the image's right."""
+    for a in anchors:
+        if _ANCHOR_OWNS.search(low, max(0, a.start - 60), a.start) or low.startswith("'s", a.end):
+            return True
+    return not any(m.group in _PATIENT_FRAME for m in terms)
 
 
 def _buckets(mentions: Sequence[Mention],
@@ -265,11 +288,30 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
     return sorted(kept + added)
 
 
+# "Collapse" names a finding where a lobe or a lung collapses ("right middle lobe collapse"), not
+# "collapse of the L1 vertebral body" or "tracheal collapse", nor "collapse of the left lung" beside
+# the pneumothorax that collapsed it (the pneumothorax is the finding).
+_COLLAPSE = re.compile(r"(?:(?:atelectatic|lobar)[\s-]+)?collapsed?")
+
+
+def _without_other_collapse(vocab: Vocabulary, low: str, terms: List[Mention]) -> List[Mention]:
+    collapse = [m for m in terms if m.group in TARGET_GROUPS and _COLLAPSE.fullmatch(low, m.start, m.end)]
+    if not collapse:
+        return terms
+    lung = any((m.group == "segments" and segment_info(vocab, m.code).organ == "lung")
+               or (m.group == "organs" and m.code == "lung") for m in terms) \
+        or any(low.startswith("lobar", m.start) for m in collapse)
+    if lung and not any(m.code == "pneumothorax" for m in terms):
+        return terms
+    return [m for m in terms if m not in collapse]
+
+
 def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, int],
                    terms: Sequence[Mention], context: Sequence[Mention], *,
                    anaphors: bool, previous: Optional[Mention] = None) -> List[Finding]:
     s, e = bounds
     terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
+    terms = _without_other_collapse(vocab, low, terms)
     if anaphors:
         terms = _with_anaphors(low, s, e, terms, previous)
     if not any(m.group in _FINDING_GROUPS for m in terms):

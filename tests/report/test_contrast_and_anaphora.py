@@ -342,6 +342,17 @@ def test_collapse_outside_the_lung_is_no_finding(text):
     assert parse_report(text).findings == []
 
 
+@pytest.mark.parametrize("text, side, segment, negated", [
+    ("Right middle lobe collapse.", "right", "middle lobe", False),
+    ("Collapse of the left lower lobe.", "left", "lower lobe", False),
+    ("Collapsed right lower lobe.", "right", "lower lobe", False),
+    ("No lobar collapse.", None, None, True),
+])
+def test_a_collapsed_lobe_is_a_finding(text, side, segment, negated):
+    (f,) = parse_report(text).findings
+    assert (f.target, f.location.side, f.location.segment, f.negated) == ("opacity", side, segment, negated)
+
+
 def test_collapse_of_a_lung_beside_its_pneumothorax_keeps_the_pneumothorax():
     findings = parse_report("Collapse of the left lung secondary to a large pneumothorax.").findings
     assert [(f.target, f.location.side) for f in findings] == [("pneumothorax", "left")]

@@ -131,6 +131,38 @@ def test_image_relative_location():
     assert f.location.image_region == "top_left" and f.location.side is None and f.location.organ == "image"
 
 
+@pytest.mark.parametrize("text, region", [
+    ("Lesion at the right of the image.", "right"),
+    ("Polyp in the image's top right corner.", "top_right"),
+    ("On the image, a polyp at the top left.", "top_left"),  # no anatomy to place it on
+])
+def test_directions_the_image_owns_are_the_images(text, region):
+    f = only(text)
+    assert (f.location.image_region, f.location.side) == (region, None)
+
+
+@pytest.mark.parametrize("text, side", [
+    ("Nodule in the left upper lung on the frontal view.", "left"),
+    ("Round density in the right midlung on the PA view.", "right"),
+    ("Nodule in the left lung on image 45.", "left"),
+    ("Left breast mass seen on the screening image.", "left"),
+])
+def test_a_view_or_image_named_in_passing_keeps_the_patients_side(text, side):
+    # a radiograph shows the patient's left on the image's right: reading "left" as the image's
+    # left put the finding on the wrong side
+    f = only(text)
+    assert (f.location.side, f.location.image_region) == (side, None)
+
+
+@pytest.mark.parametrize("text, organ", [
+    ("Parenchymal scarring in the left lower lobe.", "lung"),
+    ("Parenchymal hemorrhage in the left frontal lobe.", "brain"),
+    ("Obscured right heart border with streaky right basilar opacity.", "lung"),
+])
+def test_a_named_region_decides_the_organ_over_an_organ_word(text, organ):
+    assert only(text).location.organ == organ
+
+
 def test_several_findings_keep_their_own_attributes():
     a, b = parse_report("A round nodule in the RUL and an irregular mass in the LLL.").findings
     assert (a.target, a.shape, a.location.side) == ("nodule", ["round"], "right")
