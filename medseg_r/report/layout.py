@@ -63,7 +63,7 @@ ANAPHOR = re.compile(r"\b(?:another|a\s+second|a\s+third|a\s+further)(?:\s+one)?
                      r"(?:in|at|on|within|along|near|adjacent|involving)\b))")
 _NOT_A_MODIFIER = re.compile(r"\b(?:in|of|at|on|with|within|and|or|but|to|from|by|for|the|is|are|"
                              r"was|were|has|have|seen|noted|present|consistent|compatible|likely|"
-                             r"possibly|probably)\b|[,;:()]")
+                             r"possibly|probably|without|no|not|nor|versus|vs)\b|[,;:()]")
 
 
 class Sentence:

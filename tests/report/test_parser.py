@@ -282,3 +282,15 @@ def test_a_full_stop_after_a_number_ends_the_sentence_before_a_digit(text, secon
     assert len(findings) == 2
     f = findings[1]
     assert (f.target, f.location.side, f.count, f.location.segment) == second
+
+
+@pytest.mark.parametrize("text", ["Left lower lobe consolidation without pleural effusion.",
+                                  "RLL consolidation without effusion.",
+                                  "Right middle lobe consolidation, no pleural effusion."])
+def test_consolidation_before_a_negated_finding_stays_a_finding(text):
+    # "consolidation" is a texture word too: read as the texture of the negated effusion, the
+    # report's one positive finding was lost and the report read all-negative
+    first, second = parse_report(text).findings
+    assert (first.target, first.negated) == ("consolidation", False)
+    assert first.location.side in ("left", "right") and first.location.zones  # its lobe stays its own
+    assert (second.target, second.negated) == ("effusion", True)
