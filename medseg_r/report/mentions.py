@@ -27,6 +27,7 @@ KINDS = ("terms", "context", "anchors", "anatomy")
 _KIND_OF = {f"context:{k}": 1 for k in CONTEXT_KINDS} | {"anchors": 2, "anatomy": 3}
 _WORD = re.compile(r"\w+")
 _JOIN = re.compile(r"[\s-]+")
+_KEY_SPLIT = re.compile(r"[\s\-'\u2019]+")  # "can't exclude" is stored as "can t exclude"
 
 
 class Mention(NamedTuple):
@@ -40,8 +41,8 @@ class Mention(NamedTuple):
 
 def term_key(term: str) -> str:
     """A term as the index stores it: lower case, words joined by one space ("ground-glass" ->
-    "ground glass")."""
-    return " ".join(p for p in _JOIN.split(term.lower()) if p)
+    "ground glass", "can't" -> "can t")."""
+    return " ".join(p for p in _KEY_SPLIT.split(term.lower()) if p)
 
 
 class TermIndex:
@@ -115,7 +116,7 @@ class TermIndex:
             key, last_end, j = word, match.end(), i + 1
             while key in prefixes and j < n_words:  # extend while a longer term may still match
                 n_start = matches[j].start()
-                if not ((n_start - last_end == 1 and low[last_end] in " -")
+                if not ((n_start - last_end == 1 and low[last_end] in " -'\u2019")
                         or _JOIN.fullmatch(low, last_end, n_start)):
                     break
                 key, last_end = f"{key} {words[j]}", matches[j].end()

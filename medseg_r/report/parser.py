@@ -113,7 +113,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         terms = sorted(terms + sides)
     sentences = split_sentences(text)
     term_buckets = _buckets(terms, sentences)
-    context_buckets = _buckets(context, sentences)
+    context_buckets = _buckets(_checklist_none(low, context), sentences)
     anchored = ({i for i, b in enumerate(_buckets(anchors, sentences))
                  if b and _image_relative(low, b, term_buckets[i])} if anchors else set())
     findings: List[Finding] = []
@@ -201,6 +201,16 @@ def _image_relative(low: str, anchors: Sequence[Mention], terms: Sequence[Mentio
         if _ANCHOR_OWNS.search(low, max(0, a.start - 60), a.start) or low.startswith("'s", a.end):
             return True
     return not any(m.group in _PATIENT_FRAME for m in terms)
+
+
+_CHECKLIST = re.compile(r"[:\-\u2013]\s*$")
+
+
+def _checklist_none(low: str, context: Sequence[Mention]) -> List[Mention]:
+    """The context triggers, less a "none" that answers no checklist item: "Pleural effusion: none."
+    negates the effusion, "right effusion, none on the left" does not."""
+    return [m for m in context if not (low.startswith("none", m.start)
+                                       and not _CHECKLIST.search(low, max(0, m.start - 4), m.start))]
 
 
 def _buckets(mentions: Sequence[Mention],

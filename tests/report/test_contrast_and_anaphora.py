@@ -417,3 +417,26 @@ def test_a_side_stated_clear_beside_a_finding_is_not_its_place(text, side):
 ])
 def test_unlikely_to_represent_negates_only_the_finding_it_names(text, positive):
     assert [f.target for f in parse_report(text).positive_findings] == positive
+
+
+@pytest.mark.parametrize("text", ["Pleural effusion excluded.", "Pneumonia is ruled out.",
+                                  "Effusion: absent.", "Pleural effusion: none.",
+                                  "Pleural effusions: none seen.", "Effusion: nil.", "Nil effusion."])
+def test_a_negation_written_after_the_finding_or_as_a_checklist_answer_negates_it(text):
+    (f,) = parse_report(text).findings
+    assert f.negated and not f.uncertain
+
+
+def test_none_that_answers_no_checklist_item_negates_nothing():
+    assert not any(f.negated for f in parse_report("Right effusion, none on the left.").findings)
+
+
+@pytest.mark.parametrize("text", ["Not excluding a small left effusion.",
+                                  "Can't exclude a small left effusion.",
+                                  "Small left effusion can\u2019t be excluded.",
+                                  "Small left effusion not ruled out.",
+                                  "Query small right effusion.",
+                                  "Superimposed infection cannot be entirely excluded."])
+def test_hedges_make_the_finding_uncertain_not_negated(text):
+    (f,) = parse_report(text).findings
+    assert f.uncertain and not f.negated
