@@ -27,7 +27,7 @@ KINDS = ("terms", "context", "anchors", "anatomy")
 _KIND_OF = {f"context:{k}": 1 for k in CONTEXT_KINDS} | {"anchors": 2, "anatomy": 3}
 _WORD = re.compile(r"\w+")
 _JOIN = re.compile(r"[\s-]+")
-_KEY_SPLIT = re.compile(r"[\s\-'\u2019]+")  # "can't exclude" is stored as "can t exclude"
+_KEY_SPLIT = re.compile(r"[\s\-'\u2019/]+")  # "can't exclude", "r/o": "can t exclude", "r o"
 
 
 class Mention(NamedTuple):
@@ -116,7 +116,7 @@ class TermIndex:
             key, last_end, j = word, match.end(), i + 1
             while key in prefixes and j < n_words:  # extend while a longer term may still match
                 n_start = matches[j].start()
-                if not ((n_start - last_end == 1 and low[last_end] in " -'\u2019")
+                if not ((n_start - last_end == 1 and low[last_end] in " -'\u2019/")
                         or _JOIN.fullmatch(low, last_end, n_start)):
                     break
                 key, last_end = f"{key} {words[j]}", matches[j].end()

@@ -47,9 +47,13 @@ _SENTENCE_END = re.compile(
     r"|(?<=\b[RL]\.)(?![ \t]*[a-z])(?!\w))"  # "zone R. Next", but not "R. apex"
     r"|[!;\n\r]|\?(?!\s*$)"  # "!", ";", new lines, "?" (it stays with its sentence)
     r"|\s(?=\d{1,2}[.)]\s+[A-Z])")  # "1. ... 2. ..."
-_HEADER = re.compile(r"\s*(?:findings?|impressions?|conclusions?|history|clinical history|"
-                     r"indications?|comparison|technique|opinion|results?|report)\s*:",
-                     re.IGNORECASE)
+# What the requester wrote ("Indication: cough, ?LLL pneumonia.") asks a question of the image and
+# states no finding of it: its sentences are not read, up to the next section.
+_REQUEST = (r"history|clinical history|indications?|clinical indications?|reason for (?:the )?"
+            r"(?:exam|examination|study|referral|request)|clinical (?:information|details|question)")
+_REPORT = r"findings?|impressions?|conclusions?|comparison|technique|opinion|results?|report"
+_HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
+_ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
 
 
@@ -78,6 +82,21 @@ def _add_sentence(text: str, start: int, end: int, spans: List[Tuple[int, int]])
         start = header.end()
     if text[start:end].strip():
         spans.append((start, end))
+
+
+def _outside_requests(text: str, sentences: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """``sentences`` less those of a request section (from "Indication:", "History:", "Reason for
+    exam:" ... to the next section header)."""
+    requests, opened = [], None
+    for m in _ANY_HEADER.finditer(text):
+        if opened is not None:
+            requests.append((opened, m.start()))
+        opened = m.start() if m.group(1) else None
+    if opened is not None:
+        requests.append((opened, len(text)))
+    if not requests:
+        return sentences
+    return [(s, e) for s, e in sentences if not any(a <= s < b for a, b in requests)]
 
 
 def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Report:
@@ -111,7 +130,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
                                     index=index)
     if sides:
         terms = sorted(terms + sides)
-    sentences = split_sentences(text)
+    sentences = _outside_requests(text, split_sentences(text))
     term_buckets = _buckets(terms, sentences)
     context_buckets = _buckets(_checklist_none(low, context), sentences)
     anchored = ({i for i, b in enumerate(_buckets(anchors, sentences))

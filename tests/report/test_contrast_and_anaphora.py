@@ -440,3 +440,20 @@ def test_none_that_answers_no_checklist_item_negates_nothing():
 def test_hedges_make_the_finding_uncertain_not_negated(text):
     (f,) = parse_report(text).findings
     assert f.uncertain and not f.negated
+
+
+@pytest.mark.parametrize("text", ["R/O pneumonia.", "r/o RLL pneumonia", "To exclude pneumothorax.",
+                                  "Follow-up radiographs are advised to exclude an underlying lesion."])
+def test_what_is_to_be_ruled_out_is_no_finding(text):
+    (f,) = parse_report(text).findings
+    assert f.negated
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Indication: cough, ?LLL pneumonia. Findings: No consolidation.", [("consolidation", True)]),
+    ("Clinical history: r/o pneumonia. Findings: Lungs clear.", []),
+    ("History: lung cancer. Findings: 2 cm mass in the right upper lobe.", [("mass", False)]),
+    ("Reason for exam: follow-up of RUL nodule.\nImpression: no nodule.", [("nodule", True)]),
+])
+def test_the_requesters_question_is_not_read_as_a_finding(text, expected):
+    assert [(f.target, f.negated) for f in parse_report(text).findings] == expected
