@@ -218,7 +218,10 @@ def _about_a_later_finding(sentence: Sentence, item: Item, cover: Cover) -> bool
     if cover.trigger[0] < item.end or not sentence.within(item.start, item.own_end, PLACE_GROUPS):
         return False
     own = {t.code for t in item.targets}
-    later = [t for t in sentence.within(item.end, cover.trigger[0], TARGET_GROUPS) if t.code not in own]
+    # the same target with a place of its own is another finding ("right effusion has increased,
+    # and the left effusion has resolved")
+    later = [t for t in sentence.within(item.end, cover.trigger[0], TARGET_GROUPS)
+             if t.code not in own or sentence.within(item.tail, t.start, PLACE_GROUPS)]
     if not later:
         return False
     low = sentence.low

@@ -18,6 +18,7 @@ length costs time linear in its number of triggers (times a logarithm).
 """
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -31,6 +32,11 @@ _TRIGGERS = {"context:negation_pre": ("negated", "pre"),
              "context:negation_both": ("negated", "both"),
              "context:uncertain_pre": ("uncertain", "pre"),
              "context:uncertain_post": ("uncertain", "post")}
+
+
+# at most three words, no punctuation and no joining word between a both-ways trigger and the
+# finding it then governs
+_RIGHT_AFTER = re.compile(r"\s+(?:(?!(?:and|or|but|nor|with|then|while)\b)[\w-]+\s+){0,3}")
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class ScopeIndex:
     """
 
     def __init__(self, mentions: Iterable[Mention], *, questions: Iterable[int], start: int,
-                 end: int, findings: Iterable[int]) -> None:
+                 end: int, findings: Iterable[int], low: Optional[str] = None) -> None:
         self.start, self.end = start, end
         mentions = list(mentions)
         pseudo = sorted((m.start, m.end) for m in mentions if m.group == _PSEUDO)
@@ -113,6 +119,10 @@ class ScopeIndex:
                 begin = self._term_ends[t] if t >= 0 else self.start
                 i = bisect_left(found, begin)
                 direction = "post" if i < len(found) and found[i] < s else "pre"
+                j = bisect_left(found, e)  # unless a finding follows at once ("..., resolved
+                if direction == "post" and low is not None and j < len(found) \
+                        and _RIGHT_AFTER.fullmatch(low, e, found[j]):  # right effusion")
+                    direction = "pre"
             if direction in ("pre", "near"):  # near: a pre trigger whose reach the reader limits
                 self._pre[kind].append((e, s, direction == "near"))
             else:

@@ -43,6 +43,13 @@ _BREAKS = ("context:terminators", "context:negation_pre", "context:negation_near
 _TRIGGER_KINDS = ("context:negation_pre", "context:negation_near", "context:negation_post",
                   "context:negation_both", "context:uncertain_pre", "context:uncertain_post")
 _STRONG_SPLIT = re.compile(r"\band\b|;|\bwhile\b|\bwhereas\b|\bas well as\b|\bplus\b")
+# "right effusion has increased, left effusion has resolved", "resolved left effusion, persistent
+# right effusion": a status of its own between two mentions of one target makes them two findings
+_STATUS_SPLIT = re.compile(r",.*\b(?:persistent|persisting|stable|unchanged|new|increased|increasing|"
+                           r"decreased|decreasing|enlarging|enlarged|growing|improving|worsening|"
+                           r"resolving|residual)\b|\b(?:has|have|had|is|are|was|were|remains?|"
+                           r"persists?|unchanged|stable|increased|decreased|grown|enlarged|improved|"
+                           r"worsened|larger|smaller)\b.*,")
 # "a nodule in the right lung but also a nodule in the left": two findings, not one target repeated
 _CONTRAST = re.compile(r"\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bnevertheless\b")
 _OR_SPLIT = re.compile(r"\bn?or\b")
@@ -185,6 +192,7 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
             # "abscess versus tumour" leaves the target open; "atelectasis or scarring" does not
             uncertain[-1] = uncertain[-1] or t.code != prev.code
         elif t.code == prev.code and not alternative[i] and not _STRONG_SPLIT.search(gap) and \
+                not _status_of_its_own(sentence, prev, t) and \
                 not _contrasted_place(sentence, prev, t, targets[i + 1:]) and \
                 not ANAPHOR.fullmatch(low, t.start, t.end) and \
                 not sentence.links(prev.end, t.start, _LINKS + _TRIGGER_KINDS) and \
@@ -200,6 +208,17 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
 
 
 _ANOTHER_ONE = re.compile(r"\b(?:also|new|newly|second|another|additional|further)\b")
+
+
+def _status_of_its_own(sentence: Sentence, prev: Mention, t: Mention) -> bool:
+    """Whether a status between two mentions of one target, and a place of the later one's own after
+    the comma, make them two findings ("right effusion has increased, left effusion has resolved";
+    not "opacities in the right lung, likely residual atelectasis")."""
+    gap = sentence.low[prev.end:t.start]
+    if not _STATUS_SPLIT.search(gap):
+        return False
+    comma = prev.end + gap.rindex(",")
+    return bool(sentence.within(comma, t.start, PLACE_GROUPS))
 
 
 def _contrasted_place(sentence: Sentence, prev: Mention, t: Mention, later: Sequence[Mention]) -> bool:

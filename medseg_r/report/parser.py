@@ -349,7 +349,7 @@ def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, in
     while q >= 0:
         questions.append(q)
         q = low.find("?", q + 1, e)
-    scopes = ScopeIndex(context, questions=questions, start=s, end=e,
+    scopes = ScopeIndex(context, questions=questions, start=s, end=e, low=low,
                         findings=[m.start for m in terms if m.group in _FINDING_GROUPS])
     sentence = Sentence(text, low, start=s, end=e, mentions=terms, context=context, scopes=scopes)
     items = layout(sentence)

@@ -457,3 +457,19 @@ def test_what_is_to_be_ruled_out_is_no_finding(text):
 ])
 def test_the_requesters_question_is_not_read_as_a_finding(text, expected):
     assert [(f.target, f.negated) for f in parse_report(text).findings] == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Small left effusion, resolved right effusion.", [("left", False), ("right", True)]),
+    ("Right pleural effusion has increased, and the left pleural effusion has resolved.",
+     [("right", False), ("left", True)]),
+    ("Right pleural effusion has increased, left pleural effusion has resolved.",
+     [("right", False), ("left", True)]),
+    ("Right renal cyst unchanged, left renal cyst no longer seen.", [("right", False), ("left", True)]),
+    ("Right upper lobe nodule has grown, left upper lobe nodule has resolved.",
+     [("right", False), ("left", True)]),
+])
+def test_one_target_on_two_sides_keeps_each_sides_own_status(text, expected):
+    # a resolution on one side negated the other, swapped the sides or merged both into one
+    # negated bilateral finding
+    assert [(f.location.side, f.negated) for f in parse_report(text).findings] == expected
