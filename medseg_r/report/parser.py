@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
-from .layout import ANAPHOR, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
+from .layout import ANAPHOR, LOCATION_GROUPS, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
 from .mentions import Mention, resolve_overlaps
 from .schema import Finding, Report
 from .shorthand import pattern_mentions, shorthand_side_mentions
@@ -55,6 +55,7 @@ _REPORT = r"findings?|impressions?|conclusions?|comparison|technique|opinion|res
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
+_SPACES = re.compile(r"[\s-]*")
 
 
 def _lower_same_length(text: str) -> str:
@@ -335,12 +336,46 @@ def _without_other_collapse(vocab: Vocabulary, low: str, terms: List[Mention]) -
     return [m for m in terms if m not in collapse]
 
 
+# Words that a side or region before them places, not a finding: operations, devices, stones,
+# nodes, vessels and ventricles ("s/p left lower lobectomy", "right chest tube", "left renal stone",
+# "right hilar lymphadenopathy", "left renal vein", "left lateral ventricle")
+_OTHER_THING = re.compile(
+    r"(?:(?!(?:with|and|or|of|in|on|at|to|from|by|near|for|is|are|was|were|has|have|the|an?)\b)"
+    r"[\w-]+\s+){0,2}?(?:\w*ectom(?:y|ies)|resections?|tubes?|catheters?|lines?|picc|ports?|"
+    r"pacemakers?|drains?|stents?|clips?|stones?|calcul(?:us|i)|(?:lymph)?adenopathy|nodes?|"
+    r"ventricles?|veins?|arter(?:y|ies))\b")
+
+
+def _without_places_of_other_things(low: str, terms: List[Mention]) -> List[Mention]:
+    """``terms`` less the places that name where something other than a finding is ("s/p left
+    lower lobectomy with a new nodule in the right upper lobe": the nodule is on the right only),
+    when the sentence keeps a place for its findings ("pneumothorax near the right chest tube"
+    keeps its side)."""
+    places = [m for m in terms if m.group in LOCATION_GROUPS]
+    if len(places) < 2:
+        return terms
+    other, i = set(), 0
+    while i < len(places):  # a run of places ("left lower", "right renal") and the word after it
+        j = i
+        while j + 1 < len(places) and _SPACES.fullmatch(low, places[j].end, places[j + 1].start):
+            j += 1
+        after = _OTHER_THING.match(low, _SPACES.match(low, places[j].end).end())
+        if after is not None and any(m.group in PLACE_GROUPS for m in places[i:j + 1]) and not any(places[j].end <= m.start < after.end()
+                                         for m in terms if m.group in _FINDING_GROUPS):
+            other.update(places[i:j + 1])
+        i = j + 1
+    if not other or len(other) == len(places):
+        return terms
+    return [m for m in terms if m not in other]
+
+
 def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, int],
                    terms: Sequence[Mention], context: Sequence[Mention], *,
                    anaphors: bool, previous: Optional[Mention] = None) -> List[Finding]:
     s, e = bounds
     terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
     terms = _without_other_collapse(vocab, low, terms)
+    terms = _without_places_of_other_things(low, terms)
     if anaphors:
         terms = _with_anaphors(low, s, e, terms, previous)
     if not any(m.group in _FINDING_GROUPS for m in terms):

@@ -473,3 +473,19 @@ def test_one_target_on_two_sides_keeps_each_sides_own_status(text, expected):
     # a resolution on one side negated the other, swapped the sides or merged both into one
     # negated bilateral finding
     assert [(f.location.side, f.negated) for f in parse_report(text).findings] == expected
+
+
+@pytest.mark.parametrize("text, target, side", [
+    ("s/p left lower lobectomy with new nodule in the right upper lobe.", "nodule", "right"),
+    ("s/p right mastectomy with a new mass in the left breast.", "mass", "left"),
+    ("Left renal stone and right renal cyst.", "cyst", "right"),
+    ("Right chest tube with left pleural effusion.", "effusion", "left"),
+    ("Right hilar lymphadenopathy and left lower lobe nodule.", "nodule", "left"),
+    ("Right renal mass invading the IVC with left renal vein involvement.", "mass", "right"),
+    ("Pneumothorax near the right chest tube.", "pneumothorax", "right"),  # its only place
+    ("Scarring in the right upper lung zone with surgical clips.", "opacity", "right"),
+])
+def test_the_side_of_an_operation_device_or_node_is_not_the_findings(text, target, side):
+    # it made the finding bilateral
+    (f,) = parse_report(text).findings
+    assert (f.target, f.location.side) == (target, side)
