@@ -324,6 +324,7 @@ def test_a_negated_attribute_after_its_finding_is_dropped_and_the_finding_kept(t
     ("Large left pneumothorax with tracheal deviation to the right.", "left"),
     ("Left pleural effusion causing mediastinal shift to the right.", "left"),
     ("Right pneumothorax with mediastinal shift to the left.", "right"),
+    ("Right frontal mass with midline shift to the left.", "right"),
 ])
 def test_the_direction_of_a_mediastinal_shift_is_not_the_findings_side(text, side):
     assert parse_report(text).findings[0].location.side == side
