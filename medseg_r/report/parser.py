@@ -45,7 +45,10 @@ _SENTENCE_END = re.compile(
     r"|(?<=[\d\s]\.)(?=\s+[A-Z(\d]|\s*$)"  # after a number: "... at 6:00. Next", "segment 6. 8 mm
     # cyst"; "2.5" (no space after the point) is not an end
     r"|(?<=\b[RL]\.)(?![ \t]*[a-z])(?!\w))"  # "zone R. Next", but not "R. apex"
-    r"|[!;\n\r]|\?(?!\s*$)"  # "!", ";", new lines, "?" (it stays with its sentence)
+    r"|[!;\n\r]"  # "!", ";", new lines
+    # "?" after a word (it stays with its sentence), not a query written before its word
+    # ("?pneumonia", "opacity - ? consolidation")
+    r"|(?<=[\w)\]])\?(?!\s*$)"
     r"|\s(?=\d{1,2}[.)]\s+[A-Z])")  # "1. ... 2. ..."
 # What the requester wrote ("Indication: cough, ?LLL pneumonia.") asks a question of the image and
 # states no finding of it: its sentences are not read, up to the next section.
@@ -369,6 +372,21 @@ def _without_places_of_other_things(low: str, terms: List[Mention]) -> List[Ment
     return [m for m in terms if m not in other]
 
 
+def _without_both_of_findings(low: str, terms: List[Mention]) -> List[Mention]:
+    """``terms`` less a "both" that places nothing: in "right breast mass and left breast mass,
+    both irregular" it names the two findings, not a bilateral one ("both upper lobes", "both
+    lungs" keep it)."""
+    out = []
+    for i, m in enumerate(terms):
+        if m.group == "sides" and low[m.start:m.end] == "both":
+            nxt = terms[i + 1] if i + 1 < len(terms) else None
+            if nxt is None or nxt.group not in LOCATION_GROUPS or \
+                    not _SPACES.fullmatch(low, m.end, nxt.start):
+                continue
+        out.append(m)
+    return out
+
+
 def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, int],
                    terms: Sequence[Mention], context: Sequence[Mention], *,
                    anaphors: bool, previous: Optional[Mention] = None) -> List[Finding]:
@@ -376,6 +394,7 @@ def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, in
     terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
     terms = _without_other_collapse(vocab, low, terms)
     terms = _without_places_of_other_things(low, terms)
+    terms = _without_both_of_findings(low, terms)
     if anaphors:
         terms = _with_anaphors(low, s, e, terms, previous)
     if not any(m.group in _FINDING_GROUPS for m in terms):

@@ -490,3 +490,21 @@ def test_the_side_of_an_operation_device_or_node_is_not_the_findings(text, targe
     # it made the finding bilateral
     (f,) = parse_report(text).findings
     assert (f.target, f.location.side) == (target, side)
+
+
+@pytest.mark.parametrize("text", ["?Consolidation at the right base.", "? right basal consolidation",
+                                  "?nodule in the left lower zone.", "? nodule RUL."])
+def test_a_query_mark_written_before_its_finding_makes_it_uncertain(text):
+    # the "?" ended an empty sentence of its own, and the finding after it read certain
+    (f,) = parse_report(text).findings
+    assert f.uncertain and not f.negated and f.location.side in ("left", "right")
+
+
+@pytest.mark.parametrize("text, sides", [
+    ("Right breast 10 o'clock mass and left breast 2 o'clock mass, both irregular.", ["right", "left"]),
+    ("Right upper lobe nodule and left lower lobe nodule, both solid.", ["right", "left"]),
+    ("Nodules in both upper lobes.", ["bilateral"]),
+])
+def test_both_of_two_findings_is_no_side(text, sides):
+    # "both" made the last finding bilateral
+    assert [f.location.side for f in parse_report(text).findings] == sides
