@@ -372,16 +372,19 @@ def _without_places_of_other_things(low: str, terms: List[Mention]) -> List[Ment
     return [m for m in terms if m not in other]
 
 
+_WORDS_BETWEEN = re.compile(r"[\s-]+(?:[\w]+[\s-]+){0,2}")  # "both posterior costophrenic angles"
+
+
 def _without_both_of_findings(low: str, terms: List[Mention]) -> List[Mention]:
     """``terms`` less a "both" that places nothing: in "right breast mass and left breast mass,
     both irregular" it names the two findings, not a bilateral one ("both upper lobes", "both
-    lungs" keep it)."""
+    posterior costophrenic angles", "both lungs" keep it)."""
     out = []
     for i, m in enumerate(terms):
         if m.group == "sides" and low[m.start:m.end] == "both":
             nxt = terms[i + 1] if i + 1 < len(terms) else None
             if nxt is None or nxt.group not in LOCATION_GROUPS or \
-                    not _SPACES.fullmatch(low, m.end, nxt.start):
+                    not _WORDS_BETWEEN.fullmatch(low, m.end, nxt.start):
                 continue
         out.append(m)
     return out
