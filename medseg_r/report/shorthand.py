@@ -14,9 +14,11 @@ from .sizes import DIGIT_COUNT_RE, find_sizes
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8}
 _SEGMENT_NUMBER = r"(?:4[ab]|iv[ab]|[1-8]|viii|vii|vi|iv|v|iii|ii|i)"
 _SEGMENT_JOIN = r"\s*(?:,|/|&|\+|-|\band\b|\bor\b|\bto\b)\s*"
+# a number joined to the list is no segment when it is a size ("segment 2, 5 mm", "segment 6, 1.5 cm")
+_NOT_A_SIZE = r"(?![.,]\d)(?!\s*(?:mm|cm|millimet|centimet|x\s*\d|\u00d7))"
 LIVER_SEGMENT_RE = re.compile(
     rf"(?<![\w-])(?:(?:couinaud|hepatic|liver)\s+)?(?:segments?|segs?\.?)\s*"
-    rf"({_SEGMENT_NUMBER}(?:{_SEGMENT_JOIN}{_SEGMENT_NUMBER})*)(?![\w-])")
+    rf"({_SEGMENT_NUMBER}(?:{_SEGMENT_JOIN}{_SEGMENT_NUMBER}{_NOT_A_SIZE}(?![\w-]))*)(?![\w-])")
 _NUMBER_RE = re.compile(_SEGMENT_NUMBER)
 _DIGIT = re.compile(r"\d")
 CLOCK_RE = re.compile(

@@ -12,7 +12,12 @@ SIZE_RE = re.compile(
 )
 _NEGATIVE_RE = re.compile(r"(?:^|[\s(\[:=])[-\u2212]$")  # a minus sign just before a number
 _RANGE_START_RE = re.compile(r"\d(?:\s*(?:mm|cm))?\s*$")  # what ends before a range's hyphen
-_DISTANCE_RE = re.compile(r"\s+(?:from|away from|deep to|below|above|proximal to|distal to)\b")
+_DISTANCE_RE = re.compile(r"\s+(?:from|away from|deep to|below|above|proximal to|distal to|fn|ffn)\b")
+# "polyp at 30 cm" (from the anal verge) is a distance; "previously 11 mm", "decreased from 15 mm
+# to 9 mm", "compared with 2 cm" a size of before
+_AT_RE = re.compile(r"\bat\s+$")
+_BEFORE_RE = re.compile(r"\b(?:from|previously|prior|formerly|compared\s+(?:with|to)|versus|vs\.?)"
+                        r"(?:\s+(?:measuring|measured|at))?\s*[(\[]?\s*$")
 # The largest dimension read as a lesion's size (50 cm: the width of an adult chest); a larger
 # number is a typing error or not a lesion, and is not read.
 MAX_SIZE_MM = 500.0
@@ -27,8 +32,10 @@ def find_sizes(text: str) -> List[Tuple[int, int, float]]:
     """Every size in ``text`` as ``(start, end, largest_dimension_mm)``."""
     out = []
     for m in SIZE_RE.finditer(text):
-        if _DISTANCE_RE.match(text, m.end()):
-            continue  # "1.4 cm from the nipple" is a distance, not a size
+        if _DISTANCE_RE.match(text, m.end()) or _AT_RE.search(text, max(0, m.start() - 8), m.start()):
+            continue  # "1.4 cm from the nipple", "5 cm FN", "at 30 cm": distances, not sizes
+        if _BEFORE_RE.search(text, max(0, m.start() - 40), m.start()):
+            continue  # "previously 11 mm": the size it had
         if _NEGATIVE_RE.search(text, max(0, m.start() - 2), m.start()) and \
                 not _RANGE_START_RE.search(text, max(0, m.start() - 24), m.start() - 1):
             continue  # "-5 mm" is not a size (a range "2-3 mm" or "2 -3 mm" is: a number before it)

@@ -294,3 +294,27 @@ def test_consolidation_before_a_negated_finding_stays_a_finding(text):
     assert (first.target, first.negated) == ("consolidation", False)
     assert first.location.side in ("left", "right") and first.location.zones  # its lobe stays its own
     assert (second.target, second.negated) == ("effusion", True)
+
+
+@pytest.mark.parametrize("text, segment, size_mm", [
+    ("Hypodense lesion in segment 2, 5 mm, likely cyst.", "segment 2", 5.0),
+    ("Lesion in segment 6, 1.5 cm.", "segment 6", 15.0),
+    ("Lesion in segments 2 and 3, 4 cm.", "segments 2 and 3", 40.0),
+    ("Lesion in segments 2, 3 and 4.", "segments 2, 3 and 4", None),
+])
+def test_a_size_after_a_liver_segment_is_no_segment(text, segment, size_mm):
+    # "segment 2, 5 mm" read segments 2 and 5 (both lobes: side bilateral) and no size
+    f = only(text)
+    assert (f.location.segment, f.size_mm) == (segment, size_mm)
+
+
+@pytest.mark.parametrize("text, size_mm", [
+    ("Sigmoid polyp 6 mm at 30 cm.", 6.0),
+    ("Right breast: 12 mm irregular mass at 9:00, 5 cm FN.", 12.0),
+    ("Liver lesion measuring 1.5 cm, previously 2 cm.", 15.0),
+    ("The RUL nodule has decreased from 15 mm to 9 mm.", 9.0),
+    ("A 12 mm nodule (previously 8 mm) in the RUL.", 12.0),
+    ("Nodule increased from 9 to 15 mm.", 15.0),
+])
+def test_distances_and_earlier_sizes_are_not_the_lesions_size(text, size_mm):
+    assert only(text).size_mm == size_mm
