@@ -138,9 +138,10 @@ def attribute_scope(sentence: Sentence, item: Item,
     """(cover, attributes): the ``kind`` trigger over the item's target, and the attribute mentions
     that trigger governs instead of the target ("possible central necrosis within the left renal
     mass": the necrosis is uncertain, the mass is not)."""
-    if not item.targets:  # "it is not calcified": the first attribute anchors the finding
-        own = sentence.within(item.start, item.own_end)
-        anchor = own[0].start if own else item.start
+    if not item.targets:  # "it is not calcified": the first attribute anchors the finding (not
+        own = sentence.within(item.start, item.own_end)  # a place: "left temporal lobe without
+        described = [m for m in own if m.group in _ATTRIBUTE_ONLY or m.group == "size_mm"]  # nodular
+        anchor = (described or own)[0].start if own else item.start  # enhancement" is negated)
         return _near_enough(sentence, sentence.scopes.covering(anchor, kind), anchor), []
     anchor = item.targets[0].start
     cover = _near_enough(sentence, sentence.scopes.covering(anchor, kind), anchor)

@@ -508,3 +508,25 @@ def test_a_query_mark_written_before_its_finding_makes_it_uncertain(text):
 def test_both_of_two_findings_is_no_side(text, sides):
     # "both" made the last finding bilateral
     assert [f.location.side for f in parse_report(text).findings] == sides
+
+
+@pytest.mark.parametrize("text", ["Previously seen 8 mm polyp in the cecum is no longer visualized.",
+                                  "Interval clearance of the left basal consolidation.",
+                                  "Interval disappearance of the RUL nodule.",
+                                  "Left temporal lobe without nodular enhancement.",
+                                  "Resection cavity in the left temporal lobe without nodular "
+                                  "enhancement to suggest recurrence."])
+def test_resolutions_and_denied_attributes_are_negated(text):
+    (f,) = parse_report(text).findings
+    assert f.negated
+
+
+@pytest.mark.parametrize("text", ["Status post wedge resection of the RUL.",
+                                  "Postoperative cavity in the right frontal lobe."])
+def test_an_operation_is_no_finding(text):
+    assert parse_report(text).findings == []
+
+
+def test_definite_ends_an_earlier_hedge():
+    nodule, mass = parse_report("Possible nodule in the RUL and definite mass in the LLL.").findings
+    assert nodule.uncertain and not mass.uncertain
