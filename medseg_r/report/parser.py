@@ -38,7 +38,7 @@ _FINDING_GROUPS = frozenset(("targets", "extra_targets", "texture", "shape", "si
 # full stop of an abbreviation ("vs.", "approx.", "seg.", "Rt.") nor that of a side letter before a
 # lower-case word ("R. apex"). A numbered list ("1. ... 2. ...") does.
 _ABBREVIATIONS = ("vs", "approx", "seg", "segs", "rt", "lt", "cf", "incl", "esp", "resp", "e.g",
-                  "i.e")
+                  "i.e", "bilat", "post", "ant", "sup", "inf", "lat", "ser", "img", "mult", "diam")
 _NOT_AFTER = "".join(f"(?<!\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)" for w in _ABBREVIATIONS)
 _SENTENCE_END = re.compile(
     rf"\.(?:(?<![\d\s]\.)(?<!\b[RL]\.){_NOT_AFTER}(?!\w)"  # a full stop after a word

@@ -318,3 +318,19 @@ def test_a_size_after_a_liver_segment_is_no_segment(text, segment, size_mm):
 ])
 def test_distances_and_earlier_sizes_are_not_the_lesions_size(text, size_mm):
     assert only(text).size_mm == size_mm
+
+
+@pytest.mark.parametrize("text, side, zones, count", [
+    ("Bilat. lower zone airspace opacities.", "bilateral", ["lower"], None),
+    ("Lesion in the post. segment of the RUL.", "right", ["upper"], None),
+    ("Mult. nodules in the LLL.", "left", ["lower"], 2),
+    ("A dozen nodules in both lungs.", "bilateral", [], 12),
+])
+def test_abbreviations_end_no_sentence_and_counts_in_words(text, side, zones, count):
+    f = only(text)
+    assert (f.location.side, f.location.zones, f.count) == (side, zones, count)
+
+
+def test_a_series_and_image_number_is_no_size():
+    f = only("Nodule in the RUL (ser. 4 img. 56) measuring 6 mm.")
+    assert (f.location.side, f.size_mm) == ("right", 6.0)
