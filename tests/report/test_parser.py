@@ -334,3 +334,12 @@ def test_abbreviations_end_no_sentence_and_counts_in_words(text, side, zones, co
 def test_a_series_and_image_number_is_no_size():
     f = only("Nodule in the RUL (ser. 4 img. 56) measuring 6 mm.")
     assert (f.location.side, f.size_mm) == ("right", 6.0)
+
+
+@pytest.mark.parametrize("text, texture", [
+    ("High T2 signal lesion in the right frontal lobe.", "hyperintense"),
+    ("Hypervascular liver lesion.", "enhancing"),
+    ("Few tiny hypodensities in the liver.", "hypodense"),
+])
+def test_more_texture_words(text, texture):
+    assert texture in only(text).texture
