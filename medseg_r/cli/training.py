@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 
 from .common import UserError, json_arg, seed_int
@@ -169,9 +170,9 @@ def _cmd_evaluate(args) -> int:
     from ..data.checks import check_files
     from ..data.datasets import CaseError
     from ..data.readers import dataset_option_names, has_splits, read_dataset
-    from ..engine.evaluate import evaluate
+    from ..engine.evaluate import check_case_ids, evaluate
     from ..io.output_folders import (CASES_CSV, SUMMARY_JSON, check_evaluate_folder,
-                                     clear_evaluate_folder)
+                                     finish_evaluate_outputs, start_evaluate_outputs)
     from ..model.checkpoint import trained_dataset_options
     from ..model.shipped import load_any, shipped_note
 
@@ -193,8 +194,11 @@ def _cmd_evaluate(args) -> int:
     try:  # the data and its files are checked before the model is loaded
         records, root = read_dataset(args.data, split=args.split, **options)
         if not records:
+            if not read_dataset(args.data, split=None, **options)[0]:
+                raise UserError(f"{args.data} holds no case")
             raise UserError(f"no case in split {args.split!r} of {args.data}")
-        check_files(records, root, args.split)
+        check_files(records, root, args.split if has_splits(records) else "scored")
+        check_case_ids(records)
         model, shipped = load_any(args.checkpoint)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
@@ -203,13 +207,23 @@ def _cmd_evaluate(args) -> int:
     if not has_splits(records):
         print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
               f"scored, including any the model was trained on", file=sys.stderr)
-    if args.out:  # after the checks, before the new outputs are written
-        clear_evaluate_folder(args.out)
+    created = bool(args.out) and not os.path.exists(args.out)
+    # the new outputs are written aside and replace the earlier ones only when complete: Ctrl-C
+    # or a bad case midway leaves the earlier evaluate's folder as it was
+    staging = start_evaluate_outputs(args.out) if args.out else None
     try:
-        summary = evaluate(model, records, root=root, size=model.img_size, out_dir=args.out,
+        summary = evaluate(model, records, root=root, size=model.img_size, out_dir=staging,
                            overlays=args.overlays, progress=True)
+        if staging:
+            finish_evaluate_outputs(args.out, staging)
+            staging = None
     except CaseError as exc:  # pixels read only now (a NaN behind a good header): nothing written
         raise UserError(f"{exc}; no scores were written (fix or leave out that case)") from None
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created and not os.listdir(args.out):
+                os.rmdir(args.out)
     print(json.dumps(summary, indent=2))
     print(f"wrote {os.path.join(args.out, CASES_CSV)} and {os.path.join(args.out, SUMMARY_JSON)}")
     return 0
@@ -312,7 +326,15 @@ def add_parsers(sub) -> None:
                    help="describe cases with an empty report from their masks (medseg-r describe)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="Dice, IoU, HD95, small-lesion sensitivity, FP rate; per subset")
+    p = sub.add_parser(
+        "evaluate", help="Dice, IoU, HD95, small-lesion sensitivity, FP rate; per subset",
+        description="Score a checkpoint on a data set's split: Dice, IoU, HD95 (pixels of each image; a "
+                    "missed lesion scores the image's diagonal), small-lesion sensitivity, and the "
+                    "false-positive rate on lesion-free cases; overall and per subset tag (the "
+                    "phantom's subsets always, null on data without them). Prints the summary and "
+                    "writes OUT/cases.csv (one row per case) and OUT/summary.json.",
+        epilog="exit status: 0 done, 2 a usage or input error (nothing written), 130 interrupted "
+               "(an earlier evaluate's outputs in OUT are left as they were)")
     p.add_argument("--checkpoint", required=True,
                    help="MedSeg-R checkpoint (model.ckpt of a run), or shipped weights: their file or "
                         "name (litemedsam_phantom, litemedsam_phantom_none, ...)")
@@ -323,10 +345,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--dataset-options", dest="dataset_options",
                    help='how to read --data, as train\'s dataset_options, as JSON (e.g. \'{"prompt": '
                         '"p5"}\' or \'{"window": [-600, 1500]}\'; default: those the run was trained with)')
-    p.add_argument("--out", required=True, help="folder for cases.csv, summary.json and overlays")
+    p.add_argument("--out", required=True,
+                   help="folder for cases.csv, summary.json and overlays: new, empty or an earlier "
+                        "evaluate's (whose outputs are replaced once the new ones are complete)")
     p.add_argument("--overlays", type=int, default=0,
-                   help="write overlay PNGs for the first N cases (OUT/overlays/ID.png: mask red, "
-                        "reference outline green, location attention a blue-to-yellow tint)")
+                   help="write overlay PNGs for the first N cases (OUT/overlays/ID.png at the "
+                        "model's input size: mask red, reference outline green, location attention "
+                        "a blue-to-yellow tint)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="fresh phantom test cases -> the shipped MedSeg-R and its two "

@@ -104,10 +104,22 @@ def confidence_ranking(rows: List[Dict[str, object]]) -> Dict[str, Optional[floa
     return result
 
 
+def check_case_ids(records) -> None:
+    """Every case id names the case's overlay and prediction files, so it must be a plain file
+    name: "../img" or "patient1/slice3" would write outside the output folder (or over the
+    user's own files). ``ValueError`` naming the first bad one."""
+    for r in records:
+        case = str(r.id)
+        if not case.strip() or case in (".", "..") or "/" in case or "\\" in case or os.sep in case:
+            raise ValueError(f"case id {case!r} must be a plain file name (it names the case's "
+                             f"overlay and prediction files): give ids without a folder part")
+
+
 def unique_ids(records) -> list:
     """The records with every case id made unique ("case_00008", "case_00008~2", ...: ids name
     each case's row and pictures, and an image with several masks, one per row, gives one id
-    per image), with a warning naming the first repeated ones."""
+    per image; a made-up id never takes one a record already has), with a warning naming the
+    first repeated ones."""
     import dataclasses
     from collections import Counter
 
@@ -117,15 +129,35 @@ def unique_ids(records) -> list:
     repeated = [case for case, n in counts.items() if n > 1]
     if not repeated:
         return list(records)
+    taken = set(counts)
     seen: Counter = Counter()
     out = []
     for r in records:
         seen[r.id] += 1
-        out.append(r if seen[r.id] == 1 else dataclasses.replace(r, id=f"{r.id}~{seen[r.id]}"))
+        if seen[r.id] == 1:
+            out.append(r)
+            continue
+        k = seen[r.id]
+        while f"{r.id}~{k}" in taken:
+            k += 1
+        seen[r.id] = k
+        taken.add(f"{r.id}~{k}")
+        out.append(dataclasses.replace(r, id=f"{r.id}~{k}"))
     warnings.warn(f"{len(repeated)} case id(s) name several rows (e.g. {', '.join(repeated[:3])}): "
-                  f"their later rows are scored as ID~2, ID~3 ... (give an id column to name them)",
-                  DataWarning)
+                  f"their later rows are scored as ID~2, ID~3 ... (give each row an id of its own "
+                  f"to name them)", DataWarning)
     return out
+
+
+def _all_negative(report) -> bool:
+    """Whether a case's report (text or a parsed report) negates every finding or states a normal
+    study."""
+    from ..report import parse_report
+
+    if report is None or (isinstance(report, str) and not report.strip()):
+        return False
+    parsed = parse_report(report) if isinstance(report, str) else report
+    return bool(getattr(parsed, "all_negative", False))
 
 
 def _cell(key: str, value) -> object:
@@ -152,6 +184,37 @@ def native_logits(logits: torch.Tensor, shape: tuple, size: int) -> torch.Tensor
     return crop[0]
 
 
+def _predict(model, batch, size: int, device):
+    """Mask logits ``[B, 1, S, S]`` on the batch's square canvases (float, CPU; the padding of a
+    non-square case holds -1e4), predicted IoUs ``[B]`` (or ``None``) and the location attention
+    ``[B, 1, S, S]`` (or ``None``). A non-square case is run alone on its image without the
+    canvas's padding, as ``medseg-r predict`` runs it (the model frames it itself; on the padded
+    canvas it would take the padding for image and spread the priors over it)."""
+    images, shapes = batch["image"], [tuple(m.shape) for m in batch["native_mask"]]
+    fitted = [fitted_size(h, w, size) for h, w in shapes]
+    B = images.shape[0]
+    logits = torch.full((B, 1, size, size), -1e4)
+    attention, ious = None, None
+    groups = [[i for i, f in enumerate(fitted) if f == (size, size)]]
+    groups += [[i] for i, f in enumerate(fitted) if f != (size, size)]
+    for group in groups:
+        if not group:
+            continue
+        nh, nw = fitted[group[0]]
+        out = model(images[group, :, :nh, :nw].to(device), [batch["report"][i] for i in group])
+        logits[group, :, :nh, :nw] = out["masks"][:, :1].float().cpu()
+        if out.get("iou") is not None:
+            ious = np.full(B, np.nan) if ious is None else ious
+            ious[group] = out["iou"][:, 0].float().cpu().numpy()
+        if out.get("attention") is not None:
+            a = out["attention"][:, :1].float().cpu()
+            if a.shape[-2:] != (nh, nw):
+                a = F.interpolate(a, size=(nh, nw), mode="bilinear", align_corners=False)
+            attention = torch.zeros(B, 1, size, size) if attention is None else attention
+            attention[group, :, :nh, :nw] = a
+    return logits, ious, attention
+
+
 @torch.no_grad()
 def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = None, batch_size: int = 8,
              threshold: float = 0.0, overlays: int = 0, save_predictions: bool = False,
@@ -170,16 +233,15 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
         raise ValueError(f"size must be the model's input size {model.img_size}, got {size}")
     model.eval()
     device = next(model.parameters()).device
+    check_case_ids(records)
     records = unique_ids(records)
     loader = DataLoader(SegmentationDataset(records, root=root, size=size, native=True), batch_size=batch_size,
                         shuffle=False, collate_fn=collate)
     rows: List[Dict[str, object]] = []
     shown = 0
     for batch in tqdm(loader, desc="evaluate", disable=not progress, unit="batch"):
-        out = model(batch["image"].to(device), batch["report"])
-        logits = out["masks"][:, :1].float().cpu()
+        logits, ious, attentions = _predict(model, batch, size, device)
         preds = (logits > threshold).numpy()[:, 0]
-        ious = out["iou"][:, 0].float().cpu().numpy() if out.get("iou") is not None else None
         truths = batch["mask"].numpy()[:, 0] > 0.5
         for i, case_id in enumerate(batch["id"]):
             row: Dict[str, object] = {"id": case_id, "tags": list(batch["tags"][i])}
@@ -188,7 +250,10 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
             pred, prob = native > threshold, torch.sigmoid(native).numpy()
             pred = pred.numpy()
             row.update(case_metrics(pred, truth))
-            row["predicted_iou"] = float(ious[i]) if ious is not None else None  # ranked as given
+            # ranked as given; none where the report asks for nothing (predict does not run the
+            # model there: the empty mask is the report's, not a prediction to be confident in)
+            said_nothing = _all_negative(batch["report"][i])
+            row["predicted_iou"] = float(ious[i]) if ious is not None and not said_nothing else None
             row["mean_probability"] = float(prob[pred].mean()) if pred.any() else 0.0
             rows.append(row)
             if out_dir and save_predictions:
@@ -201,8 +266,12 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
 
                 from ..viz import overlay
 
-                attention = out["attention"][i, 0].cpu().numpy() if out["attention"] is not None else None
-                pic = overlay(batch["image"][i].permute(1, 2, 0).numpy(), preds[i], truth=truths[i], attention=attention)
+                nh, nw = fitted_size(*truth.shape, size)  # the picture without the canvas's padding
+                attention = attentions[i, 0, :nh, :nw].numpy() if attentions is not None else None
+                if attention is not None and not attention.any():
+                    attention = None  # a model without a location prior: no tint
+                pic = overlay(batch["image"][i, :, :nh, :nw].permute(1, 2, 0).numpy(), preds[i, :nh, :nw],
+                              truth=truths[i, :nh, :nw], attention=attention)
                 path = os.path.join(out_dir, OVERLAYS, f"{case_id}.png")
                 with atomic_write(path) as tmp:
                     Image.fromarray(pic).save(tmp, format="PNG")

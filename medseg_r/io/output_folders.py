@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
+from typing import Optional
 
 
 def check_phantom_folder(out: str, *, n: int, seed: int, size: int) -> None:
@@ -73,10 +76,12 @@ def check_evaluate_folder(out: str) -> None:
         return
     if not os.path.isdir(out):
         raise ValueError(f"--out {out} is a file, not a folder")
-    names = set(os.listdir(out))
+    names = {n for n in os.listdir(out) if not _is_staging(out, n)}
     if not names:
         return
     foreign = sorted(names - EVALUATE_FILES)
+    if CASES_CSV in names and not _evaluates_table(os.path.join(out, CASES_CSV)):
+        foreign.append(f"a {CASES_CSV} evaluate did not write")
     overlays = os.path.join(out, OVERLAYS)
     if os.path.isdir(overlays):
         foreign += [f"{OVERLAYS}/{n}" for n in sorted(os.listdir(overlays)) if not n.endswith(".png")]
@@ -96,16 +101,52 @@ def check_evaluate_folder(out: str) -> None:
                          f"{', '.join(foreign[:3])}): choose a new or empty folder")
 
 
-def clear_evaluate_folder(out: str) -> None:
+EVALUATE_STAGING = ".evaluate-"  # where a running evaluate writes, moved into place when done
+
+
+def _is_staging(out: str, name: str) -> bool:
+    return name.startswith(EVALUATE_STAGING) and os.path.isdir(os.path.join(out, name))
+
+
+def _evaluates_table(path: str) -> bool:
+    """Whether ``path`` is a cases.csv evaluate wrote (its header), not a manifest of that name."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().startswith("id,tags,dice,iou,hd95")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def clear_evaluate_folder(out: str, *, keep: Optional[str] = None) -> None:
     """Remove an earlier ``evaluate``'s outputs from ``out`` (a folder :func:`check_evaluate_folder`
-    accepted), so that none of its overlays is left beside the new figures."""
+    accepted), so that none of its overlays is left beside the new figures; a staging folder an
+    evaluate killed outright left behind goes too (not ``keep``, the running one's)."""
     for name in EVALUATE_TABLES:
         if os.path.isfile(os.path.join(out, name)):
             os.remove(os.path.join(out, name))
     overlays = os.path.join(out, OVERLAYS)
     if os.path.isdir(overlays):
-        for name in os.listdir(overlays):
-            os.remove(os.path.join(overlays, name))
+        shutil.rmtree(overlays)
+    for name in os.listdir(out):
+        path = os.path.join(out, name)
+        if _is_staging(out, name) and (keep is None or os.path.abspath(path) != os.path.abspath(keep)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def start_evaluate_outputs(out: str) -> str:
+    """A staging folder inside ``out`` (made if missing) for a new evaluate's outputs: the earlier
+    ones stay whole until :func:`finish_evaluate_outputs` (an interrupted or failed run loses
+    nothing)."""
+    os.makedirs(out, exist_ok=True)
+    return tempfile.mkdtemp(prefix=EVALUATE_STAGING, dir=out)
+
+
+def finish_evaluate_outputs(out: str, staging: str) -> None:
+    """Replace the earlier outputs in ``out`` by the new ones in ``staging`` (then removed)."""
+    clear_evaluate_folder(out, keep=staging)
+    for name in os.listdir(staging):
+        os.replace(os.path.join(staging, name), os.path.join(out, name))
+    os.rmdir(staging)
 
 
 # what ``medseg-r demo`` writes in its folder (medseg_r.engine.demo)

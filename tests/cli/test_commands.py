@@ -190,15 +190,71 @@ def test_evaluate_replaces_only_an_earlier_evaluate(tmp_path, capsys):
     out = tmp_path / "ev"
     run = ["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--split", "val", "--out", str(out)]
     assert main(run + ["--overlays", "2"]) == 0 and len(os.listdir(out / "overlays")) == 2
-    assert main(run) == 0 and os.listdir(out / "overlays") == []  # no overlay left of the earlier run
-    (out / "summary.json").unlink()  # as an interrupted evaluate leaves it: overlays, no summary
+    assert main(run) == 0 and not (out / "overlays").exists()  # no overlay left of the earlier run
+    (out / "overlays").mkdir()  # as an earlier version's interrupted evaluate left it: overlays,
+    (out / "summary.json").unlink()  # no summary
     (out / "overlays" / "case_00001.png").write_bytes(b"x")
-    assert main(run) == 0 and os.listdir(out / "overlays") == []
+    assert main(run) == 0 and not (out / "overlays").exists()
     (out / "summary.json").write_text('{"mine": 1}')
     capsys.readouterr()
     err_ok = main(run) == 2 and "a summary.json evaluate did not write" in capsys.readouterr().err
     assert err_ok and (out / "summary.json").read_text() == '{"mine": 1}'
     assert main(run[:-1] + [str(tmp_path / "ev2"), "--overlays", "-1"]) == 2
+
+
+def _evaluate_setup(tmp_path):
+    from medseg_r.model import build_model, save_model
+
+    image = np.zeros((64, 64), np.uint8)
+    image[20:30, 10:20] = 200
+    Image.fromarray(image).save(tmp_path / "img.png")
+    Image.fromarray((image > 0).astype(np.uint8)).save(tmp_path / "m.png")
+    ckpt = tmp_path / "model.ckpt"
+    save_model(build_model("sam_tiny", img_size=64), ckpt)
+    return ckpt
+
+
+def test_evaluate_refuses_a_case_id_with_a_folder_part_before_writing(tmp_path, capsys):
+    # "../../img" wrote its overlay over the user's own image
+    ckpt = _evaluate_setup(tmp_path)
+    before = (tmp_path / "img.png").read_bytes()
+    for case in ("../../img", "sub/x"):
+        (tmp_path / "c.csv").write_text(f'id,image,mask,report\n{case},img.png,m.png,"nodule RUL"\n')
+        assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "c.csv"),
+                     "--out", str(tmp_path / "out" / "ev"), "--overlays", "1"]) == 2
+        assert "must be a plain file name" in capsys.readouterr().err
+    assert (tmp_path / "img.png").read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_evaluate_keeps_a_manifest_named_cases_csv_in_its_out_folder(tmp_path, capsys):
+    ckpt = _evaluate_setup(tmp_path)
+    manifest = 'image,mask,report\n../img.png,../m.png,"nodule RUL"\n'
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "cases.csv").write_text(manifest)  # the folder holds nothing else
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "mine" / "cases.csv"),
+                 "--out", str(tmp_path / "mine")]) == 2
+    assert "a cases.csv evaluate did not write" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "cases.csv").read_text() == manifest
+
+
+def test_an_interrupted_evaluate_leaves_the_earlier_results_whole(tmp_path, monkeypatch, capsys):
+    import medseg_r.engine.evaluate as ev
+
+    ckpt = _evaluate_setup(tmp_path)
+    (tmp_path / "c.csv").write_text('id,image,mask,report\na,img.png,m.png,"nodule RUL"\n')
+    run = ["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "c.csv"),
+           "--out", str(tmp_path / "ev"), "--overlays", "1"]
+    assert main(run) == 0
+    before = {n: (tmp_path / "ev" / n).read_bytes() for n in ("cases.csv", "summary.json")}
+    def stopped(*args, out_dir=None, **kwargs):
+        with open(os.path.join(out_dir, "cases.csv"), "w") as handle:  # half written, then Ctrl-C
+            handle.write("id,tags,dice,iou,hd95\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ev, "evaluate", stopped)
+    assert main(run) == 130
+    assert {n: (tmp_path / "ev" / n).read_bytes() for n in before} == before
+    assert sorted(os.listdir(tmp_path / "ev")) == ["cases.csv", "overlays", "summary.json"]
 
 
 def test_predict_keeps_the_prediction_of_another_image_of_the_same_name(tmp_path, capsys):

@@ -165,7 +165,7 @@ def test_evaluate_cli_names_missing_and_mismatched_files_in_one_line_before_load
                  "--out", str(tmp_path / "eval")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert "2 file(s) of the test cases not found: b:" in err
+    assert "2 file(s) of the scored cases not found: b:" in err
     assert "1 mask(s) differ in size from their image: a: image 32x32, mask 32x16" in err
     assert not (tmp_path / "eval").exists()
 
@@ -178,10 +178,48 @@ class _CanvasModel(torch.nn.Module):
         self.weight = torch.nn.Parameter(torch.zeros(()))
 
     def forward(self, images, reports):
-        masks = torch.full((images.shape[0], 1, 64, 64), -10.0)
+        self.seen = tuple(images.shape[-2:])
+        masks = torch.full((images.shape[0], 1, *self.seen), -10.0)
         masks[:, :, 31:34, 15:18] = 10.0  # around the lesion (rows 100-101, cols 50-51 of the 200 x 100 image)
-        masks[:, :, :, 40:] = 10.0  # the padding right of the 64 x 32 fitted image: never scored
+        masks[:, :, :, 40:] = 10.0  # right of the 64 x 32 fitted image (were it given the padding): never scored
         return {"masks": masks, "iou": None, "attention": None}
+
+
+def test_a_non_square_image_reaches_the_model_without_the_canvas_padding(tmp_path):
+    # as predict gives it: on the padded canvas the model took the padding for image (the priors
+    # spread over it) and evaluate's masks and scores differed from predict's
+    from medseg_r.data.datasets import Record
+
+    image, mask = np.zeros((200, 100, 3), np.uint8), np.zeros((200, 100), np.uint8)
+    mask[100:102, 50:52] = 1
+    model = _CanvasModel()
+    evaluate(model, [Record(id="wide", image=image, mask=mask, report="Nodule.")], root=".", size=64)
+    assert model.seen == (64, 32)
+
+
+def test_evaluate_scores_what_predict_predicts_on_a_non_square_image(tmp_path):
+    from medseg_r import build_model
+    from medseg_r.data.datasets import Record
+    from medseg_r.inference.predictor import Predictor
+
+    torch.manual_seed(0)
+    model = build_model("sam_tiny", img_size=64).eval()
+    with torch.no_grad():
+        for gate in model.gates().values():
+            gate.fill_(0.3)
+    rng = np.random.default_rng(0)
+    image = (rng.random((64, 128, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((64, 128), np.uint8)
+    mask[20:30, 80:95] = 1
+    report = "Nodule in the left upper lobe."
+    evaluate(model, [Record(id="wide", image=image, mask=mask, report=report)], root=".", size=64,
+             out_dir=str(tmp_path), save_predictions=True)
+    from PIL import Image
+
+    scored = np.array(Image.open(tmp_path / "predictions" / "wide.png")) > 0
+    predicted = Predictor(model, device="cpu").predict_image(image, report).prob > 0.5
+    assert scored.shape == predicted.shape == (64, 128)
+    assert (scored == predicted).mean() > 0.99
 
 
 def test_cases_are_scored_at_their_own_size_and_tiny_lesions_count(tmp_path):
@@ -212,7 +250,7 @@ def test_a_predicted_iou_outside_0_1_is_clamped(tmp_path):
             out["iou"] = torch.tensor([[-0.1], [1.3]])[: images.shape[0]]
             return out
 
-    image, mask = np.zeros((200, 100, 3), np.uint8), np.zeros((200, 100), np.uint8)
+    image, mask = np.zeros((200, 200, 3), np.uint8), np.zeros((200, 200), np.uint8)  # one batch
     mask[100:102, 50:52] = 1
     records = [Record(id=i, image=image, mask=mask, report="Nodule.") for i in ("a", "b")]
     evaluate(Unbounded(), records, root=".", size=64, out_dir=str(tmp_path), batch_size=2)
@@ -232,3 +270,36 @@ def test_rows_that_share_a_case_id_are_scored_under_ids_of_their_own(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "cases.csv")))
     assert [r["id"] for r in rows] == ["img", "img~2", "img~3"]
     assert sorted(os.listdir(tmp_path / "overlays")) == ["img.png", "img~2.png", "img~3.png"]
+
+
+def test_an_id_made_for_a_repeated_row_never_takes_one_a_row_has(tmp_path):
+    from medseg_r.data.datasets import Record
+    from medseg_r.data.readers import DataWarning
+
+    image, mask = np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64), np.uint8)
+    records = [Record(id=i, image=image, mask=mask, report="Nodule.") for i in ("dup", "dup", "dup~2")]
+    with pytest.warns(DataWarning, match="give each row an id of its own"):
+        evaluate(_CanvasModel(), records, root=".", size=64, out_dir=str(tmp_path), overlays=3)
+    rows = list(csv.DictReader(open(tmp_path / "cases.csv")))
+    assert [r["id"] for r in rows] == ["dup", "dup~3", "dup~2"]
+    assert len(os.listdir(tmp_path / "overlays")) == 3
+
+
+def test_a_report_that_asks_for_nothing_has_no_predicted_iou(tmp_path):
+    # predict does not run the model there: the empty mask is the report's
+    from medseg_r.data.datasets import Record
+
+    class WithIoU(_CanvasModel):
+        def forward(self, images, reports):
+            out = super().forward(images, reports)
+            out["iou"] = torch.full((images.shape[0], 1), 0.8)
+            return out
+
+    image, mask = np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64), np.uint8)
+    mask[30:34, 14:18] = 1
+    records = [Record(id="said", image=image, mask=mask, report="Nodule in the right lung."),
+               Record(id="none", image=image, mask=mask, report="No nodule. No mass.")]
+    evaluate(WithIoU(), records, root=".", size=64, out_dir=str(tmp_path), batch_size=2)
+    rows = {r["id"]: r for r in csv.DictReader(open(tmp_path / "cases.csv"))}
+    assert float(rows["said"]["predicted_iou"]) == pytest.approx(0.8)
+    assert rows["none"]["predicted_iou"] == ""
