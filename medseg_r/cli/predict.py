@@ -53,6 +53,14 @@ def _cmd_predict(args) -> int:
             args.report = EXAMPLE_REPORT
     if (args.image is None) == (args.manifest is None):
         raise UserError("give either --image PATH (with --report/--report-file) or --manifest FILE")
+    if args.manifest is not None:  # per-case inputs come from the manifest's columns
+        given = [name for name, value in (("--report", args.report), ("--report-file", args.report_file),
+                                          ("--reference", args.reference), ("--box", args.box))
+                 if value is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --image; with "
+                            f"--manifest each row gives its own (columns report or report_file, "
+                            f"reference, box)")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserError(f"--out {args.out} is a file, not a folder")
     if args.window is not None and args.window[1] <= 0:
@@ -70,6 +78,7 @@ def _cmd_predict(args) -> int:
     from PIL import Image
 
     from ..inference import InputError, Predictor, predict_case, predict_manifest, read_manifest
+    from ..inference.batch import check_batch_summary
     from ..inference.pipeline import check_report
     from ..inference.sources import load_source
     from ..io import atomic_write
@@ -79,6 +88,7 @@ def _cmd_predict(args) -> int:
     if args.manifest is not None:  # every row checked before the model is loaded
         try:
             cases = read_manifest(args.manifest)
+            check_batch_summary(args.out)
         except InputError as exc:
             raise UserError(str(exc)) from None
     if args.image is not None:  # cheap checks before the model is loaded
@@ -241,7 +251,9 @@ def add_parsers(sub) -> None:
         epilog="exit status: 0 done; 1 one or more manifest cases failed (the others are written); "
                "2 usage or input error")
     p.add_argument("--image", help="PNG/JPEG/TIFF/BMP, NIfTI (.nii/.nii.gz), a DICOM file or a DICOM series folder")
-    p.add_argument("--manifest", help="batch mode: .csv/.jsonl with image, report|report_file [, id, reference, box]")
+    p.add_argument("--manifest", help="batch mode: .csv/.jsonl with image, report|report_file [, id, reference, "
+                                      "box] (paths relative to the manifest); a rerun skips the cases "
+                                      "already predicted with the same inputs and options")
     p.add_argument("--example", action="store_true", help="generate an example chest-like image and report")
     p.add_argument("--untrained", action="store_true",
                    help="without --checkpoint: untrained MedSeg-R modules (the plain backbone's masks) "

@@ -100,30 +100,82 @@ def _report_text(case: Dict[str, Any]) -> str:
     return read_text(case["report_file"])
 
 
+BATCH_SUMMARY = "batch_summary.json"
+_SUMMARY_KEYS = ("manifest", "cases", "done", "skipped", "failed")
+
+
+def check_batch_summary(out_dir: str) -> None:
+    """A ``batch_summary.json`` already in ``out_dir`` must be an earlier batch's (it is replaced):
+    an :class:`InputError` for a file of the user's of that name."""
+    path = os.path.join(out_dir, BATCH_SUMMARY)
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            held = json.load(handle)
+    except (OSError, ValueError):
+        held = None
+    if not (isinstance(held, dict) and all(k in held for k in _SUMMARY_KEYS)):
+        raise InputError(f"{path} exists and is not an earlier batch's summary; choose another --out "
+                         f"or move the file")
+
+
+def _same_as_before(json_path: str, case: Dict[str, Any], report_text: str, options: PredictOptions,
+                    model_info: Optional[Dict[str, Any]]) -> bool:
+    """Whether the finished prediction in ``json_path`` is of this case as asked now: the same
+    image, report, reference, options and model (a resumed batch skips only those)."""
+    from dataclasses import asdict
+
+    try:
+        with open(json_path, encoding="utf-8") as handle:
+            held = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(held, dict):
+        return False
+    reference = case.get("reference")
+    asked = {"input": os.path.abspath(case["image"]), "report": report_text,
+             "reference": os.path.abspath(reference) if reference else None,
+             "options": json.loads(json.dumps(asdict(options))),
+             "model": json.loads(json.dumps(model_info or {}))}
+    before = {"input": held.get("input"), "report": (held.get("report") or {}).get("report"),
+              "reference": (held.get("reference") or {}).get("path"),
+              "options": held.get("options"), "model": held.get("model")}
+    return asked == before
+
+
 def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, options: Optional[PredictOptions] = None,
                      model_info: Optional[Dict[str, Any]] = None, log=print,
                      cases: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Predict every case of ``manifest`` (``cases``: its :func:`read_manifest`, when already read);
     returns ``{"done", "skipped", "failed": [{"id", "error"}]}`` and writes it to
-    ``out_dir/batch_summary.json``."""
+    ``out_dir/batch_summary.json``. A case whose finished prediction is of the same image, report,
+    reference, options and model is skipped (a resumed batch); one made otherwise is predicted
+    again (refused, as ``predict`` refuses it, when it was of another image)."""
     from dataclasses import replace
 
     from tqdm.auto import tqdm
 
     options = options or PredictOptions()
     cases = read_manifest(manifest) if cases is None else cases
+    check_batch_summary(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     done, skipped, failed = [], [], []
     finished = False
     try:
         for case in tqdm(cases, unit="case", desc="cases", disable=not options.progress):
-            if os.path.isfile(output_paths(case["image"], out_dir, case["id"])["json"]):
-                skipped.append(case["id"])
-                continue
             try:
-                case_options = replace(options, box=tuple(case["box"]), progress=False) if "box" in case else \
-                    replace(options, progress=False)
-                predict_case(predictor, case["image"], _report_text(case), out_dir, options=case_options,
+                case_options = replace(options, box=tuple(case["box"]) if "box" in case else None,
+                                       progress=False)
+                report_text = _report_text(case)
+                earlier = output_paths(case["image"], out_dir, case["id"])["json"]
+                if os.path.isfile(earlier):
+                    if _same_as_before(earlier, case, report_text, case_options, model_info):
+                        skipped.append(case["id"])
+                        continue
+                    log(f"{case['id']}: its earlier prediction was made of another image, report, "
+                        f"reference, options or model: predicted again")
+                predict_case(predictor, case["image"], report_text, out_dir, options=case_options,
                              stem=case["id"], reference=case.get("reference"), model_info=model_info)
                 done.append(case["id"])
             except (InputError, ValueError, OSError, RuntimeError) as exc:  # this case only
@@ -135,7 +187,7 @@ def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, optio
                    "skipped": skipped, "failed": failed}
         if not finished:
             summary["interrupted"] = True
-        with atomic_write(os.path.join(out_dir, "batch_summary.json")) as tmp:
+        with atomic_write(os.path.join(out_dir, BATCH_SUMMARY)) as tmp:
             with open(tmp, "w", encoding="utf-8") as handle:
                 json.dump(summary, handle, indent=2)
     return summary

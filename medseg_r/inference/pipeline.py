@@ -287,6 +287,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     else:
         shown, shown_mask, shown_att, shown_truth = source.pixels, mask, pred.attention, truth
         title = os.path.basename(image_path)
+        if stem is not None and stem != case_stem(image_path):  # a manifest's id names the case
+            title = f"{stem} ({title})"
     figure = prediction_figure(shown, shown_mask, report, attention=shown_att, truth=shown_truth, title=title)
 
     summary: Dict[str, Any] = {

@@ -162,3 +162,45 @@ def test_a_jsonl_box_may_be_a_list(tmp_path):
     (tmp_path / "m.jsonl").write_text(json.dumps({"image": "x.png", "report": "Nodule.", "box": [10, 10, 100, 90]}) + "\n")
     (case,) = read_manifest(str(tmp_path / "m.jsonl"))
     assert case["box"] == [10.0, 10.0, 100.0, 90.0]
+
+
+def test_a_resumed_batch_predicts_again_a_case_asked_otherwise(tmp_path, tiny_checkpoint, capsys):
+    # it skipped any case whose JSON existed: another image or threshold left stale results
+    manifest, out = _cases(tmp_path), tmp_path / "out"
+    _run(manifest, out, tiny_checkpoint)
+    capsys.readouterr()
+    assert main(["predict", "--manifest", manifest, "--checkpoint", tiny_checkpoint, "--out", str(out),
+                 "--quiet", "--threshold", "0.9"]) == 1
+    captured = capsys.readouterr()
+    assert "2 predicted, 0 already done (skipped), 1 failed" in captured.out
+    assert "a: its earlier prediction was made of another image, report" in captured.err
+    assert json.loads((out / "a_prediction.json").read_text())["options"]["threshold"] == 0.9
+    rows = list(csv.DictReader(open(manifest)))
+    rows[0]["image"] = "b.png"  # the row of id a now names another image: refused as predict refuses it
+    _manifest(tmp_path, rows)
+    assert main(["predict", "--manifest", manifest, "--checkpoint", tiny_checkpoint, "--out", str(out),
+                 "--quiet", "--threshold", "0.9"]) == 1
+    captured = capsys.readouterr()
+    assert "holds the prediction of another image of the same name" in captured.err
+    assert json.loads((out / "a_prediction.json").read_text())["input"] == str(tmp_path / "a.png")
+
+
+@pytest.mark.parametrize("extra", [["--report", "nodule"], ["--reference", "a.png"],
+                                   ["--box", "0", "0", "20", "20"]])
+def test_per_case_options_are_refused_beside_a_manifest(tmp_path, tiny_checkpoint, capsys, extra):
+    # --report and --reference were ignored without a word, --box was applied to every row
+    manifest = _cases(tmp_path)
+    assert main(["predict", "--manifest", manifest, "--checkpoint", tiny_checkpoint,
+                 "--out", str(tmp_path / "out")] + extra) == 2
+    assert "with --manifest each row gives its own" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_summary_of_the_users_is_not_replaced(tmp_path, tiny_checkpoint, capsys):
+    manifest, out = _cases(tmp_path), tmp_path / "out"
+    out.mkdir()
+    (out / "batch_summary.json").write_text('{"my": "own notes"}')
+    assert _run(manifest, out, tiny_checkpoint) == 2
+    assert "is not an earlier batch's summary" in capsys.readouterr().err
+    assert (out / "batch_summary.json").read_text() == '{"my": "own notes"}'
+    assert sorted(os.listdir(out)) == ["batch_summary.json"]
