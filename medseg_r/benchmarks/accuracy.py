@@ -44,7 +44,7 @@ from ..io.output_folders import CASES_CSV
 from ..runtime import keep_freed_memory
 from .prompt_rows import oracle_box, zone_box
 from .tables import aggregate, margins, subset_table, table
-from ..cli.common import positive_int
+from ..cli.common import non_negative_int, positive_int, seed_int
 from . import benchmark_parser
 
 UNTRAINED = {"litemedsam_oracle_box": oracle_box, "zone_box": zone_box}
@@ -76,24 +76,30 @@ ONE_SEED = ["embedding_head", "box_decoder_finetune", "dense_token_prompts", "ea
 
 def main(argv=None) -> int:
     parser = benchmark_parser("accuracy", __doc__)
-    parser.add_argument("--out", default="medseg_r_accuracy")
-    parser.add_argument("--n", type=positive_int, default=2000, help="generated cases (70/10/20 split)")
-    parser.add_argument("--extra-n", type=int, default=6000,
+    parser.add_argument("--out", default="medseg_r_accuracy",
+                        help="output folder (default medseg_r_accuracy; a rerun resumes its rows)")
+    parser.add_argument("--n", type=positive_int, default=2000,
+                        help="generated cases (70/10/20 split; default 2000)")
+    parser.add_argument("--extra-n", type=non_negative_int, default=6000,
                         help="cases of a second generation (seed 2) whose training split (70 %%) the "
-                             "image-localiser rows also train on (they need no encoder pass); 0: none")
-    parser.add_argument("--epochs", type=positive_int, default=6, help="epochs of the LiteMedSAM rows")
-    parser.add_argument("--sam-tiny-epochs", type=positive_int, default=6, help="epochs of the sam_tiny rows")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+                             "image-localiser rows also train on (they need no encoder pass); 0: none; "
+                             "default 6000")
+    parser.add_argument("--epochs", type=positive_int, default=6,
+                        help="epochs of the LiteMedSAM rows (default 6)")
+    parser.add_argument("--sam-tiny-epochs", type=positive_int, default=6,
+                        help="epochs of the sam_tiny rows (default 6)")
+    parser.add_argument("--seeds", type=seed_int, nargs="+", default=[0, 1, 2],
+                        help="training seeds (default 0 1 2)")
     parser.add_argument("--rows", nargs="+", default=DEFAULT_ROWS,
                         help=f"rows: {', '.join(list(ROWS) + list(UNTRAINED))}")
     parser.add_argument("--one-seed", nargs="+", default=ONE_SEED,
                         help="rows trained with the first seed only ('none': every row all seeds)")
-    parser.add_argument("--generalisation-n", type=int, default=None,
+    parser.add_argument("--generalisation-n", type=positive_int, default=None,
                         help="cases of the seed-1 generation whose test split (a fifth) MedSeg-R is also "
                              "scored on (default: max(100, n/5))")
-    parser.add_argument("--fit-n", type=int, default=100,
-                        help="training cases each trained row is also scored on (0: none)")
-    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--fit-n", type=non_negative_int, default=100,
+                        help="training cases each trained row is also scored on (0: none; default 100)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="training batch size (default 8)")
     parser.add_argument("--precision", default=None,
                         choices=("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true",
                                  "64-true", "64"),
@@ -392,4 +398,6 @@ def render(results, per_seed_of, args) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "accuracy"))

@@ -366,4 +366,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "breakdown"))

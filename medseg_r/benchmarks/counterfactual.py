@@ -45,6 +45,7 @@ from ..io import atomic_write
 from ..report import parse_report
 from .breakdown import CUE_OF as CUES, box_mask, find_runs  # CUES: subset -> its cue
 from . import benchmark_parser
+from ..cli.common import positive_int, seed_int
 
 # What a look-alike shares with the target in each subset (it differs in the cue)
 SAME = {"location": ("texture", "shape"), "texture": ("side", "zone"),
@@ -329,8 +330,10 @@ def main(argv=None) -> int:
     parser = benchmark_parser("counterfactual", __doc__)
     parser.add_argument("out", help="the accuracy benchmark's --out folder")
     parser.add_argument("--rows", nargs="+", default=None, help="rows to probe (default: every run)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seeds", type=seed_int, nargs="+", default=None,
+                        help="the benchmark's seeds whose runs are scored (default: every seed found)")
+    parser.add_argument("--batch-size", type=positive_int, default=8,
+                        help="cases scored at once (default 8)")
     parser.add_argument("--shipped", action="store_true",
                         help="also probe the weights that ship with the package (MedSeg-R and its "
                              "two baselines, trained by the benchmark's recipe)")
@@ -400,4 +403,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "counterfactual"))

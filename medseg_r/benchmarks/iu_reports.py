@@ -23,7 +23,7 @@ import time
 import xml.etree.ElementTree as ET
 from typing import Dict, List
 
-from ..cli.common import non_negative_int
+from ..cli.common import non_negative_int, seed_int
 from ..report import parse_report, split_sentences
 from ..report.format import summarise
 from . import benchmark_parser
@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     parser = benchmark_parser("iu_reports", __doc__)
     parser.add_argument("--sample", type=non_negative_int, default=0,
                         help="also print N random sentences with their findings (default 0)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_int, default=0,
+                        help="seed of the --sample draw (default 0)")
     parser.add_argument("--labels",
                         help="score the reader on a labels file (see the module docstring)")
     args = parser.parse_args(argv)
@@ -155,4 +156,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "iu_reports"))

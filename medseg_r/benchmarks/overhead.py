@@ -123,4 +123,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "overhead"))

@@ -124,7 +124,7 @@ def main(argv=None) -> int:
                         help="reports per batch figure (default 10,000)")
     parser.add_argument("--runs", type=positive_int, default=3,
                         help="runs per figure; the median is reported")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     result = measure(args.n, args.runs)
     if args.json:
@@ -147,4 +147,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "parser_speed"))

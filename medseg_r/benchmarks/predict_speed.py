@@ -72,14 +72,18 @@ def run_once(ckpt: str, volume: str, batch_size: int, out: str) -> Dict[str, flo
 
 def main(argv: List[str] | None = None) -> int:
     parser = benchmark_parser("predict_speed", __doc__)
-    parser.add_argument("--backbones", nargs="+", default=["sam_tiny", "litemedsam"])
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--slices", type=int, default=48)
+    parser.add_argument("--backbones", nargs="+", default=["sam_tiny", "litemedsam"],
+                        help="backbones timed (default sam_tiny litemedsam)")
+    parser.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[1, 8],
+                        help="slices predicted at once (default 1 8)")
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="timed runs of each setting; the median is reported (default 3)")
+    parser.add_argument("--slices", type=positive_int, default=48,
+                        help="slices of the synthetic volume (default 48)")
     parser.add_argument("--size", type=positive_int, default=256,
                         help="in-plane size of the synthetic CT (default 256)")
     parser.add_argument("--out", default=None, help="work folder (default: a temporary one)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     from ..backbones import list_backbones
 
@@ -125,4 +129,6 @@ def _device() -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "predict_speed"))

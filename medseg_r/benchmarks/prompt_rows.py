@@ -66,3 +66,12 @@ def zone_box(records, root: str) -> Dict[str, object]:
         return out
 
     return _boxed(records, root, boxes)
+
+
+if __name__ == "__main__":  # a library module of the benchmarks, not one of them
+    import sys
+
+    print(f"medseg_r.benchmarks.prompt_rows is a library module, not a benchmark; the benchmarks: accuracy, "
+          f"breakdown, counterfactual, describe_lidc, hedge, iu_reports, overhead, parser_speed, "
+          f"predict_speed, shape_visibility, shipped_scores, train_speed", file=sys.stderr)
+    raise SystemExit(2)

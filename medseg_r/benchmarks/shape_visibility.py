@@ -29,6 +29,7 @@ from ..io.images import read_image, to_unit_float
 from ..io.jsonl import read_jsonl_rows
 from .counterfactual import picks_either, share
 from . import benchmark_parser
+from ..cli.common import positive_int, seed_int
 
 LABELS = ("rated", "shown")  # every rated shape, or only the shapes the image shows
 CROP = 48  # px around the lesion's box centre (the largest by_shape lesion is 29 px)
@@ -183,9 +184,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--extra", nargs="*", default=[],
                         help="phantom folders whose training lesions are added (their test splits "
                              "are not used)")
-    parser.add_argument("--labels", nargs="+", default=list(LABELS), choices=LABELS)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels", nargs="+", default=list(LABELS), choices=LABELS,
+                        help="shape labels the probe learns to tell apart (default: all)")
+    parser.add_argument("--epochs", type=positive_int, default=40,
+                        help="training epochs of the probe (default 40)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="training seed (default 0)")
     parser.add_argument("--out", help="also write the table to this Markdown file")
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -202,4 +205,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "shape_visibility"))

@@ -147,3 +147,12 @@ def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[st
         if parts:
             lines.append(f"{label} - {base}, Dice per seed: " + "; ".join(parts))
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # a library module of the benchmarks, not one of them
+    import sys
+
+    print(f"medseg_r.benchmarks.tables is a library module, not a benchmark; the benchmarks: accuracy, "
+          f"breakdown, counterfactual, describe_lidc, hedge, iu_reports, overhead, parser_speed, "
+          f"predict_speed, shape_visibility, shipped_scores, train_speed", file=sys.stderr)
+    raise SystemExit(2)

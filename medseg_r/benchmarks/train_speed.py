@@ -1,7 +1,7 @@
 """Training throughput of MedSeg-R: images per second and peak memory for one optimiser step.
 
     python -m medseg_r.benchmarks.train_speed [--configs NAME ...] [--steps 10] [--warmup 3]
-                                              [--batch-size 8] [--precision bf16|fp16|fp32] [--json]
+                                              [--batch-size 8] [--precision 32-true|bf16-mixed|16-mixed] [--json]
 
 Each configuration builds the model, runs ``--warmup`` steps, then times ``--steps`` real steps
 (forward, Dice + BCE loss on random masks, backward, AdamW step) on random images and reports the
@@ -30,6 +30,7 @@ from typing import Dict, List
 import torch
 
 from . import benchmark_parser
+from ..cli.common import non_negative_int, positive_int
 
 CONFIGS: Dict[str, Dict[str, object]] = {
     "sam_vit_b_frozen": {"backbone": "sam_vit_b", "img_size": 1024, "options": {}},
@@ -41,7 +42,9 @@ CONFIGS: Dict[str, Dict[str, object]] = {
     "litemedsam_late_cached": {"backbone": "litemedsam", "img_size": None, "cache": True,
                                "options": {"inject_at": ["neck"], "report_box": True}},
 }
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Lightning's names, as train, demo and the accuracy benchmark spell them; the short ones too
+PRECISIONS = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+ALIASES = {"fp32": "32-true", "32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed", "16": "16-mixed"}
 REPORTS = ["2 cm round spiculated nodule in the right upper lobe",
            "ground-glass opacity in the left lower zone"]
 
@@ -99,18 +102,23 @@ def measure(name: str, *, batch_size: int, steps: int, warmup: int, precision: s
 
 def main(argv: List[str] | None = None) -> int:
     parser = benchmark_parser("train_speed", __doc__)
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--precision", choices=list(PRECISIONS), default=None,
-                        help="autocast dtype (default: fp16 on a GPU, fp32 on a CPU)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
+                        help="configurations timed (default: all)")
+    parser.add_argument("--steps", type=positive_int, default=10,
+                        help="timed training steps of each configuration (default 10)")
+    parser.add_argument("--warmup", type=non_negative_int, default=3,
+                        help="untimed steps first (default 3)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="batch size (default 8)")
+    parser.add_argument("--precision", choices=[*PRECISIONS, *ALIASES], default=None,
+                        help="autocast precision: 32-true, bf16-mixed or 16-mixed (or fp32, bf16, "
+                             "fp16; default: 16-mixed on a GPU, 32-true on a CPU)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.batch_size < 1:
         parser.error("--steps and --batch-size must be positive, --warmup not negative")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision = args.precision or ("fp16" if device.type == "cuda" else "fp32")
+    precision = ALIASES.get(args.precision, args.precision) or ("16-mixed" if device.type == "cuda"
+                                                                 else "32-true")
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     rows = []
     for name in args.configs:
@@ -131,4 +139,6 @@ def main(argv: List[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from . import run_benchmark
+
+    raise SystemExit(run_benchmark(main, "train_speed"))

@@ -39,9 +39,20 @@ def _cmd_make_data(args) -> int:
     return 0
 
 
+def _launched_rank() -> bool:
+    """Whether this process is one Lightning launched for another DDP rank (it runs the same
+    command again): its notes and warnings would repeat the first process's, once per rank."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+
+
 def _cmd_train(args) -> int:
     from ..engine.train import TrainConfig, TrainingStopped, train
 
+    quiet = _launched_rank()
+    if quiet:  # one copy of each note, warning and stop message per run
+        import warnings
+
+        warnings.simplefilter("ignore")
     fields = {}
     if args.config:
         try:
@@ -82,7 +93,7 @@ def _cmd_train(args) -> int:
             resuming = _resume_file(fields)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        if resuming is None:
+        if resuming is None and not quiet:
             print(f"note: --resume auto: {fields['out']} holds no checkpoint to resume from; the "
                   f"run starts anew", file=sys.stderr)
         else:
@@ -91,12 +102,13 @@ def _cmd_train(args) -> int:
         cfg = TrainConfig(**fields)
     except TypeError as exc:
         raise UserError(f"bad training option: {exc}") from None
-    if resuming is None and not cfg.checkpoint:
+    if resuming is None and not cfg.checkpoint and not quiet:
         _note_starting_weights(cfg)
     try:
         result = train(cfg)
     except TrainingStopped as exc:
-        print(f"medseg-r: {exc}", file=sys.stderr)
+        if not quiet:
+            print(f"medseg-r: {exc}", file=sys.stderr)
         return exc.status
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None

@@ -27,6 +27,7 @@ def dice_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.where(denom > 0, 2 * inter / denom.clamp(min=1), torch.ones_like(denom))
 
 
+_VAL_KEYS = ("loss", "dice", "iou_mse", "box_loss")
 LOSSES = ("dice_ce", "dice_focal", "batch_dice_ce", "batch_dice_focal")
 # What a run trains on: the masks (segmentation loss), the box head's heat map and sizes
 # (localisation: the decoder is not run, which makes a step on cached features cheap), both, or the
@@ -85,6 +86,11 @@ class SegmentationTask(L.LightningModule):
         if image_augment < 0:
             raise ValueError(f"image_augment must be >= 0, got {image_augment}")
         self.save_hyperparameters()
+        from torchmetrics import MeanMetric
+
+        # validation means over the cases, summed across processes (not a mean of per-process
+        # means), the cases a distributed sampler repeats to even out the shares left out
+        self.val_means = torch.nn.ModuleDict({k: MeanMetric() for k in _VAL_KEYS})
         self.loader_settings: Dict[str, Any] = {}  # how train() draws the batches (resume checks)
         self.run_settings: Dict[str, Any] = {}  # train()'s other settings (a resume's defaults)
         self.model = build_model(backbone, checkpoint=checkpoint, img_size=img_size,
@@ -171,7 +177,8 @@ class SegmentationTask(L.LightningModule):
     def _reference_box_loss(self, batch, *, training: bool):
         """The decoder's loss on one box around a reference lesion per image (jittered, a lesion
         drawn at random, when ``training``: :func:`~medseg_r.engine.reference_boxes.reference_box_batch`),
-        and the IoU loss; ``None`` for a batch without any lesion."""
+        the IoU loss, the model's output, the target masks and the indices of the images with a
+        lesion; ``None`` for a batch without any lesion."""
         from .reference_boxes import reference_box_batch
 
         generator = None
@@ -182,7 +189,7 @@ class SegmentationTask(L.LightningModule):
             return None
         reports = [batch["report"][i] for i in kept]
         out = self.model(batch["image"][kept], reports, boxes=boxes.to(batch["image"].device))
-        return self.loss_fn(out["masks"], targets), self._iou_loss(out, targets), out, targets
+        return self.loss_fn(out["masks"], targets), self._iou_loss(out, targets), out, targets, kept
 
     def training_step(self, batch, batch_idx):
         objective, n = self.hparams.objective, len(batch["report"])
@@ -193,7 +200,7 @@ class SegmentationTask(L.LightningModule):
                 # optimizer still steps, so weight decay and momentum move the decoder a little
                 trained = [p for p in self.model.sam.mask_decoder.parameters() if p.requires_grad]
                 return sum(p.sum() for p in trained) * 0.0
-            loss, iou_loss, _, _ = found
+            loss, iou_loss = found[:2]
             self.log("train/loss", loss, prog_bar=True, batch_size=n)
             self.log("train/iou_mse", iou_loss, batch_size=n)
             return loss + iou_loss
@@ -230,26 +237,47 @@ class SegmentationTask(L.LightningModule):
         if head is not None:
             share_seen(head)
 
+    def _real_cases(self, batch_idx: int, n: int) -> torch.Tensor:
+        """``[n]`` bool: which cases of this validation batch are the split's own. With several
+        processes, Lightning's ``DistributedSampler`` evens out the shares by repeating the first
+        cases (process ``r`` takes positions ``r, r + W, ...`` of the padded list): those repeats
+        would count twice in the means."""
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world <= 1:
+            return torch.ones(n, dtype=torch.bool)
+        loader = self.trainer.val_dataloaders
+        positions = torch.arange(batch_idx * loader.batch_size, batch_idx * loader.batch_size + n)
+        return self.global_rank + positions * world < len(loader.dataset)
+
+    def _log_val(self, key: str, values: torch.Tensor, real: torch.Tensor, **kwargs) -> None:
+        """Add per-case ``values`` (or one batch value, weighted by its real cases) to ``val/key``."""
+        metric = self.val_means[key]
+        values = values.detach().float()
+        if values.dim() == 0:
+            metric.update(values, weight=real.sum().float())
+        else:
+            metric.update(values, weight=real.float().to(values.device))
+        self.log(f"val/{key}", metric, on_step=False, on_epoch=True, **kwargs)
+
     def validation_step(self, batch, batch_idx):
         n = len(batch["report"])
+        real = self._real_cases(batch_idx, n)
         if self.hparams.objective == "reference_boxes":  # each image's largest lesion, its own box
             found = self._reference_box_loss(batch, training=False)
             if found is not None:
-                loss, iou_loss, out, targets = found
-                self.log("val/loss", loss, batch_size=len(targets), sync_dist=True)
-                self.log("val/dice", dice_per_sample(out["masks"], targets).mean(), prog_bar=True,
-                         batch_size=len(targets), sync_dist=True)
-                self.log("val/iou_mse", iou_loss, batch_size=len(targets), sync_dist=True)
+                loss, iou_loss, out, targets, kept = found
+                lesions = real[list(kept)]  # a repeated case's lesion is left out with it
+                self._log_val("loss", loss, lesions)
+                self._log_val("dice", dice_per_sample(out["masks"], targets), lesions, prog_bar=True)
+                self._log_val("iou_mse", iou_loss, lesions)
             return
         out = self.model(batch["image"], batch["report"])
-        loss = self.loss_fn(out["masks"], batch["mask"])
-        dice = dice_per_sample(out["masks"], batch["mask"]).mean()
-        self.log("val/loss", loss, prog_bar=False, batch_size=n, sync_dist=True)
-        self.log("val/dice", dice, prog_bar=True, batch_size=n, sync_dist=True)
-        self.log("val/iou_mse", self._iou_loss(out, batch["mask"]), batch_size=n, sync_dist=True)
+        self._log_val("loss", self.loss_fn(out["masks"], batch["mask"]), real)
+        self._log_val("dice", dice_per_sample(out["masks"], batch["mask"]), real, prog_bar=True)
+        self._log_val("iou_mse", self._iou_loss(out, batch["mask"]), real)
         if self.model.box_head is not None:
-            self.log("val/box_loss", self._box_loss(out, batch["mask"], batch.get("attributes"),
-                                                   training=False), batch_size=n, sync_dist=True)
+            self._log_val("box_loss", self._box_loss(out, batch["mask"], batch.get("attributes"),
+                                                     training=False), real)
 
     def parameter_groups(self):
         """MedSeg-R's own modules at ``lr``; the pretrained SAM parts that train (decoder, and the

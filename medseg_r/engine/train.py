@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
@@ -196,7 +196,9 @@ def resolve_strategy(cfg: TrainConfig) -> str:
     IoU head, unused prompt embeddings), so multi-process DDP must look for unused parameters."""
     many = (isinstance(cfg.devices, int) and cfg.devices > 1) or cfg.num_nodes > 1 or (
         cfg.devices in ("auto", -1, "-1") and torch.cuda.is_available() and torch.cuda.device_count() > 1)
-    if cfg.strategy == "ddp" or (cfg.strategy == "auto" and many):
+    if cfg.strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):  # every launcher of DDP
+        return f"{cfg.strategy}_find_unused_parameters_true"
+    if cfg.strategy == "auto" and many:
         return "ddp_find_unused_parameters_true"
     return cfg.strategy
 
@@ -242,13 +244,19 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     precision = cfg.precision or default_precision(gpu)
     if cfg.progress:
         callbacks.append(_progress_bar())
-    trainer = L.Trainer(
-        default_root_dir=cfg.out, max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
-        num_nodes=cfg.num_nodes, strategy=resolve_strategy(cfg), precision=precision,
-        accumulate_grad_batches=cfg.accumulate, callbacks=callbacks,
-        logger=CSVLogger(cfg.out, name="logs"), log_every_n_steps=1, enable_progress_bar=cfg.progress,
-        enable_model_summary=False, limit_train_batches=cfg.limit_train_batches, deterministic=deterministic,
-        num_sanity_val_steps=0, limit_val_batches=None if cfg.validate else 0)
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        trainer = L.Trainer(
+            default_root_dir=cfg.out, max_epochs=cfg.epochs, accelerator=cfg.accelerator,
+            devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=resolve_strategy(cfg),
+            precision=precision, accumulate_grad_batches=cfg.accumulate, callbacks=callbacks,
+            logger=CSVLogger(cfg.out, name="logs"), log_every_n_steps=1,
+            enable_progress_bar=cfg.progress, enable_model_summary=False,
+            limit_train_batches=cfg.limit_train_batches, deterministic=deterministic,
+            num_sanity_val_steps=0, limit_val_batches=None if cfg.validate else 0)
+    except MisconfigurationException as exc:  # e.g. --strategy deepspeed without DeepSpeed
+        raise ValueError(" ".join(str(exc).split())) from None
     # every option is checked (task, trainer) before the run folder is made
     os.makedirs(cfg.out, exist_ok=True)
     # the precision as given (None: the machine's default), so that a run resumed on another
@@ -258,13 +266,17 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
                          "val_data": cfg.val_data, "describe_missing": cfg.describe_missing,
                          "keep_epoch_checkpoints": cfg.keep_epoch_checkpoints,
                          "deterministic": cfg.deterministic, "train_split": cfg.train_split,
-                         "val_split": cfg.val_split, "checkpoint": cfg.checkpoint}
+                         "val_split": cfg.val_split, "checkpoint": cfg.checkpoint,
+                         "accelerator": cfg.accelerator, "devices": cfg.devices,
+                         "num_nodes": cfg.num_nodes, "strategy": cfg.strategy}
     task.loader_settings = {"batch_size": cfg.batch_size, "accumulate": cfg.accumulate,
                             "augment": cfg.augment, "limit_train_batches": cfg.limit_train_batches,
                             "dataset_options": dict(cfg.dataset_options or {}),
                             "training cases": cases_fingerprint(train_loader.dataset.records),
                             "validation cases": cases_fingerprint(val_loader.dataset.records)
-                            if val_loader is not None else None}
+                            if val_loader is not None else None,
+                            # the processes share out the batches: another count, another run
+                            "processes": trainer.world_size}
     if resume is not None:
         check_same_settings(resume, dict(task.hparams), epochs=cfg.epochs, loader=task.loader_settings)
     with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run
@@ -297,20 +309,34 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         chosen = every_epoch.last_model_path if cfg.model_weights == "last" else (
             best.best_model_path or every_epoch.last_model_path)
         step = trainer.global_step
+        if cfg.validate and best.best_model_score is not None:
+            score = float(best.best_model_score)
         if chosen:
             saved = torch.load(chosen, map_location="cpu", weights_only=False)
             task.load_state_dict(saved["state_dict"])
             step = saved.get("global_step", step)
             epoch = int(saved.get("epoch", -1)) + 1
-        if cfg.validate and best.best_model_score is not None:
-            score = float(best.best_model_score)
+            if score is None and cfg.validate:  # ddp_spawn / ddp_fork: the processes that trained
+                score = _best_score(saved)  # kept the trainer's counts; the checkpoint has them
         save_model(task.model.cpu(), model_path, extra={"train_config": asdict(cfg), "weights_from": chosen,
                                                         "best_checkpoint": best.best_model_path,
                                                         "global_step": step})
+    steps = trainer.global_step
+    last = os.path.join(ckpt_dir, "last.ckpt")
+    if not steps and os.path.exists(last):  # ddp_spawn / ddp_fork: counted in the processes
+        steps = int(torch.load(last, map_location="cpu", weights_only=False, mmap=True).get("global_step", 0))
     return {"best": best.best_model_path, "last": every_epoch.last_model_path, "model": model_path,
-            "steps": trainer.global_step, "precision": precision, "deterministic": deterministic,
+            "steps": steps, "precision": precision, "deterministic": deterministic,
             "weights_from": chosen, "epoch": epoch, "best_val_dice": score,
             "main_process": trainer.is_global_zero}
+
+
+def _best_score(saved: Dict[str, Any]) -> Optional[float]:
+    """The best validation Dice a training checkpoint's ``best`` callback recorded, or None."""
+    for key, state in (saved.get("callbacks") or {}).items():
+        if "val/dice" in str(key) and isinstance(state, dict) and state.get("best_model_score") is not None:
+            return float(state["best_model_score"])
+    return None
 
 
 class TrainingStopped(Exception):
@@ -321,23 +347,26 @@ class TrainingStopped(Exception):
         self.status = status
 
 
+class _RichEpochsFromOne(RichProgressBar):
+    """Lightning's Rich bar counting epochs from 1 ("Epoch 1/2" for the first of two; its own says
+    "Epoch 0/1"). A module-level class: ``ddp_spawn`` pickles the callbacks."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        text = f"Epoch {current_epoch + 1}/{self.trainer.max_epochs}"
+        return f"{text:{len(self.validation_description)}}"  # as Lightning pads it
+
+
+class _TQDMEpochsFromOne(TQDMProgressBar):
+    """Lightning's tqdm bar counting epochs from 1 (see :class:`_RichEpochsFromOne`)."""
+
+    def on_train_epoch_start(self, trainer, *args) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+
 def _progress_bar():
-    """Lightning's progress bar, counting epochs from 1 ("Epoch 1/2" for the first of two; its
-    own bar shows "Epoch 0/1")."""
-    try:
-        from lightning.pytorch.callbacks import RichProgressBar
-        import rich  # noqa: F401
+    """Lightning's progress bar (Rich where ``rich`` is installed, as Lightning chooses), counting
+    epochs from 1."""
+    import importlib.util
 
-        class Bar(RichProgressBar):
-            def _get_train_description(self, current_epoch: int) -> str:
-                text = f"Epoch {current_epoch + 1}/{self.trainer.max_epochs}"
-                return f"{text:{len(self.validation_description)}}"  # as Lightning pads it
-    except ImportError:
-        from lightning.pytorch.callbacks import TQDMProgressBar
-
-        class Bar(TQDMProgressBar):
-            def on_train_epoch_start(self, trainer, *args) -> None:
-                super().on_train_epoch_start(trainer, *args)
-                self.train_progress_bar.set_description(
-                    f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
-    return Bar()
+    return _RichEpochsFromOne() if importlib.util.find_spec("rich") else _TQDMEpochsFromOne()

@@ -147,6 +147,20 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"accelerator must be one of {', '.join(ACCELERATORS)}, got "
                          f"{cfg.accelerator!r}")
     # a resumed run's weights come from its resume point: its starting weights may have moved
+    if cfg.checkpoint is not None and cfg.resume is None:
+        from ..model.shipped import is_shipped
+
+        try:
+            shipped = is_shipped(cfg.checkpoint)
+        except Exception:  # an unreadable file: the backbone's loader says why
+            shipped = False
+        if shipped:
+            raise ValueError(
+                f"checkpoint {cfg.checkpoint}: the shipped MedSeg-R weights do not start a training "
+                f"run (they are a difference from LiteMedSAM, for predict, evaluate and serve); "
+                f"leave out --checkpoint to start from the pretrained LiteMedSAM, or give a run's "
+                f"model.ckpt (to fine-tune the shipped model, save it as one first: "
+                f"medseg_r.model.shipped.load_any, then medseg_r.checkpoint.save_model)")
     if cfg.checkpoint is not None and cfg.resume is None and not os.path.isfile(str(cfg.checkpoint)):
         raise ValueError(f"checkpoint {cfg.checkpoint}: no such file (the backbone's weights, or a "
                          f"MedSeg-R model.ckpt to start from)")

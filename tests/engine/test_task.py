@@ -107,3 +107,24 @@ def test_image_augment_needs_an_image_localiser_and_warps_its_training_batches()
     task.training_step(batch, 1)  # the next micro-batch of the same step: a draw of its own
     assert seen[0].shape == images.shape and not torch.equal(seen[0], images)
     assert not torch.equal(seen[0], seen[1])
+
+
+@pytest.mark.parametrize("cases, world, batch", [(5, 2, 2), (7, 3, 2), (4, 2, 1), (9, 2, 4)])
+def test_validation_counts_each_case_once_across_processes(cases, world, batch):
+    # a DistributedSampler repeats the first cases to even out the shares: counted, they biased
+    # the validation Dice (0.5 on two processes where one gave 0.6) and the choice of best.ckpt
+    from types import SimpleNamespace
+
+    from torch.utils.data import DataLoader
+    from torch.utils.data.distributed import DistributedSampler
+
+    task = SegmentationTask(backbone="sam_tiny", img_size=64, pretrained=False)
+    counted = []
+    for rank in range(world):
+        sampler = DistributedSampler(range(cases), num_replicas=world, rank=rank, shuffle=False)
+        loader = DataLoader(range(cases), batch_size=batch, sampler=sampler)
+        task._trainer = SimpleNamespace(world_size=world, global_rank=rank, val_dataloaders=loader)
+        for batch_idx, indices in enumerate(loader):
+            real = task._real_cases(batch_idx, len(indices))
+            counted += [int(i) for i, keep in zip(indices, real) if keep]
+    assert sorted(counted) == list(range(cases))

@@ -385,6 +385,8 @@ def test_a_truncated_resume_point_falls_back_to_the_latest_readable_epoch(tmp_pa
     ({"accelerator": "tpu"}, "accelerator must be one of auto, cpu, gpu, cuda, mps"),
     ({"accelerator": "mps"}, "no Apple-silicon GPU"),
     ({"checkpoint": "missing.pth"}, "checkpoint missing.pth: no such file"),
+    ({"checkpoint": "litemedsam_phantom"}, "the shipped MedSeg-R weights do not start a training run"),
+    ({"strategy": "deepspeed", "devices": 2, "accelerator": "cpu"}, "DeepSpeed"),  # not installed
     ({"precision": "foo"}, "Precision 'foo' is invalid"),  # Lightning's check, before the folder
     ({"model_options": {"priors": "none", "matched_capacity": False, "inject_at": [],
                         "freeze": "backbone"}}, "nothing to train"),
@@ -583,3 +585,42 @@ def test_a_run_stopped_by_ctrl_c_exits_130_and_other_exits_pass_through(tiny_pha
     with pytest.raises(SystemExit) as caught:  # not a stop by the user: as it came
         main([*argv, "--out", str(tmp_path / "b")])
     assert caught.value.code == 3
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_spawn", "ddp_fork"])
+def test_every_ddp_launcher_looks_for_unused_parameters(strategy):
+    # ddp_spawn and ddp_fork crashed on --objective localisation (parameters without a gradient)
+    from medseg_r.engine.train import resolve_strategy
+
+    cfg = TrainConfig(data="d", out="o", devices=2, accelerator="cpu", strategy=strategy)
+    assert resolve_strategy(cfg) == f"{strategy}_find_unused_parameters_true"
+
+
+def test_the_progress_bar_can_be_pickled():
+    # ddp_spawn pickles the callbacks: a class defined inside a function cannot be
+    import pickle
+
+    from medseg_r.engine.train import _progress_bar
+
+    assert type(pickle.loads(pickle.dumps(_progress_bar()))) is type(_progress_bar())
+
+
+def test_a_run_resumed_with_another_number_of_processes_is_refused(tmp_path):
+    # the processes share out the batches: a resume in one process went on with other steps,
+    # schedule and best epoch without a word
+    from medseg_r.engine.train_checks import LOADER_KEY, check_same_settings
+
+    path = tmp_path / "last.ckpt"
+    torch.save({"hyper_parameters": {}, LOADER_KEY: {"batch_size": 2, "processes": 2}, "epoch": 0}, path)
+    check_same_settings(str(path), {}, loader={"batch_size": 2, "processes": 2})
+    with pytest.raises(ValueError, match="processes 2 -> 1"):
+        check_same_settings(str(path), {}, loader={"batch_size": 2, "processes": 1})
+
+
+def test_a_resume_takes_the_runs_devices_and_strategy(tmp_path):
+    from medseg_r.engine.train_checks import RUN_KEY, run_settings
+
+    path = tmp_path / "last.ckpt"
+    torch.save({RUN_KEY: {"devices": 2, "strategy": "ddp", "num_nodes": 1, "accelerator": "cpu"}}, path)
+    assert run_settings(str(path)) == {"devices": 2, "strategy": "ddp", "num_nodes": 1,
+                                       "accelerator": "cpu"}
