@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 
-from .common import UserError, json_arg, seed_int
+from .common import UserError, check_device, json_arg, seed_int
 
 # TrainConfig's defaults that `train --help` states (importing TrainConfig would load Lightning for
 # --help; tests/cli/test_commands.py checks that the two agree)
@@ -119,7 +119,11 @@ def _cmd_train(args) -> int:
 
 def _note_starting_weights(cfg) -> None:
     """Say when a run starts from random weights (every backbone but LiteMedSAM, which ships its
-    own, unless given --checkpoint)."""
+    own, unless given --checkpoint); nothing for an unknown backbone (train refuses it)."""
+    from ..backbones import list_backbones
+
+    if cfg.backbone not in list_backbones():
+        return
     if cfg.backbone == "sam_tiny":
         print("note: sam_tiny is a small SAM built from random weights (the default: a quick run that "
               "fits a CPU); for the pretrained LiteMedSAM give --backbone litemedsam", file=sys.stderr)
@@ -190,6 +194,7 @@ def _cmd_evaluate(args) -> int:
 
     if args.overlays < 0:
         raise UserError(f"--overlays must be >= 0, got {args.overlays}")
+    check_device(args.device)
     if args.out:
         try:
             check_evaluate_folder(args.out)
@@ -216,6 +221,9 @@ def _cmd_evaluate(args) -> int:
         raise UserError(str(exc)) from None
     if shipped is not None:
         print(shipped_note(shipped), file=sys.stderr)
+    import torch
+
+    model = model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if not has_splits(records):
         print(f"medseg-r: warning: {args.data} has no split column: all its {len(records)} cases are "
               f"scored, including any the model was trained on", file=sys.stderr)
@@ -360,10 +368,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", required=True,
                    help="folder for cases.csv, summary.json and overlays: new, empty or an earlier "
                         "evaluate's (whose outputs are replaced once the new ones are complete)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--overlays", type=int, default=0,
                    help="write overlay PNGs for the first N cases (OUT/overlays/ID.png at the "
                         "model's input size: mask red, reference outline green, location attention "
-                        "a blue-to-yellow tint)")
+                        "a blue-to-yellow tint; default 0: none)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="fresh phantom test cases -> the shipped MedSeg-R and its two "

@@ -120,8 +120,8 @@ def _spacing(spacing, ndim: int, affine: Optional[np.ndarray]) -> Optional[Tuple
         return None
     values = [float(spacing)] * ndim if np.isscalar(spacing) else [float(s) for s in spacing]
     if len(values) != ndim or not all(np.isfinite(v) and v > 0 for v in values):
-        raise DescribeError(f"spacing must be {ndim} positive numbers (mm per axis), "
-                            f"got {spacing!r}")
+        raise DescribeError(f"spacing must be one positive number or {ndim} (mm per pixel, one "
+                            f"per axis), got {spacing!r}")
     return tuple(values)
 
 

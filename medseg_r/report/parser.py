@@ -157,8 +157,9 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
                 Mention(*spans[-1], "targets", findings[-1].target) if spans and findings[-1].target else None)
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
-            sentence_terms = sorted(index.scan(low, s, e, frame="image")
-                                    + [m for m in sentence_terms if m.group in _PATTERN_GROUPS])
+            sentence_terms = _sides_of_organs(low, sorted(
+                index.scan(low, s, e, frame="image")
+                + [m for m in sentence_terms if m.group in _PATTERN_GROUPS]))
         read = _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i],
                               anaphors=refers, previous=previous)
         if read:
@@ -234,6 +235,20 @@ def _checklist_none(low: str, context: Sequence[Mention]) -> List[Mention]:
     negates the effusion, "right effusion, none on the left" does not."""
     return [m for m in context if not (low.startswith("none", m.start)
                                        and not _CHECKLIST.search(low, max(0, m.start - 4), m.start))]
+
+
+def _sides_of_organs(low: str, terms: List[Mention]) -> List[Mention]:
+    """In a sentence read in the image's frame, "left" or "right" right before an organ or a named
+    region is still the patient's side: "nodule in the lower right corner of the image, in the left
+    lung" keeps its left lung."""
+    out = []
+    for i, m in enumerate(terms):
+        nxt = terms[i + 1] if i + 1 < len(terms) else None
+        if (m.group == "image_regions" and m.code in ("left", "right") and nxt is not None
+                and nxt.group in ("organs", "segments") and _SPACES.fullmatch(low, m.end, nxt.start)):
+            m = Mention(m.start, m.end, "sides", m.code)
+        out.append(m)
+    return out
 
 
 def _buckets(mentions: Sequence[Mention],

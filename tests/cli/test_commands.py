@@ -607,3 +607,12 @@ def test_a_manifest_with_capitalised_columns_names_the_columns_it_has(tmp_path, 
     assert main(["train", "--data", str(tmp_path / "m.csv"), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "missing image, mask, report (its columns: Image, Mask, Report, split;" in err
+
+
+def test_evaluate_checks_its_device_before_loading(tmp_path, capsys):
+    ckpt = _evaluate_setup(tmp_path)
+    (tmp_path / "c.csv").write_text('id,image,mask,report\na,img.png,m.png,"nodule RUL"\n')
+    run = ["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "c.csv"), "--out", str(tmp_path / "ev")]
+    assert main(run + ["--device", "tpu"]) == 2
+    assert "--device 'tpu'" in capsys.readouterr().err
+    assert main(run + ["--device", "cpu"]) == 0

@@ -141,6 +141,11 @@ def test_directions_the_image_owns_are_the_images(text, region):
     assert (f.location.image_region, f.location.side) == (region, None)
 
 
+def test_a_side_before_an_organ_stays_the_patients_in_an_image_relative_sentence():
+    f = only("Nodule in the lower right corner of the image, in the left lung.")
+    assert (f.location.image_region, f.location.side) == ("bottom_right", "left")
+
+
 @pytest.mark.parametrize("text, side", [
     ("Nodule in the left upper lung on the frontal view.", "left"),
     ("Round density in the right midlung on the PA view.", "right"),
