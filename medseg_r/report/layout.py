@@ -30,6 +30,7 @@ from .context import ScopeIndex
 from .mentions import Mention
 
 TARGET_GROUPS = frozenset(("targets", "extra_targets"))
+FINDING_GROUPS = TARGET_GROUPS | {"texture", "shape", "size_mm"}  # what makes a sentence hold a finding
 ATTRIBUTE_GROUPS = frozenset(("texture", "shape", "size_words", "size_mm", "count_words",
                               "count_digit"))
 LOCATION_GROUPS = frozenset(("sides", "zones", "organs", "segments", "liver_segments", "clock",

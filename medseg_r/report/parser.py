@@ -26,14 +26,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
-from .layout import ANAPHOR, LOCATION_GROUPS, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
+from .filters import checklist_none, image_relative, sentence_terms, sides_of_organs
+from .layout import ANAPHOR, FINDING_GROUPS, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
 from .mentions import Mention, resolve_overlaps
 from .schema import Finding, Report
 from .shorthand import pattern_mentions, shorthand_side_mentions
 from .vocab import Vocabulary, default_vocabulary
 
 MAX_REPORT_CHARS = 200_000
-_FINDING_GROUPS = frozenset(("targets", "extra_targets", "texture", "shape", "size_mm"))
 # A colon does not end a sentence ("Rt breast: mass at 2 o'clock" keeps its side); neither does the
 # full stop of an abbreviation ("vs.", "approx.", "seg.", "Rt.") nor that of a side letter before a
 # lower-case word ("R. apex"). A numbered list ("1. ... 2. ...") does.
@@ -58,7 +58,6 @@ _REPORT = r"findings?|impressions?|conclusions?|comparison|technique|opinion|res
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
-_SPACES = re.compile(r"[\s-]*")
 
 
 def _lower_same_length(text: str) -> str:
@@ -136,9 +135,9 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
         terms = sorted(terms + sides)
     sentences = _outside_requests(text, split_sentences(text))
     term_buckets = _buckets(terms, sentences)
-    context_buckets = _buckets(_checklist_none(low, context), sentences)
+    context_buckets = _buckets(checklist_none(low, context), sentences)
     anchored = ({i for i, b in enumerate(_buckets(anchors, sentences))
-                 if b and _image_relative(low, b, term_buckets[i])} if anchors else set())
+                 if b and image_relative(low, b, term_buckets[i])} if anchors else set())
     findings: List[Finding] = []
     with_finding = set()
     refers = ANAPHOR.search(low) is not None  # "another ...": looked for only in reports that have one
@@ -157,7 +156,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
                 Mention(*spans[-1], "targets", findings[-1].target) if spans and findings[-1].target else None)
         if i in anchored:
             # In "upper left of the image" the directions are the image's, not the patient's.
-            sentence_terms = _sides_of_organs(low, sorted(
+            sentence_terms = sides_of_organs(low, sorted(
                 index.scan(low, s, e, frame="image")
                 + [m for m in sentence_terms if m.group in _PATTERN_GROUPS]))
         read = _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i],
@@ -204,51 +203,6 @@ def _names_a_side(vocab: Vocabulary, mentions: Sequence[Mention]) -> bool:
         if side in ("left", "right"):
             return True
     return False
-
-
-# "upper left of the image", "at the right in the breast ultrasound image", "the image's left half":
-# the directions are written as the image's
-_ANCHOR_OWNS = re.compile(
-    r"(?:\bof|\b(?:left|right|top|bottom|cent(?:er|re)|central|middle|upper|lower|corner|side|half|part)"
-    r"\s+in)\s+(?:(?:the|this|that|an?)\s+)?(?:[\w-]+\s+){0,2}$")
-_PATIENT_FRAME = frozenset(("organs", "segments", "liver_segments", "clock"))
-
-
-def _image_relative(low: str, anchors: Sequence[Mention], terms: Sequence[Mention]) -> bool:
-    """Whether a sentence naming the image (``anchors``) gives its directions in the image's frame:
-    an anchor that owns them ("in the upper left of the image", "at the right in the ultrasound
-    image", "the image's right half"), or no anatomy to place them on ("lesion on the left, this
-    picture"). "Nodule in the left lung on image 45", "opacity in the right midlung on the PA view"
-    or "left breast mass on the screening image" keep the patient's side: on a radiograph shown as
-    usual, the patient's left is the image's right."""
-    for a in anchors:
-        if _ANCHOR_OWNS.search(low, max(0, a.start - 60), a.start) or low.startswith("'s", a.end):
-            return True
-    return not any(m.group in _PATIENT_FRAME for m in terms)
-
-
-_CHECKLIST = re.compile(r"[:\-\u2013]\s*$")
-
-
-def _checklist_none(low: str, context: Sequence[Mention]) -> List[Mention]:
-    """The context triggers, less a "none" that answers no checklist item: "Pleural effusion: none."
-    negates the effusion, "right effusion, none on the left" does not."""
-    return [m for m in context if not (low.startswith("none", m.start)
-                                       and not _CHECKLIST.search(low, max(0, m.start - 4), m.start))]
-
-
-def _sides_of_organs(low: str, terms: List[Mention]) -> List[Mention]:
-    """In a sentence read in the image's frame, "left" or "right" right before an organ or a named
-    region is still the patient's side: "nodule in the lower right corner of the image, in the left
-    lung" keeps its left lung."""
-    out = []
-    for i, m in enumerate(terms):
-        nxt = terms[i + 1] if i + 1 < len(terms) else None
-        if (m.group == "image_regions" and m.code in ("left", "right") and nxt is not None
-                and nxt.group in ("organs", "segments") and _SPACES.fullmatch(low, m.end, nxt.start)):
-            m = Mention(m.start, m.end, "sides", m.code)
-        out.append(m)
-    return out
 
 
 def _buckets(mentions: Sequence[Mention],
@@ -336,93 +290,22 @@ def _with_anaphors(low: str, s: int, e: int, terms: List[Mention],
     return sorted(kept + added)
 
 
-# "Collapse" names a finding where a lobe or a lung collapses ("right middle lobe collapse"), not
-# "collapse of the L1 vertebral body" or "tracheal collapse", nor "collapse of the left lung" beside
-# the pneumothorax that collapsed it (the pneumothorax is the finding).
-_COLLAPSE = re.compile(r"(?:(?:atelectatic|lobar)[\s-]+)?collapsed?")
-
-
-def _without_other_collapse(vocab: Vocabulary, low: str, terms: List[Mention]) -> List[Mention]:
-    collapse = [m for m in terms if m.group in TARGET_GROUPS and _COLLAPSE.fullmatch(low, m.start, m.end)]
-    if not collapse:
-        return terms
-    lung = any((m.group == "segments" and segment_info(vocab, m.code).organ == "lung")
-               or (m.group == "organs" and m.code == "lung") for m in terms) \
-        or any(low.startswith("lobar", m.start) for m in collapse)
-    if lung and not any(m.code == "pneumothorax" for m in terms):
-        return terms
-    return [m for m in terms if m not in collapse]
-
-
-# Words that a side or region before them places, not a finding: operations, devices, stones,
-# nodes, vessels and ventricles ("s/p left lower lobectomy", "right chest tube", "left renal stone",
-# "right hilar lymphadenopathy", "left renal vein", "left lateral ventricle")
-_OTHER_THING = re.compile(
-    r"(?:(?!(?:with|and|or|of|in|on|at|to|from|by|near|for|is|are|was|were|has|have|the|an?)\b)"
-    r"[\w-]+\s+){0,2}?(?:\w*ectom(?:y|ies)|resections?|tubes?|catheters?|lines?|picc|ports?|"
-    r"pacemakers?|drains?|stents?|clips?|stones?|calcul(?:us|i)|(?:lymph)?adenopathy|nodes?|"
-    r"ventricles?|veins?|arter(?:y|ies))\b")
-
-
-def _without_places_of_other_things(low: str, terms: List[Mention]) -> List[Mention]:
-    """``terms`` less the places that name where something other than a finding is ("s/p left
-    lower lobectomy with a new nodule in the right upper lobe": the nodule is on the right only),
-    when the sentence keeps a place for its findings ("pneumothorax near the right chest tube"
-    keeps its side)."""
-    places = [m for m in terms if m.group in LOCATION_GROUPS]
-    if len(places) < 2:
-        return terms
-    other, i = set(), 0
-    while i < len(places):  # a run of places ("left lower", "right renal") and the word after it
-        j = i
-        while j + 1 < len(places) and _SPACES.fullmatch(low, places[j].end, places[j + 1].start):
-            j += 1
-        after = _OTHER_THING.match(low, _SPACES.match(low, places[j].end).end())
-        if after is not None and any(m.group in PLACE_GROUPS for m in places[i:j + 1]) and not any(places[j].end <= m.start < after.end()
-                                         for m in terms if m.group in _FINDING_GROUPS):
-            other.update(places[i:j + 1])
-        i = j + 1
-    if not other or len(other) == len(places):
-        return terms
-    return [m for m in terms if m not in other]
-
-
-_WORDS_BETWEEN = re.compile(r"[\s-]+(?:[\w]+[\s-]+){0,2}")  # "both posterior costophrenic angles"
-
-
-def _without_both_of_findings(low: str, terms: List[Mention]) -> List[Mention]:
-    """``terms`` less a "both" that places nothing: in "right breast mass and left breast mass,
-    both irregular" it names the two findings, not a bilateral one ("both upper lobes", "both
-    posterior costophrenic angles", "both lungs" keep it)."""
-    out = []
-    for i, m in enumerate(terms):
-        if m.group == "sides" and low[m.start:m.end] == "both":
-            nxt = terms[i + 1] if i + 1 < len(terms) else None
-            if nxt is None or nxt.group not in LOCATION_GROUPS or \
-                    not _WORDS_BETWEEN.fullmatch(low, m.end, nxt.start):
-                continue
-        out.append(m)
-    return out
-
-
 def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, int],
                    terms: Sequence[Mention], context: Sequence[Mention], *,
                    anaphors: bool, previous: Optional[Mention] = None) -> List[Finding]:
     s, e = bounds
     terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
-    terms = _without_other_collapse(vocab, low, terms)
-    terms = _without_places_of_other_things(low, terms)
-    terms = _without_both_of_findings(low, terms)
+    terms = sentence_terms(vocab, low, terms)
     if anaphors:
         terms = _with_anaphors(low, s, e, terms, previous)
-    if not any(m.group in _FINDING_GROUPS for m in terms):
+    if not any(m.group in FINDING_GROUPS for m in terms):
         return []  # no target and no attribute: anatomy alone ("heart size is normal")
     questions, q = [], low.find("?", s, e)
     while q >= 0:
         questions.append(q)
         q = low.find("?", q + 1, e)
     scopes = ScopeIndex(context, questions=questions, start=s, end=e, low=low,
-                        findings=[m.start for m in terms if m.group in _FINDING_GROUPS])
+                        findings=[m.start for m in terms if m.group in FINDING_GROUPS])
     sentence = Sentence(text, low, start=s, end=e, mentions=terms, context=context, scopes=scopes)
     items = layout(sentence)
     built: Dict[int, Finding] = {}
