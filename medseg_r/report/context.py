@@ -34,6 +34,7 @@ _TRIGGERS = {"context:negation_pre": ("negated", "pre"),
              "context:uncertain_post": ("uncertain", "post")}
 
 
+_CLAUSE_BREAK = re.compile(r"[,;:]")
 # at most three words, no punctuation and no joining word between a both-ways trigger and the
 # finding it then governs
 _RIGHT_AFTER = re.compile(r"\s+(?:(?!(?:and|or|but|nor|with|then|while)\b)[\w-]+\s+){0,3}")
@@ -119,9 +120,13 @@ class ScopeIndex:
                 begin = self._term_ends[t] if t >= 0 else self.start
                 i = bisect_left(found, begin)
                 direction = "post" if i < len(found) and found[i] < s else "pre"
-                j = bisect_left(found, e)  # unless a finding follows at once ("..., resolved
+                # unless a comma parts it from the finding before and one follows at once
+                # ("small left effusion, resolved right effusion"; not "consolidation resolved
+                # leaving minimal atelectasis")
+                j = bisect_left(found, e)
                 if direction == "post" and low is not None and j < len(found) \
-                        and _RIGHT_AFTER.fullmatch(low, e, found[j]):  # right effusion")
+                        and _RIGHT_AFTER.fullmatch(low, e, found[j]) \
+                        and _CLAUSE_BREAK.search(low, found[bisect_left(found, s) - 1], s):
                     direction = "pre"
             if direction in ("pre", "near"):  # near: a pre trigger whose reach the reader limits
                 self._pre[kind].append((e, s, direction == "near"))

@@ -32,12 +32,12 @@ def image_relative(low: str, anchors: Sequence[Mention], terms: Sequence[Mention
     or "left breast mass on the screening image" keep the patient's side: on a radiograph shown as
     usual, the patient's left is the image's right."""
     for a in anchors:
-        if _ANCHOR_OWNS.search(low, max(0, a.start - 60), a.start) or low.startswith("'s", a.end):
+        if _ANCHOR_OWNS.search(low, max(0, a.start - 60), a.start) or low.startswith(("'s", "\u2019s"), a.end):
             return True
     return not any(m.group in _PATIENT_FRAME for m in terms)
 
 
-_CHECKLIST = re.compile(r"[:\-\u2013]\s*$")
+_CHECKLIST = re.compile(r"[:\-\u2013\u2014]\s*$")
 
 
 def checklist_none(low: str, context: Sequence[Mention]) -> List[Mention]:
@@ -105,9 +105,9 @@ def without_places_of_other_things(low: str, terms: List[Mention]) -> List[Menti
         after = _OTHER_THING.match(low, _SPACES.match(low, places[j].end).end())
         if after is not None and any(m.group in PLACE_GROUPS for m in places[i:j + 1]) and not any(places[j].end <= m.start < after.end()
                                          for m in terms if m.group in FINDING_GROUPS):
-            other.update(places[i:j + 1])
+            other.update(m for m in places[i:j + 1] if m.group in PLACE_GROUPS)  # the organ stays
         i = j + 1
-    if not other or len(other) == len(places):
+    if not other or len(other) == sum(m.group in PLACE_GROUPS for m in places):
         return terms
     return [m for m in terms if m not in other]
 

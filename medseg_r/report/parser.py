@@ -38,23 +38,29 @@ MAX_REPORT_CHARS = 200_000
 # full stop of an abbreviation ("vs.", "approx.", "seg.", "Rt.") nor that of a side letter before a
 # lower-case word ("R. apex"). A numbered list ("1. ... 2. ...") does.
 _ABBREVIATIONS = ("vs", "approx", "seg", "segs", "rt", "lt", "cf", "incl", "esp", "resp", "e.g",
-                  "i.e", "bilat", "post", "ant", "sup", "inf", "lat", "ser", "img", "mult", "diam")
+                  "i.e")
 _NOT_AFTER = "".join(f"(?<!\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)" for w in _ABBREVIATIONS)
+# ... and these end no sentence before a lower-case word or a number ("Bilat. lower zones", "post.
+# segment", "ser. 4 img. 56"), but do before a capital ("No pneumothorax on PA and lat. Right ...")
+_SOFT_ABBREVIATIONS = ("bilat", "post", "ant", "sup", "inf", "lat", "ser", "img", "mult", "diam")
+_NOT_BEFORE_LOWER = "".join(f"(?!(?<=\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)[ \\t]*[a-z\\d])"
+                            for w in _SOFT_ABBREVIATIONS)
+# What the requester wrote ("Indication: cough, ?LLL pneumonia.") asks a question of the image and
+# states no finding of it: the sentence after such a header is not read.
+_REQUEST = (r"history|clinical history|indications?|clinical indications?|reason for (?:the )?"
+            r"(?:exam|examination|study|referral|request)|clinical (?:information|details|question)")
+_REPORT = r"findings?|impressions?|conclusions?|comparison|technique|opinion|results?|report"
 _SENTENCE_END = re.compile(
-    rf"\.(?:(?<![\d\s]\.)(?<!\b[RL]\.){_NOT_AFTER}(?!\w)"  # a full stop after a word
+    rf"\.(?:(?<![\d\s]\.)(?<!\b[RL]\.){_NOT_AFTER}{_NOT_BEFORE_LOWER}(?!\w)"  # a full stop after a word
     r"|(?<=[\d\s]\.)(?=\s+[A-Z(\d]|\s*$)"  # after a number: "... at 6:00. Next", "segment 6. 8 mm
     # cyst"; "2.5" (no space after the point) is not an end
     r"|(?<=\b[RL]\.)(?![ \t]*[a-z])(?!\w))"  # "zone R. Next", but not "R. apex"
     r"|[!;\n\r]"  # "!", ";", new lines
     # "?" after a word (it stays with its sentence), not a query written before its word
     # ("?pneumonia", "opacity - ? consolidation")
-    r"|(?<=[\w)\]])\?(?!\s*$)"
-    r"|\s(?=\d{1,2}[.)]\s+[A-Z])")  # "1. ... 2. ..."
-# What the requester wrote ("Indication: cough, ?LLL pneumonia.") asks a question of the image and
-# states no finding of it: its sentences are not read, up to the next section.
-_REQUEST = (r"history|clinical history|indications?|clinical indications?|reason for (?:the )?"
-            r"(?:exam|examination|study|referral|request)|clinical (?:information|details|question)")
-_REPORT = r"findings?|impressions?|conclusions?|comparison|technique|opinion|results?|report"
+    r"|(?<=[\w)\]])\?(?!\s*$)|(?<=\s)\?(?=\s+[A-Z])"  # and one between words before a capital
+    r"|\s(?=\d{1,2}[.)]\s+[A-Z])"  # "1. ... 2. ..."
+    rf"|(?<=\s)(?=(?i:{_REQUEST}|{_REPORT})\s*:)")  # a section header ("... cough Findings: ...")
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
@@ -88,18 +94,20 @@ def _add_sentence(text: str, start: int, end: int, spans: List[Tuple[int, int]])
 
 
 def _outside_requests(text: str, sentences: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
-    """``sentences`` less those of a request section (from "Indication:", "History:", "Reason for
-    exam:" ... to the next section header)."""
-    requests, opened = [], None
+    """``sentences`` less the request's: the sentence a request header ("Indication:", "History:",
+    "Reason for exam:" ...) opens (what follows it may be the findings, under a header the reader
+    does not know, "LUNGS:", or none); a request's sentence that another header interrupts ends
+    there ("Indication: cough Findings: ...")."""
+    def first_word(start: int) -> int:
+        return start + len(text[start:]) - len(text[start:].lstrip())
+
+    starts = {first_word(s): (s, e) for s, e in sentences}
+    dropped = set()
     for m in _ANY_HEADER.finditer(text):
-        if opened is not None:
-            requests.append((opened, m.start()))
-        opened = m.start() if m.group(1) else None
-    if opened is not None:
-        requests.append((opened, len(text)))
-    if not requests:
-        return sentences
-    return [(s, e) for s, e in sentences if not any(a <= s < b for a, b in requests)]
+        opens = first_word(m.end())
+        if m.group(1) and opens in starts:  # a header that opens its sentence, not "(history: ...)"
+            dropped.add(starts[opens])
+    return [span for span in sentences if span not in dropped]
 
 
 def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Report:

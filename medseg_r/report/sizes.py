@@ -15,9 +15,10 @@ _RANGE_START_RE = re.compile(r"\d(?:\s*(?:mm|cm))?\s*$")  # what ends before a r
 _DISTANCE_RE = re.compile(r"\s+(?:from|away from|deep to|below|above|proximal to|distal to|fn|ffn)\b")
 # "polyp at 30 cm" (from the anal verge) is a distance; "previously 11 mm", "decreased from 15 mm
 # to 9 mm", "compared with 2 cm" a size of before
-_AT_RE = re.compile(r"\bat\s+$")
-_BEFORE_RE = re.compile(r"\b(?:from|previously|prior|formerly|compared\s+(?:with|to)|versus|vs\.?)"
-                        r"(?:\s+(?:measuring|measured|at))?\s*[(\[]?\s*$")
+_AT_RE = re.compile(r"(?<!measured )(?<!measuring )(?<!estimated )(?<!prior )\bat\s+$")
+_AT_DISTANCE_MM = 100.0  # "at 30 cm": a colonoscope's distance; "the nodule, at 6 mm" is a size
+_BEFORE_RE = re.compile(r"\b(?:(?:previously|formerly)(?:\s+(?:measuring|measured|at))?|prior|from|"
+                        r"compared\s+(?:with|to)|versus|vs\.?)\s*[(\[]?\s*$")
 # The largest dimension read as a lesion's size (50 cm: the width of an adult chest); a larger
 # number is a typing error or not a lesion, and is not read.
 MAX_SIZE_MM = 500.0
@@ -32,8 +33,8 @@ def find_sizes(text: str) -> List[Tuple[int, int, float]]:
     """Every size in ``text`` as ``(start, end, largest_dimension_mm)``."""
     out = []
     for m in SIZE_RE.finditer(text):
-        if _DISTANCE_RE.match(text, m.end()) or _AT_RE.search(text, max(0, m.start() - 8), m.start()):
-            continue  # "1.4 cm from the nipple", "5 cm FN", "at 30 cm": distances, not sizes
+        if _DISTANCE_RE.match(text, m.end()):
+            continue  # "1.4 cm from the nipple", "5 cm FN": distances, not sizes
         if _BEFORE_RE.search(text, max(0, m.start() - 40), m.start()):
             continue  # "previously 11 mm": the size it had
         if _NEGATIVE_RE.search(text, max(0, m.start() - 2), m.start()) and \
@@ -50,6 +51,9 @@ def find_sizes(text: str) -> List[Tuple[int, int, float]]:
             unit = units[i] if i < 2 and units[i] else final_unit
             scale = 10.0 if unit.startswith("c") else 1.0
             values.append(_to_float(num) * scale)
+        if values and max(values) >= _AT_DISTANCE_MM and _AT_RE.search(text, max(0, m.start() - 16),
+                                                                        m.start()):
+            continue  # "polyp 6 mm at 30 cm": a distance
         if values and 0 < max(values) <= MAX_SIZE_MM:  # "0 mm" or "99999 mm" is not a size
             out.append((m.start(), m.end(), max(values)))
     return out

@@ -530,3 +530,52 @@ def test_an_operation_is_no_finding(text):
 def test_definite_ends_an_earlier_hedge():
     nodule, mass = parse_report("Possible nodule in the RUL and definite mass in the LLL.").findings
     assert nodule.uncertain and not mass.uncertain
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("History: cough. Right lower lobe consolidation.", [("consolidation", False)]),
+    ("CLINICAL HISTORY: Cough and fever.\nLUNGS: Right lower lobe consolidation.", [("consolidation", False)]),
+    ("Indication: cough Findings: right lower lobe consolidation.", [("consolidation", False)]),
+    ("Nodule in right upper lobe (history: smoker). Effusion on the left.",
+     [("nodule", False), ("effusion", False)]),
+])
+def test_a_request_header_hides_its_own_sentence_only(text, expected):
+    # a request section ran to the next header the reader knew, or to the end of the report
+    assert [(f.target, f.negated) for f in parse_report(text).findings] == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Consolidation resolved leaving minimal atelectasis.", [True, False]),
+    ("Right pneumothorax not seen following small left effusion.", [True, False]),
+    ("Nil change in the right lung nodule.", [False]),
+])
+def test_a_resolution_after_a_finding_is_that_findings(text, expected):
+    assert [f.negated for f in parse_report(text).findings] == expected
+
+
+@pytest.mark.parametrize("text, negated, uncertain", [
+    ("No pneumothorax on PA and lat. Right lower lobe pneumonia.", False, False),
+    ("Pneumothorax ? Left lower lobe consolidation.", False, False),
+])
+def test_a_sentence_end_still_ends_the_scope(text, negated, uncertain):
+    last = parse_report(text).findings[-1]
+    assert (last.negated, last.uncertain) == (negated, uncertain)
+
+
+@pytest.mark.parametrize("text, size_mm", [("The mass is estimated at 4 cm.", 40.0),
+                                           ("Lesion measured at 2.5 cm in the left breast.", 25.0),
+                                           ("Right upper lobe nodule, unchanged from prior measuring 6 mm.", 6.0)])
+def test_sizes_after_at_or_prior_that_are_the_lesions(text, size_mm):
+    assert parse_report(text).findings[0].size_mm == size_mm
+
+
+def test_typographic_marks_count_as_their_plain_ones():
+    (f,) = parse_report("The image\u2019s left half shows a mass in the liver.").findings
+    assert (f.location.image_region, f.location.side) == ("left", None)
+    (f,) = parse_report("Effusion \u2014 none.").findings
+    assert f.negated
+
+
+def test_the_organ_of_a_place_of_something_else_stays():
+    (f,) = parse_report("Left kidney upper pole stone and right lower pole cyst.").findings
+    assert (f.target, f.location.side, f.location.organ) == ("cyst", "right", "kidney")
