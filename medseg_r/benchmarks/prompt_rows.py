@@ -68,10 +68,8 @@ def zone_box(records, root: str) -> Dict[str, object]:
     return _boxed(records, root, boxes)
 
 
-if __name__ == "__main__":  # a library module of the benchmarks, not one of them
-    import sys
 
-    print(f"medseg_r.benchmarks.prompt_rows is a library module, not a benchmark; the benchmarks: accuracy, "
-          f"breakdown, counterfactual, describe_lidc, hedge, iu_reports, overhead, parser_speed, "
-          f"predict_speed, shape_visibility, shipped_scores, train_speed", file=sys.stderr)
-    raise SystemExit(2)
+if __name__ == "__main__":  # a library module of the benchmarks, not one of them
+    from . import not_a_benchmark
+
+    raise SystemExit(not_a_benchmark("prompt_rows"))

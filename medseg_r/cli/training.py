@@ -93,9 +93,10 @@ def _cmd_train(args) -> int:
             resuming = _resume_file(fields)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        if resuming is None and not quiet:
-            print(f"note: --resume auto: {fields['out']} holds no checkpoint to resume from; the "
-                  f"run starts anew", file=sys.stderr)
+        if resuming is None:
+            if not quiet:
+                print(f"note: --resume auto: {fields['out']} holds no checkpoint to resume from; "
+                      f"the run starts anew", file=sys.stderr)
         else:
             fields = {**_resumed_settings(resuming), **fields}
     try:
@@ -215,7 +216,8 @@ def _cmd_evaluate(args) -> int:
                 raise UserError(f"{args.data} holds no case")
             raise UserError(f"no case in split {args.split!r} of {args.data}")
         check_files(records, root, args.split if has_splits(records) else "scored")
-        check_case_ids(records)
+        if args.overlays:  # the ids name the overlay files
+            check_case_ids(records)
         model, shipped = load_any(args.checkpoint)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None

@@ -110,7 +110,8 @@ def check_case_ids(records) -> None:
     user's own files). ``ValueError`` naming the first bad one."""
     for r in records:
         case = str(r.id)
-        if not case.strip() or case in (".", "..") or "/" in case or "\\" in case or os.sep in case:
+        if not case.strip() or case in (".", "..") or any(
+                sep and sep in case for sep in ("/", "\\", os.sep, os.altsep)):
             raise ValueError(f"case id {case!r} must be a plain file name (it names the case's "
                              f"overlay and prediction files): give ids without a folder part")
 
@@ -149,17 +150,6 @@ def unique_ids(records) -> list:
     return out
 
 
-def _all_negative(report) -> bool:
-    """Whether a case's report (text or a parsed report) negates every finding or states a normal
-    study."""
-    from ..report import parse_report
-
-    if report is None or (isinstance(report, str) and not report.strip()):
-        return False
-    parsed = parse_report(report) if isinstance(report, str) else report
-    return bool(getattr(parsed, "all_negative", False))
-
-
 def _cell(key: str, value) -> object:
     """A cases.csv cell: tags joined; a predicted IoU in [0, 1] (SAM's IoU head is unbounded: a fresh
     or briefly trained one gives -0.1; the ranking uses the values as given)."""
@@ -187,20 +177,19 @@ def native_logits(logits: torch.Tensor, shape: tuple, size: int) -> torch.Tensor
 def _predict(model, batch, size: int, device):
     """Mask logits ``[B, 1, S, S]`` on the batch's square canvases (float, CPU; the padding of a
     non-square case holds -1e4), predicted IoUs ``[B]`` (or ``None``) and the location attention
-    ``[B, 1, S, S]`` (or ``None``). A non-square case is run alone on its image without the
+    ``[B, 1, S, S]`` (or ``None``). A non-square case is run on its image without the
     canvas's padding, as ``medseg-r predict`` runs it (the model frames it itself; on the padded
-    canvas it would take the padding for image and spread the priors over it)."""
+    canvas it would take the padding for image and spread the priors over it), together with the
+    batch's other cases of its fitted size."""
     images, shapes = batch["image"], [tuple(m.shape) for m in batch["native_mask"]]
     fitted = [fitted_size(h, w, size) for h, w in shapes]
     B = images.shape[0]
     logits = torch.full((B, 1, size, size), -1e4)
     attention, ious = None, None
-    groups = [[i for i, f in enumerate(fitted) if f == (size, size)]]
-    groups += [[i] for i, f in enumerate(fitted) if f != (size, size)]
-    for group in groups:
-        if not group:
-            continue
-        nh, nw = fitted[group[0]]
+    groups: Dict[tuple, List[int]] = {}  # cases of one fitted size run together
+    for i, f in enumerate(fitted):
+        groups.setdefault(f, []).append(i)
+    for (nh, nw), group in groups.items():
         out = model(images[group, :, :nh, :nw].to(device), [batch["report"][i] for i in group])
         logits[group, :, :nh, :nw] = out["masks"][:, :1].float().cpu()
         if out.get("iou") is not None:
@@ -233,7 +222,8 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
         raise ValueError(f"size must be the model's input size {model.img_size}, got {size}")
     model.eval()
     device = next(model.parameters()).device
-    check_case_ids(records)
+    if out_dir and (overlays or save_predictions):  # the ids name files
+        check_case_ids(records)
     records = unique_ids(records)
     loader = DataLoader(SegmentationDataset(records, root=root, size=size, native=True), batch_size=batch_size,
                         shuffle=False, collate_fn=collate)
@@ -250,10 +240,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
             pred, prob = native > threshold, torch.sigmoid(native).numpy()
             pred = pred.numpy()
             row.update(case_metrics(pred, truth))
-            # ranked as given; none where the report asks for nothing (predict does not run the
-            # model there: the empty mask is the report's, not a prediction to be confident in)
-            said_nothing = _all_negative(batch["report"][i])
-            row["predicted_iou"] = float(ious[i]) if ious is not None and not said_nothing else None
+            row["predicted_iou"] = float(ious[i]) if ious is not None else None  # ranked as given
             row["mean_probability"] = float(prob[pred].mean()) if pred.any() else 0.0
             rows.append(row)
             if out_dir and save_predictions:

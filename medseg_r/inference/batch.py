@@ -169,15 +169,16 @@ def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, optio
                                        progress=False)
                 report_text = _report_text(case)
                 earlier = output_paths(case["image"], out_dir, case["id"])["json"]
-                if os.path.isfile(earlier):
-                    if _same_as_before(earlier, case, report_text, case_options, model_info):
-                        skipped.append(case["id"])
-                        continue
-                    log(f"{case['id']}: its earlier prediction was made of another image, report, "
-                        f"reference, options or model: predicted again")
+                redone = os.path.isfile(earlier)
+                if redone and _same_as_before(earlier, case, report_text, case_options, model_info):
+                    skipped.append(case["id"])
+                    continue
                 predict_case(predictor, case["image"], report_text, out_dir, options=case_options,
                              stem=case["id"], reference=case.get("reference"), model_info=model_info)
                 done.append(case["id"])
+                if redone:
+                    log(f"{case['id']}: its earlier prediction was made of another report, reference, "
+                        f"options or model: predicted again")
             except (InputError, ValueError, OSError, RuntimeError) as exc:  # this case only
                 failed.append({"id": case["id"], "error": str(exc) or type(exc).__name__})
                 log(f"{case['id']}: error: {failed[-1]['error']}")

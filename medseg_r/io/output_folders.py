@@ -102,10 +102,11 @@ def check_evaluate_folder(out: str) -> None:
 
 
 EVALUATE_STAGING = ".evaluate-"  # where a running evaluate writes, moved into place when done
+_STAGING_MARK = ".medseg-r-evaluate-staging"  # inside it: no folder of the user's of that name is taken
 
 
 def _is_staging(out: str, name: str) -> bool:
-    return name.startswith(EVALUATE_STAGING) and os.path.isdir(os.path.join(out, name))
+    return name.startswith(EVALUATE_STAGING) and os.path.isfile(os.path.join(out, name, _STAGING_MARK))
 
 
 def _evaluates_table(path: str) -> bool:
@@ -138,12 +139,15 @@ def start_evaluate_outputs(out: str) -> str:
     ones stay whole until :func:`finish_evaluate_outputs` (an interrupted or failed run loses
     nothing)."""
     os.makedirs(out, exist_ok=True)
-    return tempfile.mkdtemp(prefix=EVALUATE_STAGING, dir=out)
+    staging = tempfile.mkdtemp(prefix=EVALUATE_STAGING, dir=out)
+    open(os.path.join(staging, _STAGING_MARK), "w").close()
+    return staging
 
 
 def finish_evaluate_outputs(out: str, staging: str) -> None:
     """Replace the earlier outputs in ``out`` by the new ones in ``staging`` (then removed)."""
     clear_evaluate_folder(out, keep=staging)
+    os.remove(os.path.join(staging, _STAGING_MARK))
     for name in os.listdir(staging):
         os.replace(os.path.join(staging, name), os.path.join(out, name))
     os.rmdir(staging)

@@ -616,3 +616,15 @@ def test_evaluate_checks_its_device_before_loading(tmp_path, capsys):
     assert main(run + ["--device", "tpu"]) == 2
     assert "--device 'tpu'" in capsys.readouterr().err
     assert main(run + ["--device", "cpu"]) == 0
+
+
+def test_evaluate_keeps_a_folder_of_the_users_named_like_its_staging(tmp_path, capsys):
+    ckpt = _evaluate_setup(tmp_path)
+    (tmp_path / "c.csv").write_text('id,image,mask,report\na,img.png,m.png,"nodule RUL"\n')
+    mine = tmp_path / "ev" / ".evaluate-notes"
+    mine.mkdir(parents=True)
+    (mine / "n.txt").write_text("mine")
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", str(tmp_path / "c.csv"),
+                 "--out", str(tmp_path / "ev")]) == 2
+    assert "not empty and not an earlier evaluate's folder" in capsys.readouterr().err
+    assert (mine / "n.txt").read_text() == "mine"

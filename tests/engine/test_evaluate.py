@@ -285,21 +285,12 @@ def test_an_id_made_for_a_repeated_row_never_takes_one_a_row_has(tmp_path):
     assert len(os.listdir(tmp_path / "overlays")) == 3
 
 
-def test_a_report_that_asks_for_nothing_has_no_predicted_iou(tmp_path):
-    # predict does not run the model there: the empty mask is the report's
+def test_ids_with_a_folder_part_are_scored_when_nothing_is_named_after_them(tmp_path):
     from medseg_r.data.datasets import Record
 
-    class WithIoU(_CanvasModel):
-        def forward(self, images, reports):
-            out = super().forward(images, reports)
-            out["iou"] = torch.full((images.shape[0], 1), 0.8)
-            return out
-
     image, mask = np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64), np.uint8)
-    mask[30:34, 14:18] = 1
-    records = [Record(id="said", image=image, mask=mask, report="Nodule in the right lung."),
-               Record(id="none", image=image, mask=mask, report="No nodule. No mass.")]
-    evaluate(WithIoU(), records, root=".", size=64, out_dir=str(tmp_path), batch_size=2)
-    rows = {r["id"]: r for r in csv.DictReader(open(tmp_path / "cases.csv"))}
-    assert float(rows["said"]["predicted_iou"]) == pytest.approx(0.8)
-    assert rows["none"]["predicted_iou"] == ""
+    records = [Record(id="patient1/slice3", image=image, mask=mask, report="Nodule.")]
+    evaluate(_CanvasModel(), records, root=".", size=64, out_dir=str(tmp_path))
+    assert next(csv.DictReader(open(tmp_path / "cases.csv")))["id"] == "patient1/slice3"
+    with pytest.raises(ValueError, match="must be a plain file name"):
+        evaluate(_CanvasModel(), records, root=".", size=64, out_dir=str(tmp_path), overlays=1)

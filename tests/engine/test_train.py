@@ -31,6 +31,25 @@ def test_train_writes_checkpoints_logs_and_model(tiny_phantom, tmp_path):
     assert "train/loss" in metrics and "val/dice" in metrics
     model = load_model(result["model"])
     assert model.backbone_name == "sam_tiny" and model.img_size == 64
+    # what a resume takes from the run, and refuses to change
+    from medseg_r.engine.train_checks import LOADER_KEY, RUN_KEY
+
+    last = torch.load(os.path.join(out, "checkpoints", "last.ckpt"), weights_only=False)
+    assert last[LOADER_KEY]["processes"] == 1
+    assert {k: last[RUN_KEY][k] for k in ("accelerator", "devices", "num_nodes", "strategy")} == \
+        {"accelerator": "auto", "devices": "auto", "num_nodes": 1, "strategy": "auto"}
+
+
+def test_a_launched_rank_resuming_a_run_not_yet_saved_trains(tiny_phantom, tmp_path, monkeypatch, capsys):
+    # a process Lightning launches for rank 1 runs the command again; with --resume auto before any
+    # checkpoint exists it crashed (os.path.isfile(None))
+    from medseg_r.cli import main
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    out = str(tmp_path / "run")
+    assert main(["train", "--data", tiny_phantom, "--out", out, "--epochs", "1", "--resume", "auto",
+                 "--limit-train-batches", "1", *ARGS]) == 0
+    assert "note:" not in capsys.readouterr().err  # the first process says it, once
 
 
 # Runs `medseg-r train` and SIGKILLs itself right after training step 10 (in epoch 2 of 3: 7 steps per

@@ -173,7 +173,7 @@ def test_a_resumed_batch_predicts_again_a_case_asked_otherwise(tmp_path, tiny_ch
                  "--quiet", "--threshold", "0.9"]) == 1
     captured = capsys.readouterr()
     assert "2 predicted, 0 already done (skipped), 1 failed" in captured.out
-    assert "a: its earlier prediction was made of another image, report" in captured.err
+    assert "a: its earlier prediction was made of another report, reference, options" in captured.err
     assert json.loads((out / "a_prediction.json").read_text())["options"]["threshold"] == 0.9
     rows = list(csv.DictReader(open(manifest)))
     rows[0]["image"] = "b.png"  # the row of id a now names another image: refused as predict refuses it
@@ -182,6 +182,7 @@ def test_a_resumed_batch_predicts_again_a_case_asked_otherwise(tmp_path, tiny_ch
                  "--quiet", "--threshold", "0.9"]) == 1
     captured = capsys.readouterr()
     assert "holds the prediction of another image of the same name" in captured.err
+    assert "predicted again" not in captured.err  # it was refused, not predicted
     assert json.loads((out / "a_prediction.json").read_text())["input"] == str(tmp_path / "a.png")
 
 
