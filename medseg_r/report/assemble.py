@@ -152,6 +152,8 @@ def attribute_scope(sentence: Sentence, item: Item,
     if any(start <= cover.trigger[0] and end <= anchor for start, end in sentence.diagnoses):
         return None, []  # "opacity, likely atelectasis, and small effusion": the hedge is over
     after = cover.trigger[1]
+    if _negates_something_of_it(sentence, after, anchor):
+        return None, []  # "no mass effect from the meningioma", "no vascularity within the cyst"
     link = _ATTRIBUTE_OF.search(sentence.low, after, anchor)
     if link is None:
         return cover, []
@@ -160,6 +162,26 @@ def attribute_scope(sentence: Sentence, item: Item,
             and any(m.group in ("texture", "shape") for m in between):
         return None, [m for m in between if m.group in ("texture", "shape")]
     return cover, []
+
+
+_EVIDENCE_WORDS = frozenset(("evidence", "sign", "signs", "suggestion", "indication", "findings",
+                             "appearance", "xxxx", "definite", "convincing", "further", "any"))
+# "no mass effect from the ...", "no internal flow in the ...": what a negation denies is of the
+# finding written after, not the finding
+_OF_THE = re.compile(r"\b(?:within|inside|along|involving)\s+(?:the|this|that|a|an)\b|"
+                     r"\b(?:in|of|from|on)\s+(?:the|this|that)\b")
+
+
+def _negates_something_of_it(sentence: Sentence, after: int, anchor: int) -> bool:
+    """Whether words the reader does not take as a finding or an attribute come between a
+    negation (ending at ``after``) and the finding (at ``anchor``), joined to it by a preposition
+    and a determiner: "no mass effect from the meningioma" negates the mass effect, not the
+    meningioma ("no calcification within the nodule", an attribute, is read elsewhere)."""
+    link = _OF_THE.search(sentence.low, after, anchor)
+    words = sentence.low[after:link.start()].split() if link is not None else []
+    if not words or all(w.strip(",.") in _EVIDENCE_WORDS for w in words):
+        return False  # "no evidence of the effusion" (and IU's redacted "no XXXX of the ...")
+    return not sentence.within(after, link.start())
 
 
 _CLEAR_PLACE = re.compile(

@@ -130,9 +130,31 @@ def without_both_of_findings(low: str, terms: List[Mention]) -> List[Mention]:
     return out
 
 
-def sentence_terms(vocab: Vocabulary, low: str, terms: List[Mention]) -> List[Mention]:
-    """A sentence's term mentions less those that name no finding's word or place (collapse of
-    something else, the places of operations and devices, a "both" of two findings)."""
+_REFERS = re.compile(r"\b(?:this|these|it|they|which|largest|biggest|smallest|each|one)\b")
+# "the liver measures 18 cm", "the spleen is enlarged, measuring 16 cm", "the duct is dilated to 6 mm"
+_MEASURED = re.compile(r"\b(?:measures?|measuring|measured|dilated\s+to)\s+(?:up\s+to\s+|about\s+|"
+                       r"approximately\s+|approx\.?\s+)?$")
+
+
+def without_sizes_of_organs(low: str, start: int, terms: List[Mention]) -> List[Mention]:
+    """``terms`` less a size that a sentence gives to an organ or duct before any finding is named
+    ("The liver measures 18 cm and contains a 2 cm lesion": 20 mm is the lesion's; "The common bile
+    duct measures 4 mm." names no lesion)."""
+    out = []
+    for m in terms:
+        if m.group == "size_mm" and _MEASURED.search(low, max(start, m.start - 40), m.start) and \
+                not any(t.group in TARGET_GROUPS and t.start < m.start for t in terms) and \
+                not _REFERS.search(low, start, m.start):  # "This measures 8 mm": a finding's size
+            continue
+        out.append(m)
+    return out
+
+
+def sentence_terms(vocab: Vocabulary, low: str, terms: List[Mention], *, start: int = 0) -> List[Mention]:
+    """A sentence's term mentions less those that name no finding's word, size or place (collapse of
+    something else, an organ's own measurement, the places of operations and devices, a "both" of
+    two findings); ``start``: where the sentence starts."""
+    terms = without_sizes_of_organs(low, start, terms)
     terms = without_other_collapse(vocab, low, terms)
     terms = without_places_of_other_things(low, terms)
     return without_both_of_findings(low, terms)

@@ -50,6 +50,10 @@ _NOT_BEFORE_LOWER = "".join(f"(?!(?<=\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}
 _REQUEST = (r"history|clinical history|indications?|clinical indications?|reason for (?:the )?"
             r"(?:exam|examination|study|referral|request)|clinical (?:information|details|question)")
 _REPORT = r"findings?|impressions?|conclusions?|comparison|technique|opinion|results?|report"
+# words whose number a full stop may follow without it opening a numbered list
+_NUMBERED_WORDS = ("segment", "segments", "seg", "segs", "and", "or", "level", "levels", "image",
+                   "images", "series", "grade", "category", "rib", "ribs", "zone", "zones")
+_NOT_NUMBERED = "".join(f"(?<!\\b[{w[0].upper()}{w[0]}]{w[1:]})" for w in _NUMBERED_WORDS)
 _SENTENCE_END = re.compile(
     rf"\.(?:(?<![\d\s]\.)(?<!\b[RL]\.){_NOT_AFTER}{_NOT_BEFORE_LOWER}(?!\w)"  # a full stop after a word
     r"|(?<=[\d\s]\.)(?=\s+[A-Z(\d]|\s*$)"  # after a number: "... at 6:00. Next", "segment 6. 8 mm
@@ -59,7 +63,7 @@ _SENTENCE_END = re.compile(
     # "?" after a word (it stays with its sentence), not a query written before its word
     # ("?pneumonia", "opacity - ? consolidation")
     r"|(?<=[\w)\]])\?(?!\s*$)|(?<=\s)\?(?=\s+[A-Z])"  # and one between words before a capital
-    r"|\s(?=\d{1,2}[.)]\s+[A-Z])"  # "1. ... 2. ..."
+    rf"|{_NOT_NUMBERED}\s(?=\d{{1,2}}[.)]\s+[A-Z])"  # "1. ... 2. ...", not "in segment 7. The ..."
     rf"|(?<=\s)(?=(?i:{_REQUEST}|{_REPORT})\s*:)")  # a section header ("... cough Findings: ...")
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
@@ -303,7 +307,7 @@ def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, in
                    anaphors: bool, previous: Optional[Mention] = None) -> List[Finding]:
     s, e = bounds
     terms = [m for m in resolve_overlaps(terms, start=s, end=e) if m.group != "ignore"]
-    terms = sentence_terms(vocab, low, terms)
+    terms = sentence_terms(vocab, low, terms, start=s)
     if anaphors:
         terms = _with_anaphors(low, s, e, terms, previous)
     if not any(m.group in FINDING_GROUPS for m in terms):

@@ -579,3 +579,31 @@ def test_typographic_marks_count_as_their_plain_ones():
 def test_the_organ_of_a_place_of_something_else_stays():
     (f,) = parse_report("Left kidney upper pole stone and right lower pole cyst.").findings
     assert (f.target, f.location.side, f.location.organ) == ("cyst", "right", "kidney")
+
+
+@pytest.mark.parametrize("text, segment, side", [
+    ("A 2.3 cm hypodense lesion in segment 7. The spleen is unremarkable.", "segment 7", "right"),
+    ("A hepatic lesion in segment 3. MRI recommended.", "segment 3", "left"),
+])
+def test_a_segment_number_ending_a_sentence_opens_no_numbered_list(text, segment, side):
+    f = parse_report(text).findings[0]
+    assert (f.location.segment, f.location.side, f.location.organ) == (segment, side, "liver")
+
+
+@pytest.mark.parametrize("text", ["No mass effect from the 1.5 cm left frontal meningioma.",
+                                  "No vascularity within the 1 cm left breast cyst.",
+                                  "No suspicious features in the 1.2 cm left thyroid nodule.",
+                                  "No evidence of progression of the 6 mm right upper lobe nodule."])
+def test_a_negation_of_something_of_the_finding_leaves_it_present(text):
+    (f,) = parse_report(text).findings
+    assert not f.negated and f.size_mm
+
+
+@pytest.mark.parametrize("text, sizes", [
+    ("The liver measures 18 cm and contains a 2 cm hypodense lesion in segment 5.", [20.0]),
+    ("The spleen is enlarged, measuring 16 cm, with multiple hypodense splenic lesions up to 1.5 cm.", [15.0]),
+    ("The common bile duct measures 4 mm.", []),
+    ("Nodule in the left midlung. This measures approximately 8 mm in diameter.", [None, 8.0]),
+])
+def test_an_organs_own_measurement_is_no_lesions_size(text, sizes):
+    assert [f.size_mm for f in parse_report(text).findings] == sizes
