@@ -130,6 +130,8 @@ def without_both_of_findings(low: str, terms: List[Mention]) -> List[Mention]:
     return out
 
 
+_TUBE = re.compile(r"\b(?:duct|ducts|aorta|appendix|endometrium|endometrial|bowel|loops?|caliber|"
+                   r"calibre|gland|ventricles?|vessel)\b")
 _REFERS = re.compile(r"\b(?:this|these|it|they|which|largest|biggest|smallest|each|one)\b")
 # "the liver measures 18 cm", "the spleen is enlarged, measuring 16 cm", "the duct is dilated to 6 mm"
 _MEASURED = re.compile(r"\b(?:measures?|measuring|measured|dilated\s+to)\s+(?:up\s+to\s+|about\s+|"
@@ -144,7 +146,9 @@ def without_sizes_of_organs(low: str, start: int, terms: List[Mention]) -> List[
     for m in terms:
         if m.group == "size_mm" and _MEASURED.search(low, max(start, m.start - 40), m.start) and \
                 not any(t.group in TARGET_GROUPS and t.start < m.start for t in terms) and \
-                not _REFERS.search(low, start, m.start):  # "This measures 8 mm": a finding's size
+                not _REFERS.search(low, start, m.start) and (  # "This measures 8 mm": a finding's
+                    any(t.group in ("organs", "anatomy") and t.start < m.start for t in terms)
+                    or _TUBE.search(low, start, m.start)):  # the organ or duct measured is named
             continue
         out.append(m)
     return out

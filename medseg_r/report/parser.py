@@ -46,10 +46,11 @@ _SOFT_ABBREVIATIONS = ("bilat", "post", "ant", "sup", "inf", "lat", "ser", "img"
 _NOT_BEFORE_LOWER = "".join(f"(?!(?<=\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)[ \\t]*[a-z\\d])"
                             for w in _SOFT_ABBREVIATIONS)
 # What the requester wrote ("Indication: cough, ?LLL pneumonia.") asks a question of the image and
-# states no finding of it: the sentence after such a header is not read.
+# states no finding of it: the sentence after such a header is not read ...
 _REQUEST = (r"history|clinical history|indications?|clinical indications?|reason for (?:the )?"
-            r"(?:exam|examination|study|referral|request)|clinical (?:information|details|question)")
-_REPORT = r"findings?|impressions?|conclusions?|comparison|technique|opinion|results?|report"
+            r"(?:exam|examination|study|referral|request)|clinical (?:information|details|question)|"
+            r"comparisons?|technique|protocol")  # ... nor what an earlier study showed, or how this one was made
+_REPORT = r"findings?|impressions?|conclusions?|opinion|results?|report"
 # words whose number a full stop may follow without it opening a numbered list
 _NUMBERED_WORDS = ("segment", "segments", "seg", "segs", "and", "or", "level", "levels", "image",
                    "images", "series", "grade", "category", "rib", "ribs", "zone", "zones")
@@ -65,6 +66,10 @@ _SENTENCE_END = re.compile(
     r"|(?<=[\w)\]])\?(?!\s*$)|(?<=\s)\?(?=\s+[A-Z])"  # and one between words before a capital
     rf"|{_NOT_NUMBERED}\s(?=\d{{1,2}}[.)]\s+[A-Z])"  # "1. ... 2. ...", not "in segment 7. The ..."
     rf"|(?<=\s)(?=(?i:{_REQUEST}|{_REPORT})\s*:)")  # a section header ("... cough Findings: ...")
+# what a comparison names: an earlier study ("CT chest 01/15/2023, which showed ...", "None.")
+_EARLIER_STUDY = re.compile(r"(?i)(?:none|n/a|no prior|prior|previous|earlier|ct|cta|mri?|pet|us\b|"
+                            r"ultrasound|radiographs?|x-?rays?|cxr|films?|stud(?:y|ies)|exam|"
+                            r"examinations?|mammograms?|\d)")
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
@@ -109,8 +114,11 @@ def _outside_requests(text: str, sentences: List[Tuple[int, int]]) -> List[Tuple
     dropped = set()
     for m in _ANY_HEADER.finditer(text):
         opens = first_word(m.end())
-        if m.group(1) and opens in starts:  # a header that opens its sentence, not "(history: ...)"
-            dropped.add(starts[opens])
+        if not (m.group(1) and opens in starts):  # a header that opens its sentence, not "(history: ...)"
+            continue
+        if m.group(1).lower().startswith("comparison") and not _EARLIER_STUDY.match(text, opens):
+            continue  # "Comparison: There is a 2.6 cm mass ...": the findings under a header of another
+        dropped.add(starts[opens])
     return [span for span in sentences if span not in dropped]
 
 
@@ -328,4 +336,15 @@ def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, in
     for item in items:
         if item.share_from is not None and id(item) in built and id(item.share_from) in built:
             share_location(built[id(item)], built[id(item.share_from)])
-    return [built[id(item)] for item in items if id(item) in built]
+    return [f for f in (built[id(item)] for item in items if id(item) in built)
+            if not _findings_in_passing(low, f)]
+
+
+def _findings_in_passing(low: str, f: Finding) -> bool:
+    """A positive "finding(s)" with nothing of its own (no place, attribute or size) refers to the
+    report's findings ("Findings were discussed with Dr. X", "These findings are consistent with
+    pneumonia"), not to a lesion; negated, it states a normal study ("No acute findings")."""
+    spans = f.spans.get("target") or []
+    return (bool(spans) and not f.negated
+            and all(low[a:b] in ("finding", "findings") for a, b in spans)
+            and f.location.is_empty() and not (f.texture or f.shape or f.size_mm or f.size_class))

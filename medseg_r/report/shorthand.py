@@ -33,6 +33,8 @@ _SIDE_OF = {"r": "right", "l": "left"}
 _ANATOMICAL = frozenset(("organs", "segments", "zones", "liver_segments", "clock", "anatomy"))
 _BILATERAL_RE = re.compile(r"(?<![\w/])b/l(?![\w/])")
 _SIDE_TARGETS = frozenset(("effusion", "pneumothorax"))
+# a number that grades, not counts: "BI-RADS 4 mass", "TI-RADS 3 nodule", "Bosniak 2 cyst", "LR-5"
+_GRADED = re.compile(r"(?:rads|category|bosniak|grade|lr|type|stage|class|level|score|#)[\s:-]*$")
 
 
 def pattern_mentions(text: str, low: str) -> List[Mention]:
@@ -41,7 +43,8 @@ def pattern_mentions(text: str, low: str) -> List[Mention]:
     if _DIGIT.search(low):
         found += [Mention(s, e, "size_mm", repr(mm)) for s, e, mm in find_sizes(low)]
         found += [Mention(m.start(1), m.end(1), "count_digit", m.group(1))
-                  for m in DIGIT_COUNT_RE.finditer(low)]
+                  for m in DIGIT_COUNT_RE.finditer(low)
+                  if not _GRADED.search(low, max(0, m.start(1) - 12), m.start(1))]
         found += clock_mentions(low)
     if "seg" in low:
         found += liver_segment_mentions(low)

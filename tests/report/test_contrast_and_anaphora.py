@@ -607,3 +607,26 @@ def test_a_negation_of_something_of_the_finding_leaves_it_present(text):
 ])
 def test_an_organs_own_measurement_is_no_lesions_size(text, sizes):
     assert [f.size_mm for f in parse_report(text).findings] == sizes
+
+
+@pytest.mark.parametrize("text", ["BI-RADS 4 mass in the left breast at 3 o'clock.",
+                                  "TI-RADS 3 nodule in the left thyroid lobe.",
+                                  "Bosniak 3 cyst in the right kidney."])
+def test_a_grade_before_the_finding_is_no_count(text):
+    (f,) = parse_report(text).findings
+    assert f.count is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("COMPARISON: CT chest 01/15/2023, which demonstrated a 5 mm left upper lobe nodule. "
+     "Findings: The nodule is no longer visualized.", [("nodule", True)]),
+    ("Technique: Contrast-enhanced CT of the chest, 1.25 mm slices.", []),
+    ("Chest  Comparison: There is a 2.6 cm mass in the left upper lobe.", [("mass", False)]),
+    ("The breasts are heterogeneously dense, which may obscure small masses.", []),
+    ("The breasts are scattered fibroglandular density.", []),
+    ("Findings were discussed with Dr. Smith at 3 pm.", []),
+    ("No acute findings.", [("lesion", True)]),
+    ("LR-5 observation in segment 7 measuring 2.4 cm.", [("lesion", False)]),
+])
+def test_what_describes_no_finding_of_this_image_gives_none(text, expected):
+    assert [(f.target, f.negated) for f in parse_report(text).findings] == expected
