@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
 from .filters import checklist_none, image_relative, sentence_terms, sides_of_organs
+from .sections import header_place, summary_between, take_place, title_place
 from .layout import ANAPHOR, FINDING_GROUPS, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
 from .mentions import Mention, resolve_overlaps
 from .schema import Finding, Report
@@ -161,9 +162,19 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     findings: List[Finding] = []
     with_finding = set()
     refers = ANAPHOR.search(low) is not None  # "another ...": looked for only in reports that have one
+    title = section = None  # places given once for the sentences after them (.sections)
+    last_end = 0
     for i, (s, e) in enumerate(sentences):
+        if section is not None and summary_between(text, last_end, s):
+            section = None  # the impression restates the findings with places of their own
+        last_end = e
         if not term_buckets[i]:
             continue
+        opened = header_place(vocab, low, s, e, term_buckets[i])
+        if opened is not None:
+            section = opened
+        elif title is None and not findings:
+            title = title_place(vocab, low, s, e, term_buckets[i])
         sentence_terms = term_buckets[i]
         previous = None
         if refers and i and (i - 1) in with_finding and not findings[-1].negated:
@@ -181,6 +192,8 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
                 + [m for m in sentence_terms if m.group in _PATTERN_GROUPS]))
         read = _read_sentence(vocab, text, low, (s, e), sentence_terms, context_buckets[i],
                               anaphors=refers, previous=previous)
+        for finding in read:
+            take_place(finding, section or title)
         if read:
             findings += read
             with_finding.add(i)

@@ -630,3 +630,17 @@ def test_a_grade_before_the_finding_is_no_count(text):
 ])
 def test_what_describes_no_finding_of_this_image_gives_none(text, expected):
     assert [(f.target, f.negated) for f in parse_report(text).findings] == expected
+
+
+@pytest.mark.parametrize("text, places", [
+    ("Right kidney: No hydronephrosis. A 2 cm cyst in the upper pole.", [("right", "kidney")]),
+    ("Left breast: There is an irregular mass at 2 o'clock. A second mass at 4 o'clock measures 6 mm.",
+     [("left", "breast"), ("left", "breast")]),
+    ("LEFT BREAST ULTRASOUND. Findings: At 2 o'clock, a 1 cm hypoechoic mass.", [("left", "breast")]),
+    ("Right kidney: 1 cm cyst. Spleen: 2 cm lesion.", [("right", "kidney"), (None, "spleen")]),
+    ("Left breast: irregular mass at 2 o'clock. Impression: 1. Mass at 2 o'clock.",
+     [("left", "breast"), (None, None)]),  # the impression restates with places of its own
+])
+def test_an_organ_header_or_a_title_places_the_sentences_after_it(text, places):
+    # the side and organ of "Right kidney:" or "LEFT BREAST ULTRASOUND." were lost after it
+    assert [(f.location.side, f.location.organ) for f in parse_report(text).findings] == places

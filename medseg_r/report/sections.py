@@ -1,0 +1,83 @@
+"""Places a report gives once for the sentences after them: an organ header ("Right kidney: No
+hydronephrosis. A 2 cm cyst in the upper pole.", "Left breast: ...") or a title ("LEFT BREAST
+ULTRASOUND. Findings: At 2 o'clock, a 1 cm hypoechoic mass."). A later finding with no side of its
+own, and no organ or that organ, takes them (:mod:`.parser` applies them).
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional, Sequence, Tuple
+
+from .assemble import segment_info
+from .layout import FINDING_GROUPS
+from .mentions import Mention
+from .schema import Finding
+from .vocab import Vocabulary
+
+Place = Tuple[str, str]  # (side, organ)
+_WORD = re.compile(r"[a-z]+")
+# words of a title besides the place: "LEFT BREAST ULTRASOUND", "MAMMOGRAM, DIAGNOSTIC, RIGHT"
+_TITLE_WORDS = frozenset(("ultrasound", "us", "sonography", "sonogram", "mammogram", "mammography",
+                          "mri", "mr", "ct", "cta", "pet", "diagnostic", "screening", "exam",
+                          "examination", "study", "view", "views", "with", "without", "and",
+                          "contrast", "limited", "targeted", "imaging", "x", "ray", "radiograph"))
+_MAX_HEADER_WORDS = 4  # "Right kidney:", "Left breast upper outer quadrant:" is not a header
+# a header after which the sentences restate the whole report with places of their own
+_SUMMARY = re.compile(r"\b(?:impressions?|conclusions?|opinion)\s*:", re.IGNORECASE)
+
+
+def _place_of(vocab: Vocabulary, mentions: Sequence[Mention]) -> Optional[Place]:
+    sides = {m.code for m in mentions if m.group == "sides"}
+    organs = {m.code for m in mentions if m.group == "organs"}
+    organs |= {segment_info(vocab, m.code).organ for m in mentions if m.group == "segments"} - {None}
+    if len(sides) == 1 and len(organs) == 1 and sides <= {"left", "right"}:
+        return next(iter(sides)), next(iter(organs))
+    return None
+
+
+def header_place(vocab: Vocabulary, low: str, start: int, end: int,
+                 mentions: Sequence[Mention]) -> Optional[Place]:
+    """The place an organ header opening the sentence ``[start, end)`` names ("Right kidney:"), or
+    ``("", "")`` for a header that names an organ and no side ("Spleen:": the section ends)."""
+    colon = low.find(":", start, end)
+    if colon < 0 or len(_WORD.findall(low, start, colon)) > _MAX_HEADER_WORDS:
+        return None
+    before = [m for m in mentions if m.end <= colon]
+    if any(m.group in FINDING_GROUPS for m in before):
+        return None
+    place = _place_of(vocab, before)
+    if place is None and any(m.group in ("organs", "segments") for m in before):
+        return ("", "")  # "Spleen:", "Liver:": a header of another section, with no side
+    return place
+
+
+def title_place(vocab: Vocabulary, low: str, start: int, end: int,
+                mentions: Sequence[Mention]) -> Optional[Place]:
+    """The place a title sentence names ("LEFT BREAST ULTRASOUND."): no finding, and no word but
+    the place's and those of a study's name."""
+    if any(m.group in FINDING_GROUPS for m in mentions):
+        return None
+    placed = set()
+    for m in mentions:
+        placed.update(range(m.start, m.end))
+    for w in _WORD.finditer(low, start, end):
+        if w.start() not in placed and w.group() not in _TITLE_WORDS:
+            return None
+    return _place_of(vocab, mentions)
+
+
+def summary_between(text: str, start: int, end: int) -> bool:
+    """Whether an Impression (Conclusion, Opinion) header lies in ``text[start:end]``."""
+    return _SUMMARY.search(text, start, end) is not None
+
+
+def take_place(finding: Finding, place: Optional[Place]) -> None:
+    """Give ``finding`` the section's side and organ when it has no side of its own and no organ or
+    that one."""
+    if not place or not place[0] or finding.location.side is not None or finding.location.image_region:
+        return
+    side, organ = place
+    if finding.location.organ not in (None, organ):
+        return
+    finding.location.side = side
+    finding.location.organ = organ
