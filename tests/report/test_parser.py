@@ -348,3 +348,13 @@ def test_a_series_and_image_number_is_no_size():
 ])
 def test_more_texture_words(text, texture):
     assert texture in only(text).texture
+
+
+@pytest.mark.parametrize("text, target", [
+    ("Stable 2.1 cm left adrenal adenoma.", "mass"),  # read as a polyp
+    ("Focal asymmetry in the left breast at 12 o'clock.", "lesion"),  # read as nothing
+    ("Architectural distortion in the right breast upper outer quadrant.", "lesion"),
+    ("Tubular adenoma in the sigmoid colon.", "polyp"),
+])
+def test_more_targets(text, target):
+    assert only(text).target == target
