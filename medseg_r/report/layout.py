@@ -193,7 +193,7 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
             # "abscess versus tumour" leaves the target open; "atelectasis or scarring" does not
             uncertain[-1] = uncertain[-1] or t.code != prev.code
         elif t.code == prev.code and not alternative[i] and not _STRONG_SPLIT.search(gap) and \
-                not _status_of_its_own(sentence, prev, t) and \
+                not _status_of_its_own(sentence, prev, t) and not _another_item(sentence, prev, t) and \
                 not _contrasted_place(sentence, prev, t, targets[i + 1:]) and \
                 not ANAPHOR.fullmatch(low, t.start, t.end) and \
                 not sentence.links(prev.end, t.start, _LINKS + _TRIGGER_KINDS) and \
@@ -209,6 +209,19 @@ def _group_targets(sentence: Sentence, targets: List[Mention]):
 
 
 _ANOTHER_ONE = re.compile(r"\b(?:also|new|newly|second|another|additional|further)\b")
+
+
+# ", a 5 mm lesion in ...", ", an 8 mm one ...": a comma and an article or a number open another item
+_NEW_ITEM = re.compile(r",\s*(?:and\s+)?(?:a|an|another|\d+(?:[.,]\d+)?\s*(?:mm|cm)?)\s+[^,]*$")
+
+
+def _another_item(sentence: Sentence, prev: Mention, t: Mention) -> bool:
+    """Whether the later of two mentions of one target opens another item of a comma list, the
+    first having a place of its own before the comma ("an 8 mm lesion in the left frontal lobe, a
+    5 mm lesion in the right occipital lobe": two lesions, not one bilateral)."""
+    gap = sentence.low[prev.end:t.start]
+    item = _NEW_ITEM.search(gap)
+    return item is not None and bool(sentence.within(prev.end, prev.end + item.start(), PLACE_GROUPS))
 
 
 def _status_of_its_own(sentence: Sentence, prev: Mention, t: Mention) -> bool:

@@ -644,3 +644,11 @@ def test_what_describes_no_finding_of_this_image_gives_none(text, expected):
 def test_an_organ_header_or_a_title_places_the_sentences_after_it(text, places):
     # the side and organ of "Right kidney:" or "LEFT BREAST ULTRASOUND." were lost after it
     assert [(f.location.side, f.location.organ) for f in parse_report(text).findings] == places
+
+
+def test_a_comma_list_of_one_target_with_places_of_their_own_is_two_findings():
+    # merged into one bilateral lesion, the second's place and size lost
+    a, b = parse_report("An 8 mm lesion in the left frontal lobe, a 5 mm lesion in the right "
+                        "occipital lobe.").findings
+    assert (a.location.side, a.location.segment, a.size_mm) == ("left", "frontal lobe", 8.0)
+    assert (b.location.side, b.location.segment, b.size_mm) == ("right", "occipital lobe", 5.0)
