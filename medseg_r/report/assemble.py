@@ -164,8 +164,14 @@ def attribute_scope(sentence: Sentence, item: Item,
     return cover, []
 
 
-_EVIDENCE_WORDS = frozenset(("evidence", "sign", "signs", "suggestion", "indication", "findings",
-                             "appearance", "xxxx", "definite", "convincing", "further", "any"))
+# words after which the negation still denies the finding itself
+_STILL_THE_FINDING = frozenset((
+    "evidence", "sign", "signs", "suggestion", "indication", "findings", "appearance", "xxxx",
+    "definite", "convincing", "further", "any", "recurrence", "recurrent", "residual", "residuum",
+    "remnant", "trace", "reaccumulation", "re-accumulation", "persistence", "return", "focus"))
+# the finding is the preposition's object: its own words (size, side, lobe) between, no comma or
+# list word
+_OBJECT = re.compile(r"(?:\s+(?!(?:or|and|nor)\b)[^\s,;]+){0,6}?\s+")
 # "no mass effect from the ...", "no internal flow in the ...": what a negation denies is of the
 # finding written after, not the finding
 _OF_THE = re.compile(r"\b(?:within|inside|along|involving)\s+(?:the|this|that|a|an)\b|"
@@ -179,8 +185,10 @@ def _negates_something_of_it(sentence: Sentence, after: int, anchor: int) -> boo
     meningioma ("no calcification within the nodule", an attribute, is read elsewhere)."""
     link = _OF_THE.search(sentence.low, after, anchor)
     words = sentence.low[after:link.start()].split() if link is not None else []
-    if not words or all(w.strip(",.") in _EVIDENCE_WORDS for w in words):
-        return False  # "no evidence of the effusion" (and IU's redacted "no XXXX of the ...")
+    if not words or words[-1].strip(",.") in _STILL_THE_FINDING:
+        return False  # "no evidence of the effusion", "no recurrence of the tumor" (IU's "no XXXX of")
+    if not _OBJECT.fullmatch(sentence.low, link.end(), anchor):
+        return False  # "no widening of the mediastinum, pleural effusion or pneumothorax": a list
     return not sentence.within(after, link.start())
 
 

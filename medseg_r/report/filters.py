@@ -138,17 +138,27 @@ _MEASURED = re.compile(r"\b(?:measures?|measuring|measured|dilated\s+to)\s+(?:up
                        r"approximately\s+|approx\.?\s+)?$")
 
 
+def _organs_measure(low: str, start: int, m: Mention, terms: List[Mention]) -> bool:
+    if not _MEASURED.search(low, max(start, m.start - 40), m.start):
+        return False
+    if any(t.group in TARGET_GROUPS and t.start < m.start for t in terms) or _REFERS.search(low, start, m.start):
+        return False  # "nodule measuring 6 mm", "This measures 8 mm": a finding's size
+    if not (any(t.group in ("organs", "anatomy") and t.start < m.start for t in terms)
+            or _TUBE.search(low, start, m.start)):
+        return False  # the organ or duct measured is not named
+    after = [t for t in terms if t.start > m.start]
+    # "in the left kidney, measuring 2.3 cm, is an exophytic cyst": the size of the finding after
+    return not (any(t.group in TARGET_GROUPS for t in after) and not any(t.group == "size_mm" for t in after))
+
+
 def without_sizes_of_organs(low: str, start: int, terms: List[Mention]) -> List[Mention]:
-    """``terms`` less a size that a sentence gives to an organ or duct before any finding is named
-    ("The liver measures 18 cm and contains a 2 cm lesion": 20 mm is the lesion's; "The common bile
-    duct measures 4 mm." names no lesion)."""
+    """``terms`` less a size that a sentence gives to an organ or duct before any finding is named,
+    when no finding follows or the one that follows has a size of its own ("The liver measures 18
+    cm and contains a 2 cm lesion": 20 mm is the lesion's; "The common bile duct measures 4 mm."
+    names no lesion; "in the left kidney, measuring 2.3 cm, is a cyst" keeps the cyst's size)."""
     out = []
     for m in terms:
-        if m.group == "size_mm" and _MEASURED.search(low, max(start, m.start - 40), m.start) and \
-                not any(t.group in TARGET_GROUPS and t.start < m.start for t in terms) and \
-                not _REFERS.search(low, start, m.start) and (  # "This measures 8 mm": a finding's
-                    any(t.group in ("organs", "anatomy") and t.start < m.start for t in terms)
-                    or _TUBE.search(low, start, m.start)):  # the organ or duct measured is named
+        if m.group == "size_mm" and _organs_measure(low, start, m, terms):
             continue
         out.append(m)
     return out

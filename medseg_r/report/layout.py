@@ -216,12 +216,17 @@ _NEW_ITEM = re.compile(r",\s*(?:and\s+)?(?:a|an|another|\d+(?:[.,]\d+)?\s*(?:mm|
 
 
 def _another_item(sentence: Sentence, prev: Mention, t: Mention) -> bool:
-    """Whether the later of two mentions of one target opens another item of a comma list, the
-    first having a place of its own before the comma ("an 8 mm lesion in the left frontal lobe, a
-    5 mm lesion in the right occipital lobe": two lesions, not one bilateral)."""
+    """Whether the later of two mentions of one target opens another item of a comma list, each
+    with a place of its own ("an 8 mm lesion in the left frontal lobe, a 5 mm lesion in the right
+    occipital lobe": two lesions, not one bilateral; "nodule in the right lower lobe, a 6 mm solid
+    nodule, unchanged" is one)."""
     gap = sentence.low[prev.end:t.start]
     item = _NEW_ITEM.search(gap)
-    return item is not None and bool(sentence.within(prev.end, prev.end + item.start(), PLACE_GROUPS))
+    if item is None or not sentence.within(prev.end, prev.end + item.start(), PLACE_GROUPS):
+        return False
+    comma = sentence.low.find(",", t.end, sentence.end)
+    # and the later one a place of its own ("..., a 6 mm solid nodule, unchanged" describes the first)
+    return bool(sentence.within(t.end, sentence.end if comma < 0 else comma, PLACE_GROUPS))
 
 
 def _status_of_its_own(sentence: Sentence, prev: Mention, t: Mention) -> bool:

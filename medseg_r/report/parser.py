@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
 from .filters import checklist_none, image_relative, sentence_terms, sides_of_organs
-from .sections import header_place, summary_between, take_place, title_place
+from .sections import after_sentence, header_place, summary_between, take_place, title_place
 from .layout import ANAPHOR, FINDING_GROUPS, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
 from .mentions import Mention, resolve_overlaps
 from .schema import Finding, Report
@@ -67,10 +67,10 @@ _SENTENCE_END = re.compile(
     r"|(?<=[\w)\]])\?(?!\s*$)|(?<=\s)\?(?=\s+[A-Z])"  # and one between words before a capital
     rf"|{_NOT_NUMBERED}\s(?=\d{{1,2}}[.)]\s+[A-Z])"  # "1. ... 2. ...", not "in segment 7. The ..."
     rf"|(?<=\s)(?=(?i:{_REQUEST}|{_REPORT})\s*:)")  # a section header ("... cough Findings: ...")
-# what a comparison names: an earlier study ("CT chest 01/15/2023, which showed ...", "None.")
-_EARLIER_STUDY = re.compile(r"(?i)(?:none|n/a|no prior|prior|previous|earlier|ct|cta|mri?|pet|us\b|"
-                            r"ultrasound|radiographs?|x-?rays?|cxr|films?|stud(?:y|ies)|exam|"
-                            r"examinations?|mammograms?|\d)")
+# what a comparison says an earlier study showed ("CT chest 2023, which demonstrated a 5 mm nodule"),
+# not what this one shows ("... the nodule now measures 9 mm", "... a new nodule")
+_SHOWED = re.compile(r"(?i)\b(?:showed|shows|demonstrated|demonstrates|revealed|reveals|depicted)\b")
+_NOW = re.compile(r"(?i)\b(?:now|new|today|current|currently|this (?:study|exam|examination))\b")
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
@@ -103,11 +103,17 @@ def _add_sentence(text: str, start: int, end: int, spans: List[Tuple[int, int]])
         spans.append((start, end))
 
 
-def _outside_requests(text: str, sentences: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+def _terms_within(terms: Sequence[Mention], start: int, end: int) -> List[Mention]:
+    return [m for m in terms if start <= m.start and m.end <= end]
+
+
+def _outside_requests(text: str, sentences: List[Tuple[int, int]],
+                      terms: Sequence[Mention] = ()) -> List[Tuple[int, int]]:
     """``sentences`` less the request's: the sentence a request header ("Indication:", "History:",
     "Reason for exam:" ...) opens (what follows it may be the findings, under a header the reader
-    does not know, "LUNGS:", or none); a request's sentence that another header interrupts ends
-    there ("Indication: cough Findings: ...")."""
+    does not know, "LUNGS:", or none; a request's sentence that another header interrupts ends
+    there: "Indication: cough Findings: ..."); a Comparison's that says what an earlier study
+    showed (not "... the nodule now measures 9 mm"), and a Technique's that names no finding."""
     def first_word(start: int) -> int:
         return start + len(text[start:]) - len(text[start:].lstrip())
 
@@ -117,8 +123,13 @@ def _outside_requests(text: str, sentences: List[Tuple[int, int]]) -> List[Tuple
         opens = first_word(m.end())
         if not (m.group(1) and opens in starts):  # a header that opens its sentence, not "(history: ...)"
             continue
-        if m.group(1).lower().startswith("comparison") and not _EARLIER_STUDY.match(text, opens):
-            continue  # "Comparison: There is a 2.6 cm mass ...": the findings under a header of another
+        kind = m.group(1).lower()
+        if kind.startswith("comparison") and not (_SHOWED.search(text, opens, starts[opens][1])
+                                                  and not _NOW.search(text, opens, starts[opens][1])):
+            continue  # "Comparison: There is a 2.6 cm mass ...", "... the nodule now measures 9 mm"
+        if kind in ("technique", "protocol") and any(
+                t.group in TARGET_GROUPS for t in _terms_within(terms, *starts[opens])):
+            continue  # "Technique: targeted ultrasound of the palpable 2 cm mass ..."
         dropped.add(starts[opens])
     return [span for span in sentences if span not in dropped]
 
@@ -154,7 +165,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
                                     index=index)
     if sides:
         terms = sorted(terms + sides)
-    sentences = _outside_requests(text, split_sentences(text))
+    sentences = _outside_requests(text, split_sentences(text), terms)
     term_buckets = _buckets(terms, sentences)
     context_buckets = _buckets(checklist_none(low, context), sentences)
     anchored = ({i for i, b in enumerate(_buckets(anchors, sentences))
@@ -162,19 +173,21 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     findings: List[Finding] = []
     with_finding = set()
     refers = ANAPHOR.search(low) is not None  # "another ...": looked for only in reports that have one
-    title = section = None  # places given once for the sentences after them (.sections)
+    # places given once for the sentences after them (.sections): a title's ("LEFT BREAST
+    # ULTRASOUND.") holds to the next title; an organ header's ("Right kidney:") to the next header
+    title = section = None
     last_end = 0
     for i, (s, e) in enumerate(sentences):
         if section is not None and summary_between(text, last_end, s):
             section = None  # the impression restates the findings with places of their own
         last_end = e
+        named = title_place(vocab, low, s, e, term_buckets[i])
+        if named is not None:
+            title, section = named, None
+        else:
+            section = header_place(vocab, low, s, e, term_buckets[i]) or section
         if not term_buckets[i]:
             continue
-        opened = header_place(vocab, low, s, e, term_buckets[i])
-        if opened is not None:
-            section = opened
-        elif title is None and not findings:
-            title = title_place(vocab, low, s, e, term_buckets[i])
         sentence_terms = term_buckets[i]
         previous = None
         if refers and i and (i - 1) in with_finding and not findings[-1].negated:
@@ -194,6 +207,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
                               anaphors=refers, previous=previous)
         for finding in read:
             take_place(finding, section or title)
+        section = after_sentence(section, read)
         if read:
             findings += read
             with_finding.add(i)
@@ -356,8 +370,15 @@ def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, in
 def _findings_in_passing(low: str, f: Finding) -> bool:
     """A positive "finding(s)" with nothing of its own (no place, attribute or size) refers to the
     report's findings ("Findings were discussed with Dr. X", "These findings are consistent with
-    pneumonia"), not to a lesion; negated, it states a normal study ("No acute findings")."""
+    pneumonia"), not to a lesion, unless a word before it makes it one ("Suspicious finding,
+    BI-RADS 4."); negated, it states a normal study ("No acute findings")."""
     spans = f.spans.get("target") or []
     return (bool(spans) and not f.negated
-            and all(low[a:b] in ("finding", "findings") for a, b in spans)
+            and all(low[a:b] in ("finding", "findings") and not _A_LESION.search(low, 0, a)
+                    for a, b in spans)
             and f.location.is_empty() and not (f.texture or f.shape or f.size_mm or f.size_class))
+
+
+# "suspicious finding", "a new finding": a lesion the report has not named otherwise
+_A_LESION = re.compile(r"\b(?:suspicious|indeterminate|abnormal|new|focal|incidental|palpable|"
+                       r"enhancing|worrisome|concerning)\s+$")

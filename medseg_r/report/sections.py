@@ -1,7 +1,8 @@
 """Places a report gives once for the sentences after them: an organ header ("Right kidney: No
-hydronephrosis. A 2 cm cyst in the upper pole.", "Left breast: ...") or a title ("LEFT BREAST
-ULTRASOUND. Findings: At 2 o'clock, a 1 cm hypoechoic mass."). A later finding with no side of its
-own, and no organ or that organ, takes them (:mod:`.parser` applies them).
+hydronephrosis. A 2 cm cyst in the upper pole.", "Left breast: ...") or a title or subheading
+("LEFT BREAST ULTRASOUND. Findings: At 2 o'clock, a 1 cm hypoechoic mass."). A later finding with
+no side of its own, and no organ or that organ, takes them (:mod:`.parser` applies them), up to
+the next header of any kind, title or impression.
 """
 from __future__ import annotations
 
@@ -35,20 +36,23 @@ def _place_of(vocab: Vocabulary, mentions: Sequence[Mention]) -> Optional[Place]
     return None
 
 
+# a header opening a sentence: a few words and a colon, not a time ("Right breast 10:00 cyst")
+_HEADER = re.compile(r"\s*[a-z][a-z /&-]{0,40}?(?<=[a-z]):(?!\d)")
+
+
 def header_place(vocab: Vocabulary, low: str, start: int, end: int,
                  mentions: Sequence[Mention]) -> Optional[Place]:
-    """The place an organ header opening the sentence ``[start, end)`` names ("Right kidney:"), or
-    ``("", "")`` for a header that names an organ and no side ("Spleen:": the section ends)."""
-    colon = low.find(":", start, end)
-    if colon < 0 or len(_WORD.findall(low, start, colon)) > _MAX_HEADER_WORDS:
+    """The place an organ header opening the sentence ``[start, end)`` names ("Right kidney:"),
+    ``("", "")`` for another header ("Spleen:", "Bones:", "Summary:": the section ends), ``None``
+    for a sentence that opens with no header."""
+    header = _HEADER.match(low, start, end)
+    if header is None or len(_WORD.findall(low, start, header.end())) > _MAX_HEADER_WORDS:
         return None
-    before = [m for m in mentions if m.end <= colon]
+    before = [m for m in mentions if m.end <= header.end()]
     if any(m.group in FINDING_GROUPS for m in before):
         return None
-    place = _place_of(vocab, before)
-    if place is None and any(m.group in ("organs", "segments") for m in before):
-        return ("", "")  # "Spleen:", "Liver:": a header of another section, with no side
-    return place
+    # "Spleen:", "Bladder:", "Other:", "Summary:": another section, with no side
+    return _place_of(vocab, before) or ("", "")
 
 
 def title_place(vocab: Vocabulary, low: str, start: int, end: int,
@@ -69,6 +73,19 @@ def title_place(vocab: Vocabulary, low: str, start: int, end: int,
 def summary_between(text: str, start: int, end: int) -> bool:
     """Whether an Impression (Conclusion, Opinion) header lies in ``text[start:end]``."""
     return _SUMMARY.search(text, start, end) is not None
+
+
+def after_sentence(place: Optional[Place], read: Sequence[Finding]) -> Optional[Place]:
+    """The section's place after a sentence's findings: one of its organ on another side of its
+    own moves it there ("Right kidney: ... 1 cm lesion in the left kidney. Small cyst in the lower
+    pole.": the cyst is the left kidney's)."""
+    if not place or not place[0]:
+        return place
+    for f in read:
+        if f.location.organ == place[1] and f.location.side in ("left", "right") \
+                and f.location.side != place[0]:
+            place = (f.location.side, place[1])
+    return place
 
 
 def take_place(finding: Finding, place: Optional[Place]) -> None:

@@ -34,7 +34,7 @@ _ANATOMICAL = frozenset(("organs", "segments", "zones", "liver_segments", "clock
 _BILATERAL_RE = re.compile(r"(?<![\w/])b/l(?![\w/])")
 _SIDE_TARGETS = frozenset(("effusion", "pneumothorax"))
 # a number that grades, not counts: "BI-RADS 4 mass", "TI-RADS 3 nodule", "Bosniak 2 cyst", "LR-5"
-_GRADED = re.compile(r"(?:rads|category|bosniak|grade|lr|type|stage|class|level|score|#)[\s:-]*$")
+_GRADED = re.compile(r"(?:rads|category|bosniak|grade|lr|tr|deauville|acr|type|class|score|#)[\s:-]*$")
 
 
 def pattern_mentions(text: str, low: str) -> List[Mention]:

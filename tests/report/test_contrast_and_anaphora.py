@@ -652,3 +652,63 @@ def test_a_comma_list_of_one_target_with_places_of_their_own_is_two_findings():
                         "occipital lobe.").findings
     assert (a.location.side, a.location.segment, a.size_mm) == ("left", "frontal lobe", 8.0)
     assert (b.location.side, b.location.segment, b.size_mm) == ("right", "occipital lobe", 5.0)
+
+
+@pytest.mark.parametrize("text, negated", [
+    ("No widening of the mediastinum, pleural effusion or pneumothorax.", [True, True]),
+    ("No hydronephrosis of the right kidney or renal mass.", [True]),
+    ("No recurrence of the tumor.", [True]),
+    ("No trace of the effusion.", [True]),
+    ("There is no suggestion of enlargement of the known right retrohilar pulmonary nodule.", [False]),
+])
+def test_what_is_denied_is_the_finding_unless_something_of_it_is_its_object(text, negated):
+    # a list after "no widening of the mediastinum", or recurrence of the tumour, read as present
+    assert [f.negated for f in parse_report(text).findings] == negated
+
+
+@pytest.mark.parametrize("text, places", [
+    ("RIGHT BREAST\nMass at 2 o'clock.\nLEFT BREAST\nMass at 10 o'clock.",
+     [("right", "breast"), ("left", "breast")]),
+    ("Right kidney: No hydronephrosis. Bladder: There is a 1.5 cm mass along the posterior wall.",
+     [(None, None)]),
+    ("Right kidney: Normal. 1 cm lesion in the left kidney. Small cyst in the lower pole.",
+     [("left", "kidney"), ("left", "kidney")]),
+    ("Right breast 10:00 simple cyst. Mass in the left breast at 2 o'clock. Additional 5 mm cyst at "
+     "3 o'clock.", [("right", "breast"), ("left", "breast"), (None, None)]),
+    ("RIGHT BREAST MAMMOGRAM. IMPRESSION: Suspicious finding, BI-RADS 4.", [("right", "breast")]),
+])
+def test_sections_end_at_any_header_or_title_and_follow_the_side_named(text, places):
+    # a later title, a header the vocabulary does not know, or a time's colon did not end them
+    assert [(f.location.side, f.location.organ) for f in parse_report(text).findings] == places
+
+
+@pytest.mark.parametrize("text, size_mm", [
+    ("Nodule in the right lower lobe, a 6 mm solid nodule, unchanged.", [6.0]),
+    ("In the left kidney, measuring 2.3 cm, is an exophytic cyst.", [23.0]),
+])
+def test_an_appositive_and_a_size_before_its_finding_stay_the_findings(text, size_mm):
+    assert [f.size_mm for f in parse_report(text).findings] == size_mm
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Comparison: Prior CT 2022, the right lower lobe nodule now measures 9 mm, previously 6 mm.", True),
+    ("Comparison: Outside CT from 2023 showed a 2 cm mass in the left kidney.", False),
+    ("Technique: Targeted ultrasound of the palpable 2 cm mass in the left breast was performed.", True),
+])
+def test_a_comparison_or_technique_sentence_is_read_when_it_tells_of_this_study(text, kept):
+    assert bool(parse_report(text).findings) == kept
+
+
+@pytest.mark.parametrize("text, texture, organ", [
+    ("There is a heterogeneously dense mass in the left kidney.", ["heterogeneous", "hyperdense"], "kidney"),
+    ("Right adrenal adenoma measuring 1.5 cm.", [], "adrenal"),
+])
+def test_breast_and_adenoma_words_keep_other_organs_readings(text, texture, organ):
+    (f,) = parse_report(text).findings
+    assert (f.texture, f.location.organ) == (texture, organ)
+
+
+@pytest.mark.parametrize("text, count", [("At this level 2 nodules are seen in the right lower lobe.", 2),
+                                         ("TR 4 nodule in the right thyroid lobe.", None)])
+def test_counts_and_grades(text, count):
+    assert parse_report(text).findings[0].count == count
