@@ -168,10 +168,30 @@ def attribute_scope(sentence: Sentence, item: Item,
 _STILL_THE_FINDING = frozenset((
     "evidence", "sign", "signs", "suggestion", "indication", "findings", "appearance", "xxxx",
     "definite", "convincing", "further", "any", "recurrence", "recurrent", "residual", "residuum",
-    "remnant", "trace", "reaccumulation", "re-accumulation", "persistence", "return", "focus"))
-# the finding is the preposition's object: its own words (size, side, lobe) between, no comma or
-# list word
-_OBJECT = re.compile(r"(?:\s+(?!(?:or|and|nor)\b)[^\s,;]+){0,6}?\s+")
+    "remnant", "remnants", "trace", "traces", "reaccumulation", "re-accumulation", "persistence",
+    "return", "focus", "reappearance", "visualization", "visualisation", "site"))
+# words the finding's own may come with between "of the" and it ("the known 6 mm right nodule")
+_OBJECT_WORDS = frozenset(("known", "previously", "described", "seen", "noted", "index", "dominant",
+                           "same", "aforementioned", "mm", "cm"))
+
+
+_ADJECTIVE = re.compile(r"[a-z-]{3,}(?:al|ar|ic|ous|ed|ent|ive|ary)")  # "retrohilar", "subpleural"
+
+
+def _object_words_only(sentence: Sentence, start: int, anchor: int) -> bool:
+    """Whether the words between a preposition's determiner and the finding are the finding's own:
+    its size, side, place and attributes (mentions), numbers, or :data:`_OBJECT_WORDS`."""
+    covered = [(m.start, m.end) for m in sentence.within(start, anchor)]
+    for w in re.finditer(r"[^\s]+", sentence.low[start:anchor]):
+        a, b = start + w.start(), start + w.end()
+        word = w.group().strip(",")
+        if "," in w.group() or word in ("or", "and", "nor"):
+            return False
+        if any(s <= a and b <= e for s, e in covered) or word in _OBJECT_WORDS or \
+                re.fullmatch(r"\d+(?:[.,]\d+)?(?:mm|cm)?", word) or _ADJECTIVE.fullmatch(word):
+            continue
+        return False
+    return True
 # "no mass effect from the ...", "no internal flow in the ...": what a negation denies is of the
 # finding written after, not the finding
 _OF_THE = re.compile(r"\b(?:within|inside|along|involving)\s+(?:the|this|that|a|an)\b|"
@@ -187,8 +207,9 @@ def _negates_something_of_it(sentence: Sentence, after: int, anchor: int) -> boo
     words = sentence.low[after:link.start()].split() if link is not None else []
     if not words or words[-1].strip(",.") in _STILL_THE_FINDING:
         return False  # "no evidence of the effusion", "no recurrence of the tumor" (IU's "no XXXX of")
-    if not _OBJECT.fullmatch(sentence.low, link.end(), anchor):
-        return False  # "no widening of the mediastinum, pleural effusion or pneumothorax": a list
+    if not _object_words_only(sentence, link.end(), anchor):
+        return False  # "no widening of the mediastinum, pleural effusion or pneumothorax": a list;
+        # "no blunting of the costophrenic angles to suggest effusion": the effusion is denied
     return not sentence.within(after, link.start())
 
 
@@ -368,6 +389,9 @@ def build_finding(vocab: Vocabulary, sentence: Sentence, item: Item) -> Optional
     if "bilateral" in place.sides and "lower" not in f.location.zones and \
             "bibasilar" in sentence.low[item.start:item.own_end]:
         f.location.zones.append("lower")
+    if f.target == "mass" and f.location.organ == "colon" and item.targets and \
+            sentence.low.startswith("adenoma", item.targets[0].start):
+        f.target = "polyp"  # an adenoma of the colon is a polyp (of the adrenal or liver, a mass)
     if f.location.organ is None:
         f.location.organ = _TARGET_ORGAN.get(f.target or "")
     if f.size_class is None:

@@ -130,6 +130,8 @@ def without_both_of_findings(low: str, terms: List[Mention]) -> List[Mention]:
     return out
 
 
+_AFTER_HEADER = re.compile(r"[a-z]\s*:\s*$")
+_DIMENSION = re.compile(r"\b(?:length|size|volume|dimensions?|measurements?|span|width|diameter)\s*:")
 _TUBE = re.compile(r"\b(?:duct|ducts|aorta|appendix|endometrium|endometrial|bowel|loops?|caliber|"
                    r"calibre|gland|ventricles?|vessel)\b")
 _REFERS = re.compile(r"\b(?:this|these|it|they|which|largest|biggest|smallest|each|one)\b")
@@ -139,16 +141,24 @@ _MEASURED = re.compile(r"\b(?:measures?|measuring|measured|dilated\s+to)\s+(?:up
 
 
 def _organs_measure(low: str, start: int, m: Mention, terms: List[Mention]) -> bool:
-    if not _MEASURED.search(low, max(start, m.start - 40), m.start):
-        return False
-    if any(t.group in TARGET_GROUPS and t.start < m.start for t in terms) or _REFERS.search(low, start, m.start):
-        return False  # "nodule measuring 6 mm", "This measures 8 mm": a finding's size
-    if not (any(t.group in ("organs", "anatomy") and t.start < m.start for t in terms)
-            or _TUBE.search(low, start, m.start)):
-        return False  # the organ or duct measured is not named
+    """Whether the size ``m`` is an organ's or a duct's own measurement (see
+    :func:`without_sizes_of_organs`)."""
+    before = [t for t in terms if t.start < m.start]
     after = [t for t in terms if t.start > m.start]
-    # "in the left kidney, measuring 2.3 cm, is an exophytic cyst": the size of the finding after
-    return not (any(t.group in TARGET_GROUPS for t in after) and not any(t.group == "size_mm" for t in after))
+    if any(t.group in TARGET_GROUPS for t in before) or _REFERS.search(low, start, m.start):
+        return False  # "nodule measuring 6 mm", "This measures 8 mm": a finding's size
+    # a finding after it without a size of its own: "Right breast: 1 cm cyst", "in the left
+    # kidney, measuring 2.3 cm, is a cyst"
+    finding_after = any(t.group in TARGET_GROUPS for t in after) and not any(
+        t.group == "size_mm" for t in after)
+    named = any(t.group in ("organs", "anatomy") for t in before) or bool(_TUBE.search(low, start, m.start))
+    if _AFTER_HEADER.search(low, max(start, m.start - 40), m.start):
+        return (named or bool(_DIMENSION.search(low, start, m.start))) and not finding_after
+    verb = _MEASURED.search(low, max(start, m.start - 40), m.start)
+    if not verb or not named:
+        return False
+    # "the liver measures 18 cm with a lesion": the liver's, as the organ is the verb's subject
+    return not (verb.group().startswith("measuring") and finding_after)
 
 
 def without_sizes_of_organs(low: str, start: int, terms: List[Mention]) -> List[Mention]:

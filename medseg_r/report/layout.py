@@ -224,9 +224,10 @@ def _another_item(sentence: Sentence, prev: Mention, t: Mention) -> bool:
     item = _NEW_ITEM.search(gap)
     if item is None or not sentence.within(prev.end, prev.end + item.start(), PLACE_GROUPS):
         return False
-    comma = sentence.low.find(",", t.end, sentence.end)
-    # and the later one a place of its own ("..., a 6 mm solid nodule, unchanged" describes the first)
-    return bool(sentence.within(t.end, sentence.end if comma < 0 else comma, PLACE_GROUPS))
+    # and the later one a place of its own, up to the next target ("..., a 6 mm solid nodule,
+    # unchanged" describes the first; "..., another 4 mm nodule, in the left lower lobe" is another)
+    later = sentence.within(t.end, sentence.end, TARGET_GROUPS)
+    return bool(sentence.within(t.end, later[0].start if later else sentence.end, PLACE_GROUPS))
 
 
 def _status_of_its_own(sentence: Sentence, prev: Mention, t: Mention) -> bool:

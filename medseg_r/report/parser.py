@@ -67,10 +67,11 @@ _SENTENCE_END = re.compile(
     r"|(?<=[\w)\]])\?(?!\s*$)|(?<=\s)\?(?=\s+[A-Z])"  # and one between words before a capital
     rf"|{_NOT_NUMBERED}\s(?=\d{{1,2}}[.)]\s+[A-Z])"  # "1. ... 2. ...", not "in segment 7. The ..."
     rf"|(?<=\s)(?=(?i:{_REQUEST}|{_REPORT})\s*:)")  # a section header ("... cough Findings: ...")
-# what a comparison says an earlier study showed ("CT chest 2023, which demonstrated a 5 mm nodule"),
-# not what this one shows ("... the nodule now measures 9 mm", "... a new nodule")
-_SHOWED = re.compile(r"(?i)\b(?:showed|shows|demonstrated|demonstrates|revealed|reveals|depicted)\b")
-_NOW = re.compile(r"(?i)\b(?:now|new|today|current|currently|this (?:study|exam|examination))\b")
+# a comparison tells what an earlier study showed ("CT chest 2023, which demonstrated a 5 mm
+# nodule"), unless it says what this one shows ("... the nodule now measures 9 mm", "a new nodule",
+# "There is a 2.6 cm mass", "the nodule is stable")
+_NOW = re.compile(r"(?i)\b(?:now|new|newly|currently|this (?:study|exam|examination)|there (?:is|are)|"
+                  r"(?:is|are|remains?) (?:stable|unchanged)|unchanged|persists?)\b")
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
@@ -103,17 +104,13 @@ def _add_sentence(text: str, start: int, end: int, spans: List[Tuple[int, int]])
         spans.append((start, end))
 
 
-def _terms_within(terms: Sequence[Mention], start: int, end: int) -> List[Mention]:
-    return [m for m in terms if start <= m.start and m.end <= end]
-
-
-def _outside_requests(text: str, sentences: List[Tuple[int, int]],
-                      terms: Sequence[Mention] = ()) -> List[Tuple[int, int]]:
+def _outside_requests(text: str, sentences: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
     """``sentences`` less the request's: the sentence a request header ("Indication:", "History:",
     "Reason for exam:" ...) opens (what follows it may be the findings, under a header the reader
     does not know, "LUNGS:", or none; a request's sentence that another header interrupts ends
-    there: "Indication: cough Findings: ..."); a Comparison's that says what an earlier study
-    showed (not "... the nodule now measures 9 mm"), and a Technique's that names no finding."""
+    there: "Indication: cough Findings: ..."); a Comparison's, which tells what an earlier study
+    showed (unless it says what this one shows: "... the nodule now measures 9 mm"), and a
+    Technique's ("Low-dose CT for lung nodule follow-up.")."""
     def first_word(start: int) -> int:
         return start + len(text[start:]) - len(text[start:].lstrip())
 
@@ -123,13 +120,8 @@ def _outside_requests(text: str, sentences: List[Tuple[int, int]],
         opens = first_word(m.end())
         if not (m.group(1) and opens in starts):  # a header that opens its sentence, not "(history: ...)"
             continue
-        kind = m.group(1).lower()
-        if kind.startswith("comparison") and not (_SHOWED.search(text, opens, starts[opens][1])
-                                                  and not _NOW.search(text, opens, starts[opens][1])):
+        if m.group(1).lower().startswith("comparison") and _NOW.search(text, opens, starts[opens][1]):
             continue  # "Comparison: There is a 2.6 cm mass ...", "... the nodule now measures 9 mm"
-        if kind in ("technique", "protocol") and any(
-                t.group in TARGET_GROUPS for t in _terms_within(terms, *starts[opens])):
-            continue  # "Technique: targeted ultrasound of the palpable 2 cm mass ..."
         dropped.add(starts[opens])
     return [span for span in sentences if span not in dropped]
 
@@ -165,7 +157,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
                                     index=index)
     if sides:
         terms = sorted(terms + sides)
-    sentences = _outside_requests(text, split_sentences(text), terms)
+    sentences = _outside_requests(text, split_sentences(text))
     term_buckets = _buckets(terms, sentences)
     context_buckets = _buckets(checklist_none(low, context), sentences)
     anchored = ({i for i, b in enumerate(_buckets(anchors, sentences))
@@ -379,6 +371,6 @@ def _findings_in_passing(low: str, f: Finding) -> bool:
             and f.location.is_empty() and not (f.texture or f.shape or f.size_mm or f.size_class))
 
 
-# "suspicious finding", "a new finding": a lesion the report has not named otherwise
-_A_LESION = re.compile(r"\b(?:suspicious|indeterminate|abnormal|new|focal|incidental|palpable|"
-                       r"enhancing|worrisome|concerning)\s+$")
+# "suspicious finding": a lesion the report has not named otherwise ("a new finding" names the one
+# before it)
+_A_LESION = re.compile(r"\b(?:suspicious|indeterminate|palpable|worrisome|concerning)\s+$")

@@ -21,16 +21,25 @@ _WORD = re.compile(r"[a-z]+")
 _TITLE_WORDS = frozenset(("ultrasound", "us", "sonography", "sonogram", "mammogram", "mammography",
                           "mri", "mr", "ct", "cta", "pet", "diagnostic", "screening", "exam",
                           "examination", "study", "view", "views", "with", "without", "and",
-                          "contrast", "limited", "targeted", "imaging", "x", "ray", "radiograph"))
+                          "contrast", "limited", "targeted", "imaging", "x", "ray", "radiograph",
+                          "bilateral"))
+_BREAST_STUDY = re.compile(r"\bmammogra(?:m|ms|phy)\b")
+# subheadings of a measurement inside an organ's section ("Length: 10.8 cm."): no other section
+_MEASURE_HEADERS = frozenset(("length", "size", "volume", "dimension", "dimensions", "measurement",
+                              "measurements", "echotexture", "echogenicity", "cortex", "parenchyma",
+                              "margins", "composition", "width", "span"))
 _MAX_HEADER_WORDS = 4  # "Right kidney:", "Left breast upper outer quadrant:" is not a header
 # a header after which the sentences restate the whole report with places of their own
 _SUMMARY = re.compile(r"\b(?:impressions?|conclusions?|opinion)\s*:", re.IGNORECASE)
 
 
-def _place_of(vocab: Vocabulary, mentions: Sequence[Mention]) -> Optional[Place]:
+def _place_of(vocab: Vocabulary, mentions: Sequence[Mention], low: str = "") -> Optional[Place]:
     sides = {m.code for m in mentions if m.group == "sides"}
+    sides |= {segment_info(vocab, m.code).side for m in mentions if m.group == "segments"} - {None}
     organs = {m.code for m in mentions if m.group == "organs"}
     organs |= {segment_info(vocab, m.code).organ for m in mentions if m.group == "segments"} - {None}
+    if not organs and _BREAST_STUDY.search(low):
+        organs = {"breast"}  # "MAMMOGRAM, DIAGNOSTIC, RIGHT"
     if len(sides) == 1 and len(organs) == 1 and sides <= {"left", "right"}:
         return next(iter(sides)), next(iter(organs))
     return None
@@ -51,6 +60,9 @@ def header_place(vocab: Vocabulary, low: str, start: int, end: int,
     before = [m for m in mentions if m.end <= header.end()]
     if any(m.group in FINDING_GROUPS for m in before):
         return None
+    words = _WORD.findall(low, start, header.end())
+    if len(words) == 1 and words[0] in _MEASURE_HEADERS:
+        return None  # "Length: 10.8 cm." inside "Right kidney:"
     # "Spleen:", "Bladder:", "Other:", "Summary:": another section, with no side
     return _place_of(vocab, before) or ("", "")
 
@@ -64,10 +76,15 @@ def title_place(vocab: Vocabulary, low: str, start: int, end: int,
     placed = set()
     for m in mentions:
         placed.update(range(m.start, m.end))
-    for w in _WORD.finditer(low, start, end):
+    words = list(_WORD.finditer(low, start, end))
+    if not words:
+        return None
+    for w in words:
         if w.start() not in placed and w.group() not in _TITLE_WORDS:
             return None
-    return _place_of(vocab, mentions)
+    # "BILATERAL MAMMOGRAM.": a study title of no one side ends the one before it
+    return _place_of(vocab, mentions, low[start:end]) or (
+        ("", "") if any(w.group() in _TITLE_WORDS for w in words) else None)
 
 
 def summary_between(text: str, start: int, end: int) -> bool:
@@ -81,8 +98,8 @@ def after_sentence(place: Optional[Place], read: Sequence[Finding]) -> Optional[
     pole.": the cyst is the left kidney's)."""
     if not place or not place[0]:
         return place
-    for f in read:
-        if f.location.organ == place[1] and f.location.side in ("left", "right") \
+    for f in read:  # a present one: "No mass in the left breast." leaves the right's section
+        if not f.negated and f.location.organ == place[1] and f.location.side in ("left", "right") \
                 and f.location.side != place[0]:
             place = (f.location.side, place[1])
     return place
