@@ -1,7 +1,7 @@
 """Which mentions of a sentence count, before its findings are laid out (:mod:`.parser` applies
 these): whether the image owns the sentence's directions, a "none" that answers a checklist item,
-and the places and words that name something other than a finding ("s/p left lobectomy", "both"
-of two findings, vertebral collapse).
+and the places, sizes and words that name something other than a finding ("s/p left lobectomy",
+"both" of two findings, vertebral collapse, "the liver measures 18 cm").
 """
 from __future__ import annotations
 
@@ -103,9 +103,10 @@ def without_places_of_other_things(low: str, terms: List[Mention]) -> List[Menti
         while j + 1 < len(places) and _SPACES.fullmatch(low, places[j].end, places[j + 1].start):
             j += 1
         after = _OTHER_THING.match(low, _SPACES.match(low, places[j].end).end())
-        if after is not None and any(m.group in PLACE_GROUPS for m in places[i:j + 1]) and not any(places[j].end <= m.start < after.end()
-                                         for m in terms if m.group in FINDING_GROUPS):
-            other.update(m for m in places[i:j + 1] if m.group in PLACE_GROUPS)  # the organ stays
+        run = places[i:j + 1]
+        if after is not None and any(m.group in PLACE_GROUPS for m in run) and not any(
+                places[j].end <= m.start < after.end() for m in terms if m.group in FINDING_GROUPS):
+            other.update(m for m in run if m.group in PLACE_GROUPS)  # the organ stays
         i = j + 1
     if not other or len(other) == sum(m.group in PLACE_GROUPS for m in places):
         return terms

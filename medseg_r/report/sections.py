@@ -55,12 +55,12 @@ def header_place(vocab: Vocabulary, low: str, start: int, end: int,
     ``("", "")`` for another header ("Spleen:", "Bones:", "Summary:": the section ends), ``None``
     for a sentence that opens with no header."""
     header = _HEADER.match(low, start, end)
-    if header is None or len(_WORD.findall(low, start, header.end())) > _MAX_HEADER_WORDS:
+    words = _WORD.findall(low, start, header.end()) if header is not None else []
+    if header is None or len(words) > _MAX_HEADER_WORDS:
         return None
     before = [m for m in mentions if m.end <= header.end()]
     if any(m.group in FINDING_GROUPS for m in before):
         return None
-    words = _WORD.findall(low, start, header.end())
     if len(words) == 1 and words[0] in _MEASURE_HEADERS:
         return None  # "Length: 10.8 cm." inside "Right kidney:"
     # "Spleen:", "Bladder:", "Other:", "Summary:": another section, with no side
