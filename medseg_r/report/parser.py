@@ -27,10 +27,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
 from .filters import checklist_none, image_relative, sentence_terms, sides_of_organs
-from .sections import after_sentence, header_place, summary_between, take_place, title_place
 from .layout import ANAPHOR, FINDING_GROUPS, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
 from .mentions import Mention, resolve_overlaps
 from .schema import Finding, Report
+from .sections import after_sentence, header_place, summary_between, take_place, title_place
 from .shorthand import pattern_mentions, shorthand_side_mentions
 from .vocab import Vocabulary, default_vocabulary
 
@@ -47,10 +47,11 @@ _SOFT_ABBREVIATIONS = ("bilat", "post", "ant", "sup", "inf", "lat", "ser", "img"
 _NOT_BEFORE_LOWER = "".join(f"(?!(?<=\\b[{w[0].upper()}{w[0]}]{re.escape(w[1:])}\\.)[ \\t]*[a-z\\d])"
                             for w in _SOFT_ABBREVIATIONS)
 # What the requester wrote ("Indication: cough, ?LLL pneumonia.") asks a question of the image and
-# states no finding of it: the sentence after such a header is not read ...
+# states no finding of it: the sentence after such a header is not read, nor what an earlier study
+# showed (Comparison) or how this one was made (Technique)
 _REQUEST = (r"history|clinical history|indications?|clinical indications?|reason for (?:the )?"
             r"(?:exam|examination|study|referral|request)|clinical (?:information|details|question)|"
-            r"comparisons?|technique|protocol")  # ... nor what an earlier study showed, or how this one was made
+            r"comparisons?|technique|protocol")
 _REPORT = r"findings?|impressions?|conclusions?|opinion|results?|report"
 # words whose number a full stop may follow without it opening a numbered list
 _NUMBERED_WORDS = ("segment", "segments", "seg", "segs", "and", "or", "level", "levels", "image",
@@ -366,7 +367,7 @@ def _findings_in_passing(low: str, f: Finding) -> bool:
     BI-RADS 4."); negated, it states a normal study ("No acute findings")."""
     spans = f.spans.get("target") or []
     return (bool(spans) and not f.negated
-            and all(low[a:b] in ("finding", "findings") and not _A_LESION.search(low, 0, a)
+            and all(low[a:b] in ("finding", "findings") and not _A_LESION.search(low, max(0, a - 30), a)
                     for a, b in spans)
             and f.location.is_empty() and not (f.texture or f.shape or f.size_mm or f.size_class))
 
