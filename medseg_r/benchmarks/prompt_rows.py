@@ -68,7 +68,6 @@ def zone_box(records, root: str) -> Dict[str, object]:
     return _boxed(records, root, boxes)
 
 
-
 if __name__ == "__main__":  # a library module of the benchmarks, not one of them
     from . import not_a_benchmark
 

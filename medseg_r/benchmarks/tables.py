@@ -149,7 +149,6 @@ def margins(per_seed: Dict[str, List[Dict[str, object]]], baselines: Sequence[st
     return "\n".join(lines)
 
 
-
 if __name__ == "__main__":  # a library module of the benchmarks, not one of them
     from . import not_a_benchmark
 
