@@ -253,10 +253,8 @@ class SegmentationTask(L.LightningModule):
         """Add per-case ``values`` (or one batch value, weighted by its real cases) to ``val/key``."""
         metric = self.val_means[key]
         values = values.detach().float()
-        if values.dim() == 0:
-            metric.update(values, weight=real.sum().float())
-        else:
-            metric.update(values, weight=real.float().to(values.device))
+        weight = real.float().to(values.device)  # on the metric's device (a GPU's, in training)
+        metric.update(values, weight=weight.sum() if values.dim() == 0 else weight)
         self.log(f"val/{key}", metric, on_step=False, on_epoch=True, **kwargs)
 
     def validation_step(self, batch, batch_idx):
