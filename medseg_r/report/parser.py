@@ -66,8 +66,7 @@ _SENTENCE_END = re.compile(
     # "?" after a word (it stays with its sentence), not a query written before its word
     # ("?pneumonia", "opacity - ? consolidation")
     r"|(?<=[\w)\]])\?(?!\s*$)|(?<=\s)\?(?=\s+[A-Z])"  # and one between words before a capital
-    rf"|{_NOT_NUMBERED}\s(?=\d{{1,2}}[.)]\s+[A-Z])"  # "1. ... 2. ...", not "in segment 7. The ..."
-    rf"|(?<=\s)(?=(?i:{_REQUEST}|{_REPORT})\s*:)")  # a section header ("... cough Findings: ...")
+    rf"|(?=\s\d{{1,2}}[.)]\s+[A-Z]){_NOT_NUMBERED}\s")  # "1. ... 2. ...", not "in segment 7. The ..."
 # a comparison tells what an earlier study showed ("CT chest 2023, which demonstrated a 5 mm
 # nodule"), unless it says what this one shows ("... the nodule now measures 9 mm", "a new nodule",
 # "There is a 2.6 cm mass", "the nodule is stable")
@@ -88,11 +87,16 @@ def _lower_same_length(text: str) -> str:
 def split_sentences(text: str) -> List[Tuple[int, int]]:
     """Character ranges of the sentences of ``text`` (a '?' stays with its sentence; a section
     header such as "Findings:" is left out)."""
+    ends = [(m.start(), m.end(), text[m.start()] == "?") for m in _SENTENCE_END.finditer(text)]
+    # a section header in a sentence ends it ("Indication: cough Findings: ...")
+    ends += [(m.start(), m.start(), False) for m in _ANY_HEADER.finditer(text)
+             if m.start() and text[m.start() - 1].isspace()]
     spans, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        end = m.end() if text[m.start()] == "?" else m.start()
-        _add_sentence(text, start, end, spans)
-        start = m.end()
+    for a, b, question in sorted(ends):
+        if a < start:
+            continue
+        _add_sentence(text, start, b if question else a, spans)
+        start = b
     _add_sentence(text, start, len(text), spans)
     return spans
 
