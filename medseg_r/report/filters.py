@@ -141,20 +141,19 @@ _MEASURED = re.compile(r"\b(?:measures?|measuring|measured|dilated\s+to)\s+(?:up
                        r"approximately\s+|approx\.?\s+)?$")
 
 
-def _organs_measure(low: str, start: int, m: Mention, terms: List[Mention]) -> bool:
+def _organs_measure(low: str, start: int, m: Mention, first: dict, last: dict) -> bool:
     """Whether the size ``m`` is an organ's or a duct's own measurement (see
-    :func:`without_sizes_of_organs`)."""
-    before = [t for t in terms if t.start < m.start]
-    after = [t for t in terms if t.start > m.start]
-    if any(t.group in TARGET_GROUPS for t in before) or _REFERS.search(low, start, m.start):
+    :func:`without_sizes_of_organs`; ``first`` / ``last``: where the sentence's first and last
+    target, organ and size mentions start). Looks back 80 characters at most: linear in the text."""
+    near = max(start, m.start - 80)
+    if first["target"] < m.start or _REFERS.search(low, near, m.start):
         return False  # "nodule measuring 6 mm", "This measures 8 mm": a finding's size
     # a finding after it without a size of its own: "Right breast: 1 cm cyst", "in the left
     # kidney, measuring 2.3 cm, is a cyst"
-    finding_after = any(t.group in TARGET_GROUPS for t in after) and not any(
-        t.group == "size_mm" for t in after)
-    named = any(t.group in ("organs", "anatomy") for t in before) or bool(_TUBE.search(low, start, m.start))
+    finding_after = last["target"] > m.start and last["size"] <= m.start
+    named = first["organ"] < m.start or bool(_TUBE.search(low, near, m.start))
     if _AFTER_HEADER.search(low, max(start, m.start - 40), m.start):
-        return (named or bool(_DIMENSION.search(low, start, m.start))) and not finding_after
+        return (named or bool(_DIMENSION.search(low, near, m.start))) and not finding_after
     verb = _MEASURED.search(low, max(start, m.start - 40), m.start)
     if not verb or not named:
         return False
@@ -167,12 +166,12 @@ def without_sizes_of_organs(low: str, start: int, terms: List[Mention]) -> List[
     when no finding follows or the one that follows has a size of its own ("The liver measures 18
     cm and contains a 2 cm lesion": 20 mm is the lesion's; "The common bile duct measures 4 mm."
     names no lesion; "in the left kidney, measuring 2.3 cm, is a cyst" keeps the cyst's size)."""
-    out = []
-    for m in terms:
-        if m.group == "size_mm" and _organs_measure(low, start, m, terms):
-            continue
-        out.append(m)
-    return out
+    if not any(m.group == "size_mm" for m in terms):
+        return terms
+    kinds = {"target": TARGET_GROUPS, "organ": frozenset(("organs", "anatomy")), "size": {"size_mm"}}
+    first = {k: min((m.start for m in terms if m.group in g), default=len(low)) for k, g in kinds.items()}
+    last = {k: max((m.start for m in terms if m.group in g), default=-1) for k, g in kinds.items()}
+    return [m for m in terms if not (m.group == "size_mm" and _organs_measure(low, start, m, first, last))]
 
 
 def sentence_terms(vocab: Vocabulary, low: str, terms: List[Mention], *, start: int = 0) -> List[Mention]:

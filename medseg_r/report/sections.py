@@ -28,6 +28,7 @@ _BREAST_STUDY = re.compile(r"\bmammogra(?:m|ms|phy)\b")
 _MEASURE_HEADERS = frozenset(("length", "size", "volume", "dimension", "dimensions", "measurement",
                               "measurements", "echotexture", "echogenicity", "cortex", "parenchyma",
                               "margins", "composition", "width", "span"))
+_MAX_TITLE_CHARS = 80  # "BILATERAL DIAGNOSTIC MAMMOGRAM WITH TARGETED ULTRASOUND OF THE LEFT BREAST"
 _MAX_HEADER_WORDS = 4  # "Right kidney:", "Left breast upper outer quadrant:" is not a header
 # a header after which the sentences restate the whole report with places of their own
 _SUMMARY = re.compile(r"\b(?:impressions?|conclusions?|opinion)\s*:", re.IGNORECASE)
@@ -71,7 +72,7 @@ def title_place(vocab: Vocabulary, low: str, start: int, end: int,
                 mentions: Sequence[Mention]) -> Optional[Place]:
     """The place a title sentence names ("LEFT BREAST ULTRASOUND."): no finding, and no word but
     the place's and those of a study's name."""
-    if any(m.group in FINDING_GROUPS for m in mentions):
+    if end - start > _MAX_TITLE_CHARS or any(m.group in FINDING_GROUPS for m in mentions):
         return None
     placed = set()
     for m in mentions:
