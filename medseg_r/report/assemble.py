@@ -164,12 +164,13 @@ def attribute_scope(sentence: Sentence, item: Item,
     return cover, []
 
 
-# words after which the negation still denies the finding itself
-_STILL_THE_FINDING = frozenset((
-    "evidence", "sign", "signs", "suggestion", "indication", "findings", "appearance", "xxxx",
-    "definite", "convincing", "further", "any", "recurrence", "recurrent", "residual", "residuum",
-    "remnant", "remnants", "trace", "traces", "reaccumulation", "re-accumulation", "persistence",
-    "return", "focus", "reappearance", "visualization", "visualisation", "site"))
+# what "no ... of the <finding>" may deny without denying the finding: a change of it, or an
+# effect it has ("no progression of the nodule", "no mass effect of the meningioma"); any other
+# word before "of" denies the finding ("no evidence today of", "no features of", "no recurrence of")
+_CHANGE_OF = frozenset((
+    "progression", "growth", "enlargement", "increase", "decrease", "change", "changes",
+    "worsening", "extension", "spread", "invasion", "involvement", "effect", "compression",
+    "displacement", "calcification", "enhancement"))
 # words the finding's own may come with between "of the" and it ("the known 6 mm right nodule")
 _OBJECT_WORDS = frozenset(("known", "previously", "described", "seen", "noted", "index", "dominant",
                            "same", "aforementioned", "mm", "cm"))
@@ -205,8 +206,11 @@ def _negates_something_of_it(sentence: Sentence, after: int, anchor: int) -> boo
     meningioma ("no calcification within the nodule", an attribute, is read elsewhere)."""
     link = _OF_THE.search(sentence.low, after, anchor)
     words = sentence.low[after:link.start()].split() if link is not None else []
-    if not words or words[-1].strip(",.") in _STILL_THE_FINDING:
-        return False  # "no evidence of the effusion", "no recurrence of the tumor" (IU's "no XXXX of")
+    if not words:
+        return False
+    if link.group().startswith("of") and words[-1].strip(",.") not in _CHANGE_OF:
+        return False  # "no evidence today of the pneumothorax", "no features of the pneumonia",
+        # "no recurrence of the tumor": of the finding itself; "no progression of the nodule" is not
     if not _object_words_only(sentence, link.end(), anchor):
         return False  # "no widening of the mediastinum, pleural effusion or pneumothorax": a list;
         # "no blunting of the costophrenic angles to suggest effusion": the effusion is denied

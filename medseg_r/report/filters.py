@@ -6,6 +6,7 @@ and the places, sizes and words that name something other than a finding ("s/p l
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from typing import List, Sequence
 
 from .assemble import segment_info
@@ -89,6 +90,12 @@ _OTHER_THING = re.compile(
     r"ventricles?|veins?|arter(?:y|ies))\b")
 
 
+# "pneumothorax along the right chest tube", "effusion around the left chest tube": a finding placed
+# by the thing has its side
+_BY_THE_THING = re.compile(r"\b(?:near|along|around|at|adjacent\s+to|about|surrounding|beside|next\s+to|"
+                           r"tip\s+of|end\s+of|site\s+of)\s+(?:the\s+|a\s+|an\s+)?$")
+
+
 def without_places_of_other_things(low: str, terms: List[Mention]) -> List[Mention]:
     """``terms`` less the places that name where something other than a finding is ("s/p left
     lower lobectomy with a new nodule in the right upper lobe": the nodule is on the right only),
@@ -105,7 +112,8 @@ def without_places_of_other_things(low: str, terms: List[Mention]) -> List[Menti
         after = _OTHER_THING.match(low, _SPACES.match(low, places[j].end).end())
         run = places[i:j + 1]
         if after is not None and any(m.group in PLACE_GROUPS for m in run) and not any(
-                places[j].end <= m.start < after.end() for m in terms if m.group in FINDING_GROUPS):
+                places[j].end <= m.start < after.end() for m in terms if m.group in FINDING_GROUPS) \
+                and not _BY_THE_THING.search(low, max(0, run[0].start - 30), run[0].start):
             other.update(m for m in run if m.group in PLACE_GROUPS)  # the organ stays
         i = j + 1
     if not other or len(other) == sum(m.group in PLACE_GROUPS for m in places):
@@ -131,6 +139,7 @@ def without_both_of_findings(low: str, terms: List[Mention]) -> List[Mention]:
     return out
 
 
+_OWN_SIZE = re.compile(r"\s+(?:[a-z]+\s+){0,3}")  # "lesions up to 1.5 cm": the lesions' own size
 _AFTER_HEADER = re.compile(r"[a-z]\s*:\s*$")
 _DIMENSION = re.compile(r"\b(?:length|size|volume|dimensions?|measurements?|span|width|diameter)\s*:")
 _TUBE = re.compile(r"\b(?:duct|ducts|aorta|appendix|endometrium|endometrial|bowel|loops?|caliber|"
@@ -141,16 +150,25 @@ _MEASURED = re.compile(r"\b(?:measures?|measuring|measured|dilated\s+to)\s+(?:up
                        r"approximately\s+|approx\.?\s+)?$")
 
 
-def _organs_measure(low: str, start: int, m: Mention, first: dict, last: dict) -> bool:
+def _next(positions: List[int], after: int) -> float:
+    """The first of the sorted ``positions`` beyond ``after`` (infinity if none)."""
+    i = bisect_right(positions, after)
+    return positions[i] if i < len(positions) else float("inf")
+
+
+def _organs_measure(low: str, start: int, m: Mention, first: dict, starts: dict) -> bool:
     """Whether the size ``m`` is an organ's or a duct's own measurement (see
-    :func:`without_sizes_of_organs`; ``first`` / ``last``: where the sentence's first and last
-    target, organ and size mentions start). Looks back 80 characters at most: linear in the text."""
+    :func:`without_sizes_of_organs`; ``first``: where the sentence's first target and organ
+    mentions start, ``starts``: the sorted starts of its targets and sizes). Looks back 80
+    characters at most, and bisects: linear in the text."""
     near = max(start, m.start - 80)
     if first["target"] < m.start or _REFERS.search(low, near, m.start):
         return False  # "nodule measuring 6 mm", "This measures 8 mm": a finding's size
-    # a finding after it without a size of its own: "Right breast: 1 cm cyst", "in the left
-    # kidney, measuring 2.3 cm, is a cyst"
-    finding_after = last["target"] > m.start and last["size"] <= m.start
+    # the next finding comes before the next size: "Right breast: 1 cm cyst", "Right kidney: 2 cm
+    # cyst, 5 mm stone", "in the left kidney, measuring 2.3 cm, is a cyst"
+    target, size = _next(starts["target"], m.start), _next(starts["size"], m.start)
+    finding_after = target < size and not (  # ... that has no size of its own right after it
+        size < float("inf") and _OWN_SIZE.fullmatch(low, starts["ends"][target], int(size)))
     named = first["organ"] < m.start or bool(_TUBE.search(low, near, m.start))
     if _AFTER_HEADER.search(low, max(start, m.start - 40), m.start):
         return (named or bool(_DIMENSION.search(low, near, m.start))) and not finding_after
@@ -170,8 +188,9 @@ def without_sizes_of_organs(low: str, start: int, terms: List[Mention]) -> List[
         return terms
     kinds = {"target": TARGET_GROUPS, "organ": frozenset(("organs", "anatomy")), "size": {"size_mm"}}
     first = {k: min((m.start for m in terms if m.group in g), default=len(low)) for k, g in kinds.items()}
-    last = {k: max((m.start for m in terms if m.group in g), default=-1) for k, g in kinds.items()}
-    return [m for m in terms if not (m.group == "size_mm" and _organs_measure(low, start, m, first, last))]
+    starts = {k: sorted(m.start for m in terms if m.group in g) for k, g in kinds.items()}
+    starts["ends"] = {m.start: m.end for m in terms if m.group in TARGET_GROUPS}
+    return [m for m in terms if not (m.group == "size_mm" and _organs_measure(low, start, m, first, starts))]
 
 
 def sentence_terms(vocab: Vocabulary, low: str, terms: List[Mention], *, start: int = 0) -> List[Mention]:

@@ -75,6 +75,7 @@ _NOW = re.compile(r"(?i)\b(?:now|new|newly|currently|this (?:study|exam|examinat
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
+_QUERY_BEFORE = re.compile(r"\?\s?[a-z]")  # "?pneumonia", "? infection"
 
 
 def _lower_same_length(text: str) -> str:
@@ -350,6 +351,13 @@ def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, in
         q = low.find("?", q + 1, e)
     scopes = ScopeIndex(context, questions=questions, start=s, end=e, low=low,
                         findings=[m.start for m in terms if m.group in FINDING_GROUPS])
+    # "opacity in the left lower lobe - ?pneumonia": a query written before a later target links it
+    # to the finding before as its diagnosis, as "possibly" would
+    targets = [m.start for m in terms if m.group in TARGET_GROUPS]
+    queried = [Mention(q, q + 1, "context:diagnosis", "?") for q in questions
+               if targets and targets[0] < q and _QUERY_BEFORE.match(low, q)]
+    if queried:
+        context = sorted([*context, *queried])
     sentence = Sentence(text, low, start=s, end=e, mentions=terms, context=context, scopes=scopes)
     items = layout(sentence)
     built: Dict[int, Finding] = {}

@@ -754,3 +754,34 @@ def test_section_places_from_segments_studies_and_present_findings_only(text, pl
 ])
 def test_targets_and_items(text, expected):
     assert [(f.target, f.size_mm) for f in parse_report(text).findings] == expected
+
+
+@pytest.mark.parametrize("text", ["No evidence today of the previously seen pneumothorax.",
+                                  "No interval development of the left pleural effusion.",
+                                  "No radiographic features of the pneumonia.",
+                                  "No visible portion of the right pneumothorax."])
+def test_no_something_of_the_finding_denies_the_finding_unless_a_change_of_it(text):
+    # the "something of it" rule read these present
+    assert all(f.negated for f in parse_report(text).findings)
+
+
+@pytest.mark.parametrize("text, sides", [
+    ("Pneumothorax along the right chest tube, left pleural effusion.", ["right", "left"]),
+    ("Small pleural effusion near the left chest tube, right pneumothorax.", ["left", "right"]),
+])
+def test_a_finding_placed_by_a_device_keeps_the_devices_side(text, sides):
+    assert [f.location.side for f in parse_report(text).findings] == sides
+
+
+@pytest.mark.parametrize("text, sizes", [
+    ("Right kidney: 2 cm cyst, 5 mm stone.", [20.0]),
+    ("Lungs: 6 mm nodule in the left upper lobe and 4 mm nodule in the right lower lobe.", [6.0, 4.0]),
+    ("Liver: 2 cm cyst and 1 cm hemangioma.", [20.0, 10.0]),
+])
+def test_the_first_of_two_sized_findings_under_a_header_keeps_its_size(text, sizes):
+    assert [f.size_mm for f in parse_report(text).findings] == sizes
+
+
+def test_a_query_before_a_later_target_is_the_findings_diagnosis():
+    (f,) = parse_report("Opacity in the left lower lobe - ?pneumonia.").findings
+    assert (f.target, f.location.side, f.location.zones, f.diagnosis) == ("opacity", "left", ["lower"], "pneumonia")
