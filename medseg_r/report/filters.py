@@ -139,7 +139,8 @@ def without_both_of_findings(low: str, terms: List[Mention]) -> List[Mention]:
     return out
 
 
-_OWN_SIZE = re.compile(r"\s+(?:[a-z]+\s+){0,3}")  # "lesions up to 1.5 cm": the lesions' own size
+# "lesions up to 1.5 cm": the lesions' own size (not "cyst and 1 cm hemangioma")
+_OWN_SIZE = re.compile(r"\s+(?:(?!(?:and|or|with|plus|nor)\b)[a-z]+\s+){0,3}")
 _AFTER_HEADER = re.compile(r"[a-z]\s*:\s*$")
 _DIMENSION = re.compile(r"\b(?:length|size|volume|dimensions?|measurements?|span|width|diameter)\s*:")
 _TUBE = re.compile(r"\b(?:duct|ducts|aorta|appendix|endometrium|endometrial|bowel|loops?|caliber|"
