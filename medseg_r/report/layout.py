@@ -44,9 +44,8 @@ _BREAKS = ("context:terminators", "context:negation_pre", "context:negation_near
 _TRIGGER_KINDS = ("context:negation_pre", "context:negation_near", "context:negation_post",
                   "context:negation_both", "context:uncertain_pre", "context:uncertain_post")
 _STRONG_SPLIT = re.compile(r"\band\b|;|\bwhile\b|\bwhereas\b|\bas well as\b|\bplus\b")
-# "right effusion has increased, left effusion has resolved": a status of its own between two
-# mentions of one target makes them two findings (in "resolved left effusion, persistent right
-# effusion" the two are split, but "resolved" still reaches the second: a known limit)
+# "right effusion has increased, left effusion has resolved", "resolved left effusion, persistent
+# right effusion": a status of its own between two mentions of one target makes them two findings
 _STATUS_SPLIT = re.compile(r",.*\b(?:persistent|persisting|stable|unchanged|new|increased|increasing|"
                            r"decreased|decreasing|enlarging|enlarged|growing|improving|worsening|"
                            r"resolving|residual)\b|\b(?:has|have|had|is|are|was|were|remains?|"

@@ -75,6 +75,8 @@ _NOW = re.compile(r"(?i)\b(?:now|new|newly|currently|this (?:study|exam|examinat
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
+_STATUS_OPENS = re.compile(r",\s*(?:and\s+)?(?:persistent|persisting|stable|unchanged|increasing|"
+                           r"enlarging|worsening|new|newly)\b")
 _QUERY_BEFORE = re.compile(r"\?\s?[a-z]")  # "?pneumonia", "? infection"
 
 
@@ -349,6 +351,12 @@ def _read_sentence(vocab: Vocabulary, text: str, low: str, bounds: Tuple[int, in
     while q >= 0:
         questions.append(q)
         q = low.find("?", q + 1, e)
+    # "resolved left effusion, persistent right effusion": a status after a comma opens another
+    # finding's clause, where the negation before does not reach
+    ended = [Mention(m.start(), m.end(), "context:terminators", "status")
+             for m in _STATUS_OPENS.finditer(low, s, e)]
+    if ended:
+        context = sorted([*context, *ended])
     scopes = ScopeIndex(context, questions=questions, start=s, end=e, low=low,
                         findings=[m.start for m in terms if m.group in FINDING_GROUPS])
     # "opacity in the left lower lobe - ?pneumonia": a query written before a later target links it

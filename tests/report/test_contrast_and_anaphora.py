@@ -785,3 +785,14 @@ def test_the_first_of_two_sized_findings_under_a_header_keeps_its_size(text, siz
 def test_a_query_before_a_later_target_is_the_findings_diagnosis():
     (f,) = parse_report("Opacity in the left lower lobe - ?pneumonia.").findings
     assert (f.target, f.location.side, f.location.zones, f.diagnosis) == ("opacity", "left", ["lower"], "pneumonia")
+
+
+@pytest.mark.parametrize("text, negated", [
+    ("Resolved left effusion, persistent right effusion.", [True, False]),
+    ("No effusion or pneumothorax, new right lower lobe opacity.", [True, True, False]),
+    ("No pleural effusion, stable cardiomegaly.", [True, False]),
+    ("No new or enlarging nodule.", [True]),
+])
+def test_a_status_after_a_comma_ends_the_negation_before(text, negated):
+    # the negation reached the next finding's clause ("new right lower lobe opacity" read negated)
+    assert [f.negated for f in parse_report(text).findings] == negated
