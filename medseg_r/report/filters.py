@@ -157,11 +157,12 @@ def _next(positions: List[int], after: int) -> float:
     return positions[i] if i < len(positions) else float("inf")
 
 
-def _organs_measure(low: str, start: int, m: Mention, first: dict, starts: dict) -> bool:
+def _organs_measure(low: str, start: int, m: Mention, first: dict, starts: dict,
+                    target_ends: dict) -> bool:
     """Whether the size ``m`` is an organ's or a duct's own measurement (see
     :func:`without_sizes_of_organs`; ``first``: where the sentence's first target and organ
-    mentions start, ``starts``: the sorted starts of its targets and sizes). Looks back 80
-    characters at most, and bisects: linear in the text."""
+    mentions start, ``starts``: the sorted starts of its targets and sizes, ``target_ends``: each
+    target's end by its start). Looks back 80 characters at most, and bisects: linear in the text."""
     near = max(start, m.start - 80)
     if first["target"] < m.start or _REFERS.search(low, near, m.start):
         return False  # "nodule measuring 6 mm", "This measures 8 mm": a finding's size
@@ -169,7 +170,7 @@ def _organs_measure(low: str, start: int, m: Mention, first: dict, starts: dict)
     # cyst, 5 mm stone", "in the left kidney, measuring 2.3 cm, is a cyst"
     target, size = _next(starts["target"], m.start), _next(starts["size"], m.start)
     finding_after = target < size and not (  # ... that has no size of its own right after it
-        size < float("inf") and _OWN_SIZE.fullmatch(low, starts["ends"][target], int(size)))
+        size < float("inf") and _OWN_SIZE.fullmatch(low, target_ends[target], int(size)))
     named = first["organ"] < m.start or bool(_TUBE.search(low, near, m.start))
     if _AFTER_HEADER.search(low, max(start, m.start - 40), m.start):
         return (named or bool(_DIMENSION.search(low, near, m.start))) and not finding_after
@@ -190,8 +191,9 @@ def without_sizes_of_organs(low: str, start: int, terms: List[Mention]) -> List[
     kinds = {"target": TARGET_GROUPS, "organ": frozenset(("organs", "anatomy")), "size": {"size_mm"}}
     first = {k: min((m.start for m in terms if m.group in g), default=len(low)) for k, g in kinds.items()}
     starts = {k: sorted(m.start for m in terms if m.group in g) for k, g in kinds.items()}
-    starts["ends"] = {m.start: m.end for m in terms if m.group in TARGET_GROUPS}
-    return [m for m in terms if not (m.group == "size_mm" and _organs_measure(low, start, m, first, starts))]
+    target_ends = {m.start: m.end for m in terms if m.group in TARGET_GROUPS}
+    return [m for m in terms if not (
+        m.group == "size_mm" and _organs_measure(low, start, m, first, starts, target_ends))]
 
 
 def sentence_terms(vocab: Vocabulary, low: str, terms: List[Mention], *, start: int = 0) -> List[Mention]:

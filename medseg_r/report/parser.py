@@ -75,6 +75,7 @@ _NOW = re.compile(r"(?i)\b(?:now|new|newly|currently|this (?:study|exam|examinat
 _HEADER = re.compile(rf"\s*(?:{_REQUEST}|{_REPORT})\s*:", re.IGNORECASE)
 _ANY_HEADER = re.compile(rf"(?<![\w-])(?:({_REQUEST})|{_REPORT})\s*:", re.IGNORECASE)
 _PATTERN_GROUPS = ("size_mm", "count_digit", "clock", "liver_segments")
+_BLANKS = re.compile(r"\s*")
 _STATUS_OPENS = re.compile(r",\s*(?:and\s+)?(?:persistent|persisting|stable|unchanged|increasing|"
                            r"enlarging|worsening|new|newly)\b")
 _QUERY_BEFORE = re.compile(r"\?\s?[a-z]")  # "?pneumonia", "? infection"
@@ -87,12 +88,15 @@ def _lower_same_length(text: str) -> str:
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)  # "İ" lowers to 2 chars
 
 
-def split_sentences(text: str) -> List[Tuple[int, int]]:
+def split_sentences(text: str, *, headers: Optional[Sequence[re.Match]] = None) -> List[Tuple[int, int]]:
     """Character ranges of the sentences of ``text`` (a '?' stays with its sentence; a section
-    header such as "Findings:" is left out)."""
+    header such as "Findings:" is left out). ``headers``: the text's section headers
+    (``_ANY_HEADER`` matches), when the caller has found them already."""
+    if headers is None:
+        headers = list(_ANY_HEADER.finditer(text))
     ends = [(m.start(), m.end(), text[m.start()] == "?") for m in _SENTENCE_END.finditer(text)]
     # a section header in a sentence ends it ("Indication: cough Findings: ...")
-    ends += [(m.start(), m.start(), False) for m in _ANY_HEADER.finditer(text)
+    ends += [(m.start(), m.start(), False) for m in headers
              if m.start() and text[m.start() - 1].isspace()]
     spans, start = [], 0
     for a, b, question in sorted(ends):
@@ -112,19 +116,20 @@ def _add_sentence(text: str, start: int, end: int, spans: List[Tuple[int, int]])
         spans.append((start, end))
 
 
-def _outside_requests(text: str, sentences: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+def _outside_requests(text: str, sentences: List[Tuple[int, int]],
+                      headers: Sequence[re.Match]) -> List[Tuple[int, int]]:
     """``sentences`` less the request's: the sentence a request header ("Indication:", "History:",
     "Reason for exam:" ...) opens (what follows it may be the findings, under a header the reader
     does not know, "LUNGS:", or none; a request's sentence that another header interrupts ends
     there: "Indication: cough Findings: ..."); a Comparison's, which tells what an earlier study
     showed (unless it says what this one shows: "... the nodule now measures 9 mm"), and a
     Technique's ("Low-dose CT for lung nodule follow-up.")."""
-    def first_word(start: int) -> int:
-        return start + len(text[start:]) - len(text[start:].lstrip())
+    def first_word(start: int) -> int:  # not text[start:].lstrip(): a copy of the rest each time
+        return _BLANKS.match(text, start).end()
 
     starts = {first_word(s): (s, e) for s, e in sentences}
     dropped = set()
-    for m in _ANY_HEADER.finditer(text):
+    for m in headers:
         opens = first_word(m.end())
         if not (m.group(1) and opens in starts):  # a header that opens its sentence, not "(history: ...)"
             continue
@@ -165,7 +170,8 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
                                     index=index)
     if sides:
         terms = sorted(terms + sides)
-    sentences = _outside_requests(text, split_sentences(text))
+    headers = list(_ANY_HEADER.finditer(text))
+    sentences = _outside_requests(text, split_sentences(text, headers=headers), headers)
     term_buckets = _buckets(terms, sentences)
     context_buckets = _buckets(checklist_none(low, context), sentences)
     anchored = ({i for i, b in enumerate(_buckets(anchors, sentences))
