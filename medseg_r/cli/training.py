@@ -372,9 +372,10 @@ def add_parsers(sub) -> None:
                         "evaluate's (whose outputs are replaced once the new ones are complete)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--overlays", type=int, default=0,
-                   help="write overlay PNGs for the first N cases (OUT/overlays/ID.png at the "
-                        "model's input size: mask red, reference outline green, location attention "
-                        "a blue-to-yellow tint; default 0: none)")
+                   help="write pictures of the first N cases (OUT/overlays/ID.png at the model's "
+                        "input size, as predict draws them: mask red, reference outline green, the "
+                        "location attention beside it, the report with its evidence coloured, and "
+                        "the case id with its Dice, IoU and HD95 above; default 0: none)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="fresh phantom test cases -> the shipped MedSeg-R and its two "

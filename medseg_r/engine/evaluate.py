@@ -204,6 +204,16 @@ def _predict(model, batch, size: int, device):
     return logits, ious, attention
 
 
+def _figure_title(case_id: str, row: Dict[str, object]) -> str:
+    """An overlay's title: the case and its scores, as ``cases.csv`` gives them (a lesion-free case:
+    whether the mask marks anything)."""
+    if "dice" not in row:
+        marked = "marks nothing" if not row["false_positive"] else f"false positive, {row['pred_px']:.0f} px"
+        return f"{case_id}   no lesion: {marked}"
+    return (f"{case_id}   Dice {row['dice']:.3f}   IoU {row['iou']:.3f}   HD95 {row['hd95']:.1f} px   "
+            f"lesions found {row['lesions_found']}/{row['lesions']}")
+
+
 @torch.no_grad()
 def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = None, batch_size: int = 8,
              threshold: float = 0.0, overlays: int = 0, save_predictions: bool = False,
@@ -251,14 +261,15 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
             if out_dir and shown < overlays:
                 from PIL import Image
 
-                from ..viz import overlay
+                from ..viz.report_figure import prediction_figure
 
                 nh, nw = fitted_size(*truth.shape, size)  # the picture without the canvas's padding
                 attention = attentions[i, 0, :nh, :nw].numpy() if attentions is not None else None
                 if attention is not None and not attention.any():
-                    attention = None  # a model without a location prior: no tint
-                pic = overlay(batch["image"][i, :, :nh, :nw].permute(1, 2, 0).numpy(), preds[i, :nh, :nw],
-                              truth=truths[i, :nh, :nw], attention=attention)
+                    attention = None  # a model without a location prior: no attention panel
+                pic = prediction_figure(batch["image"][i, :, :nh, :nw].permute(1, 2, 0).numpy(),
+                                        preds[i, :nh, :nw], batch["report"][i], truth=truths[i, :nh, :nw],
+                                        attention=attention, title=_figure_title(case_id, row))
                 path = os.path.join(out_dir, OVERLAYS, f"{case_id}.png")
                 with atomic_write(path) as tmp:
                     Image.fromarray(pic).save(tmp, format="PNG")

@@ -1,4 +1,4 @@
-"""Overlay a predicted mask (and optionally the location attention) on the input image."""
+"""Overlay a predicted mask (and optionally the reference outline) on the input image."""
 from __future__ import annotations
 
 from typing import Optional
@@ -16,17 +16,14 @@ def _to_rgb8(image: np.ndarray) -> np.ndarray:
     return (arr * 255).astype(np.uint8)
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, *, attention: Optional[np.ndarray] = None,
-            truth: Optional[np.ndarray] = None, alpha: float = 0.45) -> np.ndarray:
-    """``[H, W, 3]`` uint8: the image, attention as a blue-to-yellow tint (if given), the mask in red with
-    an outline, the ground truth outline in green (if given)."""
+def overlay(image: np.ndarray, mask: np.ndarray, *, truth: Optional[np.ndarray] = None,
+            alpha: float = 0.45) -> np.ndarray:
+    """``[H, W, 3]`` uint8: the image, the mask in red with an outline, the ground truth outline in green
+    (if given). The location attention is drawn beside it by
+    :func:`medseg_r.viz.report_figure.prediction_figure`."""
     from scipy import ndimage
 
     rgb = _to_rgb8(image).astype(np.float32)
-    if attention is not None:
-        a = np.clip(np.asarray(attention, dtype=np.float32), 0, 1)[..., None]
-        heat = np.concatenate([a, a, 1 - a], axis=-1) * 255
-        rgb = 0.7 * rgb + 0.3 * heat
     mask = np.asarray(mask, dtype=bool)
     rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.array([255, 40, 40])
     edge = mask & ~ndimage.binary_erosion(mask)

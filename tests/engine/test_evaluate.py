@@ -294,3 +294,28 @@ def test_ids_with_a_folder_part_are_scored_when_nothing_is_named_after_them(tmp_
     assert next(csv.DictReader(open(tmp_path / "cases.csv")))["id"] == "patient1/slice3"
     with pytest.raises(ValueError, match="must be a plain file name"):
         evaluate(_CanvasModel(), records, root=".", size=64, out_dir=str(tmp_path), overlays=1)
+
+
+def test_an_overlay_names_its_case_and_scores_and_shows_the_report(tmp_path, monkeypatch):
+    """An overlay was the bare picture: which case, how well it scored and what its report said were
+    left to cases.csv and the manifest."""
+    from medseg_r.data.datasets import Record
+    from medseg_r.engine import evaluate as evaluate_module
+
+    titles = []
+    drawn = evaluate_module._figure_title
+    monkeypatch.setattr(evaluate_module, "_figure_title", lambda *a: titles.append(drawn(*a)) or titles[-1])
+    image, mask = np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64), np.uint8)
+    mask[10:20, 10:20] = 1
+    records = [Record(id="lesion", image=image, mask=mask, report="Nodule in the right upper lobe."),
+               Record(id="clear", image=image, mask=np.zeros_like(mask), report="No nodule.")]
+    evaluate(_CanvasModel(), records, root=".", size=64, out_dir=str(tmp_path), overlays=2)
+    rows = {r["id"]: r for r in csv.DictReader(open(tmp_path / "cases.csv"))}
+    dice, found = float(rows["lesion"]["dice"]), rows["lesion"]["lesions_found"]
+    assert titles[0].startswith(f"lesion   Dice {dice:.3f}   IoU ") and titles[0].endswith(f"found {found}/1")
+    marked = "marks nothing" if rows["clear"]["false_positive"] == "0.0" else "false positive"
+    assert titles[1].startswith("clear   no lesion: ") and marked in titles[1]
+    from PIL import Image
+
+    picture = Image.open(tmp_path / "overlays" / "lesion.png")
+    assert picture.width > 64 and picture.height > 64  # the figure: overlay, title and report lines
