@@ -10,7 +10,6 @@ from typing import Any, Dict, Optional
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from ..model import save_model
@@ -18,6 +17,7 @@ from ..runtime import cpu_has_bf16
 from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
 from ..data.checks import check_files
 from ..data.readers import DataWarning, dataset_option_names, read_dataset
+from .run_log import RunLogger
 from .task import SegmentationTask
 from .train_checks import (cases_fingerprint, check_config, check_ignored_options, check_run_folder,
                            check_same_settings, check_validation_lesions, default_size, resume_point,
@@ -203,6 +203,13 @@ def resolve_strategy(cfg: TrainConfig) -> str:
     return cfg.strategy
 
 
+def _global_step(checkpoint: str) -> int:
+    """The optimisation steps a training checkpoint has behind it (where its resumed log goes on)."""
+    from ..backbones.weights import torch_load
+
+    return int(torch_load(checkpoint, mmap=True).get("global_step", 0))
+
+
 def train(cfg: TrainConfig) -> Dict[str, Any]:
     """Train and return ``{"best": path, "last": path, "model": MedSeg-R checkpoint path, "steps": n,
     "precision": str, "deterministic": bool}``."""
@@ -251,7 +258,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             default_root_dir=cfg.out, max_epochs=cfg.epochs, accelerator=cfg.accelerator,
             devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=resolve_strategy(cfg),
             precision=precision, accumulate_grad_batches=cfg.accumulate, callbacks=callbacks,
-            logger=CSVLogger(cfg.out, name="logs"), log_every_n_steps=1,
+            logger=RunLogger(cfg.out, resumed_step=None if resume is None else _global_step(resume)),
+            log_every_n_steps=1,
             enable_progress_bar=cfg.progress, enable_model_summary=False,
             limit_train_batches=cfg.limit_train_batches, deterministic=deterministic,
             num_sanity_val_steps=0, limit_val_batches=None if cfg.validate else 0)

@@ -87,6 +87,9 @@ def test_resume_after_kill_in_epoch_two_finishes_exactly(tiny_phantom, tmp_path)
     assert [c["global_step"] for c in last] == [21, 21]
     a, b = last[0]["state_dict"], last[1]["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # same samples, same flips, same order: same weights
+    # one log, the uninterrupted run's: the killed run's rows of epoch 2 (steps 7-10) are not repeated
+    logs = [open(os.path.join(d, "logs", "version_0", "metrics.csv")).read() for d in (full, broken)]
+    assert logs[0] == logs[1] and os.listdir(os.path.join(broken, "logs")) == ["version_0"]
 
 
 def test_ddp_two_processes_on_cpu_with_gloo(tiny_phantom, tmp_path):
@@ -527,7 +530,10 @@ def test_resuming_another_runs_checkpoint_into_a_finished_run_is_refused(tiny_ph
     assert os.path.getmtime(tmp_path / "b" / "model.ckpt") == before
 
 
-def test_a_resume_takes_the_runs_own_epochs_precision_and_model_weights(tiny_phantom, tmp_path):
+def test_a_resume_takes_the_runs_own_epochs_precision_and_model_weights_and_goes_on_in_its_log(
+        tiny_phantom, tmp_path):
+    import csv
+
     from medseg_r.cli import main
 
     out = str(tmp_path / "run")
@@ -535,13 +541,24 @@ def test_a_resume_takes_the_runs_own_epochs_precision_and_model_weights(tiny_pha
             "--batch-size", "4", "--limit-train-batches", "1"]
     assert main(["train", *base, "--epochs", "2", "--precision", "32-true", "--model-weights",
                  "last"]) == 0
+    log = os.path.join(out, "logs", "version_0", "metrics.csv")
+    before = list(csv.DictReader(open(log)))
+    assert [(r["epoch"], r["step"], r["val/dice"] != "") for r in before] == \
+        [("0", "0", False), ("0", "0", True), ("1", "1", False), ("1", "1", True)]
     os.remove(os.path.join(out, "model.ckpt"))
-    os.remove(os.path.join(out, "checkpoints", "epoch001.ckpt"))  # as if stopped in epoch 2
+    os.remove(os.path.join(out, "checkpoints", "epoch001.ckpt"))  # as if stopped late in epoch 2
     assert main(["train", "--data", tiny_phantom, "--out", out, "--resume", "auto"]) == 0
     saved = torch.load(os.path.join(out, "model.ckpt"), map_location="cpu", weights_only=False)
     config = saved["extra"]["train_config"]
     assert (config["epochs"], config["precision"], config["model_weights"]) == (2, "32-true", "last")
     assert saved["extra"]["global_step"] == 2 and saved["extra"]["weights_from"].endswith("last.ckpt")
+    # the resumed run goes on in the run's log (it started logs/version_1: one curve in two files),
+    # without a second copy of the rows of the epoch the stop interrupted
+    assert os.listdir(os.path.join(out, "logs")) == ["version_0"]
+    after = list(csv.DictReader(open(log)))
+    assert [(r["epoch"], r["step"], r["val/dice"] != "") for r in after] == \
+        [(r["epoch"], r["step"], r["val/dice"] != "") for r in before]
+    assert after[:2] == before[:2]  # the first epoch's rows as they were
 
 
 def test_a_run_stopped_by_sigterm_says_so_and_exits_143(tiny_phantom, tmp_path, monkeypatch, capsys):
