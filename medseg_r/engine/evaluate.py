@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from ..data.datasets import SegmentationDataset, collate, fitted_size
 from ..io import atomic_write
-from ..io.output_folders import CASES_CSV, OVERLAYS, SUMMARY_JSON
+from ..io.output_folders import CASES_CSV, OVERLAYS, SUMMARY_JSON, is_plain_file_name
 from ..model.inputs import check_threshold
 
 # Subset tags of the phantom benchmark (medseg_r.data.phantom): the hard cases, the cases in which only
@@ -110,8 +110,7 @@ def check_case_ids(records) -> None:
     user's own files). ``ValueError`` naming the first bad one."""
     for r in records:
         case = str(r.id)
-        if not case.strip() or case in (".", "..") or any(
-                sep and sep in case for sep in ("/", "\\", os.sep, os.altsep)):
+        if not is_plain_file_name(case):
             raise ValueError(f"case id {case!r} must be a plain file name (it names the case's "
                              f"overlay and prediction files): give ids without a folder part")
 

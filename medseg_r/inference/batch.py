@@ -12,6 +12,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ..io import atomic_write
+from ..io.output_folders import is_plain_file_name
 from ..io.rows import ROW_FILE_ENDINGS, read_rows
 from ..io.text import first_few, read_text
 from .options import check_box
@@ -82,7 +83,7 @@ def _case_of_row(row: Dict[str, Any], base: str, stems: set) -> Dict[str, Any]:
         except ValueError as exc:
             raise InputError(str(exc)) from None
         case["box"] = box
-    if os.sep in case["id"] or "/" in case["id"] or case["id"] in (".", ".."):
+    if not is_plain_file_name(case["id"]):
         raise InputError(f"case id {case['id']!r} must be a plain file name "
                          f"(its outputs are written into the output folder)")
     if case["id"] in stems:

@@ -21,6 +21,7 @@ import numpy as np
 from ..data.volumes import check_same_grid
 from ..io import atomic_write
 from ..io.images import mask_foreground, read_mask
+from ..io.output_folders import is_plain_file_name
 from ..report import parse_report
 from ..report.schema import Report
 from ..report.transform import without_zones
@@ -242,7 +243,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
                              f"{height} image (pixels: x0 y0 x1 y1, 0 <= x <= {width}, "
                              f"0 <= y <= {height})")
     truth = _reference(reference, source) if reference else None
-    if stem is not None and (not stem or stem != os.path.basename(stem) or stem in (".", "..")):
+    if stem is not None and not is_plain_file_name(stem):
         raise InputError(f"case name {stem!r} must be a plain file name (no folder part)")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise InputError(f"output folder {out_dir} is a file")

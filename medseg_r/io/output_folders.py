@@ -11,6 +11,14 @@ import tempfile
 from typing import Optional
 
 
+def is_plain_file_name(name: str) -> bool:
+    """Whether ``name`` can name an output file inside a folder and nothing outside it: not blank,
+    not ``.`` or ``..``, no folder separator (``/``, and ``\\`` everywhere: a data set written on
+    one system is read on another), no NUL."""
+    return bool(name.strip()) and name not in (".", "..") and not any(
+        sep and sep in name for sep in ("/", "\\", "\0", os.sep, os.altsep))
+
+
 def check_phantom_folder(out: str, *, n: int, seed: int, size: int) -> None:
     """``make-data``'s folder must be new, empty, an earlier ``make-data`` with the same settings
     (reused, or extended by more splits) or one that was interrupted (nothing but its case images):

@@ -114,6 +114,7 @@ def test_a_case_whose_outputs_cannot_be_written_fails_alone(tmp_path, tiny_check
     ([{"id": "x", "image": "a.png", "report": "r", "box": "50 50 20 20"}], "x1 > x0 and y1 > y0"),  # reversed
     ([{"id": "../escaped", "image": "a.png", "report": "r"}], "plain file name"),
     ([{"id": "..", "image": "a.png", "report": "r"}], "plain file name"),
+    ([{"id": "scans\\case1", "image": "a.png", "report": "r"}], "plain file name"),  # a Windows folder
 ])
 def test_bad_manifests_are_rejected_before_any_work(tmp_path, rows, message):
     path = _manifest(tmp_path, rows)
