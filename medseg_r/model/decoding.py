@@ -74,6 +74,40 @@ def fullest_outputs(low: torch.Tensor, iou: torch.Tensor, boxes: torch.Tensor, *
     return low[rows, pick][:, None], iou[rows, pick][:, None]
 
 
+def points_for_boxes(boxes: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor
+                     ) -> Tuple[Optional[Tuple[torch.Tensor, torch.Tensor]],
+                                Optional[Tuple[torch.Tensor, torch.Tensor]]]:
+    """A user's points as refinements of the boxes a model chose: every box gets the exclude points
+    (label 0) and the include points (label 1) inside it, padded to one length with SAM's
+    "not a point" label -1; include points inside no box become a prompt of their own, with the
+    exclude points.
+
+    Shapes: ``boxes`` ``[n, 4]`` and ``coords`` ``[1, N, 2]`` in canvas pixels, ``labels`` ``[1, N]``
+    -> per box ``(coords [n, K, 2], labels [n, K])`` (None when no point goes to any box) and the
+    extra prompt ``(coords [1, M, 2], labels [1, M])`` (None when every include point is in a box)."""
+    xy, lab = coords[0], labels[0]
+    include = lab == 1
+    inside = ((xy[None, :, 0] >= boxes[:, None, 0]) & (xy[None, :, 0] <= boxes[:, None, 2])
+              & (xy[None, :, 1] >= boxes[:, None, 1]) & (xy[None, :, 1] <= boxes[:, None, 3]))  # [n, N]
+    taken = (lab == 0)[None, :] | (include[None, :] & inside)  # [n, N]
+    width = int(taken.sum(1).max()) if len(boxes) else 0
+    per_box = None
+    if width:
+        box_coords = xy.new_zeros(len(boxes), width, 2)
+        box_labels = lab.new_full((len(boxes), width), -1)
+        for i in range(len(boxes)):
+            keep = taken[i].nonzero().flatten()
+            box_coords[i, : len(keep)] = xy[keep]
+            box_labels[i, : len(keep)] = lab[keep]
+        per_box = (box_coords, box_labels)
+    alone = include & ~inside.any(0)
+    extra = None
+    if alone.any():
+        keep = alone | (lab == 0)
+        extra = (xy[keep][None], lab[keep][None])
+    return per_box, extra
+
+
 def decode(
     sam: nn.Module,
     embeddings: torch.Tensor,
@@ -106,6 +140,9 @@ def decode(
         box_prompts: per image ``[n, 4]`` boxes in canvas pixels predicted from the report (see
             :mod:`medseg_r.model.box_prompts`): each is decoded and the masks are joined (pixelwise
             maximum of the logits). An image with none, or with a user box, is decoded as usual.
+            ``points`` refine them (:func:`points_for_boxes`): each box is decoded with the exclude
+            points and the include points inside it, include points outside every box as a prompt
+            of their own, and all the masks are joined.
         box_fill: with predicted boxes and a single mask wanted, each box's mask is chosen by
             :func:`fullest_outputs` (0: SAM's single-mask output).
 
@@ -137,10 +174,11 @@ def decode(
                 labels[b : b + 1].to(embeddings.device),
             )
         predicted = None if box_prompts is None or box is not None else box_prompts[b]
+        extra = None  # include points outside every predicted box: a prompt of their own
         if predicted is not None and len(predicted):
             box = predicted.to(embeddings)
-        if box is not None and pts is not None and box.shape[0] != 1:
-            raise ValueError("point prompts cannot be combined with several predicted boxes")
+            if pts is not None:
+                pts, extra = points_for_boxes(box, *pts)
         sparse, dense = sam.prompt_encoder(points=pts, boxes=box, masks=None)
         if dense_prior is not None:
             dense = dense + dense_prior[b : b + 1].to(dense.dtype)
@@ -159,29 +197,41 @@ def decode(
         # every output of the decoder, to choose each predicted box's mask from
         choose = box_fill > 0 and predicted is not None and len(predicted) > 0 and not multimask_output
 
-        def run(sp: torch.Tensor):
+        def run(sp: torch.Tensor, dn: torch.Tensor, every_output: bool):
             if shift_b is not None:
                 sp = sp + shift_b.to(sp.dtype).unsqueeze(1)
-            if choose:
+            if every_output:
                 return decoder.predict_masks(image_embeddings=embeddings[b : b + 1], image_pe=pe,
-                                             sparse_prompt_embeddings=sp, dense_prompt_embeddings=dense)
+                                             sparse_prompt_embeddings=sp, dense_prompt_embeddings=dn)
             return decoder(
                 image_embeddings=embeddings[b : b + 1],
                 image_pe=pe,
                 sparse_prompt_embeddings=sp,
-                dense_prompt_embeddings=dense,
+                dense_prompt_embeddings=dn,
                 multimask_output=multimask_output,
             )
 
-        low, iou = run(sparse)
-        if use and prompts.uses_extra_token:
-            extra = prompts.extra_tokens(priors, b).to(sparse.dtype).expand(sparse.shape[0], -1, -1)
-            low_t, iou_t = run(torch.cat([sparse, extra], dim=1))
-            g = prompts.extra_token_gate
-            low = low + (g * (low_t - low)).to(low.dtype)
-            iou = iou + (g * (iou_t - iou)).to(iou.dtype)
+        def decoded(sp: torch.Tensor, dn: torch.Tensor, every_output: bool):
+            low, iou = run(sp, dn, every_output)
+            if use and prompts.uses_extra_token:
+                tokens = prompts.extra_tokens(priors, b).to(sp.dtype).expand(sp.shape[0], -1, -1)
+                low_t, iou_t = run(torch.cat([sp, tokens], dim=1), dn, every_output)
+                g = prompts.extra_token_gate
+                low = low + (g * (low_t - low)).to(low.dtype)
+                iou = iou + (g * (iou_t - iou)).to(iou.dtype)
+            return low, iou
+
+        low, iou = decoded(sparse, dense, choose)
         if choose:
             low, iou = fullest_outputs(low, iou, box, fill=box_fill, canvas=frame.size)
+        if extra is not None:
+            sparse_e, dense_e = sam.prompt_encoder(points=extra, boxes=None, masks=None)
+            if dense_prior is not None:
+                dense_e = dense_e + dense_prior[b : b + 1].to(dense_e.dtype)
+            if text_tokens is not None:
+                sparse_e = torch.cat([sparse_e, text_tokens[b : b + 1].to(sparse_e.dtype)], dim=1)
+            low_e, iou_e = decoded(sparse_e, dense_e, False)
+            low, iou = torch.cat([low, low_e]), torch.cat([iou, iou_e])
         if low.shape[0] > 1:  # one mask per predicted box: join them
             low, iou = low.amax(dim=0, keepdim=True), iou.amax(dim=0, keepdim=True)
         masks.append(low)
@@ -189,15 +239,14 @@ def decode(
     return torch.cat(masks), torch.cat(ious)
 
 
-
-
 def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
                    points: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
                    multimask_output: bool = False) -> Dict[str, torch.Tensor]:
     """The decoder on an :class:`~medseg_r.model.encoding.Encoded`: ``masks`` logits at the input
     size ``[B, M, H, W]``, ``iou`` ``[B, M]`` and ``low_res_masks``; ``boxes`` / ``points`` are
-    prompts in input pixels (see :func:`decode`), either of which replaces the boxes the model
-    chose (``encoded.boxes``)."""
+    prompts in input pixels (see :func:`decode`): a box replaces the boxes the model chose
+    (``encoded.boxes``), points refine them (:func:`points_for_boxes`), or replace them where the
+    report was read as nothing (the image's own boxes)."""
     from .geometry import from_canvas
     from .inputs import check_prompts
 
@@ -206,9 +255,10 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
                          "(encode_inputs(..., need_embedding=False)): encode them again to decode")
     if not model.training:  # a caller's prompts (training's come from its own reference boxes)
         check_prompts(boxes, points, encoded.embeddings.shape[0])
-    # the caller's points say where to look: they replace the boxes the model chose, as a caller's
-    # box does (decode), instead of being joined with one of them
-    predicted = None if points is not None else encoded.boxes
+    predicted = encoded.boxes
+    if points is not None and predicted is not None and encoded.unread is not None:
+        # an image boxed without its report (read as nothing): the points say where to look
+        predicted = [None if unread else b for b, unread in zip(predicted, encoded.unread)]
     low_res, iou = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
                                 location_map=encoded.location_map, text_tokens=encoded.text_tokens,
                                 boxes=boxes, points=points, multimask_output=multimask_output,
@@ -216,4 +266,4 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
     return {"masks": from_canvas(low_res, encoded.frame), "iou": iou, "low_res_masks": low_res}
 
 
-__all__ = ["DecoderCallView", "decode", "decode_encoded", "fullest_outputs"]
+__all__ = ["DecoderCallView", "decode", "decode_encoded", "fullest_outputs", "points_for_boxes"]

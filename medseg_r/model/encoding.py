@@ -86,6 +86,9 @@ class Encoded:
     box_map: Optional[torch.Tensor] = None
     boxes: Optional[List[torch.Tensor]] = None
     text_tokens: Optional[torch.Tensor] = None
+    # per image, whether its report was read as nothing (its boxes are the image's alone:
+    # read_as_nothing); a caller's points then replace those boxes instead of refining them
+    unread: Optional[List[bool]] = None
 
     @property
     def nbytes(self) -> int:
@@ -145,7 +148,8 @@ def read_as_nothing(model, reports: Sequence) -> List[bool]:
     stated in words the vocabulary knows ("The lungs are clear.", "No acute disease.":
     :attr:`~medseg_r.report.schema.Report.normal_statements`) is an all-negative report: no box.
     The command line refuses a report read as nothing unless given ``--no-finding segment``; the
-    web page unless a box or points are given, which then replace these boxes."""
+    web page unless a box or points are given, which then replace these boxes (points refine the
+    boxes of a report that was read: :func:`~medseg_r.model.decoding.points_for_boxes`)."""
     structured = model.config.priors == "structured" and not model.training
     return [structured and r.reads_nothing for r in reports]
 
@@ -233,6 +237,7 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
                                                                encoded.box_map),
                                        region=model.config.box_region,
                                        hedge=0.0 if model.training else model.config.box_hedge)
+        encoded.unread = read_as_nothing(model, parsed)
     if attention is not None:
         encoded.attention = F.interpolate(from_canvas(attention, frame), size=(H, W),
                                           mode="bilinear", align_corners=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import os
 import traceback
 from typing import Any, Callable, Optional
@@ -36,6 +37,9 @@ STATIC = os.path.join(os.path.dirname(__file__), "static")
 NO_STORE = {"Cache-Control": "no-store"}
 REAP_SECONDS = 60.0  # how often idle sessions are looked for (they also expire on any request)
 LOOPBACK_NAMES = frozenset(("localhost", "127.0.0.1", "::1"))
+# A JSON request holds a report (at most 200,000 characters, up to 6 bytes each when escaped) and
+# prompts: anything larger is refused before it is read in full
+MAX_JSON_BYTES = 4 * 2**20
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -117,6 +121,9 @@ def create_app(service: Service, *, allowed_hosts=LOOPBACK_NAMES, ip_hosts: bool
         )
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise too_large
+        if request.headers.get("content-type", "").lower().startswith("multipart/"):
+            raise UploadError("send the file's own bytes as the request body (as the page does: "
+                              "curl --data-binary @FILE), not a form upload (curl -F)", status=415)
         service.check_free(session)  # before the body is saved: 409 while the page segments
         path = await run_in_threadpool(
             service.upload_target, session, request.query_params.get("name", "")
@@ -279,9 +286,20 @@ def _with_gone(handler: Callable) -> Callable:
 
 
 async def _json(request: Request) -> Any:
+    """The request's JSON object, read up to :data:`MAX_JSON_BYTES` (413 beyond, before the rest is
+    read); malformed or too deeply nested JSON is a 400."""
+    too_large = UploadError(f"the request body is larger than {MAX_JSON_BYTES / 2**20:g} MB", status=413)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise too_large
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_JSON_BYTES:
+            raise too_large
     try:
-        body = await request.json()
-    except ValueError:
+        body = json.loads(bytes(data))
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep to read
         raise InputError("the request body is not JSON") from None
     if not isinstance(body, dict):
         raise InputError("the request body must be a JSON object")

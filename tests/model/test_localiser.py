@@ -243,7 +243,10 @@ def test_a_report_read_as_nothing_is_boxed_from_the_image_alone(box_choice_calls
     assert len(out["boxes"][3]) == 0  # so does a normal study stated without a finding
 
 
-def test_points_replace_the_boxes_the_model_chose():
+def test_points_refine_the_boxes_of_a_report_read_and_replace_those_of_one_read_as_nothing():
+    """Points replaced the model's boxes: one include point on a nodule the report had boxed gave a
+    mask of a few pixels (LiteMedSAM was trained with boxes), an exclude point in a corner none."""
+    from medseg_r.model.decoding import points_for_boxes
     from medseg_r.model.geometry import from_canvas
 
     torch.manual_seed(0)
@@ -252,20 +255,33 @@ def test_points_replace_the_boxes_the_model_chose():
     with torch.no_grad():
         model.box_head.out.bias[1] = 0.0  # extent about 0.5: several regions above threshold
     images = torch.rand(1, 3, 128, 128)
-    points = (torch.tensor([[[40.0, 50.0]]]), torch.tensor([[1]]))
-    # a report read as nothing (boxed from the image alone) and one naming two lesions: either
-    # way several boxes, which the points once met in the prompt encoder (a size mismatch)
-    for report in ["", "two nodules in the left lung"]:
-        with torch.no_grad():
-            encoded = model.encode_inputs(images, [report])
-            assert len(encoded.boxes[0]) > 1
-            with_points = model.decode_encoded(encoded, points=points)["masks"]
-            alone = model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
-                                 location_map=encoded.location_map, points=points)[0]
-        assert torch.equal(with_points, from_canvas(alone, encoded.frame))  # the points alone
-    with pytest.raises(ValueError, match="point prompts cannot be combined"):
-        model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
-                     points=points, box_prompts=encoded.boxes)
+    with torch.no_grad():
+        unread = model.encode_inputs(images, [""])  # read as nothing: boxed from the image alone
+        read = model.encode_inputs(images, ["two nodules in the left lung"])
+    assert unread.unread == [True] and read.unread == [False] and len(read.boxes[0]) > 1
+    box = read.boxes[0][0]
+    inside = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    points = (torch.tensor([[[float(inside[0]), float(inside[1])], [1.0, 1.0]]]), torch.tensor([[1, 0]]))
+    with torch.no_grad():
+        with_points = model.decode_encoded(unread, points=points)["masks"]
+        alone = model.decode(unread.embeddings, frame=unread.frame, priors=unread.priors,
+                             location_map=unread.location_map, points=points)[0]
+        assert torch.equal(with_points, from_canvas(alone, unread.frame))  # the points alone
+        refined = model.decode_encoded(read, points=points)["masks"]
+        by_hand = model.decode(read.embeddings, frame=read.frame, priors=read.priors,
+                               location_map=read.location_map, points=points, box_prompts=read.boxes)[0]
+        assert torch.equal(refined, from_canvas(by_hand, read.frame))
+        assert not torch.equal(refined, model.decode_encoded(read)["masks"])  # the points count
+    # which points each box gets: the exclude point all, the include point the box around it
+    per_box, extra = points_for_boxes(read.boxes[0], *points)
+    coords, labels = per_box
+    assert labels[0].tolist() == [1, 0] and all(sorted(row.tolist()) in ([-1, 0], [0, 1])
+                                                for row in labels[1:])
+    assert extra is None
+    outside = (torch.tensor([[[127.0, 0.0], [1.0, 1.0]]]), torch.tensor([[1, 0]]))
+    tight = torch.tensor([[10.0, 10.0, 20.0, 20.0]])
+    per_box, extra = points_for_boxes(tight, *outside)
+    assert per_box[1].tolist() == [[0]] and extra[1].tolist() == [[1, 0]]  # a prompt of its own
 
 
 def test_training_steps_do_not_box_a_report_read_as_nothing(box_choice_calls):

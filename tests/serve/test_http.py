@@ -143,6 +143,28 @@ def test_bad_requests_get_one_line_errors(make_server, request_body, status, mes
     assert got == 404 and "reload the page" in body["error"]
 
 
+def test_oversized_deeply_nested_and_form_bodies_get_clear_errors(make_server, monkeypatch):
+    """A 300 MB JSON body was read in full (and answered 400 after it); JSON nested 100,000 deep was
+    a 500 with a traceback (RecursionError); a form upload (curl -F) was 'not a readable image'."""
+    from medseg_r.serve import app
+
+    assert app.MAX_JSON_BYTES == 4 * 2**20
+    monkeypatch.setattr(app, "MAX_JSON_BYTES", 2**18)  # a body the client can send before the answer
+    client, _ = make_server()
+    sid = client.session()
+    json_type = {"Content-Type": "application/json"}
+    for path in ("/api/parse", f"/api/session/{sid}/segment"):
+        status, body, _ = client.request("POST", path, raw=b"[" * 100_000 + b"]" * 100_000, headers=json_type)
+        assert status == 400 and body["error"] == "the request body is not JSON"
+        status, body, _ = client.request("POST", path, raw=b" " * (2**18 + 1), headers=json_type)
+        assert status == 413 and "larger than 0.25 MB" in body["error"]
+    form = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG\r\n--x--\r\n'
+    status, body, _ = client.request("POST", f"/api/session/{sid}/upload?name=a.png", raw=form,
+                                     headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert status == 415 and "--data-binary" in body["error"]
+    assert client.request("POST", "/api/parse", {"report": REPORT})[0] == 200  # still serving
+
+
 @pytest.mark.parametrize("report", ["  ", None])
 @pytest.mark.parametrize("prompt", [{"box": [60, 40, 130, 110]}, {"points": [[95, 75, 1]]}])
 def test_a_box_or_points_alone_segment_without_a_report(make_server, prompt, report):
