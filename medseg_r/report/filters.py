@@ -23,22 +23,51 @@ _ANCHOR_OWNS = re.compile(
     r"(?:\bof|\b(?:left|right|top|bottom|cent(?:er|re)|central|middle|upper|lower|corner|side|half|part)"
     r"\s+in)\s+(?:(?:the|this|that|an?)\s+)?(?:[\w-]+\s+){0,2}$")
 _PATIENT_FRAME = frozenset(("organs", "segments", "liver_segments", "clock"))
+# an image of the study named in passing: a view ("the PA view"), a projection or plane before it
+# ("lateral image", "axial images"), a numbered or key image ("image 45", "key image"), today's or an
+# earlier one: a radiologist's directions beside it are the patient's
+_STUDY_IMAGE_BEFORE = re.compile(
+    r"\b(?:pa|ap|lateral|lat|frontal|oblique|decubitus|lordotic|portable|key|today'?s|prior|"
+    r"previous|current|same|axial|coronal|sagittal|screening)\s+(?:chest\s+)?$")
+_NUMBERED = re.compile(r"\s*(?:#|no\.?\s*)?\d")
+
+
+def _study_image(low: str, anchor: Mention) -> bool:
+    return (low[anchor.start:anchor.end] in ("view", "views")
+            or _STUDY_IMAGE_BEFORE.search(low, max(0, anchor.start - 30), anchor.start) is not None
+            or _NUMBERED.match(low, anchor.end) is not None)
 
 
 def image_relative(low: str, anchors: Sequence[Mention], terms: Sequence[Mention]) -> bool:
     """Whether a sentence naming the image (``anchors``) gives its directions in the image's frame:
     an anchor that owns them ("in the upper left of the image", "at the right in the ultrasound
     image", "the image's right half"), or no anatomy to place them on ("lesion on the left, this
-    picture"). "Nodule in the left lung on image 45", "opacity in the right midlung on the PA view"
-    or "left breast mass on the screening image" keep the patient's side: on a radiograph shown as
-    usual, the patient's left is the image's right."""
+    picture"), unless the image is one of the study's named in passing ("on the PA view", "image
+    45", "see key image"). "Nodule in the left lung on image 45", "opacity in the left upper zone on
+    the PA view" or "left breast mass on the screening image" keep the patient's side: on a
+    radiograph shown as usual, the patient's left is the image's right."""
     for a in anchors:
         if _ANCHOR_OWNS.search(low, max(0, a.start - 60), a.start) or low.startswith(("'s", "\u2019s"), a.end):
             return True
-    return not any(m.group in _PATIENT_FRAME for m in terms)
+    if all(_study_image(low, a) for a in anchors):
+        return False
+    return not any(m.group in _PATIENT_FRAME or (m.group == "zones" and "zone" in low[m.start:m.end])
+                   for m in terms)  # a lung zone ("left upper zone") is the patient's
 
 
 _CHECKLIST = re.compile(r"[:\-\u2013\u2014]\s*$")
+# "not seen on the lateral view": the finding is seen on another view of the study, not absent
+_VIEW_LIMITED = re.compile(
+    r"(?:(?:is|are|was|were)\s+)?(?:not|non)[\s-]+(?:(?:well|clearly|definitely|confidently|readily)\s+)?(?:seen|visible|visualized|"
+    r"visualised|evident|appreciated|identified|demonstrated|apparent|perceptible)\s+(?:on|in)\s+"
+    r"(?:the\s+)?(?:pa|ap|lateral|lat|frontal|oblique|decubitus|lordotic)\b")
+
+
+def view_limited(low: str, context: Sequence[Mention]) -> List[Mention]:
+    """The context triggers, less the negation of a finding on one view only ("nodule in the left
+    upper lobe, not seen on the lateral view" is seen on the frontal one)."""
+    return [m for m in context if not _VIEW_LIMITED.match(low, m.start)]
+
 
 
 def checklist_none(low: str, context: Sequence[Mention]) -> List[Mention]:

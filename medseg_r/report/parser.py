@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .assemble import build_finding, segment_info, share_location
 from .context import ScopeIndex
-from .filters import checklist_none, image_relative, sentence_terms, sides_of_organs
+from .filters import checklist_none, image_relative, sentence_terms, sides_of_organs, view_limited
 from .layout import ANAPHOR, FINDING_GROUPS, PLACE_GROUPS, TARGET_GROUPS, Sentence, layout
 from .mentions import Mention, resolve_overlaps
 from .schema import Finding, Report
@@ -173,7 +173,7 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     headers = list(_ANY_HEADER.finditer(text))
     sentences = _outside_requests(text, split_sentences(text, headers=headers), headers)
     term_buckets = _buckets(terms, sentences)
-    context_buckets = _buckets(checklist_none(low, context), sentences)
+    context_buckets = _buckets(view_limited(low, checklist_none(low, context)), sentences)
     anchored = ({i for i, b in enumerate(_buckets(anchors, sentences))
                  if b and image_relative(low, b, term_buckets[i])} if anchors else set())
     findings: List[Finding] = []

@@ -151,12 +151,40 @@ def test_a_side_before_an_organ_stays_the_patients_in_an_image_relative_sentence
     ("Round density in the right midlung on the PA view.", "right"),
     ("Nodule in the left lung on image 45.", "left"),
     ("Left breast mass seen on the screening image.", "left"),
+    # a lung zone is the patient's too, and so are directions beside a view, a key or numbered image
+    # or "in view of" (each read as the image's top or bottom left before)
+    ("Opacity in the left upper zone on the PA view.", "left"),
+    ("Left lower zone opacity, see key image.", "left"),
+    ("Opacity (image 3) in the left upper zone.", "left"),
+    ("Nodule in the left upper zone on today's image.", "left"),
+    ("Opacity on the left on the PA view.", "left"),
+    ("Right-sided pleural effusion, in view of the history likely infective.", "right"),
 ])
 def test_a_view_or_image_named_in_passing_keeps_the_patients_side(text, side):
     # a radiograph shows the patient's left on the image's right: reading "left" as the image's
     # left put the finding on the wrong side
     f = only(text)
     assert (f.location.side, f.location.image_region) == (side, None)
+
+
+@pytest.mark.parametrize("text", [
+    "Nodule in the left upper lobe, not seen on the lateral view.",
+    "2 cm mass in the right lower lobe, not visible on the lateral view.",
+    "Small nodular opacity in the left upper zone is not seen on the lateral view.",
+    "Calcified node is not identified on the PA projection.",
+])
+def test_a_finding_not_seen_on_one_view_is_present(text):
+    # it is seen on another view of the study: "not seen on the lateral view" negated it (and an
+    # all-negative report gives an empty mask without running the model)
+    assert not only(text).negated
+
+
+@pytest.mark.parametrize("text", [
+    "The previously described nodule is not seen on the current radiograph.",
+    "No nodule seen on the lateral view.",
+])
+def test_a_finding_not_seen_on_the_study_stays_negated(text):
+    assert only(text).negated
 
 
 @pytest.mark.parametrize("text, organ", [
