@@ -1,6 +1,7 @@
 """SAM-family builders on ``segment_anything``'s own modules (constructed, never copied)."""
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Optional, Sequence
 
@@ -39,6 +40,9 @@ def _load(sam: Sam, checkpoint: Optional[str], name: str) -> None:
         load_strict(sam, state, source=f"{name} checkpoint {checkpoint}")
 
 
+RANDOM_WEIGHTS_WARNING = "no checkpoint given, so its weights are random"
+_WEIGHT_FILES = {"sam_vit_b": "sam_vit_b_01ec64.pth", "sam_vit_l": "sam_vit_l_0b3195.pth",
+                 "sam_vit_h": "sam_vit_h_4b8939.pth", "medsam_vit_b": "medsam_vit_b.pth"}
 _VIT_CONFIGS = {
     "sam_vit_b": dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
     "sam_vit_l": dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23)),
@@ -52,6 +56,10 @@ def _vit_builder(name: str, config: dict, normalize: str, description: str):
         size = img_size or 1024
         sam = build_sam_vit(img_size=size, **config)
         _load(sam, checkpoint, name)
+        if checkpoint is None and pretrained:
+            warnings.warn(f"{name}: {RANDOM_WEIGHTS_WARNING} (they do not ship with "
+                          f"MedSeg-R: give checkpoint=PATH to {_WEIGHT_FILES[name]}, or pretrained=False "
+                          f"to build a random one on purpose)", UserWarning, stacklevel=4)
         return Backbone(sam=sam, name=name, img_size=size, family="vit", normalize=normalize)
 
     build.__name__ = f"build_{name}"

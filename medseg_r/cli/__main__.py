@@ -1,4 +1,5 @@
 """``python -m medseg_r.cli``: the ``medseg-r`` command."""
 from . import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 
 from .common import UserError, check_device, json_arg, seed_int
 
@@ -50,8 +51,6 @@ def _cmd_train(args) -> int:
 
     quiet = _launched_rank()
     if quiet:  # one copy of each note, warning and stop message per run
-        import warnings
-
         warnings.simplefilter("ignore")
     fields = {}
     if args.config:
@@ -106,7 +105,11 @@ def _cmd_train(args) -> int:
     if resuming is None and not cfg.checkpoint and not quiet:
         _note_starting_weights(cfg)
     try:
-        result = train(cfg)
+        from ..backbones.sam import RANDOM_WEIGHTS_WARNING
+
+        with warnings.catch_warnings():  # the note above says so in the command's words
+            warnings.filterwarnings("ignore", message=f".*{RANDOM_WEIGHTS_WARNING}")
+            result = train(cfg)
     except TrainingStopped as exc:
         if not quiet:
             print(f"medseg-r: {exc}", file=sys.stderr)

@@ -135,3 +135,15 @@ def test_a_file_that_is_no_checkpoint_says_so_without_torchs_advice_to_load_it_u
 def test_missing_checkpoint_file_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         build_backbone("sam_tiny", checkpoint=os.fspath(tmp_path / "nope.pth"))
+
+
+@pytest.mark.parametrize("name", ["sam_vit_b", "medsam_vit_b"])
+def test_a_sam_built_without_its_weights_says_they_are_random(name):
+    # build_model("sam_vit_b") gave 90 M random parameters without a word (the weights do not ship)
+    with pytest.warns(UserWarning, match=f"{name}: no checkpoint given, so its weights are random"):
+        build_backbone(name, img_size=64)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_backbone(name, img_size=64, pretrained=False)  # a random one on purpose: no warning
