@@ -41,7 +41,8 @@ def as_reports(reports: Union[ReportLike, Sequence[ReportLike]], batch: int) -> 
 def check_images(images: torch.Tensor, *, finite: bool = True) -> None:
     """``images`` must be a floating tensor ``[B, 3, H, W]`` with B, H, W >= 1 and, with
     ``finite`` (a caller's images; training batches come from checked files and skip the
-    device-to-host sync it costs), no NaN or infinite value."""
+    device-to-host sync it costs), no NaN or infinite value and every value in ``[0, 1]`` (0-255
+    pixels as floats were taken as intensities 255 times too bright)."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a float tensor [B, 3, H, W], got {shape}")
@@ -49,8 +50,14 @@ def check_images(images: torch.Tensor, *, finite: bool = True) -> None:
         raise ValueError("images must be floating point in [0, 1]")
     if min(images.shape[-2:]) < 1 or images.shape[0] < 1:
         raise ValueError(f"empty image batch {tuple(images.shape)}")
-    if finite and not bool(torch.isfinite(images).all()):
-        raise ValueError("images contain NaN or infinite values")
+    if finite:
+        if not bool(torch.isfinite(images).all()):
+            raise ValueError("images contain NaN or infinite values")
+        lo, hi = (float(v) for v in torch.aminmax(images.detach()))
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ValueError(f"images must be intensities in [0, 1], got values from {lo:.4g} to {hi:.4g} "
+                             f"(divide 0-255 pixels by 255; MedSegR.predict converts an image array "
+                             f"of any dtype)")
 
 
 def check_threshold(threshold) -> None:

@@ -265,6 +265,11 @@ class MedSegR(nn.Module):
         be in eval mode (a new or loaded model is): ``predict`` never switches modes, so several
         threads can predict with one model at once.
 
+        The image is converted as the command line converts a file
+        (:func:`~medseg_r.io.images.to_unit_float`): uint8 divided by 255, any other dtype (floats
+        in ``[0, 1]`` too) min-max scaled to ``[0, 1]``. To give intensities unchanged, call the
+        model (``forward``) with a ``[1, 3, H, W]`` tensor in ``[0, 1]``.
+
         ``threshold`` is a logit (0: probability 0.5; the command line's ``--threshold`` is a
         probability). A report whose findings are all negated, or that states a normal study,
         gives an empty mask without running the model (a ``box`` too, and whatever the model

@@ -65,6 +65,9 @@ def test_predict_rejects_nan_image(tiny_model_factory):
 
 @pytest.mark.parametrize("call, match", [
     (lambda m, x: m(x * float("nan"), ["nodule"]), "images contain NaN or infinite values"),
+    # 0-255 pixels as floats ran, 255 times too bright (and negative values too)
+    (lambda m, x: m(x * 255, ["nodule"]), r"images must be intensities in \[0, 1\], got values from"),
+    (lambda m, x: m(x - 5, ["nodule"]), r"images must be intensities in \[0, 1\]"),
     (lambda m, x: m(x, None), "reports must be a string, a Report or a list"),
     (lambda m, x: m(x, ["nodule"], boxes=torch.tensor([[float("nan")] * 4])), "boxes contain NaN"),
     (lambda m, x: m(x, ["nodule"], boxes=torch.rand(2, 4)), r"boxes must be a tensor \[1, 4\]"),
