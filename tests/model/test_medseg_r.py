@@ -91,6 +91,14 @@ def test_bad_inputs_and_prompts_are_value_errors_not_nan_masks(tiny_model_factor
         call(model, torch.rand(1, 3, 64, 64))
 
 
+@pytest.mark.parametrize("cast", ["half", "bfloat16", "double"])
+def test_a_model_cast_to_another_dtype_is_told_to_use_autocast(tiny_model_factory, cast):
+    # it failed deep inside the prior encoder ("expected m1 and m2 to have the same dtype")
+    model = getattr(tiny_model_factory().eval(), cast)()
+    with pytest.raises(ValueError, match="weights must stay float32.*torch.autocast"):
+        model.predict(np.full((64, 64), 100, np.uint8), "nodule")
+
+
 def test_float64_images_give_what_float32_images_give(tiny_model_factory):
     model = tiny_model_factory().eval()
     x = torch.rand(1, 3, 64, 64, dtype=torch.float64)
