@@ -200,8 +200,9 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
     from .inputs import as_reports, check_images
 
     check_images(images, finite=not model.training)
-    weights = next(model.parameters()).dtype
-    if weights != torch.float32:  # model.half() / .to(torch.bfloat16): the report's priors are float32
+    weight = next(model.parameters(), None)  # none in an nn.DataParallel replica
+    weights = None if weight is None else weight.dtype
+    if weights not in (None, torch.float32):  # model.half() / .to(torch.bfloat16): priors are float32
         raise ValueError(f"MedSeg-R's weights must stay float32 (they are {weights}): for half "
                          f"precision run the model under torch.autocast instead of casting it")
     if images.dtype == torch.float64:  # numpy's default float: the model's weights are float32

@@ -37,8 +37,8 @@ class MedSegR(nn.Module):
 
     The wrapped SAM is never hooked or changed: the encoder's own submodules are run through an
     adapter (:mod:`medseg_r.perception.injection`) with each call's priors passed explicitly, so
-    :meth:`unwrap` hands back the untouched SAM, a SAM may be wrapped any number of times, and one
-    model may serve several threads at once. A new model is in eval mode (``train()`` to train).
+    :meth:`unwrap` hands back the untouched SAM, a SAM may be wrapped any number of times (the
+    models share its modules), and one model may serve several threads at once. A new model is in eval mode (``train()`` to train).
 
     Args:
         backbone: a :class:`~medseg_r.backbones.Backbone` (:func:`build_model`, :meth:`from_sam`).
@@ -46,6 +46,10 @@ class MedSegR(nn.Module):
     """
 
     def __init__(self, backbone: Backbone, **options: Any) -> None:
+        if not isinstance(backbone, Backbone):
+            raise TypeError(f"MedSegR takes a Backbone (medseg_r.backbones.build_backbone), got "
+                            f"{type(backbone).__name__}: wrap a SAM module with MedSegR.from_sam(sam), "
+                            f"or build one by name with medseg_r.build_model(name)")
         super().__init__()
         cfg = ModelOptions.from_dict(options)
         self.config = cfg
@@ -118,12 +122,16 @@ class MedSegR(nn.Module):
     def from_sam(cls, sam: nn.Module, *, normalize: Optional[str] = None, name: str = "custom",
                  **options: Any) -> "MedSegR":
         """Wrap a built SAM-family model (``segment_anything.modeling.Sam`` or LiteMedSAM). The SAM
-        is not changed (see :meth:`unwrap`); wrapping it again gives an independent model.
+        is not changed (see :meth:`unwrap`); wrapping it again gives another model on the same SAM
+        modules (shared weights, train/eval state and ``requires_grad`` flags: wrap
+        ``copy.deepcopy(sam)`` for an independent one).
 
         ``normalize``: how images reach its encoder, ``"sam"`` (0..255 pixels, SAM's mean and std)
         or ``"unit"`` ([0, 1] intensities); left out, ``"sam"`` for a model with SAM's
         ``pixel_mean``, else ``"unit"``. MedSAM is a ``Sam`` trained on [0, 1] images: wrap it with
         ``normalize="unit"`` (``build_model("medsam_vit_b")`` does)."""
+        if isinstance(sam, Backbone):
+            raise TypeError("from_sam takes the SAM module itself; a Backbone goes to MedSegR(backbone)")
         encoder = getattr(sam, "image_encoder", None)
         if encoder is None or not all(hasattr(sam, a) for a in ("prompt_encoder", "mask_decoder")):
             raise ValueError("from_sam needs a model with image_encoder, prompt_encoder and "

@@ -189,3 +189,16 @@ def test_threads_predicting_at_once_get_their_own_results():
             assert torch.allclose(out["attention"], expected[i]["attention"], atol=1e-6)
     attention = [e["attention"] for e in expected]
     assert all((attention[0] - a).abs().max() > 1e-3 for a in attention[1:])  # the cases really differ
+
+
+def test_medsegr_takes_a_backbone_and_from_sam_a_sam_module():
+    # MedSegR(sam) and MedSegR("sam_tiny") failed with AttributeError: 'Sam' object has no attribute 'sam'
+    from medseg_r import MedSegR
+    from medseg_r.backbones import build_backbone
+
+    backbone = build_backbone("sam_tiny", img_size=64)
+    for wrong in (backbone.sam, "sam_tiny"):
+        with pytest.raises(TypeError, match="MedSegR takes a Backbone.*from_sam"):
+            MedSegR(wrong)
+    with pytest.raises(TypeError, match="from_sam takes the SAM module itself"):
+        MedSegR.from_sam(backbone)
