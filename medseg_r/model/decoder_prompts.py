@@ -24,8 +24,7 @@ import torch
 import torch.nn as nn
 
 from ..perception.common import pooled
-
-DECODER_MODES = ("both", "dense", "token", "extra_token", "none")
+from .options import DECODER_MODES
 
 
 class DecoderPriorPrompts(nn.Module):

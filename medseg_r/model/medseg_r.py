@@ -80,6 +80,10 @@ class MedSegR(nn.Module):
                                              use_map=cfg.location_map, max_grid=grid,
                                              positional_keys=cfg.positional_keys)
             if cfg.box_input == "image":
+                if min(self.img_size, LOCALISER_SIZE) % 16:
+                    raise ValueError(f"box_input='image' needs img_size of a multiple of 16 below "
+                                     f"{LOCALISER_SIZE} (its image localiser works at img_size, at "
+                                     f"most {LOCALISER_SIZE}), got img_size {self.img_size}")
                 match = cfg.prior_dim if cfg.box_match and cfg.uses_prior_modules else None
                 self.box_head = ImageLocaliser(hidden=cfg.box_hidden, modulator=head_modules,
                                                work_size=min(self.img_size, LOCALISER_SIZE),

@@ -15,6 +15,8 @@ FREEZE_MODES = ("image_encoder", "backbone", "none")
 ORIENTATIONS = ("radiological", "neurological")
 BOX_MODULATION = ("coarse", "fine")
 BOX_INPUTS = ("embedding", "image")
+# how the priors reach the mask decoder (medseg_r.model.decoder_prompts, which imports torch)
+DECODER_MODES = ("both", "dense", "token", "extra_token", "none")
 # box_fill's default: chosen on the phantom benchmark's validation split (docs/results/amd_epyc_avx512/
 # box_fill_val.md)
 BOX_FILL_DEFAULT = 0.45
@@ -141,8 +143,9 @@ class ModelOptions:
             raise ValueError(f"freeze must be one of {FREEZE_MODES}, got {self.freeze!r}")
         if self.orientation not in ORIENTATIONS:
             raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {self.orientation!r}")
-        if self.prior_dim <= 0 or self.bottleneck <= 0 or self.module_grid <= 0:
-            raise ValueError("prior_dim, bottleneck and module_grid must be positive")
+        for name in ("prior_dim", "bottleneck", "module_grid"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.uses_prior_modules and self.prior_dim % 4:
             raise ValueError(f"prior_dim must be a multiple of 4 (the prior fusion's 4 attention "
                              f"heads), got {self.prior_dim}")
@@ -160,6 +163,13 @@ class ModelOptions:
         if self.box_modulation not in BOX_MODULATION:
             raise ValueError(f"box_modulation must be one of {BOX_MODULATION}, "
                              f"got {self.box_modulation!r}")
+        if self.decoder_prior not in DECODER_MODES:
+            raise ValueError(f"decoder_prior must be one of {DECODER_MODES}, got {self.decoder_prior!r}")
+        if self.inject_at is not None and len(set(self.inject_at)) != len(self.inject_at):
+            raise ValueError(f"inject_at names a site twice: {list(self.inject_at)}")
+        if not self.report_box and (self.box_match or self.box_input != "embedding"):
+            raise ValueError("box_match and box_input='image' need report_box=True (they choose how "
+                             "its box head works; without it there is none)")
         if self.box_input not in BOX_INPUTS:
             raise ValueError(f"box_input must be one of {BOX_INPUTS}, got {self.box_input!r}")
         if self.positional_keys and not (self.spatial_attention or self.box_match):
@@ -169,8 +179,10 @@ class ModelOptions:
             raise ValueError("box_match needs box_input='image'")
         if self.attribute_head and not (self.report_box and self.box_input == "image"):
             raise ValueError("attribute_head needs report_box=True and box_input='image'")
-        if self.box_hidden < 1 or self.box_stem < 0:
-            raise ValueError("box_hidden must be >= 1 and box_stem >= 0")
+        if self.box_hidden < 1:
+            raise ValueError(f"box_hidden must be >= 1, got {self.box_hidden}")
+        if self.box_stem < 0:
+            raise ValueError(f"box_stem must be >= 0, got {self.box_stem}")
         if self.inject_at is not None:
             object.__setattr__(self, "inject_at", tuple(self.inject_at))
 

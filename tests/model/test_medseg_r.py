@@ -145,6 +145,14 @@ def test_predict_gives_an_empty_mask_for_an_all_negative_report_as_the_command_l
     ({"img_size": 0}, "img_size must be a whole number of pixels"),
     ({"prior_dim": 190}, "prior_dim must be a multiple of 4"),
     ({"bottleneck": 3}, "bottleneck must be a multiple of 4"),
+    # accepted before (a bad decoder_prior was even stored in checkpoints), or named an inner value
+    ({"priors": "none", "matched_capacity": False, "decoder_prior": "bogus"}, "decoder_prior must be one of"),
+    ({"inject_at": ["neck", "neck"]}, "inject_at names a site twice"),
+    ({"box_match": True, "box_input": "image"}, "need report_box=True"),
+    ({"box_input": "image"}, "need report_box=True"),
+    ({"img_size": 40, "report_box": True, "box_input": "image"}, "needs img_size of a multiple of 16"),
+    ({"module_grid": 0}, "module_grid must be positive, got 0"),
+    ({"box_stem": -1}, "box_stem must be >= 0, got -1"),
 ])
 def test_option_types_are_checked_when_the_model_is_built(kwargs, match):
     with pytest.raises(ValueError, match=match):
