@@ -127,6 +127,9 @@ def _cmd_describe(args) -> int:
                         "(--json for its JSON; redirect it to keep it)")
     if args.image is None and args.json:
         raise UserError("--json is for --image; --manifest and --data write JSON lines to --out")
+    if args.data is not None and (args.target or args.organ):  # describe_dataset takes neither
+        raise UserError("--target and --organ are for --image and --manifest; --data describes with "
+                        "the data set's defaults")
     spacing = None
     if args.spacing:
         spacing = args.spacing[0] if len(args.spacing) == 1 else tuple(args.spacing)
@@ -219,7 +222,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--spacing", type=float, nargs="+", metavar="MM",
                    help="mm per pixel (one number, or one per axis); files with an affine have it")
     p.add_argument("--target", help="finding noun (default per domain)")
-    p.add_argument("--organ", help="organ the lesions lie in, e.g. liver")
+    p.add_argument("--organ", help="--domain abdomen only: the organ the lesions lie in (liver, "
+                                   "kidney, spleen, pancreas, adrenal, colon)")
     p.add_argument("--json", action="store_true", help="print the priors and measurements as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_describe)

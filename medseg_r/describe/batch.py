@@ -2,30 +2,36 @@
 and the reports a training run lacks.
 
 ``describe_manifest`` reads ``.csv`` or ``.jsonl`` rows with ``image`` and ``mask`` (paths relative
-to the manifest; optional ``id``, ``split``, ``tags``, ``spacing`` as "0.7" or "0.7 0.7", and any
+to the manifest; optional ``id``, ``split``, ``tags``, ``spacing`` as "0.7" or "0.7 0.7" (two whole
+numbers joined by a comma that differ, "1,5", are refused as a likely decimal comma), and any
 other fields, which are kept) and writes JSONL that ``medseg-r train --data`` reads directly:
 ``id``, ``image``, ``mask`` (relative to the output's folder), ``report`` (the described text),
 ``split``, ``tags``, the row's other fields unchanged, ``report_original`` when the row had a
 report, and ``describe``: ``priors`` (the findings), ``lesions`` (measurements), ``style``,
-``seed``, ``round_trip`` and ``notes``.
+``seed``, ``round_trip``, ``notes``, ``options`` and ``files`` (the SHA-256 of the image's and the
+mask's bytes).
 
 Writes are atomic and resumable: finished rows go to ``OUT.partial`` (one flushed line each) and
 ``OUT`` appears, complete and in manifest order, only at the end (one rename). Running the command
 again (after an interruption, or over a finished ``OUT``) skips the cases already there with the
-same options, image and mask, and describes the others again; an ``OUT`` that describe did not
+same options, image and mask (their paths and contents), and describes the others again (rows
+of an earlier version, which did not record the contents, too); an ``OUT`` that describe did not
 write (a user's file) is refused before any work. A case that cannot be described is reported on
-one line on stderr and left out; the others go on.
+one line on stderr and left out; the others go on. Reports that do not read back to their
+findings (``round_trip`` false) are counted in one line on stderr.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..io.jsonl import parse_json_object
-from .core import check_options, describe_case
+from .core import check_options, describe_case, not_read_back
 from .inputs import DescribeError
 
 SPECIAL = ("id", "image", "mask", "report", "split", "tags", "spacing")
@@ -60,12 +66,27 @@ def read_rows(manifest: str) -> List[Dict[str, object]]:
     return rows
 
 
+# A spacing written as two whole numbers joined by one comma, without a point or a space ("1,5",
+# "0,7"), whose values differ is refused: it is how a spreadsheet of a decimal-comma locale writes
+# one number (1.5), and 2-D pixels are (nearly) square, so 1 x 5 mm is not the likely meaning.
+# Equal values ("1,1") and any spacing with a point or a space ("1.0,5.0", "1 5") are two axes.
+DECIMAL_COMMA = re.compile(r"\s*(\d+),(\d+)\s*")
+
+
 def _spacing_of(row: Dict[str, object], default) -> Optional[Tuple[float, ...]]:
     value = row.get("spacing")
     if value in (None, ""):
         return default
     if isinstance(value, (int, float)):
         return float(value)
+    comma = DECIMAL_COMMA.fullmatch(str(value))
+    if comma and float(comma[1]) != float(comma[2]):
+        whole, fraction = comma[1], comma[2]
+        raise DescribeError(f"spacing {value!r} reads as two axes of {whole} and {fraction} mm, "
+                            f"but pixels are (nearly) square: a decimal comma? write "
+                            f"{whole}.{fraction} mm as \"{whole}.{fraction}\" (or \"{whole}.{fraction} "
+                            f"{whole}.{fraction}\"); two axes of {whole} and {fraction} mm as "
+                            f"\"{whole} {fraction}\"")
     try:
         values = tuple(float(v) for v in str(value).replace(",", " ").split())
     except ValueError:
@@ -110,8 +131,29 @@ def _done(path: str, options: Dict[str, object], *,
     return done, stale, ids
 
 
-def _row_out(row: Dict, description, *, base: str, out_dir: str,
-             options: Dict[str, object]) -> Dict[str, object]:
+def _contents(path: str) -> Optional[str]:
+    """The SHA-256 of a file's bytes (of a folder, such as a DICOM series: of its files' names and
+    bytes, in sorted order), or ``None`` when it cannot be read (describing it says why): what a
+    rerun compares to know that an image or mask is still the one described."""
+    digest = hashlib.sha256()
+    try:
+        if os.path.isdir(path):
+            files = sorted(os.path.join(folder, name) for folder, _, names in os.walk(path)
+                           for name in names)
+        else:
+            files = [path]
+        for name in files:
+            digest.update(os.path.relpath(name, path).encode("utf-8", "surrogateescape") + b"\0")
+            with open(name, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _row_out(row: Dict, description, *, base: str, out_dir: str, options: Dict[str, object],
+             files: Dict[str, Optional[str]]) -> Dict[str, object]:
     data = description.to_dict()
     out = {k: v for k, v in row.items() if k not in SPECIAL}
     out.update({"id": str(row["id"]), "image": _rel(base, out_dir, row["image"]),
@@ -120,7 +162,7 @@ def _row_out(row: Dict, description, *, base: str, out_dir: str,
                 "describe": {"priors": data["findings"], "lesions": data["lesions"],
                              "style": description.style, "seed": description.seed,
                              "round_trip": description.round_trip, "notes": data["notes"],
-                             "options": options}})
+                             "options": options, "files": files}})
     if row.get("report"):
         out["report_original"] = row["report"]
     return out
@@ -146,7 +188,7 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
     "failed": [{"id", "error"}]}``; raises :class:`DescribeError` for a bad manifest or option."""
     from tqdm import tqdm
 
-    check_options(domain=domain, orientation=orientation, style=style)
+    check_options(domain=domain, orientation=orientation, style=style, organ=organ)
     if os.path.abspath(out) == os.path.abspath(manifest):
         raise DescribeError(f"--out {out} is the manifest itself; choose another file")
     if os.path.isdir(out) or not out.lower().endswith(".jsonl"):
@@ -177,15 +219,22 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
     with open(partial, "w", encoding="utf-8") as handle:  # rewrite: drops a torn last line
         handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values())
     failed: List[Dict[str, str]] = []
-    written = skipped = 0
+    written = skipped = changed = unrecorded = 0
     with open(partial, "a", encoding="utf-8") as handle:
         for k, row in enumerate(tqdm(rows, desc="describe", unit="case", disable=not progress)):
             case_id = str(row["id"])
             earlier = done.get(case_id)
+            files = {"image": _contents(_under(base, row["image"])),
+                     "mask": _contents(_under(base, row["mask"]))}
             if earlier is not None and (earlier.get("image"), earlier.get("mask")) == (
                     _rel(base, out_dir, row["image"]), _rel(base, out_dir, row["mask"])):
-                skipped += 1
-                continue
+                if earlier["describe"].get("files") == files:
+                    skipped += 1
+                    continue
+                if "files" in earlier["describe"]:
+                    changed += 1  # the same paths, other contents
+                else:  # an earlier version, which did not record the contents: they may differ
+                    unrecorded += 1
             done.pop(case_id, None)  # another image or mask under this id: described again
             try:
                 description = describe_case(_under(base, row["image"]), _under(base, row["mask"]),
@@ -197,7 +246,8 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
                 print(f"medseg-r: case {case_id}: {message}", file=sys.stderr)
                 failed.append({"id": case_id, "error": message})
                 continue
-            described = _row_out(row, description, base=base, out_dir=out_dir, options=options)
+            described = _row_out(row, description, base=base, out_dir=out_dir, options=options,
+                                 files=files)
             handle.write(json.dumps(described, ensure_ascii=False) + "\n")
             handle.flush()
             done[case_id] = described
@@ -209,7 +259,30 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
             handle.writelines(json.dumps(done[str(r["id"])], ensure_ascii=False) + "\n"
                               for r in rows if str(r["id"]) in done)
     os.unlink(partial)
+    if changed:
+        print(f"medseg-r: {changed} case(s) of {out} had an image or mask whose contents changed "
+              f"since they were described: described again", file=sys.stderr)
+    if unrecorded:
+        print(f"medseg-r: {unrecorded} case(s) of {out} were described by an earlier version, "
+              f"which did not record the image and mask contents: described again",
+              file=sys.stderr)
+    unread = [r for r in done.values() if not r["describe"].get("round_trip", True)]
+    if unread:  # a manifest of them would teach training other priors than the masks'
+        notes = [n for n in unread[0]["describe"].get("notes", []) if "does not read back" in n]
+        print(f"medseg-r: {len(unread)} case(s) of {out} (e.g. {unread[0]['id']}): "
+              f"{notes[0] if notes else not_read_back(target)}", file=sys.stderr)
     return {"out": out, "written": written, "skipped": skipped, "failed": failed}
+
+
+def _described_info(path: str) -> bool:
+    """Whether the ``dataset.json`` at ``path`` is one :func:`describe_dataset` wrote."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            info = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("reports") == "described" and \
+        isinstance(info.get("describe"), dict)
 
 
 def _dataset_info(data_dir: str) -> Dict[str, object]:
@@ -228,10 +301,18 @@ def describe_dataset(data_dir: str, out_dir: str, *, style: str = "radiology", s
     and masks (nothing is copied) and keeps every other field (the original report as
     ``report_original``); ``OUT/dataset.json`` is the original's with ``"reports":
     "described"``. Spacing: ``spacing``, else the data set's ``mm_per_px``, else pixels; domain:
-    ``domain``, else the data set's ``domain``, else chest. Returns :func:`describe_manifest`'s
-    summary."""
+    ``domain``, else the data set's ``domain``, else chest. ``out_dir`` must be a folder (or not
+    exist yet) whose ``manifest.jsonl`` and ``dataset.json``, if any, describe wrote. Returns
+    :func:`describe_manifest`'s summary."""
     from ..io.atomic import atomic_write
 
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise DescribeError(f"--out {out_dir} is a file: with --data, --out must be a folder "
+                            f"(it gets manifest.jsonl and dataset.json)")
+    info_path = os.path.join(out_dir, "dataset.json")
+    if os.path.lexists(info_path) and not _described_info(info_path):  # as for manifest.jsonl
+        raise DescribeError(f"{info_path} exists and is not an earlier output of medseg-r "
+                            f"describe; choose another --out (nothing was written)")
     manifest = os.path.join(data_dir, "manifest.jsonl")
     info = _dataset_info(data_dir)
     spacing = spacing if spacing is not None else info.get("mm_per_px")
@@ -242,7 +323,7 @@ def describe_dataset(data_dir: str, out_dir: str, *, style: str = "radiology", s
                                 progress=progress)
     info.update({"reports": "described", "described_from": os.path.abspath(data_dir),
                  "describe": {"style": style, "seed": seed, "domain": domain}})
-    with atomic_write(os.path.join(out_dir, "dataset.json")) as tmp:
+    with atomic_write(info_path) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(info, handle, indent=2)
     return summary

@@ -7,11 +7,13 @@ The findings are written as sentences in a chosen style (:mod:`.sentences`) and 
 spans included, are exactly what any consumer of the text gets. If a draw of the sentence
 generator does not read back to the measured priors (never seen in 5,000-case tests, but the
 reader may change), up to :data:`RETRIES` other draws are tried, then the ``radiology`` style; the
-``round_trip`` flag of :class:`Description` says whether the text matched.
+``round_trip`` flag of :class:`Description` says whether the text matched (targets compared as
+the reader's codes: "tumour" reads back as "tumor"), and a note says when it did not (e.g. a
+``target`` that is not a finding word of the reader).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -30,6 +32,9 @@ ORIENTATIONS = ("radiological", "neurological")
 DEFAULT_TARGET = {"chest": "nodule", "abdomen": "lesion", "breast": "mass", "brain": "lesion",
                   "colonoscopy": "polyp", "image": "lesion"}
 DEFAULT_ORGAN = {"chest": "lung", "brain": "brain", "breast": "breast"}
+# ``organ``: where the domain does not name it (the abdomen), one of the organs of the report
+# reader's abdomen vocabulary (``medseg_r/report/vocab/abdomen.yaml``), each read back by it
+ABDOMEN_ORGANS = ("liver", "kidney", "spleen", "pancreas", "adrenal", "colon")
 RETRIES = 5
 MASS_MM = 30.0  # a lung nodule above 3 cm is a mass (Fleischner glossary)
 
@@ -175,31 +180,68 @@ def write_report(lesions: List[LesionDescription], *, domain: str, style: str,
         except ValueError as exc:  # over the reader's length limit: thousands of regions
             raise DescribeError(f"{exc}: the mask has {len(lesions)} separate regions (a noisy or "
                                 f"unthresholded mask?)") from None
-        if [prior_key(f) for f in report.findings] == [prior_key(f) for f in expected]:
+        # the reader's codes, not the spelling written ("tumour" reads back as "tumor")
+        if [prior_key(f) for f in report.findings] == [prior_key(_canonical(f)) for f in expected]:
             return report, expected, True, used
     return report, expected, False, used
 
 
-def check_options(*, domain: str, orientation: str, style: str) -> None:
-    """Raise :class:`DescribeError` for an unknown domain, orientation or style."""
+def check_options(*, domain: str, orientation: str, style: str,
+                  organ: Optional[str] = None) -> None:
+    """Raise :class:`DescribeError` for an unknown domain, orientation, style or organ, or an
+    organ for a domain that is not the abdomen (the others name their organ, or locate lesions in
+    the image)."""
     for value, known, what in ((domain, DOMAINS, "domain"),
                                (orientation, ORIENTATIONS, "orientation"),
                                (style, STYLES, "style")):
         if value not in known:
             raise DescribeError(f"unknown {what} {value!r}; known: {', '.join(known)}")
+    if organ is not None and organ not in ABDOMEN_ORGANS:
+        raise DescribeError(f"unknown organ {organ!r}; known: {', '.join(ABDOMEN_ORGANS)}")
+    if organ is not None and domain != "abdomen":
+        where = (f"its lesions lie in the {DEFAULT_ORGAN[domain]}" if domain in DEFAULT_ORGAN
+                 else "its lesions are located in the image")
+        raise DescribeError(f"organ {organ!r} is for the abdomen domain, not {domain} ({where}); "
+                            f"give domain abdomen or leave the organ out")
+
+
+def _target_code(word: str) -> Optional[str]:
+    """The report reader's code of a target word ("tumour" -> "tumor"), or ``None``."""
+    from ..report.vocab import default_vocabulary
+
+    return default_vocabulary().matcher("targets")[1].get(" ".join(str(word).lower().split()))
+
+
+def _canonical(finding: Finding) -> Finding:
+    """``finding`` with its target as the report reader's code, where it has one."""
+    return replace(finding, target=_target_code(finding.target) or finding.target)
+
+
+def not_read_back(target: Optional[str]) -> str:
+    """The note for a report that does not read back to its findings."""
+    note = ("the report does not read back to the described findings (round_trip false): "
+            "training would read other priors from it")
+    if target is not None and _target_code(target) is None:
+        from ..report.schema import TARGETS
+
+        note += (f"; the target {target!r} is not a finding word of the report reader "
+                 f"(give one such as {', '.join(TARGETS)})")
+    return note
 
 
 def describe_case(image, mask, *, spacing=None, domain: str = "chest",
                   orientation: str = "radiological", style: str = "radiology", seed: int = 0,
                   target: Optional[str] = None, organ: Optional[str] = None) -> Description:
     """Like :func:`describe`, returning the :class:`Description` (report, measurements, notes)."""
-    check_options(domain=domain, orientation=orientation, style=style)
+    check_options(domain=domain, orientation=orientation, style=style, organ=organ)
     case = load_case(image, mask, spacing=spacing)
     if case.from_file and case.volume:
         orientation = "radiological"  # world axes come from the affine
     lesions = measure_lesions(case, domain=domain, orientation=orientation, target=target,
                               organ=organ)
     report, expected, ok, used = write_report(lesions, domain=domain, style=style, seed=seed)
+    if not ok:
+        case.notes.append(not_read_back(target))
     return Description(report=report, lesions=lesions, expected=expected, style=used, seed=seed,
                        round_trip=ok, notes=case.notes)
 
@@ -223,7 +265,8 @@ def describe(image, mask, *, spacing=None, domain: str = "chest",
         style: sentence style, ``radiology`` | ``qata`` | ``attribute``.
         seed: seeds the phrasing (same inputs and seed -> same text).
         target: the finding noun (default per domain: nodule/mass, lesion, mass, polyp ...).
-        organ: the organ the lesions lie in when the domain does not say (e.g. ``liver``).
+        organ: for the ``abdomen`` domain, the organ the lesions lie in (one of
+            :data:`ABDOMEN_ORGANS`, e.g. ``liver``); other domains refuse it.
 
     Returns:
         The :class:`~medseg_r.report.Report` read back from the generated text.

@@ -19,7 +19,7 @@ Documented behaviour, not errors:
 
 Errors (:class:`DescribeError`, one line): missing or unreadable file, image and mask of different
 sizes, an image without any finite value, a mask with non-integer values (probabilities: threshold
-them first) or more than 64 labels, an RGB mask whose channels differ, a 3-D array without
+them first) or more than 64 labels, an RGB(A) mask whose colour channels differ, a 3-D array without
 ``spacing``, a non-positive spacing.
 """
 from __future__ import annotations
@@ -94,12 +94,28 @@ def _grey(image: np.ndarray, mask_shape: Tuple[int, ...]) -> np.ndarray:
     return image.astype(float)
 
 
-def _mask_array(mask: np.ndarray, grid: Tuple[int, ...]) -> np.ndarray:
+def _colour_kind(mask: np.ndarray, source) -> str:
+    """The kind of a colour mask, "RGBA" or "RGB": from its file where it has one (the mask
+    reader drops an alpha channel it does not read as the mask)."""
+    if mask.shape[-1] == 4:
+        return "RGBA"
+    if isinstance(source, (str, os.PathLike)):
+        from PIL import Image
+
+        try:
+            with Image.open(source) as img:
+                return "RGBA" if "A" in img.getbands() else "RGB"
+        except (OSError, ValueError):
+            pass
+    return "RGB"
+
+
+def _mask_array(mask: np.ndarray, grid: Tuple[int, ...], source=None) -> np.ndarray:
     if mask.ndim == len(grid) + 1 and mask.shape[-1] in (3, 4):
         channels = mask[..., :3]
         if not (channels == channels[..., :1]).all():
-            raise DescribeError("mask: an RGB mask whose channels differ; give a grey or label "
-                                "mask")
+            raise DescribeError(f"mask: an {_colour_kind(mask, source)} mask whose colour "
+                                f"channels differ; give a grey or label mask")
         mask = channels[..., 0]
     if mask.shape != grid:
         raise DescribeError(f"mask of shape {mask.shape} does not match the image {grid}")
@@ -219,7 +235,7 @@ def load_case(image, mask, *, spacing: Optional[Sequence[float]] = None) -> Case
         except ValueError as exc:
             raise DescribeError(str(exc)) from None
     grey = _grey(pixels, mask_values.shape)
-    labels_in = _mask_array(mask_values, grey.shape)
+    labels_in = _mask_array(mask_values, grey.shape, source=mask)
     finite = np.isfinite(grey)
     if not finite.any():
         raise DescribeError("image holds no finite value (all NaN or infinite)")

@@ -65,8 +65,8 @@ def _pixels(img, path: str) -> np.ndarray:
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """Read a 2-D mask file for :func:`mask_foreground`: a label palette image gives its indices
     (VOC-style label masks: index 0 is background, whatever colour the palette paints it; see
-    :func:`_label_palette`), an 8-bit image with an alpha channel whose colour is one constant gives
-    its alpha as one 0/255 mask (a mask drawn as transparency over a flat colour); any other is read
+    :func:`_label_palette`), an 8-bit image with an alpha channel painted one colour everywhere (any
+    hue) gives its alpha as one 0/255 mask (a mask drawn as transparency over a flat colour); any other is read
     as :func:`read_image` reads it."""
     path = os.fspath(path)
     with _opened(path) as img:
@@ -80,7 +80,8 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
             img.load()
             arr = np.array(img)
             colour, alpha = arr[..., :-1], arr[..., -1]
-            if colour.min() == colour.max() and alpha.min() != alpha.max():
+            flat = (colour == colour.reshape(-1, colour.shape[-1])[0]).all()  # one colour, any hue
+            if flat and alpha.min() != alpha.max():
                 return (alpha > 0).astype(np.uint8) * 255  # soft edges are one mask, not labels
         return _pixels(img, path)
 

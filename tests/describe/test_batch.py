@@ -200,3 +200,67 @@ def test_manifest_errors_name_the_files_line_and_the_right_hint(data, tmp_path):
     (data / "noid.csv").write_text("image,mask\nimages/a.png,masks/a.png\nimages/a.png,masks/b.png\n")
     with pytest.raises(DescribeError, match="not unique .*add an id column"):
         describe_manifest(str(data / "noid.csv"), str(tmp_path / "n.jsonl"), domain="image", progress=False)
+
+
+def test_describe_dataset_refuses_a_dataset_json_it_did_not_write(data, tmp_path):
+    out = tmp_path / "described"
+    out.mkdir()
+    (out / "dataset.json").write_text('{"mine": true}')
+    with pytest.raises(DescribeError, match=r"dataset.json exists and is not an earlier output of medseg-r describe"):
+        describe_dataset(str(data), str(out), domain="image", progress=False)
+    assert (out / "dataset.json").read_text() == '{"mine": true}' and os.listdir(out) == ["dataset.json"]
+    (out / "dataset.json").unlink()
+    describe_dataset(str(data), str(out), domain="image", progress=False)
+    again = describe_dataset(str(data), str(out), domain="image", progress=False)  # its own: rerun
+    assert again["skipped"] == 3 and json.load(open(out / "dataset.json"))["reports"] == "described"
+
+
+def test_a_rerun_describes_again_a_case_whose_mask_changed(data, tmp_path, capsys):
+    manifest, out = str(data / "manifest.jsonl"), str(tmp_path / "reports.jsonl")
+    describe_manifest(manifest, out, domain="image", progress=False)
+    assert not _lines(out)[0]["describe"]["priors"][0]["negated"]
+    Image.fromarray(np.zeros((96, 96), np.uint8)).save(data / "masks" / "a.png")  # a's mask emptied
+    again = describe_manifest(manifest, out, domain="image", progress=False)
+    assert (again["written"], again["skipped"]) == (1, 2)
+    assert _lines(out)[0]["describe"]["priors"][0]["negated"]  # no longer the old lesion
+    assert "1 case(s) of" in capsys.readouterr().err
+    rows = _lines(out)
+    del rows[1]["describe"]["files"]  # a row of an earlier version: the contents were not recorded
+    with open(out, "w") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    third = describe_manifest(manifest, out, domain="image", progress=False)
+    assert (third["written"], third["skipped"]) == (1, 2) and "files" in _lines(out)[1]["describe"]
+    assert "earlier version, which did not record the image and mask contents" in capsys.readouterr().err
+
+
+def test_a_spacing_with_a_decimal_comma_is_refused_with_how_to_write_it(data, tmp_path, capsys):
+    header = "id,image,mask,spacing\n"
+    (data / "comma.csv").write_text(header + 'a,images/a.png,masks/a.png,"1,5"\n'
+                                    'b,images/b.png,masks/b.png,"0.7,0.7"\n'
+                                    'c,images/c.png,masks/c.png,"1,1"\n')
+    out = tmp_path / "comma.jsonl"
+    result = describe_manifest(str(data / "comma.csv"), str(out), domain="image", progress=False)
+    assert [f["id"] for f in result["failed"]] == ["a"] and "decimal comma" in result["failed"][0]["error"]
+    assert 'write 1.5 mm as "1.5" (or "1.5 1.5")' in capsys.readouterr().err
+    assert [r["id"] for r in _lines(out)] == ["b", "c"]  # a point or equal values: two axes, as before
+    assert _lines(out)[0]["describe"]["lesions"][0]["size"]["unit"] == "mm"
+
+
+def test_batch_says_when_reports_do_not_read_back(data, tmp_path, capsys):
+    manifest = str(data / "manifest.jsonl")
+    describe_manifest(manifest, str(tmp_path / "w.jsonl"), domain="image", target="widget", progress=False)
+    err = capsys.readouterr().err
+    assert "2 case(s) of" in err and "round_trip false" in err and "'widget' is not a finding word" in err
+    assert [r["describe"]["round_trip"] for r in _lines(tmp_path / "w.jsonl")] == [False, False, True]
+    describe_manifest(manifest, str(tmp_path / "t.jsonl"), domain="image", target="tumour", progress=False)
+    assert "round_trip" not in capsys.readouterr().err  # "tumour" reads back as the code "tumor"
+    assert all(r["describe"]["round_trip"] for r in _lines(tmp_path / "t.jsonl"))
+
+
+def test_an_organ_outside_the_abdomen_or_unknown_is_refused_before_any_work(data, tmp_path):
+    manifest, out = str(data / "manifest.jsonl"), tmp_path / "o.jsonl"
+    with pytest.raises(DescribeError, match=r"unknown organ 'banana'; known: liver, kidney"):
+        describe_manifest(manifest, str(out), domain="abdomen", organ="banana", progress=False)
+    with pytest.raises(DescribeError, match=r"organ 'liver' is for the abdomen domain, not image"):
+        describe_manifest(manifest, str(out), domain="image", organ="liver", progress=False)
+    assert not os.path.exists(out) and not os.path.exists(str(out) + ".partial")

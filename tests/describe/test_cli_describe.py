@@ -74,3 +74,31 @@ def test_data_folder_gets_a_described_copy(tmp_path, chest, capsys):
     written = json.loads((tmp_path / "o" / "manifest.jsonl").read_text())
     assert written["report_original"] == "old" and "right lung" in written["report"]
     assert "1 described" in capsys.readouterr().out
+
+
+def test_a_report_that_does_not_read_back_is_noted_on_stderr(files, capsys):
+    assert main(["describe", "--image", str(files / "x.png"), "--mask", str(files / "m.png"),
+                 "--target", "widget"]) == 0
+    captured = capsys.readouterr()
+    assert "widget" in captured.out
+    assert "note: the report does not read back to the described findings" in captured.err
+
+
+def test_data_out_that_is_a_file_is_a_one_line_error(tmp_path, chest, capsys):
+    image, mask = chest
+    (tmp_path / "d").mkdir()
+    Image.fromarray(image).save(tmp_path / "d" / "c.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "d" / "m.png")
+    (tmp_path / "d" / "manifest.jsonl").write_text(json.dumps({"id": "c", "image": "c.png", "mask": "m.png"}) + "\n")
+    (tmp_path / "afile").write_text("mine")
+    assert main(["describe", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "afile"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("medseg-r: error: --out") and "must be a folder" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_data_refuses_target_and_organ_which_it_would_ignore(tmp_path, capsys):
+    # describe --data never passed them on: --organ liver or --target mass did nothing without a word
+    for extra in (["--target", "mass"], ["--organ", "liver", "--domain", "abdomen"]):
+        assert main(["describe", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *extra]) == 2
+        assert "--target and --organ are for --image and --manifest" in capsys.readouterr().err

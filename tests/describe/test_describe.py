@@ -195,3 +195,30 @@ def test_callable_package_and_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert out.stdout.strip() == "lesion False", out.stderr
+
+
+def test_organ_is_one_the_reader_knows_and_only_for_the_abdomen(chest):
+    image, mask = chest
+    finding = medseg_r.describe(image, mask, domain="abdomen", organ="liver").findings[0]
+    assert finding.location.organ == "liver"
+    with pytest.raises(DescribeError, match=r"unknown organ 'banana'; known: liver, kidney, spleen"):
+        describe_case(image, mask, domain="abdomen", organ="banana")
+    with pytest.raises(DescribeError, match=r"organ 'liver' is for the abdomen domain, not chest \(its lesions lie in the lung\)"):
+        describe_case(image, mask, organ="liver")
+    from medseg_r.describe.core import ABDOMEN_ORGANS
+
+    for organ in ABDOMEN_ORGANS:  # every organ it accepts reads back
+        description = describe_case(image, mask, domain="abdomen", organ=organ, spacing=MM)
+        assert description.round_trip and description.report.findings[0].location.organ == organ
+
+
+@pytest.mark.parametrize("target, reads_back", [("tumour", True), ("widget", False),
+                                                ("ground-glass opacity", False)])
+def test_round_trip_compares_the_readers_codes_and_a_failure_is_noted(chest, target, reads_back):
+    image, mask = chest
+    description = describe_case(image, mask, spacing=MM, target=target)
+    assert description.round_trip is reads_back
+    noted = [n for n in description.notes if "does not read back" in n]
+    assert bool(noted) is not reads_back
+    if target == "widget":
+        assert "'widget' is not a finding word of the report reader" in noted[0]

@@ -101,3 +101,30 @@ def test_a_mask_of_unknown_type_is_refused_by_name(tmp_path):
     (tmp_path / "m.xyz").write_bytes(b"not a mask")
     with pytest.raises(DescribeError, match="mask: .*unknown input type"):
         load_case(image, str(tmp_path / "m.xyz"), spacing=(0.7, 0.7))
+
+
+def test_an_rgba_mask_whose_colours_differ_is_called_rgba(tmp_path):
+    mask = disc_mask((64, 64), (30, 30), 8)
+    image = _image(tmp_path / "i.png", mask)
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 1] = 255  # green background, red lesion, opaque
+    rgba[mask] = (255, 0, 0, 255)
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png")
+    with pytest.raises(DescribeError, match=r"^mask: an RGBA mask whose colour channels differ"):
+        load_case(image, str(tmp_path / "m.png"))
+    Image.fromarray(rgba[..., :3]).save(tmp_path / "rgb.png")
+    with pytest.raises(DescribeError, match=r"^mask: an RGB mask whose colour channels differ"):
+        load_case(image, str(tmp_path / "rgb.png"))
+
+
+def test_a_mask_drawn_in_the_alpha_channel_of_a_flat_colour_is_its_alpha(tmp_path):
+    # README: a mask drawn only in the alpha channel of a flat colour is its alpha; a red one was refused
+    mask = disc_mask((64, 64), (30, 30), 8)
+    image = _image(tmp_path / "i.png", mask)
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 0] = 255  # red everywhere, the lesion opaque
+    rgba[..., 3] = mask * 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png")
+    case = load_case(image, str(tmp_path / "m.png"))
+    assert len(case.lesions) == 1 and int(case.lesions[0].sum()) == int(mask.sum())
