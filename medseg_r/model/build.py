@@ -10,7 +10,7 @@ from .medseg_r import MedSegR
 
 
 def build_model(
-    backbone: str = "litemedsam",
+    backbone: Optional[str] = None,
     checkpoint: Optional[str] = None,
     *,
     img_size: Optional[int] = None,
@@ -21,11 +21,11 @@ def build_model(
 
     Args:
         backbone: a name from :func:`medseg_r.list_backbones` (default ``litemedsam``, the
-        pretrained one).
+            pretrained one; with a MedSeg-R checkpoint, the one it was trained on, and a name given
+            must be that one).
         checkpoint: either a MedSeg-R checkpoint (saved by :func:`medseg_r.checkpoint.save_model`)
-        or the
-            backbone's own weights (SAM / MedSAM / LiteMedSAM layout). Mismatched keys raise a clear
-            error.
+            or the backbone's own weights (SAM / MedSAM / LiteMedSAM layout). Mismatched keys raise
+            a clear error.
         img_size: encoder input size (SAM ViTs: any multiple of 16).
         pretrained: load weights that ship with the backbone (``litemedsam``) when no checkpoint is
         given (a MedSeg-R checkpoint holds every weight: ``pretrained`` does not apply to it).
@@ -37,5 +37,6 @@ def build_model(
             raise ValueError(f"{checkpoint} is a MedSeg-R checkpoint trained at img_size "
                              f"{model.img_size}: leave img_size out (got {img_size})")
         return model
-    bb = build_backbone(backbone, img_size=img_size, checkpoint=checkpoint, pretrained=pretrained)
+    bb = build_backbone(backbone or "litemedsam", img_size=img_size, checkpoint=checkpoint,
+                        pretrained=pretrained)
     return MedSegR(bb, **options)

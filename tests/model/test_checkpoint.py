@@ -42,6 +42,8 @@ def test_medseg_checkpoint_for_another_backbone_is_an_error(tmp_path):
     save_model(build_model("sam_tiny"), path)
     with pytest.raises(CheckpointError, match="trained on backbone 'sam_tiny', not 'litemedsam'"):
         build_model("litemedsam", checkpoint=str(path))
+    # a backbone left out is the checkpoint's (it was refused as 'not litemedsam', the default name)
+    assert build_model(checkpoint=str(path)).backbone_name == "sam_tiny"
 
 
 def test_tampered_checkpoint_names_the_keys(tmp_path):
