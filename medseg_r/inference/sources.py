@@ -94,6 +94,11 @@ class Source:
         return normalise(self.voxels, window=window)
 
 
+# the first bytes of the image files read without an ending that names them
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"BM", "bmp"),
+               (b"II*\0", "tiff"), (b"MM\0*", "tiff"))
+
+
 def _format_of(path: str) -> str:
     lower = path.lower()
     if os.path.isdir(path):
@@ -104,12 +109,16 @@ def _format_of(path: str) -> str:
             return name
     if lower.endswith(DICOM_ENDINGS):
         return "dicom"
-    try:
+    try:  # no known ending: the file's own signature (a PACS export "IM0001", a saved "scan")
         with open(path, "rb") as handle:
-            if handle.read(132)[128:132] == b"DICM":
-                return "dicom"
+            head = handle.read(348)
     except OSError:
-        pass
+        head = b""
+    if head[128:132] == b"DICM":
+        return "dicom"
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return name
     raise InputError(f"{path}: unknown input type (expected PNG/JPEG/TIFF/BMP, .nii/.nii.gz, a DICOM file or "
                      f"a DICOM series folder)")
 

@@ -309,3 +309,17 @@ def test_an_exif_orientation_is_said_not_to_be_applied(tmp_path):
     assert src.pixels.shape[:2] == (64, 64) and "EXIF orientation" in " ".join(src.notes)
     picture.save(tmp_path / "upright.jpg")
     assert load_source(tmp_path / "upright.jpg").notes == ()
+
+
+@pytest.mark.parametrize("save", [
+    lambda path, a: Image.fromarray(a).save(path, format="PNG"),
+    lambda path, a: Image.fromarray(a).save(path, format="JPEG"),
+    lambda path, a: Image.fromarray(a).save(path, format="TIFF"),
+    lambda path, a: Image.fromarray(a).save(path, format="BMP"),
+])
+def test_an_image_file_without_an_ending_is_read_by_its_signature(tmp_path, save):
+    # a PACS export named IM0001 went to the DICOM reader: "unknown input type"
+    picture = (np.random.default_rng(0).random((40, 50)) * 255).astype(np.uint8)
+    save(tmp_path / "IM0001", picture)
+    source = load_source(str(tmp_path / "IM0001"))
+    assert source.kind == "image" and source.pixels.shape[:2] == (40, 50)
