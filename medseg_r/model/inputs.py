@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..report import Report, parse_report
+from ..report.schema import check_report
 
 ReportLike = Union[str, Report]
 
@@ -30,6 +31,7 @@ def as_reports(reports: Union[ReportLike, Sequence[ReportLike]], batch: int) -> 
     out = []
     for r in reports:
         if isinstance(r, Report):
+            check_report(r)  # built by hand or read from JSON: the contract's values
             out.append(r)
         elif isinstance(r, str):
             out.append(parse_report(r))

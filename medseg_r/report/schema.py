@@ -5,6 +5,8 @@ dependency on torch, so the parser can be used on its own (e.g. to mine a report
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -133,11 +135,11 @@ class Finding:
             size_mm=data.get("size_mm"),
             size_class=data.get("size_class"),
             count=data.get("count"),
-            negated=bool(data.get("negated", False)),
-            uncertain=bool(data.get("uncertain", False)),
+            negated=data.get("negated", False),  # as given: check_report refuses "false"
+            uncertain=data.get("uncertain", False),
             spans={k: [tuple(s) for s in spans.get(k, [])] for k in SPAN_KEYS},
             diagnosis=data.get("diagnosis"),
-            artefact=bool(data.get("artefact", False)),
+            artefact=data.get("artefact", False),
         )
 
 
@@ -177,5 +179,53 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "Report":
-        return cls(text=data.get("report", ""), findings=[Finding.from_dict(f) for f in data.get("findings", [])],
-                   normal_statements=[tuple(s) for s in data.get("normal_statements") or []])
+        """The inverse of :meth:`to_dict` (the JSON of ``medseg-r parse-report --json``), checked
+        by :func:`check_report`."""
+        report = cls(text=data.get("report", ""),
+                     findings=[Finding.from_dict(f) for f in data.get("findings", [])],
+                     normal_statements=[tuple(s) for s in data.get("normal_statements") or []])
+        check_report(report)
+        return report
+
+
+def check_report(report: Report) -> None:
+    """A report built by hand or read from JSON must hold the contract's values: ``ValueError``
+    naming the finding, the field and the allowed codes (an unknown zone or side would place the
+    finding nowhere, an unknown texture or shape would be dropped without a word). Targets, organs
+    and segments are free text (vocabularies extend them)."""
+    if not isinstance(report, Report) or not isinstance(report.text, str):
+        raise ValueError(f"a report must be a Report with text, got {type(report).__name__}")
+    for i, f in enumerate(report.findings):
+        where = f"finding {i + 1}"
+
+        def refuse(name: str, value: Any, allowed: str) -> None:
+            raise ValueError(f"{where}: {name} {value!r} is not {allowed}")
+
+        loc = f.location
+        if loc.side is not None and loc.side not in SIDES:
+            refuse("side", loc.side, f"one of {', '.join(SIDES)} or None")
+        if not isinstance(loc.zones, (list, tuple)) or any(z not in ZONES for z in loc.zones):
+            refuse("zones", loc.zones, f"a list of {', '.join(ZONES)}")
+        if loc.image_region is not None and loc.image_region not in IMAGE_REGIONS:
+            refuse("image_region", loc.image_region, f"one of {', '.join(IMAGE_REGIONS)} or None")
+        for name, codes, known in (("texture", f.texture, TEXTURE_CODES), ("shape", f.shape, SHAPE_CODES)):
+            if not isinstance(codes, (list, tuple)) or any(c not in known for c in codes):
+                refuse(name, codes, f"a list of {', '.join(known)}")
+        for name in ("target", "diagnosis"):
+            if getattr(f, name) is not None and not isinstance(getattr(f, name), str):
+                refuse(name, getattr(f, name), "text or None")
+        for name in ("organ", "segment"):
+            if getattr(loc, name) is not None and not isinstance(getattr(loc, name), str):
+                refuse(name, getattr(loc, name), "text or None")
+        size = f.size_mm
+        if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Real)
+                                 or not math.isfinite(size) or size <= 0):
+            refuse("size_mm", size, "a positive number of millimetres or None")
+        if f.size_class is not None and f.size_class not in SIZE_CLASSES:
+            refuse("size_class", f.size_class, f"one of {', '.join(SIZE_CLASSES)} or None")
+        if f.count is not None and (isinstance(f.count, bool) or not isinstance(f.count, numbers.Integral)
+                                    or f.count < 1):
+            refuse("count", f.count, "a whole number >= 1 or None")
+        for name in ("negated", "uncertain", "artefact"):
+            if not isinstance(getattr(f, name), bool):
+                refuse(name, getattr(f, name), "true or false")
