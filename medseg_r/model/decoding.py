@@ -254,7 +254,8 @@ def decode_encoded(model, encoded, *, boxes: Optional[torch.Tensor] = None,
         raise ValueError("these inputs were encoded without the image embedding "
                          "(encode_inputs(..., need_embedding=False)): encode them again to decode")
     if not model.training:  # a caller's prompts (training's come from its own reference boxes)
-        check_prompts(boxes, points, encoded.embeddings.shape[0])
+        check_prompts(boxes, points, encoded.embeddings.shape[0],
+                      shape=(encoded.frame.height, encoded.frame.width))
     predicted = encoded.boxes
     if points is not None and predicted is not None and encoded.unread is not None:
         # an image boxed without its report (read as nothing): the points say where to look

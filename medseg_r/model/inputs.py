@@ -95,10 +95,12 @@ def check_box(box, shape: Optional[Sequence[int]] = None) -> None:
                              f"(pixels: x from 0 to {width}, y from 0 to {height})")
 
 
-def check_prompts(boxes, points, batch: int) -> None:
+def check_prompts(boxes, points, batch: int, shape: Optional[Sequence[int]] = None) -> None:
     """``boxes`` ``[B, 4]`` (x0, y0, x1, y1 with x1 >= x0, y1 >= y0) and ``points`` (coords
-    ``[B, N, 2]``, labels ``[B, N]``), finite, one per image: a ``ValueError`` naming what is
-    wrong (a NaN box would give NaN masks without a word)."""
+    ``[B, N, 2]``, labels ``[B, N]`` of 1 (include), 0 (exclude) or -1 (SAM's padding)), finite,
+    one per image, and with the images' ``shape`` ``(H, W)`` each box overlapping its image (as
+    :func:`check_box` asks of ``predict``'s): a ``ValueError`` naming what is wrong (a NaN box
+    would give NaN masks without a word)."""
     if boxes is not None:
         if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or tuple(boxes.shape) != (batch, 4):
             shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
@@ -107,6 +109,9 @@ def check_prompts(boxes, points, batch: int) -> None:
             raise ValueError("boxes contain NaN or infinite values")
         if bool((boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any()):
             raise ValueError("each box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
+        if shape is not None:
+            for box in boxes.tolist():
+                check_box(box, shape)
     if points is not None:
         try:
             coords, labels = points
@@ -118,3 +123,6 @@ def check_prompts(boxes, points, batch: int) -> None:
             raise ValueError(f"points must be (coords [{batch}, N, 2], labels [{batch}, N])")
         if not bool(torch.isfinite(coords).all()):
             raise ValueError("point coordinates contain NaN or infinite values")
+        if not bool(((labels == 1) | (labels == 0) | (labels == -1)).all()):
+            raise ValueError(f"point labels must be 1 (include), 0 (exclude) or -1 (padding), got "
+                             f"{sorted(set(labels.flatten().tolist()))}")

@@ -73,6 +73,10 @@ def test_predict_rejects_nan_image(tiny_model_factory):
     (lambda m, x: m(x, ["nodule"], boxes=torch.rand(2, 4)), r"boxes must be a tensor \[1, 4\]"),
     (lambda m, x: m(x, ["nodule"], boxes=torch.tensor([[50.0, 50, 10, 10]])), "x1 >= x0"),
     (lambda m, x: m(x, ["nodule"], points=(torch.rand(1, 2, 2), torch.ones(2))), "points must be"),
+    # accepted before, unlike predict's box, and a label 5 had no effect
+    (lambda m, x: m(x, ["nodule"], boxes=torch.tensor([[300.0, 400, 500, 600]])), "outside the 64 x 64 image"),
+    (lambda m, x: m(x, ["nodule"], points=(torch.rand(1, 1, 2), torch.tensor([[5]]))),
+     r"point labels must be 1 \(include\), 0 \(exclude\) or -1"),
     (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", box=[1, 2, 3]), "box must be four numbers"),
     (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", threshold=float("nan")), "finite logit"),
     (lambda m, x: m.predict(np.zeros((64, 64)), "nodule", threshold="0.5"), "threshold must be"),
