@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 from ..backbones import build_backbone
@@ -31,6 +32,12 @@ def build_model(
         given (a MedSeg-R checkpoint holds every weight: ``pretrained`` does not apply to it).
         **options: see :class:`MedSegR`.
     """
+    if isinstance(pretrained, str) or pretrained not in (True, False):  # "no" is truthy: loaded
+        raise TypeError(f"pretrained must be True or False, got {pretrained!r}")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
+    if checkpoint is not None:
+        checkpoint = os.fspath(checkpoint)
     if checkpoint is not None and is_medseg_checkpoint(checkpoint):
         model = load_model(checkpoint, expect_backbone=backbone, **options)
         if img_size is not None and img_size != model.img_size:

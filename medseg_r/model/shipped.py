@@ -92,6 +92,10 @@ def load_shipped(name: str, *, directory: str = HERE):
     from ..backbones.weights import CheckpointError
     from .build import build_model
 
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"shipped weights are named by text or a path ({', '.join(shipped_names())}), "
+                        f"got {type(name).__name__}")
+    name = os.fspath(name)
     if os.path.isfile(name):
         path = name
         directory = os.path.dirname(os.path.abspath(name))

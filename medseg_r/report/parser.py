@@ -161,6 +161,9 @@ def parse_report(text: str, *, vocabulary: Optional[Vocabulary] = None) -> Repor
     if len(text) > MAX_REPORT_CHARS:
         raise ValueError(f"report is {len(text):,} characters long; the limit is {MAX_REPORT_CHARS:,} "
                          "(one report per call)")
+    if vocabulary is not None and not isinstance(vocabulary, Vocabulary):
+        raise TypeError(f"vocabulary must be a Vocabulary (medseg_r.report.vocab.load_vocabulary), "
+                        f"got {type(vocabulary).__name__}")
     vocab = vocabulary or default_vocabulary()
     low = _lower_same_length(text)
     index = vocab.index()

@@ -170,3 +170,18 @@ def test_build_model_refuses_another_img_size_for_a_medseg_checkpoint(tmp_path):
     assert build_model("sam_tiny", checkpoint=str(path), img_size=64).img_size == 64
     with pytest.raises(ValueError, match="trained at img_size 64: leave img_size out"):
         build_model("sam_tiny", checkpoint=str(path), img_size=128)
+
+
+def test_arguments_of_the_wrong_type_say_so():
+    # pretrained="no" loaded the pretrained weights (a truthy string); checkpoint=123 was "not found: 123";
+    # load_pretrained(None) failed in os.stat; parse_report(vocabulary="x") in a method call
+    from medseg_r import load_pretrained, parse_report
+
+    with pytest.raises(TypeError, match="pretrained must be True or False, got 'no'"):
+        build_model("sam_tiny", img_size=64, pretrained="no")
+    with pytest.raises(TypeError, match="checkpoint must be a path, got int"):
+        build_model("sam_tiny", checkpoint=123)
+    with pytest.raises(TypeError, match="shipped weights are named by text or a path"):
+        load_pretrained(None)
+    with pytest.raises(TypeError, match="vocabulary must be a Vocabulary"):
+        parse_report("nodule", vocabulary="x")
