@@ -32,3 +32,8 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'medseg_r' has no attribute {name!r}")
+
+
+def __dir__():
+    """The lazy names too, for tab completion in notebooks."""
+    return sorted(set(globals()) | set(_LAZY))

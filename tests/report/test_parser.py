@@ -243,6 +243,11 @@ def test_parser_does_not_import_torch():
     code = "import sys, medseg_r; medseg_r.parse_report('nodule'); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+    # dir() lists the lazy model API (tab completion missed build_model, MedSegR ...) without importing it
+    code = ("import sys, medseg_r; names = dir(medseg_r); "
+            "print(all(n in names for n in medseg_r.__all__), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
 
 
 def test_user_vocabulary_pack_adds_terms(tmp_path, monkeypatch):
