@@ -38,6 +38,9 @@ def check_phantom_folder(out: str, *, n: int, seed: int, size: int) -> None:
         if not isinstance(held, dict) or held.get("kind") != "phantom":
             raise ValueError(f"{out} holds a data set (dataset.json) that make-data did not write: "
                              f"choose another --out")
+        if held.get("reports") == "described":  # describe --data's copy: its images are elsewhere
+            raise ValueError(f"{out} holds reports that medseg-r describe wrote for a phantom (not "
+                             f"the phantom itself): choose another --out")
         if (held.get("n"), held.get("seed"), held.get("size")) != (n, seed, size):
             raise ValueError(f"{out} holds a phantom of --n {held.get('n')} --seed {held.get('seed')} "
                              f"--size {held.get('size')}: writing --n {n} --seed {seed} --size {size} "

@@ -266,6 +266,36 @@ def test_a_finished_generation_is_kept(tmp_path):
     assert image.stat().st_mtime_ns == stamp
 
 
+def test_missing_case_files_are_drawn_again_and_an_interrupted_others_files_removed(tmp_path):
+    """make-data trusted its manifest: a deleted mask stayed missing ('12 of 12 cases'), and a
+    generation of other settings interrupted before its dataset.json left its extra case images
+    beside the new ones."""
+    out = tmp_path / "p"
+    make_phantom(str(out), n=12, seed=5, size=64, progress=False)
+    mask = out / "masks" / "case_00001.png"
+    kept = out / "images" / "case_00000.png"
+    wanted, stamp = mask.read_bytes(), kept.stat().st_mtime_ns
+    mask.unlink()
+    make_phantom(str(out), n=12, seed=5, size=64, progress=False)
+    assert mask.read_bytes() == wanted and kept.stat().st_mtime_ns == stamp  # only the missing case
+    stale = tmp_path / "q"
+    (stale / "images").mkdir(parents=True)
+    (stale / "images" / "case_00030.png").write_bytes(kept.read_bytes())  # killed: no dataset.json
+    make_phantom(str(stale), n=12, seed=5, size=64, progress=False)
+    assert not (stale / "images" / "case_00030.png").exists()
+    assert sorted(p.name for p in (stale / "images").iterdir()) == sorted(p.name for p in (out / "images").iterdir())
+
+
+def test_describes_copy_of_a_phantom_is_not_taken_for_the_phantom(tmp_path):
+    # describe --data writes a dataset.json of kind phantom whose images stay in the original folder
+    out = tmp_path / "described"
+    out.mkdir()
+    meta = {"kind": "phantom", "n": 12, "seed": 5, "size": 64, "reports": "described"}
+    (out / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="reports that medseg-r describe wrote"):
+        make_phantom(str(out), n=12, seed=5, size=64, progress=False)
+
+
 def test_a_test_split_alone_is_drawn_as_in_a_full_generation(tmp_path):
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
     make_phantom(full, n=20, seed=5, size=64, progress=False)

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -231,6 +232,11 @@ def _read_rows(manifest: str) -> List[Dict]:
     return [row for _, row in read_jsonl_rows(manifest)]
 
 
+def _index(row: Dict) -> int:
+    """A case's index, from its id ``case_00042``."""
+    return int(row["id"].rsplit("_", 1)[1])
+
+
 MAX_SIZE = 4096  # a phantom's side in pixels: beyond it a case's arrays alone take gigabytes
 
 
@@ -272,15 +278,20 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
     manifest = os.path.join(out, "manifest.jsonl")
     existing = _finished(out, n=n, seed=seed, size=size)
     have = set(existing["splits"]) if existing else set()
-    if have.issuperset(wanted):
+    held = [r for r in _read_rows(manifest) if r["split"] in have] if existing else []
+    # a finished generation's case whose image or mask is gone (deleted, or a copy without them)
+    # is drawn again: the manifest alone would pass for the data set
+    missing = {_index(r) for r in held
+               if not all(os.path.isfile(os.path.join(out, r[key])) for key in ("image", "mask"))}
+    if have.issuperset(wanted) and not missing:
         return manifest
-    rows = [r for r in _read_rows(manifest) if r["split"] in have] if existing else []
+    rows = [r for r in held if _index(r) not in missing]
     done = set(have)
     have.update(wanted)
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     os.makedirs(os.path.join(out, "masks"), exist_ok=True)
     pools = make_pools()
-    todo = [i for i in range(n) if split_and_position(i)[0] in have - done]
+    todo = [i for i in range(n) if split_and_position(i)[0] in have - done or i in missing]
     for i in tqdm(todo, desc="phantom", disable=not progress, unit="case"):
         case = make_case(i, seed=seed, size=size, pools=pools)
         name = f"case_{i:05d}"
@@ -292,7 +303,13 @@ def make_phantom(out: str, *, n: int = 600, seed: int = 0, size: int = 256,
             Image.fromarray(case["mask"].astype(np.uint8) * 255).save(tmp, format="PNG")
         rows.append({"id": name, "image": img_path, "mask": mask_path,
                      **{k: v for k, v in case.items() if k not in ("image", "mask")}})
-    rows.sort(key=lambda row: int(row["id"].rsplit("_", 1)[1]))
+    rows.sort(key=_index)
+    # an interrupted generation of other settings left case files this one does not list: gone
+    listed = {row[key].split("/", 1)[1] for row in rows for key in ("image", "mask")}
+    for sub in ("images", "masks"):
+        for name in os.listdir(os.path.join(out, sub)):
+            if re.fullmatch(r"case_\d{5}\.png", name) and name not in listed:
+                os.remove(os.path.join(out, sub, name))
     if existing:  # the old meta goes first: a crash below must not leave it naming the new splits
         os.remove(os.path.join(out, "dataset.json"))
     with atomic_write(manifest) as tmp:
