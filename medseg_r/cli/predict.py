@@ -182,6 +182,9 @@ def _cmd_export(args) -> int:
     from ..inference.sources import InputError, load_source
     from ..model.shipped import is_shipped
 
+    if os.path.isdir(args.checkpoint):
+        raise UserError(f"{args.checkpoint} is a folder, not a checkpoint file (a run's weights are "
+                        f"RUN/model.ckpt)")
     if not os.path.isfile(args.checkpoint) and not is_shipped(args.checkpoint):
         raise UserError(f"checkpoint not found: {args.checkpoint}")
     if not args.tolerance >= 0:

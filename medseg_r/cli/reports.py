@@ -64,7 +64,7 @@ def _cmd_parse_report(args) -> int:
         if args.input == "-":  # standard input, decoded as a file is
             raw = read_stdin_text()
         elif os.path.isdir(args.input):
-            raise UserError(f"--input {args.input} is a folder: give a text or .jsonl file")
+            raise UserError(f"--input {args.input} is a folder: give a text, .jsonl or .csv file")
         elif not os.path.isfile(args.input):
             raise UserError(f"input file not found: {args.input}")
         elif args.input.lower().endswith(".csv"):  # a manifest: each row's "report" column

@@ -31,8 +31,9 @@ def _cmd_make_data(args) -> int:
     with open(path, encoding="utf-8") as handle:
         splits = Counter(json.loads(line).get("split") for line in handle if line.strip())
     wanted = args.splits or ["train", "val", "test"]
+    held = [name for name in ("train", "val", "test") if name in wanted or splits.get(name)]
     print(f"{sum(splits.values())} of {args.n} cases ("
-          f"{', '.join(f'{splits.get(name, 0)} {name}' for name in wanted)}); manifest: {path}")
+          f"{', '.join(f'{splits.get(name, 0)} {name}' for name in held)}); manifest: {path}")
     empty = [name for name in wanted if not splits.get(name)]
     if empty:  # training needs val cases, evaluation test cases
         print(f"medseg-r: warning: no {' or '.join(empty)} case among {args.n}: the splits take 70 % "

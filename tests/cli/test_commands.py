@@ -33,7 +33,8 @@ def test_parse_report_summary_highlights_spans(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["parse-report"], "either TEXT or --input"),
     (["parse-report", "--input", "/nonexistent/file.txt"], "not found"),
-    (["parse-report", "--input", "OUTDIR"], "is a folder: give a text or .jsonl file"),
+    (["parse-report", "--input", "OUTDIR"], "is a folder: give a text, .jsonl or .csv file"),
+    (["export", "--checkpoint", "OUTDIR", "--format", "onnx", "--out", "OUT"], "is a folder, not a checkpoint file"),
     (["predict", "--image", "GOOD", "--report-file", "OUTDIR", "--out", "OUT", "--backbone", "sam_tiny"],
      "is a folder: give a text file"),
     (["predict", "--image", "/nonexistent.png", "--report", "nodule", "--out", "OUT", "--backbone", "sam_tiny"],
@@ -592,6 +593,11 @@ def test_make_data_counts_each_split_and_warns_of_an_empty_one(tmp_path, capsys)
     assert _phantom_cli(tmp_path / "thirty", n=30) == 0
     out, err = capsys.readouterr()
     assert "30 of 30 cases (21 train, 3 val, 6 test)" in out and "warning" not in err
+    # the splits a folder already held are counted too ("9 of 10 cases (7 train)" left out 2 test)
+    part = tmp_path / "part"
+    assert main(["make-data", "phantom", str(part), "--n", "10", "--size", "64", "--splits", "test"]) == 0
+    assert main(["make-data", "phantom", str(part), "--n", "10", "--size", "64", "--splits", "train"]) == 0
+    assert "9 of 10 cases (7 train, 2 test)" in capsys.readouterr().out
 
 
 def test_a_fraction_of_the_batches_is_taken_on_the_command_line():
