@@ -170,6 +170,16 @@ def equivalent_diameter(row: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return None
 
 
+def model_not_run(summary: Dict[str, Any], report: Report) -> Optional[str]:
+    """Why the model did not run at all (``predict``'s rule: a report that says there is nothing
+    gives an empty mask without it), or ``None`` when it ran."""
+    if summary["timing"]["slices_run"]:
+        return None
+    if report.all_negative:
+        return "all findings negated" if report.findings else "a normal study stated"
+    return "nothing to segment"
+
+
 def result_view(summary: Dict[str, Any], report: Report, mask: np.ndarray) -> Dict[str, Any]:
     """The page's summary of one segmentation (from ``predict``'s JSON summary and the mask)."""
     volume = summary["kind"] == "volume"
@@ -218,6 +228,7 @@ def result_view(summary: Dict[str, Any], report: Report, mask: np.ndarray) -> Di
         "slices": summary.get("slices"),
         "show_slice": shown,
         "model_seconds": summary["timing"]["seconds"],
+        "model_not_run": model_not_run(summary, report),
         "mask_pixels": int(mask.sum()),
         "options": {k: summary["options"][k] for k in ("box", "window", "threshold", "no_finding")},
     }

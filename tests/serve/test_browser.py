@@ -4,8 +4,8 @@ compare it with ``medseg-r predict`` on the same input; then a bad upload, and t
 
 Needs Playwright (``pip install -e '.[test]'``) and Chromium (``apt-get install chromium``); without
 Chromium the test is skipped here with that hint, and fails in CI (``CI`` set), where ``.ci/run``
-installs it. Screenshots go to the test's temporary folder (``MEDSEG_R_SCREENSHOT=FILE`` also saves
-the corrected page there, as for ``docs/images/serve.png``)."""
+installs it. Screenshots go to the test's temporary folder; ``MEDSEG_R_SCREENSHOT=FILE`` saves the
+README's picture of the page (``docs/images/serve.png``: the shipped weights) there."""
 
 import io
 import json
@@ -57,6 +57,31 @@ def _click_image(page, x, y):
 def _wait_rev(page, rev):
     page.wait_for_selector(f'#viewer[data-rev="{rev}"]', timeout=120_000)
     return page.evaluate("window.medsegTiming")
+
+
+def _load_example(page, name="chest_xray", width=256):
+    page.click(f'button[data-example="{name}"]')
+    page.wait_for_function(f"document.getElementById('base').naturalWidth === {width}")
+
+
+def _visibility(page, selector):
+    return page.eval_on_selector(selector, "e => getComputedStyle(e).visibility")
+
+
+def _contrast(page, selector):
+    """WCAG contrast ratio of an element's text on its panel."""
+    colours = page.eval_on_selector(
+        selector,
+        "e => [getComputedStyle(e).color, getComputedStyle(e.closest('section')).backgroundColor]",
+    )
+
+    def luminance(css):
+        channels = [int(v) / 255 for v in css[css.index("(") + 1 : -1].split(",")[:3]]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted(map(luminance, colours), reverse=True)
+    return (high + 0.05) / (low + 0.05)
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +149,6 @@ def test_the_page_end_to_end(page, serve_checkpoint, tmp_path):
     second = _wait_rev(page, 2)
     assert second["encoder_runs"] == 0  # only the prompt changed: the decoder alone ran
     page.screenshot(path=str(tmp_path / "3-box.png"))
-    if os.environ.get("MEDSEG_R_SCREENSHOT"):
-        page.screenshot(path=os.environ["MEDSEG_R_SCREENSHOT"])
 
     page.check("#auto")
     page.click('button[data-tool="include"]')
@@ -179,6 +202,12 @@ def test_a_normal_study_reads_as_one_and_segments_to_an_empty_mask(page):
     _wait_rev(page, 1)
     assert page.inner_text("#totals").startswith("mask: 0 px, 0 component(s)")
     assert page.is_hidden("#error")
+    timing = page.inner_text("#timing")  # the model did not run: no encoder result was reused
+    assert "model not run (a normal study stated" in timing and "reused" not in timing
+    page.fill("#report", "No pleural effusion. No nodule.")
+    page.click("#segment")
+    _wait_rev(page, 2)
+    assert "model not run (all findings negated" in page.inner_text("#timing")
 
 
 def test_a_volume_with_slices_windows_and_z_ranges(page, tmp_path):
@@ -233,6 +262,185 @@ def test_examples_wide_pictures_warnings_and_clearing(page, tmp_path):
     page.click("#segment")
     _wait_rev(page, 1)
     assert page.is_visible("#warnings") and "blank" in page.inner_text("#warnings")
+    assert _contrast(page, "#warnings") >= 4.5  # readable (WCAG AA) on the dark panel
+
+
+def test_the_upload_button_is_reached_and_opened_by_keyboard(page, tmp_path):
+    Image.fromarray(np.full((64, 64), 120, np.uint8)).save(tmp_path / "small.png")
+    choosers = []  # listened for well before a key opens one (Playwright starts intercepting then)
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    page.wait_for_selector('button[data-example="chest_xray"]')  # the page has started
+    page.keyboard.press("Tab")  # the first control of the page
+    assert page.evaluate("document.activeElement.id") == "file"
+    outline = page.eval_on_selector('label[for="file"]', "e => getComputedStyle(e).outlineStyle")
+    assert outline != "none"  # the label, which the user sees, shows the focus
+    for count, key in enumerate(("Space", "Enter"), 1):
+        page.keyboard.press(key)
+        for _ in range(100):
+            if len(choosers) == count:
+                break
+            page.wait_for_timeout(100)
+        assert len(choosers) == count, key
+    choosers[-1].set_files(str(tmp_path / "small.png"))
+    page.wait_for_function("document.getElementById('base').naturalWidth === 64")
+
+
+def test_greyed_out_downloads_cannot_be_focused_or_followed(page, served):
+    _load_example(page)  # nothing segmented yet: the download links are greyed out
+    downloads = []
+    page.on("download", lambda download: downloads.append(download))
+    focused = []
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id"))
+    assert "segment" in focused and not [f for f in focused if f.startswith("download-")]
+    assert page.get_attribute("#download-mask", "aria-disabled") == "true"
+    page.focus("#download-mask")  # a script may still focus it: Enter and a click do nothing
+    page.keyboard.press("Enter")
+    page.evaluate("document.getElementById('download-json').click()")
+    page.wait_for_timeout(500)
+    assert downloads == [] and page.url == served[0].url
+
+
+def test_an_error_goes_when_a_later_request_of_its_kind_succeeds(page):
+    page.wait_for_selector('button[data-example="chest_xray"]')
+    page.fill("#report", "nodule " * 40_000)  # 280,000 characters: over the reader's limit
+    page.wait_for_selector("#error:not(.hidden)")
+    assert "limit" in page.inner_text("#error-text")
+    page.fill("#report", REPORT_TYPED)  # parses again: the message goes
+    page.wait_for_selector("#error", state="hidden")
+    page.wait_for_function("document.querySelector('#parsed tbody').innerText.includes('upper')")
+
+
+def test_a_double_click_loads_once_and_loads_wait_for_a_segmentation(page):
+    sent = []
+    page.on("request", lambda request: "/example/" in request.url and sent.append(request.url))
+    page.wait_for_selector('button[data-example="chest_xray"]')
+    page.dblclick('button[data-example="chest_xray"]')
+    page.wait_for_function("document.getElementById('base').naturalWidth === 256")
+    page.wait_for_timeout(300)
+    assert len(sent) == 1 and page.is_hidden("#error")
+    disabled = page.evaluate(
+        """() => {
+          document.getElementById("segment").click();
+          const controls = ["#segment", "#file", "#examples button"];
+          return controls.map((s) => document.querySelector(s).disabled);
+        }"""
+    )
+    assert disabled == [True, True, True]  # while it segments
+    _wait_rev(page, 1)
+    assert not page.is_disabled("#file") and not page.is_disabled("#examples button")
+    # a 409 the page did not cause by segmenting does not say it is segmenting
+    busy = {"error": "this page is still segmenting; wait for it to finish"}
+    page.route("**/example/*", lambda route: route.fulfill(status=409, json=busy))
+    page.click('button[data-example="chest_ct"]')
+    page.wait_for_selector("#error:not(.hidden)")
+    assert "segmenting" not in page.inner_text("#error-text")
+
+
+def test_an_upload_does_not_keep_the_examples_report_but_keeps_a_typed_one(page, tmp_path):
+    Image.fromarray(np.full((64, 64), 120, np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.full((48, 48), 90, np.uint8)).save(tmp_path / "smaller.png")
+    _load_example(page)
+    assert "nodule" in page.input_value("#report")  # filled in by the page
+    page.set_input_files("#file", str(tmp_path / "small.png"))
+    page.wait_for_function("document.getElementById('base').naturalWidth === 64")
+    assert page.input_value("#report") == ""
+    page.wait_for_function("document.querySelector('#parsed tbody').innerText.includes('no find')")
+    page.fill("#report", REPORT_TYPED)
+    page.set_input_files("#file", str(tmp_path / "smaller.png"))
+    page.wait_for_function("document.getElementById('base').naturalWidth === 48")
+    assert page.input_value("#report") == REPORT_TYPED
+
+
+def test_nothing_of_the_last_case_or_prompt_is_shown_as_current(page):
+    page.wait_for_selector('button[data-example="chest_xray"]')
+    assert _visibility(page, "#base") == "hidden"  # no broken picture before the first image
+    assert page.is_visible("#placeholder")
+    _load_example(page)
+    assert _visibility(page, "#base") == "visible" and page.is_hidden("#placeholder")
+    page.uncheck("#auto")
+    _drag(page, BOX)
+    page.click("#segment")
+    _wait_rev(page, 1)
+    assert page.inner_text("#timing") and page.is_hidden("#stale")
+    page.click("#clear")  # the box's mask stays (no segmenting by itself), and says so
+    assert page.get_attribute("#mask-layer", "src") and page.is_visible("#stale")
+    page.click("#undo")  # the box is back: the mask is its own again
+    assert page.is_hidden("#stale")
+    page.click("#clear")
+    page.route("**/image.png*", lambda route: route.abort())  # the next picture does not come
+    page.click('button[data-example="chest_xray_512"]')
+    page.wait_for_function("document.getElementById('case-info').innerText.includes('512')")
+    assert page.inner_text("#timing") == "" and page.is_hidden("#stale")
+    assert _visibility(page, "#base") == "hidden"  # not the last case's picture
+    assert not page.get_attribute("#mask-layer", "src")
+
+
+@pytest.mark.parametrize("width", [390, 1024])
+def test_no_horizontal_scrolling_on_a_phone_or_a_small_window(page, width):
+    page.set_viewport_size({"width": width, "height": 800})
+    _load_example(page)
+    page.click("#segment")
+    _wait_rev(page, 1)
+    overflow = page.evaluate(
+        "[document.documentElement, ...document.querySelectorAll('.scroll, .toolbar')]"
+        ".map((e) => e.scrollWidth - e.clientWidth)"
+    )
+    assert not any(overflow), overflow
+    if width >= 1024:  # the prompt buttons stay on one line
+        buttons = ('[data-tool="box"]', "#undo", "#clear")
+        tops = {page.locator(s).bounding_box()["y"] for s in buttons}
+        assert len(tops) == 1
+
+
+def test_the_shipped_weights_notice_is_said_once(page):
+    from medseg_r.model.shipped import NOTICE
+
+    def shipped(route):
+        response = route.fetch()
+        body = response.json()
+        body["model"]["shipped_weights"] = {
+            "notice": NOTICE,
+            "trained_on": "synthetic phantom chest radiographs (medseg-r make-data phantom: the "
+            "1,400 training cases of seed 0)",
+        }
+        route.fulfill(response=response, json=body)
+
+    page.route("**/api/session", shipped)
+    page.reload()
+    page.wait_for_selector("#notice:not(.hidden)")
+    notice = page.inner_text("#notice")
+    assert notice.lower().count("trained on") == 1 and "not for clinical use" in notice
+    lines = page.eval_on_selector(
+        "#notice", "e => e.clientHeight / parseFloat(getComputedStyle(e).lineHeight)"
+    )
+    assert lines < 2  # one line in a desktop window
+
+
+def test_the_readme_screenshot(chromium):
+    """``MEDSEG_R_SCREENSHOT=docs/images/serve.png``: the page as the README shows it, served with
+    the shipped weights (``medseg-r serve`` without ``--checkpoint``): the chest radiograph
+    example, its report typed, segmented."""
+    target = os.environ.get("MEDSEG_R_SCREENSHOT")
+    if not target:
+        pytest.skip("MEDSEG_R_SCREENSHOT=FILE saves the README's picture of the page")
+    from playwright.sync_api import sync_playwright
+
+    with ServerProcess([]) as server, sync_playwright() as playwright:
+        browser = launch_chromium(playwright, chromium)
+        page = browser.new_page(viewport={"width": 1440, "height": 860})
+        page.goto(server.url)
+        _load_example(page)
+        report = page.input_value("#report")  # the example's: typed as a user would
+        page.fill("#report", "")
+        page.locator("#report").press_sequentially(report)
+        page.wait_for_function("document.querySelector('#parsed tbody').innerText.includes('lobe')")
+        page.click("#segment")
+        _wait_rev(page, 1)
+        assert page.is_visible("#notice") and page.is_hidden("#error")
+        page.screenshot(path=target)
+        browser.close()
 
 
 def _session_folders(temp):

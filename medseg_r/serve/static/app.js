@@ -15,7 +15,9 @@ const state = {
   parseTimer: null,
   again: false,
   segmenting: false,
-  autoReport: null, // the example report the page filled in (replaced by the next example's)
+  loading: false, // an example or an upload is on its way
+  resultPrompts: null, // the prompts (as JSON) the shown mask was made with
+  autoReport: null, // the example report the page filled in (replaced by the next case's)
 };
 const WINDOW_NAMES = {
   auto: "auto (percentiles)",
@@ -43,23 +45,40 @@ const post = (path, body) =>
     body: JSON.stringify(body || {}),
   });
 
-function showError(message) {
+/** Show a message; ``kind`` names the request it came from: the next success of that kind takes
+ * it away (clearError(kind)). */
+function showError(message, kind = "") {
   $("error-text").textContent = message;
+  $("error").dataset.kind = kind;
   $("error").classList.remove("hidden");
 }
-function clearError() {
-  $("error").classList.add("hidden");
+/** Take the message away (only one of ``kind`` when given). */
+function clearError(kind) {
+  if (kind === undefined || $("error").dataset.kind === kind) $("error").classList.add("hidden");
 }
 function setStatus(text) {
   $("status").textContent = text;
   document.body.dataset.state = state.segmenting ? "segmenting" : "idle";
 }
-async function guarded(action) {
+/** While a case loads or a segmentation runs, the controls that would claim the session again
+ * wait (the server would answer 409): the examples, the upload and Segment. */
+function setBusy() {
+  const busy = state.loading || state.segmenting;
+  for (const b of document.querySelectorAll("#examples button, #file")) b.disabled = busy;
+  $("segment").disabled = busy || !state.caseInfo;
+}
+async function guarded(action, kind) {
   try {
     clearError();
     return await action();
   } catch (error) {
-    showError(error.message);
+    // the page sends one such request at a time: a 409 while it is not segmenting is the server
+    // still finishing this page's previous one, not a segmentation the user started
+    const message =
+      error.status === 409 && !state.segmenting
+        ? "the server is still busy with this page's last request: try again"
+        : error.message;
+    showError(message, kind);
     // a failed call leaves what was there: a running segmentation runs on, a loaded case stays
     setStatus(state.segmenting ? "segmenting…" : state.caseInfo ? "ready" : "");
     return null;
@@ -72,33 +91,38 @@ function hasSession() {
 }
 
 // ------------------------------------------------------------------ input
-async function loadExample(name) {
-  if (!hasSession()) return;
+/** Load a case (an example or an upload): ``request`` sends it; one at a time, not while
+ * segmenting. */
+async function load(status, request) {
+  state.loading = true;
+  setBusy();
   await guarded(async () => {
-    setStatus("loading example…");
-    showCase(await post(api(`example/${name}`)));
-  });
+    setStatus(status);
+    showCase(await request());
+  }, "input");
+  state.loading = false;
+  setBusy();
+}
+
+async function loadExample(name) {
+  if (!hasSession() || state.loading || state.segmenting) return;
+  await load("loading example…", () => post(api(`example/${name}`)));
 }
 
 async function upload(file) {
-  if (!hasSession()) return;
+  if (!hasSession() || state.loading || state.segmenting) return;
   const limit = state.info.max_upload_mb * 1024 * 1024;
   if (file.size > limit) {
     showError(
       `${file.name} is ${(file.size / 1048576).toFixed(1)} MB: larger than the server's limit of ` +
         `${state.info.max_upload_mb} MB (medseg-r serve --max-upload-mb)`,
+      "input",
     );
     return;
   }
-  await guarded(async () => {
-    setStatus(`uploading ${file.name}…`);
-    showCase(
-      await call(api(`upload?name=${encodeURIComponent(file.name)}`), {
-        method: "POST",
-        body: file,
-      }),
-    );
-  });
+  await load(`uploading ${file.name}…`, () =>
+    call(api(`upload?name=${encodeURIComponent(file.name)}`), { method: "POST", body: file }),
+  );
 }
 
 function showCase(info) {
@@ -107,7 +131,10 @@ function showCase(info) {
   state.prompts = { box: null, points: [] };
   state.history = [];
   $("viewer").dataset.rev = 0; // the server counts segmentations per case
-  $("viewer").classList.remove("empty");
+  // nothing of the previous case stays: its picture (until this one's has come), its timing
+  $("viewer").classList.add("empty");
+  $("placeholder").textContent = "loading the picture…";
+  $("timing").textContent = "";
   const volume = info.kind === "volume";
   document.body.classList.toggle("volume", volume);
   state.z = volume ? Math.floor(info.slices / 2) : 0;
@@ -126,19 +153,20 @@ function showCase(info) {
   $("window").classList.toggle("hidden", !volume);
   $("window").value = state.window;
   for (const b of document.querySelectorAll(".tool, #undo, #clear")) b.disabled = volume;
+  // the report the page filled in for the previous example goes with it; one typed stays
   const typed = $("report").value.trim() && $("report").value !== state.autoReport;
-  if (info.example_report && !typed) {
-    $("report").value = state.autoReport = info.example_report;
+  if (!typed && (info.example_report || state.autoReport)) {
+    $("report").value = info.example_report || "";
+    state.autoReport = info.example_report;
     parseSoon(0);
   }
-  $("placeholder").classList.add("hidden");
   // tall images fit the screen
   $("viewer").style.maxWidth = `calc(78vh * ${info.width / info.height})`;
-  $("segment").disabled = false;
   prompts.setImage(info.width, info.height);
   prompts.enabled = !volume;
   prompts.setPrompts(state.prompts);
   showResult(null);
+  showStale();
   refreshPicture();
   setStatus("ready");
 }
@@ -200,9 +228,11 @@ async function parseNow() {
   const text = $("report").value;
   try {
     const view = await post("/api/parse", { report: text });
-    if (seq === state.parseSeq) showParsed(view); // a later keystroke wins
+    if (seq !== state.parseSeq) return; // a later keystroke wins
+    showParsed(view);
+    clearError("parse");
   } catch (error) {
-    if (seq === state.parseSeq) showError(error.message);
+    if (seq === state.parseSeq) showError(error.message, "parse");
   }
 }
 
@@ -220,20 +250,29 @@ function undo() {
   segmentAgain();
 }
 /** After a prompt change: segment again (auto), or, with nothing left to segment (no prompt, no
- * report), take the old mask away rather than show it beside prompts it no longer matches. */
+ * report), take the old mask away rather than show it beside prompts it no longer matches. A mask
+ * kept (auto off) says that it is from other prompts. */
 function segmentAgain() {
-  if (!$("auto").checked || !state.result) return;
+  if (!state.result) return;
   const nothing = !state.prompts.box && !state.prompts.points.length && !$("report").value.trim();
-  if (!nothing) return segment();
-  state.result = null;
-  refreshLayers();
-  showResult(null);
-  setStatus("ready");
+  if (nothing) {
+    state.result = null;
+    refreshLayers();
+    showResult(null);
+    setStatus("ready");
+  } else if ($("auto").checked) segment();
+  showStale();
+}
+/** Say when the mask shown was made with other prompts than those drawn (none on its way). */
+function showStale() {
+  const stale =
+    state.result && !state.segmenting && state.resultPrompts !== JSON.stringify(state.prompts);
+  $("stale").classList.toggle("hidden", !stale);
 }
 
 // ------------------------------------------------------------------ segmentation and results
 async function segment() {
-  if (!state.caseInfo) return;
+  if (!state.caseInfo || state.loading) return;
   if (state.segmenting) {
     state.again = true; // prompts changed meanwhile: segment once more when this one is done
     return;
@@ -241,22 +280,31 @@ async function segment() {
   const started = performance.now();
   state.segmenting = true;
   setStatus("segmenting…");
-  $("segment").disabled = true;
+  setBusy();
   const body = {
     report: $("report").value,
     box: state.prompts.box,
     points: state.prompts.points,
     window: state.window,
   };
-  const view = await guarded(() => post(api("segment"), body));
-  state.segmenting = false;
-  $("segment").disabled = false;
-  if (!view) {
-    setStatus(state.caseInfo ? "ready" : "");
-    state.again = false;
-    return;
-  }
+  const sent = JSON.stringify(state.prompts);
+  const view = await guarded(() => post(api("segment"), body), "segment");
+  if (view) await showSegmentation(view, sent, started);
+  state.segmenting = false; // only now: the page's controls wait for the layers of the result
+  setBusy();
+  if (view) {
+    $("viewer").dataset.rev = view.rev;
+    setStatus(`done (rev ${view.rev})`);
+  } else setStatus(state.caseInfo ? "ready" : "");
+  const again = state.again && view;
+  state.again = false;
+  if (again) segment();
+  showStale();
+}
+
+async function showSegmentation(view, sent, started) {
   state.result = view;
+  state.resultPrompts = sent;
   if (view.kind === "volume") {
     state.z = view.show_slice;
     $("slice").value = state.z;
@@ -269,16 +317,12 @@ async function segment() {
   $("timing").textContent =
     `${roundTrip.toFixed(2)} s on this page: model ${t.model_seconds.toFixed(2)} s, ` +
     `server ${t.server_seconds.toFixed(2)} s, queue ${t.queue_seconds.toFixed(2)} s; ` +
-    (t.encoder_runs
-      ? `encoder run (${t.prefix_cache_hits ? "prefix from cache" : "new image"})`
-      : "encoder result reused (prompt change)");
+    (view.model_not_run
+      ? `model not run (${view.model_not_run}: an empty mask)`
+      : t.encoder_runs
+        ? `encoder run (${t.prefix_cache_hits ? "prefix from cache" : "new image"})`
+        : "encoder result reused (prompt change)");
   showResult(view);
-  $("viewer").dataset.rev = view.rev;
-  setStatus(`done (rev ${view.rev})`);
-  if (state.again) {
-    state.again = false;
-    segment();
-  }
 }
 
 // ------------------------------------------------------------------ start
@@ -307,7 +351,8 @@ async function start() {
     (m.trained_priors ? "" : " · untrained report modules (masks of the plain backbone)");
   const shipped = m.shipped_weights;
   if (shipped) {
-    $("notice").textContent = `${shipped.notice}. Trained on ${shipped.trained_on}.`;
+    $("notice").textContent = `${shipped.notice}.`; // it says on what: the details on hover
+    $("notice").title = `trained on ${shipped.trained_on}`;
     $("notice").classList.remove("hidden");
   }
   $("upload-limit").textContent = `up to ${info.max_upload_mb} MB`;
@@ -323,7 +368,11 @@ async function start() {
   window.addEventListener("pagehide", () => navigator.sendBeacon(api("end")));
   // keep the session while the page is open: ping well within the server's --idle-minutes
   const every = Math.min(300, Math.max(10, (info.idle_minutes * 60) / 3)) * 1000;
-  setInterval(() => post(api("ping")).catch((e) => showError(e.message)), every);
+  setInterval(
+    () => post(api("ping")).then(() => clearError("ping"), (e) => showError(e.message, "ping")),
+    every,
+  );
+  showResult(null); // the download links greyed out
   setStatus("ready");
 }
 
@@ -339,7 +388,19 @@ $("clear").onclick = () =>
     s.box = null;
     s.points = [];
   });
-$("error-close").onclick = clearError;
+$("error-close").onclick = () => clearError();
+$("base").onload = () => {
+  $("viewer").classList.remove("empty");
+  $("placeholder").classList.add("hidden");
+};
+$("base").onerror = () => {
+  if (state.caseInfo) $("placeholder").textContent = "the picture could not be loaded";
+};
+// a greyed-out download link does nothing (showResult takes it out of the tab order too)
+for (const a of document.querySelectorAll("#downloads a"))
+  a.onclick = (e) => {
+    if (a.classList.contains("disabled")) e.preventDefault();
+  };
 $("show-mask").onchange = showLayers;
 $("show-attention").onchange = showLayers;
 $("slice").oninput = (e) => {

@@ -81,7 +81,11 @@ function showResult(view) {
     const ok = view && view.downloads.includes(id);
     a.classList.toggle("disabled", !ok);
     if (id === "sheet") a.classList.toggle("hidden", !ok);
-    a.href = ok ? api(`download/${id}?rev=${view.rev}`) : "#";
+    // a greyed-out link is out of the tab order and goes nowhere (app.js stops its click too)
+    if (ok) a.href = api(`download/${id}?rev=${view.rev}`);
+    else a.removeAttribute("href");
+    a.tabIndex = ok ? 0 : -1;
+    a.setAttribute("aria-disabled", String(!ok));
   }
   showWarnings(view && view.warnings);
   if (!view) {
