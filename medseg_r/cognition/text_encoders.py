@@ -81,9 +81,18 @@ class HFTextEncoder(nn.Module):
         import os
 
         if not os.path.isdir(path):
-            raise ValueError(f"text encoder folder not found: {path}")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+            raise ValueError(f"text_encoder {path!r} is neither 'hashed' (the built-in encoder) nor a "
+                             f"folder holding a Hugging Face model")
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise ValueError(f"text_encoder folder {path} holds no Hugging Face model (no config.json): "
+                             f"give a folder saved by save_pretrained, or 'hashed' (the built-in encoder)")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        except (OSError, ValueError) as exc:  # a folder without tokenizer files, weights of no model
+            raise ValueError(f"text_encoder folder {path} could not be loaded as a Hugging Face model "
+                             f"({' '.join(str(exc).split())[:300]}); or use 'hashed' (the built-in "
+                             f"encoder)") from None
         self.model.requires_grad_(False)
         self.dim = int(self.model.config.hidden_size)
         self.max_length = max_length

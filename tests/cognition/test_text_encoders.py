@@ -51,5 +51,13 @@ def test_hf_encoder_loads_a_local_model_offline(tmp_path, monkeypatch):
 
 def test_hf_encoder_missing_folder_is_a_value_error(tmp_path):
     pytest.importorskip("transformers")
-    with pytest.raises(ValueError, match="not found"):
+    with pytest.raises(ValueError, match="neither 'hashed' .* nor a folder"):
         build_text_encoder(str(tmp_path / "nowhere"))
+    # an empty folder failed deep in transformers ("Couldn't instantiate the backend tokenizer")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no Hugging Face model .* or 'hashed'"):
+        build_text_encoder(str(tmp_path / "empty"))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="could not be loaded as a Hugging Face model"):
+        build_text_encoder(str(tmp_path / "broken"))
