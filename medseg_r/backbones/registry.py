@@ -53,6 +53,7 @@ def list_backbones() -> List[str]:
 
 
 def describe_backbones() -> Dict[str, str]:
+    """``{name: one-line description}`` of every registered backbone (``medseg-r backbones``)."""
     return {name: _DESCRIPTIONS[name] for name in list_backbones()}
 
 

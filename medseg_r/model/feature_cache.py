@@ -12,6 +12,7 @@ never read old entries). Entries are written atomically; deleting the folder at 
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 import tempfile
 from collections import OrderedDict
@@ -34,7 +35,11 @@ def _sha1_tensor(t: torch.Tensor) -> str:
 
 
 class FeatureCache:
-    """Args:
+    """The frozen encoder's output per image (and per flip), kept on disk under ``root`` and the
+    most recent in memory, keyed by backbone, input size, injection site, storage precision, the
+    encoder's weights and the image (see the module docstring): safe to reuse and to delete.
+
+    Args:
         root: the cache folder (created when needed).
         dtype: storage precision, ``"float16"`` (default: half the disk, about 1e-3 relative
             error) or ``"float32"`` (exact).
@@ -44,6 +49,8 @@ class FeatureCache:
     def __init__(self, root: str, *, dtype: str = "float16", memory_mb: int = 1024) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        if isinstance(memory_mb, bool) or not isinstance(memory_mb, numbers.Real) or memory_mb < 0:
+            raise ValueError(f"memory_mb must be a number of megabytes >= 0, got {memory_mb!r}")
         self.root, self.dtype = os.fspath(root), dtype
         self.memory_bytes = int(memory_mb) * 2**20
         self._memory: "OrderedDict[str, torch.Tensor]" = OrderedDict()

@@ -27,9 +27,9 @@ class ModelOptions:
     """Every option of :class:`~medseg_r.model.MedSegR`, with its default.
 
     Attributes:
-        priors: ``"structured"`` (MedSeg-R), ``"none"`` (the backbone alone, report ignored) or
-            ``"text_token"`` (naive baseline: one sentence embedding as an extra sparse prompt
-            token).
+        priors: ``"structured"`` (MedSeg-R), ``"none"`` (the report ignored) or ``"text_token"``
+            (naive baseline: one embedding of the whole report text; with ``matched_capacity``
+            it feeds MedSeg-R's modules, without it it is one extra sparse prompt token).
         spatial_attention, dynamic_conv, deformable: each perceptual module on or off (location,
             texture, shape).
         location_map: feed the rasterised location map to spatial attention, the dense prompt and
@@ -42,9 +42,9 @@ class ModelOptions:
             1x1 projection of the features alone).
         decoder_prior: how the priors reach the mask decoder: ``both`` (dense + token), ``dense``,
             ``token``, ``extra_token`` or ``none`` (see :mod:`medseg_r.model.decoder_prompts`).
-        inject_at: encoder sites to modulate; ``None``: the adapter's early default (patch embedding
-        +
-            first two blocks for ViT, the first two stages for TinyViT).
+        inject_at: encoder sites to modulate; ``None``: the adapter's early default (patch
+            embedding + first two blocks for ViT, the first two stages for TinyViT); ``[]``: none
+            (then ``forward``'s ``attention`` is ``None``, as with ``spatial_attention`` off).
         prior_dim: prior token width. bottleneck: working width of the perceptual modules.
         module_grid: the perceptual modules work on at most this many positions per side (features
             average-pooled, results upsampled), which bounds their cost at fine sites; the box
@@ -53,15 +53,14 @@ class ModelOptions:
         text_encoder: ``"hashed"`` (no weights needed) or a local HF / sentence-transformers folder.
         orientation: ``"radiological"`` (patient's left on the image's right) or ``"neurological"``.
         freeze: ``"image_encoder"`` (train MedSeg-R modules + mask decoder), ``"backbone"``
-        (MedSeg-R
-            modules only) or ``"none"`` (everything).
+            (MedSeg-R modules only) or ``"none"`` (everything).
         activation_checkpointing: recompute encoder stages in the backward pass (less GPU memory).
         matched_capacity: the baselines (``none``, ``text_token``) get MedSeg-R's own modules, fed a
             constant (``none``) or one embedding of the whole report text (``text_token``), so every
             model of a comparison has the same parameters; ``False``: the bare baselines of format-1
             checkpoints (no added modules; the sentence as one extra sparse prompt token).
-        report_box: a box head reads the (modulated) image embedding and predicts where the
-            described lesions are; SAM's decoder is prompted with one box per lesion (see
+        report_box: a box head predicts where the described lesions are (from the modulated
+            image embedding, or from the image itself with ``box_input="image"``); SAM's decoder is prompted with one box per lesion (see
             :mod:`medseg_r.model.box_prompts`). MedSeg-R boxes each positive finding at the
             head's peak within the finding's location prior; a model that cannot read the
             findings boxes every region whose ``extent`` passes ``box_threshold``.
@@ -224,6 +223,7 @@ class ModelOptions:
         return cls(**options)
 
     def replace(self, **changes: Any) -> "ModelOptions":
+        """These options with ``changes`` (checked as new options are)."""
         return ModelOptions.from_dict({**asdict(self), **changes})
 
     @property

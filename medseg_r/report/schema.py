@@ -174,6 +174,8 @@ class Report:
         return bool(self.findings or self.normal_statements) and not self.positive_findings
 
     def to_dict(self) -> Dict[str, Any]:
+        """The JSON of ``medseg-r parse-report --json`` (``docs/PRIORS.md`` plus ``diagnosis``,
+        ``artefact`` and ``normal_statements``)."""
         return {"report": self.text, "findings": [f.to_dict() for f in self.findings],
                 "normal_statements": [list(s) for s in self.normal_statements]}
 
