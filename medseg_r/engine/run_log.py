@@ -3,8 +3,11 @@ resumed run goes on writing instead of starting ``version_1`` beside it.
 
 A resume restarts from the end of an epoch (``global_step`` G of its checkpoint): the rows the stopped
 run logged at steps before G are kept, those from G on (the part of an epoch the stop interrupted,
-which the resumed run trains and logs again) are dropped. Rows are written to the file after every
-logging step, so a killed run loses at most its last one (Lightning's default flushes every 100).
+which the resumed run trains and logs again) are dropped. Lightning writes the file after every
+logging step, so a killed run's log holds every row it logged. A run resumed from another folder's
+checkpoint (``--resume OTHER/last.ckpt --out NEW``) starts a log of its own in NEW (the rows before
+its resume point stay in OTHER's log), and a start that stopped before its first checkpoint leaves
+its log as ``version_N`` beside the next start's.
 """
 
 from __future__ import annotations
@@ -61,11 +64,12 @@ def _step(row: dict) -> Optional[int]:
 
 class RunLogger(CSVLogger):
     """``CSVLogger(out, name="logs")`` that a resumed run continues: ``resumed_step`` is the ``global_step``
-    of the checkpoint it resumes (None: a new run, ``version_0`` of an empty folder)."""
+    of the checkpoint it resumes from ``out``'s own checkpoints (None: a new log, ``version_0`` of an
+    empty folder)."""
 
     def __init__(self, out: str, *, resumed_step: Optional[int] = None) -> None:
         version = latest_version(out) if resumed_step is not None else None
-        super().__init__(out, name=LOGS, version=version, flush_logs_every_n_steps=1)
+        super().__init__(out, name=LOGS, version=version)
         self._resumed_step = resumed_step
 
     @property

@@ -203,6 +203,13 @@ def resolve_strategy(cfg: TrainConfig) -> str:
     return cfg.strategy
 
 
+def _own(resume: Optional[str], ckpt_dir: str) -> bool:
+    """Whether ``resume`` is a checkpoint of the run folder's own (its log goes on), not another's."""
+    if resume is None or not os.path.isdir(ckpt_dir):
+        return False
+    return os.path.samefile(os.path.dirname(os.path.abspath(resume)), ckpt_dir)
+
+
 def _global_step(checkpoint: str) -> int:
     """The optimisation steps a training checkpoint has behind it (where its resumed log goes on)."""
     from ..backbones.weights import torch_load
@@ -258,7 +265,7 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             default_root_dir=cfg.out, max_epochs=cfg.epochs, accelerator=cfg.accelerator,
             devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=resolve_strategy(cfg),
             precision=precision, accumulate_grad_batches=cfg.accumulate, callbacks=callbacks,
-            logger=RunLogger(cfg.out, resumed_step=None if resume is None else _global_step(resume)),
+            logger=RunLogger(cfg.out, resumed_step=_global_step(resume) if _own(resume, ckpt_dir) else None),
             log_every_n_steps=1,
             enable_progress_bar=cfg.progress, enable_model_summary=False,
             limit_train_batches=cfg.limit_train_batches, deterministic=deterministic,
