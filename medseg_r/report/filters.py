@@ -57,10 +57,14 @@ def image_relative(low: str, anchors: Sequence[Mention], terms: Sequence[Mention
 
 _CHECKLIST = re.compile(r"[:\-\u2013\u2014]\s*$")
 # "not seen on the lateral view": the finding is seen on another view of the study, not absent
+# (one view of several: not "on the PA and lateral views", "on PA/lateral views", nor the single AP
+# film of a portable study)
 _VIEW_LIMITED = re.compile(
     r"(?:(?:is|are|was|were)\s+)?(?:not|non)[\s-]+(?:(?:well|clearly|definitely|confidently|readily)\s+)?(?:seen|visible|visualized|"
     r"visualised|evident|appreciated|identified|demonstrated|apparent|perceptible)\s+(?:on|in)\s+"
-    r"(?:the\s+)?(?:pa|ap|lateral|lat|frontal|oblique|decubitus|lordotic)\b")
+    r"(?:the\s+)?(?:pa|lateral|lat|frontal|oblique|decubitus|lordotic)\b"
+    r"(?!\s*(?:and|or|/|,)\s*(?:the\s+)?(?:pa|ap|lateral|lat|frontal|oblique|decubitus|lordotic)\b)"
+    r"(?!\s+(?:views|projections|radiographs|films|images)\b)")
 
 
 def view_limited(low: str, context: Sequence[Mention]) -> List[Mention]:

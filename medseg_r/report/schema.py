@@ -192,9 +192,9 @@ class Report:
 
 def check_report(report: Report) -> None:
     """A report built by hand or read from JSON must hold the contract's values: ``ValueError``
-    naming the finding, the field and the allowed codes (an unknown zone or side would place the
-    finding nowhere, an unknown texture or shape would be dropped without a word). Targets, organs
-    and segments are free text (vocabularies extend them)."""
+    naming the finding, the field and the allowed values (an unknown zone or side would place the
+    finding nowhere). Texture and shape codes, targets, organs and segments are free text
+    (vocabulary packs extend them; an unknown texture or shape code is the prior encoder's "other")."""
     if not isinstance(report, Report) or not isinstance(report.text, str):
         raise ValueError(f"a report must be a Report with text, got {type(report).__name__}")
     for i, f in enumerate(report.findings):
@@ -210,9 +210,10 @@ def check_report(report: Report) -> None:
             refuse("zones", loc.zones, f"a list of {', '.join(ZONES)}")
         if loc.image_region is not None and loc.image_region not in IMAGE_REGIONS:
             refuse("image_region", loc.image_region, f"one of {', '.join(IMAGE_REGIONS)} or None")
-        for name, codes, known in (("texture", f.texture, TEXTURE_CODES), ("shape", f.shape, SHAPE_CODES)):
-            if not isinstance(codes, (list, tuple)) or any(c not in known for c in codes):
-                refuse(name, codes, f"a list of {', '.join(known)}")
+        for name, codes in (("texture", f.texture), ("shape", f.shape)):
+            # a vocabulary pack may add codes (the prior encoder gives them its "other" row): text
+            if not isinstance(codes, (list, tuple)) or not all(isinstance(c, str) for c in codes):
+                refuse(name, codes, "a list of codes (text)")
         for name in ("target", "diagnosis"):
             if getattr(f, name) is not None and not isinstance(getattr(f, name), str):
                 refuse(name, getattr(f, name), "text or None")

@@ -182,6 +182,11 @@ def test_a_finding_not_seen_on_one_view_is_present(text):
 @pytest.mark.parametrize("text", [
     "The previously described nodule is not seen on the current radiograph.",
     "No nodule seen on the lateral view.",
+    # absent on every view, or on the one film of a portable study
+    "The nodule in the left upper lobe is not seen on the PA and lateral views.",
+    "Nodule not visible on the frontal or lateral views.",
+    "Nodule in the LUL not seen on PA/lateral views.",
+    "Pneumothorax is not seen on the AP view.",
 ])
 def test_a_finding_not_seen_on_the_study_stays_negated(text):
     assert only(text).negated

@@ -18,7 +18,7 @@ def _report(**finding):
     ({"location": {"zones": ["Upper"]}}, r"zones \['Upper'\] is not a list of upper, middle"),
     ({"location": {"zones": "upper"}}, "zones 'upper' is not a list"),
     ({"location": {"image_region": "corner"}}, "image_region 'corner' is not one of"),
-    ({"texture": ["glassy"]}, "texture"),
+    ({"texture": [3]}, r"texture \[3\] is not a list of codes"),
     ({"shape": "round"}, "shape 'round' is not a list"),
     ({"size_mm": -5.0}, "size_mm -5.0 is not a positive number"),
     ({"size_mm": float("nan")}, "size_mm nan"),
@@ -40,6 +40,8 @@ def test_from_dict_checks_and_the_parsers_reports_pass():
     check_report(report)
     assert Report.from_dict(report.to_dict()) == report
     check_report(_report(size_mm=np.float32(4.5), count=np.int64(2), target="pneumothorax"))
+    # a code a vocabulary pack adds (MEDSEG_R_VOCAB: "texture: {mottled: [mottled]}") is allowed
+    check_report(_report(texture=["mottled"], shape=["stellate"]))
 
 
 def test_the_model_checks_a_report_object_it_is_given():
