@@ -52,10 +52,11 @@ def check_images(images: torch.Tensor, *, finite: bool = True) -> None:
         raise ValueError("images must be floating point in [0, 1]")
     if min(images.shape[-2:]) < 1 or images.shape[0] < 1:
         raise ValueError(f"empty image batch {tuple(images.shape)}")
-    if finite:
-        if not bool(torch.isfinite(images).all()):
+    if finite:  # one device-to-host read for the three numbers
+        seen = images.detach()
+        ok, lo, hi = torch.stack([torch.isfinite(seen).all().to(seen.dtype), seen.min(), seen.max()]).tolist()
+        if not ok:
             raise ValueError("images contain NaN or infinite values")
-        lo, hi = (float(v) for v in torch.aminmax(images.detach()))
         if lo < -1e-3 or hi > 1 + 1e-3:
             raise ValueError(f"images must be intensities in [0, 1], got values from {lo:.4g} to {hi:.4g} "
                              f"(divide 0-255 pixels by 255; MedSegR.predict converts an image array "
@@ -98,9 +99,8 @@ def check_box(box, shape: Optional[Sequence[int]] = None) -> None:
 def check_prompts(boxes, points, batch: int, shape: Optional[Sequence[int]] = None) -> None:
     """``boxes`` ``[B, 4]`` (x0, y0, x1, y1 with x1 >= x0, y1 >= y0) and ``points`` (coords
     ``[B, N, 2]``, labels ``[B, N]`` of 1 (include), 0 (exclude) or -1 (SAM's padding)), finite,
-    one per image, and with the images' ``shape`` ``(H, W)`` each box overlapping its image (as
-    :func:`check_box` asks of ``predict``'s): a ``ValueError`` naming what is wrong (a NaN box
-    would give NaN masks without a word)."""
+    one per image, and with the images' ``shape`` ``(H, W)`` no box wholly outside its image: a
+    ``ValueError`` naming what is wrong (a NaN box would give NaN masks without a word)."""
     if boxes is not None:
         if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or tuple(boxes.shape) != (batch, 4):
             shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
@@ -109,9 +109,14 @@ def check_prompts(boxes, points, batch: int, shape: Optional[Sequence[int]] = No
             raise ValueError("boxes contain NaN or infinite values")
         if bool((boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any()):
             raise ValueError("each box must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
-        if shape is not None:
+        if shape is not None:  # wholly outside the image, by more than the rounding of a rescale;
+            # a box on the edge row or column (a reference box of a 1 px lesion there) is in it
+            height, width = shape
             for box in boxes.tolist():
-                check_box(box, shape)
+                x0, y0, x1, y1 = box
+                if x1 < -1 or y1 < -1 or x0 > width + 1 or y0 > height + 1:
+                    raise ValueError(f"box {tuple(box)} lies outside the {width} x {height} image "
+                                     f"(pixels: x from 0 to {width}, y from 0 to {height})")
     if points is not None:
         try:
             coords, labels = points

@@ -103,6 +103,15 @@ def test_a_model_cast_to_another_dtype_is_told_to_use_autocast(tiny_model_factor
         model.predict(np.full((64, 64), 100, np.uint8), "nodule")
 
 
+def test_a_reference_box_on_the_first_column_is_not_outside_the_image():
+    # validation with reference boxes: a 1 px wide lesion in column 0 gives the box (0, y0, 0, y1)
+    from medseg_r.model.inputs import check_prompts
+
+    check_prompts(torch.tensor([[0.0, 10, 0, 19], [63.0, 0, 63, 5]]), None, 2, shape=(64, 64))
+    with pytest.raises(ValueError, match="outside the 64 x 64 image"):
+        check_prompts(torch.tensor([[0.0, 70, 5, 80]]), None, 1, shape=(64, 64))
+
+
 def test_float64_images_give_what_float32_images_give(tiny_model_factory):
     model = tiny_model_factory().eval()
     x = torch.rand(1, 3, 64, 64, dtype=torch.float64)
