@@ -74,6 +74,22 @@ def trained_dataset_options(path: str | os.PathLike) -> Dict[str, Any]:
     return dict(options) if isinstance(options, dict) else {}
 
 
+def _without_idle_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    """Options that earlier versions stored although they did nothing, as this version takes them
+    (it refuses them when given: :class:`~medseg_r.model.options.ModelOptions`): a box head's
+    settings without ``report_box``, a ``decoder_prior`` no module used, a site named twice."""
+    from .options import DECODER_MODES
+
+    if not options.get("report_box"):
+        options.pop("box_input", None)
+        options.pop("box_match", None)
+    if options.get("decoder_prior") not in (None, *DECODER_MODES):
+        options.pop("decoder_prior")  # it could be stored only where no decoder prompts were built
+    if isinstance(options.get("inject_at"), (list, tuple)):
+        options["inject_at"] = list(dict.fromkeys(options["inject_at"]))
+    return options
+
+
 def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None, sam=None,
                **overrides: Any):
     """Rebuild a model saved by :func:`save_model` (strict: any key mismatch is an error naming the
@@ -95,7 +111,7 @@ def load_model(path: str | os.PathLike, *, expect_backbone: Optional[str] = None
     if version > VERSION:
         raise CheckpointError(f"{path} is format {version}; this MedSeg-R reads formats "
                               f"1-{VERSION} (upgrade the package)")
-    options, state = dict(obj["options"]), dict(obj["state_dict"])
+    options, state = _without_idle_options(dict(obj["options"])), dict(obj["state_dict"])
     if version == 1:  # format-1 baselines were bare: no prior modules
         options.setdefault("matched_capacity", False)
     if sam is not None:

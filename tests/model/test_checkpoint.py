@@ -185,3 +185,18 @@ def test_arguments_of_the_wrong_type_say_so():
         load_pretrained(None)
     with pytest.raises(TypeError, match="vocabulary must be a Vocabulary"):
         parse_report("nodule", vocabulary="x")
+
+
+@pytest.mark.parametrize("stored", [{"box_input": "image"}, {"box_match": True, "box_input": "image"},
+                                    {"inject_at": ["neck", "neck"]}])
+def test_a_checkpoint_of_an_earlier_version_with_options_that_did_nothing_still_loads(tmp_path, stored):
+    # this version refuses these options when given; earlier ones stored them without effect
+    path = tmp_path / "m.ckpt"
+    save_model(build_model("sam_tiny", img_size=64, **({"inject_at": ["neck"]} if "inject_at" in stored else {})),
+               path)
+    payload = torch.load(path, weights_only=False)
+    payload["options"].update(stored)
+    torch.save(payload, path)
+    model = load_model(str(path))
+    assert model.config.box_input == "embedding" or "inject_at" in stored
+    assert model.config.inject_at in (None, ("neck",))
