@@ -8,8 +8,9 @@ other fields, which are kept) and writes JSONL that ``medseg-r train --data`` re
 ``id``, ``image``, ``mask`` (relative to the output's folder), ``report`` (the described text),
 ``split``, ``tags``, the row's other fields unchanged, ``report_original`` when the row had a
 report, and ``describe``: ``priors`` (the findings), ``lesions`` (measurements), ``style``,
-``seed``, ``round_trip``, ``notes``, ``options`` and ``files`` (the SHA-256 of the image's and the
-mask's bytes).
+``seed``, ``round_trip``, ``notes``, ``options`` and ``files`` (per image and mask the SHA-256 of
+its bytes and a stamp of its sizes and modification time: a rerun hashes only files whose stamp
+changed).
 
 Writes are atomic and resumable: finished rows go to ``OUT.partial`` (one flushed line each) and
 ``OUT`` appears, complete and in manifest order, only at the end (one rename). Running the command
@@ -131,17 +132,33 @@ def _done(path: str, options: Dict[str, object], *,
     return done, stale, ids
 
 
-def _contents(path: str) -> Optional[str]:
-    """The SHA-256 of a file's bytes (of a folder, such as a DICOM series: of its files' names and
-    bytes, in sorted order), or ``None`` when it cannot be read (describing it says why): what a
-    rerun compares to know that an image or mask is still the one described."""
+def _files_of(path: str) -> List[str]:
+    if os.path.isdir(path):
+        return sorted(os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names)
+    return [path]
+
+
+def _stamp(path: str) -> Optional[List[int]]:
+    """Sizes and modification times of a file (a folder's files): while they are unchanged, the
+    recorded SHA-256 is taken as it is (a rerun of a finished manifest reads no image again)."""
+    try:
+        stats = [os.stat(name) for name in _files_of(path)]
+    except OSError:
+        return None
+    return [len(stats), sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)]
+
+
+def _contents(path: str, earlier: Optional[Dict[str, object]] = None) -> Optional[Dict[str, object]]:
+    """``{"sha256", "stamp"}`` of a file's bytes (of a folder, such as a DICOM series: of its files'
+    names and bytes, in sorted order), or ``None`` when it cannot be read (describing it says why):
+    what a rerun compares to know that an image or mask is still the one described. ``earlier``: the
+    record of the last run, reused while the file's :func:`_stamp` is the same."""
+    stamp = _stamp(path)
+    if stamp is not None and isinstance(earlier, dict) and earlier.get("stamp") == stamp:
+        return earlier
     digest = hashlib.sha256()
     try:
-        if os.path.isdir(path):
-            files = sorted(os.path.join(folder, name) for folder, _, names in os.walk(path)
-                           for name in names)
-        else:
-            files = [path]
+        files = _files_of(path)
         for name in files:
             digest.update(os.path.relpath(name, path).encode("utf-8", "surrogateescape") + b"\0")
             with open(name, "rb") as handle:
@@ -149,7 +166,11 @@ def _contents(path: str) -> Optional[str]:
                     digest.update(block)
     except OSError:
         return None
-    return digest.hexdigest()
+    return {"sha256": digest.hexdigest(), "stamp": stamp}
+
+
+def _sha(record) -> Optional[str]:
+    return record.get("sha256") if isinstance(record, dict) else None
 
 
 def _row_out(row: Dict, description, *, base: str, out_dir: str, options: Dict[str, object],
@@ -224,11 +245,15 @@ def describe_manifest(manifest: str, out: str, *, domain: str = "chest",
         for k, row in enumerate(tqdm(rows, desc="describe", unit="case", disable=not progress)):
             case_id = str(row["id"])
             earlier = done.get(case_id)
-            files = {"image": _contents(_under(base, row["image"])),
-                     "mask": _contents(_under(base, row["mask"]))}
+            recorded = (earlier or {}).get("describe", {}).get("files") or {}
+            files = {key: _contents(_under(base, row[key]), recorded.get(key) if isinstance(recorded, dict)
+                                    else None) for key in ("image", "mask")}
             if earlier is not None and (earlier.get("image"), earlier.get("mask")) == (
                     _rel(base, out_dir, row["image"]), _rel(base, out_dir, row["mask"])):
-                if earlier["describe"].get("files") == files:
+                held = earlier["describe"].get("files")
+                if isinstance(held, dict) and all(
+                        _sha(held.get(key)) == _sha(files[key]) is not None for key in files):
+                    earlier["describe"]["files"] = files  # the same bytes: a new stamp, if any, kept
                     skipped += 1
                     continue
                 if "files" in earlier["describe"]:

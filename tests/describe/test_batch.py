@@ -233,6 +233,21 @@ def test_a_rerun_describes_again_a_case_whose_mask_changed(data, tmp_path, capsy
     assert "earlier version, which did not record the image and mask contents" in capsys.readouterr().err
 
 
+def test_a_rerun_of_unchanged_files_reads_none_of_them_again(data, tmp_path, monkeypatch):
+    # every rerun hashed every image and mask (a finished NIfTI manifest was read whole again)
+    from medseg_r.describe import batch
+
+    manifest, out = str(data / "manifest.jsonl"), str(tmp_path / "reports.jsonl")
+    describe_manifest(manifest, out, domain="image", progress=False)
+
+    def no_reading(*args):
+        raise AssertionError("a file was hashed again")
+
+    monkeypatch.setattr(batch.hashlib, "sha256", no_reading)
+    again = describe_manifest(manifest, out, domain="image", progress=False)
+    assert (again["written"], again["skipped"]) == (0, 3)
+
+
 def test_a_spacing_with_a_decimal_comma_is_refused_with_how_to_write_it(data, tmp_path, capsys):
     header = "id,image,mask,spacing\n"
     (data / "comma.csv").write_text(header + 'a,images/a.png,masks/a.png,"1,5"\n'
