@@ -175,10 +175,16 @@ def decode(
             )
         predicted = None if box_prompts is None or box is not None else box_prompts[b]
         extra = None  # include points outside every predicted box: a prompt of their own
+        alone = None  # predicted boxes no point goes to: decoded without padding points
         if predicted is not None and len(predicted):
             box = predicted.to(embeddings)
             if pts is not None:
                 pts, extra = points_for_boxes(box, *pts)
+                if pts is not None:
+                    has = (pts[1] != -1).any(1)
+                    if not bool(has.all()):
+                        alone = box[~has]
+                        box, pts = box[has], (pts[0][has], pts[1][has])
         sparse, dense = sam.prompt_encoder(points=pts, boxes=box, masks=None)
         if dense_prior is not None:
             dense = dense + dense_prior[b : b + 1].to(dense.dtype)
@@ -221,16 +227,27 @@ def decode(
                 iou = iou + (g * (iou_t - iou)).to(iou.dtype)
             return low, iou
 
+        def prompted(sp: torch.Tensor, dn: torch.Tensor, boxes_of: Optional[torch.Tensor]):
+            """One prompt encoding through the decoder (``boxes_of``: its predicted boxes, for
+            ``box_fill``'s choice), with the priors' dense prompt and text tokens added."""
+            if dense_prior is not None:
+                dn = dn + dense_prior[b : b + 1].to(dn.dtype)
+            if text_tokens is not None:
+                tokens = text_tokens[b : b + 1].to(sp.dtype).expand(sp.shape[0], -1, -1)
+                sp = torch.cat([sp, tokens], dim=1)
+            fill = choose and boxes_of is not None
+            low_p, iou_p = decoded(sp, dn, fill)
+            if fill:
+                low_p, iou_p = fullest_outputs(low_p, iou_p, boxes_of, fill=box_fill, canvas=frame.size)
+            return low_p, iou_p
+
         low, iou = decoded(sparse, dense, choose)
         if choose:
             low, iou = fullest_outputs(low, iou, box, fill=box_fill, canvas=frame.size)
-        if extra is not None:
-            sparse_e, dense_e = sam.prompt_encoder(points=extra, boxes=None, masks=None)
-            if dense_prior is not None:
-                dense_e = dense_e + dense_prior[b : b + 1].to(dense_e.dtype)
-            if text_tokens is not None:
-                sparse_e = torch.cat([sparse_e, text_tokens[b : b + 1].to(sparse_e.dtype)], dim=1)
-            low_e, iou_e = decoded(sparse_e, dense_e, False)
+        for points_e, boxes_e in ((None, alone), (extra, None)):
+            if points_e is None and boxes_e is None:
+                continue
+            low_e, iou_e = prompted(*sam.prompt_encoder(points=points_e, boxes=boxes_e, masks=None), boxes_e)
             low, iou = torch.cat([low, low_e]), torch.cat([iou, iou_e])
         if low.shape[0] > 1:  # one mask per predicted box: join them
             low, iou = low.amax(dim=0, keepdim=True), iou.amax(dim=0, keepdim=True)

@@ -86,8 +86,9 @@ class Encoded:
     box_map: Optional[torch.Tensor] = None
     boxes: Optional[List[torch.Tensor]] = None
     text_tokens: Optional[torch.Tensor] = None
-    # per image, whether its report was read as nothing (its boxes are the image's alone:
-    # read_as_nothing); a caller's points then replace those boxes instead of refining them
+    # per image, whether its boxes are the image's alone (a report read as nothing:
+    # read_as_nothing, or a model that reads none); a caller's points then replace those boxes
+    # instead of refining them
     unread: Optional[List[bool]] = None
 
     @property
@@ -242,7 +243,10 @@ def encode_inputs(model, images: torch.Tensor, reports: Sequence, *, cache=None,
                                                                encoded.box_map),
                                        region=model.config.box_region,
                                        hedge=0.0 if model.training else model.config.box_hedge)
-        encoded.unread = read_as_nothing(model, parsed)
+        # a model that reads no report boxes every image from the image alone: a caller's points
+        # replace those boxes, as they replace MedSeg-R's for a report read as nothing
+        encoded.unread = [model.config.priors != "structured" or nothing
+                          for nothing in read_as_nothing(model, parsed)]
     if attention is not None:
         encoded.attention = F.interpolate(from_canvas(attention, frame), size=(H, W),
                                           mode="bilinear", align_corners=False)

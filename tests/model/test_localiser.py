@@ -284,6 +284,36 @@ def test_points_refine_the_boxes_of_a_report_read_and_replace_those_of_one_read_
     assert per_box[1].tolist() == [[0]] and extra[1].tolist() == [[1, 0]]  # a prompt of its own
 
 
+def test_a_point_in_one_box_leaves_the_other_boxes_masks_as_they_were():
+    # boxes without a point of their own were padded with "not a point" tokens, which moved their masks
+    torch.manual_seed(0)
+    model = _trained_looking(build_model("sam_tiny", img_size=128, box_match=True,
+                                         attribute_head=True, box_threshold=0.5, **IMAGE_HEAD))
+    images = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        encoded = model.encode_inputs(images, ["two nodules in the left lung"])
+        boxes = torch.tensor([[10.0, 10, 40, 40], [80, 80, 110, 110]])
+        points = (torch.tensor([[[20.0, 20]]]), torch.tensor([[1]]))
+
+        def decode(box_rows, pts):
+            return model.decode(encoded.embeddings, frame=encoded.frame, priors=encoded.priors,
+                                location_map=encoded.location_map, points=pts, box_prompts=[box_rows])
+
+        both, _ = decode(boxes, points)
+        first, _ = decode(boxes[:1], points)
+        second, _ = decode(boxes[1:], None)
+    assert torch.allclose(both, torch.maximum(first, second), atol=1e-6)
+
+
+def test_a_model_that_reads_no_report_takes_points_alone():
+    # the baselines box every image from the image alone: points replace those boxes (README)
+    model = _trained_looking(build_model("sam_tiny", img_size=128, priors="none", box_threshold=0.5,
+                                         **IMAGE_HEAD))
+    with torch.no_grad():
+        encoded = model.encode_inputs(torch.rand(1, 3, 128, 128), ["round nodule in the left upper lobe"])
+    assert encoded.unread == [True]
+
+
 def test_training_steps_do_not_box_a_report_read_as_nothing(box_choice_calls):
     model = _trained_looking(build_model("sam_tiny", img_size=128, **IMAGE_HEAD)).train()
     with torch.no_grad():
