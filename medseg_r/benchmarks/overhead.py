@@ -49,7 +49,8 @@ def plain_sam(sam, images: torch.Tensor, normalize: str) -> torch.Tensor:
 
 
 def measure(name: str, size: int, repeats: int) -> Dict[str, float]:
-    backbone = build_backbone(name, img_size=size, pretrained=True)
+    # a timing: LiteMedSAM's shipped weights where they exist, random weights elsewhere (on purpose)
+    backbone = build_backbone(name, img_size=size, pretrained=name == "litemedsam")
     sam = backbone.sam.eval()
     model = MedSegR(backbone).eval()
     with torch.no_grad():

@@ -376,8 +376,8 @@ def add_parsers(sub) -> None:
                         "evaluate's (whose outputs are replaced once the new ones are complete)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.add_argument("--overlays", type=int, default=0,
-                   help="write pictures of the first N cases (OUT/overlays/ID.png at the model's "
-                        "input size, as predict draws them: mask red, reference outline green, the "
+                   help="write pictures of the first N cases (OUT/overlays/ID.png: the image as the "
+                        "model saw it, as predict draws it: mask red, reference outline green, the "
                         "location attention beside it, the report with its evidence coloured, and "
                         "the case id with its Dice, IoU and HD95 above; default 0: none)")
     p.set_defaults(func=_cmd_evaluate)

@@ -111,7 +111,8 @@ def prediction_figure(image: np.ndarray, mask: np.ndarray, report: Report, *,
     pad, text_h = 10, 24
     width = sum(p.width for p in panels) + pad * (len(panels) + 1)
     height = max(p.height for p in panels) + 300
-    canvas = Image.new("RGB", (max(width, 640), height), BACKGROUND)
+    title_width = int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(title, font=font)) + 2 * pad
+    canvas = Image.new("RGB", (max(width, 640, title_width), height), BACKGROUND)  # the title uncut
     draw = ImageDraw.Draw(canvas)
     draw.text((pad, 6), title, fill=TEXT, font=font)
     x = pad

@@ -319,3 +319,13 @@ def test_an_overlay_names_its_case_and_scores_and_shows_the_report(tmp_path, mon
 
     picture = Image.open(tmp_path / "overlays" / "lesion.png")
     assert picture.width > 64 and picture.height > 64  # the figure: overlay, title and report lines
+
+
+def test_a_long_title_widens_the_figure_instead_of_being_cut():
+    from medseg_r.report import parse_report
+    from medseg_r.viz.report_figure import prediction_figure
+
+    short = prediction_figure(np.zeros((64, 64)), np.zeros((64, 64), bool), parse_report("nodule"), title="a")
+    title = "a_long_case_id_of_a_pacs_export_0001234567   Dice 0.915   IoU 0.843   HD95 1.0 px   lesions found 1/1"
+    long = prediction_figure(np.zeros((64, 64)), np.zeros((64, 64), bool), parse_report("nodule"), title=title)
+    assert short.shape[1] == 640 and long.shape[1] > 640
