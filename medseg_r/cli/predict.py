@@ -107,8 +107,9 @@ def _cmd_predict(args) -> int:
                 source = load_source(args.image)
             except InputError as exc:
                 raise UserError(str(exc)) from None
-            if source.kind == "volume" and args.box:  # before the model loads
-                raise UserError("--box is for 2-D images; volumes are segmented from the report alone")
+            if source.kind == "volume" and source.voxels.shape[2] > 1 and args.box:  # before the model loads
+                raise UserError("--box is for 2-D images and one-slice volumes (a DICOM radiograph); a "
+                                "volume of several slices is segmented from the report alone")
     if args.reference is not None and not os.path.exists(args.reference):  # before the model loads
         raise UserError(f"reference mask not found: {args.reference}")
     model, trained = common.model_from_args(args)

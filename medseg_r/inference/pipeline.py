@@ -233,10 +233,12 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     options = options or PredictOptions()
     report = check_report(report_text, options, prompted=prompted)
     source = source or load_source(image_path)
-    if source.kind == "volume" and options.box is not None:
-        raise InputError("--box is for 2-D images; volumes are segmented from the report alone")
-    if options.box is not None:
-        height, width = source.pixels.shape[:2]
+    one_slice = source.kind == "volume" and source.voxels.shape[2] == 1  # a DICOM radiograph, 2-D NIfTI
+    if source.kind == "volume" and not one_slice and options.box is not None:
+        raise InputError("--box is for 2-D images and one-slice volumes (a DICOM radiograph); a volume "
+                         "of several slices is segmented from the report alone")
+    if options.box is not None:  # in the picture's pixels (a one-slice volume's as predict shows it)
+        height, width = (source.pixels if source.kind == "image" else source.display(0)).shape[:2]
         x0, y0, x1, y1 = options.box
         if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
             raise InputError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is not inside the {width} x "
@@ -255,7 +257,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
         pred: Prediction = predictor.predict_image(source.pixels, report, box=options.box)
     else:
         pred = predictor.predict_volume(source, report, window=options.window, z_zones=options.z_zones,
-                                        progress=options.progress)
+                                        progress=options.progress, box=options.box)
     mask = pred.prob > options.threshold
     if options.largest:
         mask = keep_largest(mask, options.largest)

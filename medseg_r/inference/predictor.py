@@ -112,9 +112,11 @@ class Predictor:
         return self._finish(prob[0], None if att is None else att[0], iou, np.array([True]), start, 1)
 
     def predict_volume(self, source: Source, report: Report, *, window: Optional[Tuple[float, float]] = None,
-                       z_zones: bool = True, progress: bool = True) -> Prediction:
+                       z_zones: bool = True, progress: bool = True,
+                       box: Optional[Sequence[float]] = None) -> Prediction:
         """Slice-wise prediction of a volume ``Source``; ``z_zones=False`` applies the report unchanged to
-        every slice (zones then act in-plane, as on a radiograph)."""
+        every slice (zones then act in-plane, as on a radiograph). ``box``: for a one-slice volume (a
+        DICOM radiograph, a 2-D NIfTI), a box prompt in its displayed slice's pixels."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
@@ -122,6 +124,10 @@ class Predictor:
         Z = vol.shape[2]
         first = source.display(0, normalised=vol)
         H, W = first.shape
+        if box is not None and Z != 1:
+            raise ValueError("a box prompt is for one-slice volumes; a volume of several slices is "
+                             "segmented from the report alone")
+        check_box(box, (H, W))
         prob = np.zeros((Z, H, W), np.float32)
         attention: Optional[np.ndarray] = None
         iou = np.full(Z, np.nan, np.float32)
@@ -144,7 +150,7 @@ class Predictor:
                 chunk = todo[i:i + self.batch_size]
                 # Same intensity path as training on volume slices (per-slice min-max of the windowed slice).
                 images = torch.cat([image_to_tensor(source.display(z, normalised=vol)) for z in chunk])
-                p, a, s = self._run(images, [reports[z] for z in chunk])
+                p, a, s = self._run(images, [reports[z] for z in chunk], box)
                 prob[chunk], iou[chunk] = p, s
                 if a is not None:
                     if attention is None:

@@ -253,9 +253,10 @@ class Service:
         box = _box(request.get("box"), info["width"], info["height"])
         points = _points(request.get("points"), info["width"], info["height"])
         volume = case.kind == "volume"
-        if volume and (box or points):
+        if volume and info["slices"] > 1 and (box or points):
             raise InputError(
-                "box and point prompts are for 2-D images; volumes are segmented from the report"
+                "box and point prompts are for 2-D images and one-slice volumes (a DICOM "
+                "radiograph); a volume of several slices is segmented from the report"
             )
         window = request.get("window") or "auto"
         if not isinstance(window, str) or window not in WINDOWS:

@@ -168,6 +168,21 @@ def test_a_box_on_a_volume_is_refused_before_the_model_loads(tmp_path, capsys, m
     assert "--box is for 2-D images" in capsys.readouterr().err
 
 
+def test_a_one_slice_volume_takes_a_box_as_an_image_does(tmp_path, predictor):
+    # a DICOM radiograph or a 2-D NIfTI is read as a one-slice volume: --box was refused for it
+    from medseg_r.inference import InputError
+
+    picture = chest().astype(np.float32)
+    one = write_nifti(tmp_path / "cxr.nii.gz", picture[:, :, None])
+    summary = predict_case(predictor, one, REPORT, str(tmp_path / "out"),
+                           options=PredictOptions(progress=False, box=(10.0, 10.0, 60.0, 60.0)))
+    assert list(summary["options"]["box"]) == [10.0, 10.0, 60.0, 60.0] and summary["timing"]["slices_run"] == 1
+    several = write_nifti(tmp_path / "ct.nii.gz", ct_volume()[0])
+    with pytest.raises(InputError, match="a volume of several slices is segmented from the report alone"):
+        predict_case(predictor, several, REPORT, str(tmp_path / "out2"),
+                     options=PredictOptions(progress=False, box=(1.0, 1.0, 20.0, 20.0)))
+
+
 def test_a_blank_input_is_predicted_with_a_warning(tmp_path, tiny_checkpoint, capsys):
     blank = write_png(tmp_path / "blank.png", np.zeros((64, 64), np.uint8))
     assert _predict(["--image", blank, "--report", REPORT], tmp_path, tiny_checkpoint) == 0

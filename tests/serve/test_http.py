@@ -193,6 +193,26 @@ def test_a_normal_study_gives_an_empty_mask_and_the_page_is_told_why(make_server
     assert data["rule"] == "a normal study stated, no finding: empty mask, model not run"
 
 
+def test_a_one_slice_volume_takes_box_and_point_prompts_a_stack_does_not(make_server, tmp_path):
+    # a DICOM radiograph or a 2-D NIfTI is a one-slice volume: the page refused its prompts
+    import nibabel as nib
+
+    picture = np.zeros((64, 64, 1), np.float32)
+    picture[20:30, 10:20] = 1.0
+    nib.save(nib.Nifti1Image(picture, np.diag([0.5, 0.5, 1.0, 1.0])), str(tmp_path / "cxr.nii.gz"))
+    client, _ = make_server()
+    sid = client.session()
+    status, info, _ = client.request("POST", f"/api/session/{sid}/upload?name=cxr.nii.gz",
+                                     raw=(tmp_path / "cxr.nii.gz").read_bytes())
+    assert status == 200 and (info["kind"], info["slices"]) == ("volume", 1)
+    prompt = {"report": "", "box": [5, 5, 40, 40], "points": [[15, 25, 1]]}
+    status, view, _ = client.request("POST", f"/api/session/{sid}/segment", prompt)
+    assert status == 200, view
+    client.request("POST", f"/api/session/{sid}/example/chest_ct")
+    status, error, _ = client.request("POST", f"/api/session/{sid}/segment", {**prompt, "report": REPORT})
+    assert status == 400 and "a volume of several slices is segmented from the report" in error["error"]
+
+
 def _ct(path):
     import nibabel as nib
 

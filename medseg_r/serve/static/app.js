@@ -147,12 +147,15 @@ function showCase(info) {
     `${info.name}: ${info.format}, ${info.width} x ${info.height}` +
     (volume ? slices : "") +
     spacing;
-  $("slice-row").classList.toggle("hidden", !volume);
+  // a one-slice volume (a DICOM radiograph, a 2-D NIfTI) is shown and prompted as an image: no
+  // slice slider; window presets only for CT values
+  const stack = volume && info.slices > 1;
+  $("slice-row").classList.toggle("hidden", !stack);
   $("slice").max = info.slices - 1;
   $("slice").value = state.z;
-  $("window").classList.toggle("hidden", !volume);
+  $("window").classList.toggle("hidden", !(stack || (volume && info.ct)));
   $("window").value = state.window;
-  for (const b of document.querySelectorAll(".tool, #undo, #clear")) b.disabled = volume;
+  for (const b of document.querySelectorAll(".tool, #undo, #clear")) b.disabled = stack;
   // the report the page filled in for the previous example goes with it; one typed stays
   const typed = $("report").value.trim() && $("report").value !== state.autoReport;
   if (!typed && (info.example_report || state.autoReport)) {
@@ -163,7 +166,7 @@ function showCase(info) {
   // tall images fit the screen
   $("viewer").style.maxWidth = `calc(78vh * ${info.width / info.height})`;
   prompts.setImage(info.width, info.height);
-  prompts.enabled = !volume;
+  prompts.enabled = !stack;
   prompts.setPrompts(state.prompts);
   showResult(null);
   showStale();
