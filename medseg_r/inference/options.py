@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 
 @dataclass
 class PredictOptions:
-    """threshold: probability cut-off. box: ``(x0, y0, x1, y1)`` prompt (2-D images only).
+    """threshold: probability cut-off. box: ``(x0, y0, x1, y1)`` prompt (2-D images and one-slice volumes).
     window: CT ``(level, width)``, else percentile normalisation. z_zones: map report zones to
     cranio-caudal slices of volumes. largest: keep the N largest connected components (0 = all).
     fill_holes: fill enclosed holes. no_finding: what a report without any finding (nor a statement of
