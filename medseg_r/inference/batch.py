@@ -142,7 +142,30 @@ def _same_as_before(json_path: str, case: Dict[str, Any], report_text: str, opti
     before = {"input": held.get("input"), "report": (held.get("report") or {}).get("report"),
               "reference": (held.get("reference") or {}).get("path"),
               "options": held.get("options"), "model": held.get("model")}
-    return asked == before
+    return asked == before and not _changed_since(json_path, case)
+
+
+def _changed_since(json_path: str, case: Dict[str, Any]) -> bool:
+    """Whether the case's image, reference or report file (a DICOM folder: any of its files) was
+    modified after its prediction was written: the same name, other contents (a replaced or
+    flipped image kept its stale mask)."""
+    try:
+        written = os.stat(json_path).st_mtime_ns
+    except OSError:
+        return True
+    for key in ("image", "reference", "report_file"):
+        path = case.get(key)
+        if not path:
+            continue
+        files = ([os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names]
+                 if os.path.isdir(path) else [path])
+        for name in files:
+            try:
+                if os.stat(name).st_mtime_ns > written:
+                    return True
+            except OSError:
+                return True
+    return False
 
 
 def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, options: Optional[PredictOptions] = None,
@@ -179,7 +202,7 @@ def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, optio
                 done.append(case["id"])
                 if redone:
                     log(f"{case['id']}: its earlier prediction was made of another report, reference, "
-                        f"options or model: predicted again")
+                        f"options or model, or its files changed since: predicted again")
             except (InputError, ValueError, OSError, RuntimeError) as exc:  # this case only
                 failed.append({"id": case["id"], "error": str(exc) or type(exc).__name__})
                 log(f"{case['id']}: error: {failed[-1]['error']}")

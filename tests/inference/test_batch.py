@@ -187,6 +187,21 @@ def test_a_resumed_batch_predicts_again_a_case_asked_otherwise(tmp_path, tiny_ch
     assert json.loads((out / "a_prediction.json").read_text())["input"] == str(tmp_path / "a.png")
 
 
+def test_a_resumed_batch_predicts_again_a_case_whose_image_changed(tmp_path, tiny_checkpoint, capsys):
+    # a replaced (or flipped) image under the same name kept its stale mask: "1 already done (skipped)"
+    manifest, out = _cases(tmp_path), tmp_path / "out"
+    _run(manifest, out, tiny_checkpoint)
+    capsys.readouterr()
+    written = (out / "a_prediction.json").stat().st_mtime_ns
+    image = np.array(Image.open(tmp_path / "a.png"))
+    Image.fromarray(np.ascontiguousarray(image[:, ::-1])).save(tmp_path / "a.png")
+    os.utime(tmp_path / "a.png", ns=(written + 10**9, written + 10**9))  # modified after the prediction
+    main(["predict", "--manifest", manifest, "--checkpoint", tiny_checkpoint, "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert "a: its earlier prediction was made of another report" in captured.err
+    assert "or its files changed since: predicted again" in captured.err
+
+
 @pytest.mark.parametrize("extra", [["--report", "nodule"], ["--reference", "a.png"],
                                    ["--box", "0", "0", "20", "20"]])
 def test_per_case_options_are_refused_beside_a_manifest(tmp_path, tiny_checkpoint, capsys, extra):
