@@ -74,7 +74,7 @@ def mirrored_report(report: Report) -> Optional[Report]:
     impossible anatomy there. Also ``None`` for a report whose findings are not those its text reads
     as (e.g. :func:`slice_report`'s, whose zones are cleared): a mirror made from the text would
     undo that."""
-    from .parser import parse_report
+    from .parser import MAX_REPORT_CHARS, parse_report
 
     if any(f.location.organ in UNSIDED_LATERAL_ORGANS for f in report.findings):
         return None
@@ -82,7 +82,10 @@ def mirrored_report(report: Report) -> Optional[Report]:
         return None
     expected = [(_SIDE_SWAP.get(side, side), _REGION_SWAP.get(region, region), negated)
                 for side, region, negated in _sides(report)]
-    flipped = parse_report(_mirrored_text(report))
+    text = _mirrored_text(report)
+    if len(text) > MAX_REPORT_CHARS:  # "left" -> "right" lengthens it: past the reader's limit, the
+        return None  # report is not mirrored (the caller keeps its own reading), rather than refused
+    flipped = parse_report(text)
     return flipped if _sides(flipped) == expected else None
 
 

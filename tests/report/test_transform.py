@@ -63,3 +63,12 @@ def test_a_report_whose_findings_are_not_its_texts_reading_has_no_mirror():
     assert sliced.findings[0].location.zones == [] and mirrored_report(sliced) is None
     assert mirrored_report(report).findings[0].location.side == "left"
     assert mirrored_report(parse_report("NODULE IN THE RIGHT MIDDLE LOBE.")).text == "NODULE IN THE LINGULA."
+
+
+def test_a_report_whose_mirror_would_pass_the_readers_limit_is_not_mirrored():
+    # "left" -> "right" made a 199,640-character report 206,080 long: predict failed with a traceback
+    from medseg_r.report.parser import MAX_REPORT_CHARS
+
+    text = "Nodule in the left lower zone. " * 6440
+    assert len(text) < MAX_REPORT_CHARS
+    assert mirrored_report(parse_report(text)) is None
