@@ -21,6 +21,9 @@ from .predictor import Predictor
 from .sources import InputError
 
 
+COLUMNS = ("id", "image", "report", "report_file", "reference", "mask", "box")
+
+
 def read_manifest(path: str) -> List[Dict[str, str]]:
     """The cases of a ``.csv`` or ``.jsonl`` manifest (see the module docstring). A manifest that
     cannot be read, or any row without an image or a report, with a bad box or a bad or duplicate
@@ -39,6 +42,15 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
     if "image" not in columns:
         raise InputError(f"{path}: no 'image' column (columns: {', '.join(map(repr, columns)) or 'none'}; "
                          f"names are lower case)")
+    import difflib
+
+    # a misspelt or capitalised optional column was dropped without a word (no reference, no box)
+    near = {c: difflib.get_close_matches(c.lower(), COLUMNS, n=1, cutoff=0.75) for c in columns
+            if c not in COLUMNS}
+    near = {c: m[0] for c, m in near.items() if m}
+    if near:
+        raise InputError(f"{path}: column(s) {', '.join(f'{c!r} (did you mean {m!r}?)' for c, m in near.items())} "
+                         f"are not read; the columns are {', '.join(COLUMNS)} (lower case)")
     base = os.path.dirname(os.path.abspath(path))
     cases, stems, problems = [], set(), []
     for n, row in rows:

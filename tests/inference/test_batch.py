@@ -15,7 +15,9 @@ from .conftest import chest, listing, write_png
 def _manifest(tmp_path, rows):
     path = tmp_path / "cases.csv"
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["id", "image", "report", "reference", "box"])
+        extra = [k for row in rows for k in row if k not in ("id", "image", "report", "reference", "box")]
+        writer = csv.DictWriter(handle, fieldnames=["id", "image", "report", "reference", "box",
+                                                    *dict.fromkeys(extra)])
         writer.writeheader()
         writer.writerows(rows)
     return str(path)
@@ -115,6 +117,9 @@ def test_a_case_whose_outputs_cannot_be_written_fails_alone(tmp_path, tiny_check
     ([{"id": "../escaped", "image": "a.png", "report": "r"}], "plain file name"),
     ([{"id": "..", "image": "a.png", "report": "r"}], "plain file name"),
     ([{"id": "scans\\case1", "image": "a.png", "report": "r"}], "plain file name"),  # a Windows folder
+    # a misspelt or capitalised optional column was dropped without a word
+    ([{"image": "a.png", "report": "r", "refrence": "m.png"}], "'refrence' \\(did you mean 'reference'\\?\\)"),
+    ([{"image": "a.png", "report": "r", "Box": "1 2 3 4"}], "'Box' \\(did you mean 'box'\\?\\)"),
 ])
 def test_bad_manifests_are_rejected_before_any_work(tmp_path, rows, message):
     path = _manifest(tmp_path, rows)
