@@ -119,10 +119,14 @@ def _cmd_predict(args) -> int:
         print(f"wrote {args.image} (the example image)")
         source = load_source(args.image)
     if not trained:
+        # sam_tiny ships no weights: built without a checkpoint, the whole model is random
+        random = " (random weights: it ships none; give --checkpoint)" if model.backbone_name == "sam_tiny" \
+            and not args.checkpoint else ""
         print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks are "
-              f"those of plain {model.backbone_name}{' with your box' if args.box else ' without a prompt'}.",
-              file=sys.stderr)
-        if not args.box and (source is None or source.kind == "image"):  # volumes take no box
+              f"those of plain {model.backbone_name}{random}"
+              f"{' with your box' if args.box else ' without a prompt'}.", file=sys.stderr)
+        if not args.box and (source is None or source.kind == "image"
+                             or source.voxels.shape[2] == 1):  # a volume of several slices takes no box
             advice = (" (leave out --untrained for the shipped weights, which read the report)"
                       if getattr(args, "untrained", False) else "")
             print(f"warning: plain {model.backbone_name} needs a prompt to segment: without --box expect "
@@ -270,7 +274,9 @@ def add_parsers(sub) -> None:
                                           "(their file or name: litemedsam_phantom, ...), or the "
                                           "backbone's own weights")
     p.add_argument("--backbone", default=None, help="backbone name (default: litemedsam, or the checkpoint's)")
-    p.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="optional box prompt (2-D)")
+    p.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="optional box prompt in pixels of the picture predict draws (2-D images "
+                   "and one-slice volumes; a one-slice volume's in its radiological display, as in "
+                   "the overlay)")
     p.add_argument("--reference", help="reference mask on the same grid: adds Dice/IoU and a green outline")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
     p.add_argument("--window", nargs=2, type=float, metavar=("LEVEL", "WIDTH"),

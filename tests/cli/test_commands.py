@@ -561,7 +561,9 @@ def test_untrained_without_a_box_warns_that_the_mask_will_be_empty(tmp_path, cap
     assert main(["predict", "--backbone", "sam_tiny", "--untrained", "--quiet", "--report",
                  "nodule in the right upper lobe", "--image", str(tmp_path / "scan.png"),
                  "--out", str(tmp_path / "out")]) == 0
-    assert "needs a prompt to segment: without --box" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "needs a prompt to segment: without --box" in err
+    assert "plain sam_tiny (random weights: it ships none; give --checkpoint)" in err  # it said nothing
 
 
 def test_a_png_reference_scores_a_prediction_on_a_2d_nifti(tmp_path, capsys):
