@@ -132,7 +132,8 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     the series' plane (a coronal series of two or more slices is reordered so that z is superior).
 
     Slices are sorted along the slice normal (``ImageOrientationPatient`` x ``ImagePositionPatient``), pixel
-    values rescaled (``RescaleSlope/Intercept``), ``MONOCHROME1`` inverted. A file without orientation (e.g.
+    values rescaled (``RescaleSlope/Intercept``), ``MONOCHROME1`` inverted (not a CT's, whose rescaled
+    values are Hounsfield units). A file without orientation (e.g.
     a radiograph) is one slice with the default orientation, so it displays exactly as stored."""
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -203,7 +204,9 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"{path}: expected single-frame greyscale slices, got pixel array {arr.shape} "
                              f"(colour or multi-frame DICOM: export it as PNG/TIFF, or as a NIfTI volume)")
         arr = arr * float(getattr(ds, "RescaleSlope", 1.0) or 1.0) + float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-        inverted.append(str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1")
+        # CT values rescaled are Hounsfield units whatever the display flag says (a window needs them)
+        inverted.append(str(getattr(ds, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
+                        and str(getattr(ds, "Modality", "")).upper() != "CT")
         # Stored pixels [row, column] -> voxels [X, Y] with X = reversed columns, Y = reversed rows: for an
         # axial series in the usual orientation that is RAS+ (x toward the patient's right, y anterior).
         arrays.append(arr[::-1, ::-1].T)

@@ -259,12 +259,20 @@ def test_a_monochrome1_series_is_inverted_once_for_the_whole_series(tmp_path):
     for name in os.listdir(tmp_path / "s"):
         ds = pydicom.dcmread(tmp_path / "s" / name)
         ds.PhotometricInterpretation = "MONOCHROME1"
+        ds.Modality = "MR"  # a CT's values are Hounsfield units: not inverted (below)
         ds.save_as(tmp_path / "s" / name)
     data, _ = load_volume(str(tmp_path / "s"))
     lesion = data[6, 8, 2:4]  # the same tissue on two slices keeps one value
     assert lesion[0] == lesion[1]
     assert len({float(data[12, 15, z]) for z in range(data.shape[2])}) == 1  # the lung alike
     assert float(data[12, 15, 0]) > float(lesion[0])  # inverted: the air is now the bright value
+    # a MONOCHROME1 CT keeps its Hounsfield units (a lung window made it blank or inverted)
+    for name in os.listdir(tmp_path / "s"):
+        ds = pydicom.dcmread(tmp_path / "s" / name)
+        ds.Modality = "CT"
+        ds.save_as(tmp_path / "s" / name)
+    hu, _ = load_volume(str(tmp_path / "s"))
+    assert float(hu[12, 15, 0]) < float(hu[6, 8, 2]) and float(hu.min()) == -1000.0
 
 
 @pytest.mark.parametrize("affine", [np.diag([0.8, 0.8, 3.0, 1.0]), np.diag([-0.8, -0.8, 3.0, 1.0])])
