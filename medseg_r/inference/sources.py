@@ -26,7 +26,7 @@ import numpy as np
 
 from ..data.volumes import (display_slice, first_header, has_pixel_spacing, is_axial_cross_section,
                             load_dicom, nifti_as_volume, normalise)
-from ..io.images import read_image
+from ..io.images import is_hounsfield, read_image
 
 MIN_SIDE = 8
 MAX_ASPECT = 32  # longest side over shortest
@@ -200,9 +200,12 @@ def _load_nifti(path: str) -> Source:
         out = nib.orientations.apply_orientation(mask_ras, to_original)
         return out[..., 0] if two_d else out.reshape(original.shape) if singleton else out
 
+    # one slice of Hounsfield units is an axial CT slice, not a radiograph (a NIfTI names no
+    # modality): its "upper / lower" are levels along the body, as for a DICOM CT slice
+    axial = voxels.shape[2] == 1 and is_hounsfield(voxels[finite])
     return Source(path=path, kind="volume", format="nifti", voxels=voxels, affine=canonical.affine,
                   header=original.header, restore=restore, nan_voxels=int((~finite).sum()),
-                  stored_shape=tuple(int(n) for n in original.shape), notes=notes)
+                  stored_shape=tuple(int(n) for n in original.shape), notes=notes, axial_slice=axial)
 
 
 def _nifti_geometry_notes(path: str, header, ndim: int) -> Tuple[str, ...]:

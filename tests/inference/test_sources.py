@@ -191,6 +191,19 @@ def test_a_2d_nifti_in_any_axial_orientation_is_read_and_its_mask_restored(tmp_p
         load_source(path)
 
 
+def test_a_2d_nifti_of_hounsfield_units_is_an_axial_ct_slice(tmp_path):
+    # it was read as a radiograph: "right upper lobe" placed the mask at the slice's top (anterior)
+    import nibabel as nib
+
+    hu = np.full((32, 24), -800.0, np.float32)
+    hu[10:14, 8:12] = 40.0
+    nib.save(nib.Nifti1Image(hu, np.diag([0.7, 0.7, 1.0, 1.0])), str(tmp_path / "ct.nii.gz"))
+    assert load_source(str(tmp_path / "ct.nii.gz")).axial_slice
+    picture = np.clip(hu + 1000, 0, 255) / 255  # intensities, as a radiograph's: keeps its zones
+    nib.save(nib.Nifti1Image(picture, np.diag([0.7, 0.7, 1.0, 1.0])), str(tmp_path / "cxr.nii.gz"))
+    assert not load_source(str(tmp_path / "cxr.nii.gz")).axial_slice
+
+
 @pytest.mark.parametrize("modality, image_type, axial", [
     ("CT", None, True), ("MR", None, True), ("DX", None, False), ("CR", None, False),
     ("CT", ["ORIGINAL", "PRIMARY", "LOCALIZER"], False)])  # a CT scout is a projection
