@@ -104,6 +104,9 @@ def _pending(paths: Dict[str, str]) -> str:
     return paths["json"] + ".pending"
 
 
+MAX_REFERENCE_LABELS = 64  # as describe's label masks
+
+
 def _reference(path: str, source: Source) -> np.ndarray:
     """A reference mask on the same grid as ``source``, in display order like the prediction."""
     if not os.path.exists(path):
@@ -125,6 +128,11 @@ def _reference(path: str, source: Source) -> np.ndarray:
         if not np.equal(np.mod(finite, 1), 0).all():
             raise InputError(f"reference mask {path} holds non-integer values (an image, or "
                              f"probabilities?); give a label mask, or threshold it first")
+    if fmt != "jpeg":  # (a JPEG's compression noise gives many values: it is cut at half its range)
+        levels = len(np.unique(np.asarray(values)))
+        if levels > MAX_REFERENCE_LABELS + 1:  # the image itself given as its reference: "Dice 0.009"
+            raise InputError(f"reference mask {path} holds {levels} different values: an image, not a "
+                             f"mask? give a binary or label mask (at most {MAX_REFERENCE_LABELS} labels)")
     if source.kind == "image":
         if ref is not None:
             raise InputError(f"reference {path} is a volume but the input is a 2-D image")

@@ -446,3 +446,10 @@ def test_a_reference_with_nan_is_refused_by_name(tmp_path, tiny_checkpoint, caps
     assert _predict(["--image", image, "--report", REPORT, "--reference", str(tmp_path / "ref.tif")],
                     tmp_path, tiny_checkpoint) == 2
     assert "ref.tif contains NaN or infinite values" in capsys.readouterr().err
+
+
+def test_the_image_itself_given_as_its_reference_is_refused(tmp_path, tiny_checkpoint, capsys):
+    # it was scored: "Dice 0.009", exit 0
+    image = write_png(tmp_path / "x.png", chest())
+    assert _predict(["--image", image, "--report", REPORT, "--reference", image], tmp_path, tiny_checkpoint) == 2
+    assert "different values: an image, not a mask?" in capsys.readouterr().err
