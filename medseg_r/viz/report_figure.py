@@ -110,7 +110,8 @@ def prediction_figure(image: np.ndarray, mask: np.ndarray, report: Report, *,
     font, small = _font(16), _font(13)
     pad, text_h = 10, 24
     width = sum(p.width for p in panels) + pad * (len(panels) + 1)
-    height = max(p.height for p in panels) + 300
+    # room for the title, the captions, 12 report lines, the "..." of a longer report and the legend
+    height = max(p.height for p in panels) + 30 + 28 + 14 * text_h + 40
     title_width = int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(title, font=font)) + 2 * pad
     canvas = Image.new("RGB", (max(width, 640, title_width), height), BACKGROUND)  # the title uncut
     draw = ImageDraw.Draw(canvas)

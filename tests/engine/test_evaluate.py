@@ -329,3 +329,22 @@ def test_a_long_title_widens_the_figure_instead_of_being_cut():
     title = "a_long_case_id_of_a_pacs_export_0001234567   Dice 0.915   IoU 0.843   HD95 1.0 px   lesions found 1/1"
     long = prediction_figure(np.zeros((64, 64)), np.zeros((64, 64), bool), parse_report("nodule"), title=title)
     assert short.shape[1] == 640 and long.shape[1] > 640
+
+
+def test_a_long_report_ends_in_an_ellipsis_inside_the_figure(monkeypatch):
+    # the "..." of a report longer than 12 lines was drawn below the picture's edge: cut with no sign
+    from medseg_r.report import parse_report
+    from medseg_r.viz import report_figure
+
+    drawn = []
+    real = report_figure._draw_text
+
+    def spy(draw, *args, **kwargs):
+        end = real(draw, *args, **kwargs)
+        drawn.append(end)
+        return end
+
+    monkeypatch.setattr(report_figure, "_draw_text", spy)
+    picture = report_figure.prediction_figure(np.zeros((256, 256)), np.zeros((256, 256), bool),
+                                              parse_report("Nodule in the left lower zone. " * 600), title="x")
+    assert drawn[0] + 30 <= picture.shape[0]  # the ellipsis line and the legend are on the picture
