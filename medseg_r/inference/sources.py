@@ -18,6 +18,7 @@ are not used there (:attr:`Source.axial_slice`).
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
@@ -167,6 +168,19 @@ def _frames_and_orientation(path: str) -> Tuple[int, bool]:
 
 
 def _load_nifti(path: str) -> Source:
+    # nibabel logs its own header notes ("pixdim[1,2,3] should be non-zero; setting 0 dims to 1")
+    # to stderr; predict says them once, in its own words (Source.notes)
+    from nibabel.imageglobals import logger
+
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return _read_nifti(path)
+    finally:
+        logger.setLevel(level)
+
+
+def _read_nifti(path: str) -> Source:
     import nibabel as nib
 
     try:
