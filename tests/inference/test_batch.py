@@ -25,10 +25,11 @@ def _manifest(tmp_path, rows):
 
 def _cases(tmp_path):
     write_png(tmp_path / "a.png", chest())
+    write_png(tmp_path / "a_ref.png", ((chest() > 200) * 255).astype(np.uint8))  # a mask of the image
     write_png(tmp_path / "b.png", chest()[::-1].copy())
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     return _manifest(tmp_path, [
-        {"id": "a", "image": "a.png", "report": "Nodule in the right upper lobe.", "reference": "a.png"},
+        {"id": "a", "image": "a.png", "report": "Nodule in the right upper lobe.", "reference": "a_ref.png"},
         {"id": "b", "image": "b.png", "report": "Mass in the left lower lobe.", "box": "5 5 40 40"},
         {"id": "bad", "image": "broken.png", "report": "Nodule in the left lung."},
     ])
@@ -47,7 +48,7 @@ def test_batch_predicts_reports_failures_and_resumes(tmp_path, tiny_checkpoint, 
     assert summary["done"] == ["a", "b"] and summary["failed"][0]["id"] == "bad"
     reference = json.loads((out / "a_prediction.json").read_text())["reference"]
     written = np.array(Image.open(out / "a_mask.png")) > 0
-    truth = chest() > 0  # the case's reference is its own image, read as a mask (non-zero)
+    truth = chest() > 200  # the case's reference mask
     inter = np.logical_and(written, truth).sum()
     assert reference["dice"] == pytest.approx(2 * inter / (written.sum() + truth.sum()), abs=1e-6)
     assert json.loads((out / "b_prediction.json").read_text())["options"]["box"] == [5, 5, 40, 40]
