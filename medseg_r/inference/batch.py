@@ -58,6 +58,8 @@ def read_manifest(path: str) -> List[Dict[str, str]]:
             case = _case_of_row(row, base, stems)
         except InputError as exc:
             problems.append(f"row {n}: {exc}")
+            if row.get("image"):  # its id is taken all the same: a later row of the same id is told
+                stems.add(str(row.get("id") or case_stem(str(row["image"]))))
             continue
         stems.add(case["id"])
         cases.append(case)

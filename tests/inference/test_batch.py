@@ -128,6 +128,14 @@ def test_bad_manifests_are_rejected_before_any_work(tmp_path, rows, message):
         read_manifest(path)
 
 
+def test_a_duplicate_id_is_listed_beside_another_fault_of_the_first_row(tmp_path):
+    # only the bad box was listed; the duplicate id showed up on the next run, after the box was fixed
+    rows = [{"id": "x", "image": "a.png", "report": "r", "box": "1 2 3"},
+            {"id": "x", "image": "a.png", "report": "r"}]
+    with pytest.raises(InputError, match=r"2 bad row\(s\).*row 2: box.*row 3: duplicate case id 'x'"):
+        read_manifest(_manifest(tmp_path, rows))
+
+
 def test_every_bad_row_is_listed_at_once_and_a_wrong_header_is_named(tmp_path):
     rows = [{"id": "a", "image": "a.png", "report": "r"}, {"id": "b", "image": "b.png", "report": ""},
             {"id": "c", "image": "c.png", "report": "r", "box": "1 2"}]
