@@ -125,6 +125,10 @@ def _format_of(path: str) -> str:
 
 
 def _check_size(path: str, shape) -> None:
+    if len(shape) == 3 and min(shape[:2]) == 1 and shape[2] > 1:  # (X, 1, Z): one coronal or sagittal
+        raise InputError(f"{path}: one coronal or sagittal slice stored as a volume (shape "  # plane
+                         f"{tuple(int(n) for n in shape)} in RAS+ order): volumes are read as axial "
+                         f"slices; give it as a 2-D image (PNG or TIFF)")
     if min(shape[:2]) < MIN_SIDE:
         raise InputError(f"{path}: image of {shape[1]}x{shape[0]} pixels is too small "
                          f"(at least {MIN_SIDE} pixels per side)")

@@ -338,3 +338,12 @@ def test_an_image_file_without_an_ending_is_read_by_its_signature(tmp_path, save
     save(tmp_path / "IM0001", picture)
     source = load_source(str(tmp_path / "IM0001"))
     assert source.kind == "image" and source.pixels.shape[:2] == (40, 50)
+
+
+def test_one_coronal_slice_stored_as_a_volume_says_what_it_is(tmp_path):
+    # a (64, 1, 20) NIfTI was "an image of 1x64 pixels, too small"
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.zeros((64, 1, 20), np.float32), np.eye(4)), str(tmp_path / "cor.nii.gz"))
+    with pytest.raises(InputError, match="one coronal or sagittal slice stored as a volume.*PNG or TIFF"):
+        load_source(str(tmp_path / "cor.nii.gz"))
