@@ -185,14 +185,6 @@ def decode(
                     if not bool(has.all()):
                         alone = box[~has]
                         box, pts = box[has], (pts[0][has], pts[1][has])
-        sparse, dense = sam.prompt_encoder(points=pts, boxes=box, masks=None)
-        if dense_prior is not None:
-            dense = dense + dense_prior[b : b + 1].to(dense.dtype)
-        if text_tokens is not None:
-            sparse = torch.cat(
-                [sparse, text_tokens[b : b + 1].to(sparse.dtype).expand(sparse.shape[0], -1, -1)],
-                dim=1,
-            )
         shift_b = None if shift is None else shift[b : b + 1]
         decoder = (
             sam.mask_decoder
@@ -227,28 +219,25 @@ def decode(
                 iou = iou + (g * (iou_t - iou)).to(iou.dtype)
             return low, iou
 
-        def prompted(sp: torch.Tensor, dn: torch.Tensor, boxes_of: Optional[torch.Tensor]):
-            """One prompt encoding through the decoder (``boxes_of``: its predicted boxes, for
-            ``box_fill``'s choice), with the priors' dense prompt and text tokens added."""
+        def prompted(points_p, boxes_p: Optional[torch.Tensor]):
+            """One prompt through SAM's prompt encoder and decoder, with the priors' dense prompt
+            and text tokens added; the masks of predicted boxes chosen by ``box_fill``."""
+            sp, dn = sam.prompt_encoder(points=points_p, boxes=boxes_p, masks=None)
             if dense_prior is not None:
                 dn = dn + dense_prior[b : b + 1].to(dn.dtype)
             if text_tokens is not None:
-                tokens = text_tokens[b : b + 1].to(sp.dtype).expand(sp.shape[0], -1, -1)
-                sp = torch.cat([sp, tokens], dim=1)
-            fill = choose and boxes_of is not None
+                sp = torch.cat([sp, text_tokens[b : b + 1].to(sp.dtype).expand(sp.shape[0], -1, -1)], dim=1)
+            fill = choose and boxes_p is not None
             low_p, iou_p = decoded(sp, dn, fill)
             if fill:
-                low_p, iou_p = fullest_outputs(low_p, iou_p, boxes_of, fill=box_fill, canvas=frame.size)
+                low_p, iou_p = fullest_outputs(low_p, iou_p, boxes_p, fill=box_fill, canvas=frame.size)
             return low_p, iou_p
 
-        low, iou = decoded(sparse, dense, choose)
-        if choose:
-            low, iou = fullest_outputs(low, iou, box, fill=box_fill, canvas=frame.size)
-        for points_e, boxes_e in ((None, alone), (extra, None)):
-            if points_e is None and boxes_e is None:
-                continue
-            low_e, iou_e = prompted(*sam.prompt_encoder(points=points_e, boxes=boxes_e, masks=None), boxes_e)
-            low, iou = torch.cat([low, low_e]), torch.cat([iou, iou_e])
+        # the prompt as given (or the predicted boxes with their points), then the predicted boxes
+        # no point goes to and the include points outside every box, each a prompt of its own
+        outputs = [prompted(pts, box)] + [prompted(p, bx) for p, bx in ((None, alone), (extra, None))
+                                          if p is not None or bx is not None]
+        low, iou = torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
         if low.shape[0] > 1:  # one mask per predicted box: join them
             low, iou = low.amax(dim=0, keepdim=True), iou.amax(dim=0, keepdim=True)
         masks.append(low)
