@@ -113,13 +113,12 @@ def create_app(service: Service, *, allowed_hosts=LOOPBACK_NAMES, ip_hosts: bool
     async def upload(request: Request) -> Response:
         session = session_of(request)
         limit = service.max_upload_bytes
-        declared = request.headers.get("content-length")
         too_large = UploadError(
             f"the upload is larger than the limit of {service.config.max_upload_mb:g} MB "
             f"(medseg-r serve --max-upload-mb)",
             status=413,
         )
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if _declared_over(request, limit):
             raise too_large
         if request.headers.get("content-type", "").lower().startswith("multipart/"):
             raise UploadError("send the file's own bytes as the request body (as the page does: "
@@ -131,10 +130,8 @@ def create_app(service: Service, *, allowed_hosts=LOOPBACK_NAMES, ip_hosts: bool
         size = 0
         try:
             with open(path, "wb") as handle:
-                async for chunk in request.stream():
+                async for chunk in _body(request, limit, too_large):
                     size += len(chunk)
-                    if size > limit:
-                        raise too_large
                     handle.write(chunk)
             if size == 0:
                 raise UploadError(f"{os.path.basename(path)}: the file is empty")
@@ -285,18 +282,32 @@ def _with_gone(handler: Callable) -> Callable:
     return wrapped
 
 
+def _declared_over(request: Request, limit: int) -> bool:
+    """Whether the request's ``Content-Length`` says its body is over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    return declared is not None and declared.isdigit() and int(declared) > limit
+
+
+async def _body(request: Request, limit: int, too_large: Exception):
+    """The request body's chunks, ``too_large`` raised once more than ``limit`` bytes have come
+    (a body sent without its length, or longer than it said)."""
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        yield chunk
+
+
 async def _json(request: Request) -> Any:
     """The request's JSON object, read up to :data:`MAX_JSON_BYTES` (413 beyond, before the rest is
     read); malformed or too deeply nested JSON is a 400."""
     too_large = UploadError(f"the request body is larger than {MAX_JSON_BYTES / 2**20:g} MB", status=413)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+    if _declared_over(request, MAX_JSON_BYTES):
         raise too_large
     data = bytearray()
-    async for chunk in request.stream():
+    async for chunk in _body(request, MAX_JSON_BYTES, too_large):
         data += chunk
-        if len(data) > MAX_JSON_BYTES:
-            raise too_large
     try:
         body = json.loads(bytes(data))
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep to read
