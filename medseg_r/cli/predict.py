@@ -107,7 +107,7 @@ def _cmd_predict(args) -> int:
                 source = load_source(args.image)
             except InputError as exc:
                 raise UserError(str(exc)) from None
-            if source.kind == "volume" and source.voxels.shape[2] > 1 and args.box:  # before the model loads
+            if source.n_slices > 1 and args.box:  # before the model loads
                 raise UserError("--box is for 2-D images and one-slice volumes (a DICOM radiograph); a "
                                 "volume of several slices is segmented from the report alone")
     if args.reference is not None and not os.path.exists(args.reference):  # before the model loads
@@ -125,8 +125,7 @@ def _cmd_predict(args) -> int:
         print(f"note: no MedSeg-R checkpoint given: the prior modules are untrained (zero gates), so the masks are "
               f"those of plain {model.backbone_name}{random}"
               f"{' with your box' if args.box else ' without a prompt'}.", file=sys.stderr)
-        if not args.box and (source is None or source.kind == "image"
-                             or source.voxels.shape[2] == 1):  # a volume of several slices takes no box
+        if not args.box and (source is None or source.n_slices == 1):  # several slices take no box
             advice = (" (leave out --untrained for the shipped weights, which read the report)"
                       if getattr(args, "untrained", False) else "")
             print(f"warning: plain {model.backbone_name} needs a prompt to segment: without --box expect "

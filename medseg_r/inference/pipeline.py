@@ -241,8 +241,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     options = options or PredictOptions()
     report = check_report(report_text, options, prompted=prompted)
     source = source or load_source(image_path)
-    one_slice = source.kind == "volume" and source.voxels.shape[2] == 1  # a DICOM radiograph, 2-D NIfTI
-    if source.kind == "volume" and not one_slice and options.box is not None:
+    if source.n_slices > 1 and options.box is not None:  # one slice (a DICOM radiograph) takes it
         raise InputError("--box is for 2-D images and one-slice volumes (a DICOM radiograph); a volume "
                          "of several slices is segmented from the report alone")
     if options.box is not None:  # in the picture's pixels (a one-slice volume's as predict shows it)
