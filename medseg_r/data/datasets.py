@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, Sampler
 from ..io import read_image, to_unit_float
 from ..io.images import is_lossy, mask_foreground, read_mask
 from ..report import Report, parse_report
-from ..report.transform import mirrored_report, report_on_slice
+from ..report.transform import mirrored_report, report_on_slice, without_sides
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Record:
     # ``level`` (its fraction of the cranio-caudal extent; None: a volume of one slice)
     axial: bool = False
     level: Optional[float] = None
+    lateral: bool = False  # a lateral radiograph: its report's sides are not used (without_sides)
 
 
 def fitted_size(h: int, w: int, size: int) -> tuple:
@@ -143,6 +144,8 @@ class SegmentationDataset(Dataset):
             report = parse_report(rec.report)
             if rec.axial:  # "upper/lower" are levels of the volume, not places in the slice
                 report = report_on_slice(report, rec.level, shows_lesion="negative_slice" not in rec.tags)
+            if rec.lateral:  # left and right overlap in it, as predict reads it
+                report = without_sides(report)
             self._reports[index] = report
         report = self._reports[index]
         flip = False

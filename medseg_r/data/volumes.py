@@ -16,6 +16,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .datasets import Record
+from .projection import projection_view, upright
 
 VOLUME_ENDINGS = (".nii", ".nii.gz", ".dcm")
 
@@ -134,7 +135,9 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     Slices are sorted along the slice normal (``ImageOrientationPatient`` x ``ImagePositionPatient``), pixel
     values rescaled (``RescaleSlope/Intercept``), ``MONOCHROME1`` inverted (not a CT's, whose rescaled
     values are Hounsfield units). A file without orientation (e.g.
-    a radiograph) is one slice with the default orientation, so it displays exactly as stored."""
+    a radiograph) is one slice with the default orientation, so it displays exactly as stored, unless
+    its ``PatientOrientation`` says it is stored other than in the conventional display
+    (:mod:`.projection`): it is then turned to it, the affine keeping each pixel's position."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -237,7 +240,11 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
     lps = np.eye(4)
     lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = -dc * row_dir, -dr * col_dir, step, origin
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps  # LPS -> RAS
-    if data.shape[2] == 1:  # one image (a radiograph, a scout): it displays as stored
+    if data.shape[2] == 1:  # one image (a radiograph, a scout): it displays as stored, or a projection
+        # radiograph stored otherwise is turned to the conventional display by its PatientOrientation
+        view = projection_view(first)
+        if view is not None and view.turned:
+            data, affine = upright(data, affine, view)
         return data, affine
     # A coronal or sagittal series (or an axial one stored otherwise) is reordered to RAS+ voxels as a
     # NIfTI is, so that z is the superior axis the report's zones are read along.
@@ -317,12 +324,13 @@ def normalise(volume: np.ndarray, *, window: Optional[Tuple[float, float]] = Non
 
 def volume_slices(case_id: str, image: np.ndarray, mask: np.ndarray, report: str, *, split=None,
                   empty_fraction: float = 0.1, seed: int = 0,
-                  axial_slice: bool = True) -> List[Record]:
+                  axial_slice: bool = True, lateral: bool = False) -> List[Record]:
     """The records of one volume's slices: those that show the lesion and ``empty_fraction`` of
     the others. Each is an axial record told its report at its level; a volume of one slice is
     one only when ``axial_slice`` (an axial CT/MR slice: its report's zones are dropped, as
     ``predict`` drops them), else a plain image whose zones lie in its plane (a radiograph, a 2-D
-    NIfTI), again as ``predict`` reads it."""
+    NIfTI), again as ``predict`` reads it; ``lateral``: a lateral radiograph, whose report's sides
+    are not used (as ``predict`` reads it)."""
     if image.shape != mask.shape:
         raise ValueError(f"{case_id}: mask shape {mask.shape} does not match image {image.shape}")
     full = [z for z in range(image.shape[2]) if mask[..., z].any()]
@@ -333,7 +341,8 @@ def volume_slices(case_id: str, image: np.ndarray, mask: np.ndarray, report: str
     depth = image.shape[2]
     return [Record(id=f"{case_id}_z{z:04d}", image=display_slice(image, z), mask=(display_slice(mask, z) > 0)
                    .astype(np.uint8), report=report, split=split, tags=[] if z in full else ["negative_slice"],
-                   axial=depth > 1 or axial_slice, level=z / (depth - 1) if depth > 1 else None)
+                   axial=depth > 1 or axial_slice, level=z / (depth - 1) if depth > 1 else None,
+                   lateral=lateral)
             for z in chosen]
 
 
@@ -420,15 +429,32 @@ def _volume_case(folder: str, row: dict, *, window, percentiles, empty_fraction:
     mask_path = os.path.join(folder, row["mask"])
     image, image_affine = load_volume(image_path)
     mask, mask_affine = load_volume(mask_path)
+    mask, mask_affine = _on_axes_of(mask, mask_affine, image_affine)
     if image.shape != mask.shape:
         raise ValueError(f"mask {row['mask']} has shape {mask.shape} but image {row['image']} has "
                          f"{image.shape} (after reorientation to RAS+)")
     check_same_grid(image_affine, mask_affine, mask=mask_path)
     case_id = row.get("id") or os.path.basename(str(row["image"])).split(".")[0]
     # one slice: an axial CT/MR slice as predict tells it (a NIfTI's 2-D image never is)
-    axial = image.shape[2] == 1 and not _is_nifti(image_path) and \
-        is_axial_cross_section(first_header(image_path))
+    header = first_header(image_path) if image.shape[2] == 1 and not _is_nifti(image_path) else None
+    axial = is_axial_cross_section(header)
+    view = projection_view(header)  # a lateral radiograph: its sides are not used, as predict does
     return volume_slices(case_id, normalise(image, window=window, percentiles=percentiles), mask,
                          str(row.get("report", "")), split=row.get("split") or None,
                          empty_fraction=empty_fraction, seed=seed,
-                         axial_slice=image.shape[2] > 1 or axial)
+                         axial_slice=image.shape[2] > 1 or axial, lateral=view is not None and view.lateral)
+
+
+def _on_axes_of(mask: np.ndarray, mask_affine: np.ndarray,
+                image_affine: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """A mask volume with its voxel axes ordered and flipped as its image's are (a radiograph turned
+    to the conventional display by its ``PatientOrientation`` is no longer RAS+, while a NIfTI mask is
+    read as RAS+); unchanged when they already agree. :func:`check_same_grid` then compares them."""
+    import nibabel as nib
+
+    own, wanted = nib.orientations.io_orientation(mask_affine), nib.orientations.io_orientation(image_affine)
+    if np.isnan(own).any() or np.isnan(wanted).any() or np.array_equal(own, wanted):
+        return mask, mask_affine
+    turn = nib.orientations.ornt_transform(own, wanted)
+    return (np.ascontiguousarray(nib.orientations.apply_orientation(mask, turn)),
+            mask_affine @ nib.orientations.inv_ornt_aff(turn, mask.shape))

@@ -24,7 +24,7 @@ from ..io.images import mask_foreground, read_mask
 from ..io.output_folders import is_plain_file_name
 from ..report import parse_report
 from ..report.schema import Report
-from ..report.transform import without_zones
+from ..report.transform import without_sides, without_zones
 from .postprocess import fill_holes, keep_largest
 from .options import PredictOptions
 from .predictor import Prediction, Predictor, display_to_ras
@@ -277,6 +277,7 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     slice_mm = float(np.linalg.norm(source.affine[:3, 2])) if volume and source.voxels.shape[2] > 1 else None
     # one axial slice: its zones were not used for the mask, nor are they for the statistics
     read = without_zones(report) if source.axial_slice and options.z_zones else report
+    read = without_sides(read) if source.lateral_view else read  # nor the sides of a lateral view
     stats = finding_statistics(mask, pred.prob, read, rasteriser=predictor.model.rasteriser,
                                spacing=spacing, slice_mm=slice_mm,
                                prompted=prompted or options.box is not None)

@@ -21,7 +21,7 @@ from ..io.images import image_to_tensor
 from ..model.inputs import check_box
 from ..report import parse_report
 from ..report.schema import Report
-from ..report.transform import slice_report, without_zones
+from ..report.transform import slice_report, without_sides, without_zones
 from .sources import Source
 
 
@@ -139,6 +139,8 @@ class Predictor:
                 reports.append(without_zones(report))
             else:
                 reports.append(report)
+            if source.lateral_view:  # left and right overlap in a lateral radiograph
+                reports[-1] = without_sides(reports[-1])
         # A report read as nothing (allowed by the caller) applies everywhere; otherwise a slice needs a
         # positive finding of its own (an all-negative report, negated findings or a normal study
         # stated, has none anywhere).

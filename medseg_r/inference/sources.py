@@ -14,7 +14,9 @@ input                   kind     mask written as
 A volume is processed as axial slices in radiological display; a 1-slice volume (a single DICOM
 radiograph or a 2-D NIfTI) is treated like a 2-D image for the location priors, except one axial
 slice of a CT, MR or PET scan (DICOM ``Modality``), whose report zones are levels along the body: they
-are not used there (:attr:`Source.axial_slice`).
+are not used there (:attr:`Source.axial_slice`). A DICOM radiograph stored other than in the conventional
+display is turned to it by its ``PatientOrientation``, and a lateral one uses no sides
+(:mod:`medseg_r.data.projection`, :attr:`Source.lateral_view`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..data.projection import projection_view
 from ..data.volumes import (display_slice, first_header, has_pixel_spacing, is_axial_cross_section,
                             load_dicom, nifti_as_volume, normalise)
 from ..io.images import is_hounsfield, read_image
@@ -65,6 +68,8 @@ class Source:
     notes: Tuple[str, ...] = ()  # what the file leaves unsaid and was assumed (predict's warnings)
     axial_slice: bool = False  # one axial slice of a cross-sectional scan (CT, MR, PET): its report's
     # "upper / middle / lower" name a level along the body, which the slice cannot show
+    lateral_view: bool = False  # a lateral radiograph (DICOM PatientOrientation): left and right
+    # overlap in it, so its report's sides are not used
 
     @property
     def n_slices(self) -> int:
@@ -257,11 +262,18 @@ def _load_dicom(path: str) -> Source:
     # orientation tell them apart
     header = first_header(path)  # read once for both
     axial = voxels.shape[2] == 1 and is_axial_cross_section(header)
-    notes = () if has_pixel_spacing(header) else (
+    view = projection_view(header) if voxels.shape[2] == 1 else None  # load_dicom turned it by this
+    notes = [] if has_pixel_spacing(header) else [
         "the DICOM gives no pixel spacing (PixelSpacing, ImagerPixelSpacing): 1 mm was taken, so "
-        "its mm, mm2 and ml figures are not real sizes",)
+        "its mm, mm2 and ml figures are not real sizes"]
+    if view is not None and view.turned:
+        notes.append(view.describe())
+    if view is not None and view.lateral:
+        notes.append(f"a lateral view (the DICOM's PatientOrientation {view.stored}): left and right "
+                     f"overlap in it, so the report's sides are not used, only its zones and organs")
     return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine,
-                  restore=lambda m: m, axial_slice=axial, notes=notes)
+                  restore=lambda m: m, axial_slice=axial, notes=tuple(notes),
+                  lateral_view=view is not None and view.lateral)
 
 
 LOADERS: Dict[str, Callable[[str], Source]] = {

@@ -112,6 +112,17 @@ def without_zones(report: Report) -> Report:
     return out
 
 
+def without_sides(report: Report) -> Report:
+    """The report with the patient's sides of its positive findings cleared (a lateral radiograph,
+    in which left and right overlap: the location prior then uses the zone and organ alone). An
+    image-relative region is kept: it names a place in the picture, not in the patient."""
+    out = copy.deepcopy(report)
+    for f in out.findings:
+        if not f.negated:
+            f.location.side = None
+    return out
+
+
 def slice_report(report: Report, fraction: float) -> Report:
     """The report as it applies to one axial slice at ``fraction`` of the volume's cranio-caudal extent
     (0 = caudal end, 1 = cranial end).

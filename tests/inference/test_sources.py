@@ -347,3 +347,35 @@ def test_one_coronal_slice_stored_as_a_volume_says_what_it_is(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((64, 1, 20), np.float32), np.eye(4)), str(tmp_path / "cor.nii.gz"))
     with pytest.raises(InputError, match="one coronal or sagittal slice stored as a volume.*PNG or TIFF"):
         load_source(str(tmp_path / "cor.nii.gz"))
+
+
+def test_a_mirrored_radiograph_is_turned_upright_for_the_model_and_said_so(tmp_path, predictor,
+                                                                            monkeypatch):
+    # PatientOrientation R\F: the stored image's left is the patient's left; read as stored, a report's
+    # "left upper zone" was placed on the image's right, the other lung
+    from tests.data.test_projection import write_radiograph
+
+    stored = chest(dtype=np.uint16)
+    src = load_source(write_radiograph(tmp_path / "cxr.dcm", stored, ["R", "F"]))
+    plain = load_source(write_radiograph(tmp_path / "plain.dcm", stored, ["L", "F"]))
+    assert np.array_equal(src.display(0), plain.display(0)[:, ::-1])  # what the model and figure see
+    assert "PatientOrientation R\\F" in " ".join(src.notes) and "mirrored" in " ".join(src.notes)
+    assert not src.lateral_view and plain.notes == ()
+
+
+def test_a_lateral_radiograph_is_segmented_without_the_reports_sides(tmp_path, predictor, monkeypatch):
+    from medseg_r import parse_report
+    from tests.data.test_projection import write_radiograph
+
+    src = load_source(write_radiograph(tmp_path / "lat.dcm", chest(dtype=np.uint16), ["P", "F"]))
+    assert src.lateral_view and "lateral view" in " ".join(src.notes)
+    seen = []
+
+    def run(images, reports, box=None):
+        seen.extend(reports)
+        n = images.shape[0]
+        return np.zeros((n,) + images.shape[-2:], np.float32), None, np.zeros(n, np.float32)
+
+    monkeypatch.setattr(predictor, "_run", run)
+    predictor.predict_volume(src, parse_report("A 2 cm nodule in the right upper lobe."), progress=False)
+    assert [(f.location.side, f.location.zones) for f in seen[0].findings] == [(None, ["upper"])]
