@@ -113,3 +113,16 @@ def upright(voxels: np.ndarray, affine: np.ndarray, view: ProjectionView) -> Tup
         affine = affine @ inv_ornt_aff(ornt, voxels.shape)
         voxels = apply_orientation(voxels, ornt)
     return np.ascontiguousarray(voxels, dtype=np.float32), affine
+
+
+def as_stored(display: np.ndarray, view: Optional[ProjectionView]) -> np.ndarray:
+    """A picture ``[rows, columns]`` in the conventional display (as the model saw it) back in the
+    file's stored pixel order: the inverse of ``view``'s turn (none: unchanged)."""
+    if view is not None:
+        if view.flip_rows:
+            display = display[::-1]
+        if view.flip_columns:
+            display = display[:, ::-1]
+        if view.transpose:
+            display = display.T
+    return np.ascontiguousarray(display)

@@ -30,7 +30,7 @@ from .options import PredictOptions
 from .predictor import Prediction, Predictor, display_to_ras
 from .sources import IMAGE_FORMATS, InputError, Source, format_of, load_source
 from .stats import finding_statistics
-from .writers import write_mask
+from .writers import write_mask, write_stored_png
 
 
 def case_stem(path: str) -> str:
@@ -41,13 +41,18 @@ def case_stem(path: str) -> str:
     return name
 
 
-def output_paths(source_path: str, out_dir: str, stem: Optional[str] = None, *, fmt: Optional[str] = None) -> Dict[str, str]:
+def output_paths(source_path: str, out_dir: str, stem: Optional[str] = None, *, fmt: Optional[str] = None,
+                 one_dicom_image: bool = False) -> Dict[str, str]:
+    """The files a prediction writes; ``one_dicom_image`` adds ``stored_mask``, a one-image DICOM's mask
+    as a PNG in the file's stored pixel order."""
     stem = stem or case_stem(source_path)
     paths = {"overlay": f"{stem}_overlay.png", "json": f"{stem}_prediction.json", "sheet": f"{stem}_sheet.png"}
     if fmt is not None:
         from .writers import WRITERS
 
         paths["mask"] = f"{stem}_{WRITERS[fmt][0]}"
+    if one_dicom_image:
+        paths["stored_mask"] = f"{stem}_mask.png"
     return {k: os.path.join(out_dir, v) for k, v in paths.items()}
 
 
@@ -256,7 +261,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
         raise InputError(f"case name {stem!r} must be a plain file name (no folder part)")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise InputError(f"output folder {out_dir} is a file")
-    paths = output_paths(image_path, out_dir, stem, fmt=source.format)
+    paths = output_paths(image_path, out_dir, stem, fmt=source.format,
+                         one_dicom_image=source.format == "dicom" and source.n_slices == 1)
     written = {k: v for k, v in paths.items() if k != "sheet" or source.kind == "volume"}  # 2-D: no sheet
     check_outputs(written, [image_path, reference])
 
@@ -342,6 +348,8 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
     with open(_pending(paths), "w", encoding="utf-8") as handle:  # names the image (check_outputs)
         handle.write(os.path.abspath(image_path))
     write_mask(source, display_to_ras(mask) if volume else mask, paths["mask"])
+    if "stored_mask" in paths:  # one DICOM image: also in its stored pixel order
+        write_stored_png(source, mask[0], paths["stored_mask"])
     with atomic_write(paths["overlay"]) as tmp:
         Image.fromarray(figure).save(tmp, format="PNG")
     if volume:

@@ -8,7 +8,8 @@ input                   kind     mask written as
 ``.png .jpg .jpeg .bmp``  image   PNG (8-bit 0/255, same size; JPEG input still gets PNG)
 ``.tif .tiff``           image    TIFF (8-bit 0/255, same size)
 ``.nii .nii.gz``         volume   NIfTI with the input's own affine, header and voxel order
-``.dcm``, DICOM folder   volume   NIfTI in RAS+ voxel order with the series' geometry (affine)
+``.dcm``, DICOM folder   volume   NIfTI in RAS+ voxel order with the series' geometry (affine); one
+                                 image also as PNG in the file's stored pixel order
 ======================  =======  ==========================================================
 
 A volume is processed as axial slices in radiological display; a 1-slice volume (a single DICOM
@@ -27,7 +28,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..data.projection import projection_view
+from ..data.projection import ProjectionView, projection_view
 from ..data.volumes import (display_slice, first_header, has_pixel_spacing, is_axial_cross_section,
                             load_dicom, nifti_as_volume, normalise)
 from ..io.images import is_hounsfield, read_image
@@ -70,6 +71,7 @@ class Source:
     # "upper / middle / lower" name a level along the body, which the slice cannot show
     lateral_view: bool = False  # a lateral radiograph (DICOM PatientOrientation): left and right
     # overlap in it, so its report's sides are not used
+    view: Optional[ProjectionView] = None  # a one-image DICOM's PatientOrientation, as read (its turn)
 
     @property
     def n_slices(self) -> int:
@@ -273,7 +275,7 @@ def _load_dicom(path: str) -> Source:
                      f"overlap in it, so the report's sides are not used, only its zones and organs")
     return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine,
                   restore=lambda m: m, axial_slice=axial, notes=tuple(notes),
-                  lateral_view=view is not None and view.lateral)
+                  lateral_view=view is not None and view.lateral, view=view)
 
 
 LOADERS: Dict[str, Callable[[str], Source]] = {

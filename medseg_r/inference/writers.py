@@ -17,6 +17,14 @@ def _write_png(source: Source, mask: np.ndarray, path: str) -> None:
         Image.fromarray(mask.astype(np.uint8) * 255).save(tmp, format="PNG")
 
 
+def write_stored_png(source: Source, mask: np.ndarray, path: str) -> None:
+    """A one-image DICOM's mask ``[H, W]`` (as displayed to the model) as a PNG in the file's stored
+    pixel order (rows x columns of its pixel array; a turned radiograph turned back), 0/255."""
+    from ..data.projection import as_stored
+
+    _write_png(source, as_stored(np.asarray(mask, dtype=bool), source.view), path)
+
+
 def _write_tiff(source: Source, mask: np.ndarray, path: str) -> None:
     from PIL import Image
 

@@ -133,3 +133,16 @@ def test_a_lateral_radiograph_trains_without_its_reports_sides(tmp_path):
     sample = SegmentationDataset(records, size=32)[0]
     (finding,) = sample["report"].positive_findings
     assert finding.location.side is None and finding.location.zones == ["upper"]
+
+
+@pytest.mark.parametrize("orientation", [["L", "F"], ["R", "F"], ["L", "H"], ["R", "H"], ["F", "L"],
+                                         ["H", "R"], ["A", "F"], ["P", "H"], ["F", "P"]])
+def test_as_stored_undoes_the_turn(tmp_path, orientation):
+    from medseg_r.data.projection import as_stored
+
+    stored = np.random.default_rng(1).integers(0, 4000, size=(5, 7))
+    path = write_radiograph(tmp_path / "cxr.dcm", stored, orientation)
+    import pydicom
+
+    view = projection_view(pydicom.dcmread(path))
+    assert np.array_equal(as_stored(display_slice(load_dicom(path)[0], 0), view), stored)

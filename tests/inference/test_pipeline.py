@@ -453,3 +453,39 @@ def test_the_image_itself_given_as_its_reference_is_refused(tmp_path, tiny_check
     image = write_png(tmp_path / "x.png", chest())
     assert _predict(["--image", image, "--report", REPORT, "--reference", image], tmp_path, tiny_checkpoint) == 2
     assert "different values: an image, not a mask?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("orientation", [None, ["R", "F"], ["F", "L"]])
+def test_a_dicom_radiographs_mask_is_also_written_in_its_stored_pixel_order(tmp_path, predictor,
+                                                                           monkeypatch, orientation):
+    # the NIfTI mask is in RAS+ (or turned) voxel order; a radiograph user reads the stored pixel array
+    import nibabel as nib
+
+    from medseg_r.data.volumes import display_slice
+    from tests.data.test_projection import write_radiograph
+
+    stored = (chest(dtype=np.uint16)[:, :48])  # not square: a quarter turn shows
+    path = write_radiograph(tmp_path / "cxr.dcm", stored, orientation)
+
+    def run(images, reports, box=None):  # marks the displayed picture's top-left corner
+        prob = np.zeros((images.shape[0],) + images.shape[-2:], np.float32)
+        prob[:, :10, :20] = 1.0
+        return prob, None, np.ones(images.shape[0], np.float32)
+
+    monkeypatch.setattr(predictor, "_run", run)
+    summary = predict_case(predictor, path, REPORT, str(tmp_path / "out"), options=PredictOptions(progress=False))
+    assert summary["outputs"]["stored_mask"] == "cxr_mask.png"
+    png = np.asarray(Image.open(tmp_path / "out" / "cxr_mask.png")) > 0
+    assert png.shape == stored.shape
+    shown = display_slice(np.asarray(nib.load(tmp_path / "out" / "cxr_mask.nii.gz").dataobj), 0) > 0
+    corner = {None: png[:10, :20], ("R", "F"): png[:10, -20:], ("F", "L"): png[:20, :10]}
+    assert corner[tuple(orientation) if orientation else None].all() and png.sum() == 200 == shown.sum()
+    assert shown[:10, :20].all()  # the NIfTI's display is the model's
+
+
+def test_a_series_or_an_image_file_writes_no_stored_order_png(tmp_path):
+    from medseg_r.inference.pipeline import output_paths
+
+    assert "stored_mask" not in output_paths("ct", str(tmp_path), fmt="dicom")
+    assert output_paths("cxr.dcm", str(tmp_path), fmt="dicom", one_dicom_image=True)["stored_mask"] \
+        .endswith("cxr_mask.png")
