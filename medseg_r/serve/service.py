@@ -26,7 +26,8 @@ from .engine import SessionPredictor
 from .examples import build_examples
 from .sessions import Busy, JobQueue, Session, SessionStore
 
-DOWNLOADS = ("mask", "json", "overlay", "sheet")  # what a segmentation writes (sheet: volumes only)
+DOWNLOADS = ("mask", "json", "overlay", "sheet", "stored_mask")  # what a segmentation writes (sheet:
+# volumes only; stored_mask: a one-image DICOM's mask as a PNG in its stored pixel order)
 
 MAX_POINTS = 32
 BUSY = "this page is still segmenting; wait for it to finish"  # 409 while a segmentation runs

@@ -480,3 +480,25 @@ def test_a_box_with_a_negated_report_gives_an_empty_mask_and_says_the_box_was_no
     status, view, _ = client.request("POST", f"/api/session/{sid}/segment",
                                      {"report": "No nodule.", "box": [40, 30, 110, 100]})
     assert status == 200 and view["mask_pixels"] == 0 and "box / points were not used" in view["rule"]
+
+
+def test_a_dicom_radiograph_downloads_its_mask_in_the_stored_pixel_order(make_server, serve_model,
+                                                                       tmp_path):
+    # a mirrored film (PatientOrientation R\F) is shown turned; its stored-order PNG is predict's
+    from tests.data.test_projection import write_radiograph
+
+    rng = np.random.default_rng(3)
+    path = write_radiograph(tmp_path / "cxr.dcm", rng.integers(0, 4000, size=(40, 48)), ["R", "F"])
+    client, _ = make_server()
+    sid = client.session()
+    with open(path, "rb") as handle:
+        status, info, _ = client.request("POST", f"/api/session/{sid}/upload?name=cxr.dcm",
+                                         raw=handle.read())
+    assert status == 200
+    status, view, _ = client.request("POST", f"/api/session/{sid}/segment", {"report": REPORT})
+    assert status == 200 and "stored_mask" in view["downloads"]
+    assert any("PatientOrientation R\\F" in w for w in view["warnings"])
+    expected = _predict(serve_model, path, REPORT, tmp_path / "predict")
+    status, data, _ = client.request("GET", f"/api/session/{sid}/download/stored_mask")
+    assert status == 200 and data == expected["stored_mask"]
+    assert np.asarray(Image.open(io.BytesIO(data))).shape == (40, 48)

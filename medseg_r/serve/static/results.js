@@ -76,11 +76,11 @@ function showWarnings(warnings) {
 function showResult(view) {
   const body = $("findings").tBodies[0];
   body.textContent = "";
-  for (const id of ["mask", "json", "overlay", "sheet"]) {
+  for (const id of ["mask", "json", "overlay", "sheet", "stored_mask"]) {
     const a = $(`download-${id}`);
     const ok = view && view.downloads.includes(id);
     a.classList.toggle("disabled", !ok);
-    if (id === "sheet") a.classList.toggle("hidden", !ok);
+    if (id === "sheet" || id === "stored_mask") a.classList.toggle("hidden", !ok);
     // a greyed-out link is out of the tab order and goes nowhere (app.js stops its click too)
     if (ok) a.href = api(`download/${id}?rev=${view.rev}`);
     else a.removeAttribute("href");
