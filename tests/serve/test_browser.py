@@ -312,6 +312,19 @@ def test_an_error_goes_when_a_later_request_of_its_kind_succeeds(page):
     page.wait_for_function("document.querySelector('#parsed tbody').innerText.includes('upper')")
 
 
+def test_no_answer_from_the_server_is_said_as_such(page):
+    # a stopped server (Ctrl-C mid-segmentation) showed the browser's own "Failed to fetch"
+    _load_example(page)
+    page.route("**/segment", lambda route: route.abort())
+    page.click("#segment")
+    page.wait_for_selector("#error:not(.hidden)")
+    text = page.inner_text("#error-text")
+    assert "no answer from the server" in text and "Failed to fetch" not in text
+    page.unroute("**/segment")
+    page.click("#segment")  # the server answers again: the message goes
+    page.wait_for_selector("#error", state="hidden")
+
+
 def test_a_double_click_loads_once_and_loads_wait_for_a_segmentation(page):
     sent = []
     page.on("request", lambda request: "/example/" in request.url and sent.append(request.url))

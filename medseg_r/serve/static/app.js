@@ -27,8 +27,18 @@ const WINDOW_NAMES = {
 };
 
 // ------------------------------------------------------------------ server calls and messages
+// what fetch's own error ("Failed to fetch", "NetworkError when attempting to fetch resource.")
+// means here: no answer from the server at all
+const NO_ANSWER =
+  "no answer from the server: it has stopped (e.g. Ctrl-C in its terminal) or the connection " +
+  "dropped; start medseg-r serve again and reload the page";
 async function call(path, options = {}) {
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    throw Object.assign(new Error(NO_ANSWER), { status: 0 });
+  }
   const type = response.headers.get("content-type") || "";
   const body = type.includes("json") ? await response.json() : null;
   if (!response.ok) {
