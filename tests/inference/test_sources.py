@@ -270,11 +270,8 @@ def test_one_axial_slice_without_the_dicom_preamble_is_told_too(tmp_path):
     assert series.notes == ()  # its pixel spacing read from a file without the preamble
 
 
-def test_one_axial_slice_is_segmented_without_the_report_zones(tmp_path, predictor, monkeypatch):
-    from medseg_r import parse_report
-
-    vol, _ = ct_volume()
-    _write_dicom_series(str(tmp_path / "series"), vol)
+def _reports_seen(predictor, monkeypatch) -> list:
+    """The reports the predictor's model is asked with (it returns empty maps, nothing run)."""
     seen = []
 
     def run(images, reports, box=None):
@@ -283,6 +280,15 @@ def test_one_axial_slice_is_segmented_without_the_report_zones(tmp_path, predict
         return np.zeros((n,) + images.shape[-2:], np.float32), None, np.zeros(n, np.float32)
 
     monkeypatch.setattr(predictor, "_run", run)
+    return seen
+
+
+def test_one_axial_slice_is_segmented_without_the_report_zones(tmp_path, predictor, monkeypatch):
+    from medseg_r import parse_report
+
+    vol, _ = ct_volume()
+    _write_dicom_series(str(tmp_path / "series"), vol)
+    seen = _reports_seen(predictor, monkeypatch)
     report = parse_report("A 2 cm nodule in the right upper lobe.")
     predictor.predict_volume(load_source(tmp_path / "series" / "003.dcm"), report, progress=False)
     assert [(f.location.side, f.location.zones) for f in seen[0].findings] == [("right", [])]
@@ -369,13 +375,6 @@ def test_a_lateral_radiograph_is_segmented_without_the_reports_sides(tmp_path, p
 
     src = load_source(write_radiograph(tmp_path / "lat.dcm", chest(dtype=np.uint16), ["P", "F"]))
     assert src.lateral_view and "lateral view" in " ".join(src.notes)
-    seen = []
-
-    def run(images, reports, box=None):
-        seen.extend(reports)
-        n = images.shape[0]
-        return np.zeros((n,) + images.shape[-2:], np.float32), None, np.zeros(n, np.float32)
-
-    monkeypatch.setattr(predictor, "_run", run)
+    seen = _reports_seen(predictor, monkeypatch)
     predictor.predict_volume(src, parse_report("A 2 cm nodule in the right upper lobe."), progress=False)
     assert [(f.location.side, f.location.zones) for f in seen[0].findings] == [(None, ["upper"])]
