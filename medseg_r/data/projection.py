@@ -9,8 +9,10 @@ and the voxel grid's affine follows, so a mask keeps the stored image's geometry
 placed on it and are not used (:func:`medseg_r.report.transform.without_sides`).
 
 A file with ``ImageOrientationPatient`` (a slice of a scan, a localiser) is not read here: its
-orientation is that attribute's. Letters other than ``A P R L H F`` (veterinary terms) or a pair that
-names no frontal or lateral plane leave the image as stored.
+orientation is that attribute's; nor is a CT, MR, PET or NM image (its plane is that attribute's,
+default axial) or a mammogram (``MG``: one breast, whose views are not a chest's). Letters other than
+``A P R L H F`` (veterinary terms) or a pair that names no frontal or lateral plane leave the image as
+stored.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 _FRONTAL, _AXIAL, _SAGITTAL = frozenset("LR"), frozenset("HF"), frozenset("AP")
+NOT_READ = frozenset(("CT", "MR", "PT", "NM", "MG"))  # modalities whose PatientOrientation is not read
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,10 @@ def _letters(value) -> Optional[Tuple[str, str]]:
 
 def projection_view(ds) -> Optional[ProjectionView]:
     """The orientation of a one-image DICOM header read as a projection radiograph; None when it has
-    ``ImageOrientationPatient``, no readable ``PatientOrientation``, or one naming no frontal or lateral
-    plane. The first letter of each entry is its main direction (``LF`` of an oblique film is ``L``)."""
-    if ds is None or ds.get("ImageOrientationPatient") is not None:
+    ``ImageOrientationPatient`` (an empty one is none), a ``Modality`` of :data:`NOT_READ`, no readable
+    ``PatientOrientation``, or one naming no frontal or lateral plane. The first letter of each entry is its main direction (``LF`` of an oblique film is ``L``)."""
+    if ds is None or ds.get("ImageOrientationPatient") or \
+            str(ds.get("Modality", "") or "").upper() in NOT_READ:
         return None
     letters = _letters(ds.get("PatientOrientation"))
     if letters is None:
@@ -115,14 +119,31 @@ def upright(voxels: np.ndarray, affine: np.ndarray, view: ProjectionView) -> Tup
     return np.ascontiguousarray(voxels, dtype=np.float32), affine
 
 
+def _swap(picture: np.ndarray) -> np.ndarray:
+    return np.swapaxes(picture, 0, 1)  # rows and columns; a colour axis after them stays
+
+
+def as_displayed(stored: np.ndarray, view: Optional[ProjectionView]) -> np.ndarray:
+    """A picture ``[rows, columns, ...]`` in the file's stored pixel order (a mask drawn on it) turned
+    as ``view`` turns the image for the model (none: unchanged)."""
+    if view is not None:
+        if view.transpose:
+            stored = _swap(stored)
+        if view.flip_columns:
+            stored = stored[:, ::-1]
+        if view.flip_rows:
+            stored = stored[::-1]
+    return np.ascontiguousarray(stored)
+
+
 def as_stored(display: np.ndarray, view: Optional[ProjectionView]) -> np.ndarray:
-    """A picture ``[rows, columns]`` in the conventional display (as the model saw it) back in the
-    file's stored pixel order: the inverse of ``view``'s turn (none: unchanged)."""
+    """A picture ``[rows, columns, ...]`` in the conventional display (as the model saw it) back in the
+    file's stored pixel order: the inverse of :func:`as_displayed`."""
     if view is not None:
         if view.flip_rows:
             display = display[::-1]
         if view.flip_columns:
             display = display[:, ::-1]
         if view.transpose:
-            display = display.T
+            display = _swap(display)
     return np.ascontiguousarray(display)

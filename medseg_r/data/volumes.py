@@ -117,7 +117,7 @@ def _check_one_geometry(slices, orient: np.ndarray) -> None:
         if getattr(ds, "ImagePositionPatient", None) is None:
             raise ValueError(f"{name}: no ImagePositionPatient; the slices of a series cannot be "
                              f"put in order without it")
-        own = np.array([float(v) for v in getattr(ds, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+        own = np.array([float(v) for v in (ds.get("ImageOrientationPatient") or [1, 0, 0, 0, 1, 0])])
         if own.shape != orient.shape or not np.allclose(own, orient, atol=1e-3):
             raise ValueError(f"{name}: its ImageOrientationPatient {[round(float(v), 4) for v in own]} "
                              f"differs from the series' first slice's; one voxel grid cannot hold them")
@@ -177,7 +177,8 @@ def load_dicom(path: str) -> Tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path}: holds {len(series)} DICOM series ({counts}); give one series' "
                          f"folder")
     first = slices[0]
-    orient = np.array([float(v) for v in getattr(first, "ImageOrientationPatient", [1, 0, 0, 0, 1, 0])])
+    # an element present but empty is none given (the default, as projection_view reads it)
+    orient = np.array([float(v) for v in (first.get("ImageOrientationPatient") or [1, 0, 0, 0, 1, 0])])
     row_dir, col_dir = orient[:3], orient[3:]  # LPS directions of increasing column / row index
     if orient.shape != (6,) or not np.isfinite(orient).all() or not np.allclose(
             [np.linalg.norm(row_dir), np.linalg.norm(col_dir)], 1, atol=1e-2) or \
@@ -429,7 +430,7 @@ def _volume_case(folder: str, row: dict, *, window, percentiles, empty_fraction:
     mask_path = os.path.join(folder, row["mask"])
     image, image_affine = load_volume(image_path)
     mask, mask_affine = load_volume(mask_path)
-    mask, mask_affine = _on_axes_of(mask, mask_affine, image_affine)
+    mask, mask_affine = on_axes_of(mask, mask_affine, image_affine)
     if image.shape != mask.shape:
         raise ValueError(f"mask {row['mask']} has shape {mask.shape} but image {row['image']} has "
                          f"{image.shape} (after reorientation to RAS+)")
@@ -445,7 +446,7 @@ def _volume_case(folder: str, row: dict, *, window, percentiles, empty_fraction:
                          axial_slice=image.shape[2] > 1 or axial, lateral=view is not None and view.lateral)
 
 
-def _on_axes_of(mask: np.ndarray, mask_affine: np.ndarray,
+def on_axes_of(mask: np.ndarray, mask_affine: np.ndarray,
                 image_affine: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """A mask volume with its voxel axes ordered and flipped as its image's are (a radiograph turned
     to the conventional display by its ``PatientOrientation`` is no longer RAS+, while a NIfTI mask is

@@ -62,23 +62,42 @@ class Case:
         return self.grey.ndim == 3
 
 
-def _read(obj, what: str):
-    """(array, affine or None, is a 2-D display of a file) of an array or a path."""
-    if isinstance(obj, (str, os.PathLike)):
-        from ..data.volumes import display_slice
-        from ..inference.sources import InputError, load_source
+def _source(obj, what: str):
+    """The :class:`~medseg_r.inference.sources.Source` of a path (predict's reader), or None for an
+    array."""
+    if not isinstance(obj, (str, os.PathLike)):
+        return None
+    from ..inference.sources import InputError, load_source
 
-        try:
-            source = load_source(obj)
-        except (InputError, FileNotFoundError) as exc:
-            raise DescribeError(f"{what}: {exc}") from None
-        if source.kind == "image":
-            return np.asarray(source.pixels), None, True
-        if source.n_slices == 1:
-            rows, cols = source.pixel_spacing
-            return display_slice(source.voxels, 0), np.diag([rows, cols, 1.0, 1.0]), True
-        return source.voxels, source.affine, False
-    return np.asarray(obj), None, False
+    try:
+        return load_source(obj)
+    except (InputError, FileNotFoundError) as exc:
+        raise DescribeError(f"{what}: {exc}") from None
+
+
+def _read(obj, what: str, *, source=None, image=None):
+    """(array, affine or None, is a 2-D display of a file) of an array or a path (``source``: its
+    Source, read already). A one-image mask volume of a one-image ``image`` Source (a radiograph,
+    turned for the model by its PatientOrientation) is put on that image's axes first."""
+    source = source if source is not None else _source(obj, what)
+    if source is None:
+        return np.asarray(obj), None, False
+    if source.kind == "image":
+        return np.asarray(source.pixels), None, True
+    if source.n_slices == 1:
+        from ..data.volumes import check_same_grid, display_slice, on_axes_of
+
+        voxels = source.voxels
+        if image is not None and image.kind == "volume" and image.n_slices == 1:
+            voxels, affine = on_axes_of(voxels, source.affine, image.affine)
+            if voxels.shape == image.voxels.shape:
+                try:
+                    check_same_grid(image.affine, affine, mask=str(obj))
+                except ValueError as exc:
+                    raise DescribeError(str(exc)) from None
+        rows, cols = source.pixel_spacing
+        return display_slice(voxels, 0), np.diag([rows, cols, 1.0, 1.0]), True
+    return source.voxels, source.affine, False
 
 
 def _grey(image: np.ndarray, mask_shape: Tuple[int, ...]) -> np.ndarray:
@@ -189,7 +208,7 @@ def split_lesions(mask: np.ndarray) -> Tuple[List[np.ndarray], List[int], str]:
 JPEG_GREY_NOISE = 48  # channel differences a grey JPEG's chroma compression leaves (of 255)
 
 
-def _mask_file(mask, notes: List[str]):
+def _mask_file(mask, notes: List[str], image=None):
     """``(values, affine or None)`` of a mask given as a path or an array: a palette image gives its
     indices (VOC-style label masks) and a flat colour with an alpha channel its alpha
     (:func:`~medseg_r.io.images.read_mask`, as training reads masks), a JPEG (lossy: its edges hold every grey value) is binarised
@@ -209,8 +228,12 @@ def _mask_file(mask, notes: List[str]):
                 values = read_mask(mask)
             except ValueError as exc:
                 raise DescribeError(f"mask: {exc}") from None
+            if image is not None and image.view is not None:  # drawn on a radiograph's stored
+                from ..data.projection import as_displayed  # pixels: turned as the image is
+
+                values = as_displayed(values, image.view)
     if values is None:
-        values, affine, _ = _read(mask, "mask")
+        values, affine, _ = _read(mask, "mask", image=image)
     values = np.asarray(values)
     if is_lossy(mask):
         colour = values.ndim == 3 and values.shape[-1] >= 3 and \
@@ -224,9 +247,10 @@ def _mask_file(mask, notes: List[str]):
 
 def load_case(image, mask, *, spacing: Optional[Sequence[float]] = None) -> Case:
     """Read and check ``image`` and ``mask`` (arrays or paths); raises :class:`DescribeError`."""
-    pixels, affine, from_file = _read(image, "image")
+    image_source = _source(image, "image")
+    pixels, affine, from_file = _read(image, "image", source=image_source)
     notes: List[str] = []
-    mask_values, mask_affine = _mask_file(mask, notes)
+    mask_values, mask_affine = _mask_file(mask, notes, image_source)
     if affine is not None and mask_affine is not None and np.shape(pixels) == mask_values.shape:
         from ..data.volumes import check_same_grid
 

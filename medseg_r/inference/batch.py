@@ -16,7 +16,7 @@ from ..io.output_folders import is_plain_file_name
 from ..io.rows import ROW_FILE_ENDINGS, read_rows
 from ..io.text import first_few, read_text
 from .options import check_box
-from .pipeline import PredictOptions, case_stem, output_paths, predict_case
+from .pipeline import RESULT_VERSION, PredictOptions, case_stem, output_paths, predict_case
 from .predictor import Predictor
 from .sources import InputError
 
@@ -138,7 +138,8 @@ def check_batch_summary(out_dir: str) -> None:
 def _same_as_before(json_path: str, case: Dict[str, Any], report_text: str, options: PredictOptions,
                     model_info: Optional[Dict[str, Any]]) -> bool:
     """Whether the finished prediction in ``json_path`` is of this case as asked now: the same
-    image, report, reference, options and model (a resumed batch skips only those)."""
+    image, report, reference, options and model, by this version's reading and outputs
+    (``RESULT_VERSION``), its files all there (a resumed batch skips only those)."""
     from dataclasses import asdict
 
     try:
@@ -156,7 +157,12 @@ def _same_as_before(json_path: str, case: Dict[str, Any], report_text: str, opti
     before = {"input": held.get("input"), "report": (held.get("report") or {}).get("report"),
               "reference": (held.get("reference") or {}).get("path"),
               "options": held.get("options"), "model": held.get("model")}
-    return asked == before and not _changed_since(json_path, case)
+    outputs = held.get("outputs")
+    whole = isinstance(outputs, dict) and all(
+        isinstance(name, str) and os.path.isfile(os.path.join(os.path.dirname(json_path), name))
+        for name in outputs.values())
+    return asked == before and whole and held.get("result_version") == RESULT_VERSION and \
+        not _changed_since(json_path, case)
 
 
 def _changed_since(json_path: str, case: Dict[str, Any]) -> bool:
@@ -216,7 +222,8 @@ def predict_manifest(predictor: Predictor, manifest: str, out_dir: str, *, optio
                 done.append(case["id"])
                 if redone:
                     log(f"{case['id']}: its earlier prediction was made of another report, reference, "
-                        f"options or model, or its files changed since: predicted again")
+                        f"options or model, or by an earlier version of medseg-r, or its files "
+                        f"changed since or are missing: predicted again")
             except (InputError, ValueError, OSError, RuntimeError) as exc:  # this case only
                 failed.append({"id": case["id"], "error": str(exc) or type(exc).__name__})
                 log(f"{case['id']}: error: {failed[-1]['error']}")

@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..data.volumes import check_same_grid
+from ..data.projection import as_displayed, as_stored
+from ..data.volumes import check_same_grid, on_axes_of
 from ..io import atomic_write
 from ..io.images import mask_foreground, read_mask
 from ..io.output_folders import is_plain_file_name
@@ -110,6 +111,10 @@ def _pending(paths: Dict[str, str]) -> str:
 
 
 MAX_REFERENCE_LABELS = 64  # as describe's label masks
+# Raised whenever how predict reads an input or what it writes changes, so that a resumed batch
+# predicts again the cases an earlier version finished (2: a DICOM radiograph's PatientOrientation
+# is read, and a one-image DICOM's mask is also written in its stored pixel order)
+RESULT_VERSION = 2
 
 
 def _reference(path: str, source: Source) -> np.ndarray:
@@ -146,23 +151,26 @@ def _reference(path: str, source: Source) -> np.ndarray:
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the image is "
                              f"{source.pixels.shape[1]}x{source.pixels.shape[0]}")
         return arr
-    if ref is None and source.n_slices == 1:  # one radiograph or slice: a 2-D mask
-        arr = mask_foreground(values, lossy=fmt == "jpeg")  # on the displayed grid
-        shown = source.display(0).shape
-        if arr.shape != shown:
+    if ref is None and source.n_slices == 1:  # one radiograph or slice: a 2-D mask in the file's
+        # stored pixel order (as predict writes it), turned as the image is for the model
+        arr = mask_foreground(values, lossy=fmt == "jpeg")
+        stored = as_stored(source.display(0), source.view).shape
+        if arr.shape != stored:
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the "
-                             f"image is {shown[1]}x{shown[0]} as displayed")
-        return arr[None]
-    if ref is None or ref.voxels.shape != source.voxels.shape:
+                             f"image is {stored[1]}x{stored[0]} as stored")
+        return as_displayed(arr, source.view)[None]
+    if ref is not None:  # a NIfTI read as RAS+, a radiograph turned for the model: on its axes
+        voxels, affine = on_axes_of(ref.voxels, ref.affine, source.affine)
+    if ref is None or voxels.shape != source.voxels.shape:
         shape = np.shape(values)
         raise InputError(f"reference mask {path} has shape {tuple(shape)} but the volume has "
                          f"{tuple(source.voxels.shape)} (after reorientation to RAS+)")
     try:
-        check_same_grid(source.affine, ref.affine, mask=path)
+        check_same_grid(source.affine, affine, mask=path)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    return np.stack([source.display(z, normalised=(np.nan_to_num(ref.voxels) > 0).astype(np.float32))
-                     for z in range(ref.voxels.shape[2])]) > 0
+    return np.stack([source.display(z, normalised=(np.nan_to_num(voxels) > 0).astype(np.float32))
+                     for z in range(voxels.shape[2])]) > 0
 
 
 def _overlap(pred: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
@@ -308,15 +316,21 @@ def predict_case(predictor: Predictor, image_path: str, report_text: str, out_di
             title = f"{stem} ({title})"
     figure = prediction_figure(shown, shown_mask, report, attention=shown_att, truth=shown_truth, title=title)
 
+    if volume:
+        from nibabel.orientations import aff2axcodes
+
+    axes = "".join(aff2axcodes(source.affine)) if volume else None
     summary: Dict[str, Any] = {
         "input": os.path.abspath(image_path), "format": source.format, "kind": source.kind,
         "shape": list(source.pixels.shape if not volume else source.stored_shape or source.voxels.shape),
-        "shape_ras": list(source.voxels.shape) if volume else None,
+        # the voxel grid the mask NIfTI is written on: RAS+, or a radiograph's turned grid (its codes)
+        "shape_ras": list(source.voxels.shape) if volume and axes == "RAS" else None,
+        "voxel_axes": axes,
         "pixel_spacing_mm": list(spacing) if spacing else None, "slice_spacing_mm": slice_mm,
         "model": model_info or {}, "report": report.to_dict(), "all_negative": report.all_negative,
         "rule": _rule(report, prompted=prompted or options.box is not None),
         "options": asdict(options), "statistics": stats, "confidence": confidence,
-        "outputs": {k: os.path.basename(v) for k, v in written.items()},
+        "outputs": {k: os.path.basename(v) for k, v in written.items()}, "result_version": RESULT_VERSION,
         "timing": {"seconds": round(pred.seconds, 3), "slices_run": pred.slices_run,
                    "seconds_per_slice": None if pred.seconds_per_slice is None else round(pred.seconds_per_slice, 4),
                    "peak_rss_mb": round(pred.peak_rss_mb, 1),

@@ -28,7 +28,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..data.projection import ProjectionView, projection_view
+from ..data.projection import ProjectionView, as_stored, projection_view
 from ..data.volumes import (display_slice, first_header, has_pixel_spacing, is_axial_cross_section,
                             load_dicom, nifti_as_volume, normalise)
 from ..io.images import is_hounsfield, read_image
@@ -65,7 +65,8 @@ class Source:
     header: object = None
     restore: Optional[Callable[[np.ndarray], np.ndarray]] = None
     nan_voxels: int = 0
-    stored_shape: Optional[Tuple[int, ...]] = None  # a NIfTI's own voxel order (``voxels`` is RAS+)
+    stored_shape: Optional[Tuple[int, ...]] = None  # a NIfTI's own voxel order (``voxels`` is RAS+); a
+    # one-image DICOM's pixel array (rows, columns)
     notes: Tuple[str, ...] = ()  # what the file leaves unsaid and was assumed (predict's warnings)
     axial_slice: bool = False  # one axial slice of a cross-sectional scan (CT, MR, PET): its report's
     # "upper / middle / lower" name a level along the body, which the slice cannot show
@@ -273,8 +274,10 @@ def _load_dicom(path: str) -> Source:
     if view is not None and view.lateral:
         notes.append(f"a lateral view (the DICOM's PatientOrientation {view.stored}): left and right "
                      f"overlap in it, so the report's sides are not used, only its zones and organs")
+    # one image: its shape as stored (rows, columns), as its stored-order PNG mask is written
+    stored = as_stored(voxels[..., 0].T, view).shape if voxels.shape[2] == 1 else None
     return Source(path=path, kind="volume", format="dicom", voxels=voxels, affine=affine,
-                  restore=lambda m: m, axial_slice=axial, notes=tuple(notes),
+                  restore=lambda m: m, axial_slice=axial, notes=tuple(notes), stored_shape=stored,
                   lateral_view=view is not None and view.lateral, view=view)
 
 

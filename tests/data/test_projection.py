@@ -61,6 +61,9 @@ def test_patient_orientation_is_read_as_a_turn_to_the_conventional_display(value
     {"PatientOrientation": ["LE", "V"]},  # veterinary terms
     {"PatientOrientation": ["L"]}, {"PatientOrientation": ["", ""]},
     {"PatientOrientation": ["R", "F"], "ImageOrientationPatient": [1, 0, 0, 0, 1, 0]},  # a slice
+    # a scan's slice (its plane is ImageOrientationPatient's, default axial) and a mammogram's view
+    {"PatientOrientation": ["P", "F"], "Modality": "MR"}, {"PatientOrientation": ["R", "F"], "Modality": "CT"},
+    {"PatientOrientation": ["A", "FR"], "Modality": "MG"},
 ])
 def test_no_orientation_is_taken_from_what_it_does_not_say(header):
     assert projection_view(_Header(header)) is None
@@ -146,3 +149,16 @@ def test_as_stored_undoes_the_turn(tmp_path, orientation):
 
     view = projection_view(pydicom.dcmread(path))
     assert np.array_equal(as_stored(display_slice(load_dicom(path)[0], 0), view), stored)
+
+
+def test_an_empty_image_orientation_is_none_given(tmp_path):
+    # present but empty: load_dicom failed with "'NoneType' object is not iterable"
+    import pydicom
+
+    stored = np.arange(30).reshape(5, 6) * 100
+    path = write_radiograph(tmp_path / "cxr.dcm", stored, ["R", "F"])
+    ds = pydicom.dcmread(path)
+    ds.ImageOrientationPatient = None
+    ds.save_as(path)
+    assert projection_view(pydicom.dcmread(path)).flip_columns
+    assert np.array_equal(display_slice(load_dicom(path)[0], 0), stored[:, ::-1])

@@ -128,3 +128,27 @@ def test_a_mask_drawn_in_the_alpha_channel_of_a_flat_colour_is_its_alpha(tmp_pat
     Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png")
     case = load_case(image, str(tmp_path / "m.png"))
     assert len(case.lesions) == 1 and int(case.lesions[0].sum()) == int(mask.sum())
+
+
+def test_a_turned_radiograph_and_its_mask_are_described_as_the_film_shows_them(tmp_path):
+    # a mirrored film (PatientOrientation R\F) was turned for reading but its mask was not: a lesion
+    # of the patient's right lung was described as the left lung's, with another lesion's texture
+    import nibabel as nib
+
+    from medseg_r.data.volumes import load_dicom
+    from medseg_r.describe import describe
+    from tests.data.test_projection import write_radiograph
+
+    stored = np.full((128, 128), 400)
+    stored[20:40, 80:100] = 2500  # the patient's right upper zone of a film stored mirrored
+    lesion = (stored > 1000).astype(np.uint8) * 255
+    mirrored = write_radiograph(tmp_path / "mirrored.dcm", stored, ["R", "F"])
+    upright = write_radiograph(tmp_path / "upright.dcm", stored[:, ::-1], ["L", "F"])
+    Image.fromarray(lesion).save(tmp_path / "stored_mask.png")  # drawn on the stored pixels
+    Image.fromarray(np.ascontiguousarray(lesion[:, ::-1])).save(tmp_path / "upright_mask.png")
+    plain, affine = load_dicom(write_radiograph(tmp_path / "plain.dcm", stored))  # the stored grid
+    nib.save(nib.Nifti1Image((plain > 1000).astype(np.uint8), affine), str(tmp_path / "mask.nii.gz"))
+    want = describe(upright, str(tmp_path / "upright_mask.png")).to_dict()["findings"]
+    assert want[0]["location"]["side"] == "right"
+    for mask in ("stored_mask.png", "mask.nii.gz"):
+        assert describe(mirrored, str(tmp_path / mask)).to_dict()["findings"] == want, mask

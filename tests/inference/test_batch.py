@@ -213,7 +213,7 @@ def test_a_resumed_batch_predicts_again_a_case_whose_image_changed(tmp_path, tin
     main(["predict", "--manifest", manifest, "--checkpoint", tiny_checkpoint, "--out", str(out), "--quiet"])
     captured = capsys.readouterr()
     assert "a: its earlier prediction was made of another report" in captured.err
-    assert "or its files changed since: predicted again" in captured.err
+    assert "or its files changed since or are missing: predicted again" in captured.err
 
 
 @pytest.mark.parametrize("extra", [["--report", "nodule"], ["--reference", "a.png"],
@@ -235,3 +235,25 @@ def test_a_batch_summary_of_the_users_is_not_replaced(tmp_path, tiny_checkpoint,
     assert "is not an earlier batch's summary" in capsys.readouterr().err
     assert (out / "batch_summary.json").read_text() == '{"my": "own notes"}'
     assert sorted(os.listdir(out)) == ["batch_summary.json"]
+
+
+@pytest.mark.parametrize("change", ["earlier_version", "mask_deleted"])
+def test_a_resumed_batch_predicts_again_an_earlier_versions_or_an_incomplete_result(
+        tmp_path, tiny_checkpoint, capsys, change):
+    # a DICOM radiograph predicted before its PatientOrientation was read kept its mask of the other
+    # lung, and no stored-order PNG; a deleted mask stayed missing ("already done")
+    manifest, out = _cases(tmp_path), tmp_path / "out"
+    _run(manifest, out, tiny_checkpoint)
+    capsys.readouterr()
+    if change == "earlier_version":
+        held = json.loads((out / "a_prediction.json").read_text())
+        del held["result_version"]  # as every version before it wrote
+        (out / "a_prediction.json").write_text(json.dumps(held))
+    else:
+        os.remove(out / "a_mask.png")
+    _run(manifest, out, tiny_checkpoint)
+    captured = capsys.readouterr()
+    assert "1 already done (skipped)" in captured.out  # b; a predicted again
+    assert "a: its earlier prediction was made of another report" in captured.err
+    assert (out / "a_mask.png").exists()
+    assert json.loads((out / "a_prediction.json").read_text())["result_version"] >= 2

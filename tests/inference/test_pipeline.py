@@ -455,6 +455,16 @@ def test_the_image_itself_given_as_its_reference_is_refused(tmp_path, tiny_check
     assert "different values: an image, not a mask?" in capsys.readouterr().err
 
 
+def _corner_run(predictor, monkeypatch):
+    """The predictor's model marks the displayed picture's top-left corner (10 x 20 pixels)."""
+    def run(images, reports, box=None):
+        prob = np.zeros((images.shape[0],) + images.shape[-2:], np.float32)
+        prob[:, :10, :20] = 1.0
+        return prob, None, np.ones(images.shape[0], np.float32)
+
+    monkeypatch.setattr(predictor, "_run", run)
+
+
 @pytest.mark.parametrize("orientation", [None, ["R", "F"], ["F", "L"]])
 def test_a_dicom_radiographs_mask_is_also_written_in_its_stored_pixel_order(tmp_path, predictor,
                                                                            monkeypatch, orientation):
@@ -466,26 +476,31 @@ def test_a_dicom_radiographs_mask_is_also_written_in_its_stored_pixel_order(tmp_
 
     stored = (chest(dtype=np.uint16)[:, :48])  # not square: a quarter turn shows
     path = write_radiograph(tmp_path / "cxr.dcm", stored, orientation)
-
-    def run(images, reports, box=None):  # marks the displayed picture's top-left corner
-        prob = np.zeros((images.shape[0],) + images.shape[-2:], np.float32)
-        prob[:, :10, :20] = 1.0
-        return prob, None, np.ones(images.shape[0], np.float32)
-
-    monkeypatch.setattr(predictor, "_run", run)
+    _corner_run(predictor, monkeypatch)
     summary = predict_case(predictor, path, REPORT, str(tmp_path / "out"), options=PredictOptions(progress=False))
     assert summary["outputs"]["stored_mask"] == "cxr_mask.png"
+    assert summary["shape"] == [64, 48]  # the pixel array's rows and columns
+    assert (summary["shape_ras"] is None) == (orientation is not None)  # a turned grid is not RAS+
+    assert len(summary["voxel_axes"]) == 3
     png = np.asarray(Image.open(tmp_path / "out" / "cxr_mask.png")) > 0
     assert png.shape == stored.shape
     shown = display_slice(np.asarray(nib.load(tmp_path / "out" / "cxr_mask.nii.gz").dataobj), 0) > 0
     corner = {None: png[:10, :20], ("R", "F"): png[:10, -20:], ("F", "L"): png[:20, :10]}
     assert corner[tuple(orientation) if orientation else None].all() and png.sum() == 200 == shown.sum()
     assert shown[:10, :20].all()  # the NIfTI's display is the model's
+    # either mask given back as the reference is the prediction itself, whatever the turn
+    for reference in ("cxr_mask.png", "cxr_mask.nii.gz"):
+        again = predict_case(predictor, path, REPORT, str(tmp_path / reference.replace(".", "_")),
+                             reference=str(tmp_path / "out" / reference),
+                             options=PredictOptions(progress=False))
+        assert again["reference"]["dice"] == 1.0, reference
 
 
-def test_a_series_or_an_image_file_writes_no_stored_order_png(tmp_path):
-    from medseg_r.inference.pipeline import output_paths
-
-    assert "stored_mask" not in output_paths("ct", str(tmp_path), fmt="dicom")
-    assert output_paths("cxr.dcm", str(tmp_path), fmt="dicom", one_dicom_image=True)["stored_mask"] \
-        .endswith("cxr_mask.png")
+def test_a_series_or_an_image_file_writes_no_stored_order_png(tmp_path, predictor, monkeypatch):
+    _corner_run(predictor, monkeypatch)
+    _write_dicom_series(str(tmp_path / "series"), ct_volume()[0][..., :2])
+    image = write_png(tmp_path / "cxr.png", chest())
+    for path, out in ((str(tmp_path / "series"), "out_series"), (image, "out_image")):
+        summary = predict_case(predictor, path, REPORT, str(tmp_path / out), options=PredictOptions(progress=False))
+        assert "stored_mask" not in summary["outputs"]
+        assert sorted(os.listdir(tmp_path / out)) == sorted(summary["outputs"].values())
