@@ -190,7 +190,7 @@ def _cmd_evaluate(args) -> int:
     from ..backbones.weights import CheckpointError
     from ..data.checks import check_files
     from ..data.datasets import CaseError
-    from ..data.readers import dataset_option_names, has_splits, read_dataset
+    from ..data.readers import dataset_option_names, has_splits, read_dataset, split_counts
     from ..engine.evaluate import check_case_ids, evaluate
     from ..io.output_folders import (CASES_CSV, SUMMARY_JSON, check_evaluate_folder,
                                      finish_evaluate_outputs, start_evaluate_outputs)
@@ -218,7 +218,9 @@ def _cmd_evaluate(args) -> int:
         if not records:
             if not read_dataset(args.data, split=None, **options)[0]:
                 raise UserError(f"{args.data} holds no case")
-            raise UserError(f"no case in split {args.split!r} of {args.data}")
+            raise UserError(f"no case in split {args.split!r} of {args.data} (its splits: "
+                            f"{split_counts(read_dataset(args.data, split=None, **options)[0])}; "
+                            f"--split chooses)")
         check_files(records, root, args.split if has_splits(records) else "scored")
         if args.overlays:  # the ids name the overlay files
             check_case_ids(records)

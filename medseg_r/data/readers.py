@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Callable, Dict, List, Optional
 
 from ..io.rows import read_rows
@@ -122,6 +123,17 @@ def has_splits(records) -> bool:
     return any(r.split is not None for r in records)
 
 
+def split_counts(records) -> str:
+    """The cases of each split, for messages: ``"train 30, val 5, (no split) 2"`` (split names
+    quoted when they hold spaces or differ from lower case: ``'Val '``)."""
+    counts: Dict[Optional[str], int] = {}
+    for r in records:
+        counts[r.split] = counts.get(r.split, 0) + 1
+    shown = [f"{name if name == name.strip().lower() and name else repr(name)} {n}"
+             for name, n in counts.items() if name is not None]
+    return ", ".join(shown + ([f"(no split) {counts[None]}"] if None in counts else [])) or "no case"
+
+
 def _reader_of(path: str):
     """The reader function ``read_dataset`` uses for ``path`` and the options it sets itself."""
     if os.path.isdir(path):
@@ -172,6 +184,11 @@ def read_dataset(path: str, *, split: Optional[str] = None, **options: object):
     extra = {"split": split} if reader is read_lvit else {}
     records = reader(source, **extra, **options)
     root = path if folder else os.path.dirname(os.path.abspath(path))
-    if split is not None:
-        records = [r for r in records if r.split == split] if has_splits(records) else records
+    if split is not None and has_splits(records):
+        unsplit = [r.id for r in records if r.split is None]
+        if unsplit:  # they were left out of every split without a word
+            warnings.warn(f"{path}: {len(unsplit)} case(s) name no split (e.g. "
+                          f"{', '.join(unsplit[:3])}): they are in none of the splits "
+                          f"({split_counts(records)}); give each row its split", DataWarning)
+        records = [r for r in records if r.split == split]
     return records, root

@@ -16,7 +16,7 @@ from ..model import save_model
 from ..runtime import cpu_has_bf16
 from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
 from ..data.checks import check_files
-from ..data.readers import DataWarning, dataset_option_names, read_dataset
+from ..data.readers import DataWarning, dataset_option_names, read_dataset, split_counts
 from .run_log import RunLogger
 from .task import SegmentationTask
 from .train_checks import (cases_fingerprint, check_config, check_ignored_options, check_run_folder,
@@ -131,6 +131,15 @@ def _size(cfg: TrainConfig) -> int:
     return cfg.img_size or default_size(cfg.backbone)
 
 
+def _splits_of(path: str, cfg: TrainConfig) -> str:
+    """The cases of each split of a data set, for an error message."""
+    options = cfg.dataset_options if path == cfg.data else {
+        k: v for k, v in cfg.dataset_options.items() if k in dataset_option_names(path)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return split_counts(read_dataset(path, split=None, **options)[0])
+
+
 def make_loaders(cfg: TrainConfig):
     size = _size(cfg)
     train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
@@ -154,12 +163,13 @@ def make_loaders(cfg: TrainConfig):
     warn_if_no_report_describes_a_finding(train_records)
     if not train_records:
         raise ValueError(f"split {cfg.train_split!r} of {cfg.data} has no case: training needs cases "
-                         f"whose split is {cfg.train_split!r}")
+                         f"whose split is {cfg.train_split!r} (its splits: {_splits_of(cfg.data, cfg)})")
     if cfg.validate and not val_records:
         other = "" if cfg.val_data else "give --val-data, or "
-        raise ValueError(f"split {cfg.val_split!r} of {cfg.val_data or cfg.data} has no case: "
-                         f"validation needs them; {other}set 'validate: false' in the YAML config to "
-                         f"train without validation")
+        raise ValueError(f"split {cfg.val_split!r} of {cfg.val_data or cfg.data} has no case "
+                         f"(its splits: {_splits_of(cfg.val_data or cfg.data, cfg)}): validation "
+                         f"needs them; {other}set 'validate: false' in the YAML config to train "
+                         f"without validation")
     check_files(train_records, root, cfg.train_split)
     if cfg.validate:
         check_files(val_records, val_root, cfg.val_split)

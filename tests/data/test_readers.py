@@ -262,3 +262,21 @@ def test_volume_dataset_options_are_checked_by_name(tmp_path, options, message):
     (tmp_path / "cases.jsonl").write_text(json.dumps({"image": "ct.nii.gz", "mask": "m.nii.gz"}))
     with pytest.raises(ValueError, match=f"dataset option {message}"):
         read_dataset(str(tmp_path), **options)
+
+
+def test_cases_without_a_split_beside_split_ones_are_said_to_be_in_none(tmp_path):
+    # a row whose split cell was left blank was dropped from training and evaluation without a word
+    from medseg_r.data.readers import DataWarning, split_counts
+
+    rows = []
+    for i, split in enumerate(["train", "train", "", "Val "]):
+        img, mask = _case(i)
+        _png(tmp_path / "img" / f"{i}.png", img)
+        _png(tmp_path / "msk" / f"{i}.png", mask)
+        rows.append({"image": f"img/{i}.png", "mask": f"msk/{i}.png", "report": "nodule", "split": split})
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.warns(DataWarning, match=r"1 case\(s\) name no split \(e.g. 2\): they are in none of the "
+                                         r"splits \(train 2, 'Val ' 1, \(no split\) 1\)"):
+        train, _ = read_dataset(str(tmp_path / "m.jsonl"), split="train")
+    assert [r.id for r in train] == ["0", "1"]
+    assert split_counts(read_dataset(str(tmp_path / "m.jsonl"))[0]) == "train 2, 'Val ' 1, (no split) 1"

@@ -348,3 +348,14 @@ def test_a_long_report_ends_in_an_ellipsis_inside_the_figure(monkeypatch):
     picture = report_figure.prediction_figure(np.zeros((256, 256)), np.zeros((256, 256), bool),
                                               parse_report("Nodule in the left lower zone. " * 600), title="x")
     assert drawn[0] + 30 <= picture.shape[0]  # the ellipsis line and the legend are on the picture
+
+
+def test_evaluate_names_the_splits_a_data_set_has_when_the_asked_one_has_none(tmp_path, capsys):
+    from medseg_r.cli import main
+
+    (tmp_path / "m.csv").write_text("id,image,mask,report,split\n"
+                                    "a,a.png,a_mask.png,Nodule.,Test\nb,b.png,b_mask.png,Nodule.,train\n")
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "no_model.ckpt"), "--data",
+                 str(tmp_path / "m.csv"), "--out", str(tmp_path / "eval")]) == 2
+    assert "no case in split 'test' of" in (err := capsys.readouterr().err)
+    assert "(its splits: 'Test' 1, train 1; --split chooses)" in err

@@ -134,15 +134,18 @@ def test_train_cli_bad_options_are_one_line_errors(tiny_phantom, tmp_path):
 
 def test_a_split_without_cases_is_named_and_no_run_folder_is_left(tiny_phantom, tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(ValueError, match="split 'test_only' of .* has no case: validation needs "
-                                         "them; give --val-data, or set 'validate: false'"):
+    # the splits it has are listed ("Val" or "test " for "val" / "test" was a guess for the user)
+    with pytest.raises(ValueError, match=r"split 'test_only' of .* has no case \(its splits: train \d+, "
+                                         r"val \d+, test \d+\): validation needs them; give --val-data, "
+                                         r"or set 'validate: false'"):
         train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
                           val_split="test_only", epochs=1, progress=False))
-    with pytest.raises(ValueError, match="split 'none' of .* has no case: training needs cases "
-                                         "whose split is 'none'"):
+    with pytest.raises(ValueError, match=r"split 'none' of .* has no case: training needs cases "
+                                         r"whose split is 'none' \(its splits: train"):
         train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
                           train_split="none", epochs=1, progress=False))
-    with pytest.raises(ValueError, match="has no case: validation needs them; set 'validate: false'"):
+    with pytest.raises(ValueError, match=r"has no case \(its splits: .*\): validation needs them; set "
+                                         r"'validate: false'"):
         train(TrainConfig(data=tiny_phantom, val_data=tiny_phantom, out=str(out), backbone="sam_tiny",
                           img_size=64, val_split="test_only", epochs=1, progress=False))
     assert not out.exists()
