@@ -180,13 +180,19 @@ def mask_foreground(values: np.ndarray, *, lossy: bool = False) -> np.ndarray:
     return arr > 0
 
 
+ROBUST_PERCENTILES = (0.5, 99.5)  # as volumes' default normalisation (medseg_r.data.volumes.normalise)
+
+
 def to_unit_float(image: np.ndarray) -> np.ndarray:
     """The one conversion of an image array for the model, used everywhere in the package:
     ``[H, W]`` or ``[H, W, C]`` (C = 1, 3 or 4; any dtype) -> float32 ``[H, W, 3]`` in ``[0, 1]``.
 
-    uint8 is divided by 255; any other dtype is min-max scaled (a constant image gives zeros). Grey is
-    repeated to three channels, alpha is dropped. NaN or infinite values are an error (a ``ValueError``):
-    callers that have a policy for them (NIfTI sources: the volume's minimum) apply it first."""
+    uint8 is divided by 255; other integers (a 12- or 16-bit radiograph) are stretched from their 0.5th
+    to their 99.5th percentile and clipped, as volumes are (a burnt-in marker or one hot pixel at 65535
+    left the lungs black under a min-max stretch); floats are min-max scaled (a constant image gives
+    zeros). Grey is repeated to three channels, alpha is dropped. NaN or infinite values are an error (a
+    ``ValueError``): callers that have a policy for them (NIfTI sources: the volume's minimum) apply it
+    first."""
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
         arr = arr[..., :3] if arr.shape[-1] >= 3 else np.repeat(arr, 3, axis=-1)
@@ -207,6 +213,11 @@ def to_unit_float(image: np.ndarray) -> np.ndarray:
     if not np.isfinite(data).all():
         raise ValueError("image contains NaN or infinite values")
     lo, hi = float(data.min()), float(data.max())
+    if np.issubdtype(arr.dtype, np.integer) and hi > lo:
+        low, high = (float(v) for v in np.percentile(data, ROBUST_PERCENTILES))
+        if high > low:  # else (most pixels one value) the full range
+            lo, hi = low, high
+            data = np.clip(data, lo, hi)
     return (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
 
 
