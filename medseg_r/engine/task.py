@@ -56,6 +56,16 @@ def iou_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
+def lr_factor(step: int, total: int, *, warmup_fraction: float, schedule: str) -> float:
+    """The learning rate at optimisation ``step`` of ``total``, as a fraction of the peak: a linear
+    warm-up over ``warmup_fraction`` of the steps, then a cosine or poly (0.9) decay to 0."""
+    warmup = int(total * warmup_fraction)
+    if step < warmup:
+        return (step + 1) / max(warmup, 1)
+    progress = min(1.0, (step - warmup) / max(total - warmup, 1))
+    return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else (1 - progress) ** 0.9
+
+
 class SegmentationTask(L.LightningModule):
     """Args: backbone / img_size / pretrained / model_options: as :func:`medseg_r.build_model`;
     lr, weight_decay, warmup_fraction, schedule (``cosine`` | ``poly``), loss (one of :data:`LOSSES`).
@@ -298,14 +308,8 @@ class SegmentationTask(L.LightningModule):
         optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.hparams.lr,
                                       weight_decay=self.hparams.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(total * self.hparams.warmup_fraction)
-        schedule = self.hparams.schedule
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / max(warmup, 1)
-            progress = min(1.0, (step - warmup) / max(total - warmup, 1))
-            return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else (1 - progress) ** 0.9
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        hp = self.hparams
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(step, total, warmup_fraction=hp.warmup_fraction,
+                                              schedule=hp.schedule))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -304,6 +304,19 @@ def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[
     if epochs is not None and epochs < done:
         raise ValueError(f"{path} has finished {done} epoch(s): --epochs must be at least {done} "
                          f"to resume it, got {epochs}")
+    step = int(held.get("global_step", 0) or 0)
+    if epochs is not None and epochs > done > 0 and step > 0 and saved.get("schedule") in ("cosine", "poly"):
+        from .task import lr_factor
+
+        total = round(step / done * epochs)  # the schedule is laid over every epoch asked for now
+        rate = lr_factor(step, total, warmup_fraction=float(saved.get("warmup_fraction", 0.05)),
+                         schedule=saved["schedule"])
+        if rate < 0.1:
+            warnings.warn(
+                f"{path} has finished {done} epoch(s) of its {saved['schedule']} schedule: laid over "
+                f"{epochs} epochs, the added ones start at {100 * rate:.1f} % of the peak learning rate "
+                f"and fall to 0, so they change the weights little; to train on at a useful rate, start "
+                f"a new run from its model.ckpt (--checkpoint RUN/model.ckpt, another --out)", UserWarning)
 
 
 def _comparable(key: str, value: Any, settings: Dict[str, Any]) -> Any:

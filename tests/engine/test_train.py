@@ -663,3 +663,26 @@ def test_a_resume_takes_the_runs_devices_and_strategy(tmp_path):
     torch.save({RUN_KEY: {"devices": 2, "strategy": "ddp", "num_nodes": 1, "accelerator": "cpu"}}, path)
     assert run_settings(str(path)) == {"devices": 2, "strategy": "ddp", "num_nodes": 1,
                                        "accelerator": "cpu"}
+
+
+def test_epochs_added_to_a_finished_run_are_said_to_barely_train(tmp_path):
+    # 30 -> 33 epochs resumed "successfully" at 0.3 % of the peak rate: the weights moved 0.001
+    import warnings
+
+    import torch
+
+    from medseg_r.engine.task import lr_factor
+    from medseg_r.engine.train_checks import check_same_settings
+
+    path = tmp_path / "last.ckpt"
+    torch.save({"hyper_parameters": {"schedule": "cosine", "warmup_fraction": 0.05}, "epoch": 29,
+                "global_step": 300}, path)
+    with pytest.warns(UserWarning, match=r"finished 30 epoch\(s\) of its cosine schedule: laid over 33 "
+                                         r"epochs, the added ones start at 2\.\d % of the peak"):
+        check_same_settings(str(path), {}, epochs=33)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_same_settings(str(path), {}, epochs=60)  # doubled: they start at half the peak
+        check_same_settings(str(path), {}, epochs=30)
+    assert lr_factor(0, 100, warmup_fraction=0.05, schedule="cosine") == 0.2
+    assert lr_factor(100, 100, warmup_fraction=0.05, schedule="cosine") == 0.0
