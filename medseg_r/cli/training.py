@@ -253,6 +253,12 @@ def _cmd_evaluate(args) -> int:
             if created and not os.listdir(args.out):
                 os.rmdir(args.out)
     print(json.dumps(summary, indent=2))
+    negating = summary["all_negative_reports"]["with_lesion"]
+    if negating:
+        print(f"medseg-r: note: {negating} scored case(s) with a lesion have a report that negates "
+              f"every finding (does the report fit the mask?): evaluate scores the model's own masks "
+              f"for them, where predict gives such a report an empty mask without running the model",
+              file=sys.stderr)
     print(f"wrote {os.path.join(args.out, CASES_CSV)} and {os.path.join(args.out, SUMMARY_JSON)}")
     return 0
 

@@ -80,10 +80,15 @@ def summarise(rows: List[Dict[str, object]]) -> Dict[str, object]:
     # the phantom's subsets always (a stable shape), then any other tag the data's records carry
     # (not the tags of lesion-free cases: they are the false-positive rate's)
     own = sorted({str(t) for r in rows for t in r["tags"]} - set(SUBSETS) - NEGATIVE_TAGS)
+    # reports that negate every finding: predict gives them an empty mask without running the model,
+    # evaluate scores the model's own masks (a lesion-free image's false positives measure its reading)
+    negating = [r for r in rows if r.get("all_negative")]
     return {"overall": block(rows),
             "subsets": {s: block([r for r in rows if s in r["tags"]]) for s in (*SUBSETS, *own)},
             "negative_fp_rate": float(np.mean([r["false_positive"] for r in negatives])) if negatives else None,
-            "negatives": len(negatives), "cases": len(rows), "confidence_rank_correlation": confidence_ranking(rows)}
+            "negatives": len(negatives), "cases": len(rows), "confidence_rank_correlation": confidence_ranking(rows),
+            "all_negative_reports": {"cases": len(negating),
+                                     "with_lesion": sum("dice" in r for r in negating)}}
 
 
 CONFIDENCES = ("predicted_iou", "mean_probability")
@@ -243,7 +248,8 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
         preds = (logits > threshold).numpy()[:, 0]
         truths = batch["mask"].numpy()[:, 0] > 0.5
         for i, case_id in enumerate(batch["id"]):
-            row: Dict[str, object] = {"id": case_id, "tags": list(batch["tags"][i])}
+            row: Dict[str, object] = {"id": case_id, "tags": list(batch["tags"][i]),
+                                      "all_negative": bool(batch["report"][i].all_negative)}
             truth = batch["native_mask"][i].numpy()
             native = native_logits(logits[i], truth.shape, size)
             pred, prob = native > threshold, torch.sigmoid(native).numpy()

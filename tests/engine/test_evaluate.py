@@ -359,3 +359,28 @@ def test_evaluate_names_the_splits_a_data_set_has_when_the_asked_one_has_none(tm
                  str(tmp_path / "m.csv"), "--out", str(tmp_path / "eval")]) == 2
     assert "no case in split 'test' of" in (err := capsys.readouterr().err)
     assert "(its splits: 'Test' 1, train 1; --split chooses)" in err
+
+
+def test_a_report_negating_every_finding_of_a_case_with_a_lesion_is_noted(tmp_path, capsys):
+    # evaluate ran the model (Dice 0.87) where predict gives "No nodule." an empty mask, unsaid
+    from PIL import Image
+
+    from medseg_r import build_model
+    from medseg_r.checkpoint import save_model
+    from medseg_r.cli import main
+
+    image = np.full((64, 64), 60, np.uint8)
+    image[_disc(32, 20, 6) > 0] = 220
+    Image.fromarray(image).save(tmp_path / "a.png")
+    Image.fromarray((_disc(32, 20, 6) > 0).astype(np.uint8) * 255).save(tmp_path / "a_mask.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "empty_mask.png")
+    (tmp_path / "m.csv").write_text("id,image,mask,report\na,a.png,a_mask.png,No nodule.\n"
+                                    "b,a.png,a_mask.png,Nodule in the right upper lobe.\n"
+                                    "c,a.png,empty_mask.png,No nodule.\n")
+    ckpt = str(tmp_path / "m.ckpt")
+    save_model(build_model("sam_tiny", img_size=64), ckpt)
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "m.csv"),
+                 "--out", str(tmp_path / "eval")]) == 0
+    summary = json.load(open(tmp_path / "eval" / "summary.json"))
+    assert summary["all_negative_reports"] == {"cases": 2, "with_lesion": 1}
+    assert "1 scored case(s) with a lesion have a report that negates every finding" in capsys.readouterr().err
