@@ -44,6 +44,7 @@ class Record:
     axial: bool = False
     level: Optional[float] = None
     lateral: bool = False  # a lateral radiograph: its report's sides are not used (without_sides)
+    described: bool = False  # its report was written from its mask (train --describe-missing)
 
 
 def fitted_size(h: int, w: int, size: int) -> tuple:

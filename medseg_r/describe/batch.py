@@ -375,5 +375,5 @@ def fill_missing_reports(records: Sequence, *, root: str, seed: int = 0) -> List
             report = describe_case(image, mask, seed=seed + k, **options).report
         except DescribeError as exc:
             raise ValueError(f"case {record.id}: cannot describe its mask: {exc}") from None
-        out.append(replace(record, report=report.text))
+        out.append(replace(record, report=report.text, described=True))
     return out

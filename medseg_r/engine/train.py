@@ -16,6 +16,7 @@ from ..model import save_model
 from ..runtime import cpu_has_bf16
 from ..data.datasets import EpochShuffleSampler, SegmentationDataset, collate, flip_allowed
 from ..data.checks import check_files
+from ..io import atomic_write
 from ..data.readers import DataWarning, dataset_option_names, read_dataset, split_counts
 from .run_log import RunLogger
 from .task import SegmentationTask
@@ -154,8 +155,12 @@ def make_loaders(cfg: TrainConfig):
         train_records = fill_missing_reports(train_records, root=root, seed=cfg.seed)
         val_records = fill_missing_reports(val_records, root=val_root, seed=cfg.seed)
         if empty:
+            in_val = sum(r.described for r in val_records)
             warnings.warn(f"described {len(empty)} case(s) with an empty report from their masks "
-                          f"(e.g. {', '.join(empty[:3])})", DataWarning)
+                          f"(e.g. {', '.join(empty[:3])}; written to {DESCRIBED_REPORTS} in the run "
+                          f"folder)" + (f"; {in_val} of them validation cases, whose validation Dice "
+                                        f"is then measured with reports made from their own masks"
+                                        if in_val else ""), DataWarning)
     elif empty:
         warnings.warn(f"{len(empty)} case(s) have an empty report (e.g. {', '.join(empty[:3])}): the "
                       f"model is told nothing about what to segment in them; --describe-missing "
@@ -284,6 +289,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         raise ValueError(" ".join(str(exc).split())) from None
     # every option is checked (task, trainer) before the run folder is made
     os.makedirs(cfg.out, exist_ok=True)
+    if cfg.describe_missing:
+        _write_described(cfg, train_loader, val_loader)
     # the precision as given (None: the machine's default), so that a run resumed on another
     # machine takes that machine's default, as deterministic does
     task.run_settings = {"epochs": cfg.epochs, "precision": cfg.precision,
@@ -354,6 +361,28 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
             "steps": steps, "precision": precision, "deterministic": deterministic,
             "weights_from": chosen, "epoch": epoch, "best_val_dice": score,
             "main_process": trainer.is_global_zero}
+
+
+DESCRIBED_REPORTS = "described_reports.jsonl"
+
+
+def _write_described(cfg: TrainConfig, *loaders) -> None:
+    """``OUT/described_reports.jsonl``: the reports ``--describe-missing`` wrote from the masks of
+    cases whose report was empty (training and validation cases alike: the validation Dice of
+    such cases is measured with reports made from their own reference masks), one row each."""
+    import json
+
+    rows = []
+    for loader, split in zip(loaders, ("train", "val")):
+        if loader is None:
+            continue
+        for record in loader.dataset.records:
+            if record.described:
+                rows.append({"id": record.id, "split": split, "report": record.report})
+    if rows:
+        with atomic_write(os.path.join(cfg.out, DESCRIBED_REPORTS)) as tmp:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(row) + "\n" for row in rows)
 
 
 def _best_score(saved: Dict[str, Any]) -> Optional[float]:

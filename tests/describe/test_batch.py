@@ -119,11 +119,20 @@ def test_train_describe_missing_fills_reports(data, tmp_path):
 
     cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), describe_missing=True,
                       batch_size=2)
-    with pytest.warns(DataWarning, match=r"described 3 case\(s\) with an empty report"):
+    with pytest.warns(DataWarning, match=r"described 3 case\(s\) with an empty report .*; 1 of them "
+                                         r"validation cases"):
         train, val = make_loaders(cfg)
     texts = [r.report for r in train.dataset.records]
     assert len(texts) == 2 and all("of the image" in t for t in texts), texts
     assert val.dataset.records[0].report.startswith("No ")
+    # what was written is kept in the run folder (it was nowhere): one row per described case
+    from medseg_r.engine.train import DESCRIBED_REPORTS, _write_described
+
+    os.makedirs(cfg.out)
+    _write_described(cfg, train, val)
+    rows = [json.loads(line) for line in open(os.path.join(cfg.out, DESCRIBED_REPORTS))]
+    assert [(r["split"], r["report"]) for r in rows] == [("train", t) for t in texts] + [
+        ("val", val.dataset.records[0].report)]
     with pytest.warns(DataWarning, match=r"3 case\(s\) have an empty report .*--describe-missing"):
         plain = make_loaders(TrainConfig(data=str(data), out=str(tmp_path / "run")))[0]
     assert [r.report for r in plain.dataset.records] == ["", ""]
