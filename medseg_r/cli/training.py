@@ -47,6 +47,42 @@ def _launched_rank() -> bool:
     return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
 
 
+def _check_config_keys(fields: dict, config) -> None:
+    """A key that is no TrainConfig field (a YAML typo, "epoch") named with the likely one."""
+    import difflib
+    from dataclasses import fields as dataclass_fields
+
+    from ..engine.train import TrainConfig
+
+    known = [f.name for f in dataclass_fields(TrainConfig)]
+    for key in fields:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            raise UserError(f"unknown training option {key!r}" + (f" in {config}" if config else "")
+                            + (f" (did you mean {near[0]!r}?)" if near else
+                               f"; the options are {', '.join(known)}"))
+
+
+def _backbone_of_checkpoint(fields: dict, quiet: bool) -> None:
+    """A MedSeg-R model.ckpt given as --checkpoint without --backbone: its backbone (and image size,
+    when none is given), as predict and build_model take them; other files leave the default."""
+    from ..backbones.weights import torch_load
+    from ..model.checkpoint import FORMAT
+
+    try:
+        held = torch_load(str(fields["checkpoint"]), mmap=True)
+    except Exception:  # not readable here: the training's own checks say why
+        return
+    if isinstance(held, dict) and held.get("format") == FORMAT and held.get("backbone"):
+        fields["backbone"] = held["backbone"]
+        if not fields.get("img_size") and held.get("img_size"):
+            fields["img_size"] = held["img_size"]
+        if not quiet:
+            size = f" at {fields['img_size']} px" if fields.get("img_size") else ""
+            print(f"note: backbone {held['backbone']}{size}, as {fields['checkpoint']} was trained "
+                  f"(--backbone to say so)", file=sys.stderr)
+
+
 def _cmd_train(args) -> int:
     from ..engine.train import TrainConfig, TrainingStopped, train
 
@@ -72,16 +108,19 @@ def _cmd_train(args) -> int:
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value
-    if args.options:
-        held = fields.get("model_options") or {}
-        if not isinstance(held, dict):
-            raise UserError(f"model_options in {args.config} must be a mapping of option: value, "
-                            f"got {held!r}")
-        fields["model_options"] = {**held, **json_arg(args.options, "--options")}
+    for flag, key in (("options", "model_options"), ("dataset_options", "dataset_options")):
+        if getattr(args, flag, None):
+            held = fields.get(key) or {}
+            if not isinstance(held, dict):
+                raise UserError(f"{key} in {args.config} must be a mapping of option: value, "
+                                f"got {held!r}")
+            fields[key] = {**held, **json_arg(getattr(args, flag), "--" + flag.replace("_", "-"))}
     if args.no_augment:
         fields["augment"] = False
     if args.deterministic is not None:
         fields["deterministic"] = args.deterministic
+    if args.keep_epoch_checkpoints is not None:
+        fields["keep_epoch_checkpoints"] = args.keep_epoch_checkpoints
     if isinstance(fields.get("devices"), str) and fields["devices"].isdigit():
         fields["devices"] = int(fields["devices"])
     missing = [k for k in ("data", "out") if not fields.get(k)]
@@ -99,6 +138,9 @@ def _cmd_train(args) -> int:
                       f"the run starts anew", file=sys.stderr)
         else:
             fields = {**_resumed_settings(resuming), **fields}
+    _check_config_keys(fields, args.config)
+    if fields.get("checkpoint") and "backbone" not in fields and resuming is None:
+        _backbone_of_checkpoint(fields, quiet)
     try:
         cfg = TrainConfig(**fields)
     except TypeError as exc:
@@ -358,6 +400,15 @@ def add_parsers(sub) -> None:
                         "localisation (default 0: off)")
     p.add_argument("--describe-missing", dest="describe_missing", action="store_true", default=None,
                    help="describe cases with an empty report from their masks (medseg-r describe)")
+    p.add_argument("--dataset-options", dest="dataset_options",
+                   help='how to read --data, as JSON (e.g. \'{"prompt": "p5"}\' for a medvlsm .json, '
+                        '\'{"window": [-600, 1500], "empty_fraction": 0.1}\' for a volume folder); '
+                        'merged over the config file\'s dataset_options')
+    p.add_argument("--keep-epoch-checkpoints", dest="keep_epoch_checkpoints",
+                   action=argparse.BooleanOptionalAction, default=None,
+                   help="keep every epoch's Lightning checkpoint in RUN/checkpoints (default; about "
+                        "36 MB each for sam_tiny, 89 MB for litemedsam); --no-keep-epoch-checkpoints "
+                        "keeps the latest epoch's, last.ckpt and best.ckpt")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

@@ -159,8 +159,9 @@ def check_config(cfg: TrainConfig) -> None:
                 f"checkpoint {cfg.checkpoint}: the shipped MedSeg-R weights do not start a training "
                 f"run (they are a difference from LiteMedSAM, for predict, evaluate and serve); "
                 f"leave out --checkpoint to start from the pretrained LiteMedSAM, or give a run's "
-                f"model.ckpt (to fine-tune the shipped model, save it as one first: "
-                f"medseg_r.model.shipped.load_any, then medseg_r.checkpoint.save_model)")
+                f"model.ckpt (to fine-tune the shipped model, save it as one first: python -c "
+                f"\"import medseg_r, medseg_r.checkpoint as c; c.save_model(medseg_r.load_pretrained(), "
+                f"'shipped.ckpt')\")")
     if cfg.checkpoint is not None and cfg.resume is None and not os.path.isfile(str(cfg.checkpoint)):
         raise ValueError(f"checkpoint {cfg.checkpoint}: no such file (the backbone's weights, or a "
                          f"MedSeg-R model.ckpt to start from)")

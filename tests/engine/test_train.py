@@ -686,3 +686,45 @@ def test_epochs_added_to_a_finished_run_are_said_to_barely_train(tmp_path):
         check_same_settings(str(path), {}, epochs=30)
     assert lr_factor(0, 100, warmup_fraction=0.05, schedule="cosine") == 0.2
     assert lr_factor(100, 100, warmup_fraction=0.05, schedule="cosine") == 0.0
+
+
+def _captured_config(monkeypatch):
+    """Run the train command up to the training itself: the TrainConfig it would train with."""
+    import medseg_r.engine.train as engine_train
+
+    seen = []
+
+    def capture(cfg):
+        seen.append(cfg)
+        raise ValueError("stopped by the test")
+
+    monkeypatch.setattr(engine_train, "train", capture)
+    return seen
+
+
+def test_train_cli_config_typos_dataset_options_and_checkpoint_backbone(tiny_phantom, tmp_path,
+                                                                        monkeypatch, capsys):
+    from medseg_r import build_model
+    from medseg_r.checkpoint import save_model
+    from medseg_r.cli import main
+
+    (tmp_path / "c.yaml").write_text(f"data: {tiny_phantom}\nepoch: 3\n")
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r0")]) == 2
+    assert "unknown training option 'epoch' in" in (err := capsys.readouterr().err)
+    assert "(did you mean 'epochs'?)" in err  # was "TrainConfig.__init__() got an unexpected keyword"
+    seen = _captured_config(monkeypatch)
+    (tmp_path / "c.yaml").write_text(f"data: {tiny_phantom}\ndataset_options: {{prompt: p1}}\n")
+    main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r1"), "--dataset-options",
+          '{"window": [-600, 1500]}', "--no-keep-epoch-checkpoints"])
+    assert seen[-1].dataset_options == {"prompt": "p1", "window": [-600, 1500]}
+    assert seen[-1].keep_epoch_checkpoints is False
+    # a model.ckpt of another backbone: its backbone and size, as predict takes them (it was refused:
+    # "trained on backbone 'litemedsam', not 'sam_tiny'")
+    save_model(build_model("litemedsam", pretrained=False), str(tmp_path / "lite.ckpt"))
+    main(["train", "--data", tiny_phantom, "--out", str(tmp_path / "r2"), "--checkpoint",
+          str(tmp_path / "lite.ckpt")])
+    assert (seen[-1].backbone, seen[-1].img_size) == ("litemedsam", 256)
+    assert "note: backbone litemedsam at 256 px, as" in capsys.readouterr().err
+    main(["train", "--data", tiny_phantom, "--out", str(tmp_path / "r3"), "--checkpoint",
+          str(tmp_path / "lite.ckpt"), "--backbone", "sam_tiny"])
+    assert seen[-1].backbone == "sam_tiny"  # said: the training's own check refuses the mismatch
