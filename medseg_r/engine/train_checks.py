@@ -111,6 +111,25 @@ def _whole(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+# Lightning precisions that cast the weights themselves (not autocast), refused before anything is written
+TRUE_PRECISIONS = frozenset(("16-true", "bf16-true", "64-true", "64", "transformer-engine",
+                             "transformer-engine-float16"))
+
+
+def _check_folder_path(path, what: str) -> None:
+    """``path`` is, or can be made as, a folder: no part of it is a file. ``ValueError`` naming it."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ValueError(f"{what} must be a folder path, got {path!r}")
+    part = os.path.abspath(str(path))
+    while not os.path.exists(part):
+        parent = os.path.dirname(part)
+        if parent == part:
+            return
+        part = parent
+    if not os.path.isdir(part):
+        raise ValueError(f"{what} {path}: {part} is a file, so no folder can be made there")
+
+
 def check_config(cfg: TrainConfig) -> None:
     """The options' types and ranges, before anything is read or written (a config file may give
     ``epochs: "1"`` or ``lr: fast``). Raises ``ValueError`` naming the option."""
@@ -143,6 +162,13 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
     if cfg.deterministic is not None and not isinstance(cfg.deterministic, bool):
         raise ValueError(f"deterministic must be true, false or left out, got {cfg.deterministic!r}")
+    if cfg.feature_cache is not None:  # a folder it can make (it failed after logs/ was written)
+        _check_folder_path(cfg.feature_cache, "feature_cache (--feature-cache)")
+    if cfg.precision is not None and str(cfg.precision) in TRUE_PRECISIONS:
+        raise ValueError(f"precision {cfg.precision!r} casts the weights, and MedSeg-R's weights must "
+                         f"stay float32 (its modules and the pretrained backbone are trained so): give "
+                         f"32-true, bf16-mixed or 16-mixed (autocast: float32 weights, lower-precision "
+                         f"compute)")
     if cfg.accelerator not in ACCELERATORS:
         raise ValueError(f"accelerator must be one of {', '.join(ACCELERATORS)}, got "
                          f"{cfg.accelerator!r}")

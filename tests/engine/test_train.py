@@ -728,3 +728,27 @@ def test_train_cli_config_typos_dataset_options_and_checkpoint_backbone(tiny_pha
     main(["train", "--data", tiny_phantom, "--out", str(tmp_path / "r3"), "--checkpoint",
           str(tmp_path / "lite.ckpt"), "--backbone", "sam_tiny"])
     assert seen[-1].backbone == "sam_tiny"  # said: the training's own check refuses the mismatch
+
+
+@pytest.mark.parametrize("precision", ["64", "16-true", "bf16-true"])
+def test_a_precision_that_casts_the_weights_is_refused_before_anything_is_written(tiny_phantom, tmp_path,
+                                                                                 precision):
+    # it failed in the first step, "weights must stay float32 (they are torch.float64)", after
+    # RUN/logs/version_0 was made
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=f"precision '{precision}' casts the weights.*give 32-true, "
+                                         f"bf16-mixed or 16-mixed"):
+        train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
+                          precision=precision, epochs=1, progress=False))
+    assert not out.exists()
+
+
+def test_a_feature_cache_inside_a_file_is_refused_before_anything_is_written(tiny_phantom, tmp_path):
+    # it failed with "Not a directory" after RUN/logs was written, without naming the option
+    out = tmp_path / "run"
+    (tmp_path / "notes.txt").write_text("a file")
+    with pytest.raises(ValueError, match=r"feature_cache \(--feature-cache\) .*notes.txt/cache: .* is a "
+                                         r"file, so no folder can be made there"):
+        train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
+                          feature_cache=str(tmp_path / "notes.txt" / "cache"), epochs=1, progress=False))
+    assert not out.exists()
