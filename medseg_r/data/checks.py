@@ -41,8 +41,9 @@ def check_files(records, root: str, what: str) -> None:
                                      f"slice")
                 unreadable.append(f"{rec.id}: {exc}")
         if len(sizes) == 2 and tuple(sizes[0]) != tuple(sizes[1]):
+            mask = f" ({rec.mask})" if isinstance(rec.mask, (str, os.PathLike)) else ""
             mismatched.append(f"{rec.id}: image {sizes[0][1]}x{sizes[0][0]}, "
-                              f"mask {sizes[1][1]}x{sizes[1][0]}")
+                              f"mask{mask} {sizes[1][1]}x{sizes[1][0]}")
 
     parts = ([f"{len(unreadable)} file(s) are not readable images: {first_few(unreadable, 3)}"] if unreadable else []) + (
         [f"{len(mismatched)} mask(s) differ in size from their image: {first_few(mismatched, 3)}"] if mismatched else [])

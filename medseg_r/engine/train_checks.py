@@ -126,6 +126,8 @@ def _check_folder_path(path, what: str) -> None:
         if parent == part:
             return
         part = parent
+    if part == os.path.abspath(str(path)) and not os.path.isdir(part):
+        raise ValueError(f"{what} {path} is a file, not a folder")
     if not os.path.isdir(part):
         raise ValueError(f"{what} {path}: {part} is a file, so no folder can be made there")
 
@@ -162,8 +164,8 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
     if cfg.deterministic is not None and not isinstance(cfg.deterministic, bool):
         raise ValueError(f"deterministic must be true, false or left out, got {cfg.deterministic!r}")
-    if cfg.feature_cache is not None:  # a folder it can make (it failed after logs/ was written)
-        _check_folder_path(cfg.feature_cache, "feature_cache (--feature-cache)")
+    if cfg.feature_cache:  # a folder it can make (it failed after logs/ was written)
+        _check_folder_path(cfg.feature_cache, "feature_cache")
     if cfg.precision is not None and str(cfg.precision) in TRUE_PRECISIONS:
         raise ValueError(f"precision {cfg.precision!r} casts the weights, and MedSeg-R's weights must "
                          f"stay float32 (its modules and the pretrained backbone are trained so): give "
@@ -211,8 +213,6 @@ def check_config(cfg: TrainConfig) -> None:
     if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ValueError(f"accelerator {cfg.accelerator!r}: no CUDA GPU is available here "
                          f"(torch {torch.__version__}); use --accelerator cpu or auto")
-    if cfg.feature_cache and os.path.exists(cfg.feature_cache) and not os.path.isdir(cfg.feature_cache):
-        raise ValueError(f"feature_cache {cfg.feature_cache} is a file, not a folder")
     if cfg.model_weights not in ("best", "last"):
         raise ValueError(f"model_weights must be 'best' or 'last', got {cfg.model_weights!r}")
     if not cfg.validate and cfg.model_weights != "last":

@@ -166,7 +166,7 @@ def test_evaluate_cli_names_missing_and_mismatched_files_in_one_line_before_load
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "2 file(s) of the scored cases not found: b:" in err
-    assert "1 mask(s) differ in size from their image: a: image 32x32, mask 32x16" in err
+    assert "1 mask(s) differ in size from their image: a: image 32x32, mask (a_mask.png) 32x16" in err
     assert not (tmp_path / "eval").exists()
 
 
