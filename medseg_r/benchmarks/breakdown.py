@@ -31,7 +31,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..io.jsonl import read_jsonl_rows
-from ..io.output_folders import CASES_CSV
+from ..io.output_folders import CASES_CSV, PREDICTIONS
 from . import benchmark_parser
 
 
@@ -133,7 +133,7 @@ def lesion_outcomes(run: str, manifest: Dict[str, Dict], root: str) -> Optional[
     whose mask marks an undescribed lesion; ``None`` when the run's predictions are not all saved."""
     from PIL import Image
 
-    folder = os.path.join(run, "eval", "predictions")
+    folder = os.path.join(run, "eval", PREDICTIONS)
     cases = read_cases(run)
     if not all(os.path.isfile(os.path.join(folder, f"{r['id']}.png")) for r in cases):
         return None  # scored before predictions were saved, or killed while scoring

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -241,6 +242,8 @@ def _cmd_evaluate(args) -> int:
 
     if args.overlays < 0:
         raise UserError(f"--overlays must be >= 0, got {args.overlays}")
+    if not 0.0 < args.threshold < 1.0:
+        raise UserError(f"--threshold is a probability in (0, 1), got {args.threshold}")
     check_device(args.device)
     if args.out:
         try:
@@ -264,7 +267,7 @@ def _cmd_evaluate(args) -> int:
                             f"{split_counts(read_dataset(args.data, split=None, **options)[0])}; "
                             f"--split chooses)")
         check_files(records, root, args.split if has_splits(records) else "scored")
-        if args.overlays:  # the ids name the overlay files
+        if args.overlays or args.save_predictions:  # the ids name the overlay and mask files
             check_case_ids(records)
         model, shipped = load_any(args.checkpoint)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
@@ -283,7 +286,8 @@ def _cmd_evaluate(args) -> int:
     staging = start_evaluate_outputs(args.out) if args.out else None
     try:
         summary = evaluate(model, records, root=root, size=model.img_size, out_dir=staging,
-                           overlays=args.overlays, progress=True)
+                           overlays=args.overlays, progress=True, save_predictions=args.save_predictions,
+                           threshold=math.log(args.threshold / (1 - args.threshold)))
         if staging:
             finish_evaluate_outputs(args.out, staging)
             staging = None
@@ -294,7 +298,9 @@ def _cmd_evaluate(args) -> int:
             shutil.rmtree(staging, ignore_errors=True)
             if created and not os.listdir(args.out):
                 os.rmdir(args.out)
-    print(json.dumps(summary, indent=2))
+    # the subsets the data has (the phantom's are all null on other data; summary.json keeps them)
+    shown = {**summary, "subsets": {k: v for k, v in summary["subsets"].items() if v["n"]}}
+    print(json.dumps(shown, indent=2))
     negating = summary["all_negative_reports"]["with_lesion"]
     if negating:
         print(f"medseg-r: note: {negating} scored case(s) with a lesion have a report that negates "
@@ -434,6 +440,11 @@ def add_parsers(sub) -> None:
                    help="folder for cases.csv, summary.json and overlays: new, empty or an earlier "
                         "evaluate's (whose outputs are replaced once the new ones are complete)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="probability threshold of the masks scored (default 0.5, as predict's)")
+    p.add_argument("--save-predictions", dest="save_predictions", action="store_true",
+                   help="also write each predicted mask as OUT/predictions/ID.png (0/255, the case's "
+                        "own size)")
     p.add_argument("--overlays", type=int, default=0,
                    help="write pictures of the first N cases (OUT/overlays/ID.png: the image as the "
                         "model saw it, as predict draws it: mask red, reference outline green, the "

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from ..data.datasets import SegmentationDataset, collate, fitted_size
 from ..io import atomic_write
-from ..io.output_folders import CASES_CSV, OVERLAYS, SUMMARY_JSON, is_plain_file_name
+from ..io.output_folders import CASES_CSV, OVERLAYS, PREDICTIONS, SUMMARY_JSON, is_plain_file_name
 from ..model.inputs import check_threshold
 
 # Subset tags of the phantom benchmark (medseg_r.data.phantom): the hard cases, the cases in which only
@@ -74,6 +74,9 @@ def summarise(rows: List[Dict[str, object]]) -> Dict[str, object]:
             res[key] = float(np.mean([r[key] for r in pos])) if pos else None
         small = sum(r.get("small_lesions", 0) for r in pos)
         res["small_sensitivity"] = sum(r.get("small_found", 0) for r in pos) / small if small else None
+        clear = [r["false_positive"] for r in subset if "false_positive" in r]  # lesion-free cases
+        res["negatives"] = len(clear)
+        res["fp_rate"] = float(np.mean(clear)) if clear else None
         return res
 
     negatives = [r for r in rows if "false_positive" in r]
@@ -261,7 +264,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
             if out_dir and save_predictions:
                 from PIL import Image
 
-                with atomic_write(os.path.join(out_dir, "predictions", f"{case_id}.png")) as tmp:
+                with atomic_write(os.path.join(out_dir, PREDICTIONS, f"{case_id}.png")) as tmp:
                     Image.fromarray(pred.astype(np.uint8) * 255).save(tmp, format="PNG")
             if out_dir and shown < overlays:
                 from PIL import Image

@@ -76,8 +76,10 @@ def phantom_manifest(path: str) -> bool:
 
 # what ``evaluate`` writes in its folder (medseg_r.engine.evaluate): the names live here alone
 CASES_CSV, SUMMARY_JSON, OVERLAYS = "cases.csv", "summary.json", "overlays"
+PREDICTIONS = "predictions"  # --save-predictions: each case's predicted mask, ID.png
 EVALUATE_TABLES = (CASES_CSV, SUMMARY_JSON)
-EVALUATE_FILES = {*EVALUATE_TABLES, OVERLAYS}
+EVALUATE_PICTURES = (OVERLAYS, PREDICTIONS)  # folders of PNG files
+EVALUATE_FILES = {*EVALUATE_TABLES, *EVALUATE_PICTURES}
 
 
 def check_evaluate_folder(out: str) -> None:
@@ -93,11 +95,12 @@ def check_evaluate_folder(out: str) -> None:
     foreign = sorted(names - EVALUATE_FILES)
     if CASES_CSV in names and not _evaluates_table(os.path.join(out, CASES_CSV)):
         foreign.append(f"a {CASES_CSV} evaluate did not write")
-    overlays = os.path.join(out, OVERLAYS)
-    if os.path.isdir(overlays):
-        foreign += [f"{OVERLAYS}/{n}" for n in sorted(os.listdir(overlays)) if not n.endswith(".png")]
-    elif OVERLAYS in names:
-        foreign.append(OVERLAYS)
+    for folder in EVALUATE_PICTURES:
+        pictures = os.path.join(out, folder)
+        if os.path.isdir(pictures):
+            foreign += [f"{folder}/{n}" for n in sorted(os.listdir(pictures)) if not n.endswith(".png")]
+        elif folder in names:
+            foreign.append(folder)
     if SUMMARY_JSON in names:  # an interrupted evaluate leaves overlays only: no summary yet
         try:
             with open(os.path.join(out, SUMMARY_JSON), encoding="utf-8") as handle:
@@ -136,9 +139,9 @@ def clear_evaluate_folder(out: str, *, keep: Optional[str] = None) -> None:
     for name in EVALUATE_TABLES:
         if os.path.isfile(os.path.join(out, name)):
             os.remove(os.path.join(out, name))
-    overlays = os.path.join(out, OVERLAYS)
-    if os.path.isdir(overlays):
-        shutil.rmtree(overlays)
+    for folder in EVALUATE_PICTURES:
+        if os.path.isdir(os.path.join(out, folder)):
+            shutil.rmtree(os.path.join(out, folder))
     for name in os.listdir(out):
         path = os.path.join(out, name)
         if _is_staging(out, name) and (keep is None or os.path.abspath(path) != os.path.abspath(keep)):

@@ -384,3 +384,42 @@ def test_a_report_negating_every_finding_of_a_case_with_a_lesion_is_noted(tmp_pa
     summary = json.load(open(tmp_path / "eval" / "summary.json"))
     assert summary["all_negative_reports"] == {"cases": 2, "with_lesion": 1}
     assert "1 scored case(s) with a lesion have a report that negates every finding" in capsys.readouterr().err
+
+
+def test_evaluate_threshold_saved_masks_subset_fp_rates_and_a_short_printout(tmp_path, capsys):
+    # no --threshold or --save-predictions (the API had them); a user's tag of lesion-free cases
+    # showed n 0 and nulls; nine all-null phantom subsets were printed for data without them
+    from PIL import Image
+
+    from medseg_r import build_model
+    from medseg_r.checkpoint import save_model
+    from medseg_r.cli import main
+
+    image = np.full((64, 64), 60, np.uint8)
+    image[_disc(32, 20, 6) > 0] = 220
+    Image.fromarray(image).save(tmp_path / "a.png")
+    Image.fromarray((_disc(32, 20, 6) > 0).astype(np.uint8) * 255).save(tmp_path / "a_mask.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "empty_mask.png")
+    (tmp_path / "m.csv").write_text("id,image,mask,report,tags\n"
+                                    "a,a.png,a_mask.png,Nodule in the right upper lobe.,mine\n"
+                                    "c,a.png,empty_mask.png,Nodule in the right upper lobe.,neg\n")
+    ckpt = str(tmp_path / "m.ckpt")
+    save_model(build_model("sam_tiny", img_size=64), ckpt)
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "m.csv"), "--out",
+                 str(tmp_path / "eval"), "--threshold", "0.2", "--save-predictions"]) == 0
+    out = capsys.readouterr().out
+    printed = json.loads(out[:out.rindex("}") + 1])
+    assert set(printed["subsets"]) == {"mine"}  # the phantom's empty subsets are in summary.json only
+    summary = json.load(open(tmp_path / "eval" / "summary.json"))
+    assert summary["subsets"]["neg"]["negatives"] == 1 and summary["subsets"]["neg"]["fp_rate"] is not None
+    assert sorted(os.listdir(tmp_path / "eval" / "predictions")) == ["a.png", "c.png"]
+    def marked():
+        return int((np.asarray(Image.open(tmp_path / "eval" / "predictions" / "a.png")) > 0).sum())
+
+    loose = marked()
+    # evaluate's own folder with its predictions is run again (it was refused: "it holds predictions")
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "m.csv"), "--out",
+                 str(tmp_path / "eval"), "--threshold", "0.9", "--save-predictions"]) == 0
+    assert marked() <= loose
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "m.csv"), "--out",
+                 str(tmp_path / "eval2"), "--threshold", "1.5"]) == 2
