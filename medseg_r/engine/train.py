@@ -289,6 +289,8 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         raise ValueError(" ".join(str(exc).split())) from None
     # every option is checked (task, trainer) before the run folder is made
     os.makedirs(cfg.out, exist_ok=True)
+    if trainer.is_global_zero:
+        _write_config(cfg, precision)
     if cfg.describe_missing:
         _write_described(cfg, train_loader, val_loader)
     # the precision as given (None: the machine's default), so that a run resumed on another
@@ -364,6 +366,25 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
 
 
 DESCRIBED_REPORTS = "described_reports.jsonl"
+RUN_CONFIG = "config.yaml"
+
+
+def _write_config(cfg: TrainConfig, precision: str) -> None:
+    """``OUT/config.yaml``: every setting of the run, readable (Lightning's hparams.yaml holds the
+    task's alone), and a config ``medseg-r train`` takes again (``resume`` left out; the precision
+    the run used)."""
+    import json
+
+    import yaml
+
+    settings = json.loads(json.dumps(asdict(cfg), default=str))  # plain types for YAML
+    settings.pop("resume", None)
+    settings["precision"] = precision
+    with atomic_write(os.path.join(cfg.out, RUN_CONFIG)) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write("# the settings of this training run (medseg-r train RUN/config.yaml --out NEW "
+                         "trains it again)\n")
+            yaml.safe_dump(settings, handle, sort_keys=False)
 
 
 def _write_described(cfg: TrainConfig, *loaders) -> None:

@@ -38,6 +38,13 @@ def test_train_writes_checkpoints_logs_and_model(tiny_phantom, tmp_path):
     assert last[LOADER_KEY]["processes"] == 1
     assert {k: last[RUN_KEY][k] for k in ("accelerator", "devices", "num_nodes", "strategy")} == \
         {"accelerator": "auto", "devices": "auto", "num_nodes": 1, "strategy": "auto"}
+    # every setting readable in the run folder (hparams.yaml has the task's alone), and trainable again
+    import yaml
+
+    settings = yaml.safe_load(open(os.path.join(out, "config.yaml")))
+    assert (settings["data"], settings["epochs"], settings["batch_size"], settings["precision"]) == \
+        (tiny_phantom, 2, 4, result["precision"])
+    assert TrainConfig(**settings).model_options == {"freeze": "none"} and "resume" not in settings
 
 
 def test_a_launched_rank_resuming_a_run_not_yet_saved_trains(tiny_phantom, tmp_path, monkeypatch, capsys):
