@@ -156,8 +156,9 @@ def _reference(path: str, source: Source) -> np.ndarray:
         arr = mask_foreground(values, lossy=fmt == "jpeg")
         stored = as_stored(source.display(0), source.view).shape
         if arr.shape != stored:
+            order = "in its stored pixel order" if source.view is not None else "as displayed"
             raise InputError(f"reference mask {path} is {arr.shape[1]}x{arr.shape[0]} pixels but the "
-                             f"image is {stored[1]}x{stored[0]} as stored")
+                             f"image is {stored[1]}x{stored[0]} {order}")
         return as_displayed(arr, source.view)[None]
     if ref is not None:  # a NIfTI read as RAS+, a radiograph turned for the model: on its axes
         voxels, affine = on_axes_of(ref.voxels, ref.affine, source.affine)
