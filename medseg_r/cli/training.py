@@ -148,6 +148,12 @@ def _cmd_train(args) -> int:
         raise UserError(f"bad training option: {exc}") from None
     if resuming is None and not cfg.checkpoint and not quiet:
         _note_starting_weights(cfg)
+    launcher = ("MASTER_ADDR", "NODE_RANK", "WORLD_SIZE", "SLURM_NTASKS", "TORCHELASTIC_RUN_ID")
+    if isinstance(cfg.num_nodes, int) and cfg.num_nodes > 1 and not quiet and \
+            not any(os.environ.get(name) for name in launcher):
+        print(f"note: --num-nodes {cfg.num_nodes}: training waits until every node has joined; start "
+              f"the same command on each node with MASTER_ADDR, MASTER_PORT and NODE_RANK set (or "
+              f"under SLURM or torchrun); none of these is set here", file=sys.stderr)
     try:
         from ..backbones.sam import RANDOM_WEIGHTS_WARNING
 

@@ -760,3 +760,18 @@ def test_a_feature_cache_inside_a_file_is_refused_before_anything_is_written(tin
         train(TrainConfig(data=tiny_phantom, out=str(out), backbone="sam_tiny", img_size=64,
                           feature_cache=str(tmp_path / "notes.txt" / "cache"), epochs=1, progress=False))
     assert not out.exists()
+
+
+def test_several_nodes_without_a_launcher_say_what_the_run_waits_for(tiny_phantom, tmp_path, monkeypatch,
+                                                                     capsys):
+    # --num-nodes 2 hung at "MEMBER: 1/2" without a word
+    from medseg_r.cli import main
+
+    for name in ("MASTER_ADDR", "NODE_RANK", "WORLD_SIZE", "SLURM_NTASKS", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    _captured_config(monkeypatch)
+    main(["train", "--data", tiny_phantom, "--out", str(tmp_path / "r"), "--num-nodes", "2"])
+    assert "note: --num-nodes 2: training waits until every node has joined" in capsys.readouterr().err
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    main(["train", "--data", tiny_phantom, "--out", str(tmp_path / "r"), "--num-nodes", "2"])
+    assert "waits until every node" not in capsys.readouterr().err
