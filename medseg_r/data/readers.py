@@ -90,26 +90,36 @@ def read_lvit(folder: str, *, split: Optional[str] = None, **_: object) -> List[
     """LViT layout: ``img/``, ``labelcol/``, and one ``.xlsx`` or ``.csv`` of (mask name, text)."""
     import pandas as pd
 
-    tables = [f for f in sorted(os.listdir(folder)) if f.lower().endswith((".xlsx", ".csv"))]
+    tables = [f for f in sorted(os.listdir(folder)) if f.lower().endswith((".xlsx", ".csv"))
+              and not f.startswith((".", "~$"))]  # not an editor's lock or hidden file
     if not tables:
         raise ValueError(f"{folder}: no .xlsx/.csv text file (LViT layout)")
+    if len(tables) > 1:  # one was taken by name order, without a word
+        raise ValueError(f"{folder}: {len(tables)} text tables ({', '.join(tables[:5])}): an LViT "
+                         f"folder holds one (mask file name, text); move the others out")
     table = os.path.join(folder, tables[0])
     frame = pd.read_excel(table) if table.lower().endswith(".xlsx") else pd.read_csv(table)
     if frame.shape[1] < 2:
         raise ValueError(f"{table}: expected two columns (mask file name, text)")
     images = {os.path.splitext(f)[0]: f for f in os.listdir(os.path.join(folder, "img"))}
-    records = []
+    records, problems = [], []  # every row that names a missing file, listed at once
     for name, text in frame.iloc[:, :2].itertuples(index=False):
         mask_name = str(name).strip()
         stem = os.path.splitext(mask_name)[0]
         image_stem = stem[len("mask_"):] if stem.startswith("mask_") else stem
-        if image_stem not in images:
-            raise ValueError(f"{table}: no image for {mask_name} in img/")
         mask_file = mask_name if os.path.splitext(mask_name)[1] else mask_name + ".png"
-        if not os.path.exists(os.path.join(folder, "labelcol", mask_file)):
-            raise ValueError(f"{table}: mask {mask_file} not found in labelcol/")
-        records.append(Record(id=image_stem, image=os.path.join("img", images[image_stem]),
-                              mask=os.path.join("labelcol", mask_file), report=str(text), split=split))
+        if image_stem not in images:
+            problems.append(f"no image for {mask_name} in img/")
+        elif not os.path.exists(os.path.join(folder, "labelcol", mask_file)):
+            problems.append(f"mask {mask_file} not found in labelcol/")
+        else:
+            records.append(Record(id=image_stem, image=os.path.join("img", images[image_stem]),
+                                  mask=os.path.join("labelcol", mask_file), report=str(text), split=split))
+    if problems:
+        from ..io.text import first_few
+
+        raise ValueError(f"{table}: {len(problems)} row(s) name files that are not there: "
+                         f"{first_few(problems, 3)}")
     return records
 
 

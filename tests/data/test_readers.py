@@ -280,3 +280,24 @@ def test_cases_without_a_split_beside_split_ones_are_said_to_be_in_none(tmp_path
         train, _ = read_dataset(str(tmp_path / "m.jsonl"), split="train")
     assert [r.id for r in train] == ["0", "1"]
     assert split_counts(read_dataset(str(tmp_path / "m.jsonl"))[0]) == "train 2, 'Val ' 1, (no split) 1"
+
+
+def test_an_lvit_folder_lists_every_missing_file_and_refuses_two_tables(tmp_path):
+    # it stopped at the first missing file, and took the first of two tables by name order
+    import pandas as pd
+
+    img, mask = _case(0)
+    _png(tmp_path / "img" / "covid_0.png", img)
+    _png(tmp_path / "labelcol" / "mask_covid_0.png", mask)
+    _png(tmp_path / "img" / "covid_2.png", img)  # its mask is missing
+    pd.DataFrame({"Image": ["mask_covid_0.png", "mask_covid_1.png", "mask_covid_2.png"],
+                  "Description": ["a", "b", "c"]}).to_csv(tmp_path / "Train_text.csv", index=False)
+    with pytest.raises(ValueError, match=r"Train_text.csv: 2 row\(s\) name files that are not there: no image "
+                                         r"for mask_covid_1.png in img/; mask mask_covid_2.png not found"):
+        read_dataset(str(tmp_path))
+    (tmp_path / "~$Train_text.xlsx").write_bytes(b"lock")  # an open spreadsheet's lock file: not a table
+    pd.DataFrame({"Image": ["mask_covid_0.png"], "Description": ["a"]}).to_csv(tmp_path / "Val_text.csv",
+                                                                               index=False)
+    with pytest.raises(ValueError, match=r"2 text tables \(Train_text.csv, Val_text.csv\): an LViT folder "
+                                         r"holds one"):
+        read_dataset(str(tmp_path))
