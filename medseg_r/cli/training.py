@@ -241,7 +241,7 @@ def _cmd_evaluate(args) -> int:
     from ..data.datasets import CaseError
     from ..data.readers import dataset_option_names, has_splits, read_dataset, split_counts
     from ..engine.evaluate import check_case_ids, evaluate
-    from ..io.output_folders import (CASES_CSV, SUMMARY_JSON, check_evaluate_folder,
+    from ..io.output_folders import (CASES_CSV, OVERLAYS, PREDICTIONS, SUMMARY_JSON, check_evaluate_folder,
                                      finish_evaluate_outputs, start_evaluate_outputs)
     from ..model.checkpoint import trained_dataset_options
     from ..model.shipped import load_any, shipped_note
@@ -305,7 +305,8 @@ def _cmd_evaluate(args) -> int:
             if created and not os.listdir(args.out):
                 os.rmdir(args.out)
     # the subsets the data has (the phantom's are all null on other data; summary.json keeps them)
-    shown = {**summary, "subsets": {k: v for k, v in summary["subsets"].items() if v["n"]}}
+    shown = {**summary, "subsets": {k: v for k, v in summary["subsets"].items()
+                                    if v["n"] or v["negatives"]}}
     print(json.dumps(shown, indent=2))
     negating = summary["all_negative_reports"]["with_lesion"]
     if negating:
@@ -313,7 +314,10 @@ def _cmd_evaluate(args) -> int:
               f"every finding (does the report fit the mask?): evaluate scores the model's own masks "
               f"for them, where predict gives such a report an empty mask without running the model",
               file=sys.stderr)
-    print(f"wrote {os.path.join(args.out, CASES_CSV)} and {os.path.join(args.out, SUMMARY_JSON)}")
+    written = [os.path.join(args.out, name) for name in (CASES_CSV, SUMMARY_JSON)]
+    written += [os.path.join(args.out, folder) + os.sep for folder, asked in
+                ((PREDICTIONS, args.save_predictions), (OVERLAYS, args.overlays)) if asked]
+    print(f"wrote {', '.join(written)}")
     return 0
 
 
@@ -347,9 +351,11 @@ def add_parsers(sub) -> None:
     p.add_argument("config", nargs="?", help="YAML file with TrainConfig fields (options below override it)")
     p.add_argument("--data", help="manifest (.jsonl/.csv), medvlsm .json, LViT folder or volume folder")
     p.add_argument("--val-data", dest="val_data", help="separate validation set (default: the 'val' split of --data)")
-    p.add_argument("--out", help="run folder (checkpoints/, logs/, model.ckpt)")
+    p.add_argument("--out", help="run folder (checkpoints/, logs/, model.ckpt, config.yaml; with "
+                                 "--describe-missing described_reports.jsonl)")
     p.add_argument("--backbone", help=f"a registered backbone (medseg-r backbones; default "
-                                      f"{TRAIN_DEFAULTS['backbone']})")
+                                      f"{TRAIN_DEFAULTS['backbone']}, or the backbone a MedSeg-R "
+                                      f"model.ckpt given as --checkpoint was trained on)")
     p.add_argument("--checkpoint", help="weights to start from: the backbone's own (SAM / MedSAM / "
                                         "LiteMedSAM file) or a MedSeg-R model.ckpt to fine-tune "
                                         "(default: LiteMedSAM's pretrained backbone weights for "

@@ -283,6 +283,7 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
                     Image.fromarray(pic).save(tmp, format="PNG")
                 shown += 1
     summary = summarise(rows)
+    summary["threshold"] = round(float(1 / (1 + np.exp(-threshold))), 6)  # as a probability
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         keys = ["id", "tags", "dice", "iou", "hd95", "false_positive", "pred_px", "truth_px", "lesions",

@@ -289,10 +289,6 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
         raise ValueError(" ".join(str(exc).split())) from None
     # every option is checked (task, trainer) before the run folder is made
     os.makedirs(cfg.out, exist_ok=True)
-    if trainer.is_global_zero:
-        _write_config(cfg, precision)
-    if cfg.describe_missing:
-        _write_described(cfg, train_loader, val_loader)
     # the precision as given (None: the machine's default), so that a run resumed on another
     # machine takes that machine's default, as deterministic does
     task.run_settings = {"epochs": cfg.epochs, "precision": cfg.precision,
@@ -313,6 +309,10 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
                             "processes": trainer.world_size}
     if resume is not None:
         check_same_settings(resume, dict(task.hparams), epochs=cfg.epochs, loader=task.loader_settings)
+    if trainer.is_global_zero:  # once the run is sure to go on (a refused resume leaves them as they were)
+        _write_config(cfg)
+        if cfg.describe_missing:
+            _write_described(cfg, train_loader, val_loader)
     with warnings.catch_warnings():  # Lightning's own use of a deprecated torch API, once per run
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         # A frozen image encoder stays in eval mode on purpose (MedSegR.train), which Lightning notes
@@ -369,17 +369,21 @@ DESCRIBED_REPORTS = "described_reports.jsonl"
 RUN_CONFIG = "config.yaml"
 
 
-def _write_config(cfg: TrainConfig, precision: str) -> None:
+def _write_config(cfg: TrainConfig) -> None:
     """``OUT/config.yaml``: every setting of the run, readable (Lightning's hparams.yaml holds the
-    task's alone), and a config ``medseg-r train`` takes again (``resume`` left out; the precision
-    the run used)."""
+    task's alone), and a config ``medseg-r train`` takes again from any folder (``resume`` left
+    out; paths made absolute; the precision as given, None: the machine's default, as a resume
+    takes it)."""
     import json
 
     import yaml
 
     settings = json.loads(json.dumps(asdict(cfg), default=str))  # plain types for YAML
     settings.pop("resume", None)
-    settings["precision"] = precision
+    for key in ("data", "val_data", "out", "checkpoint", "feature_cache"):
+        value = settings.get(key)
+        if isinstance(value, str) and value and os.path.exists(value):
+            settings[key] = os.path.abspath(value)
     with atomic_write(os.path.join(cfg.out, RUN_CONFIG)) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write("# the settings of this training run (medseg-r train RUN/config.yaml --out NEW "

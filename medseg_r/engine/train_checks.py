@@ -116,6 +116,21 @@ TRUE_PRECISIONS = frozenset(("16-true", "bf16-true", "64-true", "64", "transform
                              "transformer-engine-float16"))
 
 
+def shipped_name(value) -> str:
+    """The name of shipped weights given as a name or as a file (the file records it)."""
+    value = os.fspath(value)
+    if not os.path.isfile(value):
+        return value
+    from ..backbones.weights import torch_load
+
+    try:
+        held = torch_load(value, mmap=True)
+    except Exception:  # not readable here: its own name
+        return os.path.splitext(os.path.basename(value))[0]
+    return str(held.get("name") or os.path.splitext(os.path.basename(value))[0]) \
+        if isinstance(held, dict) else value
+
+
 def _check_folder_path(path, what: str) -> None:
     """``path`` is, or can be made as, a folder: no part of it is a file. ``ValueError`` naming it."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
@@ -188,8 +203,8 @@ def check_config(cfg: TrainConfig) -> None:
                 f"run (they are a difference from LiteMedSAM, for predict, evaluate and serve); "
                 f"leave out --checkpoint to start from the pretrained LiteMedSAM, or give a run's "
                 f"model.ckpt (to fine-tune the shipped model, save it as one first: python -c "
-                f"\"import medseg_r, medseg_r.checkpoint as c; c.save_model(medseg_r.load_pretrained(), "
-                f"'shipped.ckpt')\")")
+                f"\"import medseg_r, medseg_r.checkpoint as c; c.save_model(medseg_r.load_pretrained("
+                f"'{shipped_name(cfg.checkpoint)}'), 'shipped.ckpt')\")")
     if cfg.checkpoint is not None and cfg.resume is None and not os.path.isfile(str(cfg.checkpoint)):
         raise ValueError(f"checkpoint {cfg.checkpoint}: no such file (the backbone's weights, or a "
                          f"MedSeg-R model.ckpt to start from)")
@@ -332,7 +347,9 @@ def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[
         raise ValueError(f"{path} has finished {done} epoch(s): --epochs must be at least {done} "
                          f"to resume it, got {epochs}")
     step = int(held.get("global_step", 0) or 0)
-    if epochs is not None and epochs > done > 0 and step > 0 and saved.get("schedule") in ("cosine", "poly"):
+    planned = (held.get(RUN_KEY) or {}).get("epochs")  # what the run was started with
+    if epochs is not None and isinstance(planned, int) and epochs > planned and done > 0 and step > 0 \
+            and saved.get("schedule") in ("cosine", "poly"):
         from .task import lr_factor
 
         total = round(step / done * epochs)  # the schedule is laid over every epoch asked for now
@@ -340,8 +357,8 @@ def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[
                          schedule=saved["schedule"])
         if rate < 0.1:
             warnings.warn(
-                f"{path} has finished {done} epoch(s) of its {saved['schedule']} schedule: laid over "
-                f"{epochs} epochs, the added ones start at {100 * rate:.1f} % of the peak learning rate "
+                f"{path} has finished {done} of its {planned} epoch(s) of its {saved['schedule']} "
+                f"schedule: laid over {epochs} epochs, the added ones start at {100 * rate:.1f} % of the peak learning rate "
                 f"and fall to 0, so they change the weights little; to train on at a useful rate, start "
                 f"a new run from its model.ckpt (--checkpoint RUN/model.ckpt, another --out)", UserWarning)
 

@@ -18,18 +18,23 @@ def read_csv_rows(path: str) -> List[Dict[str, str]]:
     ``ValueError`` naming the file. Fields may be longer than the ``csv`` module's default limit
     (131,072 characters; the report parser's own is 200,000, and a longer report is that case's
     error, not the file's): the limit is raised while the file is read and then restored. A row with
-    more or fewer fields than the header (an unquoted comma in a report moved its split into a
-    spare column and cut the report) is a ``ValueError`` listing such lines."""
+    text beyond the header's fields (an unquoted comma in a report moved its split into a spare
+    column and cut the report) is a ``ValueError`` listing such lines; empty surplus fields (a
+    trailing comma) are dropped, fields a short row lacks are ``None`` (left out), and a row of
+    blanks is no row."""
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""), restkey=_EXTRA)
     before = csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     rows, uneven = [], []
     try:
         for row in reader:
-            if _EXTRA in row or any(value is None for value in row.values()):
-                fields = len(row) - 1 + len(row[_EXTRA]) if _EXTRA in row else \
-                    sum(value is not None for value in row.values())
+            surplus = row.pop(_EXTRA, [])
+            if any(str(value).strip() for value in surplus):
+                fields = len(row) + len(surplus)
                 uneven.append(f"line {reader.line_num}: {fields} fields")
-            rows.append(dict(row))
+            if all(value is None or not str(value).strip() for value in row.values()) and \
+                    not any(str(value).strip() for value in surplus):
+                continue  # a line of spaces or commas
+            rows.append(row)
     except csv.Error as exc:
         raise ValueError(f"{path}: not readable as CSV, near line {reader.line_num + 1} ({exc})") from None
     finally:
@@ -41,9 +46,9 @@ def read_csv_rows(path: str) -> List[Dict[str, str]]:
     if uneven:
         from .text import first_few
 
-        raise ValueError(f"{path}: {len(uneven)} row(s) do not have the header's {len(header)} fields "
-                         f"({first_few(uneven, 3)}): a comma inside a report or path must be quoted "
-                         f"(\"..., 5.4 cm\"), as spreadsheets save it")
+        raise ValueError(f"{path}: {len(uneven)} row(s) have more fields than the header's "
+                         f"{len(header)} ({first_few(uneven, 3)}): a comma inside a report or path "
+                         f"must be quoted (\"..., 5.4 cm\"), as spreadsheets save it")
     return rows
 
 

@@ -278,8 +278,9 @@ class MedSegR(nn.Module):
         threads can predict with one model at once.
 
         The image is converted as the command line converts a file
-        (:func:`~medseg_r.io.images.to_unit_float`): uint8 divided by 255, any other dtype (floats
-        in ``[0, 1]`` too) min-max scaled to ``[0, 1]``. To give intensities unchanged, call the
+        (:func:`~medseg_r.io.images.to_unit_float`): uint8 divided by 255, other integers (12- or
+        16-bit) stretched from their 0.5th to their 99.5th percentile, floats (in ``[0, 1]`` too)
+        min-max scaled to ``[0, 1]``. To give intensities unchanged, call the
         model (``forward``) with a ``[1, 3, H, W]`` tensor in ``[0, 1]``.
 
         ``threshold`` is a logit (0: probability 0.5; the command line's ``--threshold`` is a

@@ -106,22 +106,19 @@ class Case:
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
-    """``[H, W]`` or ``[H, W, C]`` of any dtype -> ``[H, W, 3]`` uint8 for display (uint8 as stored,
-    other types min-max scaled, as the model scales them)."""
+    """``[H, W]`` or ``[H, W, C]`` of any dtype -> ``[H, W, 3]`` uint8 for display, scaled as the
+    model scales it (:func:`medseg_r.io.images.to_unit_float`: uint8 as stored, other integers by
+    percentiles, floats min-max)."""
     arr = np.asarray(image)
-    if arr.ndim == 3:
-        arr = arr[..., :3] if arr.shape[-1] >= 3 else np.repeat(arr[..., :1], 3, axis=-1)
-    else:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
     if arr.dtype == np.uint8:
+        if arr.ndim == 3:
+            arr = arr[..., :3] if arr.shape[-1] >= 3 else np.repeat(arr[..., :1], 3, axis=-1)
+        else:
+            arr = np.repeat(arr[..., None], 3, axis=-1)
         return np.ascontiguousarray(arr)
-    data = arr.astype(np.float32)
-    lo, hi = float(data.min()), float(data.max())
-    return (
-        ((data - lo) / (hi - lo) * 255).astype(np.uint8)
-        if hi > lo
-        else np.zeros(arr.shape, np.uint8)
-    )
+    from ..io.images import to_unit_float
+
+    return (to_unit_float(arr) * 255).round().astype(np.uint8)
 
 
 def safe_name(name: str) -> str:

@@ -7,13 +7,10 @@ import numpy as np
 
 
 def _to_rgb8(image: np.ndarray) -> np.ndarray:
-    arr = np.asarray(image).astype(np.float32)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    arr = arr[..., :3]
-    lo, hi = float(arr.min()), float(arr.max())
-    arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-    return (arr * 255).astype(np.uint8)
+    """The picture as the model sees it (:func:`medseg_r.io.images.to_unit_float`), in 8 bits."""
+    from ..io.images import to_unit_float
+
+    return (to_unit_float(image) * 255).round().astype(np.uint8)
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, *, truth: Optional[np.ndarray] = None,

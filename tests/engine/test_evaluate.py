@@ -409,7 +409,8 @@ def test_evaluate_threshold_saved_masks_subset_fp_rates_and_a_short_printout(tmp
                  str(tmp_path / "eval"), "--threshold", "0.2", "--save-predictions"]) == 0
     out = capsys.readouterr().out
     printed = json.loads(out[:out.rindex("}") + 1])
-    assert set(printed["subsets"]) == {"mine"}  # the phantom's empty subsets are in summary.json only
+    assert set(printed["subsets"]) == {"mine", "neg"}  # the phantom's empty ones: in summary.json only
+    assert printed["threshold"] == 0.2
     summary = json.load(open(tmp_path / "eval" / "summary.json"))
     assert summary["subsets"]["neg"]["negatives"] == 1 and summary["subsets"]["neg"]["fp_rate"] is not None
     assert sorted(os.listdir(tmp_path / "eval" / "predictions")) == ["a.png", "c.png"]

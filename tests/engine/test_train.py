@@ -43,7 +43,7 @@ def test_train_writes_checkpoints_logs_and_model(tiny_phantom, tmp_path):
 
     settings = yaml.safe_load(open(os.path.join(out, "config.yaml")))
     assert (settings["data"], settings["epochs"], settings["batch_size"], settings["precision"]) == \
-        (tiny_phantom, 2, 4, result["precision"])
+        (os.path.abspath(tiny_phantom), 2, 4, None)  # the precision as given: the machine's default
     assert TrainConfig(**settings).model_options == {"freeze": "none"} and "resume" not in settings
 
 
@@ -449,6 +449,8 @@ def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to
     with pytest.raises(ValueError, match=r"is a trained model \(model.ckpt\), not a training checkpoint"):
         train(TrainConfig(**{**cfg, "out": str(tmp_path / "other"), "resume": model}))
     # the same run continued with another learning rate or other model options is not an exact resume
+    # (and its config.yaml still says how it was trained: a refused resume rewrote it)
+    settings = (out / "config.yaml").read_text()
     for change, what in (({"lr": 0.01}, "lr 0.001 -> 0.01"),
                          ({"model_options": {"priors": "none"}}, "model_options {} -> {'priors': 'none'}"),
                          ({"batch_size": 8}, "batch_size 4 -> 8"),
@@ -456,6 +458,7 @@ def test_resume_refuses_a_model_file_other_settings_and_a_folder_with_nothing_to
                          ({"augment": False}, "augment True -> False")):
         with pytest.raises(ValueError, match=f"trained with other settings \\({re.escape(what)}\\)"):
             train(TrainConfig(**{**cfg, **change, "epochs": 2, "resume": "auto"}))
+        assert (out / "config.yaml").read_text() == settings
     with pytest.raises(ValueError, match=r"dataset option\(s\) empty_fraction do not apply"):
         train(TrainConfig(**{**cfg, "dataset_options": {"empty_fraction": 0.5}, "epochs": 2,
                              "resume": "auto"}))
@@ -680,18 +683,22 @@ def test_epochs_added_to_a_finished_run_are_said_to_barely_train(tmp_path):
     import torch
 
     from medseg_r.engine.task import lr_factor
-    from medseg_r.engine.train_checks import check_same_settings
+    from medseg_r.engine.train_checks import RUN_KEY, check_same_settings
 
     path = tmp_path / "last.ckpt"
     torch.save({"hyper_parameters": {"schedule": "cosine", "warmup_fraction": 0.05}, "epoch": 29,
-                "global_step": 300}, path)
-    with pytest.warns(UserWarning, match=r"finished 30 epoch\(s\) of its cosine schedule: laid over 33 "
-                                         r"epochs, the added ones start at 2\.\d % of the peak"):
+                "global_step": 300, RUN_KEY: {"epochs": 30}}, path)
+    with pytest.warns(UserWarning, match=r"finished 30 of its 30 epoch\(s\) of its cosine schedule: laid "
+                                         r"over 33 epochs, the added ones start at 2\.\d % of the peak"):
         check_same_settings(str(path), {}, epochs=33)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_same_settings(str(path), {}, epochs=60)  # doubled: they start at half the peak
         check_same_settings(str(path), {}, epochs=30)
+        # a run of 10 epochs stopped after 9, resumed as its stop message says: no epoch is added
+        torch.save({"hyper_parameters": {"schedule": "cosine", "warmup_fraction": 0.05}, "epoch": 8,
+                    "global_step": 90, RUN_KEY: {"epochs": 10}}, path)
+        check_same_settings(str(path), {}, epochs=10)
     assert lr_factor(0, 100, warmup_fraction=0.05, schedule="cosine") == 0.2
     assert lr_factor(100, 100, warmup_fraction=0.05, schedule="cosine") == 0.0
 

@@ -55,7 +55,7 @@ def test_first_few_lists_the_first_items_and_counts_the_rest():
     assert first_few(["a", "b", "c", "d", "e"], 3) == "a; b; c (and 2 more)"
 
 
-def test_a_csv_row_with_more_or_fewer_fields_than_its_header_is_refused(tmp_path):
+def test_a_csv_row_with_text_beyond_its_headers_fields_is_refused(tmp_path):
     # an unquoted comma in a report moved the case's split into a spare column: evaluate scored 2 of
     # 3 test cases without a word, and predict --manifest failed with a traceback
     from medseg_r.io.csv_rows import read_csv_rows
@@ -64,14 +64,21 @@ def test_a_csv_row_with_more_or_fewer_fields_than_its_header_is_refused(tmp_path
         "image,mask,report,split\n"
         "a.png,a_mask.png,A 4.9 cm nodule in the right upper lobe,test\n"
         "b.png,b_mask.png,Round nodule in the left upper lobe, 5.4 cm,test\n"
-        "c.png,c_mask.png,short row\n"
+        "c.png,c_mask.png,Nodule, 2 cm, right,test\n"
         'd.png,d_mask.png,"Nodule in the left upper lobe, 5.4 cm",test\n')
-    with pytest.raises(ValueError, match=r"2 row\(s\) do not have the header's 4 fields \(line 3: 5 fields; "
-                                         r"line 4: 3 fields\): a comma inside a report or path must be quoted"):
+    with pytest.raises(ValueError, match=r"2 row\(s\) have more fields than the header's 4 \(line 3: 5 "
+                                         r"fields; line 4: 6 fields\): a comma inside a report or path must "
+                                         r"be quoted"):
         read_csv_rows(str(tmp_path / "m.csv"))
-    (tmp_path / "ok.csv").write_text('image,report\nd.png,"Nodule, 5.4 cm"\n\ne.png,\n')
-    assert read_csv_rows(str(tmp_path / "ok.csv")) == [{"image": "d.png", "report": "Nodule, 5.4 cm"},
-                                                       {"image": "e.png", "report": ""}]
+    # what loaded before still loads: a quoted comma, a blank line, a short row (its missing fields
+    # left out), a trailing comma on the rows alone or on the header alone, a line of spaces
+    (tmp_path / "ok.csv").write_text('image,report,split\nd.png,"Nodule, 5.4 cm",test\n\ne.png,\n'
+                                     'f.png,Mass,val,\n   \n,,\n')
+    assert read_csv_rows(str(tmp_path / "ok.csv")) == [
+        {"image": "d.png", "report": "Nodule, 5.4 cm", "split": "test"},
+        {"image": "e.png", "report": "", "split": None}, {"image": "f.png", "report": "Mass", "split": "val"}]
+    (tmp_path / "header_comma.csv").write_text("image,report,\ng.png,Nodule\n")
+    assert read_csv_rows(str(tmp_path / "header_comma.csv")) == [{"image": "g.png", "report": "Nodule", "": None}]
 
 
 def test_predict_manifest_with_an_unquoted_comma_is_refused_not_a_traceback(tmp_path, capsys):
@@ -79,4 +86,4 @@ def test_predict_manifest_with_an_unquoted_comma_is_refused_not_a_traceback(tmp_
 
     (tmp_path / "pmc.csv").write_text("id,image,report\nc9,a.png,No mass in the right lung, 5 cm nodule\n")
     assert main(["predict", "--manifest", str(tmp_path / "pmc.csv"), "--out", str(tmp_path / "out")]) == 2
-    assert "do not have the header's 3 fields" in capsys.readouterr().err
+    assert "have more fields than the header's 3" in capsys.readouterr().err
