@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from typing import Callable, Dict, List, Optional
 
@@ -195,7 +196,9 @@ def read_dataset(path: str, *, split: Optional[str] = None, **options: object):
     records = reader(source, **extra, **options)
     root = path if folder else os.path.dirname(os.path.abspath(path))
     if split is not None and has_splits(records):
-        unsplit = [r.id for r in records if r.split is None]
+        # cases, not a volume's slices (each slice record is CASE_zNNNN)
+        unsplit = list(dict.fromkeys(re.sub(r"_z\d{4}$", "", r.id) if r.axial else r.id
+                                     for r in records if r.split is None))
         if unsplit:  # they were left out of every split without a word
             warnings.warn(f"{path}: {len(unsplit)} case(s) name no split (e.g. "
                           f"{', '.join(unsplit[:3])}): they are in none of the splits "
