@@ -80,14 +80,16 @@ def _letters(value) -> Optional[Tuple[str, str]]:
 def projection_view(ds) -> Optional[ProjectionView]:
     """The orientation of a one-image DICOM header read as a projection radiograph; None when it has
     ``ImageOrientationPatient`` (an empty one is none), a ``Modality`` of :data:`NOT_READ`, no readable
-    ``PatientOrientation``, or one naming no frontal or lateral plane. The first letter of each entry is its main direction (``LF`` of an oblique film is ``L``)."""
+    ``PatientOrientation``, or one naming no frontal or lateral plane. The first letter of each entry
+    is its main direction (``LF`` of an oblique film is ``L``)."""
     if ds is None or ds.get("ImageOrientationPatient") or \
             str(ds.get("Modality", "") or "").upper() in NOT_READ:
         return None
     letters = _letters(ds.get("PatientOrientation"))
     if letters is None:
         return None
-    along_row, along_column = letters[0][0], letters[1][0]  # columns increase / rows increase toward
+    # the directions in which the column index and the row index increase
+    along_row, along_column = letters[0][0], letters[1][0]
     transpose = along_row in _AXIAL and along_column in (_FRONTAL | _SAGITTAL)
     if transpose:
         along_row, along_column = along_column, along_row
