@@ -9,6 +9,7 @@ their temporary folders, the bounded job queue), :mod:`.cases` (uploads and exam
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from typing import Callable, Optional, Tuple
@@ -72,12 +73,18 @@ def run_server(
 
     from .app import create_app
 
+    stopped_by: list = []  # the signals that stopped the server
+
     class Server(uvicorn.Server):
         async def shutdown(self, sockets=None) -> None:
             # queued segmentations are cancelled first (their pages get a 503 at once), so the
             # graceful wait is for the running ones alone
             service.queue.cancel_waiting()
             await super().shutdown(sockets)
+
+        def handle_exit(self, sig, frame) -> None:
+            stopped_by.append(sig)
+            super().handle_exit(sig, frame)
 
     service = Service(model, config=config, model_info=model_info, device=device)
     names, ip_hosts = host_names(sock, config.allowed_hosts)
@@ -101,6 +108,11 @@ def run_server(
         )
         sys.stdout.flush()
         server.run(sockets=[sock])
+        # uvicorn raises the signal again once it has shut down, but asyncio's own SIGINT handler
+        # may take it as a cancel of a task that is already finishing: the command then ended with
+        # status 0 after Ctrl-C, now and then; a Ctrl-C ends it as an interrupt, always (130)
+        if signal.SIGINT in stopped_by:
+            raise KeyboardInterrupt
     finally:
         service.close()
         sock.close()
