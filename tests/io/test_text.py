@@ -71,12 +71,23 @@ def test_a_csv_row_with_text_beyond_its_headers_fields_is_refused(tmp_path):
                                          r"be quoted"):
         read_csv_rows(str(tmp_path / "m.csv"))
     # what loaded before still loads: a quoted comma, a blank line, a short row (its missing fields
-    # left out), a trailing comma on the rows alone or on the header alone, a line of spaces
+    # left out), a line of spaces or commas; a trailing comma on every row or on the header alone
     (tmp_path / "ok.csv").write_text('image,report,split\nd.png,"Nodule, 5.4 cm",test\n\ne.png,\n'
-                                     'f.png,Mass,val,\n   \n,,\n')
+                                     'f.png,Mass,val\n   \n,,\n')
     assert read_csv_rows(str(tmp_path / "ok.csv")) == [
         {"image": "d.png", "report": "Nodule, 5.4 cm", "split": "test"},
         {"image": "e.png", "report": "", "split": None}, {"image": "f.png", "report": "Mass", "split": "val"}]
+    # an unquoted comma before an empty last column: that row alone has a fifth field (it loaded with
+    # the split " 5.4 cm", in no split); a trailing comma on every row is the file's own style
+    (tmp_path / "shifted.csv").write_text("image,mask,report,split\na.png,m.png,Nodule,test\n"
+                                          "b.png,m.png,Round nodule in the left upper lobe, 5.4 cm,\n")
+    with pytest.raises(ValueError, match=r"1 row\(s\) have more fields than the header's 4 \(line 3: 5"):
+        read_csv_rows(str(tmp_path / "shifted.csv"))
+    (tmp_path / "trailing.csv").write_text("image,report\na.png,Nodule,\n\n,,\nb.png,Mass,\n")
+    from medseg_r.io.rows import read_rows
+
+    assert read_rows(str(tmp_path / "trailing.csv")) == [(2, {"image": "a.png", "report": "Nodule"}),
+                                                         (5, {"image": "b.png", "report": "Mass"})]
     (tmp_path / "header_comma.csv").write_text("image,report,\ng.png,Nodule\n")
     assert read_csv_rows(str(tmp_path / "header_comma.csv")) == [{"image": "g.png", "report": "Nodule", "": None}]
 
