@@ -275,7 +275,9 @@ def evaluate(model, records, *, root: str, size: int, out_dir: Optional[str] = N
                 attention = attentions[i, 0, :nh, :nw].numpy() if attentions is not None else None
                 if attention is not None and not attention.any():
                     attention = None  # a model without a location prior: no attention panel
-                pic = prediction_figure(batch["image"][i, :, :nh, :nw].permute(1, 2, 0).numpy(),
+                # the model's input in 8 bits, drawn as it is (a float picture would be stretched)
+                seen = (batch["image"][i, :, :nh, :nw].permute(1, 2, 0).numpy() * 255).round()
+                pic = prediction_figure(seen.clip(0, 255).astype(np.uint8),
                                         preds[i, :nh, :nw], batch["report"][i], truth=truths[i, :nh, :nw],
                                         attention=attention, title=_figure_title(case_id, row))
                 path = os.path.join(out_dir, OVERLAYS, f"{case_id}.png")

@@ -424,3 +424,24 @@ def test_evaluate_threshold_saved_masks_subset_fp_rates_and_a_short_printout(tmp
     assert marked() <= loose
     assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "m.csv"), "--out",
                  str(tmp_path / "eval2"), "--threshold", "1.5"]) == 2
+
+
+def test_evaluate_overlays_draw_the_image_as_predict_draws_it(tmp_path):
+    # a low-contrast 8-bit image (values 101..139) was stretched to 0..255 in evaluate's overlay
+    # while predict's figure and the web page show it as stored
+    from PIL import Image
+
+    from medseg_r import build_model
+    from medseg_r.data.readers import read_dataset
+
+    image = np.full((64, 64), 101, np.uint8)
+    image[_disc(32, 20, 6) > 0] = 139
+    Image.fromarray(image).save(tmp_path / "a.png")
+    Image.fromarray((_disc(32, 20, 6) > 0).astype(np.uint8) * 255).save(tmp_path / "a_mask.png")
+    (tmp_path / "m.csv").write_text("id,image,mask,report\na,a.png,a_mask.png,Nodule in the right upper lobe.\n")
+    records, root = read_dataset(str(tmp_path / "m.csv"))
+    evaluate(build_model("sam_tiny", img_size=64), records, root=root, size=64,
+             out_dir=str(tmp_path / "eval"), overlays=1)
+    drawn = np.asarray(Image.open(tmp_path / "eval" / "overlays" / "a.png"))[..., :3].astype(int)
+    grey = drawn[(drawn[..., 0] == drawn[..., 1]) & (drawn[..., 1] == drawn[..., 2])][:, 0]
+    assert {101, 139} <= set(np.unique(grey).tolist())  # the picture's own grey levels
