@@ -381,8 +381,8 @@ def _write_config(cfg: TrainConfig) -> None:
     settings = json.loads(json.dumps(asdict(cfg), default=str))  # plain types for YAML
     settings.pop("resume", None)
     for key in ("data", "val_data", "out", "checkpoint", "feature_cache"):
-        value = settings.get(key)
-        if isinstance(value, str) and value and os.path.exists(value):
+        value = settings.get(key)  # a checkpoint may be a shipped name rather than a path
+        if isinstance(value, str) and value and (key != "checkpoint" or os.path.exists(value)):
             settings[key] = os.path.abspath(value)
     with atomic_write(os.path.join(cfg.out, RUN_CONFIG)) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:

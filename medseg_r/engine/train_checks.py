@@ -116,6 +116,15 @@ TRUE_PRECISIONS = frozenset(("16-true", "bf16-true", "64-true", "64", "transform
                              "transformer-engine-float16"))
 
 
+def _shipped_argument(value) -> str:
+    """What to give ``load_pretrained`` for shipped weights given as ``value``: their name when the
+    package ships weights of that name, else nothing (the default model)."""
+    from ..model.shipped import shipped_names
+
+    name = shipped_name(value)
+    return repr(name) if name in shipped_names() else ""
+
+
 def shipped_name(value) -> str:
     """The name of shipped weights given as a name or as a file (the file records it)."""
     value = os.fspath(value)
@@ -204,7 +213,7 @@ def check_config(cfg: TrainConfig) -> None:
                 f"leave out --checkpoint to start from the pretrained LiteMedSAM, or give a run's "
                 f"model.ckpt (to fine-tune the shipped model, save it as one first: python -c "
                 f"\"import medseg_r, medseg_r.checkpoint as c; c.save_model(medseg_r.load_pretrained("
-                f"'{shipped_name(cfg.checkpoint)}'), 'shipped.ckpt')\")")
+                f"{_shipped_argument(cfg.checkpoint)}), 'shipped.ckpt')\")")
     if cfg.checkpoint is not None and cfg.resume is None and not os.path.isfile(str(cfg.checkpoint)):
         raise ValueError(f"checkpoint {cfg.checkpoint}: no such file (the backbone's weights, or a "
                          f"MedSeg-R model.ckpt to start from)")
@@ -347,13 +356,18 @@ def check_same_settings(path: str, hparams: Dict[str, Any], *, epochs: Optional[
         raise ValueError(f"{path} has finished {done} epoch(s): --epochs must be at least {done} "
                          f"to resume it, got {epochs}")
     step = int(held.get("global_step", 0) or 0)
-    planned = (held.get(RUN_KEY) or {}).get("epochs")  # what the run was started with
-    if epochs is not None and isinstance(planned, int) and epochs > planned and done > 0 and step > 0 \
+    # the epochs the run was started with (a checkpoint older than RUN_KEY does not say: no warning,
+    # as an interrupted run resumed as it was started would be told its planned epochs were added)
+    planned = (held.get(RUN_KEY) or {}).get("epochs")
+    planned = int(planned) if isinstance(planned, (int, float)) and not isinstance(planned, bool) else None
+    if epochs is not None and planned is not None and epochs > planned and done > 0 and step > 0 \
             and saved.get("schedule") in ("cosine", "poly"):
         from .task import lr_factor
 
-        total = round(step / done * epochs)  # the schedule is laid over every epoch asked for now
-        rate = lr_factor(step, total, warmup_fraction=float(saved.get("warmup_fraction", 0.05)),
+        per_epoch = step / done
+        total = round(per_epoch * epochs)  # the schedule is laid over every epoch asked for now
+        first_added = max(step, round(per_epoch * planned))  # the planned epochs come first
+        rate = lr_factor(first_added, total, warmup_fraction=float(saved.get("warmup_fraction", 0.05)),
                          schedule=saved["schedule"])
         if rate < 0.1:
             warnings.warn(

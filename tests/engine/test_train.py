@@ -699,6 +699,9 @@ def test_epochs_added_to_a_finished_run_are_said_to_barely_train(tmp_path):
         torch.save({"hyper_parameters": {"schedule": "cosine", "warmup_fraction": 0.05}, "epoch": 8,
                     "global_step": 90, RUN_KEY: {"epochs": 10}}, path)
         check_same_settings(str(path), {}, epochs=10)
+    # resumed with 11: the added one starts where the planned tenth ends, not at the ninth's end
+    with pytest.warns(UserWarning, match=r"finished 9 of its 10 epoch\(s\).* start at 2\.\d %"):
+        check_same_settings(str(path), {}, epochs=11)
     assert lr_factor(0, 100, warmup_fraction=0.05, schedule="cosine") == 0.2
     assert lr_factor(100, 100, warmup_fraction=0.05, schedule="cosine") == 0.0
 
@@ -782,3 +785,24 @@ def test_several_nodes_without_a_launcher_say_what_the_run_waits_for(tiny_phanto
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     main(["train", "--data", tiny_phantom, "--out", str(tmp_path / "r"), "--num-nodes", "2"])
     assert "waits until every node" not in capsys.readouterr().err
+
+
+def test_the_run_config_names_its_folders_from_anywhere(tmp_path, monkeypatch):
+    # a relative feature cache that did not exist yet stayed relative: the config run elsewhere
+    # built a new cache there
+    import yaml
+
+    from medseg_r.engine.train import _write_config
+    from medseg_r.engine.train_checks import _shipped_argument
+
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("run")
+    _write_config(TrainConfig(data="data/manifest.jsonl", out="run", feature_cache="fc",
+                              checkpoint="litemedsam_phantom"))
+    settings = yaml.safe_load(open(tmp_path / "run" / "config.yaml"))
+    assert settings["feature_cache"] == str(tmp_path / "fc")
+    assert settings["data"] == str(tmp_path / "data" / "manifest.jsonl")
+    assert settings["checkpoint"] == "litemedsam_phantom" and "resume" not in settings
+    # the fine-tune hint names shipped weights the package has, else the default model
+    assert _shipped_argument("litemedsam_phantom_none") == "'litemedsam_phantom_none'"
+    assert _shipped_argument("custom_tuned") == ""

@@ -53,3 +53,29 @@ def test_a_stopped_server_exits_and_removes_its_session_folders(serve_checkpoint
     assert proc.returncode in (status, -sig), out  # 128 + n, or killed by the signal itself
     assert "Traceback" not in out, out
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("medseg-r-serve-")]
+
+
+def test_ctrl_c_ends_the_server_as_an_interrupt_even_when_started_with_sigint_ignored(serve_checkpoint,
+                                                                                      tmp_path):
+    # a shell's background job starts with SIGINT ignored: uvicorn's re-raised signal was then lost
+    # and the command ended with status 0 (asyncio's own handler could lose it the same way)
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "medseg_r.cli", "serve", "--checkpoint", serve_checkpoint, "--port", "0",
+         "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        line = ""
+        while not line.startswith("serving on "):
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "the server did not start"
+        request = urllib.request.Request(line.split()[2] + "api/session", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:  # running: its handlers are set
+            assert response.status == 200
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130 and out.count("medseg-r: interrupted") == 1, out
