@@ -87,15 +87,16 @@ def _read(obj, what: str, *, source=None, image=None):
     if source.n_slices == 1:
         from ..data.volumes import check_same_grid, display_slice, on_axes_of
 
-        voxels = source.voxels
+        voxels, affine = source.voxels, source.affine
         if image is not None and image.kind == "volume" and image.n_slices == 1:
-            voxels, affine = on_axes_of(voxels, source.affine, image.affine)
+            voxels, affine = on_axes_of(voxels, affine, image.affine)
             if voxels.shape == image.voxels.shape:
                 try:
                     check_same_grid(image.affine, affine, mask=str(obj))
                 except ValueError as exc:
                     raise DescribeError(str(exc)) from None
-        rows, cols = source.pixel_spacing
+        # the displayed picture's pixel size: rows run along voxel y, columns along voxel x
+        rows, cols = float(np.linalg.norm(affine[:3, 1])), float(np.linalg.norm(affine[:3, 0]))
         return display_slice(voxels, 0), np.diag([rows, cols, 1.0, 1.0]), True
     return source.voxels, source.affine, False
 

@@ -152,3 +152,22 @@ def test_a_turned_radiograph_and_its_mask_are_described_as_the_film_shows_them(t
     assert want[0]["location"]["side"] == "right"
     for mask in ("stored_mask.png", "mask.nii.gz"):
         assert describe(mirrored, str(tmp_path / mask)).to_dict()["findings"] == want, mask
+
+
+def test_a_quarter_turned_radiograph_with_anisotropic_pixels_takes_its_nifti_mask(tmp_path):
+    # the mask's pixel size was read before it was put on the image's axes: 0.5 x 0.25 against
+    # 0.25 x 0.5, a false "another grid"
+    import nibabel as nib
+
+    from medseg_r.data.volumes import load_dicom
+    from medseg_r.describe.inputs import load_case
+    from tests.data.test_projection import write_radiograph
+
+    stored = np.full((96, 128), 400)
+    stored[20:40, 80:100] = 2500
+    turned = write_radiograph(tmp_path / "turned.dcm", stored, ["F", "L"])
+    plain, affine = load_dicom(write_radiograph(tmp_path / "plain.dcm", stored))
+    nib.save(nib.Nifti1Image((plain > 1000).astype(np.uint8), affine), str(tmp_path / "mask.nii.gz"))
+    case = load_case(turned, str(tmp_path / "mask.nii.gz"))
+    assert len(case.lesions) == 1 and case.grey.shape == (128, 96)
+    assert case.spacing == (0.25, 0.5)  # stored rows 0.5 mm apart, columns 0.25: turned a quarter
