@@ -361,24 +361,32 @@ def test_evaluate_names_the_splits_a_data_set_has_when_the_asked_one_has_none(tm
     assert "(its splits: 'Test' 1, train 1; --split chooses)" in err
 
 
-def test_a_report_negating_every_finding_of_a_case_with_a_lesion_is_noted(tmp_path, capsys):
-    # evaluate ran the model (Dice 0.87) where predict gives "No nodule." an empty mask, unsaid
+def _disc_cases(tmp_path, manifest: str) -> str:
+    """A 64 px picture with one bright disc (a.png), its mask (a_mask.png), an empty mask
+    (empty_mask.png), ``manifest`` as m.csv beside them, and a random sam_tiny checkpoint (its path)."""
     from PIL import Image
 
     from medseg_r import build_model
     from medseg_r.checkpoint import save_model
-    from medseg_r.cli import main
 
     image = np.full((64, 64), 60, np.uint8)
     image[_disc(32, 20, 6) > 0] = 220
     Image.fromarray(image).save(tmp_path / "a.png")
     Image.fromarray((_disc(32, 20, 6) > 0).astype(np.uint8) * 255).save(tmp_path / "a_mask.png")
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "empty_mask.png")
-    (tmp_path / "m.csv").write_text("id,image,mask,report\na,a.png,a_mask.png,No nodule.\n"
-                                    "b,a.png,a_mask.png,Nodule in the right upper lobe.\n"
-                                    "c,a.png,empty_mask.png,No nodule.\n")
+    (tmp_path / "m.csv").write_text(manifest)
     ckpt = str(tmp_path / "m.ckpt")
     save_model(build_model("sam_tiny", img_size=64), ckpt)
+    return ckpt
+
+
+def test_a_report_negating_every_finding_of_a_case_with_a_lesion_is_noted(tmp_path, capsys):
+    # evaluate ran the model (Dice 0.87) where predict gives "No nodule." an empty mask, unsaid
+    from medseg_r.cli import main
+
+    ckpt = _disc_cases(tmp_path, "id,image,mask,report\na,a.png,a_mask.png,No nodule.\n"
+                                 "b,a.png,a_mask.png,Nodule in the right upper lobe.\n"
+                                 "c,a.png,empty_mask.png,No nodule.\n")
     assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "m.csv"),
                  "--out", str(tmp_path / "eval")]) == 0
     summary = json.load(open(tmp_path / "eval" / "summary.json"))
@@ -391,20 +399,11 @@ def test_evaluate_threshold_saved_masks_subset_fp_rates_and_a_short_printout(tmp
     # showed n 0 and nulls; nine all-null phantom subsets were printed for data without them
     from PIL import Image
 
-    from medseg_r import build_model
-    from medseg_r.checkpoint import save_model
     from medseg_r.cli import main
 
-    image = np.full((64, 64), 60, np.uint8)
-    image[_disc(32, 20, 6) > 0] = 220
-    Image.fromarray(image).save(tmp_path / "a.png")
-    Image.fromarray((_disc(32, 20, 6) > 0).astype(np.uint8) * 255).save(tmp_path / "a_mask.png")
-    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "empty_mask.png")
-    (tmp_path / "m.csv").write_text("id,image,mask,report,tags\n"
-                                    "a,a.png,a_mask.png,Nodule in the right upper lobe.,mine\n"
-                                    "c,a.png,empty_mask.png,Nodule in the right upper lobe.,neg\n")
-    ckpt = str(tmp_path / "m.ckpt")
-    save_model(build_model("sam_tiny", img_size=64), ckpt)
+    ckpt = _disc_cases(tmp_path, "id,image,mask,report,tags\n"
+                                 "a,a.png,a_mask.png,Nodule in the right upper lobe.,mine\n"
+                                 "c,a.png,empty_mask.png,Nodule in the right upper lobe.,neg\n")
     assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "m.csv"), "--out",
                  str(tmp_path / "eval"), "--threshold", "0.2", "--save-predictions"]) == 0
     out = capsys.readouterr().out
