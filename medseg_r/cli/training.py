@@ -267,11 +267,11 @@ def _cmd_evaluate(args) -> int:
     try:  # the data and its files are checked before the model is loaded
         records, root = read_dataset(args.data, split=args.split, **options)
         if not records:
-            if not read_dataset(args.data, split=None, **options)[0]:
+            whole = read_dataset(args.data, split=None, **options)[0]  # read once, for the message
+            if not whole:
                 raise UserError(f"{args.data} holds no case")
             raise UserError(f"no case in split {args.split!r} of {args.data} (its splits: "
-                            f"{split_counts(read_dataset(args.data, split=None, **options)[0])}; "
-                            f"--split chooses)")
+                            f"{split_counts(whole)}; --split chooses)")
         check_files(records, root, args.split if has_splits(records) else "scored")
         if args.overlays or args.save_predictions:  # the ids name the overlay and mask files
             check_case_ids(records)

@@ -15,6 +15,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from ..io.images import ROBUST_PERCENTILES
 from .datasets import Record
 from .projection import projection_view, upright
 
@@ -306,7 +307,7 @@ def has_pixel_spacing(ds) -> bool:
 
 
 def normalise(volume: np.ndarray, *, window: Optional[Tuple[float, float]] = None,
-              percentiles: Tuple[float, float] = (0.5, 99.5)) -> np.ndarray:
+              percentiles: Tuple[float, float] = ROBUST_PERCENTILES) -> np.ndarray:
     """CT window ``(level, width)`` or percentile clipping -> [0, 1]. NaNs become the minimum."""
     vol = np.asarray(volume, dtype=np.float32)
     finite = np.isfinite(vol)
@@ -391,7 +392,7 @@ def _check_volume_options(window, percentiles, empty_fraction) -> None:
 
 
 def read_volume_folder(folder: str, *, window: Optional[Tuple[float, float]] = None,
-                       percentiles: Tuple[float, float] = (0.5, 99.5), empty_fraction: float = 0.1,
+                       percentiles: Tuple[float, float] = ROBUST_PERCENTILES, empty_fraction: float = 0.1,
                        seed: int = 0, **_: object) -> List[Record]:
     _check_volume_options(window, percentiles, empty_fraction)
     table = next((os.path.join(folder, n) for n in ("cases.jsonl", "cases.csv") if os.path.isfile(os.path.join(folder, n))),

@@ -132,21 +132,26 @@ def _size(cfg: TrainConfig) -> int:
     return cfg.img_size or default_size(cfg.backbone)
 
 
+def _options_for(path: str, cfg: TrainConfig) -> Dict[str, Any]:
+    """The dataset options ``path`` is read with: the run's own for ``--data``; for another data set
+    (``--val-data``, maybe of another format) those of them its reader takes."""
+    if path == cfg.data:
+        return cfg.dataset_options
+    return {k: v for k, v in cfg.dataset_options.items() if k in dataset_option_names(path)}
+
+
 def _splits_of(path: str, cfg: TrainConfig) -> str:
     """The cases of each split of a data set, for an error message."""
-    options = cfg.dataset_options if path == cfg.data else {
-        k: v for k, v in cfg.dataset_options.items() if k in dataset_option_names(path)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return split_counts(read_dataset(path, split=None, **options)[0])
+        return split_counts(read_dataset(path, split=None, **_options_for(path, cfg))[0])
 
 
 def make_loaders(cfg: TrainConfig):
     size = _size(cfg)
     train_records, root = read_dataset(cfg.data, split=cfg.train_split, **cfg.dataset_options)
-    val_options = cfg.dataset_options if cfg.val_data is None else {  # another format: its own options
-        k: v for k, v in cfg.dataset_options.items() if k in dataset_option_names(cfg.val_data)}
-    val_records, val_root = read_dataset(cfg.val_data or cfg.data, split=cfg.val_split, **val_options)
+    val_data = cfg.val_data or cfg.data
+    val_records, val_root = read_dataset(val_data, split=cfg.val_split, **_options_for(val_data, cfg))
     checked = list(train_records) + (list(val_records) if cfg.validate else [])
     empty = list(dict.fromkeys(r.id for r in checked if not str(r.report or "").strip()))
     if cfg.describe_missing:
@@ -171,8 +176,8 @@ def make_loaders(cfg: TrainConfig):
                          f"whose split is {cfg.train_split!r} (its splits: {_splits_of(cfg.data, cfg)})")
     if cfg.validate and not val_records:
         other = "" if cfg.val_data else "give --val-data, or "
-        raise ValueError(f"split {cfg.val_split!r} of {cfg.val_data or cfg.data} has no case "
-                         f"(its splits: {_splits_of(cfg.val_data or cfg.data, cfg)}): validation "
+        raise ValueError(f"split {cfg.val_split!r} of {val_data} has no case "
+                         f"(its splits: {_splits_of(val_data, cfg)}): validation "
                          f"needs them; {other}set 'validate: false' in the YAML config to train "
                          f"without validation")
     check_files(train_records, root, cfg.train_split)

@@ -132,12 +132,12 @@ def shipped_name(value) -> str:
         return value
     from ..backbones.weights import torch_load
 
+    stem = os.path.splitext(os.path.basename(value))[0]
     try:
         held = torch_load(value, mmap=True)
     except Exception:  # not readable here: its own name
-        return os.path.splitext(os.path.basename(value))[0]
-    return str(held.get("name") or os.path.splitext(os.path.basename(value))[0]) \
-        if isinstance(held, dict) else value
+        return stem
+    return str(held.get("name") or stem) if isinstance(held, dict) else value
 
 
 def _check_folder_path(path, what: str) -> None:

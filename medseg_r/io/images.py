@@ -180,7 +180,7 @@ def mask_foreground(values: np.ndarray, *, lossy: bool = False) -> np.ndarray:
     return arr > 0
 
 
-ROBUST_PERCENTILES = (0.5, 99.5)  # as volumes' default normalisation (medseg_r.data.volumes.normalise)
+ROBUST_PERCENTILES = (0.5, 99.5)  # integer images here and volumes' default (data.volumes.normalise)
 
 
 def to_unit_float(image: np.ndarray) -> np.ndarray:
@@ -219,6 +219,20 @@ def to_unit_float(image: np.ndarray) -> np.ndarray:
             lo, hi = low, high
             data = np.clip(data, lo, hi)
     return (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
+
+
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """``[H, W]`` or ``[H, W, C]`` of any dtype -> ``[H, W, 3]`` uint8 for display, scaled as the
+    model scales it (:func:`to_unit_float`: uint8 as stored, other integers by percentiles, floats
+    min-max): the one conversion of predict's figures and the web page's pictures."""
+    arr = np.asarray(image)
+    if arr.dtype == np.uint8:  # as stored, without a float copy
+        if arr.ndim == 3:
+            arr = arr[..., :3] if arr.shape[-1] >= 3 else np.repeat(arr[..., :1], 3, axis=-1)
+        else:
+            arr = np.repeat(arr[..., None], 3, axis=-1)
+        return np.ascontiguousarray(arr)
+    return (to_unit_float(arr) * 255).round().astype(np.uint8)
 
 
 def image_to_tensor(image: np.ndarray):

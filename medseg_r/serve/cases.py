@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..io.images import is_hounsfield
+from ..io.images import is_hounsfield, to_rgb8
 from ..inference.sources import (DICOM_ENDINGS, IMAGE_ENDINGS, NIFTI_ENDINGS, InputError, Source,
                                  load_source)
 
@@ -103,22 +103,6 @@ class Case:
             "window": "lung" if ct else "auto",
             "example_report": self.example_report,
         }
-
-
-def to_rgb8(image: np.ndarray) -> np.ndarray:
-    """``[H, W]`` or ``[H, W, C]`` of any dtype -> ``[H, W, 3]`` uint8 for display, scaled as the
-    model scales it (:func:`medseg_r.io.images.to_unit_float`: uint8 as stored, other integers by
-    percentiles, floats min-max)."""
-    arr = np.asarray(image)
-    if arr.dtype == np.uint8:
-        if arr.ndim == 3:
-            arr = arr[..., :3] if arr.shape[-1] >= 3 else np.repeat(arr[..., :1], 3, axis=-1)
-        else:
-            arr = np.repeat(arr[..., None], 3, axis=-1)
-        return np.ascontiguousarray(arr)
-    from ..io.images import to_unit_float
-
-    return (to_unit_float(arr) * 255).round().astype(np.uint8)
 
 
 def safe_name(name: str) -> str:

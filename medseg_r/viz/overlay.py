@@ -5,12 +5,7 @@ from typing import Optional
 
 import numpy as np
 
-
-def _to_rgb8(image: np.ndarray) -> np.ndarray:
-    """The picture as the model sees it (:func:`medseg_r.io.images.to_unit_float`), in 8 bits."""
-    from ..io.images import to_unit_float
-
-    return (to_unit_float(image) * 255).round().astype(np.uint8)
+from ..io.images import to_rgb8
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, *, truth: Optional[np.ndarray] = None,
@@ -20,7 +15,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, *, truth: Optional[np.ndarray] 
     :func:`medseg_r.viz.report_figure.prediction_figure`."""
     from scipy import ndimage
 
-    rgb = _to_rgb8(image).astype(np.float32)
+    rgb = to_rgb8(image).astype(np.float32)
     mask = np.asarray(mask, dtype=bool)
     rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.array([255, 40, 40])
     edge = mask & ~ndimage.binary_erosion(mask)

@@ -7,7 +7,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..report.schema import Report
-from .overlay import _to_rgb8, overlay
+from ..io.images import to_rgb8
+from .overlay import overlay
 
 # RGB colours per prior type, matching the terminal colours of medseg_r.report.format.
 SPAN_COLOURS = {"location": (70, 130, 255), "texture": (230, 190, 30), "shape": (220, 80, 220),
@@ -36,7 +37,7 @@ def _fit(rgb: np.ndarray, side: int):
 
 def heat(image: np.ndarray, attention: np.ndarray) -> np.ndarray:
     """The image in grey with the attention map as a blue (0) -> red (1) tint."""
-    grey = _to_rgb8(image).astype(np.float32)
+    grey = to_rgb8(image).astype(np.float32)
     a = np.clip(np.asarray(attention, dtype=np.float32), 0, 1)[..., None]
     colour = np.concatenate([a, 1 - np.abs(2 * a - 1), 1 - a], axis=-1) * 255
     return np.clip(0.45 * grey + 0.55 * colour, 0, 255).astype(np.uint8)
